@@ -1,0 +1,471 @@
+//! The async Rust client: shard-aware and pipelining.
+//!
+//! `Client::connect` reads HELLO from any port of a node, then opens one
+//! connection to each core's own port and sends every request straight to
+//! the core that owns its key (zero cross-core hops). `Client::connect_direct`
+//! uses one connection and lets the server forward. Any number of requests
+//! may be in flight on a connection; replies are matched by request id.
+//!
+//! The client runs inside a glommio executor (it spawns a reader and a
+//! writer task per connection).
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use ahash::AHashMap;
+use futures::channel::oneshot;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::codes::WireError;
+use crate::proto::codec::Reader;
+use crate::proto::command::read_found;
+use crate::proto::route::{combine, split, Gather};
+use crate::proto::{self, frame, hello, Hello, Request, SetArgs, Topology, Versioned};
+use crate::sync::Notify;
+
+/// Errors the client returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The server answered with an error from the registry.
+    #[error("server error {}: {}", .0.code.name(), .0.message)]
+    Server(WireError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("connection closed")]
+    Closed,
+}
+
+impl From<proto::Error> for ClientError {
+    fn from(e: proto::Error) -> Self {
+        ClientError::Protocol(e.to_string())
+    }
+}
+
+impl ClientError {
+    /// The registry code when the server refused the request.
+    pub fn code(&self) -> Option<crate::codes::ErrorCode> {
+        match self {
+            ClientError::Server(w) => Some(w.code),
+            _ => None,
+        }
+    }
+}
+
+/// A reply frame: status and body.
+type Reply = Result<Vec<u8>, ClientError>;
+
+struct Inner {
+    out: RefCell<Vec<u8>>,
+    wake_writer: Notify,
+    pending: RefCell<AHashMap<u32, oneshot::Sender<Reply>>>,
+    next_id: Cell<u32>,
+    /// Set when the connection failed; later calls fail at once.
+    dead: RefCell<Option<ClientError>>,
+    closing: Cell<bool>,
+}
+
+impl Inner {
+    fn fail_all(&self, e: ClientError) {
+        self.dead.borrow_mut().get_or_insert(e.clone());
+        for (_, tx) in self.pending.borrow_mut().drain() {
+            let _ = tx.send(Err(e.clone()));
+        }
+    }
+}
+
+/// One pipelined connection.
+struct Conn {
+    inner: Rc<Inner>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.inner.closing.set(true);
+        self.inner.wake_writer.notify();
+    }
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Result<Conn, ClientError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Io(format!("connect {addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let inner = Rc::new(Inner {
+            out: RefCell::new(Vec::with_capacity(64 << 10)),
+            wake_writer: Notify::default(),
+            pending: RefCell::new(AHashMap::new()),
+            next_id: Cell::new(1),
+            dead: RefCell::new(None),
+            closing: Cell::new(false),
+        });
+        let (mut rd, mut wr) = stream.split();
+        let reader = inner.clone();
+        glommio::spawn_local(async move {
+            let mut buf = vec![0u8; 64 << 10];
+            let (mut start, mut filled) = (0usize, 0usize);
+            loop {
+                loop {
+                    match frame::check(&buf[start..filled], usize::MAX) {
+                        Ok(Some(info)) => {
+                            let f = &buf[start..start + info.total_len];
+                            let body = info.body(f);
+                            let reply = if info.kind == frame::STATUS_OK {
+                                Ok(body.to_vec())
+                            } else {
+                                Err(ClientError::Server(proto::decode_error(body)))
+                            };
+                            if let Some(tx) = reader.pending.borrow_mut().remove(&info.id) {
+                                let _ = tx.send(reply);
+                            }
+                            start += info.total_len;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            reader.fail_all(ClientError::Protocol(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                if start == filled {
+                    start = 0;
+                    filled = 0;
+                } else if start > 0 {
+                    buf.copy_within(start..filled, 0);
+                    filled -= start;
+                    start = 0;
+                }
+                if let Some(need) = frame::needed_len(&buf[..filled]) {
+                    if need > buf.len() {
+                        buf.resize(need, 0);
+                    }
+                }
+                match rd.read(&mut buf[filled..]).await {
+                    Ok(0) => {
+                        reader.fail_all(ClientError::Closed);
+                        return;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) => {
+                        reader.fail_all(ClientError::Io(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        })
+        .detach();
+        let writer = inner.clone();
+        glommio::spawn_local(async move {
+            let mut spare = Vec::with_capacity(64 << 10);
+            loop {
+                writer.wake_writer.wait(true).await;
+                loop {
+                    std::mem::swap(&mut spare, &mut *writer.out.borrow_mut());
+                    if spare.is_empty() {
+                        break;
+                    }
+                    if let Err(e) = wr.write_all(&spare).await {
+                        writer.fail_all(ClientError::Io(e.to_string()));
+                        return;
+                    }
+                    spare.clear();
+                }
+                if writer.closing.get() {
+                    let _ = wr.close().await;
+                    return;
+                }
+            }
+        })
+        .detach();
+        Ok(Conn { inner })
+    }
+
+    /// Sends a request and waits for its reply body.
+    async fn call(&self, req: &Request<'_>) -> Reply {
+        let rx = self.send(req)?;
+        rx.await.map_err(|_| ClientError::Closed)?
+    }
+
+    fn send(&self, req: &Request<'_>) -> Result<oneshot::Receiver<Reply>, ClientError> {
+        if let Some(e) = self.inner.dead.borrow().clone() {
+            return Err(e);
+        }
+        let id = self.inner.next_id.get();
+        self.inner.next_id.set(id.wrapping_add(1));
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.borrow_mut().insert(id, tx);
+        req.encode(id, &mut self.inner.out.borrow_mut());
+        self.inner.wake_writer.notify();
+        Ok(rx)
+    }
+}
+
+/// What a conditional SET did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetResult {
+    pub applied: bool,
+    /// The new version, or the current one when not applied (0 = absent).
+    pub version: u64,
+}
+
+/// A Tessera client.
+pub struct Client {
+    hello: Hello,
+    topo: Topology,
+    /// One connection per core (shard-aware), or a single one (direct).
+    conns: Vec<Conn>,
+}
+
+fn proto_err(e: proto::Error) -> ClientError {
+    ClientError::Protocol(e.to_string())
+}
+
+impl Client {
+    /// Connects shard-aware: HELLO on `addr`, then one connection per core.
+    pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
+        let first = Conn::open(addr).await?;
+        let hello = Self::handshake(&first).await?;
+        let topo = Topology::from_hello(&hello).map_err(proto_err)?;
+        let mut conns = Vec::with_capacity(hello.cores as usize);
+        for port in &hello.core_ports {
+            let mut a = addr;
+            a.set_port(*port);
+            conns.push(Conn::open(a).await?);
+        }
+        Ok(Client { hello, topo, conns })
+    }
+
+    /// Connects with one connection to `addr`; the server forwards requests
+    /// for other cores.
+    pub async fn connect_direct(addr: SocketAddr) -> Result<Client, ClientError> {
+        let conn = Conn::open(addr).await?;
+        let hello = Self::handshake(&conn).await?;
+        // A single connection: every request goes to it, the server routes.
+        let topo = Topology::new(&hello.slot_ranges, 1).map_err(proto_err)?;
+        Ok(Client {
+            hello,
+            topo,
+            conns: vec![conn],
+        })
+    }
+
+    async fn handshake(conn: &Conn) -> Result<Hello, ClientError> {
+        let body = conn
+            .call(&Request::Hello {
+                version: hello::PROTOCOL_VERSION,
+            })
+            .await?;
+        Hello::decode(&body).map_err(proto_err)
+    }
+
+    /// The node's HELLO.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Sends any request, routed and fanned out as needed; returns the reply body.
+    pub async fn call(&self, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
+        if self.conns.len() > 1 {
+            if let Some((gather, parts)) = split(&self.topo, req) {
+                let total = match req {
+                    Request::MGet { keys } => keys.len(),
+                    _ => 0,
+                };
+                return self.gather(gather, total, parts).await;
+            }
+            if let Some(g) = proto::route::everywhere(req) {
+                let parts = (0..self.conns.len())
+                    .map(|c| (c, req.clone(), vec![]))
+                    .collect();
+                return self.gather(g, 0, parts).await;
+            }
+        }
+        let core = proto::route::home_core(&self.topo, req, 0);
+        self.conns[core.min(self.conns.len() - 1)].call(req).await
+    }
+
+    async fn gather(
+        &self,
+        gather: Gather,
+        total: usize,
+        parts: Vec<(usize, Request<'_>, Vec<usize>)>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut rxs = Vec::with_capacity(parts.len());
+        for (core, sub, idx) in &parts {
+            rxs.push((self.conns[*core].send(sub)?, idx.clone()));
+        }
+        let mut done = Vec::with_capacity(rxs.len());
+        for (rx, idx) in rxs {
+            let mut f = Vec::new();
+            match rx.await.map_err(|_| ClientError::Closed)? {
+                Ok(body) => {
+                    let s = frame::begin(&mut f, 0, frame::STATUS_OK, 0);
+                    f.extend_from_slice(&body);
+                    frame::finish(&mut f, s);
+                }
+                Err(ClientError::Server(w)) => proto::encode_error(&mut f, 0, &w),
+                Err(e) => return Err(e),
+            }
+            done.push((f, idx));
+        }
+        let mut out = Vec::new();
+        combine(&mut out, 0, gather, total, &done);
+        let info = frame::check(&out, usize::MAX)
+            .map_err(proto_err)?
+            .ok_or_else(|| ClientError::Protocol("incomplete combined reply".into()))?;
+        let body = info.body(&out).to_vec();
+        if info.kind == frame::STATUS_OK {
+            Ok(body)
+        } else {
+            Err(ClientError::Server(proto::decode_error(&body)))
+        }
+    }
+
+    pub async fn ping(&self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.call(&Request::Ping(payload)).await
+    }
+
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Versioned>, ClientError> {
+        let b = self.call(&Request::Get { key }).await?;
+        let mut r = Reader::new(&b);
+        let v = read_found(&mut r).map_err(proto_err)?;
+        r.end().map_err(proto_err)?;
+        Ok(v)
+    }
+
+    /// SET; returns the new version.
+    pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<u64, ClientError> {
+        Ok(self.set_with(key, value, SetArgs::default()).await?.version)
+    }
+
+    /// SET with NX/XX, TTL, KEEPTTL or CAS.
+    pub async fn set_with(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        args: SetArgs,
+    ) -> Result<SetResult, ClientError> {
+        let b = self.call(&Request::Set { key, value, args }).await?;
+        let mut r = Reader::new(&b);
+        let applied = r.u8("applied").map_err(proto_err)? == 1;
+        let version = r.u64("version").map_err(proto_err)?;
+        Ok(SetResult { applied, version })
+    }
+
+    async fn count(&self, req: Request<'_>) -> Result<u64, ClientError> {
+        let b = self.call(&req).await?;
+        Reader::new(&b).u64("count").map_err(proto_err)
+    }
+
+    pub async fn del(&self, keys: &[&[u8]]) -> Result<u64, ClientError> {
+        self.count(Request::Del {
+            keys: keys.to_vec(),
+        })
+        .await
+    }
+
+    pub async fn exists(&self, keys: &[&[u8]]) -> Result<u64, ClientError> {
+        self.count(Request::Exists {
+            keys: keys.to_vec(),
+        })
+        .await
+    }
+
+    pub async fn mget(&self, keys: &[&[u8]]) -> Result<Vec<Option<Versioned>>, ClientError> {
+        let b = self
+            .call(&Request::MGet {
+                keys: keys.to_vec(),
+            })
+            .await?;
+        let mut r = Reader::new(&b);
+        let n = r.u32("count").map_err(proto_err)? as usize;
+        (0..n)
+            .map(|_| read_found(&mut r).map_err(proto_err))
+            .collect()
+    }
+
+    pub async fn mset(&self, pairs: &[(&[u8], &[u8])]) -> Result<u64, ClientError> {
+        self.count(Request::MSet {
+            pairs: pairs.to_vec(),
+        })
+        .await
+    }
+
+    /// INCRBY; returns the new value and its version.
+    pub async fn incr_by(&self, key: &[u8], delta: i64) -> Result<(i64, u64), ClientError> {
+        let b = self.call(&Request::IncrBy { key, delta }).await?;
+        let mut r = Reader::new(&b);
+        Ok((
+            r.i64("value").map_err(proto_err)?,
+            r.u64("version").map_err(proto_err)?,
+        ))
+    }
+
+    /// PEXPIRE; a TTL of 0 deletes the key. Returns whether the key existed.
+    pub async fn expire_ms(&self, key: &[u8], ttl_ms: u64) -> Result<bool, ClientError> {
+        let b = self.call(&Request::Expire { key, ttl_ms }).await?;
+        Ok(Reader::new(&b).u8("applied").map_err(proto_err)? == 1)
+    }
+
+    pub async fn persist(&self, key: &[u8]) -> Result<bool, ClientError> {
+        let b = self.call(&Request::Persist { key }).await?;
+        Ok(Reader::new(&b).u8("applied").map_err(proto_err)? == 1)
+    }
+
+    /// Remaining TTL in ms: -2 when missing, -1 when the key has no expiry.
+    pub async fn ttl_ms(&self, key: &[u8]) -> Result<i64, ClientError> {
+        let b = self.call(&Request::Ttl { key }).await?;
+        Reader::new(&b).i64("ttl").map_err(proto_err)
+    }
+
+    /// One SCAN page; a returned cursor of 0 ends the scan.
+    pub async fn scan(
+        &self,
+        cursor: u64,
+        count: u32,
+        prefix: &[u8],
+    ) -> Result<(u64, Vec<Vec<u8>>), ClientError> {
+        let b = self
+            .call(&Request::Scan {
+                cursor,
+                count,
+                prefix,
+            })
+            .await?;
+        let mut r = Reader::new(&b);
+        let next = r.u64("cursor").map_err(proto_err)?;
+        let n = r.count("keys", 4).map_err(proto_err)?;
+        let keys = (0..n)
+            .map(|_| r.bytes("key").map(|k| k.to_vec()).map_err(proto_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((next, keys))
+    }
+
+    /// Every key matching `prefix`, scanning page by page.
+    pub async fn scan_all(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut all = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.scan(cursor, 1000, prefix).await?;
+            all.extend(keys);
+            if next == 0 {
+                return Ok(all);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Estimated number of keys (RocksDB's estimate, summed over partitions).
+    pub async fn dbsize(&self) -> Result<u64, ClientError> {
+        self.count(Request::DbSize).await
+    }
+
+    pub async fn info(&self) -> Result<String, ClientError> {
+        let b = self.call(&Request::Info).await?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+}

@@ -1,0 +1,216 @@
+//! The one error registry. Every front end (binary protocol, RESP, HTTP)
+//! maps from these codes; `docs/protocol.md` lists the same table.
+//!
+//! A code's number and name never change once released; new codes are
+//! appended.
+
+/// A stable, numbered error condition that can reach a client.
+#[repr(u16)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Unexpected server-side failure.
+    Internal = 1,
+    /// The byte stream is not a valid frame; the connection is closed after the reply.
+    BadFrame = 2,
+    /// The opcode is not known to this server.
+    UnknownCommand = 3,
+    /// The body does not hold the arguments the command takes.
+    BadArguments = 4,
+    /// A frame is larger than `max-frame-bytes`; the connection is closed after the reply.
+    FrameTooLarge = 5,
+    /// The key holds a value of another type.
+    WrongType = 6,
+    /// The stored value is not an integer, or the argument is not one.
+    NotInteger = 7,
+    /// The increment or decrement would overflow a signed 64-bit integer.
+    Overflow = 8,
+    /// An atomic command names keys in different slots.
+    CrossSlot = 9,
+    /// The key's version is not the one the write expected (CAS).
+    VersionConflict = 10,
+    /// The partition stopped accepting writes after a failed write or sync.
+    Poisoned = 11,
+    /// RocksDB reported a write stall and the write could not be queued.
+    WriteStall = 12,
+    /// The server's memory budget for frames and replies is used up.
+    OutOfMemory = 13,
+    /// Fewer replicas than required acknowledged the write.
+    NoReplicas = 14,
+    /// This node does not accept writes (it is a replica).
+    ReadOnly = 15,
+    /// The server is shutting down.
+    ShuttingDown = 16,
+    /// RocksDB failed a read or write.
+    Storage = 17,
+}
+
+impl ErrorCode {
+    /// Every code, in number order (used by the docs test).
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::Internal,
+        ErrorCode::BadFrame,
+        ErrorCode::UnknownCommand,
+        ErrorCode::BadArguments,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::WrongType,
+        ErrorCode::NotInteger,
+        ErrorCode::Overflow,
+        ErrorCode::CrossSlot,
+        ErrorCode::VersionConflict,
+        ErrorCode::Poisoned,
+        ErrorCode::WriteStall,
+        ErrorCode::OutOfMemory,
+        ErrorCode::NoReplicas,
+        ErrorCode::ReadOnly,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Storage,
+    ];
+
+    /// The number on the wire.
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    /// The stable upper-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::BadFrame => "BAD_FRAME",
+            ErrorCode::UnknownCommand => "UNKNOWN_COMMAND",
+            ErrorCode::BadArguments => "BAD_ARGUMENTS",
+            ErrorCode::FrameTooLarge => "FRAME_TOO_LARGE",
+            ErrorCode::WrongType => "WRONG_TYPE",
+            ErrorCode::NotInteger => "NOT_INTEGER",
+            ErrorCode::Overflow => "OVERFLOW",
+            ErrorCode::CrossSlot => "CROSS_SLOT",
+            ErrorCode::VersionConflict => "VERSION_CONFLICT",
+            ErrorCode::Poisoned => "POISONED",
+            ErrorCode::WriteStall => "WRITE_STALL",
+            ErrorCode::OutOfMemory => "OUT_OF_MEMORY",
+            ErrorCode::NoReplicas => "NO_REPLICAS",
+            ErrorCode::ReadOnly => "READ_ONLY",
+            ErrorCode::ShuttingDown => "SHUTTING_DOWN",
+            ErrorCode::Storage => "STORAGE",
+        }
+    }
+
+    /// The prefix a RESP error reply starts with.
+    pub fn resp_prefix(self) -> &'static str {
+        match self {
+            ErrorCode::WrongType => "WRONGTYPE",
+            ErrorCode::CrossSlot => "CROSSSLOT",
+            ErrorCode::NoReplicas => "NOREPLICAS",
+            ErrorCode::ReadOnly => "READONLY",
+            ErrorCode::WriteStall => "TRYAGAIN",
+            ErrorCode::OutOfMemory => "OOM",
+            ErrorCode::VersionConflict => "CONFLICT",
+            ErrorCode::Poisoned | ErrorCode::Storage => "IOERR",
+            ErrorCode::ShuttingDown => "SHUTDOWN",
+            _ => "ERR",
+        }
+    }
+
+    /// The HTTP status the HTTP front end answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Internal | ErrorCode::Storage => 500,
+            ErrorCode::BadFrame
+            | ErrorCode::UnknownCommand
+            | ErrorCode::BadArguments
+            | ErrorCode::NotInteger
+            | ErrorCode::Overflow
+            | ErrorCode::CrossSlot => 400,
+            ErrorCode::FrameTooLarge => 413,
+            ErrorCode::WrongType | ErrorCode::VersionConflict => 409,
+            ErrorCode::ReadOnly => 403,
+            ErrorCode::Poisoned
+            | ErrorCode::WriteStall
+            | ErrorCode::OutOfMemory
+            | ErrorCode::NoReplicas
+            | ErrorCode::ShuttingDown => 503,
+        }
+    }
+
+    /// The default human message, used when no more specific one is given.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            ErrorCode::Internal => "internal error",
+            ErrorCode::BadFrame => "malformed frame",
+            ErrorCode::UnknownCommand => "unknown command",
+            ErrorCode::BadArguments => "wrong arguments for command",
+            ErrorCode::FrameTooLarge => "frame larger than max-frame-bytes",
+            ErrorCode::WrongType => "Operation against a key holding the wrong kind of value",
+            ErrorCode::NotInteger => "value is not an integer or out of range",
+            ErrorCode::Overflow => "increment or decrement would overflow",
+            ErrorCode::CrossSlot => "Keys in request don't hash to the same slot",
+            ErrorCode::VersionConflict => "version mismatch",
+            ErrorCode::Poisoned => "partition is poisoned after a failed write or sync",
+            ErrorCode::WriteStall => "storage write stall, try again",
+            ErrorCode::OutOfMemory => "memory budget for frames and replies exhausted",
+            ErrorCode::NoReplicas => "not enough replicas acknowledged the write",
+            ErrorCode::ReadOnly => "this node is read-only",
+            ErrorCode::ShuttingDown => "server is shutting down",
+            ErrorCode::Storage => "storage error",
+        }
+    }
+}
+
+impl TryFrom<u16> for ErrorCode {
+    type Error = u16;
+    fn try_from(n: u16) -> Result<Self, u16> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.number() == n)
+            .ok_or(n)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.name(), self.number())
+    }
+}
+
+/// An error as it travels to a client: a registry code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        WireError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn of(code: ErrorCode) -> Self {
+        WireError::new(code, code.default_message())
+    }
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip_and_are_unique() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.number() as usize, i + 1);
+            assert_eq!(ErrorCode::try_from(code.number()), Ok(*code));
+        }
+        assert_eq!(ErrorCode::try_from(0), Err(0));
+        assert_eq!(ErrorCode::try_from(999), Err(999));
+    }
+}

@@ -1,0 +1,89 @@
+//! Server configuration: the project's own types, read from an optional
+//! TOML file and overridden by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::shard::Durability;
+
+/// Everything `tessera serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Where the partitions live.
+    pub data_dir: PathBuf,
+    /// Shared binary-protocol address; core c also listens on port+1+c
+    /// (ephemeral ports when the port is 0).
+    pub listen: SocketAddr,
+    /// Reactor count; `None` = the CPUs in the process's affinity mask.
+    pub cores: Option<usize>,
+    /// Partitions of a new data directory; `None` = one per core.
+    pub partitions: Option<u32>,
+    pub durability: Durability,
+    /// Largest frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Global budget for frame buffers above the per-connection base, in bytes.
+    pub memory_budget_bytes: usize,
+    /// RocksDB block cache shared by all partitions, in bytes.
+    pub block_cache_bytes: usize,
+    /// RocksDB memtable budget shared by all partitions, in bytes.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./tessera-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            cores: None,
+            partitions: None,
+            durability: Durability::Wal,
+            max_frame_bytes: 64 << 20,
+            memory_budget_bytes: 1 << 30,
+            block_cache_bytes: 512 << 20,
+            write_buffer_bytes: 256 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are refused so typos do not pass silently.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+    }
+
+    /// Checks values that would otherwise fail late.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_frame_bytes < 1024 {
+            return Err("max-frame-bytes must be at least 1024".into());
+        }
+        if self.cores == Some(0) {
+            return Err("cores must be at least 1".into());
+        }
+        if self.partitions == Some(0) {
+            return Err("partitions must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_keys_are_kebab_case_and_unknown_keys_fail() {
+        let c: Config = toml::from_str(
+            "data-dir = \"/tmp/x\"\nlisten = \"127.0.0.1:0\"\ndurability = \"fsync\"\nmax-frame-bytes = 2048\n",
+        )
+        .unwrap();
+        assert_eq!(c.durability, Durability::Fsync);
+        assert_eq!(c.max_frame_bytes, 2048);
+        assert_eq!(c.cores, None);
+        assert!(toml::from_str::<Config>("no-such-key = 1").is_err());
+    }
+}

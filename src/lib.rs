@@ -1,0 +1,34 @@
+//! # Tessera
+//!
+//! A persistent, distributed key-value database: one pinned io_uring reactor
+//! per core, RocksDB partitions owned by cores, a compact binary protocol.
+//!
+//! # Layout
+//!
+//! - [`slot`]: Redis Cluster's key → slot function (leaf; used by all).
+//! - [`codes`]: the one error registry (numbers, names, RESP prefixes, HTTP statuses).
+//! - [`shard`]: storage. The data directory, its manifest, the RocksDB
+//!   partitions, the value envelope, the version clock and group-commit
+//!   staging. Knows nothing of sockets or wire formats.
+//! - [`proto`]: wire formats. Protocol v1 frames and command bodies, HELLO.
+//!   Knows no sockets or reactors.
+//! - [`net`]: reactors, listeners, routing and the channel mesh (all of
+//!   glommio lives here), the connection loop, group commit, shutdown.
+//! - [`client`]: the async, shard-aware, pipelining Rust client (uses `proto`).
+//! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client.
+//! - [`config`]: the server's configuration (TOML and flags).
+//!
+//! Dependencies point one way: `net → proto → shard`; `client → proto`.
+
+pub mod cli;
+pub mod client;
+pub mod codes;
+pub mod config;
+pub mod net;
+pub mod proto;
+pub mod shard;
+pub mod slot;
+pub mod sync;
+
+pub use config::Config;
+pub use net::server::{run, start, ServerError, ServerHandle};

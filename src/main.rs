@@ -1,0 +1,159 @@
+//! The `tessera` binary: parses the command line and configuration, then
+//! hands over to the library.
+
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tessera::shard::Durability;
+use tessera::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a persistent, thread-per-core key-value database"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. With no flags: data in ./tessera-data, binary protocol on 127.0.0.1:7700.
+    Serve(ServeArgs),
+    /// Send one command to a node, like redis-cli (e.g. `tessera cli set k v`).
+    Cli(CliArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file; flags given here override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (created on first start).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Shared binary-protocol address; core c also listens on PORT+1+c (port 0 = ephemeral ports).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<SocketAddr>,
+    /// Number of reactors [default: the CPUs in this process's affinity mask, so `taskset` works].
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
+    /// Partitions (RocksDB instances) of a NEW data directory [default: cores]. More partitions
+    /// leave room for more cores later, but each group commit then writes (and syncs) more WALs.
+    #[arg(long, value_name = "P")]
+    partitions: Option<u32>,
+    /// none: cache, no WAL, data wiped at start; wal: WAL synced every second (survives kill -9);
+    /// fsync: WAL synced before every acknowledgement (survives power loss) [default: wal]
+    #[arg(long, value_enum)]
+    durability: Option<Durability>,
+    /// Largest frame accepted, in bytes [default: 67108864 (64 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    max_frame_bytes: Option<usize>,
+    /// Global memory budget for large frame buffers, in bytes [default: 1073741824 (1 GiB)].
+    #[arg(long, value_name = "BYTES")]
+    memory_budget_bytes: Option<usize>,
+    /// RocksDB block cache shared by all partitions, in bytes [default: 536870912 (512 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    block_cache_bytes: Option<usize>,
+    /// RocksDB memtable budget shared by all partitions, in bytes [default: 268435456 (256 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    write_buffer_bytes: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct CliArgs {
+    /// Any port of the node (the shared one or a core's).
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+    addr: SocketAddr,
+    /// The command and its arguments, passed through verbatim.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "COMMAND"
+    )]
+    args: Vec<std::ffi::OsString>,
+}
+
+fn config_from(a: ServeArgs) -> Result<Config, String> {
+    let mut c = match &a.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = a.data_dir {
+        c.data_dir = v;
+    }
+    if let Some(v) = a.listen {
+        c.listen = v;
+    }
+    if a.cores.is_some() {
+        c.cores = a.cores;
+    }
+    if a.partitions.is_some() {
+        c.partitions = a.partitions;
+    }
+    if let Some(v) = a.durability {
+        c.durability = v;
+    }
+    if let Some(v) = a.max_frame_bytes {
+        c.max_frame_bytes = v;
+    }
+    if let Some(v) = a.memory_budget_bytes {
+        c.memory_budget_bytes = v;
+    }
+    if let Some(v) = a.block_cache_bytes {
+        c.block_cache_bytes = v;
+    }
+    if let Some(v) = a.write_buffer_bytes {
+        c.write_buffer_bytes = v;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let (tx, rx) = flume::bounded::<()>(1);
+    std::thread::Builder::new()
+        .name("tessera-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(async move {
+        let _ = rx.recv_async().await;
+    })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Serve(a) => {
+            let result = config_from(a).and_then(|c| {
+                let stop = shutdown_signal()?;
+                tessera::run(c, stop).map_err(|e| e.to_string())
+            });
+            match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("tessera: {e}");
+                    1
+                }
+            }
+        }
+        Command::Cli(a) => {
+            let args = a.args.into_iter().map(|s| s.into_vec()).collect();
+            tessera::cli::run(a.addr, args)
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,414 @@
+//! The binary-protocol connection loop.
+//!
+//! Few operations per request: one big read takes many frames; every frame
+//! of that read runs inline (local) or is forwarded (remote) without a task
+//! per request; the batch's writes are awaited once (one group commit); all
+//! replies go out in one write, in request order.
+
+use std::pin::pin;
+use std::rc::Rc;
+
+use futures::future::{select, Either};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::core::{Core, PartReply, Writes};
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::route::{combine, everywhere, home_core, split, Gather};
+use crate::proto::{self, frame, Request};
+
+/// Read buffer kept per connection; larger frames borrow from the budget.
+const BASE_BUFFER: usize = 64 << 10;
+/// A batch stops taking frames once its replies pass this size.
+const REPLY_SOFT_CAP: usize = 8 << 20;
+
+enum Seg {
+    /// Reply bytes in `out[start..end]`, from writes `writes[w0..w1]`.
+    Local {
+        start: usize,
+        end: usize,
+        w0: usize,
+        w1: usize,
+    },
+    /// A reply (id 0) coming back from another core.
+    Remote {
+        id: u32,
+        rx: futures::channel::oneshot::Receiver<Vec<u8>>,
+    },
+    /// Parts of a fanned-out request; `ws[i]` = writes range of part i.
+    Gather {
+        id: u32,
+        gather: Gather,
+        total: usize,
+        parts: Vec<(PartReply, Vec<usize>)>,
+        ws: Vec<(usize, usize)>,
+    },
+}
+
+#[derive(Default)]
+struct Batch {
+    out: Vec<u8>,
+    segs: Vec<Seg>,
+    writes: Writes,
+    /// Whether any segment is not local (then the reply must be assembled).
+    mixed: bool,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+}
+
+fn lost_core() -> WireError {
+    WireError::new(
+        ErrorCode::ShuttingDown,
+        "the owning core stopped before replying",
+    )
+}
+
+/// Appends a reply frame that came back with id 0, under `id`.
+fn append_with_id(out: &mut Vec<u8>, id: u32, reply: &[u8]) {
+    if reply.len() < frame::HEADER_LEN {
+        proto::encode_error(
+            out,
+            id,
+            &WireError::new(ErrorCode::Internal, "short reply from core"),
+        );
+        return;
+    }
+    let at = out.len();
+    out.extend_from_slice(reply);
+    out[at + 4..at + 8].copy_from_slice(&id.to_be_bytes());
+}
+
+struct Conn {
+    core: Rc<Core>,
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    /// Bytes of `buf` above `BASE_BUFFER`, taken from the budget.
+    borrowed: usize,
+    batch: Batch,
+}
+
+enum Step {
+    /// Frames remain buffered (the batch hit its reply cap).
+    More,
+    /// Everything complete was processed; read more.
+    NeedRead,
+    /// Reply, then close the connection.
+    Close,
+}
+
+impl Conn {
+    /// Runs every complete frame in the buffer into the batch.
+    async fn process(&mut self) -> Step {
+        let max = self.core.config.max_frame_bytes;
+        loop {
+            if self.batch.out.len() > REPLY_SOFT_CAP {
+                return Step::More;
+            }
+            match frame::check(&self.buf[self.start..self.filled], max) {
+                Ok(Some(info)) => {
+                    let end = self.start + info.total_len;
+                    let bytes = std::mem::take(&mut self.buf);
+                    self.run_frame(info, &bytes[self.start..end]).await;
+                    self.buf = bytes;
+                    self.start = end;
+                }
+                Ok(None) => return Step::NeedRead,
+                Err(e) => {
+                    let id = match &e {
+                        proto::Error::FrameTooLarge { id, .. } => *id,
+                        _ => 0,
+                    };
+                    self.local_error(id, &e.to_wire());
+                    return Step::Close;
+                }
+            }
+        }
+    }
+
+    fn local_error(&mut self, id: u32, e: &WireError) {
+        let start = self.batch.out.len();
+        proto::encode_error(&mut self.batch.out, id, e);
+        let w = self.batch.writes.len();
+        self.batch.segs.push(Seg::Local {
+            start,
+            end: self.batch.out.len(),
+            w0: w,
+            w1: w,
+        });
+    }
+
+    async fn run_frame(&mut self, info: frame::FrameInfo, bytes: &[u8]) {
+        let core = self.core.clone();
+        let id = info.id;
+        let req = match Request::decode(info.kind, info.flags, info.body(bytes)) {
+            Ok(r) => r,
+            Err(e) => {
+                core.stats.errors.set(core.stats.errors.get() + 1);
+                self.local_error(id, &e.to_wire());
+                return;
+            }
+        };
+        let b = &mut self.batch;
+        if let Some(gather) = everywhere(&req) {
+            let mut parts = Vec::new();
+            let mut ws = Vec::new();
+            if gather == Gather::Text {
+                let mut head = Vec::new();
+                let s = frame::begin(&mut head, 0, frame::STATUS_OK, 0);
+                head.extend_from_slice(core.info_header().as_bytes());
+                frame::finish(&mut head, s);
+                parts.push((PartReply::Ready(head), vec![]));
+                ws.push((0, 0));
+            }
+            for c in 0..core.topo.cores() as usize {
+                let w0 = b.writes.len();
+                if c == core.id {
+                    let mut r = Vec::new();
+                    core.exec_local(&req, 0, &mut r, &mut b.writes).await;
+                    parts.push((PartReply::Ready(r), vec![]));
+                } else {
+                    parts.push((PartReply::Remote(core.forward(c, bytes.to_vec())), vec![]));
+                }
+                ws.push((w0, b.writes.len()));
+            }
+            b.mixed = true;
+            b.segs.push(Seg::Gather {
+                id,
+                gather,
+                total: 0,
+                parts,
+                ws,
+            });
+            return;
+        }
+        if let Some((gather, split_parts)) = split(&core.topo, &req) {
+            let total = match &req {
+                Request::MGet { keys } => keys.len(),
+                _ => 0,
+            };
+            let mut parts = Vec::new();
+            let mut ws = Vec::new();
+            for (c, sub, idx) in split_parts {
+                let w0 = b.writes.len();
+                if c == core.id {
+                    let mut r = Vec::new();
+                    core.exec_local(&sub, 0, &mut r, &mut b.writes).await;
+                    parts.push((PartReply::Ready(r), idx));
+                } else {
+                    let mut f = Vec::new();
+                    sub.encode(0, &mut f);
+                    parts.push((PartReply::Remote(core.forward(c, f)), idx));
+                }
+                ws.push((w0, b.writes.len()));
+            }
+            b.mixed = true;
+            b.segs.push(Seg::Gather {
+                id,
+                gather,
+                total,
+                parts,
+                ws,
+            });
+            return;
+        }
+        let home = home_core(&core.topo, &req, core.id);
+        if home == core.id {
+            let start = b.out.len();
+            let w0 = b.writes.len();
+            core.exec_local(&req, id, &mut b.out, &mut b.writes).await;
+            b.segs.push(Seg::Local {
+                start,
+                end: b.out.len(),
+                w0,
+                w1: b.writes.len(),
+            });
+        } else {
+            b.mixed = true;
+            let rx = core.forward(home, bytes.to_vec());
+            b.segs.push(Seg::Remote { id, rx });
+        }
+    }
+
+    /// Waits for the batch's group commit and remote replies, then writes
+    /// every reply in request order with one write.
+    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let core = self.core.clone();
+        let mut batch = std::mem::take(&mut self.batch);
+        if let Some(max) = batch.writes.iter().map(|w| w.1).max() {
+            core.committed.reach(max).await;
+        }
+        let any_failed = batch.writes.iter().any(|&(p, g)| {
+            core.partition(p)
+                .is_some_and(|part| part.group_status(g).is_err())
+        });
+        let result = if !batch.mixed && !any_failed {
+            stream.write_all(&batch.out).await
+        } else {
+            let mut out = Vec::with_capacity(batch.out.len());
+            for seg in batch.segs.drain(..) {
+                match seg {
+                    Seg::Local { start, end, w0, w1 } => {
+                        match core.write_error(&batch.writes[w0..w1]) {
+                            None => out.extend_from_slice(&batch.out[start..end]),
+                            Some(e) => {
+                                let id = frame::check(&batch.out[start..end], usize::MAX)
+                                    .ok()
+                                    .flatten()
+                                    .map(|i| i.id)
+                                    .unwrap_or(0);
+                                proto::encode_error(&mut out, id, &e);
+                            }
+                        }
+                    }
+                    Seg::Remote { id, rx } => match rx.await {
+                        Ok(reply) => append_with_id(&mut out, id, &reply),
+                        Err(_) => proto::encode_error(&mut out, id, &lost_core()),
+                    },
+                    Seg::Gather {
+                        id,
+                        gather,
+                        total,
+                        parts,
+                        ws,
+                    } => {
+                        let mut done = Vec::with_capacity(parts.len());
+                        for ((reply, idx), (w0, w1)) in parts.into_iter().zip(ws) {
+                            let mut bytes = match reply {
+                                PartReply::Ready(b) => b,
+                                PartReply::Remote(rx) => match rx.await {
+                                    Ok(b) => b,
+                                    Err(_) => {
+                                        let mut e = Vec::new();
+                                        proto::encode_error(&mut e, 0, &lost_core());
+                                        e
+                                    }
+                                },
+                            };
+                            if let Some(e) = core.write_error(&batch.writes[w0..w1]) {
+                                bytes.clear();
+                                proto::encode_error(&mut bytes, 0, &e);
+                            }
+                            done.push((bytes, idx));
+                        }
+                        combine(&mut out, id, gather, total, &done);
+                    }
+                }
+            }
+            stream.write_all(&out).await
+        };
+        // Keep the reply buffer's capacity for the next batch.
+        batch.out.clear();
+        batch.segs.clear();
+        batch.writes.clear();
+        batch.mixed = false;
+        self.batch = batch;
+        result
+    }
+
+    /// Makes room for the next read; grows the buffer (from the budget) for
+    /// a frame larger than it; fails when the budget refuses.
+    fn prepare_read(&mut self) -> Result<(), WireError> {
+        if self.start == self.filled {
+            self.start = 0;
+            self.filled = 0;
+            if self.borrowed > 0 {
+                self.buf.truncate(BASE_BUFFER);
+                self.buf.shrink_to_fit();
+                self.core.config.memory_budget.give_back(self.borrowed);
+                self.borrowed = 0;
+            }
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
+        if need > self.buf.len() {
+            let extra = need - self.buf.len();
+            if !self.core.config.memory_budget.try_take(extra) {
+                return Err(WireError::new(
+                    ErrorCode::OutOfMemory,
+                    format!("no memory budget left for a {need}-byte frame"),
+                ));
+            }
+            self.borrowed += extra;
+            self.buf.resize(need, 0);
+        }
+        Ok(())
+    }
+
+    fn pending_frame_id(&self) -> u32 {
+        if self.filled >= 8 {
+            u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]])
+        } else {
+            0
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.borrowed > 0 {
+            self.core.config.memory_budget.give_back(self.borrowed);
+        }
+        self.core
+            .stats
+            .connections
+            .set(self.core.stats.connections.get().saturating_sub(1));
+    }
+}
+
+/// Serves one connection until it closes, fails, or the core shuts down.
+pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    core.stats.connections.set(core.stats.connections.get() + 1);
+    core.stats
+        .connections_total
+        .set(core.stats.connections_total.get() + 1);
+    let mut conn = Conn {
+        core: core.clone(),
+        buf: vec![0u8; BASE_BUFFER],
+        start: 0,
+        filled: 0,
+        borrowed: 0,
+        batch: Batch::default(),
+    };
+    loop {
+        let step = conn.process().await;
+        if !conn.batch.is_empty() && conn.flush(&mut stream).await.is_err() {
+            return;
+        }
+        match step {
+            Step::Close => return,
+            Step::More => continue,
+            Step::NeedRead => {}
+        }
+        if core.shutdown.is_set() {
+            return;
+        }
+        if let Err(e) = conn.prepare_read() {
+            let id = conn.pending_frame_id();
+            conn.local_error(id, &e);
+            let _ = conn.flush(&mut stream).await;
+            return;
+        }
+        let filled = conn.filled;
+        let n = {
+            let read = pin!(stream.read(&mut conn.buf[filled..]));
+            let stop = pin!(core.shutdown.wait(false));
+            match select(read, stop).await {
+                Either::Left((Ok(n), _)) => n,
+                Either::Left((Err(_), _)) | Either::Right(_) => return,
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        conn.filled += n;
+    }
+}

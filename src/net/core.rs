@@ -1,0 +1,632 @@
+//! One core's state and how it executes requests.
+//!
+//! A core owns the partitions `p` with `p % cores == core`. Requests for its
+//! own keys run inline against those partitions; requests for other cores'
+//! keys travel as one message over the mesh and are never forwarded again.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ahash::AHashMap;
+use futures::channel::oneshot;
+
+use super::mesh::{Mesh, Msg};
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
+use crate::proto::command::put_found;
+use crate::proto::hello::cursor;
+use crate::proto::{self, frame, Request, Topology};
+use crate::shard::clock::now_ms;
+use crate::shard::{self, Cond, Durability, InlineWrite, Partition, SetOptions};
+use crate::slot::{key_slot, SLOTS};
+use crate::sync::{Notify, Watermark};
+
+/// Writes a request staged: (partition, group).
+pub type Writes = Vec<(u32, u64)>;
+
+/// Settings every core shares.
+pub struct CoreConfig {
+    pub max_frame_bytes: usize,
+    pub durability: Durability,
+    pub memory_budget: Arc<super::Budget>,
+}
+
+/// Per-core counters for INFO.
+#[derive(Default)]
+pub struct CoreStats {
+    pub connections: Cell<u64>,
+    pub connections_total: Cell<u64>,
+    pub requests: Cell<u64>,
+    pub forwarded_out: Cell<u64>,
+    pub forwarded_in: Cell<u64>,
+    pub errors: Cell<u64>,
+}
+
+/// Remembered SCAN positions: token → last raw key returned.
+struct ScanTokens {
+    next: u64,
+    map: AHashMap<u64, Vec<u8>>,
+    order: VecDeque<u64>,
+}
+
+const SCAN_TOKENS_KEPT: usize = 65536;
+
+impl ScanTokens {
+    fn remember(&mut self, core: usize, key: Vec<u8>) -> u64 {
+        // Tokens differ per core so a cursor never names another core's entry.
+        self.next = self.next.wrapping_add(1);
+        let token = ((self.next << 8) | core as u64) & cursor::TOKEN_MASK;
+        let token = token.max(1);
+        if self.order.len() >= SCAN_TOKENS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.map.insert(token, key);
+        self.order.push_back(token);
+        token
+    }
+}
+
+pub struct Core {
+    pub id: usize,
+    pub topo: Arc<Topology>,
+    parts: Vec<Option<Rc<Partition>>>,
+    pub local: Vec<Rc<Partition>>,
+    pub mesh: Mesh,
+    pub config: Arc<CoreConfig>,
+    /// The open group number, shared with the partitions.
+    pub group: Rc<Cell<u64>>,
+    /// Highest group whose writes are committed.
+    pub committed: Watermark,
+    /// Set when writes are staged and the committer should run.
+    pub dirty: Notify,
+    pub shutdown: Notify,
+    pub peers_drained: Cell<usize>,
+    pub drained_notify: Notify,
+    pub hello: RefCell<Rc<Vec<u8>>>,
+    scan_tokens: RefCell<ScanTokens>,
+    pub stats: CoreStats,
+    pub started: Instant,
+}
+
+fn wire(e: shard::Error) -> WireError {
+    WireError::new(e.code(), e.to_string())
+}
+
+/// Appends a complete ok response whose body `f` writes.
+fn ok(out: &mut Vec<u8>, id: u32, f: impl FnOnce(&mut Vec<u8>)) {
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    f(out);
+    frame::finish(out, start);
+}
+
+impl Core {
+    pub fn new(
+        id: usize,
+        topo: Arc<Topology>,
+        local: Vec<Rc<Partition>>,
+        mesh: Mesh,
+        config: Arc<CoreConfig>,
+        group: Rc<Cell<u64>>,
+    ) -> Core {
+        let mut parts = vec![None; topo.partitions() as usize];
+        for p in &local {
+            parts[p.id() as usize] = Some(p.clone());
+        }
+        Core {
+            id,
+            topo,
+            parts,
+            local,
+            mesh,
+            config,
+            group,
+            committed: Watermark::default(),
+            dirty: Notify::default(),
+            shutdown: Notify::default(),
+            peers_drained: Cell::new(0),
+            drained_notify: Notify::default(),
+            hello: RefCell::new(Rc::new(Vec::new())),
+            scan_tokens: RefCell::new(ScanTokens {
+                next: 0,
+                map: AHashMap::new(),
+                order: VecDeque::new(),
+            }),
+            stats: CoreStats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn partition(&self, p: u32) -> Option<&Rc<Partition>> {
+        self.parts.get(p as usize).and_then(|x| x.as_ref())
+    }
+
+    /// The local partition of `slot`. A miss is a routing bug, reported as an
+    /// internal error rather than a panic.
+    fn part_of_slot(&self, slot: u16) -> Result<&Rc<Partition>, WireError> {
+        let p = self.topo.partition_of_slot(slot);
+        self.partition(p).ok_or_else(|| {
+            WireError::new(
+                ErrorCode::Internal,
+                format!("slot {slot} (partition {p}) is not on core {}", self.id),
+            )
+        })
+    }
+
+    /// Runs a single-key storage operation, bringing the key into the block
+    /// cache from the blocking pool whenever RocksDB would have to read disk.
+    async fn with_key<T>(
+        &self,
+        key: &[u8],
+        mut op: impl FnMut(&Partition, u16) -> Result<T, shard::Error>,
+    ) -> Result<T, WireError> {
+        let slot = key_slot(key);
+        let part = self.part_of_slot(slot)?;
+        loop {
+            match op(part, slot) {
+                Err(shard::Error::WouldBlock) => {
+                    glommio::executor()
+                        .spawn_blocking(part.warm_fn(slot, key))
+                        .await;
+                }
+                other => return other.map_err(wire),
+            }
+        }
+    }
+
+    /// Executes a request whose keys are all on this core, appending its
+    /// response (with `id`) to `out` and the groups it wrote to `writes`.
+    pub async fn exec_local(
+        &self,
+        req: &Request<'_>,
+        id: u32,
+        out: &mut Vec<u8>,
+        writes: &mut Writes,
+    ) {
+        self.stats.requests.set(self.stats.requests.get() + 1);
+        if let Err(e) = self.try_exec_local(req, id, out, writes).await {
+            self.stats.errors.set(self.stats.errors.get() + 1);
+            proto::encode_error(out, id, &e);
+        }
+        if !writes.is_empty() {
+            self.dirty.notify();
+        }
+    }
+
+    async fn try_exec_local(
+        &self,
+        req: &Request<'_>,
+        id: u32,
+        out: &mut Vec<u8>,
+        writes: &mut Writes,
+    ) -> Result<(), WireError> {
+        let now = now_ms();
+        match req {
+            Request::Ping(payload) => ok(out, id, |o| o.extend_from_slice(payload)),
+            Request::Hello { version } => {
+                if *version != proto::hello::PROTOCOL_VERSION {
+                    return Err(WireError::new(
+                        ErrorCode::BadArguments,
+                        format!(
+                            "protocol version {version} is not supported; this server speaks {}",
+                            proto::hello::PROTOCOL_VERSION
+                        ),
+                    ));
+                }
+                let hello = self.hello.borrow().clone();
+                ok(out, id, |o| o.extend_from_slice(&hello));
+            }
+            Request::Get { key } => {
+                let start = frame::begin(out, id, frame::STATUS_OK, 0);
+                let r = self
+                    .with_key(key, |p, s| {
+                        p.get(s, key, now, |v| {
+                            put_found(out, v.map(|(m, b)| (m.version, b)))
+                        })
+                    })
+                    .await;
+                match r {
+                    Ok(()) => frame::finish(out, start),
+                    Err(e) => {
+                        out.truncate(start);
+                        return Err(e);
+                    }
+                }
+            }
+            Request::Set { key, value, args } => {
+                let opts = SetOptions {
+                    ttl_ms: args.ttl_ms,
+                    cond: if args.nx {
+                        Cond::IfAbsent
+                    } else if args.xx {
+                        Cond::IfPresent
+                    } else {
+                        Cond::Always
+                    },
+                    expected_version: args.expected_version,
+                    keep_ttl: args.keep_ttl,
+                };
+                let (outcome, group) = self
+                    .with_key(key, |p, s| {
+                        p.set(s, key, value, &opts, now)
+                            .map(|(o, g)| (o, g.map(|g| (p.id(), g))))
+                    })
+                    .await?;
+                writes.extend(group);
+                ok(out, id, |o| {
+                    o.push(outcome.applied as u8);
+                    put_u64(o, outcome.version);
+                });
+            }
+            Request::Del { keys } => {
+                let mut n = 0u64;
+                for key in keys {
+                    let (existed, group) = self
+                        .with_key(key, |p, s| {
+                            p.delete(s, key, now)
+                                .map(|(e, g)| (e, g.map(|g| (p.id(), g))))
+                        })
+                        .await?;
+                    n += existed as u64;
+                    writes.extend(group);
+                }
+                ok(out, id, |o| put_u64(o, n));
+            }
+            Request::Exists { keys } => {
+                let mut n = 0u64;
+                for key in keys {
+                    if self
+                        .with_key(key, |p, s| p.meta(s, key, now))
+                        .await?
+                        .is_some()
+                    {
+                        n += 1;
+                    }
+                }
+                ok(out, id, |o| put_u64(o, n));
+            }
+            Request::MGet { keys } => {
+                let start = frame::begin(out, id, frame::STATUS_OK, 0);
+                put_u32(out, keys.len() as u32);
+                for key in keys {
+                    let r = self
+                        .with_key(key, |p, s| {
+                            p.get(s, key, now, |v| {
+                                put_found(out, v.map(|(m, b)| (m.version, b)))
+                            })
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        out.truncate(start);
+                        return Err(e);
+                    }
+                }
+                frame::finish(out, start);
+            }
+            Request::MSet { pairs } => {
+                let opts = SetOptions::default();
+                for (key, value) in pairs {
+                    let (_, group) = self
+                        .with_key(key, |p, s| {
+                            p.set(s, key, value, &opts, now)
+                                .map(|(o, g)| (o, g.map(|g| (p.id(), g))))
+                        })
+                        .await?;
+                    writes.extend(group);
+                }
+                ok(out, id, |o| put_u64(o, pairs.len() as u64));
+            }
+            Request::IncrBy { key, delta } => {
+                let (value, version, group) = self
+                    .with_key(key, |p, s| {
+                        p.incr_by(s, key, *delta, now)
+                            .map(|(v, ver, g)| (v, ver, (p.id(), g)))
+                    })
+                    .await?;
+                writes.push(group);
+                ok(out, id, |o| {
+                    put_i64(o, value);
+                    put_u64(o, version);
+                });
+            }
+            Request::Expire { key, ttl_ms } => {
+                let group = self
+                    .with_key(key, |p, s| {
+                        p.expire(s, key, *ttl_ms, now)
+                            .map(|g| g.map(|g| (p.id(), g)))
+                    })
+                    .await?;
+                writes.extend(group);
+                ok(out, id, |o| o.push(group.is_some() as u8));
+            }
+            Request::Persist { key } => {
+                let group = self
+                    .with_key(key, |p, s| {
+                        p.persist(s, key, now).map(|g| g.map(|g| (p.id(), g)))
+                    })
+                    .await?;
+                writes.extend(group);
+                ok(out, id, |o| o.push(group.is_some() as u8));
+            }
+            Request::Ttl { key } => {
+                let ttl = self.with_key(key, |p, s| p.ttl_ms(s, key, now)).await?;
+                ok(out, id, |o| put_i64(o, ttl));
+            }
+            Request::Scan {
+                cursor: c,
+                count,
+                prefix,
+            } => {
+                let (next, keys) = self.scan(*c, *count, prefix, now).await?;
+                ok(out, id, |o| {
+                    put_u64(o, next);
+                    put_u32(o, keys.len() as u32);
+                    for k in &keys {
+                        put_bytes(o, k);
+                    }
+                });
+            }
+            Request::DbSize => {
+                let n: u64 = self.local.iter().map(|p| p.info().estimate_keys).sum();
+                ok(out, id, |o| put_u64(o, n));
+            }
+            Request::Info => {
+                let text = self.info_text();
+                ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
+            }
+        }
+        Ok(())
+    }
+
+    /// One SCAN page within the partition of the cursor's slot.
+    async fn scan(
+        &self,
+        c: u64,
+        count: u32,
+        prefix: &[u8],
+        now: u64,
+    ) -> Result<(u64, Vec<Vec<u8>>), WireError> {
+        let slot = cursor::slot(c);
+        let token = cursor::token(c);
+        let part = self.part_of_slot(slot)?;
+        let after = if token == 0 {
+            None
+        } else {
+            // An unknown token restarts the slot: keys may repeat, none is skipped.
+            self.scan_tokens
+                .borrow()
+                .map
+                .get(&token)
+                .filter(|k| k.len() >= 2 && k[..2] == slot.to_be_bytes())
+                .cloned()
+        };
+        let count = count.clamp(1, 100_000) as usize;
+        let page = glommio::executor()
+            .spawn_blocking(part.scan_fn(slot, after, prefix.to_vec(), count, now))
+            .await
+            .map_err(wire)?;
+        let next = match page.resume {
+            Some((s, Some(last))) => {
+                let t = self.scan_tokens.borrow_mut().remember(self.id, last);
+                cursor::make(s, t)
+            }
+            Some((s, None)) => cursor::make(s, 0),
+            None if part.slots().end >= SLOTS => 0,
+            None => cursor::make(part.slots().end, 0),
+        };
+        Ok((next, page.keys))
+    }
+
+    fn info_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let st = &self.stats;
+        let _ = writeln!(s, "# core {}", self.id);
+        let _ = writeln!(s, "core{}_connections:{}", self.id, st.connections.get());
+        let _ = writeln!(
+            s,
+            "core{}_connections_total:{}",
+            self.id,
+            st.connections_total.get()
+        );
+        let _ = writeln!(s, "core{}_requests:{}", self.id, st.requests.get());
+        let _ = writeln!(s, "core{}_errors:{}", self.id, st.errors.get());
+        let _ = writeln!(
+            s,
+            "core{}_forwarded_out:{}",
+            self.id,
+            st.forwarded_out.get()
+        );
+        let _ = writeln!(s, "core{}_forwarded_in:{}", self.id, st.forwarded_in.get());
+        let _ = writeln!(
+            s,
+            "core{}_committed_group:{}",
+            self.id,
+            self.committed.get()
+        );
+        for p in &self.local {
+            let i = p.info();
+            let n = i.id;
+            let _ = writeln!(s, "# partition {n}");
+            let _ = writeln!(s, "partition{n}_core:{}", self.id);
+            let _ = writeln!(
+                s,
+                "partition{n}_slots:{}-{}",
+                i.slots.start,
+                i.slots.end - 1
+            );
+            let _ = writeln!(s, "partition{n}_keys_estimate:{}", i.estimate_keys);
+            let _ = writeln!(s, "partition{n}_reads:{}", i.reads);
+            let _ = writeln!(s, "partition{n}_writes:{}", i.writes);
+            let _ = writeln!(s, "partition{n}_blocking_reads:{}", i.blocking_reads);
+            let _ = writeln!(s, "partition{n}_group_commits:{}", i.groups);
+            let _ = writeln!(s, "partition{n}_write_stalls:{}", i.stalls);
+            let _ = writeln!(s, "partition{n}_wal_synced:{}", i.wal_synced);
+            let _ = writeln!(s, "partition{n}_memtable_bytes:{}", i.memtable_bytes);
+            let _ = writeln!(s, "partition{n}_sst_bytes:{}", i.sst_bytes);
+            let _ = writeln!(
+                s,
+                "partition{n}_pending_compaction_bytes:{}",
+                i.pending_compaction_bytes
+            );
+            let _ = writeln!(
+                s,
+                "partition{n}_poisoned:{}",
+                i.poisoned.as_deref().unwrap_or("no")
+            );
+        }
+        s
+    }
+
+    /// Server-wide INFO header (the core that answers adds it once).
+    pub fn info_header(&self) -> String {
+        format!(
+            "# server\nversion:{}\nnode_id:{:016x}\ncores:{}\npartitions:{}\ndurability:{}\nuptime_seconds:{}\n",
+            env!("CARGO_PKG_VERSION"),
+            self.node_id(),
+            self.topo.cores(),
+            self.topo.partitions(),
+            self.config.durability.as_str(),
+            self.started.elapsed().as_secs()
+        )
+    }
+
+    fn node_id(&self) -> u64 {
+        proto::Hello::decode(&self.hello.borrow())
+            .map(|h| h.node_id)
+            .unwrap_or(0)
+    }
+
+    /// Checks, after its group committed, whether a write survived; a
+    /// poisoned partition turns the reply into its error.
+    pub fn write_error(&self, writes: &[(u32, u64)]) -> Option<WireError> {
+        writes.iter().find_map(|&(p, g)| {
+            self.partition(p)
+                .and_then(|part| part.group_status(g).err())
+                .map(wire)
+        })
+    }
+
+    /// Sends a request frame to another core; the reply arrives on the receiver.
+    pub fn forward(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        self.stats
+            .forwarded_out
+            .set(self.stats.forwarded_out.get() + 1);
+        self.mesh.send(core, Msg::Forward { frame, reply: tx });
+        rx
+    }
+
+    // ---- group commit ------------------------------------------------------
+
+    /// Writes every staged batch of this core as one group, then (in `fsync`
+    /// mode) syncs the WAL off the reactor, then releases the group's acks.
+    pub async fn commit_group(&self) {
+        let g = self.group.get();
+        self.group.set(g + 1);
+        let mut written: Vec<Rc<Partition>> = Vec::new();
+        for p in &self.local {
+            let Some(batch) = p.take_batch() else {
+                continue;
+            };
+            match p.write_inline(batch) {
+                InlineWrite::Done => written.push(p.clone()),
+                InlineWrite::Stalled(data) => {
+                    // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
+                    match glommio::executor()
+                        .spawn_blocking(p.write_blocking_fn(data))
+                        .await
+                    {
+                        Ok(()) => written.push(p.clone()),
+                        Err(e) => p.poison(g, &format!("write failed: {e}")),
+                    }
+                }
+                InlineWrite::Failed(e) => p.poison(g, &format!("write failed: {e}")),
+            }
+            p.finish_group(g);
+        }
+        if self.config.durability == Durability::Fsync && !written.is_empty() {
+            let syncs: Vec<_> = written.iter().map(|p| p.sync_wal_fn()).collect();
+            let results = glommio::executor()
+                .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
+                .await;
+            for (p, r) in written.iter().zip(results) {
+                if let Err(e) = r {
+                    p.poison(g, &format!("WAL fsync failed: {e}"));
+                }
+            }
+        }
+        self.committed.advance(g);
+    }
+
+    /// Whether any local partition has staged writes.
+    pub fn has_pending(&self) -> bool {
+        self.local.iter().any(|p| p.has_pending())
+    }
+
+    /// Syncs every local partition's WAL (blocking pool).
+    pub async fn sync_wal(&self) {
+        if self.config.durability == Durability::None {
+            return;
+        }
+        let syncs: Vec<_> = self.local.iter().map(|p| p.sync_wal_fn()).collect();
+        let results = glommio::executor()
+            .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
+            .await;
+        for (p, r) in self.local.iter().zip(results) {
+            if let Err(e) = r {
+                p.poison(self.group.get(), &format!("WAL fsync failed: {e}"));
+            }
+        }
+    }
+}
+
+/// Runs one forwarded request frame on this core (never forwarding it again)
+/// and sends its reply once its writes have committed.
+pub async fn serve_forwarded(
+    core: Rc<Core>,
+    frame_bytes: Vec<u8>,
+    reply: oneshot::Sender<Vec<u8>>,
+) {
+    core.stats
+        .forwarded_in
+        .set(core.stats.forwarded_in.get() + 1);
+    let mut out = Vec::new();
+    let mut writes = Writes::new();
+    match frame::check(&frame_bytes, usize::MAX) {
+        Ok(Some(info)) => match Request::decode(info.kind, info.flags, info.body(&frame_bytes)) {
+            Ok(req) => core.exec_local(&req, 0, &mut out, &mut writes).await,
+            Err(e) => proto::encode_error(&mut out, 0, &e.to_wire()),
+        },
+        _ => proto::encode_error(
+            &mut out,
+            0,
+            &WireError::new(ErrorCode::Internal, "malformed forwarded frame"),
+        ),
+    }
+    if writes.is_empty() {
+        let _ = reply.send(out);
+        return;
+    }
+    let max = writes.iter().map(|w| w.1).max().unwrap_or(0);
+    let core2 = core.clone();
+    glommio::spawn_local(async move {
+        core2.committed.reach(max).await;
+        if let Some(e) = core2.write_error(&writes) {
+            out.clear();
+            proto::encode_error(&mut out, 0, &e);
+        }
+        let _ = reply.send(out);
+    })
+    .detach();
+}
+
+/// A part's reply: computed here, or coming from another core.
+pub enum PartReply {
+    Ready(Vec<u8>),
+    Remote(oneshot::Receiver<Vec<u8>>),
+}

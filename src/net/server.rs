@@ -1,0 +1,406 @@
+//! Starting and stopping a node: listeners, one pinned reactor per core,
+//! the ready line, and the drain on shutdown.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use glommio::net::TcpListener;
+use glommio::sync::Gate;
+use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
+
+use super::core::{serve_forwarded, Core, CoreConfig};
+use super::mesh::{Mesh, Msg};
+use super::{conn, sys, Budget};
+use crate::config::Config;
+use crate::proto::{Hello, Topology};
+use crate::shard::{Store, StoreConfig};
+
+/// How long a shutdown waits for connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `wal` durability syncs the WAL.
+const WAL_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] crate::shard::Error),
+    #[error("core {core} failed: {message}")]
+    Core { core: usize, message: String },
+}
+
+/// A running node.
+pub struct ServerHandle {
+    /// The shared binary-protocol address.
+    pub binary_addr: SocketAddr,
+    /// Each core's own address.
+    pub core_addrs: Vec<SocketAddr>,
+    pub node_id: u64,
+    mesh: Mesh,
+    joins: Vec<glommio::ExecutorJoinHandle<Result<(), String>>>,
+}
+
+impl ServerHandle {
+    /// The line printed on stdout once every listener is up.
+    pub fn ready_line(&self) -> String {
+        format!("tessera ready binary={}", self.binary_addr)
+    }
+
+    /// Asks every core to stop accepting, drain, sync and exit.
+    pub fn shutdown(&self) {
+        for c in 0..self.mesh.cores() {
+            self.mesh.send(c, Msg::Shutdown);
+        }
+    }
+
+    /// Waits for every core to exit.
+    pub fn join(self) -> Result<(), ServerError> {
+        let mut first_err = None;
+        for (core, j) in self.joins.into_iter().enumerate() {
+            let r = match j.join() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(message)) => Err(ServerError::Core { core, message }),
+                Err(e) => Err(ServerError::Core {
+                    core,
+                    message: e.to_string(),
+                }),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Binds a listening socket with SO_REUSEPORT and a deep backlog.
+fn bind(addr: SocketAddr) -> Result<StdListener, ServerError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let err = |source| ServerError::Listen { addr, source };
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    sock.set_reuse_port(true).map_err(err)?;
+    sock.set_reuse_address(true).map_err(err)?;
+    sock.bind(&addr.into()).map_err(err)?;
+    sock.listen(4096).map_err(err)?;
+    Ok(sock.into())
+}
+
+/// Starts a node and returns once every core listens.
+pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
+    config.validate().map_err(ServerError::Config)?;
+    let cpus = sys::affinity_cpus();
+    let cores = config.cores.unwrap_or(cpus.len()).max(1);
+    sys::raise_limits(cores).map_err(ServerError::Config)?;
+
+    let store = Arc::new(Store::open(StoreConfig {
+        data_dir: config.data_dir.clone(),
+        partitions: config.partitions,
+        default_partitions: cores as u32,
+        durability: config.durability,
+        block_cache_bytes: config.block_cache_bytes,
+        write_buffer_bytes: config.write_buffer_bytes,
+        background_threads: (cores as i32).max(2),
+    })?);
+    let manifest = store.manifest().clone();
+    let ranges: Vec<(u16, u16)> = manifest
+        .slot_ranges
+        .iter()
+        .map(|r| (r.start, r.end))
+        .collect();
+    let topo = Arc::new(
+        Topology::new(&ranges, cores as u32).map_err(|e| ServerError::Config(e.to_string()))?,
+    );
+
+    // Core 0's shared socket binds first; with port 0 the others reuse its port.
+    let first = bind(config.listen)?;
+    let shared_addr = first.local_addr().map_err(|source| ServerError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let mut shared = vec![first];
+    for _ in 1..cores {
+        shared.push(bind(shared_addr)?);
+    }
+    let mut own = Vec::with_capacity(cores);
+    for c in 0..cores {
+        let mut a = config.listen;
+        if a.port() != 0 {
+            let port = a.port() as usize + 1 + c;
+            if port > u16::MAX as usize {
+                return Err(ServerError::Config(format!(
+                    "per-core port {port} of core {c} is above 65535; choose a lower --listen port"
+                )));
+            }
+            a.set_port(port as u16);
+        }
+        own.push(bind(a)?);
+    }
+    let core_addrs: Vec<SocketAddr> = own
+        .iter()
+        .map(|l| l.local_addr().expect("a bound socket has an address"))
+        .collect();
+
+    let hello = Hello {
+        protocol: crate::proto::hello::PROTOCOL_VERSION,
+        node_id: manifest.node_id,
+        cores: cores as u32,
+        slot_ranges: ranges,
+        shared_port: shared_addr.port(),
+        core_ports: core_addrs.iter().map(|a| a.port()).collect(),
+        durability: config.durability.as_str().to_string(),
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+    .encode()
+    .map_err(|e| ServerError::Config(e.to_string()))?;
+    let hello = Arc::new(hello);
+
+    let (mesh, inboxes) = Mesh::new(cores);
+    let core_config = Arc::new(CoreConfig {
+        max_frame_bytes: config.max_frame_bytes,
+        durability: config.durability,
+        memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
+    });
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
+    let mut joins = Vec::with_capacity(cores);
+    for (c, (inbox, (shared_l, own_l))) in inboxes
+        .into_iter()
+        .zip(shared.into_iter().zip(own))
+        .enumerate()
+    {
+        let shared_fd = shared_l.into_raw_fd();
+        let own_fd = own_l.into_raw_fd();
+        let args = CoreArgs {
+            id: c,
+            store: store.clone(),
+            topo: topo.clone(),
+            mesh: mesh.clone(),
+            inbox,
+            config: core_config.clone(),
+            hello: hello.clone(),
+            shared_fd,
+            own_fd,
+            ready: ready_tx.clone(),
+        };
+        let cpu = cpus[c % cpus.len()];
+        let join = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("tessera-core-{c}"))
+            .io_memory(64 << 10)
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(4))
+            .preempt_timer(Duration::from_millis(100))
+            .spawn(move || core_main(args))
+            .map_err(|e| ServerError::Core {
+                core: c,
+                message: format!("cannot start reactor: {e}"),
+            })?;
+        joins.push(join);
+    }
+    drop(ready_tx);
+    let handle = ServerHandle {
+        binary_addr: shared_addr,
+        core_addrs,
+        node_id: manifest.node_id,
+        mesh,
+        joins,
+    };
+    let mut failure = None;
+    for _ in 0..cores {
+        match ready_rx.recv() {
+            Ok((_, Ok(()))) => {}
+            Ok((core, Err(message))) => {
+                failure.get_or_insert(ServerError::Core { core, message });
+            }
+            Err(_) => {
+                failure.get_or_insert(ServerError::Core {
+                    core: 0,
+                    message: "a core exited during start-up".into(),
+                });
+                break;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        handle.shutdown();
+        let _ = handle.join();
+        return Err(e);
+    }
+    Ok(handle)
+}
+
+/// Starts a node, prints the ready line, runs until `shutdown` resolves,
+/// then drains and stops it.
+pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let handle = start(config)?;
+    println!("{}", handle.ready_line());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    futures::executor::block_on(shutdown);
+    eprintln!("tessera: shutting down");
+    handle.shutdown();
+    handle.join()
+}
+
+struct CoreArgs {
+    id: usize,
+    store: Arc<Store>,
+    topo: Arc<Topology>,
+    mesh: Mesh,
+    inbox: flume::Receiver<Msg>,
+    config: Arc<CoreConfig>,
+    hello: Arc<Vec<u8>>,
+    shared_fd: RawFd,
+    own_fd: RawFd,
+    ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+}
+
+async fn core_main(a: CoreArgs) -> Result<(), String> {
+    let id = a.id;
+    // SAFETY: the fds come from listeners bound in `start` and handed over once.
+    let listeners = unsafe {
+        [
+            TcpListener::from_raw_fd(a.shared_fd),
+            TcpListener::from_raw_fd(a.own_fd),
+        ]
+    };
+    let group = Rc::new(Cell::new(1u64));
+    let cores = a.topo.cores();
+    let mut local = Vec::new();
+    for p in (0..a.topo.partitions()).filter(|p| (p % cores) as usize == id) {
+        match a.store.open_partition(p, group.clone()) {
+            Ok(part) => local.push(Rc::new(part)),
+            Err(e) => {
+                let msg = e.to_string();
+                let _ = a.ready.send((id, Err(msg.clone())));
+                return Err(msg);
+            }
+        }
+    }
+    drop(a.store);
+    let core = Rc::new(Core::new(id, a.topo, local, a.mesh, a.config, group));
+    *core.hello.borrow_mut() = Rc::new(a.hello.as_ref().clone());
+
+    let inbox_task = glommio::spawn_local(inbox_loop(core.clone(), a.inbox));
+    let commit_task = glommio::spawn_local(commit_loop(core.clone()));
+    let sync_task = glommio::spawn_local(wal_sync_loop(core.clone()));
+    let gate = Gate::new();
+    for l in listeners {
+        let core2 = core.clone();
+        let gate2 = gate.clone();
+        // A dropped glommio task is cancelled: detach it, the gate tracks it.
+        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2)) {
+            t.detach();
+        }
+    }
+    let _ = a.ready.send((id, Ok(())));
+
+    core.shutdown.wait(false).await;
+    // Stop accepting and let connections finish what they read, within bounds.
+    {
+        let closing = pin!(gate.close());
+        let timeout = pin!(glommio::timer::sleep(DRAIN_TIMEOUT));
+        if let Either::Right(_) = select(closing, timeout).await {
+            eprintln!("tessera: core {id}: connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
+        }
+    }
+    // Other cores may still forward requests until they have drained too.
+    for c in 0..core.mesh.cores() {
+        if c != id {
+            core.mesh.send(c, Msg::Drained);
+        }
+    }
+    while core.peers_drained.get() + 1 < core.mesh.cores() {
+        core.drained_notify.wait(true).await;
+    }
+    // Commit what is staged, sync the WAL, then close the partitions.
+    while core.has_pending() {
+        core.commit_group().await;
+    }
+    drop(commit_task);
+    drop(sync_task);
+    core.sync_wal().await;
+    drop(inbox_task);
+    Ok(())
+}
+
+async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate) {
+    loop {
+        let accepted = {
+            let accept = pin!(listener.accept());
+            let stop = pin!(core.shutdown.wait(false));
+            match select(accept, stop).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return,
+            }
+        };
+        match accepted {
+            Ok(stream) => {
+                let c = core.clone();
+                match gate.spawn(conn::serve(c, stream)) {
+                    Ok(t) => {
+                        t.detach();
+                    }
+                    Err(_) => return,
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                eprintln!("tessera: core {}: accept failed: {e}", core.id);
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
+    while let Ok(msg) = inbox.recv_async().await {
+        match msg {
+            Msg::Forward { frame, reply } => serve_forwarded(core.clone(), frame, reply).await,
+            Msg::Shutdown => core.shutdown.notify(),
+            Msg::Drained => {
+                core.peers_drained.set(core.peers_drained.get() + 1);
+                core.drained_notify.notify();
+            }
+        }
+    }
+}
+
+/// Commits one group per wake-up. Being woken puts this task at the back of
+/// the run queue, so every connection ready in this tick stages first.
+async fn commit_loop(core: Rc<Core>) {
+    loop {
+        core.dirty.wait(true).await;
+        if core.has_pending() {
+            core.commit_group().await;
+        } else {
+            // Nothing staged (e.g. a write that failed before staging):
+            // still release anyone waiting on the open group.
+            let g = core.group.get();
+            core.group.set(g + 1);
+            core.committed.advance(g);
+        }
+    }
+}
+
+/// `wal` durability: sync the WAL once a second, off the reactor.
+async fn wal_sync_loop(core: Rc<Core>) {
+    if core.config.durability != crate::shard::Durability::Wal {
+        return;
+    }
+    loop {
+        glommio::timer::sleep(WAL_SYNC_INTERVAL).await;
+        core.sync_wal().await;
+    }
+}

@@ -1,0 +1,508 @@
+//! Commands of protocol v1: opcodes, request bodies and response bodies.
+//! Encode and decode sit side by side; `docs/protocol.md` gives the bytes.
+
+use super::codec::{put_bytes, put_i64, put_u16, put_u32, put_u64, Reader};
+use super::frame;
+use super::Error;
+
+/// Request opcodes.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Opcode {
+    Ping = 0x01,
+    Hello = 0x02,
+    Get = 0x10,
+    Set = 0x11,
+    Del = 0x12,
+    Exists = 0x13,
+    MGet = 0x14,
+    MSet = 0x15,
+    IncrBy = 0x16,
+    Expire = 0x17,
+    Persist = 0x18,
+    Ttl = 0x19,
+    Scan = 0x1A,
+    DbSize = 0x1B,
+    Info = 0x1C,
+}
+
+impl TryFrom<u8> for Opcode {
+    type Error = u8;
+    fn try_from(b: u8) -> Result<Self, u8> {
+        use Opcode::*;
+        Ok(match b {
+            0x01 => Ping,
+            0x02 => Hello,
+            0x10 => Get,
+            0x11 => Set,
+            0x12 => Del,
+            0x13 => Exists,
+            0x14 => MGet,
+            0x15 => MSet,
+            0x16 => IncrBy,
+            0x17 => Expire,
+            0x18 => Persist,
+            0x19 => Ttl,
+            0x1A => Scan,
+            0x1B => DbSize,
+            0x1C => Info,
+            other => return Err(other),
+        })
+    }
+}
+
+impl Opcode {
+    pub fn name(self) -> &'static str {
+        use Opcode::*;
+        match self {
+            Ping => "PING",
+            Hello => "HELLO",
+            Get => "GET",
+            Set => "SET",
+            Del => "DEL",
+            Exists => "EXISTS",
+            MGet => "MGET",
+            MSet => "MSET",
+            IncrBy => "INCRBY",
+            Expire => "EXPIRE",
+            Persist => "PERSIST",
+            Ttl => "TTL",
+            Scan => "SCAN",
+            DbSize => "DBSIZE",
+            Info => "INFO",
+        }
+    }
+}
+
+/// SET flags.
+pub mod set_flags {
+    /// Only if the key does not exist.
+    pub const NX: u8 = 0x01;
+    /// Only if the key exists.
+    pub const XX: u8 = 0x02;
+    /// A u64 TTL in ms follows the value.
+    pub const TTL: u8 = 0x04;
+    /// A u64 expected version follows (CAS; 0 = the key must not exist).
+    pub const CAS: u8 = 0x08;
+    /// Keep the key's current expiry.
+    pub const KEEPTTL: u8 = 0x10;
+    pub const ALL: u8 = NX | XX | TTL | CAS | KEEPTTL;
+}
+
+/// Arguments of SET besides key and value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetArgs {
+    pub nx: bool,
+    pub xx: bool,
+    pub ttl_ms: Option<u64>,
+    pub expected_version: Option<u64>,
+    pub keep_ttl: bool,
+}
+
+/// A decoded request, borrowing its byte strings from the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    Ping(&'a [u8]),
+    Hello {
+        version: u16,
+    },
+    Get {
+        key: &'a [u8],
+    },
+    Set {
+        key: &'a [u8],
+        value: &'a [u8],
+        args: SetArgs,
+    },
+    Del {
+        keys: Vec<&'a [u8]>,
+    },
+    Exists {
+        keys: Vec<&'a [u8]>,
+    },
+    MGet {
+        keys: Vec<&'a [u8]>,
+    },
+    MSet {
+        pairs: Vec<(&'a [u8], &'a [u8])>,
+    },
+    IncrBy {
+        key: &'a [u8],
+        delta: i64,
+    },
+    Expire {
+        key: &'a [u8],
+        ttl_ms: u64,
+    },
+    Persist {
+        key: &'a [u8],
+    },
+    Ttl {
+        key: &'a [u8],
+    },
+    Scan {
+        cursor: u64,
+        count: u32,
+        prefix: &'a [u8],
+    },
+    DbSize,
+    Info,
+}
+
+fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
+    let n = r.count("key count", 4)?;
+    if n == 0 {
+        return Err(Error::BadArguments("at least one key is required".into()));
+    }
+    (0..n).map(|_| r.bytes("key")).collect()
+}
+
+fn put_keys(out: &mut Vec<u8>, keys: &[&[u8]]) {
+    put_u32(out, keys.len() as u32);
+    for k in keys {
+        put_bytes(out, k);
+    }
+}
+
+impl<'a> Request<'a> {
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Request::Ping(_) => Opcode::Ping,
+            Request::Hello { .. } => Opcode::Hello,
+            Request::Get { .. } => Opcode::Get,
+            Request::Set { .. } => Opcode::Set,
+            Request::Del { .. } => Opcode::Del,
+            Request::Exists { .. } => Opcode::Exists,
+            Request::MGet { .. } => Opcode::MGet,
+            Request::MSet { .. } => Opcode::MSet,
+            Request::IncrBy { .. } => Opcode::IncrBy,
+            Request::Expire { .. } => Opcode::Expire,
+            Request::Persist { .. } => Opcode::Persist,
+            Request::Ttl { .. } => Opcode::Ttl,
+            Request::Scan { .. } => Opcode::Scan,
+            Request::DbSize => Opcode::DbSize,
+            Request::Info => Opcode::Info,
+        }
+    }
+
+    /// Decodes a request body. Unknown opcodes, unknown flags, missing or
+    /// extra bytes are errors; nothing here panics on any input.
+    pub fn decode(opcode: u8, flags: u8, body: &'a [u8]) -> Result<Request<'a>, Error> {
+        let op = Opcode::try_from(opcode).map_err(Error::UnknownOpcode)?;
+        let allowed = if op == Opcode::Set { set_flags::ALL } else { 0 };
+        if flags & !allowed != 0 {
+            return Err(Error::BadArguments(format!(
+                "{} does not take flags {flags:#04x}",
+                op.name()
+            )));
+        }
+        let mut r = Reader::new(body);
+        let req = match op {
+            Opcode::Ping => Request::Ping(r.rest()),
+            Opcode::Hello => Request::Hello {
+                version: r.u16("protocol version")?,
+            },
+            Opcode::Get => Request::Get {
+                key: r.bytes("key")?,
+            },
+            Opcode::Set => {
+                let key = r.bytes("key")?;
+                let value = r.bytes("value")?;
+                let ttl_ms = if flags & set_flags::TTL != 0 {
+                    Some(r.u64("ttl")?)
+                } else {
+                    None
+                };
+                let expected_version = if flags & set_flags::CAS != 0 {
+                    Some(r.u64("expected version")?)
+                } else {
+                    None
+                };
+                let args = SetArgs {
+                    nx: flags & set_flags::NX != 0,
+                    xx: flags & set_flags::XX != 0,
+                    ttl_ms,
+                    expected_version,
+                    keep_ttl: flags & set_flags::KEEPTTL != 0,
+                };
+                if args.nx && args.xx {
+                    return Err(Error::BadArguments("SET takes NX or XX, not both".into()));
+                }
+                if args.keep_ttl && args.ttl_ms.is_some() {
+                    return Err(Error::BadArguments(
+                        "SET takes a TTL or KEEPTTL, not both".into(),
+                    ));
+                }
+                if args.ttl_ms == Some(0) {
+                    return Err(Error::BadArguments("SET TTL must be positive".into()));
+                }
+                Request::Set { key, value, args }
+            }
+            Opcode::Del => Request::Del {
+                keys: keys(&mut r)?,
+            },
+            Opcode::Exists => Request::Exists {
+                keys: keys(&mut r)?,
+            },
+            Opcode::MGet => Request::MGet {
+                keys: keys(&mut r)?,
+            },
+            Opcode::MSet => {
+                let n = r.count("pair count", 8)?;
+                if n == 0 {
+                    return Err(Error::BadArguments("MSET needs at least one pair".into()));
+                }
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    pairs.push((r.bytes("key")?, r.bytes("value")?));
+                }
+                Request::MSet { pairs }
+            }
+            Opcode::IncrBy => Request::IncrBy {
+                key: r.bytes("key")?,
+                delta: r.i64("delta")?,
+            },
+            Opcode::Expire => Request::Expire {
+                key: r.bytes("key")?,
+                ttl_ms: r.u64("ttl")?,
+            },
+            Opcode::Persist => Request::Persist {
+                key: r.bytes("key")?,
+            },
+            Opcode::Ttl => Request::Ttl {
+                key: r.bytes("key")?,
+            },
+            Opcode::Scan => Request::Scan {
+                cursor: r.u64("cursor")?,
+                count: r.u32("count")?,
+                prefix: r.bytes("prefix")?,
+            },
+            Opcode::DbSize => Request::DbSize,
+            Opcode::Info => Request::Info,
+        };
+        r.end()?;
+        Ok(req)
+    }
+
+    /// The flags byte of this request's frame.
+    pub fn flags(&self) -> u8 {
+        match self {
+            Request::Set { args, .. } => {
+                let mut f = 0;
+                if args.nx {
+                    f |= set_flags::NX;
+                }
+                if args.xx {
+                    f |= set_flags::XX;
+                }
+                if args.ttl_ms.is_some() {
+                    f |= set_flags::TTL;
+                }
+                if args.expected_version.is_some() {
+                    f |= set_flags::CAS;
+                }
+                if args.keep_ttl {
+                    f |= set_flags::KEEPTTL;
+                }
+                f
+            }
+            _ => 0,
+        }
+    }
+
+    /// Appends the body of this request to `out`.
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Request::Ping(p) => out.extend_from_slice(p),
+            Request::Hello { version } => put_u16(out, *version),
+            Request::Get { key } | Request::Persist { key } | Request::Ttl { key } => {
+                put_bytes(out, key)
+            }
+            Request::Set { key, value, args } => {
+                put_bytes(out, key);
+                put_bytes(out, value);
+                if let Some(t) = args.ttl_ms {
+                    put_u64(out, t);
+                }
+                if let Some(v) = args.expected_version {
+                    put_u64(out, v);
+                }
+            }
+            Request::Del { keys } | Request::Exists { keys } | Request::MGet { keys } => {
+                put_keys(out, keys)
+            }
+            Request::MSet { pairs } => {
+                put_u32(out, pairs.len() as u32);
+                for (k, v) in pairs {
+                    put_bytes(out, k);
+                    put_bytes(out, v);
+                }
+            }
+            Request::IncrBy { key, delta } => {
+                put_bytes(out, key);
+                put_i64(out, *delta);
+            }
+            Request::Expire { key, ttl_ms } => {
+                put_bytes(out, key);
+                put_u64(out, *ttl_ms);
+            }
+            Request::Scan {
+                cursor,
+                count,
+                prefix,
+            } => {
+                put_u64(out, *cursor);
+                put_u32(out, *count);
+                put_bytes(out, prefix);
+            }
+            Request::DbSize | Request::Info => {}
+        }
+    }
+
+    /// Appends the whole frame of this request to `out`.
+    pub fn encode(&self, id: u32, out: &mut Vec<u8>) {
+        let start = frame::begin(out, id, self.opcode() as u8, self.flags());
+        self.encode_body(out);
+        frame::finish(out, start);
+    }
+}
+
+// ---- response bodies --------------------------------------------------------
+//
+// GET        u8 found; if 1: u64 version, bytes value
+// SET        u8 applied, u64 version
+// DEL/EXISTS u64 count
+// MGET       u32 n; n × (u8 found; if 1: u64 version, bytes value)
+// MSET       u64 keys written
+// INCRBY     i64 value, u64 version
+// EXPIRE     u8 (1 = applied)      PERSIST u8 (1 = expiry removed)
+// TTL        i64 ms (-2 missing, -1 no expiry)
+// SCAN       u64 next cursor (0 = done), u32 n, n × bytes key
+// DBSIZE     u64 estimated keys
+// INFO       UTF-8 text, `key:value` lines and `# section` headers
+// PING       the request body, echoed
+// HELLO      see `hello.rs`
+// error      u16 code, then the UTF-8 message (rest of the body)
+
+/// A value with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub version: u64,
+    pub value: Vec<u8>,
+}
+
+/// Appends an optional versioned value.
+pub fn put_found(out: &mut Vec<u8>, v: Option<(u64, &[u8])>) {
+    match v {
+        None => out.push(0),
+        Some((version, value)) => {
+            out.push(1);
+            put_u64(out, version);
+            put_bytes(out, value);
+        }
+    }
+}
+
+/// Reads an optional versioned value.
+pub fn read_found(r: &mut Reader<'_>) -> Result<Option<Versioned>, Error> {
+    match r.u8("found")? {
+        0 => Ok(None),
+        1 => Ok(Some(Versioned {
+            version: r.u64("version")?,
+            value: r.bytes("value")?.to_vec(),
+        })),
+        other => Err(Error::BadArguments(format!("found flag {other}"))),
+    }
+}
+
+/// Skips an optional versioned value, returning its encoded bytes.
+pub fn skip_found<'a>(r: &mut Reader<'a>, whole: &'a [u8]) -> Result<&'a [u8], Error> {
+    let start = whole.len() - r.remaining();
+    if r.u8("found")? == 1 {
+        r.u64("version")?;
+        r.bytes("value")?;
+    }
+    let end = whole.len() - r.remaining();
+    Ok(&whole[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(req: Request<'_>) {
+        let mut out = Vec::new();
+        req.encode(42, &mut out);
+        let info = frame::check(&out, 1 << 20).unwrap().unwrap();
+        assert_eq!(info.id, 42);
+        let back = Request::decode(info.kind, info.flags, info.body(&out)).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        round_trip(Request::Ping(b"hi"));
+        round_trip(Request::Hello { version: 1 });
+        round_trip(Request::Get { key: b"k" });
+        round_trip(Request::Set {
+            key: b"k",
+            value: b"\x00\xff",
+            args: SetArgs {
+                nx: true,
+                ttl_ms: Some(5),
+                expected_version: Some(9),
+                ..Default::default()
+            },
+        });
+        round_trip(Request::Del {
+            keys: vec![b"a", b"b"],
+        });
+        round_trip(Request::Exists { keys: vec![b"a"] });
+        round_trip(Request::MGet {
+            keys: vec![b"a", b""],
+        });
+        round_trip(Request::MSet {
+            pairs: vec![(b"a", b"1"), (b"b", b"2")],
+        });
+        round_trip(Request::IncrBy {
+            key: b"n",
+            delta: -5,
+        });
+        round_trip(Request::Expire {
+            key: b"n",
+            ttl_ms: 10,
+        });
+        round_trip(Request::Persist { key: b"n" });
+        round_trip(Request::Ttl { key: b"n" });
+        round_trip(Request::Scan {
+            cursor: 1 << 50,
+            count: 10,
+            prefix: b"user:",
+        });
+        round_trip(Request::DbSize);
+        round_trip(Request::Info);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors() {
+        // Unknown opcode.
+        assert!(matches!(
+            Request::decode(0xEE, 0, b""),
+            Err(Error::UnknownOpcode(0xEE))
+        ));
+        // Truncated key.
+        assert!(Request::decode(Opcode::Get as u8, 0, &[0, 0, 0, 5, b'a']).is_err());
+        // Extra bytes.
+        assert!(Request::decode(Opcode::Get as u8, 0, &[0, 0, 0, 1, b'a', 0]).is_err());
+        // Forged count.
+        assert!(Request::decode(Opcode::Del as u8, 0, &[0xff, 0xff, 0xff, 0xff]).is_err());
+        // Zero keys.
+        assert!(Request::decode(Opcode::Del as u8, 0, &[0, 0, 0, 0]).is_err());
+        // Flags on a command without flags; NX and XX together.
+        assert!(Request::decode(Opcode::Get as u8, 1, &[0, 0, 0, 1, b'a']).is_err());
+        let mut body = Vec::new();
+        put_bytes(&mut body, b"k");
+        put_bytes(&mut body, b"v");
+        assert!(Request::decode(Opcode::Set as u8, set_flags::NX | set_flags::XX, &body).is_err());
+    }
+}

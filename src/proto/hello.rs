@@ -1,0 +1,213 @@
+//! The HELLO reply: the node's layout, so a shard-aware client can send each
+//! request straight to the core that owns the key.
+//!
+//! ```text
+//! offset size field
+//! 0      2    hello format, u16 big endian (1)
+//! 2      4    payload length, u32 big endian
+//! 6      ..   payload: rkyv archive of `Hello` (validated on receipt)
+//! ```
+
+use super::Error;
+use crate::slot::{key_slot, SLOTS};
+
+pub const FORMAT_V1: u16 = 1;
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// What HELLO returns.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub protocol: u16,
+    pub node_id: u64,
+    pub cores: u32,
+    /// `[start, end)` slots of each partition, indexed by partition.
+    pub slot_ranges: Vec<(u16, u16)>,
+    /// The shared port every core accepts on.
+    pub shared_port: u16,
+    /// Each core's own port, indexed by core.
+    pub core_ports: Vec<u16>,
+    pub durability: String,
+    pub server_version: String,
+}
+
+impl Hello {
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        let payload = rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map_err(|e| Error::BadArguments(format!("cannot encode HELLO: {e}")))?;
+        let mut out = Vec::with_capacity(6 + payload.len());
+        out.extend_from_slice(&FORMAT_V1.to_be_bytes());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    pub fn decode(raw: &[u8]) -> Result<Hello, Error> {
+        if raw.len() < 6 {
+            return Err(Error::BadArguments("HELLO reply is truncated".into()));
+        }
+        let format = u16::from_be_bytes([raw[0], raw[1]]);
+        if format != FORMAT_V1 {
+            return Err(Error::BadArguments(format!(
+                "HELLO format {format} is not supported"
+            )));
+        }
+        let len = u32::from_be_bytes([raw[2], raw[3], raw[4], raw[5]]) as usize;
+        if raw.len() - 6 != len {
+            return Err(Error::BadArguments("HELLO payload length mismatch".into()));
+        }
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(len);
+        aligned.extend_from_slice(&raw[6..]);
+        let h = rkyv::from_bytes::<Hello, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| Error::BadArguments(format!("HELLO payload is invalid: {e}")))?;
+        Topology::from_hello(&h)?;
+        Ok(h)
+    }
+}
+
+/// Slot → partition → core, as both server and client compute it.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Partition of each slot.
+    slot_partition: Vec<u16>,
+    cores: u32,
+    partitions: u32,
+}
+
+impl Topology {
+    /// `ranges[p]` = `[start, end)` of partition p; they must tile the slots.
+    pub fn new(ranges: &[(u16, u16)], cores: u32) -> Result<Topology, Error> {
+        if cores == 0 || ranges.is_empty() {
+            return Err(Error::BadArguments(
+                "topology needs cores and partitions".into(),
+            ));
+        }
+        let mut slot_partition = vec![0u16; SLOTS as usize];
+        let mut next = 0u16;
+        for (p, &(start, end)) in ranges.iter().enumerate() {
+            if start != next || end <= start || end > SLOTS {
+                return Err(Error::BadArguments(format!(
+                    "bad slot range {start}..{end}"
+                )));
+            }
+            for s in start..end {
+                slot_partition[s as usize] = p as u16;
+            }
+            next = end;
+        }
+        if next != SLOTS {
+            return Err(Error::BadArguments(
+                "slot ranges do not cover every slot".into(),
+            ));
+        }
+        Ok(Topology {
+            slot_partition,
+            cores,
+            partitions: ranges.len() as u32,
+        })
+    }
+
+    pub fn from_hello(h: &Hello) -> Result<Topology, Error> {
+        if h.core_ports.len() != h.cores as usize {
+            return Err(Error::BadArguments(
+                "HELLO lists a port count unlike its core count".into(),
+            ));
+        }
+        Topology::new(&h.slot_ranges, h.cores)
+    }
+
+    pub fn cores(&self) -> u32 {
+        self.cores
+    }
+
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    pub fn partition_of_slot(&self, slot: u16) -> u32 {
+        self.slot_partition[slot as usize] as u32
+    }
+
+    /// Core c owns every partition p with p % C == c.
+    pub fn core_of_partition(&self, p: u32) -> usize {
+        (p % self.cores) as usize
+    }
+
+    pub fn core_of_slot(&self, slot: u16) -> usize {
+        self.core_of_partition(self.partition_of_slot(slot))
+    }
+
+    pub fn core_of_key(&self, key: &[u8]) -> usize {
+        self.core_of_slot(key_slot(key))
+    }
+
+    /// Groups item indices by owning core, keeping their order.
+    pub fn group_by_core<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k [u8]>,
+    ) -> Vec<(usize, Vec<usize>)> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.enumerate() {
+            let c = self.core_of_key(k);
+            match groups.iter_mut().find(|(gc, _)| *gc == c) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((c, vec![i])),
+            }
+        }
+        groups
+    }
+}
+
+/// SCAN cursors: `(slot << 48) | token`. Token 0 = the start of the slot; any
+/// other token names the server's remembered position within the slot. A
+/// token the server no longer knows restarts that slot (keys may repeat,
+/// none are skipped). Cursor 0 both starts and ends a scan.
+pub mod cursor {
+    pub const TOKEN_BITS: u32 = 48;
+    pub const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
+
+    pub fn make(slot: u16, token: u64) -> u64 {
+        ((slot as u64) << TOKEN_BITS) | (token & TOKEN_MASK)
+    }
+
+    pub fn slot(cursor: u64) -> u16 {
+        ((cursor >> TOKEN_BITS) as u16).min(crate::slot::SLOTS - 1)
+    }
+
+    pub fn token(cursor: u64) -> u64 {
+        cursor & TOKEN_MASK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trip() {
+        let h = Hello {
+            protocol: 1,
+            node_id: 7,
+            cores: 2,
+            slot_ranges: vec![(0, 8192), (8192, 16384)],
+            shared_port: 7700,
+            core_ports: vec![7701, 7702],
+            durability: "wal".into(),
+            server_version: "0.1.0".into(),
+        };
+        let raw = h.encode().unwrap();
+        assert_eq!(Hello::decode(&raw).unwrap(), h);
+        assert!(Hello::decode(&raw[..raw.len() - 1]).is_err());
+        let t = Topology::from_hello(&h).unwrap();
+        assert_eq!(t.core_of_slot(0), 0);
+        assert_eq!(t.core_of_slot(16383), 1);
+    }
+
+    #[test]
+    fn cursor_packs_slot_and_token() {
+        let c = cursor::make(16383, 12345);
+        assert_eq!(cursor::slot(c), 16383);
+        assert_eq!(cursor::token(c), 12345);
+        assert_eq!(cursor::make(0, 0), 0);
+    }
+}

@@ -1,0 +1,169 @@
+//! Routing shared by the server and the client: which core a request goes
+//! to, how multi-key requests split by core, and how the parts' replies
+//! combine. MGET, MSET, DEL and EXISTS fan out and gather; they are not
+//! atomic across cores.
+
+use super::codec::{put_u32, put_u64, Reader};
+use super::command::skip_found;
+use super::hello::{cursor, Topology};
+use super::{decode_error, encode_error, frame, Opcode, Request};
+use crate::codes::{ErrorCode, WireError};
+
+// ---- fan-out and gather -------------------------------------------------------
+
+/// How the parts of a fanned-out request combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gather {
+    /// Sum of u64 bodies (DEL, EXISTS, MSET, DBSIZE).
+    Sum,
+    /// Items placed back in request order (MGET).
+    Items,
+    /// Concatenated text (INFO).
+    Text,
+}
+
+/// Splits a multi-key request by owning core. Returns `None` when every key
+/// lives on one core (then the request is run or forwarded whole).
+pub fn split<'a>(
+    topo: &Topology,
+    req: &Request<'a>,
+) -> Option<(Gather, Vec<(usize, Request<'a>, Vec<usize>)>)> {
+    let (gather, keys): (Gather, Vec<&[u8]>) = match req {
+        Request::Del { keys } | Request::Exists { keys } => (Gather::Sum, keys.clone()),
+        Request::MGet { keys } => (Gather::Items, keys.clone()),
+        Request::MSet { pairs } => (Gather::Sum, pairs.iter().map(|p| p.0).collect()),
+        _ => return None,
+    };
+    let groups = topo.group_by_core(keys.iter().copied());
+    if groups.len() == 1 {
+        return None;
+    }
+    let parts = groups
+        .into_iter()
+        .map(|(core, idx)| {
+            let sub = match req {
+                Request::Del { keys } => Request::Del {
+                    keys: idx.iter().map(|&i| keys[i]).collect(),
+                },
+                Request::Exists { keys } => Request::Exists {
+                    keys: idx.iter().map(|&i| keys[i]).collect(),
+                },
+                Request::MGet { keys } => Request::MGet {
+                    keys: idx.iter().map(|&i| keys[i]).collect(),
+                },
+                Request::MSet { pairs } => Request::MSet {
+                    pairs: idx.iter().map(|&i| pairs[i]).collect(),
+                },
+                _ => unreachable!("only multi-key requests are split"),
+            };
+            (core, sub, idx)
+        })
+        .collect();
+    Some((gather, parts))
+}
+
+/// Combines part replies into one response frame with `id`.
+pub fn combine(
+    out: &mut Vec<u8>,
+    id: u32,
+    gather: Gather,
+    total_items: usize,
+    parts: &[(Vec<u8>, Vec<usize>)],
+) {
+    // The first failed part decides the reply.
+    for (reply, _) in parts {
+        match frame::check(reply, usize::MAX) {
+            Ok(Some(info)) if info.kind == frame::STATUS_OK => {}
+            Ok(Some(info)) => {
+                encode_error(out, id, &decode_error(info.body(reply)));
+                return;
+            }
+            _ => {
+                encode_error(
+                    out,
+                    id,
+                    &WireError::new(ErrorCode::Internal, "bad reply from core"),
+                );
+                return;
+            }
+        }
+    }
+    let body = |r: &[u8]| -> Vec<u8> { r[frame::HEADER_LEN..].to_vec() };
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    let mut failed = false;
+    match gather {
+        Gather::Sum => {
+            let mut n = 0u64;
+            for (reply, _) in parts {
+                match Reader::new(&body(reply)).u64("count") {
+                    Ok(v) => n += v,
+                    Err(_) => failed = true,
+                }
+            }
+            put_u64(out, n);
+        }
+        Gather::Text => {
+            for (reply, _) in parts {
+                out.extend_from_slice(&reply[frame::HEADER_LEN..]);
+            }
+        }
+        Gather::Items => {
+            let mut items: Vec<&[u8]> = vec![&[]; total_items];
+            for (reply, idx) in parts {
+                let b = &reply[frame::HEADER_LEN..];
+                let mut r = Reader::new(b);
+                if r.u32("n").map(|n| n as usize) != Ok(idx.len()) {
+                    failed = true;
+                    break;
+                }
+                for &i in idx {
+                    match skip_found(&mut r, b) {
+                        Ok(item) => items[i] = item,
+                        Err(_) => failed = true,
+                    }
+                }
+            }
+            put_u32(out, total_items as u32);
+            for item in items {
+                out.extend_from_slice(item);
+            }
+        }
+    }
+    if failed {
+        out.truncate(start);
+        encode_error(
+            out,
+            id,
+            &WireError::new(ErrorCode::Internal, "malformed reply from core"),
+        );
+    } else {
+        frame::finish(out, start);
+    }
+}
+
+/// The opcode of a request that must reach every core (DBSIZE, INFO).
+pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
+    match req.opcode() {
+        Opcode::DbSize => Some(Gather::Sum),
+        Opcode::Info => Some(Gather::Text),
+        _ => None,
+    }
+}
+
+/// The core a request should run on, for requests not split by key.
+pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
+    match req {
+        Request::Get { key }
+        | Request::Set { key, .. }
+        | Request::IncrBy { key, .. }
+        | Request::Expire { key, .. }
+        | Request::Persist { key }
+        | Request::Ttl { key } => topo.core_of_key(key),
+        Request::Del { keys } | Request::Exists { keys } | Request::MGet { keys } => {
+            topo.core_of_key(keys[0])
+        }
+        Request::MSet { pairs } => topo.core_of_key(pairs[0].0),
+        Request::Scan { cursor: c, .. } => topo.core_of_slot(cursor::slot(*c)),
+        Request::Ping(_) | Request::Hello { .. } | Request::DbSize | Request::Info => here,
+    }
+}

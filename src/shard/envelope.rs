@@ -1,0 +1,152 @@
+//! The value envelope every stored value starts with (format 1).
+//!
+//! ```text
+//! offset size field
+//! 0      1    envelope format (1)
+//! 1      1    type (1 = string; 2..5 reserved for hash, set, zset, list)
+//! 2      1    flags (reserved, 0)
+//! 3      8    expire_at_ms, u64 big endian, unix ms; 0 = no expiry
+//! 11     8    version, u64 big endian (hybrid logical clock)
+//! 19     8    generation, u64 big endian (collections; strings store 0)
+//! 27     ..   body (a string's bytes)
+//! ```
+//!
+//! Strings use the same header as collections' metadata records, so new
+//! types need no format change.
+
+use super::Error;
+
+pub const FORMAT_V1: u8 = 1;
+pub const HEADER_LEN: usize = 27;
+
+/// The kind of value a key holds.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String = 1,
+    Hash = 2,
+    Set = 3,
+    ZSet = 4,
+    List = 5,
+}
+
+impl TryFrom<u8> for ValueType {
+    type Error = u8;
+    fn try_from(b: u8) -> Result<Self, u8> {
+        Ok(match b {
+            1 => ValueType::String,
+            2 => ValueType::Hash,
+            3 => ValueType::Set,
+            4 => ValueType::ZSet,
+            5 => ValueType::List,
+            other => return Err(other),
+        })
+    }
+}
+
+/// The decoded header of a stored value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub vtype: ValueType,
+    pub flags: u8,
+    pub expire_at_ms: u64,
+    pub version: u64,
+    pub generation: u64,
+}
+
+impl Meta {
+    pub fn string(version: u64, expire_at_ms: u64) -> Meta {
+        Meta {
+            vtype: ValueType::String,
+            flags: 0,
+            expire_at_ms,
+            version,
+            generation: 0,
+        }
+    }
+
+    /// Whether the value is expired at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    }
+}
+
+/// Encodes `meta` and `body` into one stored value.
+pub fn encode(meta: &Meta, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.push(FORMAT_V1);
+    out.push(meta.vtype as u8);
+    out.push(meta.flags);
+    out.extend_from_slice(&meta.expire_at_ms.to_be_bytes());
+    out.extend_from_slice(&meta.version.to_be_bytes());
+    out.extend_from_slice(&meta.generation.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn be_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+/// Decodes a stored value into its header and body.
+pub fn decode(raw: &[u8]) -> Result<(Meta, &[u8]), Error> {
+    if raw.len() < HEADER_LEN {
+        return Err(Error::Corrupt(format!(
+            "value envelope of {} bytes is shorter than its {HEADER_LEN}-byte header",
+            raw.len()
+        )));
+    }
+    if raw[0] != FORMAT_V1 {
+        return Err(Error::Corrupt(format!(
+            "unknown value envelope format {}",
+            raw[0]
+        )));
+    }
+    let vtype = ValueType::try_from(raw[1])
+        .map_err(|t| Error::Corrupt(format!("unknown value type {t}")))?;
+    let meta = Meta {
+        vtype,
+        flags: raw[2],
+        expire_at_ms: be_u64(&raw[3..]),
+        version: be_u64(&raw[11..]),
+        generation: be_u64(&raw[19..]),
+    };
+    Ok((meta, &raw[HEADER_LEN..]))
+}
+
+/// Reads only the expiry, for the compaction filter's hot loop.
+pub fn expire_at_ms(raw: &[u8]) -> Option<u64> {
+    if raw.len() < HEADER_LEN || raw[0] != FORMAT_V1 {
+        return None;
+    }
+    Some(be_u64(&raw[3..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let meta = Meta::string(0x0102_0304_0506_0708, 42);
+        let raw = encode(&meta, b"hello");
+        assert_eq!(raw.len(), HEADER_LEN + 5);
+        let (m, body) = decode(&raw).unwrap();
+        assert_eq!(m, meta);
+        assert_eq!(body, b"hello");
+        assert_eq!(expire_at_ms(&raw), Some(42));
+    }
+
+    #[test]
+    fn rejects_short_and_unknown() {
+        assert!(decode(&[1, 1, 0]).is_err());
+        let mut raw = encode(&Meta::string(1, 0), b"");
+        raw[0] = 9;
+        assert!(decode(&raw).is_err());
+        raw[0] = 1;
+        raw[1] = 77;
+        assert!(decode(&raw).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! Storage: the data directory, its manifest, and the RocksDB partitions.
+//!
+//! RocksDB stays inside this module; other layers see `Partition`,
+//! `Store` and this module's own types. Nothing here knows about sockets,
+//! reactors or wire formats.
+
+pub mod clock;
+pub mod envelope;
+pub mod manifest;
+pub mod partition;
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::codes::ErrorCode;
+pub use manifest::{Manifest, SlotRange};
+pub use partition::{
+    Cond, InlineWrite, Partition, PartitionInfo, ScanPage, SetOptions, SetOutcome,
+};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("data directory refused: {0}")]
+    Manifest(String),
+    /// The value may be on disk; the read must be retried after the
+    /// blocking pool has brought it into the cache.
+    #[error("read would block")]
+    WouldBlock,
+    #[error("Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("value is not an integer or out of range")]
+    NotInteger,
+    #[error("increment or decrement would overflow")]
+    Overflow,
+    #[error("version mismatch: the key's current version is {current}")]
+    VersionConflict { current: u64 },
+    #[error("{0}")]
+    Poisoned(String),
+}
+
+impl Error {
+    /// The registry code this error reaches clients with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Io(_) | Error::Storage(_) | Error::Corrupt(_) => ErrorCode::Storage,
+            Error::Manifest(_) | Error::WouldBlock => ErrorCode::Internal,
+            Error::WrongType => ErrorCode::WrongType,
+            Error::NotInteger => ErrorCode::NotInteger,
+            Error::Overflow => ErrorCode::Overflow,
+            Error::VersionConflict { .. } => ErrorCode::VersionConflict,
+            Error::Poisoned(_) => ErrorCode::Poisoned,
+        }
+    }
+}
+
+/// How writes are made durable (one per server).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Cache mode: no WAL; the data directory is wiped at start.
+    None,
+    /// WAL on, synced in the background once a second.
+    Wal,
+    /// WAL synced before every group commit's acknowledgements.
+    Fsync,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::None => "none",
+            Durability::Wal => "wal",
+            Durability::Fsync => "fsync",
+        }
+    }
+}
+
+/// Settings of the storage layer.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Partitions to create when the directory is new; `None` = the default given.
+    pub partitions: Option<u32>,
+    pub default_partitions: u32,
+    pub durability: Durability,
+    /// One block cache shared by all partitions.
+    pub block_cache_bytes: usize,
+    /// One memtable budget shared by all partitions.
+    pub write_buffer_bytes: usize,
+    /// RocksDB background threads shared by all partitions.
+    pub background_threads: i32,
+}
+
+/// RocksDB resources shared by every partition of the process.
+struct Shared {
+    env: rocksdb::Env,
+    cache: rocksdb::Cache,
+    write_buffers: rocksdb::WriteBufferManager,
+}
+
+/// An opened data directory. Partitions are opened by the core that owns them.
+pub struct Store {
+    config: StoreConfig,
+    manifest: Manifest,
+    shared: Shared,
+    /// Whether this run created the directory (RocksDB instances may be created).
+    fresh: bool,
+}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Io(format!("{what}: {e}"))
+}
+
+fn partition_dir(data_dir: &Path, p: u32) -> PathBuf {
+    data_dir.join(format!("partition-{p:04}"))
+}
+
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    // Fall back on time and pid; the id only has to differ between nodes.
+    clock::now_ms() ^ ((std::process::id() as u64) << 32)
+}
+
+impl Store {
+    /// Opens or creates the data directory described by `config`.
+    pub fn open(config: StoreConfig) -> Result<Store, Error> {
+        let dir = &config.data_dir;
+        let has_manifest = dir.join(manifest::FILE_NAME).exists();
+        let is_empty = match std::fs::read_dir(dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(Error::Io(format!("read {}: {e}", dir.display()))),
+        };
+        if !has_manifest && !is_empty {
+            return Err(Error::Manifest(format!(
+                "{} is not empty and has no MANIFEST; it is not a Tessera data directory",
+                dir.display()
+            )));
+        }
+        if config.durability == Durability::None && has_manifest {
+            // A cache must not resurrect deleted keys: start empty.
+            std::fs::remove_dir_all(dir).map_err(io_err(format!("wipe {}", dir.display())))?;
+        }
+        let fresh = !dir.join(manifest::FILE_NAME).exists();
+        let manifest = if fresh {
+            std::fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
+            let p = config
+                .partitions
+                .unwrap_or(config.default_partitions)
+                .max(1);
+            if p > 16384 {
+                return Err(Error::Manifest(format!("{p} partitions: at most 16384")));
+            }
+            let m = Manifest::new(random_u64(), p, clock::now_ms());
+            for i in 0..p {
+                std::fs::create_dir_all(partition_dir(dir, i))
+                    .map_err(io_err(format!("create partition {i}")))?;
+            }
+            m.write_to(dir)?;
+            m
+        } else {
+            let m = Manifest::read_from(dir)?;
+            if let Some(p) = config.partitions {
+                if p != m.partitions {
+                    return Err(Error::Manifest(format!(
+                        "{} was created with {} partitions; --partitions {p} only applies when creating a data directory",
+                        dir.display(),
+                        m.partitions
+                    )));
+                }
+            }
+            for i in 0..m.partitions {
+                let pd = partition_dir(dir, i);
+                if !pd.join("CURRENT").exists() {
+                    return Err(Error::Manifest(format!(
+                        "partition {i} is missing ({} has no RocksDB CURRENT file)",
+                        pd.display()
+                    )));
+                }
+            }
+            m
+        };
+        let mut env = rocksdb::Env::new().map_err(|e| Error::Storage(e.into_string()))?;
+        env.set_background_threads(config.background_threads.max(1));
+        env.set_high_priority_background_threads(1);
+        let cache = rocksdb::Cache::new_lru_cache(config.block_cache_bytes);
+        let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+            config.write_buffer_bytes,
+            false,
+            cache.clone(),
+        );
+        Ok(Store {
+            config,
+            manifest,
+            shared: Shared {
+                env,
+                cache,
+                write_buffers,
+            },
+            fresh,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.config.durability
+    }
+
+    /// Opens partition `p`. `group` is the owning core's open group number.
+    pub fn open_partition(&self, p: u32, group: Rc<Cell<u64>>) -> Result<Partition, Error> {
+        let range = *self
+            .manifest
+            .slot_ranges
+            .get(p as usize)
+            .ok_or_else(|| Error::Manifest(format!("no partition {p}")))?;
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(self.fresh);
+        opts.set_env(&self.shared.env);
+        opts.set_write_buffer_manager(&self.shared.write_buffers);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&self.shared.cache);
+        table.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&table);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.set_keep_log_file_num(2);
+        opts.enable_statistics();
+        opts.set_compaction_filter("tessera-expiry", expiry_filter);
+        let path = partition_dir(&self.config.data_dir, p);
+        let db = rocksdb::DB::open(&opts, &path).map_err(|e| {
+            Error::Storage(format!(
+                "open partition {p} at {}: {}",
+                path.display(),
+                e.into_string()
+            ))
+        })?;
+        Partition::new(p, range, db, opts, self.config.durability, group)
+    }
+}
+
+/// Drops values whose expiry has passed. RocksDB turns the removal into a
+/// tombstone above older versions, so nothing older resurfaces.
+fn expiry_filter(_level: u32, key: &[u8], value: &[u8]) -> rocksdb::compaction_filter::Decision {
+    use rocksdb::compaction_filter::Decision;
+    if key.len() >= 2 && key[..2] == [0xFF, 0xFF] {
+        return Decision::Keep;
+    }
+    match envelope::expire_at_ms(value) {
+        Some(at) if at != 0 && at <= clock::now_ms() => Decision::Remove,
+        _ => Decision::Keep,
+    }
+}

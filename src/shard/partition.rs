@@ -1,0 +1,684 @@
+//! One partition: a RocksDB instance owning a contiguous slot range, plus the
+//! pending group-commit batch of its core.
+//!
+//! A partition lives on exactly one core and is used through `&self` from
+//! that core's tasks only (hence `Cell`/`RefCell`, never locks). Work that
+//! may block (a read that misses the block cache, an fsync, a scan) is
+//! handed out as a `Send` closure for the core's blocking pool.
+//!
+//! Group commit: writes are staged into `pending` (a `WriteBatch` plus an
+//! overlay that read-modify-write commands and reads consult), tagged with
+//! the core's open group number. The core's committer takes the batch once
+//! per tick and writes it; acknowledgements wait for that group.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB};
+
+use super::clock::Hlc;
+use super::envelope::{self, Meta, ValueType};
+use super::manifest::SlotRange;
+use super::{Durability, Error};
+
+/// Prefix of partition-internal keys; slots never reach it (they are < 16384).
+const META_PREFIX: [u8; 2] = [0xFF, 0xFF];
+const CLOCK_KEY: &[u8] = b"\xFF\xFFclock-high-water";
+
+/// The stored key of a user key: its slot (2 bytes, big endian), then the key.
+pub fn raw_key(slot: u16, key: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(2 + key.len());
+    raw.extend_from_slice(&slot.to_be_bytes());
+    raw.extend_from_slice(key);
+    raw
+}
+
+/// A write condition on the key's existence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cond {
+    #[default]
+    Always,
+    /// Only when the key does not exist.
+    IfAbsent,
+    /// Only when the key exists.
+    IfPresent,
+}
+
+/// Options of a SET.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetOptions {
+    /// Time to live in milliseconds; `None` keeps no expiry (or the old one with `keep_ttl`).
+    pub ttl_ms: Option<u64>,
+    pub cond: Cond,
+    /// CAS: apply only when the key's version equals this (0 = the key must not exist).
+    pub expected_version: Option<u64>,
+    pub keep_ttl: bool,
+}
+
+/// What a SET did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetOutcome {
+    pub applied: bool,
+    /// The new version when applied; otherwise the current one (0 when absent).
+    pub version: u64,
+}
+
+/// Counters of one partition, read by INFO.
+#[derive(Debug, Default)]
+pub struct PartitionStats {
+    pub reads: Cell<u64>,
+    pub writes: Cell<u64>,
+    pub blocking_reads: Cell<u64>,
+    pub groups: Cell<u64>,
+    pub stalls: Cell<u64>,
+}
+
+/// Figures of one partition for INFO.
+#[derive(Debug, Clone)]
+pub struct PartitionInfo {
+    pub id: u32,
+    pub slots: SlotRange,
+    pub estimate_keys: u64,
+    pub memtable_bytes: u64,
+    pub sst_bytes: u64,
+    pub pending_compaction_bytes: u64,
+    pub wal_synced: u64,
+    pub reads: u64,
+    pub writes: u64,
+    pub blocking_reads: u64,
+    pub groups: u64,
+    pub stalls: u64,
+    pub poisoned: Option<String>,
+}
+
+/// The result of writing a batch inline.
+pub enum InlineWrite {
+    Done,
+    /// RocksDB would have stalled; the batch is returned (as its bytes) to be
+    /// written from the blocking pool instead.
+    Stalled(Vec<u8>),
+    Failed(String),
+}
+
+/// A staged value: the encoded envelope, or `None` for a deletion.
+type Staged = Option<Rc<[u8]>>;
+
+struct Pending {
+    batch: WriteBatch,
+    overlay: AHashMap<Vec<u8>, (u64, Staged)>,
+}
+
+/// Bytes of a stored value, from the overlay or pinned in RocksDB.
+pub enum RawValue<'a> {
+    Staged(Rc<[u8]>),
+    Pinned(DBPinnableSlice<'a>),
+}
+
+impl std::ops::Deref for RawValue<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            RawValue::Staged(v) => v,
+            RawValue::Pinned(v) => v,
+        }
+    }
+}
+
+pub struct Partition {
+    id: u32,
+    range: SlotRange,
+    db: Arc<DB>,
+    /// Kept for the statistics tickers (WAL synced) it owns.
+    options: rocksdb::Options,
+    durability: Durability,
+    write_opts: WriteOptions,
+    read_inline: ReadOptions,
+    clock: RefCell<Hlc>,
+    pending: RefCell<Pending>,
+    /// The core's open group number, shared by all its partitions.
+    group: Rc<Cell<u64>>,
+    /// Group from which writes failed, and why.
+    poisoned: RefCell<Option<(u64, String)>>,
+    pub stats: PartitionStats,
+}
+
+fn storage(e: rocksdb::Error) -> Error {
+    Error::Storage(e.into_string())
+}
+
+impl Partition {
+    pub(super) fn new(
+        id: u32,
+        range: SlotRange,
+        db: DB,
+        options: rocksdb::Options,
+        durability: Durability,
+        group: Rc<Cell<u64>>,
+    ) -> Result<Partition, Error> {
+        let high_water = match db.get(CLOCK_KEY).map_err(storage)? {
+            Some(v) if v.len() == 8 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&v);
+                u64::from_be_bytes(a)
+            }
+            Some(v) => {
+                return Err(Error::Corrupt(format!(
+                    "partition {id}: clock high-water mark has {} bytes",
+                    v.len()
+                )))
+            }
+            None => 0,
+        };
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_no_slowdown(true);
+        write_opts.disable_wal(durability == Durability::None);
+        let mut read_inline = ReadOptions::default();
+        read_inline.set_read_tier(ReadTier::BlockCache);
+        Ok(Partition {
+            id,
+            range,
+            db: Arc::new(db),
+            options,
+            durability,
+            write_opts,
+            read_inline,
+            clock: RefCell::new(Hlc::resume(high_water)),
+            pending: RefCell::new(Pending {
+                batch: WriteBatch::default(),
+                overlay: AHashMap::new(),
+            }),
+            group,
+            poisoned: RefCell::new(None),
+            stats: PartitionStats::default(),
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn slots(&self) -> SlotRange {
+        self.range
+    }
+
+    // ---- reads -------------------------------------------------------------
+
+    /// The stored bytes of `raw`, from the overlay, the memtable or the block
+    /// cache. `Error::WouldBlock` means the value may be on disk: run
+    /// `warm_fn` in the blocking pool, then retry.
+    fn read_raw(&self, raw: &[u8]) -> Result<Option<RawValue<'_>>, Error> {
+        if let Some((_, staged)) = self.pending.borrow().overlay.get(raw) {
+            return Ok(staged.clone().map(RawValue::Staged));
+        }
+        match self.db.get_pinned_opt(raw, &self.read_inline) {
+            Ok(v) => Ok(v.map(RawValue::Pinned)),
+            Err(e) if e.kind() == ErrorKind::Incomplete => Err(Error::WouldBlock),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// The live (present, unexpired) value of `raw` with its header.
+    fn read_live(&self, raw: &[u8], now_ms: u64) -> Result<Option<(Meta, RawValue<'_>)>, Error> {
+        let Some(v) = self.read_raw(raw)? else {
+            return Ok(None);
+        };
+        let (meta, _) = envelope::decode(&v)?;
+        if meta.is_expired(now_ms) {
+            return Ok(None);
+        }
+        Ok(Some((meta, v)))
+    }
+
+    /// A closure that reads `raw` from disk into the block cache.
+    pub fn warm_fn(&self, slot: u16, key: &[u8]) -> impl FnOnce() + Send + 'static {
+        let db = self.db.clone();
+        let raw = raw_key(slot, key);
+        self.stats
+            .blocking_reads
+            .set(self.stats.blocking_reads.get() + 1);
+        move || {
+            // The value itself is not needed: the read fills the block cache.
+            let _ = db.get_pinned(&raw);
+        }
+    }
+
+    /// GET: calls `f` with the live string value and its header.
+    pub fn get<R>(
+        &self,
+        slot: u16,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(Option<(&Meta, &[u8])>) -> R,
+    ) -> Result<R, Error> {
+        let raw = raw_key(slot, key);
+        self.stats.reads.set(self.stats.reads.get() + 1);
+        match self.read_live(&raw, now_ms)? {
+            None => Ok(f(None)),
+            Some((meta, v)) => {
+                if meta.vtype != ValueType::String {
+                    return Err(Error::WrongType);
+                }
+                Ok(f(Some((&meta, &v[envelope::HEADER_LEN..]))))
+            }
+        }
+    }
+
+    /// The header of the live value of `key`, if any.
+    pub fn meta(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<Option<Meta>, Error> {
+        let raw = raw_key(slot, key);
+        self.stats.reads.set(self.stats.reads.get() + 1);
+        Ok(self.read_live(&raw, now_ms)?.map(|(m, _)| m))
+    }
+
+    /// TTL in ms: -2 when the key does not exist, -1 when it has no expiry.
+    pub fn ttl_ms(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<i64, Error> {
+        Ok(match self.meta(slot, key, now_ms)? {
+            None => -2,
+            Some(m) if m.expire_at_ms == 0 => -1,
+            Some(m) => (m.expire_at_ms - now_ms) as i64,
+        })
+    }
+
+    // ---- writes ------------------------------------------------------------
+
+    fn check_writable(&self) -> Result<(), Error> {
+        match &*self.poisoned.borrow() {
+            Some((_, why)) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn next_version(&self, now_ms: u64) -> u64 {
+        let (v, mark) = self.clock.borrow_mut().next(now_ms);
+        if let Some(mark) = mark {
+            self.pending
+                .borrow_mut()
+                .batch
+                .put(CLOCK_KEY, mark.to_be_bytes());
+        }
+        v
+    }
+
+    /// Stages a value (or a deletion) into the open group; returns the group.
+    fn stage(&self, raw: Vec<u8>, value: Staged) -> u64 {
+        let group = self.group.get();
+        let mut p = self.pending.borrow_mut();
+        match &value {
+            Some(v) => p.batch.put(&raw, v),
+            None => p.batch.delete(&raw),
+        }
+        p.overlay.insert(raw, (group, value));
+        self.stats.writes.set(self.stats.writes.get() + 1);
+        group
+    }
+
+    /// SET. Returns the outcome and the group to wait for (when applied).
+    pub fn set(
+        &self,
+        slot: u16,
+        key: &[u8],
+        value: &[u8],
+        opts: &SetOptions,
+        now_ms: u64,
+    ) -> Result<(SetOutcome, Option<u64>), Error> {
+        self.check_writable()?;
+        let raw = raw_key(slot, key);
+        let needs_read =
+            opts.cond != Cond::Always || opts.expected_version.is_some() || opts.keep_ttl;
+        let mut expire_at_ms = opts.ttl_ms.map(|t| now_ms.saturating_add(t)).unwrap_or(0);
+        if needs_read {
+            let current = self.read_live(&raw, now_ms)?.map(|(m, _)| m);
+            let current_version = current.map(|m| m.version).unwrap_or(0);
+            if let Some(expected) = opts.expected_version {
+                if expected != current_version {
+                    return Err(Error::VersionConflict {
+                        current: current_version,
+                    });
+                }
+            }
+            let skip = match opts.cond {
+                Cond::Always => false,
+                Cond::IfAbsent => current.is_some(),
+                Cond::IfPresent => current.is_none(),
+            };
+            if skip {
+                return Ok((
+                    SetOutcome {
+                        applied: false,
+                        version: current_version,
+                    },
+                    None,
+                ));
+            }
+            if opts.keep_ttl && opts.ttl_ms.is_none() {
+                expire_at_ms = current.map(|m| m.expire_at_ms).unwrap_or(0);
+            }
+        }
+        let version = self.next_version(now_ms);
+        let bytes = envelope::encode(&Meta::string(version, expire_at_ms), value);
+        let group = self.stage(raw, Some(bytes.into()));
+        Ok((
+            SetOutcome {
+                applied: true,
+                version,
+            },
+            Some(group),
+        ))
+    }
+
+    /// DEL of one key. Returns whether it existed, and the group when it did.
+    pub fn delete(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<(bool, Option<u64>), Error> {
+        self.check_writable()?;
+        let raw = raw_key(slot, key);
+        if self.read_live(&raw, now_ms)?.is_none() {
+            return Ok((false, None));
+        }
+        let group = self.stage(raw, None);
+        Ok((true, Some(group)))
+    }
+
+    /// INCRBY: returns the new value, its version and the group.
+    pub fn incr_by(
+        &self,
+        slot: u16,
+        key: &[u8],
+        delta: i64,
+        now_ms: u64,
+    ) -> Result<(i64, u64, u64), Error> {
+        self.check_writable()?;
+        let raw = raw_key(slot, key);
+        let (old, expire_at_ms) = match self.read_live(&raw, now_ms)? {
+            None => (0i64, 0u64),
+            Some((meta, v)) => {
+                if meta.vtype != ValueType::String {
+                    return Err(Error::WrongType);
+                }
+                let body = &v[envelope::HEADER_LEN..];
+                let n = std::str::from_utf8(body)
+                    .ok()
+                    .filter(|s| !s.is_empty() && !s.starts_with('+') && s.trim() == *s)
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or(Error::NotInteger)?;
+                (n, meta.expire_at_ms)
+            }
+        };
+        let new = old.checked_add(delta).ok_or(Error::Overflow)?;
+        let version = self.next_version(now_ms);
+        let bytes = envelope::encode(
+            &Meta::string(version, expire_at_ms),
+            new.to_string().as_bytes(),
+        );
+        let group = self.stage(raw, Some(bytes.into()));
+        Ok((new, version, group))
+    }
+
+    /// Rewrites the live value of `key` with a new expiry (0 = none) and a new
+    /// version. Returns the group, or `None` when the key does not exist or
+    /// `only_if_expiring` is set and it has no expiry.
+    fn rewrite_expiry(
+        &self,
+        slot: u16,
+        key: &[u8],
+        expire_at_ms: u64,
+        only_if_expiring: bool,
+        now_ms: u64,
+    ) -> Result<Option<u64>, Error> {
+        self.check_writable()?;
+        let raw = raw_key(slot, key);
+        let Some((mut meta, v)) = self.read_live(&raw, now_ms)? else {
+            return Ok(None);
+        };
+        if only_if_expiring && meta.expire_at_ms == 0 {
+            return Ok(None);
+        }
+        let body = v[envelope::HEADER_LEN..].to_vec();
+        drop(v);
+        meta.expire_at_ms = expire_at_ms;
+        meta.version = self.next_version(now_ms);
+        let bytes = envelope::encode(&meta, &body);
+        Ok(Some(self.stage(raw, Some(bytes.into()))))
+    }
+
+    /// PEXPIRE: a TTL of 0 deletes the key, as in Redis. Returns the group
+    /// when the key existed.
+    pub fn expire(
+        &self,
+        slot: u16,
+        key: &[u8],
+        ttl_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, Error> {
+        if ttl_ms == 0 {
+            return Ok(self.delete(slot, key, now_ms)?.1);
+        }
+        self.rewrite_expiry(slot, key, now_ms.saturating_add(ttl_ms), false, now_ms)
+    }
+
+    /// PERSIST: returns the group when the key had an expiry that was removed.
+    pub fn persist(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<Option<u64>, Error> {
+        self.rewrite_expiry(slot, key, 0, true, now_ms)
+    }
+
+    // ---- group commit ------------------------------------------------------
+
+    /// Whether writes are staged and not yet taken.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.borrow().batch.is_empty()
+    }
+
+    /// Takes the staged batch (all of it belongs to groups up to the closed one).
+    pub fn take_batch(&self) -> Option<WriteBatch> {
+        let mut p = self.pending.borrow_mut();
+        if p.batch.is_empty() {
+            return None;
+        }
+        self.stats.groups.set(self.stats.groups.get() + 1);
+        Some(std::mem::take(&mut p.batch))
+    }
+
+    /// Writes a batch on the calling thread without ever waiting in RocksDB.
+    pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
+        let copy = batch.data().to_vec();
+        match self.db.write_opt(batch, &self.write_opts) {
+            Ok(()) => InlineWrite::Done,
+            Err(e) if e.kind() == ErrorKind::Incomplete => {
+                self.stats.stalls.set(self.stats.stalls.get() + 1);
+                InlineWrite::Stalled(copy)
+            }
+            Err(e) => InlineWrite::Failed(e.into_string()),
+        }
+    }
+
+    /// A closure that writes a batch's bytes, waiting out a stall (blocking pool).
+    pub fn write_blocking_fn(
+        &self,
+        data: Vec<u8>,
+    ) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let db = self.db.clone();
+        let disable_wal = self.durability == Durability::None;
+        move || {
+            let mut opts = WriteOptions::default();
+            opts.disable_wal(disable_wal);
+            db.write_opt(WriteBatch::from_data(&data), &opts)
+                .map_err(|e| e.into_string())
+        }
+    }
+
+    /// A closure that fsyncs the WAL (blocking pool).
+    pub fn sync_wal_fn(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let db = self.db.clone();
+        move || db.flush_wal(true).map_err(|e| e.into_string())
+    }
+
+    /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
+    pub fn finish_group(&self, group: u64) {
+        self.pending
+            .borrow_mut()
+            .overlay
+            .retain(|_, (g, _)| *g > group);
+    }
+
+    /// Stops the partition accepting writes from `group` on.
+    pub fn poison(&self, group: u64, why: &str) {
+        let mut p = self.poisoned.borrow_mut();
+        if p.is_none() {
+            *p = Some((
+                group,
+                format!("partition {} stopped accepting writes: {why}", self.id),
+            ));
+        }
+    }
+
+    /// Whether the writes of `group` are safe (not lost to a poisoning).
+    pub fn group_status(&self, group: u64) -> Result<(), Error> {
+        match &*self.poisoned.borrow() {
+            Some((from, why)) if group >= *from => Err(Error::Poisoned(why.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.borrow().is_some()
+    }
+
+    // ---- scans and figures -------------------------------------------------
+
+    /// A closure scanning live keys from `(slot, after)` within this
+    /// partition (blocking pool). `after` is a raw key already returned.
+    pub fn scan_fn(
+        &self,
+        start_slot: u16,
+        after: Option<Vec<u8>>,
+        prefix: Vec<u8>,
+        count: usize,
+        now_ms: u64,
+    ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
+        let db = self.db.clone();
+        let end = self.range.end;
+        move || scan(&db, start_slot, end, after, &prefix, count, now_ms)
+    }
+
+    pub fn info(&self) -> PartitionInfo {
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        PartitionInfo {
+            id: self.id,
+            slots: self.range,
+            estimate_keys: prop("rocksdb.estimate-num-keys"),
+            memtable_bytes: prop("rocksdb.cur-size-all-mem-tables"),
+            sst_bytes: prop("rocksdb.total-sst-files-size"),
+            pending_compaction_bytes: prop("rocksdb.estimate-pending-compaction-bytes"),
+            wal_synced: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced),
+            reads: self.stats.reads.get(),
+            writes: self.stats.writes.get(),
+            blocking_reads: self.stats.blocking_reads.get(),
+            groups: self.stats.groups.get(),
+            stalls: self.stats.stalls.get(),
+            poisoned: self.poisoned.borrow().as_ref().map(|(_, w)| w.clone()),
+        }
+    }
+
+    /// Compacts the whole partition (blocking; tests and admin use).
+    pub fn compact_fn(&self) -> impl FnOnce() + Send + 'static {
+        let db = self.db.clone();
+        move || db.compact_range::<&[u8], &[u8]>(None, None)
+    }
+}
+
+/// One page of a scan.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    /// User keys, in storage order.
+    pub keys: Vec<Vec<u8>>,
+    /// Where to continue: `(slot, last raw key returned)`, `(slot, None)` for
+    /// the start of a slot, or `None` when the partition is exhausted.
+    pub resume: Option<(u16, Option<Vec<u8>>)>,
+}
+
+/// Most slots one page visits, so an empty stretch cannot make a page slow.
+const MAX_SLOTS_PER_PAGE: u32 = 1024;
+
+fn scan(
+    db: &DB,
+    start_slot: u16,
+    end_slot: u16,
+    after: Option<Vec<u8>>,
+    prefix: &[u8],
+    count: usize,
+    now_ms: u64,
+) -> Result<ScanPage, Error> {
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(end_slot.to_be_bytes().to_vec());
+    opts.fill_cache(false);
+    let mut it = db.raw_iterator_opt(opts);
+    let mut page = ScanPage::default();
+    let mut slot = start_slot;
+    let mut visited = 0u32;
+    let mut seek_to: Vec<u8> = match &after {
+        Some(raw) => {
+            let mut k = raw.clone();
+            k.push(0);
+            k
+        }
+        None => raw_key(slot, prefix),
+    };
+    let count = count.max(1);
+    let mut last: Option<Vec<u8>> = None;
+    while slot < end_slot {
+        if visited >= MAX_SLOTS_PER_PAGE {
+            page.resume = Some((slot, last.filter(|k| k[..2] == slot.to_be_bytes())));
+            return Ok(page);
+        }
+        visited += 1;
+        it.seek(&seek_to);
+        loop {
+            let Some(key) = it.key() else { break };
+            if key.len() < 2 || key[..2] == META_PREFIX {
+                break;
+            }
+            let key_slot = u16::from_be_bytes([key[0], key[1]]);
+            if key_slot != slot {
+                if prefix.is_empty() {
+                    // Jump straight to the next non-empty slot.
+                    slot = key_slot;
+                    visited += 1;
+                } else {
+                    break;
+                }
+            }
+            if !key[2..].starts_with(prefix) {
+                break;
+            }
+            let live = it
+                .value()
+                .and_then(envelope::expire_at_ms)
+                .map(|at| at == 0 || at > now_ms)
+                .unwrap_or(false);
+            if live {
+                if page.keys.len() >= count {
+                    // `last` is set: count >= 1 keys were returned.
+                    let resume_slot = last
+                        .as_ref()
+                        .map(|k| u16::from_be_bytes([k[0], k[1]]))
+                        .unwrap_or(slot);
+                    page.resume = Some((resume_slot, last));
+                    return Ok(page);
+                }
+                page.keys.push(key[2..].to_vec());
+                last = Some(key.to_vec());
+            }
+            it.next();
+        }
+        it.status().map_err(storage)?;
+        if !it.valid() && prefix.is_empty() {
+            break;
+        }
+        slot += 1;
+        seek_to = raw_key(slot, prefix);
+    }
+    page.resume = None;
+    Ok(page)
+}
