@@ -277,12 +277,6 @@ impl Client {
                 };
                 return self.gather(gather, total, parts).await;
             }
-            if let Some(g) = proto::route::everywhere(req) {
-                let parts = (0..self.conns.len())
-                    .map(|c| (c, req.clone(), vec![]))
-                    .collect();
-                return self.gather(g, 0, parts).await;
-            }
         }
         let core = proto::route::home_core(&self.topo, req, 0);
         self.conns[core.min(self.conns.len() - 1)].call(req).await

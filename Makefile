@@ -1,0 +1,32 @@
+# `make run` starts a node on the embedded defaults; `make test` runs every test.
+# Both install what is missing first (tools/setup.sh).
+#
+# RocksDB's C++ takes 12-14 minutes to build on 2 cores and is rebuilt for
+# every cargo profile and again under clippy; ccache makes the repeats cheap.
+export CC := ccache gcc
+export CXX := ccache g++
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+CARGO ?= cargo
+
+.PHONY: setup build run test lint ci clean
+
+setup:
+	@bash tools/setup.sh
+
+build: setup
+	$(CARGO) build --release
+
+run: build
+	./target/release/tessera serve $(ARGS)
+
+test: setup
+	$(CARGO) test --all-targets -- --test-threads=2
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+ci: test lint
+
+clean:
+	$(CARGO) clean

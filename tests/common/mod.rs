@@ -1,0 +1,192 @@
+//! Helpers shared by the integration tests: an in-process node on
+//! 127.0.0.1:0 in a temp dir, the real binary for crash tests, and a glommio
+//! executor to run the async client in.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera::shard::Durability;
+use tessera::{Config, ServerHandle};
+
+/// Runs `f` to completion on a fresh glommio executor on this thread.
+pub fn block_on<T: 'static>(f: impl Future<Output = T> + 'static) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(64 << 10)
+        .make()
+        .expect("client executor")
+        .run(f)
+}
+
+pub fn config(dir: &Path, cores: usize) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cores: Some(cores),
+        partitions: None,
+        durability: Durability::Wal,
+        max_frame_bytes: 1 << 20,
+        memory_budget_bytes: 64 << 20,
+        block_cache_bytes: 8 << 20,
+        write_buffer_bytes: 16 << 20,
+    }
+}
+
+/// A node running in this process; stopped (drained) on drop.
+pub struct Node {
+    pub handle: Option<ServerHandle>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub fn start(cores: usize) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        Node::start_in(dir, |c| c.cores = Some(cores))
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Node {
+        let mut c = config(dir.path(), 1);
+        tweak(&mut c);
+        let handle = tessera::start(c).expect("server starts");
+        Node {
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.as_ref().unwrap().binary_addr
+    }
+
+    pub fn core_addrs(&self) -> Vec<SocketAddr> {
+        self.handle.as_ref().unwrap().core_addrs.clone()
+    }
+
+    /// Stops the node and returns its directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let h = self.handle.take().unwrap();
+        h.shutdown();
+        h.join().expect("clean shutdown");
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+            let _ = h.join();
+        }
+    }
+}
+
+/// The real `tessera` binary, for crash and process tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// A `tessera serve` child process.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr_log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `tessera serve` with `args` and waits for its ready line.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Result<Proc, String> {
+        let log = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
+        let err = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--block-cache-bytes",
+                "8388608",
+                "--write-buffer-bytes",
+                "16777216",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        if line.is_empty() {
+            let status = child.wait().map_err(|e| e.to_string())?;
+            let msg = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("exited {status} before ready: {msg}"));
+        }
+        let addr = parse_ready(&line).ok_or_else(|| format!("bad ready line {line:?}"))?;
+        Ok(Proc {
+            child,
+            addr,
+            stderr_log: log,
+        })
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tessera did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}
+
+/// Reads `binary=HOST:PORT` from a ready line (key=value pairs, any order).
+pub fn parse_ready(line: &str) -> Option<SocketAddr> {
+    let mut words = line.split_whitespace();
+    if words.next()? != "tessera" || words.next()? != "ready" {
+        return None;
+    }
+    words
+        .filter_map(|w| w.split_once('='))
+        .find(|(k, _)| *k == "binary")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building Tessera needs on a fresh Debian machine that has only
+# the Rust toolchain: a C/C++ toolchain and libclang (RocksDB's bindgen),
+# ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+need=()
+for pkg in build-essential libclang-dev ccache pkg-config; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        need+=("$pkg")
+    fi
+done
+for tool in cargo rustc; do
+    command -v "$tool" >/dev/null || { echo "setup: $tool not found; install the Rust toolchain (rustup)" >&2; exit 1; }
+done
+if [ "${#need[@]}" -eq 0 ]; then
+    exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+echo "setup: installing ${need[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
