@@ -1,0 +1,253 @@
+//! The real binary: crash safety with SIGKILL, clean SIGTERM, restarts with
+//! another core count, refused data directories, cache mode, fsync counters.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{block_on, wait_until, Proc};
+use tessera::client::Client;
+
+/// Sum of `partitionN_<field>` over an INFO text.
+fn info_sum(info: &str, field: &str) -> u64 {
+    info.lines()
+        .filter(|l| l.starts_with("partition") && l.contains(&format!("_{field}:")))
+        .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write_in_wal_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "2", "--durability", "wal"]).unwrap();
+    let addr = proc.addr;
+    let acked: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let acked = acked.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            block_on(async move {
+                let c = std::rc::Rc::new(Client::connect(addr).await.unwrap());
+                let tasks: Vec<_> = (0..16u32)
+                    .map(|t| {
+                        let c = c.clone();
+                        let acked = acked.clone();
+                        let stop = stop.clone();
+                        glommio::spawn_local(async move {
+                            let mut i = t;
+                            // Bounded: at most 200k writes in all.
+                            while !stop.load(Ordering::Relaxed) && i < 200_000 {
+                                let k = format!("crash:{i}");
+                                if c.set(k.as_bytes(), &i.to_be_bytes()).await.is_err() {
+                                    return;
+                                }
+                                acked.lock().unwrap().push(i);
+                                i += 16;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            })
+        })
+    };
+    wait_until("3000 acknowledged writes", Duration::from_secs(120), || {
+        acked.lock().unwrap().len() >= 3000
+    });
+    proc.kill9();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 3000);
+
+    let proc = Proc::start(&data, &["--cores", "2"]).unwrap();
+    let addr = proc.addr;
+    let missing = block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        let mut missing = Vec::new();
+        for chunk in acked.chunks(500) {
+            let keys: Vec<String> = chunk.iter().map(|i| format!("crash:{i}")).collect();
+            let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            let got = c.mget(&refs).await.unwrap();
+            for (i, v) in chunk.iter().zip(got) {
+                if v.map(|v| v.value) != Some(i.to_be_bytes().to_vec()) {
+                    missing.push(*i);
+                }
+            }
+        }
+        missing
+    });
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(proc.terminate().success());
+}
+
+#[test]
+fn fsync_mode_syncs_the_wal_before_each_ack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "1", "--durability", "fsync"]).unwrap();
+    let addr = proc.addr;
+    let (before, after) = block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        let before = info_sum(&c.info().await.unwrap(), "wal_synced");
+        // One at a time: each write is its own group commit.
+        for i in 0..50u32 {
+            c.set(format!("s{i}").as_bytes(), b"v").await.unwrap();
+        }
+        (before, info_sum(&c.info().await.unwrap(), "wal_synced"))
+    });
+    assert!(
+        after >= before + 50,
+        "RocksDB counted {} WAL syncs for 50 acked writes",
+        after - before
+    );
+    assert!(proc.terminate().success());
+}
+
+#[test]
+fn sigterm_exits_zero_and_a_restart_with_other_cores_keeps_every_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "2"]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        let keys: Vec<String> = (0..500).map(|i| format!("keep:{i}")).collect();
+        let pairs: Vec<(&[u8], &[u8])> =
+            keys.iter().map(|k| (k.as_bytes(), k.as_bytes())).collect();
+        c.mset(&pairs).await.unwrap();
+    });
+    assert!(proc.terminate().success(), "SIGTERM exits 0");
+
+    let proc = Proc::start(&data, &["--cores", "1"]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        assert_eq!(c.hello().cores, 1);
+        assert_eq!(
+            c.hello().slot_ranges.len(),
+            2,
+            "partitions are fixed at creation"
+        );
+        let keys: Vec<String> = (0..500).map(|i| format!("keep:{i}")).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        let got = c.mget(&refs).await.unwrap();
+        for (k, v) in keys.iter().zip(got) {
+            assert_eq!(v.unwrap().value, k.as_bytes());
+        }
+        assert_eq!(c.scan_all(b"keep:").await.unwrap().len(), 500);
+    });
+    assert!(proc.terminate().success());
+
+    let err = Proc::start(&data, &["--partitions", "4"]).err().unwrap();
+    assert!(err.contains("created with 2 partitions"), "{err}");
+}
+
+#[test]
+fn damaged_or_foreign_data_directories_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "2"]).unwrap();
+    assert!(proc.terminate().success());
+    let manifest = data.join("MANIFEST");
+    let good = std::fs::read(&manifest).unwrap();
+
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x55;
+    std::fs::write(&manifest, &bad).unwrap();
+    let err = Proc::start(&data, &[]).err().unwrap();
+    assert!(err.contains("checksum mismatch"), "{err}");
+
+    let mut future = good.clone();
+    future[11] = 7;
+    std::fs::write(&manifest, &future).unwrap();
+    let err = Proc::start(&data, &[]).err().unwrap();
+    assert!(err.contains("format 7"), "{err}");
+
+    std::fs::write(&manifest, &good).unwrap();
+    std::fs::rename(data.join("partition-0001"), tmp.path().join("moved")).unwrap();
+    let err = Proc::start(&data, &[]).err().unwrap();
+    assert!(err.contains("partition 1 is missing"), "{err}");
+
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), b"mine").unwrap();
+    let err = Proc::start(&foreign, &[]).err().unwrap();
+    assert!(err.contains("not a Tessera data directory"), "{err}");
+    assert!(foreign.join("notes.txt").exists(), "nothing was touched");
+}
+
+#[test]
+fn cache_mode_starts_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "1"]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        Client::connect(addr)
+            .await
+            .unwrap()
+            .set(b"old", b"v")
+            .await
+            .unwrap();
+    });
+    assert!(proc.terminate().success());
+    let proc = Proc::start(&data, &["--cores", "1", "--durability", "none"]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        assert_eq!(
+            c.get(b"old").await.unwrap(),
+            None,
+            "a cache does not resurrect old keys"
+        );
+        c.set(b"new", b"v").await.unwrap();
+        assert_eq!(c.get(b"new").await.unwrap().unwrap().value, b"v");
+    });
+    assert!(proc.terminate().success());
+}
+
+#[test]
+fn cli_passes_arguments_through_and_reports_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "2"]).unwrap();
+    let addr = proc.addr.to_string();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(common::binary())
+            .args(["cli", "--addr", &addr])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = cli(&["set", "k", "-inf"]);
+    assert!(o.status.success(), "{o:?}");
+    let o = cli(&["get", "k"]);
+    assert_eq!(o.stdout, b"-inf\n");
+    let o = cli(&["incrby", "n", "-5"]);
+    assert_eq!(o.stdout, b"-5\n");
+    let o = cli(&["incr", "k"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not an integer"),
+        "{o:?}"
+    );
+    let o = cli(&["scan", "0", "match", "k"]);
+    assert!(o.status.success());
+    let o = cli(&["frobnicate"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown command"));
+    assert!(proc.terminate().success());
+}
