@@ -22,12 +22,16 @@ pub enum Gather {
     Text,
 }
 
+/// A part of a split request: its core, the sub-request and the indices
+/// of the original keys it carries.
+pub type SplitPart<'a> = (usize, Request<'a>, Vec<usize>);
+
 /// Splits a multi-key request by owning core. Returns `None` when every key
 /// lives on one core (then the request is run or forwarded whole).
 pub fn split<'a>(
     topo: &Topology,
     req: &Request<'a>,
-) -> Option<(Gather, Vec<(usize, Request<'a>, Vec<usize>)>)> {
+) -> Option<(Gather, Vec<SplitPart<'a>>)> {
     let (gather, keys): (Gather, Vec<&[u8]>) = match req {
         Request::Del { keys } | Request::Exists { keys } => (Gather::Sum, keys.clone()),
         Request::MGet { keys } => (Gather::Items, keys.clone()),

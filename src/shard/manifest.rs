@@ -48,7 +48,7 @@ pub struct Manifest {
 impl Manifest {
     /// A new layout of `partitions` partitions splitting the slots evenly.
     pub fn new(node_id: u64, partitions: u32, created_at_ms: u64) -> Manifest {
-        let p = partitions as u32;
+        let p = partitions;
         let slot_ranges = (0..p)
             .map(|i| SlotRange {
                 start: (i * SLOTS as u32 / p) as u16,

@@ -634,8 +634,7 @@ fn scan(
         }
         visited += 1;
         it.seek(&seek_to);
-        loop {
-            let Some(key) = it.key() else { break };
+        while let Some(key) = it.key() {
             if key.len() < 2 || key[..2] == META_PREFIX {
                 break;
             }
