@@ -18,7 +18,10 @@ fn every_error_code_is_documented_exactly() {
             code.resp_prefix(),
             code.http_status()
         );
-        assert!(doc.contains(&row), "docs/protocol.md lacks the row starting {row}");
+        assert!(
+            doc.contains(&row),
+            "docs/protocol.md lacks the row starting {row}"
+        );
     }
 }
 

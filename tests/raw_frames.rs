@@ -177,3 +177,30 @@ fn large_frames_within_the_limit_work() {
     assert_eq!(status, 0);
     assert_eq!(&body[13..], &value[..]);
 }
+
+#[test]
+fn exhausted_memory_budget_refuses_big_frames_but_serves_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_in(dir, |c| {
+        c.max_frame_bytes = 8 << 20;
+        c.memory_budget_bytes = 1 << 20;
+    });
+    let mut s = connect(&node);
+    // A 4 MiB SET: more than the whole budget above the 64 KiB base buffer.
+    let value_len = 4usize << 20;
+    let mut head = Vec::new();
+    head.extend_from_slice(&((6 + 4 + 1 + 4 + value_len) as u32).to_be_bytes());
+    head.extend_from_slice(&[0, 0, 0, 77, 0x11, 0, 0, 0, 0, 1, b'x']);
+    head.extend_from_slice(&(value_len as u32).to_be_bytes());
+    s.write_all(&head).unwrap();
+    let (id, status, body) = read_reply(&mut s);
+    assert_eq!(
+        (id, status, error_code(&body)),
+        (77, 1, ErrorCode::OutOfMemory)
+    );
+    assert!(closed(&mut s));
+    // Small requests still work, and the budget was given back.
+    let mut s = connect(&node);
+    s.write_all(&[0, 0, 0, 6, 0, 0, 0, 1, 0x01, 0]).unwrap();
+    assert_eq!(read_reply(&mut s), (1, 0, vec![]));
+}

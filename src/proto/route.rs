@@ -28,10 +28,7 @@ pub type SplitPart<'a> = (usize, Request<'a>, Vec<usize>);
 
 /// Splits a multi-key request by owning core. Returns `None` when every key
 /// lives on one core (then the request is run or forwarded whole).
-pub fn split<'a>(
-    topo: &Topology,
-    req: &Request<'a>,
-) -> Option<(Gather, Vec<SplitPart<'a>>)> {
+pub fn split<'a>(topo: &Topology, req: &Request<'a>) -> Option<(Gather, Vec<SplitPart<'a>>)> {
     let (gather, keys): (Gather, Vec<&[u8]>) = match req {
         Request::Del { keys } | Request::Exists { keys } => (Gather::Sum, keys.clone()),
         Request::MGet { keys } => (Gather::Items, keys.clone()),
