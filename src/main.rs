@@ -65,6 +65,9 @@ struct ServeArgs {
 }
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Commands:\n  ping [msg] | hello | get key | version key\n  set key value [EX s|PX ms] [NX|XX] [KEEPTTL] [VER version]\n  del key... | exists key... | mget key... | mset key value [key value ...]\n  incr key | decr key | incrby key n | decrby key n\n  expire key s | pexpire key ms | ttl key | pttl key | persist key\n  scan cursor [MATCH prefix] [COUNT n] | dbsize | info\n\nValues print escaped on a terminal and raw otherwise; errors go to stderr with exit status 1."
+)]
 struct CliArgs {
     /// Any port of the node (the shared one or a core's).
     #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
