@@ -10,12 +10,8 @@ use std::time::Duration;
 use common::{block_on, wait_until, Proc};
 use tessera::client::Client;
 
-/// Sum of `partitionN_<field>` over an INFO text.
-fn info_sum(info: &str, field: &str) -> u64 {
-    info.lines()
-        .filter(|l| l.starts_with("partition") && l.contains(&format!("_{field}:")))
-        .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
-        .sum()
+fn wal_synced(info: &str) -> u64 {
+    common::info_sum(info, "partition", "wal_synced")
 }
 
 #[test]
@@ -100,12 +96,12 @@ fn fsync_mode_syncs_the_wal_before_each_ack() {
     let addr = proc.addr;
     let (before, after) = block_on(async move {
         let c = Client::connect(addr).await.unwrap();
-        let before = info_sum(&c.info().await.unwrap(), "wal_synced");
+        let before = wal_synced(&c.info().await.unwrap());
         // One at a time: each write is its own group commit.
         for i in 0..50u32 {
             c.set(format!("s{i}").as_bytes(), b"v").await.unwrap();
         }
-        (before, info_sum(&c.info().await.unwrap(), "wal_synced"))
+        (before, wal_synced(&c.info().await.unwrap()))
     });
     assert!(
         after >= before + 50,

@@ -235,12 +235,9 @@ fn forwarding_through_the_shared_port_and_direct_core_ports() {
     });
 }
 
-/// Sum of `coreN_forwarded_out` in an INFO text.
+/// Requests the cores forwarded, from an INFO text.
 fn forwarded(info: &str) -> u64 {
-    info.lines()
-        .filter(|l| l.starts_with("core") && l.contains("_forwarded_out:"))
-        .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
-        .sum()
+    common::info_sum(info, "core", "forwarded_out")
 }
 
 /// Forwards caused by one INFO: the core that answers asks the other one.

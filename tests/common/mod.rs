@@ -190,3 +190,13 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Sum of the `<prefix>N_<field>:value` lines of an INFO text (per core or
+/// per partition).
+pub fn info_sum(info: &str, prefix: &str, field: &str) -> u64 {
+    let suffix = format!("_{field}:");
+    info.lines()
+        .filter(|l| l.starts_with(prefix) && l.contains(&suffix))
+        .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
+        .sum()
+}
