@@ -1,0 +1,324 @@
+//! The two wire protocols the generator speaks: Tessera's binary protocol
+//! (through the shard-aware Rust client) and RESP (redis-server, and
+//! Tessera's Redis port once it exists).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use redis_protocol::resp2::decode::decode_range;
+use redis_protocol::resp2::types::RangeFrame;
+use tessera::client::{Client, ClientError};
+
+use crate::workload::{key_name, Op, Req};
+
+/// Which protocol to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// Tessera's binary protocol, shard-aware (each socket talks to the core owning its keys).
+    Binary,
+    /// The Redis protocol (RESP2).
+    Resp,
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A read found no value.
+    Miss,
+    /// An error reply or a failure, by name.
+    Err(String),
+}
+
+/// One connection.
+pub enum Driver {
+    Binary(Client),
+    Resp(RespConn),
+}
+
+impl Driver {
+    pub async fn connect(proto: Proto, addr: SocketAddr) -> Result<Driver, String> {
+        match proto {
+            // The caller picks the core's own port, so the connection is
+            // shard-aware with exactly one socket.
+            Proto::Binary => Client::connect_direct(addr)
+                .await
+                .map(Driver::Binary)
+                .map_err(|e| format!("connect {addr}: {e}")),
+            Proto::Resp => RespConn::connect(addr).await.map(Driver::Resp),
+        }
+    }
+
+    /// Sends `reqs` pipelined and pushes each reply's outcome and arrival
+    /// time to `out`, in request order. Returns false when the connection
+    /// is dead (every request then ends in an error).
+    pub async fn run(
+        &mut self,
+        reqs: &[Req],
+        values: &[u8],
+        out: &mut Vec<(Outcome, Instant)>,
+    ) -> bool {
+        match self {
+            Driver::Binary(c) => binary_batch(c, reqs, values, out).await,
+            Driver::Resp(c) => c.batch(reqs, values, out).await,
+        }
+    }
+}
+
+fn client_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Server(w) => w.code.name().to_string(),
+        ClientError::Io(_) => "io".into(),
+        ClientError::Closed => "closed".into(),
+        ClientError::Protocol(_) => "protocol".into(),
+    }
+}
+
+async fn binary_one(c: &Client, r: Req, key: &[u8], values: &[u8]) -> (Outcome, Instant, bool) {
+    let res = match r.op {
+        Op::Set => c
+            .set(key, &values[r.value_at..r.value_at + r.value_len])
+            .await
+            .map(|_| Outcome::Ok),
+        Op::Get => c.get(key).await.map(|v| match v {
+            Some(_) => Outcome::Ok,
+            None => Outcome::Miss,
+        }),
+        Op::Incr => c.incr_by(key, 1).await.map(|_| Outcome::Ok),
+        Op::Del => c.del(&[key]).await.map(|_| Outcome::Ok),
+    };
+    let now = Instant::now();
+    match res {
+        Ok(o) => (o, now, true),
+        Err(e) => {
+            let alive = matches!(e, ClientError::Server(_));
+            (Outcome::Err(client_error(&e)), now, alive)
+        }
+    }
+}
+
+async fn binary_batch(
+    c: &Client,
+    reqs: &[Req],
+    values: &[u8],
+    out: &mut Vec<(Outcome, Instant)>,
+) -> bool {
+    let keys: Vec<Vec<u8>> = reqs
+        .iter()
+        .map(|r| {
+            let mut k = Vec::with_capacity(16);
+            key_name(r.key, &mut k);
+            k
+        })
+        .collect();
+    let mut alive = true;
+    if reqs.len() == 1 {
+        let (o, t, a) = binary_one(c, reqs[0], &keys[0], values).await;
+        out.push((o, t));
+        return a;
+    }
+    let all = futures::future::join_all(
+        reqs.iter()
+            .zip(&keys)
+            .map(|(r, k)| binary_one(c, *r, k, values)),
+    )
+    .await;
+    for (o, t, a) in all {
+        alive &= a;
+        out.push((o, t));
+    }
+    alive
+}
+
+/// A RESP connection: pipelined requests written at once, replies parsed
+/// in order with redis-protocol (without copying values).
+pub struct RespConn {
+    stream: TcpStream,
+    wbuf: Vec<u8>,
+    rbuf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    key: Vec<u8>,
+}
+
+fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(b.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a RESP array of bulk strings (a command) to `out`.
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        bulk(out, a);
+    }
+}
+
+impl RespConn {
+    pub async fn connect(addr: SocketAddr) -> Result<RespConn, String> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        Ok(RespConn {
+            stream,
+            wbuf: Vec::with_capacity(16 << 10),
+            rbuf: vec![0; 64 << 10],
+            start: 0,
+            filled: 0,
+            key: Vec::with_capacity(16),
+        })
+    }
+
+    /// The next reply frame (ranges relative to the returned base offset
+    /// in `rbuf`), reading more as needed.
+    async fn frame(&mut self) -> Result<(RangeFrame, usize), String> {
+        loop {
+            match decode_range(&self.rbuf[self.start..self.filled]) {
+                Ok(Some((frame, used))) => {
+                    let base = self.start;
+                    self.start += used;
+                    return Ok((frame, base));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("bad RESP reply: {e}")),
+            }
+            if self.start == self.filled {
+                self.start = 0;
+                self.filled = 0;
+            } else if self.start > 0 {
+                self.rbuf.copy_within(self.start..self.filled, 0);
+                self.filled -= self.start;
+                self.start = 0;
+            }
+            if self.filled == self.rbuf.len() {
+                let n = self.rbuf.len() * 2;
+                self.rbuf.resize(n, 0);
+            }
+            match self.stream.read(&mut self.rbuf[self.filled..]).await {
+                Ok(0) => return Err("closed".into()),
+                Ok(n) => self.filled += n,
+                Err(e) => return Err(format!("io: {e}")),
+            }
+        }
+    }
+
+    /// One reply's outcome and arrival time.
+    async fn reply(&mut self) -> Result<(Outcome, Instant), String> {
+        let (frame, base) = self.frame().await?;
+        let o = match frame {
+            RangeFrame::Error(r) => {
+                let text = &self.rbuf[base + r.0..base + r.1];
+                let word = text.split(|b| *b == b' ').next().unwrap_or(b"ERR");
+                Outcome::Err(String::from_utf8_lossy(word).into_owned())
+            }
+            RangeFrame::Null => Outcome::Miss,
+            _ => Outcome::Ok,
+        };
+        Ok((o, Instant::now()))
+    }
+
+    /// Sends one command and returns its reply when it is a string.
+    pub async fn text_command(&mut self, args: &[&[u8]]) -> Result<String, String> {
+        self.wbuf.clear();
+        encode_command(&mut self.wbuf, args);
+        self.stream
+            .write_all(&self.wbuf)
+            .await
+            .map_err(|e| format!("io: {e}"))?;
+        let (frame, base) = self.frame().await?;
+        match frame {
+            RangeFrame::BulkString(r) | RangeFrame::SimpleString(r) => {
+                Ok(String::from_utf8_lossy(&self.rbuf[base + r.0..base + r.1]).into_owned())
+            }
+            RangeFrame::Error(r) => {
+                Err(String::from_utf8_lossy(&self.rbuf[base + r.0..base + r.1]).into_owned())
+            }
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+
+    async fn batch(
+        &mut self,
+        reqs: &[Req],
+        values: &[u8],
+        out: &mut Vec<(Outcome, Instant)>,
+    ) -> bool {
+        self.wbuf.clear();
+        for r in reqs {
+            key_name(r.key, &mut self.key);
+            let k = &self.key[..];
+            match r.op {
+                Op::Set => encode_command(
+                    &mut self.wbuf,
+                    &[b"SET", k, &values[r.value_at..r.value_at + r.value_len]],
+                ),
+                Op::Get => encode_command(&mut self.wbuf, &[b"GET", k]),
+                Op::Incr => encode_command(&mut self.wbuf, &[b"INCR", k]),
+                Op::Del => encode_command(&mut self.wbuf, &[b"DEL", k]),
+            }
+        }
+        let failed = |out: &mut Vec<(Outcome, Instant)>, from: usize, why: &str| {
+            let name = if why.starts_with("closed") {
+                "closed"
+            } else {
+                "io"
+            };
+            for _ in from..reqs.len() {
+                out.push((Outcome::Err(name.into()), Instant::now()));
+            }
+            false
+        };
+        if let Err(e) = self.stream.write_all(&self.wbuf).await {
+            return failed(out, 0, &format!("io: {e}"));
+        }
+        for i in 0..reqs.len() {
+            match self.reply().await {
+                Ok(r) => out.push(r),
+                Err(e) => return failed(out, i, &e),
+            }
+        }
+        true
+    }
+}
+
+/// The server's version: HELLO for Tessera, `INFO server` for RESP.
+pub fn probe_version(proto: Proto, addr: SocketAddr) -> Option<String> {
+    crate::run::block_on(async move {
+        match proto {
+            Proto::Binary => Client::connect_direct(addr)
+                .await
+                .ok()
+                .map(|c| format!("tessera {}", c.hello().server_version)),
+            Proto::Resp => {
+                let mut c = RespConn::connect(addr).await.ok()?;
+                let info = c.text_command(&[b"INFO", b"server"]).await.ok()?;
+                info.lines()
+                    .find_map(|l| l.strip_prefix("redis_version:"))
+                    .map(|v| format!("redis {}", v.trim()))
+            }
+        }
+    })
+    .ok()
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_resp_arrays() {
+        let mut out = Vec::new();
+        encode_command(&mut out, &[b"SET", b"key:1", b""]);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$0\r\n\r\n");
+    }
+}
