@@ -7,17 +7,35 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 /// A flag one task waits on and any task on the same core sets.
+///
+/// Waiters sit in a slab: registering, re-polling and dropping a wait are
+/// O(1), so thousands of connections can each select on the same flag
+/// (shutdown) on every read without scanning one another.
 #[derive(Default)]
 pub struct Notify {
     set: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    slots: RefCell<Slab>,
+}
+
+#[derive(Default)]
+struct Slab {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+    /// Bumped when every waiter is woken, so older slot numbers go stale.
+    epoch: u64,
 }
 
 impl Notify {
     /// Sets the flag and wakes every waiter.
     pub fn notify(&self) {
         self.set.set(true);
-        for w in self.waiters.borrow_mut().drain(..) {
+        let woken: Vec<Waker> = {
+            let mut slab = self.slots.borrow_mut();
+            slab.epoch += 1;
+            slab.free.clear();
+            slab.wakers.drain(..).flatten().collect()
+        };
+        for w in woken {
             w.wake();
         }
     }
@@ -31,29 +49,69 @@ impl Notify {
         NotifyWait {
             notify: self,
             consume,
+            slot: None,
         }
+    }
+
+    /// Waiters currently registered (for tests).
+    pub fn waiters(&self) -> usize {
+        self.slots.borrow().wakers.iter().flatten().count()
     }
 }
 
 pub struct NotifyWait<'a> {
     notify: &'a Notify,
     consume: bool,
+    /// (epoch, index) of this wait's slot once registered.
+    slot: Option<(u64, usize)>,
 }
 
 impl Future for NotifyWait<'_> {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.notify.set.get() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let notify = self.notify;
+        if notify.set.get() {
             if self.consume {
-                self.notify.set.set(false);
+                notify.set.set(false);
             }
             return Poll::Ready(());
         }
-        let mut w = self.notify.waiters.borrow_mut();
-        if !w.iter().any(|x| x.will_wake(cx.waker())) {
-            w.push(cx.waker().clone());
+        let mut slab = notify.slots.borrow_mut();
+        match self.slot {
+            Some((epoch, i)) if epoch == slab.epoch => {
+                let w = &mut slab.wakers[i];
+                if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *w = Some(cx.waker().clone());
+                }
+            }
+            _ => {
+                let i = match slab.free.pop() {
+                    Some(i) => {
+                        slab.wakers[i] = Some(cx.waker().clone());
+                        i
+                    }
+                    None => {
+                        slab.wakers.push(Some(cx.waker().clone()));
+                        slab.wakers.len() - 1
+                    }
+                };
+                let epoch = slab.epoch;
+                drop(slab);
+                self.slot = Some((epoch, i));
+            }
         }
         Poll::Pending
+    }
+}
+
+impl Drop for NotifyWait<'_> {
+    fn drop(&mut self) {
+        if let Some((epoch, i)) = self.slot {
+            let mut slab = self.notify.slots.borrow_mut();
+            if epoch == slab.epoch && slab.wakers[i].take().is_some() {
+                slab.free.push(i);
+            }
+        }
     }
 }
 
@@ -108,5 +166,58 @@ impl Future for Reach<'_> {
             .borrow_mut()
             .push((self.target, cx.waker().clone()));
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn waits_register_once_and_leave_when_dropped() {
+        let n = Notify::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        // A connection that selects on the flag for every read: each wait is
+        // dropped when the read wins, and must not leave its waker behind.
+        for _ in 0..1000 {
+            let mut w = Box::pin(n.wait(false));
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+            assert!(
+                w.as_mut().poll(&mut cx).is_pending(),
+                "re-poll keeps its slot"
+            );
+            assert_eq!(n.waiters(), 1);
+        }
+        assert_eq!(n.waiters(), 0);
+        // Many live waits are all woken once.
+        let mut live: Vec<_> = (0..100).map(|_| Box::pin(n.wait(false))).collect();
+        for w in &mut live {
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(n.waiters(), 100);
+        n.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 100);
+        assert_eq!(n.waiters(), 0);
+        for w in &mut live {
+            assert!(w.as_mut().poll(&mut cx).is_ready());
+        }
+        drop(live);
+        // `consume` clears the flag for the next wait.
+        let mut w = Box::pin(n.wait(true));
+        assert!(w.as_mut().poll(&mut cx).is_ready());
+        let mut w = Box::pin(n.wait(true));
+        assert!(w.as_mut().poll(&mut cx).is_pending());
     }
 }

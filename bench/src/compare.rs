@@ -26,9 +26,12 @@ use crate::scenario::{Scenario, HUSTSTORE};
 use crate::workload::{Dist, Mix, Op, ValueSize};
 use crate::{parse_duration, CpuList};
 
-pub const BEGIN: &str =
-    "<!-- BEGIN tessera-bench compare: generated, edits between these markers are overwritten -->";
-pub const END: &str = "<!-- END tessera-bench compare -->";
+fn markers(section: &str) -> (String, String) {
+    (
+        format!("<!-- BEGIN tessera-bench compare {section}: generated, edits up to the END marker are overwritten -->"),
+        format!("<!-- END tessera-bench compare {section} -->"),
+    )
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompareArgs {
@@ -58,6 +61,9 @@ pub struct CompareArgs {
     /// The file whose generated section is replaced.
     #[arg(long, default_value = "BENCHMARKS.md", value_name = "FILE")]
     pub out: PathBuf,
+    /// Name of the generated section in that file (one per CPU arrangement, e.g. split, shared).
+    #[arg(long, default_value = "split", value_name = "NAME")]
+    pub section: String,
     /// Also write every figure as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -496,6 +502,7 @@ fn compare_in(
     }
     let machine = Machine::describe();
     let section = render(&RenderInput {
+        section: &args.section,
         machine: &machine,
         tessera_version: &tessera_version,
         redis_version: &redis_version,
@@ -508,7 +515,7 @@ fn compare_in(
         rows: &rows,
     });
     let old = std::fs::read_to_string(&args.out).unwrap_or_default();
-    std::fs::write(&args.out, splice(&old, &section))
+    std::fs::write(&args.out, splice(&old, &args.section, &section))
         .map_err(|e| format!("write {}: {e}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     if let Some(path) = &args.json {
@@ -530,12 +537,13 @@ fn compare_in(
     Ok(rows)
 }
 
-/// Replaces the text between the markers (or appends the section).
-pub fn splice(old: &str, section: &str) -> String {
-    let block = format!("{BEGIN}\n{section}{END}\n");
-    match (old.find(BEGIN), old.find(END)) {
+/// Replaces the text between the markers of section `name` (or appends it).
+pub fn splice(old: &str, name: &str, section: &str) -> String {
+    let (begin, end) = markers(name);
+    let block = format!("{begin}\n{section}{end}\n");
+    match (old.find(&begin), old.find(&end)) {
         (Some(b), Some(e)) if b < e => {
-            let after = &old[e + END.len()..];
+            let after = &old[e + end.len()..];
             let after = after.strip_prefix('\n').unwrap_or(after);
             format!("{}{block}{after}", &old[..b])
         }
@@ -545,6 +553,7 @@ pub fn splice(old: &str, section: &str) -> String {
 }
 
 pub struct RenderInput<'a> {
+    pub section: &'a str,
     pub machine: &'a Machine,
     pub tessera_version: &'a str,
     pub redis_version: &'a str,
@@ -615,7 +624,11 @@ pub fn render(i: &RenderInput<'_>) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let _ = writeln!(s, "## Side-by-side with redis-server ({date})\n");
+    let _ = writeln!(
+        s,
+        "## Side-by-side with redis-server: {} ({date})\n",
+        i.section
+    );
     let _ = writeln!(s, "- Machine: {}.", i.machine.one_line());
     let _ = writeln!(
         s,
@@ -703,16 +716,22 @@ mod tests {
 
     #[test]
     fn splice_keeps_the_hand_written_parts() {
-        let first = splice("", "A\n");
+        let (begin, end) = markers("split");
+        let first = splice("", "split", "A\n");
         assert!(first.starts_with("# Benchmarks\n\n"));
-        assert!(first.contains(&format!("{BEGIN}\nA\n{END}\n")));
+        assert!(first.contains(&format!("{begin}\nA\n{end}\n")));
         let edited = format!("{first}\n## Profile notes\nkept\n");
-        let again = splice(&edited, "B\n");
-        assert!(again.contains(&format!("{BEGIN}\nB\n{END}\n")));
+        let again = splice(&edited, "split", "B\n");
+        assert!(again.contains(&format!("{begin}\nB\n{end}\n")));
         assert!(!again.contains("\nA\n"));
         assert!(again.ends_with("## Profile notes\nkept\n"));
-        let appended = splice("# Title\nnotes\n", "C\n");
+        // Another section is added beside it, not over it.
+        let both = splice(&again, "shared", "C\n");
+        let (b2, e2) = markers("shared");
+        assert!(both.contains(&format!("{begin}\nB\n{end}\n")));
+        assert!(both.contains(&format!("{b2}\nC\n{e2}")));
+        let appended = splice("# Title\nnotes\n", "split", "D\n");
         assert!(appended.starts_with("# Title\nnotes\n"));
-        assert!(appended.contains(&format!("{BEGIN}\nC\n{END}")));
+        assert!(appended.contains(&format!("{begin}\nD\n{end}")));
     }
 }

@@ -9,7 +9,10 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
-use tessera::client::{Client, ClientError};
+use tessera::client::{Client, ClientError, Pipe};
+use tessera::proto::codec::Reader;
+use tessera::proto::command::read_found;
+use tessera::proto::{Request, SetArgs};
 
 use crate::workload::{key_name, Op, Req};
 
@@ -35,18 +38,18 @@ pub enum Outcome {
 
 /// One connection.
 pub enum Driver {
-    Binary(Client),
+    /// A task-free pipelined connection to the port of the core that owns
+    /// every key this connection uses.
+    Binary(Pipe, Vec<u8>),
     Resp(RespConn),
 }
 
 impl Driver {
     pub async fn connect(proto: Proto, addr: SocketAddr) -> Result<Driver, String> {
         match proto {
-            // The caller picks the core's own port, so the connection is
-            // shard-aware with exactly one socket.
-            Proto::Binary => Client::connect_direct(addr)
+            Proto::Binary => Pipe::connect(addr)
                 .await
-                .map(Driver::Binary)
+                .map(|p| Driver::Binary(p, Vec::with_capacity(32)))
                 .map_err(|e| format!("connect {addr}: {e}")),
             Proto::Resp => RespConn::connect(addr).await.map(Driver::Resp),
         }
@@ -62,75 +65,68 @@ impl Driver {
         out: &mut Vec<(Outcome, Instant)>,
     ) -> bool {
         match self {
-            Driver::Binary(c) => binary_batch(c, reqs, values, out).await,
+            Driver::Binary(p, key) => binary_batch(p, key, reqs, values, out).await,
             Driver::Resp(c) => c.batch(reqs, values, out).await,
         }
     }
 }
 
-fn client_error(e: &ClientError) -> String {
+fn client_error(e: &ClientError) -> &'static str {
     match e {
-        ClientError::Server(w) => w.code.name().to_string(),
-        ClientError::Io(_) => "io".into(),
-        ClientError::Closed => "closed".into(),
-        ClientError::Protocol(_) => "protocol".into(),
+        ClientError::Server(w) => w.code.name(),
+        ClientError::Io(_) => "io",
+        ClientError::Closed => "closed",
+        ClientError::Protocol(_) => "protocol",
     }
 }
 
-async fn binary_one(c: &Client, r: Req, key: &[u8], values: &[u8]) -> (Outcome, Instant, bool) {
-    let res = match r.op {
-        Op::Set => c
-            .set(key, &values[r.value_at..r.value_at + r.value_len])
-            .await
-            .map(|_| Outcome::Ok),
-        Op::Get => c.get(key).await.map(|v| match v {
-            Some(_) => Outcome::Ok,
-            None => Outcome::Miss,
-        }),
-        Op::Incr => c.incr_by(key, 1).await.map(|_| Outcome::Ok),
-        Op::Del => c.del(&[key]).await.map(|_| Outcome::Ok),
-    };
-    let now = Instant::now();
-    match res {
-        Ok(o) => (o, now, true),
-        Err(e) => {
-            let alive = matches!(e, ClientError::Server(_));
-            (Outcome::Err(client_error(&e)), now, alive)
-        }
+/// Marks the requests from `from` on as failed; returns false (dead).
+fn fail_rest(out: &mut Vec<(Outcome, Instant)>, n: usize, from: usize, name: &str) -> bool {
+    for _ in from..n {
+        out.push((Outcome::Err(name.to_string()), Instant::now()));
     }
+    false
 }
 
 async fn binary_batch(
-    c: &Client,
+    p: &mut Pipe,
+    key: &mut Vec<u8>,
     reqs: &[Req],
     values: &[u8],
     out: &mut Vec<(Outcome, Instant)>,
 ) -> bool {
-    let keys: Vec<Vec<u8>> = reqs
-        .iter()
-        .map(|r| {
-            let mut k = Vec::with_capacity(16);
-            key_name(r.key, &mut k);
-            k
-        })
-        .collect();
-    let mut alive = true;
-    if reqs.len() == 1 {
-        let (o, t, a) = binary_one(c, reqs[0], &keys[0], values).await;
-        out.push((o, t));
-        return a;
+    for r in reqs {
+        key_name(r.key, key);
+        let k = &key[..];
+        let req = match r.op {
+            Op::Set => Request::Set {
+                key: k,
+                value: &values[r.value_at..r.value_at + r.value_len],
+                args: SetArgs::default(),
+            },
+            Op::Get => Request::Get { key: k },
+            Op::Incr => Request::IncrBy { key: k, delta: 1 },
+            Op::Del => Request::Del { keys: vec![k] },
+        };
+        p.push(&req);
     }
-    let all = futures::future::join_all(
-        reqs.iter()
-            .zip(&keys)
-            .map(|(r, k)| binary_one(c, *r, k, values)),
-    )
-    .await;
-    for (o, t, a) in all {
-        alive &= a;
-        out.push((o, t));
+    if let Err(e) = p.flush().await {
+        return fail_rest(out, reqs.len(), 0, client_error(&e));
     }
-    alive
+    for (i, r) in reqs.iter().enumerate() {
+        let o = match p.reply().await {
+            Ok((_, Ok(body))) if r.op == Op::Get => match read_found(&mut Reader::new(body)) {
+                Ok(Some(_)) => Outcome::Ok,
+                Ok(None) => Outcome::Miss,
+                Err(_) => Outcome::Err("protocol".into()),
+            },
+            Ok((_, Ok(_))) => Outcome::Ok,
+            Ok((_, Err(w))) => Outcome::Err(w.code.name().to_string()),
+            Err(e) => return fail_rest(out, reqs.len(), i, client_error(&e)),
+        };
+        out.push((o, Instant::now()));
+    }
+    true
 }
 
 /// A RESP connection: pipelined requests written at once, replies parsed

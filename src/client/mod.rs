@@ -204,6 +204,100 @@ impl Conn {
     }
 }
 
+/// A reply read by a [`Pipe`]: the request id and the body, or the
+/// server's error.
+pub type PipeReply<'a> = (u32, Result<&'a [u8], WireError>);
+
+/// A pipelined connection for one task, with no background tasks: queue
+/// requests with [`Pipe::push`], send them with one write ([`Pipe::flush`]),
+/// then read the replies in order with [`Pipe::reply`]. This is the
+/// cheapest way to drive one core's port (a load generator, a bulk loader);
+/// it does not route, so send it only keys its core owns (see
+/// [`Topology::core_of_key`] and [`Hello::core_ports`]).
+pub struct Pipe {
+    stream: TcpStream,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    next_id: u32,
+    /// Largest reply accepted (guards against a bogus length prefix).
+    max_reply: usize,
+}
+
+impl Pipe {
+    pub async fn connect(addr: SocketAddr) -> Result<Pipe, ClientError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Io(format!("connect {addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Pipe {
+            stream,
+            out: Vec::with_capacity(16 << 10),
+            buf: vec![0; 64 << 10],
+            start: 0,
+            filled: 0,
+            next_id: 1,
+            max_reply: 1 << 30,
+        })
+    }
+
+    /// Queues a request; returns its id.
+    pub fn push(&mut self, req: &Request<'_>) -> u32 {
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        req.encode(id, &mut self.out);
+        id
+    }
+
+    /// Writes every queued request.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        r.map_err(|e| ClientError::Io(e.to_string()))
+    }
+
+    /// The next reply, in the order the requests were sent.
+    pub async fn reply(&mut self) -> Result<PipeReply<'_>, ClientError> {
+        loop {
+            if let Some(info) = frame::check(&self.buf[self.start..self.filled], self.max_reply)
+                .map_err(proto_err)?
+            {
+                let at = self.start;
+                self.start += info.total_len;
+                let body = info.body(&self.buf[at..at + info.total_len]);
+                let r = if info.kind == frame::STATUS_OK {
+                    Ok(body)
+                } else {
+                    Err(proto::decode_error(body))
+                };
+                return Ok((info.id, r));
+            }
+            if self.start == self.filled {
+                self.start = 0;
+                self.filled = 0;
+            } else if self.start > 0 {
+                self.buf.copy_within(self.start..self.filled, 0);
+                self.filled -= self.start;
+                self.start = 0;
+            }
+            let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
+            if need > self.buf.len() || self.filled == self.buf.len() {
+                let n = need.max(self.buf.len() * 2);
+                self.buf.resize(n, 0);
+            }
+            match self.stream.read(&mut self.buf[self.filled..]).await {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => self.filled += n,
+                Err(e) => return Err(ClientError::Io(e.to_string())),
+            }
+        }
+    }
+}
+
 /// What a conditional SET did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SetResult {
