@@ -8,25 +8,29 @@ export CXX := ccache g++
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 CARGO ?= cargo
 
-.PHONY: setup build run test lint ci clean
+.PHONY: setup build run test lint ci bench clean
 
 setup:
 	@bash tools/setup.sh
 
 build: setup
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 
 run: build
 	./target/release/tessera serve $(ARGS)
 
 test: setup
-	$(CARGO) test --all-targets -- --test-threads=2
+	$(CARGO) test --workspace --all-targets -- --test-threads=2
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ci: test lint
+
+# The side-by-side with redis-server; rewrites the generated parts of BENCHMARKS.md.
+bench:
+	bash bench/compare.sh $(ARGS)
 
 clean:
 	$(CARGO) clean

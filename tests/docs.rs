@@ -35,3 +35,22 @@ fn every_opcode_is_documented() {
         }
     }
 }
+
+/// Every shipped configuration file loads and validates: a renamed option
+/// must not leave a profile behind that `tessera serve --config` refuses.
+#[test]
+fn shipped_profiles_load() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/profiles");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let c = tessera::Config::from_file(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            c.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no profile found in {dir}");
+}

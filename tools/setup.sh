@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building Tessera needs on a fresh Debian machine that has only
 # the Rust toolchain: a C/C++ toolchain and libclang (RocksDB's bindgen),
-# ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config.
+# ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config,
+# and redis-server + redis-tools (the benchmark's side-by-side and the tests
+# that drive a real redis-server).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 need=()
-for pkg in build-essential libclang-dev ccache pkg-config; do
+for pkg in build-essential libclang-dev ccache pkg-config redis-server redis-tools; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need+=("$pkg")
     fi
@@ -24,4 +26,8 @@ fi
 echo "setup: installing ${need[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+# The package may start a system redis on 6379; nothing here uses it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+    $SUDO systemctl stop redis-server || true
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -1,0 +1,167 @@
+//! Short runs of the generator against real servers: Tessera in this
+//! process (binary protocol, temp dir, 127.0.0.1:0) and a real redis-server
+//! (RESP) on an ephemeral port. Nothing here asserts speed.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera::client::Client;
+use tessera::shard::Durability;
+use tessera::Config;
+use tessera_bench::driver::Proto;
+use tessera_bench::run::{block_on, run, RunSpec};
+use tessera_bench::workload::{Dist, Mix, Op, ValueSize};
+
+fn node(dir: &std::path::Path, cores: usize) -> tessera::ServerHandle {
+    tessera::start(Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cores: Some(cores),
+        partitions: None,
+        durability: Durability::Wal,
+        max_frame_bytes: 1 << 20,
+        memory_budget_bytes: 64 << 20,
+        block_cache_bytes: 8 << 20,
+        write_buffer_bytes: 16 << 20,
+    })
+    .expect("server starts")
+}
+
+fn spec(proto: Proto, addr: SocketAddr, mix: Mix, preload: bool) -> RunSpec {
+    RunSpec {
+        label: "test".into(),
+        proto,
+        addr,
+        conns: 8,
+        pipeline: 4,
+        keyspace: 500,
+        dist: Dist::Uniform,
+        mix,
+        values: ValueSize { lo: 10, hi: 40 },
+        duration: Duration::from_secs(60),
+        requests: Some(2000),
+        warmup: Duration::ZERO,
+        rate: None,
+        preload,
+        seed: 3,
+        cpus: vec![tessera::net::sys::affinity_cpus()[0]; 2],
+        progress: false,
+    }
+}
+
+#[test]
+fn binary_runs_write_then_read_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = node(dir.path(), 2);
+    let addr = h.binary_addr;
+
+    // A write run: exactly the requested count, all answered, no errors.
+    let w = run(&spec(Proto::Binary, addr, Mix::only(Op::Set), false)).unwrap();
+    assert_eq!(w.ops, 2000);
+    assert_eq!(w.error_count(), 0, "{:?}", w.errors);
+    assert!(w.qps > 0.0 && w.latency.p50_ms > 0.0);
+    assert!(w.latency.p50_ms <= w.latency.p99_ms && w.latency.p99_ms <= w.latency.max_ms);
+
+    // A read run with preload: every key of the space exists, so no read misses.
+    let r = run(&spec(Proto::Binary, addr, Mix::only(Op::Get), true)).unwrap();
+    assert_eq!((r.ops, r.misses, r.error_count()), (2000, 0, 0));
+    let keys = block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        c.scan_all(b"key:").await.unwrap()
+    })
+    .unwrap();
+    assert_eq!(keys.len(), 500, "the preload wrote the whole key space");
+    assert!(keys.contains(&b"key:000000000499".to_vec()));
+
+    // Errors are counted by name, not hidden: INCR on binary values fails
+    // with NOT_INTEGER on every request.
+    let e = run(&spec(Proto::Binary, addr, Mix::only(Op::Incr), false)).unwrap();
+    assert_eq!(e.errors.get("NOT_INTEGER").copied(), Some(2000), "{:?}", e.errors);
+
+    h.shutdown();
+    h.join().unwrap();
+}
+
+#[test]
+fn open_loop_and_timed_runs_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = node(dir.path(), 1);
+    let mut s = spec(Proto::Binary, h.binary_addr, "get:1,set:1".parse().unwrap(), true);
+    s.requests = None;
+    s.duration = Duration::from_millis(600);
+    s.warmup = Duration::from_millis(200);
+    s.rate = Some(2000.0);
+    let r = run(&s).unwrap();
+    assert_eq!(r.error_count(), 0, "{:?}", r.errors);
+    // Paced at 2000/s for 0.6 s: about 1200 requests, far below what the
+    // server can do, so the count is set by the schedule.
+    assert!((600..=1500).contains(&r.ops), "{} ops", r.ops);
+    assert_eq!(r.misses, 0);
+    h.shutdown();
+    h.join().unwrap();
+}
+
+#[test]
+fn refuses_a_dead_address_clearly() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let e = run(&spec(Proto::Binary, addr, Mix::only(Op::Get), false)).unwrap_err();
+    assert!(e.contains(&addr.to_string()), "{e}");
+}
+
+struct Redis(Child, tempfile::TempDir);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real redis-server on an ephemeral port (installed by tools/setup.sh).
+fn redis() -> (Redis, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (tools/setup.sh installs it)");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Redis(child, dir), addr)
+}
+
+#[test]
+fn resp_runs_against_redis_server() {
+    let (_redis, addr) = redis();
+    let w = run(&spec(Proto::Resp, addr, Mix::only(Op::Set), false)).unwrap();
+    assert_eq!((w.ops, w.error_count()), (2000, 0), "{:?}", w.errors);
+    let r = run(&spec(Proto::Resp, addr, Mix::only(Op::Get), true)).unwrap();
+    assert_eq!((r.ops, r.misses, r.error_count()), (2000, 0, 0));
+    // Redis's error replies are counted under their first word.
+    let e = run(&spec(Proto::Resp, addr, Mix::only(Op::Incr), false)).unwrap();
+    assert_eq!(e.errors.get("ERR").copied(), Some(2000), "{:?}", e.errors);
+    assert_eq!(
+        tessera_bench::driver::probe_version(Proto::Resp, addr)
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("redis")
+    );
+}
