@@ -552,7 +552,7 @@ async fn conn_loop(
             None => depth,
         };
         batch.clear();
-        batch.extend((0..n).map(|_| work.next()));
+        batch.extend((0..n).map(|_| work.next_req()));
         let from = match sched {
             Some(s) => {
                 let due = s.due(sent);

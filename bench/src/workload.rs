@@ -331,7 +331,7 @@ impl Workload {
         }
     }
 
-    pub fn next(&mut self) -> Req {
+    pub fn next_req(&mut self) -> Req {
         let op = if self.mix.ops.len() == 1 {
             self.mix.ops[0].0
         } else {
@@ -405,7 +405,7 @@ mod tests {
             let mut p = KeyPicker::new(pool.clone(), dist, 0, 1);
             for _ in 0..5000 {
                 let k = p.next(&mut rng);
-                assert!(k % 2 == 0 && k < 2000, "{dist}: {k}");
+                assert!(k.is_multiple_of(2) && k < 2000, "{dist}: {k}");
             }
         }
         // Zipf: the hottest key is drawn far more often than under uniform.
@@ -432,7 +432,7 @@ mod tests {
         );
         let mut gets = 0;
         for _ in 0..4000 {
-            let r = w.next();
+            let r = w.next_req();
             if r.op == Op::Get {
                 gets += 1;
             }

@@ -77,7 +77,12 @@ fn binary_runs_write_then_read_every_key() {
     // Errors are counted by name, not hidden: INCR on binary values fails
     // with NOT_INTEGER on every request.
     let e = run(&spec(Proto::Binary, addr, Mix::only(Op::Incr), false)).unwrap();
-    assert_eq!(e.errors.get("NOT_INTEGER").copied(), Some(2000), "{:?}", e.errors);
+    assert_eq!(
+        e.errors.get("NOT_INTEGER").copied(),
+        Some(2000),
+        "{:?}",
+        e.errors
+    );
 
     h.shutdown();
     h.join().unwrap();
@@ -87,7 +92,12 @@ fn binary_runs_write_then_read_every_key() {
 fn open_loop_and_timed_runs_finish() {
     let dir = tempfile::tempdir().unwrap();
     let h = node(dir.path(), 1);
-    let mut s = spec(Proto::Binary, h.binary_addr, "get:1,set:1".parse().unwrap(), true);
+    let mut s = spec(
+        Proto::Binary,
+        h.binary_addr,
+        "get:1,set:1".parse().unwrap(),
+        true,
+    );
     s.requests = None;
     s.duration = Duration::from_millis(600);
     s.warmup = Duration::from_millis(200);
@@ -114,12 +124,16 @@ fn refuses_a_dead_address_clearly() {
     assert!(e.contains(&addr.to_string()), "{e}");
 }
 
-struct Redis(Child, tempfile::TempDir);
+/// The child and its data directory (removed after the child is killed).
+struct Redis {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -132,7 +146,14 @@ fn redis() -> (Redis, SocketAddr) {
         .unwrap()
         .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -144,7 +165,7 @@ fn redis() -> (Redis, SocketAddr) {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Redis(child, dir), addr)
+    (Redis { child, _dir: dir }, addr)
 }
 
 #[test]
