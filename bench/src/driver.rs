@@ -10,7 +10,7 @@ use glommio::net::TcpStream;
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
 use tessera::client::{Client, ClientError, Pipe};
-use tessera::proto::codec::Reader;
+use tessera::proto::codec::{compact, Reader};
 use tessera::proto::command::read_found;
 use tessera::proto::{Request, SetArgs};
 
@@ -187,14 +187,7 @@ impl RespConn {
                 Ok(None) => {}
                 Err(e) => return Err(format!("bad RESP reply: {e}")),
             }
-            if self.start == self.filled {
-                self.start = 0;
-                self.filled = 0;
-            } else if self.start > 0 {
-                self.rbuf.copy_within(self.start..self.filled, 0);
-                self.filled -= self.start;
-                self.start = 0;
-            }
+            compact(&mut self.rbuf, &mut self.start, &mut self.filled);
             if self.filled == self.rbuf.len() {
                 let n = self.rbuf.len() * 2;
                 self.rbuf.resize(n, 0);

@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera::client::Client;
-use tessera::shard::Durability;
 use tessera::Config;
 use tessera_bench::driver::Proto;
 use tessera_bench::run::{block_on, run, RunSpec};
@@ -18,12 +17,9 @@ fn node(dir: &std::path::Path, cores: usize) -> tessera::ServerHandle {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         cores: Some(cores),
-        partitions: None,
-        durability: Durability::Wal,
-        max_frame_bytes: 1 << 20,
-        memory_budget_bytes: 64 << 20,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
+        ..Config::default()
     })
     .expect("server starts")
 }
@@ -89,7 +85,7 @@ fn binary_runs_write_then_read_every_key() {
 }
 
 #[test]
-fn open_loop_and_timed_runs_finish() {
+fn open_loop_paces_requests() {
     let dir = tempfile::tempdir().unwrap();
     let h = node(dir.path(), 1);
     let mut s = spec(
@@ -98,16 +94,25 @@ fn open_loop_and_timed_runs_finish() {
         "get:1,set:1".parse().unwrap(),
         true,
     );
-    s.requests = None;
-    s.duration = Duration::from_millis(600);
-    s.warmup = Duration::from_millis(200);
+    s.requests = Some(400);
+    s.warmup = Duration::ZERO;
     s.rate = Some(2000.0);
     let r = run(&s).unwrap();
-    assert_eq!(r.error_count(), 0, "{:?}", r.errors);
-    // Paced at 2000/s for 0.6 s: about 1200 requests, far below what the
-    // server can do, so the count is set by the schedule.
-    assert!((600..=1500).contains(&r.ops), "{} ops", r.ops);
-    assert_eq!(r.misses, 0);
+    assert_eq!(
+        (r.ops, r.misses, r.error_count()),
+        (400, 0, 0),
+        "{:?}",
+        r.errors
+    );
+    // 8 connections at 250/s each: a connection's 50th request is not due
+    // before 196 ms, so the run cannot end sooner however fast the server is.
+    assert!(r.seconds >= 0.19, "paced run took only {} s", r.seconds);
+    // A timed run ends on its own.
+    s.requests = None;
+    s.rate = None;
+    s.duration = Duration::from_millis(300);
+    let t = run(&s).unwrap();
+    assert!(t.ops > 0 && t.error_count() == 0, "{t:?}");
     h.shutdown();
     h.join().unwrap();
 }

@@ -19,7 +19,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use crate::codes::WireError;
-use crate::proto::codec::Reader;
+use crate::proto::codec::{compact, Reader};
 use crate::proto::command::read_found;
 use crate::proto::route::{combine, split, Gather};
 use crate::proto::{self, frame, hello, Hello, Request, SetArgs, Topology, Versioned};
@@ -131,14 +131,7 @@ impl Conn {
                         }
                     }
                 }
-                if start == filled {
-                    start = 0;
-                    filled = 0;
-                } else if start > 0 {
-                    buf.copy_within(start..filled, 0);
-                    filled -= start;
-                    start = 0;
-                }
+                compact(&mut buf, &mut start, &mut filled);
                 if let Some(need) = frame::needed_len(&buf[..filled]) {
                     if need > buf.len() {
                         buf.resize(need, 0);
@@ -276,14 +269,7 @@ impl Pipe {
                 };
                 return Ok((info.id, r));
             }
-            if self.start == self.filled {
-                self.start = 0;
-                self.filled = 0;
-            } else if self.start > 0 {
-                self.buf.copy_within(self.start..self.filled, 0);
-                self.filled -= self.start;
-                self.start = 0;
-            }
+            compact(&mut self.buf, &mut self.start, &mut self.filled);
             let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
             if need > self.buf.len() || self.filled == self.buf.len() {
                 let n = need.max(self.buf.len() * 2);

@@ -14,6 +14,7 @@ use glommio::net::TcpStream;
 
 use super::core::{Core, PartReply, Writes};
 use crate::codes::{ErrorCode, WireError};
+use crate::proto::codec::compact;
 use crate::proto::route::{combine, everywhere, home_core, split, Gather};
 use crate::proto::{self, frame, Request};
 
@@ -313,20 +314,13 @@ impl Conn {
     /// Makes room for the next read; grows the buffer (from the budget) for
     /// a frame larger than it; fails when the budget refuses.
     fn prepare_read(&mut self) -> Result<(), WireError> {
-        if self.start == self.filled {
-            self.start = 0;
-            self.filled = 0;
-            if self.borrowed > 0 {
-                self.buf.truncate(BASE_BUFFER);
-                self.buf.shrink_to_fit();
-                self.core.config.memory_budget.give_back(self.borrowed);
-                self.borrowed = 0;
-            }
-        } else if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
+        if self.start == self.filled && self.borrowed > 0 {
+            self.buf.truncate(BASE_BUFFER);
+            self.buf.shrink_to_fit();
+            self.core.config.memory_budget.give_back(self.borrowed);
+            self.borrowed = 0;
         }
+        compact(&mut self.buf, &mut self.start, &mut self.filled);
         let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
         if need > self.buf.len() {
             let extra = need - self.buf.len();

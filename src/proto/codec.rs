@@ -3,6 +3,18 @@
 
 use super::Error;
 
+/// Moves the unread bytes `buf[*start..*filled]` of a read buffer to its
+/// front, so the next read appends after them.
+pub fn compact(buf: &mut [u8], start: &mut usize, filled: &mut usize) {
+    if *start == *filled {
+        *filled = 0;
+    } else if *start > 0 {
+        buf.copy_within(*start..*filled, 0);
+        *filled -= *start;
+    }
+    *start = 0;
+}
+
 /// Reads fields from a body, borrowing byte strings from it.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -110,4 +122,25 @@ pub fn put_i64(out: &mut Vec<u8>, v: i64) {
 pub fn put_bytes(out: &mut Vec<u8>, v: &[u8]) {
     put_u32(out, v.len() as u32);
     out.extend_from_slice(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn compact_moves_unread_bytes_to_the_front() {
+        let mut buf = *b"abcdef";
+        let (mut start, mut filled) = (2, 5);
+        compact(&mut buf, &mut start, &mut filled);
+        assert_eq!((start, filled), (0, 3));
+        assert_eq!(&buf[..3], b"cde");
+        let (mut start, mut filled) = (3, 3);
+        compact(&mut buf, &mut start, &mut filled);
+        assert_eq!((start, filled), (0, 0));
+        let (mut start, mut filled) = (0, 4);
+        compact(&mut buf, &mut start, &mut filled);
+        assert_eq!((start, filled), (0, 4));
+        assert_eq!(&buf[..4], b"cded");
+    }
 }
