@@ -3,12 +3,13 @@
 # the Rust toolchain: a C/C++ toolchain and libclang (RocksDB's bindgen),
 # ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config,
 # and redis-server + redis-tools (the benchmark's side-by-side and the tests
-# that drive a real redis-server).
+# that drive a real redis-server), and systemd (systemd-analyze verify checks
+# the service unit).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 need=()
-for pkg in build-essential libclang-dev ccache pkg-config redis-server redis-tools; do
+for pkg in build-essential libclang-dev ccache pkg-config redis-server redis-tools systemd; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need+=("$pkg")
     fi

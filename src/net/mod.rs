@@ -7,6 +7,7 @@
 
 mod conn;
 pub mod core;
+pub mod health;
 mod mesh;
 pub mod server;
 pub mod sys;

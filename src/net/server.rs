@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
 use super::core::{serve_forwarded, Core, CoreConfig};
+use super::health::{self, Health};
 use super::mesh::{Mesh, Msg};
 use super::{conn, sys, Budget};
 use crate::config::Config;
@@ -51,6 +53,8 @@ pub struct ServerHandle {
     pub node_id: u64,
     mesh: Mesh,
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), String>>>,
+    /// Every core's heartbeat (for the systemd watchdog).
+    pub health: Arc<Health>,
 }
 
 impl ServerHandle {
@@ -105,6 +109,10 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
     sys::raise_limits(cores).map_err(ServerError::Config)?;
+    health::status(&format!(
+        "opening the data directory {}",
+        config.data_dir.display()
+    ));
 
     let store = Arc::new(Store::open(StoreConfig {
         data_dir: config.data_dir.clone(),
@@ -174,6 +182,11 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         durability: config.durability,
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
     });
+    let health = Arc::new(Health::new(
+        cores,
+        health::beat_interval(health::watchdog_interval()),
+    ));
+    let stall_hook = test_stall_hook();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
     let mut joins = Vec::with_capacity(cores);
     for (c, (inbox, (shared_l, own_l))) in inboxes
@@ -194,6 +207,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             shared_fd,
             own_fd,
             ready: ready_tx.clone(),
+            health: health.clone(),
+            stall: stall_hook.filter(|(core, _)| *core == c).map(|(_, d)| d),
         };
         let cpu = cpus[c % cpus.len()];
         let join = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -215,6 +230,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         node_id: manifest.node_id,
         mesh,
         joins,
+        health,
     };
     let mut failure = None;
     for _ in 0..cores {
@@ -244,11 +260,28 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
 /// then drains and stops it.
 pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     let handle = start(config)?;
-    println!("{}", handle.ready_line());
+    let line = handle.ready_line();
+    println!("{line}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    health::ready(&line);
+    let stop_watchdog = Arc::new(AtomicBool::new(false));
+    let watchdog = match health::watchdog_interval() {
+        Some(interval) => Some(
+            health::spawn_watchdog(handle.health.clone(), interval, stop_watchdog.clone())
+                .map_err(|e| {
+                    ServerError::Config(format!("cannot start the watchdog thread: {e}"))
+                })?,
+        ),
+        None => None,
+    };
     futures::executor::block_on(shutdown);
     eprintln!("tessera: shutting down");
+    health::stopping();
+    stop_watchdog.store(true, Ordering::Relaxed);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     handle.shutdown();
     handle.join()
 }
@@ -264,6 +297,30 @@ struct CoreArgs {
     shared_fd: RawFd,
     own_fd: RawFd,
     ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+    health: Arc<Health>,
+    /// Test hook: block this reactor's thread for this long after start-up.
+    stall: Option<Duration>,
+}
+
+/// `TESSERA_TEST_STALL_CORE=<core>:<ms>` blocks that core's reactor thread
+/// once, half a second after start-up, so tests can watch the systemd
+/// watchdog react. Not for production use.
+fn test_stall_hook() -> Option<(usize, Duration)> {
+    let v = std::env::var("TESSERA_TEST_STALL_CORE").ok()?;
+    let (core, ms) = v.split_once(':')?;
+    Some((core.parse().ok()?, Duration::from_millis(ms.parse().ok()?)))
+}
+
+/// Stamps this core's heartbeat while its reactor runs tasks.
+async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
+    loop {
+        health.beat(core.id);
+        let stop = pin!(core.shutdown.wait(false));
+        let tick = pin!(glommio::timer::sleep(health.interval));
+        if let Either::Left(_) = select(stop, tick).await {
+            return;
+        }
+    }
 }
 
 async fn core_main(a: CoreArgs) -> Result<(), String> {
@@ -279,6 +336,7 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     let cores = a.topo.cores();
     let mut local = Vec::new();
     for p in (0..a.topo.partitions()).filter(|p| (p % cores) as usize == id) {
+        health::status(&format!("core {id}: opening partition {p}"));
         match a.store.open_partition(p, group.clone()) {
             Ok(part) => local.push(Rc::new(part)),
             Err(e) => {
@@ -303,6 +361,18 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
         if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2)) {
             t.detach();
         }
+    }
+    let beat_task = glommio::spawn_local(heartbeat_loop(core.clone(), a.health.clone()));
+    if let Some(d) = a.stall {
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(Duration::from_millis(500)).await;
+            eprintln!(
+                "tessera: test hook: stalling core {id} for {} ms",
+                d.as_millis()
+            );
+            std::thread::sleep(d);
+        })
+        .detach();
     }
     let _ = a.ready.send((id, Ok(())));
 
@@ -332,6 +402,7 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     drop(sync_task);
     core.sync_wal().await;
     drop(inbox_task);
+    drop(beat_task);
     Ok(())
 }
 
