@@ -30,6 +30,10 @@ pub struct Config {
     pub block_cache_bytes: usize,
     /// RocksDB memtable budget shared by all partitions, in bytes.
     pub write_buffer_bytes: usize,
+    /// Log filter (`info`, `debug`, `tessera=debug,warn`, ...); RUST_LOG wins when set.
+    pub log_level: String,
+    /// Request batches slower than this are logged (0 = never).
+    pub slow_request_ms: u64,
 }
 
 impl Default for Config {
@@ -44,6 +48,8 @@ impl Default for Config {
             memory_budget_bytes: 1 << 30,
             block_cache_bytes: 512 << 20,
             write_buffer_bytes: 256 << 20,
+            log_level: "info".into(),
+            slow_request_ms: 250,
         }
     }
 }

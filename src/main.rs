@@ -62,6 +62,13 @@ struct ServeArgs {
     /// RocksDB memtable budget shared by all partitions, in bytes [default: 268435456 (256 MiB)].
     #[arg(long, value_name = "BYTES")]
     write_buffer_bytes: Option<usize>,
+    /// Log filter: error, warn, info, debug, trace, or per module (`tessera=debug,warn`).
+    /// RUST_LOG overrides it when set [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Log request batches that take at least this long, in ms; 0 = never [default: 250].
+    #[arg(long, value_name = "MS")]
+    slow_request_ms: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -114,8 +121,32 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     if let Some(v) = a.write_buffer_bytes {
         c.write_buffer_bytes = v;
     }
+    if let Some(v) = a.log_level {
+        c.log_level = v;
+    }
+    if let Some(v) = a.slow_request_ms {
+        c.slow_request_ms = v;
+    }
     c.validate()?;
     Ok(c)
+}
+
+/// Logs go to stderr (the journal under systemd), filtered by RUST_LOG when
+/// set, else by the configured level.
+fn init_logging(level: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => {
+            EnvFilter::try_new(&v).map_err(|e| format!("invalid RUST_LOG {v:?}: {e}"))?
+        }
+        _ => EnvFilter::try_new(level).map_err(|e| format!("invalid log-level {level:?}: {e}"))?,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
@@ -142,6 +173,7 @@ fn main() {
     let code = match cli.command {
         Command::Serve(a) => {
             let result = config_from(a).and_then(|c| {
+                init_logging(&c.log_level)?;
                 let stop = shutdown_signal()?;
                 tessera::run(c, stop).map_err(|e| e.to_string())
             });

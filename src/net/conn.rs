@@ -7,6 +7,7 @@
 
 use std::pin::pin;
 use std::rc::Rc;
+use std::time::Instant;
 
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -120,6 +121,10 @@ impl Conn {
                 }
                 Ok(None) => return Step::NeedRead,
                 Err(e) => {
+                    tracing::info!(
+                        core = self.core.id,
+                        "client error, closing the connection: {e}"
+                    );
                     let id = match &e {
                         proto::Error::FrameTooLarge { id, .. } => *id,
                         _ => 0,
@@ -373,9 +378,23 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         batch: Batch::default(),
     };
     loop {
+        let started = core.config.slow_request.map(|t| (t, Instant::now()));
         let step = conn.process().await;
+        let requests = conn.batch.segs.len();
         if !conn.batch.is_empty() && conn.flush(&mut stream).await.is_err() {
             return;
+        }
+        if let Some((limit, t0)) = started {
+            let took = t0.elapsed();
+            if took >= limit && requests > 0 {
+                tracing::warn!(
+                    core = core.id,
+                    requests,
+                    "slow requests: a batch of {requests} took {} ms (slow-request-ms = {})",
+                    took.as_millis(),
+                    limit.as_millis()
+                );
+            }
         }
         match step {
             Step::Close => return,
@@ -386,6 +405,11 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             return;
         }
         if let Err(e) = conn.prepare_read() {
+            tracing::info!(
+                core = core.id,
+                "client error, closing the connection: {}",
+                e.message
+            );
             let id = conn.pending_frame_id();
             conn.local_error(id, &e);
             let _ = conn.flush(&mut stream).await;

@@ -32,6 +32,8 @@ pub struct CoreConfig {
     pub max_frame_bytes: usize,
     pub durability: Durability,
     pub memory_budget: Arc<super::Budget>,
+    /// Batches slower than this are logged.
+    pub slow_request: Option<std::time::Duration>,
 }
 
 /// Per-core counters for INFO.

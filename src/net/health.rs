@@ -93,15 +93,16 @@ pub fn spawn_watchdog(
                 match health.stale(period) {
                     None => {
                         if withheld {
-                            eprintln!("tessera: every core reports again; watchdog pings resume");
+                            tracing::info!("every core reports again; watchdog pings resume");
                             withheld = false;
                         }
                         let _ = sd_notify::notify(&[NotifyState::Watchdog]);
                     }
                     Some((core, age)) => {
                         if !withheld {
-                            eprintln!(
-                                "tessera: core {core} has not run its tasks for {} ms; \
+                            tracing::error!(
+                                core,
+                                "core {core} has not run its tasks for {} ms; \
                                  withholding the systemd watchdog ping",
                                 age.as_millis()
                             );

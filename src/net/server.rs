@@ -109,6 +109,13 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
     sys::raise_limits(cores).map_err(ServerError::Config)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %config.data_dir.display(),
+        cores,
+        durability = config.durability.as_str(),
+        "starting"
+    );
     health::status(&format!(
         "opening the data directory {}",
         config.data_dir.display()
@@ -181,6 +188,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         max_frame_bytes: config.max_frame_bytes,
         durability: config.durability,
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
+        slow_request: (config.slow_request_ms > 0)
+            .then(|| Duration::from_millis(config.slow_request_ms)),
     });
     let health = Arc::new(Health::new(
         cores,
@@ -261,6 +270,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
 pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
     let handle = start(config)?;
     let line = handle.ready_line();
+    tracing::info!("{line}");
     println!("{line}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -276,14 +286,19 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
         None => None,
     };
     futures::executor::block_on(shutdown);
-    eprintln!("tessera: shutting down");
+    tracing::info!("shutting down: draining connections, committing, syncing the WAL");
     health::stopping();
     stop_watchdog.store(true, Ordering::Relaxed);
     if let Some(w) = watchdog {
         let _ = w.join();
     }
     handle.shutdown();
-    handle.join()
+    let r = handle.join();
+    match &r {
+        Ok(()) => tracing::info!("stopped"),
+        Err(e) => tracing::error!("stopped with an error: {e}"),
+    }
+    r
 }
 
 struct CoreArgs {
@@ -337,8 +352,17 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     let mut local = Vec::new();
     for p in (0..a.topo.partitions()).filter(|p| (p % cores) as usize == id) {
         health::status(&format!("core {id}: opening partition {p}"));
+        let t0 = std::time::Instant::now();
         match a.store.open_partition(p, group.clone()) {
-            Ok(part) => local.push(Rc::new(part)),
+            Ok(part) => {
+                tracing::info!(
+                    core = id,
+                    partition = p,
+                    "partition opened in {} ms",
+                    t0.elapsed().as_millis()
+                );
+                local.push(Rc::new(part))
+            }
             Err(e) => {
                 let msg = e.to_string();
                 let _ = a.ready.send((id, Err(msg.clone())));
@@ -366,8 +390,9 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     if let Some(d) = a.stall {
         glommio::spawn_local(async move {
             glommio::timer::sleep(Duration::from_millis(500)).await;
-            eprintln!(
-                "tessera: test hook: stalling core {id} for {} ms",
+            tracing::warn!(
+                core = id,
+                "test hook: stalling core {id} for {} ms",
                 d.as_millis()
             );
             std::thread::sleep(d);
@@ -382,7 +407,10 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
         let closing = pin!(gate.close());
         let timeout = pin!(glommio::timer::sleep(DRAIN_TIMEOUT));
         if let Either::Right(_) = select(closing, timeout).await {
-            eprintln!("tessera: core {id}: connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
+            tracing::warn!(
+                core = id,
+                "connections still busy after {DRAIN_TIMEOUT:?}; closing anyway"
+            );
         }
     }
     // Other cores may still forward requests until they have drained too.
@@ -428,7 +456,7 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate) {
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                eprintln!("tessera: core {}: accept failed: {e}", core.id);
+                tracing::warn!(core = core.id, "accept failed: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

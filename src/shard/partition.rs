@@ -524,6 +524,11 @@ impl Partition {
     pub fn poison(&self, group: u64, why: &str) {
         let mut p = self.poisoned.borrow_mut();
         if p.is_none() {
+            tracing::error!(
+                partition = self.id,
+                group,
+                "partition poisoned, writes refused until restart: {why}"
+            );
             *p = Some((
                 group,
                 format!("partition {} stopped accepting writes: {why}", self.id),

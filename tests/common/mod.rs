@@ -33,6 +33,7 @@ pub fn config(dir: &Path, cores: usize) -> Config {
         memory_budget_bytes: 64 << 20,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
+        ..Config::default()
     }
 }
 
