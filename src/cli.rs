@@ -296,6 +296,13 @@ pub async fn execute(client: &Client, args: &[Vec<u8>]) -> Result<Output, CliErr
             arity(rest, 0, Some(0), "info")?;
             Output::Text(client.info().await?)
         }
+        "backup" => {
+            arity(rest, 1, Some(1), "backup /absolute/dir/under/backup-root")?;
+            let dir = String::from_utf8(rest[0].clone())
+                .map_err(|_| usage("the backup directory must be UTF-8"))?;
+            let n = client.backup(&dir).await?;
+            Output::Status(format!("backup of {n} partitions written to {dir}"))
+        }
         other => return Err(usage(format!("unknown command '{other}'"))),
     })
 }

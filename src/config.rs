@@ -34,6 +34,8 @@ pub struct Config {
     pub log_level: String,
     /// Request batches slower than this are logged (0 = never).
     pub slow_request_ms: u64,
+    /// Directory under which BACKUP may write; `None` disables backups.
+    pub backup_root: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             write_buffer_bytes: 256 << 20,
             log_level: "info".into(),
             slow_request_ms: 250,
+            backup_root: None,
         }
     }
 }

@@ -26,6 +26,31 @@ enum Command {
     Serve(ServeArgs),
     /// Send one command to a node, like redis-cli (e.g. `tessera cli set k v`).
     Cli(CliArgs),
+    /// Ask a running node for an online backup of every partition, written by the node into
+    /// DIR on its own machine (DIR must lie under the node's backup-root).
+    Backup(BackupArgs),
+    /// Turn a backup directory into a new data directory that `tessera serve` opens.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// Any port of the node.
+    #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+    addr: SocketAddr,
+    /// Absolute directory on the node's machine, under its backup-root; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// A directory written by `tessera backup`.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The new data directory (must not exist or be empty); start it with `tessera serve --data-dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +94,10 @@ struct ServeArgs {
     /// Log request batches that take at least this long, in ms; 0 = never [default: 250].
     #[arg(long, value_name = "MS")]
     slow_request_ms: Option<u64>,
+    /// Directory under which `tessera backup` may make this node write backups [default: none,
+    /// backups refused].
+    #[arg(long, value_name = "DIR")]
+    backup_root: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -126,6 +155,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.slow_request_ms {
         c.slow_request_ms = v;
+    }
+    if a.backup_root.is_some() {
+        c.backup_root = a.backup_root;
     }
     c.validate()?;
     Ok(c)
@@ -189,6 +221,28 @@ fn main() {
             let args = a.args.into_iter().map(|s| s.into_vec()).collect();
             tessera::cli::run(a.addr, args)
         }
+        Command::Backup(a) => {
+            let dir = a.to.to_string_lossy().into_owned().into_bytes();
+            tessera::cli::run(a.addr, vec![b"backup".to_vec(), dir])
+        }
+        Command::Restore(a) => match tessera::shard::backup::restore(&a.from, &a.data_dir) {
+            Ok(r) => {
+                println!(
+                    "restored {} partitions into {} ({} files, {} hard-linked); start it with: \
+                     tessera serve --data-dir {}",
+                    r.partitions,
+                    a.data_dir.display(),
+                    r.files,
+                    r.linked,
+                    a.data_dir.display()
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("tessera: restore failed: {e}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

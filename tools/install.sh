@@ -6,6 +6,7 @@
 #   /usr/share/doc/tessera/                README and operations docs
 #   user and group `tessera` (system, no shell, no home)
 #   /var/lib/tessera                       created by systemd (StateDirectory=)
+#   /var/backups/tessera                   the backup-root of the default config
 # Then: systemctl enable --now tessera
 #
 # Usage: sudo tools/install.sh [--binary PATH] [--prefix DIR] [--no-systemctl]
@@ -54,6 +55,7 @@ if [ -z "$prefix" ]; then
         useradd --system --gid tessera --no-create-home --home-dir /var/lib/tessera \
             --shell /usr/sbin/nologin --comment "Tessera key-value database" tessera
     fi
+    install -d -m 0750 -o tessera -g tessera /var/backups/tessera
     if [ "$systemctl" = 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         systemctl daemon-reload
         echo "install.sh: installed; start it with: systemctl enable --now tessera" >&2

@@ -538,6 +538,16 @@ impl Client {
         self.count(Request::DbSize).await
     }
 
+    /// Asks the node to write an online checkpoint of every partition into
+    /// `dir` on its own machine (under its `backup-root`); returns the
+    /// partitions written.
+    pub async fn backup(&self, dir: &str) -> Result<u64, ClientError> {
+        self.count(Request::Backup {
+            dir: dir.as_bytes(),
+        })
+        .await
+    }
+
     pub async fn info(&self) -> Result<String, ClientError> {
         let b = self.call(&Request::Info).await?;
         Ok(String::from_utf8_lossy(&b).into_owned())

@@ -19,6 +19,7 @@ use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::put_found;
 use crate::proto::hello::cursor;
 use crate::proto::{self, frame, Request, Topology};
+use crate::shard::backup;
 use crate::shard::clock::now_ms;
 use crate::shard::{self, Cond, Durability, InlineWrite, Partition, SetOptions};
 use crate::slot::{key_slot, SLOTS};
@@ -34,6 +35,9 @@ pub struct CoreConfig {
     pub memory_budget: Arc<super::Budget>,
     /// Batches slower than this are logged.
     pub slow_request: Option<std::time::Duration>,
+    pub data_dir: std::path::PathBuf,
+    /// Where BACKUP may write; `None` refuses backups.
+    pub backup_root: Option<std::path::PathBuf>,
 }
 
 /// Per-core counters for INFO.
@@ -380,8 +384,48 @@ impl Core {
                 let text = self.info_text();
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }
+            Request::Backup { dir } => {
+                let n = self.backup(dir).await?;
+                ok(out, id, |o| put_u64(o, n));
+            }
         }
         Ok(())
+    }
+
+    /// Checkpoints this core's partitions into `dir` (and, on the core owning
+    /// partition 0, the manifest), off the reactor. Returns the partitions done.
+    async fn backup(&self, dir: &[u8]) -> Result<u64, WireError> {
+        let bad = |m: String| WireError::new(ErrorCode::BadArguments, m);
+        let dir = std::str::from_utf8(dir)
+            .map_err(|_| bad("the backup directory is not UTF-8".into()))?;
+        let target = backup::check_target(
+            self.config.backup_root.as_deref(),
+            std::path::Path::new(dir),
+        )
+        .map_err(bad)?;
+        let mine: Vec<u32> = self.local.iter().map(|p| p.id()).collect();
+        backup::check_free(&target, &mine, mine.contains(&0)).map_err(bad)?;
+        let ex = glommio::executor();
+        let mut n = 0;
+        for p in &self.local {
+            ex.spawn_blocking(p.checkpoint_fn(backup::partition_target(&target, p.id())))
+                .await
+                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+            n += 1;
+        }
+        if self.local.iter().any(|p| p.id() == 0) {
+            let (data, to) = (self.config.data_dir.clone(), target.clone());
+            ex.spawn_blocking(move || backup::write_manifest(&data, &to))
+                .await
+                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+        }
+        tracing::info!(
+            core = self.id,
+            partitions = n,
+            "backup written to {}",
+            target.display()
+        );
+        Ok(n)
     }
 
     /// One SCAN page within the partition of the cursor's slot.

@@ -190,6 +190,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
         slow_request: (config.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.slow_request_ms)),
+        data_dir: config.data_dir.clone(),
+        backup_root: config.backup_root.clone(),
     });
     let health = Arc::new(Health::new(
         cores,

@@ -24,6 +24,7 @@ pub enum Opcode {
     Scan = 0x1A,
     DbSize = 0x1B,
     Info = 0x1C,
+    Backup = 0x1D,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -46,6 +47,7 @@ impl TryFrom<u8> for Opcode {
             0x1A => Scan,
             0x1B => DbSize,
             0x1C => Info,
+            0x1D => Backup,
             other => return Err(other),
         })
     }
@@ -70,6 +72,7 @@ impl Opcode {
             Scan => "SCAN",
             DbSize => "DBSIZE",
             Info => "INFO",
+            Backup => "BACKUP",
         }
     }
 }
@@ -147,6 +150,10 @@ pub enum Request<'a> {
     },
     DbSize,
     Info,
+    /// Online checkpoint of every partition into `dir` on the server.
+    Backup {
+        dir: &'a [u8],
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -182,6 +189,7 @@ impl<'a> Request<'a> {
             Request::Scan { .. } => Opcode::Scan,
             Request::DbSize => Opcode::DbSize,
             Request::Info => Opcode::Info,
+            Request::Backup { .. } => Opcode::Backup,
         }
     }
 
@@ -279,6 +287,9 @@ impl<'a> Request<'a> {
             },
             Opcode::DbSize => Request::DbSize,
             Opcode::Info => Request::Info,
+            Opcode::Backup => Request::Backup {
+                dir: r.bytes("dir")?,
+            },
         };
         r.end()?;
         Ok(req)
@@ -356,6 +367,7 @@ impl<'a> Request<'a> {
                 put_bytes(out, prefix);
             }
             Request::DbSize | Request::Info => {}
+            Request::Backup { dir } => put_bytes(out, dir),
         }
     }
 
@@ -481,6 +493,7 @@ mod tests {
         });
         round_trip(Request::DbSize);
         round_trip(Request::Info);
+        round_trip(Request::Backup { dir: b"/srv/b/1" });
     }
 
     #[test]

@@ -142,11 +142,12 @@ pub fn combine(
     }
 }
 
-/// The opcode of a request that must reach every core (DBSIZE, INFO).
+/// The opcode of a request that must reach every core (DBSIZE, INFO, BACKUP).
 pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
     match req.opcode() {
         Opcode::DbSize => Some(Gather::Sum),
         Opcode::Info => Some(Gather::Text),
+        Opcode::Backup => Some(Gather::Sum),
         _ => None,
     }
 }
@@ -165,6 +166,10 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         }
         Request::MSet { pairs } => topo.core_of_key(pairs[0].0),
         Request::Scan { cursor: c, .. } => topo.core_of_slot(cursor::slot(*c)),
-        Request::Ping(_) | Request::Hello { .. } | Request::DbSize | Request::Info => here,
+        Request::Ping(_)
+        | Request::Hello { .. }
+        | Request::DbSize
+        | Request::Info
+        | Request::Backup { .. } => here,
     }
 }

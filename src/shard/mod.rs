@@ -4,6 +4,7 @@
 //! `Store` and this module's own types. Nothing here knows about sockets,
 //! reactors or wire formats.
 
+pub mod backup;
 pub mod clock;
 pub mod envelope;
 pub mod manifest;
@@ -121,7 +122,7 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::Io(format!("{what}: {e}"))
 }
 
-fn partition_dir(data_dir: &Path, p: u32) -> PathBuf {
+pub(crate) fn partition_dir(data_dir: &Path, p: u32) -> PathBuf {
     data_dir.join(format!("partition-{p:04}"))
 }
 

@@ -587,6 +587,33 @@ impl Partition {
     }
 
     /// Compacts the whole partition (blocking; tests and admin use).
+    /// A closure that writes an online checkpoint of this partition into
+    /// `dest` (which must not exist): RocksDB flushes the memtable, then
+    /// hard-links the SST files (copies across filesystems) and copies the
+    /// rest. Runs in the blocking pool.
+    pub fn checkpoint_fn(
+        &self,
+        dest: std::path::PathBuf,
+    ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let db = self.db.clone();
+        let id = self.id;
+        move || {
+            let fail = |e: rocksdb::Error| {
+                Error::Storage(format!(
+                    "checkpoint of partition {id} into {}: {}",
+                    dest.display(),
+                    e.into_string()
+                ))
+            };
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::Io(format!("create {}: {e}", parent.display())))?;
+            }
+            let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
+            cp.create_checkpoint(&dest).map_err(fail)
+        }
+    }
+
     pub fn compact_fn(&self) -> impl FnOnce() + Send + 'static {
         let db = self.db.clone();
         move || db.compact_range::<&[u8], &[u8]>(None, None)
