@@ -36,6 +36,8 @@ pub struct Config {
     pub slow_request_ms: u64,
     /// Directory under which BACKUP may write; `None` disables backups.
     pub backup_root: Option<PathBuf>,
+    /// HTTP address (`HOST:PORT`, port 0 = ephemeral) or `off`.
+    pub http_listen: String,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             log_level: "info".into(),
             slow_request_ms: 250,
             backup_root: None,
+            http_listen: "127.0.0.1:8700".into(),
         }
     }
 }
@@ -65,8 +68,20 @@ impl Config {
         toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
     }
 
+    /// The HTTP address, or `None` when HTTP is off.
+    pub fn http_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let v = self.http_listen.trim();
+        if v.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        v.parse()
+            .map(Some)
+            .map_err(|_| format!("http-listen {v:?} is neither HOST:PORT nor off"))
+    }
+
     /// Checks values that would otherwise fail late.
     pub fn validate(&self) -> Result<(), String> {
+        self.http_addr()?;
         if self.max_frame_bytes < 1024 {
             return Err("max-frame-bytes must be at least 1024".into());
         }

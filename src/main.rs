@@ -94,6 +94,10 @@ struct ServeArgs {
     /// Log request batches that take at least this long, in ms; 0 = never [default: 250].
     #[arg(long, value_name = "MS")]
     slow_request_ms: Option<u64>,
+    /// HTTP interface (health, info, KV): HOST:PORT, port 0 = ephemeral, or `off`
+    /// [default: 127.0.0.1:8700].
+    #[arg(long, value_name = "HOST:PORT|off")]
+    http_listen: Option<String>,
     /// Directory under which `tessera backup` may make this node write backups [default: none,
     /// backups refused].
     #[arg(long, value_name = "DIR")]
@@ -158,6 +162,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.backup_root.is_some() {
         c.backup_root = a.backup_root;
+    }
+    if let Some(v) = a.http_listen {
+        c.http_listen = v;
     }
     c.validate()?;
     Ok(c)

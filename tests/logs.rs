@@ -99,6 +99,8 @@ fn stop_line_and_filters() {
     let out = Command::new(binary())
         .args([
             "serve",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             "127.0.0.1:0",
             "--log-level",
@@ -120,6 +122,8 @@ fn rust_log_overrides_the_configured_level() {
     let mut child = Command::new(binary())
         .args([
             "serve",
+            "--http-listen",
+            "127.0.0.1:0",
             "--listen",
             "127.0.0.1:0",
             "--cores",

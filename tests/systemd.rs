@@ -129,7 +129,15 @@ impl Notified {
             .unwrap();
         let log = dir.path().join("stderr.log");
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--cores", "2"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--cores",
+                "2",
+            ])
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args([
@@ -237,7 +245,15 @@ fn no_notify_socket_means_no_notifications_and_no_failure() {
     // process test); here only the watchdog variable is set, without a socket.
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--cores", "1"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--cores",
+            "1",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .env_remove("NOTIFY_SOCKET")

@@ -228,6 +228,8 @@ fn start_tessera(
         &dir.to_string_lossy(),
         "--listen",
         "127.0.0.1:0",
+        "--http-listen",
+        "off",
         "--durability",
         "wal",
     ]

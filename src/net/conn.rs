@@ -92,6 +92,8 @@ struct Conn {
     /// Bytes of `buf` above `BASE_BUFFER`, taken from the budget.
     borrowed: usize,
     batch: Batch,
+    /// Whether this counts as a client connection in the core's stats.
+    counted: bool,
 }
 
 enum Step {
@@ -243,8 +245,20 @@ impl Conn {
     /// Waits for the batch's group commit and remote replies, then writes
     /// every reply in request order with one write.
     async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let result = match self.complete().await {
+            None => stream.write_all(&self.batch.out).await,
+            Some(out) => stream.write_all(&out).await,
+        };
+        self.recycle();
+        result
+    }
+
+    /// The batch's replies in request order, once its group commit and
+    /// remote replies are in: `None` when they are `batch.out` as it is,
+    /// else the assembled bytes.
+    async fn complete(&mut self) -> Option<Vec<u8>> {
         let core = self.core.clone();
-        let mut batch = std::mem::take(&mut self.batch);
+        let batch = &mut self.batch;
         if let Some(max) = batch.writes.iter().map(|w| w.1).max() {
             core.committed.reach(max).await;
         }
@@ -252,8 +266,8 @@ impl Conn {
             core.partition(p)
                 .is_some_and(|part| part.group_status(g).is_err())
         });
-        let result = if !batch.mixed && !any_failed {
-            stream.write_all(&batch.out).await
+        if !batch.mixed && !any_failed {
+            None
         } else {
             let mut out = Vec::with_capacity(batch.out.len());
             for seg in batch.segs.drain(..) {
@@ -305,15 +319,17 @@ impl Conn {
                     }
                 }
             }
-            stream.write_all(&out).await
-        };
-        // Keep the reply buffer's capacity for the next batch.
-        batch.out.clear();
-        batch.segs.clear();
-        batch.writes.clear();
-        batch.mixed = false;
-        self.batch = batch;
-        result
+            Some(out)
+        }
+    }
+
+    /// Empties the batch, keeping the reply buffer's capacity.
+    fn recycle(&mut self) {
+        let b = &mut self.batch;
+        b.out.clear();
+        b.segs.clear();
+        b.writes.clear();
+        b.mixed = false;
     }
 
     /// Makes room for the next read; grows the buffer (from the budget) for
@@ -355,10 +371,42 @@ impl Drop for Conn {
         if self.borrowed > 0 {
             self.core.config.memory_budget.give_back(self.borrowed);
         }
-        self.core
-            .stats
-            .connections
-            .set(self.core.stats.connections.get().saturating_sub(1));
+        if self.counted {
+            self.core
+                .stats
+                .connections
+                .set(self.core.stats.connections.get().saturating_sub(1));
+        }
+    }
+}
+
+/// Runs complete request frames as one batch (routing, forwarding and group
+/// commit exactly as for a binary connection) and returns the reply frames
+/// in request order. The HTTP front end speaks through this.
+pub async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
+    let filled = frames.len();
+    let mut conn = Conn {
+        core,
+        buf: frames,
+        start: 0,
+        filled,
+        borrowed: 0,
+        batch: Batch::default(),
+        counted: false,
+    };
+    let mut replies = Vec::new();
+    loop {
+        let step = conn.process().await;
+        if !conn.batch.is_empty() {
+            match conn.complete().await {
+                None => replies.extend_from_slice(&conn.batch.out),
+                Some(out) => replies.extend_from_slice(&out),
+            }
+            conn.recycle();
+        }
+        if !matches!(step, Step::More) {
+            return replies;
+        }
     }
 }
 
@@ -376,6 +424,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         filled: 0,
         borrowed: 0,
         batch: Batch::default(),
+        counted: true,
     };
     loop {
         let started = core.config.slow_request.map(|t| (t, Instant::now()));

@@ -8,6 +8,7 @@
 mod conn;
 pub mod core;
 pub mod health;
+pub mod http;
 mod mesh;
 pub mod server;
 pub mod sys;

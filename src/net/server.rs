@@ -18,6 +18,7 @@ use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
 use super::core::{serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
+use super::http;
 use super::mesh::{Mesh, Msg};
 use super::{conn, sys, Budget};
 use crate::config::Config;
@@ -55,12 +56,17 @@ pub struct ServerHandle {
     joins: Vec<glommio::ExecutorJoinHandle<Result<(), String>>>,
     /// Every core's heartbeat (for the systemd watchdog).
     pub health: Arc<Health>,
+    /// The HTTP address, when HTTP is on.
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
     /// The line printed on stdout once every listener is up.
     pub fn ready_line(&self) -> String {
-        format!("tessera ready binary={}", self.binary_addr)
+        let http = self
+            .http_addr
+            .map_or_else(|| "off".to_string(), |a| a.to_string());
+        format!("tessera ready binary={} http={http}", self.binary_addr)
     }
 
     /// Asks every core to stop accepting, drain, sync and exit.
@@ -164,6 +170,22 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
         own.push(bind(a)?);
     }
+    // HTTP: one SO_REUSEPORT socket per core on the same port.
+    let http_listen = config.http_addr().map_err(ServerError::Config)?;
+    let mut http = Vec::new();
+    let mut http_addr = None;
+    if let Some(addr) = http_listen {
+        let first = bind(addr)?;
+        let a = first
+            .local_addr()
+            .map_err(|source| ServerError::Listen { addr, source })?;
+        http.push(first);
+        for _ in 1..cores {
+            http.push(bind(a)?);
+        }
+        http_addr = Some(a);
+    }
+    let mut http = http.into_iter();
     let core_addrs: Vec<SocketAddr> = own
         .iter()
         .map(|l| l.local_addr().expect("a bound socket has an address"))
@@ -219,6 +241,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             own_fd,
             ready: ready_tx.clone(),
             health: health.clone(),
+            http_fd: http.next().map(|l| l.into_raw_fd()),
             stall: stall_hook.filter(|(core, _)| *core == c).map(|(_, d)| d),
         };
         let cpu = cpus[c % cpus.len()];
@@ -242,6 +265,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         mesh,
         joins,
         health,
+        http_addr,
     };
     let mut failure = None;
     for _ in 0..cores {
@@ -315,6 +339,8 @@ struct CoreArgs {
     own_fd: RawFd,
     ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
     health: Arc<Health>,
+    /// This core's HTTP listener (SO_REUSEPORT), when HTTP is on.
+    http_fd: Option<RawFd>,
     /// Test hook: block this reactor's thread for this long after start-up.
     stall: Option<Duration>,
 }
@@ -343,12 +369,16 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 async fn core_main(a: CoreArgs) -> Result<(), String> {
     let id = a.id;
     // SAFETY: the fds come from listeners bound in `start` and handed over once.
-    let listeners = unsafe {
-        [
-            TcpListener::from_raw_fd(a.shared_fd),
-            TcpListener::from_raw_fd(a.own_fd),
+    let mut listeners = unsafe {
+        vec![
+            (Proto::Binary, TcpListener::from_raw_fd(a.shared_fd)),
+            (Proto::Binary, TcpListener::from_raw_fd(a.own_fd)),
         ]
     };
+    if let Some(fd) = a.http_fd {
+        // SAFETY: as above.
+        listeners.push((Proto::Http, unsafe { TcpListener::from_raw_fd(fd) }));
+    }
     let group = Rc::new(Cell::new(1u64));
     let cores = a.topo.cores();
     let mut local = Vec::new();
@@ -380,11 +410,11 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     let commit_task = glommio::spawn_local(commit_loop(core.clone()));
     let sync_task = glommio::spawn_local(wal_sync_loop(core.clone()));
     let gate = Gate::new();
-    for l in listeners {
+    for (proto, l) in listeners {
         let core2 = core.clone();
         let gate2 = gate.clone();
         // A dropped glommio task is cancelled: detach it, the gate tracks it.
-        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2)) {
+        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2, proto)) {
             t.detach();
         }
     }
@@ -436,7 +466,14 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate) {
+/// What a listener speaks.
+#[derive(Clone, Copy)]
+enum Proto {
+    Binary,
+    Http,
+}
+
+async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto) {
     loop {
         let accepted = {
             let accept = pin!(listener.accept());
@@ -449,7 +486,11 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate) {
         match accepted {
             Ok(stream) => {
                 let c = core.clone();
-                match gate.spawn(conn::serve(c, stream)) {
+                let spawned = match proto {
+                    Proto::Binary => gate.spawn(conn::serve(c, stream)),
+                    Proto::Http => gate.spawn(http::serve(c, stream)),
+                };
+                match spawned {
                     Ok(t) => {
                         t.detach();
                     }

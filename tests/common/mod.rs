@@ -33,6 +33,7 @@ pub fn config(dir: &Path, cores: usize) -> Config {
         memory_budget_bytes: 64 << 20,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
+        http_listen: "127.0.0.1:0".into(),
         ..Config::default()
     }
 }
@@ -114,6 +115,8 @@ impl Proc {
                 "8388608",
                 "--write-buffer-bytes",
                 "16777216",
+                "--http-listen",
+                "127.0.0.1:0",
             ])
             .args(args)
             .stdout(Stdio::piped())

@@ -1,0 +1,250 @@
+//! The HTTP interface of a real node (127.0.0.1:0), spoken raw over TCP so
+//! bad requests can be sent too.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use common::Node;
+
+/// Status, lower-cased headers and body of one response.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+fn read_response(s: &mut TcpStream) -> Resp {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let status: u16 = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap();
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "connection closed mid-body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            return Resp {
+                status,
+                headers,
+                body,
+            };
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed before a response");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    read_response(&mut s)
+}
+
+fn http_node(cores: usize) -> (Node, SocketAddr) {
+    let node = Node::start(cores);
+    let addr = node.handle.as_ref().unwrap().http_addr.expect("http is on");
+    (node, addr)
+}
+
+#[test]
+fn health_ready_and_info() {
+    let (node, addr) = http_node(2);
+    let r = request(addr, "GET", "/healthz", b"");
+    assert_eq!((r.status, &r.body[..]), (200, &b"ok\n"[..]));
+    let r = request(addr, "GET", "/readyz", b"");
+    assert_eq!((r.status, &r.body[..]), (200, &b"ready\n"[..]));
+    let r = request(addr, "GET", "/v1/info", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let info = r.json();
+    assert_eq!(info["cores"], 2, "{info}");
+    let r = request(addr, "POST", "/healthz", b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    let r = request(addr, "GET", "/nope", b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "NOT_FOUND");
+    // The ready line names the HTTP address.
+    assert!(node
+        .handle
+        .as_ref()
+        .unwrap()
+        .ready_line()
+        .contains(&format!("http={addr}")));
+}
+
+#[test]
+fn kv_put_get_delete_with_versions_and_ttl() {
+    let (_node, addr) = http_node(2);
+    // Binary key and value; the key is percent-encoded in the path.
+    let r = request(addr, "PUT", "/v1/kv/user%2F1%00x", b"\x00\xffvalue");
+    assert_eq!(r.status, 200);
+    let v1: u64 = r.header("x-tessera-version").unwrap().parse().unwrap();
+    assert_eq!(r.json()["version"], v1);
+    let r = request(addr, "GET", "/v1/kv/user%2F1%00x", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"\x00\xffvalue");
+    assert_eq!(r.header("x-tessera-version"), Some(v1.to_string().as_str()));
+    // CAS: a stale version is a 409 and changes nothing.
+    let r = request(addr, "PUT", "/v1/kv/user%2F1%00x?version=1", b"other");
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "VERSION_CONFLICT");
+    let r = request(
+        addr,
+        "PUT",
+        &format!("/v1/kv/user%2F1%00x?version={v1}"),
+        b"new",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        request(addr, "GET", "/v1/kv/user%2F1%00x", b"").body,
+        b"new"
+    );
+    // TTL.
+    let r = request(addr, "PUT", "/v1/kv/temp?ttl_ms=60000", b"t");
+    assert_eq!(r.status, 200);
+    let r = request(addr, "PUT", "/v1/kv/temp?ttl_ms=soon", b"t");
+    assert_eq!(r.status, 400);
+    // DELETE, then 404s.
+    let r = request(addr, "DELETE", "/v1/kv/user%2F1%00x", b"");
+    assert_eq!((r.status, r.json()["deleted"].as_u64()), (200, Some(1)));
+    assert_eq!(request(addr, "GET", "/v1/kv/user%2F1%00x", b"").status, 404);
+    assert_eq!(
+        request(addr, "DELETE", "/v1/kv/user%2F1%00x", b"").status,
+        404
+    );
+    assert_eq!(request(addr, "PATCH", "/v1/kv/a", b"").status, 405);
+    assert_eq!(request(addr, "GET", "/v1/kv/", b"").status, 400);
+}
+
+#[test]
+fn mset_and_mget_with_base64_json() {
+    let (_node, addr) = http_node(2);
+    let pairs: Vec<serde_json::Value> = (0..20u8)
+        .map(|i| serde_json::json!({"key": B64.encode([b'k', i]), "value": B64.encode([i, 0xff])}))
+        .collect();
+    let body = serde_json::json!({ "pairs": pairs }).to_string();
+    let r = request(addr, "POST", "/v1/mset", body.as_bytes());
+    assert_eq!((r.status, r.json()["written"].as_u64()), (200, Some(20)));
+    let keys: Vec<String> = (0..21u8).map(|i| B64.encode([b'k', i])).collect();
+    let body = serde_json::json!({ "keys": keys }).to_string();
+    let r = request(addr, "POST", "/v1/mget", body.as_bytes());
+    assert_eq!(r.status, 200);
+    let values = r.json()["values"].as_array().unwrap().clone();
+    assert_eq!(values.len(), 21);
+    for (i, v) in values.iter().take(20).enumerate() {
+        assert_eq!(v["value"], B64.encode([i as u8, 0xff]));
+        assert!(v["version"].as_u64().unwrap() > 0);
+    }
+    assert!(values[20].is_null());
+    // Bad bodies.
+    for bad in [
+        &b"not json"[..],
+        b"{}",
+        b"{\"keys\": [1]}",
+        b"{\"keys\": []}",
+    ] {
+        let r = request(addr, "POST", "/v1/mget", bad);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(bad));
+        assert_eq!(r.json()["error"], "BAD_ARGUMENTS");
+    }
+    let r = request(addr, "POST", "/v1/mset", b"{\"pairs\": [{\"key\": \"a\"}]}");
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_in(dir, |c| {
+        c.cores = Some(1);
+        c.max_frame_bytes = 64 << 10;
+    });
+    let addr = node.handle.as_ref().unwrap().http_addr.unwrap();
+    // Garbage instead of a request line.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"\x00\x01\x02 nonsense\r\n\r\n").unwrap();
+    let r = read_response(&mut s);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "BAD_FRAME");
+    // A body over the limit: 413 before the body is read.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"PUT /v1/kv/big HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"], "FRAME_TOO_LARGE");
+    // Chunked bodies are refused with 411.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"PUT /v1/kv/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut s).status, 411);
+    // Keep-alive: two requests on one connection, pipelined.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(
+        b"PUT /v1/kv/ka HTTP/1.1\r\nContent-Length: 2\r\n\r\nv1GET /v1/kv/ka HTTP/1.1\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut s).status, 200);
+    let r = read_response(&mut s);
+    assert_eq!((r.status, &r.body[..]), (200, &b"v1"[..]));
+    // Still serving.
+    assert_eq!(request(addr, "GET", "/healthz", b"").status, 200);
+}
+
+#[test]
+fn http_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_in(dir, |c| c.http_listen = "off".into());
+    let h = node.handle.as_ref().unwrap();
+    assert!(h.http_addr.is_none());
+    assert!(h.ready_line().contains("http=off"));
+    let bad = tessera::Config {
+        http_listen: "sometimes".into(),
+        ..Default::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("http-listen"));
+}
