@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node. With no flags: data in ./tessera-data, binary protocol on 127.0.0.1:7700.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send one command to a node, like redis-cli (e.g. `tessera cli set k v`).
     Cli(CliArgs),
     /// Ask a running node for an online backup of every partition, written by the node into
@@ -211,7 +211,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve(a) => {
-            let result = config_from(a).and_then(|c| {
+            let result = config_from(*a).and_then(|c| {
                 init_logging(&c.log_level)?;
                 let stop = shutdown_signal()?;
                 tessera::run(c, stop).map_err(|e| e.to_string())
