@@ -31,9 +31,16 @@ impl Resp {
 }
 
 fn read_response(s: &mut TcpStream) -> Resp {
+    read_responses(s, 1).remove(0)
+}
+
+/// Reads `n` responses (pipelined replies may arrive in one read).
+fn read_responses(s: &mut TcpStream, n: usize) -> Vec<Resp> {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
-    loop {
+    let mut out = Vec::new();
+    while out.len() < n {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let mut lines = head.split("\r\n");
@@ -54,22 +61,27 @@ fn read_response(s: &mut TcpStream) -> Resp {
                 .find(|(k, _)| k == "content-length")
                 .map(|(_, v)| v.parse().unwrap())
                 .unwrap();
-            while buf.len() < end + 4 + len {
-                let n = s.read(&mut chunk).unwrap();
-                assert!(n > 0, "connection closed mid-body");
-                buf.extend_from_slice(&chunk[..n]);
+            if buf.len() >= end + 4 + len {
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                out.push(Resp {
+                    status,
+                    headers,
+                    body,
+                });
+                continue;
             }
-            let body = buf[end + 4..end + 4 + len].to_vec();
-            return Resp {
-                status,
-                headers,
-                body,
-            };
         }
-        let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed before a response");
-        buf.extend_from_slice(&chunk[..n]);
+        let got = match s.read(&mut chunk) {
+            Ok(n) => n,
+            // A signal (the glommio executor of this test thread) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read: {e}"),
+        };
+        assert!(got > 0, "connection closed before {n} responses");
+        buf.extend_from_slice(&chunk[..got]);
     }
+    out
 }
 
 fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Resp {
@@ -228,9 +240,9 @@ fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
         b"PUT /v1/kv/ka HTTP/1.1\r\nContent-Length: 2\r\n\r\nv1GET /v1/kv/ka HTTP/1.1\r\n\r\n",
     )
     .unwrap();
-    assert_eq!(read_response(&mut s).status, 200);
-    let r = read_response(&mut s);
-    assert_eq!((r.status, &r.body[..]), (200, &b"v1"[..]));
+    let rs = read_responses(&mut s, 2);
+    assert_eq!(rs[0].status, 200);
+    assert_eq!((rs[1].status, &rs[1].body[..]), (200, &b"v1"[..]));
     // Still serving.
     assert_eq!(request(addr, "GET", "/healthz", b"").status, 200);
 }
@@ -247,4 +259,104 @@ fn http_can_be_turned_off() {
         ..Default::default()
     };
     assert!(bad.validate().unwrap_err().contains("http-listen"));
+}
+
+#[test]
+fn metrics_count_requests_by_command_and_cover_every_family() {
+    let (node, addr) = http_node(2);
+    let bin = node.addr();
+    common::block_on(async move {
+        let c = tessera::client::Client::connect(bin).await.unwrap();
+        for i in 0..50u32 {
+            c.set(format!("m{i}").as_bytes(), b"v").await.unwrap();
+            c.get(format!("m{i}").as_bytes()).await.unwrap();
+        }
+        // An error reply is counted as one.
+        assert!(c.incr_by(b"m0", 1).await.is_err());
+    });
+    let r = request(addr, "GET", "/metrics", b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = String::from_utf8(r.body).unwrap();
+    let sum = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // The two cores' counts add up to what was sent.
+    assert!(
+        sum(r#"tessera_requests_total{core=""#) as u64 >= 101,
+        "{text}"
+    );
+    let gets: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("tessera_requests_total") && l.contains(r#"command="GET",result="ok""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(gets, 50.0, "{text}");
+    let incr_err: f64 = text
+        .lines()
+        .filter(|l| l.contains(r#"command="INCRBY",result="error""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(incr_err, 1.0, "{text}");
+    assert!(
+        text.contains("tessera_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    // Every documented family is exported.
+    for (family, _) in tessera::net::metrics::FAMILIES {
+        let base = family.strip_suffix("_total").unwrap_or(family);
+        assert!(
+            text.contains(&format!("# TYPE {base} ")),
+            "{family} is missing from /metrics"
+        );
+    }
+}
+
+/// Every metric the Grafana dashboard queries exists in /metrics.
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let (node, addr) = http_node(1);
+    // Request series exist once a command has been served.
+    let bin = node.addr();
+    common::block_on(async move {
+        let c = tessera::client::Client::connect(bin).await.unwrap();
+        c.set(b"k", b"v").await.unwrap();
+    });
+    let text = String::from_utf8(request(addr, "GET", "/metrics", b"").body).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (i, _) in expr.match_indices("tessera_") {
+                let name: String = expr[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // Series names of a family: NAME, NAME_total, NAME_bucket/_sum/_count.
+                let found = text.lines().any(|l| {
+                    l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))
+                });
+                assert!(found, "the dashboard queries {name}, which /metrics lacks");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} metric references found");
 }

@@ -54,6 +54,8 @@ struct Batch {
     writes: Writes,
     /// Whether any segment is not local (then the reply must be assembled).
     mixed: bool,
+    /// The opcode of each request, in order (for the metrics).
+    ops: Vec<u8>,
 }
 
 impl Batch {
@@ -151,6 +153,7 @@ impl Conn {
     }
 
     async fn run_frame(&mut self, info: frame::FrameInfo, bytes: &[u8]) {
+        self.batch.ops.push(info.kind);
         let core = self.core.clone();
         let id = info.id;
         let req = match Request::decode(info.kind, info.flags, info.body(bytes)) {
@@ -165,7 +168,7 @@ impl Conn {
         if let Some(gather) = everywhere(&req) {
             let mut parts = Vec::new();
             let mut ws = Vec::new();
-            if gather == Gather::Text {
+            if matches!(req, Request::Info) {
                 let mut head = Vec::new();
                 let s = frame::begin(&mut head, 0, frame::STATUS_OK, 0);
                 head.extend_from_slice(core.info_header().as_bytes());
@@ -244,13 +247,30 @@ impl Conn {
 
     /// Waits for the batch's group commit and remote replies, then writes
     /// every reply in request order with one write.
-    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
-        let result = match self.complete().await {
-            None => stream.write_all(&self.batch.out).await,
-            Some(out) => stream.write_all(&out).await,
-        };
+    async fn flush(&mut self, stream: &mut TcpStream, started: Instant) -> std::io::Result<()> {
+        let assembled = self.complete().await;
+        let replies = assembled.as_deref().unwrap_or(&self.batch.out);
+        self.account(replies, started.elapsed());
+        let result = stream.write_all(replies).await;
         self.recycle();
         result
+    }
+
+    /// Counts each reply by its request's command and status, with the
+    /// batch's latency.
+    fn account(&self, replies: &[u8], took: std::time::Duration) {
+        let mut m = self.core.metrics.borrow_mut();
+        m.bytes_out += replies.len() as u64;
+        let mut at = 0;
+        for &op in &self.batch.ops {
+            match frame::check(&replies[at..], usize::MAX) {
+                Ok(Some(info)) => {
+                    m.record(op, info.kind == frame::STATUS_OK, took);
+                    at += info.total_len;
+                }
+                _ => break,
+            }
+        }
     }
 
     /// The batch's replies in request order, once its group commit and
@@ -330,6 +350,7 @@ impl Conn {
         b.segs.clear();
         b.writes.clear();
         b.mixed = false;
+        b.ops.clear();
     }
 
     /// Makes room for the next read; grows the buffer (from the budget) for
@@ -427,10 +448,11 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         counted: true,
     };
     loop {
-        let started = core.config.slow_request.map(|t| (t, Instant::now()));
+        let t0 = Instant::now();
+        let started = core.config.slow_request.map(|t| (t, t0));
         let step = conn.process().await;
         let requests = conn.batch.segs.len();
-        if !conn.batch.is_empty() && conn.flush(&mut stream).await.is_err() {
+        if !conn.batch.is_empty() && conn.flush(&mut stream, t0).await.is_err() {
             return;
         }
         if let Some((limit, t0)) = started {
@@ -461,7 +483,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             );
             let id = conn.pending_frame_id();
             conn.local_error(id, &e);
-            let _ = conn.flush(&mut stream).await;
+            let _ = conn.flush(&mut stream, Instant::now()).await;
             return;
         }
         let filled = conn.filled;
@@ -476,6 +498,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         if n == 0 {
             return;
         }
+        core.metrics.borrow_mut().bytes_in += n as u64;
         conn.filled += n;
     }
 }

@@ -14,6 +14,7 @@ use ahash::AHashMap;
 use futures::channel::oneshot;
 
 use super::mesh::{Mesh, Msg};
+use super::metrics::CommandMetrics;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::put_found;
@@ -96,6 +97,8 @@ pub struct Core {
     pub hello: RefCell<Rc<Vec<u8>>>,
     scan_tokens: RefCell<ScanTokens>,
     pub stats: CoreStats,
+    /// Requests by command, latency, bytes (for /metrics).
+    pub metrics: RefCell<CommandMetrics>,
     pub started: Instant,
 }
 
@@ -143,6 +146,7 @@ impl Core {
                 order: VecDeque::new(),
             }),
             stats: CoreStats::default(),
+            metrics: RefCell::new(CommandMetrics::default()),
             started: Instant::now(),
         }
     }
@@ -384,6 +388,10 @@ impl Core {
                 let text = self.info_text();
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }
+            Request::Metrics => {
+                let text = self.metrics_lines();
+                ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
+            }
             Request::Backup { dir } => {
                 let n = self.backup(dir).await?;
                 ok(out, id, |o| put_u64(o, n));
@@ -465,6 +473,67 @@ impl Core {
             None => cursor::make(part.slots().end, 0),
         };
         Ok((next, page.keys))
+    }
+
+    /// This core's metrics in the line format of `net::metrics`.
+    fn metrics_lines(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let c = self.id;
+        self.metrics.borrow().write_lines(c, &mut s);
+        let st = &self.stats;
+        let _ = writeln!(s, "g tessera_connections core={c} {}", st.connections.get());
+        let _ = writeln!(
+            s,
+            "c tessera_connections_accepted_total core={c} {}",
+            st.connections_total.get()
+        );
+        let _ = writeln!(
+            s,
+            "c tessera_forwarded_out_total core={c} {}",
+            st.forwarded_out.get()
+        );
+        let _ = writeln!(
+            s,
+            "c tessera_forwarded_in_total core={c} {}",
+            st.forwarded_in.get()
+        );
+        let _ = writeln!(
+            s,
+            "g tessera_mesh_inbox_depth core={c} {}",
+            self.mesh.depth(c)
+        );
+        for p in &self.local {
+            let i = p.info();
+            let l = format!("partition={},core={c}", i.id);
+            for (kind, name, v) in [
+                ("c", "tessera_partition_reads_total", i.reads),
+                ("c", "tessera_partition_writes_total", i.writes),
+                (
+                    "c",
+                    "tessera_partition_blocking_reads_total",
+                    i.blocking_reads,
+                ),
+                ("c", "tessera_partition_group_commits_total", i.groups),
+                ("c", "tessera_partition_write_stalls_total", i.stalls),
+                ("g", "tessera_partition_memtable_bytes", i.memtable_bytes),
+                ("g", "tessera_partition_sst_bytes", i.sst_bytes),
+                (
+                    "g",
+                    "tessera_partition_pending_compaction_bytes",
+                    i.pending_compaction_bytes,
+                ),
+                ("g", "tessera_partition_keys_estimate", i.estimate_keys),
+                (
+                    "g",
+                    "tessera_partition_poisoned",
+                    u64::from(i.poisoned.is_some()),
+                ),
+            ] {
+                let _ = writeln!(s, "{kind} {name} {l} {v}");
+            }
+        }
+        s
     }
 
     fn info_text(&self) -> String {

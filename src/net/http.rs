@@ -3,7 +3,8 @@
 //! turns each request into binary-protocol requests that go through the
 //! same routing, forwarding and group commit (`conn::execute`).
 //!
-//! Endpoints: `GET /healthz`, `GET /readyz`, `GET /v1/info` (JSON),
+//! Endpoints: `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus),
+//! `GET /v1/info` (JSON),
 //! `GET|PUT|DELETE /v1/kv/{key}` (key percent-encoded, raw value body, `ttl_ms`
 //! and `version` query parameters, version in `X-Tessera-Version`),
 //! `POST /v1/mget` and `POST /v1/mset` (JSON, base64 keys and values).
@@ -171,6 +172,16 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
     let err = |e: WireError| Response::error(&e);
     match (r.method, r.path) {
         ("GET", "/healthz") => Ok(Response::text(200, "ok\n")),
+        ("GET", "/metrics") => {
+            let lines = call(core, &Request::Metrics).await.map_err(err)?;
+            let text = super::metrics::render(&String::from_utf8_lossy(&lines));
+            Ok(Response {
+                status: 200,
+                content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                headers: Vec::new(),
+                body: text.into_bytes(),
+            })
+        }
         ("GET", "/readyz") => {
             let text = call(core, &Request::Info).await.map_err(err)?;
             let text = String::from_utf8_lossy(&text);
@@ -265,7 +276,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             }
             kv(core, method, &key, r).await
         }
-        (_, "/healthz" | "/readyz" | "/v1/info") => Err(method_not_allowed("GET")),
+        (_, "/healthz" | "/readyz" | "/v1/info" | "/metrics") => Err(method_not_allowed("GET")),
         (_, "/v1/mget" | "/v1/mset") => Err(method_not_allowed("POST")),
         (_, path) => Err(Response::not_found(&format!("no endpoint {path}"))),
     }

@@ -40,6 +40,11 @@ impl Mesh {
         let _ = self.inboxes[core].send(msg);
     }
 
+    /// Messages waiting in `core`'s inbox.
+    pub fn depth(&self, core: usize) -> usize {
+        self.inboxes[core].len()
+    }
+
     pub fn cores(&self) -> usize {
         self.inboxes.len()
     }

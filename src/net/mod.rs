@@ -10,6 +10,7 @@ pub mod core;
 pub mod health;
 pub mod http;
 mod mesh;
+pub mod metrics;
 pub mod server;
 pub mod sys;
 

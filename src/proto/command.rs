@@ -25,6 +25,7 @@ pub enum Opcode {
     DbSize = 0x1B,
     Info = 0x1C,
     Backup = 0x1D,
+    Metrics = 0x1E,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -48,6 +49,7 @@ impl TryFrom<u8> for Opcode {
             0x1B => DbSize,
             0x1C => Info,
             0x1D => Backup,
+            0x1E => Metrics,
             other => return Err(other),
         })
     }
@@ -73,6 +75,7 @@ impl Opcode {
             DbSize => "DBSIZE",
             Info => "INFO",
             Backup => "BACKUP",
+            Metrics => "METRICS",
         }
     }
 }
@@ -154,6 +157,8 @@ pub enum Request<'a> {
     Backup {
         dir: &'a [u8],
     },
+    /// Every core's metrics in the internal line format (net::metrics).
+    Metrics,
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -190,6 +195,7 @@ impl<'a> Request<'a> {
             Request::DbSize => Opcode::DbSize,
             Request::Info => Opcode::Info,
             Request::Backup { .. } => Opcode::Backup,
+            Request::Metrics => Opcode::Metrics,
         }
     }
 
@@ -287,6 +293,7 @@ impl<'a> Request<'a> {
             },
             Opcode::DbSize => Request::DbSize,
             Opcode::Info => Request::Info,
+            Opcode::Metrics => Request::Metrics,
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
             },
@@ -366,7 +373,7 @@ impl<'a> Request<'a> {
                 put_u32(out, *count);
                 put_bytes(out, prefix);
             }
-            Request::DbSize | Request::Info => {}
+            Request::DbSize | Request::Info | Request::Metrics => {}
             Request::Backup { dir } => put_bytes(out, dir),
         }
     }
@@ -493,6 +500,7 @@ mod tests {
         });
         round_trip(Request::DbSize);
         round_trip(Request::Info);
+        round_trip(Request::Metrics);
         round_trip(Request::Backup { dir: b"/srv/b/1" });
     }
 

@@ -148,6 +148,7 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::DbSize => Some(Gather::Sum),
         Opcode::Info => Some(Gather::Text),
         Opcode::Backup => Some(Gather::Sum),
+        Opcode::Metrics => Some(Gather::Text),
         _ => None,
     }
 }
@@ -170,6 +171,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Hello { .. }
         | Request::DbSize
         | Request::Info
+        | Request::Metrics
         | Request::Backup { .. } => here,
     }
 }
