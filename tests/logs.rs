@@ -6,9 +6,8 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Command;
 
-use common::{binary, block_on, wait_until, Proc};
+use common::{block_on, serve_command, wait_until, Proc};
 use std::time::Duration;
 use tessera::client::Client;
 
@@ -96,18 +95,8 @@ fn stop_line_and_filters() {
     drop(p);
 
     // A bad filter is refused with a clear message.
-    let out = Command::new(binary())
-        .args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "tessera=loud",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("d3"))
+    let out = serve_command(&dir.path().join("d3"))
+        .args(["--log-level", "tessera=loud"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -119,20 +108,8 @@ fn stop_line_and_filters() {
 fn rust_log_overrides_the_configured_level() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("data");
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--listen",
-            "127.0.0.1:0",
-            "--cores",
-            "1",
-            "--log-level",
-            "warn",
-        ])
-        .arg("--data-dir")
-        .arg(&out_dir)
+    let mut child = serve_command(&out_dir)
+        .args(["--cores", "1", "--log-level", "warn"])
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, parse_ready, wait_until};
+use common::{binary, parse_ready, serve_command, wait_until};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -128,24 +128,8 @@ impl Notified {
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let log = dir.path().join("stderr.log");
-        let mut child = Command::new(binary())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--cores",
-                "2",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args([
-                "--block-cache-bytes",
-                "8388608",
-                "--write-buffer-bytes",
-                "16777216",
-            ])
+        let mut child = serve_command(&dir.path().join("data"))
+            .args(["--cores", "2"])
             .env("NOTIFY_SOCKET", &sock_path)
             .env_remove("WATCHDOG_PID")
             .envs(env.iter().copied())
@@ -244,18 +228,8 @@ fn no_notify_socket_means_no_notifications_and_no_failure() {
     // Outside systemd the same binary runs normally (covered by every other
     // process test); here only the watchdog variable is set, without a socket.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--cores",
-            "1",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = serve_command(dir.path())
+        .args(["--cores", "1"])
         .env_remove("NOTIFY_SOCKET")
         .env("WATCHDOG_USEC", "1000000")
         .stdout(Stdio::piped())

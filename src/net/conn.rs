@@ -431,6 +431,21 @@ pub async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// Reads into `buf`; `None` when the peer closed, the read failed or the
+/// core began shutting down.
+pub(super) async fn read_or_stop(
+    core: &Core,
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let read = pin!(stream.read(buf));
+    let stop = pin!(core.shutdown.wait(false));
+    match select(read, stop).await {
+        Either::Left((Ok(n), _)) if n > 0 => Some(n),
+        _ => None,
+    }
+}
+
 /// Serves one connection until it closes, fails, or the core shuts down.
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -487,17 +502,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             return;
         }
         let filled = conn.filled;
-        let n = {
-            let read = pin!(stream.read(&mut conn.buf[filled..]));
-            let stop = pin!(core.shutdown.wait(false));
-            match select(read, stop).await {
-                Either::Left((Ok(n), _)) => n,
-                Either::Left((Err(_), _)) | Either::Right(_) => return,
-            }
-        };
-        if n == 0 {
+        let Some(n) = read_or_stop(&core, &mut stream, &mut conn.buf[filled..]).await else {
             return;
-        }
+        };
         core.metrics.borrow_mut().bytes_in += n as u64;
         conn.filled += n;
     }

@@ -9,13 +9,11 @@
 //! and `version` query parameters, version in `X-Tessera-Version`),
 //! `POST /v1/mget` and `POST /v1/mset` (JSON, base64 keys and values).
 
-use std::pin::pin;
 use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use futures::future::{select, Either};
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
 use serde_json::{json, Value};
 
@@ -486,17 +484,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             let n = buf.len() * 2;
             buf.resize(n, 0);
         }
-        let n = {
-            let read = pin!(stream.read(&mut buf[filled..]));
-            let stop = pin!(core.shutdown.wait(false));
-            match select(read, stop).await {
-                Either::Left((Ok(n), _)) => n,
-                Either::Left((Err(_), _)) | Either::Right(_) => return,
-            }
-        };
-        if n == 0 {
+        let Some(n) = conn::read_or_stop(&core, &mut stream, &mut buf[filled..]).await else {
             return;
-        }
+        };
         filled += n;
     }
 }

@@ -92,6 +92,23 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
 }
 
+/// `tessera serve` on ephemeral ports with small caches, in `data_dir`;
+/// the caller adds flags, environment and stdio.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut c = Command::new(binary());
+    c.arg("serve").arg("--data-dir").arg(data_dir).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--block-cache-bytes",
+        "8388608",
+        "--write-buffer-bytes",
+        "16777216",
+    ]);
+    c
+}
+
 /// A `tessera serve` child process.
 pub struct Proc {
     pub child: Child,
@@ -104,20 +121,7 @@ impl Proc {
     pub fn start(data_dir: &Path, args: &[&str]) -> Result<Proc, String> {
         let log = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
         let err = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--block-cache-bytes",
-                "8388608",
-                "--write-buffer-bytes",
-                "16777216",
-                "--http-listen",
-                "127.0.0.1:0",
-            ])
+        let mut child = serve_command(data_dir)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(err)
