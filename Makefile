@@ -8,7 +8,7 @@ export CXX := ccache g++
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 CARGO ?= cargo
 
-.PHONY: setup build run test lint ci bench clean
+.PHONY: setup build run test lint ci bench deb clean
 
 setup:
 	@bash tools/setup.sh
@@ -31,6 +31,10 @@ ci: test lint
 # The side-by-side with redis-server; rewrites the generated parts of BENCHMARKS.md.
 bench:
 	bash bench/compare.sh $(ARGS)
+
+# The Debian package (target/debian/tessera_<version>_<arch>.deb).
+deb: build
+	bash tools/build-deb.sh
 
 clean:
 	$(CARGO) clean

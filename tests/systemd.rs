@@ -269,3 +269,64 @@ fn watchdog_pings_stop_while_a_core_is_stalled() {
         n.stderr().contains("core 1 has not run its tasks")
     });
 }
+
+#[test]
+fn debian_package_holds_the_binary_unit_config_and_maintainer_scripts() {
+    let out = tempfile::tempdir().unwrap();
+    let built = Command::new("bash")
+        .arg(repo("tools/build-deb.sh"))
+        .arg("--binary")
+        .arg(binary())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let deb = String::from_utf8(built.stdout).unwrap().trim().to_string();
+    let field = |f: &str| {
+        let o = Command::new("dpkg-deb")
+            .args(["--field", &deb, f])
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(field("Package"), "tessera");
+    assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
+    let contents = Command::new("dpkg-deb")
+        .args(["--contents", &deb])
+        .output()
+        .unwrap();
+    let contents = String::from_utf8(contents.stdout).unwrap();
+    for path in [
+        "./usr/bin/tessera",
+        "./lib/systemd/system/tessera.service",
+        "./etc/tessera/tessera.toml",
+        "./usr/share/doc/tessera/operations.md",
+    ] {
+        assert!(
+            contents.contains(path),
+            "the package lacks {path}:\n{contents}"
+        );
+    }
+    assert!(contents.starts_with("drwxr-xr-x root/root"), "{contents}");
+    // Control files: the config is a conffile, postinst creates the user.
+    let control = out.path().join("control");
+    let st = Command::new("dpkg-deb")
+        .args(["-e", &deb])
+        .arg(&control)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let read = |f: &str| std::fs::read_to_string(control.join(f)).unwrap();
+    assert_eq!(read("conffiles").trim(), "/etc/tessera/tessera.toml");
+    assert!(read("postinst").contains("useradd --system"));
+    assert!(read("postinst").contains("/var/backups/tessera"));
+    assert!(
+        !read("postrm").contains("rm -rf"),
+        "the package must never delete data"
+    );
+}
