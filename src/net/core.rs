@@ -50,6 +50,10 @@ pub struct CoreStats {
     pub forwarded_out: Cell<u64>,
     pub forwarded_in: Cell<u64>,
     pub errors: Cell<u64>,
+    /// WAL syncs (group commits in fsync mode, the periodic sync in wal mode)
+    /// and the time they took, in microseconds.
+    pub wal_syncs: Cell<u64>,
+    pub wal_sync_us: Cell<u64>,
 }
 
 /// Remembered SCAN positions: token → last raw key returned.
@@ -503,6 +507,23 @@ impl Core {
             "g tessera_mesh_inbox_depth core={c} {}",
             self.mesh.depth(c)
         );
+        let _ = writeln!(
+            s,
+            "c tessera_wal_syncs_total core={c} {}",
+            st.wal_syncs.get()
+        );
+        let _ = writeln!(
+            s,
+            "c tessera_wal_sync_seconds_total core={c} {}",
+            st.wal_sync_us.get() as f64 / 1e6
+        );
+        if c == 0 {
+            let _ = writeln!(
+                s,
+                "c tessera_expired_keys_removed_total node=local {}",
+                shard::expired_removed()
+            );
+        }
         for p in &self.local {
             let i = p.info();
             let l = format!("partition={},core={c}", i.id);
@@ -516,6 +537,16 @@ impl Core {
                 ),
                 ("c", "tessera_partition_group_commits_total", i.groups),
                 ("c", "tessera_partition_write_stalls_total", i.stalls),
+                (
+                    "c",
+                    "tessera_partition_block_cache_hits_total",
+                    i.block_cache_hits,
+                ),
+                (
+                    "c",
+                    "tessera_partition_block_cache_misses_total",
+                    i.block_cache_misses,
+                ),
                 ("g", "tessera_partition_memtable_bytes", i.memtable_bytes),
                 ("g", "tessera_partition_sst_bytes", i.sst_bytes),
                 (
@@ -666,9 +697,7 @@ impl Core {
         }
         if self.config.durability == Durability::Fsync && !written.is_empty() {
             let syncs: Vec<_> = written.iter().map(|p| p.sync_wal_fn()).collect();
-            let results = glommio::executor()
-                .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
-                .await;
+            let results = self.timed_sync(syncs).await;
             for (p, r) in written.iter().zip(results) {
                 if let Err(e) = r {
                     p.poison(g, &format!("WAL fsync failed: {e}"));
@@ -676,6 +705,22 @@ impl Core {
             }
         }
         self.committed.advance(g);
+    }
+
+    /// Runs WAL syncs in the blocking pool and counts their time.
+    async fn timed_sync<F>(&self, syncs: Vec<F>) -> Vec<Result<(), String>>
+    where
+        F: FnOnce() -> Result<(), String> + Send + 'static,
+    {
+        let t0 = std::time::Instant::now();
+        let results = glommio::executor()
+            .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
+            .await;
+        let st = &self.stats;
+        st.wal_syncs.set(st.wal_syncs.get() + 1);
+        st.wal_sync_us
+            .set(st.wal_sync_us.get() + t0.elapsed().as_micros() as u64);
+        results
     }
 
     /// Whether any local partition has staged writes.
@@ -689,9 +734,7 @@ impl Core {
             return;
         }
         let syncs: Vec<_> = self.local.iter().map(|p| p.sync_wal_fn()).collect();
-        let results = glommio::executor()
-            .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
-            .await;
+        let results = self.timed_sync(syncs).await;
         for (p, r) in self.local.iter().zip(results) {
             if let Err(e) = r {
                 p.poison(self.group.get(), &format!("WAL fsync failed: {e}"));

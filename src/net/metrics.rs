@@ -137,6 +137,23 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Messages waiting in this core's mesh inbox",
     ),
     (
+        "tessera_wal_syncs_total",
+        "WAL syncs (per group commit in fsync mode, once a second in wal mode)",
+    ),
+    ("tessera_wal_sync_seconds_total", "Time spent in WAL syncs"),
+    (
+        "tessera_expired_keys_removed_total",
+        "Expired values removed by compactions since start",
+    ),
+    (
+        "tessera_partition_block_cache_hits_total",
+        "Block cache hits of the partition's reads",
+    ),
+    (
+        "tessera_partition_block_cache_misses_total",
+        "Block cache misses of the partition's reads",
+    ),
+    (
         "tessera_partition_reads_total",
         "Reads served by the partition",
     ),
@@ -193,8 +210,11 @@ impl EncodeMetric for ConstFamily {
         for (labels, sample) in &self.series {
             let mut e = encoder.encode_family(labels)?;
             match (sample, self.kind) {
-                (Sample::Num(v), MetricType::Counter) => {
+                (Sample::Num(v), MetricType::Counter) if v.fract() == 0.0 => {
                     e.encode_counter::<NoLabelSet, _, u64>(&(*v as u64), None)?
+                }
+                (Sample::Num(v), MetricType::Counter) => {
+                    e.encode_counter::<NoLabelSet, _, u64>(v, None)?
                 }
                 (Sample::Num(v), _) if v.fract() == 0.0 && v.abs() < 9e15 => {
                     e.encode_gauge(&(*v as i64))?

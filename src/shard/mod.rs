@@ -260,13 +260,24 @@ impl Store {
 
 /// Drops values whose expiry has passed. RocksDB turns the removal into a
 /// tombstone above older versions, so nothing older resurfaces.
+/// Values dropped by the expiry compaction filter in this process.
+static EXPIRED_REMOVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many expired values compactions have removed since the process started.
+pub fn expired_removed() -> u64 {
+    EXPIRED_REMOVED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn expiry_filter(_level: u32, key: &[u8], value: &[u8]) -> rocksdb::compaction_filter::Decision {
     use rocksdb::compaction_filter::Decision;
     if key.len() >= 2 && key[..2] == [0xFF, 0xFF] {
         return Decision::Keep;
     }
     match envelope::expire_at_ms(value) {
-        Some(at) if at != 0 && at <= clock::now_ms() => Decision::Remove,
+        Some(at) if at != 0 && at <= clock::now_ms() => {
+            EXPIRED_REMOVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Decision::Remove
+        }
         _ => Decision::Keep,
     }
 }

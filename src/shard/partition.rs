@@ -85,6 +85,8 @@ pub struct PartitionInfo {
     pub sst_bytes: u64,
     pub pending_compaction_bytes: u64,
     pub wal_synced: u64,
+    pub block_cache_hits: u64,
+    pub block_cache_misses: u64,
     pub reads: u64,
     pub writes: u64,
     pub blocking_reads: u64,
@@ -577,6 +579,12 @@ impl Partition {
             wal_synced: self
                 .options
                 .get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced),
+            block_cache_hits: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::BlockCacheHit),
+            block_cache_misses: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::BlockCacheMiss),
             reads: self.stats.reads.get(),
             writes: self.stats.writes.get(),
             blocking_reads: self.stats.blocking_reads.get(),
@@ -586,7 +594,6 @@ impl Partition {
         }
     }
 
-    /// Compacts the whole partition (blocking; tests and admin use).
     /// A closure that writes an online checkpoint of this partition into
     /// `dest` (which must not exist): RocksDB flushes the memtable, then
     /// hard-links the SST files (copies across filesystems) and copies the
@@ -614,6 +621,7 @@ impl Partition {
         }
     }
 
+    /// Compacts the whole partition (blocking; tests and admin use).
     pub fn compact_fn(&self) -> impl FnOnce() + Send + 'static {
         let db = self.db.clone();
         move || db.compact_range::<&[u8], &[u8]>(None, None)
