@@ -33,8 +33,8 @@ bench:
 	bash bench/compare.sh $(ARGS)
 
 # The Debian package (target/debian/tessera_<version>_<arch>.deb).
-deb: build
-	bash tools/build-deb.sh
+deb: setup
+	$(CARGO) deb -p tessera
 
 clean:
 	$(CARGO) clean

@@ -272,21 +272,35 @@ fn watchdog_pings_stop_while_a_core_is_stalled() {
 
 #[test]
 fn debian_package_holds_the_binary_unit_config_and_maintainer_scripts() {
+    // cargo-deb (installed by tools/setup.sh) packages the binary this test
+    // run built (the dev profile) with the metadata of Cargo.toml.
     let out = tempfile::tempdir().unwrap();
-    let built = Command::new("bash")
-        .arg(repo("tools/build-deb.sh"))
-        .arg("--binary")
-        .arg(binary())
-        .arg("--out")
+    let built = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "deb",
+            "-p",
+            "tessera",
+            "--no-build",
+            "--no-strip",
+            "--profile",
+            "dev",
+        ])
+        .arg("--output")
         .arg(out.path())
         .output()
-        .unwrap();
+        .expect("cargo runs");
     assert!(
         built.status.success(),
-        "{}",
+        "cargo deb failed (tools/setup.sh installs cargo-deb): {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let deb = String::from_utf8(built.stdout).unwrap().trim().to_string();
+    let deb = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .expect("a .deb was written");
+    let deb = deb.to_str().unwrap().to_string();
     let field = |f: &str| {
         let o = Command::new("dpkg-deb")
             .args(["--field", &deb, f])
@@ -295,7 +309,7 @@ fn debian_package_holds_the_binary_unit_config_and_maintainer_scripts() {
         String::from_utf8(o.stdout).unwrap().trim().to_string()
     };
     assert_eq!(field("Package"), "tessera");
-    assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
+    assert!(field("Version").starts_with(env!("CARGO_PKG_VERSION")));
     let contents = Command::new("dpkg-deb")
         .args(["--contents", &deb])
         .output()
@@ -312,7 +326,6 @@ fn debian_package_holds_the_binary_unit_config_and_maintainer_scripts() {
             "the package lacks {path}:\n{contents}"
         );
     }
-    assert!(contents.starts_with("drwxr-xr-x root/root"), "{contents}");
     // Control files: the config is a conffile, postinst creates the user.
     let control = out.path().join("control");
     let st = Command::new("dpkg-deb")
@@ -322,7 +335,7 @@ fn debian_package_holds_the_binary_unit_config_and_maintainer_scripts() {
         .unwrap();
     assert!(st.success());
     let read = |f: &str| std::fs::read_to_string(control.join(f)).unwrap();
-    assert_eq!(read("conffiles").trim(), "/etc/tessera/tessera.toml");
+    assert!(read("conffiles").contains("/etc/tessera/tessera.toml"));
     assert!(read("postinst").contains("useradd --system"));
     assert!(read("postinst").contains("/var/backups/tessera"));
     assert!(

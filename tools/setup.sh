@@ -4,7 +4,7 @@
 # ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config,
 # and redis-server + redis-tools (the benchmark's side-by-side and the tests
 # that drive a real redis-server), and systemd (systemd-analyze verify checks
-# the service unit).
+# the service unit); and cargo-deb (the Debian package).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -17,6 +17,11 @@ done
 for tool in cargo rustc; do
     command -v "$tool" >/dev/null || { echo "setup: $tool not found; install the Rust toolchain (rustup)" >&2; exit 1; }
 done
+# cargo-deb builds the Debian package (`make deb`, and a test checks it).
+if ! command -v cargo-deb >/dev/null; then
+    echo "setup: installing cargo-deb" >&2
+    cargo install cargo-deb --locked --quiet
+fi
 if [ "${#need[@]}" -eq 0 ]; then
     exit 0
 fi
