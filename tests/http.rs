@@ -274,6 +274,8 @@ fn metrics_count_requests_by_command_and_cover_every_family() {
         // An error reply is counted as one.
         assert!(c.incr_by(b"m0", 1).await.is_err());
     });
+    // An HTTP request counts as the command it runs.
+    assert_eq!(request(addr, "PUT", "/v1/kv/via-http", b"x").status, 200);
     let r = request(addr, "GET", "/metrics", b"");
     assert_eq!(r.status, 200);
     assert!(r
@@ -300,6 +302,17 @@ fn metrics_count_requests_by_command_and_cover_every_family() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(gets, 50.0, "{text}");
+    let sets: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("tessera_requests_total") && l.contains(r#"command="SET",result="ok""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        sets, 51.0,
+        "50 over the binary protocol, 1 over HTTP: {text}"
+    );
     let incr_err: f64 = text
         .lines()
         .filter(|l| l.contains(r#"command="INCRBY",result="error""#))

@@ -259,8 +259,13 @@ impl Conn {
     /// Counts each reply by its request's command and status, with the
     /// batch's latency.
     fn account(&self, replies: &[u8], took: std::time::Duration) {
+        self.core.metrics.borrow_mut().bytes_out += replies.len() as u64;
+        self.count_requests(replies, took);
+    }
+
+    /// Counts each reply by its request's command and status.
+    fn count_requests(&self, replies: &[u8], took: std::time::Duration) {
         let mut m = self.core.metrics.borrow_mut();
-        m.bytes_out += replies.len() as u64;
         let mut at = 0;
         for &op in &self.batch.ops {
             match frame::check(&replies[at..], usize::MAX) {
@@ -416,13 +421,16 @@ pub async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
         counted: false,
     };
     let mut replies = Vec::new();
+    let t0 = Instant::now();
     loop {
         let step = conn.process().await;
         if !conn.batch.is_empty() {
+            let from = replies.len();
             match conn.complete().await {
                 None => replies.extend_from_slice(&conn.batch.out),
                 Some(out) => replies.extend_from_slice(&out),
             }
+            conn.count_requests(&replies[from..], t0.elapsed());
             conn.recycle();
         }
         if !matches!(step, Step::More) {
