@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 
-use common::{block_on, serve_command, wait_until, Proc};
+use common::{block_on, serve_command, spawn_until_ready, wait_until, Proc};
 use std::time::Duration;
 use tessera::client::Client;
 
@@ -108,17 +108,11 @@ fn stop_line_and_filters() {
 fn rust_log_overrides_the_configured_level() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("data");
-    let mut child = serve_command(&out_dir)
-        .args(["--cores", "1", "--log-level", "warn"])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
+    let (child, _ready) = spawn_until_ready(
+        serve_command(&out_dir)
+            .args(["--cores", "1", "--log-level", "warn"])
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped()),
     )
     .unwrap();
     // SAFETY: plain kill(2) on our own child.

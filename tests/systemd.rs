@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, parse_ready, serve_command, wait_until};
+use common::{binary, parse_ready, serve_command, spawn_until_ready, wait_until};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -128,19 +127,15 @@ impl Notified {
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let log = dir.path().join("stderr.log");
-        let mut child = serve_command(&dir.path().join("data"))
-            .args(["--cores", "2"])
-            .env("NOTIFY_SOCKET", &sock_path)
-            .env_remove("WATCHDOG_PID")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = spawn_until_ready(
+            serve_command(&dir.path().join("data"))
+                .args(["--cores", "2"])
+                .env("NOTIFY_SOCKET", &sock_path)
+                .env_remove("WATCHDOG_PID")
+                .envs(env.iter().copied())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        )
+        .unwrap();
         assert!(parse_ready(&line).is_some(), "no ready line: {line:?}");
         Notified {
             child,
@@ -228,18 +223,14 @@ fn no_notify_socket_means_no_notifications_and_no_failure() {
     // Outside systemd the same binary runs normally (covered by every other
     // process test); here only the watchdog variable is set, without a socket.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve_command(dir.path())
-        .args(["--cores", "1"])
-        .env_remove("NOTIFY_SOCKET")
-        .env("WATCHDOG_USEC", "1000000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = spawn_until_ready(
+        serve_command(dir.path())
+            .args(["--cores", "1"])
+            .env_remove("NOTIFY_SOCKET")
+            .env("WATCHDOG_USEC", "1000000")
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     assert!(parse_ready(&line).is_some(), "{line:?}");
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

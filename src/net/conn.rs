@@ -168,7 +168,7 @@ impl Conn {
         if let Some(gather) = everywhere(&req) {
             let mut parts = Vec::new();
             let mut ws = Vec::new();
-            if matches!(req, Request::Info) {
+            if gather == Gather::Text {
                 let mut head = Vec::new();
                 let s = frame::begin(&mut head, 0, frame::STATUS_OK, 0);
                 head.extend_from_slice(core.info_header().as_bytes());

@@ -486,37 +486,34 @@ impl Core {
         let c = self.id;
         self.metrics.borrow().write_lines(c, &mut s);
         let st = &self.stats;
-        let _ = writeln!(s, "g tessera_connections core={c} {}", st.connections.get());
-        let _ = writeln!(
-            s,
-            "c tessera_connections_accepted_total core={c} {}",
-            st.connections_total.get()
-        );
-        let _ = writeln!(
-            s,
-            "c tessera_forwarded_out_total core={c} {}",
-            st.forwarded_out.get()
-        );
-        let _ = writeln!(
-            s,
-            "c tessera_forwarded_in_total core={c} {}",
-            st.forwarded_in.get()
-        );
-        let _ = writeln!(
-            s,
-            "g tessera_mesh_inbox_depth core={c} {}",
-            self.mesh.depth(c)
-        );
-        let _ = writeln!(
-            s,
-            "c tessera_wal_syncs_total core={c} {}",
-            st.wal_syncs.get()
-        );
-        let _ = writeln!(
-            s,
-            "c tessera_wal_sync_seconds_total core={c} {}",
-            st.wal_sync_us.get() as f64 / 1e6
-        );
+        for (kind, name, v) in [
+            ("g", "tessera_connections", st.connections.get() as f64),
+            (
+                "c",
+                "tessera_connections_accepted_total",
+                st.connections_total.get() as f64,
+            ),
+            (
+                "c",
+                "tessera_forwarded_out_total",
+                st.forwarded_out.get() as f64,
+            ),
+            (
+                "c",
+                "tessera_forwarded_in_total",
+                st.forwarded_in.get() as f64,
+            ),
+            ("g", "tessera_mesh_inbox_depth", self.mesh.depth(c) as f64),
+            ("c", "tessera_wal_syncs_total", st.wal_syncs.get() as f64),
+            (
+                "c",
+                "tessera_wal_sync_seconds_total",
+                st.wal_sync_us.get() as f64 / 1e6,
+            ),
+        ] {
+            let _ = writeln!(s, "{kind} {name} core={c} {v}");
+        }
+        // Process-wide: reported once, by core 0.
         if c == 0 {
             let _ = writeln!(
                 s,

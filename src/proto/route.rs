@@ -18,8 +18,10 @@ pub enum Gather {
     Sum,
     /// Items placed back in request order (MGET).
     Items,
-    /// Concatenated text (INFO).
+    /// Concatenated text after a node header (INFO).
     Text,
+    /// Concatenated lines, no header (METRICS).
+    Lines,
 }
 
 /// A part of a split request: its core, the sub-request and the indices
@@ -103,7 +105,7 @@ pub fn combine(
             }
             put_u64(out, n);
         }
-        Gather::Text => {
+        Gather::Text | Gather::Lines => {
             for (reply, _) in parts {
                 out.extend_from_slice(&reply[frame::HEADER_LEN..]);
             }
@@ -148,7 +150,7 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::DbSize => Some(Gather::Sum),
         Opcode::Info => Some(Gather::Text),
         Opcode::Backup => Some(Gather::Sum),
-        Opcode::Metrics => Some(Gather::Text),
+        Opcode::Metrics => Some(Gather::Lines),
         _ => None,
     }
 }

@@ -109,6 +109,20 @@ pub fn serve_command(data_dir: &Path) -> Command {
     c
 }
 
+/// Spawns `cmd` with stdout piped and returns the child once it printed a
+/// line (its ready line, or empty when it exited first).
+pub fn spawn_until_ready(cmd: &mut Command) -> Result<(Child, String), String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok((child, line))
+}
+
 /// A `tessera serve` child process.
 pub struct Proc {
     pub child: Child,
@@ -121,17 +135,7 @@ impl Proc {
     pub fn start(data_dir: &Path, args: &[&str]) -> Result<Proc, String> {
         let log = data_dir.with_extension(format!("stderr-{}.log", std::process::id()));
         let err = std::fs::File::create(&log).unwrap();
-        let mut child = serve_command(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let (mut child, line) = spawn_until_ready(serve_command(data_dir).args(args).stderr(err))?;
         if line.is_empty() {
             let status = child.wait().map_err(|e| e.to_string())?;
             let msg = std::fs::read_to_string(&log).unwrap_or_default();
