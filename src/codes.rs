@@ -42,11 +42,18 @@ pub enum ErrorCode {
     ShuttingDown = 16,
     /// RocksDB failed a read or write.
     Storage = 17,
+    /// The command needs a key that does not exist (RENAME).
+    NoSuchKey = 18,
+    /// The stored value or the argument is not a valid float, or the result
+    /// would be NaN or infinite.
+    NotFloat = 19,
+    /// A list index outside the list (LSET).
+    OutOfRange = 20,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -64,6 +71,9 @@ impl ErrorCode {
         ErrorCode::ReadOnly,
         ErrorCode::ShuttingDown,
         ErrorCode::Storage,
+        ErrorCode::NoSuchKey,
+        ErrorCode::NotFloat,
+        ErrorCode::OutOfRange,
     ];
 
     /// The number on the wire.
@@ -91,6 +101,9 @@ impl ErrorCode {
             ErrorCode::ReadOnly => "READ_ONLY",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::Storage => "STORAGE",
+            ErrorCode::NoSuchKey => "NO_SUCH_KEY",
+            ErrorCode::NotFloat => "NOT_FLOAT",
+            ErrorCode::OutOfRange => "OUT_OF_RANGE",
         }
     }
 
@@ -118,11 +131,14 @@ impl ErrorCode {
             | ErrorCode::UnknownCommand
             | ErrorCode::BadArguments
             | ErrorCode::NotInteger
+            | ErrorCode::NotFloat
+            | ErrorCode::OutOfRange
             | ErrorCode::Overflow
             | ErrorCode::CrossSlot => 400,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::WrongType | ErrorCode::VersionConflict => 409,
             ErrorCode::ReadOnly => 403,
+            ErrorCode::NoSuchKey => 404,
             ErrorCode::Poisoned
             | ErrorCode::WriteStall
             | ErrorCode::OutOfMemory
@@ -151,6 +167,9 @@ impl ErrorCode {
             ErrorCode::ReadOnly => "this node is read-only",
             ErrorCode::ShuttingDown => "server is shutting down",
             ErrorCode::Storage => "storage error",
+            ErrorCode::NoSuchKey => "no such key",
+            ErrorCode::NotFloat => "value is not a valid float",
+            ErrorCode::OutOfRange => "index out of range",
         }
     }
 }

@@ -16,12 +16,14 @@ use futures::channel::oneshot;
 use super::mesh::{Mesh, Msg};
 use super::metrics::CommandMetrics;
 use crate::codes::{ErrorCode, WireError};
+use crate::proto::cmd;
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
-use crate::proto::command::put_found;
+use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::hello::cursor;
 use crate::proto::{self, frame, Request, Topology};
 use crate::shard::backup;
 use crate::shard::clock::now_ms;
+use crate::shard::tx::Tx;
 use crate::shard::{self, Cond, Durability, InlineWrite, Partition, SetOptions};
 use crate::slot::{key_slot, SLOTS};
 use crate::sync::{Notify, Watermark};
@@ -400,8 +402,79 @@ impl Core {
                 let n = self.backup(dir).await?;
                 ok(out, id, |o| put_u64(o, n));
             }
+            Request::Command(c) => {
+                let (results, group) = self.run_named(std::slice::from_ref(c), now).await?;
+                writes.extend(group);
+                ok(out, id, |o| {
+                    for (version, value) in &results {
+                        put_u64(o, *version);
+                        value.encode(o);
+                    }
+                });
+            }
+            Request::Batch(cmds) => {
+                let (results, group) = self.run_named(cmds, now).await?;
+                writes.extend(group);
+                ok(out, id, |o| {
+                    put_u32(o, results.len() as u32);
+                    for (version, value) in &results {
+                        put_u64(o, *version);
+                        value.encode(o);
+                    }
+                });
+            }
         }
         Ok(())
+    }
+
+    /// Runs named commands whose keys share one slot in one transaction:
+    /// all of them apply (one staged unit of the open group) or none does.
+    /// Returns each command's (version, value) and the write to wait for.
+    async fn run_named(
+        &self,
+        cmds: &[NamedCommand<'_>],
+        now: u64,
+    ) -> Result<(Vec<(u64, cmd::Value)>, Option<(u32, u64)>), WireError> {
+        let batch = cmds.len() > 1;
+        let at = |i: usize, e: WireError| {
+            if batch {
+                WireError::new(e.code, format!("command {i}: {}", e.message))
+            } else {
+                e
+            }
+        };
+        let mut specs = Vec::with_capacity(cmds.len());
+        let mut keys: Vec<&[u8]> = Vec::new();
+        for (i, c) in cmds.iter().enumerate() {
+            let spec = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
+            keys.extend(spec.keys(&c.args));
+            specs.push(spec);
+        }
+        let slot = cmd::common_slot(&keys)?;
+        let part = self.part_of_slot(slot)?;
+        loop {
+            let mut tx = Tx::new(part, slot, now);
+            let mut results = Vec::with_capacity(cmds.len());
+            let mut blocked = false;
+            for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
+                match cmd::apply(&mut tx, spec, &c.args, c.expected_version) {
+                    Ok(r) => results.push(r),
+                    Err(cmd::CmdError::Store(shard::Error::WouldBlock)) => {
+                        blocked = true;
+                        break;
+                    }
+                    Err(e) => return Err(at(i, e.into_wire())),
+                }
+            }
+            if !blocked {
+                let group = tx.commit().map(|g| (part.id(), g));
+                return Ok((results, group));
+            }
+            drop(tx);
+            glommio::executor()
+                .spawn_blocking(part.warm_fn(slot, keys[0]))
+                .await;
+        }
     }
 
     /// Checkpoints this core's partitions into `dir` (and, on the core owning

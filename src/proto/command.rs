@@ -26,6 +26,10 @@ pub enum Opcode {
     Info = 0x1C,
     Backup = 0x1D,
     Metrics = 0x1E,
+    /// A named data-model command as an argument vector (`cmd` module).
+    Command = 0x20,
+    /// Named commands of one slot applied all or nothing.
+    Batch = 0x21,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -50,6 +54,8 @@ impl TryFrom<u8> for Opcode {
             0x1C => Info,
             0x1D => Backup,
             0x1E => Metrics,
+            0x20 => Command,
+            0x21 => Batch,
             other => return Err(other),
         })
     }
@@ -76,6 +82,8 @@ impl Opcode {
             Info => "INFO",
             Backup => "BACKUP",
             Metrics => "METRICS",
+            Command => "COMMAND",
+            Batch => "BATCH",
         }
     }
 }
@@ -93,6 +101,63 @@ pub mod set_flags {
     /// Keep the key's current expiry.
     pub const KEEPTTL: u8 = 0x10;
     pub const ALL: u8 = NX | XX | TTL | CAS | KEEPTTL;
+}
+
+/// COMMAND and BATCH flags.
+pub mod command_flags {
+    /// A u64 expected version of the first key precedes the arguments (CAS).
+    pub const CAS: u8 = 0x01;
+}
+
+/// One named command: an optional expected version of its first key, and
+/// its words (`[b"HSET", key, field, value]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCommand<'a> {
+    pub expected_version: Option<u64>,
+    pub args: Vec<&'a [u8]>,
+}
+
+impl<'a> NamedCommand<'a> {
+    pub fn new(args: Vec<&'a [u8]>) -> Self {
+        NamedCommand {
+            expected_version: None,
+            args,
+        }
+    }
+
+    fn decode(r: &mut Reader<'a>, flags: u8) -> Result<Self, Error> {
+        let expected_version = if flags & command_flags::CAS != 0 {
+            Some(r.u64("expected version")?)
+        } else {
+            None
+        };
+        let n = r.count("argument count", 4)?;
+        if n == 0 {
+            return Err(Error::BadArguments("a command needs its name".into()));
+        }
+        let args = (0..n)
+            .map(|_| r.bytes("argument"))
+            .collect::<Result<_, _>>()?;
+        Ok(NamedCommand {
+            expected_version,
+            args,
+        })
+    }
+
+    fn flags(&self) -> u8 {
+        if self.expected_version.is_some() {
+            command_flags::CAS
+        } else {
+            0
+        }
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        if let Some(v) = self.expected_version {
+            put_u64(out, v);
+        }
+        put_keys(out, &self.args);
+    }
 }
 
 /// Arguments of SET besides key and value.
@@ -159,6 +224,10 @@ pub enum Request<'a> {
     },
     /// Every core's metrics in the internal line format (net::metrics).
     Metrics,
+    /// A named command (hashes, sets, sorted sets, lists, keys, strings).
+    Command(NamedCommand<'a>),
+    /// Named commands whose keys share one slot, applied all or nothing.
+    Batch(Vec<NamedCommand<'a>>),
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -196,6 +265,8 @@ impl<'a> Request<'a> {
             Request::Info => Opcode::Info,
             Request::Backup { .. } => Opcode::Backup,
             Request::Metrics => Opcode::Metrics,
+            Request::Command(_) => Opcode::Command,
+            Request::Batch(_) => Opcode::Batch,
         }
     }
 
@@ -203,7 +274,11 @@ impl<'a> Request<'a> {
     /// extra bytes are errors; nothing here panics on any input.
     pub fn decode(opcode: u8, flags: u8, body: &'a [u8]) -> Result<Request<'a>, Error> {
         let op = Opcode::try_from(opcode).map_err(Error::UnknownOpcode)?;
-        let allowed = if op == Opcode::Set { set_flags::ALL } else { 0 };
+        let allowed = match op {
+            Opcode::Set => set_flags::ALL,
+            Opcode::Command => command_flags::CAS,
+            _ => 0,
+        };
         if flags & !allowed != 0 {
             return Err(Error::BadArguments(format!(
                 "{} does not take flags {flags:#04x}",
@@ -297,6 +372,24 @@ impl<'a> Request<'a> {
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
             },
+            Opcode::Command => Request::Command(NamedCommand::decode(&mut r, flags)?),
+            Opcode::Batch => {
+                let n = r.count("command count", 5)?;
+                if n == 0 {
+                    return Err(Error::BadArguments("an empty batch".into()));
+                }
+                let mut cmds = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let f = r.u8("command flags")?;
+                    if f & !command_flags::CAS != 0 {
+                        return Err(Error::BadArguments(format!(
+                            "a batched command does not take flags {f:#04x}"
+                        )));
+                    }
+                    cmds.push(NamedCommand::decode(&mut r, f)?);
+                }
+                Request::Batch(cmds)
+            }
         };
         r.end()?;
         Ok(req)
@@ -324,6 +417,7 @@ impl<'a> Request<'a> {
                 }
                 f
             }
+            Request::Command(c) => c.flags(),
             _ => 0,
         }
     }
@@ -375,6 +469,14 @@ impl<'a> Request<'a> {
             }
             Request::DbSize | Request::Info | Request::Metrics => {}
             Request::Backup { dir } => put_bytes(out, dir),
+            Request::Command(c) => c.encode_body(out),
+            Request::Batch(cmds) => {
+                put_u32(out, cmds.len() as u32);
+                for c in cmds {
+                    out.push(c.flags());
+                    c.encode_body(out);
+                }
+            }
         }
     }
 
@@ -401,6 +503,9 @@ impl<'a> Request<'a> {
 // INFO       UTF-8 text, `key:value` lines and `# section` headers
 // PING       the request body, echoed
 // HELLO      see `hello.rs`
+// COMMAND    u64 version of the first key afterwards (0 = absent), value
+// BATCH      u32 n; n × (u64 version, value)
+// value      see `cmd::Value::encode`
 // error      u16 code, then the UTF-8 message (rest of the body)
 
 /// A value with its version.
@@ -502,6 +607,20 @@ mod tests {
         round_trip(Request::Info);
         round_trip(Request::Metrics);
         round_trip(Request::Backup { dir: b"/srv/b/1" });
+        round_trip(Request::Command(NamedCommand::new(vec![
+            b"HSET", b"h", b"f", b"v",
+        ])));
+        round_trip(Request::Command(NamedCommand {
+            expected_version: Some(7),
+            args: vec![b"HDEL", b"h", b"f"],
+        }));
+        round_trip(Request::Batch(vec![
+            NamedCommand::new(vec![b"SET", b"{a}1", b"x"]),
+            NamedCommand {
+                expected_version: Some(0),
+                args: vec![b"SADD", b"{a}2", b"m"],
+            },
+        ]));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Nothing here knows about sockets or reactors; the codecs are tested on
 //! byte slices. `docs/protocol.md` documents every byte.
 
+pub mod cmd;
 pub mod codec;
 pub mod command;
 pub mod frame;

@@ -168,6 +168,11 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
             topo.core_of_key(keys[0])
         }
         Request::MSet { pairs } => topo.core_of_key(pairs[0].0),
+        Request::Command(c) => command_home(topo, c).unwrap_or(here),
+        Request::Batch(cmds) => cmds
+            .first()
+            .and_then(|c| command_home(topo, c))
+            .unwrap_or(here),
         Request::Scan { cursor: c, .. } => topo.core_of_slot(cursor::slot(*c)),
         Request::Ping(_)
         | Request::Hello { .. }
@@ -176,4 +181,11 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Metrics
         | Request::Backup { .. } => here,
     }
+}
+
+/// The core owning a named command's first key; `None` when the command is
+/// unknown or names no key (the core that has it answers the error).
+fn command_home(topo: &Topology, c: &super::command::NamedCommand<'_>) -> Option<usize> {
+    let spec = super::cmd::lookup(&c.args).ok()?;
+    spec.keys(&c.args).first().map(|k| topo.core_of_key(k))
 }

@@ -7,12 +7,19 @@
 pub mod backup;
 pub mod clock;
 pub mod envelope;
+pub mod hash;
+pub mod list;
 pub mod manifest;
 pub mod partition;
+pub mod set;
+pub mod subkey;
+pub mod tx;
+pub mod zset;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use crate::codes::ErrorCode;
 pub use manifest::{Manifest, SlotRange};
@@ -45,6 +52,14 @@ pub enum Error {
     VersionConflict { current: u64 },
     #[error("{0}")]
     Poisoned(String),
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("value is not a valid float")]
+    NotFloat,
+    #[error("increment would produce NaN or Infinity")]
+    NanOrInfinity,
+    #[error("index out of range")]
+    OutOfRange,
 }
 
 impl Error {
@@ -58,6 +73,9 @@ impl Error {
             Error::Overflow => ErrorCode::Overflow,
             Error::VersionConflict { .. } => ErrorCode::VersionConflict,
             Error::Poisoned(_) => ErrorCode::Poisoned,
+            Error::NoSuchKey => ErrorCode::NoSuchKey,
+            Error::NotFloat | Error::NanOrInfinity => ErrorCode::NotFloat,
+            Error::OutOfRange => ErrorCode::OutOfRange,
         }
     }
 }
@@ -246,14 +264,33 @@ impl Store {
         opts.set_keep_log_file_num(2);
         opts.enable_statistics();
         opts.set_compaction_filter("tessera-expiry", expiry_filter);
+        opts.create_missing_column_families(true);
+        // Subkeys: the same table settings, and a filter that drops members
+        // of dead generations (it reads the metadata through `this`).
+        let this: Arc<OnceLock<Weak<rocksdb::DB>>> = Arc::new(OnceLock::new());
+        let mut sub_opts = rocksdb::Options::default();
+        sub_opts.set_write_buffer_manager(&self.shared.write_buffers);
+        sub_opts.set_block_based_table_factory(&table);
+        sub_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let filter_db = this.clone();
+        sub_opts.set_compaction_filter(
+            "tessera-generations",
+            move |_l: u32, k: &[u8], _v: &[u8]| subkey_filter(&filter_db, k),
+        );
+        let cfs = vec![
+            rocksdb::ColumnFamilyDescriptor::new("default", opts.clone()),
+            rocksdb::ColumnFamilyDescriptor::new(partition::SUB_CF, sub_opts),
+        ];
         let path = partition_dir(&self.config.data_dir, p);
-        let db = rocksdb::DB::open(&opts, &path).map_err(|e| {
+        let db = rocksdb::DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| {
             Error::Storage(format!(
                 "open partition {p} at {}: {}",
                 path.display(),
                 e.into_string()
             ))
         })?;
+        let db = Arc::new(db);
+        let _ = this.set(Arc::downgrade(&db));
         Partition::new(p, range, db, opts, self.config.durability, group)
     }
 }
@@ -279,5 +316,51 @@ fn expiry_filter(_level: u32, key: &[u8], value: &[u8]) -> rocksdb::compaction_f
             Decision::Remove
         }
         _ => Decision::Keep,
+    }
+}
+
+/// Subkeys dropped by the generation compaction filter in this process.
+static SUBKEYS_REMOVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many subkeys of deleted, expired or recreated collections compactions
+/// have removed since the process started.
+pub fn subkeys_removed() -> u64 {
+    SUBKEYS_REMOVED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Keeps a subkey only while its key's metadata is live, of a collection
+/// type, and of the same generation. The metadata is read from the DB (the
+/// memtable included), so a subkey written in the same batch as its
+/// metadata is never dropped.
+fn subkey_filter(
+    db: &OnceLock<Weak<rocksdb::DB>>,
+    key: &[u8],
+) -> rocksdb::compaction_filter::Decision {
+    use rocksdb::compaction_filter::Decision;
+    let Some(db) = db.get().and_then(Weak::upgrade) else {
+        return Decision::Keep;
+    };
+    let Some((slot, user_key, generation)) = subkey::parse(key) else {
+        return Decision::Keep;
+    };
+    let meta_key = partition::raw_key(slot, user_key);
+    let live = match db.get_pinned(&meta_key) {
+        Ok(Some(v)) => match envelope::decode(&v) {
+            Ok((m, _)) => {
+                m.vtype != envelope::ValueType::String
+                    && m.generation == generation
+                    && !m.is_expired(clock::now_ms())
+            }
+            Err(_) => true,
+        },
+        Ok(None) => false,
+        // A failed read keeps the subkey: dropping live data is the one thing not allowed.
+        Err(_) => true,
+    };
+    if live {
+        Decision::Keep
+    } else {
+        SUBKEYS_REMOVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Decision::Remove
     }
 }

@@ -12,6 +12,7 @@
 //! per tick and writes it; acknowledgements wait for that group.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -109,7 +110,28 @@ type Staged = Option<Rc<[u8]>>;
 
 struct Pending {
     batch: WriteBatch,
+    /// Staged metadata records and strings (default column family).
     overlay: AHashMap<Vec<u8>, (u64, Staged)>,
+    /// Staged subkeys (the `sub` column family), ordered for range reads.
+    sub: BTreeMap<Vec<u8>, (u64, Staged)>,
+}
+
+/// The column families of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cf {
+    /// Metadata records and strings: `slot | key`.
+    Meta,
+    /// Collection members and the sorted-set score index (see `subkey`).
+    Sub,
+}
+
+/// Name of the subkey column family.
+pub const SUB_CF: &str = "sub";
+
+/// A read that missed the block cache, to be warmed from the blocking pool.
+enum Miss {
+    Point(Cf, Vec<u8>),
+    Range(Cf, Vec<u8>, Vec<u8>),
 }
 
 /// Bytes of a stored value, from the overlay or pinned in RocksDB.
@@ -132,6 +154,8 @@ pub struct Partition {
     id: u32,
     range: SlotRange,
     db: Arc<DB>,
+    /// The last read that would have blocked (warmed by `warm_fn`).
+    miss: RefCell<Option<Miss>>,
     /// Kept for the statistics tickers (WAL synced) it owns.
     options: rocksdb::Options,
     durability: Durability,
@@ -154,7 +178,7 @@ impl Partition {
     pub(super) fn new(
         id: u32,
         range: SlotRange,
-        db: DB,
+        db: Arc<DB>,
         options: rocksdb::Options,
         durability: Durability,
         group: Rc<Cell<u64>>,
@@ -181,7 +205,8 @@ impl Partition {
         Ok(Partition {
             id,
             range,
-            db: Arc::new(db),
+            db,
+            miss: RefCell::new(None),
             options,
             durability,
             write_opts,
@@ -190,6 +215,7 @@ impl Partition {
             pending: RefCell::new(Pending {
                 batch: WriteBatch::default(),
                 overlay: AHashMap::new(),
+                sub: BTreeMap::new(),
             }),
             group,
             poisoned: RefCell::new(None),
@@ -216,9 +242,67 @@ impl Partition {
         }
         match self.db.get_pinned_opt(raw, &self.read_inline) {
             Ok(v) => Ok(v.map(RawValue::Pinned)),
-            Err(e) if e.kind() == ErrorKind::Incomplete => Err(Error::WouldBlock),
+            Err(e) if e.kind() == ErrorKind::Incomplete => {
+                *self.miss.borrow_mut() = Some(Miss::Point(Cf::Meta, raw.to_vec()));
+                Err(Error::WouldBlock)
+            }
             Err(e) => Err(storage(e)),
         }
+    }
+
+    fn sub_cf(&self) -> &rocksdb::ColumnFamily {
+        // The column family is created when the partition opens (see Store::open_partition).
+        self.db
+            .cf_handle(SUB_CF)
+            .expect("the sub column family is opened with the partition")
+    }
+
+    /// Reads a subkey: the overlay first, then the memtable or block cache.
+    pub(super) fn read_sub(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if let Some((_, staged)) = self.pending.borrow().sub.get(raw) {
+            return Ok(staged.as_ref().map(|v| v.to_vec()));
+        }
+        match self
+            .db
+            .get_pinned_cf_opt(self.sub_cf(), raw, &self.read_inline)
+        {
+            Ok(v) => Ok(v.map(|v| v.to_vec())),
+            Err(e) if e.kind() == ErrorKind::Incomplete => {
+                *self.miss.borrow_mut() = Some(Miss::Point(Cf::Sub, raw.to_vec()));
+                Err(Error::WouldBlock)
+            }
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    /// Reads a metadata record or string as owned bytes (transactions).
+    pub(super) fn read_meta_raw(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.read_raw(raw)?.map(|v| v.to_vec()))
+    }
+
+    /// The staged subkeys in `[lo, hi)`, ascending.
+    pub(super) fn staged_sub_range(&self, lo: &[u8], hi: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.pending
+            .borrow()
+            .sub
+            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)))
+            .map(|(k, (_, v))| (k.clone(), v.as_ref().map(|v| v.to_vec())))
+            .collect()
+    }
+
+    /// An iterator over stored subkeys in `[lo, hi)` that never reads disk
+    /// (it ends with `Incomplete` instead).
+    pub(super) fn sub_iter(&self, lo: &[u8], hi: &[u8]) -> rocksdb::DBRawIterator<'_> {
+        let mut opts = ReadOptions::default();
+        opts.set_read_tier(ReadTier::BlockCache);
+        opts.set_iterate_lower_bound(lo.to_vec());
+        opts.set_iterate_upper_bound(hi.to_vec());
+        self.db.raw_iterator_cf_opt(self.sub_cf(), opts)
+    }
+
+    /// Records that a range read of `[lo, hi)` would have blocked.
+    pub(super) fn missed_range(&self, lo: &[u8], hi: &[u8]) {
+        *self.miss.borrow_mut() = Some(Miss::Range(Cf::Sub, lo.to_vec(), hi.to_vec()));
     }
 
     /// The live (present, unexpired) value of `raw` with its header.
@@ -234,15 +318,41 @@ impl Partition {
     }
 
     /// A closure that reads `raw` from disk into the block cache.
+    /// Warms what the last `WouldBlock` missed, or else the key's metadata.
     pub fn warm_fn(&self, slot: u16, key: &[u8]) -> impl FnOnce() + Send + 'static {
         let db = self.db.clone();
-        let raw = raw_key(slot, key);
+        let miss = self
+            .miss
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| Miss::Point(Cf::Meta, raw_key(slot, key)));
         self.stats
             .blocking_reads
             .set(self.stats.blocking_reads.get() + 1);
         move || {
-            // The value itself is not needed: the read fills the block cache.
-            let _ = db.get_pinned(&raw);
+            // The values themselves are not needed: the reads fill the block cache.
+            let cf = |c: Cf| match c {
+                Cf::Meta => db.cf_handle("default"),
+                Cf::Sub => db.cf_handle(SUB_CF),
+            };
+            match miss {
+                Miss::Point(c, raw) => {
+                    if let Some(h) = cf(c) {
+                        let _ = db.get_pinned_cf(h, &raw);
+                    }
+                }
+                Miss::Range(c, lo, hi) => {
+                    if let Some(h) = cf(c) {
+                        let mut opts = ReadOptions::default();
+                        opts.set_iterate_upper_bound(hi);
+                        let mut it = db.raw_iterator_cf_opt(h, opts);
+                        it.seek(&lo);
+                        while it.valid() {
+                            it.next();
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -314,6 +424,40 @@ impl Partition {
         p.overlay.insert(raw, (group, value));
         self.stats.writes.set(self.stats.writes.get() + 1);
         group
+    }
+
+    /// Stages a transaction's writes into the open group, all or nothing
+    /// (they join one WriteBatch). Returns the group.
+    pub(super) fn stage_all(&self, writes: Vec<((Cf, Vec<u8>), Option<Vec<u8>>)>) -> u64 {
+        let group = self.group.get();
+        let sub = self.sub_cf();
+        let mut p = self.pending.borrow_mut();
+        let n = writes.len() as u64;
+        for ((cf, raw), value) in writes {
+            let value: Staged = value.map(Into::into);
+            match (cf, &value) {
+                (Cf::Meta, Some(v)) => p.batch.put(&raw, v),
+                (Cf::Meta, None) => p.batch.delete(&raw),
+                (Cf::Sub, Some(v)) => p.batch.put_cf(sub, &raw, v),
+                (Cf::Sub, None) => p.batch.delete_cf(sub, &raw),
+            }
+            match cf {
+                Cf::Meta => p.overlay.insert(raw, (group, value)),
+                Cf::Sub => p.sub.insert(raw, (group, value)),
+            };
+        }
+        self.stats.writes.set(self.stats.writes.get() + n);
+        group
+    }
+
+    /// The next version of the partition's clock (also used as a new
+    /// collection's generation).
+    pub(super) fn new_version(&self, now_ms: u64) -> u64 {
+        self.next_version(now_ms)
+    }
+
+    pub(super) fn writable(&self) -> Result<(), Error> {
+        self.check_writable()
     }
 
     /// SET. Returns the outcome and the group to wait for (when applied).
@@ -516,10 +660,11 @@ impl Partition {
 
     /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
     pub fn finish_group(&self, group: u64) {
-        self.pending
-            .borrow_mut()
-            .overlay
-            .retain(|_, (g, _)| *g > group);
+        let mut p = self.pending.borrow_mut();
+        p.overlay.retain(|_, (g, _)| *g > group);
+        if !p.sub.is_empty() {
+            p.sub.retain(|_, (g, _)| *g > group);
+        }
     }
 
     /// Stops the partition accepting writes from `group` on.
@@ -621,10 +766,43 @@ impl Partition {
         }
     }
 
-    /// Compacts the whole partition (blocking; tests and admin use).
+    /// Compacts the whole partition, both column families (blocking; tests
+    /// and admin use).
     pub fn compact_fn(&self) -> impl FnOnce() + Send + 'static {
         let db = self.db.clone();
-        move || db.compact_range::<&[u8], &[u8]>(None, None)
+        move || {
+            db.compact_range::<&[u8], &[u8]>(None, None);
+            if let Some(sub) = db.cf_handle(SUB_CF) {
+                db.compact_range_cf::<&[u8], &[u8]>(sub, None, None);
+            }
+        }
+    }
+
+    /// A closure counting the stored subkeys (blocking; tests and admin use).
+    pub fn count_subkeys_fn(&self) -> impl FnOnce() -> u64 + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let Some(sub) = db.cf_handle(SUB_CF) else {
+                return 0;
+            };
+            let mut it = db.raw_iterator_cf(sub);
+            it.seek_to_first();
+            let mut n = 0;
+            while it.valid() {
+                n += 1;
+                it.next();
+            }
+            n
+        }
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        // The subkey compaction filter reads this DB from RocksDB's threads;
+        // stopping background work first means it never holds the last
+        // reference (which would close the DB from inside a compaction).
+        self.db.cancel_all_background_work(true);
     }
 }
 

@@ -1,0 +1,215 @@
+//! Hash commands and the (hashkey, sortkey) model: HSET, HSETNX, HGET,
+//! HMGET, HDEL, HGETALL, HKEYS, HVALS, HLEN, HEXISTS, HINCRBY,
+//! HINCRBYFLOAT, HSCAN, HSTRLEN, HRANGE (sortkey range scan) and
+//! CHECKANDSET.
+
+use super::{bad, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value};
+use crate::shard::hash::{format_float, Bound, Check, SortRange};
+use crate::shard::tx::Tx;
+
+const fn spec(name: &'static str, arity: i32, write: bool, run: super::RunFn) -> Spec {
+    Spec {
+        name,
+        arity,
+        keys: (1, 1, 1),
+        write,
+        run,
+    }
+}
+
+pub const SPECS: &[Spec] = &[
+    spec("hset", -4, true, hset),
+    spec("hmset", -4, true, hmset),
+    spec("hsetnx", 4, true, hsetnx),
+    spec("hget", 3, false, hget),
+    spec("hmget", -3, false, hmget),
+    spec("hdel", -3, true, hdel),
+    spec("hgetall", 2, false, hgetall),
+    spec("hkeys", 2, false, |t, a| hpart(t, a, true)),
+    spec("hvals", 2, false, |t, a| hpart(t, a, false)),
+    spec("hlen", 2, false, hlen),
+    spec("hexists", 3, false, hexists),
+    spec("hstrlen", 3, false, hstrlen),
+    spec("hincrby", 4, true, hincrby),
+    spec("hincrbyfloat", 4, true, hincrbyfloat),
+    spec("hscan", -3, false, hscan),
+    spec("hrange", -4, false, hrange),
+    spec("checkandset", -6, true, checkandset),
+];
+
+fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<Vec<(&'a [u8], &'a [u8])>, CmdError> {
+    a.pairs().ok_or_else(|| {
+        CmdError::Wire(bad(format!(
+            "wrong number of arguments for '{name}' command"
+        )))
+    })
+}
+
+fn hset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let pairs = field_pairs(a, "hset")?;
+    Ok(Value::Int(t.hset(key, &pairs)? as i64))
+}
+
+fn hmset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let pairs = field_pairs(a, "hmset")?;
+    t.hset(key, &pairs)?;
+    Ok(Value::ok())
+}
+
+fn hsetnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f, v) = (a.next()?, a.next()?, a.next()?);
+    Ok(Value::Int(t.hsetnx(key, f, v)? as i64))
+}
+
+fn hget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f) = (a.next()?, a.next()?);
+    Ok(Value::opt(t.hget(key, f)?))
+}
+
+fn hmget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let fields = a.rest();
+    Ok(Value::list(t.hmget(key, fields)?, Value::opt))
+}
+
+fn hdel(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::Int(t.hdel(key, a.rest())? as i64))
+}
+
+fn hgetall(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::Map(
+        t.hgetall(key)?
+            .into_iter()
+            .map(|(f, v)| (Value::Bytes(f), Value::Bytes(v)))
+            .collect(),
+    ))
+}
+
+fn hpart(t: &mut Tx<'_>, a: &mut Args<'_>, keys: bool) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::list(t.hgetall(key)?, |(f, v)| {
+        Value::Bytes(if keys { f } else { v })
+    }))
+}
+
+fn hlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    Ok(Value::Int(t.hlen(a.next()?)? as i64))
+}
+
+fn hexists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f) = (a.next()?, a.next()?);
+    Ok(Value::Int(t.hget(key, f)?.is_some() as i64))
+}
+
+fn hstrlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f) = (a.next()?, a.next()?);
+    Ok(Value::Int(
+        t.hget(key, f)?.map(|v| v.len()).unwrap_or(0) as i64
+    ))
+}
+
+fn hincrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f) = (a.next()?, a.next()?);
+    let d = a.int()?;
+    Ok(Value::Int(t.hincrby(key, f, d)?))
+}
+
+fn hincrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, f) = (a.next()?, a.next()?);
+    let d = a.float()?;
+    Ok(Value::bytes(format_float(t.hincrbyfloat(key, f, d)?)))
+}
+
+fn hscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let o = ScanOpts::parse(a)?;
+    let (next, items) = t.hscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
+    let mut flat = Vec::with_capacity(items.len() * 2);
+    for (f, v) in items {
+        flat.push(Value::Bytes(f));
+        flat.push(Value::Bytes(v));
+    }
+    Ok(Value::Array(vec![
+        ScanOpts::cursor(next),
+        Value::Array(flat),
+    ]))
+}
+
+/// HRANGE key start stop [STARTEXCL] [STOPINCL] [PREFIX p] [SUFFIX s]
+/// [LIMIT n] [REV] [KEYSONLY]. An empty start or stop is unbounded; start
+/// is inclusive and stop exclusive unless told otherwise (Pegasus's
+/// defaults).
+fn hrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let bound = |b: &[u8], inclusive| Bound {
+        key: (!b.is_empty()).then(|| b.to_vec()),
+        inclusive,
+    };
+    let mut r = SortRange {
+        start: bound(a.next()?, true),
+        stop: bound(a.next()?, false),
+        ..Default::default()
+    };
+    let mut keys_only = false;
+    while a.left() > 0 {
+        if a.eat("startexcl") {
+            r.start.inclusive = false;
+        } else if a.eat("stopincl") {
+            r.stop.inclusive = true;
+        } else if a.eat("prefix") {
+            r.prefix = a.next()?.to_vec();
+        } else if a.eat("suffix") {
+            r.suffix = a.next()?.to_vec();
+        } else if a.eat("limit") {
+            r.limit = a.count()? as usize;
+        } else if a.eat("rev") {
+            r.reverse = true;
+        } else if a.eat("keysonly") {
+            keys_only = true;
+        } else {
+            return Err(syntax());
+        }
+    }
+    let items = t.hrange(key, &r)?;
+    Ok(if keys_only {
+        Value::list(items, |(f, _)| Value::Bytes(f))
+    } else {
+        Value::Map(
+            items
+                .into_iter()
+                .map(|(f, v)| (Value::Bytes(f), Value::Bytes(v)))
+                .collect(),
+        )
+    })
+}
+
+/// CHECKANDSET key check_field check_type [operand] set_field value.
+/// check_type: EXISTS, NOTEXISTS, EQ v, PREFIX p, INTEQ n, INTLT n,
+/// INTLE n, INTGT n, INTGE n. Answers [1|0, the checked field's value].
+fn checkandset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, check_field) = (a.next()?, a.next()?);
+    let kind = String::from_utf8_lossy(a.next()?).to_ascii_lowercase();
+    let check = match kind.as_str() {
+        "exists" => Check::Exists,
+        "notexists" => Check::NotExists,
+        "eq" => Check::ValueEquals(a.next()?.to_vec()),
+        "prefix" => Check::ValuePrefix(a.next()?.to_vec()),
+        "inteq" => Check::IntEq(a.int()?),
+        "intlt" => Check::IntLt(a.int()?),
+        "intle" => Check::IntLe(a.int()?),
+        "intgt" => Check::IntGt(a.int()?),
+        "intge" => Check::IntGe(a.int()?),
+        other => return Err(CmdError::Wire(bad(format!("unknown check type '{other}'")))),
+    };
+    let (set_field, value) = (a.next()?, a.next()?);
+    a.end()?;
+    let (done, current) = t.check_and_set(key, check_field, &check, set_field, value)?;
+    Ok(Value::Array(vec![
+        Value::Int(done as i64),
+        Value::opt(current),
+    ]))
+}

@@ -1,0 +1,540 @@
+//! Named commands: the data-model commands (hashes, sets, sorted sets,
+//! lists, keys of any type, and the strings an atomic batch needs), taken as
+//! an argument vector (`HSET key field value`, the same shape as Redis's),
+//! executed against one partition through a `shard::tx::Tx`, answering a
+//! typed `Value`.
+//!
+//! One table (`Spec`) per command family file holds each command's name,
+//! arity, key positions and the function that parses its arguments and
+//! applies it. The binary protocol carries them in the COMMAND (0x20) and
+//! BATCH (0x21) frames; `tessera cli` and the Rust client build the
+//! argument vectors; a RESP front end can reuse the same table.
+
+pub mod hash;
+pub mod keys;
+pub mod list;
+pub mod set;
+pub mod zset;
+
+use std::sync::OnceLock;
+
+use ahash::AHashMap;
+
+use super::codec::{put_bytes, put_u32, put_u64, Reader};
+use super::Error as ProtoError;
+use crate::codes::{ErrorCode, WireError};
+use crate::shard::{self, tx::Tx};
+use crate::slot::key_slot;
+
+/// A command's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Nil,
+    Int(i64),
+    Bytes(Vec<u8>),
+    Double(f64),
+    Array(Vec<Value>),
+    /// Field → value pairs (HGETALL).
+    Map(Vec<(Value, Value)>),
+    /// A short status word (`OK`, a type name).
+    Status(String),
+}
+
+impl Value {
+    pub fn ok() -> Value {
+        Value::Status("OK".into())
+    }
+
+    pub fn bytes(b: impl Into<Vec<u8>>) -> Value {
+        Value::Bytes(b.into())
+    }
+
+    pub fn opt(b: Option<Vec<u8>>) -> Value {
+        b.map(Value::Bytes).unwrap_or(Value::Nil)
+    }
+
+    pub fn list<T>(items: impl IntoIterator<Item = T>, f: impl Fn(T) -> Value) -> Value {
+        Value::Array(items.into_iter().map(f).collect())
+    }
+
+    /// Appends the binary encoding (docs/protocol.md, "Values").
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Nil => out.push(0),
+            Value::Int(n) => {
+                out.push(1);
+                put_u64(out, *n as u64);
+            }
+            Value::Bytes(b) => {
+                out.push(2);
+                put_bytes(out, b);
+            }
+            Value::Double(d) => {
+                out.push(3);
+                put_u64(out, d.to_bits());
+            }
+            Value::Array(items) => {
+                out.push(4);
+                put_u32(out, items.len() as u32);
+                for i in items {
+                    i.encode(out);
+                }
+            }
+            Value::Map(pairs) => {
+                out.push(5);
+                put_u32(out, pairs.len() as u32);
+                for (k, v) in pairs {
+                    k.encode(out);
+                    v.encode(out);
+                }
+            }
+            Value::Status(s) => {
+                out.push(6);
+                put_bytes(out, s.as_bytes());
+            }
+        }
+    }
+
+    /// Decodes one value; `depth` bounds nesting so hostile input cannot
+    /// exhaust the stack.
+    pub fn decode(r: &mut Reader<'_>, depth: u32) -> Result<Value, ProtoError> {
+        if depth > 16 {
+            return Err(ProtoError::BadArguments("value nested too deeply".into()));
+        }
+        Ok(match r.u8("value tag")? {
+            0 => Value::Nil,
+            1 => Value::Int(r.i64("integer")?),
+            2 => Value::Bytes(r.bytes("bytes")?.to_vec()),
+            3 => Value::Double(f64::from_bits(r.u64("double")?)),
+            4 => {
+                let n = r.count("array length", 1)?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(Value::decode(r, depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            5 => {
+                let n = r.count("map length", 2)?;
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    pairs.push((Value::decode(r, depth + 1)?, Value::decode(r, depth + 1)?));
+                }
+                Value::Map(pairs)
+            }
+            6 => Value::Status(String::from_utf8_lossy(r.bytes("status")?).into_owned()),
+            t => return Err(ProtoError::BadArguments(format!("unknown value tag {t}"))),
+        })
+    }
+}
+
+/// Why a command failed: a storage error (kept apart so a read that would
+/// block can be retried) or an argument error.
+#[derive(Debug)]
+pub enum CmdError {
+    Store(shard::Error),
+    Wire(WireError),
+}
+
+impl From<shard::Error> for CmdError {
+    fn from(e: shard::Error) -> Self {
+        CmdError::Store(e)
+    }
+}
+
+impl From<WireError> for CmdError {
+    fn from(e: WireError) -> Self {
+        CmdError::Wire(e)
+    }
+}
+
+impl CmdError {
+    pub fn into_wire(self) -> WireError {
+        match self {
+            CmdError::Store(e) => WireError::new(e.code(), e.to_string()),
+            CmdError::Wire(w) => w,
+        }
+    }
+}
+
+pub type CmdResult = Result<Value, CmdError>;
+
+/// Parses the arguments and applies the command.
+pub type RunFn = fn(&mut Tx<'_>, &mut Args<'_>) -> CmdResult;
+
+/// One command of the table.
+pub struct Spec {
+    /// Lower case.
+    pub name: &'static str,
+    /// Redis's convention: `n` = exactly n words (the name included),
+    /// `-n` = at least n.
+    pub arity: i32,
+    /// Key positions: first, last (-1 = the last word), step.
+    pub keys: (usize, i32, usize),
+    pub write: bool,
+    pub run: RunFn,
+}
+
+impl Spec {
+    /// The keys named by `args` (the name is `args[0]`).
+    pub fn keys<'a>(&self, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        let (first, last, step) = self.keys;
+        if first == 0 || first >= args.len() {
+            return Vec::new();
+        }
+        let last = if last < 0 {
+            (args.len() as i32 + last) as usize
+        } else {
+            (last as usize).min(args.len() - 1)
+        };
+        (first..=last)
+            .step_by(step.max(1))
+            .map(|i| args[i])
+            .collect()
+    }
+
+    fn check_arity(&self, n: usize) -> Result<(), WireError> {
+        let ok = if self.arity >= 0 {
+            n == self.arity as usize
+        } else {
+            n >= self.arity.unsigned_abs() as usize
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "wrong number of arguments for '{}' command",
+                self.name
+            )))
+        }
+    }
+}
+
+fn table() -> &'static AHashMap<&'static str, &'static Spec> {
+    static TABLE: OnceLock<AHashMap<&'static str, &'static Spec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        [
+            keys::SPECS,
+            hash::SPECS,
+            set::SPECS,
+            zset::SPECS,
+            list::SPECS,
+        ]
+        .iter()
+        .flat_map(|s| s.iter())
+        .map(|s| (s.name, s))
+        .collect()
+    })
+}
+
+/// Every command, sorted by name (docs and tests).
+pub fn all() -> Vec<&'static Spec> {
+    let mut v: Vec<_> = table().values().copied().collect();
+    v.sort_by_key(|s| s.name);
+    v
+}
+
+/// Finds the command `args[0]` and checks its arity.
+pub fn lookup(args: &[&[u8]]) -> Result<&'static Spec, WireError> {
+    let Some(name) = args.first() else {
+        return Err(bad("empty command".into()));
+    };
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let spec = table().get(lower.as_str()).copied().ok_or_else(|| {
+        WireError::new(
+            ErrorCode::UnknownCommand,
+            format!(
+                "unknown command '{}'",
+                String::from_utf8_lossy(&name[..name.len().min(128)])
+            ),
+        )
+    })?;
+    spec.check_arity(args.len())?;
+    Ok(spec)
+}
+
+/// The one slot all `keys` share; CROSSSLOT otherwise.
+pub fn common_slot(keys: &[&[u8]]) -> Result<u16, WireError> {
+    let mut slot = None;
+    for k in keys {
+        let s = key_slot(k);
+        match slot {
+            None => slot = Some(s),
+            Some(x) if x != s => return Err(WireError::of(ErrorCode::CrossSlot)),
+            _ => {}
+        }
+    }
+    slot.ok_or_else(|| bad("the command names no key".into()))
+}
+
+pub fn bad(m: String) -> WireError {
+    WireError::new(ErrorCode::BadArguments, m)
+}
+
+pub fn syntax() -> CmdError {
+    CmdError::Wire(bad("syntax error".into()))
+}
+
+fn not_integer() -> CmdError {
+    CmdError::Store(shard::Error::NotInteger)
+}
+
+/// The arguments of one command, consumed front to back.
+pub struct Args<'a> {
+    words: &'a [&'a [u8]],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    /// `words` without the command name.
+    pub fn new(words: &'a [&'a [u8]]) -> Args<'a> {
+        Args { words, pos: 0 }
+    }
+
+    pub fn left(&self) -> usize {
+        self.words.len() - self.pos
+    }
+
+    pub fn next(&mut self) -> Result<&'a [u8], CmdError> {
+        let w = self.words.get(self.pos).ok_or_else(syntax)?;
+        self.pos += 1;
+        Ok(w)
+    }
+
+    /// The rest of the words.
+    pub fn rest(&mut self) -> &'a [&'a [u8]] {
+        let r = &self.words[self.pos..];
+        self.pos = self.words.len();
+        r
+    }
+
+    pub fn int(&mut self) -> Result<i64, CmdError> {
+        shard::hash::parse_int(self.next()?).ok_or_else(not_integer)
+    }
+
+    /// A non-negative integer.
+    pub fn count(&mut self) -> Result<u64, CmdError> {
+        let n = self.int()?;
+        u64::try_from(n).map_err(|_| {
+            CmdError::Wire(WireError::new(
+                ErrorCode::OutOfRange,
+                "value is out of range, must be positive",
+            ))
+        })
+    }
+
+    /// A float that is not NaN (`inf`, `-inf` allowed).
+    pub fn float(&mut self) -> Result<f64, CmdError> {
+        shard::hash::parse_float(self.next()?).ok_or(CmdError::Store(shard::Error::NotFloat))
+    }
+
+    /// Whether the next word is `kw` (case-insensitive); consumes it if so.
+    pub fn eat(&mut self, kw: &str) -> bool {
+        match self.words.get(self.pos) {
+            Some(w) if w.eq_ignore_ascii_case(kw.as_bytes()) => {
+                self.pos += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Fails when words are left.
+    pub fn end(&self) -> Result<(), CmdError> {
+        if self.left() == 0 {
+            Ok(())
+        } else {
+            Err(syntax())
+        }
+    }
+
+    /// Pairs of words until the end (`field value ...`); `None` when odd.
+    pub fn pairs(&mut self) -> Option<Vec<(&'a [u8], &'a [u8])>> {
+        let rest = self.rest();
+        if rest.is_empty() || rest.len() % 2 != 0 {
+            return None;
+        }
+        Some(rest.chunks(2).map(|c| (c[0], c[1])).collect())
+    }
+}
+
+/// SCAN-family options: `cursor [MATCH pattern] [COUNT n]`. A cursor is
+/// `0` (start) or `x` + the hex of the last member visited.
+pub struct ScanOpts {
+    pub after: Option<Vec<u8>>,
+    pub pattern: Option<Vec<u8>>,
+    pub count: usize,
+}
+
+impl ScanOpts {
+    pub fn parse(a: &mut Args<'_>) -> Result<ScanOpts, CmdError> {
+        let c = a.next()?;
+        let after = if c == b"0" {
+            None
+        } else {
+            Some(
+                c.strip_prefix(b"x")
+                    .and_then(unhex)
+                    .ok_or_else(|| CmdError::Wire(bad("invalid cursor".into())))?,
+            )
+        };
+        let mut o = ScanOpts {
+            after,
+            pattern: None,
+            count: 10,
+        };
+        while a.left() > 0 {
+            if a.eat("match") {
+                o.pattern = Some(a.next()?.to_vec());
+            } else if a.eat("count") {
+                let n = a.int()?;
+                if n < 1 {
+                    return Err(syntax());
+                }
+                o.count = n.min(100_000) as usize;
+            } else {
+                return Err(syntax());
+            }
+        }
+        Ok(o)
+    }
+
+    pub fn keep(&self, m: &[u8]) -> bool {
+        self.pattern.as_deref().is_none_or(|p| glob_match(p, m))
+    }
+
+    /// The cursor word for a page's continuation.
+    pub fn cursor(next: Option<Vec<u8>>) -> Value {
+        match next {
+            None => Value::bytes(b"0".to_vec()),
+            Some(m) => {
+                let mut c = b"x".to_vec();
+                for b in m {
+                    c.extend_from_slice(format!("{b:02x}").as_bytes());
+                }
+                Value::Bytes(c)
+            }
+        }
+    }
+}
+
+fn unhex(h: &[u8]) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    h.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+/// Redis's glob matching (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), on bytes.
+pub fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => {
+            let rest = &p[1..];
+            (0..=s.len()).any(|i| glob_match(rest, &s[i..]))
+        }
+        Some(b'?') => !s.is_empty() && glob_match(&p[1..], &s[1..]),
+        Some(b'[') => {
+            let Some(&c) = s.first() else {
+                return false;
+            };
+            let mut i = 1;
+            let negate = p.get(1) == Some(&b'^');
+            if negate {
+                i += 1;
+            }
+            let mut matched = false;
+            while i < p.len() && p[i] != b']' {
+                if p[i] == b'\\' && i + 1 < p.len() {
+                    matched |= p[i + 1] == c;
+                    i += 2;
+                } else if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+                    let (lo, hi) = (p[i].min(p[i + 2]), p[i].max(p[i + 2]));
+                    matched |= (lo..=hi).contains(&c);
+                    i += 3;
+                } else {
+                    matched |= p[i] == c;
+                    i += 1;
+                }
+            }
+            // An unclosed class matches up to the end of the pattern, as in Redis.
+            let rest = if i < p.len() { &p[i + 1..] } else { &p[i..] };
+            matched != negate && glob_match(rest, &s[1..])
+        }
+        Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && glob_match(&p[2..], &s[1..]),
+        Some(&c) => s.first() == Some(&c) && glob_match(&p[1..], &s[1..]),
+    }
+}
+
+/// Runs one command inside `tx`: the CAS check on its first key, then the
+/// command. Returns the first key's version afterwards (0 if it does not
+/// exist) and the answer.
+pub fn apply(
+    tx: &mut Tx<'_>,
+    spec: &Spec,
+    args: &[&[u8]],
+    expected_version: Option<u64>,
+) -> Result<(u64, Value), CmdError> {
+    let keys = spec.keys(args);
+    let first = keys.first().copied().unwrap_or_default();
+    if let Some(expected) = expected_version {
+        let current = tx.version_of(first)?;
+        if current != expected {
+            return Err(CmdError::Store(shard::Error::VersionConflict { current }));
+        }
+    }
+    let value = (spec.run)(tx, &mut Args::new(&args[1..]))?;
+    Ok((tx.version_of(first)?, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"user:*", b"user:42"));
+        assert!(!glob_match(b"user:?", b"user:42"));
+        assert!(glob_match(b"h[ae]llo", b"hallo"));
+        assert!(!glob_match(b"h[^e]llo", b"hello"));
+        assert!(glob_match(b"h[a-c]llo", b"hbllo"));
+        assert!(glob_match(b"a\\*b", b"a*b"));
+        assert!(!glob_match(b"a\\*b", b"axb"));
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let v = Value::Array(vec![
+            Value::Nil,
+            Value::Int(-3),
+            Value::bytes(b"x".to_vec()),
+            Value::Double(f64::NEG_INFINITY),
+            Value::Map(vec![(Value::bytes(b"f".to_vec()), Value::Int(1))]),
+            Value::ok(),
+        ]);
+        let mut out = Vec::new();
+        v.encode(&mut out);
+        let back = Value::decode(&mut Reader::new(&out), 0).unwrap();
+        assert_eq!(back, v);
+        // Forged lengths and deep nesting are errors, not allocations or overflows.
+        assert!(Value::decode(&mut Reader::new(&[4, 0xff, 0xff, 0xff, 0xff]), 0).is_err());
+        assert!(Value::decode(&mut Reader::new(&[4, 0, 0, 0, 1].repeat(40)), 0).is_err());
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for s in all() {
+            assert_eq!(s.name, s.name.to_ascii_lowercase());
+            assert!(s.arity != 0, "{}", s.name);
+            assert!(s.keys.0 >= 1, "{} names a key", s.name);
+        }
+        assert!(lookup(&[b"HSET", b"k"]).is_err());
+        assert!(lookup(&[b"nosuch"]).is_err());
+        assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().name, "hset");
+        let sinter = lookup(&[b"sinterstore", b"d", b"a", b"b"]).unwrap();
+        assert_eq!(sinter.keys(&[b"sinterstore", b"d", b"a", b"b"]).len(), 3);
+    }
+}

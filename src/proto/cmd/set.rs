@@ -1,0 +1,118 @@
+//! Set commands: SADD, SREM, SISMEMBER, SMISMEMBER, SMEMBERS, SCARD, SPOP,
+//! SRANDMEMBER, SSCAN, SINTER, SUNION, SDIFF and their STORE forms (keys in
+//! one slot).
+
+use std::cell::RefCell;
+
+use super::{Args, CmdResult, ScanOpts, Spec, Value};
+use crate::shard::set::{Rng, SetOp};
+use crate::shard::tx::Tx;
+
+thread_local! {
+    /// One sampling generator per core thread.
+    static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
+}
+
+const fn spec(name: &'static str, arity: i32, last: i32, write: bool, run: super::RunFn) -> Spec {
+    Spec {
+        name,
+        arity,
+        keys: (1, last, 1),
+        write,
+        run,
+    }
+}
+
+pub const SPECS: &[Spec] = &[
+    spec("sadd", -3, 1, true, sadd),
+    spec("srem", -3, 1, true, srem),
+    spec("sismember", 3, 1, false, sismember),
+    spec("smismember", -3, 1, false, smismember),
+    spec("smembers", 2, 1, false, smembers),
+    spec("scard", 2, 1, false, scard),
+    spec("spop", -2, 1, true, spop),
+    spec("srandmember", -2, 1, false, srandmember),
+    spec("sscan", -3, 1, false, sscan),
+    spec("sinter", -2, -1, false, |t, a| combine(t, a, SetOp::Inter)),
+    spec("sunion", -2, -1, false, |t, a| combine(t, a, SetOp::Union)),
+    spec("sdiff", -2, -1, false, |t, a| combine(t, a, SetOp::Diff)),
+    spec("sinterstore", -3, -1, true, |t, a| {
+        store(t, a, SetOp::Inter)
+    }),
+    spec("sunionstore", -3, -1, true, |t, a| {
+        store(t, a, SetOp::Union)
+    }),
+    spec("sdiffstore", -3, -1, true, |t, a| store(t, a, SetOp::Diff)),
+];
+
+fn sadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::Int(t.sadd(key, a.rest())? as i64))
+}
+
+fn srem(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::Int(t.srem(key, a.rest())? as i64))
+}
+
+fn sismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, m) = (a.next()?, a.next()?);
+    Ok(Value::Int(t.smismember(key, &[m])?[0] as i64))
+}
+
+fn smismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    Ok(Value::list(t.smismember(key, a.rest())?, |b| {
+        Value::Int(b as i64)
+    }))
+}
+
+fn smembers(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    Ok(Value::list(t.smembers(a.next()?)?, Value::Bytes))
+}
+
+fn scard(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    Ok(Value::Int(t.scard(a.next()?)? as i64))
+}
+
+/// SPOP key [count]: one member (or nil) without a count, an array with one.
+fn spop(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let count = if a.left() > 0 { Some(a.count()?) } else { None };
+    a.end()?;
+    let popped = RNG.with(|r| t.spop(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+    Ok(match count {
+        Some(_) => Value::list(popped, Value::Bytes),
+        None => Value::opt(popped.into_iter().next()),
+    })
+}
+
+fn srandmember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let count = if a.left() > 0 { Some(a.int()?) } else { None };
+    a.end()?;
+    let got = RNG.with(|r| t.srandmember(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+    Ok(match count {
+        Some(_) => Value::list(got, Value::Bytes),
+        None => Value::opt(got.into_iter().next()),
+    })
+}
+
+fn sscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.next()?;
+    let o = ScanOpts::parse(a)?;
+    let (next, items) = t.sscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
+    Ok(Value::Array(vec![
+        ScanOpts::cursor(next),
+        Value::list(items, Value::Bytes),
+    ]))
+}
+
+fn combine(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
+    Ok(Value::list(t.set_combine(op, a.rest())?, Value::Bytes))
+}
+
+fn store(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
+    let dest = a.next()?;
+    Ok(Value::Int(t.set_combine_store(op, dest, a.rest())? as i64))
+}

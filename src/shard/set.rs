@@ -1,0 +1,240 @@
+//! Sets: one member subkey per member, with an empty value.
+
+use std::collections::BTreeSet;
+
+use super::envelope::ValueType;
+use super::partition::Cf;
+use super::tx::{Coll, Tx};
+use super::Error;
+
+const T: ValueType = ValueType::Set;
+
+/// Sets up to this size are sampled uniformly by SPOP/SRANDMEMBER; larger
+/// ones by seeking to a random member prefix (docs/storage.md).
+const UNIFORM_SAMPLE_MAX: u64 = 1024;
+
+/// How several sets combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// A small xorshift generator; sampling needs speed, not secrecy.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded() -> Rng {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Rng(t | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+impl Tx<'_> {
+    fn set(&self, key: &[u8]) -> Result<Option<Coll>, Error> {
+        self.coll(key, T)
+    }
+
+    /// SADD: returns how many members were new.
+    pub fn sadd(&mut self, key: &[u8], members: &[&[u8]]) -> Result<u64, Error> {
+        self.writable()?;
+        let mut c = self.coll_or_new(key, T)?;
+        let mut added = 0;
+        for m in members {
+            let k = c.member_key(m);
+            if self.get(Cf::Sub, &k)?.is_none() {
+                self.put(Cf::Sub, k, Vec::new());
+                added += 1;
+                c.size += 1;
+            }
+        }
+        if added > 0 {
+            self.save(key, &mut c);
+        }
+        Ok(added)
+    }
+
+    /// SREM: returns how many members were removed.
+    pub fn srem(&mut self, key: &[u8], members: &[&[u8]]) -> Result<u64, Error> {
+        let Some(mut c) = self.set(key)? else {
+            return Ok(0);
+        };
+        self.writable()?;
+        let mut removed = 0;
+        for m in members {
+            let k = c.member_key(m);
+            if self.get(Cf::Sub, &k)?.is_some() {
+                self.delete(Cf::Sub, k);
+                removed += 1;
+                c.size -= 1;
+            }
+        }
+        if removed > 0 {
+            self.save(key, &mut c);
+        }
+        Ok(removed)
+    }
+
+    pub fn smismember(&self, key: &[u8], members: &[&[u8]]) -> Result<Vec<bool>, Error> {
+        let Some(c) = self.set(key)? else {
+            return Ok(vec![false; members.len()]);
+        };
+        members
+            .iter()
+            .map(|m| Ok(self.get(Cf::Sub, &c.member_key(m))?.is_some()))
+            .collect()
+    }
+
+    /// Every member, in byte order.
+    pub fn smembers(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        match self.set(key)? {
+            None => Ok(Vec::new()),
+            Some(c) => Ok(self.all_members(&c)?.into_iter().map(|(m, _)| m).collect()),
+        }
+    }
+
+    pub fn scard(&self, key: &[u8]) -> Result<u64, Error> {
+        Ok(self.set(key)?.map(|c| c.size).unwrap_or(0))
+    }
+
+    /// Up to `n` distinct members chosen at random.
+    fn sample(&self, c: &Coll, n: u64, rng: &mut Rng) -> Result<Vec<Vec<u8>>, Error> {
+        if n >= c.size || c.size <= UNIFORM_SAMPLE_MAX {
+            let mut all: Vec<Vec<u8>> = self.all_members(c)?.into_iter().map(|(m, _)| m).collect();
+            // Partial Fisher-Yates: the first n are a uniform sample.
+            let take = (n as usize).min(all.len());
+            for i in 0..take {
+                let j = i + rng.below((all.len() - i) as u64) as usize;
+                all.swap(i, j);
+            }
+            all.truncate(take);
+            return Ok(all);
+        }
+        let (lo, hi) = c.member_range();
+        let plen = c.prefix.len() + 1;
+        let mut picked = BTreeSet::new();
+        let mut tries = 0;
+        while (picked.len() as u64) < n && tries < n * 8 {
+            tries += 1;
+            let mut seek = lo.clone();
+            seek.extend_from_slice(&rng.next_u64().to_be_bytes());
+            let mut found = None;
+            self.range(&seek, &hi, false, &mut |k, _| {
+                found = Some(k[plen..].to_vec());
+                Ok(false)
+            })?;
+            if found.is_none() {
+                self.range(&lo, &hi, false, &mut |k, _| {
+                    found = Some(k[plen..].to_vec());
+                    Ok(false)
+                })?;
+            }
+            picked.extend(found);
+        }
+        Ok(picked.into_iter().collect())
+    }
+
+    /// SPOP: removes and returns up to `count` random members.
+    pub fn spop(&mut self, key: &[u8], count: u64, rng: &mut Rng) -> Result<Vec<Vec<u8>>, Error> {
+        let Some(c) = self.set(key)? else {
+            return Ok(Vec::new());
+        };
+        self.writable()?;
+        let members = self.sample(&c, count, rng)?;
+        let refs: Vec<&[u8]> = members.iter().map(|m| m.as_slice()).collect();
+        self.srem(key, &refs)?;
+        Ok(members)
+    }
+
+    /// SRANDMEMBER: `count` >= 0 gives distinct members; < 0 allows repeats.
+    pub fn srandmember(
+        &self,
+        key: &[u8],
+        count: i64,
+        rng: &mut Rng,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let Some(c) = self.set(key)? else {
+            return Ok(Vec::new());
+        };
+        if count >= 0 {
+            return self.sample(&c, count as u64, rng);
+        }
+        let want = count.unsigned_abs();
+        let pool = self.sample(&c, want.min(c.size), rng)?;
+        if pool.is_empty() {
+            return Ok(pool);
+        }
+        Ok((0..want)
+            .map(|_| pool[rng.below(pool.len() as u64) as usize].clone())
+            .collect())
+    }
+
+    /// SINTER/SUNION/SDIFF of sets in this slot, in byte order.
+    pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, Error> {
+        let mut sets = Vec::with_capacity(keys.len());
+        // Check every key's type first, so WRONGTYPE never depends on order.
+        for k in keys {
+            sets.push(self.set(k)?);
+        }
+        let load = |c: &Option<Coll>| -> Result<BTreeSet<Vec<u8>>, Error> {
+            match c {
+                None => Ok(BTreeSet::new()),
+                Some(c) => Ok(self.all_members(c)?.into_iter().map(|(m, _)| m).collect()),
+            }
+        };
+        let mut acc = load(&sets[0])?;
+        for c in &sets[1..] {
+            if op == SetOp::Inter && acc.is_empty() {
+                break;
+            }
+            let s = load(c)?;
+            acc = match op {
+                SetOp::Inter => acc.intersection(&s).cloned().collect(),
+                SetOp::Union => acc.union(&s).cloned().collect(),
+                SetOp::Diff => acc.difference(&s).cloned().collect(),
+            };
+        }
+        Ok(acc.into_iter().collect())
+    }
+
+    /// The *STORE variants: replaces `dest` with the result; returns its size.
+    pub fn set_combine_store(
+        &mut self,
+        op: SetOp,
+        dest: &[u8],
+        keys: &[&[u8]],
+    ) -> Result<u64, Error> {
+        self.writable()?;
+        let members = self.set_combine(op, keys)?;
+        self.remove(dest)?;
+        if members.is_empty() {
+            return Ok(0);
+        }
+        // A fresh generation: the old members of `dest` are dead.
+        let mut c = self.coll_or_new(dest, T)?;
+        for m in &members {
+            self.put(Cf::Sub, c.member_key(m), Vec::new());
+        }
+        c.size = members.len() as u64;
+        self.save(dest, &mut c);
+        Ok(c.size)
+    }
+}

@@ -1,0 +1,420 @@
+//! Transactions over one partition: how every collection command (and every
+//! command of an atomic batch) reads and writes.
+//!
+//! A `Tx` reads through three layers (its own writes, the partition's
+//! staged group, RocksDB's memtable and block cache) and keeps its writes
+//! to itself until `commit`, which stages them into the open group as one
+//! unit. A command that fails, or a read that would block, drops the `Tx`
+//! and nothing it wrote is visible: a command or a batch is all or nothing.
+//!
+//! Every `Tx` is bound to one slot; multi-key commands are routed only when
+//! all their keys share it.
+
+use std::collections::BTreeMap;
+
+use super::envelope::{self, Meta, ValueType};
+use super::partition::{raw_key, Cf, Partition};
+use super::subkey;
+use super::Error;
+
+/// A live value of any type: its header and body.
+pub type Loaded = (Meta, Vec<u8>);
+
+/// The first list index: lists grow both ways from the middle of u64.
+pub const LIST_ORIGIN: u64 = 1 << 63;
+
+/// The metadata of a live collection.
+#[derive(Debug, Clone)]
+pub struct Coll {
+    pub meta: Meta,
+    /// Members (for lists: elements).
+    pub size: u64,
+    /// Lists: index of the first element and one past the last.
+    pub head: u64,
+    pub tail: u64,
+    /// `subkey::prefix` of this generation.
+    pub prefix: Vec<u8>,
+}
+
+impl Coll {
+    fn body(&self) -> Vec<u8> {
+        let mut b = self.size.to_be_bytes().to_vec();
+        if self.meta.vtype == ValueType::List {
+            b.extend_from_slice(&self.head.to_be_bytes());
+            b.extend_from_slice(&self.tail.to_be_bytes());
+        }
+        b
+    }
+
+    pub fn member_key(&self, m: &[u8]) -> Vec<u8> {
+        subkey::member(&self.prefix, m)
+    }
+
+    /// Bounds of every member subkey.
+    pub fn member_range(&self) -> (Vec<u8>, Vec<u8>) {
+        let lo = subkey::tagged(&self.prefix, subkey::MEMBER);
+        let hi = subkey::end_of(&lo);
+        (lo, hi)
+    }
+
+    /// Bounds of the score index.
+    pub fn score_range(&self) -> (Vec<u8>, Vec<u8>) {
+        let lo = subkey::tagged(&self.prefix, subkey::SCORE);
+        let hi = subkey::end_of(&lo);
+        (lo, hi)
+    }
+
+    /// The member part of a member subkey of this collection.
+    pub fn member_of<'k>(&self, raw: &'k [u8]) -> &'k [u8] {
+        &raw[self.prefix.len() + 1..]
+    }
+}
+
+fn be_u64(b: &[u8]) -> Result<u64, Error> {
+    b.get(..8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::Corrupt("collection metadata too short".into()))
+}
+
+/// A command's view of one partition, bound to one slot.
+pub struct Tx<'p> {
+    part: &'p Partition,
+    pub slot: u16,
+    pub now_ms: u64,
+    writes: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+}
+
+/// Visitor of a range read: gets each live `(subkey, value)`, returns
+/// whether to go on.
+pub type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, Error> + 'f;
+
+impl<'p> Tx<'p> {
+    pub fn new(part: &'p Partition, slot: u16, now_ms: u64) -> Tx<'p> {
+        Tx {
+            part,
+            slot,
+            now_ms,
+            writes: BTreeMap::new(),
+        }
+    }
+
+    /// Stages every write into the open group; `None` when nothing was written.
+    pub fn commit(self) -> Option<u64> {
+        if self.writes.is_empty() {
+            return None;
+        }
+        Some(self.part.stage_all(self.writes.into_iter().collect()))
+    }
+
+    /// Whether the transaction wrote anything.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Fails when the partition refuses writes.
+    pub fn writable(&self) -> Result<(), Error> {
+        self.part.writable()
+    }
+
+    /// The next version of the partition's clock.
+    pub fn next_version(&self) -> u64 {
+        self.part.new_version(self.now_ms)
+    }
+
+    // ---- raw reads and writes ------------------------------------------------
+
+    pub fn get(&self, cf: Cf, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(v) = self.writes.get(&(cf, raw.to_vec())) {
+            return Ok(v.clone());
+        }
+        match cf {
+            Cf::Meta => self.part.read_meta_raw(raw),
+            Cf::Sub => self.part.read_sub(raw),
+        }
+    }
+
+    pub fn put(&mut self, cf: Cf, raw: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert((cf, raw), Some(value));
+    }
+
+    pub fn delete(&mut self, cf: Cf, raw: Vec<u8>) {
+        self.writes.insert((cf, raw), None);
+    }
+
+    /// Visits the live subkeys in `[lo, hi)` in order (descending when
+    /// `reverse`), merging this transaction's writes, the staged group and
+    /// RocksDB. `Error::WouldBlock` when RocksDB would have to read disk.
+    pub fn range(
+        &self,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        f: &mut Visit<'_>,
+    ) -> Result<(), Error> {
+        // Staged writes, then this transaction's on top: ascending, newest wins.
+        let mut over: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            self.part.staged_sub_range(lo, hi).into_iter().collect();
+        for ((cf, k), v) in self
+            .writes
+            .range((Cf::Sub, lo.to_vec())..(Cf::Sub, hi.to_vec()))
+        {
+            debug_assert_eq!(*cf, Cf::Sub);
+            over.insert(k.clone(), v.clone());
+        }
+        let mut over: Vec<(Vec<u8>, Option<Vec<u8>>)> = over.into_iter().collect();
+        if reverse {
+            over.reverse();
+        }
+        let mut it = self.part.sub_iter(lo, hi);
+        if reverse {
+            it.seek_to_last();
+        } else {
+            it.seek_to_first();
+        }
+        let mut oi = 0;
+        loop {
+            if !it.valid() {
+                match it.status() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {
+                        self.part.missed_range(lo, hi);
+                        return Err(Error::WouldBlock);
+                    }
+                    Err(e) => return Err(Error::Storage(e.into_string())),
+                }
+            }
+            let db_key = if it.valid() { it.key() } else { None };
+            let (take_over, same) = match (db_key, over.get(oi)) {
+                (None, None) => return Ok(()),
+                (Some(_), None) => (false, false),
+                (None, Some(_)) => (true, false),
+                (Some(d), Some((o, _))) => {
+                    let o = o.as_slice();
+                    let first = if reverse { o > d } else { o < d };
+                    (first || o == d, o == d)
+                }
+            };
+            if take_over {
+                if same {
+                    advance(&mut it, reverse);
+                }
+                let (k, v) = &over[oi];
+                oi += 1;
+                if let Some(v) = v {
+                    if !f(k, v)? {
+                        return Ok(());
+                    }
+                }
+            } else {
+                let go_on = match (it.key(), it.value()) {
+                    (Some(k), Some(v)) => f(k, v)?,
+                    _ => true,
+                };
+                if !go_on {
+                    return Ok(());
+                }
+                advance(&mut it, reverse);
+            }
+        }
+    }
+
+    // ---- keys of any type ----------------------------------------------------
+
+    /// The live value of `key` (any type), with its header.
+    pub fn load(&self, key: &[u8]) -> Result<Option<Loaded>, Error> {
+        let Some(raw) = self.get(Cf::Meta, &raw_key(self.slot, key))? else {
+            return Ok(None);
+        };
+        let (meta, body) = envelope::decode(&raw)?;
+        if meta.is_expired(self.now_ms) {
+            return Ok(None);
+        }
+        Ok(Some((meta, body.to_vec())))
+    }
+
+    /// The key's current version, 0 when it does not exist.
+    pub fn version_of(&self, key: &[u8]) -> Result<u64, Error> {
+        Ok(self.load(key)?.map(|(m, _)| m.version).unwrap_or(0))
+    }
+
+    /// Writes a whole record for `key` (any type).
+    pub fn store(&mut self, key: &[u8], meta: &Meta, body: &[u8]) {
+        self.put(
+            Cf::Meta,
+            raw_key(self.slot, key),
+            envelope::encode(meta, body),
+        );
+    }
+
+    /// Deletes `key` whatever its type, in O(1): a collection's members stay
+    /// until compaction drops their dead generation. Returns whether it existed.
+    pub fn remove(&mut self, key: &[u8]) -> Result<bool, Error> {
+        if self.load(key)?.is_none() {
+            return Ok(false);
+        }
+        self.delete(Cf::Meta, raw_key(self.slot, key));
+        Ok(true)
+    }
+
+    /// Sets the expiry of a live key (0 = none) and bumps its version.
+    pub fn set_expiry(&mut self, key: &[u8], expire_at_ms: u64) -> Result<bool, Error> {
+        let Some((mut meta, body)) = self.load(key)? else {
+            return Ok(false);
+        };
+        if expire_at_ms != 0 && expire_at_ms <= self.now_ms {
+            return self.remove(key);
+        }
+        meta.expire_at_ms = expire_at_ms;
+        meta.version = self.next_version();
+        self.store(key, &meta, &body);
+        Ok(true)
+    }
+
+    /// RENAME within the slot: moves the value (a collection's members are
+    /// copied under a new generation, O(N)). Keeps the expiry. `Ok(false)`
+    /// when `only_if_absent` and `to` exists.
+    pub fn rename(&mut self, from: &[u8], to: &[u8], only_if_absent: bool) -> Result<bool, Error> {
+        let Some((meta, body)) = self.load(from)? else {
+            return Err(Error::NoSuchKey);
+        };
+        if from == to {
+            return Ok(!only_if_absent);
+        }
+        if only_if_absent && self.load(to)?.is_some() {
+            return Ok(false);
+        }
+        let mut new = meta;
+        new.version = self.next_version();
+        if meta.vtype != ValueType::String {
+            new.generation = self.next_version();
+            let old_prefix = subkey::prefix(self.slot, from, meta.generation);
+            let new_prefix = subkey::prefix(self.slot, to, new.generation);
+            let hi = subkey::end_of(&old_prefix);
+            let mut moved = Vec::new();
+            self.range(&old_prefix, &hi, false, &mut |k, v| {
+                moved.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
+                Ok(true)
+            })?;
+            for (rest, v) in moved {
+                let mut k = new_prefix.clone();
+                k.extend_from_slice(&rest);
+                self.put(Cf::Sub, k, v);
+            }
+        }
+        self.store(to, &new, &body);
+        self.delete(Cf::Meta, raw_key(self.slot, from));
+        Ok(true)
+    }
+
+    // ---- collections -----------------------------------------------------------
+
+    /// The live collection `key` of type `t`; `WrongType` when the key holds
+    /// another type.
+    pub fn coll(&self, key: &[u8], t: ValueType) -> Result<Option<Coll>, Error> {
+        let Some((meta, body)) = self.load(key)? else {
+            return Ok(None);
+        };
+        if meta.vtype != t {
+            return Err(Error::WrongType);
+        }
+        let size = be_u64(&body)?;
+        let (head, tail) = if t == ValueType::List {
+            (
+                be_u64(body.get(8..).unwrap_or(&[]))?,
+                be_u64(body.get(16..).unwrap_or(&[]))?,
+            )
+        } else {
+            (0, 0)
+        };
+        Ok(Some(Coll {
+            prefix: subkey::prefix(self.slot, key, meta.generation),
+            meta,
+            size,
+            head,
+            tail,
+        }))
+    }
+
+    /// The collection `key` of type `t`, or a new empty one (a new
+    /// generation) to write into. `save` makes it exist.
+    pub fn coll_or_new(&self, key: &[u8], t: ValueType) -> Result<Coll, Error> {
+        if let Some(c) = self.coll(key, t)? {
+            return Ok(c);
+        }
+        let generation = self.next_version();
+        Ok(Coll {
+            meta: Meta {
+                vtype: t,
+                flags: 0,
+                expire_at_ms: 0,
+                version: generation,
+                generation,
+            },
+            size: 0,
+            head: LIST_ORIGIN,
+            tail: LIST_ORIGIN,
+            prefix: subkey::prefix(self.slot, key, generation),
+        })
+    }
+
+    /// Writes the collection's metadata with a new version; an empty
+    /// collection is deleted (as in Redis).
+    pub fn save(&mut self, key: &[u8], c: &mut Coll) {
+        if c.size == 0 {
+            self.delete(Cf::Meta, raw_key(self.slot, key));
+            return;
+        }
+        c.meta.version = self.next_version();
+        let body = c.body();
+        self.store(key, &c.meta.clone(), &body);
+    }
+
+    /// Visits the members of `c` (`(member, value)`), ascending or descending.
+    pub fn members(
+        &self,
+        c: &Coll,
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let (lo, hi) = c.member_range();
+        let n = c.prefix.len() + 1;
+        self.range(&lo, &hi, reverse, &mut |k, v| f(&k[n..], v))
+    }
+
+    /// Every member of `c` with its value, ascending.
+    pub fn all_members(&self, c: &Coll) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        let mut out = Vec::with_capacity(c.size.min(1 << 16) as usize);
+        self.members(c, false, &mut |m, v| {
+            out.push((m.to_vec(), v.to_vec()));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    // ---- strings (batches and the generic command path) -----------------------
+
+    /// The live string value of `key`; `WrongType` for collections.
+    pub fn get_string(&self, key: &[u8]) -> Result<Option<(Meta, Vec<u8>)>, Error> {
+        match self.load(key)? {
+            None => Ok(None),
+            Some((m, _)) if m.vtype != ValueType::String => Err(Error::WrongType),
+            Some(x) => Ok(Some(x)),
+        }
+    }
+
+    /// Writes a string (replacing a value of any type) with a new version.
+    pub fn put_string(&mut self, key: &[u8], value: &[u8], expire_at_ms: u64) -> u64 {
+        let version = self.next_version();
+        self.store(key, &Meta::string(version, expire_at_ms), value);
+        version
+    }
+}
+
+fn advance(it: &mut rocksdb::DBRawIterator<'_>, reverse: bool) {
+    if reverse {
+        it.prev()
+    } else {
+        it.next()
+    }
+}

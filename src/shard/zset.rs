@@ -1,0 +1,467 @@
+//! Sorted sets: a member subkey holding the score (8 bytes, f64 bits big
+//! endian), and a score-index subkey `score bytes | member` ordering the
+//! members by (score, member).
+
+use super::envelope::ValueType;
+use super::partition::Cf;
+use super::subkey;
+use super::tx::{Coll, Tx};
+use super::Error;
+
+const T: ValueType = ValueType::ZSet;
+
+/// ZADD's options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZAddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    /// Count changed members, not only added ones.
+    pub ch: bool,
+    /// Increment the one given member (ZADD ... INCR).
+    pub incr: bool,
+}
+
+/// One end of a score range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreBound {
+    pub score: f64,
+    pub exclusive: bool,
+}
+
+impl ScoreBound {
+    fn above_min(&self, s: f64) -> bool {
+        if self.exclusive {
+            s > self.score
+        } else {
+            s >= self.score
+        }
+    }
+    fn below_max(&self, s: f64) -> bool {
+        if self.exclusive {
+            s < self.score
+        } else {
+            s <= self.score
+        }
+    }
+}
+
+/// One end of a lex range (`-`, `+`, `[m`, `(m`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    Min,
+    Max,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+impl LexBound {
+    fn above_min(&self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Incl(b) => m >= b.as_slice(),
+            LexBound::Excl(b) => m > b.as_slice(),
+        }
+    }
+    fn below_max(&self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Incl(b) => m <= b.as_slice(),
+            LexBound::Excl(b) => m < b.as_slice(),
+        }
+    }
+}
+
+/// What a ZRANGE selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZRangeBy {
+    /// Ranks, negative from the end, inclusive.
+    Rank(i64, i64),
+    Score(ScoreBound, ScoreBound),
+    Lex(LexBound, LexBound),
+}
+
+/// A ZRANGE: the selection, the direction and an optional LIMIT
+/// (offset, count; a negative count = all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZRange {
+    pub by: ZRangeBy,
+    pub rev: bool,
+    pub limit: Option<(u64, i64)>,
+}
+
+/// What ZADD did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ZAddResult {
+    /// Members added (or changed, with CH).
+    Count(u64),
+    /// INCR: the new score, or `None` when NX/XX/GT/LT refused it.
+    Score(Option<f64>),
+}
+
+fn read_score(v: &[u8]) -> Result<f64, Error> {
+    let a: [u8; 8] = v
+        .get(..8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| Error::Corrupt("sorted-set score is not 8 bytes".into()))?;
+    Ok(f64::from_be_bytes(a))
+}
+
+/// Normalises ranks `start..=stop` (negative from the end) against `size`;
+/// `None` when the range is empty.
+pub fn rank_range(start: i64, stop: i64, size: u64) -> Option<(u64, u64)> {
+    let n = size as i64;
+    let s = if start < 0 { (n + start).max(0) } else { start };
+    let e = if stop < 0 { n + stop } else { stop.min(n - 1) };
+    (s <= e && s < n && e >= 0).then_some((s as u64, e as u64))
+}
+
+impl Tx<'_> {
+    fn zset(&self, key: &[u8]) -> Result<Option<Coll>, Error> {
+        self.coll(key, T)
+    }
+
+    fn zscore_in(&self, c: &Coll, member: &[u8]) -> Result<Option<f64>, Error> {
+        match self.get(Cf::Sub, &c.member_key(member))? {
+            None => Ok(None),
+            Some(v) => read_score(&v).map(Some),
+        }
+    }
+
+    /// Writes both subkeys of a member, removing its old index entry.
+    fn zput(&mut self, c: &Coll, member: &[u8], old: Option<f64>, score: f64) {
+        if let Some(o) = old {
+            self.delete(Cf::Sub, subkey::score(&c.prefix, o, member));
+        }
+        let score = if score == 0.0 { 0.0 } else { score };
+        self.put(Cf::Sub, c.member_key(member), score.to_be_bytes().to_vec());
+        self.put(Cf::Sub, subkey::score(&c.prefix, score, member), Vec::new());
+    }
+
+    fn zdel(&mut self, c: &Coll, member: &[u8], score: f64) {
+        self.delete(Cf::Sub, c.member_key(member));
+        self.delete(Cf::Sub, subkey::score(&c.prefix, score, member));
+    }
+
+    /// ZADD with Redis's NX/XX/GT/LT/CH/INCR rules. Scores are never NaN
+    /// (the caller refuses NaN; an INCR producing NaN is `NanOrInfinity`).
+    pub fn zadd(
+        &mut self,
+        key: &[u8],
+        f: ZAddFlags,
+        pairs: &[(f64, &[u8])],
+    ) -> Result<ZAddResult, Error> {
+        self.writable()?;
+        let existing = self.zset(key)?;
+        if existing.is_none() && f.xx {
+            return Ok(if f.incr {
+                ZAddResult::Score(None)
+            } else {
+                ZAddResult::Count(0)
+            });
+        }
+        let mut c = match existing {
+            Some(c) => c,
+            None => self.coll_or_new(key, T)?,
+        };
+        let mut count = 0;
+        let mut incr_result = None;
+        for &(score, member) in pairs {
+            let old = self.zscore_in(&c, member)?;
+            let new = if f.incr {
+                let s = old.unwrap_or(0.0) + score;
+                if s.is_nan() {
+                    return Err(Error::NanOrInfinity);
+                }
+                s
+            } else {
+                score
+            };
+            let allowed = match old {
+                None => !f.xx,
+                Some(o) => !f.nx && (!f.gt || new > o) && (!f.lt || new < o),
+            };
+            if !allowed {
+                continue;
+            }
+            match old {
+                None => {
+                    c.size += 1;
+                    count += 1;
+                }
+                Some(o) if o != new => {
+                    if f.ch {
+                        count += 1;
+                    }
+                }
+                Some(_) => {}
+            }
+            if old != Some(new) {
+                self.zput(&c, member, old, new);
+            }
+            incr_result = Some(new);
+        }
+        if !self.is_empty() {
+            self.save(key, &mut c);
+        }
+        Ok(if f.incr {
+            ZAddResult::Score(incr_result)
+        } else {
+            ZAddResult::Count(count)
+        })
+    }
+
+    pub fn zincrby(&mut self, key: &[u8], delta: f64, member: &[u8]) -> Result<f64, Error> {
+        let f = ZAddFlags {
+            incr: true,
+            ..Default::default()
+        };
+        match self.zadd(key, f, &[(delta, member)])? {
+            ZAddResult::Score(Some(s)) => Ok(s),
+            _ => Err(Error::Corrupt("ZINCRBY did not apply".into())),
+        }
+    }
+
+    pub fn zrem(&mut self, key: &[u8], members: &[&[u8]]) -> Result<u64, Error> {
+        let Some(mut c) = self.zset(key)? else {
+            return Ok(0);
+        };
+        self.writable()?;
+        let mut n = 0;
+        for m in members {
+            if let Some(s) = self.zscore_in(&c, m)? {
+                self.zdel(&c, m, s);
+                c.size -= 1;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.save(key, &mut c);
+        }
+        Ok(n)
+    }
+
+    pub fn zscore(&self, key: &[u8], member: &[u8]) -> Result<Option<f64>, Error> {
+        match self.zset(key)? {
+            None => Ok(None),
+            Some(c) => self.zscore_in(&c, member),
+        }
+    }
+
+    pub fn zcard(&self, key: &[u8]) -> Result<u64, Error> {
+        Ok(self.zset(key)?.map(|c| c.size).unwrap_or(0))
+    }
+
+    /// Visits the score index in order: `(member, score)`.
+    fn zwalk(
+        &self,
+        c: &Coll,
+        from: Option<f64>,
+        rev: bool,
+        f: &mut dyn FnMut(&[u8], f64) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let (mut lo, mut hi) = c.score_range();
+        if let Some(s) = from {
+            let mut k = subkey::tagged(&c.prefix, subkey::SCORE);
+            k.extend_from_slice(&subkey::score_bytes(s));
+            if rev {
+                // Everything with this score sorts before its successor.
+                hi = subkey::end_of(&k);
+            } else {
+                lo = k;
+            }
+        }
+        let n = c.prefix.len() + 1;
+        self.range(&lo, &hi, rev, &mut |k, _| {
+            let score = subkey::score_from_bytes(&k[n..])
+                .ok_or_else(|| Error::Corrupt("short score index key".into()))?;
+            f(&k[n + 8..], score)
+        })
+    }
+
+    /// ZRANGE in all its forms: `(member, score)` in the requested order.
+    pub fn zrange(&self, key: &[u8], r: &ZRange) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        let Some(c) = self.zset(key)? else {
+            return Ok(Vec::new());
+        };
+        let (mut skip, mut left) = match r.limit {
+            Some((o, n)) => (o, if n < 0 { u64::MAX } else { n as u64 }),
+            None => (0, u64::MAX),
+        };
+        let mut out = Vec::new();
+        if left == 0 {
+            return Ok(out);
+        }
+        let mut emit = |m: &[u8], s: f64, out: &mut Vec<(Vec<u8>, f64)>| -> bool {
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            out.push((m.to_vec(), s));
+            left -= 1;
+            left > 0
+        };
+        match &r.by {
+            ZRangeBy::Rank(start, stop) => {
+                let Some((s, e)) = rank_range(*start, *stop, c.size) else {
+                    return Ok(out);
+                };
+                let mut i = 0u64;
+                self.zwalk(&c, None, r.rev, &mut |m, sc| {
+                    if i >= s {
+                        out.push((m.to_vec(), sc));
+                    }
+                    i += 1;
+                    Ok(i <= e)
+                })?;
+            }
+            ZRangeBy::Score(min, max) => {
+                // With REV the walk starts at max and goes down.
+                let (from, rev) = (if r.rev { max.score } else { min.score }, r.rev);
+                self.zwalk(&c, Some(from), rev, &mut |m, sc| {
+                    if !min.above_min(sc) {
+                        return Ok(!rev);
+                    }
+                    if !max.below_max(sc) {
+                        return Ok(rev);
+                    }
+                    Ok(emit(m, sc, &mut out))
+                })?;
+            }
+            ZRangeBy::Lex(min, max) => {
+                self.members(&c, r.rev, &mut |m, v| {
+                    if !min.above_min(m) {
+                        return Ok(!r.rev);
+                    }
+                    if !max.below_max(m) {
+                        return Ok(r.rev);
+                    }
+                    Ok(emit(m, read_score(v)?, &mut out))
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// ZCOUNT: members with min <= score <= max.
+    pub fn zcount(&self, key: &[u8], min: ScoreBound, max: ScoreBound) -> Result<u64, Error> {
+        let r = ZRange {
+            by: ZRangeBy::Score(min, max),
+            rev: false,
+            limit: None,
+        };
+        Ok(self.zrange(key, &r)?.len() as u64)
+    }
+
+    /// ZRANK/ZREVRANK (O(rank)).
+    pub fn zrank(&self, key: &[u8], member: &[u8], rev: bool) -> Result<Option<(u64, f64)>, Error> {
+        let Some(c) = self.zset(key)? else {
+            return Ok(None);
+        };
+        let Some(score) = self.zscore_in(&c, member)? else {
+            return Ok(None);
+        };
+        let mut rank = 0u64;
+        let mut found = false;
+        self.zwalk(&c, None, rev, &mut |m, _| {
+            if m == member {
+                found = true;
+                return Ok(false);
+            }
+            rank += 1;
+            Ok(true)
+        })?;
+        Ok(found.then_some((rank, score)))
+    }
+
+    /// Removes the given members (already known to be in the set).
+    fn zremove_all(&mut self, key: &[u8], victims: &[(Vec<u8>, f64)]) -> Result<u64, Error> {
+        if victims.is_empty() {
+            return Ok(0);
+        }
+        self.writable()?;
+        let Some(mut c) = self.zset(key)? else {
+            return Ok(0);
+        };
+        for (m, s) in victims {
+            self.zdel(&c, m, *s);
+        }
+        c.size -= victims.len() as u64;
+        self.save(key, &mut c);
+        Ok(victims.len() as u64)
+    }
+
+    /// ZREMRANGEBYRANK / BYSCORE / BYLEX: removes what `by` selects.
+    pub fn zremrange(&mut self, key: &[u8], by: ZRangeBy) -> Result<u64, Error> {
+        let victims = self.zrange(
+            key,
+            &ZRange {
+                by,
+                rev: false,
+                limit: None,
+            },
+        )?;
+        self.zremove_all(key, &victims)
+    }
+
+    /// ZPOPMIN/ZPOPMAX: removes and returns up to `count` members.
+    pub fn zpop(
+        &mut self,
+        key: &[u8],
+        count: u64,
+        max: bool,
+    ) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        if count == 0 {
+            // Still checks the type.
+            self.zset(key)?;
+            return Ok(Vec::new());
+        }
+        let victims = self.zrange(
+            key,
+            &ZRange {
+                by: ZRangeBy::Rank(0, count.min(i64::MAX as u64) as i64 - 1),
+                rev: max,
+                limit: None,
+            },
+        )?;
+        self.zremove_all(key, &victims)?;
+        Ok(victims)
+    }
+
+    /// ZSCAN: up to `count` members after `after`, with scores.
+    pub fn zscan(
+        &self,
+        key: &[u8],
+        after: Option<&[u8]>,
+        count: usize,
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<(Option<Vec<u8>>, Vec<(Vec<u8>, f64)>), Error> {
+        let Some(c) = self.zset(key)? else {
+            return Ok((None, Vec::new()));
+        };
+        let (next, items) = self.scan_members(&c, after, count, keep)?;
+        let items = items
+            .into_iter()
+            .map(|(m, v)| Ok((m, read_score(&v)?)))
+            .collect::<Result<_, Error>>()?;
+        Ok((next, items))
+    }
+
+    /// SSCAN, on the set's member subkeys.
+    pub fn sscan(
+        &self,
+        key: &[u8],
+        after: Option<&[u8]>,
+        count: usize,
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<(Option<Vec<u8>>, Vec<Vec<u8>>), Error> {
+        let Some(c) = self.coll(key, ValueType::Set)? else {
+            return Ok((None, Vec::new()));
+        };
+        let (next, items) = self.scan_members(&c, after, count, keep)?;
+        Ok((next, items.into_iter().map(|(m, _)| m).collect()))
+    }
+}
