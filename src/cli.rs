@@ -8,6 +8,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::client::{Client, ClientError};
+use crate::proto::cmd::format_float;
+use crate::proto::cmd::Value;
+use crate::proto::command::NamedCommand;
 use crate::proto::SetArgs;
 
 /// One printed reply.
@@ -303,8 +306,60 @@ pub async fn execute(client: &Client, args: &[Vec<u8>]) -> Result<Output, CliErr
             let n = client.backup(&dir).await?;
             Output::Status(format!("backup of {n} partitions written to {dir}"))
         }
-        other => return Err(usage(format!("unknown command '{other}'"))),
+        "cas" => {
+            arity(rest, 2, None, "cas version command [arg ...]")?;
+            let v = uint(&rest[0], "version")?;
+            named(client, &rest[1..], Some(v)).await?
+        }
+        "batch" => {
+            arity(
+                rest,
+                1,
+                None,
+                "batch command [arg ...] [; command [arg ...] ...]",
+            )?;
+            let mut cmds = Vec::new();
+            for words in rest.split(|w| w.as_slice() == b";") {
+                if words.is_empty() {
+                    return Err(usage("an empty command in the batch"));
+                }
+                cmds.push(NamedCommand::new(keys(words)));
+            }
+            let results = client.batch(&cmds).await?;
+            Output::List(results.into_iter().map(|(_, v)| Output::from(v)).collect())
+        }
+        _ => named(client, args, None).await?,
     })
+}
+
+/// Runs a data-model command (`hset`, `zrange`, ...) through the generic
+/// COMMAND frame; an unknown name is the server's UNKNOWN_COMMAND.
+async fn named(
+    client: &Client,
+    args: &[Vec<u8>],
+    expected: Option<u64>,
+) -> Result<Output, CliError> {
+    let (_, v) = client.command_cas(&keys(args), expected).await?;
+    Ok(Output::from(v))
+}
+
+impl From<Value> for Output {
+    fn from(v: Value) -> Output {
+        match v {
+            Value::Nil => Output::Nil,
+            Value::Int(n) => Output::Int(n),
+            Value::Bytes(b) => Output::Bytes(b),
+            Value::Double(d) => Output::Bytes(format_float(d).into_bytes()),
+            Value::Status(s) => Output::Status(s),
+            Value::Array(items) => Output::List(items.into_iter().map(Output::from).collect()),
+            Value::Map(pairs) => Output::List(
+                pairs
+                    .into_iter()
+                    .flat_map(|(k, v)| [Output::from(k), Output::from(v)])
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// Connects to `addr`, runs one command and prints it. Returns the exit code.

@@ -19,8 +19,9 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use crate::codes::WireError;
+use crate::proto::cmd::Value;
 use crate::proto::codec::{compact, Reader};
-use crate::proto::command::read_found;
+use crate::proto::command::{read_found, NamedCommand};
 use crate::proto::route::{combine, split, Gather};
 use crate::proto::{self, frame, hello, Hello, Request, SetArgs, Topology, Versioned};
 use crate::sync::Notify;
@@ -551,5 +552,46 @@ impl Client {
     pub async fn info(&self) -> Result<String, ClientError> {
         let b = self.call(&Request::Info).await?;
         Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Runs a named command (`["HSET", "h", "f", "v"]`); returns the first
+    /// key's version afterwards (0 when it does not exist) and the answer.
+    pub async fn command(&self, args: &[&[u8]]) -> Result<(u64, Value), ClientError> {
+        self.command_cas(args, None).await
+    }
+
+    /// A named command that applies only if its first key's version is
+    /// `expected` (0 = the key must not exist); VERSION_CONFLICT otherwise.
+    pub async fn command_cas(
+        &self,
+        args: &[&[u8]],
+        expected: Option<u64>,
+    ) -> Result<(u64, Value), ClientError> {
+        let b = self
+            .call(&Request::Command(NamedCommand {
+                expected_version: expected,
+                args: args.to_vec(),
+            }))
+            .await?;
+        let mut r = Reader::new(&b);
+        let version = r.u64("version").map_err(proto_err)?;
+        let value = Value::decode(&mut r, 0).map_err(proto_err)?;
+        r.end().map_err(proto_err)?;
+        Ok((version, value))
+    }
+
+    /// Applies named commands whose keys share one slot all or nothing
+    /// (CROSS_SLOT otherwise); returns each one's (version, answer).
+    pub async fn batch(&self, cmds: &[NamedCommand<'_>]) -> Result<Vec<(u64, Value)>, ClientError> {
+        let b = self.call(&Request::Batch(cmds.to_vec())).await?;
+        let mut r = Reader::new(&b);
+        let n = r.count("results", 9).map_err(proto_err)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let version = r.u64("version").map_err(proto_err)?;
+            out.push((version, Value::decode(&mut r, 0).map_err(proto_err)?));
+        }
+        r.end().map_err(proto_err)?;
+        Ok(out)
     }
 }

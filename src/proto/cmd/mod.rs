@@ -538,3 +538,4 @@ mod tests {
         assert_eq!(sinter.keys(&[b"sinterstore", b"d", b"a", b"b"]).len(), 3);
     }
 }
+pub use crate::shard::hash::format_float;
