@@ -28,6 +28,9 @@ use crate::shard::{self, Cond, Durability, InlineWrite, Partition, SetOptions};
 use crate::slot::{key_slot, SLOTS};
 use crate::sync::{Notify, Watermark};
 
+/// Warm-ups from the blocking pool before a read may touch disk inline.
+const WARM_ATTEMPTS: u32 = 2;
+
 /// Writes a request staged: (partition, group).
 pub type Writes = Vec<(u32, u64)>;
 
@@ -182,12 +185,18 @@ impl Core {
     ) -> Result<T, WireError> {
         let slot = key_slot(key);
         let part = self.part_of_slot(slot)?;
+        let mut warmed = 0;
         loop {
-            match op(part, slot) {
-                Err(shard::Error::WouldBlock) => {
+            let disk = warmed >= WARM_ATTEMPTS;
+            part.allow_disk(disk);
+            let r = op(part, slot);
+            part.allow_disk(false);
+            match r {
+                Err(shard::Error::WouldBlock) if !disk => {
                     glommio::executor()
                         .spawn_blocking(part.warm_fn(slot, key))
                         .await;
+                    warmed += 1;
                 }
                 other => return other.map_err(wire),
             }
@@ -452,20 +461,28 @@ impl Core {
         }
         let slot = cmd::common_slot(&keys)?;
         let part = self.part_of_slot(slot)?;
+        let mut warmed = 0;
         loop {
             let mut tx = Tx::new(part, slot, now);
             let mut results = Vec::with_capacity(cmds.len());
             let mut blocked = false;
+            let disk = warmed >= WARM_ATTEMPTS;
+            part.allow_disk(disk);
             for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
                 match cmd::apply(&mut tx, spec, &c.args, c.expected_version) {
                     Ok(r) => results.push(r),
-                    Err(cmd::CmdError::Store(shard::Error::WouldBlock)) => {
+                    Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
                         blocked = true;
                         break;
                     }
-                    Err(e) => return Err(at(i, e.into_wire())),
+                    Err(e) => {
+                        part.allow_disk(false);
+                        return Err(at(i, e.into_wire()));
+                    }
                 }
             }
+            part.allow_disk(false);
+            warmed += 1;
             if !blocked {
                 let group = tx.commit().map(|g| (part.id(), g));
                 return Ok((results, group));
@@ -593,6 +610,11 @@ impl Core {
                 "c tessera_expired_keys_removed_total node=local {}",
                 shard::expired_removed()
             );
+            let _ = writeln!(
+                s,
+                "c tessera_subkeys_removed_total node=local {}",
+                shard::subkeys_removed()
+            );
         }
         for p in &self.local {
             let i = p.info();
@@ -604,6 +626,11 @@ impl Core {
                     "c",
                     "tessera_partition_blocking_reads_total",
                     i.blocking_reads,
+                ),
+                (
+                    "c",
+                    "tessera_partition_inline_disk_reads_total",
+                    i.inline_disk_reads,
                 ),
                 ("c", "tessera_partition_group_commits_total", i.groups),
                 ("c", "tessera_partition_write_stalls_total", i.stalls),
@@ -679,6 +706,7 @@ impl Core {
             let _ = writeln!(s, "partition{n}_reads:{}", i.reads);
             let _ = writeln!(s, "partition{n}_writes:{}", i.writes);
             let _ = writeln!(s, "partition{n}_blocking_reads:{}", i.blocking_reads);
+            let _ = writeln!(s, "partition{n}_inline_disk_reads:{}", i.inline_disk_reads);
             let _ = writeln!(s, "partition{n}_group_commits:{}", i.groups);
             let _ = writeln!(s, "partition{n}_write_stalls:{}", i.stalls);
             let _ = writeln!(s, "partition{n}_wal_synced:{}", i.wal_synced);

@@ -166,6 +166,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Reads that missed the block cache and went to the blocking pool",
     ),
     (
+        "tessera_partition_inline_disk_reads_total",
+        "Commands that still missed the block cache after warming and read disk on the reactor",
+    ),
+    (
+        "tessera_subkeys_removed_total",
+        "Collection members of deleted, expired or recreated keys removed by compaction",
+    ),
+    (
         "tessera_partition_group_commits_total",
         "Group commits written (writes / group commits = batch size)",
     ),

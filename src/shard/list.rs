@@ -277,7 +277,11 @@ impl Tx<'_> {
         from_left: bool,
         to_left: bool,
     ) -> Result<Option<Vec<u8>>, Error> {
-        // Both types are checked before anything moves.
+        // As in Redis: a missing source answers nil before the destination
+        // is looked at; otherwise both types are checked before anything moves.
+        if self.list(from)?.is_none() {
+            return Ok(None);
+        }
         self.list(to)?;
         let Some(v) = self.pop(from, from_left, 1)?.pop() else {
             return Ok(None);

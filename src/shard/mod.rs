@@ -220,11 +220,11 @@ impl Store {
         env.set_background_threads(config.background_threads.max(1));
         env.set_high_priority_background_threads(1);
         let cache = rocksdb::Cache::new_lru_cache(config.block_cache_bytes);
-        let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
-            config.write_buffer_bytes,
-            false,
-            cache.clone(),
-        );
+        // Two separate budgets: charging memtables to the block cache would
+        // let a write budget larger than the cache evict every block a read
+        // just warmed.
+        let write_buffers =
+            rocksdb::WriteBufferManager::new_write_buffer_manager(config.write_buffer_bytes, false);
         Ok(Store {
             config,
             manifest,

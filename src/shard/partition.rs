@@ -74,6 +74,7 @@ pub struct PartitionStats {
     pub blocking_reads: Cell<u64>,
     pub groups: Cell<u64>,
     pub stalls: Cell<u64>,
+    pub inline_disk_reads: Cell<u64>,
 }
 
 /// Figures of one partition for INFO.
@@ -93,6 +94,7 @@ pub struct PartitionInfo {
     pub blocking_reads: u64,
     pub groups: u64,
     pub stalls: u64,
+    pub inline_disk_reads: u64,
     pub poisoned: Option<String>,
 }
 
@@ -161,6 +163,11 @@ pub struct Partition {
     durability: Durability,
     write_opts: WriteOptions,
     read_inline: ReadOptions,
+    read_disk: ReadOptions,
+    /// Set while a read that kept missing the cache after warming may read
+    /// disk on the reactor (so a cache too small to hold what was warmed
+    /// cannot make a command retry forever).
+    disk_ok: Cell<bool>,
     clock: RefCell<Hlc>,
     pending: RefCell<Pending>,
     /// The core's open group number, shared by all its partitions.
@@ -211,6 +218,8 @@ impl Partition {
             durability,
             write_opts,
             read_inline,
+            read_disk: ReadOptions::default(),
+            disk_ok: Cell::new(false),
             clock: RefCell::new(Hlc::resume(high_water)),
             pending: RefCell::new(Pending {
                 batch: WriteBatch::default(),
@@ -240,7 +249,7 @@ impl Partition {
         if let Some((_, staged)) = self.pending.borrow().overlay.get(raw) {
             return Ok(staged.clone().map(RawValue::Staged));
         }
-        match self.db.get_pinned_opt(raw, &self.read_inline) {
+        match self.db.get_pinned_opt(raw, self.read_opts()) {
             Ok(v) => Ok(v.map(RawValue::Pinned)),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 *self.miss.borrow_mut() = Some(Miss::Point(Cf::Meta, raw.to_vec()));
@@ -248,6 +257,26 @@ impl Partition {
             }
             Err(e) => Err(storage(e)),
         }
+    }
+
+    fn read_opts(&self) -> &ReadOptions {
+        if self.disk_ok.get() {
+            &self.read_disk
+        } else {
+            &self.read_inline
+        }
+    }
+
+    /// Lets reads on this core touch disk until `allow_disk(false)`: the
+    /// last resort after warming did not keep what a command needs in the
+    /// block cache (counted as `inline_disk_reads`).
+    pub fn allow_disk(&self, on: bool) {
+        if on {
+            self.stats
+                .inline_disk_reads
+                .set(self.stats.inline_disk_reads.get() + 1);
+        }
+        self.disk_ok.set(on);
     }
 
     fn sub_cf(&self) -> &rocksdb::ColumnFamily {
@@ -294,7 +323,9 @@ impl Partition {
     /// (it ends with `Incomplete` instead).
     pub(super) fn sub_iter(&self, lo: &[u8], hi: &[u8]) -> rocksdb::DBRawIterator<'_> {
         let mut opts = ReadOptions::default();
-        opts.set_read_tier(ReadTier::BlockCache);
+        if !self.disk_ok.get() {
+            opts.set_read_tier(ReadTier::BlockCache);
+        }
         opts.set_iterate_lower_bound(lo.to_vec());
         opts.set_iterate_upper_bound(hi.to_vec());
         self.db.raw_iterator_cf_opt(self.sub_cf(), opts)
@@ -735,6 +766,7 @@ impl Partition {
             blocking_reads: self.stats.blocking_reads.get(),
             groups: self.stats.groups.get(),
             stalls: self.stats.stalls.get(),
+            inline_disk_reads: self.stats.inline_disk_reads.get(),
             poisoned: self.poisoned.borrow().as_ref().map(|(_, w)| w.clone()),
         }
     }
