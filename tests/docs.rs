@@ -36,6 +36,18 @@ fn every_opcode_is_documented() {
     }
 }
 
+#[test]
+fn every_named_command_is_documented() {
+    let doc = doc();
+    for spec in tessera::proto::cmd::all() {
+        let upper = spec.name.to_ascii_uppercase();
+        assert!(
+            doc.contains(&format!("`{upper}`")),
+            "docs/protocol.md does not document {upper}"
+        );
+    }
+}
+
 /// Every shipped configuration file loads and validates: a renamed option
 /// must not leave a profile behind that `tessera serve --config` refuses.
 #[test]

@@ -1,4 +1,4 @@
-//! The real binary: crash safety with SIGKILL, clean SIGTERM, restarts with
+//! The real binary: crash safety with SIGKILL (strings, hashes, lists), clean SIGTERM, restarts with
 //! another core count, refused data directories, cache mode, fsync counters.
 
 mod common;
@@ -9,6 +9,22 @@ use std::time::Duration;
 
 use common::{block_on, wait_until, Proc};
 use tessera::client::Client;
+use tessera::proto::cmd::Value;
+
+/// What the crash test's write number `i` does: 0 SET, 1 HSET, 2 RPUSH.
+fn crash_op(i: u32) -> u32 {
+    (i / 16) % 3
+}
+
+/// Four hashes shared by the writers.
+fn crash_hash(i: u32) -> String {
+    format!("crash:h{}", i % 4)
+}
+
+/// One list per writer task (`i % 16`).
+fn crash_list(i: u32) -> String {
+    format!("crash:l{}", i % 16)
+}
 
 fn wal_synced(info: &str) -> u64 {
     common::info_sum(info, "partition", "wal_synced")
@@ -38,7 +54,29 @@ fn sigkill_loses_no_acknowledged_write_in_wal_mode() {
                             // Bounded: at most 200k writes in all.
                             while !stop.load(Ordering::Relaxed) && i < 200_000 {
                                 let k = format!("crash:{i}");
-                                if c.set(k.as_bytes(), &i.to_be_bytes()).await.is_err() {
+                                let v = i.to_string();
+                                // Strings, hash fields and list pushes, interleaved.
+                                let r = match crash_op(i) {
+                                    0 => c.set(k.as_bytes(), &i.to_be_bytes()).await.map(|_| ()),
+                                    1 => c
+                                        .command(&[
+                                            b"HSET",
+                                            crash_hash(i).as_bytes(),
+                                            v.as_bytes(),
+                                            v.as_bytes(),
+                                        ])
+                                        .await
+                                        .map(|_| ()),
+                                    _ => c
+                                        .command(&[
+                                            b"RPUSH",
+                                            crash_list(i).as_bytes(),
+                                            v.as_bytes(),
+                                        ])
+                                        .await
+                                        .map(|_| ()),
+                                };
+                                if r.is_err() {
                                     return;
                                 }
                                 acked.lock().unwrap().push(i);
@@ -67,7 +105,46 @@ fn sigkill_loses_no_acknowledged_write_in_wal_mode() {
     let missing = block_on(async move {
         let c = Client::connect(addr).await.unwrap();
         let mut missing = Vec::new();
-        for chunk in acked.chunks(500) {
+        let strings: Vec<u32> = acked
+            .iter()
+            .copied()
+            .filter(|i| crash_op(*i) == 0)
+            .collect();
+        for &i in acked.iter().filter(|i| crash_op(**i) == 1) {
+            let f = i.to_string();
+            let (_, v) = c
+                .command(&[b"HGET", crash_hash(i).as_bytes(), f.as_bytes()])
+                .await
+                .unwrap();
+            if v != Value::Bytes(f.into_bytes()) {
+                missing.push(i);
+            }
+        }
+        // Each writer task pushes to its own list in order: the list holds
+        // its acknowledged pushes in order, plus at most the one in flight.
+        for t in 0..16u32 {
+            let pushed: Vec<Value> = acked
+                .iter()
+                .filter(|i| crash_op(**i) == 2 && *i % 16 == t)
+                .map(|i| Value::Bytes(i.to_string().into_bytes()))
+                .collect();
+            let (_, v) = c
+                .command(&[b"LRANGE", crash_list(t).as_bytes(), b"0", b"-1"])
+                .await
+                .unwrap();
+            let Value::Array(items) = v else {
+                panic!("{v:?}")
+            };
+            assert!(
+                items.len() >= pushed.len()
+                    && items.len() <= pushed.len() + 1
+                    && items[..pushed.len()] == pushed[..],
+                "list of writer {t}: {} acknowledged pushes, {} stored",
+                pushed.len(),
+                items.len()
+            );
+        }
+        for chunk in strings.chunks(500) {
             let keys: Vec<String> = chunk.iter().map(|i| format!("crash:{i}")).collect();
             let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
             let got = c.mget(&refs).await.unwrap();
