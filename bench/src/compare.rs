@@ -306,6 +306,10 @@ fn redis_benchmark(
         Op::Set => "set",
         Op::Get => "get",
         Op::Incr => "incr",
+        Op::HSet => "hset",
+        Op::ZAdd => "zadd",
+        Op::LPush => "lpush",
+        Op::RPop => "rpop",
         Op::Del => return Err("redis-benchmark has no DEL test".into()),
     };
     let argv: Vec<String> = [

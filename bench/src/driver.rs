@@ -11,7 +11,7 @@ use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
 use tessera::client::{Client, ClientError, Pipe};
 use tessera::proto::codec::{compact, Reader};
-use tessera::proto::command::read_found;
+use tessera::proto::command::{read_found, NamedCommand};
 use tessera::proto::{Request, SetArgs};
 
 use crate::workload::{key_name, Op, Req};
@@ -98,15 +98,24 @@ async fn binary_batch(
     for r in reqs {
         key_name(r.key, key);
         let k = &key[..];
+        let value = &values[r.value_at..r.value_at + r.value_len];
+        let score = r.key.to_string();
         let req = match r.op {
             Op::Set => Request::Set {
                 key: k,
-                value: &values[r.value_at..r.value_at + r.value_len],
+                value,
                 args: SetArgs::default(),
             },
             Op::Get => Request::Get { key: k },
             Op::Incr => Request::IncrBy { key: k, delta: 1 },
             Op::Del => Request::Del { keys: vec![k] },
+            op => {
+                let ck = collection_key(op, k);
+                p.push(&Request::Command(NamedCommand::new(collection_words(
+                    op, &ck, value, &score,
+                ))));
+                continue;
+            }
         };
         p.push(&req);
     }
@@ -120,6 +129,14 @@ async fn binary_batch(
                 Ok(None) => Outcome::Miss,
                 Err(_) => Outcome::Err("protocol".into()),
             },
+            Ok((_, Ok(body))) if r.op == Op::RPop => {
+                // u64 version, then the value: tag 0 is nil (an empty list).
+                match body.get(8) {
+                    Some(0) => Outcome::Miss,
+                    Some(_) => Outcome::Ok,
+                    None => Outcome::Err("protocol".into()),
+                }
+            }
             Ok((_, Ok(_))) => Outcome::Ok,
             Ok((_, Err(w))) => Outcome::Err(w.code.name().to_string()),
             Err(e) => return fail_rest(out, reqs.len(), i, client_error(&e)),
@@ -127,6 +144,28 @@ async fn binary_batch(
         out.push((o, Instant::now()));
     }
     true
+}
+
+/// The key of a collection operation: `key:N` becomes `hash:N`, `zset:N`
+/// or `list:N`, so workloads of different types never meet on one key.
+fn collection_key(op: Op, k: &[u8]) -> Vec<u8> {
+    let prefix: &[u8] = match op {
+        Op::HSet => b"hash:",
+        Op::ZAdd => b"zset:",
+        _ => b"list:",
+    };
+    [prefix, k.strip_prefix(b"key:").unwrap_or(k)].concat()
+}
+
+/// The words of a collection operation on key `k` (the same for both protocols).
+fn collection_words<'a>(op: Op, k: &'a [u8], value: &'a [u8], score: &'a str) -> Vec<&'a [u8]> {
+    match op {
+        Op::HSet => vec![b"HSET", k, b"f", value],
+        Op::ZAdd => vec![b"ZADD", k, score.as_bytes(), b"m"],
+        Op::LPush => vec![b"LPUSH", k, value],
+        Op::RPop => vec![b"RPOP", k],
+        other => unreachable!("{other:?} is not a collection operation"),
+    }
 }
 
 /// A RESP connection: pipelined requests written at once, replies parsed
@@ -253,6 +292,12 @@ impl RespConn {
                 Op::Get => encode_command(&mut self.wbuf, &[b"GET", k]),
                 Op::Incr => encode_command(&mut self.wbuf, &[b"INCR", k]),
                 Op::Del => encode_command(&mut self.wbuf, &[b"DEL", k]),
+                op => {
+                    let score = r.key.to_string();
+                    let value = &values[r.value_at..r.value_at + r.value_len];
+                    let ck = collection_key(op, k);
+                    encode_command(&mut self.wbuf, &collection_words(op, &ck, value, &score))
+                }
             }
         }
         let failed = |out: &mut Vec<(Outcome, Instant)>, from: usize, why: &str| {

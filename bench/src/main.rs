@@ -66,7 +66,9 @@ struct RunArgs {
     /// Value size in bytes, fixed (256) or a uniform range (100-1000).
     #[arg(short = 'd', long, default_value = "256", value_name = "BYTES|LO-HI")]
     value_size: ValueSize,
-    /// One operation for the whole run: set, get, incr or del.
+    /// One operation for the whole run: set, get, incr, del, or the
+    /// collection workloads hset, zadd, lpush, rpop (on keys hash:N, zset:N,
+    /// list:N; rpop of an empty list counts as a miss).
     #[arg(long, value_name = "OP", conflicts_with_all = ["mix", "ratio"])]
     op: Option<Op>,
     /// Weighted operation mix, e.g. get:9,set:1.

@@ -65,6 +65,14 @@ pub enum Op {
     Get,
     Incr,
     Del,
+    /// `HSET key f value`
+    HSet,
+    /// `ZADD key <key number> m`
+    ZAdd,
+    /// `LPUSH key value`
+    LPush,
+    /// `RPOP key` (an empty list counts as a miss)
+    RPop,
 }
 
 impl Op {
@@ -74,6 +82,10 @@ impl Op {
             Op::Get => "GET",
             Op::Incr => "INCR",
             Op::Del => "DEL",
+            Op::HSet => "HSET",
+            Op::ZAdd => "ZADD",
+            Op::LPush => "LPUSH",
+            Op::RPop => "RPOP",
         }
     }
 }
@@ -86,8 +98,12 @@ impl FromStr for Op {
             "get" => Ok(Op::Get),
             "incr" => Ok(Op::Incr),
             "del" => Ok(Op::Del),
+            "hset" => Ok(Op::HSet),
+            "zadd" => Ok(Op::ZAdd),
+            "lpush" => Ok(Op::LPush),
+            "rpop" => Ok(Op::RPop),
             other => Err(format!(
-                "operation {other:?}: expected set, get, incr or del"
+                "operation {other:?}: expected set, get, incr, del, hset, zadd, lpush or rpop"
             )),
         }
     }

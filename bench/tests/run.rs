@@ -192,3 +192,60 @@ fn resp_runs_against_redis_server() {
         Some("redis")
     );
 }
+
+/// The collection workloads write what they say, over both protocols: the
+/// pushes land (RPOP then finds them), and HSET/ZADD leave a hash and a
+/// sorted set per key.
+#[test]
+fn collection_workloads_run_over_both_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = node(dir.path(), 2);
+    let addr = h.binary_addr;
+    for op in [Op::HSet, Op::ZAdd, Op::LPush] {
+        let w = run(&spec(Proto::Binary, addr, Mix::only(op), false)).unwrap();
+        assert_eq!(
+            (w.ops, w.error_count()),
+            (2000, 0),
+            "{op:?}: {:?}",
+            w.errors
+        );
+    }
+    // 2000 pushes over 500 keys, then 1000 pops: each finds an element
+    // unless the uniform draw emptied that key's list first.
+    let mut pop = spec(Proto::Binary, addr, Mix::only(Op::RPop), false);
+    pop.requests = Some(1000);
+    let p = run(&pop).unwrap();
+    assert_eq!(p.error_count(), 0, "{:?}", p.errors);
+    assert!(
+        p.misses < 1000,
+        "RPOP found no element: {} misses",
+        p.misses
+    );
+    let (kinds, sizes) = block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        let k = b"hash:000000000007";
+        let (_, t) = c.command(&[b"TYPE", k]).await.unwrap();
+        let (_, n) = c.command(&[b"HLEN", k]).await.unwrap();
+        (t, n)
+    })
+    .unwrap();
+    assert_eq!(
+        (kinds, sizes),
+        (
+            tessera::proto::cmd::Value::Status("hash".into()),
+            tessera::proto::cmd::Value::Int(1)
+        )
+    );
+    // The same workloads against redis-server, over RESP.
+    let (_redis, raddr) = redis();
+    for op in [Op::HSet, Op::ZAdd, Op::LPush, Op::RPop] {
+        let w = run(&spec(Proto::Resp, raddr, Mix::only(op), false)).unwrap();
+        assert_eq!(
+            (w.ops, w.error_count()),
+            (2000, 0),
+            "{op:?}: {:?}",
+            w.errors
+        );
+    }
+    drop(h);
+}
