@@ -3,7 +3,7 @@
 
 use super::envelope::ValueType;
 use super::partition::Cf;
-use super::tx::{Coll, Tx};
+use super::tx::{Coll, Page, Pair, Pairs, Tx};
 use super::Error;
 
 const T: ValueType = ValueType::Hash;
@@ -147,7 +147,7 @@ impl Tx<'_> {
     }
 
     /// Every field and value, in field byte order.
-    pub fn hgetall(&self, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn hgetall(&self, key: &[u8]) -> Result<Pairs, Error> {
         match self.hash(key)? {
             None => Ok(Vec::new()),
             Some(c) => self.all_members(&c),
@@ -191,7 +191,7 @@ impl Tx<'_> {
         after: Option<&[u8]>,
         count: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(Option<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>), Error> {
+    ) -> Result<Page<Pair>, Error> {
         let Some(c) = self.hash(key)? else {
             return Ok((None, Vec::new()));
         };
@@ -205,7 +205,7 @@ impl Tx<'_> {
         after: Option<&[u8]>,
         count: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(Option<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>), Error> {
+    ) -> Result<Page<Pair>, Error> {
         let (mut lo, hi) = c.member_range();
         if let Some(a) = after {
             lo = c.member_key(a);
@@ -233,7 +233,7 @@ impl Tx<'_> {
     }
 
     /// Sortkey range scan within one hashkey.
-    pub fn hrange(&self, key: &[u8], r: &SortRange) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn hrange(&self, key: &[u8], r: &SortRange) -> Result<Pairs, Error> {
         let Some(c) = self.hash(key)? else {
             return Ok(Vec::new());
         };

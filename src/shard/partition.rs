@@ -127,6 +127,9 @@ pub enum Cf {
     Sub,
 }
 
+/// A transaction's writes: (column family, raw key) → value or deletion.
+pub(super) type TxWrites = Vec<((Cf, Vec<u8>), Option<Vec<u8>>)>;
+
 /// Name of the subkey column family.
 pub const SUB_CF: &str = "sub";
 
@@ -459,7 +462,7 @@ impl Partition {
 
     /// Stages a transaction's writes into the open group, all or nothing
     /// (they join one WriteBatch). Returns the group.
-    pub(super) fn stage_all(&self, writes: Vec<((Cf, Vec<u8>), Option<Vec<u8>>)>) -> u64 {
+    pub(super) fn stage_all(&self, writes: TxWrites) -> u64 {
         let group = self.group.get();
         let sub = self.sub_cf();
         let mut p = self.pending.borrow_mut();

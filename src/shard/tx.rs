@@ -17,6 +17,18 @@ use super::partition::{raw_key, Cf, Partition};
 use super::subkey;
 use super::Error;
 
+/// A member with its value (a hash's field and value).
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Members with their values, in order.
+pub type Pairs = Vec<Pair>;
+
+/// One page of a member scan: where to continue (`None` = done) and the items.
+pub type Page<T> = (Option<Vec<u8>>, Vec<T>);
+
+/// A visitor of sorted-set entries `(member, score)`; returns whether to go on.
+pub type ScoreVisit<'f> = dyn FnMut(&[u8], f64) -> Result<bool, Error> + 'f;
+
 /// A live value of any type: its header and body.
 pub type Loaded = (Meta, Vec<u8>);
 
@@ -371,19 +383,14 @@ impl<'p> Tx<'p> {
     }
 
     /// Visits the members of `c` (`(member, value)`), ascending or descending.
-    pub fn members(
-        &self,
-        c: &Coll,
-        reverse: bool,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, Error>,
-    ) -> Result<(), Error> {
+    pub fn members(&self, c: &Coll, reverse: bool, f: &mut Visit<'_>) -> Result<(), Error> {
         let (lo, hi) = c.member_range();
         let n = c.prefix.len() + 1;
         self.range(&lo, &hi, reverse, &mut |k, v| f(&k[n..], v))
     }
 
     /// Every member of `c` with its value, ascending.
-    pub fn all_members(&self, c: &Coll) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn all_members(&self, c: &Coll) -> Result<Pairs, Error> {
         let mut out = Vec::with_capacity(c.size.min(1 << 16) as usize);
         self.members(c, false, &mut |m, v| {
             out.push((m.to_vec(), v.to_vec()));

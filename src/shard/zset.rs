@@ -5,7 +5,7 @@
 use super::envelope::ValueType;
 use super::partition::Cf;
 use super::subkey;
-use super::tx::{Coll, Tx};
+use super::tx::{Coll, Page, ScoreVisit, Tx};
 use super::Error;
 
 const T: ValueType = ValueType::ZSet;
@@ -261,7 +261,7 @@ impl Tx<'_> {
         c: &Coll,
         from: Option<f64>,
         rev: bool,
-        f: &mut dyn FnMut(&[u8], f64) -> Result<bool, Error>,
+        f: &mut ScoreVisit<'_>,
     ) -> Result<(), Error> {
         let (mut lo, mut hi) = c.score_range();
         if let Some(s) = from {
@@ -438,7 +438,7 @@ impl Tx<'_> {
         after: Option<&[u8]>,
         count: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(Option<Vec<u8>>, Vec<(Vec<u8>, f64)>), Error> {
+    ) -> Result<Page<(Vec<u8>, f64)>, Error> {
         let Some(c) = self.zset(key)? else {
             return Ok((None, Vec::new()));
         };
@@ -457,7 +457,7 @@ impl Tx<'_> {
         after: Option<&[u8]>,
         count: usize,
         keep: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(Option<Vec<u8>>, Vec<Vec<u8>>), Error> {
+    ) -> Result<Page<Vec<u8>>, Error> {
         let Some(c) = self.coll(key, ValueType::Set)? else {
             return Ok((None, Vec::new()));
         };

@@ -3,7 +3,7 @@
 //! HINCRBYFLOAT, HSCAN, HSTRLEN, HRANGE (sortkey range scan) and
 //! CHECKANDSET.
 
-use super::{bad, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value};
+use super::{bad, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value, WordPairs};
 use crate::shard::hash::{format_float, Bound, Check, SortRange};
 use crate::shard::tx::Tx;
 
@@ -37,7 +37,7 @@ pub const SPECS: &[Spec] = &[
     spec("checkandset", -6, true, checkandset),
 ];
 
-fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<Vec<(&'a [u8], &'a [u8])>, CmdError> {
+fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<WordPairs<'a>, CmdError> {
     a.pairs().ok_or_else(|| {
         CmdError::Wire(bad(format!(
             "wrong number of arguments for '{name}' command"
@@ -46,41 +46,41 @@ fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<Vec<(&'a [u8], &'a [u
 }
 
 fn hset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let pairs = field_pairs(a, "hset")?;
     Ok(Value::Int(t.hset(key, &pairs)? as i64))
 }
 
 fn hmset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let pairs = field_pairs(a, "hmset")?;
     t.hset(key, &pairs)?;
     Ok(Value::ok())
 }
 
 fn hsetnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f, v) = (a.next()?, a.next()?, a.next()?);
+    let (key, f, v) = (a.word()?, a.word()?, a.word()?);
     Ok(Value::Int(t.hsetnx(key, f, v)? as i64))
 }
 
 fn hget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.next()?, a.next()?);
+    let (key, f) = (a.word()?, a.word()?);
     Ok(Value::opt(t.hget(key, f)?))
 }
 
 fn hmget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let fields = a.rest();
     Ok(Value::list(t.hmget(key, fields)?, Value::opt))
 }
 
 fn hdel(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(t.hdel(key, a.rest())? as i64))
 }
 
 fn hgetall(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Map(
         t.hgetall(key)?
             .into_iter()
@@ -90,42 +90,42 @@ fn hgetall(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn hpart(t: &mut Tx<'_>, a: &mut Args<'_>, keys: bool) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::list(t.hgetall(key)?, |(f, v)| {
         Value::Bytes(if keys { f } else { v })
     }))
 }
 
 fn hlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.hlen(a.next()?)? as i64))
+    Ok(Value::Int(t.hlen(a.word()?)? as i64))
 }
 
 fn hexists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.next()?, a.next()?);
+    let (key, f) = (a.word()?, a.word()?);
     Ok(Value::Int(t.hget(key, f)?.is_some() as i64))
 }
 
 fn hstrlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.next()?, a.next()?);
+    let (key, f) = (a.word()?, a.word()?);
     Ok(Value::Int(
         t.hget(key, f)?.map(|v| v.len()).unwrap_or(0) as i64
     ))
 }
 
 fn hincrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.next()?, a.next()?);
+    let (key, f) = (a.word()?, a.word()?);
     let d = a.int()?;
     Ok(Value::Int(t.hincrby(key, f, d)?))
 }
 
 fn hincrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.next()?, a.next()?);
+    let (key, f) = (a.word()?, a.word()?);
     let d = a.float()?;
     Ok(Value::bytes(format_float(t.hincrbyfloat(key, f, d)?)))
 }
 
 fn hscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let o = ScanOpts::parse(a)?;
     let (next, items) = t.hscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
     let mut flat = Vec::with_capacity(items.len() * 2);
@@ -144,14 +144,14 @@ fn hscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 /// is inclusive and stop exclusive unless told otherwise (Pegasus's
 /// defaults).
 fn hrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let bound = |b: &[u8], inclusive| Bound {
         key: (!b.is_empty()).then(|| b.to_vec()),
         inclusive,
     };
     let mut r = SortRange {
-        start: bound(a.next()?, true),
-        stop: bound(a.next()?, false),
+        start: bound(a.word()?, true),
+        stop: bound(a.word()?, false),
         ..Default::default()
     };
     let mut keys_only = false;
@@ -161,9 +161,9 @@ fn hrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
         } else if a.eat("stopincl") {
             r.stop.inclusive = true;
         } else if a.eat("prefix") {
-            r.prefix = a.next()?.to_vec();
+            r.prefix = a.word()?.to_vec();
         } else if a.eat("suffix") {
-            r.suffix = a.next()?.to_vec();
+            r.suffix = a.word()?.to_vec();
         } else if a.eat("limit") {
             r.limit = a.count()? as usize;
         } else if a.eat("rev") {
@@ -191,13 +191,13 @@ fn hrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 /// check_type: EXISTS, NOTEXISTS, EQ v, PREFIX p, INTEQ n, INTLT n,
 /// INTLE n, INTGT n, INTGE n. Answers [1|0, the checked field's value].
 fn checkandset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, check_field) = (a.next()?, a.next()?);
-    let kind = String::from_utf8_lossy(a.next()?).to_ascii_lowercase();
+    let (key, check_field) = (a.word()?, a.word()?);
+    let kind = String::from_utf8_lossy(a.word()?).to_ascii_lowercase();
     let check = match kind.as_str() {
         "exists" => Check::Exists,
         "notexists" => Check::NotExists,
-        "eq" => Check::ValueEquals(a.next()?.to_vec()),
-        "prefix" => Check::ValuePrefix(a.next()?.to_vec()),
+        "eq" => Check::ValueEquals(a.word()?.to_vec()),
+        "prefix" => Check::ValuePrefix(a.word()?.to_vec()),
         "inteq" => Check::IntEq(a.int()?),
         "intlt" => Check::IntLt(a.int()?),
         "intle" => Check::IntLe(a.int()?),
@@ -205,7 +205,7 @@ fn checkandset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
         "intge" => Check::IntGe(a.int()?),
         other => return Err(CmdError::Wire(bad(format!("unknown check type '{other}'")))),
     };
-    let (set_field, value) = (a.next()?, a.next()?);
+    let (set_field, value) = (a.word()?, a.word()?);
     a.end()?;
     let (done, current) = t.check_and_set(key, check_field, &check, set_field, value)?;
     Ok(Value::Array(vec![

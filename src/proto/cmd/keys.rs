@@ -47,7 +47,7 @@ fn type_name(t: ValueType) -> &'static str {
 }
 
 fn type_(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Status(
         t.load(key)?
             .map(|(m, _)| type_name(m.vtype))
@@ -76,7 +76,7 @@ fn exists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let ttl = a.int()?;
     a.end()?;
     let ms = ttl.checked_mul(unit_ms).ok_or(Error::NotInteger)?;
@@ -95,7 +95,7 @@ fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64) -> CmdResult {
 }
 
 fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(match t.load(key)? {
         None => -2,
         Some((m, _)) if m.expire_at_ms == 0 => -1,
@@ -108,7 +108,7 @@ fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
 }
 
 fn persist(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     match t.load(key)? {
         Some((m, _)) if m.expire_at_ms != 0 => {
             t.writable()?;
@@ -119,7 +119,7 @@ fn persist(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn rename(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
-    let (from, to) = (a.next()?, a.next()?);
+    let (from, to) = (a.word()?, a.word()?);
     t.writable()?;
     let done = t.rename(from, to, nx)?;
     Ok(if nx {
@@ -130,13 +130,13 @@ fn rename(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
 }
 
 fn get(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::opt(t.get_string(key)?.map(|(_, v)| v)))
 }
 
 /// SET key value [NX|XX] [EX s|PX ms|KEEPTTL] [GET]
 fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, value) = (a.next()?, a.next()?);
+    let (key, value) = (a.word()?, a.word()?);
     let (mut nx, mut xx, mut keep_ttl, mut get) = (false, false, false, false);
     let mut expire_at = None;
     while a.left() > 0 {
@@ -190,7 +190,7 @@ fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn incr(t: &mut Tx<'_>, a: &mut Args<'_>, by: Option<i64>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let delta = match by {
         Some(d) => d,
         None => a.int()?,
@@ -199,7 +199,7 @@ fn incr(t: &mut Tx<'_>, a: &mut Args<'_>, by: Option<i64>) -> CmdResult {
 }
 
 fn decrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let d = a.int()?;
     incr_by(t, key, d.checked_neg().ok_or(Error::Overflow)?)
 }

@@ -35,7 +35,7 @@ pub const SPECS: &[Spec] = &[
 ];
 
 fn push(t: &mut Tx<'_>, a: &mut Args<'_>, left: bool, only_if_exists: bool) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(
         t.push(key, left, a.rest(), only_if_exists)? as i64
     ))
@@ -44,7 +44,7 @@ fn push(t: &mut Tx<'_>, a: &mut Args<'_>, left: bool, only_if_exists: bool) -> C
 /// LPOP/RPOP key [count]: one element (or nil) without a count; an array
 /// (or nil when the list does not exist) with one.
 fn pop(t: &mut Tx<'_>, a: &mut Args<'_>, left: bool) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let count = if a.left() > 0 { Some(a.count()?) } else { None };
     a.end()?;
     let exists = t.llen(key)? > 0;
@@ -57,30 +57,30 @@ fn pop(t: &mut Tx<'_>, a: &mut Args<'_>, left: bool) -> CmdResult {
 }
 
 fn lrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let (s, e) = (a.int()?, a.int()?);
     Ok(Value::list(t.lrange(key, s, e)?, Value::Bytes))
 }
 
 fn llen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.llen(a.next()?)? as i64))
+    Ok(Value::Int(t.llen(a.word()?)? as i64))
 }
 
 fn lindex(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let i = a.int()?;
     Ok(Value::opt(t.lindex(key, i)?))
 }
 
 fn lset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let i = a.int()?;
-    t.lset(key, i, a.next()?)?;
+    t.lset(key, i, a.word()?)?;
     Ok(Value::ok())
 }
 
 fn linsert(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let before = if a.eat("before") {
         true
     } else if a.eat("after") {
@@ -88,27 +88,27 @@ fn linsert(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     } else {
         return Err(syntax());
     };
-    let (pivot, v) = (a.next()?, a.next()?);
+    let (pivot, v) = (a.word()?, a.word()?);
     Ok(Value::Int(t.linsert(key, before, pivot, v)?))
 }
 
 fn ltrim(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let (s, e) = (a.int()?, a.int()?);
     t.ltrim(key, s, e)?;
     Ok(Value::ok())
 }
 
 fn lrem(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let n = a.int()?;
-    Ok(Value::Int(t.lrem(key, n, a.next()?)? as i64))
+    Ok(Value::Int(t.lrem(key, n, a.word()?)? as i64))
 }
 
 /// LPOS key element [RANK r] [COUNT n] [MAXLEN m]: an index (or nil)
 /// without COUNT, an array with it.
 fn lpos(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, v) = (a.next()?, a.next()?);
+    let (key, v) = (a.word()?, a.word()?);
     let (mut rank, mut count, mut maxlen) = (1i64, None, 0u64);
     while a.left() > 0 {
         if a.eat("rank") {
@@ -147,12 +147,12 @@ fn side(w: &[u8]) -> Result<bool, CmdError> {
 }
 
 fn lmove(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (from, to) = (a.next()?, a.next()?);
-    let (fl, tl) = (side(a.next()?)?, side(a.next()?)?);
+    let (from, to) = (a.word()?, a.word()?);
+    let (fl, tl) = (side(a.word()?)?, side(a.word()?)?);
     Ok(Value::opt(t.lmove(from, to, fl, tl)?))
 }
 
 fn rpoplpush(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (from, to) = (a.next()?, a.next()?);
+    let (from, to) = (a.word()?, a.word()?);
     Ok(Value::opt(t.lmove(from, to, false, true)?))
 }

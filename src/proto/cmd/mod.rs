@@ -26,6 +26,8 @@ use crate::codes::{ErrorCode, WireError};
 use crate::shard::{self, tx::Tx};
 use crate::slot::key_slot;
 
+pub use crate::shard::hash::format_float;
+
 /// A command's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -279,6 +281,9 @@ fn not_integer() -> CmdError {
     CmdError::Store(shard::Error::NotInteger)
 }
 
+/// Pairs of argument words (`field value ...`).
+pub type WordPairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// The arguments of one command, consumed front to back.
 pub struct Args<'a> {
     words: &'a [&'a [u8]],
@@ -295,7 +300,7 @@ impl<'a> Args<'a> {
         self.words.len() - self.pos
     }
 
-    pub fn next(&mut self) -> Result<&'a [u8], CmdError> {
+    pub fn word(&mut self) -> Result<&'a [u8], CmdError> {
         let w = self.words.get(self.pos).ok_or_else(syntax)?;
         self.pos += 1;
         Ok(w)
@@ -309,7 +314,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn int(&mut self) -> Result<i64, CmdError> {
-        shard::hash::parse_int(self.next()?).ok_or_else(not_integer)
+        shard::hash::parse_int(self.word()?).ok_or_else(not_integer)
     }
 
     /// A non-negative integer.
@@ -325,7 +330,7 @@ impl<'a> Args<'a> {
 
     /// A float that is not NaN (`inf`, `-inf` allowed).
     pub fn float(&mut self) -> Result<f64, CmdError> {
-        shard::hash::parse_float(self.next()?).ok_or(CmdError::Store(shard::Error::NotFloat))
+        shard::hash::parse_float(self.word()?).ok_or(CmdError::Store(shard::Error::NotFloat))
     }
 
     /// Whether the next word is `kw` (case-insensitive); consumes it if so.
@@ -349,9 +354,9 @@ impl<'a> Args<'a> {
     }
 
     /// Pairs of words until the end (`field value ...`); `None` when odd.
-    pub fn pairs(&mut self) -> Option<Vec<(&'a [u8], &'a [u8])>> {
+    pub fn pairs(&mut self) -> Option<WordPairs<'a>> {
         let rest = self.rest();
-        if rest.is_empty() || rest.len() % 2 != 0 {
+        if rest.is_empty() || !rest.len().is_multiple_of(2) {
             return None;
         }
         Some(rest.chunks(2).map(|c| (c[0], c[1])).collect())
@@ -368,7 +373,7 @@ pub struct ScanOpts {
 
 impl ScanOpts {
     pub fn parse(a: &mut Args<'_>) -> Result<ScanOpts, CmdError> {
-        let c = a.next()?;
+        let c = a.word()?;
         let after = if c == b"0" {
             None
         } else {
@@ -385,7 +390,7 @@ impl ScanOpts {
         };
         while a.left() > 0 {
             if a.eat("match") {
-                o.pattern = Some(a.next()?.to_vec());
+                o.pattern = Some(a.word()?.to_vec());
             } else if a.eat("count") {
                 let n = a.int()?;
                 if n < 1 {
@@ -419,7 +424,7 @@ impl ScanOpts {
 }
 
 fn unhex(h: &[u8]) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     h.chunks(2)
@@ -538,4 +543,3 @@ mod tests {
         assert_eq!(sinter.keys(&[b"sinterstore", b"d", b"a", b"b"]).len(), 3);
     }
 }
-pub use crate::shard::hash::format_float;

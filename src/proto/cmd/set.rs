@@ -46,38 +46,38 @@ pub const SPECS: &[Spec] = &[
 ];
 
 fn sadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(t.sadd(key, a.rest())? as i64))
 }
 
 fn srem(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(t.srem(key, a.rest())? as i64))
 }
 
 fn sismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, m) = (a.next()?, a.next()?);
+    let (key, m) = (a.word()?, a.word()?);
     Ok(Value::Int(t.smismember(key, &[m])?[0] as i64))
 }
 
 fn smismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::list(t.smismember(key, a.rest())?, |b| {
         Value::Int(b as i64)
     }))
 }
 
 fn smembers(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::list(t.smembers(a.next()?)?, Value::Bytes))
+    Ok(Value::list(t.smembers(a.word()?)?, Value::Bytes))
 }
 
 fn scard(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.scard(a.next()?)? as i64))
+    Ok(Value::Int(t.scard(a.word()?)? as i64))
 }
 
 /// SPOP key [count]: one member (or nil) without a count, an array with one.
 fn spop(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let count = if a.left() > 0 { Some(a.count()?) } else { None };
     a.end()?;
     let popped = RNG.with(|r| t.spop(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
@@ -88,7 +88,7 @@ fn spop(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn srandmember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let count = if a.left() > 0 { Some(a.int()?) } else { None };
     a.end()?;
     let got = RNG.with(|r| t.srandmember(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
@@ -99,7 +99,7 @@ fn srandmember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn sscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let o = ScanOpts::parse(a)?;
     let (next, items) = t.sscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
     Ok(Value::Array(vec![
@@ -113,6 +113,6 @@ fn combine(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
 }
 
 fn store(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
-    let dest = a.next()?;
+    let dest = a.word()?;
     Ok(Value::Int(t.set_combine_store(op, dest, a.rest())? as i64))
 }

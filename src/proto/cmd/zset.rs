@@ -101,7 +101,7 @@ fn scored(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Value {
 }
 
 fn zadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let mut f = ZAddFlags::default();
     loop {
         if a.eat("nx") {
@@ -131,7 +131,7 @@ fn zadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
         ));
     }
     let words = a.rest();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(syntax());
     }
     if f.incr && words.len() != 2 {
@@ -149,17 +149,17 @@ fn zadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn zrem(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     Ok(Value::Int(t.zrem(key, a.rest())? as i64))
 }
 
 fn zscore(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, m) = (a.next()?, a.next()?);
+    let (key, m) = (a.word()?, a.word()?);
     Ok(t.zscore(key, m)?.map(Value::Double).unwrap_or(Value::Nil))
 }
 
 fn zmscore(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let mut out = Vec::new();
     for m in a.rest() {
         out.push(t.zscore(key, m)?.map(Value::Double).unwrap_or(Value::Nil));
@@ -168,25 +168,25 @@ fn zmscore(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn zincrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let d = a.float()?;
-    let m = a.next()?;
+    let m = a.word()?;
     Ok(Value::Double(t.zincrby(key, d, m)?))
 }
 
 fn zcard(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.zcard(a.next()?)? as i64))
+    Ok(Value::Int(t.zcard(a.word()?)? as i64))
 }
 
 fn zcount(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
-    let (min, max) = (score_bound(a.next()?)?, score_bound(a.next()?)?);
+    let key = a.word()?;
+    let (min, max) = (score_bound(a.word()?)?, score_bound(a.word()?)?);
     Ok(Value::Int(t.zcount(key, min, max)? as i64))
 }
 
 fn zlexcount(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
-    let (min, max) = (lex_bound(a.next()?)?, lex_bound(a.next()?)?);
+    let key = a.word()?;
+    let (min, max) = (lex_bound(a.word()?)?, lex_bound(a.word()?)?);
     let r = ZRange {
         by: ZRangeBy::Lex(min, max),
         rev: false,
@@ -196,7 +196,7 @@ fn zlexcount(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 }
 
 fn zrank(t: &mut Tx<'_>, a: &mut Args<'_>, rev: bool) -> CmdResult {
-    let (key, m) = (a.next()?, a.next()?);
+    let (key, m) = (a.word()?, a.word()?);
     let with_score = a.eat("withscore");
     a.end()?;
     Ok(match t.zrank(key, m, rev)? {
@@ -257,8 +257,8 @@ fn finish(
 
 /// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES].
 fn zrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
-    let (w1, w2) = (a.next()?, a.next()?);
+    let key = a.word()?;
+    let (w1, w2) = (a.word()?, a.word()?);
     let mut kind = Kind::Rank;
     let mut rev = false;
     let mut with_scores = false;
@@ -273,7 +273,7 @@ fn zrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
         } else if a.eat("withscores") {
             with_scores = true;
         } else {
-            tail.push(a.next()?);
+            tail.push(a.word()?);
         }
     }
     // With REV and BYSCORE/BYLEX the first word is the max.
@@ -293,8 +293,8 @@ fn zrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 
 /// ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX.
 fn zrange_old(t: &mut Tx<'_>, a: &mut Args<'_>, kind: Kind, rev: bool) -> CmdResult {
-    let key = a.next()?;
-    let (w1, w2) = (a.next()?, a.next()?);
+    let key = a.word()?;
+    let (w1, w2) = (a.word()?, a.word()?);
     let (lo, hi) = if rev && kind != Kind::Rank {
         (w2, w1)
     } else {
@@ -314,20 +314,20 @@ fn zrange_old(t: &mut Tx<'_>, a: &mut Args<'_>, kind: Kind, rev: bool) -> CmdRes
 }
 
 fn zremrange(t: &mut Tx<'_>, a: &mut Args<'_>, kind: Kind) -> CmdResult {
-    let key = a.next()?;
-    let by = selection(kind, a.next()?, a.next()?)?;
+    let key = a.word()?;
+    let by = selection(kind, a.word()?, a.word()?)?;
     Ok(Value::Int(t.zremrange(key, by)? as i64))
 }
 
 fn zpop(t: &mut Tx<'_>, a: &mut Args<'_>, max: bool) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let count = if a.left() > 0 { a.count()? } else { 1 };
     a.end()?;
     Ok(scored(t.zpop(key, count, max)?, true))
 }
 
 fn zscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.next()?;
+    let key = a.word()?;
     let o = ScanOpts::parse(a)?;
     let (next, items) = t.zscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
     Ok(Value::Array(vec![
