@@ -2,35 +2,15 @@
 //! in a temp dir, the generation compaction filter, and the merge of
 //! staged and stored subkeys.
 
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
+use common::{commit_group, shard_store};
 use tessera::shard::tx::Tx;
-use tessera::shard::{Durability, InlineWrite, Partition, Store, StoreConfig};
+use tessera::shard::{Durability, Partition};
 use tessera::slot::key_slot;
-
-fn store(dir: &std::path::Path) -> Store {
-    Store::open(StoreConfig {
-        data_dir: dir.to_path_buf(),
-        partitions: Some(1),
-        default_partitions: 1,
-        durability: Durability::Wal,
-        block_cache_bytes: 8 << 20,
-        write_buffer_bytes: 8 << 20,
-        background_threads: 2,
-    })
-    .unwrap()
-}
-
-/// What the core's committer does once per tick.
-fn commit(p: &Partition, group: &Cell<u64>) {
-    let g = group.get();
-    group.set(g + 1);
-    if let Some(batch) = p.take_batch() {
-        assert!(matches!(p.write_inline(batch), InlineWrite::Done));
-    }
-    p.finish_group(g);
-}
 
 fn now() -> u64 {
     tessera::shard::clock::now_ms()
@@ -63,7 +43,7 @@ fn run<T>(
 #[test]
 fn deleting_a_large_hash_is_o1_and_compaction_reclaims_every_member() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let key = b"big";
@@ -79,7 +59,7 @@ fn deleting_a_large_hash_is_o1_and_compaction_reclaims_every_member() {
             .collect();
         let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|(f, v)| (&f[..], &v[..])).collect();
         run(&p, key, |tx| tx.hset(key, &pairs));
-        commit(&p, &group);
+        commit_group(&p, &group);
     }
     assert_eq!(run(&p, key, |tx| tx.hlen(key)), N as u64);
     (p.compact_fn())();
@@ -92,14 +72,14 @@ fn deleting_a_large_hash_is_o1_and_compaction_reclaims_every_member() {
     // DEL writes one tombstone, whatever the size.
     let writes_before = p.info().writes;
     assert!(run(&p, key, |tx| tx.remove(key)));
-    commit(&p, &group);
+    commit_group(&p, &group);
     assert_eq!(p.info().writes - writes_before, 1);
     assert_eq!(run(&p, key, |tx| tx.hlen(key)), 0);
 
     // A new hash under the same name is a new generation: none of the old
     // members show through, and compaction keeps only the new ones.
     run(&p, key, |tx| tx.hset(key, &[(b"only", b"1")]));
-    commit(&p, &group);
+    commit_group(&p, &group);
     assert_eq!(
         run(&p, key, |tx| tx.hgetall(key)),
         vec![(b"only".to_vec(), b"1".to_vec())]
@@ -112,14 +92,14 @@ fn deleting_a_large_hash_is_o1_and_compaction_reclaims_every_member() {
 #[test]
 fn overwriting_or_expiring_a_collection_kills_its_members() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     run(&p, b"s", |tx| tx.sadd(b"s", &[b"a", b"b", b"c"]));
     run(&p, b"z", |tx| {
         tx.zadd(b"z", Default::default(), &[(1.0, b"a"), (2.0, b"b")])
     });
-    commit(&p, &group);
+    commit_group(&p, &group);
     (p.compact_fn())();
     assert_eq!((p.count_subkeys_fn())(), 3 + 2 * 2);
     // A string over the set; an expiry in the past on the sorted set.
@@ -128,7 +108,7 @@ fn overwriting_or_expiring_a_collection_kills_its_members() {
         let at = tx.now_ms + 1;
         tx.set_expiry(b"z", at)
     });
-    commit(&p, &group);
+    commit_group(&p, &group);
     std::thread::sleep(std::time::Duration::from_millis(5)); // let the 1 ms expiry pass
     assert_eq!(run(&p, b"z", |tx| tx.zcard(b"z")), 0);
     (p.compact_fn())();
@@ -138,14 +118,14 @@ fn overwriting_or_expiring_a_collection_kills_its_members() {
 #[test]
 fn staged_and_stored_members_merge_in_order_and_deletions_hide() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let k = b"h";
     run(&p, k, |tx| {
         tx.hset(k, &[(b"a", b"1"), (b"c", b"3"), (b"e", b"5")])
     });
-    commit(&p, &group);
+    commit_group(&p, &group);
     // Staged, not committed: a new field between stored ones, a deletion
     // and an overwrite.
     run(&p, k, |tx| tx.hset(k, &[(b"b", b"2"), (b"e", b"55")]));
@@ -164,19 +144,19 @@ fn staged_and_stored_members_merge_in_order_and_deletions_hide() {
     rev.reverse();
     assert_eq!(run(&p, k, |tx| tx.hrange(k, &r)), rev);
     assert_eq!(run(&p, k, |tx| tx.hlen(k)), 3);
-    commit(&p, &group);
+    commit_group(&p, &group);
     assert_eq!(run(&p, k, |tx| tx.hgetall(k)), want);
 }
 
 #[test]
 fn a_failed_command_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path());
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let k = b"h";
     run(&p, k, |tx| tx.hset(k, &[(b"n", b"not a number")]));
-    commit(&p, &group);
+    commit_group(&p, &group);
     let slot = key_slot(k);
     let mut tx = Tx::new(&p, slot, now());
     tx.hset(k, &[(b"other", b"x")]).unwrap();
@@ -194,15 +174,15 @@ fn cold_range_reads_are_warmed_off_the_reactor_then_retried() {
     let dir = tempfile::tempdir().unwrap();
     let members: Vec<Vec<u8>> = (0..2000).map(|i| format!("m{i:05}").into_bytes()).collect();
     {
-        let s = store(dir.path());
+        let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
         let p = s.open_partition(0, group.clone()).unwrap();
         let refs: Vec<&[u8]> = members.iter().map(|m| m.as_slice()).collect();
         run(&p, b"set", |tx| tx.sadd(b"set", &refs));
-        commit(&p, &group);
+        commit_group(&p, &group);
         (p.compact_fn())(); // Into SST files, out of the memtable.
     }
-    let s = store(dir.path());
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let slot = key_slot(b"set");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{block_on, Node};
+use common::{block_on, server_code, Node};
 use tessera::client::{Client, ClientError};
 use tessera::codes::ErrorCode;
 use tessera::proto::cmd::Value;
@@ -475,13 +475,6 @@ fn wrong_type_on_every_family_changes_nothing() {
             Value::Status("string".into())
         );
     });
-}
-
-fn server_code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> ErrorCode {
-    match r {
-        Err(e) => e.code().unwrap_or_else(|| panic!("{e}")),
-        Ok(v) => panic!("expected an error, got {v:?}"),
-    }
 }
 
 #[test]

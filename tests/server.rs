@@ -5,19 +5,10 @@ mod common;
 
 use std::rc::Rc;
 
-use common::{block_on, Node};
-use tessera::client::{Client, ClientError};
+use common::{block_on, server_code, Node};
+use tessera::client::Client;
 use tessera::codes::ErrorCode;
 use tessera::proto::SetArgs;
-
-fn server_code(r: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
-    match r {
-        Err(e) => e
-            .code()
-            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
-        Ok(v) => panic!("expected an error, got {v:?}"),
-    }
-}
 
 #[test]
 fn every_command_and_its_errors() {

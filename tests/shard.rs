@@ -1,33 +1,13 @@
 //! Storage without a network: partitions on real RocksDB in a temp dir.
 
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
-use tessera::shard::{Durability, InlineWrite, Partition, SetOptions, Store, StoreConfig};
+use common::{commit_group, shard_store};
+use tessera::shard::{Durability, SetOptions};
 use tessera::slot::key_slot;
-
-fn store(dir: &std::path::Path, durability: Durability) -> Store {
-    Store::open(StoreConfig {
-        data_dir: dir.to_path_buf(),
-        partitions: Some(1),
-        default_partitions: 1,
-        durability,
-        block_cache_bytes: 8 << 20,
-        write_buffer_bytes: 8 << 20,
-        background_threads: 2,
-    })
-    .unwrap()
-}
-
-/// What the core's committer does once per tick.
-fn commit(p: &Partition, group: &Cell<u64>) {
-    let g = group.get();
-    group.set(g + 1);
-    if let Some(batch) = p.take_batch() {
-        assert!(matches!(p.write_inline(batch), InlineWrite::Done));
-    }
-    p.finish_group(g);
-}
 
 fn now() -> u64 {
     tessera::shard::clock::now_ms()
@@ -36,7 +16,7 @@ fn now() -> u64 {
 #[test]
 fn staged_writes_are_seen_by_read_modify_write_in_the_same_tick() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), Durability::Wal);
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let k = b"counter";
@@ -54,9 +34,9 @@ fn staged_writes_are_seen_by_read_modify_write_in_the_same_tick() {
         ..Default::default()
     };
     assert!(!p.set(slot, k, b"x", &nx, now()).unwrap().0.applied);
-    commit(&p, &group);
+    commit_group(&p, &group);
     assert_eq!(p.incr_by(slot, k, 1, now()).unwrap().0, 3);
-    commit(&p, &group);
+    commit_group(&p, &group);
     let seen = p
         .get(slot, k, now(), |v| v.map(|(_, b)| b.to_vec()))
         .unwrap();
@@ -68,7 +48,7 @@ fn versions_never_run_backwards_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut last = 0;
     for round in 0..5 {
-        let s = store(dir.path(), Durability::Wal);
+        let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
         let p = s.open_partition(0, group.clone()).unwrap();
         let k = b"v";
@@ -83,14 +63,14 @@ fn versions_never_run_backwards_across_reopen() {
             out.version
         );
         last = out.version;
-        commit(&p, &group);
+        commit_group(&p, &group);
     }
 }
 
 #[test]
 fn compaction_removes_expired_keys_for_good() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), Durability::Wal);
+    let s = shard_store(dir.path(), Durability::Wal);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let t0 = now();
@@ -103,7 +83,7 @@ fn compaction_removes_expired_keys_for_good() {
         p.set(key_slot(k.as_bytes()), k.as_bytes(), b"v", &opts, t0)
             .unwrap();
     }
-    commit(&p, &group);
+    commit_group(&p, &group);
     // Wait (bounded) until the 1 ms TTLs have passed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while now() <= t0 + 1 {
@@ -123,14 +103,14 @@ fn compaction_removes_expired_keys_for_good() {
 fn cache_mode_wipes_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let s = store(dir.path(), Durability::Wal);
+        let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
         let p = s.open_partition(0, group.clone()).unwrap();
         p.set(key_slot(b"a"), b"a", b"1", &SetOptions::default(), now())
             .unwrap();
-        commit(&p, &group);
+        commit_group(&p, &group);
     }
-    let s = store(dir.path(), Durability::None);
+    let s = shard_store(dir.path(), Durability::None);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group).unwrap();
     assert!(p.meta(key_slot(b"a"), b"a", now()).unwrap().is_none());

@@ -127,23 +127,7 @@ impl Tx<'_> {
 
     /// HDEL: returns how many fields were removed.
     pub fn hdel(&mut self, key: &[u8], fields: &[&[u8]]) -> Result<u64, Error> {
-        let Some(mut c) = self.hash(key)? else {
-            return Ok(0);
-        };
-        self.writable()?;
-        let mut removed = 0;
-        for f in fields {
-            let k = c.member_key(f);
-            if self.get(Cf::Sub, &k)?.is_some() {
-                self.delete(Cf::Sub, k);
-                removed += 1;
-                c.size -= 1;
-            }
-        }
-        if removed > 0 {
-            self.save(key, &mut c);
-        }
-        Ok(removed)
+        self.remove_members(key, T, fields)
     }
 
     /// Every field and value, in field byte order.

@@ -74,23 +74,7 @@ impl Tx<'_> {
 
     /// SREM: returns how many members were removed.
     pub fn srem(&mut self, key: &[u8], members: &[&[u8]]) -> Result<u64, Error> {
-        let Some(mut c) = self.set(key)? else {
-            return Ok(0);
-        };
-        self.writable()?;
-        let mut removed = 0;
-        for m in members {
-            let k = c.member_key(m);
-            if self.get(Cf::Sub, &k)?.is_some() {
-                self.delete(Cf::Sub, k);
-                removed += 1;
-                c.size -= 1;
-            }
-        }
-        if removed > 0 {
-            self.save(key, &mut c);
-        }
-        Ok(removed)
+        self.remove_members(key, T, members)
     }
 
     pub fn smismember(&self, key: &[u8], members: &[&[u8]]) -> Result<Vec<bool>, Error> {

@@ -382,6 +382,34 @@ impl<'p> Tx<'p> {
         self.store(key, &c.meta.clone(), &body);
     }
 
+    /// Removes `members` of the collection `key` of type `t` (members whose
+    /// subkey is the only one: hash fields, set members); returns how many
+    /// were there.
+    pub fn remove_members(
+        &mut self,
+        key: &[u8],
+        t: ValueType,
+        members: &[&[u8]],
+    ) -> Result<u64, Error> {
+        let Some(mut c) = self.coll(key, t)? else {
+            return Ok(0);
+        };
+        self.writable()?;
+        let mut removed = 0;
+        for m in members {
+            let k = c.member_key(m);
+            if self.get(Cf::Sub, &k)?.is_some() {
+                self.delete(Cf::Sub, k);
+                removed += 1;
+                c.size -= 1;
+            }
+        }
+        if removed > 0 {
+            self.save(key, &mut c);
+        }
+        Ok(removed)
+    }
+
     /// Visits the members of `c` (`(member, value)`), ascending or descending.
     pub fn members(&self, c: &Coll, reverse: bool, f: &mut Visit<'_>) -> Result<(), Error> {
         let (lo, hi) = c.member_range();

@@ -212,3 +212,44 @@ pub fn info_sum(info: &str, prefix: &str, field: &str) -> u64 {
         .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
         .sum()
 }
+
+/// A one-partition store on real RocksDB in `dir` (storage tests, no network).
+pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store {
+    tessera::shard::Store::open(tessera::shard::StoreConfig {
+        data_dir: dir.to_path_buf(),
+        partitions: Some(1),
+        default_partitions: 1,
+        durability,
+        block_cache_bytes: 8 << 20,
+        write_buffer_bytes: 8 << 20,
+        background_threads: 2,
+    })
+    .unwrap()
+}
+
+/// What a core's committer does once per tick: writes the staged batch and
+/// closes the group.
+pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>) {
+    let g = group.get();
+    group.set(g + 1);
+    if let Some(batch) = p.take_batch() {
+        assert!(matches!(
+            p.write_inline(batch),
+            tessera::shard::InlineWrite::Done
+        ));
+    }
+    p.finish_group(g);
+}
+
+/// The registry code of a request the server refused; panics on success or
+/// on a client-side failure.
+pub fn server_code<T: std::fmt::Debug>(
+    r: Result<T, tessera::client::ClientError>,
+) -> tessera::codes::ErrorCode {
+    match r {
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}

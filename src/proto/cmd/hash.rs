@@ -3,38 +3,28 @@
 //! HINCRBYFLOAT, HSCAN, HSTRLEN, HRANGE (sortkey range scan) and
 //! CHECKANDSET.
 
-use super::{bad, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value, WordPairs};
+use super::{bad, spec, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value, WordPairs};
 use crate::shard::hash::{format_float, Bound, Check, SortRange};
 use crate::shard::tx::Tx;
 
-const fn spec(name: &'static str, arity: i32, write: bool, run: super::RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, 1, 1),
-        write,
-        run,
-    }
-}
-
 pub const SPECS: &[Spec] = &[
-    spec("hset", -4, true, hset),
-    spec("hmset", -4, true, hmset),
-    spec("hsetnx", 4, true, hsetnx),
-    spec("hget", 3, false, hget),
-    spec("hmget", -3, false, hmget),
-    spec("hdel", -3, true, hdel),
-    spec("hgetall", 2, false, hgetall),
-    spec("hkeys", 2, false, |t, a| hpart(t, a, true)),
-    spec("hvals", 2, false, |t, a| hpart(t, a, false)),
-    spec("hlen", 2, false, hlen),
-    spec("hexists", 3, false, hexists),
-    spec("hstrlen", 3, false, hstrlen),
-    spec("hincrby", 4, true, hincrby),
-    spec("hincrbyfloat", 4, true, hincrbyfloat),
-    spec("hscan", -3, false, hscan),
-    spec("hrange", -4, false, hrange),
-    spec("checkandset", -6, true, checkandset),
+    spec("hset", -4, 1, true, hset),
+    spec("hmset", -4, 1, true, hmset),
+    spec("hsetnx", 4, 1, true, hsetnx),
+    spec("hget", 3, 1, false, hget),
+    spec("hmget", -3, 1, false, hmget),
+    spec("hdel", -3, 1, true, hdel),
+    spec("hgetall", 2, 1, false, hgetall),
+    spec("hkeys", 2, 1, false, |t, a| hpart(t, a, true)),
+    spec("hvals", 2, 1, false, |t, a| hpart(t, a, false)),
+    spec("hlen", 2, 1, false, hlen),
+    spec("hexists", 3, 1, false, hexists),
+    spec("hstrlen", 3, 1, false, hstrlen),
+    spec("hincrby", 4, 1, true, hincrby),
+    spec("hincrbyfloat", 4, 1, true, hincrbyfloat),
+    spec("hscan", -3, 1, false, hscan),
+    spec("hrange", -4, 1, false, hrange),
+    spec("checkandset", -6, 1, true, checkandset),
 ];
 
 fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<WordPairs<'a>, CmdError> {

@@ -2,20 +2,10 @@
 //! DEL, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, RENAME, RENAMENX, GET,
 //! SET, INCR, INCRBY, DECR, DECRBY.
 
-use super::{syntax, Args, CmdResult, Spec, Value};
+use super::{spec, syntax, Args, CmdResult, Spec, Value};
 use crate::shard::envelope::ValueType;
 use crate::shard::tx::Tx;
 use crate::shard::Error;
-
-const fn spec(name: &'static str, arity: i32, last: i32, write: bool, run: super::RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, last, 1),
-        write,
-        run,
-    }
-}
 
 pub const SPECS: &[Spec] = &[
     spec("type", 2, 1, false, type_),

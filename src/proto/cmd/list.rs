@@ -2,18 +2,8 @@
 //! LRANGE, LLEN, LINDEX, LSET, LINSERT, LTRIM, LREM, LPOS, LMOVE and
 //! RPOPLPUSH (LMOVE and RPOPLPUSH with both keys in one slot).
 
-use super::{bad, syntax, Args, CmdError, CmdResult, Spec, Value};
+use super::{bad, spec, syntax, Args, CmdError, CmdResult, Spec, Value};
 use crate::shard::tx::Tx;
-
-const fn spec(name: &'static str, arity: i32, last: i32, write: bool, run: super::RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, last, 1),
-        write,
-        run,
-    }
-}
 
 pub const SPECS: &[Spec] = &[
     spec("lpush", -3, 1, true, |t, a| push(t, a, true, false)),

@@ -177,6 +177,17 @@ pub struct Spec {
     pub run: RunFn,
 }
 
+/// A table row: keys from word 1 to `last_key` (-1 = the last word).
+pub const fn spec(name: &'static str, arity: i32, last_key: i32, write: bool, run: RunFn) -> Spec {
+    Spec {
+        name,
+        arity,
+        keys: (1, last_key, 1),
+        write,
+        run,
+    }
+}
+
 impl Spec {
     /// The keys named by `args` (the name is `args[0]`).
     pub fn keys<'a>(&self, args: &[&'a [u8]]) -> Vec<&'a [u8]> {

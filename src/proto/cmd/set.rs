@@ -4,23 +4,13 @@
 
 use std::cell::RefCell;
 
-use super::{Args, CmdResult, ScanOpts, Spec, Value};
+use super::{spec, Args, CmdResult, ScanOpts, Spec, Value};
 use crate::shard::set::{Rng, SetOp};
 use crate::shard::tx::Tx;
 
 thread_local! {
     /// One sampling generator per core thread.
     static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
-}
-
-const fn spec(name: &'static str, arity: i32, last: i32, write: bool, run: super::RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, last, 1),
-        write,
-        run,
-    }
 }
 
 pub const SPECS: &[Spec] = &[

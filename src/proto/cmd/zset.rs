@@ -5,58 +5,50 @@
 //! ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX, ZPOPMIN, ZPOPMAX,
 //! ZSCAN. Scores are IEEE doubles; NaN is refused.
 
-use super::{bad, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value};
+use super::{bad, spec, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value};
 use crate::shard::hash::parse_float;
 use crate::shard::tx::Tx;
 use crate::shard::zset::{LexBound, ScoreBound, ZAddFlags, ZAddResult, ZRange, ZRangeBy};
 
-const fn spec(name: &'static str, arity: i32, write: bool, run: super::RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, 1, 1),
-        write,
-        run,
-    }
-}
-
 pub const SPECS: &[Spec] = &[
-    spec("zadd", -4, true, zadd),
-    spec("zrem", -3, true, zrem),
-    spec("zscore", 3, false, zscore),
-    spec("zmscore", -3, false, zmscore),
-    spec("zincrby", 4, true, zincrby),
-    spec("zcard", 2, false, zcard),
-    spec("zcount", 4, false, zcount),
-    spec("zlexcount", 4, false, zlexcount),
-    spec("zrank", -3, false, |t, a| zrank(t, a, false)),
-    spec("zrevrank", -3, false, |t, a| zrank(t, a, true)),
-    spec("zrange", -4, false, zrange),
-    spec("zrevrange", -4, false, |t, a| {
+    spec("zadd", -4, 1, true, zadd),
+    spec("zrem", -3, 1, true, zrem),
+    spec("zscore", 3, 1, false, zscore),
+    spec("zmscore", -3, 1, false, zmscore),
+    spec("zincrby", 4, 1, true, zincrby),
+    spec("zcard", 2, 1, false, zcard),
+    spec("zcount", 4, 1, false, zcount),
+    spec("zlexcount", 4, 1, false, zlexcount),
+    spec("zrank", -3, 1, false, |t, a| zrank(t, a, false)),
+    spec("zrevrank", -3, 1, false, |t, a| zrank(t, a, true)),
+    spec("zrange", -4, 1, false, zrange),
+    spec("zrevrange", -4, 1, false, |t, a| {
         zrange_old(t, a, Kind::Rank, true)
     }),
-    spec("zrangebyscore", -4, false, |t, a| {
+    spec("zrangebyscore", -4, 1, false, |t, a| {
         zrange_old(t, a, Kind::Score, false)
     }),
-    spec("zrevrangebyscore", -4, false, |t, a| {
+    spec("zrevrangebyscore", -4, 1, false, |t, a| {
         zrange_old(t, a, Kind::Score, true)
     }),
-    spec("zrangebylex", -4, false, |t, a| {
+    spec("zrangebylex", -4, 1, false, |t, a| {
         zrange_old(t, a, Kind::Lex, false)
     }),
-    spec("zrevrangebylex", -4, false, |t, a| {
+    spec("zrevrangebylex", -4, 1, false, |t, a| {
         zrange_old(t, a, Kind::Lex, true)
     }),
-    spec("zremrangebyrank", 4, true, |t, a| {
+    spec("zremrangebyrank", 4, 1, true, |t, a| {
         zremrange(t, a, Kind::Rank)
     }),
-    spec("zremrangebyscore", 4, true, |t, a| {
+    spec("zremrangebyscore", 4, 1, true, |t, a| {
         zremrange(t, a, Kind::Score)
     }),
-    spec("zremrangebylex", 4, true, |t, a| zremrange(t, a, Kind::Lex)),
-    spec("zpopmin", -2, true, |t, a| zpop(t, a, false)),
-    spec("zpopmax", -2, true, |t, a| zpop(t, a, true)),
-    spec("zscan", -3, false, zscan),
+    spec("zremrangebylex", 4, 1, true, |t, a| {
+        zremrange(t, a, Kind::Lex)
+    }),
+    spec("zpopmin", -2, 1, true, |t, a| zpop(t, a, false)),
+    spec("zpopmax", -2, 1, true, |t, a| zpop(t, a, true)),
+    spec("zscan", -3, 1, false, zscan),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -219,6 +211,21 @@ fn selection(kind: Kind, lo: &[u8], hi: &[u8]) -> Result<ZRangeBy, CmdError> {
     })
 }
 
+/// A range from its two words as given: with REV, a score or lex range
+/// names the max first.
+fn range_of(kind: Kind, rev: bool, w1: &[u8], w2: &[u8]) -> Result<ZRange, CmdError> {
+    let (lo, hi) = if rev && kind != Kind::Rank {
+        (w2, w1)
+    } else {
+        (w1, w2)
+    };
+    Ok(ZRange {
+        by: selection(kind, lo, hi)?,
+        rev,
+        limit: None,
+    })
+}
+
 /// The shared tail of every ZRANGE form: [LIMIT o c] [WITHSCORES].
 fn finish(
     t: &mut Tx<'_>,
@@ -276,17 +283,7 @@ fn zrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
             tail.push(a.word()?);
         }
     }
-    // With REV and BYSCORE/BYLEX the first word is the max.
-    let (lo, hi) = if rev && kind != Kind::Rank {
-        (w2, w1)
-    } else {
-        (w1, w2)
-    };
-    let r = ZRange {
-        by: selection(kind, lo, hi)?,
-        rev,
-        limit: None,
-    };
+    let r = range_of(kind, rev, w1, w2)?;
     let mut rest = Args::new(&tail);
     finish(t, &mut rest, key, r, with_scores, true)
 }
@@ -295,16 +292,7 @@ fn zrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 fn zrange_old(t: &mut Tx<'_>, a: &mut Args<'_>, kind: Kind, rev: bool) -> CmdResult {
     let key = a.word()?;
     let (w1, w2) = (a.word()?, a.word()?);
-    let (lo, hi) = if rev && kind != Kind::Rank {
-        (w2, w1)
-    } else {
-        (w1, w2)
-    };
-    let r = ZRange {
-        by: selection(kind, lo, hi)?,
-        rev,
-        limit: None,
-    };
+    let r = range_of(kind, rev, w1, w2)?;
     if kind == Kind::Rank {
         let with_scores = a.eat("withscores");
         a.end()?;
