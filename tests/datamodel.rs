@@ -271,6 +271,17 @@ fn hashes_sets_sorted_sets_and_lists() {
             Value::Int(2)
         );
         assert_eq!(
+            ok(&c, &["ZSCAN", "lex", "0", "MATCH", "[cd]"]).await,
+            Value::Array(vec![
+                b("0"),
+                Value::Array(vec![b("c"), Value::Double(0.0), b("d"), Value::Double(0.0)])
+            ])
+        );
+        assert_eq!(
+            ok(&c, &["ZREVRANGE", "lex", "0", "0", "WITHSCORES"]).await,
+            Value::Array(vec![b("d"), Value::Double(0.0)])
+        );
+        assert_eq!(
             ok(&c, &["ZPOPMIN", "z"]).await,
             Value::Array(vec![b("min"), Value::Double(f64::NEG_INFINITY)])
         );
