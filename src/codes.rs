@@ -49,11 +49,13 @@ pub enum ErrorCode {
     NotFloat = 19,
     /// A list index outside the list (LSET).
     OutOfRange = 20,
+    /// EXEC after a command was refused while queueing (RESP transactions).
+    ExecAbort = 21,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -74,6 +76,7 @@ impl ErrorCode {
         ErrorCode::NoSuchKey,
         ErrorCode::NotFloat,
         ErrorCode::OutOfRange,
+        ErrorCode::ExecAbort,
     ];
 
     /// The number on the wire.
@@ -104,6 +107,7 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => "NO_SUCH_KEY",
             ErrorCode::NotFloat => "NOT_FLOAT",
             ErrorCode::OutOfRange => "OUT_OF_RANGE",
+            ErrorCode::ExecAbort => "EXEC_ABORT",
         }
     }
 
@@ -119,6 +123,7 @@ impl ErrorCode {
             ErrorCode::VersionConflict => "CONFLICT",
             ErrorCode::Poisoned | ErrorCode::Storage => "IOERR",
             ErrorCode::ShuttingDown => "SHUTDOWN",
+            ErrorCode::ExecAbort => "EXECABORT",
             _ => "ERR",
         }
     }
@@ -133,6 +138,7 @@ impl ErrorCode {
             | ErrorCode::NotInteger
             | ErrorCode::NotFloat
             | ErrorCode::OutOfRange
+            | ErrorCode::ExecAbort
             | ErrorCode::Overflow
             | ErrorCode::CrossSlot => 400,
             ErrorCode::FrameTooLarge => 413,
@@ -170,6 +176,7 @@ impl ErrorCode {
             ErrorCode::NoSuchKey => "no such key",
             ErrorCode::NotFloat => "value is not a valid float",
             ErrorCode::OutOfRange => "index out of range",
+            ErrorCode::ExecAbort => "Transaction discarded because of previous errors.",
         }
     }
 }

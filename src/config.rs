@@ -38,6 +38,8 @@ pub struct Config {
     pub backup_root: Option<PathBuf>,
     /// HTTP address (`HOST:PORT`, port 0 = ephemeral) or `off`.
     pub http_listen: String,
+    /// RESP (Redis protocol) listener: `HOST:PORT` or `off`.
+    pub resp_listen: String,
 }
 
 impl Default for Config {
@@ -56,8 +58,20 @@ impl Default for Config {
             slow_request_ms: 250,
             backup_root: None,
             http_listen: "127.0.0.1:8700".into(),
+            resp_listen: "127.0.0.1:6380".into(),
         }
     }
+}
+
+/// Parses a listener setting: `HOST:PORT` or `off`.
+fn listen_or_off(what: &str, v: &str) -> Result<Option<SocketAddr>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| format!("{what} {v:?} is neither HOST:PORT nor off"))
 }
 
 impl Config {
@@ -70,18 +84,18 @@ impl Config {
 
     /// The HTTP address, or `None` when HTTP is off.
     pub fn http_addr(&self) -> Result<Option<SocketAddr>, String> {
-        let v = self.http_listen.trim();
-        if v.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        v.parse()
-            .map(Some)
-            .map_err(|_| format!("http-listen {v:?} is neither HOST:PORT nor off"))
+        listen_or_off("http-listen", &self.http_listen)
+    }
+
+    /// The RESP address, or `None` when RESP is off.
+    pub fn resp_addr(&self) -> Result<Option<SocketAddr>, String> {
+        listen_or_off("resp-listen", &self.resp_listen)
     }
 
     /// Checks values that would otherwise fail late.
     pub fn validate(&self) -> Result<(), String> {
         self.http_addr()?;
+        self.resp_addr()?;
         if self.max_frame_bytes < 1024 {
             return Err("max-frame-bytes must be at least 1024".into());
         }

@@ -98,6 +98,10 @@ struct ServeArgs {
     /// [default: 127.0.0.1:8700].
     #[arg(long, value_name = "HOST:PORT|off")]
     http_listen: Option<String>,
+    /// Redis-protocol (RESP2/RESP3) listener, served by every core like the binary port:
+    /// HOST:PORT, port 0 = ephemeral, or `off` [default: 127.0.0.1:6380].
+    #[arg(long, value_name = "HOST:PORT|off")]
+    resp_listen: Option<String>,
     /// Directory under which `tessera backup` may make this node write backups [default: none,
     /// backups refused].
     #[arg(long, value_name = "DIR")]
@@ -165,6 +169,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.http_listen {
         c.http_listen = v;
+    }
+    if let Some(v) = a.resp_listen {
+        c.resp_listen = v;
     }
     c.validate()?;
     Ok(c)

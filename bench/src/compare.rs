@@ -230,6 +230,8 @@ fn start_tessera(
         "127.0.0.1:0",
         "--http-listen",
         "off",
+        "--resp-listen",
+        "off",
         "--durability",
         "wal",
     ]

@@ -20,6 +20,7 @@ fn node(dir: &std::path::Path, cores: usize) -> tessera::ServerHandle {
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
         http_listen: "127.0.0.1:0".into(),
+        resp_listen: "127.0.0.1:0".into(),
         ..Config::default()
     })
     .expect("server starts")

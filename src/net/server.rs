@@ -20,6 +20,7 @@ use super::core::{serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
 use super::http;
 use super::mesh::{Mesh, Msg};
+use super::resp;
 use super::{conn, sys, Budget};
 use crate::config::Config;
 use crate::proto::{Hello, Topology};
@@ -58,15 +59,20 @@ pub struct ServerHandle {
     pub health: Arc<Health>,
     /// The HTTP address, when HTTP is on.
     pub http_addr: Option<SocketAddr>,
+    /// The RESP address, when RESP is on.
+    pub resp_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
     /// The line printed on stdout once every listener is up.
     pub fn ready_line(&self) -> String {
-        let http = self
-            .http_addr
-            .map_or_else(|| "off".to_string(), |a| a.to_string());
-        format!("tessera ready binary={} http={http}", self.binary_addr)
+        let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+        format!(
+            "tessera ready binary={} resp={} http={}",
+            self.binary_addr,
+            show(self.resp_addr),
+            show(self.http_addr)
+        )
     }
 
     /// Asks every core to stop accepting, drain, sync and exit.
@@ -170,22 +176,11 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
         own.push(bind(a)?);
     }
-    // HTTP: one SO_REUSEPORT socket per core on the same port.
-    let http_listen = config.http_addr().map_err(ServerError::Config)?;
-    let mut http = Vec::new();
-    let mut http_addr = None;
-    if let Some(addr) = http_listen {
-        let first = bind(addr)?;
-        let a = first
-            .local_addr()
-            .map_err(|source| ServerError::Listen { addr, source })?;
-        http.push(first);
-        for _ in 1..cores {
-            http.push(bind(a)?);
-        }
-        http_addr = Some(a);
-    }
+    // HTTP and RESP: one SO_REUSEPORT socket per core on the same port.
+    let (http, http_addr) = bind_per_core(config.http_addr().map_err(ServerError::Config)?, cores)?;
     let mut http = http.into_iter();
+    let (resp, resp_addr) = bind_per_core(config.resp_addr().map_err(ServerError::Config)?, cores)?;
+    let mut resp = resp.into_iter();
     let core_addrs: Vec<SocketAddr> = own
         .iter()
         .map(|l| l.local_addr().expect("a bound socket has an address"))
@@ -242,6 +237,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             ready: ready_tx.clone(),
             health: health.clone(),
             http_fd: http.next().map(|l| l.into_raw_fd()),
+            resp_fd: resp.next().map(|l| l.into_raw_fd()),
             stall: stall_hook.filter(|(core, _)| *core == c).map(|(_, d)| d),
         };
         let cpu = cpus[c % cpus.len()];
@@ -266,6 +262,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         joins,
         health,
         http_addr,
+        resp_addr,
     };
     let mut failure = None;
     for _ in 0..cores {
@@ -341,6 +338,7 @@ struct CoreArgs {
     health: Arc<Health>,
     /// This core's HTTP listener (SO_REUSEPORT), when HTTP is on.
     http_fd: Option<RawFd>,
+    resp_fd: Option<RawFd>,
     /// Test hook: block this reactor's thread for this long after start-up.
     stall: Option<Duration>,
 }
@@ -378,6 +376,10 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     if let Some(fd) = a.http_fd {
         // SAFETY: as above.
         listeners.push((Proto::Http, unsafe { TcpListener::from_raw_fd(fd) }));
+    }
+    if let Some(fd) = a.resp_fd {
+        // SAFETY: as above.
+        listeners.push((Proto::Resp, unsafe { TcpListener::from_raw_fd(fd) }));
     }
     let group = Rc::new(Cell::new(1u64));
     let cores = a.topo.cores();
@@ -466,11 +468,32 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds `addr` once per core with SO_REUSEPORT (port 0: the first socket
+/// picks the port, the others reuse it); nothing when the listener is off.
+fn bind_per_core(
+    addr: Option<SocketAddr>,
+    cores: usize,
+) -> Result<(Vec<std::net::TcpListener>, Option<SocketAddr>), ServerError> {
+    let Some(addr) = addr else {
+        return Ok((Vec::new(), None));
+    };
+    let first = bind(addr)?;
+    let a = first
+        .local_addr()
+        .map_err(|source| ServerError::Listen { addr, source })?;
+    let mut all = vec![first];
+    for _ in 1..cores {
+        all.push(bind(a)?);
+    }
+    Ok((all, Some(a)))
+}
+
 /// What a listener speaks.
 #[derive(Clone, Copy)]
 enum Proto {
     Binary,
     Http,
+    Resp,
 }
 
 async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto) {
@@ -489,6 +512,7 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
                 let spawned = match proto {
                     Proto::Binary => gate.spawn(conn::serve(c, stream)),
                     Proto::Http => gate.spawn(http::serve(c, stream)),
+                    Proto::Resp => gate.spawn(resp::serve(c, stream)),
                 };
                 match spawned {
                     Ok(t) => {

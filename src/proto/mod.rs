@@ -8,6 +8,8 @@ pub mod codec;
 pub mod command;
 pub mod frame;
 pub mod hello;
+pub mod redis;
+pub mod resp;
 pub mod route;
 
 use crate::codes::{ErrorCode, WireError};

@@ -34,6 +34,7 @@ pub fn config(dir: &Path, cores: usize) -> Config {
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
         http_listen: "127.0.0.1:0".into(),
+        resp_listen: "127.0.0.1:0".into(),
         ..Config::default()
     }
 }
@@ -100,6 +101,8 @@ pub fn serve_command(data_dir: &Path) -> Command {
         "--listen",
         "127.0.0.1:0",
         "--http-listen",
+        "127.0.0.1:0",
+        "--resp-listen",
         "127.0.0.1:0",
         "--block-cache-bytes",
         "8388608",

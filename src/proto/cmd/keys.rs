@@ -1,6 +1,9 @@
-//! Keys of any type, and the string commands an atomic batch needs: TYPE,
-//! DEL, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, RENAME, RENAMENX, GET,
-//! SET, INCR, INCRBY, DECR, DECRBY.
+//! Keys of any type and strings: TYPE, DEL, UNLINK, EXISTS, EXPIRE,
+//! PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL, PERSIST, RENAME,
+//! RENAMENX, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
+//! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX (keys in one slot),
+//! INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE,
+//! SETRANGE.
 
 use super::{spec, syntax, Args, CmdResult, Spec, Value};
 use crate::shard::envelope::ValueType;
@@ -10,9 +13,12 @@ use crate::shard::Error;
 pub const SPECS: &[Spec] = &[
     spec("type", 2, 1, false, type_),
     spec("del", -2, -1, true, del),
+    spec("unlink", -2, -1, true, del),
     spec("exists", -2, -1, false, exists),
-    spec("expire", 3, 1, true, |t, a| expire(t, a, 1000)),
-    spec("pexpire", 3, 1, true, |t, a| expire(t, a, 1)),
+    spec("expire", -3, 1, true, |t, a| expire(t, a, 1000, false)),
+    spec("pexpire", -3, 1, true, |t, a| expire(t, a, 1, false)),
+    spec("expireat", -3, 1, true, |t, a| expire(t, a, 1000, true)),
+    spec("pexpireat", -3, 1, true, |t, a| expire(t, a, 1, true)),
     spec("ttl", 2, 1, false, |t, a| ttl(t, a, 1000)),
     spec("pttl", 2, 1, false, |t, a| ttl(t, a, 1)),
     spec("persist", 2, 1, true, persist),
@@ -24,6 +30,20 @@ pub const SPECS: &[Spec] = &[
     spec("decr", 2, 1, true, |t, a| incr(t, a, Some(-1))),
     spec("incrby", 3, 1, true, |t, a| incr(t, a, None)),
     spec("decrby", 3, 1, true, decrby),
+    spec("incrbyfloat", 3, 1, true, incrbyfloat),
+    spec("setnx", 3, 1, true, |t, a| setnx(t, a)),
+    spec("setex", 4, 1, true, |t, a| setex(t, a, 1000)),
+    spec("psetex", 4, 1, true, |t, a| setex(t, a, 1)),
+    spec("getset", 3, 1, true, getset),
+    spec("getdel", 2, 1, true, getdel),
+    spec("getex", -2, 1, true, getex),
+    spec("mget", -2, -1, false, mget),
+    spec("mset", -3, -1, true, |t, a| mset(t, a, false)),
+    spec("msetnx", -3, -1, true, |t, a| mset(t, a, true)),
+    spec("append", 3, 1, true, append),
+    spec("strlen", 2, 1, false, strlen),
+    spec("getrange", 4, 1, false, getrange),
+    spec("setrange", 4, 1, true, setrange),
 ];
 
 fn type_name(t: ValueType) -> &'static str {
@@ -65,23 +85,63 @@ fn exists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     Ok(Value::Int(n))
 }
 
-fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64) -> CmdResult {
+/// EXPIRE/PEXPIRE (relative) and EXPIREAT/PEXPIREAT (absolute), with
+/// Redis 7's NX, XX, GT and LT.
+fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64, absolute: bool) -> CmdResult {
     let key = a.word()?;
-    let ttl = a.int()?;
-    a.end()?;
-    let ms = ttl.checked_mul(unit_ms).ok_or(Error::NotInteger)?;
-    if t.load(key)?.is_none() {
+    let n = a.int()?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    while a.left() > 0 {
+        if a.eat("nx") {
+            nx = true;
+        } else if a.eat("xx") {
+            xx = true;
+        } else if a.eat("gt") {
+            gt = true;
+        } else if a.eat("lt") {
+            lt = true;
+        } else {
+            return Err(super::CmdError::Wire(super::bad(format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(a.word()?)
+            ))));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(super::CmdError::Wire(super::bad(
+            "NX and XX, GT or LT options at the same time are not compatible".into(),
+        )));
+    }
+    if gt && lt {
+        return Err(super::CmdError::Wire(super::bad(
+            "GT and LT options at the same time are not compatible".into(),
+        )));
+    }
+    let ms = n.checked_mul(unit_ms).ok_or(Error::NotInteger)?;
+    let at = if absolute {
+        ms
+    } else {
+        (t.now_ms as i64).checked_add(ms).ok_or(Error::NotInteger)?
+    };
+    let Some((m, _)) = t.load(key)? else {
+        return Ok(Value::Int(0));
+    };
+    // No expiry counts as an infinite TTL for GT and LT.
+    let current = (m.expire_at_ms != 0).then_some(m.expire_at_ms as i64);
+    let allowed = (!nx || current.is_none())
+        && (!xx || current.is_some())
+        && (!gt || current.is_some_and(|c| at > c))
+        && (!lt || current.is_none_or(|c| at < c));
+    if !allowed {
         return Ok(Value::Int(0));
     }
     t.writable()?;
-    let at = if ms <= 0 {
-        // A TTL in the past deletes the key, as in Redis.
+    if at <= t.now_ms as i64 {
+        // A time in the past deletes the key, as in Redis.
         t.remove(key)?;
         return Ok(Value::Int(1));
-    } else {
-        t.now_ms.saturating_add(ms as u64)
-    };
-    Ok(Value::Int(t.set_expiry(key, at)? as i64))
+    }
+    Ok(Value::Int(t.set_expiry(key, at as u64)? as i64))
 }
 
 fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
@@ -138,10 +198,14 @@ fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
             keep_ttl = true;
         } else if a.eat("get") {
             get = true;
-        } else if let Some(unit) = if a.eat("ex") {
-            Some(1000)
+        } else if let Some((unit, absolute)) = if a.eat("ex") {
+            Some((1000, false))
         } else if a.eat("px") {
-            Some(1)
+            Some((1, false))
+        } else if a.eat("exat") {
+            Some((1000, true))
+        } else if a.eat("pxat") {
+            Some((1, true))
         } else {
             None
         } {
@@ -151,7 +215,12 @@ fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
                     "invalid expire time in 'set' command".into(),
                 )));
             }
-            expire_at = Some(t.now_ms.saturating_add((n as u64).saturating_mul(unit)));
+            let ms = (n as u64).saturating_mul(unit);
+            expire_at = Some(if absolute {
+                ms
+            } else {
+                t.now_ms.saturating_add(ms)
+            });
         } else {
             return Err(syntax());
         }
@@ -206,4 +275,222 @@ fn incr_by(t: &mut Tx<'_>, key: &[u8], delta: i64) -> CmdResult {
     t.writable()?;
     t.put_string(key, new.to_string().as_bytes(), at);
     Ok(Value::Int(new))
+}
+
+fn incrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    let d = a.float()?;
+    let (old, at) = match t.get_string(key)? {
+        None => (0.0, 0),
+        Some((m, v)) => (
+            crate::shard::hash::parse_float(&v).ok_or(Error::NotFloat)?,
+            m.expire_at_ms,
+        ),
+    };
+    let new = old + d;
+    if !new.is_finite() {
+        return Err(Error::NanOrInfinity.into());
+    }
+    t.writable()?;
+    let text = crate::shard::hash::format_float(new);
+    t.put_string(key, text.as_bytes(), at);
+    Ok(Value::bytes(text))
+}
+
+/// Writes `value` unless the key exists (SETNX) or always; keeps no expiry.
+fn setnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, value) = (a.word()?, a.word()?);
+    if t.load(key)?.is_some() {
+        return Ok(Value::Int(0));
+    }
+    t.writable()?;
+    t.put_string(key, value, 0);
+    Ok(Value::Int(1))
+}
+
+fn setex(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
+    let key = a.word()?;
+    let n = a.int()?;
+    let value = a.word()?;
+    if n <= 0 {
+        return Err(super::CmdError::Wire(super::bad(format!(
+            "invalid expire time in '{}' command",
+            if unit_ms == 1 { "psetex" } else { "setex" }
+        ))));
+    }
+    t.writable()?;
+    let at = t.now_ms.saturating_add((n as u64).saturating_mul(unit_ms));
+    t.put_string(key, value, at);
+    Ok(Value::ok())
+}
+
+fn getset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, value) = (a.word()?, a.word()?);
+    let old = t.get_string(key)?.map(|(_, v)| v);
+    t.writable()?;
+    t.put_string(key, value, 0);
+    Ok(Value::opt(old))
+}
+
+fn getdel(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    let old = t.get_string(key)?.map(|(_, v)| v);
+    if old.is_some() {
+        t.writable()?;
+        t.remove(key)?;
+    }
+    Ok(Value::opt(old))
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
+fn getex(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    let mut at: Option<u64> = None;
+    if a.eat("persist") {
+        at = Some(0);
+    } else if a.left() > 0 {
+        let (unit, absolute) = if a.eat("ex") {
+            (1000, false)
+        } else if a.eat("px") {
+            (1, false)
+        } else if a.eat("exat") {
+            (1000, true)
+        } else if a.eat("pxat") {
+            (1, true)
+        } else {
+            return Err(syntax());
+        };
+        let n = a.int()?;
+        if n <= 0 {
+            return Err(super::CmdError::Wire(super::bad(
+                "invalid expire time in 'getex' command".into(),
+            )));
+        }
+        let ms = (n as u64).saturating_mul(unit);
+        at = Some(if absolute {
+            ms
+        } else {
+            t.now_ms.saturating_add(ms)
+        });
+    }
+    a.end()?;
+    let Some((m, v)) = t.get_string(key)? else {
+        return Ok(Value::Nil);
+    };
+    if let Some(at) = at {
+        if at != m.expire_at_ms {
+            t.writable()?;
+            t.set_expiry(key, at)?;
+        }
+    }
+    Ok(Value::Bytes(v))
+}
+
+fn mget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let mut out = Vec::new();
+    for k in a.rest() {
+        // MGET answers nil for keys of other types, as in Redis.
+        out.push(match t.load(k)? {
+            Some((m, v)) if m.vtype == ValueType::String => Value::Bytes(v),
+            _ => Value::Nil,
+        });
+    }
+    Ok(Value::Array(out))
+}
+
+fn mset(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
+    let pairs = a.pairs().ok_or_else(|| {
+        super::CmdError::Wire(super::bad(format!(
+            "wrong number of arguments for '{}' command",
+            if nx { "msetnx" } else { "mset" }
+        )))
+    })?;
+    if nx {
+        for (k, _) in &pairs {
+            if t.load(k)?.is_some() {
+                return Ok(Value::Int(0));
+            }
+        }
+    }
+    t.writable()?;
+    for (k, v) in pairs {
+        t.put_string(k, v, 0);
+    }
+    Ok(if nx { Value::Int(1) } else { Value::ok() })
+}
+
+/// Longest string APPEND and SETRANGE may build (Redis's proto-max-bulk-len).
+const MAX_STRING: usize = 512 << 20;
+
+fn too_long() -> super::CmdError {
+    super::CmdError::Wire(super::bad(
+        "string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+    ))
+}
+
+fn append(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let (key, more) = (a.word()?, a.word()?);
+    let (mut v, at) = match t.get_string(key)? {
+        None => (Vec::new(), 0),
+        Some((m, v)) => (v, m.expire_at_ms),
+    };
+    if v.len() + more.len() > MAX_STRING {
+        return Err(too_long());
+    }
+    v.extend_from_slice(more);
+    t.writable()?;
+    t.put_string(key, &v, at);
+    Ok(Value::Int(v.len() as i64))
+}
+
+fn strlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    Ok(Value::Int(
+        t.get_string(key)?.map(|(_, v)| v.len()).unwrap_or(0) as i64,
+    ))
+}
+
+/// GETRANGE key start end: inclusive, negative from the end.
+fn getrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    let (s, e) = (a.int()?, a.int()?);
+    let v = t.get_string(key)?.map(|(_, v)| v).unwrap_or_default();
+    if s < 0 && e < 0 && s > e {
+        return Ok(Value::bytes(Vec::new()));
+    }
+    Ok(Value::Bytes(
+        match crate::shard::zset::rank_range(s, e, v.len() as u64) {
+            None => Vec::new(),
+            Some((s, e)) => v[s as usize..=e as usize].to_vec(),
+        },
+    ))
+}
+
+fn setrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
+    let key = a.word()?;
+    let offset = a.int()?;
+    let piece = a.word()?;
+    if offset < 0 {
+        return Err(super::CmdError::Wire(super::bad(
+            "offset is out of range".into(),
+        )));
+    }
+    let offset = offset as usize;
+    let (mut v, at) = match t.get_string(key)? {
+        None => (Vec::new(), 0),
+        Some((m, v)) => (v, m.expire_at_ms),
+    };
+    if piece.is_empty() {
+        return Ok(Value::Int(v.len() as i64));
+    }
+    if offset + piece.len() > MAX_STRING {
+        return Err(too_long());
+    }
+    if v.len() < offset + piece.len() {
+        v.resize(offset + piece.len(), 0);
+    }
+    v[offset..offset + piece.len()].copy_from_slice(piece);
+    t.writable()?;
+    t.put_string(key, &v, at);
+    Ok(Value::Int(v.len() as i64))
 }

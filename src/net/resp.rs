@@ -1,0 +1,688 @@
+//! RESP connections: Redis clients on every core, backed by the same
+//! partitions, routing and group commit as the binary protocol.
+//!
+//! Each read is parsed into as many commands as it holds (`proto::resp`);
+//! each command becomes a binary request (`proto::redis::plan`), and one
+//! read's requests run as one batch through `conn::execute` (forwarding and
+//! group commit exactly as for a binary connection). The replies are turned
+//! back into RESP in command order and written with one write. MULTI/EXEC,
+//! WATCH, HELLO, CLIENT and the like are this connection's own state.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::AsyncWriteExt;
+use glommio::net::TcpStream;
+
+use super::conn::{execute, read_or_stop};
+use super::core::Core;
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::cmd::{self, glob_match, Value};
+use crate::proto::codec::compact;
+use crate::proto::command::NamedCommand;
+use crate::proto::hello::cursor;
+use crate::proto::redis::{self, ConnCmd, Plan, Shape};
+use crate::proto::resp;
+use crate::proto::{decode_error, frame, Request};
+
+const BASE_BUFFER: usize = 64 << 10;
+/// Replies queued for one read above this close the connection (a client
+/// that pipelines huge reads without reading them back).
+const OUTPUT_LIMIT: usize = 256 << 20;
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What one connection remembers between commands.
+struct State {
+    id: u64,
+    name: Option<Vec<u8>>,
+    peer: String,
+    resp3: bool,
+    /// Commands queued by MULTI (`None` outside a transaction), and whether
+    /// one of them was refused (EXEC then aborts).
+    multi: Option<Vec<Vec<Vec<u8>>>>,
+    multi_failed: bool,
+    /// WATCHed keys with the version they had.
+    watched: Vec<(Vec<u8>, u64)>,
+    last_cmd: String,
+}
+
+/// One read's worth of commands: frames to run and, in order, how each
+/// reply is produced.
+#[derive(Default)]
+struct Pending {
+    frames: Vec<u8>,
+    items: Vec<Item>,
+    next_id: u32,
+}
+
+enum Item {
+    Ready(Vec<u8>),
+    Run(Shape),
+}
+
+impl Pending {
+    fn ready(&mut self, bytes: Vec<u8>) {
+        self.items.push(Item::Ready(bytes));
+    }
+
+    fn run(&mut self, req: &Request<'_>, shape: Shape) {
+        self.next_id += 1;
+        req.encode(self.next_id, &mut self.frames);
+        self.items.push(Item::Run(shape));
+    }
+}
+
+fn value_bytes(v: &Value, resp3: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    resp::encode(&mut out, v, resp3);
+    out
+}
+
+fn error_bytes(e: &WireError) -> Vec<u8> {
+    let mut out = Vec::new();
+    resp::encode_error(&mut out, e);
+    out
+}
+
+/// Runs `frames` and returns each reply's status and body.
+async fn run_frames(core: &Rc<Core>, frames: Vec<u8>) -> Vec<Result<Vec<u8>, WireError>> {
+    if frames.is_empty() {
+        return Vec::new();
+    }
+    let replies = execute(core.clone(), frames).await;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < replies.len() {
+        let Ok(Some(info)) = frame::check(&replies[at..], usize::MAX) else {
+            break;
+        };
+        let body = info.body(&replies[at..]).to_vec();
+        out.push(if info.kind == frame::STATUS_OK {
+            Ok(body)
+        } else {
+            Err(decode_error(&body))
+        });
+        at += info.total_len;
+    }
+    out
+}
+
+/// Runs one request alone and converts its reply.
+async fn run_one(core: &Rc<Core>, req: &Request<'_>, shape: &Shape) -> Result<Value, WireError> {
+    let mut f = Vec::new();
+    req.encode(1, &mut f);
+    match run_frames(core, f).await.pop() {
+        Some(Ok(body)) => redis::convert(shape, &body),
+        Some(Err(e)) => Err(e),
+        None => Err(WireError::new(
+            ErrorCode::Internal,
+            "no reply from the core",
+        )),
+    }
+}
+
+/// Runs the pending commands and appends their replies, in order, to `out`.
+async fn settle(core: &Rc<Core>, p: &mut Pending, st: &State, out: &mut Vec<u8>) {
+    let frames = std::mem::take(&mut p.frames);
+    let mut replies = run_frames(core, frames).await.into_iter();
+    for item in p.items.drain(..) {
+        match item {
+            Item::Ready(b) => out.extend_from_slice(&b),
+            Item::Run(shape) => match replies.next() {
+                Some(Ok(body)) => match redis::convert(&shape, &body) {
+                    Ok(v) => resp::encode(out, &v, st.resp3),
+                    Err(e) => resp::encode_error(out, &e),
+                },
+                Some(Err(e)) => resp::encode_error(out, &e),
+                None => resp::encode_error(
+                    out,
+                    &WireError::new(ErrorCode::Internal, "a reply is missing"),
+                ),
+            },
+        }
+    }
+    p.next_id = 0;
+}
+
+/// Counts the connection while it lives.
+struct Counted(Rc<Core>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let s = &self.0.stats.connections;
+        s.set(s.get().saturating_sub(1));
+    }
+}
+
+/// Serves one RESP connection until it closes, fails, or the core stops.
+pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    core.stats.connections.set(core.stats.connections.get() + 1);
+    core.stats
+        .connections_total
+        .set(core.stats.connections_total.get() + 1);
+    let _counted = Counted(core.clone());
+    let mut st = State {
+        id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        name: None,
+        peer: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        resp3: false,
+        multi: None,
+        multi_failed: false,
+        watched: Vec::new(),
+        last_cmd: String::new(),
+    };
+    let max_bulk = core.config.max_frame_bytes;
+    let budget = core.config.memory_budget.clone();
+    let mut buf = vec![0u8; BASE_BUFFER];
+    let mut borrowed = 0usize;
+    let (mut start, mut filled) = (0usize, 0usize);
+    let mut out = Vec::new();
+    let mut pending = Pending::default();
+    let result = 'conn: loop {
+        let mut close = false;
+        loop {
+            let parsed = match resp::parse(&buf[start..filled], max_bulk) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    settle(&core, &mut pending, &st, &mut out).await;
+                    resp::encode_error(
+                        &mut out,
+                        &WireError::new(ErrorCode::BadFrame, e.to_string()),
+                    );
+                    close = true;
+                    break;
+                }
+            };
+            let window = &buf[start..filled];
+            let args = parsed.args(window);
+            let used = parsed.len;
+            if !args.is_empty() {
+                let owned: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+                if handle(&core, &mut st, &mut pending, &mut out, &owned).await {
+                    close = true;
+                }
+            }
+            start += used;
+            if close || out.len() > OUTPUT_LIMIT {
+                break;
+            }
+        }
+        settle(&core, &mut pending, &st, &mut out).await;
+        if out.len() > OUTPUT_LIMIT {
+            tracing::info!(
+                core = core.id,
+                client = st.id,
+                "RESP output above {OUTPUT_LIMIT} bytes; closing the connection"
+            );
+            close = true;
+        }
+        if !out.is_empty() {
+            core.metrics.borrow_mut().bytes_out += out.len() as u64;
+            if stream.write_all(&out).await.is_err() {
+                break 'conn Err(());
+            }
+            out.clear();
+        }
+        if close || core.shutdown.is_set() {
+            break 'conn Ok(());
+        }
+        // Room for the next read: compact, and grow for a command larger
+        // than the buffer (from the shared memory budget).
+        if start == filled && borrowed > 0 {
+            buf.truncate(BASE_BUFFER);
+            buf.shrink_to_fit();
+            budget.give_back(borrowed);
+            borrowed = 0;
+        }
+        compact(&mut buf, &mut start, &mut filled);
+        if filled == buf.len() {
+            let grow = buf.len();
+            if buf.len() + grow > max_bulk + BASE_BUFFER * 2 || !budget.try_take(grow) {
+                let e = WireError::new(
+                    ErrorCode::OutOfMemory,
+                    "no memory budget left for this command (or it exceeds max-frame-bytes)",
+                );
+                let _ = stream.write_all(&error_bytes(&e)).await;
+                break 'conn Err(());
+            }
+            borrowed += grow;
+            buf.resize(buf.len() + grow, 0);
+        }
+        let Some(n) = read_or_stop(&core, &mut stream, &mut buf[filled..]).await else {
+            break 'conn Ok(());
+        };
+        core.metrics.borrow_mut().bytes_in += n as u64;
+        filled += n;
+    };
+    if borrowed > 0 {
+        budget.give_back(borrowed);
+    }
+    let _ = result;
+}
+
+/// Handles one command; returns whether the connection should close after
+/// the replies so far are written.
+async fn handle(
+    core: &Rc<Core>,
+    st: &mut State,
+    p: &mut Pending,
+    out: &mut Vec<u8>,
+    owned: &[Vec<u8>],
+) -> bool {
+    let args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+    st.last_cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
+    let plan = redis::plan(&args);
+    // Inside MULTI everything but the transaction's own commands is queued.
+    if st.multi.is_some() {
+        match &plan {
+            Plan::Conn(
+                ConnCmd::Exec
+                | ConnCmd::Discard
+                | ConnCmd::Multi
+                | ConnCmd::Watch
+                | ConnCmd::Quit
+                | ConnCmd::Reset,
+            ) => {}
+            _ => {
+                let reply = match cmd::lookup(&args) {
+                    Ok(_) => {
+                        if let Some(q) = st.multi.as_mut() {
+                            q.push(owned.to_vec());
+                        }
+                        Value::Status("QUEUED".into())
+                    }
+                    Err(mut e) => {
+                        st.multi_failed = true;
+                        if matches!(plan, Plan::Error(_)) || e.code == ErrorCode::UnknownCommand {
+                            if let Plan::Error(pe) = &plan {
+                                e = pe.clone();
+                            } else {
+                                e = WireError::new(
+                                    ErrorCode::BadArguments,
+                                    format!("'{}' cannot run inside a transaction on Tessera (docs/redis-compat.md)", st.last_cmd),
+                                );
+                            }
+                        }
+                        p.ready(error_bytes(&e));
+                        return false;
+                    }
+                };
+                p.ready(value_bytes(&reply, st.resp3));
+                return false;
+            }
+        }
+    }
+    match plan {
+        Plan::Reply(v) => p.ready(value_bytes(&v, st.resp3)),
+        Plan::Error(e) => p.ready(error_bytes(&e)),
+        Plan::Run(req, shape) => p.run(&req, shape),
+        Plan::Conn(c) => {
+            // Connection commands see every earlier reply first.
+            settle(core, p, st, out).await;
+            return conn_command(core, st, out, c, &args).await;
+        }
+    }
+    false
+}
+
+fn ok_or_error(out: &mut Vec<u8>, r: Result<Value, WireError>, resp3: bool) {
+    match r {
+        Ok(v) => resp::encode(out, &v, resp3),
+        Err(e) => resp::encode_error(out, &e),
+    }
+}
+
+fn bad(m: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::BadArguments, m)
+}
+
+async fn conn_command(
+    core: &Rc<Core>,
+    st: &mut State,
+    out: &mut Vec<u8>,
+    c: ConnCmd,
+    args: &[&[u8]],
+) -> bool {
+    let r3 = st.resp3;
+    match c {
+        ConnCmd::Quit => {
+            resp::encode(out, &Value::ok(), r3);
+            return true;
+        }
+        ConnCmd::Reset => {
+            st.multi = None;
+            st.multi_failed = false;
+            st.watched.clear();
+            st.resp3 = false;
+            st.name = None;
+            resp::encode(out, &Value::Status("RESET".into()), false);
+        }
+        ConnCmd::Multi => {
+            if st.multi.is_some() {
+                resp::encode_error(out, &bad("MULTI calls can not be nested"));
+            } else {
+                st.multi = Some(Vec::new());
+                st.multi_failed = false;
+                resp::encode(out, &Value::ok(), r3);
+            }
+        }
+        ConnCmd::Discard => {
+            if st.multi.take().is_some() {
+                st.watched.clear();
+                resp::encode(out, &Value::ok(), r3);
+            } else {
+                resp::encode_error(out, &bad("DISCARD without MULTI"));
+            }
+        }
+        ConnCmd::Watch => {
+            if st.multi.is_some() {
+                resp::encode_error(out, &bad("WATCH inside MULTI is not allowed"));
+                return false;
+            }
+            for key in &args[1..] {
+                let req = Request::Command(NamedCommand::new(vec![b"TYPE", key]));
+                let mut f = Vec::new();
+                req.encode(1, &mut f);
+                match run_frames(core, f).await.pop() {
+                    Some(Ok(body)) if body.len() >= 8 => {
+                        let mut v = [0u8; 8];
+                        v.copy_from_slice(&body[..8]);
+                        st.watched.push((key.to_vec(), u64::from_be_bytes(v)));
+                    }
+                    Some(Err(e)) => {
+                        resp::encode_error(out, &e);
+                        return false;
+                    }
+                    _ => {
+                        resp::encode_error(
+                            out,
+                            &WireError::new(ErrorCode::Internal, "WATCH got no version"),
+                        );
+                        return false;
+                    }
+                }
+            }
+            resp::encode(out, &Value::ok(), r3);
+        }
+        ConnCmd::Unwatch => {
+            st.watched.clear();
+            resp::encode(out, &Value::ok(), r3);
+        }
+        ConnCmd::Exec => exec(core, st, out).await,
+        ConnCmd::Hello => {
+            let mut proto = if st.resp3 { 3 } else { 2 };
+            let mut i = 1;
+            if let Some(v) = args.get(1) {
+                match crate::shard::hash::parse_int(v) {
+                    Some(2) => proto = 2,
+                    Some(3) => proto = 3,
+                    Some(_) => {
+                        resp::encode_error(
+                            out,
+                            &WireError::new(
+                                ErrorCode::BadArguments,
+                                "NOPROTO unsupported protocol version",
+                            ),
+                        );
+                        return false;
+                    }
+                    None => {
+                        resp::encode_error(
+                            out,
+                            &bad("Protocol version is not an integer or out of range"),
+                        );
+                        return false;
+                    }
+                }
+                i = 2;
+            }
+            while i < args.len() {
+                let opt = args[i].to_ascii_lowercase();
+                if opt == b"setname" && i + 1 < args.len() {
+                    st.name = Some(args[i + 1].to_vec());
+                    i += 2;
+                } else if opt == b"auth" && i + 2 < args.len() {
+                    resp::encode_error(out, &bad("AUTH is not configured on this server"));
+                    return false;
+                } else {
+                    resp::encode_error(
+                        out,
+                        &bad(format!(
+                            "Syntax error in HELLO option '{}'",
+                            String::from_utf8_lossy(args[i])
+                        )),
+                    );
+                    return false;
+                }
+            }
+            st.resp3 = proto == 3;
+            let s = |x: &str| Value::bytes(x.as_bytes().to_vec());
+            let info = Value::Map(vec![
+                (s("server"), s("redis")),
+                (s("version"), s("7.0.0")),
+                (s("proto"), Value::Int(proto)),
+                (s("id"), Value::Int(st.id as i64)),
+                (s("mode"), s("standalone")),
+                (s("role"), s("master")),
+                (s("modules"), Value::Array(vec![])),
+                (s("tessera"), s(env!("CARGO_PKG_VERSION"))),
+            ]);
+            resp::encode(out, &info, st.resp3);
+        }
+        ConnCmd::Client => client(st, out, args),
+        ConnCmd::Keys => {
+            let r = keys(core, args[1], None)
+                .await
+                .map(|ks| Value::Array(ks.into_iter().map(Value::Bytes).collect()));
+            ok_or_error(out, r, r3);
+        }
+        ConnCmd::RandomKey => {
+            let r = random_key(core).await.map(Value::opt);
+            ok_or_error(out, r, r3);
+        }
+    }
+    false
+}
+
+/// EXEC: the queued commands as one atomic batch, guarded by the WATCHed
+/// versions (each becomes a `TYPE key` with an expected version in front).
+async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
+    let Some(queued) = st.multi.take() else {
+        resp::encode_error(out, &bad("EXEC without MULTI"));
+        return;
+    };
+    let watched = std::mem::take(&mut st.watched);
+    if std::mem::take(&mut st.multi_failed) {
+        resp::encode_error(
+            out,
+            &WireError::new(
+                ErrorCode::ExecAbort,
+                "Transaction discarded because of previous errors.",
+            ),
+        );
+        return;
+    }
+    if queued.is_empty() && watched.is_empty() {
+        resp::encode(out, &Value::Array(vec![]), st.resp3);
+        return;
+    }
+    let mut cmds: Vec<NamedCommand<'_>> = watched
+        .iter()
+        .map(|(k, v)| NamedCommand {
+            expected_version: Some(*v),
+            args: vec![b"TYPE".as_slice(), k.as_slice()],
+        })
+        .collect();
+    for q in &queued {
+        cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()));
+    }
+    if queued.is_empty() {
+        // Only the WATCH check: Redis answers an empty array either way.
+        let _ = run_one(core, &Request::Batch(cmds), &Shape::Count).await;
+        resp::encode(out, &Value::Array(vec![]), st.resp3);
+        return;
+    }
+    let mut f = Vec::new();
+    Request::Batch(cmds).encode(1, &mut f);
+    match run_frames(core, f).await.pop() {
+        Some(Ok(body)) => {
+            let mut r = crate::proto::codec::Reader::new(&body);
+            let n = r.u32("n").unwrap_or(0) as usize;
+            let mut values = Vec::with_capacity(n);
+            for _ in 0..n {
+                if r.u64("version").is_err() {
+                    break;
+                }
+                match Value::decode(&mut r, 0) {
+                    Ok(v) => values.push(v),
+                    Err(_) => break,
+                }
+            }
+            let results: Vec<Value> = values.into_iter().skip(watched.len()).collect();
+            resp::encode(out, &Value::Array(results), st.resp3);
+        }
+        Some(Err(e))
+            if e.code == ErrorCode::VersionConflict && watched_failed(&e, watched.len()) =>
+        {
+            resp::encode_null_array(out, st.resp3);
+        }
+        Some(Err(e)) => resp::encode_error(out, &e),
+        None => resp::encode_error(
+            out,
+            &WireError::new(ErrorCode::Internal, "no reply from the core"),
+        ),
+    }
+}
+
+/// Whether a batch's version conflict came from one of the WATCH checks
+/// (the first `n` commands; the message starts `command i:`).
+fn watched_failed(e: &WireError, n: usize) -> bool {
+    e.message
+        .strip_prefix("command ")
+        .and_then(|m| m.split(':').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .is_some_and(|i| i < n)
+}
+
+fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
+    let r3 = st.resp3;
+    let sub = args
+        .get(1)
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match sub.as_slice() {
+        b"id" => resp::encode(out, &Value::Int(st.id as i64), r3),
+        b"setname" if args.len() == 3 => {
+            if args[2].iter().any(|b| *b <= b' ' || *b > b'~') {
+                resp::encode_error(out, &bad("Client names cannot contain spaces, newlines or special characters."));
+            } else {
+                st.name = (!args[2].is_empty()).then(|| args[2].to_vec());
+                resp::encode(out, &Value::ok(), r3);
+            }
+        }
+        b"getname" => resp::encode(out, &Value::opt(st.name.clone()), r3),
+        b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
+        b"info" | b"list" => {
+            let line = format!(
+                "id={} addr={} name={} db=0 resp={} cmd=client|{}\n",
+                st.id,
+                st.peer,
+                String::from_utf8_lossy(st.name.as_deref().unwrap_or_default()),
+                if r3 { 3 } else { 2 },
+                String::from_utf8_lossy(&sub)
+            );
+            resp::encode(out, &Value::Bytes(line.into_bytes()), r3);
+        }
+        _ => resp::encode_error(
+            out,
+            &bad(format!(
+                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, SETINFO)",
+                String::from_utf8_lossy(&sub)
+            )),
+        ),
+    }
+}
+
+/// KEYS: a full scan of every slot, filtered by the glob (documented as
+/// O(N) over the whole key space).
+async fn keys(
+    core: &Rc<Core>,
+    pattern: &[u8],
+    limit: Option<usize>,
+) -> Result<Vec<Vec<u8>>, WireError> {
+    let prefix = redis::literal_prefix(pattern);
+    let mut found = Vec::new();
+    let mut c = 0u64;
+    loop {
+        let req = Request::Scan {
+            cursor: c,
+            count: 1000,
+            prefix,
+        };
+        let Value::Array(page) = run_one(core, &req, &Shape::Scan(None)).await? else {
+            return Err(WireError::new(ErrorCode::Internal, "bad SCAN reply"));
+        };
+        let mut it = page.into_iter();
+        let next = match it.next() {
+            Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).parse::<u64>().unwrap_or(0),
+            _ => 0,
+        };
+        if let Some(Value::Array(ks)) = it.next() {
+            for k in ks {
+                if let Value::Bytes(k) = k {
+                    if glob_match(pattern, &k) {
+                        found.push(k);
+                        if limit.is_some_and(|l| found.len() >= l) {
+                            return Ok(found);
+                        }
+                    }
+                }
+            }
+        }
+        if next == 0 {
+            return Ok(found);
+        }
+        c = next;
+    }
+}
+
+/// RANDOMKEY: the first key from a random slot onwards (wrapping around).
+async fn random_key(core: &Rc<Core>) -> Result<Option<Vec<u8>>, WireError> {
+    let slot = (crate::shard::clock::now_ms() as u16
+        ^ (NEXT_CLIENT_ID.load(Ordering::Relaxed) as u16))
+        % crate::slot::SLOTS;
+    for start in [cursor::make(slot, 0), 0] {
+        let mut c = start;
+        loop {
+            let req = Request::Scan {
+                cursor: c,
+                count: 1,
+                prefix: b"",
+            };
+            let Value::Array(page) = run_one(core, &req, &Shape::Scan(None)).await? else {
+                return Ok(None);
+            };
+            let mut it = page.into_iter();
+            let next = match it.next() {
+                Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).parse::<u64>().unwrap_or(0),
+                _ => 0,
+            };
+            if let Some(Value::Array(ks)) = it.next() {
+                if let Some(Value::Bytes(k)) = ks.into_iter().next() {
+                    return Ok(Some(k));
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            c = next;
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,536 @@
+//! Redis commands onto Tessera requests: which request (or requests) a
+//! RESP command becomes, and how the binary reply turns back into Redis's
+//! reply. GET, SET, MGET, MSET, DEL, EXISTS, INCR and SCAN use the fast
+//! opcodes (and MGET/MSET/DEL/EXISTS fan out across cores, as in Redis
+//! Cluster client libraries); every data-model command goes through the
+//! named-command table (`cmd`); connection commands (MULTI, WATCH, HELLO,
+//! CLIENT, ...) are the connection's own business.
+
+use super::cmd::{self, Value};
+use super::codec::Reader;
+use super::command::{read_found, NamedCommand};
+use super::{Request, SetArgs};
+use crate::codes::{ErrorCode, WireError};
+use crate::shard::hash::parse_int;
+
+/// How a binary reply body becomes a Redis reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// `u64` version, then a value.
+    Named,
+    /// GET: a `found` → bulk or nil.
+    Found,
+    /// SET opcode: `u8` applied → +OK or nil.
+    SetOk,
+    /// `u64` → integer (DEL, EXISTS, DBSIZE).
+    Count,
+    /// Anything → +OK (MSET).
+    Ok,
+    /// MGET: `u32` n, n × found → array.
+    Items,
+    /// INCRBY opcode: `i64` value, `u64` version → integer.
+    Incr,
+    /// SCAN: `u64` cursor, keys → [cursor, keys] keeping keys that match.
+    Scan(Option<Vec<u8>>),
+    /// INFO: text → bulk string with CRLF line ends.
+    Info,
+}
+
+/// Commands the connection handles itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnCmd {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Hello,
+    Client,
+    Quit,
+    Reset,
+    Keys,
+    RandomKey,
+}
+
+/// What to do with one command.
+#[derive(Debug)]
+pub enum Plan<'a> {
+    /// Already answered (the reply value).
+    Reply(Value),
+    /// An error reply.
+    Error(WireError),
+    /// One request to run; its reply converts by the shape.
+    Run(Request<'a>, Shape),
+    Conn(ConnCmd),
+}
+
+fn err(m: impl Into<String>) -> Plan<'static> {
+    Plan::Error(WireError::new(ErrorCode::BadArguments, m))
+}
+
+fn arity(name: &str) -> Plan<'static> {
+    err(format!("wrong number of arguments for '{name}' command"))
+}
+
+/// Commands refused on purpose, with why (docs/redis-compat.md lists them).
+const REFUSED: &[(&str, &str)] = &[
+    ("eval", "scripting is not supported"),
+    ("evalsha", "scripting is not supported"),
+    ("eval_ro", "scripting is not supported"),
+    ("evalsha_ro", "scripting is not supported"),
+    ("script", "scripting is not supported"),
+    ("function", "functions are not supported"),
+    ("fcall", "functions are not supported"),
+    ("fcall_ro", "functions are not supported"),
+];
+
+/// Plans one command (`args[0]` is its name).
+pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let Some(name) = args.first() else {
+        return err("empty command");
+    };
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let n = args.len();
+    match lower.as_str() {
+        "ping" => match n {
+            1 => Plan::Reply(Value::Status("PONG".into())),
+            2 => Plan::Reply(Value::Bytes(args[1].to_vec())),
+            _ => arity("ping"),
+        },
+        "echo" if n == 2 => Plan::Reply(Value::Bytes(args[1].to_vec())),
+        "echo" => arity("echo"),
+        "select" if n == 2 => match parse_int(args[1]) {
+            Some(0) => Plan::Reply(Value::ok()),
+            Some(_) => err("DB index is out of range"),
+            None => Plan::Error(WireError::of(ErrorCode::NotInteger)),
+        },
+        "select" => arity("select"),
+        "time" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Plan::Reply(Value::Array(vec![
+                Value::bytes(now.as_secs().to_string()),
+                Value::bytes(now.subsec_micros().to_string()),
+            ]))
+        }
+        "lastsave" => Plan::Reply(Value::Int(
+            (crate::shard::clock::now_ms() / 1000) as i64,
+        )),
+        "auth" => Plan::Error(WireError::new(
+            ErrorCode::BadArguments,
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        )),
+        "command" => command(args),
+        "config" => config(args),
+        "dbsize" if n == 1 => Plan::Run(Request::DbSize, Shape::Count),
+        "info" => Plan::Run(Request::Info, Shape::Info),
+        "multi" => Plan::Conn(ConnCmd::Multi),
+        "exec" => Plan::Conn(ConnCmd::Exec),
+        "discard" => Plan::Conn(ConnCmd::Discard),
+        "watch" if n >= 2 => Plan::Conn(ConnCmd::Watch),
+        "watch" => arity("watch"),
+        "unwatch" => Plan::Conn(ConnCmd::Unwatch),
+        "hello" => Plan::Conn(ConnCmd::Hello),
+        "client" => Plan::Conn(ConnCmd::Client),
+        "quit" => Plan::Conn(ConnCmd::Quit),
+        "reset" => Plan::Conn(ConnCmd::Reset),
+        "keys" if n == 2 => Plan::Conn(ConnCmd::Keys),
+        "keys" => arity("keys"),
+        "randomkey" => Plan::Conn(ConnCmd::RandomKey),
+        "get" if n == 2 => Plan::Run(Request::Get { key: args[1] }, Shape::Found),
+        "set" if n >= 3 => set(args),
+        "mget" if n >= 2 => Plan::Run(
+            Request::MGet {
+                keys: args[1..].to_vec(),
+            },
+            Shape::Items,
+        ),
+        "mset" if n >= 3 && (n - 1) % 2 == 0 => Plan::Run(
+            Request::MSet {
+                pairs: args[1..].chunks(2).map(|c| (c[0], c[1])).collect(),
+            },
+            Shape::Ok,
+        ),
+        "mset" => arity("mset"),
+        "del" | "unlink" | "exists" if n >= 2 => {
+            let keys = args[1..].to_vec();
+            let req = if lower == "exists" {
+                Request::Exists { keys }
+            } else {
+                Request::Del { keys }
+            };
+            Plan::Run(req, Shape::Count)
+        }
+        "incr" | "decr" if n == 2 => Plan::Run(
+            Request::IncrBy {
+                key: args[1],
+                delta: if lower == "incr" { 1 } else { -1 },
+            },
+            Shape::Incr,
+        ),
+        "incrby" if n == 3 => match parse_int(args[2]) {
+            Some(delta) => Plan::Run(
+                Request::IncrBy {
+                    key: args[1],
+                    delta,
+                },
+                Shape::Incr,
+            ),
+            None => Plan::Error(WireError::of(ErrorCode::NotInteger)),
+        },
+        "scan" if n >= 2 => scan(args),
+        "scan" => arity("scan"),
+        other => {
+            if let Some((_, why)) = REFUSED.iter().find(|(c, _)| *c == other) {
+                return Plan::Error(WireError::new(
+                    ErrorCode::UnknownCommand,
+                    format!("'{other}' is not supported by Tessera: {why} (docs/redis-compat.md)"),
+                ));
+            }
+            named(args)
+        }
+    }
+}
+
+/// Any command of the named table (with its arity checked there).
+pub fn named<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    match cmd::lookup(args) {
+        Ok(_) => Plan::Run(
+            Request::Command(NamedCommand::new(args.to_vec())),
+            Shape::Named,
+        ),
+        Err(e) if e.code == ErrorCode::UnknownCommand => Plan::Error(unknown(args)),
+        Err(e) => Plan::Error(e),
+    }
+}
+
+/// Redis's text for an unknown command.
+pub fn unknown(args: &[&[u8]]) -> WireError {
+    let mut m = format!(
+        "unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
+    );
+    for a in args.iter().skip(1).take(16) {
+        m.push_str(&format!(
+            "'{}' ",
+            String::from_utf8_lossy(&a[..a.len().min(128)])
+        ));
+    }
+    WireError::new(ErrorCode::UnknownCommand, m)
+}
+
+/// SET: the fast opcode for NX/XX/EX/PX/KEEPTTL; GET, EXAT and PXAT go
+/// through the named command.
+fn set<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let mut a = SetArgs::default();
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args[i].to_ascii_lowercase();
+        let ttl = |unit: u64, a: &mut SetArgs| -> Option<()> {
+            let n = parse_int(args.get(i + 1)?)?;
+            if n <= 0 || a.ttl_ms.is_some() {
+                return None;
+            }
+            a.ttl_ms = Some((n as u64).saturating_mul(unit));
+            Some(())
+        };
+        match opt.as_slice() {
+            b"nx" if !a.xx => a.nx = true,
+            b"xx" if !a.nx => a.xx = true,
+            b"keepttl" if a.ttl_ms.is_none() => a.keep_ttl = true,
+            b"ex" | b"px" if !a.keep_ttl => {
+                if args.get(i + 1).and_then(|w| parse_int(w)).is_none() {
+                    return if args.get(i + 1).is_none() {
+                        err("syntax error")
+                    } else {
+                        Plan::Error(WireError::of(ErrorCode::NotInteger))
+                    };
+                }
+                if ttl(if opt == b"ex" { 1000 } else { 1 }, &mut a).is_none() {
+                    return err("invalid expire time in 'set' command");
+                }
+                i += 1;
+            }
+            b"get" | b"exat" | b"pxat" => return named(args),
+            _ => return err("syntax error"),
+        }
+        i += 1;
+    }
+    Plan::Run(
+        Request::Set {
+            key: args[1],
+            value: args[2],
+            args: a,
+        },
+        Shape::SetOk,
+    )
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT n]: the binary SCAN takes a byte
+/// prefix, so the pattern's literal prefix goes to the server and the
+/// whole pattern filters what comes back.
+fn scan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let Some(cursor) = std::str::from_utf8(args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return err("invalid cursor");
+    };
+    let (mut pattern, mut count): (Option<&'a [u8]>, u32) = (None, 10);
+    let mut i = 2;
+    while i < args.len() {
+        let Some(v) = args.get(i + 1) else {
+            return err("syntax error");
+        };
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"match" => pattern = Some(*v),
+            b"count" => match parse_int(v) {
+                Some(c) if c >= 1 => count = c.min(u32::MAX as i64) as u32,
+                Some(_) => return err("syntax error"),
+                None => return Plan::Error(WireError::of(ErrorCode::NotInteger)),
+            },
+            b"type" => return err("SCAN TYPE is not supported yet (docs/redis-compat.md)"),
+            _ => return err("syntax error"),
+        }
+        i += 2;
+    }
+    let prefix = pattern.map(literal_prefix).unwrap_or(&[]);
+    // A pattern that is only "prefix*" needs no filtering here.
+    let filter = pattern
+        .filter(|p| p.len() != prefix.len() + 1 || p.last() != Some(&b'*'))
+        .map(|p| p.to_vec());
+    Plan::Run(
+        Request::Scan {
+            cursor,
+            count,
+            prefix,
+        },
+        Shape::Scan(filter),
+    )
+}
+
+/// The bytes before a glob pattern's first special character.
+pub fn literal_prefix(p: &[u8]) -> &[u8] {
+    let end = p
+        .iter()
+        .position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+        .unwrap_or(p.len());
+    &p[..end]
+}
+
+fn command<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let sub = args.get(1).map(|s| s.to_ascii_lowercase());
+    match sub.as_deref() {
+        Some(b"count") => Plan::Reply(Value::Int(cmd::all().len() as i64)),
+        None | Some(b"info") | Some(b"docs") => {
+            let wanted: Vec<String> = args
+                .iter()
+                .skip(2)
+                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+                .collect();
+            let specs = cmd::all();
+            let docs = sub.as_deref() == Some(b"docs");
+            let pick: Vec<&cmd::Spec> = if wanted.is_empty() {
+                specs
+            } else {
+                specs
+                    .into_iter()
+                    .filter(|s| wanted.iter().any(|w| w == s.name))
+                    .collect()
+            };
+            if docs {
+                // Enough for redis-cli's hints: each name maps to an empty doc.
+                return Plan::Reply(Value::Map(
+                    pick.iter()
+                        .map(|s| (Value::bytes(s.name), Value::Map(vec![])))
+                        .collect(),
+                ));
+            }
+            Plan::Reply(Value::Array(pick.iter().map(|s| command_info(s)).collect()))
+        }
+        Some(b"list") => Plan::Reply(Value::Array(
+            cmd::all().iter().map(|s| Value::bytes(s.name)).collect(),
+        )),
+        _ => err("unknown subcommand for 'command'"),
+    }
+}
+
+/// Redis's COMMAND INFO entry: name, arity, flags, first key, last key, step.
+fn command_info(s: &cmd::Spec) -> Value {
+    let flag = if s.write { "write" } else { "readonly" };
+    Value::Array(vec![
+        Value::bytes(s.name),
+        Value::Int(s.arity as i64),
+        Value::Array(vec![Value::Status(flag.into())]),
+        Value::Int(s.keys.0 as i64),
+        Value::Int(s.keys.1 as i64),
+        Value::Int(s.keys.2 as i64),
+    ])
+}
+
+/// CONFIG GET for what client libraries ask about; CONFIG SET refused;
+/// CONFIG RESETSTAT accepted.
+fn config<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let sub = args.get(1).map(|s| s.to_ascii_lowercase());
+    match sub.as_deref() {
+        Some(b"get") if args.len() >= 3 => {
+            const KNOWN: &[(&str, &str)] = &[
+                ("databases", "1"),
+                ("maxmemory", "0"),
+                ("maxmemory-policy", "noeviction"),
+                ("appendonly", "yes"),
+                ("appendfsync", "everysec"),
+                ("save", ""),
+                ("timeout", "0"),
+                ("cluster-enabled", "no"),
+                ("proto-max-bulk-len", "536870912"),
+            ];
+            let mut pairs = Vec::new();
+            for pat in &args[2..] {
+                for (k, v) in KNOWN {
+                    if cmd::glob_match(&pat.to_ascii_lowercase(), k.as_bytes())
+                        && !pairs
+                            .iter()
+                            .any(|(a, _): &(Value, Value)| *a == Value::bytes(*k))
+                    {
+                        pairs.push((Value::bytes(*k), Value::bytes(*v)));
+                    }
+                }
+            }
+            Plan::Reply(Value::Map(pairs))
+        }
+        Some(b"resetstat") => Plan::Reply(Value::ok()),
+        Some(b"set") => {
+            err("CONFIG SET is not supported: Tessera is configured by its flags and TOML file")
+        }
+        _ => arity("config"),
+    }
+}
+
+// ---- replies ----------------------------------------------------------------------
+
+/// Converts an ok reply body of `shape` into a value.
+pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
+    let bad = |e: super::Error| WireError::new(ErrorCode::Internal, format!("bad reply: {e}"));
+    let mut r = Reader::new(body);
+    Ok(match shape {
+        Shape::Named => {
+            r.u64("version").map_err(bad)?;
+            Value::decode(&mut r, 0).map_err(bad)?
+        }
+        Shape::Found => Value::opt(read_found(&mut r).map_err(bad)?.map(|v| v.value)),
+        Shape::SetOk => {
+            if r.u8("applied").map_err(bad)? == 1 {
+                Value::ok()
+            } else {
+                Value::Nil
+            }
+        }
+        Shape::Count => Value::Int(r.u64("count").map_err(bad)? as i64),
+        Shape::Ok => Value::ok(),
+        Shape::Items => {
+            let n = r.u32("n").map_err(bad)?;
+            let mut items = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                items.push(Value::opt(
+                    read_found(&mut r).map_err(bad)?.map(|v| v.value),
+                ));
+            }
+            Value::Array(items)
+        }
+        Shape::Incr => Value::Int(r.i64("value").map_err(bad)?),
+        Shape::Scan(filter) => {
+            let next = r.u64("cursor").map_err(bad)?;
+            let n = r.count("keys", 4).map_err(bad)?;
+            let mut keys = Vec::with_capacity(n);
+            for _ in 0..n {
+                let k = r.bytes("key").map_err(bad)?;
+                if filter.as_deref().is_none_or(|p| cmd::glob_match(p, k)) {
+                    keys.push(Value::Bytes(k.to_vec()));
+                }
+            }
+            Value::Array(vec![Value::bytes(next.to_string()), Value::Array(keys)])
+        }
+        Shape::Info => {
+            let text = String::from_utf8_lossy(body);
+            let mut out =
+                String::from("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n");
+            out.push_str(&format!(
+                "tessera_version:{}\r\n",
+                env!("CARGO_PKG_VERSION")
+            ));
+            for line in text.lines() {
+                if line.starts_with("# server")
+                    || line == "version:".to_string() + env!("CARGO_PKG_VERSION")
+                {
+                    continue;
+                }
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+            Value::Bytes(out.into_bytes())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_paths_and_named_commands() {
+        assert!(matches!(
+            plan(&[b"GET", b"k"]),
+            Plan::Run(Request::Get { .. }, Shape::Found)
+        ));
+        assert!(matches!(
+            plan(&[b"set", b"k", b"v", b"EX", b"5", b"NX"]),
+            Plan::Run(Request::Set { .. }, Shape::SetOk)
+        ));
+        assert!(matches!(
+            plan(&[b"set", b"k", b"v", b"GET"]),
+            Plan::Run(Request::Command(_), Shape::Named)
+        ));
+        assert!(matches!(
+            plan(&[b"set", b"k", b"v", b"EX", b"0"]),
+            Plan::Error(_)
+        ));
+        assert!(matches!(
+            plan(&[b"set", b"k", b"v", b"NX", b"XX"]),
+            Plan::Error(_)
+        ));
+        assert!(matches!(
+            plan(&[b"HSET", b"h", b"f", b"v"]),
+            Plan::Run(Request::Command(_), Shape::Named)
+        ));
+        let Plan::Error(e) = plan(&[b"nosuch", b"a"]) else {
+            panic!()
+        };
+        assert_eq!(
+            e.message,
+            "unknown command 'nosuch', with args beginning with: 'a' "
+        );
+        let Plan::Error(e) = plan(&[b"EVAL", b"return 1", b"0"]) else {
+            panic!()
+        };
+        assert_eq!(e.code, ErrorCode::UnknownCommand);
+        assert!(matches!(plan(&[b"multi"]), Plan::Conn(ConnCmd::Multi)));
+    }
+
+    #[test]
+    fn scan_sends_the_literal_prefix_and_filters_the_rest() {
+        assert_eq!(literal_prefix(b"user:*"), b"user:");
+        assert_eq!(literal_prefix(b"u?er"), b"u");
+        let Plan::Run(Request::Scan { prefix, count, .. }, Shape::Scan(f)) =
+            plan(&[b"SCAN", b"0", b"MATCH", b"user:*", b"COUNT", b"100"])
+        else {
+            panic!()
+        };
+        assert_eq!((prefix, count, f), (&b"user:"[..], 100, None));
+        let Plan::Run(_, Shape::Scan(f)) = plan(&[b"SCAN", b"0", b"MATCH", b"u*:[0-9]"]) else {
+            panic!()
+        };
+        assert_eq!(f.as_deref(), Some(&b"u*:[0-9]"[..]));
+    }
+}
