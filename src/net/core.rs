@@ -318,11 +318,18 @@ impl Core {
                 let start = frame::begin(out, id, frame::STATUS_OK, 0);
                 put_u32(out, keys.len() as u32);
                 for key in keys {
+                    // A key holding a collection reads as absent, as in Redis's MGET.
                     let r = self
                         .with_key(key, |p, s| {
-                            p.get(s, key, now, |v| {
+                            match p.get(s, key, now, |v| {
                                 put_found(out, v.map(|(m, b)| (m.version, b)))
-                            })
+                            }) {
+                                Err(shard::Error::WrongType) => {
+                                    put_found(out, None);
+                                    Ok(())
+                                }
+                                other => other,
+                            }
                         })
                         .await;
                     if let Err(e) = r {

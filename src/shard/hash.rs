@@ -146,7 +146,7 @@ impl Tx<'_> {
     pub fn hincrby(&mut self, key: &[u8], field: &[u8], delta: i64) -> Result<i64, Error> {
         let old = match self.hget(key, field)? {
             None => 0,
-            Some(v) => parse_int(&v).ok_or(Error::NotInteger)?,
+            Some(v) => parse_int(&v).ok_or(Error::HashNotInteger)?,
         };
         let new = old.checked_add(delta).ok_or(Error::Overflow)?;
         self.hset(key, &[(field, new.to_string().as_bytes())])?;
@@ -157,7 +157,7 @@ impl Tx<'_> {
     pub fn hincrbyfloat(&mut self, key: &[u8], field: &[u8], delta: f64) -> Result<f64, Error> {
         let old = match self.hget(key, field)? {
             None => 0.0,
-            Some(v) => parse_float(&v).ok_or(Error::NotFloat)?,
+            Some(v) => parse_float(&v).ok_or(Error::HashNotFloat)?,
         };
         let new = old + delta;
         if !new.is_finite() {

@@ -56,6 +56,10 @@ pub enum Error {
     NoSuchKey,
     #[error("value is not a valid float")]
     NotFloat,
+    #[error("hash value is not an integer")]
+    HashNotInteger,
+    #[error("hash value is not a float")]
+    HashNotFloat,
     #[error("increment would produce NaN or Infinity")]
     NanOrInfinity,
     #[error("index out of range")]
@@ -74,7 +78,8 @@ impl Error {
             Error::VersionConflict { .. } => ErrorCode::VersionConflict,
             Error::Poisoned(_) => ErrorCode::Poisoned,
             Error::NoSuchKey => ErrorCode::NoSuchKey,
-            Error::NotFloat | Error::NanOrInfinity => ErrorCode::NotFloat,
+            Error::NotFloat | Error::NanOrInfinity | Error::HashNotFloat => ErrorCode::NotFloat,
+            Error::HashNotInteger => ErrorCode::NotInteger,
             Error::OutOfRange => ErrorCode::OutOfRange,
         }
     }

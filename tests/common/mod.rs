@@ -3,6 +3,8 @@
 //! executor to run the async client in.
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -63,6 +65,10 @@ impl Node {
 
     pub fn addr(&self) -> SocketAddr {
         self.handle.as_ref().unwrap().binary_addr
+    }
+
+    pub fn resp_addr(&self) -> SocketAddr {
+        self.handle.as_ref().unwrap().resp_addr.expect("RESP is on")
     }
 
     pub fn core_addrs(&self) -> Vec<SocketAddr> {

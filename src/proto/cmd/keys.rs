@@ -455,15 +455,17 @@ fn getrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let key = a.word()?;
     let (s, e) = (a.int()?, a.int()?);
     let v = t.get_string(key)?.map(|(_, v)| v).unwrap_or_default();
+    // Redis's clamping: negative from the end, then both ends into the string.
     if s < 0 && e < 0 && s > e {
         return Ok(Value::bytes(Vec::new()));
     }
-    Ok(Value::Bytes(
-        match crate::shard::zset::rank_range(s, e, v.len() as u64) {
-            None => Vec::new(),
-            Some((s, e)) => v[s as usize..=e as usize].to_vec(),
-        },
-    ))
+    let n = v.len() as i64;
+    let s = if s < 0 { (n + s).max(0) } else { s };
+    let e = if e < 0 { (n + e).max(0) } else { e.min(n - 1) };
+    if n == 0 || s > e {
+        return Ok(Value::bytes(Vec::new()));
+    }
+    Ok(Value::Bytes(v[s as usize..=e as usize].to_vec()))
 }
 
 fn setrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {

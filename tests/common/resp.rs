@@ -1,0 +1,136 @@
+//! A small blocking RESP client for tests: sends commands as arrays of bulk
+//! strings (or raw bytes) and reads whole replies, RESP2 and RESP3.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// One reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum R {
+    Simple(String),
+    Err(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    /// `$-1`, `*-1` or RESP3 `_`.
+    Nil,
+    Array(Vec<R>),
+    Map(Vec<(R, R)>),
+    Double(String),
+}
+
+impl R {
+    pub fn bulk(s: &str) -> R {
+        R::Bulk(s.as_bytes().to_vec())
+    }
+
+    pub fn arr(items: &[&str]) -> R {
+        R::Array(items.iter().map(|s| R::bulk(s)).collect())
+    }
+
+    pub fn ok() -> R {
+        R::Simple("OK".into())
+    }
+
+    /// The error's first word (`ERR`, `WRONGTYPE`, ...).
+    pub fn err_word(&self) -> Option<&str> {
+        match self {
+            R::Err(e) => e.split(' ').next(),
+            _ => None,
+        }
+    }
+}
+
+pub struct Conn {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Conn {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).unwrap();
+    }
+
+    /// Encodes a command as an array of bulk strings.
+    pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    pub fn cmd(&mut self, words: &[&str]) -> R {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send_raw(&Conn::encode(&args));
+        self.read()
+    }
+
+    pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> R {
+        self.send_raw(&Conn::encode(args));
+        self.read()
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let mut l = Vec::new();
+        if self.r.read_until(b'\n', &mut l).ok()? == 0 {
+            return None;
+        }
+        Some(String::from_utf8_lossy(l.strip_suffix(b"\r\n")?).into_owned())
+    }
+
+    /// Reads one reply; `None` when the server closed the connection.
+    pub fn try_read(&mut self) -> Option<R> {
+        let l = self.line()?;
+        let (t, rest) = l.split_at(1);
+        Some(match t {
+            "+" => R::Simple(rest.into()),
+            "-" => R::Err(rest.into()),
+            ":" => R::Int(rest.parse().unwrap()),
+            "," => R::Double(rest.into()),
+            "_" => R::Nil,
+            "#" => R::Int((rest == "t") as i64),
+            "$" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return Some(R::Nil);
+                }
+                let mut b = vec![0; n as usize + 2];
+                self.r.read_exact(&mut b).ok()?;
+                b.truncate(n as usize);
+                R::Bulk(b)
+            }
+            "*" | "~" | ">" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return Some(R::Nil);
+                }
+                R::Array((0..n).map(|_| self.try_read()).collect::<Option<_>>()?)
+            }
+            "%" => {
+                let n: usize = rest.parse().unwrap();
+                let mut pairs = Vec::new();
+                for _ in 0..n {
+                    pairs.push((self.try_read()?, self.try_read()?));
+                }
+                R::Map(pairs)
+            }
+            other => panic!("unexpected reply type {other:?} in {l:?}"),
+        })
+    }
+
+    pub fn read(&mut self) -> R {
+        self.try_read().expect("the server closed the connection")
+    }
+}
