@@ -229,6 +229,107 @@ fn hello_3_client_and_server_commands() {
     assert!(matches!(c.cmd(&["RANDOMKEY"]), R::Bulk(_)));
 }
 
+/// A RESP connection to core `want` (connections land on cores by the
+/// kernel's SO_REUSEPORT hash; CLIENT INFO names the core).
+fn conn_on_core(addr: SocketAddr, want: usize) -> Conn {
+    for _ in 0..200 {
+        let mut c = Conn::connect(addr);
+        let R::Bulk(info) = c.cmd(&["CLIENT", "INFO"]) else {
+            panic!()
+        };
+        if String::from_utf8_lossy(&info).contains(&format!("tessera-core={want}\n")) {
+            return c;
+        }
+    }
+    panic!("no connection landed on core {want} in 200 tries");
+}
+
+#[test]
+fn pubsub_reaches_subscribers_on_every_core_in_order() {
+    let n = node();
+    let mut sub = conn_on_core(n.resp_addr(), 0);
+    let mut sub2 = conn_on_core(n.resp_addr(), 1);
+    let mut publisher = conn_on_core(n.resp_addr(), 1);
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "news", "sport"]),
+        R::Array(vec![R::bulk("subscribe"), R::bulk("news"), R::Int(1)])
+    );
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![R::bulk("subscribe"), R::bulk("sport"), R::Int(2)])
+    );
+    assert_eq!(
+        sub2.cmd(&["PSUBSCRIBE", "n*"]),
+        R::Array(vec![R::bulk("psubscribe"), R::bulk("n*"), R::Int(1)])
+    );
+    // Subscribed RESP2 clients may only (un)subscribe, ping, quit and reset.
+    assert_eq!(sub.cmd(&["GET", "k"]).err_word(), Some("ERR"));
+    assert_eq!(
+        sub.cmd(&["PING"]),
+        R::Array(vec![R::bulk("pong"), R::bulk("")])
+    );
+    assert_eq!(publisher.cmd(&["PUBLISH", "news", "hello"]), R::Int(2));
+    assert_eq!(sub.read(), R::arr(&["message", "news", "hello"]));
+    assert_eq!(sub2.read(), R::arr(&["pmessage", "n*", "news", "hello"]));
+    assert_eq!(publisher.cmd(&["PUBLISH", "zzz", "x"]), R::Int(0));
+    // Publish order per publisher survives the hop between cores.
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        burst.extend(Conn::encode(&[
+            b"PUBLISH",
+            b"sport",
+            format!("m{i}").as_bytes(),
+        ]));
+    }
+    publisher.send_raw(&burst);
+    for _ in 0..200 {
+        assert_eq!(publisher.read(), R::Int(1));
+    }
+    for i in 0..200 {
+        assert_eq!(sub.read(), R::arr(&["message", "sport", &format!("m{i}")]));
+    }
+    assert_eq!(
+        publisher.cmd(&["PUBSUB", "CHANNELS"]),
+        R::arr(&["news", "sport"])
+    );
+    assert_eq!(
+        publisher.cmd(&["PUBSUB", "CHANNELS", "s*"]),
+        R::arr(&["sport"])
+    );
+    assert_eq!(
+        publisher.cmd(&["PUBSUB", "NUMSUB", "news", "none"]),
+        R::Array(vec![R::bulk("news"), R::Int(1), R::bulk("none"), R::Int(0)])
+    );
+    assert_eq!(publisher.cmd(&["PUBSUB", "NUMPAT"]), R::Int(1));
+    // Unsubscribing from everything returns the connection to normal.
+    assert_eq!(
+        sub.cmd(&["UNSUBSCRIBE"]),
+        R::Array(vec![R::bulk("unsubscribe"), R::bulk("news"), R::Int(1)])
+    );
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![R::bulk("unsubscribe"), R::bulk("sport"), R::Int(0)])
+    );
+    assert_eq!(sub.cmd(&["SET", "k", "v"]), R::ok());
+    drop(sub2);
+    // A closed subscriber is forgotten.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while publisher.cmd(&["PUBSUB", "NUMPAT"]) != R::Int(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the closed subscriber was not forgotten"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // RESP3 subscribers get pushes and may run other commands.
+    let mut s3 = conn_on_core(n.resp_addr(), 0);
+    s3.cmd(&["HELLO", "3"]);
+    s3.cmd(&["SUBSCRIBE", "news"]);
+    assert_eq!(s3.cmd(&["SET", "k3", "v"]), R::ok());
+    publisher.cmd(&["PUBLISH", "news", "pushed"]);
+    assert_eq!(s3.read(), R::arr(&["message", "news", "pushed"]));
+}
+
 fn tool(name: &str) -> Command {
     let path = format!("/usr/bin/{name}");
     assert!(

@@ -108,6 +108,8 @@ pub struct Core {
     pub stats: CoreStats,
     /// Requests by command, latency, bytes (for /metrics).
     pub metrics: RefCell<CommandMetrics>,
+    /// This core's pub/sub subscribers.
+    pub pubsub: RefCell<super::pubsub::PubSub>,
     pub started: Instant,
 }
 
@@ -156,6 +158,7 @@ impl Core {
             }),
             stats: CoreStats::default(),
             metrics: RefCell::new(CommandMetrics::default()),
+            pubsub: RefCell::new(Default::default()),
             started: Instant::now(),
         }
     }
@@ -426,6 +429,27 @@ impl Core {
                         put_u64(o, *version);
                         value.encode(o);
                     }
+                });
+            }
+            Request::Publish { channel, message } => {
+                let n = self.pubsub.borrow().publish(channel, message);
+                ok(out, id, |o| put_u64(o, n));
+            }
+            Request::PubSub { kind, args } => {
+                let ps = self.pubsub.borrow();
+                ok(out, id, |o| match kind {
+                    0 => {
+                        for c in ps.channels(args.first().copied()) {
+                            put_bytes(o, &c);
+                        }
+                    }
+                    1 => {
+                        for c in args {
+                            put_bytes(o, c);
+                            put_u64(o, ps.numsub(c));
+                        }
+                    }
+                    _ => put_u64(o, ps.numpat()),
                 });
             }
             Request::Batch(cmds) => {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 mod mesh;
 pub mod metrics;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod sys;

@@ -16,6 +16,7 @@ use glommio::net::TcpStream;
 
 use super::conn::{execute, read_or_stop};
 use super::core::Core;
+use super::pubsub::Mailbox;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::cmd::{self, glob_match, Value};
 use crate::proto::codec::compact;
@@ -35,6 +36,8 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 /// What one connection remembers between commands.
 struct State {
     id: u64,
+    /// The core serving this connection (shown by CLIENT INFO).
+    core: usize,
     name: Option<Vec<u8>>,
     peer: String,
     resp3: bool,
@@ -45,6 +48,16 @@ struct State {
     /// WATCHed keys with the version they had.
     watched: Vec<(Vec<u8>, u64)>,
     last_cmd: String,
+    /// Pub/sub: the mailbox (once subscribed), channels and patterns.
+    mailbox: Option<Rc<Mailbox>>,
+    channels: Vec<Vec<u8>>,
+    patterns: Vec<Vec<u8>>,
+}
+
+impl State {
+    fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
 }
 
 /// One read's worth of commands: frames to run and, in order, how each
@@ -145,13 +158,47 @@ async fn settle(core: &Rc<Core>, p: &mut Pending, st: &State, out: &mut Vec<u8>)
     p.next_id = 0;
 }
 
-/// Counts the connection while it lives.
-struct Counted(Rc<Core>);
+/// Counts the connection while it lives, and drops its subscriptions.
+struct Counted(Rc<Core>, u64);
 
 impl Drop for Counted {
     fn drop(&mut self) {
         let s = &self.0.stats.connections;
         s.set(s.get().saturating_sub(1));
+        self.0.pubsub.borrow_mut().forget(self.1);
+    }
+}
+
+/// Appends a pub/sub push (`>` in RESP3, an array in RESP2).
+fn push(out: &mut Vec<u8>, items: &[Value], resp3: bool) {
+    out.push(if resp3 { b'>' } else { b'*' });
+    out.extend_from_slice(items.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for i in items {
+        resp::encode(out, i, resp3);
+    }
+}
+
+/// Appends every waiting pub/sub message.
+fn deliver(st: &State, out: &mut Vec<u8>) {
+    let Some(mb) = &st.mailbox else {
+        return;
+    };
+    for d in mb.take() {
+        let items = match d.pattern {
+            None => vec![
+                Value::bytes(b"message".to_vec()),
+                Value::Bytes(d.channel),
+                Value::Bytes(d.payload),
+            ],
+            Some(p) => vec![
+                Value::bytes(b"pmessage".to_vec()),
+                Value::Bytes(p),
+                Value::Bytes(d.channel),
+                Value::Bytes(d.payload),
+            ],
+        };
+        push(out, &items, st.resp3);
     }
 }
 
@@ -162,9 +209,11 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     core.stats
         .connections_total
         .set(core.stats.connections_total.get() + 1);
-    let _counted = Counted(core.clone());
+    let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
+    let _counted = Counted(core.clone(), id);
     let mut st = State {
-        id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        id,
+        core: core.id,
         name: None,
         peer: stream
             .peer_addr()
@@ -175,6 +224,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         multi_failed: false,
         watched: Vec::new(),
         last_cmd: String::new(),
+        mailbox: None,
+        channels: Vec::new(),
+        patterns: Vec::new(),
     };
     let max_bulk = core.config.max_frame_bytes;
     let budget = core.config.memory_budget.clone();
@@ -214,6 +266,15 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             }
         }
         settle(&core, &mut pending, &st, &mut out).await;
+        deliver(&st, &mut out);
+        if st.mailbox.as_ref().is_some_and(|m| m.overflowed.get()) {
+            tracing::info!(
+                core = core.id,
+                client = st.id,
+                "subscriber too slow (pub/sub backlog above 32 MiB); closing the connection"
+            );
+            close = true;
+        }
         if out.len() > OUTPUT_LIMIT {
             tracing::info!(
                 core = core.id,
@@ -254,7 +315,19 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             borrowed += grow;
             buf.resize(buf.len() + grow, 0);
         }
-        let Some(n) = read_or_stop(&core, &mut stream, &mut buf[filled..]).await else {
+        let read = match st.mailbox.clone() {
+            // Subscribed: a message may arrive while the client is silent.
+            Some(mb) if st.subscriptions() > 0 => {
+                let r = std::pin::pin!(read_or_stop(&core, &mut stream, &mut buf[filled..]));
+                let m = std::pin::pin!(mb.ready.wait(true));
+                match futures::future::select(r, m).await {
+                    futures::future::Either::Left((r, _)) => r,
+                    futures::future::Either::Right(_) => continue 'conn,
+                }
+            }
+            _ => read_or_stop(&core, &mut stream, &mut buf[filled..]).await,
+        };
+        let Some(n) = read else {
             break 'conn Ok(());
         };
         core.metrics.borrow_mut().bytes_in += n as u64;
@@ -278,6 +351,44 @@ async fn handle(
     let args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
     st.last_cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
     let plan = redis::plan(&args);
+    // RESP2 subscribers may only (un)subscribe, ping, quit or reset.
+    if st.subscriptions() > 0 && !st.resp3 {
+        match &plan {
+            Plan::Conn(
+                ConnCmd::Subscribe
+                | ConnCmd::Unsubscribe
+                | ConnCmd::PSubscribe
+                | ConnCmd::PUnsubscribe
+                | ConnCmd::Quit
+                | ConnCmd::Reset,
+            ) => {}
+            Plan::Reply(Value::Status(s)) if s == "PONG" => {
+                p.ready(value_bytes(
+                    &Value::Array(vec![
+                        Value::bytes(b"pong".to_vec()),
+                        Value::bytes(Vec::new()),
+                    ]),
+                    false,
+                ));
+                return false;
+            }
+            _ if st.last_cmd == "ping" => {
+                let msg = args.get(1).map(|m| m.to_vec()).unwrap_or_default();
+                p.ready(value_bytes(
+                    &Value::Array(vec![Value::bytes(b"pong".to_vec()), Value::Bytes(msg)]),
+                    false,
+                ));
+                return false;
+            }
+            _ => {
+                p.ready(error_bytes(&bad(format!(
+                    "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    st.last_cmd
+                ))));
+                return false;
+            }
+        }
+    }
     // Inside MULTI everything but the transaction's own commands is queued.
     if st.multi.is_some() {
         match &plan {
@@ -356,6 +467,9 @@ async fn conn_command(
             return true;
         }
         ConnCmd::Reset => {
+            core.pubsub.borrow_mut().forget(st.id);
+            st.channels.clear();
+            st.patterns.clear();
             st.multi = None;
             st.multi_failed = false;
             st.watched.clear();
@@ -486,6 +600,84 @@ async fn conn_command(
             let r = random_key(core).await.map(Value::opt);
             ok_or_error(out, r, r3);
         }
+        ConnCmd::Subscribe | ConnCmd::PSubscribe => {
+            let pattern = c == ConnCmd::PSubscribe;
+            let mb = st
+                .mailbox
+                .get_or_insert_with(|| Rc::new(Mailbox::default()))
+                .clone();
+            for name in &args[1..] {
+                let list = if pattern {
+                    &mut st.patterns
+                } else {
+                    &mut st.channels
+                };
+                if !list.iter().any(|x| x == name) {
+                    list.push(name.to_vec());
+                }
+                let mut ps = core.pubsub.borrow_mut();
+                if pattern {
+                    ps.psubscribe(st.id, &mb, name);
+                } else {
+                    ps.subscribe(st.id, &mb, name);
+                }
+                drop(ps);
+                let kind: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Bytes(name.to_vec()),
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+        }
+        ConnCmd::Unsubscribe | ConnCmd::PUnsubscribe => {
+            let pattern = c == ConnCmd::PUnsubscribe;
+            let kind: &[u8] = if pattern {
+                b"punsubscribe"
+            } else {
+                b"unsubscribe"
+            };
+            let names: Vec<Vec<u8>> = if args.len() > 1 {
+                args[1..].iter().map(|a| a.to_vec()).collect()
+            } else if pattern {
+                st.patterns.clone()
+            } else {
+                st.channels.clone()
+            };
+            if names.is_empty() {
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Nil,
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+            for name in names {
+                if pattern {
+                    st.patterns.retain(|x| *x != name);
+                    core.pubsub.borrow_mut().punsubscribe(st.id, &name);
+                } else {
+                    st.channels.retain(|x| *x != name);
+                    core.pubsub.borrow_mut().unsubscribe(st.id, &name);
+                }
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Bytes(name),
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+        }
     }
     false
 }
@@ -590,12 +782,13 @@ fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
         b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
         b"info" | b"list" => {
             let line = format!(
-                "id={} addr={} name={} db=0 resp={} cmd=client|{}\n",
+                "id={} addr={} name={} db=0 resp={} cmd=client|{} tessera-core={}\n",
                 st.id,
                 st.peer,
                 String::from_utf8_lossy(st.name.as_deref().unwrap_or_default()),
                 if r3 { 3 } else { 2 },
-                String::from_utf8_lossy(&sub)
+                String::from_utf8_lossy(&sub),
+                st.core
             );
             resp::encode(out, &Value::Bytes(line.into_bytes()), r3);
         }

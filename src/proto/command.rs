@@ -30,6 +30,10 @@ pub enum Opcode {
     Command = 0x20,
     /// Named commands of one slot applied all or nothing.
     Batch = 0x21,
+    /// A pub/sub message to every subscriber on every core.
+    Publish = 0x22,
+    /// Pub/sub introspection on one core (gathered from all).
+    PubSub = 0x24,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -56,6 +60,8 @@ impl TryFrom<u8> for Opcode {
             0x1E => Metrics,
             0x20 => Command,
             0x21 => Batch,
+            0x22 => Publish,
+            0x24 => PubSub,
             other => return Err(other),
         })
     }
@@ -84,6 +90,8 @@ impl Opcode {
             Metrics => "METRICS",
             Command => "COMMAND",
             Batch => "BATCH",
+            Publish => "PUBLISH",
+            PubSub => "PUBSUB",
         }
     }
 }
@@ -228,6 +236,18 @@ pub enum Request<'a> {
     Command(NamedCommand<'a>),
     /// Named commands whose keys share one slot, applied all or nothing.
     Batch(Vec<NamedCommand<'a>>),
+    /// Delivers `message` to `channel`'s subscribers (and matching patterns).
+    Publish {
+        channel: &'a [u8],
+        message: &'a [u8],
+    },
+    /// Pub/sub figures of one core: `kind` 0 = channels (matching the
+    /// optional pattern in `args`), 1 = subscribers of each channel in
+    /// `args`, 2 = pattern subscriptions.
+    PubSub {
+        kind: u8,
+        args: Vec<&'a [u8]>,
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -267,6 +287,8 @@ impl<'a> Request<'a> {
             Request::Metrics => Opcode::Metrics,
             Request::Command(_) => Opcode::Command,
             Request::Batch(_) => Opcode::Batch,
+            Request::Publish { .. } => Opcode::Publish,
+            Request::PubSub { .. } => Opcode::PubSub,
         }
     }
 
@@ -390,6 +412,21 @@ impl<'a> Request<'a> {
                 }
                 Request::Batch(cmds)
             }
+            Opcode::Publish => Request::Publish {
+                channel: r.bytes("channel")?,
+                message: r.bytes("message")?,
+            },
+            Opcode::PubSub => {
+                let kind = r.u8("pubsub kind")?;
+                if kind > 2 {
+                    return Err(Error::BadArguments(format!("pubsub kind {kind}")));
+                }
+                let n = r.count("argument count", 4)?;
+                let args = (0..n)
+                    .map(|_| r.bytes("argument"))
+                    .collect::<Result<_, _>>()?;
+                Request::PubSub { kind, args }
+            }
         };
         r.end()?;
         Ok(req)
@@ -477,6 +514,17 @@ impl<'a> Request<'a> {
                     c.encode_body(out);
                 }
             }
+            Request::Publish { channel, message } => {
+                put_bytes(out, channel);
+                put_bytes(out, message);
+            }
+            Request::PubSub { kind, args } => {
+                out.push(*kind);
+                put_u32(out, args.len() as u32);
+                for a in args {
+                    put_bytes(out, a);
+                }
+            }
         }
     }
 
@@ -505,6 +553,9 @@ impl<'a> Request<'a> {
 // HELLO      see `hello.rs`
 // COMMAND    u64 version of the first key afterwards (0 = absent), value
 // BATCH      u32 n; n × (u64 version, value)
+// PUBLISH    u64 subscribers reached (summed over cores)
+// PUBSUB     kind 0: n × bytes channel; 1: n × (bytes channel, u64 count);
+//            2: u64 pattern subscriptions (bodies of all cores concatenated)
 // value      see `cmd::Value::encode`
 // error      u16 code, then the UTF-8 message (rest of the body)
 
@@ -614,6 +665,18 @@ mod tests {
             expected_version: Some(7),
             args: vec![b"HDEL", b"h", b"f"],
         }));
+        round_trip(Request::Publish {
+            channel: b"news",
+            message: b"hi",
+        });
+        round_trip(Request::PubSub {
+            kind: 1,
+            args: vec![b"a", b"b"],
+        });
+        round_trip(Request::PubSub {
+            kind: 2,
+            args: vec![],
+        });
         round_trip(Request::Batch(vec![
             NamedCommand::new(vec![b"SET", b"{a}1", b"x"]),
             NamedCommand {

@@ -34,6 +34,8 @@ pub enum Shape {
     Scan(Option<Vec<u8>>),
     /// INFO: text → bulk string with CRLF line ends.
     Info,
+    /// PUBSUB CHANNELS (0), NUMSUB (1), NUMPAT (2), gathered from every core.
+    PubSub(u8),
 }
 
 /// Commands the connection handles itself.
@@ -50,6 +52,10 @@ pub enum ConnCmd {
     Reset,
     Keys,
     RandomKey,
+    Subscribe,
+    Unsubscribe,
+    PSubscribe,
+    PUnsubscribe,
 }
 
 /// What to do with one command.
@@ -138,6 +144,20 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         "keys" if n == 2 => Plan::Conn(ConnCmd::Keys),
         "keys" => arity("keys"),
         "randomkey" => Plan::Conn(ConnCmd::RandomKey),
+        "subscribe" if n >= 2 => Plan::Conn(ConnCmd::Subscribe),
+        "psubscribe" if n >= 2 => Plan::Conn(ConnCmd::PSubscribe),
+        "subscribe" | "psubscribe" => arity(&lower),
+        "unsubscribe" => Plan::Conn(ConnCmd::Unsubscribe),
+        "punsubscribe" => Plan::Conn(ConnCmd::PUnsubscribe),
+        "publish" if n == 3 => Plan::Run(
+            Request::Publish {
+                channel: args[1],
+                message: args[2],
+            },
+            Shape::Count,
+        ),
+        "publish" => arity("publish"),
+        "pubsub" => pubsub(args),
         "get" if n == 2 => Plan::Run(Request::Get { key: args[1] }, Shape::Found),
         "set" if n >= 3 => set(args),
         "mget" if n >= 2 => Plan::Run(
@@ -319,6 +339,30 @@ pub fn literal_prefix(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT.
+fn pubsub<'a>(args: &[&'a [u8]]) -> Plan<'a> {
+    let sub = args
+        .get(1)
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    let (kind, rest) = match sub.as_slice() {
+        b"channels" if args.len() <= 3 => (0, &args[2..]),
+        b"numsub" => (1, &args[2..]),
+        b"numpat" if args.len() == 2 => (2, &args[2..]),
+        _ => return err("unknown subcommand or wrong number of arguments for 'pubsub' (CHANNELS, NUMSUB, NUMPAT)"),
+    };
+    if kind == 1 && rest.is_empty() {
+        return Plan::Reply(Value::Array(vec![]));
+    }
+    Plan::Run(
+        Request::PubSub {
+            kind,
+            args: rest.to_vec(),
+        },
+        Shape::PubSub(kind),
+    )
+}
+
 fn command<'a>(args: &[&'a [u8]]) -> Plan<'a> {
     let sub = args.get(1).map(|s| s.to_ascii_lowercase());
     match sub.as_deref() {
@@ -451,6 +495,38 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
                 }
             }
             Value::Array(vec![Value::bytes(next.to_string()), Value::Array(keys)])
+        }
+        Shape::PubSub(0) => {
+            let mut all = std::collections::BTreeSet::new();
+            while r.remaining() > 0 {
+                all.insert(r.bytes("channel").map_err(bad)?.to_vec());
+            }
+            Value::Array(all.into_iter().map(Value::Bytes).collect())
+        }
+        Shape::PubSub(1) => {
+            // Every core lists the requested channels in order: sum per position.
+            let mut order: Vec<(Vec<u8>, i64)> = Vec::new();
+            while r.remaining() > 0 {
+                let c = r.bytes("channel").map_err(bad)?.to_vec();
+                let n = r.u64("count").map_err(bad)? as i64;
+                match order.iter_mut().find(|(k, _)| *k == c) {
+                    Some((_, total)) => *total += n,
+                    None => order.push((c, n)),
+                }
+            }
+            Value::Array(
+                order
+                    .into_iter()
+                    .flat_map(|(c, n)| [Value::Bytes(c), Value::Int(n)])
+                    .collect(),
+            )
+        }
+        Shape::PubSub(_) => {
+            let mut n = 0;
+            while r.remaining() > 0 {
+                n += r.u64("count").map_err(bad)? as i64;
+            }
+            Value::Int(n)
         }
         Shape::Info => {
             let text = String::from_utf8_lossy(body);

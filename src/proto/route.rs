@@ -151,6 +151,8 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::Info => Some(Gather::Text),
         Opcode::Backup => Some(Gather::Sum),
         Opcode::Metrics => Some(Gather::Lines),
+        Opcode::Publish => Some(Gather::Sum),
+        Opcode::PubSub => Some(Gather::Lines),
         _ => None,
     }
 }
@@ -179,7 +181,9 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::DbSize
         | Request::Info
         | Request::Metrics
-        | Request::Backup { .. } => here,
+        | Request::Backup { .. }
+        | Request::Publish { .. }
+        | Request::PubSub { .. } => here,
     }
 }
 
