@@ -330,6 +330,133 @@ fn pubsub_reaches_subscribers_on_every_core_in_order() {
     assert_eq!(s3.read(), R::arr(&["message", "news", "pushed"]));
 }
 
+#[test]
+fn blocking_pops_wait_wake_and_lose_nothing() {
+    let n = node();
+    let addr = n.resp_addr();
+    let mut c = Conn::connect(addr);
+    // Timeouts: a null array (BLPOP) or nil (BLMOVE); bad timeouts refused.
+    assert_eq!(c.cmd(&["BLPOP", "{q}empty", "0.05"]), R::Nil);
+    assert_eq!(
+        c.cmd(&["BLMOVE", "{q}empty", "{q}d", "LEFT", "RIGHT", "0.05"]),
+        R::Nil
+    );
+    assert_eq!(
+        c.cmd(&["BLPOP", "{q}a", "-1"]),
+        R::Err("ERR timeout is negative".into())
+    );
+    assert_eq!(
+        c.cmd(&["BLPOP", "{q}a", "x"]),
+        R::Err("ERR timeout is not a float or out of range".into())
+    );
+    assert_eq!(
+        c.cmd(&["BLPOP", "{q}a", "other", "1"]).err_word(),
+        Some("CROSSSLOT")
+    );
+    // An element already there is popped at once, from the first non-empty key.
+    c.cmd(&["RPUSH", "{q}b", "x", "y"]);
+    assert_eq!(
+        c.cmd(&["BLPOP", "{q}a", "{q}b", "1"]),
+        R::arr(&["{q}b", "x"])
+    );
+    assert_eq!(
+        c.cmd(&["BRPOP", "{q}a", "{q}b", "1"]),
+        R::arr(&["{q}b", "y"])
+    );
+    // A blocked client on each core is woken by a push from the other core.
+    for core in [0, 1] {
+        let mut waiter = conn_on_core(addr, core);
+        let mut pusher = conn_on_core(addr, 1 - core);
+        waiter.send_raw(&Conn::encode(&[b"BLPOP", b"{q}w", b"0"]));
+        assert_eq!(pusher.cmd(&["RPUSH", "{q}w", "hello"]), R::Int(1));
+        assert_eq!(waiter.read(), R::arr(&["{q}w", "hello"]));
+        waiter.send_raw(&Conn::encode(&[
+            b"BLMOVE",
+            b"{q}w",
+            b"{q}moved",
+            b"LEFT",
+            b"RIGHT",
+            b"0",
+        ]));
+        pusher.cmd(&["LPUSH", "{q}w", "m"]);
+        assert_eq!(waiter.read(), R::bulk("m"));
+        assert_eq!(
+            pusher.cmd(&["LRANGE", "{q}moved", "0", "-1"]).clone(),
+            R::Array(std::iter::repeat_n(R::bulk("m"), core + 1).collect())
+        );
+    }
+    // Several consumers on both cores and a producer: every element pushed
+    // is popped exactly once.
+    let consumers: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = conn_on_core(addr, i % 2);
+                let mut got = Vec::new();
+                loop {
+                    match c.cmd(&["BLPOP", "{q}jobs", "1"]) {
+                        R::Array(kv) => got.push(kv[1].clone()),
+                        R::Nil => return got,
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut producer = Conn::connect(addr);
+    for i in 0..300 {
+        assert!(matches!(
+            producer.cmd(&["RPUSH", "{q}jobs", &i.to_string()]),
+            R::Int(_)
+        ));
+    }
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .map(|r| match r {
+            R::Bulk(b) => String::from_utf8(b).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    all.sort_by_key(|s| s.parse::<u32>().unwrap());
+    let want: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    assert_eq!(all, want, "lost or duplicated elements");
+    assert_eq!(producer.cmd(&["LLEN", "{q}jobs"]), R::Int(0));
+    // A client that disconnects while blocked takes nothing.
+    let blocked = |c: &mut Conn| -> u64 {
+        let R::Bulk(info) = c.cmd(&["INFO"]) else {
+            panic!()
+        };
+        String::from_utf8_lossy(&info)
+            .lines()
+            .filter_map(|l| l.split_once("_blocked_clients:"))
+            .map(|(_, n)| n.trim().parse::<u64>().unwrap())
+            .sum()
+    };
+    let wait_for = |c: &mut Conn, want: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while blocked(c) != want {
+            assert!(
+                Instant::now() < deadline,
+                "blocked clients never reached {want}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    for core in [0, 1] {
+        let mut gone = conn_on_core(addr, core);
+        gone.send_raw(&Conn::encode(&[b"BLPOP", b"{q}left", b"0"]));
+        wait_for(&mut producer, 1);
+        drop(gone);
+        wait_for(&mut producer, 0);
+        producer.cmd(&["RPUSH", "{q}left", "kept"]);
+        assert_eq!(
+            producer.cmd(&["LPOP", "{q}left"]),
+            R::bulk("kept"),
+            "core {core}"
+        );
+    }
+}
+
 fn tool(name: &str) -> Command {
     let path = format!("/usr/bin/{name}");
     assert!(

@@ -110,6 +110,8 @@ pub struct Core {
     pub metrics: RefCell<CommandMetrics>,
     /// This core's pub/sub subscribers.
     pub pubsub: RefCell<super::pubsub::PubSub>,
+    /// Blocked list pops waiting on each key (woken by writes to the key).
+    blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
     pub started: Instant,
 }
 
@@ -159,6 +161,7 @@ impl Core {
             stats: CoreStats::default(),
             metrics: RefCell::new(CommandMetrics::default()),
             pubsub: RefCell::new(Default::default()),
+            blocked: RefCell::new(AHashMap::new()),
             started: Instant::now(),
         }
     }
@@ -452,6 +455,23 @@ impl Core {
                     _ => put_u64(o, ps.numpat()),
                 });
             }
+            Request::BlockingPop {
+                timeout_ms,
+                left,
+                keys,
+                dest,
+            } => {
+                let (found, group) = self.blocking_pop(*timeout_ms, *left, keys, *dest).await?;
+                writes.extend(group);
+                ok(out, id, |o| match found {
+                    None => o.push(0),
+                    Some((k, v)) => {
+                        o.push(1);
+                        put_bytes(o, &k);
+                        put_bytes(o, &v);
+                    }
+                });
+            }
             Request::Batch(cmds) => {
                 let (results, group) = self.run_named(cmds, now).await?;
                 writes.extend(group);
@@ -516,12 +536,97 @@ impl Core {
             warmed += 1;
             if !blocked {
                 let group = tx.commit().map(|g| (part.id(), g));
+                if group.is_some() {
+                    self.wake_blocked(&keys);
+                }
                 return Ok((results, group));
             }
             drop(tx);
             glommio::executor()
                 .spawn_blocking(part.warm_fn(slot, keys[0]))
                 .await;
+        }
+    }
+
+    /// Wakes the pops blocked on any of `keys` (they retry; the first to run
+    /// takes the element).
+    fn wake_blocked(&self, keys: &[&[u8]]) {
+        let blocked = self.blocked.borrow();
+        if blocked.is_empty() {
+            return;
+        }
+        for k in keys {
+            if let Some(waiters) = blocked.get(*k) {
+                for w in waiters {
+                    w.notify();
+                }
+            }
+        }
+    }
+
+    /// BLPOP/BRPOP/BLMOVE on the core owning the keys: pops now if any list
+    /// has an element, else waits for a write to one of the keys, the
+    /// timeout (0 = none) or shutdown. The pop and the timeout are decided
+    /// here, so an element is either returned or left in the list.
+    async fn blocking_pop(
+        &self,
+        timeout_ms: u64,
+        left: bool,
+        keys: &[&[u8]],
+        dest: Option<(&[u8], bool)>,
+    ) -> Result<(Option<(Vec<u8>, Vec<u8>)>, Option<(u32, u64)>), WireError> {
+        let mut all: Vec<&[u8]> = keys.to_vec();
+        all.extend(dest.map(|d| d.0));
+        cmd::common_slot(&all)?;
+        let deadline =
+            (timeout_ms > 0).then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms));
+        let side: &[u8] = if left { b"LEFT" } else { b"RIGHT" };
+        let me = Rc::new(Notify::default());
+        let _registered = Blocked::register(self, keys, &me);
+        loop {
+            for key in keys {
+                let words: Vec<&[u8]> = match dest {
+                    None => vec![if left { b"LPOP" } else { b"RPOP" }, key],
+                    Some((d, to_left)) => {
+                        vec![
+                            b"LMOVE",
+                            key,
+                            d,
+                            side,
+                            if to_left { b"LEFT" } else { b"RIGHT" },
+                        ]
+                    }
+                };
+                let (mut r, group) = self
+                    .run_named(&[NamedCommand::new(words)], now_ms())
+                    .await?;
+                if let Some((_, cmd::Value::Bytes(v))) = r.pop() {
+                    return Ok((Some((key.to_vec(), v)), group));
+                }
+            }
+            let wait = me.wait(true);
+            let stop = self.shutdown.wait(false);
+            let timer = async {
+                match deadline {
+                    Some(d) => {
+                        glommio::timer::sleep(d.saturating_duration_since(Instant::now())).await
+                    }
+                    None => futures::future::pending::<()>().await,
+                }
+            };
+            use futures::future::{select, Either};
+            let woke = {
+                let wait = std::pin::pin!(wait);
+                let stop = std::pin::pin!(stop);
+                let timer = std::pin::pin!(timer);
+                match select(wait, select(stop, timer)).await {
+                    Either::Left(_) => true,
+                    Either::Right(_) => false,
+                }
+            };
+            if !woke {
+                return Ok((None, None));
+            }
         }
     }
 
@@ -716,6 +821,8 @@ impl Core {
             st.forwarded_out.get()
         );
         let _ = writeln!(s, "core{}_forwarded_in:{}", self.id, st.forwarded_in.get());
+        let blocked: usize = self.blocked.borrow().values().map(|w| w.len()).sum();
+        let _ = writeln!(s, "core{}_blocked_clients:{blocked}", self.id);
         let _ = writeln!(
             s,
             "core{}_committed_group:{}",
@@ -872,6 +979,41 @@ impl Core {
     }
 }
 
+/// A blocked pop's registration on its keys, removed when it ends.
+struct Blocked<'a> {
+    core: &'a Core,
+    keys: Vec<Vec<u8>>,
+    me: Rc<Notify>,
+}
+
+impl<'a> Blocked<'a> {
+    fn register(core: &'a Core, keys: &[&[u8]], me: &Rc<Notify>) -> Blocked<'a> {
+        let mut b = core.blocked.borrow_mut();
+        for k in keys {
+            b.entry(k.to_vec()).or_default().push(me.clone());
+        }
+        Blocked {
+            core,
+            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            me: me.clone(),
+        }
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        let mut b = self.core.blocked.borrow_mut();
+        for k in &self.keys {
+            if let Some(ws) = b.get_mut(k) {
+                ws.retain(|w| !Rc::ptr_eq(w, &self.me));
+                if ws.is_empty() {
+                    b.remove(k);
+                }
+            }
+        }
+    }
+}
+
 /// Runs one forwarded request frame on this core (never forwarding it again)
 /// and sends its reply once its writes have committed.
 pub async fn serve_forwarded(
@@ -884,8 +1026,19 @@ pub async fn serve_forwarded(
         .set(core.stats.forwarded_in.get() + 1);
     let mut out = Vec::new();
     let mut writes = Writes::new();
+    let mut reply = reply;
     match frame::check(&frame_bytes, usize::MAX) {
         Ok(Some(info)) => match Request::decode(info.kind, info.flags, info.body(&frame_bytes)) {
+            Ok(req @ Request::BlockingPop { .. }) => {
+                // A client that disconnects while blocked must not take an
+                // element: stop waiting when the asking core drops the reply.
+                let run = std::pin::pin!(core.exec_local(&req, 0, &mut out, &mut writes));
+                let gone = std::pin::pin!(reply.cancellation());
+                if let futures::future::Either::Right(_) = futures::future::select(run, gone).await
+                {
+                    return;
+                }
+            }
             Ok(req) => core.exec_local(&req, 0, &mut out, &mut writes).await,
             Err(e) => proto::encode_error(&mut out, 0, &e.to_wire()),
         },

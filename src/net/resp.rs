@@ -135,15 +135,56 @@ async fn run_one(core: &Rc<Core>, req: &Request<'_>, shape: &Shape) -> Result<Va
     }
 }
 
+/// Resolves when the peer has closed its side (a blocked client that went
+/// away); pipelined bytes waiting to be read leave it pending.
+async fn peer_gone(stream: &TcpStream) {
+    let mut b = [0u8; 1];
+    match stream.peek(&mut b).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => futures::future::pending::<()>().await,
+    }
+}
+
 /// Runs the pending commands and appends their replies, in order, to `out`.
-async fn settle(core: &Rc<Core>, p: &mut Pending, st: &State, out: &mut Vec<u8>) {
+/// With `watch`, a batch holding a blocking pop stops (and its pops are
+/// abandoned, taking no element) when the client disconnects: returns
+/// `false` then.
+async fn settle(
+    core: &Rc<Core>,
+    p: &mut Pending,
+    st: &State,
+    out: &mut Vec<u8>,
+    watch: Option<&TcpStream>,
+) -> bool {
     let frames = std::mem::take(&mut p.frames);
-    let mut replies = run_frames(core, frames).await.into_iter();
+    let blocking = p
+        .items
+        .iter()
+        .any(|i| matches!(i, Item::Run(Shape::BPop(_))));
+    let replies = match watch.filter(|_| blocking) {
+        Some(stream) => {
+            let run = std::pin::pin!(run_frames(core, frames));
+            let gone = std::pin::pin!(peer_gone(stream));
+            match futures::future::select(run, gone).await {
+                futures::future::Either::Left((r, _)) => r,
+                futures::future::Either::Right(_) => {
+                    p.items.clear();
+                    p.next_id = 0;
+                    return false;
+                }
+            }
+        }
+        None => run_frames(core, frames).await,
+    };
+    let mut replies = replies.into_iter();
     for item in p.items.drain(..) {
         match item {
             Item::Ready(b) => out.extend_from_slice(&b),
             Item::Run(shape) => match replies.next() {
                 Some(Ok(body)) => match redis::convert(&shape, &body) {
+                    Ok(Value::Nil) if shape == Shape::BPop(true) => {
+                        resp::encode_null_array(out, st.resp3)
+                    }
                     Ok(v) => resp::encode(out, &v, st.resp3),
                     Err(e) => resp::encode_error(out, &e),
                 },
@@ -156,6 +197,7 @@ async fn settle(core: &Rc<Core>, p: &mut Pending, st: &State, out: &mut Vec<u8>)
         }
     }
     p.next_id = 0;
+    true
 }
 
 /// Counts the connection while it lives, and drops its subscriptions.
@@ -242,7 +284,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
-                    settle(&core, &mut pending, &st, &mut out).await;
+                    settle(&core, &mut pending, &st, &mut out, None).await;
                     resp::encode_error(
                         &mut out,
                         &WireError::new(ErrorCode::BadFrame, e.to_string()),
@@ -265,7 +307,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 break;
             }
         }
-        settle(&core, &mut pending, &st, &mut out).await;
+        if !settle(&core, &mut pending, &st, &mut out, Some(&stream)).await {
+            break 'conn Ok(());
+        }
         deliver(&st, &mut out);
         if st.mailbox.as_ref().is_some_and(|m| m.overflowed.get()) {
             tracing::info!(
@@ -435,7 +479,7 @@ async fn handle(
         Plan::Run(req, shape) => p.run(&req, shape),
         Plan::Conn(c) => {
             // Connection commands see every earlier reply first.
-            settle(core, p, st, out).await;
+            settle(core, p, st, out, None).await;
             return conn_command(core, st, out, c, &args).await;
         }
     }

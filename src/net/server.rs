@@ -23,6 +23,7 @@ use super::mesh::{Mesh, Msg};
 use super::resp;
 use super::{conn, sys, Budget};
 use crate::config::Config;
+use crate::proto::Opcode;
 use crate::proto::{Hello, Topology};
 use crate::shard::{Store, StoreConfig};
 
@@ -533,6 +534,11 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
 async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
+            // A blocking pop may wait for long: it runs as its own task so
+            // the inbox keeps serving other cores.
+            Msg::Forward { frame, reply } if frame.get(8) == Some(&(Opcode::BlockingPop as u8)) => {
+                glommio::spawn_local(serve_forwarded(core.clone(), frame, reply)).detach();
+            }
             Msg::Forward { frame, reply } => serve_forwarded(core.clone(), frame, reply).await,
             Msg::Shutdown => core.shutdown.notify(),
             Msg::Drained => {

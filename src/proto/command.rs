@@ -32,6 +32,8 @@ pub enum Opcode {
     Batch = 0x21,
     /// A pub/sub message to every subscriber on every core.
     Publish = 0x22,
+    /// A list pop that waits for an element (BLPOP, BRPOP, BLMOVE).
+    BlockingPop = 0x23,
     /// Pub/sub introspection on one core (gathered from all).
     PubSub = 0x24,
 }
@@ -61,6 +63,7 @@ impl TryFrom<u8> for Opcode {
             0x20 => Command,
             0x21 => Batch,
             0x22 => Publish,
+            0x23 => BlockingPop,
             0x24 => PubSub,
             other => return Err(other),
         })
@@ -91,6 +94,7 @@ impl Opcode {
             Command => "COMMAND",
             Batch => "BATCH",
             Publish => "PUBLISH",
+            BlockingPop => "BPOP",
             PubSub => "PUBSUB",
         }
     }
@@ -241,6 +245,15 @@ pub enum Request<'a> {
         channel: &'a [u8],
         message: &'a [u8],
     },
+    /// Pops from the first non-empty list of `keys` (from the left or the
+    /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
+    /// `dest`, pushes the element there (BLMOVE). All keys in one slot.
+    BlockingPop {
+        timeout_ms: u64,
+        left: bool,
+        keys: Vec<&'a [u8]>,
+        dest: Option<(&'a [u8], bool)>,
+    },
     /// Pub/sub figures of one core: `kind` 0 = channels (matching the
     /// optional pattern in `args`), 1 = subscribers of each channel in
     /// `args`, 2 = pattern subscriptions.
@@ -289,6 +302,7 @@ impl<'a> Request<'a> {
             Request::Batch(_) => Opcode::Batch,
             Request::Publish { .. } => Opcode::Publish,
             Request::PubSub { .. } => Opcode::PubSub,
+            Request::BlockingPop { .. } => Opcode::BlockingPop,
         }
     }
 
@@ -416,6 +430,21 @@ impl<'a> Request<'a> {
                 channel: r.bytes("channel")?,
                 message: r.bytes("message")?,
             },
+            Opcode::BlockingPop => {
+                let timeout_ms = r.u64("timeout")?;
+                let left = r.u8("side")? != 0;
+                let keys = keys(&mut r)?;
+                let dest = match r.u8("has destination")? {
+                    0 => None,
+                    _ => Some((r.bytes("destination")?, r.u8("destination side")? != 0)),
+                };
+                Request::BlockingPop {
+                    timeout_ms,
+                    left,
+                    keys,
+                    dest,
+                }
+            }
             Opcode::PubSub => {
                 let kind = r.u8("pubsub kind")?;
                 if kind > 2 {
@@ -518,6 +547,24 @@ impl<'a> Request<'a> {
                 put_bytes(out, channel);
                 put_bytes(out, message);
             }
+            Request::BlockingPop {
+                timeout_ms,
+                left,
+                keys,
+                dest,
+            } => {
+                put_u64(out, *timeout_ms);
+                out.push(*left as u8);
+                put_keys(out, keys);
+                match dest {
+                    None => out.push(0),
+                    Some((d, to_left)) => {
+                        out.push(1);
+                        put_bytes(out, d);
+                        out.push(*to_left as u8);
+                    }
+                }
+            }
             Request::PubSub { kind, args } => {
                 out.push(*kind);
                 put_u32(out, args.len() as u32);
@@ -554,6 +601,7 @@ impl<'a> Request<'a> {
 // COMMAND    u64 version of the first key afterwards (0 = absent), value
 // BATCH      u32 n; n × (u64 version, value)
 // PUBLISH    u64 subscribers reached (summed over cores)
+// BPOP       u8 found; if 1: bytes key, bytes element (0 = timed out)
 // PUBSUB     kind 0: n × bytes channel; 1: n × (bytes channel, u64 count);
 //            2: u64 pattern subscriptions (bodies of all cores concatenated)
 // value      see `cmd::Value::encode`
@@ -676,6 +724,12 @@ mod tests {
         round_trip(Request::PubSub {
             kind: 2,
             args: vec![],
+        });
+        round_trip(Request::BlockingPop {
+            timeout_ms: 1500,
+            left: true,
+            keys: vec![b"{q}a", b"{q}b"],
+            dest: Some((b"{q}c", false)),
         });
         round_trip(Request::Batch(vec![
             NamedCommand::new(vec![b"SET", b"{a}1", b"x"]),

@@ -36,6 +36,9 @@ pub enum Shape {
     Info,
     /// PUBSUB CHANNELS (0), NUMSUB (1), NUMPAT (2), gathered from every core.
     PubSub(u8),
+    /// A blocking pop: `true` answers [key, element] or a null array
+    /// (BLPOP, BRPOP); `false` the element or nil (BLMOVE, BRPOPLPUSH).
+    BPop(bool),
 }
 
 /// Commands the connection handles itself.
@@ -158,6 +161,20 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         ),
         "publish" => arity("publish"),
         "pubsub" => pubsub(args),
+        "blpop" | "brpop" if n >= 3 => blocking(args, lower == "blpop", &args[1..n - 1], None, args[n - 1]),
+        "blmove" if n == 6 => {
+            let side = |w: &[u8]| match w.to_ascii_lowercase().as_slice() {
+                b"left" => Some(true),
+                b"right" => Some(false),
+                _ => None,
+            };
+            match (side(args[3]), side(args[4])) {
+                (Some(from), Some(to)) => blocking(args, from, &args[1..2], Some((args[2], to)), args[5]),
+                _ => err("syntax error"),
+            }
+        }
+        "brpoplpush" if n == 4 => blocking(args, false, &args[1..2], Some((args[2], true)), args[3]),
+        "blpop" | "brpop" | "blmove" | "brpoplpush" => arity(&lower),
         "get" if n == 2 => Plan::Run(Request::Get { key: args[1] }, Shape::Found),
         "set" if n >= 3 => set(args),
         "mget" if n >= 2 => Plan::Run(
@@ -166,7 +183,7 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
             },
             Shape::Items,
         ),
-        "mset" if n >= 3 && (n - 1) % 2 == 0 => Plan::Run(
+        "mset" if n >= 3 && (n - 1).is_multiple_of(2) => Plan::Run(
             Request::MSet {
                 pairs: args[1..].chunks(2).map(|c| (c[0], c[1])).collect(),
             },
@@ -339,6 +356,38 @@ pub fn literal_prefix(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
+/// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH: the timeout is in seconds (a float;
+/// 0 = forever).
+fn blocking<'a>(
+    _args: &[&'a [u8]],
+    left: bool,
+    keys: &[&'a [u8]],
+    dest: Option<(&'a [u8], bool)>,
+    timeout: &[u8],
+) -> Plan<'a> {
+    let Some(secs) = crate::shard::hash::parse_float(timeout).filter(|t| t.is_finite()) else {
+        return err("timeout is not a float or out of range");
+    };
+    if secs < 0.0 {
+        return err("timeout is negative");
+    }
+    // A positive timeout below a millisecond still times out (never 0 = forever).
+    let timeout_ms = if secs == 0.0 {
+        0
+    } else {
+        ((secs * 1000.0).ceil() as u64).max(1)
+    };
+    Plan::Run(
+        Request::BlockingPop {
+            timeout_ms,
+            left,
+            keys: keys.to_vec(),
+            dest,
+        },
+        Shape::BPop(dest.is_none()),
+    )
+}
+
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT.
 fn pubsub<'a>(args: &[&'a [u8]]) -> Plan<'a> {
     let sub = args
@@ -496,6 +545,18 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
             }
             Value::Array(vec![Value::bytes(next.to_string()), Value::Array(keys)])
         }
+        Shape::BPop(with_key) => match r.u8("found").map_err(bad)? {
+            0 => Value::Nil,
+            _ => {
+                let key = r.bytes("key").map_err(bad)?.to_vec();
+                let v = r.bytes("element").map_err(bad)?.to_vec();
+                if *with_key {
+                    Value::Array(vec![Value::Bytes(key), Value::Bytes(v)])
+                } else {
+                    Value::Bytes(v)
+                }
+            }
+        },
         Shape::PubSub(0) => {
             let mut all = std::collections::BTreeSet::new();
             while r.remaining() > 0 {

@@ -31,7 +31,7 @@ pub const SPECS: &[Spec] = &[
     spec("incrby", 3, 1, true, |t, a| incr(t, a, None)),
     spec("decrby", 3, 1, true, decrby),
     spec("incrbyfloat", 3, 1, true, incrbyfloat),
-    spec("setnx", 3, 1, true, |t, a| setnx(t, a)),
+    spec("setnx", 3, 1, true, setnx),
     spec("setex", 4, 1, true, |t, a| setex(t, a, 1000)),
     spec("psetex", 4, 1, true, |t, a| setex(t, a, 1)),
     spec("getset", 3, 1, true, getset),
