@@ -162,7 +162,7 @@ fn a_failed_command_leaves_nothing_behind() {
     tx.hset(k, &[(b"other", b"x")]).unwrap();
     assert!(matches!(
         tx.hincrby(k, b"n", 1),
-        Err(tessera::shard::Error::NotInteger)
+        Err(tessera::shard::Error::HashNotInteger)
     ));
     drop(tx); // The caller drops a failed transaction.
     assert!(!p.has_pending());

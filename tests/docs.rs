@@ -48,6 +48,19 @@ fn every_named_command_is_documented() {
     }
 }
 
+#[test]
+fn every_named_command_is_in_the_redis_compatibility_table() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/redis-compat.md"))
+        .unwrap();
+    for spec in tessera::proto::cmd::all() {
+        let upper = spec.name.to_ascii_uppercase();
+        assert!(
+            doc.contains(&format!("`{upper}`")),
+            "docs/redis-compat.md does not list {upper}"
+        );
+    }
+}
+
 /// Every shipped configuration file loads and validates: a renamed option
 /// must not leave a profile behind that `tessera serve --config` refuses.
 #[test]

@@ -4,12 +4,13 @@
 # ccache (so RocksDB's C++ compiles once for every cargo profile), pkg-config,
 # and redis-server + redis-tools (the benchmark's side-by-side and the tests
 # that drive a real redis-server), and systemd (systemd-analyze verify checks
-# the service unit); and cargo-deb (the Debian package).
+# the service unit), python3-venv (the redis-py client tests make a
+# virtualenv); and cargo-deb (the Debian package).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 need=()
-for pkg in build-essential libclang-dev ccache pkg-config redis-server redis-tools systemd; do
+for pkg in build-essential libclang-dev ccache pkg-config redis-server redis-tools systemd python3-venv; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         need+=("$pkg")
     fi

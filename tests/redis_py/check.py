@@ -1,0 +1,133 @@
+"""Drives Tessera's RESP port with redis-py, the most used Python client.
+
+Run by tests/redis_py.rs: `python check.py PORT`. Prints "ok" when every
+check passed; any failed assertion exits non-zero with a traceback.
+"""
+import sys
+import threading
+import time
+
+import redis
+
+port = int(sys.argv[1])
+
+
+def client(**kw):
+    return redis.Redis(host="127.0.0.1", port=port, **kw)
+
+
+r = client(decode_responses=True)
+
+# Strings and keys.
+assert r.ping()
+assert r.set("s", "v", ex=100)
+assert r.get("s") == "v"
+assert 99 <= r.ttl("s") <= 100
+assert r.incr("n") == 1 and r.incrby("n", 41) == 42
+assert r.incrbyfloat("f", 1.5) == 1.5
+assert r.mset({"{m}a": "1", "{m}b": "2"})
+assert r.mget("{m}a", "{m}b", "{m}zz") == ["1", "2", None]
+assert r.append("s", "w") == 2 and r.getrange("s", 0, 0) == "v"
+assert r.exists("s", "n", "nope") == 2
+assert r.type("s") == "string"
+assert r.delete("s", "n") == 2
+assert r.set("nx", "1", nx=True) and r.set("nx", "2", nx=True) is None
+
+# Hashes.
+assert r.hset("h", mapping={"a": "1", "b": "2"}) == 2
+assert r.hgetall("h") == {"a": "1", "b": "2"}
+assert r.hincrby("h", "a", 5) == 6
+assert r.hmget("h", ["a", "b", "c"]) == ["6", "2", None]
+assert sorted(r.hkeys("h")) == ["a", "b"]
+assert dict(r.hscan_iter("h")) == {"a": "6", "b": "2"}
+
+# Sets.
+assert r.sadd("{s}1", "a", "b", "c") == 3
+assert r.sadd("{s}2", "b", "c", "d") == 3
+assert r.sinter("{s}1", "{s}2") == {"b", "c"}
+assert r.sismember("{s}1", "a")
+assert r.scard("{s}1") == 3
+assert set(r.sscan_iter("{s}1")) == {"a", "b", "c"}
+
+# Sorted sets.
+assert r.zadd("z", {"a": 1, "b": 2.5, "c": 3}) == 3
+assert r.zrange("z", 0, -1, withscores=True) == [("a", 1.0), ("b", 2.5), ("c", 3.0)]
+assert r.zscore("z", "b") == 2.5
+assert r.zrangebyscore("z", "(1", "+inf") == ["b", "c"]
+assert r.zincrby("z", 1, "a") == 2.0
+assert r.zpopmin("z") == [("a", 2.0)]
+assert r.zrank("z", "c") == 1
+
+# Lists.
+assert r.rpush("l", "a", "b", "c") == 3
+assert r.lrange("l", 0, -1) == ["a", "b", "c"]
+assert r.lpop("l") == "a" and r.rpop("l") == "c"
+assert r.llen("l") == 1
+
+# Transactions: MULTI/EXEC through a pipeline, and WATCH.
+with r.pipeline(transaction=True) as p:
+    p.set("{t}a", "1").incr("{t}a").hset("{t}h", "f", "v")
+    assert p.execute() == [True, 2, 1]
+r2 = client(decode_responses=True)
+with r.pipeline() as p:
+    p.watch("{t}a")
+    r2.set("{t}a", "changed")
+    p.multi()
+    p.set("{t}a", "mine")
+    try:
+        p.execute()
+        raise AssertionError("EXEC should have been aborted by WATCH")
+    except redis.WatchError:
+        pass
+assert r.get("{t}a") == "changed"
+try:
+    with r.pipeline(transaction=True) as p:
+        p.set("{t}a", "x").set("{u}b", "y")
+        p.execute()
+    raise AssertionError("a cross-slot transaction should fail")
+except redis.ResponseError as e:
+    assert "CROSSSLOT" in str(e), e
+
+# Errors come back as Python exceptions with Redis's text.
+r.hset("wrong", "f", "v")
+try:
+    r.get("wrong")
+    raise AssertionError("GET on a hash should fail")
+except redis.ResponseError as e:
+    assert str(e).startswith("WRONGTYPE"), e
+
+# Blocking pops: a timeout, and a pop woken by a push from another client.
+assert r.blpop(["{q}empty"], timeout=0.1) is None
+def push_later():
+    time.sleep(0.2)
+    client().rpush("{q}jobs", "job1")
+threading.Thread(target=push_later).start()
+assert r.blpop(["{q}jobs"], timeout=10) == ("{q}jobs", "job1")
+
+# Pub/sub across connections (which may land on different cores).
+sub = client(decode_responses=True).pubsub()
+sub.subscribe("news")
+sub.psubscribe("n*")
+deadline = time.time() + 10
+while time.time() < deadline:
+    m = sub.get_message(timeout=1)
+    if m and m["type"] == "psubscribe":
+        break
+for i in range(20):
+    assert r.publish("news", f"m{i}") == 2
+got = []
+while len(got) < 40 and time.time() < deadline:
+    m = sub.get_message(timeout=1)
+    if m and m["type"] in ("message", "pmessage"):
+        got.append((m["type"], m["data"]))
+assert [d for t, d in got if t == "message"] == [f"m{i}" for i in range(20)], got
+assert [d for t, d in got if t == "pmessage"] == [f"m{i}" for i in range(20)], got
+sub.close()
+
+# RESP3 (HELLO 3) with redis-py's protocol=3.
+r3 = client(decode_responses=True, protocol=3)
+r3.hset("h3", mapping={"x": "1"})
+assert r3.hgetall("h3") == {"x": "1"}
+assert r3.zadd("z3", {"m": 1.5}) == 1 and r3.zscore("z3", "m") == 1.5
+
+print("ok")
