@@ -203,3 +203,33 @@ fn cold_range_reads_are_warmed_off_the_reactor_then_retried() {
     assert!(blocked >= 1, "a cold read should not have read disk inline");
     assert_eq!(got, members);
 }
+
+#[test]
+fn flush_all_hides_everything_at_once_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = shard_store(dir.path(), Durability::Wal);
+        let group = Rc::new(Cell::new(1));
+        let p = s.open_partition(0, group.clone()).unwrap();
+        run(&p, b"h", |tx| tx.hset(b"h", &[(b"f", b"v")]));
+        run(&p, b"s", |tx| Ok(tx.put_string(b"s", b"v", 0)));
+        commit_group(&p, &group);
+        run(&p, b"l", |tx| tx.push(b"l", true, &[b"staged"], false));
+        p.flush_all().unwrap();
+        // Before the group is written: stored and staged data read as gone,
+        // and a write after the flush is kept.
+        assert_eq!(run(&p, b"h", |tx| tx.hgetall(b"h")), vec![]);
+        assert_eq!(run(&p, b"l", |tx| tx.llen(b"l")), 0);
+        run(&p, b"after", |tx| Ok(tx.put_string(b"after", b"1", 0)));
+        commit_group(&p, &group);
+        assert!(run(&p, b"s", |tx| tx.load(b"s")).is_none());
+        assert!(run(&p, b"after", |tx| tx.load(b"after")).is_some());
+    }
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    assert!(run(&p, b"h", |tx| tx.load(b"h")).is_none());
+    assert!(run(&p, b"after", |tx| tx.load(b"after")).is_some());
+    (p.compact_fn())();
+    assert_eq!((p.count_subkeys_fn())(), 0);
+}

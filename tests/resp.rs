@@ -81,6 +81,32 @@ fn pipelined_inline_and_exact_bytes() {
 }
 
 #[test]
+fn flushall_empties_every_core_and_later_writes_stay() {
+    let n = node();
+    let mut c = Conn::connect(n.resp_addr());
+    for i in 0..50 {
+        c.cmd(&["SET", &format!("s{i}"), "v"]);
+        c.cmd(&["HSET", &format!("h{i}"), "f", "v"]);
+        c.cmd(&["RPUSH", &format!("l{i}"), "a", "b"]);
+    }
+    // FLUSHALL, then in the same pipeline a read and a new write.
+    let mut p = Conn::encode(&[b"FLUSHALL"]);
+    p.extend(Conn::encode(&[b"GET", b"s1"]));
+    p.extend(Conn::encode(&[b"HGETALL", b"h1"]));
+    p.extend(Conn::encode(&[b"SET", b"after", b"1"]));
+    c.send_raw(&p);
+    assert_eq!(c.read(), R::ok());
+    assert_eq!(c.read(), R::Nil);
+    assert_eq!(c.read(), R::Array(vec![]));
+    assert_eq!(c.read(), R::ok());
+    assert_eq!(c.cmd(&["KEYS", "*"]), R::arr(&["after"]));
+    assert_eq!(c.cmd(&["LRANGE", "l3", "0", "-1"]), R::Array(vec![]));
+    assert_eq!(c.cmd(&["FLUSHDB", "ASYNC"]), R::ok());
+    assert_eq!(c.cmd(&["KEYS", "*"]), R::Array(vec![]));
+    assert_eq!(c.cmd(&["FLUSHALL", "SOMETIMES"]).err_word(), Some("ERR"));
+}
+
+#[test]
 fn malformed_input_closes_only_that_connection() {
     let n = node();
     for bad in [

@@ -434,6 +434,13 @@ impl Core {
                     }
                 });
             }
+            Request::FlushAll => {
+                for p in &self.local {
+                    let g = p.flush_all().map_err(wire)?;
+                    writes.push((p.id(), g));
+                }
+                ok(out, id, |o| put_u64(o, self.local.len() as u64));
+            }
             Request::Publish { channel, message } => {
                 let n = self.pubsub.borrow().publish(channel, message);
                 ok(out, id, |o| put_u64(o, n));

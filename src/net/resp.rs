@@ -31,6 +31,11 @@ const BASE_BUFFER: usize = 64 << 10;
 /// that pipelines huge reads without reading them back).
 const OUTPUT_LIMIT: usize = 256 << 20;
 
+/// Commands of one read run together at most this many at a time.
+const CHUNK_COMMANDS: usize = 256;
+/// Replies are written once this many bytes are waiting.
+const FLUSH_BYTES: usize = 1 << 20;
+
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What one connection remembers between commands.
@@ -305,6 +310,20 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             start += used;
             if close || out.len() > OUTPUT_LIMIT {
                 break;
+            }
+            // Long pipelines run in chunks, and their replies go out as they
+            // come: a client that sends without reading then stalls on TCP
+            // back-pressure instead of making the server hold every reply.
+            if pending.items.len() >= CHUNK_COMMANDS {
+                if !settle(&core, &mut pending, &st, &mut out, Some(&stream)).await {
+                    break 'conn Ok(());
+                }
+                if out.len() >= FLUSH_BYTES {
+                    if stream.write_all(&out).await.is_err() {
+                        break 'conn Err(());
+                    }
+                    out.clear();
+                }
             }
         }
         if !settle(&core, &mut pending, &st, &mut out, Some(&stream)).await {

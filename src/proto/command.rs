@@ -36,6 +36,8 @@ pub enum Opcode {
     BlockingPop = 0x23,
     /// Pub/sub introspection on one core (gathered from all).
     PubSub = 0x24,
+    /// Deletes every key of every partition (FLUSHALL).
+    FlushAll = 0x25,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -65,6 +67,7 @@ impl TryFrom<u8> for Opcode {
             0x22 => Publish,
             0x23 => BlockingPop,
             0x24 => PubSub,
+            0x25 => FlushAll,
             other => return Err(other),
         })
     }
@@ -96,6 +99,7 @@ impl Opcode {
             Publish => "PUBLISH",
             BlockingPop => "BPOP",
             PubSub => "PUBSUB",
+            FlushAll => "FLUSHALL",
         }
     }
 }
@@ -245,6 +249,8 @@ pub enum Request<'a> {
         channel: &'a [u8],
         message: &'a [u8],
     },
+    /// Deletes every key (every partition of every core).
+    FlushAll,
     /// Pops from the first non-empty list of `keys` (from the left or the
     /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
     /// `dest`, pushes the element there (BLMOVE). All keys in one slot.
@@ -303,6 +309,7 @@ impl<'a> Request<'a> {
             Request::Publish { .. } => Opcode::Publish,
             Request::PubSub { .. } => Opcode::PubSub,
             Request::BlockingPop { .. } => Opcode::BlockingPop,
+            Request::FlushAll => Opcode::FlushAll,
         }
     }
 
@@ -405,6 +412,7 @@ impl<'a> Request<'a> {
             Opcode::DbSize => Request::DbSize,
             Opcode::Info => Request::Info,
             Opcode::Metrics => Request::Metrics,
+            Opcode::FlushAll => Request::FlushAll,
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
             },
@@ -533,7 +541,7 @@ impl<'a> Request<'a> {
                 put_u32(out, *count);
                 put_bytes(out, prefix);
             }
-            Request::DbSize | Request::Info | Request::Metrics => {}
+            Request::DbSize | Request::Info | Request::Metrics | Request::FlushAll => {}
             Request::Backup { dir } => put_bytes(out, dir),
             Request::Command(c) => c.encode_body(out),
             Request::Batch(cmds) => {
@@ -601,6 +609,7 @@ impl<'a> Request<'a> {
 // COMMAND    u64 version of the first key afterwards (0 = absent), value
 // BATCH      u32 n; n × (u64 version, value)
 // PUBLISH    u64 subscribers reached (summed over cores)
+// FLUSHALL   u64 partitions flushed (summed over cores)
 // BPOP       u8 found; if 1: bytes key, bytes element (0 = timed out)
 // PUBSUB     kind 0: n × bytes channel; 1: n × (bytes channel, u64 count);
 //            2: u64 pattern subscriptions (bodies of all cores concatenated)
@@ -705,6 +714,7 @@ mod tests {
         round_trip(Request::DbSize);
         round_trip(Request::Info);
         round_trip(Request::Metrics);
+        round_trip(Request::FlushAll);
         round_trip(Request::Backup { dir: b"/srv/b/1" });
         round_trip(Request::Command(NamedCommand::new(vec![
             b"HSET", b"h", b"f", b"v",

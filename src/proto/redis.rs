@@ -133,6 +133,13 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         "command" => command(args),
         "config" => config(args),
         "dbsize" if n == 1 => Plan::Run(Request::DbSize, Shape::Count),
+        // ASYNC and SYNC are both accepted; the range deletion is O(1) either way.
+        "flushall" | "flushdb"
+            if n == 1 || (n == 2 && matches!(args[1].to_ascii_lowercase().as_slice(), b"async" | b"sync")) =>
+        {
+            Plan::Run(Request::FlushAll, Shape::Ok)
+        }
+        "flushall" | "flushdb" => err("syntax error"),
         "info" => Plan::Run(Request::Info, Shape::Info),
         "multi" => Plan::Conn(ConnCmd::Multi),
         "exec" => Plan::Conn(ConnCmd::Exec),

@@ -152,6 +152,7 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::Backup => Some(Gather::Sum),
         Opcode::Metrics => Some(Gather::Lines),
         Opcode::Publish => Some(Gather::Sum),
+        Opcode::FlushAll => Some(Gather::Sum),
         Opcode::PubSub => Some(Gather::Lines),
         _ => None,
     }
@@ -184,6 +185,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Metrics
         | Request::Backup { .. }
         | Request::Publish { .. }
+        | Request::FlushAll
         | Request::PubSub { .. } => here,
     }
 }

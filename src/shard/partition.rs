@@ -175,6 +175,9 @@ pub struct Partition {
     pending: RefCell<Pending>,
     /// The core's open group number, shared by all its partitions.
     group: Rc<Cell<u64>>,
+    /// The group of a staged FLUSH not yet committed: until then RocksDB's
+    /// older data must read as gone.
+    flushed: Cell<Option<u64>>,
     /// Group from which writes failed, and why.
     poisoned: RefCell<Option<(u64, String)>>,
     pub stats: PartitionStats,
@@ -231,6 +234,7 @@ impl Partition {
             }),
             group,
             poisoned: RefCell::new(None),
+            flushed: Cell::new(None),
             stats: PartitionStats::default(),
         })
     }
@@ -251,6 +255,9 @@ impl Partition {
     fn read_raw(&self, raw: &[u8]) -> Result<Option<RawValue<'_>>, Error> {
         if let Some((_, staged)) = self.pending.borrow().overlay.get(raw) {
             return Ok(staged.clone().map(RawValue::Staged));
+        }
+        if self.flushed.get().is_some() {
+            return Ok(None);
         }
         match self.db.get_pinned_opt(raw, self.read_opts()) {
             Ok(v) => Ok(v.map(RawValue::Pinned)),
@@ -294,6 +301,9 @@ impl Partition {
         if let Some((_, staged)) = self.pending.borrow().sub.get(raw) {
             return Ok(staged.as_ref().map(|v| v.to_vec()));
         }
+        if self.flushed.get().is_some() {
+            return Ok(None);
+        }
         match self
             .db
             .get_pinned_cf_opt(self.sub_cf(), raw, &self.read_inline)
@@ -330,6 +340,8 @@ impl Partition {
             opts.set_read_tier(ReadTier::BlockCache);
         }
         opts.set_iterate_lower_bound(lo.to_vec());
+        // After a staged FLUSH nothing stored is visible: an empty range.
+        let hi = if self.flushed.get().is_some() { lo } else { hi };
         opts.set_iterate_upper_bound(hi.to_vec());
         self.db.raw_iterator_cf_opt(self.sub_cf(), opts)
     }
@@ -482,6 +494,24 @@ impl Partition {
         }
         self.stats.writes.set(self.stats.writes.get() + n);
         group
+    }
+
+    /// FLUSHALL of this partition: one range deletion per column family in
+    /// the open group (every user key and member; the clock's high-water
+    /// mark stays). Returns the group.
+    pub fn flush_all(&self) -> Result<u64, Error> {
+        self.check_writable()?;
+        let group = self.group.get();
+        let sub = self.sub_cf();
+        let mut p = self.pending.borrow_mut();
+        p.batch
+            .delete_range([0u8, 0].as_slice(), META_PREFIX.as_slice());
+        p.batch
+            .delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF].as_slice());
+        p.overlay.clear();
+        p.sub.clear();
+        self.flushed.set(Some(group));
+        Ok(group)
     }
 
     /// The next version of the partition's clock (also used as a new
@@ -694,6 +724,9 @@ impl Partition {
 
     /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
     pub fn finish_group(&self, group: u64) {
+        if self.flushed.get().is_some_and(|f| f <= group) {
+            self.flushed.set(None);
+        }
         let mut p = self.pending.borrow_mut();
         p.overlay.retain(|_, (g, _)| *g > group);
         if !p.sub.is_empty() {
