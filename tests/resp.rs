@@ -253,6 +253,35 @@ fn hello_3_client_and_server_commands() {
     }
     assert_eq!(seen, 10, "scan:0 .. scan:9");
     assert!(matches!(c.cmd(&["RANDOMKEY"]), R::Bulk(_)));
+    // HSCAN/SSCAN/ZSCAN cursors are plain integers too.
+    for i in 0..40 {
+        c.cmd(&["HSET", "bigh", &format!("f{i:02}"), "v"]);
+        c.cmd(&["SADD", "bigs", &format!("m{i:02}")]);
+        c.cmd(&["ZADD", "bigz", &i.to_string(), &format!("m{i:02}")]);
+    }
+    for (cmd, key, per_item) in [
+        ("HSCAN", "bigh", 2),
+        ("SSCAN", "bigs", 1),
+        ("ZSCAN", "bigz", 2),
+    ] {
+        let mut cursor = "0".to_string();
+        let mut items = 0;
+        loop {
+            let R::Array(page) = c.cmd(&[cmd, key, &cursor, "COUNT", "7"]) else {
+                panic!()
+            };
+            let R::Bulk(next) = &page[0] else { panic!() };
+            let R::Array(got) = &page[1] else { panic!() };
+            items += got.len() / per_item;
+            cursor = String::from_utf8(next.clone()).unwrap();
+            cursor.parse::<u64>().expect("an integer cursor");
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(items, 40, "{cmd}");
+    }
+    assert_eq!(c.cmd(&["HSCAN", "bigh", "987654"]).err_word(), Some("ERR"));
 }
 
 /// A RESP connection to core `want` (connections land on cores by the

@@ -57,13 +57,34 @@ struct State {
     mailbox: Option<Rc<Mailbox>>,
     channels: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
+    /// HSCAN/SSCAN/ZSCAN: integer cursor → the member cursor it stands for.
+    cursors: ahash::AHashMap<u64, Vec<u8>>,
+    cursor_order: std::collections::VecDeque<u64>,
+    next_cursor: u64,
 }
 
 impl State {
     fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
+
+    /// Gives a member cursor (`x` + hex) an integer name for this connection.
+    fn remember_cursor(&mut self, member_cursor: Vec<u8>) -> u64 {
+        self.next_cursor += 1;
+        let token = self.next_cursor;
+        if self.cursors.len() >= CURSORS_KEPT {
+            if let Some(old) = self.cursor_order.pop_front() {
+                self.cursors.remove(&old);
+            }
+        }
+        self.cursors.insert(token, member_cursor);
+        self.cursor_order.push_back(token);
+        token
+    }
 }
+
+/// HSCAN/SSCAN/ZSCAN cursors a connection remembers.
+const CURSORS_KEPT: usize = 1024;
 
 /// One read's worth of commands: frames to run and, in order, how each
 /// reply is produced.
@@ -157,7 +178,7 @@ async fn peer_gone(stream: &TcpStream) {
 async fn settle(
     core: &Rc<Core>,
     p: &mut Pending,
-    st: &State,
+    st: &mut State,
     out: &mut Vec<u8>,
     watch: Option<&TcpStream>,
 ) -> bool {
@@ -189,6 +210,18 @@ async fn settle(
                 Some(Ok(body)) => match redis::convert(&shape, &body) {
                     Ok(Value::Nil) if shape == Shape::BPop(true) => {
                         resp::encode_null_array(out, st.resp3)
+                    }
+                    Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {
+                        // [cursor, items]: the member cursor becomes an integer.
+                        if let Some(Value::Bytes(c)) = page.first_mut() {
+                            if c.as_slice() != b"0" {
+                                *c = st
+                                    .remember_cursor(std::mem::take(c))
+                                    .to_string()
+                                    .into_bytes();
+                            }
+                        }
+                        resp::encode(out, &Value::Array(page), st.resp3)
                     }
                     Ok(v) => resp::encode(out, &v, st.resp3),
                     Err(e) => resp::encode_error(out, &e),
@@ -274,6 +307,9 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         mailbox: None,
         channels: Vec::new(),
         patterns: Vec::new(),
+        cursors: Default::default(),
+        cursor_order: Default::default(),
+        next_cursor: 0,
     };
     let max_bulk = core.config.max_frame_bytes;
     let budget = core.config.memory_budget.clone();
@@ -289,7 +325,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
-                    settle(&core, &mut pending, &st, &mut out, None).await;
+                    settle(&core, &mut pending, &mut st, &mut out, None).await;
                     resp::encode_error(
                         &mut out,
                         &WireError::new(ErrorCode::BadFrame, e.to_string()),
@@ -315,7 +351,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             // come: a client that sends without reading then stalls on TCP
             // back-pressure instead of making the server hold every reply.
             if pending.items.len() >= CHUNK_COMMANDS {
-                if !settle(&core, &mut pending, &st, &mut out, Some(&stream)).await {
+                if !settle(&core, &mut pending, &mut st, &mut out, Some(&stream)).await {
                     break 'conn Ok(());
                 }
                 if out.len() >= FLUSH_BYTES {
@@ -326,7 +362,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 }
             }
         }
-        if !settle(&core, &mut pending, &st, &mut out, Some(&stream)).await {
+        if !settle(&core, &mut pending, &mut st, &mut out, Some(&stream)).await {
             break 'conn Ok(());
         }
         deliver(&st, &mut out);
@@ -411,9 +447,33 @@ async fn handle(
     out: &mut Vec<u8>,
     owned: &[Vec<u8>],
 ) -> bool {
-    let args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+    let mut args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
     st.last_cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
-    let plan = redis::plan(&args);
+    // HSCAN/SSCAN/ZSCAN take integer cursors here; the storage takes the
+    // member cursor each one stands for.
+    let member_scan = matches!(st.last_cmd.as_str(), "hscan" | "sscan" | "zscan");
+    let resolved;
+    if member_scan && args.len() > 2 && args[2] != b"0" {
+        let token = std::str::from_utf8(args[2])
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok());
+        match token.and_then(|t| st.cursors.get(&t)) {
+            Some(c) => {
+                resolved = c.clone();
+                args[2] = &resolved;
+            }
+            None => {
+                p.ready(error_bytes(&bad("invalid cursor")));
+                return false;
+            }
+        }
+    }
+    let mut plan = redis::plan(&args);
+    if member_scan {
+        if let Plan::Run(_, shape) = &mut plan {
+            *shape = Shape::MemberScan;
+        }
+    }
     // RESP2 subscribers may only (un)subscribe, ping, quit or reset.
     if st.subscriptions() > 0 && !st.resp3 {
         match &plan {

@@ -36,6 +36,8 @@ pub enum Shape {
     Info,
     /// PUBSUB CHANNELS (0), NUMSUB (1), NUMPAT (2), gathered from every core.
     PubSub(u8),
+    /// HSCAN/SSCAN/ZSCAN: like `Named`; the connection renames the cursor.
+    MemberScan,
     /// A blocking pop: `true` answers [key, element] or a null array
     /// (BLPOP, BRPOP); `false` the element or nil (BLMOVE, BRPOPLPUSH).
     BPop(bool),
@@ -515,7 +517,7 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
     let bad = |e: super::Error| WireError::new(ErrorCode::Internal, format!("bad reply: {e}"));
     let mut r = Reader::new(body);
     Ok(match shape {
-        Shape::Named => {
+        Shape::Named | Shape::MemberScan => {
             r.u64("version").map_err(bad)?;
             Value::decode(&mut r, 0).map_err(bad)?
         }

@@ -40,6 +40,10 @@ assert r.hincrby("h", "a", 5) == 6
 assert r.hmget("h", ["a", "b", "c"]) == ["6", "2", None]
 assert sorted(r.hkeys("h")) == ["a", "b"]
 assert dict(r.hscan_iter("h")) == {"a": "6", "b": "2"}
+r.hset("bigh", mapping={f"f{i}": str(i) for i in range(100)})
+assert len(dict(r.hscan_iter("bigh", count=7))) == 100
+r.zadd("bigz", {f"m{i}": i for i in range(50)})
+assert len(list(r.zscan_iter("bigz", count=5))) == 50
 
 # Sets.
 assert r.sadd("{s}1", "a", "b", "c") == 3
