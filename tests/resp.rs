@@ -139,6 +139,21 @@ fn malformed_input_closes_only_that_connection() {
     let big = vec![b'z'; 900 << 10];
     assert_eq!(c.cmd_bytes(&[b"SET", b"big", &big]), R::ok());
     assert_eq!(c.cmd(&["STRLEN", "big"]), R::Int(big.len() as i64));
+    // A client that asks for ~2.7 GB of replies and never reads them stalls
+    // only itself (its replies go out in chunks under TCP back-pressure);
+    // the core keeps serving everyone else.
+    let mut hog = Conn::connect(n.resp_addr());
+    let mut asks = Vec::new();
+    for _ in 0..3000 {
+        asks.extend(Conn::encode(&[b"GET", b"big"]));
+    }
+    hog.send_raw(&asks);
+    for _ in 0..20 {
+        let mut other = Conn::connect(n.resp_addr());
+        assert_eq!(other.cmd(&["PING"]), R::Simple("PONG".into()));
+        assert_eq!(other.cmd(&["INCR", "alive"]).err_word(), None);
+    }
+    drop(hog);
 }
 
 #[test]
@@ -252,6 +267,25 @@ fn hello_3_client_and_server_commands() {
         }
     }
     assert_eq!(seen, 10, "scan:0 .. scan:9");
+    // SCAN ... TYPE keeps the keys of that type.
+    c.cmd(&["HSET", "scan:h", "f", "v"]);
+    let mut cursor = "0".to_string();
+    let mut hashes = Vec::new();
+    loop {
+        let R::Array(page) = c.cmd(&[
+            "SCAN", &cursor, "MATCH", "scan:*", "TYPE", "hash", "COUNT", "1000",
+        ]) else {
+            panic!()
+        };
+        let R::Bulk(next) = &page[0] else { panic!() };
+        let R::Array(ks) = &page[1] else { panic!() };
+        hashes.extend(ks.clone());
+        cursor = String::from_utf8(next.clone()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(hashes, vec![R::bulk("scan:h")]);
     assert!(matches!(c.cmd(&["RANDOMKEY"]), R::Bulk(_)));
     // HSCAN/SSCAN/ZSCAN cursors are plain integers too.
     for i in 0..40 {

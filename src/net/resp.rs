@@ -719,6 +719,10 @@ async fn conn_command(
                 .map(|ks| Value::Array(ks.into_iter().map(Value::Bytes).collect()));
             ok_or_error(out, r, r3);
         }
+        ConnCmd::ScanType => {
+            let r = scan_type(core, args).await;
+            ok_or_error(out, r, r3);
+        }
         ConnCmd::RandomKey => {
             let r = random_key(core).await.map(Value::opt);
             ok_or_error(out, r, r3);
@@ -966,6 +970,56 @@ async fn keys(
         }
         c = next;
     }
+}
+
+/// SCAN ... TYPE t: the page as plain SCAN gives it (TYPE removed), then
+/// the keys whose TYPE is `t` (one pipelined TYPE per key).
+async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, WireError> {
+    let mut plain: Vec<&[u8]> = Vec::with_capacity(args.len());
+    let mut wanted = None;
+    let mut i = 0;
+    while i < args.len() {
+        if i >= 2 && args[i].eq_ignore_ascii_case(b"type") {
+            wanted = Some(
+                args.get(i + 1)
+                    .ok_or_else(|| bad("syntax error"))?
+                    .to_ascii_lowercase(),
+            );
+            i += 2;
+        } else {
+            plain.push(args[i]);
+            i += 1;
+        }
+    }
+    let wanted = wanted.ok_or_else(|| bad("syntax error"))?;
+    let Plan::Run(req, shape) = redis::plan(&plain) else {
+        return Err(bad("syntax error"));
+    };
+    let Value::Array(mut page) = run_one(core, &req, &shape).await? else {
+        return Err(WireError::new(ErrorCode::Internal, "bad SCAN reply"));
+    };
+    let Some(Value::Array(keys)) = page.pop() else {
+        return Err(WireError::new(ErrorCode::Internal, "bad SCAN reply"));
+    };
+    let mut frames = Vec::new();
+    for (n, k) in keys.iter().enumerate() {
+        if let Value::Bytes(k) = k {
+            Request::Command(NamedCommand::new(vec![b"TYPE", k])).encode(n as u32 + 1, &mut frames);
+        }
+    }
+    let types = run_frames(core, frames).await;
+    let mut kept = Vec::new();
+    for (k, t) in keys.into_iter().zip(types) {
+        if let Ok(body) = t {
+            if let Ok(Value::Status(t)) = redis::convert(&Shape::Named, &body) {
+                if t.as_bytes() == wanted.as_slice() {
+                    kept.push(k);
+                }
+            }
+        }
+    }
+    page.push(Value::Array(kept));
+    Ok(Value::Array(page))
 }
 
 /// RANDOMKEY: the first key from a random slot onwards (wrapping around).

@@ -57,6 +57,8 @@ pub enum ConnCmd {
     Reset,
     Keys,
     RandomKey,
+    /// SCAN with a TYPE filter (each page's keys are typed on their cores).
+    ScanType,
     Subscribe,
     Unsubscribe,
     PSubscribe,
@@ -336,7 +338,7 @@ fn scan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
                 Some(_) => return err("syntax error"),
                 None => return Plan::Error(WireError::of(ErrorCode::NotInteger)),
             },
-            b"type" => return err("SCAN TYPE is not supported yet (docs/redis-compat.md)"),
+            b"type" => return Plan::Conn(ConnCmd::ScanType),
             _ => return err("syntax error"),
         }
         i += 2;
