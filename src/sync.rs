@@ -6,6 +6,47 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// Values remembered under numbered tokens, the oldest forgotten first once
+/// `cap` are held (scan cursors: a forgotten token only restarts a scan).
+pub struct Recent<V> {
+    next: u64,
+    cap: usize,
+    map: ahash::AHashMap<u64, V>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl<V> Recent<V> {
+    pub fn new(cap: usize) -> Self {
+        Recent {
+            next: 0,
+            cap: cap.max(1),
+            map: ahash::AHashMap::new(),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The next sequence number (tokens are built from it by the caller).
+    pub fn next_seq(&mut self) -> u64 {
+        self.next = self.next.wrapping_add(1);
+        self.next
+    }
+
+    /// Remembers `v` under `token`, forgetting the oldest entry when full.
+    pub fn insert(&mut self, token: u64, v: V) {
+        if self.order.len() >= self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        self.map.insert(token, v);
+        self.order.push_back(token);
+    }
+
+    pub fn get(&self, token: &u64) -> Option<&V> {
+        self.map.get(token)
+    }
+}
+
 /// A flag one task waits on and any task on the same core sets.
 ///
 /// Waiters sit in a slab: registering, re-polling and dropping a wait are
@@ -181,6 +222,19 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn recent_forgets_the_oldest() {
+        let mut r = Recent::new(2);
+        for v in ["a", "b", "c"] {
+            let t = r.next_seq();
+            r.insert(t, v);
+        }
+        assert_eq!(
+            (r.get(&1), r.get(&2), r.get(&3)),
+            (None, Some(&"b"), Some(&"c"))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::resp::{Conn, R};
@@ -653,49 +653,6 @@ fn redis_cli_and_redis_benchmark_work() {
 
 // ---- differential run against redis-server ------------------------------------------
 
-struct Redis {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server() -> (Redis, SocketAddr) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = tool("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis { child, _dir: dir }, addr)
-}
-
 /// A seeded generator (xorshift), so a failure names its seed.
 struct Gen(u64);
 
@@ -847,7 +804,7 @@ fn normalize(cmd: &str, r: R) -> R {
 
 #[test]
 fn same_replies_as_redis_server() {
-    let (_redis, raddr) = redis_server();
+    let (_redis, raddr) = common::redis_server::redis_server();
     let n = node();
     let mut ours = Conn::connect(n.resp_addr());
     let mut theirs = Conn::connect(raddr);

@@ -2,9 +2,8 @@
 //! process (binary protocol, temp dir, 127.0.0.1:0) and a real redis-server
 //! (RESP) on an ephemeral port. Nothing here asserts speed.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use tessera::client::Client;
 use tessera::Config;
@@ -131,49 +130,10 @@ fn refuses_a_dead_address_clearly() {
     assert!(e.contains(&addr.to_string()), "{e}");
 }
 
-/// The child and its data directory (removed after the child is killed).
-struct Redis {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
+#[path = "../../tests/common/redis_server.rs"]
+mod redis_server;
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A real redis-server on an ephemeral port (installed by tools/setup.sh).
-fn redis() -> (Redis, SocketAddr) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (tools/setup.sh installs it)");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis { child, _dir: dir }, addr)
-}
+use redis_server::redis_server as redis;
 
 #[test]
 fn resp_runs_against_redis_server() {

@@ -456,11 +456,7 @@ pub(super) async fn read_or_stop(
 
 /// Serves one connection until it closes, fails, or the core shuts down.
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    core.stats.connections.set(core.stats.connections.get() + 1);
-    core.stats
-        .connections_total
-        .set(core.stats.connections_total.get() + 1);
+    core.connection_opened(&stream);
     let mut conn = Conn {
         core: core.clone(),
         buf: vec![0u8; BASE_BUFFER],

@@ -5,7 +5,6 @@
 //! keys travel as one message over the mesh and are never forwarded again.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,7 +25,7 @@ use crate::shard::clock::now_ms;
 use crate::shard::tx::Tx;
 use crate::shard::{self, Cond, Durability, InlineWrite, Partition, SetOptions};
 use crate::slot::{key_slot, SLOTS};
-use crate::sync::{Notify, Watermark};
+use crate::sync::{Notify, Recent, Watermark};
 
 /// Warm-ups from the blocking pool before a read may touch disk inline.
 const WARM_ATTEMPTS: u32 = 2;
@@ -61,31 +60,8 @@ pub struct CoreStats {
     pub wal_sync_us: Cell<u64>,
 }
 
-/// Remembered SCAN positions: token → last raw key returned.
-struct ScanTokens {
-    next: u64,
-    map: AHashMap<u64, Vec<u8>>,
-    order: VecDeque<u64>,
-}
-
+/// SCAN positions a core remembers (token → last raw key returned).
 const SCAN_TOKENS_KEPT: usize = 65536;
-
-impl ScanTokens {
-    fn remember(&mut self, core: usize, key: Vec<u8>) -> u64 {
-        // Tokens differ per core so a cursor never names another core's entry.
-        self.next = self.next.wrapping_add(1);
-        let token = ((self.next << 8) | core as u64) & cursor::TOKEN_MASK;
-        let token = token.max(1);
-        if self.order.len() >= SCAN_TOKENS_KEPT {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
-        }
-        self.map.insert(token, key);
-        self.order.push_back(token);
-        token
-    }
-}
 
 pub struct Core {
     pub id: usize,
@@ -104,7 +80,7 @@ pub struct Core {
     pub peers_drained: Cell<usize>,
     pub drained_notify: Notify,
     pub hello: RefCell<Rc<Vec<u8>>>,
-    scan_tokens: RefCell<ScanTokens>,
+    scan_tokens: RefCell<Recent<Vec<u8>>>,
     pub stats: CoreStats,
     /// Requests by command, latency, bytes (for /metrics).
     pub metrics: RefCell<CommandMetrics>,
@@ -153,11 +129,7 @@ impl Core {
             peers_drained: Cell::new(0),
             drained_notify: Notify::default(),
             hello: RefCell::new(Rc::new(Vec::new())),
-            scan_tokens: RefCell::new(ScanTokens {
-                next: 0,
-                map: AHashMap::new(),
-                order: VecDeque::new(),
-            }),
+            scan_tokens: RefCell::new(Recent::new(SCAN_TOKENS_KEPT)),
             stats: CoreStats::default(),
             metrics: RefCell::new(CommandMetrics::default()),
             pubsub: RefCell::new(Default::default()),
@@ -690,7 +662,6 @@ impl Core {
             // An unknown token restarts the slot: keys may repeat, none is skipped.
             self.scan_tokens
                 .borrow()
-                .map
                 .get(&token)
                 .filter(|k| k.len() >= 2 && k[..2] == slot.to_be_bytes())
                 .cloned()
@@ -702,7 +673,10 @@ impl Core {
             .map_err(wire)?;
         let next = match page.resume {
             Some((s, Some(last))) => {
-                let t = self.scan_tokens.borrow_mut().remember(self.id, last);
+                // Tokens differ per core so a cursor never names another core's entry.
+                let mut tokens = self.scan_tokens.borrow_mut();
+                let t = (((tokens.next_seq() << 8) | self.id as u64) & cursor::TOKEN_MASK).max(1);
+                tokens.insert(t, last);
                 cursor::make(s, t)
             }
             Some((s, None)) => cursor::make(s, 0),
@@ -898,6 +872,14 @@ impl Core {
                 .and_then(|part| part.group_status(g).err())
                 .map(wire)
         })
+    }
+
+    /// Counts a new connection (binary or RESP) and sets TCP_NODELAY on it.
+    pub fn connection_opened(&self, stream: &glommio::net::TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let st = &self.stats;
+        st.connections.set(st.connections.get() + 1);
+        st.connections_total.set(st.connections_total.get() + 1);
     }
 
     /// Sends a request frame to another core; the reply arrives on the receiver.

@@ -25,6 +25,7 @@ use crate::proto::hello::cursor;
 use crate::proto::redis::{self, ConnCmd, Plan, Shape};
 use crate::proto::resp;
 use crate::proto::{decode_error, frame, Request};
+use crate::sync::Recent;
 
 const BASE_BUFFER: usize = 64 << 10;
 /// Replies queued for one read above this close the connection (a client
@@ -58,9 +59,7 @@ struct State {
     channels: Vec<Vec<u8>>,
     patterns: Vec<Vec<u8>>,
     /// HSCAN/SSCAN/ZSCAN: integer cursor → the member cursor it stands for.
-    cursors: ahash::AHashMap<u64, Vec<u8>>,
-    cursor_order: std::collections::VecDeque<u64>,
-    next_cursor: u64,
+    cursors: Recent<Vec<u8>>,
 }
 
 impl State {
@@ -70,15 +69,8 @@ impl State {
 
     /// Gives a member cursor (`x` + hex) an integer name for this connection.
     fn remember_cursor(&mut self, member_cursor: Vec<u8>) -> u64 {
-        self.next_cursor += 1;
-        let token = self.next_cursor;
-        if self.cursors.len() >= CURSORS_KEPT {
-            if let Some(old) = self.cursor_order.pop_front() {
-                self.cursors.remove(&old);
-            }
-        }
+        let token = self.cursors.next_seq();
         self.cursors.insert(token, member_cursor);
-        self.cursor_order.push_back(token);
         token
     }
 }
@@ -284,11 +276,7 @@ fn deliver(st: &State, out: &mut Vec<u8>) {
 
 /// Serves one RESP connection until it closes, fails, or the core stops.
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    core.stats.connections.set(core.stats.connections.get() + 1);
-    core.stats
-        .connections_total
-        .set(core.stats.connections_total.get() + 1);
+    core.connection_opened(&stream);
     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(core.clone(), id);
     let mut st = State {
@@ -307,9 +295,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         mailbox: None,
         channels: Vec::new(),
         patterns: Vec::new(),
-        cursors: Default::default(),
-        cursor_order: Default::default(),
-        next_cursor: 0,
+        cursors: Recent::new(CURSORS_KEPT),
     };
     let max_bulk = core.config.max_frame_bytes;
     let budget = core.config.memory_budget.clone();

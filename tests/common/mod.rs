@@ -3,6 +3,7 @@
 //! executor to run the async client in.
 #![allow(dead_code)]
 
+pub mod redis_server;
 pub mod resp;
 
 use std::future::Future;
