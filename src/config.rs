@@ -40,6 +40,11 @@ pub struct Config {
     pub http_listen: String,
     /// RESP (Redis protocol) listener: `HOST:PORT` or `off`.
     pub resp_listen: String,
+    /// Follow this primary (its binary `HOST:PORT`) as a read-only replica.
+    pub replica_of: Option<String>,
+    /// WAL kept for replicas to catch up from: seconds, and MiB.
+    pub wal_retention_seconds: u64,
+    pub wal_retention_mb: u64,
 }
 
 impl Default for Config {
@@ -59,6 +64,9 @@ impl Default for Config {
             backup_root: None,
             http_listen: "127.0.0.1:8700".into(),
             resp_listen: "127.0.0.1:6380".into(),
+            replica_of: None,
+            wal_retention_seconds: 3600,
+            wal_retention_mb: 1024,
         }
     }
 }
@@ -96,6 +104,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.http_addr()?;
         self.resp_addr()?;
+        if self.replica_of.is_some() && self.durability == Durability::None {
+            return Err(
+                "replica-of needs a WAL: durability none (cache mode) cannot replicate".into(),
+            );
+        }
         if self.max_frame_bytes < 1024 {
             return Err("max-frame-bytes must be at least 1024".into());
         }

@@ -14,6 +14,8 @@
 //!   Knows no sockets or reactors.
 //! - [`net`]: reactors, listeners, routing and the channel mesh (all of
 //!   glommio lives here), the connection loop, group commit, shutdown.
+//! - [`repl`]: replication: a replica's partitions follow a primary's
+//!   (docs/replication.md; the follower loop runs in `net`).
 //! - [`client`]: the async, shard-aware, pipelining Rust client (uses `proto`).
 //! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client.
 //! - [`config`]: the server's configuration (TOML and flags).
@@ -26,6 +28,7 @@ pub mod codes;
 pub mod config;
 pub mod net;
 pub mod proto;
+pub mod repl;
 pub mod shard;
 pub mod slot;
 pub mod sync;

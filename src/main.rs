@@ -102,6 +102,10 @@ struct ServeArgs {
     /// HOST:PORT, port 0 = ephemeral, or `off` [default: 127.0.0.1:6380].
     #[arg(long, value_name = "HOST:PORT|off")]
     resp_listen: Option<String>,
+    /// Follow this primary (its binary HOST:PORT) as a read-only replica; partition counts
+    /// must match (docs/replication.md).
+    #[arg(long, value_name = "HOST:PORT")]
+    replica_of: Option<String>,
     /// Directory under which `tessera backup` may make this node write backups [default: none,
     /// backups refused].
     #[arg(long, value_name = "DIR")]
@@ -172,6 +176,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.resp_listen {
         c.resp_listen = v;
+    }
+    if a.replica_of.is_some() {
+        c.replica_of = a.replica_of;
     }
     c.validate()?;
     Ok(c)

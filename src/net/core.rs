@@ -43,6 +43,8 @@ pub struct CoreConfig {
     pub data_dir: std::path::PathBuf,
     /// Where BACKUP may write; `None` refuses backups.
     pub backup_root: Option<std::path::PathBuf>,
+    /// The primary this node follows; writes are then refused (READONLY).
+    pub replica_of: Option<std::net::SocketAddr>,
 }
 
 /// Per-core counters for INFO.
@@ -88,6 +90,8 @@ pub struct Core {
     pub pubsub: RefCell<super::pubsub::PubSub>,
     /// Blocked list pops waiting on each key (woken by writes to the key).
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
+    /// On a replica: each local partition's stream.
+    pub repl: RefCell<AHashMap<u32, crate::repl::StreamState>>,
     pub started: Instant,
 }
 
@@ -134,6 +138,7 @@ impl Core {
             metrics: RefCell::new(CommandMetrics::default()),
             pubsub: RefCell::new(Default::default()),
             blocked: RefCell::new(AHashMap::new()),
+            repl: RefCell::new(AHashMap::new()),
             started: Instant::now(),
         }
     }
@@ -208,6 +213,16 @@ impl Core {
         writes: &mut Writes,
     ) -> Result<(), WireError> {
         let now = now_ms();
+        if let Some(primary) = self.config.replica_of {
+            if is_write(req) {
+                return Err(WireError::new(
+                    ErrorCode::ReadOnly,
+                    format!(
+                        "You can't write against a read only replica: this node follows {primary}"
+                    ),
+                ));
+            }
+        }
         match req {
             Request::Ping(payload) => ok(out, id, |o| o.extend_from_slice(payload)),
             Request::Hello { version } => {
@@ -403,6 +418,31 @@ impl Core {
                     for (version, value) in &results {
                         put_u64(o, *version);
                         value.encode(o);
+                    }
+                });
+            }
+            Request::Pull {
+                partition,
+                after,
+                max_bytes,
+            } => {
+                let part = self.partition(*partition).ok_or_else(|| {
+                    WireError::new(
+                        ErrorCode::BadArguments,
+                        format!("partition {partition} is not on core {}", self.id),
+                    )
+                })?;
+                let max = (*max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+                let u = glommio::executor()
+                    .spawn_blocking(part.updates_fn(*after, max))
+                    .await
+                    .map_err(wire)?;
+                ok(out, id, |o| {
+                    put_u64(o, u.latest);
+                    put_u32(o, u.batches.len() as u32);
+                    for (last, data) in &u.batches {
+                        put_u64(o, *last);
+                        put_bytes(o, data);
                     }
                 });
             }
@@ -810,6 +850,15 @@ impl Core {
             self.id,
             self.committed.get()
         );
+        let _ = writeln!(
+            s,
+            "core{}_role:{}",
+            self.id,
+            match self.config.replica_of {
+                Some(p) => format!("replica of {p}"),
+                None => "primary".into(),
+            }
+        );
         for p in &self.local {
             let i = p.info();
             let n = i.id;
@@ -841,6 +890,12 @@ impl Core {
                 "partition{n}_poisoned:{}",
                 i.poisoned.as_deref().unwrap_or("no")
             );
+            let _ = writeln!(s, "partition{n}_latest_sequence:{}", p.latest_sequence());
+            if let Some(r) = self.repl.borrow().get(&n) {
+                let _ = writeln!(s, "partition{n}_repl_position:{}", r.position);
+                let _ = writeln!(s, "partition{n}_repl_lag:{}", r.lag());
+                let _ = writeln!(s, "partition{n}_repl_state:{}", r.state);
+            }
         }
         s
     }
@@ -965,6 +1020,25 @@ impl Core {
                 p.poison(self.group.get(), &format!("WAL fsync failed: {e}"));
             }
         }
+    }
+}
+
+/// Whether a request writes (refused on a replica).
+fn is_write(req: &Request<'_>) -> bool {
+    match req {
+        Request::Set { .. }
+        | Request::Del { .. }
+        | Request::MSet { .. }
+        | Request::IncrBy { .. }
+        | Request::Expire { .. }
+        | Request::Persist { .. }
+        | Request::FlushAll
+        | Request::BlockingPop { .. } => true,
+        Request::Command(c) => cmd::lookup(&c.args).is_ok_and(|s| s.write),
+        Request::Batch(cmds) => cmds
+            .iter()
+            .any(|c| cmd::lookup(&c.args).is_ok_and(|s| s.write)),
+        _ => false,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 mod mesh;
 pub mod metrics;
 pub mod pubsub;
+pub mod replica;
 pub mod resp;
 pub mod server;
 pub mod sys;

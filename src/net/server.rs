@@ -142,6 +142,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         block_cache_bytes: config.block_cache_bytes,
         write_buffer_bytes: config.write_buffer_bytes,
         background_threads: (cores as i32).max(2),
+        wal_retention_seconds: config.wal_retention_seconds,
+        wal_retention_mb: config.wal_retention_mb,
     })?);
     let manifest = store.manifest().clone();
     let ranges: Vec<(u16, u16)> = manifest
@@ -201,6 +203,20 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .map_err(|e| ServerError::Config(e.to_string()))?;
     let hello = Arc::new(hello);
 
+    // A replica checks its primary before it starts: same partition count.
+    let replica_of = match config.replica_of.as_deref() {
+        None => None,
+        Some(s) => {
+            use std::net::ToSocketAddrs;
+            let addr = s
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| ServerError::Config(format!("replica-of {s:?} is not HOST:PORT")))?;
+            crate::repl::check_primary(addr, topo.partitions()).map_err(ServerError::Config)?;
+            Some(addr)
+        }
+    };
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
         max_frame_bytes: config.max_frame_bytes,
@@ -210,6 +226,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             .then(|| Duration::from_millis(config.slow_request_ms)),
         data_dir: config.data_dir.clone(),
         backup_root: config.backup_root.clone(),
+        replica_of,
     });
     let health = Arc::new(Health::new(
         cores,
@@ -422,6 +439,11 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
         }
     }
     let beat_task = glommio::spawn_local(heartbeat_loop(core.clone(), a.health.clone()));
+    if let Some(primary) = core.config.replica_of {
+        for p in core.local.clone() {
+            glommio::spawn_local(super::replica::follow(core.clone(), p, primary)).detach();
+        }
+    }
     if let Some(d) = a.stall {
         glommio::spawn_local(async move {
             glommio::timer::sleep(Duration::from_millis(500)).await;

@@ -38,6 +38,8 @@ pub enum Opcode {
     PubSub = 0x24,
     /// Deletes every key of every partition (FLUSHALL).
     FlushAll = 0x25,
+    /// A replica pulls a partition's write batches after a position.
+    Pull = 0x26,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -68,6 +70,7 @@ impl TryFrom<u8> for Opcode {
             0x23 => BlockingPop,
             0x24 => PubSub,
             0x25 => FlushAll,
+            0x26 => Pull,
             other => return Err(other),
         })
     }
@@ -100,6 +103,7 @@ impl Opcode {
             BlockingPop => "BPOP",
             PubSub => "PUBSUB",
             FlushAll => "FLUSHALL",
+            Pull => "PULL",
         }
     }
 }
@@ -251,6 +255,13 @@ pub enum Request<'a> {
     },
     /// Deletes every key (every partition of every core).
     FlushAll,
+    /// Replication: the write batches of `partition` after sequence
+    /// `after`, up to about `max_bytes`.
+    Pull {
+        partition: u32,
+        after: u64,
+        max_bytes: u32,
+    },
     /// Pops from the first non-empty list of `keys` (from the left or the
     /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
     /// `dest`, pushes the element there (BLMOVE). All keys in one slot.
@@ -310,6 +321,7 @@ impl<'a> Request<'a> {
             Request::PubSub { .. } => Opcode::PubSub,
             Request::BlockingPop { .. } => Opcode::BlockingPop,
             Request::FlushAll => Opcode::FlushAll,
+            Request::Pull { .. } => Opcode::Pull,
         }
     }
 
@@ -413,6 +425,11 @@ impl<'a> Request<'a> {
             Opcode::Info => Request::Info,
             Opcode::Metrics => Request::Metrics,
             Opcode::FlushAll => Request::FlushAll,
+            Opcode::Pull => Request::Pull {
+                partition: r.u32("partition")?,
+                after: r.u64("position")?,
+                max_bytes: r.u32("max bytes")?,
+            },
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
             },
@@ -555,6 +572,15 @@ impl<'a> Request<'a> {
                 put_bytes(out, channel);
                 put_bytes(out, message);
             }
+            Request::Pull {
+                partition,
+                after,
+                max_bytes,
+            } => {
+                put_u32(out, *partition);
+                put_u64(out, *after);
+                put_u32(out, *max_bytes);
+            }
             Request::BlockingPop {
                 timeout_ms,
                 left,
@@ -610,6 +636,7 @@ impl<'a> Request<'a> {
 // BATCH      u32 n; n × (u64 version, value)
 // PUBLISH    u64 subscribers reached (summed over cores)
 // FLUSHALL   u64 partitions flushed (summed over cores)
+// PULL       u64 primary's latest sequence, u32 n, n × (u64 last sequence, bytes batch)
 // BPOP       u8 found; if 1: bytes key, bytes element (0 = timed out)
 // PUBSUB     kind 0: n × bytes channel; 1: n × (bytes channel, u64 count);
 //            2: u64 pattern subscriptions (bodies of all cores concatenated)
@@ -715,6 +742,11 @@ mod tests {
         round_trip(Request::Info);
         round_trip(Request::Metrics);
         round_trip(Request::FlushAll);
+        round_trip(Request::Pull {
+            partition: 3,
+            after: 77,
+            max_bytes: 1 << 20,
+        });
         round_trip(Request::Backup { dir: b"/srv/b/1" });
         round_trip(Request::Command(NamedCommand::new(vec![
             b"HSET", b"h", b"f", b"v",

@@ -173,6 +173,10 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         Request::MSet { pairs } => topo.core_of_key(pairs[0].0),
         Request::Command(c) => command_home(topo, c).unwrap_or(here),
         Request::BlockingPop { keys, .. } => topo.core_of_key(keys[0]),
+        Request::Pull { partition, .. } if *partition < topo.partitions() => {
+            topo.core_of_partition(*partition)
+        }
+        Request::Pull { .. } => here,
         Request::Batch(cmds) => cmds
             .first()
             .and_then(|c| command_home(topo, c))

@@ -123,6 +123,9 @@ pub struct StoreConfig {
     pub write_buffer_bytes: usize,
     /// RocksDB background threads shared by all partitions.
     pub background_threads: i32,
+    /// WAL kept after flushes so replicas can catch up (seconds, MiB; 0 = RocksDB's default).
+    pub wal_retention_seconds: u64,
+    pub wal_retention_mb: u64,
 }
 
 /// RocksDB resources shared by every partition of the process.
@@ -267,6 +270,8 @@ impl Store {
         opts.set_block_based_table_factory(&table);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.set_keep_log_file_num(2);
+        opts.set_wal_ttl_seconds(self.config.wal_retention_seconds);
+        opts.set_wal_size_limit_mb(self.config.wal_retention_mb);
         opts.enable_statistics();
         opts.set_compaction_filter("tessera-expiry", expiry_filter);
         opts.create_missing_column_families(true);

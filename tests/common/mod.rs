@@ -233,6 +233,8 @@ pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store 
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 8 << 20,
         background_threads: 2,
+        wal_retention_seconds: 0,
+        wal_retention_mb: 0,
     })
     .unwrap()
 }
