@@ -393,8 +393,10 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         }
         compact(&mut buf, &mut start, &mut filled);
         if filled == buf.len() {
-            let grow = buf.len();
-            if buf.len() + grow > max_bulk + BASE_BUFFER * 2 || !budget.try_take(grow) {
+            // Double, up to what the largest allowed command can need.
+            let cap = max_bulk + BASE_BUFFER * 2;
+            let grow = (buf.len() * 2).min(cap).saturating_sub(buf.len());
+            if grow == 0 || !budget.try_take(grow) {
                 let e = WireError::new(
                     ErrorCode::OutOfMemory,
                     "no memory budget left for this command (or it exceeds max-frame-bytes)",
