@@ -45,6 +45,10 @@ pub struct Config {
     /// WAL kept for replicas to catch up from: seconds, and MiB.
     pub wal_retention_seconds: u64,
     pub wal_retention_mb: u64,
+    /// A write is acknowledged only when this many replicas applied it (0 = async).
+    pub min_replicas_to_ack: u32,
+    /// How long a write waits for those replicas before NOREPLICAS, in ms.
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -67,6 +71,8 @@ impl Default for Config {
             replica_of: None,
             wal_retention_seconds: 3600,
             wal_retention_mb: 1024,
+            min_replicas_to_ack: 0,
+            replica_ack_timeout_ms: 1000,
         }
     }
 }

@@ -106,6 +106,13 @@ struct ServeArgs {
     /// must match (docs/replication.md).
     #[arg(long, value_name = "HOST:PORT")]
     replica_of: Option<String>,
+    /// Acknowledge a write only when this many replicas have applied it; otherwise the client
+    /// gets NOREPLICAS after --replica-ack-timeout-ms [default: 0, asynchronous].
+    #[arg(long, value_name = "N")]
+    min_replicas_to_ack: Option<u32>,
+    /// How long a write waits for --min-replicas-to-ack replicas, in ms [default: 1000].
+    #[arg(long, value_name = "MS")]
+    replica_ack_timeout_ms: Option<u64>,
     /// Directory under which `tessera backup` may make this node write backups [default: none,
     /// backups refused].
     #[arg(long, value_name = "DIR")]
@@ -179,6 +186,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.replica_of.is_some() {
         c.replica_of = a.replica_of;
+    }
+    if let Some(n) = a.min_replicas_to_ack {
+        c.min_replicas_to_ack = n;
+    }
+    if let Some(ms) = a.replica_ack_timeout_ms {
+        c.replica_ack_timeout_ms = ms;
     }
     c.validate()?;
     Ok(c)

@@ -138,3 +138,48 @@ fn mismatched_partitions_and_cache_mode_are_refused() {
     cfg.replica_of = Some(primary.addr().to_string());
     assert!(cfg.validate().unwrap_err().contains("durability none"));
 }
+
+#[test]
+fn with_min_replicas_to_ack_an_acknowledged_write_is_on_the_replica() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+        c.min_replicas_to_ack = 1;
+        c.replica_ack_timeout_ms = 300;
+    });
+    let replica = replica_of(&primary, tempfile::tempdir().unwrap());
+    let mut r = Conn::connect(replica.resp_addr());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info(&mut r).matches("_repl_state:tailing").count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the replica never started tailing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut p = Conn::connect(primary.resp_addr());
+    // Each acknowledged write is already applied on the replica: read it
+    // there at once, without waiting.
+    for i in 0..100 {
+        let k = format!("acked{i}");
+        assert_eq!(p.cmd(&["SET", &k, "v"]), R::ok(), "write {i}");
+        assert_eq!(
+            r.cmd(&["GET", &k]),
+            R::bulk("v"),
+            "write {i} acknowledged but not on the replica"
+        );
+    }
+    assert_eq!(p.cmd(&["HSET", "h", "f", "v"]), R::Int(1));
+    assert_eq!(r.cmd(&["HGET", "h", "f"]), R::bulk("v"));
+    // Without the replica, writes fail with NOREPLICAS after the timeout;
+    // they are applied on the primary (documented: "may have been applied").
+    drop(replica);
+    for i in 0..6 {
+        // Keys on both partitions, over connections on both cores.
+        let k = format!("lonely{i}");
+        let mut c = Conn::connect(primary.resp_addr());
+        let e = c.cmd(&["SET", &k, "1"]);
+        assert_eq!(e.err_word(), Some("NOREPLICAS"), "{k}: {e:?}");
+        assert_eq!(c.cmd(&["GET", &k]), R::bulk("1"));
+    }
+}

@@ -287,10 +287,8 @@ impl Conn {
         if let Some(max) = batch.writes.iter().map(|w| w.1).max() {
             core.committed.reach(max).await;
         }
-        let any_failed = batch.writes.iter().any(|&(p, g)| {
-            core.partition(p)
-                .is_some_and(|part| part.group_status(g).is_err())
-        });
+        // A poisoned partition or a group the replicas did not acknowledge.
+        let any_failed = core.write_error(&batch.writes).is_some();
         if !batch.mixed && !any_failed {
             None
         } else {

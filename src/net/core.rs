@@ -5,6 +5,7 @@
 //! keys travel as one message over the mesh and are never forwarded again.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +46,9 @@ pub struct CoreConfig {
     pub backup_root: Option<std::path::PathBuf>,
     /// The primary this node follows; writes are then refused (READONLY).
     pub replica_of: Option<std::net::SocketAddr>,
+    /// Replicas that must have applied a group before its acks (0 = async).
+    pub min_replicas_to_ack: u32,
+    pub replica_ack_timeout: std::time::Duration,
 }
 
 /// Per-core counters for INFO.
@@ -92,6 +96,13 @@ pub struct Core {
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
     /// On a replica: each local partition's stream.
     pub repl: RefCell<AHashMap<u32, crate::repl::StreamState>>,
+    /// On a primary: the position each replica reported per partition
+    /// ((partition, replica node id) → last sequence applied), and a flag
+    /// raised when one moves.
+    replica_positions: RefCell<AHashMap<(u32, u64), u64>>,
+    replica_progress: Notify,
+    /// Groups whose replicas did not acknowledge in time (most recent last).
+    unacked_groups: RefCell<VecDeque<u64>>,
     pub started: Instant,
 }
 
@@ -139,6 +150,9 @@ impl Core {
             pubsub: RefCell::new(Default::default()),
             blocked: RefCell::new(AHashMap::new()),
             repl: RefCell::new(AHashMap::new()),
+            replica_positions: RefCell::new(AHashMap::new()),
+            replica_progress: Notify::default(),
+            unacked_groups: RefCell::new(VecDeque::new()),
             started: Instant::now(),
         }
     }
@@ -425,7 +439,12 @@ impl Core {
                 partition,
                 after,
                 max_bytes,
+                node,
             } => {
+                self.replica_positions
+                    .borrow_mut()
+                    .insert((*partition, *node), *after);
+                self.replica_progress.notify();
                 let part = self.partition(*partition).ok_or_else(|| {
                     WireError::new(
                         ErrorCode::BadArguments,
@@ -891,6 +910,11 @@ impl Core {
                 i.poisoned.as_deref().unwrap_or("no")
             );
             let _ = writeln!(s, "partition{n}_latest_sequence:{}", p.latest_sequence());
+            for ((part, node), at) in self.replica_positions.borrow().iter() {
+                if *part == n {
+                    let _ = writeln!(s, "partition{n}_replica_{node:016x}_position:{at}");
+                }
+            }
             if let Some(r) = self.repl.borrow().get(&n) {
                 let _ = writeln!(s, "partition{n}_repl_position:{}", r.position);
                 let _ = writeln!(s, "partition{n}_repl_lag:{}", r.lag());
@@ -913,7 +937,7 @@ impl Core {
         )
     }
 
-    fn node_id(&self) -> u64 {
+    pub fn node_id(&self) -> u64 {
         proto::Hello::decode(&self.hello.borrow())
             .map(|h| h.node_id)
             .unwrap_or(0)
@@ -922,11 +946,53 @@ impl Core {
     /// Checks, after its group committed, whether a write survived; a
     /// poisoned partition turns the reply into its error.
     pub fn write_error(&self, writes: &[(u32, u64)]) -> Option<WireError> {
-        writes.iter().find_map(|&(p, g)| {
+        let poisoned = writes.iter().find_map(|&(p, g)| {
             self.partition(p)
                 .and_then(|part| part.group_status(g).err())
                 .map(wire)
+        });
+        poisoned.or_else(|| {
+            let unacked = self.unacked_groups.borrow();
+            writes.iter().find(|w| unacked.contains(&w.1)).map(|_| {
+                WireError::new(
+                    ErrorCode::NoReplicas,
+                    format!(
+                        "fewer than {} replicas applied the write within {} ms; it is applied on the primary and may be on some replicas",
+                        self.config.min_replicas_to_ack,
+                        self.config.replica_ack_timeout.as_millis()
+                    ),
+                )
+            })
         })
+    }
+
+    /// Waits until `min_replicas_to_ack` replicas report positions at or
+    /// beyond each `(partition, sequence)`, or the timeout; returns whether
+    /// they did.
+    async fn replicas_reached(&self, targets: &[(u32, u64)]) -> bool {
+        let need = self.config.min_replicas_to_ack as usize;
+        let deadline = Instant::now() + self.config.replica_ack_timeout;
+        loop {
+            let done = {
+                let pos = self.replica_positions.borrow();
+                targets.iter().all(|&(p, seq)| {
+                    pos.iter()
+                        .filter(|((part, _), at)| *part == p && **at >= seq)
+                        .count()
+                        >= need
+                })
+            };
+            if done {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = std::pin::pin!(self.replica_progress.wait(true));
+            let sleep = std::pin::pin!(glommio::timer::sleep(deadline - now));
+            let _ = futures::future::select(wait, sleep).await;
+        }
     }
 
     /// Counts a new connection (binary or RESP) and sets TCP_NODELAY on it.
@@ -975,6 +1041,10 @@ impl Core {
             }
             p.finish_group(g);
         }
+        let targets: Vec<(u32, u64)> = written
+            .iter()
+            .map(|p| (p.id(), p.latest_sequence()))
+            .collect();
         if self.config.durability == Durability::Fsync && !written.is_empty() {
             let syncs: Vec<_> = written.iter().map(|p| p.sync_wal_fn()).collect();
             let results = self.timed_sync(syncs).await;
@@ -983,6 +1053,16 @@ impl Core {
                     p.poison(g, &format!("WAL fsync failed: {e}"));
                 }
             }
+        }
+        if self.config.min_replicas_to_ack > 0
+            && !targets.is_empty()
+            && !self.replicas_reached(&targets).await
+        {
+            let mut u = self.unacked_groups.borrow_mut();
+            if u.len() >= 4096 {
+                u.pop_front();
+            }
+            u.push_back(g);
         }
         self.committed.advance(g);
     }

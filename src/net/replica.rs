@@ -71,6 +71,7 @@ pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr) {
                 partition: p,
                 after: pos,
                 max_bytes: PULL_BYTES,
+                node: core.node_id(),
             };
             let body = match client.call(&req).await {
                 Ok(b) => b,

@@ -227,6 +227,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         data_dir: config.data_dir.clone(),
         backup_root: config.backup_root.clone(),
         replica_of,
+        min_replicas_to_ack: config.min_replicas_to_ack,
+        replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
     });
     let health = Arc::new(Health::new(
         cores,

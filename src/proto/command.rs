@@ -261,6 +261,8 @@ pub enum Request<'a> {
         partition: u32,
         after: u64,
         max_bytes: u32,
+        /// The asking replica's node id (its position counts toward acks).
+        node: u64,
     },
     /// Pops from the first non-empty list of `keys` (from the left or the
     /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
@@ -429,6 +431,7 @@ impl<'a> Request<'a> {
                 partition: r.u32("partition")?,
                 after: r.u64("position")?,
                 max_bytes: r.u32("max bytes")?,
+                node: r.u64("node id")?,
             },
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
@@ -576,10 +579,12 @@ impl<'a> Request<'a> {
                 partition,
                 after,
                 max_bytes,
+                node,
             } => {
                 put_u32(out, *partition);
                 put_u64(out, *after);
                 put_u32(out, *max_bytes);
+                put_u64(out, *node);
             }
             Request::BlockingPop {
                 timeout_ms,
@@ -746,6 +751,7 @@ mod tests {
             partition: 3,
             after: 77,
             max_bytes: 1 << 20,
+            node: 9,
         });
         round_trip(Request::Backup { dir: b"/srv/b/1" });
         round_trip(Request::Command(NamedCommand::new(vec![
