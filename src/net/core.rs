@@ -103,6 +103,8 @@ pub struct Core {
     replica_progress: Notify,
     /// Groups whose replicas did not acknowledge in time (most recent last).
     unacked_groups: RefCell<VecDeque<u64>>,
+    /// The last group handed to `release_group` (acks are released in order).
+    release_tail: Cell<u64>,
     pub started: Instant,
 }
 
@@ -153,6 +155,7 @@ impl Core {
             replica_positions: RefCell::new(AHashMap::new()),
             replica_progress: Notify::default(),
             unacked_groups: RefCell::new(VecDeque::new()),
+            release_tail: Cell::new(0),
             started: Instant::now(),
         }
     }
@@ -1016,8 +1019,10 @@ impl Core {
     // ---- group commit ------------------------------------------------------
 
     /// Writes every staged batch of this core as one group, then (in `fsync`
-    /// mode) syncs the WAL off the reactor, then releases the group's acks.
-    pub async fn commit_group(&self) {
+    /// mode) syncs the WAL off the reactor. Returns the group and, per
+    /// partition written, the sequence it reached; `release_group` then
+    /// releases the group's acknowledgements.
+    pub async fn commit_group(&self) -> (u64, Vec<(u32, u64)>) {
         let g = self.group.get();
         self.group.set(g + 1);
         let mut written: Vec<Rc<Partition>> = Vec::new();
@@ -1054,17 +1059,14 @@ impl Core {
                 }
             }
         }
-        if self.config.min_replicas_to_ack > 0
-            && !targets.is_empty()
-            && !self.replicas_reached(&targets).await
-        {
-            let mut u = self.unacked_groups.borrow_mut();
-            if u.len() >= 4096 {
-                u.pop_front();
-            }
-            u.push_back(g);
-        }
-        self.committed.advance(g);
+        (g, targets)
+    }
+
+    /// Opens a new group with nothing in it (releases waiters on the open one).
+    pub fn skip_group(&self) -> u64 {
+        let g = self.group.get();
+        self.group.set(g + 1);
+        g
     }
 
     /// Runs WAL syncs in the blocking pool and counts their time.
@@ -1101,6 +1103,31 @@ impl Core {
             }
         }
     }
+}
+
+/// Releases group `g`'s acknowledgements: at once, or with
+/// `min-replicas-to-ack` once enough replicas applied it (`targets`: the
+/// sequence it reached per partition) or the timeout passed, and never
+/// before every earlier group. The next group commits meanwhile.
+pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
+    if core.config.min_replicas_to_ack == 0 {
+        core.committed.advance(g);
+        return;
+    }
+    let prev = core.release_tail.replace(g);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        if !targets.is_empty() && !core.replicas_reached(&targets).await {
+            let mut u = core.unacked_groups.borrow_mut();
+            if u.len() >= 4096 {
+                u.pop_front();
+            }
+            u.push_back(g);
+        }
+        core.committed.reach(prev).await;
+        core.committed.advance(g);
+    })
+    .detach();
 }
 
 /// Whether a request writes (refused on a replica).

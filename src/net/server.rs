@@ -16,7 +16,7 @@ use glommio::net::TcpListener;
 use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
-use super::core::{serve_forwarded, Core, CoreConfig};
+use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
 use super::http;
 use super::mesh::{Mesh, Msg};
@@ -483,7 +483,8 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     }
     // Commit what is staged, sync the WAL, then close the partitions.
     while core.has_pending() {
-        core.commit_group().await;
+        let (g, targets) = core.commit_group().await;
+        release_group(&core, g, targets);
     }
     drop(commit_task);
     drop(sync_task);
@@ -579,13 +580,13 @@ async fn commit_loop(core: Rc<Core>) {
     loop {
         core.dirty.wait(true).await;
         if core.has_pending() {
-            core.commit_group().await;
+            let (g, targets) = core.commit_group().await;
+            release_group(&core, g, targets);
         } else {
             // Nothing staged (e.g. a write that failed before staging):
             // still release anyone waiting on the open group.
-            let g = core.group.get();
-            core.group.set(g + 1);
-            core.committed.advance(g);
+            let g = core.skip_group();
+            release_group(&core, g, Vec::new());
         }
     }
 }
