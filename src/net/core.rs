@@ -100,7 +100,9 @@ pub struct Core {
     /// ((partition, replica node id) → last sequence applied), and a flag
     /// raised when one moves.
     replica_positions: RefCell<AHashMap<(u32, u64), u64>>,
-    replica_progress: Notify,
+    /// Counts position reports; every waiter sees each one (unlike a
+    /// consumed flag, which wakes only the first of several waiting groups).
+    replica_progress: Watermark,
     /// Groups whose replicas did not acknowledge in time (most recent last).
     unacked_groups: RefCell<VecDeque<u64>>,
     /// The last group handed to `release_group` (acks are released in order).
@@ -153,7 +155,7 @@ impl Core {
             blocked: RefCell::new(AHashMap::new()),
             repl: RefCell::new(AHashMap::new()),
             replica_positions: RefCell::new(AHashMap::new()),
-            replica_progress: Notify::default(),
+            replica_progress: Watermark::default(),
             unacked_groups: RefCell::new(VecDeque::new()),
             release_tail: Cell::new(0),
             started: Instant::now(),
@@ -447,7 +449,8 @@ impl Core {
                 self.replica_positions
                     .borrow_mut()
                     .insert((*partition, *node), *after);
-                self.replica_progress.notify();
+                self.replica_progress
+                    .advance(self.replica_progress.get() + 1);
                 let part = self.partition(*partition).ok_or_else(|| {
                     WireError::new(
                         ErrorCode::BadArguments,
@@ -976,6 +979,7 @@ impl Core {
         let need = self.config.min_replicas_to_ack as usize;
         let deadline = Instant::now() + self.config.replica_ack_timeout;
         loop {
+            let seen = self.replica_progress.get();
             let done = {
                 let pos = self.replica_positions.borrow();
                 targets.iter().all(|&(p, seq)| {
@@ -992,7 +996,7 @@ impl Core {
             if now >= deadline {
                 return false;
             }
-            let wait = std::pin::pin!(self.replica_progress.wait(true));
+            let wait = std::pin::pin!(self.replica_progress.reach(seen + 1));
             let sleep = std::pin::pin!(glommio::timer::sleep(deadline - now));
             let _ = futures::future::select(wait, sleep).await;
         }
