@@ -179,23 +179,8 @@ pub struct RespConn {
     key: Vec<u8>,
 }
 
-fn bulk(out: &mut Vec<u8>, b: &[u8]) {
-    out.push(b'$');
-    out.extend_from_slice(b.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends a RESP array of bulk strings (a command) to `out`.
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        bulk(out, a);
-    }
-}
+/// Commands are encoded by Tessera's own RESP codec.
+pub use tessera::proto::resp::encode_command;
 
 impl RespConn {
     pub async fn connect(addr: SocketAddr) -> Result<RespConn, String> {

@@ -259,6 +259,14 @@ fn bulk(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends a command as clients send it: an array of bulk strings.
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    header(out, b'*', args.len());
+    for a in args {
+        bulk(out, a);
+    }
+}
+
 fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
     out.push(kind);
     out.extend_from_slice(n.to_string().as_bytes());

@@ -62,12 +62,8 @@ impl Conn {
 
     /// Encodes a command as an array of bulk strings.
     pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
+        let mut out = Vec::new();
+        tessera::proto::resp::encode_command(&mut out, args);
         out
     }
 
