@@ -675,7 +675,7 @@ impl Gen {
 }
 
 const KEYS: &[&str] = &["{k}1", "{k}2", "{k}3", "{k}4"];
-const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "10", "-3"];
+const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "10", "-3", "01", "-0"];
 
 fn random_command(g: &mut Gen) -> Vec<String> {
     let k = g.pick(KEYS).to_string();

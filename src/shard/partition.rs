@@ -617,11 +617,7 @@ impl Partition {
                     return Err(Error::WrongType);
                 }
                 let body = &v[envelope::HEADER_LEN..];
-                let n = std::str::from_utf8(body)
-                    .ok()
-                    .filter(|s| !s.is_empty() && !s.starts_with('+') && s.trim() == *s)
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .ok_or(Error::NotInteger)?;
+                let n = super::hash::parse_int(body).ok_or(Error::NotInteger)?;
                 (n, meta.expire_at_ms)
             }
         };
