@@ -51,6 +51,7 @@ pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr) {
         s.state = "connecting".into();
     });
     tracing::info!(partition = p, position = pos, "following {primary}");
+    let me = core.node_id();
     while !core.shutdown.is_set() {
         let client = match Client::connect(primary).await {
             Ok(c) => c,
@@ -71,7 +72,7 @@ pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr) {
                 partition: p,
                 after: pos,
                 max_bytes: PULL_BYTES,
-                node: core.node_id(),
+                node: me,
             };
             let body = match client.call(&req).await {
                 Ok(b) => b,

@@ -320,14 +320,10 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                     break;
                 }
             };
-            let window = &buf[start..filled];
-            let args = parsed.args(window);
+            let args = parsed.args(&buf[start..filled]);
             let used = parsed.len;
-            if !args.is_empty() {
-                let owned: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-                if handle(&core, &mut st, &mut pending, &mut out, &owned).await {
-                    close = true;
-                }
+            if !args.is_empty() && handle(&core, &mut st, &mut pending, &mut out, &args).await {
+                close = true;
             }
             start += used;
             if close || out.len() > OUTPUT_LIMIT {
@@ -438,9 +434,9 @@ async fn handle(
     st: &mut State,
     p: &mut Pending,
     out: &mut Vec<u8>,
-    owned: &[Vec<u8>],
+    words: &[&[u8]],
 ) -> bool {
-    let mut args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+    let mut args: Vec<&[u8]> = words.to_vec();
     st.last_cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
     // HSCAN/SSCAN/ZSCAN take integer cursors here; the storage takes the
     // member cursor each one stands for.
@@ -461,12 +457,7 @@ async fn handle(
             }
         }
     }
-    let mut plan = redis::plan(&args);
-    if member_scan {
-        if let Plan::Run(_, shape) = &mut plan {
-            *shape = Shape::MemberScan;
-        }
-    }
+    let plan = redis::plan(&args);
     // RESP2 subscribers may only (un)subscribe, ping, quit or reset.
     if st.subscriptions() > 0 && !st.resp3 {
         match &plan {
@@ -478,16 +469,6 @@ async fn handle(
                 | ConnCmd::Quit
                 | ConnCmd::Reset,
             ) => {}
-            Plan::Reply(Value::Status(s)) if s == "PONG" => {
-                p.ready(value_bytes(
-                    &Value::Array(vec![
-                        Value::bytes(b"pong".to_vec()),
-                        Value::bytes(Vec::new()),
-                    ]),
-                    false,
-                ));
-                return false;
-            }
             _ if st.last_cmd == "ping" => {
                 let msg = args.get(1).map(|m| m.to_vec()).unwrap_or_default();
                 p.ready(value_bytes(
@@ -520,22 +501,20 @@ async fn handle(
                 let reply = match cmd::lookup(&args) {
                     Ok(_) => {
                         if let Some(q) = st.multi.as_mut() {
-                            q.push(owned.to_vec());
+                            q.push(args.iter().map(|a| a.to_vec()).collect());
                         }
                         Value::Status("QUEUED".into())
                     }
-                    Err(mut e) => {
+                    Err(e) => {
                         st.multi_failed = true;
-                        if matches!(plan, Plan::Error(_)) || e.code == ErrorCode::UnknownCommand {
-                            if let Plan::Error(pe) = &plan {
-                                e = pe.clone();
-                            } else {
-                                e = WireError::new(
-                                    ErrorCode::BadArguments,
-                                    format!("'{}' cannot run inside a transaction on Tessera (docs/redis-compat.md)", st.last_cmd),
-                                );
-                            }
-                        }
+                        let e = match &plan {
+                            Plan::Error(pe) => pe.clone(),
+                            _ if e.code == ErrorCode::UnknownCommand => WireError::new(
+                                ErrorCode::BadArguments,
+                                format!("'{}' cannot run inside a transaction on Tessera (docs/redis-compat.md)", st.last_cmd),
+                            ),
+                            _ => e,
+                        };
                         p.ready(error_bytes(&e));
                         return false;
                     }

@@ -172,6 +172,11 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         ),
         "publish" => arity("publish"),
         "pubsub" => pubsub(args),
+        // The connection names their member cursors with integers.
+        "hscan" | "sscan" | "zscan" => match named(args) {
+            Plan::Run(req, _) => Plan::Run(req, Shape::MemberScan),
+            other => other,
+        },
         "blpop" | "brpop" if n >= 3 => blocking(args, lower == "blpop", &args[1..n - 1], None, args[n - 1]),
         "blmove" if n == 6 => {
             let side = |w: &[u8]| match w.to_ascii_lowercase().as_slice() {

@@ -137,8 +137,10 @@ impl<'p> Tx<'p> {
     // ---- raw reads and writes ------------------------------------------------
 
     pub fn get(&self, cf: Cf, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        if let Some(v) = self.writes.get(&(cf, raw.to_vec())) {
-            return Ok(v.clone());
+        if !self.writes.is_empty() {
+            if let Some(v) = self.writes.get(&(cf, raw.to_vec())) {
+                return Ok(v.clone());
+            }
         }
         match cf {
             Cf::Meta => self.part.read_meta_raw(raw),
