@@ -686,7 +686,7 @@ async fn conn_command(
         }
         ConnCmd::Client => client(st, out, args),
         ConnCmd::Keys => {
-            let r = keys(core, args[1], None)
+            let r = keys(core, args[1])
                 .await
                 .map(|ks| Value::Array(ks.into_iter().map(Value::Bytes).collect()));
             ok_or_error(out, r, r3);
@@ -901,42 +901,50 @@ fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
     }
 }
 
+/// One binary SCAN page: the next cursor (0 = done) and its keys.
+async fn scan_page(
+    core: &Rc<Core>,
+    cursor: u64,
+    count: u32,
+    prefix: &[u8],
+) -> Result<(u64, Vec<Vec<u8>>), WireError> {
+    let req = Request::Scan {
+        cursor,
+        count,
+        prefix,
+    };
+    let mut f = Vec::new();
+    req.encode(1, &mut f);
+    let body = match run_frames(core, f).await.pop() {
+        Some(r) => r?,
+        None => {
+            return Err(WireError::new(
+                ErrorCode::Internal,
+                "no reply from the core",
+            ))
+        }
+    };
+    let bad = |e: crate::proto::Error| {
+        WireError::new(ErrorCode::Internal, format!("bad SCAN reply: {e}"))
+    };
+    let mut r = crate::proto::codec::Reader::new(&body);
+    let next = r.u64("cursor").map_err(bad)?;
+    let n = r.count("keys", 4).map_err(bad)?;
+    let keys = (0..n)
+        .map(|_| r.bytes("key").map(|k| k.to_vec()).map_err(bad))
+        .collect::<Result<_, _>>()?;
+    Ok((next, keys))
+}
+
 /// KEYS: a full scan of every slot, filtered by the glob (documented as
 /// O(N) over the whole key space).
-async fn keys(
-    core: &Rc<Core>,
-    pattern: &[u8],
-    limit: Option<usize>,
-) -> Result<Vec<Vec<u8>>, WireError> {
+async fn keys(core: &Rc<Core>, pattern: &[u8]) -> Result<Vec<Vec<u8>>, WireError> {
     let prefix = redis::literal_prefix(pattern);
     let mut found = Vec::new();
     let mut c = 0u64;
     loop {
-        let req = Request::Scan {
-            cursor: c,
-            count: 1000,
-            prefix,
-        };
-        let Value::Array(page) = run_one(core, &req, &Shape::Scan(None)).await? else {
-            return Err(WireError::new(ErrorCode::Internal, "bad SCAN reply"));
-        };
-        let mut it = page.into_iter();
-        let next = match it.next() {
-            Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).parse::<u64>().unwrap_or(0),
-            _ => 0,
-        };
-        if let Some(Value::Array(ks)) = it.next() {
-            for k in ks {
-                if let Value::Bytes(k) = k {
-                    if glob_match(pattern, &k) {
-                        found.push(k);
-                        if limit.is_some_and(|l| found.len() >= l) {
-                            return Ok(found);
-                        }
-                    }
-                }
-            }
-        }
+        let (next, page) = scan_page(core, c, 1000, prefix).await?;
+        found.extend(page.into_iter().filter(|k| glob_match(pattern, k)));
         if next == 0 {
             return Ok(found);
         }
@@ -1002,23 +1010,9 @@ async fn random_key(core: &Rc<Core>) -> Result<Option<Vec<u8>>, WireError> {
     for start in [cursor::make(slot, 0), 0] {
         let mut c = start;
         loop {
-            let req = Request::Scan {
-                cursor: c,
-                count: 1,
-                prefix: b"",
-            };
-            let Value::Array(page) = run_one(core, &req, &Shape::Scan(None)).await? else {
-                return Ok(None);
-            };
-            let mut it = page.into_iter();
-            let next = match it.next() {
-                Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).parse::<u64>().unwrap_or(0),
-                _ => 0,
-            };
-            if let Some(Value::Array(ks)) = it.next() {
-                if let Some(Value::Bytes(k)) = ks.into_iter().next() {
-                    return Ok(Some(k));
-                }
+            let (next, page) = scan_page(core, c, 1, b"").await?;
+            if let Some(k) = page.into_iter().next() {
+                return Ok(Some(k));
             }
             if next == 0 {
                 break;
