@@ -306,6 +306,28 @@ pub async fn execute(client: &Client, args: &[Vec<u8>]) -> Result<Output, CliErr
             let n = client.backup(&dir).await?;
             Output::Status(format!("backup of {n} partitions written to {dir}"))
         }
+        "role" => {
+            arity(rest, 0, Some(0), "role")?;
+            Output::Text(client.role(0, b"").await?)
+        }
+        "replicaof" => {
+            arity(rest, 1, Some(2), "replicaof HOST:PORT | replicaof no one")?;
+            let target = rest
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Output::Text(client.role(1, target.as_bytes()).await?)
+        }
+        "promote" => {
+            arity(rest, 0, Some(1), "promote [--force]")?;
+            let force = match rest.first().map(|w| w.as_slice()) {
+                None => false,
+                Some(b"--force") | Some(b"force") => true,
+                Some(_) => return Err(usage("promote takes only --force")),
+            };
+            Output::Text(client.role(2, if force { b"force" } else { b"" }).await?)
+        }
         "cas" => {
             arity(rest, 2, None, "cas version command [arg ...]")?;
             let v = uint(&rest[0], "version")?;

@@ -51,11 +51,14 @@ pub enum ErrorCode {
     OutOfRange = 20,
     /// EXEC after a command was refused while queueing (RESP transactions).
     ExecAbort = 21,
+    /// Replication: the position asked for is no longer in the WAL, or the
+    /// asking node's history diverged; it must copy the partition in full.
+    SyncNeeded = 22,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -77,6 +80,7 @@ impl ErrorCode {
         ErrorCode::NotFloat,
         ErrorCode::OutOfRange,
         ErrorCode::ExecAbort,
+        ErrorCode::SyncNeeded,
     ];
 
     /// The number on the wire.
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::NotFloat => "NOT_FLOAT",
             ErrorCode::OutOfRange => "OUT_OF_RANGE",
             ErrorCode::ExecAbort => "EXEC_ABORT",
+            ErrorCode::SyncNeeded => "SYNC_NEEDED",
         }
     }
 
@@ -142,7 +147,7 @@ impl ErrorCode {
             | ErrorCode::Overflow
             | ErrorCode::CrossSlot => 400,
             ErrorCode::FrameTooLarge => 413,
-            ErrorCode::WrongType | ErrorCode::VersionConflict => 409,
+            ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
             ErrorCode::ReadOnly => 403,
             ErrorCode::NoSuchKey => 404,
             ErrorCode::Poisoned
@@ -177,6 +182,7 @@ impl ErrorCode {
             ErrorCode::NotFloat => "value is not a valid float",
             ErrorCode::OutOfRange => "index out of range",
             ErrorCode::ExecAbort => "Transaction discarded because of previous errors.",
+            ErrorCode::SyncNeeded => "a full sync of the partition is needed",
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Config {
     pub resp_listen: String,
     /// Follow this primary (its binary `HOST:PORT`) as a read-only replica.
     pub replica_of: Option<String>,
+    /// The binary `HOST:PORT` this node gives its primary and peers
+    /// (default: the listen address, unless that is 0.0.0.0 or ::).
+    pub advertise: Option<String>,
     /// WAL kept for replicas to catch up from: seconds, and MiB.
     pub wal_retention_seconds: u64,
     pub wal_retention_mb: u64,
@@ -69,6 +72,7 @@ impl Default for Config {
             http_listen: "127.0.0.1:8700".into(),
             resp_listen: "127.0.0.1:6380".into(),
             replica_of: None,
+            advertise: None,
             wal_retention_seconds: 3600,
             wal_retention_mb: 1024,
             min_replicas_to_ack: 0,

@@ -103,9 +103,15 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT|off")]
     resp_listen: Option<String>,
     /// Follow this primary (its binary HOST:PORT) as a read-only replica; partition counts
-    /// must match (docs/replication.md).
+    /// must match (docs/replication.md). Without it, the role kept in the data directory
+    /// (set by `tessera cli replicaof` / `promote`) applies.
     #[arg(long, value_name = "HOST:PORT")]
     replica_of: Option<String>,
+    /// The binary HOST:PORT this node gives its primary and the other replicas, which use it
+    /// to compare positions at promotion and to fence a former primary [default: the --listen
+    /// address, unless it is 0.0.0.0 or ::].
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
     /// Acknowledge a write only when this many replicas have applied it; otherwise the client
     /// gets NOREPLICAS after --replica-ack-timeout-ms [default: 0, asynchronous].
     #[arg(long, value_name = "N")]
@@ -186,6 +192,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.replica_of.is_some() {
         c.replica_of = a.replica_of;
+    }
+    if a.advertise.is_some() {
+        c.advertise = a.advertise;
     }
     if let Some(n) = a.min_replicas_to_ack {
         c.min_replicas_to_ack = n;

@@ -105,7 +105,7 @@ fn a_replica_follows_every_partition_and_resumes_after_a_restart() {
     let text = info(&mut r);
     let positions: Vec<u64> = text
         .lines()
-        .filter_map(|l| l.split_once("_repl_position:"))
+        .filter_map(|l| l.split_once("_repl_index:"))
         .map(|(_, v)| v.trim().parse().unwrap())
         .collect();
     assert_eq!(positions.len(), 2, "{text}");

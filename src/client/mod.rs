@@ -334,6 +334,33 @@ impl Client {
         })
     }
 
+    /// Connects one connection to the core owning `partition` (its port
+    /// from HELLO), or keeps the first connection when `addr` is not the
+    /// node's own listener (a proxy or a translated address in between):
+    /// the node then routes requests to the owning core itself.
+    pub async fn connect_partition(
+        addr: SocketAddr,
+        partition: u32,
+    ) -> Result<Client, ClientError> {
+        let first = Conn::open(addr).await?;
+        let hello = Self::handshake(&first).await?;
+        let full = Topology::from_hello(&hello).map_err(proto_err)?;
+        let conn = match hello.core_ports.get(full.core_of_partition(partition)) {
+            Some(&port) if hello.shared_port == addr.port() && port != addr.port() => {
+                let mut a = addr;
+                a.set_port(port);
+                Conn::open(a).await?
+            }
+            _ => first,
+        };
+        let topo = Topology::new(&hello.slot_ranges, 1).map_err(proto_err)?;
+        Ok(Client {
+            hello,
+            topo,
+            conns: vec![conn],
+        })
+    }
+
     async fn handshake(conn: &Conn) -> Result<Hello, ClientError> {
         let body = conn
             .call(&Request::Hello {
@@ -398,6 +425,13 @@ impl Client {
         } else {
             Err(ClientError::Server(proto::decode_error(&body)))
         }
+    }
+
+    /// ROLE: 0 = status text, 1 = replicaof (`arg` = `HOST:PORT` or `no
+    /// one`), 2 = promote (`arg` = `force` or empty). Returns the text.
+    pub async fn role(&self, action: u8, arg: &[u8]) -> Result<String, ClientError> {
+        let b = self.call(&Request::Role { action, arg }).await?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
     pub async fn ping(&self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {

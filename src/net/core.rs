@@ -44,8 +44,11 @@ pub struct CoreConfig {
     pub data_dir: std::path::PathBuf,
     /// Where BACKUP may write; `None` refuses backups.
     pub backup_root: Option<std::path::PathBuf>,
-    /// The primary this node follows; writes are then refused (READONLY).
-    pub replica_of: Option<std::net::SocketAddr>,
+    /// The node's persisted replication state (epoch, role, peers); only
+    /// role changes and peer discoveries touch it, from the blocking pool.
+    pub repl_state: Arc<std::sync::Mutex<crate::repl::state::NodeState>>,
+    /// The binary `HOST:PORT` this node gives its primary and peers.
+    pub advertise: String,
     /// Replicas that must have applied a group before its acks (0 = async).
     pub min_replicas_to_ack: u32,
     pub replica_ack_timeout: std::time::Duration,
@@ -96,18 +99,35 @@ pub struct Core {
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
     /// On a replica: each local partition's stream.
     pub repl: RefCell<AHashMap<u32, crate::repl::StreamState>>,
+    /// What clients may do here (writes only on a primary).
+    pub role: RefCell<crate::repl::CoreRole>,
+    /// The highest epoch this node has taken or seen.
+    pub epoch: Cell<crate::repl::position::Epoch>,
+    /// Followers stop when this moves (a role change); running ones are
+    /// counted so a role change can wait for them.
+    pub follow_gen: Cell<u64>,
+    pub followers: Cell<usize>,
+    pub followers_done: Notify,
+    /// Other nodes of the replication group (binary `HOST:PORT`).
+    pub peers: RefCell<Vec<String>>,
+    /// On a primary: each replica's address by node id.
+    pub replica_addrs: RefCell<AHashMap<u64, String>>,
+    /// Full-sync sources being copied (session → checkpoint, last use).
+    pub sync_sessions: RefCell<AHashMap<u64, (Rc<crate::shard::repl_log::SyncSource>, Instant)>>,
+    pub sync_counter: Cell<u64>,
     /// On a primary: the position each replica reported per partition
-    /// ((partition, replica node id) → last sequence applied), and a flag
-    /// raised when one moves.
-    replica_positions: RefCell<AHashMap<(u32, u64), u64>>,
+    /// ((partition, replica node id) → last batch index applied).
+    pub replica_positions: RefCell<AHashMap<(u32, u64), u64>>,
     /// Counts position reports; every waiter sees each one (unlike a
     /// consumed flag, which wakes only the first of several waiting groups).
-    replica_progress: Watermark,
+    pub replica_progress: Watermark,
     /// Groups whose replicas did not acknowledge in time (most recent last).
     unacked_groups: RefCell<VecDeque<u64>>,
     /// The last group handed to `release_group` (acks are released in order).
     release_tail: Cell<u64>,
     pub started: Instant,
+    /// This core itself (set once it is in its `Rc`), for tasks it spawns.
+    pub this: RefCell<std::rc::Weak<Core>>,
 }
 
 fn wire(e: shard::Error) -> WireError {
@@ -154,11 +174,21 @@ impl Core {
             pubsub: RefCell::new(Default::default()),
             blocked: RefCell::new(AHashMap::new()),
             repl: RefCell::new(AHashMap::new()),
+            role: RefCell::new(crate::repl::CoreRole::Primary),
+            epoch: Cell::new(Default::default()),
+            follow_gen: Cell::new(0),
+            followers: Cell::new(0),
+            followers_done: Notify::default(),
+            peers: RefCell::new(Vec::new()),
+            replica_addrs: RefCell::new(AHashMap::new()),
+            sync_sessions: RefCell::new(AHashMap::new()),
+            sync_counter: Cell::new(0),
             replica_positions: RefCell::new(AHashMap::new()),
             replica_progress: Watermark::default(),
             unacked_groups: RefCell::new(VecDeque::new()),
             release_tail: Cell::new(0),
             started: Instant::now(),
+            this: RefCell::new(std::rc::Weak::new()),
         }
     }
 
@@ -232,14 +262,9 @@ impl Core {
         writes: &mut Writes,
     ) -> Result<(), WireError> {
         let now = now_ms();
-        if let Some(primary) = self.config.replica_of {
-            if is_write(req) {
-                return Err(WireError::new(
-                    ErrorCode::ReadOnly,
-                    format!(
-                        "You can't write against a read only replica: this node follows {primary}"
-                    ),
-                ));
+        if is_write(req) {
+            if let Some(e) = self.readonly_error() {
+                return Err(e);
             }
         }
         match req {
@@ -442,34 +467,42 @@ impl Core {
             }
             Request::Pull {
                 partition,
-                after,
+                term,
+                epoch_node,
+                index,
                 max_bytes,
                 node,
+                known_term,
+                addr,
             } => {
-                self.replica_positions
-                    .borrow_mut()
-                    .insert((*partition, *node), *after);
-                self.replica_progress
-                    .advance(self.replica_progress.get() + 1);
-                let part = self.partition(*partition).ok_or_else(|| {
-                    WireError::new(
-                        ErrorCode::BadArguments,
-                        format!("partition {partition} is not on core {}", self.id),
-                    )
-                })?;
-                let max = (*max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
-                let u = glommio::executor()
-                    .spawn_blocking(part.updates_fn(*after, max))
-                    .await
-                    .map_err(wire)?;
-                ok(out, id, |o| {
-                    put_u64(o, u.latest);
-                    put_u32(o, u.batches.len() as u32);
-                    for (last, data) in &u.batches {
-                        put_u64(o, *last);
-                        put_bytes(o, data);
-                    }
-                });
+                let epoch = crate::repl::position::Epoch {
+                    term: *term,
+                    node: *epoch_node,
+                };
+                let pull = super::role::PullArgs {
+                    partition: *partition,
+                    epoch,
+                    index: *index,
+                    max_bytes: *max_bytes,
+                    node: *node,
+                    known_term: *known_term,
+                    addr,
+                };
+                self.serve_pull(pull, id, out).await?;
+            }
+            Request::Sync {
+                partition,
+                session,
+                cf,
+                after,
+                max_bytes,
+            } => {
+                self.serve_sync(*partition, *session, *cf, after, *max_bytes, id, out)
+                    .await?;
+            }
+            Request::Role { action, arg } => {
+                let text = self.role_request(*action, arg).await?;
+                ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }
             Request::FlushAll => {
                 for p in &self.local {
@@ -875,15 +908,8 @@ impl Core {
             self.id,
             self.committed.get()
         );
-        let _ = writeln!(
-            s,
-            "core{}_role:{}",
-            self.id,
-            match self.config.replica_of {
-                Some(p) => format!("replica of {p}"),
-                None => "primary".into(),
-            }
-        );
+        let _ = writeln!(s, "core{}_role:{}", self.id, self.role_text());
+        let _ = writeln!(s, "core{}_epoch:{}", self.id, self.epoch.get());
         for p in &self.local {
             let i = p.info();
             let n = i.id;
@@ -916,15 +942,22 @@ impl Core {
                 i.poisoned.as_deref().unwrap_or("no")
             );
             let _ = writeln!(s, "partition{n}_latest_sequence:{}", p.latest_sequence());
+            let rec = p.last_record();
+            let _ = writeln!(s, "partition{n}_position:{}", rec.position());
+            let _ = writeln!(s, "partition{n}_log_bytes:{}", rec.bytes);
             for ((part, node), at) in self.replica_positions.borrow().iter() {
                 if *part == n {
-                    let _ = writeln!(s, "partition{n}_replica_{node:016x}_position:{at}");
+                    let _ = writeln!(s, "partition{n}_replica_{node:016x}_index:{at}");
                 }
             }
             if let Some(r) = self.repl.borrow().get(&n) {
-                let _ = writeln!(s, "partition{n}_repl_position:{}", r.position);
+                let _ = writeln!(s, "partition{n}_repl_position:{}", r.position.position());
+                let _ = writeln!(s, "partition{n}_repl_index:{}", r.position.index);
                 let _ = writeln!(s, "partition{n}_repl_lag:{}", r.lag());
+                let _ = writeln!(s, "partition{n}_repl_lag_bytes:{}", r.lag_bytes());
+                let _ = writeln!(s, "partition{n}_repl_lag_seconds:{:.3}", r.lag_seconds());
                 let _ = writeln!(s, "partition{n}_repl_state:{}", r.state);
+                let _ = writeln!(s, "partition{n}_repl_full_syncs:{}", r.full_syncs);
             }
         }
         s
@@ -1035,14 +1068,20 @@ impl Core {
                 continue;
             };
             match p.write_inline(batch) {
-                InlineWrite::Done => written.push(p.clone()),
+                InlineWrite::Done => {
+                    p.note_written();
+                    written.push(p.clone())
+                }
                 InlineWrite::Stalled(data) => {
                     // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
                     match glommio::executor()
                         .spawn_blocking(p.write_blocking_fn(data))
                         .await
                     {
-                        Ok(()) => written.push(p.clone()),
+                        Ok(()) => {
+                            p.note_written();
+                            written.push(p.clone())
+                        }
                         Err(e) => p.poison(g, &format!("write failed: {e}")),
                     }
                 }
@@ -1052,7 +1091,7 @@ impl Core {
         }
         let targets: Vec<(u32, u64)> = written
             .iter()
-            .map(|p| (p.id(), p.latest_sequence()))
+            .map(|p| (p.id(), p.last_record().index))
             .collect();
         if self.config.durability == Durability::Fsync && !written.is_empty() {
             let syncs: Vec<_> = written.iter().map(|p| p.sync_wal_fn()).collect();

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pubsub;
 pub mod replica;
 pub mod resp;
+pub mod role;
 pub mod server;
 pub mod sys;
 

@@ -1,25 +1,30 @@
 //! The replica side of a partition stream (docs/replication.md): the core
-//! owning a partition pulls the primary's write batches after its position
-//! and applies them, each atomically with the position it reaches.
+//! owning a partition pulls the batches after its position and applies
+//! them whole (each ends with its position record), or copies the
+//! partition in full when the source's WAL no longer reaches back.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::core::Core;
+use super::role::Pulled;
 use crate::client::{Client, ClientError};
+use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
 use crate::proto::Request;
+use crate::repl::position::Record;
 use crate::repl::StreamState;
-use crate::shard::partition::Updates;
 use crate::shard::Partition;
 
-/// Bytes of batches asked for per pull.
+/// Bytes of batches (or full-sync entries) asked for per request.
 const PULL_BYTES: u32 = 4 << 20;
 /// Wait between pulls that found nothing new.
 const IDLE: Duration = Duration::from_millis(2);
-/// Wait before reconnecting to an unreachable primary.
+/// Wait before reconnecting to an unreachable or refusing source.
 const RETRY: Duration = Duration::from_millis(500);
+/// A request to the source that takes longer than this drops the connection.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn set_state(core: &Core, p: u32, f: impl FnOnce(&mut StreamState)) {
     f(core.repl.borrow_mut().entry(p).or_default());
@@ -35,104 +40,255 @@ async fn pause(core: &Core, d: Duration) -> bool {
     )
 }
 
-/// Follows partition `part` of `primary` until the core stops.
-pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr) {
-    let p = part.id();
-    let mut pos = match part.repl_position() {
-        Ok(pos) => pos,
-        Err(e) => {
-            tracing::error!(partition = p, "cannot read the replication position: {e}");
-            set_state(&core, p, |s| s.state = format!("stopped: {e}"));
-            return;
+/// Why a pull did not apply anything.
+enum PullError {
+    /// The source cannot serve our position: copy in full.
+    SyncNeeded(String),
+    /// The source refused (stale epoch, not a replication source, ...).
+    Refused(String),
+    /// The connection failed.
+    Lost(String),
+    /// Applying failed here: the stream stops.
+    Fatal(String),
+}
+
+async fn call(client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
+    let r = {
+        let f = std::pin::pin!(client.call(req));
+        let t = std::pin::pin!(glommio::timer::sleep(CALL_TIMEOUT));
+        match futures::future::select(f, t).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right(_) => {
+                return Err(PullError::Lost("no answer in time".into()))
+            }
         }
     };
-    set_state(&core, p, |s| {
-        s.position = pos;
+    match r {
+        Ok(b) => Ok(b),
+        Err(ClientError::Server(e)) if e.code == ErrorCode::SyncNeeded => {
+            Err(PullError::SyncNeeded(e.message))
+        }
+        Err(ClientError::Server(e)) => Err(PullError::Refused(e.message)),
+        Err(e) => Err(PullError::Lost(e.to_string())),
+    }
+}
+
+/// One pull: applies what the source has after our position. Returns
+/// whether anything was applied. With `follow`, the source's epoch is
+/// checked (a lower one than ours is refused) and learned, and its peers too.
+async fn pull_once(
+    core: &Core,
+    part: &Partition,
+    client: &Client,
+    follow: bool,
+) -> Result<bool, PullError> {
+    let p = part.id();
+    let rec = part.last_record();
+    let req = Request::Pull {
+        partition: p,
+        term: rec.epoch.term,
+        epoch_node: rec.epoch.node,
+        index: rec.index,
+        max_bytes: PULL_BYTES,
+        node: core.node_id(),
+        known_term: core.epoch.get().term,
+        addr: core.config.advertise.as_bytes(),
+    };
+    let body = call(client, &req).await?;
+    let u = Pulled::decode(&body).map_err(|e| PullError::Lost(format!("bad PULL reply: {e}")))?;
+    if follow {
+        let known = core.epoch.get();
+        if u.epoch.term < known.term {
+            return Err(PullError::Refused(format!(
+                "the source's epoch {} is older than {known} known here: it was superseded, follow the current primary",
+                u.epoch
+            )));
+        }
+        core.learn_epoch(u.epoch).await;
+        core.learn_peers(u.peers).await;
+    }
+    set_state(core, p, |s| s.primary_latest = u.latest);
+    if u.batches.is_empty() {
+        return Ok(false);
+    }
+    let done = glommio::executor()
+        .spawn_blocking(part.apply_fn(u.batches))
+        .await
+        .map_err(|e| PullError::Fatal(format!("applying replicated writes failed: {e}")))?;
+    part.applied(&done);
+    let now = part.last_record();
+    set_state(core, p, |s| {
+        s.position = now;
+        if s.primary_latest.index < now.index {
+            s.primary_latest = now;
+        }
+    });
+    Ok(true)
+}
+
+/// Copies the source's checkpoint of the partition in full, then records
+/// its position: tailing resumes from there.
+async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(), PullError> {
+    let p = part.id();
+    set_state(core, p, |s| s.state = "full-sync".into());
+    tracing::warn!(partition = p, "full sync: copying the partition in full");
+    glommio::executor()
+        .spawn_blocking(part.begin_full_sync_fn())
+        .await
+        .map_err(|e| PullError::Fatal(format!("cannot start a full sync: {e}")))?;
+    let mut session = 0;
+    let mut after: (u8, Vec<u8>) = (255, Vec::new());
+    loop {
+        let req = Request::Sync {
+            partition: p,
+            session,
+            cf: after.0,
+            after: &after.1,
+            max_bytes: PULL_BYTES,
+        };
+        let body = call(client, &req).await?;
+        let bad = |e: crate::proto::Error| PullError::Lost(format!("bad SYNC reply: {e}"));
+        let mut r = Reader::new(&body);
+        session = r.u64("session").map_err(bad)?;
+        let record = Record::decode(r.bytes("record").map_err(bad)?)
+            .ok_or_else(|| PullError::Lost("bad SYNC record".into()))?;
+        let done = r.u8("done").map_err(bad)? != 0;
+        let n = r.count("entries", 9).map_err(bad)?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let cf = r.u8("cf").map_err(bad)?;
+            let k = r.bytes("key").map_err(bad)?.to_vec();
+            let v = r.bytes("value").map_err(bad)?.to_vec();
+            entries.push((cf, k, v));
+        }
+        r.end().map_err(bad)?;
+        if let Some((cf, k, _)) = entries.last() {
+            after = (*cf, k.clone());
+        }
+        glommio::executor()
+            .spawn_blocking(part.write_chunk_fn(entries))
+            .await
+            .map_err(|e| PullError::Fatal(format!("full sync write failed: {e}")))?;
+        if done {
+            let seq = glommio::executor()
+                .spawn_blocking(part.finish_full_sync_fn(record))
+                .await
+                .map_err(|e| PullError::Fatal(format!("full sync write failed: {e}")))?;
+            part.synced(record, seq);
+            set_state(core, p, |s| {
+                s.position = record;
+                s.full_syncs += 1;
+                s.state = "tailing".into();
+            });
+            tracing::info!(partition = p, "full sync done at {}", record.position());
+            return Ok(());
+        }
+    }
+}
+
+/// Follows partition `part` of `primary` until the core stops or the
+/// follower generation moves past `gen` (a role change).
+pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr, gen: u64) {
+    core.followers.set(core.followers.get() + 1);
+    follow_loop(&core, &part, primary, gen).await;
+    core.followers.set(core.followers.get() - 1);
+    core.followers_done.notify();
+}
+
+async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u64) {
+    let p = part.id();
+    let live = || core.follow_gen.get() == gen && !core.shutdown.is_set();
+    set_state(core, p, |s| {
+        s.position = part.last_record();
         s.state = "connecting".into();
     });
-    tracing::info!(partition = p, position = pos, "following {primary}");
-    let me = core.node_id();
-    while !core.shutdown.is_set() {
-        let client = match Client::connect(primary).await {
+    tracing::info!(partition = p, position = %part.last_record().position(), "following {primary}");
+    while live() {
+        let client = match Client::connect_partition(primary, p).await {
             Ok(c) => c,
             Err(e) => {
-                set_state(&core, p, |s| s.state = format!("connecting: {e}"));
-                if !pause(&core, RETRY).await {
+                set_state(core, p, |s| s.state = format!("connecting: {e}"));
+                if !pause(core, RETRY).await {
                     return;
                 }
                 continue;
             }
         };
-        set_state(&core, p, |s| s.state = "tailing".into());
-        loop {
-            if core.shutdown.is_set() {
+        set_state(core, p, |s| s.state = "tailing".into());
+        let mut outcome = if part.syncing() {
+            full_sync(core, part, &client).await.map(|_| true)
+        } else {
+            Ok(true)
+        };
+        while live() {
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !pause(core, IDLE).await {
+                        return;
+                    }
+                }
+                Err(PullError::SyncNeeded(why)) => {
+                    tracing::warn!(partition = p, "{primary}: {why}");
+                    outcome = full_sync(core, part, &client).await.map(|_| true);
+                    continue;
+                }
+                Err(PullError::Refused(why)) | Err(PullError::Lost(why)) => {
+                    tracing::warn!(partition = p, "replication from {primary}: {why}");
+                    set_state(core, p, |s| s.state = format!("connecting: {why}"));
+                    break;
+                }
+                Err(PullError::Fatal(why)) => {
+                    tracing::error!(partition = p, "replication stopped: {why}");
+                    set_state(core, p, |s| s.state = format!("stopped: {why}"));
+                    return;
+                }
+            }
+            if !live() {
                 return;
             }
-            let req = Request::Pull {
-                partition: p,
-                after: pos,
-                max_bytes: PULL_BYTES,
-                node: me,
-            };
-            let body = match client.call(&req).await {
-                Ok(b) => b,
-                Err(ClientError::Server(e)) => {
-                    // The WAL no longer reaches back: a full sync is needed
-                    // (not built yet); the stream stops and says so.
-                    tracing::error!(partition = p, "replication stopped: {}", e.message);
-                    set_state(&core, p, |s| s.state = format!("stopped: {}", e.message));
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(partition = p, "lost the primary {primary}: {e}");
-                    set_state(&core, p, |s| s.state = format!("connecting: {e}"));
-                    break;
-                }
-            };
-            let mut r = Reader::new(&body);
-            let parsed = (|| -> Result<Updates, crate::proto::Error> {
-                let latest = r.u64("latest")?;
-                let n = r.count("batches", 12)?;
-                let mut batches = Vec::with_capacity(n);
-                for _ in 0..n {
-                    batches.push((r.u64("sequence")?, r.bytes("batch")?.to_vec()));
-                }
-                Ok(Updates { latest, batches })
-            })();
-            let Updates { latest, batches } = match parsed {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::error!(partition = p, "bad PULL reply from {primary}: {e}");
-                    break;
-                }
-            };
-            if batches.is_empty() {
-                set_state(&core, p, |s| s.primary_latest = latest);
-                if !pause(&core, IDLE).await {
-                    return;
-                }
-                continue;
-            }
-            match glommio::executor()
-                .spawn_blocking(part.apply_fn(batches))
-                .await
-            {
-                Ok(new) => {
-                    pos = new;
-                    set_state(&core, p, |s| {
-                        s.position = pos;
-                        s.primary_latest = latest.max(pos);
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(partition = p, "applying replicated writes failed: {e}");
-                    set_state(&core, p, |s| s.state = format!("stopped: {e}"));
-                    return;
-                }
-            }
+            outcome = pull_once(core, part, &client, true).await;
         }
-        if !pause(&core, RETRY).await {
+        if !pause(core, RETRY).await {
             return;
         }
     }
+}
+
+/// Promotion: pulls from a peer until the partition reaches `target`.
+pub async fn catch_up(
+    core: &Rc<Core>,
+    part: &Partition,
+    peer: &str,
+    target: u64,
+) -> Result<(), String> {
+    let addr: SocketAddr = peer
+        .parse()
+        .map_err(|_| format!("{peer:?} is not IP:PORT"))?;
+    let client = Client::connect_partition(addr, part.id())
+        .await
+        .map_err(|e| e.to_string())?;
+    let fail = |e: PullError| match e {
+        PullError::SyncNeeded(w)
+        | PullError::Refused(w)
+        | PullError::Lost(w)
+        | PullError::Fatal(w) => w,
+    };
+    if part.syncing() {
+        full_sync(core, part, &client).await.map_err(fail)?;
+    }
+    while part.last_record().index < target {
+        match pull_once(core, part, &client, false).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "{peer} has nothing after index {} (expected {target})",
+                    part.last_record().index
+                ))
+            }
+            Err(PullError::SyncNeeded(_)) => full_sync(core, part, &client).await.map_err(fail)?,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,8 @@ use super::{conn, sys, Budget};
 use crate::config::Config;
 use crate::proto::Opcode;
 use crate::proto::{Hello, Topology};
+use crate::repl::position::Epoch;
+use crate::repl::CoreRole;
 use crate::shard::{Store, StoreConfig};
 
 /// How long a shutdown waits for connections to finish their requests.
@@ -203,20 +205,61 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .map_err(|e| ServerError::Config(e.to_string()))?;
     let hello = Arc::new(hello);
 
-    // A replica checks its primary before it starts: same partition count.
-    let replica_of = match config.replica_of.as_deref() {
-        None => None,
-        Some(s) => {
+    // Replication: the persisted state, and the role to start in.
+    let mut state =
+        crate::repl::state::NodeState::load(&config.data_dir).map_err(ServerError::Config)?;
+    if let Some(a) = &config.replica_of {
+        state.role = crate::repl::state::Role::Replica(a.clone());
+    }
+    let start_role = match &state.role {
+        crate::repl::state::Role::Replica(s) => {
             use std::net::ToSocketAddrs;
             let addr = s
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| ServerError::Config(format!("replica-of {s:?} is not HOST:PORT")))?;
-            crate::repl::check_primary(addr, topo.partitions()).map_err(ServerError::Config)?;
-            Some(addr)
+            if config.durability == crate::shard::Durability::None {
+                return Err(ServerError::Config(
+                    "replica-of needs a WAL: durability none (cache mode) cannot replicate".into(),
+                ));
+            }
+            // Same partition count; an unreachable primary is retried later.
+            match crate::repl::check_primary(addr, topo.partitions()) {
+                Err(e) if e.starts_with("cannot reach") => {
+                    tracing::warn!("{e}; the replica keeps trying")
+                }
+                other => other.map_err(ServerError::Config)?,
+            }
+            CoreRole::Replica(addr)
+        }
+        crate::repl::state::Role::Primary => {
+            if state.epoch.term == 0 {
+                state.epoch = Epoch {
+                    term: 1,
+                    node: manifest.node_id,
+                };
+            }
+            if state.peers.is_empty() {
+                CoreRole::Primary
+            } else {
+                // A former primary with replicas: writes wait until a peer
+                // confirms no one was promoted meanwhile (fencing).
+                CoreRole::Fenced(format!(
+                    "waiting for a peer ({}) to confirm epoch {}",
+                    state.peers.join(", "),
+                    state.epoch
+                ))
+            }
         }
     };
+    state.save(&config.data_dir).map_err(ServerError::Config)?;
+    let advertise = match &config.advertise {
+        Some(a) => a.clone(),
+        None if shared_addr.ip().is_unspecified() => String::new(),
+        None => shared_addr.to_string(),
+    };
+    let start_state = state.clone();
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
         max_frame_bytes: config.max_frame_bytes,
@@ -226,7 +269,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             .then(|| Duration::from_millis(config.slow_request_ms)),
         data_dir: config.data_dir.clone(),
         backup_root: config.backup_root.clone(),
-        replica_of,
+        repl_state: Arc::new(std::sync::Mutex::new(state)),
+        advertise,
         min_replicas_to_ack: config.min_replicas_to_ack,
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
     });
@@ -259,6 +303,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             http_fd: http.next().map(|l| l.into_raw_fd()),
             resp_fd: resp.next().map(|l| l.into_raw_fd()),
             stall: stall_hook.filter(|(core, _)| *core == c).map(|(_, d)| d),
+            role: start_role.clone(),
+            repl: start_state.clone(),
         };
         let cpu = cpus[c % cpus.len()];
         let join = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -361,6 +407,9 @@ struct CoreArgs {
     resp_fd: Option<RawFd>,
     /// Test hook: block this reactor's thread for this long after start-up.
     stall: Option<Duration>,
+    /// The role to start in, and the persisted replication state.
+    role: CoreRole,
+    repl: crate::repl::state::NodeState,
 }
 
 /// `TESSERA_TEST_STALL_CORE=<core>:<ms>` blocks that core's reactor thread
@@ -426,6 +475,7 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     }
     drop(a.store);
     let core = Rc::new(Core::new(id, a.topo, local, a.mesh, a.config, group));
+    *core.this.borrow_mut() = Rc::downgrade(&core);
     *core.hello.borrow_mut() = Rc::new(a.hello.as_ref().clone());
 
     let inbox_task = glommio::spawn_local(inbox_loop(core.clone(), a.inbox));
@@ -441,9 +491,20 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
         }
     }
     let beat_task = glommio::spawn_local(heartbeat_loop(core.clone(), a.health.clone()));
-    if let Some(primary) = core.config.replica_of {
-        for p in core.local.clone() {
-            glommio::spawn_local(super::replica::follow(core.clone(), p, primary)).detach();
+    {
+        let st = a.repl.clone();
+        core.epoch.set(st.epoch);
+        *core.peers.borrow_mut() = st.peers.clone();
+        for p in &core.local {
+            p.set_epoch(st.epoch);
+        }
+        *core.role.borrow_mut() = a.role.clone();
+        match &a.role {
+            CoreRole::Replica(primary) => core.start_followers(*primary),
+            CoreRole::Fenced(_) if id == 0 => {
+                glommio::spawn_local(super::role::confirm_epoch(core.clone())).detach();
+            }
+            _ => {}
         }
     }
     if let Some(d) = a.stall {
@@ -559,9 +620,15 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
 async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
-            // A blocking pop may wait for long: it runs as its own task so
-            // the inbox keeps serving other cores.
-            Msg::Forward { frame, reply } if frame.get(8) == Some(&(Opcode::BlockingPop as u8)) => {
+            // A blocking pop may wait for long, replication requests read
+            // the WAL or catch up: they run as their own tasks so the inbox
+            // keeps serving other cores.
+            Msg::Forward { frame, reply }
+                if matches!(
+                    frame.get(8).and_then(|&b| Opcode::try_from(b).ok()),
+                    Some(Opcode::BlockingPop | Opcode::Pull | Opcode::Sync | Opcode::Role)
+                ) =>
+            {
                 glommio::spawn_local(serve_forwarded(core.clone(), frame, reply)).detach();
             }
             Msg::Forward { frame, reply } => serve_forwarded(core.clone(), frame, reply).await,

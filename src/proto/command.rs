@@ -40,6 +40,10 @@ pub enum Opcode {
     FlushAll = 0x25,
     /// A replica pulls a partition's write batches after a position.
     Pull = 0x26,
+    /// A replica copies a checkpoint of a partition (full sync).
+    Sync = 0x27,
+    /// Replication role: status, REPLICAOF, PROMOTE.
+    Role = 0x28,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -71,6 +75,8 @@ impl TryFrom<u8> for Opcode {
             0x24 => PubSub,
             0x25 => FlushAll,
             0x26 => Pull,
+            0x27 => Sync,
+            0x28 => Role,
             other => return Err(other),
         })
     }
@@ -104,6 +110,8 @@ impl Opcode {
             PubSub => "PUBSUB",
             FlushAll => "FLUSHALL",
             Pull => "PULL",
+            Sync => "SYNC",
+            Role => "ROLE",
         }
     }
 }
@@ -255,14 +263,37 @@ pub enum Request<'a> {
     },
     /// Deletes every key (every partition of every core).
     FlushAll,
-    /// Replication: the write batches of `partition` after sequence
-    /// `after`, up to about `max_bytes`.
+    /// Replication: the write batches of `partition` after position
+    /// `(term, epoch node, index)`, up to about `max_bytes`.
     Pull {
         partition: u32,
-        after: u64,
+        term: u64,
+        epoch_node: u64,
+        index: u64,
         max_bytes: u32,
         /// The asking replica's node id (its position counts toward acks).
         node: u64,
+        /// The highest epoch term the asker knows (a primary that sees a
+        /// higher one than its own stops taking writes).
+        known_term: u64,
+        /// The asker's binary `HOST:PORT` (peers learn of each other).
+        addr: &'a [u8],
+    },
+    /// Replication: the next chunk of a checkpoint of `partition`
+    /// (session 0 starts one), after `(cf, key)` (`cf` 255 = from the start).
+    Sync {
+        partition: u32,
+        session: u64,
+        cf: u8,
+        after: &'a [u8],
+        max_bytes: u32,
+    },
+    /// Replication role: `action` 0 = status (every core's lines), 1 =
+    /// replicaof (`arg` = `HOST:PORT`), 2 = promote (`arg` = `force` or
+    /// empty), 3 = one core's part of a role change (internal).
+    Role {
+        action: u8,
+        arg: &'a [u8],
     },
     /// Pops from the first non-empty list of `keys` (from the left or the
     /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
@@ -324,6 +355,8 @@ impl<'a> Request<'a> {
             Request::BlockingPop { .. } => Opcode::BlockingPop,
             Request::FlushAll => Opcode::FlushAll,
             Request::Pull { .. } => Opcode::Pull,
+            Request::Sync { .. } => Opcode::Sync,
+            Request::Role { .. } => Opcode::Role,
         }
     }
 
@@ -429,9 +462,24 @@ impl<'a> Request<'a> {
             Opcode::FlushAll => Request::FlushAll,
             Opcode::Pull => Request::Pull {
                 partition: r.u32("partition")?,
-                after: r.u64("position")?,
+                term: r.u64("term")?,
+                epoch_node: r.u64("epoch node")?,
+                index: r.u64("index")?,
                 max_bytes: r.u32("max bytes")?,
                 node: r.u64("node id")?,
+                known_term: r.u64("known term")?,
+                addr: r.bytes("address")?,
+            },
+            Opcode::Sync => Request::Sync {
+                partition: r.u32("partition")?,
+                session: r.u64("session")?,
+                cf: r.u8("column family")?,
+                after: r.bytes("after")?,
+                max_bytes: r.u32("max bytes")?,
+            },
+            Opcode::Role => Request::Role {
+                action: r.u8("action")?,
+                arg: r.bytes("argument")?,
             },
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
@@ -577,14 +625,39 @@ impl<'a> Request<'a> {
             }
             Request::Pull {
                 partition,
-                after,
+                term,
+                epoch_node,
+                index,
                 max_bytes,
                 node,
+                known_term,
+                addr,
             } => {
                 put_u32(out, *partition);
-                put_u64(out, *after);
+                put_u64(out, *term);
+                put_u64(out, *epoch_node);
+                put_u64(out, *index);
                 put_u32(out, *max_bytes);
                 put_u64(out, *node);
+                put_u64(out, *known_term);
+                put_bytes(out, addr);
+            }
+            Request::Sync {
+                partition,
+                session,
+                cf,
+                after,
+                max_bytes,
+            } => {
+                put_u32(out, *partition);
+                put_u64(out, *session);
+                out.push(*cf);
+                put_bytes(out, after);
+                put_u32(out, *max_bytes);
+            }
+            Request::Role { action, arg } => {
+                out.push(*action);
+                put_bytes(out, arg);
             }
             Request::BlockingPop {
                 timeout_ms,
@@ -749,9 +822,24 @@ mod tests {
         round_trip(Request::FlushAll);
         round_trip(Request::Pull {
             partition: 3,
-            after: 77,
+            term: 2,
+            epoch_node: 5,
+            index: 77,
             max_bytes: 1 << 20,
             node: 9,
+            known_term: 2,
+            addr: b"127.0.0.1:7000",
+        });
+        round_trip(Request::Sync {
+            partition: 1,
+            session: 4,
+            cf: 255,
+            after: b"",
+            max_bytes: 1 << 20,
+        });
+        round_trip(Request::Role {
+            action: 2,
+            arg: b"force",
         });
         round_trip(Request::Backup { dir: b"/srv/b/1" });
         round_trip(Request::Command(NamedCommand::new(vec![

@@ -154,6 +154,7 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::Publish => Some(Gather::Sum),
         Opcode::FlushAll => Some(Gather::Sum),
         Opcode::PubSub => Some(Gather::Lines),
+        Opcode::Role if matches!(req, Request::Role { action: 0, .. }) => Some(Gather::Text),
         _ => None,
     }
 }
@@ -176,7 +177,10 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         Request::Pull { partition, .. } if *partition < topo.partitions() => {
             topo.core_of_partition(*partition)
         }
-        Request::Pull { .. } => here,
+        Request::Sync { partition, .. } if *partition < topo.partitions() => {
+            topo.core_of_partition(*partition)
+        }
+        Request::Pull { .. } | Request::Sync { .. } | Request::Role { .. } => here,
         Request::Batch(cmds) => cmds
             .first()
             .and_then(|c| command_home(topo, c))

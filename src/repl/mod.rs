@@ -1,12 +1,13 @@
 //! Replication: a replica's partitions follow the same partitions of a
 //! primary (docs/replication.md).
 //!
-//! Built so far: each partition of a replica is followed by the core that
-//! owns it, which pulls the primary's write batches after its position
-//! (PULL, read from the primary's WAL with `get_updates_since`) and applies
-//! each one atomically with the position it reaches, so a restarted replica
-//! resumes where it was. Not yet: full sync from a checkpoint, acks
-//! (`--min-replicas-to-ack`), epochs, promotion and fencing.
+//! Every batch a partition commits ends with its position record
+//! (`position`), so the WAL is the replication log: each partition of a
+//! replica is followed by the core that owns it, which pulls the batches
+//! after its position (PULL) and applies each whole, record included, or
+//! copies a checkpoint in full (SYNC) when the WAL no longer reaches back.
+//! The node's epoch, role and peers persist in `state`; promotion and
+//! fencing live in `net::role`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,21 +15,60 @@ use std::time::Duration;
 
 use crate::proto::{frame, Hello, Request};
 
+pub mod position;
+pub mod state;
+
+use position::Record;
+
+/// What a core lets clients do, by the node's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreRole {
+    Primary,
+    /// Follows this primary; writes answer READONLY naming it.
+    Replica(SocketAddr),
+    /// Refuses writes until the reason clears (a restarted former primary
+    /// waiting for a peer to confirm its epoch, a promotion in progress).
+    Fenced(String),
+}
+
 /// Where a partition's stream stands (INFO).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamState {
-    /// The primary's last sequence applied here.
-    pub position: u64,
-    /// The primary's latest sequence when last asked.
-    pub primary_latest: u64,
-    /// `connecting`, `tailing`, or why the stream stopped.
+    /// The last batch applied here.
+    pub position: Record,
+    /// The source's last batch when last asked.
+    pub primary_latest: Record,
+    /// `connecting`, `tailing`, `full-sync`, or why the stream stopped.
     pub state: String,
+    /// Full syncs this stream has done since the process started.
+    pub full_syncs: u64,
 }
 
 impl StreamState {
-    /// Sequence numbers the replica is behind (0 when caught up).
+    /// Batches the replica is behind (0 when caught up).
     pub fn lag(&self) -> u64 {
-        self.primary_latest.saturating_sub(self.position)
+        self.primary_latest
+            .index
+            .saturating_sub(self.position.index)
+    }
+
+    /// Bytes of batches the replica is behind.
+    pub fn lag_bytes(&self) -> u64 {
+        self.primary_latest
+            .bytes
+            .saturating_sub(self.position.bytes)
+    }
+
+    /// How much older, in commit time, the last applied batch is than the
+    /// source's last batch (0 when caught up).
+    pub fn lag_seconds(&self) -> f64 {
+        if self.lag() == 0 {
+            return 0.0;
+        }
+        self.primary_latest
+            .commit_ms
+            .saturating_sub(self.position.commit_ms) as f64
+            / 1000.0
     }
 }
 

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod list;
 pub mod manifest;
 pub mod partition;
+pub mod repl_log;
 pub mod set;
 pub mod subkey;
 pub mod tx;
@@ -64,6 +65,10 @@ pub enum Error {
     NanOrInfinity,
     #[error("index out of range")]
     OutOfRange,
+    /// Replication: the asked position cannot be served from the WAL (it
+    /// fell out of retention, or the histories diverged); a full sync is needed.
+    #[error("{0}")]
+    SyncNeeded(String),
 }
 
 impl Error {
@@ -81,6 +86,7 @@ impl Error {
             Error::NotFloat | Error::NanOrInfinity | Error::HashNotFloat => ErrorCode::NotFloat,
             Error::HashNotInteger => ErrorCode::NotInteger,
             Error::OutOfRange => ErrorCode::OutOfRange,
+            Error::SyncNeeded(_) => ErrorCode::SyncNeeded,
         }
     }
 }

@@ -22,22 +22,12 @@ use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, Wri
 use super::clock::Hlc;
 use super::envelope::{self, Meta, ValueType};
 use super::manifest::SlotRange;
+use super::repl_log::LogState;
 use super::{Durability, Error};
 
 /// Prefix of partition-internal keys; slots never reach it (they are < 16384).
-const META_PREFIX: [u8; 2] = [0xFF, 0xFF];
-const CLOCK_KEY: &[u8] = b"\xFF\xFFclock-high-water";
-/// On a replica: the primary's last sequence number applied (u64 BE).
-const REPL_KEY: &[u8] = b"\xFF\xFFrepl-position";
-
-/// Replicated write batches after a position, read from the primary's WAL.
-#[derive(Debug, Default)]
-pub struct Updates {
-    /// The primary's latest sequence number when read.
-    pub latest: u64,
-    /// `(last sequence number of the batch, the batch's bytes)`, in order.
-    pub batches: Vec<(u64, Vec<u8>)>,
-}
+pub(super) const META_PREFIX: [u8; 2] = [0xFF, 0xFF];
+pub(super) const CLOCK_KEY: &[u8] = b"\xFF\xFFclock-high-water";
 
 /// The stored key of a user key: its slot (2 bytes, big endian), then the key.
 pub fn raw_key(slot: u16, key: &[u8]) -> Vec<u8> {
@@ -169,12 +159,12 @@ impl std::ops::Deref for RawValue<'_> {
 pub struct Partition {
     id: u32,
     range: SlotRange,
-    db: Arc<DB>,
+    pub(super) db: Arc<DB>,
     /// The last read that would have blocked (warmed by `warm_fn`).
     miss: RefCell<Option<Miss>>,
     /// Kept for the statistics tickers (WAL synced) it owns.
     options: rocksdb::Options,
-    durability: Durability,
+    pub(super) durability: Durability,
     write_opts: WriteOptions,
     read_inline: ReadOptions,
     read_disk: ReadOptions,
@@ -182,7 +172,10 @@ pub struct Partition {
     /// disk on the reactor (so a cache too small to hold what was warmed
     /// cannot make a command retry forever).
     disk_ok: Cell<bool>,
-    clock: RefCell<Hlc>,
+    pub(super) clock: RefCell<Hlc>,
+    /// Replication: the last position record, the epoch of new batches,
+    /// recent batches' local sequence numbers (src/shard/repl_log.rs).
+    pub(super) log: RefCell<LogState>,
     pending: RefCell<Pending>,
     /// The core's open group number, shared by all its partitions.
     group: Rc<Cell<u64>>,
@@ -221,6 +214,7 @@ impl Partition {
             }
             None => 0,
         };
+        let log = LogState::open(&db)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_no_slowdown(true);
         write_opts.disable_wal(durability == Durability::None);
@@ -238,6 +232,7 @@ impl Partition {
             read_disk: ReadOptions::default(),
             disk_ok: Cell::new(false),
             clock: RefCell::new(Hlc::resume(high_water)),
+            log: RefCell::new(log),
             pending: RefCell::new(Pending {
                 batch: WriteBatch::default(),
                 overlay: AHashMap::new(),
@@ -692,7 +687,9 @@ impl Partition {
             return None;
         }
         self.stats.groups.set(self.stats.groups.get() + 1);
-        Some(std::mem::take(&mut p.batch))
+        let mut batch = std::mem::take(&mut p.batch);
+        self.seal(&mut batch);
+        Some(batch)
     }
 
     /// Writes a batch on the calling thread without ever waiting in RocksDB.
@@ -720,94 +717,6 @@ impl Partition {
             opts.disable_wal(disable_wal);
             db.write_opt(WriteBatch::from_data(&data), &opts)
                 .map_err(|e| e.into_string())
-        }
-    }
-
-    /// A closure reading the write batches after sequence `after` from the
-    /// WAL, up to about `max_bytes` (blocking pool). `Error::Storage` with
-    /// "full sync" when the WAL no longer reaches back to `after + 1`.
-    pub fn updates_fn(
-        &self,
-        after: u64,
-        max_bytes: usize,
-    ) -> impl FnOnce() -> Result<Updates, Error> + Send + 'static {
-        let db = self.db.clone();
-        move || {
-            let latest = db.latest_sequence_number();
-            let mut out = Updates {
-                latest,
-                batches: Vec::new(),
-            };
-            if after >= latest {
-                return Ok(out);
-            }
-            let full = || {
-                Error::Storage(format!(
-                    "the WAL no longer reaches back to sequence {}: a full sync is needed",
-                    after + 1
-                ))
-            };
-            // rust-rocksdb's iterator yields the batches that start after
-            // the sequence given.
-            let it = db.get_updates_since(after).map_err(|_| full())?;
-            let mut bytes = 0;
-            let mut first = true;
-            for item in it {
-                let (seq, batch) = item.map_err(storage)?;
-                let last = seq + (batch.len() as u64).max(1) - 1;
-                if first && seq > after + 1 {
-                    return Err(full());
-                }
-                first = false;
-                if last <= after {
-                    continue;
-                }
-                if seq <= after {
-                    // A batch straddling the position was applied whole already.
-                    continue;
-                }
-                bytes += batch.size_in_bytes();
-                out.batches.push((last, batch.data().to_vec()));
-                if bytes >= max_bytes {
-                    break;
-                }
-            }
-            Ok(out)
-        }
-    }
-
-    /// A closure applying replicated batches in order, each atomically with
-    /// the position it reaches (blocking pool). Returns the new position.
-    pub fn apply_fn(
-        &self,
-        batches: Vec<(u64, Vec<u8>)>,
-    ) -> impl FnOnce() -> Result<u64, Error> + Send + 'static {
-        let db = self.db.clone();
-        let disable_wal = self.durability == Durability::None;
-        move || {
-            let mut pos = 0;
-            for (last, data) in batches {
-                let mut b = WriteBatch::from_data(&data);
-                b.put(REPL_KEY, last.to_be_bytes());
-                let mut opts = WriteOptions::default();
-                opts.disable_wal(disable_wal);
-                db.write_opt(b, &opts).map_err(storage)?;
-                pos = last;
-            }
-            Ok(pos)
-        }
-    }
-
-    /// On a replica: the primary's last sequence applied (0 = none yet).
-    pub fn repl_position(&self) -> Result<u64, Error> {
-        match self.db.get(REPL_KEY).map_err(storage)? {
-            Some(v) if v.len() == 8 => {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(&v);
-                Ok(u64::from_be_bytes(a))
-            }
-            Some(_) => Err(Error::Corrupt("replication position is not 8 bytes".into())),
-            None => Ok(0),
         }
     }
 

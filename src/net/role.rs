@@ -1,0 +1,781 @@
+//! Replication roles (docs/replication.md): serving replicas (PULL, SYNC),
+//! `replicaof`, promotion with catch-up from the most advanced peer, and
+//! fencing of a restarted former primary.
+//!
+//! A role change is decided on the core that received it, persisted in
+//! `<data-dir>/replication`, then applied by every core (ROLE action 3 over
+//! the mesh), each for its own partitions.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::core::Core;
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
+use crate::proto::{frame, Request};
+use crate::repl::position::{Epoch, Record};
+use crate::repl::state::{NodeState, Role};
+use crate::repl::CoreRole;
+use crate::shard::clock::now_ms;
+
+/// How long a peer may take to answer a status query.
+const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// An idle full-sync session is dropped after this long.
+const SYNC_IDLE: Duration = Duration::from_secs(60);
+/// How often a fenced former primary asks its peers for their epoch.
+const CONFIRM_EVERY: Duration = Duration::from_millis(300);
+
+/// ROLE actions.
+pub const STATUS: u8 = 0;
+pub const REPLICAOF: u8 = 1;
+pub const PROMOTE: u8 = 2;
+pub const APPLY: u8 = 3;
+
+/// A PULL's arguments.
+pub struct PullArgs<'a> {
+    pub partition: u32,
+    pub epoch: Epoch,
+    pub index: u64,
+    pub max_bytes: u32,
+    pub node: u64,
+    pub known_term: u64,
+    pub addr: &'a [u8],
+}
+
+/// What a peer said about itself (ROLE status).
+#[derive(Debug, Default)]
+pub struct PeerStatus {
+    pub epoch: Epoch,
+    pub primary: bool,
+    /// partition → its last record's (epoch, index).
+    pub positions: Vec<(u32, Epoch, u64)>,
+}
+
+fn bad(msg: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::BadArguments, msg)
+}
+
+fn wire(e: crate::shard::Error) -> WireError {
+    WireError::new(e.code(), e.to_string())
+}
+
+fn parse_epoch(s: &str) -> Option<Epoch> {
+    let (t, n) = s.split_once(':')?;
+    Some(Epoch {
+        term: t.parse().ok()?,
+        node: u64::from_str_radix(n, 16).ok()?,
+    })
+}
+
+/// Parses the text of ROLE status (every core's lines, INFO header first).
+pub fn parse_status(text: &str) -> PeerStatus {
+    let mut st = PeerStatus::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        if k == "epoch" {
+            if let Some(e) = parse_epoch(v) {
+                st.epoch = st.epoch.max(e);
+            }
+        } else if k == "role" {
+            st.primary |= v == "primary";
+        } else if let Some(p) = k.strip_prefix("partition").and_then(|p| p.parse().ok()) {
+            if let Some((e, i)) = v.rsplit_once(':') {
+                if let (Some(e), Ok(i)) = (parse_epoch(e), i.parse()) {
+                    st.positions.push((p, e, i));
+                }
+            }
+        }
+    }
+    st
+}
+
+/// Runs `f` with a deadline.
+async fn timed<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
+    let f = std::pin::pin!(f);
+    let t = std::pin::pin!(glommio::timer::sleep(d));
+    match futures::future::select(f, t).await {
+        futures::future::Either::Left((v, _)) => Some(v),
+        futures::future::Either::Right(_) => None,
+    }
+}
+
+/// Asks a node for its role, epoch and positions.
+pub async fn query_status(addr: &str) -> Result<PeerStatus, String> {
+    let sa: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not IP:PORT"))?;
+    let ask = async {
+        let c = crate::client::Client::connect_direct(sa)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = c
+            .call(&Request::Role {
+                action: STATUS,
+                arg: b"",
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(parse_status(&String::from_utf8_lossy(&body)))
+    };
+    timed(PEER_TIMEOUT, ask)
+        .await
+        .unwrap_or_else(|| Err("no answer in time".into()))
+}
+
+impl Core {
+    /// The READONLY error when this node does not take writes now.
+    pub fn readonly_error(&self) -> Option<WireError> {
+        match &*self.role.borrow() {
+            CoreRole::Primary => None,
+            CoreRole::Replica(p) => Some(WireError::new(
+                ErrorCode::ReadOnly,
+                format!("You can't write against a read only replica: this node follows {p}"),
+            )),
+            CoreRole::Fenced(why) => Some(WireError::new(
+                ErrorCode::ReadOnly,
+                format!("this node does not take writes: {why}"),
+            )),
+        }
+    }
+
+    pub fn role_text(&self) -> String {
+        match &*self.role.borrow() {
+            CoreRole::Primary => "primary".into(),
+            CoreRole::Replica(p) => format!("replica of {p}"),
+            CoreRole::Fenced(why) => format!("fenced: {why}"),
+        }
+    }
+
+    fn rc(&self) -> Rc<Core> {
+        self.this
+            .borrow()
+            .upgrade()
+            .expect("a core outlives its requests")
+    }
+
+    /// Applies `f` to the persisted state (blocking pool) and saves it when
+    /// `f` says it changed.
+    pub async fn update_state(
+        &self,
+        f: impl FnOnce(&mut NodeState) -> bool + Send + 'static,
+    ) -> Result<NodeState, String> {
+        let state = self.config.repl_state.clone();
+        let dir = self.config.data_dir.clone();
+        glommio::executor()
+            .spawn_blocking(move || {
+                let mut s = state
+                    .lock()
+                    .map_err(|_| "replication state lock poisoned")?;
+                if f(&mut s) {
+                    s.save(&dir)?;
+                }
+                Ok(s.clone())
+            })
+            .await
+    }
+
+    /// Learns a higher epoch (persisted; never goes down).
+    pub async fn learn_epoch(&self, e: Epoch) {
+        if e <= self.epoch.get() {
+            return;
+        }
+        self.epoch.set(e);
+        if let Err(err) = self
+            .update_state(move |s| {
+                let up = e > s.epoch;
+                s.epoch = s.epoch.max(e);
+                up
+            })
+            .await
+        {
+            tracing::error!("cannot persist epoch {e}: {err}");
+        }
+    }
+
+    /// Remembers peers (persisted when the list changes).
+    pub async fn learn_peers(&self, mut list: Vec<String>) {
+        list.retain(|p| !p.is_empty() && *p != self.config.advertise);
+        list.sort();
+        list.dedup();
+        if *self.peers.borrow() == list {
+            return;
+        }
+        *self.peers.borrow_mut() = list.clone();
+        if let Err(e) = self
+            .update_state(move |s| {
+                let mut all = s.peers.clone();
+                all.extend(list);
+                all.sort();
+                all.dedup();
+                let up = all != s.peers;
+                s.peers = all;
+                up
+            })
+            .await
+        {
+            tracing::error!("cannot persist replication peers: {e}");
+        }
+    }
+
+    /// PULL: the batches after the replica's position.
+    pub async fn serve_pull(
+        &self,
+        a: PullArgs<'_>,
+        id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let part = self
+            .partition(a.partition)
+            .ok_or_else(|| {
+                bad(format!(
+                    "partition {} is not on core {}",
+                    a.partition, self.id
+                ))
+            })?
+            .clone();
+        let mine = self.epoch.get();
+        if a.known_term > mine.term && *self.role.borrow() == CoreRole::Primary {
+            let why = format!(
+                "a replica knows epoch term {}, above this node's {mine}: another node was promoted",
+                a.known_term
+            );
+            tracing::warn!("fencing: {why}");
+            let me = self.rc();
+            glommio::spawn_local(async move {
+                let _ = me.broadcast(apply_arg(b'F', why.as_bytes())).await;
+            })
+            .detach();
+            return Err(WireError::new(
+                ErrorCode::ReadOnly,
+                format!(
+                    "this node's epoch {mine} is older than the replica's term {}",
+                    a.known_term
+                ),
+            ));
+        }
+        self.replica_positions
+            .borrow_mut()
+            .insert((a.partition, a.node), a.index);
+        self.replica_progress
+            .advance(self.replica_progress.get() + 1);
+        let addr = String::from_utf8_lossy(a.addr).into_owned();
+        if !addr.is_empty() {
+            let prev = self.replica_addrs.borrow_mut().insert(a.node, addr.clone());
+            if prev.as_deref() != Some(addr.as_str()) {
+                let mut list = self.peers.borrow().clone();
+                list.push(addr.clone());
+                self.learn_peers(list).await;
+            }
+        }
+        let max = (a.max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+        let read = part.updates_fn(a.epoch, a.index, max).map_err(wire)?;
+        let u = glommio::executor()
+            .spawn_blocking(read)
+            .await
+            .map_err(wire)?;
+        let others: Vec<String> = self
+            .replica_addrs
+            .borrow()
+            .values()
+            .filter(|x| **x != addr)
+            .cloned()
+            .collect();
+        let epoch = self.epoch.get();
+        let start = frame::begin(out, id, frame::STATUS_OK, 0);
+        put_u64(out, epoch.term);
+        put_u64(out, epoch.node);
+        put_bytes(out, &u.latest.encode());
+        put_u64(out, now_ms());
+        put_u32(out, others.len() as u32);
+        for o in &others {
+            put_bytes(out, o.as_bytes());
+        }
+        put_u32(out, u.batches.len() as u32);
+        for b in &u.batches {
+            put_bytes(out, b);
+        }
+        frame::finish(out, start);
+        Ok(())
+    }
+
+    /// SYNC: the next chunk of a partition's checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn serve_sync(
+        &self,
+        partition: u32,
+        session: u64,
+        cf: u8,
+        after: &[u8],
+        max_bytes: u32,
+        id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let part = self
+            .partition(partition)
+            .ok_or_else(|| bad(format!("partition {partition} is not on core {}", self.id)))?
+            .clone();
+        let idle: Vec<u64> = self
+            .sync_sessions
+            .borrow()
+            .iter()
+            .filter(|(_, (_, used))| used.elapsed() > SYNC_IDLE)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            self.end_sync(k);
+        }
+        let (session, src) = if session == 0 {
+            let n = self.sync_counter.get() + 1;
+            self.sync_counter.set(n);
+            let dir = self
+                .config
+                .data_dir
+                .join("sync")
+                .join(format!("partition{partition}-{n}-{}", now_ms()));
+            let src = glommio::executor()
+                .spawn_blocking(part.sync_source_fn(dir))
+                .await
+                .map_err(wire)?;
+            let src = Rc::new(src);
+            tracing::info!(
+                partition,
+                session = n,
+                "full sync started at {}",
+                src.record.position()
+            );
+            self.sync_sessions
+                .borrow_mut()
+                .insert(n, (src.clone(), Instant::now()));
+            (n, src)
+        } else {
+            let mut s = self.sync_sessions.borrow_mut();
+            let e = s.get_mut(&session).ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::SyncNeeded,
+                    format!("full-sync session {session} is gone (idle too long, or the node restarted); start again"),
+                )
+            })?;
+            e.1 = Instant::now();
+            (session, e.0.clone())
+        };
+        let after = (cf != 255).then(|| (cf, after.to_vec()));
+        let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+        let (entries, done) = glommio::executor()
+            .spawn_blocking(src.chunk_fn(after, max))
+            .await
+            .map_err(wire)?;
+        let record = src.record;
+        drop(src);
+        if done {
+            self.end_sync(session);
+        }
+        let start = frame::begin(out, id, frame::STATUS_OK, 0);
+        put_u64(out, session);
+        put_bytes(out, &record.encode());
+        out.push(done as u8);
+        put_u32(out, entries.len() as u32);
+        for (cf, k, v) in &entries {
+            out.push(*cf);
+            put_bytes(out, k);
+            put_bytes(out, v);
+        }
+        frame::finish(out, start);
+        Ok(())
+    }
+
+    /// Drops a full-sync session (closing and deleting its checkpoint off
+    /// the reactor).
+    fn end_sync(&self, session: u64) {
+        if let Some((src, _)) = self.sync_sessions.borrow_mut().remove(&session) {
+            if let Ok(src) = Rc::try_unwrap(src) {
+                glommio::spawn_local(glommio::executor().spawn_blocking(move || drop(src)))
+                    .detach();
+            }
+        }
+    }
+
+    /// ROLE.
+    pub async fn role_request(&self, action: u8, arg: &[u8]) -> Result<String, WireError> {
+        match action {
+            STATUS => Ok(self.status_text()),
+            REPLICAOF => {
+                let a = std::str::from_utf8(arg)
+                    .map_err(|_| bad("replicaof needs HOST:PORT"))?
+                    .trim()
+                    .to_string();
+                if a.eq_ignore_ascii_case("no one") {
+                    return self.promote(false).await;
+                }
+                self.replicaof(&a).await
+            }
+            PROMOTE => self.promote(arg == b"force").await,
+            APPLY => self.apply_role(arg).await,
+            n => Err(bad(format!("unknown ROLE action {n}"))),
+        }
+    }
+
+    /// This core's lines of ROLE status.
+    fn status_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let role = match &*self.role.borrow() {
+            CoreRole::Primary => "primary".to_string(),
+            CoreRole::Replica(p) => format!("replica {p}"),
+            CoreRole::Fenced(_) => "fenced".to_string(),
+        };
+        let _ = writeln!(s, "role:{role}");
+        let _ = writeln!(s, "epoch:{}", self.epoch.get());
+        for p in &self.local {
+            let _ = writeln!(s, "partition{}:{}", p.id(), p.last_record().position());
+        }
+        s
+    }
+
+    /// Sends ROLE action 3 to every core (this one included) and returns
+    /// their answers.
+    async fn broadcast(&self, arg: Vec<u8>) -> Result<Vec<String>, WireError> {
+        let mut frame_bytes = Vec::new();
+        Request::Role {
+            action: APPLY,
+            arg: &arg,
+        }
+        .encode(0, &mut frame_bytes);
+        let rxs: Vec<_> = (0..self.topo.cores() as usize)
+            .map(|c| self.forward(c, frame_bytes.clone()))
+            .collect();
+        let mut texts = Vec::new();
+        let mut first_err = None;
+        for rx in rxs {
+            let reply = rx
+                .await
+                .map_err(|_| WireError::new(ErrorCode::Internal, "a core did not answer"))?;
+            let info = frame::check(&reply, usize::MAX)
+                .ok()
+                .flatten()
+                .ok_or_else(|| WireError::new(ErrorCode::Internal, "bad reply from core"))?;
+            let body = info.body(&reply);
+            if info.kind == frame::STATUS_OK {
+                texts.push(String::from_utf8_lossy(body).into_owned());
+            } else if first_err.is_none() {
+                first_err = Some(crate::proto::decode_error(body));
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(texts),
+        }
+    }
+
+    /// `replicaof HOST:PORT`: follow another node from now on.
+    async fn replicaof(&self, addr: &str) -> Result<String, WireError> {
+        if self.config.durability == crate::shard::Durability::None {
+            return Err(bad(
+                "replicaof needs a WAL: durability none (cache mode) cannot replicate",
+            ));
+        }
+        let target = addr.to_string();
+        let parts = self.topo.partitions();
+        let hello = glommio::executor()
+            .spawn_blocking(move || {
+                use std::net::ToSocketAddrs;
+                let sa = target
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| format!("{target:?} is not HOST:PORT"))?;
+                crate::repl::check_primary(sa, parts)?;
+                crate::repl::primary_hello(sa).map(|h| (sa, h))
+            })
+            .await
+            .map_err(bad)?;
+        let (sa, hello) = hello;
+        if hello.node_id == self.node_id() {
+            return Err(bad(format!("{addr} is this node")));
+        }
+        let canonical = sa.to_string();
+        let saved = canonical.clone();
+        self.update_state(move |s| {
+            s.role = Role::Replica(saved);
+            true
+        })
+        .await
+        .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
+        self.broadcast(apply_arg(b'R', canonical.as_bytes()))
+            .await?;
+        tracing::info!("now a replica of {canonical}");
+        Ok(format!("following {canonical}\n"))
+    }
+
+    /// `promote`: take writes with a new epoch, after catching up from the
+    /// most advanced peer.
+    async fn promote(&self, force: bool) -> Result<String, WireError> {
+        if *self.role.borrow() == CoreRole::Primary {
+            return Err(bad(format!(
+                "this node is already a primary (epoch {})",
+                self.epoch.get()
+            )));
+        }
+        let peers = self.peers.borrow().clone();
+        let mut statuses = Vec::new();
+        let mut unreachable = Vec::new();
+        for p in &peers {
+            match query_status(p).await {
+                Ok(s) => statuses.push((p.clone(), s)),
+                Err(e) => unreachable.push(format!("{p} ({e})")),
+            }
+        }
+        if !unreachable.is_empty() {
+            if !force {
+                return Err(WireError::new(
+                    ErrorCode::NoReplicas,
+                    format!(
+                        "cannot reach {}: they may hold acknowledged writes this node lacks, so promotion is refused (tessera cli promote --force promotes anyway and may lose them)",
+                        unreachable.join(", ")
+                    ),
+                ));
+            }
+            tracing::warn!(
+                "forced promotion without {}: writes only they hold are lost",
+                unreachable.join(", ")
+            );
+        }
+        let peer_term = statuses
+            .iter()
+            .map(|(_, s)| s.epoch.term)
+            .max()
+            .unwrap_or(0);
+        let node = self.node_id();
+        let local_term = self.epoch.get().term;
+        let st = self
+            .update_state(move |s| {
+                s.epoch = Epoch {
+                    term: s.epoch.term.max(peer_term).max(local_term) + 1,
+                    node,
+                };
+                s.role = Role::Primary;
+                true
+            })
+            .await
+            .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
+        let epoch = st.epoch;
+        tracing::info!("promoting to epoch {epoch}");
+        let mut arg = vec![b'P'];
+        put_u64(&mut arg, epoch.term);
+        put_u64(&mut arg, epoch.node);
+        let n: usize = statuses.iter().map(|(_, s)| s.positions.len()).sum();
+        put_u32(&mut arg, n as u32);
+        for (addr, s) in &statuses {
+            for (p, e, i) in &s.positions {
+                put_u32(&mut arg, *p);
+                put_bytes(&mut arg, addr.as_bytes());
+                put_u64(&mut arg, e.term);
+                put_u64(&mut arg, e.node);
+                put_u64(&mut arg, *i);
+            }
+        }
+        let texts = self.broadcast(arg).await?;
+        Ok(format!("promoted: epoch {epoch}\n{}", texts.concat()))
+    }
+
+    /// Stops this core's followers and waits until they are gone.
+    async fn stop_followers(&self) {
+        self.follow_gen.set(self.follow_gen.get() + 1);
+        while self.followers.get() > 0 {
+            self.followers_done.wait(true).await;
+        }
+    }
+
+    /// This core's part of a role change (ROLE action 3).
+    async fn apply_role(&self, arg: &[u8]) -> Result<String, WireError> {
+        let (&kind, rest) = arg.split_first().ok_or_else(|| bad("empty role change"))?;
+        let epoch_of = |r: &mut Reader<'_>| -> Result<Epoch, WireError> {
+            Ok(Epoch {
+                term: r.u64("term").map_err(|e| e.to_wire())?,
+                node: r.u64("node").map_err(|e| e.to_wire())?,
+            })
+        };
+        match kind {
+            b'R' => {
+                let addr: SocketAddr = std::str::from_utf8(rest)
+                    .ok()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| bad("bad primary address"))?;
+                self.stop_followers().await;
+                *self.role.borrow_mut() = CoreRole::Replica(addr);
+                self.start_followers(addr);
+                Ok(String::new())
+            }
+            b'F' => {
+                self.stop_followers().await;
+                *self.role.borrow_mut() = CoreRole::Fenced(String::from_utf8_lossy(rest).into());
+                Ok(String::new())
+            }
+            b'W' => {
+                let epoch = epoch_of(&mut Reader::new(rest))?;
+                self.become_primary(epoch).await;
+                Ok(String::new())
+            }
+            b'P' => {
+                let mut r = Reader::new(rest);
+                let epoch = epoch_of(&mut r)?;
+                let n = r.u32("count").map_err(|e| e.to_wire())?;
+                let mut sources = Vec::new();
+                for _ in 0..n {
+                    let p = r.u32("partition").map_err(|e| e.to_wire())?;
+                    let addr = String::from_utf8_lossy(r.bytes("addr").map_err(|e| e.to_wire())?)
+                        .into_owned();
+                    let e = epoch_of(&mut r)?;
+                    let i = r.u64("index").map_err(|e| e.to_wire())?;
+                    sources.push((p, addr, e, i));
+                }
+                self.stop_followers().await;
+                *self.role.borrow_mut() =
+                    CoreRole::Fenced(format!("promotion to epoch {epoch} in progress"));
+                let mut text = String::new();
+                for part in self.local.clone() {
+                    let mine = part.last_record();
+                    // The most advanced peer copy of this partition.
+                    let best = sources
+                        .iter()
+                        .filter(|s| s.0 == part.id())
+                        .max_by_key(|s| (s.3, s.2));
+                    match best {
+                        Some((_, addr, _, target)) if *target > mine.index => {
+                            if let Err(e) =
+                                super::replica::catch_up(&self.rc(), &part, addr, *target).await
+                            {
+                                let why = format!(
+                                    "promotion to epoch {epoch} incomplete: partition {} could not catch up from {addr}: {e}",
+                                    part.id()
+                                );
+                                *self.role.borrow_mut() = CoreRole::Fenced(why.clone());
+                                return Err(WireError::new(ErrorCode::NoReplicas, why));
+                            }
+                            text.push_str(&format!(
+                                "partition {}: caught up from {addr} to index {}\n",
+                                part.id(),
+                                part.last_record().index
+                            ));
+                        }
+                        _ => text.push_str(&format!(
+                            "partition {}: at index {} (no peer ahead)\n",
+                            part.id(),
+                            mine.index
+                        )),
+                    }
+                }
+                self.become_primary(epoch).await;
+                Ok(text)
+            }
+            k => Err(bad(format!("unknown role change {k}"))),
+        }
+    }
+
+    async fn become_primary(&self, epoch: Epoch) {
+        self.stop_followers().await;
+        self.learn_epoch(epoch).await;
+        self.epoch.set(epoch);
+        for p in &self.local {
+            p.set_epoch(epoch);
+        }
+        self.repl.borrow_mut().clear();
+        *self.role.borrow_mut() = CoreRole::Primary;
+    }
+
+    /// Starts a follower for every local partition.
+    pub fn start_followers(&self, primary: SocketAddr) {
+        let gen = self.follow_gen.get();
+        for p in self.local.clone() {
+            glommio::spawn_local(super::replica::follow(self.rc(), p, primary, gen)).detach();
+        }
+    }
+}
+
+/// The argument of a ROLE action 3.
+fn apply_arg(kind: u8, rest: &[u8]) -> Vec<u8> {
+    let mut a = vec![kind];
+    a.extend_from_slice(rest);
+    a
+}
+
+/// A restarted former primary: fenced until a peer confirms its epoch is
+/// still the highest, or stays fenced naming the newer one.
+pub async fn confirm_epoch(core: Rc<Core>) {
+    while !core.shutdown.is_set() {
+        if !matches!(*core.role.borrow(), CoreRole::Fenced(_)) {
+            return;
+        }
+        let mine = core.epoch.get();
+        let peers = core.peers.borrow().clone();
+        for peer in peers {
+            let Ok(st) = query_status(&peer).await else {
+                continue;
+            };
+            if !matches!(*core.role.borrow(), CoreRole::Fenced(_)) {
+                return;
+            }
+            let change = if st.epoch.term > mine.term {
+                let why = format!(
+                    "superseded: {peer} has epoch {}, above this node's {mine}; make this node a replica of the current primary (tessera cli replicaof HOST:PORT)",
+                    st.epoch
+                );
+                tracing::warn!("{why}");
+                apply_arg(b'F', why.as_bytes())
+            } else {
+                tracing::info!("{peer} confirmed epoch {mine}: taking writes");
+                let mut a = vec![b'W'];
+                put_u64(&mut a, mine.term);
+                put_u64(&mut a, mine.node);
+                a
+            };
+            if let Err(e) = core.broadcast(change).await {
+                tracing::error!("role change after the epoch check failed: {e}");
+            }
+            return;
+        }
+        let stop = std::pin::pin!(core.shutdown.wait(false));
+        let sleep = std::pin::pin!(glommio::timer::sleep(CONFIRM_EVERY));
+        futures::future::select(sleep, stop).await;
+    }
+}
+
+/// Decodes a PULL reply.
+pub struct Pulled {
+    pub epoch: Epoch,
+    pub latest: Record,
+    pub peers: Vec<String>,
+    pub batches: Vec<Vec<u8>>,
+}
+
+impl Pulled {
+    pub fn decode(body: &[u8]) -> Result<Pulled, crate::proto::Error> {
+        let mut r = Reader::new(body);
+        let epoch = Epoch {
+            term: r.u64("term")?,
+            node: r.u64("node")?,
+        };
+        let latest = Record::decode(r.bytes("latest")?)
+            .ok_or_else(|| crate::proto::Error::BadArguments("bad position record".into()))?;
+        let _now = r.u64("now")?;
+        let n = r.count("peers", 4)?;
+        let mut peers = Vec::with_capacity(n);
+        for _ in 0..n {
+            peers.push(String::from_utf8_lossy(r.bytes("peer")?).into_owned());
+        }
+        let n = r.count("batches", 4)?;
+        let mut batches = Vec::with_capacity(n);
+        for _ in 0..n {
+            batches.push(r.bytes("batch")?.to_vec());
+        }
+        r.end()?;
+        Ok(Pulled {
+            epoch,
+            latest,
+            peers,
+            batches,
+        })
+    }
+}

@@ -1,0 +1,475 @@
+//! A partition's replication log (docs/replication.md): every batch the
+//! group commit writes ends with the partition's position record, so the
+//! WAL is the log. Primaries read it for their replicas
+//! (`updates_fn`), replicas append the same batches (`apply_fn`), and a
+//! replica too far behind copies a checkpoint of the partition in full
+//! (`SyncSource` on the primary, `begin_full_sync_fn` / `write_chunk_fn` /
+//! `finish_full_sync_fn` on the replica).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{WriteBatch, WriteOptions, DB};
+
+use super::partition::{Partition, CLOCK_KEY, META_PREFIX, SUB_CF};
+use super::Error;
+use crate::repl::position::{self, Epoch, Record};
+use crate::shard::clock::now_ms;
+
+/// Recent batches whose local sequence numbers a partition remembers, so
+/// a tailing replica's next pull starts at once (older positions are
+/// found by reading the WAL from its start).
+const RECENT: usize = 16384;
+/// Set on a replica while a full sync is copying; a restart copies again.
+const SYNC_MARK: &[u8] = b"\xFF\xFFrepl-full-sync";
+
+fn storage(e: rocksdb::Error) -> Error {
+    Error::Storage(e.into_string())
+}
+
+/// Where a partition's log stands.
+#[derive(Debug, Default)]
+pub struct LogState {
+    /// The record of the last batch committed or applied (index 0: none).
+    pub last: Record,
+    /// The epoch the next committed batch gets (a primary's).
+    pub epoch: Epoch,
+    /// `(index, epoch, last local sequence of the batch)`, oldest first.
+    recent: VecDeque<(u64, Epoch, u64)>,
+    /// A full sync was interrupted: the partition's content is partial.
+    pub syncing: bool,
+}
+
+impl LogState {
+    pub(super) fn open(db: &DB) -> Result<LogState, Error> {
+        let last = match db.get(position::KEY).map_err(storage)? {
+            Some(v) => match Record::decode(&v) {
+                Some(r) => r,
+                // An 8-byte position from before records: unknown here, so
+                // a replica copies in full once.
+                None if v.len() == 8 => Record::default(),
+                None => {
+                    return Err(Error::Corrupt(format!(
+                        "replication position has {} bytes",
+                        v.len()
+                    )))
+                }
+            },
+            None => Record::default(),
+        };
+        let syncing = db.get(SYNC_MARK).map_err(storage)?.is_some();
+        Ok(LogState {
+            last,
+            epoch: last.epoch,
+            recent: VecDeque::new(),
+            syncing,
+        })
+    }
+
+    fn remember(&mut self, r: &Record, seq: u64) {
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((r.index, r.epoch, seq));
+        self.last = *r;
+    }
+
+    fn lookup(&self, index: u64) -> Option<(Epoch, u64)> {
+        let front = self.recent.front()?.0;
+        let i = index.checked_sub(front)? as usize;
+        self.recent
+            .get(i)
+            .filter(|e| e.0 == index)
+            .map(|e| (e.1, e.2))
+    }
+}
+
+/// Batches after a position, as a primary (or any copy) serves them.
+#[derive(Debug, Default)]
+pub struct Updates {
+    /// The serving partition's last record when read.
+    pub latest: Record,
+    /// Whole write batches, in order, each ending with its record.
+    pub batches: Vec<Vec<u8>>,
+}
+
+/// One key/value of a full sync: (0 = default family, 1 = subkeys, key, value).
+pub type Entry = (u8, Vec<u8>, Vec<u8>);
+
+fn write(db: &DB, batch: WriteBatch, durability: super::Durability) -> Result<u64, Error> {
+    let mut opts = WriteOptions::default();
+    opts.disable_wal(durability == super::Durability::None);
+    db.write_opt(batch, &opts).map_err(storage)?;
+    Ok(db.latest_sequence_number())
+}
+
+impl Partition {
+    /// The last record committed or applied here.
+    pub fn last_record(&self) -> Record {
+        self.log.borrow().last
+    }
+
+    /// Sets the epoch of the batches this partition commits from now on.
+    pub fn set_epoch(&self, epoch: Epoch) {
+        self.log.borrow_mut().epoch = epoch;
+    }
+
+    /// Whether an interrupted full sync left the partition partial.
+    pub fn syncing(&self) -> bool {
+        self.log.borrow().syncing
+    }
+
+    /// Ends a batch the group commit is about to write with the next record.
+    pub(super) fn seal(&self, batch: &mut WriteBatch) {
+        let mut log = self.log.borrow_mut();
+        let last = log.last;
+        let r = Record {
+            epoch: log.epoch,
+            index: last.index + 1,
+            clock: self.clock.borrow().last(),
+            bytes: last.bytes + batch.size_in_bytes() as u64,
+            commit_ms: now_ms(),
+        };
+        batch.put(position::KEY, r.encode());
+        // A failed write poisons the partition (no further batches), so
+        // the record can be taken as the last one now.
+        log.last = r;
+    }
+
+    /// Notes that the sealed batch is written (its local sequence number).
+    pub fn note_written(&self) {
+        let seq = self.db.latest_sequence_number();
+        let mut log = self.log.borrow_mut();
+        let last = log.last;
+        log.remember(&last, seq);
+    }
+
+    /// A closure reading the batches after position `(epoch, index)`, up
+    /// to about `max_bytes` (blocking pool). `Error::SyncNeeded` when the
+    /// WAL no longer reaches back, or when the asker's history is not this
+    /// one (the batch at its index has another epoch, or it is ahead).
+    pub fn updates_fn(
+        &self,
+        epoch: Epoch,
+        index: u64,
+        max_bytes: usize,
+    ) -> Result<impl FnOnce() -> Result<Updates, Error> + Send + 'static, Error> {
+        let log = self.log.borrow();
+        if log.syncing {
+            return Err(Error::SyncNeeded(format!(
+                "partition {} is being copied in full here",
+                self.id()
+            )));
+        }
+        let latest = log.last;
+        let diverged = move || {
+            Error::SyncNeeded(format!(
+                "position {epoch}:{index} is not in this node's history (it is at {})",
+                latest.position()
+            ))
+        };
+        if index > latest.index || (index == latest.index && index > 0 && epoch != latest.epoch) {
+            return Err(diverged());
+        }
+        // Where to start reading the WAL: just after the asker's batch when
+        // it is recent, else from the start of the WAL.
+        let start = match log.lookup(index) {
+            Some((e, _)) if e != epoch => return Err(diverged()),
+            Some((_, seq)) => Some(seq),
+            None => None,
+        };
+        let db = self.db.clone();
+        Ok(move || {
+            let mut out = Updates {
+                latest,
+                batches: Vec::new(),
+            };
+            if index == latest.index {
+                return Ok(out);
+            }
+            let gone = || {
+                Error::SyncNeeded(format!(
+                    "the WAL no longer reaches back to position {epoch}:{index}"
+                ))
+            };
+            let it = db
+                .get_updates_since(start.unwrap_or(0))
+                .map_err(|_| gone())?;
+            // Found the asker's batch (or it has none: index 0).
+            let mut found = start.is_some() || index == 0;
+            let mut next = index + 1;
+            let mut bytes = 0;
+            for item in it {
+                let (seq, batch) = item.map_err(storage)?;
+                if start.is_some_and(|s| seq <= s) {
+                    continue;
+                }
+                let rec = Record::of_batch(batch.data());
+                if !found {
+                    // Searching the WAL for the asker's batch.
+                    match rec {
+                        Some(r) if r.index < index => continue,
+                        Some(r) if r.index == index && r.epoch == epoch => {
+                            found = true;
+                            continue;
+                        }
+                        Some(r) if r.index == index => return Err(diverged()),
+                        Some(_) => return Err(gone()),
+                        None => continue,
+                    }
+                }
+                match rec {
+                    Some(r) if r.index == next => {
+                        next += 1;
+                        bytes += batch.size_in_bytes();
+                        out.batches.push(batch.data().to_vec());
+                        if bytes >= max_bytes || r.index >= latest.index {
+                            break;
+                        }
+                    }
+                    // A gap, or local writes without a record (a full sync
+                    // on this copy): this stretch cannot be replayed.
+                    _ => return Err(gone()),
+                }
+            }
+            if out.batches.is_empty() {
+                return Err(gone());
+            }
+            Ok(out)
+        })
+    }
+
+    /// A closure applying replicated batches in order (blocking pool): each
+    /// lands whole, its record included, so data and position are atomic.
+    /// Returns each batch's record and local sequence number, for `applied`.
+    pub fn apply_fn(
+        &self,
+        batches: Vec<Vec<u8>>,
+    ) -> impl FnOnce() -> Result<Vec<(Record, u64)>, Error> + Send + 'static {
+        let db = self.db.clone();
+        let durability = self.durability;
+        let mut prev = self.last_record().index;
+        move || {
+            let mut done = Vec::with_capacity(batches.len());
+            for data in batches {
+                let r = Record::of_batch(&data).ok_or_else(|| {
+                    Error::Corrupt("a replicated batch has no position record".into())
+                })?;
+                if r.index != prev + 1 {
+                    return Err(Error::Corrupt(format!(
+                        "replicated batch {} does not follow {prev}",
+                        r.index
+                    )));
+                }
+                prev = r.index;
+                let seq = write(&db, WriteBatch::from_data(&data), durability)?;
+                done.push((r, seq));
+            }
+            Ok(done)
+        }
+    }
+
+    /// Records batches `apply_fn` wrote, and moves the clock past their
+    /// versions (a promoted replica never issues a version it has served).
+    pub fn applied(&self, done: &[(Record, u64)]) {
+        let mut log = self.log.borrow_mut();
+        for (r, seq) in done {
+            log.remember(r, *seq);
+            self.clock.borrow_mut().observe(r.clock);
+        }
+    }
+
+    /// Starts a full sync (blocking pool): marks the partition as syncing
+    /// and deletes every key and member (a batch without a record, so no
+    /// copy serves a stretch of WAL across it).
+    pub fn begin_full_sync_fn(&self) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let db = self.db.clone();
+        let durability = self.durability;
+        {
+            let mut log = self.log.borrow_mut();
+            log.syncing = true;
+            log.recent.clear();
+        }
+        move || {
+            let sub = db
+                .cf_handle(SUB_CF)
+                .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?;
+            let mut b = WriteBatch::default();
+            b.put(SYNC_MARK, b"1");
+            b.delete_range([0u8, 0].as_slice(), META_PREFIX.as_slice());
+            b.delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF, 0xFF].as_slice());
+            b.delete(position::KEY);
+            write(&db, b, durability).map(|_| ())
+        }
+    }
+
+    /// Writes one chunk of a full sync (blocking pool); the source's
+    /// internal keys are skipped (the record is written by `finish`).
+    pub fn write_chunk_fn(
+        &self,
+        entries: Vec<Entry>,
+    ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let db = self.db.clone();
+        let durability = self.durability;
+        move || {
+            let sub = db
+                .cf_handle(SUB_CF)
+                .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?;
+            let mut b = WriteBatch::default();
+            for (cf, k, v) in entries {
+                match cf {
+                    0 if k.starts_with(&META_PREFIX) => {}
+                    0 => b.put(&k, &v),
+                    _ => b.put_cf(sub, &k, &v),
+                }
+            }
+            write(&db, b, durability).map(|_| ())
+        }
+    }
+
+    /// Ends a full sync (blocking pool): the clock's mark moves past the
+    /// source's clock, and the record of the checkpoint is written last, so
+    /// this copy serves the batches after it. Returns the local sequence.
+    pub fn finish_full_sync_fn(
+        &self,
+        r: Record,
+    ) -> impl FnOnce() -> Result<u64, Error> + Send + 'static {
+        let db = self.db.clone();
+        let durability = self.durability;
+        move || {
+            let mark = match db.get(CLOCK_KEY).map_err(storage)? {
+                Some(v) if v.len() == 8 => {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(&v);
+                    u64::from_be_bytes(a)
+                }
+                _ => 0,
+            };
+            let mut b = WriteBatch::default();
+            b.delete(SYNC_MARK);
+            b.put(CLOCK_KEY, mark.max(r.clock + 1).to_be_bytes());
+            b.put(position::KEY, r.encode());
+            write(&db, b, durability)
+        }
+    }
+
+    /// Records the end of a full sync.
+    pub fn synced(&self, r: Record, seq: u64) {
+        let mut log = self.log.borrow_mut();
+        log.syncing = false;
+        log.remember(&r, seq);
+        self.clock.borrow_mut().observe(r.clock);
+    }
+
+    /// A closure opening a checkpoint of this partition in `dir` as the
+    /// source of a full sync (blocking pool).
+    pub fn sync_source_fn(
+        &self,
+        dir: PathBuf,
+    ) -> impl FnOnce() -> Result<SyncSource, Error> + Send + 'static {
+        let cp = self.checkpoint_fn(dir.clone());
+        move || {
+            cp()?;
+            SyncSource::open(dir)
+        }
+    }
+}
+
+/// A checkpoint of a partition opened read-only: what a full sync copies.
+/// Dropping it closes the checkpoint and deletes its directory.
+pub struct SyncSource {
+    db: Option<Arc<DB>>,
+    dir: PathBuf,
+    /// The checkpoint's last record: the replica tails from there.
+    pub record: Record,
+}
+
+impl SyncSource {
+    fn open(dir: PathBuf) -> Result<SyncSource, Error> {
+        let fail = |e: rocksdb::Error| {
+            Error::Storage(format!(
+                "open checkpoint {}: {}",
+                dir.display(),
+                e.into_string()
+            ))
+        };
+        let db = DB::open_cf_for_read_only(
+            &rocksdb::Options::default(),
+            &dir,
+            ["default", SUB_CF],
+            false,
+        )
+        .map_err(fail)?;
+        let record = db
+            .get(position::KEY)
+            .map_err(storage)?
+            .and_then(|v| Record::decode(&v))
+            .unwrap_or_default();
+        Ok(SyncSource {
+            db: Some(Arc::new(db)),
+            dir,
+            record,
+        })
+    }
+
+    /// A closure reading the entries after `(cf, key)` (`None`: from the
+    /// start), up to about `max_bytes` (blocking pool). Returns them and
+    /// whether the checkpoint is exhausted.
+    pub fn chunk_fn(
+        &self,
+        after: Option<(u8, Vec<u8>)>,
+        max_bytes: usize,
+    ) -> impl FnOnce() -> Result<(Vec<Entry>, bool), Error> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let db = db.ok_or_else(|| Error::Storage("checkpoint closed".into()))?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            let (first_cf, from) = match &after {
+                None => (0, None),
+                Some((cf, k)) => (*cf, Some(k.clone())),
+            };
+            for cf in first_cf..2u8 {
+                let mut it = match cf {
+                    0 => db.raw_iterator(),
+                    _ => db.raw_iterator_cf(
+                        db.cf_handle(SUB_CF)
+                            .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?,
+                    ),
+                };
+                match (&from, cf == first_cf) {
+                    (Some(k), true) => {
+                        it.seek(k);
+                        if it.key() == Some(k.as_slice()) {
+                            it.next();
+                        }
+                    }
+                    _ => it.seek_to_first(),
+                }
+                while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                    bytes += k.len() + v.len();
+                    out.push((cf, k.to_vec(), v.to_vec()));
+                    if bytes >= max_bytes {
+                        return Ok((out, false));
+                    }
+                    it.next();
+                }
+                it.status().map_err(storage)?;
+            }
+            Ok((out, true))
+        }
+    }
+
+    /// The directory the checkpoint lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for SyncSource {
+    fn drop(&mut self) {
+        drop(self.db.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
