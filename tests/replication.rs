@@ -183,3 +183,360 @@ fn with_min_replicas_to_ack_an_acknowledged_write_is_on_the_replica() {
         assert_eq!(c.cmd(&["GET", &k]), R::bulk("1"));
     }
 }
+
+// ---- three nodes, promotion, fencing, full sync, dropped connections ----
+
+/// Every key with its type and content, read over RESP (a full scan).
+fn dump(c: &mut Conn) -> std::collections::BTreeMap<String, String> {
+    let R::Array(keys) = c.cmd(&["KEYS", "*"]) else {
+        panic!("KEYS")
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for k in keys {
+        let R::Bulk(k) = k else { panic!() };
+        let k = String::from_utf8(k).unwrap();
+        let R::Simple(t) = c.cmd(&["TYPE", &k]) else {
+            panic!()
+        };
+        let mut v = match t.as_str() {
+            "string" => c.cmd(&["GET", &k]),
+            "hash" => c.cmd(&["HGETALL", &k]),
+            "set" => c.cmd(&["SMEMBERS", &k]),
+            "zset" => c.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"]),
+            "list" => c.cmd(&["LRANGE", &k, "0", "-1"]),
+            "none" => continue, // deleted between KEYS and TYPE
+            other => panic!("type {other}"),
+        };
+        if t == "set" || t == "hash" {
+            // Unordered replies: compare sorted.
+            if let R::Array(items) = &mut v {
+                if t == "set" {
+                    items.sort_by_key(|i| format!("{i:?}"));
+                }
+            }
+        }
+        out.insert(k, format!("{t} {v:?}"));
+    }
+    out
+}
+
+/// Waits until `replica`'s content equals `primary`'s.
+fn converge_all(primary: &mut Conn, replica: &mut Conn, what: &str) {
+    let want = dump(primary);
+    assert!(!want.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = dump(replica);
+        if got == want {
+            return;
+        }
+        let missing = want.iter().filter(|(k, v)| got.get(*k) != Some(v)).count();
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {missing} of {} keys differ; extra {}",
+            want.len(),
+            got.keys().filter(|k| !want.contains_key(*k)).count()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small deterministic generator for random writes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// `n` random writes over every type, with deletions.
+fn random_writes(c: &mut Conn, seed: u64, n: usize) {
+    let mut rng = Rng(seed);
+    for _ in 0..n {
+        let k = rng.next(60);
+        let m = rng.next(20).to_string();
+        let v = rng.next(1000).to_string();
+        let r = match rng.next(11) {
+            0 | 1 => c.cmd(&["SET", &format!("s{k}"), &v]),
+            2 => c.cmd(&["DEL", &format!("s{k}"), &format!("h{k}")]),
+            3 => c.cmd(&["HSET", &format!("h{k}"), &m, &v]),
+            4 => c.cmd(&["HDEL", &format!("h{k}"), &m]),
+            5 => c.cmd(&["SADD", &format!("t{k}"), &m]),
+            6 => c.cmd(&["SREM", &format!("t{k}"), &m]),
+            7 => c.cmd(&["ZADD", &format!("z{k}"), &v, &m]),
+            8 => c.cmd(&["RPUSH", &format!("l{k}"), &v]),
+            9 => c.cmd(&["LPOP", &format!("l{k}")]),
+            _ => c.cmd(&["INCR", &format!("n{k}")]),
+        };
+        assert!(!matches!(r, R::Err(_)), "{r:?}");
+    }
+}
+
+fn role(addr: std::net::SocketAddr, action: u8, arg: &'static [u8]) -> Result<String, String> {
+    common::block_on(async move {
+        let c = Client::connect(addr).await.map_err(|e| e.to_string())?;
+        c.role(action, arg).await.map_err(|e| e.to_string())
+    })
+}
+
+fn replicaof(node: std::net::SocketAddr, primary: std::net::SocketAddr) -> String {
+    let arg: &'static [u8] = Box::leak(primary.to_string().into_bytes().into_boxed_slice());
+    role(node, 1, arg).expect("replicaof")
+}
+
+#[test]
+fn three_nodes_converge_and_a_replica_switches_primary_at_run_time() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    let mut p = Conn::connect(primary.resp_addr());
+    random_writes(&mut p, 7, 1500);
+    let r1 = replica_of(&primary, tempfile::tempdir().unwrap());
+    let r2 = replica_of(&primary, tempfile::tempdir().unwrap());
+    random_writes(&mut p, 8, 1500);
+    let mut c1 = Conn::connect(r1.resp_addr());
+    let mut c2 = Conn::connect(r2.resp_addr());
+    converge_all(&mut p, &mut c1, "replica 1");
+    converge_all(&mut p, &mut c2, "replica 2");
+    let text = info(&mut c1);
+    for field in ["repl_lag:0", "repl_lag_bytes:0", "repl_lag_seconds:0.000"] {
+        assert_eq!(text.matches(field).count(), 2, "{field}: {text}");
+    }
+    assert!(text.contains("core0_epoch:1:"), "{text}");
+    // Each replica learned of the other from the primary.
+    common::wait_until("replicas know each other", Duration::from_secs(30), || {
+        info(&mut c1).contains(&r2.addr().to_string())
+            && info(&mut c2).contains(&r1.addr().to_string())
+    });
+    // At run time, replica 2 follows replica 1 (a chain); replicaof to a
+    // node with another partition count, or to itself, is refused.
+    let text = replicaof(r2.addr(), r1.addr());
+    assert!(text.contains(&r1.addr().to_string()), "{text}");
+    assert!(info(&mut c2).contains(&format!("role:replica of {}", r1.addr())));
+    let me = role(
+        r2.addr(),
+        1,
+        Box::leak(r2.addr().to_string().into_bytes().into_boxed_slice()),
+    );
+    assert!(me.unwrap_err().contains("is this node"));
+    let other = Node::start_in(tempfile::tempdir().unwrap(), |c| c.partitions = Some(3));
+    let e = role(
+        r2.addr(),
+        1,
+        Box::leak(other.addr().to_string().into_bytes().into_boxed_slice()),
+    )
+    .unwrap_err();
+    assert!(e.contains("3 partitions"), "{e}");
+    random_writes(&mut p, 9, 1000);
+    converge_all(&mut p, &mut c2, "replica 2 through replica 1");
+}
+
+/// A TCP proxy that drops every connection it carries every `every`.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    drops: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Proxy {
+    fn start(upstream: std::net::SocketAddr, every: Duration) -> Proxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        l.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (s, d, lv) = (stop.clone(), drops.clone(), live.clone());
+        std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((down, _)) => {
+                        down.set_nonblocking(false).unwrap();
+                        let Ok(up) = TcpStream::connect(upstream) else {
+                            continue;
+                        };
+                        let _ = down.set_nodelay(true);
+                        let _ = up.set_nodelay(true);
+                        for (mut a, mut b) in [
+                            (down.try_clone().unwrap(), up.try_clone().unwrap()),
+                            (up.try_clone().unwrap(), down.try_clone().unwrap()),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut a, &mut b);
+                                let _ = a.shutdown(Shutdown::Both);
+                                let _ = b.shutdown(Shutdown::Both);
+                            });
+                        }
+                        lv.lock().unwrap().extend([down, up]);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+                if last.elapsed() >= every {
+                    last = Instant::now();
+                    let mut v = lv.lock().unwrap();
+                    if !v.is_empty() {
+                        d.fetch_add(1, Ordering::Relaxed);
+                    }
+                    for c in v.drain(..) {
+                        let _ = c.shutdown(Shutdown::Both);
+                    }
+                }
+            }
+            for c in lv.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        });
+        Proxy { addr, stop, drops }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_replica_behind_a_connection_dropping_proxy_loses_and_duplicates_nothing() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    let proxy = Proxy::start(primary.addr(), Duration::from_millis(40));
+    let to = proxy.addr.to_string();
+    let replica = Node::start_in(tempfile::tempdir().unwrap(), move |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+        c.replica_of = Some(to);
+    });
+    let mut p = Conn::connect(primary.resp_addr());
+    let n = 3000;
+    for i in 0..n {
+        // A list shows a lost or a doubled batch; counters too.
+        p.cmd(&["RPUSH", "seq", &i.to_string()]);
+        p.cmd(&["INCR", &format!("count{}", i % 7)]);
+        if i % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut r = Conn::connect(replica.resp_addr());
+    converge_all(&mut p, &mut r, "replica behind the proxy");
+    let R::Array(items) = r.cmd(&["LRANGE", "seq", "0", "-1"]) else {
+        panic!()
+    };
+    assert_eq!(items.len(), n);
+    for (i, item) in items.iter().enumerate() {
+        assert_eq!(item, &R::bulk(&i.to_string()));
+    }
+    let drops = proxy.drops.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(drops >= 3, "the proxy cut the stream only {drops} times");
+}
+
+fn replica_in(dir: tempfile::TempDir, to: String, tweak: fn(&mut tessera::Config)) -> Node {
+    Node::start_in(dir, move |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+        c.replica_of = Some(to);
+        tweak(c);
+    })
+}
+
+#[test]
+fn a_replica_restarted_under_load_resumes_without_a_full_sync() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    let to = primary.addr().to_string();
+    let replica = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
+    let mut p = Conn::connect(primary.resp_addr());
+    random_writes(&mut p, 11, 500);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let paddr = primary.resp_addr();
+    let writer = std::thread::spawn(move || {
+        let mut c = Conn::connect(paddr);
+        let mut i = 0;
+        while !s.load(std::sync::atomic::Ordering::Relaxed) && i < 50_000 {
+            assert_eq!(
+                c.cmd(&["SET", &format!("load{}", i % 300), &i.to_string()]),
+                R::ok()
+            );
+            i += 1;
+        }
+        i
+    });
+    let mut r = Conn::connect(replica.resp_addr());
+    converge(&mut r, &["GET", "load10"], &R::bulk("10"));
+    let dir = replica.stop();
+    let replica = replica_in(dir, to, |_| {});
+    let mut r = Conn::connect(replica.resp_addr());
+    // Writes kept flowing while it was down and while it restarts.
+    let text = info(&mut r);
+    assert!(
+        common::info_sum(&text, "partition", "repl_index") > 0,
+        "{text}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 300, "only {written} writes under load");
+    converge_all(&mut p, &mut r, "restarted replica");
+    let text = info(&mut r);
+    assert_eq!(
+        common::info_sum(&text, "partition", "repl_full_syncs"),
+        0,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_replica_behind_the_primarys_wal_copies_the_partitions_in_full() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+        // No WAL kept after a flush, and small memtables: the WAL moves on fast.
+        c.wal_retention_seconds = 0;
+        c.wal_retention_mb = 0;
+        c.write_buffer_bytes = 1 << 20;
+    });
+    let to = primary.addr().to_string();
+    let replica = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
+    let mut p = Conn::connect(primary.resp_addr());
+    random_writes(&mut p, 12, 300);
+    let mut r = Conn::connect(replica.resp_addr());
+    converge_all(&mut p, &mut r, "replica before the stop");
+    // Stopped while the primary writes far more than its memtables hold:
+    // the WAL it needs is gone, so it copies both partitions in full.
+    let dir = replica.stop();
+    let big = "x".repeat(4000);
+    for i in 0..3000 {
+        p.cmd(&["SET", &format!("big{i}"), &big]);
+    }
+    p.cmd(&["DEL", "big0", "s1", "s2"]);
+    let replica = replica_in(dir, to, |_| {});
+    let mut r = Conn::connect(replica.resp_addr());
+    converge_all(&mut p, &mut r, "replica after a full sync");
+    let text = info(&mut r);
+    for n in 0..2 {
+        let syncs: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("partition{n}_repl_full_syncs:")))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(syncs >= 1, "partition {n} was not copied in full: {text}");
+    }
+    // Tailing goes on after the copy.
+    p.cmd(&["SET", "after-sync", "1"]);
+    converge(&mut r, &["GET", "after-sync"], &R::bulk("1"));
+}

@@ -910,6 +910,7 @@ impl Core {
         );
         let _ = writeln!(s, "core{}_role:{}", self.id, self.role_text());
         let _ = writeln!(s, "core{}_epoch:{}", self.id, self.epoch.get());
+        let _ = writeln!(s, "core{}_peers:{}", self.id, self.peers.borrow().join(","));
         for p in &self.local {
             let i = p.info();
             let n = i.id;

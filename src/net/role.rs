@@ -428,6 +428,7 @@ impl Core {
         };
         let _ = writeln!(s, "role:{role}");
         let _ = writeln!(s, "epoch:{}", self.epoch.get());
+        let _ = writeln!(s, "peers:{}", self.peers.borrow().join(","));
         for p in &self.local {
             let _ = writeln!(s, "partition{}:{}", p.id(), p.last_record().position());
         }
