@@ -105,7 +105,7 @@ async fn pull_once(
             )));
         }
         core.learn_epoch(u.epoch).await;
-        core.learn_peers(u.peers).await;
+        core.learn_peers(u.peers, true).await;
     }
     set_state(core, p, |s| s.primary_latest = u.latest);
     if u.batches.is_empty() {

@@ -195,8 +195,9 @@ impl Core {
         }
     }
 
-    /// Remembers peers (persisted when the list changes).
-    pub async fn learn_peers(&self, mut list: Vec<String>) {
+    /// Remembers peers (persisted when the list changes). A replica takes
+    /// its primary's current list (`replace`); a primary adds replicas.
+    pub async fn learn_peers(&self, mut list: Vec<String>, replace: bool) {
         list.retain(|p| !p.is_empty() && *p != self.config.advertise);
         list.sort();
         list.dedup();
@@ -206,7 +207,7 @@ impl Core {
         *self.peers.borrow_mut() = list.clone();
         if let Err(e) = self
             .update_state(move |s| {
-                let mut all = s.peers.clone();
+                let mut all = if replace { Vec::new() } else { s.peers.clone() };
                 all.extend(list);
                 all.sort();
                 all.dedup();
@@ -267,7 +268,7 @@ impl Core {
             if prev.as_deref() != Some(addr.as_str()) {
                 let mut list = self.peers.borrow().clone();
                 list.push(addr.clone());
-                self.learn_peers(list).await;
+                self.learn_peers(list, false).await;
             }
         }
         let max = (a.max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);

@@ -137,6 +137,8 @@ pub fn spawn_until_ready(cmd: &mut Command) -> Result<(Child, String), String> {
 pub struct Proc {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The RESP listener from the ready line, when on.
+    pub resp: Option<SocketAddr>,
     pub stderr_log: PathBuf,
 }
 
@@ -152,9 +154,14 @@ impl Proc {
             return Err(format!("exited {status} before ready: {msg}"));
         }
         let addr = parse_ready(&line).ok_or_else(|| format!("bad ready line {line:?}"))?;
+        let resp = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("resp="))
+            .and_then(|v| v.parse().ok());
         Ok(Proc {
             child,
             addr,
+            resp,
             stderr_log: log,
         })
     }
