@@ -451,13 +451,22 @@ fn replica_in(dir: tempfile::TempDir, to: String, tweak: fn(&mut tessera::Config
 }
 
 #[test]
-fn a_replica_restarted_under_load_resumes_without_a_full_sync() {
+fn a_replica_killed_and_restarted_under_load_resumes_without_a_full_sync() {
     let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
         c.cores = Some(2);
         c.partitions = Some(2);
     });
+    let rdir = tempfile::tempdir().unwrap();
     let to = primary.addr().to_string();
-    let replica = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
+    let args = [
+        "--cores",
+        "2",
+        "--partitions",
+        "2",
+        "--replica-of",
+        to.as_str(),
+    ];
+    let replica = common::Proc::start(rdir.path(), &args).unwrap();
     let mut p = Conn::connect(primary.resp_addr());
     random_writes(&mut p, 11, 500);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -475,12 +484,12 @@ fn a_replica_restarted_under_load_resumes_without_a_full_sync() {
         }
         i
     });
-    let mut r = Conn::connect(replica.resp_addr());
+    let mut r = Conn::connect(replica.resp.unwrap());
     converge(&mut r, &["GET", "load10"], &R::bulk("10"));
-    let dir = replica.stop();
-    let replica = replica_in(dir, to, |_| {});
-    let mut r = Conn::connect(replica.resp_addr());
-    // Writes kept flowing while it was down and while it restarts.
+    // SIGKILL under load, then a restart with the same data directory.
+    replica.kill9();
+    let replica = common::Proc::start(rdir.path(), &args).unwrap();
+    let mut r = Conn::connect(replica.resp.unwrap());
     let text = info(&mut r);
     assert!(
         common::info_sum(&text, "partition", "repl_index") > 0,

@@ -875,7 +875,32 @@ impl Core {
             ] {
                 let _ = writeln!(s, "{kind} {name} {l} {v}");
             }
+            // Replication: the log position, and on a replica the stream.
+            let rec = p.last_record();
+            let mut repl = vec![
+                ("g", "tessera_repl_index", rec.index as f64),
+                ("g", "tessera_repl_epoch_term", rec.epoch.term as f64),
+            ];
+            if let Some(r) = self.repl.borrow().get(&i.id) {
+                repl.extend([
+                    ("g", "tessera_repl_lag_batches", r.lag() as f64),
+                    ("g", "tessera_repl_lag_bytes", r.lag_bytes() as f64),
+                    ("g", "tessera_repl_lag_seconds", r.lag_seconds()),
+                    ("c", "tessera_repl_full_syncs_total", r.full_syncs as f64),
+                    ("g", "tessera_repl_tailing", f64::from(r.state == "tailing")),
+                ]);
+            }
+            for (kind, name, v) in repl {
+                let _ = writeln!(s, "{kind} {name} {l} {v}");
+            }
         }
+        let role = match &*self.role.borrow() {
+            crate::repl::CoreRole::Primary => 0,
+            crate::repl::CoreRole::Replica(_) => 1,
+            crate::repl::CoreRole::Fenced(_) => 2,
+        };
+        let _ = writeln!(s, "g tessera_role core={c} {role}");
+        let _ = writeln!(s, "g tessera_epoch_term core={c} {}", self.epoch.get().term);
         s
     }
 
