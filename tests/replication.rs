@@ -524,11 +524,12 @@ fn a_replica_behind_the_primarys_wal_copies_the_partitions_in_full() {
     random_writes(&mut p, 12, 300);
     let mut r = Conn::connect(replica.resp_addr());
     converge_all(&mut p, &mut r, "replica before the stop");
-    // Stopped while the primary writes far more than its memtables hold:
-    // the WAL it needs is gone, so it copies both partitions in full.
+    // Stopped while the primary writes far more than its memtables and its
+    // in-memory tail (16 MiB per partition) hold: the WAL it needs is gone,
+    // so it copies both partitions in full.
     let dir = replica.stop();
-    let big = "x".repeat(4000);
-    for i in 0..3000 {
+    let big = "x".repeat(8000);
+    for i in 0..12_000 {
         p.cmd(&["SET", &format!("big{i}"), &big]);
     }
     p.cmd(&["DEL", "big0", "s1", "s2"]);
@@ -786,4 +787,41 @@ fn promotion_is_refused_while_a_peer_is_unreachable_unless_forced() {
     assert!(text.starts_with("promoted"), "{text}");
     assert_eq!(c1.cmd(&["SET", "x", "1"]), R::ok());
     assert_eq!(c1.cmd(&["GET", "k399"]), R::Nil);
+}
+
+#[test]
+fn a_restarted_primary_waits_for_a_peer_then_serves_its_replica_from_the_wal() {
+    let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    let replica = replica_of(&primary, tempfile::tempdir().unwrap());
+    let mut p = Conn::connect(primary.resp_addr());
+    random_writes(&mut p, 21, 800);
+    let mut r = Conn::connect(replica.resp_addr());
+    converge_all(&mut p, &mut r, "before the restart");
+    // Writes the replica has not pulled yet when the primary stops: none
+    // after the convergence, so it resumes from the WAL, not from memory.
+    let dir = primary.stop();
+    let primary = Node::start_in(dir, |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    // It knows its replica: writable only once the replica confirmed its epoch.
+    let mut p = Conn::connect(primary.resp_addr());
+    common::wait_until(
+        "the replica confirms the epoch",
+        Duration::from_secs(30),
+        || p.cmd(&["SET", "after-restart", "1"]) == R::ok(),
+    );
+    assert!(info(&mut p).contains("core0_role:primary"));
+    random_writes(&mut p, 22, 800);
+    replicaof(replica.addr(), primary.addr());
+    converge_all(&mut p, &mut r, "after the primary's restart");
+    let text = info(&mut r);
+    assert_eq!(
+        common::info_sum(&text, "partition", "repl_full_syncs"),
+        0,
+        "{text}"
+    );
 }

@@ -121,6 +121,8 @@ pub struct Core {
     /// Counts position reports; every waiter sees each one (unlike a
     /// consumed flag, which wakes only the first of several waiting groups).
     pub replica_progress: Watermark,
+    /// Counts group commits that wrote batches (replicas' pulls wait on it).
+    pub log_written: Watermark,
     /// Groups whose replicas did not acknowledge in time (most recent last).
     unacked_groups: RefCell<VecDeque<u64>>,
     /// The last group handed to `release_group` (acks are released in order).
@@ -185,6 +187,7 @@ impl Core {
             sync_counter: Cell::new(0),
             replica_positions: RefCell::new(AHashMap::new()),
             replica_progress: Watermark::default(),
+            log_written: Watermark::default(),
             unacked_groups: RefCell::new(VecDeque::new()),
             release_tail: Cell::new(0),
             started: Instant::now(),
@@ -1094,18 +1097,18 @@ impl Core {
                 continue;
             };
             match p.write_inline(batch) {
-                InlineWrite::Done => {
-                    p.note_written();
+                InlineWrite::Done(data) => {
+                    p.note_written(data);
                     written.push(p.clone())
                 }
                 InlineWrite::Stalled(data) => {
                     // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
                     match glommio::executor()
-                        .spawn_blocking(p.write_blocking_fn(data))
+                        .spawn_blocking(p.write_blocking_fn(data.clone()))
                         .await
                     {
                         Ok(()) => {
-                            p.note_written();
+                            p.note_written(data);
                             written.push(p.clone())
                         }
                         Err(e) => p.poison(g, &format!("write failed: {e}")),
@@ -1114,6 +1117,9 @@ impl Core {
                 InlineWrite::Failed(e) => p.poison(g, &format!("write failed: {e}")),
             }
             p.finish_group(g);
+        }
+        if !written.is_empty() {
+            self.log_written.advance(self.log_written.get() + 1);
         }
         let targets: Vec<(u32, u64)> = written
             .iter()

@@ -52,14 +52,18 @@ enum PullError {
     Fatal(String),
 }
 
-async fn call(client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
+async fn call(core: &Core, client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
     let r = {
         let f = std::pin::pin!(client.call(req));
         let t = std::pin::pin!(glommio::timer::sleep(CALL_TIMEOUT));
-        match futures::future::select(f, t).await {
+        let stop = std::pin::pin!(core.shutdown.wait(false));
+        match futures::future::select(f, futures::future::select(t, stop)).await {
             futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right(_) => {
+            futures::future::Either::Right((futures::future::Either::Left(_), _)) => {
                 return Err(PullError::Lost("no answer in time".into()))
+            }
+            futures::future::Either::Right(_) => {
+                return Err(PullError::Lost("shutting down".into()))
             }
         }
     };
@@ -94,7 +98,7 @@ async fn pull_once(
         known_term: core.epoch.get().term,
         addr: core.config.advertise.as_bytes(),
     };
-    let body = call(client, &req).await?;
+    let body = call(core, client, &req).await?;
     let u = Pulled::decode(&body).map_err(|e| PullError::Lost(format!("bad PULL reply: {e}")))?;
     if follow {
         let known = core.epoch.get();
@@ -115,7 +119,7 @@ async fn pull_once(
         .spawn_blocking(part.apply_fn(u.batches))
         .await
         .map_err(|e| PullError::Fatal(format!("applying replicated writes failed: {e}")))?;
-    part.applied(&done);
+    part.applied(done);
     let now = part.last_record();
     set_state(core, p, |s| {
         s.position = now;
@@ -146,7 +150,7 @@ async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(),
             after: &after.1,
             max_bytes: PULL_BYTES,
         };
-        let body = call(client, &req).await?;
+        let body = call(core, client, &req).await?;
         let bad = |e: crate::proto::Error| PullError::Lost(format!("bad SYNC reply: {e}"));
         let mut r = Reader::new(&body);
         session = r.u64("session").map_err(bad)?;

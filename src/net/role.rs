@@ -23,6 +23,8 @@ use crate::shard::clock::now_ms;
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
 /// An idle full-sync session is dropped after this long.
 const SYNC_IDLE: Duration = Duration::from_secs(60);
+/// How long a caught-up replica's PULL waits for the next commit.
+const LONG_POLL: Duration = Duration::from_millis(100);
 /// How often a fenced former primary asks its peers for their epoch.
 const CONFIRM_EVERY: Duration = Duration::from_millis(300);
 
@@ -272,11 +274,33 @@ impl Core {
             }
         }
         let max = (a.max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
-        let read = part.updates_fn(a.epoch, a.index, max).map_err(wire)?;
-        let u = glommio::executor()
-            .spawn_blocking(read)
-            .await
-            .map_err(wire)?;
+        // A caught-up replica's pull waits (a little) for the next commit,
+        // so it gets new batches at once instead of polling.
+        let mut seen = self.log_written.get();
+        let deadline = Instant::now() + LONG_POLL;
+        let (latest, batches) = loop {
+            match part.tail_updates(a.epoch, a.index, max) {
+                Some((latest, b)) if b.is_empty() && !self.shutdown.is_set() => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break (latest, b);
+                    }
+                    let next = std::pin::pin!(self.log_written.reach(seen + 1));
+                    let stop = std::pin::pin!(self.shutdown.wait(false));
+                    let _ = timed(deadline - now, futures::future::select(next, stop)).await;
+                    seen = self.log_written.get();
+                }
+                Some(found) => break found,
+                None => {
+                    let read = part.updates_fn(a.epoch, a.index, max).map_err(wire)?;
+                    let u = glommio::executor()
+                        .spawn_blocking(read)
+                        .await
+                        .map_err(wire)?;
+                    break (u.latest, u.batches.into_iter().map(Rc::from).collect());
+                }
+            }
+        };
         let others: Vec<String> = self
             .replica_addrs
             .borrow()
@@ -288,14 +312,14 @@ impl Core {
         let start = frame::begin(out, id, frame::STATUS_OK, 0);
         put_u64(out, epoch.term);
         put_u64(out, epoch.node);
-        put_bytes(out, &u.latest.encode());
+        put_bytes(out, &latest.encode());
         put_u64(out, now_ms());
         put_u32(out, others.len() as u32);
         for o in &others {
             put_bytes(out, o.as_bytes());
         }
-        put_u32(out, u.batches.len() as u32);
-        for b in &u.batches {
+        put_u32(out, batches.len() as u32);
+        for b in &batches {
             put_bytes(out, b);
         }
         frame::finish(out, start);
@@ -583,7 +607,7 @@ impl Core {
     }
 
     /// Stops this core's followers and waits until they are gone.
-    async fn stop_followers(&self) {
+    pub async fn stop_followers(&self) {
         self.follow_gen.set(self.follow_gen.get() + 1);
         while self.followers.get() > 0 {
             self.followers_done.wait(true).await;

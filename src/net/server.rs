@@ -522,6 +522,8 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     let _ = a.ready.send((id, Ok(())));
 
     core.shutdown.wait(false).await;
+    // Followers hold partitions: they end before the partitions close.
+    core.stop_followers().await;
     // Stop accepting and let connections finish what they read, within bounds.
     {
         let closing = pin!(gate.close());

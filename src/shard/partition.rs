@@ -101,7 +101,8 @@ pub struct PartitionInfo {
 
 /// The result of writing a batch inline.
 pub enum InlineWrite {
-    Done,
+    /// Written; the batch's bytes (kept for replicas, `note_written`).
+    Done(Vec<u8>),
     /// RocksDB would have stalled; the batch is returned (as its bytes) to be
     /// written from the blocking pool instead.
     Stalled(Vec<u8>),
@@ -696,7 +697,7 @@ impl Partition {
     pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
         let copy = batch.data().to_vec();
         match self.db.write_opt(batch, &self.write_opts) {
-            Ok(()) => InlineWrite::Done,
+            Ok(()) => InlineWrite::Done(copy),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 self.stats.stalls.set(self.stats.stalls.get() + 1);
                 InlineWrite::Stalled(copy)

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
@@ -21,6 +22,9 @@ use crate::shard::clock::now_ms;
 /// a tailing replica's next pull starts at once (older positions are
 /// found by reading the WAL from its start).
 const RECENT: usize = 16384;
+/// Bytes of recent batches a partition keeps in memory, so tailing replicas
+/// are served without reading the WAL.
+const TAIL_BYTES: usize = 16 << 20;
 /// Set on a replica while a full sync is copying; a restart copies again.
 const SYNC_MARK: &[u8] = b"\xFF\xFFrepl-full-sync";
 
@@ -37,6 +41,9 @@ pub struct LogState {
     pub epoch: Epoch,
     /// `(index, epoch, last local sequence of the batch)`, oldest first.
     recent: VecDeque<(u64, Epoch, u64)>,
+    /// The last batches' bytes `(index, bytes)`, up to `TAIL_BYTES`.
+    tail: VecDeque<(u64, Rc<[u8]>)>,
+    tail_bytes: usize,
     /// A full sync was interrupted: the partition's content is partial.
     pub syncing: bool,
 }
@@ -63,16 +70,36 @@ impl LogState {
             last,
             epoch: last.epoch,
             recent: VecDeque::new(),
+            tail: VecDeque::new(),
+            tail_bytes: 0,
             syncing,
         })
     }
 
-    fn remember(&mut self, r: &Record, seq: u64) {
+    fn remember(&mut self, r: &Record, seq: u64, data: Option<Vec<u8>>) {
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
         }
         self.recent.push_back((r.index, r.epoch, seq));
         self.last = *r;
+        match data {
+            Some(d) => {
+                self.tail_bytes += d.len();
+                self.tail.push_back((r.index, d.into()));
+                while self.tail_bytes > TAIL_BYTES {
+                    match self.tail.pop_front() {
+                        Some((_, d)) => self.tail_bytes -= d.len(),
+                        None => break,
+                    }
+                }
+            }
+            None => self.clear_tail(),
+        }
+    }
+
+    fn clear_tail(&mut self) {
+        self.tail.clear();
+        self.tail_bytes = 0;
     }
 
     fn lookup(&self, index: u64) -> Option<(Epoch, u64)> {
@@ -93,6 +120,9 @@ pub struct Updates {
     /// Whole write batches, in order, each ending with its record.
     pub batches: Vec<Vec<u8>>,
 }
+
+/// A batch `apply_fn` wrote: its record, local sequence number and bytes.
+pub type Applied = (Record, u64, Vec<u8>);
 
 /// One key/value of a full sync: (0 = default family, 1 = subkeys, key, value).
 pub type Entry = (u8, Vec<u8>, Vec<u8>);
@@ -137,12 +167,49 @@ impl Partition {
         log.last = r;
     }
 
-    /// Notes that the sealed batch is written (its local sequence number).
-    pub fn note_written(&self) {
+    /// Notes that the sealed batch is written: its local sequence number,
+    /// and its bytes for the replicas that tail this partition.
+    pub fn note_written(&self, data: Vec<u8>) {
         let seq = self.db.latest_sequence_number();
         let mut log = self.log.borrow_mut();
         let last = log.last;
-        log.remember(&last, seq);
+        log.remember(&last, seq, Some(data));
+    }
+
+    /// The batches after `(epoch, index)` when the memory tail has them
+    /// all (a tailing replica): `None` means read the WAL (`updates_fn`).
+    pub fn tail_updates(
+        &self,
+        epoch: Epoch,
+        index: u64,
+        max_bytes: usize,
+    ) -> Option<(Record, Vec<Rc<[u8]>>)> {
+        let log = self.log.borrow();
+        if log.syncing || index > log.last.index {
+            return None;
+        }
+        let latest = log.last;
+        if index == latest.index {
+            return (index == 0 || epoch == latest.epoch).then(|| (latest, Vec::new()));
+        }
+        let front = log.tail.front()?.0;
+        if index + 1 < front {
+            return None;
+        }
+        // The asker's batch must be this history's batch at its index.
+        if index > 0 && log.lookup(index).map(|e| e.0) != Some(epoch) {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for (_, d) in log.tail.iter().skip((index + 1 - front) as usize) {
+            bytes += d.len();
+            out.push(d.clone());
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Some((latest, out))
     }
 
     /// A closure reading the batches after position `(epoch, index)`, up
@@ -242,11 +309,12 @@ impl Partition {
 
     /// A closure applying replicated batches in order (blocking pool): each
     /// lands whole, its record included, so data and position are atomic.
-    /// Returns each batch's record and local sequence number, for `applied`.
+    /// Returns each batch's record, local sequence number and bytes, for
+    /// `applied`.
     pub fn apply_fn(
         &self,
         batches: Vec<Vec<u8>>,
-    ) -> impl FnOnce() -> Result<Vec<(Record, u64)>, Error> + Send + 'static {
+    ) -> impl FnOnce() -> Result<Vec<Applied>, Error> + Send + 'static {
         let db = self.db.clone();
         let durability = self.durability;
         let mut prev = self.last_record().index;
@@ -264,7 +332,7 @@ impl Partition {
                 }
                 prev = r.index;
                 let seq = write(&db, WriteBatch::from_data(&data), durability)?;
-                done.push((r, seq));
+                done.push((r, seq, data));
             }
             Ok(done)
         }
@@ -272,10 +340,10 @@ impl Partition {
 
     /// Records batches `apply_fn` wrote, and moves the clock past their
     /// versions (a promoted replica never issues a version it has served).
-    pub fn applied(&self, done: &[(Record, u64)]) {
+    pub fn applied(&self, done: Vec<Applied>) {
         let mut log = self.log.borrow_mut();
-        for (r, seq) in done {
-            log.remember(r, *seq);
+        for (r, seq, data) in done {
+            log.remember(&r, seq, Some(data));
             self.clock.borrow_mut().observe(r.clock);
         }
     }
@@ -290,6 +358,7 @@ impl Partition {
             let mut log = self.log.borrow_mut();
             log.syncing = true;
             log.recent.clear();
+            log.clear_tail();
         }
         move || {
             let sub = db
@@ -358,7 +427,7 @@ impl Partition {
     pub fn synced(&self, r: Record, seq: u64) {
         let mut log = self.log.borrow_mut();
         log.syncing = false;
-        log.remember(&r, seq);
+        log.remember(&r, seq, None);
         self.clock.borrow_mut().observe(r.clock);
     }
 

@@ -254,7 +254,7 @@ pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>)
     if let Some(batch) = p.take_batch() {
         assert!(matches!(
             p.write_inline(batch),
-            tessera::shard::InlineWrite::Done
+            tessera::shard::InlineWrite::Done(_)
         ));
     }
     p.finish_group(g);
