@@ -196,9 +196,16 @@ impl Partition {
         if index + 1 < front {
             return None;
         }
-        // The asker's batch must be this history's batch at its index.
-        if index > 0 && log.lookup(index).map(|e| e.0) != Some(epoch) {
-            return None;
+        // The asker's batch must be this history's batch at its index (its
+        // record is in the tail, or it is the batch just before it).
+        if index > 0 {
+            let theirs = match index.checked_sub(front) {
+                Some(i) => Record::of_batch(&log.tail[i as usize].1).map(|r| r.epoch),
+                None => log.lookup(index).map(|e| e.0),
+            };
+            if theirs != Some(epoch) {
+                return None;
+            }
         }
         let mut out = Vec::new();
         let mut bytes = 0;
