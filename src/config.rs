@@ -30,6 +30,9 @@ pub struct Config {
     pub block_cache_bytes: usize,
     /// RocksDB memtable budget shared by all partitions, in bytes.
     pub write_buffer_bytes: usize,
+    /// Committed values of recently used keys kept by each core for reads,
+    /// in bytes for the whole node (split over the partitions; 0 = off).
+    pub read_cache_bytes: usize,
     /// Log filter (`info`, `debug`, `tessera=debug,warn`, ...); RUST_LOG wins when set.
     pub log_level: String,
     /// Request batches slower than this are logged (0 = never).
@@ -65,6 +68,7 @@ impl Default for Config {
             max_frame_bytes: 64 << 20,
             memory_budget_bytes: 1 << 30,
             block_cache_bytes: 512 << 20,
+            read_cache_bytes: 128 << 20,
             write_buffer_bytes: 256 << 20,
             log_level: "info".into(),
             slow_request_ms: 250,

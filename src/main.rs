@@ -6,6 +6,9 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tessera::shard::Durability;
 use tessera::Config;
 
@@ -87,6 +90,11 @@ struct ServeArgs {
     /// RocksDB memtable budget shared by all partitions, in bytes [default: 268435456 (256 MiB)].
     #[arg(long, value_name = "BYTES")]
     write_buffer_bytes: Option<usize>,
+    /// Read cache: committed values of recently read or written keys, kept by the core owning
+    /// them so a GET skips RocksDB; bytes for the whole node, 0 = off [default: 134217728
+    /// (128 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    read_cache_bytes: Option<usize>,
     /// Log filter: error, warn, info, debug, trace, or per module (`tessera=debug,warn`).
     /// RUST_LOG overrides it when set [default: info].
     #[arg(long, value_name = "FILTER")]
@@ -168,6 +176,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.memory_budget_bytes {
         c.memory_budget_bytes = v;
+    }
+    if let Some(v) = a.read_cache_bytes {
+        c.read_cache_bytes = v;
     }
     if let Some(v) = a.block_cache_bytes {
         c.block_cache_bytes = v;

@@ -116,3 +116,86 @@ fn cache_mode_wipes_the_directory() {
     let p = s.open_partition(0, group).unwrap();
     assert!(p.meta(key_slot(b"a"), b"a", now()).unwrap().is_none());
 }
+
+/// The read cache (1 MiB here, so it turns over many times) never answers
+/// differently from the model: writes, overwrites, deletions and FLUSHALL,
+/// read before and after their group commits, and after a reopen.
+#[test]
+fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = std::collections::HashMap::<String, Vec<u8>>::new();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut rnd = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    // Reads may go to disk here (no blocking pool to warm the block cache).
+    let read = |p: &tessera::shard::Partition, k: &str| {
+        p.allow_disk(true);
+        p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
+            v.map(|(_, b)| b.to_vec())
+        })
+        .unwrap()
+    };
+    {
+        let s = shard_store(dir.path(), Durability::Wal);
+        let group = Rc::new(Cell::new(1));
+        let p = s.open_partition(0, group.clone()).unwrap();
+        for step in 0..40_000u64 {
+            let k = format!("key{}", rnd(3000));
+            match rnd(10) {
+                0..=3 => {
+                    let v = vec![b'a' + (step % 26) as u8; 50 + rnd(300) as usize];
+                    p.set(
+                        key_slot(k.as_bytes()),
+                        k.as_bytes(),
+                        &v,
+                        &SetOptions::default(),
+                        now(),
+                    )
+                    .unwrap();
+                    model.insert(k.clone(), v);
+                }
+                4 => {
+                    p.delete(key_slot(k.as_bytes()), k.as_bytes(), now())
+                        .unwrap();
+                    model.remove(&k);
+                }
+                5 if step % 5000 == 0 => {
+                    p.flush_all().unwrap();
+                    model.clear();
+                }
+                _ => {}
+            }
+            assert_eq!(read(&p, &k), model.get(&k).cloned(), "step {step}, {k}");
+            if rnd(3) == 0 {
+                commit_group(&p, &group);
+                assert_eq!(
+                    read(&p, &k),
+                    model.get(&k).cloned(),
+                    "step {step}, {k} committed"
+                );
+            }
+        }
+        commit_group(&p, &group);
+        let info = p.info();
+        assert!(
+            info.read_cache_hits > 10_000,
+            "{} hits",
+            info.read_cache_hits
+        );
+        assert!(
+            info.read_cache_misses > 100,
+            "{} misses",
+            info.read_cache_misses
+        );
+    }
+    let s = shard_store(dir.path(), Durability::Wal);
+    let p = s.open_partition(0, Rc::new(Cell::new(1))).unwrap();
+    for i in 0..3000 {
+        let k = format!("key{i}");
+        assert_eq!(read(&p, &k), model.get(&k).cloned(), "{k} after reopen");
+    }
+}

@@ -871,6 +871,17 @@ impl Core {
                 ),
                 ("g", "tessera_partition_keys_estimate", i.estimate_keys),
                 (
+                    "c",
+                    "tessera_partition_read_cache_hits_total",
+                    i.read_cache_hits,
+                ),
+                (
+                    "c",
+                    "tessera_partition_read_cache_misses_total",
+                    i.read_cache_misses,
+                ),
+                ("g", "tessera_partition_read_cache_keys", i.read_cache_keys),
+                (
                     "g",
                     "tessera_partition_poisoned",
                     u64::from(i.poisoned.is_some()),
@@ -955,6 +966,9 @@ impl Core {
             let _ = writeln!(s, "partition{n}_writes:{}", i.writes);
             let _ = writeln!(s, "partition{n}_blocking_reads:{}", i.blocking_reads);
             let _ = writeln!(s, "partition{n}_inline_disk_reads:{}", i.inline_disk_reads);
+            let _ = writeln!(s, "partition{n}_read_cache_hits:{}", i.read_cache_hits);
+            let _ = writeln!(s, "partition{n}_read_cache_misses:{}", i.read_cache_misses);
+            let _ = writeln!(s, "partition{n}_read_cache_keys:{}", i.read_cache_keys);
             let _ = writeln!(s, "partition{n}_group_commits:{}", i.groups);
             let _ = writeln!(s, "partition{n}_write_stalls:{}", i.stalls);
             let _ = writeln!(s, "partition{n}_wal_synced:{}", i.wal_synced);

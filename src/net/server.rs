@@ -142,6 +142,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         default_partitions: cores as u32,
         durability: config.durability,
         block_cache_bytes: config.block_cache_bytes,
+        read_cache_bytes: config.read_cache_bytes,
         write_buffer_bytes: config.write_buffer_bytes,
         background_threads: (cores as i32).max(2),
         wal_retention_seconds: config.wal_retention_seconds,

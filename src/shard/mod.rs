@@ -127,6 +127,8 @@ pub struct StoreConfig {
     pub block_cache_bytes: usize,
     /// One memtable budget shared by all partitions.
     pub write_buffer_bytes: usize,
+    /// Read cache for the whole store, split evenly over the partitions.
+    pub read_cache_bytes: usize,
     /// RocksDB background threads shared by all partitions.
     pub background_threads: i32,
     /// WAL kept after flushes so replicas can catch up (seconds, MiB; 0 = RocksDB's default).
@@ -307,7 +309,8 @@ impl Store {
         })?;
         let db = Arc::new(db);
         let _ = this.set(Arc::downgrade(&db));
-        Partition::new(p, range, db, opts, self.config.durability, group)
+        let cache = self.config.read_cache_bytes / self.manifest.slot_ranges.len().max(1);
+        Partition::new(p, range, db, opts, self.config.durability, group, cache)
     }
 }
 

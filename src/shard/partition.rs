@@ -96,6 +96,10 @@ pub struct PartitionInfo {
     pub groups: u64,
     pub stalls: u64,
     pub inline_disk_reads: u64,
+    /// Read cache: lookups answered, lookups that went to RocksDB, keys kept.
+    pub read_cache_hits: u64,
+    pub read_cache_misses: u64,
+    pub read_cache_keys: u64,
     pub poisoned: Option<String>,
 }
 
@@ -107,6 +111,130 @@ pub enum InlineWrite {
     /// written from the blocking pool instead.
     Stalled(Vec<u8>),
     Failed(String),
+}
+
+/// Values larger than this are not kept in the read cache.
+const CACHE_MAX_VALUE: usize = 64 << 10;
+/// Bookkeeping bytes counted per cached entry.
+const CACHE_ENTRY_OVERHEAD: usize = 64;
+
+/// The read cache of a partition: committed envelopes by raw key, bounded
+/// in bytes. Two generations approximate LRU in O(1): entries go into the
+/// current map; when it holds half the budget it becomes the old one (the
+/// previous old one is dropped), and a hit in the old map moves the entry
+/// back into the current one.
+pub(super) struct ReadCache {
+    cur: AHashMap<Vec<u8>, Rc<[u8]>>,
+    old: AHashMap<Vec<u8>, Rc<[u8]>>,
+    cur_bytes: usize,
+    limit: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl ReadCache {
+    fn new(limit: usize) -> ReadCache {
+        ReadCache {
+            cur: AHashMap::new(),
+            old: AHashMap::new(),
+            cur_bytes: 0,
+            limit,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    fn cost(raw: &[u8], v: &[u8]) -> usize {
+        raw.len() + v.len() + CACHE_ENTRY_OVERHEAD
+    }
+
+    fn get(&mut self, raw: &[u8]) -> Option<Rc<[u8]>> {
+        if self.limit == 0 {
+            return None;
+        }
+        if let Some(v) = self.cur.get(raw) {
+            self.hits += 1;
+            return Some(v.clone());
+        }
+        match self.old.remove_entry(raw) {
+            Some((k, v)) => {
+                self.hits += 1;
+                self.insert(k, v.clone());
+                Some(v)
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A write committed: the cache takes the new value (write-through, so
+    /// a read after a write hits), or drops the key for a deletion or a
+    /// large value. One hash probe when the key is cached already; a stale
+    /// copy in the old generation is shadowed by the current one.
+    pub(super) fn committed(&mut self, raw: Vec<u8>, v: Option<Rc<[u8]>>) {
+        if self.limit == 0 {
+            return;
+        }
+        match v.filter(|v| v.len() <= CACHE_MAX_VALUE) {
+            Some(v) => match self.cur.entry(raw) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    self.cur_bytes = self.cur_bytes + v.len() - e.get().len();
+                    e.insert(v);
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    self.cur_bytes += Self::cost(e.key(), &v);
+                    e.insert(v);
+                    if self.cur_bytes > self.limit / 2 {
+                        self.old = std::mem::take(&mut self.cur);
+                        self.cur_bytes = 0;
+                    }
+                }
+            },
+            None => {
+                if let Some(old) = self.cur.remove(&raw) {
+                    self.cur_bytes -= Self::cost(&raw, &old);
+                }
+                self.old.remove(&raw);
+            }
+        }
+    }
+
+    /// Sets the committed value of `raw` (`None`: deleted, not cached).
+    pub(super) fn put(&mut self, raw: Vec<u8>, v: Option<Rc<[u8]>>) {
+        if self.limit == 0 {
+            return;
+        }
+        self.old.remove(&raw);
+        if let Some(old) = self.cur.remove(&raw) {
+            self.cur_bytes -= Self::cost(&raw, &old);
+        }
+        match v {
+            Some(v) if v.len() <= CACHE_MAX_VALUE => self.insert(raw, v),
+            _ => {}
+        }
+    }
+
+    fn insert(&mut self, raw: Vec<u8>, v: Rc<[u8]>) {
+        self.cur_bytes += Self::cost(&raw, &v);
+        self.cur.insert(raw, v);
+        if self.cur_bytes > self.limit / 2 {
+            self.old = std::mem::take(&mut self.cur);
+            self.cur_bytes = 0;
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.cur.clear();
+        self.old.clear();
+        self.cur_bytes = 0;
+    }
+
+    /// Entries kept (both generations).
+    pub fn len(&self) -> usize {
+        self.cur.len() + self.old.len()
+    }
 }
 
 /// A staged value: the encoded envelope, or `None` for a deletion.
@@ -177,6 +305,11 @@ pub struct Partition {
     /// Replication: the last position record, the epoch of new batches,
     /// recent batches' local sequence numbers (src/shard/repl_log.rs).
     pub(super) log: RefCell<LogState>,
+    /// Committed values of recently read or written keys (default column
+    /// family). Exact: every write passes through the overlay and reaches
+    /// the cache when its group commits; writes that bypass the overlay
+    /// (replication, full sync) and FLUSHALL clear it.
+    pub(super) cache: RefCell<ReadCache>,
     pending: RefCell<Pending>,
     /// The core's open group number, shared by all its partitions.
     group: Rc<Cell<u64>>,
@@ -200,6 +333,7 @@ impl Partition {
         options: rocksdb::Options,
         durability: Durability,
         group: Rc<Cell<u64>>,
+        read_cache_bytes: usize,
     ) -> Result<Partition, Error> {
         let high_water = match db.get(CLOCK_KEY).map_err(storage)? {
             Some(v) if v.len() == 8 => {
@@ -234,6 +368,7 @@ impl Partition {
             disk_ok: Cell::new(false),
             clock: RefCell::new(Hlc::resume(high_water)),
             log: RefCell::new(log),
+            cache: RefCell::new(ReadCache::new(read_cache_bytes)),
             pending: RefCell::new(Pending {
                 batch: WriteBatch::default(),
                 overlay: AHashMap::new(),
@@ -266,8 +401,16 @@ impl Partition {
         if self.flushed.get().is_some() {
             return Ok(None);
         }
+        if let Some(v) = self.cache.borrow_mut().get(raw) {
+            return Ok(Some(RawValue::Staged(v)));
+        }
         match self.db.get_pinned_opt(raw, self.read_opts()) {
-            Ok(v) => Ok(v.map(RawValue::Pinned)),
+            Ok(Some(v)) => {
+                let v: Rc<[u8]> = Rc::from(&v[..]);
+                self.cache.borrow_mut().put(raw.to_vec(), Some(v.clone()));
+                Ok(Some(RawValue::Staged(v)))
+            }
+            Ok(None) => Ok(None),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 *self.miss.borrow_mut() = Some(Miss::Point(Cf::Meta, raw.to_vec()));
                 Err(Error::WouldBlock)
@@ -517,6 +660,7 @@ impl Partition {
             .delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF].as_slice());
         p.overlay.clear();
         p.sub.clear();
+        self.cache.borrow_mut().clear();
         self.flushed.set(Some(group));
         Ok(group)
     }
@@ -737,8 +881,12 @@ impl Partition {
         if self.flushed.get().is_some_and(|f| f <= group) {
             self.flushed.set(None);
         }
+        let written = self.group_status(group).is_ok();
         let mut p = self.pending.borrow_mut();
-        p.overlay.retain(|_, (g, _)| *g > group);
+        let mut cache = self.cache.borrow_mut();
+        for (raw, (_, v)) in p.overlay.extract_if(|_, (g, _)| *g <= group) {
+            cache.committed(raw, if written { v } else { None });
+        }
         if !p.sub.is_empty() {
             p.sub.retain(|_, (g, _)| *g > group);
         }
@@ -813,6 +961,9 @@ impl Partition {
             groups: self.stats.groups.get(),
             stalls: self.stats.stalls.get(),
             inline_disk_reads: self.stats.inline_disk_reads.get(),
+            read_cache_hits: self.cache.borrow().hits,
+            read_cache_misses: self.cache.borrow().misses,
+            read_cache_keys: self.cache.borrow().len() as u64,
             poisoned: self.poisoned.borrow().as_ref().map(|(_, w)| w.clone()),
         }
     }

@@ -348,6 +348,8 @@ impl Partition {
     /// Records batches `apply_fn` wrote, and moves the clock past their
     /// versions (a promoted replica never issues a version it has served).
     pub fn applied(&self, done: Vec<Applied>) {
+        // The batches bypassed the overlay: cached values may be stale.
+        self.cache.borrow_mut().clear();
         let mut log = self.log.borrow_mut();
         for (r, seq, data) in done {
             log.remember(&r, seq, Some(data));
@@ -366,6 +368,7 @@ impl Partition {
             log.syncing = true;
             log.recent.clear();
             log.clear_tail();
+            self.cache.borrow_mut().clear();
         }
         move || {
             let sub = db
@@ -432,6 +435,7 @@ impl Partition {
 
     /// Records the end of a full sync.
     pub fn synced(&self, r: Record, seq: u64) {
+        self.cache.borrow_mut().clear();
         let mut log = self.log.borrow_mut();
         log.syncing = false;
         log.remember(&r, seq, None);

@@ -233,6 +233,7 @@ pub fn info_sum(info: &str, prefix: &str, field: &str) -> u64 {
 /// A one-partition store on real RocksDB in `dir` (storage tests, no network).
 pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store {
     tessera::shard::Store::open(tessera::shard::StoreConfig {
+        read_cache_bytes: 1 << 20,
         data_dir: dir.to_path_buf(),
         partitions: Some(1),
         default_partitions: 1,
