@@ -575,13 +575,15 @@ impl Core {
             .unwrap_or(0);
         let node = self.node_id();
         let local_term = self.epoch.get().term;
+        // The epoch is persisted first; the role only once every partition
+        // caught up (a crash in between restarts this node as a replica
+        // that knows the new term, and `promote` can be run again).
         let st = self
             .update_state(move |s| {
                 s.epoch = Epoch {
                     term: s.epoch.term.max(peer_term).max(local_term) + 1,
                     node,
                 };
-                s.role = Role::Primary;
                 true
             })
             .await
@@ -603,6 +605,12 @@ impl Core {
             }
         }
         let texts = self.broadcast(arg).await?;
+        self.update_state(|s| {
+            s.role = Role::Primary;
+            true
+        })
+        .await
+        .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
         Ok(format!("promoted: epoch {epoch}\n{}", texts.concat()))
     }
 

@@ -148,6 +148,10 @@ impl ReadCache {
         raw.len() + v.len() + CACHE_ENTRY_OVERHEAD
     }
 
+    fn enabled(&self) -> bool {
+        self.limit > 0
+    }
+
     fn get(&mut self, raw: &[u8]) -> Option<Rc<[u8]>> {
         if self.limit == 0 {
             return None;
@@ -405,12 +409,12 @@ impl Partition {
             return Ok(Some(RawValue::Staged(v)));
         }
         match self.db.get_pinned_opt(raw, self.read_opts()) {
-            Ok(Some(v)) => {
+            Ok(Some(v)) if self.cache.borrow().enabled() => {
                 let v: Rc<[u8]> = Rc::from(&v[..]);
                 self.cache.borrow_mut().put(raw.to_vec(), Some(v.clone()));
                 Ok(Some(RawValue::Staged(v)))
             }
-            Ok(None) => Ok(None),
+            Ok(v) => Ok(v.map(RawValue::Pinned)),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 *self.miss.borrow_mut() = Some(Miss::Point(Cf::Meta, raw.to_vec()));
                 Err(Error::WouldBlock)
