@@ -778,13 +778,31 @@ fn promotion_is_refused_while_a_peer_is_unreachable_unless_forced() {
     let (r1, r2, _keys) = replica_two_ahead();
     let r2_addr = r2.addr().to_string();
     drop(r2);
-    let e = role(r1.addr(), 2, b"").unwrap_err();
-    assert!(e.contains(&r2_addr) && e.contains("--force"), "{e}");
+    // Through the real command line, as an operator would.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::binary())
+            .args(["cli", "--addr", &r1.addr().to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = cli(&["promote"]);
+    assert!(
+        !ok && err.contains(&r2_addr) && err.contains("--force"),
+        "{err}"
+    );
     let mut c1 = Conn::connect(r1.resp_addr());
     assert_eq!(c1.cmd(&["SET", "x", "1"]).err_word(), Some("READONLY"));
+    assert!(cli(&["role"]).1.contains("role:replica"));
     // Forced: it takes writes, without the writes only replica 2 had.
-    let text = role(r1.addr(), 2, b"force").expect("forced promotion");
-    assert!(text.starts_with("promoted"), "{text}");
+    let (ok, text, err) = cli(&["promote", "--force"]);
+    assert!(ok && text.starts_with("promoted"), "{text} {err}");
+    assert!(cli(&["role"]).1.contains("role:primary"));
     assert_eq!(c1.cmd(&["SET", "x", "1"]), R::ok());
     assert_eq!(c1.cmd(&["GET", "k399"]), R::Nil);
 }
