@@ -273,6 +273,7 @@ impl Core {
                 self.learn_peers(list, false).await;
             }
         }
+        part.note_pull();
         let max = (a.max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
         // A caught-up replica's pull waits (a little) for the next commit,
         // so it gets new batches at once instead of polling.

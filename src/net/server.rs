@@ -210,6 +210,12 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let mut state =
         crate::repl::state::NodeState::load(&config.data_dir).map_err(ServerError::Config)?;
     if let Some(a) = &config.replica_of {
+        if state.role == crate::repl::state::Role::Primary && state.epoch.term > 1 {
+            tracing::warn!(
+                "this node was promoted (epoch {}), and --replica-of {a} makes it a replica again; drop the flag to keep it a primary",
+                state.epoch
+            );
+        }
         state.role = crate::repl::state::Role::Replica(a.clone());
     }
     let start_role = match &state.role {

@@ -25,6 +25,8 @@ const RECENT: usize = 16384;
 /// Bytes of recent batches a partition keeps in memory, so tailing replicas
 /// are served without reading the WAL.
 const TAIL_BYTES: usize = 16 << 20;
+/// The tail is kept only while replicas pull: for this long after the last PULL.
+const TAIL_WANTED: std::time::Duration = std::time::Duration::from_secs(60);
 /// Set on a replica while a full sync is copying; a restart copies again.
 const SYNC_MARK: &[u8] = b"\xFF\xFFrepl-full-sync";
 
@@ -44,6 +46,8 @@ pub struct LogState {
     /// The last batches' bytes `(index, bytes)`, up to `TAIL_BYTES`.
     tail: VecDeque<(u64, Rc<[u8]>)>,
     tail_bytes: usize,
+    /// When a replica last pulled (the tail is kept only while they do).
+    last_pull: Option<std::time::Instant>,
     /// A full sync was interrupted: the partition's content is partial.
     pub syncing: bool,
 }
@@ -72,6 +76,7 @@ impl LogState {
             recent: VecDeque::new(),
             tail: VecDeque::new(),
             tail_bytes: 0,
+            last_pull: None,
             syncing,
         })
     }
@@ -82,7 +87,8 @@ impl LogState {
         }
         self.recent.push_back((r.index, r.epoch, seq));
         self.last = *r;
-        match data {
+        let wanted = self.last_pull.is_some_and(|t| t.elapsed() < TAIL_WANTED);
+        match data.filter(|_| wanted) {
             Some(d) => {
                 self.tail_bytes += d.len();
                 self.tail.push_back((r.index, d.into()));
@@ -174,6 +180,11 @@ impl Partition {
         let mut log = self.log.borrow_mut();
         let last = log.last;
         log.remember(&last, seq, Some(data));
+    }
+
+    /// A replica pulled: keep the tail of recent batches in memory.
+    pub fn note_pull(&self) {
+        self.log.borrow_mut().last_pull = Some(std::time::Instant::now());
     }
 
     /// The batches after `(epoch, index)` when the memory tail has them
