@@ -420,12 +420,17 @@ fn a_replica_behind_a_connection_dropping_proxy_loses_and_duplicates_nothing() {
     });
     let mut p = Conn::connect(primary.resp_addr());
     let n = 3000;
+    let drops = || proxy.drops.load(std::sync::atomic::Ordering::Relaxed);
     for i in 0..n {
         // A list shows a lost or a doubled batch; counters too.
         p.cmd(&["RPUSH", "seq", &i.to_string()]);
         p.cmd(&["INCR", &format!("count{}", i % 7)]);
-        if i % 500 == 0 {
-            std::thread::sleep(Duration::from_millis(50));
+        if i % 500 == 499 {
+            // At least one cut of the stream between chunks of writes.
+            let before = drops();
+            common::wait_until("the proxy cuts the stream", Duration::from_secs(30), || {
+                drops() > before
+            });
         }
     }
     let mut r = Conn::connect(replica.resp_addr());
@@ -437,8 +442,11 @@ fn a_replica_behind_a_connection_dropping_proxy_loses_and_duplicates_nothing() {
     for (i, item) in items.iter().enumerate() {
         assert_eq!(item, &R::bulk(&i.to_string()));
     }
-    let drops = proxy.drops.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(drops >= 3, "the proxy cut the stream only {drops} times");
+    assert!(
+        drops() >= 6,
+        "the proxy cut the stream only {} times",
+        drops()
+    );
 }
 
 fn replica_in(dir: tempfile::TempDir, to: String, tweak: fn(&mut tessera::Config)) -> Node {
