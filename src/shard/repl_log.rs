@@ -281,8 +281,10 @@ impl Partition {
             let it = db
                 .get_updates_since(start.unwrap_or(0))
                 .map_err(|_| gone())?;
-            // Found the asker's batch (or it has none: index 0).
+            // Found the asker's batch (or it has none: index 0); `located`
+            // only when the WAL holds it.
             let mut found = start.is_some() || index == 0;
+            let mut located = start.is_some();
             let mut next = index + 1;
             let mut bytes = 0;
             for item in it {
@@ -297,6 +299,7 @@ impl Partition {
                         Some(r) if r.index < index => continue,
                         Some(r) if r.index == index && r.epoch == epoch => {
                             found = true;
+                            located = true;
                             continue;
                         }
                         Some(r) if r.index == index => return Err(diverged()),
@@ -318,7 +321,9 @@ impl Partition {
                     _ => return Err(gone()),
                 }
             }
-            if out.batches.is_empty() {
+            // Nothing after a batch the WAL holds: the next one is still
+            // being written (a group commit waiting out a write stall).
+            if out.batches.is_empty() && !located {
                 return Err(gone());
             }
             Ok(out)
