@@ -12,11 +12,15 @@ use tessera::client::Client;
 use tessera::codes::ErrorCode;
 
 fn replica_of(primary: &Node, dir: tempfile::TempDir) -> Node {
-    let addr = primary.addr().to_string();
+    replica_in(dir, primary.addr().to_string())
+}
+
+/// A 2-core, 2-partition replica of the node at `to`, in `dir`.
+fn replica_in(dir: tempfile::TempDir, to: String) -> Node {
     Node::start_in(dir, move |c| {
         c.cores = Some(2);
         c.partitions = Some(2);
-        c.replica_of = Some(addr);
+        c.replica_of = Some(to);
     })
 }
 
@@ -276,16 +280,16 @@ fn random_writes(c: &mut Conn, seed: u64, n: usize) {
     }
 }
 
-fn role(addr: std::net::SocketAddr, action: u8, arg: &'static [u8]) -> Result<String, String> {
+fn role(addr: std::net::SocketAddr, action: u8, arg: impl Into<Vec<u8>>) -> Result<String, String> {
+    let arg = arg.into();
     common::block_on(async move {
         let c = Client::connect(addr).await.map_err(|e| e.to_string())?;
-        c.role(action, arg).await.map_err(|e| e.to_string())
+        c.role(action, &arg).await.map_err(|e| e.to_string())
     })
 }
 
 fn replicaof(node: std::net::SocketAddr, primary: std::net::SocketAddr) -> String {
-    let arg: &'static [u8] = Box::leak(primary.to_string().into_bytes().into_boxed_slice());
-    role(node, 1, arg).expect("replicaof")
+    role(node, 1, primary.to_string()).expect("replicaof")
 }
 
 #[test]
@@ -318,19 +322,10 @@ fn three_nodes_converge_and_a_replica_switches_primary_at_run_time() {
     let text = replicaof(r2.addr(), r1.addr());
     assert!(text.contains(&r1.addr().to_string()), "{text}");
     assert!(info(&mut c2).contains(&format!("role:replica of {}", r1.addr())));
-    let me = role(
-        r2.addr(),
-        1,
-        Box::leak(r2.addr().to_string().into_bytes().into_boxed_slice()),
-    );
+    let me = role(r2.addr(), 1, r2.addr().to_string());
     assert!(me.unwrap_err().contains("is this node"));
     let other = Node::start_in(tempfile::tempdir().unwrap(), |c| c.partitions = Some(3));
-    let e = role(
-        r2.addr(),
-        1,
-        Box::leak(other.addr().to_string().into_bytes().into_boxed_slice()),
-    )
-    .unwrap_err();
+    let e = role(r2.addr(), 1, other.addr().to_string()).unwrap_err();
     assert!(e.contains("3 partitions"), "{e}");
     random_writes(&mut p, 9, 1000);
     converge_all(&mut p, &mut c2, "replica 2 through replica 1");
@@ -412,12 +407,7 @@ fn a_replica_behind_a_connection_dropping_proxy_loses_and_duplicates_nothing() {
         c.partitions = Some(2);
     });
     let proxy = Proxy::start(primary.addr(), Duration::from_millis(40));
-    let to = proxy.addr.to_string();
-    let replica = Node::start_in(tempfile::tempdir().unwrap(), move |c| {
-        c.cores = Some(2);
-        c.partitions = Some(2);
-        c.replica_of = Some(to);
-    });
+    let replica = replica_in(tempfile::tempdir().unwrap(), proxy.addr.to_string());
     let mut p = Conn::connect(primary.resp_addr());
     let n = 3000;
     let drops = || proxy.drops.load(std::sync::atomic::Ordering::Relaxed);
@@ -447,15 +437,6 @@ fn a_replica_behind_a_connection_dropping_proxy_loses_and_duplicates_nothing() {
         "the proxy cut the stream only {} times",
         drops()
     );
-}
-
-fn replica_in(dir: tempfile::TempDir, to: String, tweak: fn(&mut tessera::Config)) -> Node {
-    Node::start_in(dir, move |c| {
-        c.cores = Some(2);
-        c.partitions = Some(2);
-        c.replica_of = Some(to);
-        tweak(c);
-    })
 }
 
 #[test]
@@ -532,7 +513,7 @@ fn a_replica_behind_the_primarys_wal_copies_the_partitions_in_full() {
         c.write_buffer_bytes = 1 << 20;
     });
     let to = primary.addr().to_string();
-    let replica = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
+    let replica = replica_in(tempfile::tempdir().unwrap(), to.clone());
     let mut p = Conn::connect(primary.resp_addr());
     random_writes(&mut p, 12, 300);
     let mut r = Conn::connect(replica.resp_addr());
@@ -546,7 +527,7 @@ fn a_replica_behind_the_primarys_wal_copies_the_partitions_in_full() {
         p.cmd(&["SET", &format!("big{i}"), &big]);
     }
     p.cmd(&["DEL", "big0", "s1", "s2"]);
-    let replica = replica_in(dir, to, |_| {});
+    let replica = replica_in(dir, to);
     let mut r = Conn::connect(replica.resp_addr());
     converge_all(&mut p, &mut r, "replica after a full sync");
     let text = info(&mut r);
@@ -594,16 +575,8 @@ fn after_sigkill_of_the_primary_a_promoted_replica_has_every_acknowledged_write_
     ];
     let primary = common::Proc::start(pdir.path(), &args).unwrap();
     let paddr = primary.addr;
-    let r1 = Node::start_in(tempfile::tempdir().unwrap(), move |c| {
-        c.cores = Some(2);
-        c.partitions = Some(2);
-        c.replica_of = Some(paddr.to_string());
-    });
-    let r2 = Node::start_in(tempfile::tempdir().unwrap(), move |c| {
-        c.cores = Some(2);
-        c.partitions = Some(2);
-        c.replica_of = Some(paddr.to_string());
-    });
+    let r1 = replica_in(tempfile::tempdir().unwrap(), paddr.to_string());
+    let r2 = replica_in(tempfile::tempdir().unwrap(), paddr.to_string());
     let mut c1 = Conn::connect(r1.resp_addr());
     let mut c2 = Conn::connect(r2.resp_addr());
     common::wait_until("replicas know each other", Duration::from_secs(30), || {
@@ -650,7 +623,7 @@ fn after_sigkill_of_the_primary_a_promoted_replica_has_every_acknowledged_write_
     let acked = acked.lock().unwrap().clone();
     // Promote replica 1: it compares positions with replica 2 and catches
     // up from it first if it is ahead.
-    let text = role(r1.addr(), 2, b"").expect("promote");
+    let text = role(r1.addr(), 2, "").expect("promote");
     assert!(text.starts_with("promoted: epoch 2:"), "{text}");
     let (keys, values): (Vec<String>, Vec<String>) = acked.iter().cloned().unzip();
     let got = get(r1.addr(), keys.clone());
@@ -670,7 +643,7 @@ fn after_sigkill_of_the_primary_a_promoted_replica_has_every_acknowledged_write_
     );
     // The new primary takes writes; promoting it again is refused.
     assert_eq!(c1.cmd(&["SET", "after-promotion", "1"]), R::ok());
-    assert!(role(r1.addr(), 2, b"")
+    assert!(role(r1.addr(), 2, "")
         .unwrap_err()
         .contains("already a primary"));
     // Replica 2 follows the new primary.
@@ -691,7 +664,7 @@ fn after_sigkill_of_the_primary_a_promoted_replica_has_every_acknowledged_write_
         "the old primary learns it was superseded",
         Duration::from_secs(30),
         || {
-            role(oaddr, 0, b"").unwrap().contains("role:fenced")
+            role(oaddr, 0, "").unwrap().contains("role:fenced")
                 && common::block_on(async move {
                     Client::connect(oaddr).await.unwrap().info().await.unwrap()
                 })
@@ -746,8 +719,8 @@ fn replica_two_ahead() -> (Node, Node, Vec<String>) {
         c.replica_ack_timeout_ms = 5000;
     });
     let to = primary.addr().to_string();
-    let r1 = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
-    let r2 = replica_in(tempfile::tempdir().unwrap(), to.clone(), |_| {});
+    let r1 = replica_in(tempfile::tempdir().unwrap(), to.clone());
+    let r2 = replica_in(tempfile::tempdir().unwrap(), to.clone());
     let mut c1 = Conn::connect(r1.resp_addr());
     common::wait_until("replica 1 knows replica 2", Duration::from_secs(30), || {
         info(&mut c1).contains(&format!("core1_peers:{}", r2.addr()))
@@ -765,7 +738,7 @@ fn replica_two_ahead() -> (Node, Node, Vec<String>) {
     let dir1 = r1.stop();
     write(100, 400);
     drop(primary);
-    let r1 = replica_in(dir1, to, |_| {});
+    let r1 = replica_in(dir1, to);
     (r1, r2, keys)
 }
 
@@ -774,7 +747,7 @@ fn promotion_catches_up_from_a_replica_that_is_ahead() {
     let (r1, _r2, keys) = replica_two_ahead();
     let mut c1 = Conn::connect(r1.resp_addr());
     assert_eq!(c1.cmd(&["GET", "k399"]), R::Nil, "replica 1 is behind");
-    let text = role(r1.addr(), 2, b"").expect("promote");
+    let text = role(r1.addr(), 2, "").expect("promote");
     assert!(text.contains("caught up from"), "{text}");
     for k in &keys {
         assert_eq!(

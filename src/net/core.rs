@@ -89,6 +89,8 @@ pub struct Core {
     pub peers_drained: Cell<usize>,
     pub drained_notify: Notify,
     pub hello: RefCell<Rc<Vec<u8>>>,
+    /// This node's id (from the manifest, as HELLO gives it).
+    pub node: Cell<u64>,
     scan_tokens: RefCell<Recent<Vec<u8>>>,
     pub stats: CoreStats,
     /// Requests by command, latency, bytes (for /metrics).
@@ -170,6 +172,7 @@ impl Core {
             peers_drained: Cell::new(0),
             drained_notify: Notify::default(),
             hello: RefCell::new(Rc::new(Vec::new())),
+            node: Cell::new(0),
             scan_tokens: RefCell::new(Recent::new(SCAN_TOKENS_KEPT)),
             stats: CoreStats::default(),
             metrics: RefCell::new(CommandMetrics::default()),
@@ -468,41 +471,8 @@ impl Core {
                     }
                 });
             }
-            Request::Pull {
-                partition,
-                term,
-                epoch_node,
-                index,
-                max_bytes,
-                node,
-                known_term,
-                addr,
-            } => {
-                let epoch = crate::repl::position::Epoch {
-                    term: *term,
-                    node: *epoch_node,
-                };
-                let pull = super::role::PullArgs {
-                    partition: *partition,
-                    epoch,
-                    index: *index,
-                    max_bytes: *max_bytes,
-                    node: *node,
-                    known_term: *known_term,
-                    addr,
-                };
-                self.serve_pull(pull, id, out).await?;
-            }
-            Request::Sync {
-                partition,
-                session,
-                cf,
-                after,
-                max_bytes,
-            } => {
-                self.serve_sync(*partition, *session, *cf, after, *max_bytes, id, out)
-                    .await?;
-            }
+            Request::Pull { .. } => self.serve_pull(req, id, out).await?,
+            Request::Sync { .. } => self.serve_sync(req, id, out).await?,
             Request::Role { action, arg } => {
                 let text = self.role_request(*action, arg).await?;
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
@@ -1020,9 +990,7 @@ impl Core {
     }
 
     pub fn node_id(&self) -> u64 {
-        proto::Hello::decode(&self.hello.borrow())
-            .map(|h| h.node_id)
-            .unwrap_or(0)
+        self.node.get()
     }
 
     /// Checks, after its group committed, whether a write survived; a

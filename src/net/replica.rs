@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::role::Pulled;
+use super::role::{timed, Pulled};
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
@@ -30,16 +30,6 @@ fn set_state(core: &Core, p: u32, f: impl FnOnce(&mut StreamState)) {
     f(core.repl.borrow_mut().entry(p).or_default());
 }
 
-/// Sleeps, or returns `false` at once when the core is shutting down.
-async fn pause(core: &Core, d: Duration) -> bool {
-    let stop = std::pin::pin!(core.shutdown.wait(false));
-    let sleep = std::pin::pin!(glommio::timer::sleep(d));
-    matches!(
-        futures::future::select(sleep, stop).await,
-        futures::future::Either::Left(_)
-    )
-}
-
 /// Why a pull did not apply anything.
 enum PullError {
     /// The source cannot serve our position: copy in full.
@@ -53,19 +43,14 @@ enum PullError {
 }
 
 async fn call(core: &Core, client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
-    let r = {
-        let f = std::pin::pin!(client.call(req));
-        let t = std::pin::pin!(glommio::timer::sleep(CALL_TIMEOUT));
-        let stop = std::pin::pin!(core.shutdown.wait(false));
-        match futures::future::select(f, futures::future::select(t, stop)).await {
-            futures::future::Either::Left((r, _)) => r,
-            futures::future::Either::Right((futures::future::Either::Left(_), _)) => {
-                return Err(PullError::Lost("no answer in time".into()))
-            }
-            futures::future::Either::Right(_) => {
-                return Err(PullError::Lost("shutting down".into()))
-            }
+    let answer = std::pin::pin!(client.call(req));
+    let stop = std::pin::pin!(core.shutdown.wait(false));
+    let r = match timed(CALL_TIMEOUT, futures::future::select(answer, stop)).await {
+        None => return Err(PullError::Lost("no answer in time".into())),
+        Some(futures::future::Either::Right(_)) => {
+            return Err(PullError::Lost("shutting down".into()))
         }
+        Some(futures::future::Either::Left((r, _))) => r,
     };
     match r {
         Ok(b) => Ok(b),
@@ -212,7 +197,7 @@ async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u6
             Ok(c) => c,
             Err(e) => {
                 set_state(core, p, |s| s.state = format!("connecting: {e}"));
-                if !pause(core, RETRY).await {
+                if !core.pause(RETRY).await {
                     return;
                 }
                 continue;
@@ -228,7 +213,7 @@ async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u6
             match outcome {
                 Ok(true) => {}
                 Ok(false) => {
-                    if !pause(core, IDLE).await {
+                    if !core.pause(IDLE).await {
                         return;
                     }
                 }
@@ -253,7 +238,7 @@ async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u6
             }
             outcome = pull_once(core, part, &client, true).await;
         }
-        if !pause(core, RETRY).await {
+        if !core.pause(RETRY).await {
             return;
         }
     }

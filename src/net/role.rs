@@ -34,17 +34,6 @@ pub const REPLICAOF: u8 = 1;
 pub const PROMOTE: u8 = 2;
 pub const APPLY: u8 = 3;
 
-/// A PULL's arguments.
-pub struct PullArgs<'a> {
-    pub partition: u32,
-    pub epoch: Epoch,
-    pub index: u64,
-    pub max_bytes: u32,
-    pub node: u64,
-    pub known_term: u64,
-    pub addr: &'a [u8],
-}
-
 /// What a peer said about itself (ROLE status).
 #[derive(Debug, Default)]
 pub struct PeerStatus {
@@ -95,7 +84,7 @@ pub fn parse_status(text: &str) -> PeerStatus {
 }
 
 /// Runs `f` with a deadline.
-async fn timed<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
+pub async fn timed<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
     let f = std::pin::pin!(f);
     let t = std::pin::pin!(glommio::timer::sleep(d));
     match futures::future::select(f, t).await {
@@ -149,6 +138,12 @@ impl Core {
             CoreRole::Replica(p) => format!("replica of {p}"),
             CoreRole::Fenced(why) => format!("fenced: {why}"),
         }
+    }
+
+    /// Sleeps, or returns `false` at once when the core is shutting down.
+    pub async fn pause(&self, d: Duration) -> bool {
+        let stop = std::pin::pin!(self.shutdown.wait(false));
+        timed(d, stop).await.is_none()
     }
 
     fn rc(&self) -> Rc<Core> {
@@ -226,24 +221,41 @@ impl Core {
     /// PULL: the batches after the replica's position.
     pub async fn serve_pull(
         &self,
-        a: PullArgs<'_>,
+        req: &Request<'_>,
         id: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
+        let &Request::Pull {
+            partition,
+            term,
+            epoch_node,
+            index,
+            max_bytes,
+            node,
+            known_term,
+            addr,
+        } = req
+        else {
+            return Err(bad("not a PULL"));
+        };
+        let asked = Epoch {
+            term,
+            node: epoch_node,
+        };
         let part = self
-            .partition(a.partition)
+            .partition(partition)
             .ok_or_else(|| {
                 bad(format!(
                     "partition {} is not on core {}",
-                    a.partition, self.id
+                    partition, self.id
                 ))
             })?
             .clone();
         let mine = self.epoch.get();
-        if a.known_term > mine.term && *self.role.borrow() == CoreRole::Primary {
+        if known_term > mine.term && *self.role.borrow() == CoreRole::Primary {
             let why = format!(
                 "a replica knows epoch term {}, above this node's {mine}: another node was promoted",
-                a.known_term
+                known_term
             );
             tracing::warn!("fencing: {why}");
             let me = self.rc();
@@ -255,18 +267,18 @@ impl Core {
                 ErrorCode::ReadOnly,
                 format!(
                     "this node's epoch {mine} is older than the replica's term {}",
-                    a.known_term
+                    known_term
                 ),
             ));
         }
         self.replica_positions
             .borrow_mut()
-            .insert((a.partition, a.node), a.index);
+            .insert((partition, node), index);
         self.replica_progress
             .advance(self.replica_progress.get() + 1);
-        let addr = String::from_utf8_lossy(a.addr).into_owned();
+        let addr = String::from_utf8_lossy(addr).into_owned();
         if !addr.is_empty() {
-            let prev = self.replica_addrs.borrow_mut().insert(a.node, addr.clone());
+            let prev = self.replica_addrs.borrow_mut().insert(node, addr.clone());
             if prev.as_deref() != Some(addr.as_str()) {
                 let mut list = self.peers.borrow().clone();
                 list.push(addr.clone());
@@ -274,13 +286,13 @@ impl Core {
             }
         }
         part.note_pull();
-        let max = (a.max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+        let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
         // A caught-up replica's pull waits (a little) for the next commit,
         // so it gets new batches at once instead of polling.
         let mut seen = self.log_written.get();
         let deadline = Instant::now() + LONG_POLL;
         let (latest, batches) = loop {
-            match part.tail_updates(a.epoch, a.index, max) {
+            match part.tail_updates(asked, index, max) {
                 Some((latest, b)) if b.is_empty() && !self.shutdown.is_set() => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -293,7 +305,7 @@ impl Core {
                 }
                 Some(found) => break found,
                 None => {
-                    let read = part.updates_fn(a.epoch, a.index, max).map_err(wire)?;
+                    let read = part.updates_fn(asked, index, max).map_err(wire)?;
                     let u = glommio::executor()
                         .spawn_blocking(read)
                         .await
@@ -328,17 +340,22 @@ impl Core {
     }
 
     /// SYNC: the next chunk of a partition's checkpoint.
-    #[allow(clippy::too_many_arguments)]
     pub async fn serve_sync(
         &self,
-        partition: u32,
-        session: u64,
-        cf: u8,
-        after: &[u8],
-        max_bytes: u32,
+        req: &Request<'_>,
         id: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
+        let &Request::Sync {
+            partition,
+            session,
+            cf,
+            after,
+            max_bytes,
+        } = req
+        else {
+            return Err(bad("not a SYNC"));
+        };
         let part = self
             .partition(partition)
             .ok_or_else(|| bad(format!("partition {partition} is not on core {}", self.id)))?
@@ -513,8 +530,9 @@ impl Core {
                     .ok()
                     .and_then(|mut a| a.next())
                     .ok_or_else(|| format!("{target:?} is not HOST:PORT"))?;
-                crate::repl::check_primary(sa, parts)?;
-                crate::repl::primary_hello(sa).map(|h| (sa, h))
+                let h = crate::repl::primary_hello(sa)?;
+                crate::repl::check_partitions(&h, sa, parts)?;
+                Ok::<_, String>((sa, h))
             })
             .await
             .map_err(bad)?;
@@ -712,7 +730,6 @@ impl Core {
     async fn become_primary(&self, epoch: Epoch) {
         self.stop_followers().await;
         self.learn_epoch(epoch).await;
-        self.epoch.set(epoch);
         for p in &self.local {
             p.set_epoch(epoch);
         }
@@ -771,9 +788,9 @@ pub async fn confirm_epoch(core: Rc<Core>) {
             }
             return;
         }
-        let stop = std::pin::pin!(core.shutdown.wait(false));
-        let sleep = std::pin::pin!(glommio::timer::sleep(CONFIRM_EVERY));
-        futures::future::select(sleep, stop).await;
+        if !core.pause(CONFIRM_EVERY).await {
+            return;
+        }
     }
 }
 

@@ -232,11 +232,10 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
                 ));
             }
             // Same partition count; an unreachable primary is retried later.
-            match crate::repl::check_primary(addr, topo.partitions()) {
-                Err(e) if e.starts_with("cannot reach") => {
-                    tracing::warn!("{e}; the replica keeps trying")
-                }
-                other => other.map_err(ServerError::Config)?,
+            match crate::repl::primary_hello(addr) {
+                Err(e) => tracing::warn!("{e}; the replica keeps trying"),
+                Ok(h) => crate::repl::check_partitions(&h, addr, topo.partitions())
+                    .map_err(ServerError::Config)?,
             }
             CoreRole::Replica(addr)
         }
@@ -484,6 +483,11 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
     let core = Rc::new(Core::new(id, a.topo, local, a.mesh, a.config, group));
     *core.this.borrow_mut() = Rc::downgrade(&core);
     *core.hello.borrow_mut() = Rc::new(a.hello.as_ref().clone());
+    core.node.set(
+        crate::proto::Hello::decode(&a.hello)
+            .map(|h| h.node_id)
+            .unwrap_or(0),
+    );
 
     let inbox_task = glommio::spawn_local(inbox_loop(core.clone(), a.inbox));
     let commit_task = glommio::spawn_local(commit_loop(core.clone()));

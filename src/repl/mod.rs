@@ -107,9 +107,9 @@ pub fn primary_hello(addr: SocketAddr) -> Result<Hello, String> {
     Hello::decode(info.body(&whole)).map_err(|e| fail(e.to_string()))
 }
 
-/// Checks that a replica with `partitions` partitions can follow `primary`.
-pub fn check_primary(primary: SocketAddr, partitions: u32) -> Result<(), String> {
-    let h = primary_hello(primary)?;
+/// Checks that a replica with `partitions` partitions can follow the
+/// primary at `primary`, whose HELLO is `h`.
+pub fn check_partitions(h: &Hello, primary: SocketAddr, partitions: u32) -> Result<(), String> {
     let theirs = h.slot_ranges.len() as u32;
     if theirs != partitions {
         return Err(format!(

@@ -190,10 +190,7 @@ impl ReadCache {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     self.cur_bytes += Self::cost(e.key(), &v);
                     e.insert(v);
-                    if self.cur_bytes > self.limit / 2 {
-                        self.old = std::mem::take(&mut self.cur);
-                        self.cur_bytes = 0;
-                    }
+                    self.turn_over_if_full();
                 }
             },
             None => {
@@ -205,24 +202,23 @@ impl ReadCache {
         }
     }
 
-    /// Sets the committed value of `raw` (`None`: deleted, not cached).
-    pub(super) fn put(&mut self, raw: Vec<u8>, v: Option<Rc<[u8]>>) {
-        if self.limit == 0 {
-            return;
-        }
-        self.old.remove(&raw);
-        if let Some(old) = self.cur.remove(&raw) {
-            self.cur_bytes -= Self::cost(&raw, &old);
-        }
-        match v {
-            Some(v) if v.len() <= CACHE_MAX_VALUE => self.insert(raw, v),
-            _ => {}
+    /// Keeps a value just read from RocksDB (`get` found the key in
+    /// neither generation).
+    fn fill(&mut self, raw: &[u8], v: Rc<[u8]>) {
+        if v.len() <= CACHE_MAX_VALUE {
+            self.insert(raw.to_vec(), v);
         }
     }
 
     fn insert(&mut self, raw: Vec<u8>, v: Rc<[u8]>) {
         self.cur_bytes += Self::cost(&raw, &v);
         self.cur.insert(raw, v);
+        self.turn_over_if_full();
+    }
+
+    /// The current generation holds half the budget: it becomes the old
+    /// one, and the previous old one goes.
+    fn turn_over_if_full(&mut self) {
         if self.cur_bytes > self.limit / 2 {
             self.old = std::mem::take(&mut self.cur);
             self.cur_bytes = 0;
@@ -411,7 +407,7 @@ impl Partition {
         match self.db.get_pinned_opt(raw, self.read_opts()) {
             Ok(Some(v)) if self.cache.borrow().enabled() => {
                 let v: Rc<[u8]> = Rc::from(&v[..]);
-                self.cache.borrow_mut().put(raw.to_vec(), Some(v.clone()));
+                self.cache.borrow_mut().fill(raw, v.clone());
                 Ok(Some(RawValue::Staged(v)))
             }
             Ok(v) => Ok(v.map(RawValue::Pinned)),
