@@ -240,12 +240,64 @@ impl ReadCache {
 /// A staged value: the encoded envelope, or `None` for a deletion.
 type Staged = Option<Rc<[u8]>>;
 
+/// A staged metadata record or string: its group, the batch that takes it
+/// (see `Pending::batch_no`) and the value.
+struct Entry {
+    group: u64,
+    batch: u64,
+    value: Staged,
+}
+
 struct Pending {
+    /// Writes other than staged metadata records and strings, in staging
+    /// order: subkeys, range deletions (FLUSHALL), clock marks.
     batch: WriteBatch,
-    /// Staged metadata records and strings (default column family).
-    overlay: AHashMap<Vec<u8>, (u64, Staged)>,
+    /// Staged metadata records and strings (default column family). The
+    /// last value of each key joins the next batch, in key order, after
+    /// `batch`'s own writes (a range deletion clears the overlay, so what
+    /// follows it stays after it).
+    overlay: AHashMap<Vec<u8>, Entry>,
+    /// Number of the batch being staged; overlay entries carrying it are
+    /// not yet taken.
+    batch_no: u64,
+    /// Whether an overlay entry carries `batch_no`.
+    overlay_staged: bool,
     /// Staged subkeys (the `sub` column family), ordered for range reads.
     sub: BTreeMap<Vec<u8>, (u64, Staged)>,
+}
+
+impl Pending {
+    fn stage(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
+        let batch = self.batch_no;
+        self.overlay.insert(raw, Entry { group, batch, value });
+        self.overlay_staged = true;
+    }
+
+    /// Moves the overlay's untaken writes into `batch`, in key order: the
+    /// memtable inserts of a sorted batch walk its skiplist from where the
+    /// previous key went instead of from the top. A key staged twice since
+    /// the last batch is written once, with its last value.
+    fn append_overlay(&mut self) {
+        if !self.overlay_staged {
+            return;
+        }
+        let n = self.batch_no;
+        self.batch_no += 1;
+        self.overlay_staged = false;
+        let mut fresh: Vec<(&Vec<u8>, &Staged)> = self
+            .overlay
+            .iter()
+            .filter(|(_, e)| e.batch == n)
+            .map(|(k, e)| (k, &e.value))
+            .collect();
+        fresh.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (raw, value) in fresh {
+            match value {
+                Some(v) => self.batch.put(raw, v),
+                None => self.batch.delete(raw),
+            }
+        }
+    }
 }
 
 /// The column families of a partition.
@@ -372,6 +424,8 @@ impl Partition {
             pending: RefCell::new(Pending {
                 batch: WriteBatch::default(),
                 overlay: AHashMap::new(),
+                batch_no: 0,
+                overlay_staged: false,
                 sub: BTreeMap::new(),
             }),
             group,
@@ -395,8 +449,8 @@ impl Partition {
     /// cache. `Error::WouldBlock` means the value may be on disk: run
     /// `warm_fn` in the blocking pool, then retry.
     fn read_raw(&self, raw: &[u8]) -> Result<Option<RawValue<'_>>, Error> {
-        if let Some((_, staged)) = self.pending.borrow().overlay.get(raw) {
-            return Ok(staged.clone().map(RawValue::Staged));
+        if let Some(e) = self.pending.borrow().overlay.get(raw) {
+            return Ok(e.value.clone().map(RawValue::Staged));
         }
         if self.flushed.get().is_some() {
             return Ok(None);
@@ -612,12 +666,7 @@ impl Partition {
     /// Stages a value (or a deletion) into the open group; returns the group.
     fn stage(&self, raw: Vec<u8>, value: Staged) -> u64 {
         let group = self.group.get();
-        let mut p = self.pending.borrow_mut();
-        match &value {
-            Some(v) => p.batch.put(&raw, v),
-            None => p.batch.delete(&raw),
-        }
-        p.overlay.insert(raw, (group, value));
+        self.pending.borrow_mut().stage(raw, group, value);
         self.stats.writes.set(self.stats.writes.get() + 1);
         group
     }
@@ -632,15 +681,16 @@ impl Partition {
         for ((cf, raw), value) in writes {
             let value: Staged = value.map(Into::into);
             match (cf, &value) {
-                (Cf::Meta, Some(v)) => p.batch.put(&raw, v),
-                (Cf::Meta, None) => p.batch.delete(&raw),
-                (Cf::Sub, Some(v)) => p.batch.put_cf(sub, &raw, v),
-                (Cf::Sub, None) => p.batch.delete_cf(sub, &raw),
+                (Cf::Meta, _) => p.stage(raw, group, value),
+                (Cf::Sub, Some(v)) => {
+                    p.batch.put_cf(sub, &raw, v);
+                    p.sub.insert(raw, (group, value));
+                }
+                (Cf::Sub, None) => {
+                    p.batch.delete_cf(sub, &raw);
+                    p.sub.insert(raw, (group, value));
+                }
             }
-            match cf {
-                Cf::Meta => p.overlay.insert(raw, (group, value)),
-                Cf::Sub => p.sub.insert(raw, (group, value)),
-            };
         }
         self.stats.writes.set(self.stats.writes.get() + n);
         group
@@ -659,6 +709,7 @@ impl Partition {
         p.batch
             .delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF].as_slice());
         p.overlay.clear();
+        p.overlay_staged = false;
         p.sub.clear();
         self.cache.borrow_mut().clear();
         self.flushed.set(Some(group));
@@ -822,12 +873,14 @@ impl Partition {
 
     /// Whether writes are staged and not yet taken.
     pub fn has_pending(&self) -> bool {
-        !self.pending.borrow().batch.is_empty()
+        let p = self.pending.borrow();
+        p.overlay_staged || !p.batch.is_empty()
     }
 
     /// Takes the staged batch (all of it belongs to groups up to the closed one).
     pub fn take_batch(&self) -> Option<WriteBatch> {
         let mut p = self.pending.borrow_mut();
+        p.append_overlay();
         if p.batch.is_empty() {
             return None;
         }
@@ -884,8 +937,8 @@ impl Partition {
         let written = self.group_status(group).is_ok();
         let mut p = self.pending.borrow_mut();
         let mut cache = self.cache.borrow_mut();
-        for (raw, (_, v)) in p.overlay.extract_if(|_, (g, _)| *g <= group) {
-            cache.committed(raw, if written { v } else { None });
+        for (raw, e) in p.overlay.extract_if(|_, e| e.group <= group) {
+            cache.committed(raw, if written { e.value } else { None });
         }
         if !p.sub.is_empty() {
             p.sub.retain(|_, (g, _)| *g > group);
