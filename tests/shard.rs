@@ -199,3 +199,87 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
         assert_eq!(read(&p, &k), model.get(&k).cloned(), "{k} after reopen");
     }
 }
+
+/// The default family's user keys of a batch, in batch order (internal
+/// `\xFF\xFF` records left out).
+struct UserKeys(Vec<Vec<u8>>);
+
+impl rocksdb::WriteBatchIteratorCf for UserKeys {
+    fn put_cf(&mut self, cf: u32, key: &[u8], _value: &[u8]) {
+        self.delete_cf(cf, key);
+    }
+    fn delete_cf(&mut self, cf: u32, key: &[u8]) {
+        if cf == 0 && !key.starts_with(&[0xFF, 0xFF]) {
+            self.0.push(key.to_vec());
+        }
+    }
+    fn merge_cf(&mut self, _cf: u32, _key: &[u8], _value: &[u8]) {
+        panic!("no merges are written");
+    }
+}
+
+#[test]
+fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SetOptions::default();
+    let set = |p: &tessera::shard::Partition, k: &str, v: &[u8]| {
+        p.set(key_slot(k.as_bytes()), k.as_bytes(), v, &opts, now())
+            .unwrap();
+    };
+    let get = |p: &tessera::shard::Partition, k: &str| {
+        p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
+            v.map(|(_, b)| b.to_vec())
+        })
+        .unwrap()
+    };
+    {
+        let s = shard_store(dir.path(), Durability::Wal);
+        let group = Rc::new(Cell::new(1));
+        let p = s.open_partition(0, group.clone()).unwrap();
+        for i in 0..200 {
+            set(&p, &format!("old{i}"), b"x");
+        }
+        commit_group(&p, &group);
+        // One group: a write before a FLUSHALL and one after it.
+        set(&p, "before", b"x");
+        p.flush_all().unwrap();
+        set(&p, "after", b"1");
+        commit_group(&p, &group);
+        // The next: 50 keys (spread over slots, staged in reverse), half of
+        // them written again, one deleted. (Batch iteration stops at a range
+        // deletion, hence a group without one.)
+        for i in (0..50).rev() {
+            set(&p, &format!("n{i}"), b"1");
+        }
+        for i in (0..50).step_by(2) {
+            set(&p, &format!("n{i}"), b"2");
+        }
+        let k7 = b"n7";
+        assert!(p.delete(key_slot(k7), k7, now()).unwrap().0);
+        let g = group.get();
+        group.set(g + 1);
+        let batch = p.take_batch().expect("a batch");
+        let mut keys = UserKeys(Vec::new());
+        batch.iterate_cf(&mut keys);
+        assert_eq!(keys.0.len(), 50, "each staged key once");
+        assert!(
+            keys.0.windows(2).all(|w| w[0] < w[1]),
+            "keys in ascending order"
+        );
+        assert!(matches!(
+            p.write_inline(batch),
+            tessera::shard::InlineWrite::Done(_)
+        ));
+        p.finish_group(g);
+    }
+    // Reopened (no overlay, no read cache): what RocksDB holds.
+    let s = shard_store(dir.path(), Durability::Wal);
+    let p = s.open_partition(0, Rc::new(Cell::new(1))).unwrap();
+    assert_eq!(get(&p, "old3"), None, "FLUSHALL removed the earlier group");
+    assert_eq!(get(&p, "before"), None, "and the write staged before it");
+    assert_eq!(get(&p, "after").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(&p, "n0").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(&p, "n1").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(&p, "n48").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(&p, "n7"), None);
+}

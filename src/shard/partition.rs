@@ -269,7 +269,14 @@ struct Pending {
 impl Pending {
     fn stage(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
         let batch = self.batch_no;
-        self.overlay.insert(raw, Entry { group, batch, value });
+        self.overlay.insert(
+            raw,
+            Entry {
+                group,
+                batch,
+                value,
+            },
+        );
         self.overlay_staged = true;
     }
 
