@@ -13,6 +13,14 @@ fn now() -> u64 {
     tessera::shard::clock::now_ms()
 }
 
+/// The string value of `k`, if any.
+fn get_str(p: &tessera::shard::Partition, k: &str) -> Option<Vec<u8>> {
+    p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
+        v.map(|(_, b)| b.to_vec())
+    })
+    .unwrap()
+}
+
 #[test]
 fn staged_writes_are_seen_by_read_modify_write_in_the_same_tick() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,10 +142,7 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
     // Reads may go to disk here (no blocking pool to warm the block cache).
     let read = |p: &tessera::shard::Partition, k: &str| {
         p.allow_disk(true);
-        p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
-            v.map(|(_, b)| b.to_vec())
-        })
-        .unwrap()
+        get_str(p, k)
     };
     {
         let s = shard_store(dir.path(), Durability::Wal);
@@ -226,12 +231,6 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
         p.set(key_slot(k.as_bytes()), k.as_bytes(), v, &opts, now())
             .unwrap();
     };
-    let get = |p: &tessera::shard::Partition, k: &str| {
-        p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
-            v.map(|(_, b)| b.to_vec())
-        })
-        .unwrap()
-    };
     {
         let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
@@ -275,11 +274,19 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
     // Reopened (no overlay, no read cache): what RocksDB holds.
     let s = shard_store(dir.path(), Durability::Wal);
     let p = s.open_partition(0, Rc::new(Cell::new(1))).unwrap();
-    assert_eq!(get(&p, "old3"), None, "FLUSHALL removed the earlier group");
-    assert_eq!(get(&p, "before"), None, "and the write staged before it");
-    assert_eq!(get(&p, "after").as_deref(), Some(&b"1"[..]));
-    assert_eq!(get(&p, "n0").as_deref(), Some(&b"2"[..]));
-    assert_eq!(get(&p, "n1").as_deref(), Some(&b"1"[..]));
-    assert_eq!(get(&p, "n48").as_deref(), Some(&b"2"[..]));
-    assert_eq!(get(&p, "n7"), None);
+    assert_eq!(
+        get_str(&p, "old3"),
+        None,
+        "FLUSHALL removed the earlier group"
+    );
+    assert_eq!(
+        get_str(&p, "before"),
+        None,
+        "and the write staged before it"
+    );
+    assert_eq!(get_str(&p, "after").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get_str(&p, "n0").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get_str(&p, "n1").as_deref(), Some(&b"1"[..]));
+    assert_eq!(get_str(&p, "n48").as_deref(), Some(&b"2"[..]));
+    assert_eq!(get_str(&p, "n7"), None);
 }
