@@ -30,6 +30,9 @@ pub struct Config {
     pub block_cache_bytes: usize,
     /// RocksDB memtable budget shared by all partitions, in bytes.
     pub write_buffer_bytes: usize,
+    /// Size at which a partition's memtable of strings and metadata is
+    /// flushed, in bytes.
+    pub memtable_bytes: usize,
     /// Committed values of recently used keys kept by each core for reads,
     /// in bytes for the whole node (split over the partitions; 0 = off).
     pub read_cache_bytes: usize,
@@ -70,6 +73,7 @@ impl Default for Config {
             block_cache_bytes: 512 << 20,
             read_cache_bytes: 128 << 20,
             write_buffer_bytes: 256 << 20,
+            memtable_bytes: 64 << 20,
             log_level: "info".into(),
             slow_request_ms: 250,
             backup_root: None,
@@ -129,6 +133,9 @@ impl Config {
         if self.cores == Some(0) {
             return Err("cores must be at least 1".into());
         }
+        if self.memtable_bytes < 64 << 10 {
+            return Err("memtable-bytes must be at least 65536".into());
+        }
         if self.partitions == Some(0) {
             return Err("partitions must be at least 1".into());
         }
@@ -150,5 +157,14 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 2048);
         assert_eq!(c.cores, None);
         assert!(toml::from_str::<Config>("no-such-key = 1").is_err());
+    }
+
+    #[test]
+    fn memtable_bytes_has_a_floor() {
+        let mut c = Config::default();
+        assert_eq!(c.memtable_bytes, 64 << 20);
+        assert!(c.validate().is_ok());
+        c.memtable_bytes = 1024;
+        assert!(c.validate().unwrap_err().contains("memtable-bytes"));
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use common::{commit_group, shard_store};
+use common::{commit_group, shard_store, shard_store_with};
 use tessera::shard::{Durability, SetOptions};
 use tessera::slot::key_slot;
 
@@ -289,4 +289,42 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
     assert_eq!(get_str(&p, "n1").as_deref(), Some(&b"1"[..]));
     assert_eq!(get_str(&p, "n48").as_deref(), Some(&b"2"[..]));
     assert_eq!(get_str(&p, "n7"), None);
+}
+
+#[test]
+fn memtable_bytes_sets_when_strings_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    // 128 KiB memtables; the node's memtable budget (8 MiB) is far above
+    // what is written, so only this setting can make RocksDB flush.
+    let s = shard_store_with(dir.path(), Durability::Wal, 128 << 10);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    assert_eq!(p.info().sst_bytes, 0);
+    let value = vec![b'v'; 256];
+    for i in 0..4000 {
+        let k = format!("key{i}");
+        p.set(
+            key_slot(k.as_bytes()),
+            k.as_bytes(),
+            &value,
+            &SetOptions::default(),
+            now(),
+        )
+        .unwrap();
+        if i % 100 == 99 {
+            commit_group(&p, &group);
+        }
+    }
+    // Flushes run in RocksDB's background threads: wait for one (bounded).
+    let mut flushed = false;
+    for _ in 0..600 {
+        if p.info().sst_bytes > 0 {
+            flushed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(flushed, "1 MB of strings never flushed a 128 KiB memtable");
+    assert!(p.info().memtable_bytes < 1 << 20);
+    assert_eq!(get_str(&p, "key3999").as_deref(), Some(&value[..]));
 }

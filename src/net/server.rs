@@ -144,6 +144,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         block_cache_bytes: config.block_cache_bytes,
         read_cache_bytes: config.read_cache_bytes,
         write_buffer_bytes: config.write_buffer_bytes,
+        memtable_bytes: config.memtable_bytes,
         background_threads: (cores as i32).max(2),
         wal_retention_seconds: config.wal_retention_seconds,
         wal_retention_mb: config.wal_retention_mb,

@@ -127,6 +127,8 @@ pub struct StoreConfig {
     pub block_cache_bytes: usize,
     /// One memtable budget shared by all partitions.
     pub write_buffer_bytes: usize,
+    /// Flush size of each partition's `default` memtable.
+    pub memtable_bytes: usize,
     /// Read cache for the whole store, split evenly over the partitions.
     pub read_cache_bytes: usize,
     /// RocksDB background threads shared by all partitions.
@@ -272,6 +274,15 @@ impl Store {
         opts.create_if_missing(self.fresh);
         opts.set_env(&self.shared.env);
         opts.set_write_buffer_manager(&self.shared.write_buffers);
+        // Strings and metadata: memtables of `memtable-bytes`, and L0
+        // compacted once it holds about 64 MiB of them (BENCHMARKS.md,
+        // 2026-11-22 12:20 UTC, for smaller memtables' trade-off).
+        let l0 = level0_trigger(self.config.memtable_bytes);
+        opts.set_write_buffer_size(self.config.memtable_bytes);
+        opts.set_level_zero_file_num_compaction_trigger(l0);
+        // RocksDB's margins above the trigger (its defaults are 4, 20, 36).
+        opts.set_level_zero_slowdown_writes_trigger(l0 + 16);
+        opts.set_level_zero_stop_writes_trigger(l0 + 32);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&self.shared.cache);
         table.set_bloom_filter(10.0, false);
@@ -312,6 +323,12 @@ impl Store {
         let cache = self.config.read_cache_bytes / self.manifest.slot_ranges.len().max(1);
         Partition::new(p, range, db, opts, self.config.durability, group, cache)
     }
+}
+
+/// L0 files at which a column family compacts them: about 64 MiB of
+/// memtables, between RocksDB's default of 4 files and 16.
+fn level0_trigger(memtable_bytes: usize) -> i32 {
+    ((64usize << 20) / memtable_bytes.max(1)).clamp(4, 16) as i32
 }
 
 /// Drops values whose expiry has passed. RocksDB turns the removal into a

@@ -232,6 +232,15 @@ pub fn info_sum(info: &str, prefix: &str, field: &str) -> u64 {
 
 /// A one-partition store on real RocksDB in `dir` (storage tests, no network).
 pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store {
+    shard_store_with(dir, durability, 64 << 20)
+}
+
+/// A store whose partitions flush their `default` memtable at `memtable_bytes`.
+pub fn shard_store_with(
+    dir: &Path,
+    durability: Durability,
+    memtable_bytes: usize,
+) -> tessera::shard::Store {
     tessera::shard::Store::open(tessera::shard::StoreConfig {
         read_cache_bytes: 1 << 20,
         data_dir: dir.to_path_buf(),
@@ -240,6 +249,7 @@ pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store 
         durability,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 8 << 20,
+        memtable_bytes,
         background_threads: 2,
         wal_retention_seconds: 0,
         wal_retention_mb: 0,
@@ -247,16 +257,19 @@ pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store 
     .unwrap()
 }
 
-/// What a core's committer does once per tick: writes the staged batch and
-/// closes the group.
+/// What a core's committer does once per tick: writes the staged batch
+/// (waiting out a write stall on this thread, as the core does in its
+/// blocking pool) and closes the group.
 pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>) {
+    use tessera::shard::InlineWrite;
     let g = group.get();
     group.set(g + 1);
     if let Some(batch) = p.take_batch() {
-        assert!(matches!(
-            p.write_inline(batch),
-            tessera::shard::InlineWrite::Done(_)
-        ));
+        match p.write_inline(batch) {
+            InlineWrite::Done(_) => {}
+            InlineWrite::Stalled(data) => p.write_blocking_fn(data)().expect("write after a stall"),
+            InlineWrite::Failed(e) => panic!("write failed: {e}"),
+        }
     }
     p.finish_group(g);
 }
