@@ -274,9 +274,9 @@ impl Store {
         opts.create_if_missing(self.fresh);
         opts.set_env(&self.shared.env);
         opts.set_write_buffer_manager(&self.shared.write_buffers);
-        // Strings and metadata: memtables of `memtable-bytes`, and L0
-        // compacted once it holds about 64 MiB of them (BENCHMARKS.md,
-        // 2026-11-22 12:20 UTC, for smaller memtables' trade-off).
+        // Strings and metadata: memtables of `memtable-bytes`; smaller
+        // ones compact L0 at more files (BENCHMARKS.md, 2026-11-22 12:20
+        // UTC, for their trade-off).
         let l0 = level0_trigger(self.config.memtable_bytes);
         opts.set_write_buffer_size(self.config.memtable_bytes);
         opts.set_level_zero_file_num_compaction_trigger(l0);
@@ -325,8 +325,9 @@ impl Store {
     }
 }
 
-/// L0 files at which a column family compacts them: about 64 MiB of
-/// memtables, between RocksDB's default of 4 files and 16.
+/// L0 files at which a column family compacts them: 64 MiB of memtables
+/// (so small memtables do not compact every few MiB), at least RocksDB's
+/// default of 4 files, at most 16.
 fn level0_trigger(memtable_bytes: usize) -> i32 {
     ((64usize << 20) / memtable_bytes.max(1)).clamp(4, 16) as i32
 }
