@@ -13,6 +13,18 @@ fn now() -> u64 {
     tessera::shard::clock::now_ms()
 }
 
+/// SET `k` to `v` (no options) in the open group.
+fn set_str(p: &tessera::shard::Partition, k: &str, v: &[u8]) {
+    p.set(
+        key_slot(k.as_bytes()),
+        k.as_bytes(),
+        v,
+        &SetOptions::default(),
+        now(),
+    )
+    .unwrap();
+}
+
 /// The string value of `k`, if any.
 fn get_str(p: &tessera::shard::Partition, k: &str) -> Option<Vec<u8>> {
     p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
@@ -153,14 +165,7 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
             match rnd(10) {
                 0..=3 => {
                     let v = vec![b'a' + (step % 26) as u8; 50 + rnd(300) as usize];
-                    p.set(
-                        key_slot(k.as_bytes()),
-                        k.as_bytes(),
-                        &v,
-                        &SetOptions::default(),
-                        now(),
-                    )
-                    .unwrap();
+                    set_str(&p, &k, &v);
                     model.insert(k.clone(), v);
                 }
                 4 => {
@@ -226,32 +231,27 @@ impl rocksdb::WriteBatchIteratorCf for UserKeys {
 #[test]
 fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = SetOptions::default();
-    let set = |p: &tessera::shard::Partition, k: &str, v: &[u8]| {
-        p.set(key_slot(k.as_bytes()), k.as_bytes(), v, &opts, now())
-            .unwrap();
-    };
     {
         let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
         let p = s.open_partition(0, group.clone()).unwrap();
         for i in 0..200 {
-            set(&p, &format!("old{i}"), b"x");
+            set_str(&p, &format!("old{i}"), b"x");
         }
         commit_group(&p, &group);
         // One group: a write before a FLUSHALL and one after it.
-        set(&p, "before", b"x");
+        set_str(&p, "before", b"x");
         p.flush_all().unwrap();
-        set(&p, "after", b"1");
+        set_str(&p, "after", b"1");
         commit_group(&p, &group);
         // The next: 50 keys (spread over slots, staged in reverse), half of
         // them written again, one deleted. (Batch iteration stops at a range
         // deletion, hence a group without one.)
         for i in (0..50).rev() {
-            set(&p, &format!("n{i}"), b"1");
+            set_str(&p, &format!("n{i}"), b"1");
         }
         for i in (0..50).step_by(2) {
-            set(&p, &format!("n{i}"), b"2");
+            set_str(&p, &format!("n{i}"), b"2");
         }
         let k7 = b"n7";
         assert!(p.delete(key_slot(k7), k7, now()).unwrap().0);
@@ -302,15 +302,7 @@ fn memtable_bytes_sets_when_strings_flush() {
     assert_eq!(p.info().sst_bytes, 0);
     let value = vec![b'v'; 256];
     for i in 0..4000 {
-        let k = format!("key{i}");
-        p.set(
-            key_slot(k.as_bytes()),
-            k.as_bytes(),
-            &value,
-            &SetOptions::default(),
-            now(),
-        )
-        .unwrap();
+        set_str(&p, &format!("key{i}"), &value);
         if i % 100 == 99 {
             commit_group(&p, &group);
         }
