@@ -333,6 +333,68 @@ fn conn_on_core(addr: SocketAddr, want: usize) -> Conn {
     panic!("no connection landed on core {want} in 200 tries");
 }
 
+/// One pipeline mixing commands this core runs at once (its own keys) with
+/// ones it forwards or splits (the other core's keys, MSET and DEL across
+/// both): every reply is what running the commands one by one, in order,
+/// gives (checked against a model of the strings).
+#[test]
+fn a_pipeline_over_both_cores_runs_in_command_order() {
+    let n = node();
+    for core in 0..2 {
+        let mut c = conn_on_core(n.resp_addr(), core);
+        let mut model: std::collections::HashMap<String, String> = Default::default();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64 + core as u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        let mut batch = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..3000 {
+            let k = format!("p{core}-{}", next(20));
+            let k2 = format!("p{core}-{}", next(20));
+            let v = format!("v{i}");
+            let v2 = format!("w{i}");
+            let (cmd, reply): (Vec<&str>, R) = match next(5) {
+                0 => {
+                    model.insert(k.clone(), v.clone());
+                    (vec!["SET", &k, &v], R::ok())
+                }
+                1 => {
+                    let e = model.entry(k.clone()).or_default();
+                    e.push_str(&v);
+                    (vec!["APPEND", &k, &v], R::Int(e.len() as i64))
+                }
+                2 => {
+                    let r = model.get(&k).map(|s| R::bulk(s)).unwrap_or(R::Nil);
+                    (vec!["GET", &k], r)
+                }
+                3 => {
+                    model.insert(k.clone(), v.clone());
+                    model.insert(k2.clone(), v2.clone());
+                    (vec!["MSET", &k, &v, &k2, &v2], R::ok())
+                }
+                _ => {
+                    let gone = [&k, &k2]
+                        .iter()
+                        .filter(|x| model.remove(x.as_str()).is_some())
+                        .count();
+                    (vec!["DEL", &k, &k2], R::Int(gone as i64))
+                }
+            };
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            batch.extend(Conn::encode(&args));
+            want.push((cmd.join(" "), reply));
+        }
+        c.send_raw(&batch);
+        for (i, (cmd, reply)) in want.into_iter().enumerate() {
+            assert_eq!(c.read(), reply, "command {i} on core {core}: {cmd}");
+        }
+    }
+}
+
 #[test]
 fn pubsub_reaches_subscribers_on_every_core_in_order() {
     let n = node();

@@ -2,20 +2,23 @@
 //! partitions, routing and group commit as the binary protocol.
 //!
 //! Each read is parsed into as many commands as it holds (`proto::resp`);
-//! each command becomes a binary request (`proto::redis::plan`), and one
-//! read's requests run as one batch through `conn::execute` (forwarding and
-//! group commit exactly as for a binary connection). The replies are turned
-//! back into RESP in command order and written with one write. MULTI/EXEC,
+//! each command becomes a binary request (`proto::redis::plan`). Requests on
+//! keys this core owns run at once on the core (`Core::exec_local`); the
+//! rest of a read's requests run as one batch through `conn::execute`
+//! (forwarding and group commit exactly as for a binary connection). All
+//! of a read's writes are awaited as one group commit, and the replies are
+//! turned back into RESP in command order and written with one write. MULTI/EXEC,
 //! WATCH, HELLO, CLIENT and the like are this connection's own state.
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::conn::{execute, read_or_stop};
-use super::core::Core;
+use super::core::{Core, Writes};
 use super::pubsub::Mailbox;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::cmd::{self, glob_match, Value};
@@ -24,6 +27,7 @@ use crate::proto::command::NamedCommand;
 use crate::proto::hello::cursor;
 use crate::proto::redis::{self, ConnCmd, Plan, Shape};
 use crate::proto::resp;
+use crate::proto::route::{everywhere, home_core, split};
 use crate::proto::{decode_error, frame, Request};
 use crate::sync::Recent;
 
@@ -80,16 +84,40 @@ const CURSORS_KEPT: usize = 1024;
 
 /// One read's worth of commands: frames to run and, in order, how each
 /// reply is produced.
+///
+/// A command whose key this core owns runs at once (`Item::Local`), as long
+/// as no earlier command of the read is still waiting in `frames`: its reply
+/// frame goes to `local` and its staged writes to `writes`, and `settle`
+/// waits for their group commit. Everything else (other cores' keys,
+/// multi-key splits, blocking pops) is encoded into `frames` and, together
+/// with every later command, runs through `conn::execute`, so the commands
+/// of a read always take effect in order.
 #[derive(Default)]
 struct Pending {
     frames: Vec<u8>,
     items: Vec<Item>,
     next_id: u32,
+    /// `Item::Run` entries in `items` (frames waiting to run).
+    runs: usize,
+    local: Vec<u8>,
+    writes: Writes,
+    /// When the first local command of this batch ran (for the metrics).
+    started: Option<Instant>,
 }
 
 enum Item {
     Ready(Vec<u8>),
     Run(Shape),
+    /// Ran on this core: reply frame `local[start..end]`, writes
+    /// `writes[w0..w1]`, opcode `op`.
+    Local {
+        shape: Shape,
+        op: u8,
+        start: usize,
+        end: usize,
+        w0: usize,
+        w1: usize,
+    },
 }
 
 impl Pending {
@@ -97,11 +125,49 @@ impl Pending {
         self.items.push(Item::Ready(bytes));
     }
 
-    fn run(&mut self, req: &Request<'_>, shape: Shape) {
+    /// Queues `req`, or runs it now when this core owns its key and nothing
+    /// before it is queued.
+    async fn run(&mut self, core: &Core, req: &Request<'_>, shape: Shape) {
+        if self.runs == 0 && runs_here(core, req, &shape) {
+            let (start, w0) = (self.local.len(), self.writes.len());
+            self.started.get_or_insert_with(Instant::now);
+            core.exec_local(req, 0, &mut self.local, &mut self.writes)
+                .await;
+            self.items.push(Item::Local {
+                shape,
+                op: req.opcode() as u8,
+                start,
+                end: self.local.len(),
+                w0,
+                w1: self.writes.len(),
+            });
+            return;
+        }
         self.next_id += 1;
+        self.runs += 1;
         req.encode(self.next_id, &mut self.frames);
         self.items.push(Item::Run(shape));
     }
+
+    /// Forgets the batch (its local commands have run).
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.items.clear();
+        self.next_id = 0;
+        self.runs = 0;
+        self.local.clear();
+        self.writes.clear();
+        self.started = None;
+    }
+}
+
+/// Whether `req` runs on this core as it is: a single-key request whose key
+/// this core owns (not a blocking pop, which must watch its client).
+fn runs_here(core: &Core, req: &Request<'_>, shape: &Shape) -> bool {
+    !matches!(shape, Shape::BPop(_))
+        && everywhere(req).is_none()
+        && split(&core.topo, req).is_none()
+        && home_core(&core.topo, req, core.id) == core.id
 }
 
 fn value_bytes(v: &Value, resp3: bool) -> Vec<u8> {
@@ -128,12 +194,7 @@ async fn run_frames(core: &Rc<Core>, frames: Vec<u8>) -> Vec<Result<Vec<u8>, Wir
         let Ok(Some(info)) = frame::check(&replies[at..], usize::MAX) else {
             break;
         };
-        let body = info.body(&replies[at..]).to_vec();
-        out.push(if info.kind == frame::STATUS_OK {
-            Ok(body)
-        } else {
-            Err(decode_error(&body))
-        });
+        out.push(reply_frame(&replies[at..at + info.total_len]).map(<[u8]>::to_vec));
         at += info.total_len;
     }
     out
@@ -186,48 +247,88 @@ async fn settle(
             match futures::future::select(run, gone).await {
                 futures::future::Either::Left((r, _)) => r,
                 futures::future::Either::Right(_) => {
-                    p.items.clear();
-                    p.next_id = 0;
+                    p.clear();
                     return false;
                 }
             }
         }
         None => run_frames(core, frames).await,
     };
-    let mut replies = replies.into_iter();
-    for item in p.items.drain(..) {
-        match item {
-            Item::Ready(b) => out.extend_from_slice(&b),
-            Item::Run(shape) => match replies.next() {
-                Some(Ok(body)) => match redis::convert(&shape, &body) {
-                    Ok(Value::Nil) if shape == Shape::BPop(true) => {
-                        resp::encode_null_array(out, st.resp3)
-                    }
-                    Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {
-                        // [cursor, items]: the member cursor becomes an integer.
-                        if let Some(Value::Bytes(c)) = page.first_mut() {
-                            if c.as_slice() != b"0" {
-                                *c = st
-                                    .remember_cursor(std::mem::take(c))
-                                    .to_string()
-                                    .into_bytes();
-                            }
-                        }
-                        resp::encode(out, &Value::Array(page), st.resp3)
-                    }
-                    Ok(v) => resp::encode(out, &v, st.resp3),
-                    Err(e) => resp::encode_error(out, &e),
-                },
-                Some(Err(e)) => resp::encode_error(out, &e),
-                None => resp::encode_error(
-                    out,
-                    &WireError::new(ErrorCode::Internal, "a reply is missing"),
-                ),
-            },
+    // The local commands' writes: committed (and acknowledged by the
+    // replicas the configuration asks for) before any reply goes out.
+    if let Some(max) = p.writes.iter().map(|w| w.1).max() {
+        core.committed.reach(max).await;
+    }
+    if let Some(t0) = p.started {
+        let took = t0.elapsed();
+        let mut m = core.metrics.borrow_mut();
+        for item in &p.items {
+            if let Item::Local { op, start, end, .. } = item {
+                m.record(*op, reply_frame(&p.local[*start..*end]).is_ok(), took);
+            }
         }
     }
-    p.next_id = 0;
+    let mut replies = replies.into_iter();
+    for item in p.items.drain(..) {
+        let (shape, reply) = match item {
+            Item::Ready(b) => {
+                out.extend_from_slice(&b);
+                continue;
+            }
+            Item::Run(shape) => {
+                let reply = replies.next().unwrap_or_else(|| {
+                    Err(WireError::new(ErrorCode::Internal, "a reply is missing"))
+                });
+                (shape, reply)
+            }
+            Item::Local {
+                shape,
+                start,
+                end,
+                w0,
+                w1,
+                ..
+            } => {
+                let reply = match core.write_error(&p.writes[w0..w1]) {
+                    Some(e) => Err(e),
+                    None => reply_frame(&p.local[start..end]).map(<[u8]>::to_vec),
+                };
+                (shape, reply)
+            }
+        };
+        let converted = reply.and_then(|body| redis::convert(&shape, &body));
+        match converted {
+            Ok(Value::Nil) if shape == Shape::BPop(true) => resp::encode_null_array(out, st.resp3),
+            Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {
+                // [cursor, items]: the member cursor becomes an integer.
+                if let Some(Value::Bytes(c)) = page.first_mut() {
+                    if c.as_slice() != b"0" {
+                        *c = st
+                            .remember_cursor(std::mem::take(c))
+                            .to_string()
+                            .into_bytes();
+                    }
+                }
+                resp::encode(out, &Value::Array(page), st.resp3)
+            }
+            Ok(v) => resp::encode(out, &v, st.resp3),
+            Err(e) => resp::encode_error(out, &e),
+        }
+    }
+    p.clear();
     true
+}
+
+/// The body of a reply frame, or the error it carries.
+fn reply_frame(bytes: &[u8]) -> Result<&[u8], WireError> {
+    match frame::check(bytes, usize::MAX) {
+        Ok(Some(info)) if info.kind == frame::STATUS_OK => Ok(info.body(bytes)),
+        Ok(Some(info)) => Err(decode_error(info.body(bytes))),
+        _ => Err(WireError::new(
+            ErrorCode::Internal,
+            "a malformed reply from the core",
+        )),
+    }
 }
 
 /// Counts the connection while it lives, and drops its subscriptions.
@@ -527,7 +628,7 @@ async fn handle(
     match plan {
         Plan::Reply(v) => p.ready(value_bytes(&v, st.resp3)),
         Plan::Error(e) => p.ready(error_bytes(&e)),
-        Plan::Run(req, shape) => p.run(&req, shape),
+        Plan::Run(req, shape) => p.run(core, &req, shape).await,
         Plan::Conn(c) => {
             // Connection commands see every earlier reply first.
             settle(core, p, st, out, None).await;
