@@ -276,6 +276,15 @@ fn metrics_count_requests_by_command_and_cover_every_family() {
     });
     // An HTTP request counts as the command it runs.
     assert_eq!(request(addr, "PUT", "/v1/kv/via-http", b"x").status, 200);
+    // So do RESP commands, on whichever core runs them, errors included.
+    let mut rc = common::resp::Conn::connect(node.resp_addr());
+    for i in 0..20u32 {
+        assert_eq!(
+            rc.cmd(&["SET", &format!("r{i}"), "v"]),
+            common::resp::R::ok()
+        );
+    }
+    assert_eq!(rc.cmd(&["INCR", "r0"]).err_word(), Some("ERR"));
     let r = request(addr, "GET", "/metrics", b"");
     assert_eq!(r.status, 200);
     assert!(r
@@ -291,7 +300,7 @@ fn metrics_count_requests_by_command_and_cover_every_family() {
     };
     // The two cores' counts add up to what was sent.
     assert!(
-        sum(r#"tessera_requests_total{core=""#) as u64 >= 101,
+        sum(r#"tessera_requests_total{core=""#) as u64 >= 122,
         "{text}"
     );
     let gets: f64 = text
@@ -310,15 +319,18 @@ fn metrics_count_requests_by_command_and_cover_every_family() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(
-        sets, 51.0,
-        "50 over the binary protocol, 1 over HTTP: {text}"
+        sets, 71.0,
+        "50 over the binary protocol, 1 over HTTP, 20 over RESP: {text}"
     );
     let incr_err: f64 = text
         .lines()
         .filter(|l| l.contains(r#"command="INCRBY",result="error""#))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert_eq!(incr_err, 1.0, "{text}");
+    assert_eq!(
+        incr_err, 2.0,
+        "one over the binary protocol, one over RESP: {text}"
+    );
     assert!(
         text.contains("tessera_request_duration_seconds_bucket{"),
         "{text}"

@@ -36,7 +36,8 @@ const BASE_BUFFER: usize = 64 << 10;
 /// that pipelines huge reads without reading them back).
 const OUTPUT_LIMIT: usize = 256 << 20;
 
-/// Commands of one read run together at most this many at a time.
+/// Commands of one read run together at most this many at a time (or
+/// until their replies pass `FLUSH_BYTES`).
 const CHUNK_COMMANDS: usize = 256;
 /// Replies are written once this many bytes are waiting.
 const FLUSH_BYTES: usize = 1 << 20;
@@ -259,15 +260,7 @@ async fn settle(
     if let Some(max) = p.writes.iter().map(|w| w.1).max() {
         core.committed.reach(max).await;
     }
-    if let Some(t0) = p.started {
-        let took = t0.elapsed();
-        let mut m = core.metrics.borrow_mut();
-        for item in &p.items {
-            if let Item::Local { op, start, end, .. } = item {
-                m.record(*op, reply_frame(&p.local[*start..*end]).is_ok(), took);
-            }
-        }
-    }
+    let took = p.started.map(|t0| t0.elapsed()).unwrap_or_default();
     let mut replies = replies.into_iter();
     for item in p.items.drain(..) {
         let (shape, reply) = match item {
@@ -283,16 +276,18 @@ async fn settle(
             }
             Item::Local {
                 shape,
+                op,
                 start,
                 end,
                 w0,
                 w1,
-                ..
             } => {
                 let reply = match core.write_error(&p.writes[w0..w1]) {
                     Some(e) => Err(e),
                     None => reply_frame(&p.local[start..end]).map(<[u8]>::to_vec),
                 };
+                // Counted as a binary connection counts its requests.
+                core.metrics.borrow_mut().record(op, reply.is_ok(), took);
                 (shape, reply)
             }
         };
@@ -433,7 +428,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             // Long pipelines run in chunks, and their replies go out as they
             // come: a client that sends without reading then stalls on TCP
             // back-pressure instead of making the server hold every reply.
-            if pending.items.len() >= CHUNK_COMMANDS {
+            if pending.items.len() >= CHUNK_COMMANDS || pending.local.len() >= FLUSH_BYTES {
                 if !settle(&core, &mut pending, &mut st, &mut out, Some(&stream)).await {
                     break 'conn Ok(());
                 }
