@@ -263,16 +263,18 @@ async fn settle(
     let took = p.started.map(|t0| t0.elapsed()).unwrap_or_default();
     let mut replies = replies.into_iter();
     for item in p.items.drain(..) {
-        let (shape, reply) = match item {
+        let (shape, converted) = match item {
             Item::Ready(b) => {
                 out.extend_from_slice(&b);
                 continue;
             }
             Item::Run(shape) => {
-                let reply = replies.next().unwrap_or_else(|| {
-                    Err(WireError::new(ErrorCode::Internal, "a reply is missing"))
-                });
-                (shape, reply)
+                let converted = match replies.next() {
+                    Some(Ok(body)) => redis::convert(&shape, &body),
+                    Some(Err(e)) => Err(e),
+                    None => Err(WireError::new(ErrorCode::Internal, "a reply is missing")),
+                };
+                (shape, converted)
             }
             Item::Local {
                 shape,
@@ -284,14 +286,14 @@ async fn settle(
             } => {
                 let reply = match core.write_error(&p.writes[w0..w1]) {
                     Some(e) => Err(e),
-                    None => reply_frame(&p.local[start..end]).map(<[u8]>::to_vec),
+                    None => reply_frame(&p.local[start..end]),
                 };
                 // Counted as a binary connection counts its requests.
                 core.metrics.borrow_mut().record(op, reply.is_ok(), took);
-                (shape, reply)
+                let converted = reply.and_then(|body| redis::convert(&shape, body));
+                (shape, converted)
             }
         };
-        let converted = reply.and_then(|body| redis::convert(&shape, &body));
         match converted {
             Ok(Value::Nil) if shape == Shape::BPop(true) => resp::encode_null_array(out, st.resp3),
             Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {

@@ -232,7 +232,7 @@ pub fn info_sum(info: &str, prefix: &str, field: &str) -> u64 {
 
 /// A one-partition store on real RocksDB in `dir` (storage tests, no network).
 pub fn shard_store(dir: &Path, durability: Durability) -> tessera::shard::Store {
-    shard_store_with(dir, durability, 64 << 20)
+    shard_store_with(dir, durability, tessera::Config::default().memtable_bytes)
 }
 
 /// A store whose partitions flush their `default` memtable at `memtable_bytes`.
