@@ -9,9 +9,9 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::epoll::Stream as TcpStream;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 
 use super::core::{Core, PartReply, Writes};
 use crate::codes::{ErrorCode, WireError};

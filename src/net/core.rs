@@ -86,6 +86,8 @@ pub struct Core {
     /// Set when writes are staged and the committer should run.
     pub dirty: Notify,
     pub shutdown: Notify,
+    /// Readiness of this core's client connections (one epoll instance).
+    pub poller: Rc<super::epoll::Poller>,
     pub peers_drained: Cell<usize>,
     pub drained_notify: Notify,
     pub hello: RefCell<Rc<Vec<u8>>>,
@@ -153,6 +155,7 @@ impl Core {
         mesh: Mesh,
         config: Arc<CoreConfig>,
         group: Rc<Cell<u64>>,
+        poller: Rc<super::epoll::Poller>,
     ) -> Core {
         let mut parts = vec![None; topo.partitions() as usize];
         for p in &local {
@@ -169,6 +172,7 @@ impl Core {
             committed: Watermark::default(),
             dirty: Notify::default(),
             shutdown: Notify::default(),
+            poller,
             peers_drained: Cell::new(0),
             drained_notify: Notify::default(),
             hello: RefCell::new(Rc::new(Vec::new())),
@@ -1047,7 +1051,7 @@ impl Core {
     }
 
     /// Counts a new connection (binary or RESP) and sets TCP_NODELAY on it.
-    pub fn connection_opened(&self, stream: &glommio::net::TcpStream) {
+    pub fn connection_opened(&self, stream: &super::epoll::Stream) {
         let _ = stream.set_nodelay(true);
         let st = &self.stats;
         st.connections.set(st.connections.get() + 1);

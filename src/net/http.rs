@@ -11,10 +11,10 @@
 
 use std::rc::Rc;
 
+use super::epoll::Stream as TcpStream;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures::AsyncWriteExt;
-use glommio::net::TcpStream;
 use serde_json::{json, Value};
 
 use super::conn;

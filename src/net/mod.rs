@@ -7,6 +7,7 @@
 
 mod conn;
 pub mod core;
+pub mod epoll;
 pub mod health;
 pub mod http;
 mod mesh;

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::epoll::Stream as TcpStream;
 use futures::AsyncWriteExt;
-use glommio::net::TcpStream;
 
 use super::conn::{execute, read_or_stop};
 use super::core::{Core, Writes};

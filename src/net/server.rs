@@ -481,7 +481,18 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
         }
     }
     drop(a.store);
-    let core = Rc::new(Core::new(id, a.topo, local, a.mesh, a.config, group));
+    let poller = match super::epoll::Poller::new() {
+        Ok(p) => Rc::new(p),
+        Err(e) => {
+            let msg = format!("core {id}: epoll instance: {e}");
+            let _ = a.ready.send((id, Err(msg.clone())));
+            return Err(msg);
+        }
+    };
+    glommio::spawn_local(poller.clone().run()).detach();
+    let core = Rc::new(Core::new(
+        id, a.topo, local, a.mesh, a.config, group, poller,
+    ));
     *core.this.borrow_mut() = Rc::downgrade(&core);
     *core.hello.borrow_mut() = Rc::new(a.hello.as_ref().clone());
     core.node.set(
@@ -609,6 +620,13 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
         };
         match accepted {
             Ok(stream) => {
+                let stream = match super::epoll::Stream::adopt(&core.poller, stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(core = core.id, "registering a connection failed: {e}");
+                        continue;
+                    }
+                };
                 let c = core.clone();
                 let spawned = match proto {
                     Proto::Binary => gate.spawn(conn::serve(c, stream)),

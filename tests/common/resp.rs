@@ -56,6 +56,11 @@ impl Conn {
         }
     }
 
+    /// Sends each small write at once (no Nagle coalescing).
+    pub fn nodelay(&self) {
+        self.w.set_nodelay(true).unwrap();
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.w.write_all(bytes).unwrap();
     }

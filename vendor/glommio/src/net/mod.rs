@@ -117,3 +117,12 @@ pub use self::{
     udp_socket::UdpSocket,
     unix::{AcceptedUnixStream, UnixDatagram, UnixListener, UnixStream},
 };
+
+/// Resolves once `fd` is readable, through one io_uring `POLL_ADD` on the
+/// executor's main ring (Tessera patch: lets an application watch an fd
+/// glommio does not own, such as its own epoll instance). Dropping the
+/// future before it resolves cancels the poll.
+pub async fn wait_readable(fd: RawFd) -> io::Result<()> {
+    let source = crate::executor().reactor().poll_read_ready(fd);
+    source.collect_rw().await.map(|_| ())
+}
