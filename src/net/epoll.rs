@@ -172,15 +172,6 @@ impl Poller {
     fn wait_write(&self, token: usize, waker: &Waker) {
         set_waker(&mut self.slots.borrow_mut()[token].write_waker, waker);
     }
-
-    /// Connections registered now.
-    pub fn len(&self) -> usize {
-        self.slots.borrow().len() - self.free.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
