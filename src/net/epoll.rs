@@ -72,9 +72,11 @@ impl Poller {
                     libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), EVENTS as i32, 0)
                 };
                 if n < 0 {
-                    if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
                         continue;
                     }
+                    tracing::error!("epoll_wait: {e}");
                     break;
                 }
                 let n = n as usize;
