@@ -9,7 +9,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::epoll::Stream as TcpStream;
+use super::epoll::Stream;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
@@ -247,7 +247,7 @@ impl Conn {
 
     /// Waits for the batch's group commit and remote replies, then writes
     /// every reply in request order with one write.
-    async fn flush(&mut self, stream: &mut TcpStream, started: Instant) -> std::io::Result<()> {
+    async fn flush(&mut self, stream: &mut Stream, started: Instant) -> std::io::Result<()> {
         let assembled = self.complete().await;
         let replies = assembled.as_deref().unwrap_or(&self.batch.out);
         self.account(replies, started.elapsed());
@@ -441,7 +441,7 @@ pub async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
 /// core began shutting down.
 pub(super) async fn read_or_stop(
     core: &Core,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut [u8],
 ) -> Option<usize> {
     let read = pin!(stream.read(buf));
@@ -453,7 +453,7 @@ pub(super) async fn read_or_stop(
 }
 
 /// Serves one connection until it closes, fails, or the core shuts down.
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
     let mut conn = Conn {
         core: core.clone(),

@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use super::epoll::Stream as TcpStream;
+use super::epoll::Stream;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures::AsyncWriteExt;
@@ -417,7 +417,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
 }
 
 /// Serves one HTTP connection (keep-alive) until it closes or the core stops.
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     let mut buf = vec![0u8; 16 << 10];
     let (mut start, mut filled) = (0usize, 0usize);
     let max_body = core.config.max_frame_bytes.saturating_sub(1024);

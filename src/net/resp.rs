@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::epoll::Stream as TcpStream;
+use super::epoll::Stream;
 use futures::AsyncWriteExt;
 
 use super::conn::{execute, read_or_stop};
@@ -217,7 +217,7 @@ async fn run_one(core: &Rc<Core>, req: &Request<'_>, shape: &Shape) -> Result<Va
 
 /// Resolves when the peer has closed its side (a blocked client that went
 /// away); pipelined bytes waiting to be read leave it pending.
-async fn peer_gone(stream: &TcpStream) {
+async fn peer_gone(stream: &Stream) {
     let mut b = [0u8; 1];
     match stream.peek(&mut b).await {
         Ok(0) | Err(_) => {}
@@ -234,7 +234,7 @@ async fn settle(
     p: &mut Pending,
     st: &mut State,
     out: &mut Vec<u8>,
-    watch: Option<&TcpStream>,
+    watch: Option<&Stream>,
 ) -> bool {
     let frames = std::mem::take(&mut p.frames);
     let blocking = p
@@ -373,7 +373,7 @@ fn deliver(st: &State, out: &mut Vec<u8>) {
 }
 
 /// Serves one RESP connection until it closes, fails, or the core stops.
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(core.clone(), id);
