@@ -9,11 +9,11 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::epoll::Stream;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use super::core::{Core, PartReply, Writes};
+use super::epoll::Stream;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
 use crate::proto::route::{combine, everywhere, home_core, split, Gather};

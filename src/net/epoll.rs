@@ -29,7 +29,6 @@ const EVENTS: usize = 256;
 
 #[derive(Default)]
 struct Slot {
-    live: bool,
     readable: bool,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
@@ -94,7 +93,9 @@ impl Poller {
             let mut slots = self.slots.borrow_mut();
             for e in events {
                 let bits = e.events;
-                let Some(s) = slots.get_mut(e.u64 as usize).filter(|s| s.live) else {
+                // Tokens are unregistered (EPOLL_CTL_DEL) before reuse, so
+                // every event belongs to the slot's current connection.
+                let Some(s) = slots.get_mut(e.u64 as usize) else {
                     continue;
                 };
                 let gone = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
@@ -132,7 +133,6 @@ impl Poller {
             return Err(io::Error::last_os_error());
         }
         self.slots.borrow_mut()[token] = Slot {
-            live: true,
             readable: true,
             ..Slot::default()
         };
@@ -159,12 +159,9 @@ impl Poller {
         self.slots.borrow()[token].readable
     }
 
-    /// Clears the read flag and parks `waker` until the next read event.
+    /// Parks `waker` until the next read event.
     fn wait_read(&self, token: usize, waker: &Waker) {
-        let mut slots = self.slots.borrow_mut();
-        let s = &mut slots[token];
-        s.readable = false;
-        set_waker(&mut s.read_waker, waker);
+        set_waker(&mut self.slots.borrow_mut()[token].read_waker, waker);
     }
 
     fn unset_readable(&self, token: usize) {
@@ -180,6 +177,20 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(w) if w.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Runs a socket call until it is not interrupted by a signal.
+fn retrying(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -221,24 +232,15 @@ impl Stream {
     }
 
     fn recv(&self, buf: &mut [u8], flags: i32) -> io::Result<usize> {
-        loop {
-            // SAFETY: `buf` is valid for `buf.len()` bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    flags | libc::MSG_DONTWAIT,
-                )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+        // SAFETY: `buf` is valid for `buf.len()` bytes.
+        retrying(|| unsafe {
+            libc::recv(
+                self.sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_DONTWAIT,
+            )
+        })
     }
 
     /// `recv` once the socket is readable; `Pending` (with the waker
@@ -298,31 +300,24 @@ impl futures::AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            // SAFETY: `buf` is valid for `buf.len()` bytes.
-            let n = unsafe {
-                libc::send(
-                    self.sock.as_raw_fd(),
-                    buf.as_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            if n >= 0 {
-                return Poll::Ready(Ok(n as usize));
+        // SAFETY: `buf` is valid for `buf.len()` bytes.
+        let sent = retrying(|| unsafe {
+            libc::send(
+                self.sock.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        });
+        match sent {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // The kernel raises EPOLLOUT when space frees up; nothing
+                // runs on this thread between the failed send and parking
+                // the waker.
+                self.poller.wait_write(self.token, cx.waker());
+                Poll::Pending
             }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => {
-                    // The kernel raises EPOLLOUT when space frees up; until
-                    // then nothing can run on this thread between the
-                    // failed send and parking the waker.
-                    self.poller.wait_write(self.token, cx.waker());
-                    return Poll::Pending;
-                }
-                _ => return Poll::Ready(Err(e)),
-            }
+            r => Poll::Ready(r),
         }
     }
 

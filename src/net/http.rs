@@ -11,7 +11,6 @@
 
 use std::rc::Rc;
 
-use super::epoll::Stream;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use futures::AsyncWriteExt;
@@ -19,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::conn;
 use super::core::Core;
+use super::epoll::Stream;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{compact, Reader};
 use crate::proto::command::read_found;

@@ -14,11 +14,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::epoll::Stream;
 use futures::AsyncWriteExt;
 
 use super::conn::{execute, read_or_stop};
 use super::core::{Core, Writes};
+use super::epoll::Stream;
 use super::pubsub::Mailbox;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::cmd::{self, glob_match, Value};
