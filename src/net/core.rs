@@ -824,6 +824,11 @@ impl Core {
                     "tessera_partition_inline_disk_reads_total",
                     i.inline_disk_reads,
                 ),
+                (
+                    "c",
+                    "tessera_partition_range_compactions_total",
+                    i.range_compactions,
+                ),
                 ("c", "tessera_partition_group_commits_total", i.groups),
                 ("c", "tessera_partition_write_stalls_total", i.stalls),
                 (
@@ -940,6 +945,7 @@ impl Core {
             let _ = writeln!(s, "partition{n}_writes:{}", i.writes);
             let _ = writeln!(s, "partition{n}_blocking_reads:{}", i.blocking_reads);
             let _ = writeln!(s, "partition{n}_inline_disk_reads:{}", i.inline_disk_reads);
+            let _ = writeln!(s, "partition{n}_range_compactions:{}", i.range_compactions);
             let _ = writeln!(s, "partition{n}_read_cache_hits:{}", i.read_cache_hits);
             let _ = writeln!(s, "partition{n}_read_cache_misses:{}", i.read_cache_misses);
             let _ = writeln!(s, "partition{n}_read_cache_keys:{}", i.read_cache_keys);
@@ -1107,6 +1113,9 @@ impl Core {
         if !written.is_empty() {
             self.log_written.advance(self.log_written.get() + 1);
         }
+        for p in &written {
+            start_range_compaction(p);
+        }
         let targets: Vec<(u32, u64)> = written
             .iter()
             .map(|p| (p.id(), p.last_record().index))
@@ -1164,6 +1173,21 @@ impl Core {
             }
         }
     }
+}
+
+/// Starts the partition's queued compactions of collections' subkeys in the
+/// blocking pool (one job at a time per partition; the next group's commit
+/// starts what queued meanwhile). Nothing waits for it.
+fn start_range_compaction(p: &Rc<Partition>) {
+    let Some(job) = p.take_compaction() else {
+        return;
+    };
+    let p = p.clone();
+    glommio::spawn_local(async move {
+        glommio::executor().spawn_blocking(job).await;
+        p.compaction_done();
+    })
+    .detach();
 }
 
 /// Releases group `g`'s acknowledgements: at once, or with

@@ -170,6 +170,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Commands that still missed the block cache after warming and read disk on the reactor",
     ),
     (
+        "tessera_partition_range_compactions_total",
+        "Compactions of one collection's members, started when its deleted members outnumbered its live ones",
+    ),
+    (
         "tessera_subkeys_removed_total",
         "Collection members of deleted, expired or recreated keys removed by compaction",
     ),

@@ -1,8 +1,8 @@
-//! The value envelope every stored value starts with (format 1).
+//! The value envelope every stored value starts with (formats 1 and 2).
 //!
 //! ```text
 //! offset size field
-//! 0      1    envelope format (1)
+//! 0      1    envelope format (1 or 2)
 //! 1      1    type (1 = string; 2..5 reserved for hash, set, zset, list)
 //! 2      1    flags (reserved, 0)
 //! 3      8    expire_at_ms, u64 big endian, unix ms; 0 = no expiry
@@ -13,10 +13,18 @@
 //!
 //! Strings use the same header as collections' metadata records, so new
 //! types need no format change.
+//!
+//! Format 2 has the same header; it is written for collections created (and
+//! sorted sets rewritten) by builds that know it, and changes what the body
+//! and the member subkeys mean (docs/storage.md): a sorted set's body adds
+//! the live bounds of its score index, and a set's member subkeys start with
+//! a hash of the member. Format 1 records are read as before.
 
 use super::Error;
 
 pub const FORMAT_V1: u8 = 1;
+/// Collections with live bounds (sorted sets) and hashed members (sets).
+pub const FORMAT_V2: u8 = 2;
 pub const HEADER_LEN: usize = 27;
 
 /// The kind of value a key holds.
@@ -47,6 +55,8 @@ impl TryFrom<u8> for ValueType {
 /// The decoded header of a stored value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
+    /// Envelope format the record was (or will be) written in.
+    pub format: u8,
     pub vtype: ValueType,
     pub flags: u8,
     pub expire_at_ms: u64,
@@ -57,6 +67,7 @@ pub struct Meta {
 impl Meta {
     pub fn string(version: u64, expire_at_ms: u64) -> Meta {
         Meta {
+            format: FORMAT_V1,
             vtype: ValueType::String,
             flags: 0,
             expire_at_ms,
@@ -74,7 +85,7 @@ impl Meta {
 /// Encodes `meta` and `body` into one stored value.
 pub fn encode(meta: &Meta, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.push(FORMAT_V1);
+    out.push(meta.format);
     out.push(meta.vtype as u8);
     out.push(meta.flags);
     out.extend_from_slice(&meta.expire_at_ms.to_be_bytes());
@@ -98,7 +109,7 @@ pub fn decode(raw: &[u8]) -> Result<(Meta, &[u8]), Error> {
             raw.len()
         )));
     }
-    if raw[0] != FORMAT_V1 {
+    if raw[0] != FORMAT_V1 && raw[0] != FORMAT_V2 {
         return Err(Error::Corrupt(format!(
             "unknown value envelope format {}",
             raw[0]
@@ -107,6 +118,7 @@ pub fn decode(raw: &[u8]) -> Result<(Meta, &[u8]), Error> {
     let vtype = ValueType::try_from(raw[1])
         .map_err(|t| Error::Corrupt(format!("unknown value type {t}")))?;
     let meta = Meta {
+        format: raw[0],
         vtype,
         flags: raw[2],
         expire_at_ms: be_u64(&raw[3..]),
@@ -118,7 +130,7 @@ pub fn decode(raw: &[u8]) -> Result<(Meta, &[u8]), Error> {
 
 /// Reads only the expiry, for the compaction filter's hot loop.
 pub fn expire_at_ms(raw: &[u8]) -> Option<u64> {
-    if raw.len() < HEADER_LEN || raw[0] != FORMAT_V1 {
+    if raw.len() < HEADER_LEN || (raw[0] != FORMAT_V1 && raw[0] != FORMAT_V2) {
         return None;
     }
     Some(be_u64(&raw[3..]))
@@ -145,6 +157,8 @@ mod tests {
         let mut raw = encode(&Meta::string(1, 0), b"");
         raw[0] = 9;
         assert!(decode(&raw).is_err());
+        raw[0] = 2;
+        assert_eq!(decode(&raw).unwrap().0.format, FORMAT_V2);
         raw[0] = 1;
         raw[1] = 77;
         assert!(decode(&raw).is_err());

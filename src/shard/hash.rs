@@ -195,7 +195,6 @@ impl Tx<'_> {
             lo = c.member_key(a);
             lo.push(0);
         }
-        let n = c.prefix.len() + 1;
         let mut out = Vec::new();
         let mut visited = 0usize;
         let mut last: Option<Vec<u8>> = None;
@@ -206,7 +205,7 @@ impl Tx<'_> {
                 return Ok(false);
             }
             visited += 1;
-            let m = &k[n..];
+            let m = c.member_of(k);
             if keep(m) {
                 out.push((m.to_vec(), v.to_vec()));
             }

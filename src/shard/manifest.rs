@@ -6,14 +6,18 @@
 //! ```text
 //! offset size field
 //! 0      8    magic "TESSERA\0"
-//! 8      4    manifest format, u32 big endian (1)
+//! 8      4    manifest format, u32 big endian (1 or 2)
 //! 12     4    payload length, u32 big endian
 //! 16     8    xxh3-64 of the payload, u64 big endian
 //! 24     ..   payload: rkyv archive of `Manifest` (format 1)
 //! ```
 //!
-//! A later format is added beside this one; old bytes are never
-//! reinterpreted.
+//! Format 2 has the same bytes; it says the partitions may hold records of
+//! envelope format 2 (sorted sets with live bounds, sets with hashed
+//! members; docs/storage.md), so builds that only know format 1 refuse the
+//! directory instead of misreading those records. A format 1 directory is
+//! rewritten as format 2 when a build that knows it opens the directory.
+//! A later format is added beside these; old bytes are never reinterpreted.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,6 +28,8 @@ use crate::slot::SLOTS;
 pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"TESSERA\0";
 pub const FORMAT_V1: u32 = 1;
+/// The format this build writes.
+pub const FORMAT_V2: u32 = 2;
 const PREFIX_LEN: usize = 24;
 
 /// A contiguous range of slots `[start, end)`.
@@ -96,7 +102,7 @@ impl Manifest {
             .map_err(|e| Error::Manifest(format!("cannot encode manifest: {e}")))?;
         let mut out = Vec::with_capacity(PREFIX_LEN + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_V1.to_be_bytes());
+        out.extend_from_slice(&FORMAT_V2.to_be_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_be_bytes());
         out.extend_from_slice(&payload);
@@ -105,15 +111,20 @@ impl Manifest {
 
     /// Decodes and validates a manifest file's bytes.
     pub fn from_file_bytes(raw: &[u8]) -> Result<Manifest, Error> {
+        Manifest::decode_file(raw).map(|(m, _)| m)
+    }
+
+    /// Decodes a manifest file's bytes with the format they were written in.
+    fn decode_file(raw: &[u8]) -> Result<(Manifest, u32), Error> {
         if raw.len() < PREFIX_LEN || &raw[..8] != MAGIC {
             return Err(Error::Manifest(
                 "MANIFEST is not a Tessera manifest (bad magic or truncated)".into(),
             ));
         }
         let format = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
-        if format != FORMAT_V1 {
+        if format != FORMAT_V1 && format != FORMAT_V2 {
             return Err(Error::Manifest(format!(
-                "MANIFEST has format {format}; this build reads format {FORMAT_V1} only"
+                "MANIFEST has format {format}; this build reads formats {FORMAT_V1} and {FORMAT_V2} only"
             )));
         }
         let len = u32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]) as usize;
@@ -134,7 +145,7 @@ impl Manifest {
         let m = rkyv::from_bytes::<Manifest, rkyv::rancor::Error>(&aligned)
             .map_err(|e| Error::Manifest(format!("MANIFEST payload is invalid: {e}")))?;
         m.validate()?;
-        Ok(m)
+        Ok((m, format))
     }
 
     /// Writes the manifest atomically into `dir`.
@@ -158,10 +169,15 @@ impl Manifest {
 
     /// Reads the manifest of `dir`.
     pub fn read_from(dir: &Path) -> Result<Manifest, Error> {
+        Manifest::read_with_format(dir).map(|(m, _)| m)
+    }
+
+    /// Reads the manifest of `dir` and the format its file has.
+    pub fn read_with_format(dir: &Path) -> Result<(Manifest, u32), Error> {
         let path = dir.join(FILE_NAME);
         let raw =
             std::fs::read(&path).map_err(|e| Error::Io(format!("read {}: {e}", path.display())))?;
-        Manifest::from_file_bytes(&raw)
+        Manifest::decode_file(&raw)
     }
 }
 
@@ -189,6 +205,14 @@ mod tests {
         bad[last] ^= 0xff;
         let err = Manifest::from_file_bytes(&bad).unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
+        assert_eq!(
+            u32::from_be_bytes(bytes[8..12].try_into().unwrap()),
+            FORMAT_V2
+        );
+        // A format 1 file (same bytes otherwise) still reads.
+        let mut old = bytes.clone();
+        old[11] = 1;
+        assert_eq!(Manifest::decode_file(&old).unwrap(), (m.clone(), FORMAT_V1));
         // Unknown format.
         let mut future = bytes.clone();
         future[11] = 9;

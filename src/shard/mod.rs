@@ -213,7 +213,7 @@ impl Store {
             m.write_to(dir)?;
             m
         } else {
-            let m = Manifest::read_from(dir)?;
+            let (m, format) = Manifest::read_with_format(dir)?;
             if let Some(p) = config.partitions {
                 if p != m.partitions {
                     return Err(Error::Manifest(format!(
@@ -231,6 +231,11 @@ impl Store {
                         pd.display()
                     )));
                 }
+            }
+            if format < manifest::FORMAT_V2 {
+                // From now on the partitions may hold format 2 records:
+                // builds that cannot read them must refuse the directory.
+                m.write_to(dir)?;
             }
             m
         };
@@ -301,6 +306,16 @@ impl Store {
         sub_opts.set_write_buffer_manager(&self.shared.write_buffers);
         sub_opts.set_block_based_table_factory(&table);
         sub_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Deletions (HDEL, SREM, ZREM, random SPOPs) leave tombstones among
+        // live members that range reads step over until compaction drops
+        // them. Collections ask for a compaction of their own range when
+        // they hold more deletions than members (`tx::DEAD_BEFORE_COMPACTION`);
+        // besides, files dense with deletions are compacted first.
+        sub_opts.add_compact_on_deletion_collector_factory(
+            DELETION_WINDOW,
+            DELETION_TRIGGER,
+            DELETION_RATIO,
+        );
         let filter_db = this.clone();
         sub_opts.set_compaction_filter(
             "tessera-generations",
@@ -324,6 +339,13 @@ impl Store {
         Partition::new(p, range, db, opts, self.config.durability, group, cache)
     }
 }
+
+/// An SST file of the `sub` family is marked for compaction when any
+/// `DELETION_WINDOW` consecutive entries hold `DELETION_TRIGGER`
+/// deletions, or deletions are `DELETION_RATIO` of the file.
+const DELETION_WINDOW: usize = 128;
+const DELETION_TRIGGER: usize = 64;
+const DELETION_RATIO: f64 = 0.5;
 
 /// L0 files at which a column family compacts them: 64 MiB of memtables
 /// (so small memtables do not compact every few MiB), at least RocksDB's
@@ -354,6 +376,23 @@ fn expiry_filter(_level: u32, key: &[u8], value: &[u8]) -> rocksdb::compaction_f
         }
         _ => Decision::Keep,
     }
+}
+
+/// Runs `f` and counts the entries RocksDB stepped over on this thread
+/// meanwhile: deleted and overwritten entries an iterator or a point read
+/// had to pass (perf context `internal_key_skipped_count` plus
+/// `internal_delete_skipped_count`). It measures what reads cost in work,
+/// not time, so tests can bound it.
+pub fn count_skipped<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    use rocksdb::perf::{set_perf_stats, PerfContext, PerfMetric, PerfStatsLevel};
+    set_perf_stats(PerfStatsLevel::EnableCount);
+    let mut ctx = PerfContext::default();
+    ctx.reset();
+    let r = f();
+    let skipped = ctx.metric(PerfMetric::InternalKeySkippedCount)
+        + ctx.metric(PerfMetric::InternalDeleteSkippedCount);
+    set_perf_stats(PerfStatsLevel::Disable);
+    (r, skipped)
 }
 
 /// Subkeys dropped by the generation compaction filter in this process.

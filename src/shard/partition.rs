@@ -76,6 +76,8 @@ pub struct PartitionStats {
     pub groups: Cell<u64>,
     pub stalls: Cell<u64>,
     pub inline_disk_reads: Cell<u64>,
+    /// Compactions of collections' subkey ranges run (`want_compaction`).
+    pub range_compactions: Cell<u64>,
 }
 
 /// Figures of one partition for INFO.
@@ -96,6 +98,7 @@ pub struct PartitionInfo {
     pub groups: u64,
     pub stalls: u64,
     pub inline_disk_reads: u64,
+    pub range_compactions: u64,
     /// Read cache: lookups answered, lookups that went to RocksDB, keys kept.
     pub read_cache_hits: u64,
     pub read_cache_misses: u64,
@@ -325,8 +328,19 @@ pub const SUB_CF: &str = "sub";
 /// A read that missed the block cache, to be warmed from the blocking pool.
 enum Miss {
     Point(Cf, Vec<u8>),
-    Range(Cf, Vec<u8>, Vec<u8>),
+    /// A range read of `[lo, hi)` stopped for disk, in the given direction;
+    /// `lo` (forward) or `hi` (reverse) is where it had got to.
+    Range {
+        lo: Vec<u8>,
+        hi: Vec<u8>,
+        reverse: bool,
+    },
 }
+
+/// Entries one warm-up of a range miss reads from where the read stopped:
+/// enough for the pages a command reads at once, without reading all of a
+/// large collection when it only wanted its first members.
+const WARM_RANGE_ENTRIES: usize = 4096;
 
 /// Bytes of a stored value, from the overlay or pinned in RocksDB.
 pub enum RawValue<'a> {
@@ -377,6 +391,10 @@ pub struct Partition {
     flushed: Cell<Option<u64>>,
     /// Group from which writes failed, and why.
     poisoned: RefCell<Option<(u64, String)>>,
+    /// Subkey ranges waiting to be compacted, and whether a compaction of
+    /// this partition's ranges is running (one at a time).
+    compact_queue: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+    compacting: Cell<bool>,
     pub stats: PartitionStats,
 }
 
@@ -437,6 +455,8 @@ impl Partition {
             }),
             group,
             poisoned: RefCell::new(None),
+            compact_queue: RefCell::new(Vec::new()),
+            compacting: Cell::new(false),
             flushed: Cell::new(None),
             stats: PartitionStats::default(),
         })
@@ -517,7 +537,7 @@ impl Partition {
         }
         match self
             .db
-            .get_pinned_cf_opt(self.sub_cf(), raw, &self.read_inline)
+            .get_pinned_cf_opt(self.sub_cf(), raw, self.read_opts())
         {
             Ok(v) => Ok(v.map(|v| v.to_vec())),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
@@ -557,9 +577,14 @@ impl Partition {
         self.db.raw_iterator_cf_opt(self.sub_cf(), opts)
     }
 
-    /// Records that a range read of `[lo, hi)` would have blocked.
-    pub(super) fn missed_range(&self, lo: &[u8], hi: &[u8]) {
-        *self.miss.borrow_mut() = Some(Miss::Range(Cf::Sub, lo.to_vec(), hi.to_vec()));
+    /// Records that a range read of `[lo, hi)` would have blocked after
+    /// reaching `lo` (forward) or `hi` (reverse).
+    pub(super) fn missed_range(&self, lo: &[u8], hi: &[u8], reverse: bool) {
+        *self.miss.borrow_mut() = Some(Miss::Range {
+            lo: lo.to_vec(),
+            hi: hi.to_vec(),
+            reverse,
+        });
     }
 
     /// The live (present, unexpired) value of `raw` with its header.
@@ -598,14 +623,25 @@ impl Partition {
                         let _ = db.get_pinned_cf(h, &raw);
                     }
                 }
-                Miss::Range(c, lo, hi) => {
-                    if let Some(h) = cf(c) {
+                Miss::Range { lo, hi, reverse } => {
+                    if let Some(h) = cf(Cf::Sub) {
                         let mut opts = ReadOptions::default();
+                        opts.set_iterate_lower_bound(lo);
                         opts.set_iterate_upper_bound(hi);
                         let mut it = db.raw_iterator_cf_opt(h, opts);
-                        it.seek(&lo);
-                        while it.valid() {
-                            it.next();
+                        if reverse {
+                            it.seek_to_last();
+                        } else {
+                            it.seek_to_first();
+                        }
+                        let mut n = 0;
+                        while it.valid() && n < WARM_RANGE_ENTRIES {
+                            n += 1;
+                            if reverse {
+                                it.prev();
+                            } else {
+                                it.next();
+                            }
                         }
                     }
                 }
@@ -1021,6 +1057,7 @@ impl Partition {
             groups: self.stats.groups.get(),
             stalls: self.stats.stalls.get(),
             inline_disk_reads: self.stats.inline_disk_reads.get(),
+            range_compactions: self.stats.range_compactions.get(),
             read_cache_hits: self.cache.borrow().hits,
             read_cache_misses: self.cache.borrow().misses,
             read_cache_keys: self.cache.borrow().len() as u64,
@@ -1065,6 +1102,47 @@ impl Partition {
                 db.compact_range_cf::<&[u8], &[u8]>(sub, None, None);
             }
         }
+    }
+
+    /// Queues a compaction of the subkeys in `[lo, hi)` (a collection whose
+    /// deleted members outnumber its live ones; `Tx::save`).
+    pub(super) fn want_compaction(&self, lo: Vec<u8>, hi: Vec<u8>) {
+        let mut q = self.compact_queue.borrow_mut();
+        if !q.iter().any(|(l, h)| *l == lo && *h == hi) {
+            q.push((lo, hi));
+        }
+    }
+
+    /// The queued range compactions as one job for the blocking pool, unless
+    /// one is running or none is queued; `compaction_done` when it returns.
+    /// Each range is compacted to the last level, which is where RocksDB
+    /// drops tombstones (the memtable is flushed first when it overlaps).
+    pub fn take_compaction(&self) -> Option<impl FnOnce() + Send + 'static> {
+        if self.compacting.get() || self.compact_queue.borrow().is_empty() {
+            return None;
+        }
+        self.compacting.set(true);
+        let ranges = std::mem::take(&mut *self.compact_queue.borrow_mut());
+        self.stats
+            .range_compactions
+            .set(self.stats.range_compactions.get() + ranges.len() as u64);
+        let db = self.db.clone();
+        Some(move || {
+            // Not exclusive: RocksDB's own compactions (L0 above all) go on
+            // beside it, so writes never stall behind a collection's cleanup.
+            let mut opts = rocksdb::CompactOptions::default();
+            opts.set_exclusive_manual_compaction(false);
+            if let Some(sub) = db.cf_handle(SUB_CF) {
+                for (lo, hi) in ranges {
+                    db.compact_range_cf_opt(sub, Some(lo), Some(hi), &opts);
+                }
+            }
+        })
+    }
+
+    /// Marks the running range compaction finished.
+    pub fn compaction_done(&self) {
+        self.compacting.set(false);
     }
 
     /// A closure counting the stored subkeys (blocking; tests and admin use).

@@ -9,9 +9,13 @@ use super::Error;
 
 const T: ValueType = ValueType::Set;
 
-/// Sets up to this size are sampled uniformly by SPOP/SRANDMEMBER; larger
-/// ones by seeking to a random member prefix (docs/storage.md).
-const UNIFORM_SAMPLE_MAX: u64 = 1024;
+/// Sets up to this size are sampled uniformly by SPOP/SRANDMEMBER (they
+/// read every member); larger ones by seeking to random points of the
+/// member subkeys (docs/storage.md). Sets of format 2 store members under
+/// their hash, so a random point is a random member; format 1 sets keep
+/// the old, larger threshold since their members cluster by prefix.
+const UNIFORM_SAMPLE_MAX: u64 = 64;
+const UNIFORM_SAMPLE_MAX_V1: u64 = 1024;
 
 /// How several sets combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +91,17 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Every member, in byte order.
+    /// Every member, in byte order (format 2 stores them in hash order; the
+    /// sort keeps SMEMBERS' answer as it always was).
     pub fn smembers(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-        match self.set(key)? {
-            None => Ok(Vec::new()),
-            Some(c) => Ok(self.all_members(&c)?.into_iter().map(|(m, _)| m).collect()),
+        let Some(c) = self.set(key)? else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<Vec<u8>> = self.all_members(&c)?.into_iter().map(|(m, _)| m).collect();
+        if c.hashed() {
+            all.sort_unstable();
         }
+        Ok(all)
     }
 
     pub fn scard(&self, key: &[u8]) -> Result<u64, Error> {
@@ -101,7 +110,14 @@ impl Tx<'_> {
 
     /// Up to `n` distinct members chosen at random.
     fn sample(&self, c: &Coll, n: u64, rng: &mut Rng) -> Result<Vec<Vec<u8>>, Error> {
-        if n >= c.size || c.size <= UNIFORM_SAMPLE_MAX {
+        let uniform_max = if c.hashed() {
+            UNIFORM_SAMPLE_MAX
+        } else {
+            UNIFORM_SAMPLE_MAX_V1
+        };
+        // Taking more than half by random seeks would mostly find members
+        // already taken: read them all instead.
+        if n >= c.size || c.size <= uniform_max || n.saturating_mul(2) > c.size {
             let mut all: Vec<Vec<u8>> = self.all_members(c)?.into_iter().map(|(m, _)| m).collect();
             // Partial Fisher-Yates: the first n are a uniform sample.
             let take = (n as usize).min(all.len());
@@ -113,7 +129,6 @@ impl Tx<'_> {
             return Ok(all);
         }
         let (lo, hi) = c.member_range();
-        let plen = c.prefix.len() + 1;
         let mut picked = BTreeSet::new();
         let mut tries = 0;
         while (picked.len() as u64) < n && tries < n * 8 {
@@ -122,16 +137,25 @@ impl Tx<'_> {
             seek.extend_from_slice(&rng.next_u64().to_be_bytes());
             let mut found = None;
             self.range(&seek, &hi, false, &mut |k, _| {
-                found = Some(k[plen..].to_vec());
+                found = Some(c.member_of(k).to_vec());
                 Ok(false)
             })?;
             if found.is_none() {
                 self.range(&lo, &hi, false, &mut |k, _| {
-                    found = Some(k[plen..].to_vec());
+                    found = Some(c.member_of(k).to_vec());
                     Ok(false)
                 })?;
             }
             picked.extend(found);
+        }
+        if (picked.len() as u64) < n {
+            // Unlucky seeks: the rest in order, so the count is exact.
+            self.members(c, false, &mut |m, _| {
+                if !picked.contains(m) {
+                    picked.insert(m.to_vec());
+                }
+                Ok((picked.len() as u64) < n)
+            })?;
         }
         Ok(picked.into_iter().collect())
     }

@@ -4,7 +4,8 @@
 //! ```text
 //! slot u16 BE | key length u32 BE | key | generation u64 BE | tag u8 | rest
 //! tag 'm' (0x6D): rest = member (hash field, set member, zset member,
-//!                 list index as u64 BE)
+//!                 list index as u64 BE); sets of envelope format 2:
+//!                 xxh3-64 of the member, u64 BE | member
 //! tag 's' (0x73): rest = order-preserving score (8 bytes) | member
 //! ```
 //!
@@ -38,6 +39,15 @@ pub fn tagged(prefix: &[u8], tag: u8) -> Vec<u8> {
 /// The member subkey of `member`.
 pub fn member(prefix: &[u8], member: &[u8]) -> Vec<u8> {
     let mut k = tagged(prefix, MEMBER);
+    k.extend_from_slice(member);
+    k
+}
+
+/// The member subkey of `member` in a set of envelope format 2: the
+/// member's xxh3-64 first, so members spread evenly over the key space.
+pub fn hashed_member(prefix: &[u8], member: &[u8]) -> Vec<u8> {
+    let mut k = tagged(prefix, MEMBER);
+    k.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(member).to_be_bytes());
     k.extend_from_slice(member);
     k
 }

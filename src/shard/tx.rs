@@ -32,6 +32,17 @@ pub type ScoreVisit<'f> = dyn FnMut(&[u8], f64) -> Result<bool, Error> + 'f;
 /// A live value of any type: its header and body.
 pub type Loaded = (Meta, Vec<u8>);
 
+/// A collection's subkeys are compacted once the members deleted from inside
+/// its ranges reach its size, and at least this many: reads then step over
+/// at most about as many deletions as there are members (plus this many),
+/// and the compaction's cost is spread over the deletions that caused it.
+pub const DEAD_BEFORE_COMPACTION: u64 = 1024;
+
+/// Every subkey of one life of a key: `[prefix, end of prefix)`.
+fn subkey_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    (prefix.to_vec(), subkey::end_of(prefix))
+}
+
 /// The first list index: lists grow both ways from the middle of u64.
 pub const LIST_ORIGIN: u64 = 1 << 63;
 
@@ -44,6 +55,17 @@ pub struct Coll {
     /// Lists: index of the first element and one past the last.
     pub head: u64,
     pub tail: u64,
+    /// Hashes, sets and sorted sets (format 2): members deleted from inside
+    /// the member range since the key's subkeys were last compacted. Their
+    /// tombstones are what range reads step over; `save` asks for a
+    /// compaction of the key's subkeys once they outnumber the members.
+    pub dead: u64,
+    /// Sorted sets (format 2): every live score-index subkey's suffix (the
+    /// bytes after `prefix | 's'`) is `>= low` and, unless `high` is empty,
+    /// `< high`. Pops move them past what they removed, so no later read
+    /// seeks over those deletions (docs/storage.md, "Live bounds").
+    pub low: Vec<u8>,
+    pub high: Vec<u8>,
     /// `subkey::prefix` of this generation.
     pub prefix: Vec<u8>,
 }
@@ -51,15 +73,38 @@ pub struct Coll {
 impl Coll {
     fn body(&self) -> Vec<u8> {
         let mut b = self.size.to_be_bytes().to_vec();
-        if self.meta.vtype == ValueType::List {
-            b.extend_from_slice(&self.head.to_be_bytes());
-            b.extend_from_slice(&self.tail.to_be_bytes());
+        match self.meta.vtype {
+            ValueType::List => {
+                b.extend_from_slice(&self.head.to_be_bytes());
+                b.extend_from_slice(&self.tail.to_be_bytes());
+            }
+            _ if self.meta.format < envelope::FORMAT_V2 => {}
+            ValueType::Hash | ValueType::Set => b.extend_from_slice(&self.dead.to_be_bytes()),
+            ValueType::ZSet => {
+                b.extend_from_slice(&self.dead.to_be_bytes());
+                for bound in [&self.low, &self.high] {
+                    b.extend_from_slice(&(bound.len() as u32).to_be_bytes());
+                    b.extend_from_slice(bound);
+                }
+            }
+            ValueType::String => {}
         }
         b
     }
 
+    /// Whether members are stored under a hash of themselves (sets of
+    /// format 2), which spreads them evenly over the subkey space so a
+    /// random seek is a random member.
+    pub fn hashed(&self) -> bool {
+        self.meta.vtype == ValueType::Set && self.meta.format >= envelope::FORMAT_V2
+    }
+
     pub fn member_key(&self, m: &[u8]) -> Vec<u8> {
-        subkey::member(&self.prefix, m)
+        if self.hashed() {
+            subkey::hashed_member(&self.prefix, m)
+        } else {
+            subkey::member(&self.prefix, m)
+        }
     }
 
     /// Bounds of every member subkey.
@@ -69,17 +114,46 @@ impl Coll {
         (lo, hi)
     }
 
-    /// Bounds of the score index.
+    /// Bounds of the live part of the score index.
     pub fn score_range(&self) -> (Vec<u8>, Vec<u8>) {
-        let lo = subkey::tagged(&self.prefix, subkey::SCORE);
-        let hi = subkey::end_of(&lo);
+        let tag = subkey::tagged(&self.prefix, subkey::SCORE);
+        let hi = if self.high.is_empty() {
+            subkey::end_of(&tag)
+        } else {
+            [tag.as_slice(), &self.high].concat()
+        };
+        let lo = [tag.as_slice(), &self.low].concat();
         (lo, hi)
+    }
+
+    /// Widens the live bounds of the score index to take `suffix` in.
+    pub fn score_added(&mut self, suffix: &[u8]) {
+        if suffix < self.low.as_slice() {
+            self.low = suffix.to_vec();
+        }
+        if !self.high.is_empty() && suffix >= self.high.as_slice() {
+            self.high = [suffix, &[0]].concat();
+        }
     }
 
     /// The member part of a member subkey of this collection.
     pub fn member_of<'k>(&self, raw: &'k [u8]) -> &'k [u8] {
-        &raw[self.prefix.len() + 1..]
+        let skip = if self.hashed() { 1 + 8 } else { 1 };
+        &raw[self.prefix.len() + skip..]
     }
+}
+
+/// Splits `len u32 | bytes` off the front of `b`.
+fn take_bytes(b: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+    let short = || Error::Corrupt("collection metadata bound is truncated".into());
+    let len = u32::from_be_bytes(
+        b.get(..4)
+            .ok_or_else(short)?
+            .try_into()
+            .map_err(|_| short())?,
+    );
+    let end = 4 + len as usize;
+    Ok((b.get(4..end).ok_or_else(short)?, &b[end..]))
 }
 
 fn be_u64(b: &[u8]) -> Result<u64, Error> {
@@ -95,6 +169,8 @@ pub struct Tx<'p> {
     pub slot: u16,
     pub now_ms: u64,
     writes: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+    /// Subkey ranges to compact once this transaction commits.
+    compact: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Visitor of a range read: gets each live `(subkey, value)`, returns
@@ -108,6 +184,7 @@ impl<'p> Tx<'p> {
             slot,
             now_ms,
             writes: BTreeMap::new(),
+            compact: Vec::new(),
         }
     }
 
@@ -115,6 +192,9 @@ impl<'p> Tx<'p> {
     pub fn commit(self) -> Option<u64> {
         if self.writes.is_empty() {
             return None;
+        }
+        for (lo, hi) in self.compact {
+            self.part.want_compaction(lo, hi);
         }
         Some(self.part.stage_all(self.writes.into_iter().collect()))
     }
@@ -187,12 +267,19 @@ impl<'p> Tx<'p> {
             it.seek_to_first();
         }
         let mut oi = 0;
+        // The last stored key visited (when `visited`): a warm-up starts there.
+        let mut reached: Vec<u8> = Vec::new();
+        let mut visited = false;
         loop {
             if !it.valid() {
                 match it.status() {
                     Ok(()) => {}
                     Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {
-                        self.part.missed_range(lo, hi);
+                        match (visited, reverse) {
+                            (false, _) => self.part.missed_range(lo, hi, reverse),
+                            (true, false) => self.part.missed_range(&reached, hi, false),
+                            (true, true) => self.part.missed_range(lo, &reached, true),
+                        }
                         return Err(Error::WouldBlock);
                     }
                     Err(e) => return Err(Error::Storage(e.into_string())),
@@ -222,7 +309,12 @@ impl<'p> Tx<'p> {
                 }
             } else {
                 let go_on = match (it.key(), it.value()) {
-                    (Some(k), Some(v)) => f(k, v)?,
+                    (Some(k), Some(v)) => {
+                        reached.clear();
+                        reached.extend_from_slice(k);
+                        visited = true;
+                        f(k, v)?
+                    }
                     _ => true,
                 };
                 if !go_on {
@@ -333,20 +425,35 @@ impl<'p> Tx<'p> {
             return Err(Error::WrongType);
         }
         let size = be_u64(&body)?;
-        let (head, tail) = if t == ValueType::List {
-            (
-                be_u64(body.get(8..).unwrap_or(&[]))?,
-                be_u64(body.get(16..).unwrap_or(&[]))?,
-            )
-        } else {
-            (0, 0)
-        };
+        let (mut head, mut tail) = (0, 0);
+        let (mut low, mut high, mut dead) = (Vec::new(), Vec::new(), 0);
+        match t {
+            ValueType::List => {
+                head = be_u64(body.get(8..).unwrap_or(&[]))?;
+                tail = be_u64(body.get(16..).unwrap_or(&[]))?;
+            }
+            _ if meta.format < envelope::FORMAT_V2 => {}
+            ValueType::Hash | ValueType::Set => dead = be_u64(body.get(8..).unwrap_or(&[]))?,
+            ValueType::ZSet => {
+                dead = be_u64(body.get(8..).unwrap_or(&[]))?;
+                let mut rest = body.get(16..).unwrap_or(&[]);
+                for bound in [&mut low, &mut high] {
+                    let (b, r) = take_bytes(rest)?;
+                    *bound = b.to_vec();
+                    rest = r;
+                }
+            }
+            ValueType::String => {}
+        }
         Ok(Some(Coll {
             prefix: subkey::prefix(self.slot, key, meta.generation),
             meta,
             size,
             head,
             tail,
+            dead,
+            low,
+            high,
         }))
     }
 
@@ -359,6 +466,7 @@ impl<'p> Tx<'p> {
         let generation = self.next_version();
         Ok(Coll {
             meta: Meta {
+                format: envelope::FORMAT_V2,
                 vtype: t,
                 flags: 0,
                 expire_at_ms: 0,
@@ -368,6 +476,9 @@ impl<'p> Tx<'p> {
             size: 0,
             head: LIST_ORIGIN,
             tail: LIST_ORIGIN,
+            dead: 0,
+            low: Vec::new(),
+            high: Vec::new(),
             prefix: subkey::prefix(self.slot, key, generation),
         })
     }
@@ -380,6 +491,15 @@ impl<'p> Tx<'p> {
             return;
         }
         c.meta.version = self.next_version();
+        if matches!(c.meta.vtype, ValueType::ZSet | ValueType::Hash) {
+            // Format 1 hashes and sorted sets gain the format 2 fields on
+            // their first write (a set's member layout cannot change).
+            c.meta.format = envelope::FORMAT_V2;
+        }
+        if c.dead >= c.size.max(DEAD_BEFORE_COMPACTION) {
+            self.compact.push(subkey_range(&c.prefix));
+            c.dead = 0;
+        }
         let body = c.body();
         self.store(key, &c.meta.clone(), &body);
     }
@@ -404,6 +524,7 @@ impl<'p> Tx<'p> {
                 self.delete(Cf::Sub, k);
                 removed += 1;
                 c.size -= 1;
+                c.dead += 1;
             }
         }
         if removed > 0 {
@@ -415,8 +536,7 @@ impl<'p> Tx<'p> {
     /// Visits the members of `c` (`(member, value)`), ascending or descending.
     pub fn members(&self, c: &Coll, reverse: bool, f: &mut Visit<'_>) -> Result<(), Error> {
         let (lo, hi) = c.member_range();
-        let n = c.prefix.len() + 1;
-        self.range(&lo, &hi, reverse, &mut |k, v| f(&k[n..], v))
+        self.range(&lo, &hi, reverse, &mut |k, v| f(c.member_of(k), v))
     }
 
     /// Every member of `c` with its value, ascending.

@@ -131,19 +131,27 @@ impl Tx<'_> {
         }
     }
 
-    /// Writes both subkeys of a member, removing its old index entry.
-    fn zput(&mut self, c: &Coll, member: &[u8], old: Option<f64>, score: f64) {
+    /// Writes both subkeys of a member, removing its old index entry, and
+    /// widens the index's live bounds to the new entry.
+    fn zput(&mut self, c: &mut Coll, member: &[u8], old: Option<f64>, score: f64) {
         if let Some(o) = old {
             self.delete(Cf::Sub, subkey::score(&c.prefix, o, member));
+            c.dead += 1;
         }
         let score = if score == 0.0 { 0.0 } else { score };
         self.put(Cf::Sub, c.member_key(member), score.to_be_bytes().to_vec());
-        self.put(Cf::Sub, subkey::score(&c.prefix, score, member), Vec::new());
+        let index = subkey::score(&c.prefix, score, member);
+        c.score_added(&index[c.prefix.len() + 1..]);
+        self.put(Cf::Sub, index, Vec::new());
     }
 
-    fn zdel(&mut self, c: &Coll, member: &[u8], score: f64) {
+    /// Deletes both subkeys of a member. Both tombstones count as dead
+    /// unless `behind_bound` (a pop moved the index's bound past them; the
+    /// member subkey is only ever read by point lookups and scans).
+    fn zdel(&mut self, c: &mut Coll, member: &[u8], score: f64, behind_bound: bool) {
         self.delete(Cf::Sub, c.member_key(member));
         self.delete(Cf::Sub, subkey::score(&c.prefix, score, member));
+        c.dead += if behind_bound { 1 } else { 2 };
     }
 
     /// ZADD with Redis's NX/XX/GT/LT/CH/INCR rules. Scores are never NaN
@@ -200,7 +208,7 @@ impl Tx<'_> {
                 Some(_) => {}
             }
             if old != Some(new) {
-                self.zput(&c, member, old, new);
+                self.zput(&mut c, member, old, new);
             }
             incr_result = Some(new);
         }
@@ -233,7 +241,7 @@ impl Tx<'_> {
         let mut n = 0;
         for m in members {
             if let Some(s) = self.zscore_in(&c, m)? {
-                self.zdel(&c, m, s);
+                self.zdel(&mut c, m, s, false);
                 c.size -= 1;
                 n += 1;
             }
@@ -263,15 +271,16 @@ impl Tx<'_> {
         rev: bool,
         f: &mut ScoreVisit<'_>,
     ) -> Result<(), Error> {
+        // The live bounds first; a start score can only narrow them.
         let (mut lo, mut hi) = c.score_range();
         if let Some(s) = from {
             let mut k = subkey::tagged(&c.prefix, subkey::SCORE);
             k.extend_from_slice(&subkey::score_bytes(s));
             if rev {
                 // Everything with this score sorts before its successor.
-                hi = subkey::end_of(&k);
+                hi = hi.min(subkey::end_of(&k));
             } else {
-                lo = k;
+                lo = lo.max(k);
             }
         }
         let n = c.prefix.len() + 1;
@@ -387,7 +396,7 @@ impl Tx<'_> {
             return Ok(0);
         };
         for (m, s) in victims {
-            self.zdel(&c, m, *s);
+            self.zdel(&mut c, m, *s, false);
         }
         c.size -= victims.len() as u64;
         self.save(key, &mut c);
@@ -407,27 +416,43 @@ impl Tx<'_> {
         self.zremove_all(key, &victims)
     }
 
-    /// ZPOPMIN/ZPOPMAX: removes and returns up to `count` members.
+    /// ZPOPMIN/ZPOPMAX: removes and returns up to `count` members. The
+    /// index's live bound moves past the last member taken, so the next pop
+    /// seeks straight to the first live entry instead of stepping over the
+    /// deletions of every earlier pop.
     pub fn zpop(
         &mut self,
         key: &[u8],
         count: u64,
         max: bool,
     ) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        let Some(mut c) = self.zset(key)? else {
+            return Ok(Vec::new());
+        };
         if count == 0 {
-            // Still checks the type.
-            self.zset(key)?;
             return Ok(Vec::new());
         }
-        let victims = self.zrange(
-            key,
-            &ZRange {
-                by: ZRangeBy::Rank(0, count.min(i64::MAX as u64) as i64 - 1),
-                rev: max,
-                limit: None,
-            },
-        )?;
-        self.zremove_all(key, &victims)?;
+        self.writable()?;
+        let mut victims = Vec::new();
+        self.zwalk(&c, None, max, &mut |m, s| {
+            victims.push((m.to_vec(), s));
+            Ok((victims.len() as u64) < count)
+        })?;
+        let Some((m, s)) = victims.last() else {
+            return Ok(victims);
+        };
+        let last = subkey::score(&c.prefix, *s, m);
+        let suffix = &last[c.prefix.len() + 1..];
+        if max {
+            c.high = suffix.to_vec();
+        } else {
+            c.low = [suffix, &[0]].concat();
+        }
+        for (m, s) in &victims {
+            self.zdel(&mut c, m, *s, true);
+        }
+        c.size -= victims.len() as u64;
+        self.save(key, &mut c);
         Ok(victims)
     }
 

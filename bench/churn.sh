@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Collections under churn (issue 16), Tessera against redis-server in one run:
+#  1. bench/churn.py: one redis-py client fills a key with 60,000 members and
+#     pops for five seconds (ZPOPMIN, ZPOPMAX, SPOP, LPOP, RPOP), then a
+#     100-member sorted set used as a queue (ZADD + ZPOPMIN) and a hash of
+#     100 fields churned by HDEL + HSET + HGETALL; operations per second.
+#  2. redis-benchmark pops at -c 50 after 300,000 pushes (-r 100000 members).
+# Split arrangement: each server alone on CPU 1 (Tessera with one reactor),
+# the clients on CPU 0. Tessera: durability wal; redis-server: appendonly yes,
+# appendfsync everysec. Both fresh.
+# Usage: bash bench/churn.sh [TESSERA_BINARY] > results.txt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${1:-target/release/tessera}
+venv=target/redis-py-venv
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q redis; }
+"$venv/bin/python" -c 'import redis' 2>/dev/null || "$venv/bin/pip" install -q redis
+work=$(mktemp -d)
+pids=()
+stop_all() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+trap 'stop_all; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() {
+  rm -rf "$work/t" "$work/r"; mkdir -p "$work/t" "$work/r"
+  taskset -c 1 "$T" serve --cores 1 --data-dir "$work/t/data" --listen 127.0.0.1:0 --http-listen off \
+    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$work/t/ready" 2>"$work/t/log" &
+  pids+=($!)
+  rport=$(free_port)
+  taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/r" --appendonly yes \
+    --appendfsync everysec --save '' >"$work/r/log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    grep -q '^tessera ready' "$work/t/ready" 2>/dev/null && redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  tport=$(sed -n 's/.*resp=127.0.0.1:\([0-9]*\).*/\1/p' "$work/t/ready")
+}
+rb() { # PORT ARGS...
+  local port=$1; shift
+  taskset -c 0 redis-benchmark -h 127.0.0.1 -p "$port" -q "$@" 2>&1 | tr '\r' '\n' \
+    | grep -E 'requests per second|ERR|error' | tail -1
+}
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(git rev-parse --short HEAD), $($T --version 2>/dev/null || echo tessera), redis $(redis-server --version | cut -d' ' -f3)"
+start
+echo "## redis-py, one client"
+taskset -c 0 "$venv/bin/python" bench/churn.py tessera="$tport" redis="$rport"
+stop_all
+echo "## redis-benchmark -c 50 pops after 300,000 pushes"
+for pair in "lpush rpop" "lpush lpop" "zadd zpopmin" "sadd spop"; do
+  set -- $pair
+  start
+  for who in tessera redis; do
+    port=$tport; [ $who = redis ] && port=$rport
+    rb "$port" -t "$1" -n 300000 -r 100000 -c 50 >/dev/null
+    echo "$who $2 -c 50 -n 30000: $(timeout 120 bash -c "$(declare -f rb); rb $port -t $2 -n 30000 -c 50" || echo 'did not finish in 120 s')"
+  done
+  stop_all
+done

@@ -1,0 +1,301 @@
+//! Collections under churn (issue 16): what a pop or a read costs after many
+//! deletions, counted as the entries RocksDB steps over (its perf context),
+//! never timed. Storage only: transactions on a real RocksDB partition in a
+//! temp dir, committed one group per operation as the core does, with the
+//! range compactions they ask for run as the core's blocking pool runs them.
+//!
+//! A server test at the end pops concurrently from collections larger than
+//! a small block cache, where reads must wait for the blocking pool and
+//! never answer the internal "read would block".
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::resp::{Conn, R};
+use common::{commit_group, shard_store, Node};
+use tessera::shard::set::Rng;
+use tessera::shard::tx::{Tx, DEAD_BEFORE_COMPACTION};
+use tessera::shard::{count_skipped, Durability, Error, Partition};
+use tessera::slot::key_slot;
+
+/// Members filled, then popped.
+const N: usize = 50_000;
+
+struct Fixture {
+    p: Partition,
+    group: Rc<Cell<u64>>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    Fixture {
+        p,
+        group,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    /// Runs `f` in one transaction on `key`'s slot (warming and retrying
+    /// when a read would block), commits its group and runs the range
+    /// compactions it asked for. Returns its result and the entries RocksDB
+    /// stepped over while `f` ran (a warm-up of the block cache, which reads
+    /// ahead from the blocking pool, is not part of the command).
+    fn step<T>(&self, key: &[u8], mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Error>) -> (T, u64) {
+        let slot = key_slot(key);
+        let mut skipped = 0;
+        let v = loop {
+            let mut tx = Tx::new(&self.p, slot, tessera::shard::clock::now_ms());
+            let (r, n) = count_skipped(|| f(&mut tx));
+            skipped += n;
+            match r {
+                Ok(v) => {
+                    tx.commit();
+                    break v;
+                }
+                Err(Error::WouldBlock) => {
+                    drop(tx);
+                    (self.p.warm_fn(slot, key))();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        commit_group(&self.p, &self.group);
+        if let Some(job) = self.p.take_compaction() {
+            job();
+            self.p.compaction_done();
+        }
+        (v, skipped)
+    }
+
+    /// Fills `key` with members `member:000000000`.. in transactions of 1,000.
+    fn fill(&self, key: &[u8], add: impl Fn(&mut Tx<'_>, &[&[u8]]) -> Result<u64, Error>) {
+        for chunk in 0..N / 1000 {
+            let names: Vec<Vec<u8>> = (chunk * 1000..(chunk + 1) * 1000)
+                .map(|i| format!("member:{i:09}").into_bytes())
+                .collect();
+            let refs: Vec<&[u8]> = names.iter().map(|m| m.as_slice()).collect();
+            self.step(key, |tx| add(tx, &refs));
+        }
+    }
+}
+
+/// Pops from an end never step over what earlier pops removed: the sorted
+/// set's index bound and the list's head and tail start each pop at the
+/// first live member.
+#[test]
+fn pops_from_either_end_step_over_nothing_already_popped() {
+    let fx = fixture();
+    let z = b"zset";
+    fx.fill(z, |tx, ms| {
+        let pairs: Vec<(f64, &[u8])> = ms.iter().map(|m| (0.0, *m)).collect();
+        match tx.zadd(z, Default::default(), &pairs)? {
+            tessera::shard::zset::ZAddResult::Count(n) => Ok(n),
+            other => panic!("{other:?}"),
+        }
+    });
+    let mut worst = 0;
+    for i in 0..N {
+        let max = i % 2 == 1;
+        let (popped, skipped) = fx.step(z, |tx| tx.zpop(z, 1, max));
+        assert_eq!(popped.len(), 1, "pop {i}");
+        // Every score is 0, so the order is the members' order.
+        let want = if max { N - 1 - i / 2 } else { i / 2 };
+        assert_eq!(
+            popped[0].0,
+            format!("member:{want:09}").into_bytes(),
+            "pop {i}"
+        );
+        worst = worst.max(skipped);
+        if i % 1000 == 999 && i + 1 < N {
+            // ZRANGE from either end reads from the bounds too.
+            let range = |rev| tessera::shard::zset::ZRange {
+                by: tessera::shard::zset::ZRangeBy::Rank(0, 0),
+                rev,
+                limit: None,
+            };
+            let (first, s1) = fx.step(z, |tx| tx.zrange(z, &range(false)));
+            let (last, s2) = fx.step(z, |tx| tx.zrange(z, &range(true)));
+            assert_eq!(
+                first[0].0,
+                format!("member:{:09}", (i + 1) / 2).into_bytes()
+            );
+            assert_eq!(
+                last[0].0,
+                format!("member:{:09}", N - 1 - (i + 1) / 2).into_bytes()
+            );
+            worst = worst.max(s1).max(s2);
+        }
+    }
+    assert_eq!(fx.step(z, |tx| tx.zcard(z)).0, 0);
+    assert!(
+        worst <= 4,
+        "a ZPOPMIN/ZPOPMAX/ZRANGE stepped over {worst} entries after earlier pops"
+    );
+
+    let l = b"list";
+    fx.fill(l, |tx, ms| tx.push(l, false, ms, false));
+    let mut worst = 0;
+    for i in 0..N {
+        let left = i % 2 == 0;
+        let (popped, skipped) = fx.step(l, |tx| tx.pop(l, left, 1));
+        let want = if left { i / 2 } else { N - 1 - i / 2 };
+        assert_eq!(
+            popped,
+            vec![format!("member:{want:09}").into_bytes()],
+            "pop {i}"
+        );
+        worst = worst.max(skipped);
+    }
+    assert!(
+        worst <= 4,
+        "an LPOP/RPOP stepped over {worst} entries after earlier pops"
+    );
+}
+
+/// SPOP takes the member after a random point of the hashed member range;
+/// the deletions it steps over stay about as many as the members left,
+/// because the set's range is compacted whenever they outnumber them.
+#[test]
+fn spop_steps_over_a_bounded_number_of_deletions() {
+    let fx = fixture();
+    let k = b"set";
+    fx.fill(k, |tx, ms| tx.sadd(k, ms));
+    let mut rng = Rng::seeded();
+    let mut total = 0u64;
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..N {
+        let (popped, skipped) = fx.step(k, |tx| tx.spop(k, 1, &mut rng));
+        assert_eq!(popped.len(), 1, "pop {i}");
+        assert!(
+            seen.insert(popped[0].clone()),
+            "popped twice: {:?}",
+            popped[0]
+        );
+        total += skipped;
+    }
+    assert_eq!(fx.step(k, |tx| tx.scard(k)).0, 0);
+    assert!(fx.p.info().range_compactions > 0, "no range compaction ran");
+    // A pop steps over the deletions between its random point and the next
+    // member: in proportion to deleted / live members, which compaction
+    // keeps at most 1 while the set is large (and at most 1,024 / live for
+    // its last members). Measured: about 10 entries per pop over the whole
+    // drain; taking the first member after each deletion, as before, steps
+    // over every earlier pop (about N * N / 2 entries in all).
+    assert!(
+        total <= 16 * N as u64,
+        "{N} SPOPs stepped over {total} entries"
+    );
+}
+
+/// A small hash whose fields keep changing: HGETALL steps over at most the
+/// deletions the compaction threshold allows, however many there were.
+#[test]
+fn hgetall_after_many_hdels_steps_over_a_bounded_number() {
+    let fx = fixture();
+    let k = b"hash";
+    const FIELDS: usize = 100;
+    let field = |i: usize| format!("field:{i:09}").into_bytes();
+    for i in 0..FIELDS {
+        let f = field(i);
+        fx.step(k, |tx| tx.hset(k, &[(&f[..], &b"v"[..])]));
+    }
+    let mut worst = 0;
+    for i in FIELDS..FIELDS + N {
+        let (old, new) = (field(i - FIELDS), field(i));
+        fx.step(k, |tx| {
+            tx.hdel(k, &[&old[..]])?;
+            tx.hset(k, &[(&new[..], &b"v"[..])])
+        });
+        let (all, skipped) = fx.step(k, |tx| tx.hgetall(k));
+        assert_eq!(all.len(), FIELDS);
+        assert_eq!(all[0].0, field(i + 1 - FIELDS));
+        worst = worst.max(skipped);
+    }
+    assert!(fx.p.info().range_compactions > 0, "no range compaction ran");
+    // A deleted field is two entries (its value and its deletion) until a
+    // flush; compaction removes both once DEAD_BEFORE_COMPACTION pile up.
+    assert!(
+        worst <= 2 * (DEAD_BEFORE_COMPACTION + FIELDS as u64),
+        "an HGETALL of {FIELDS} fields stepped over {worst} entries"
+    );
+}
+
+/// Concurrent pops over collections much larger than the block cache: every
+/// reply is an element or nil, never "read would block", and every element
+/// comes out once.
+#[test]
+fn concurrent_pops_past_the_block_cache_never_leak_would_block() {
+    let node = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.block_cache_bytes = 256 << 10;
+        c.write_buffer_bytes = 4 << 20;
+        c.read_cache_bytes = 0;
+    });
+    let addr = node.resp_addr();
+    const LISTS: usize = 4;
+    const PER_LIST: usize = 20_000;
+    let value = |l: usize, i: usize| format!("{l}:{i:06}:{}", "x".repeat(200));
+    {
+        let mut c = Conn::connect(addr);
+        for l in 0..LISTS {
+            let key = format!("{{churn}}list{l}");
+            for chunk in 0..PER_LIST / 500 {
+                let mut args: Vec<Vec<u8>> = vec![b"RPUSH".to_vec(), key.clone().into_bytes()];
+                args.extend((chunk * 500..(chunk + 1) * 500).map(|i| value(l, i).into_bytes()));
+                let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+                assert!(matches!(c.cmd_bytes(&refs), R::Int(_)));
+            }
+        }
+    }
+    // Pipelined pops from both ends on several connections at once.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                let mut got = Vec::new();
+                let key = format!("{{churn}}list{}", t % LISTS);
+                let cmd = if t < LISTS { "LPOP" } else { "RPOP" };
+                loop {
+                    const DEPTH: usize = 32;
+                    for _ in 0..DEPTH {
+                        c.send_raw(&Conn::encode(&[cmd.as_bytes(), key.as_bytes()]));
+                    }
+                    let mut done = false;
+                    for _ in 0..DEPTH {
+                        match c.read() {
+                            R::Bulk(v) => got.push(v),
+                            R::Nil => done = true,
+                            other => panic!("{cmd} {key}: {other:?}"),
+                        }
+                    }
+                    if done {
+                        return got;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<Vec<u8>> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("a popping client failed"))
+        .collect();
+    assert_eq!(all.len(), LISTS * PER_LIST, "every element popped once");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), LISTS * PER_LIST, "no element popped twice");
+    let mut c = Conn::connect(addr);
+    let info = match c.cmd(&["INFO"]) {
+        R::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        common::info_sum(&info, "partition", "blocking_reads") > 0,
+        "the pops never waited for the blocking pool, so this test proved nothing:\n{info}"
+    );
+}
