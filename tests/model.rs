@@ -618,7 +618,7 @@ fn zset_ops() -> impl Strategy<Value = Vec<String>> {
                 let lo = if excl { format!("({lo}") } else { lo };
                 vec![op.into(), k, lo, hi]
             }),
-        1 => (prop_oneof![Just("ZPOPMIN"), Just("ZPOPMAX")], key(), 0i64..3)
+        2 => (prop_oneof![Just("ZPOPMIN"), Just("ZPOPMAX")], key(), 0i64..3)
             .prop_map(|(op, k, n)| vec![op.into(), k, n.to_string()]),
         1 => common_ops(),
     ]

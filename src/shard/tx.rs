@@ -246,6 +246,10 @@ impl<'p> Tx<'p> {
         reverse: bool,
         f: &mut Visit<'_>,
     ) -> Result<(), Error> {
+        if lo >= hi {
+            // Empty (a start beyond a sorted set's live bound, say).
+            return Ok(());
+        }
         // Staged writes, then this transaction's on top: ascending, newest wins.
         let mut over: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
             self.part.staged_sub_range(lo, hi).into_iter().collect();
