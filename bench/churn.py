@@ -6,7 +6,8 @@ one connection, no pipelining) and prints, per phase, the operations done
 in each second:
 
   zpopmin, zpopmax, spop, lpop, rpop
-      fill one key with FILL members, then pop one at a time for SECONDS.
+      fill one key with FILL members (enough that SECONDS of pops never
+      drain it), then pop one at a time for SECONDS.
   zadd+zpopmin
       a sorted set of 100 members used as a queue: each step adds one
       member and pops the lowest. Steps per second.
@@ -114,7 +115,7 @@ def run(r, fill_n, seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--fill", type=int, default=60000)
+    ap.add_argument("--fill", type=int, default=200000)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("servers", nargs="+", help="NAME=PORT")
     a = ap.parse_args()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Collections under churn (issue 16), Tessera against redis-server in one run:
-#  1. bench/churn.py: one redis-py client fills a key with 60,000 members and
+#  1. bench/churn.py: one redis-py client fills a key with 200,000 members and
 #     pops for five seconds (ZPOPMIN, ZPOPMAX, SPOP, LPOP, RPOP), then a
 #     100-member sorted set used as a queue (ZADD + ZPOPMIN) and a hash of
 #     100 fields churned by HDEL + HSET + HGETALL; operations per second.
