@@ -17,24 +17,10 @@ venv=target/redis-py-venv
 "$venv/bin/python" -c 'import redis' 2>/dev/null || "$venv/bin/pip" install -q redis
 work=$(mktemp -d)
 pids=()
-stop_all() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 trap 'stop_all; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() {
-  rm -rf "$work/t" "$work/r"; mkdir -p "$work/t" "$work/r"
-  taskset -c 1 "$T" serve --cores 1 --data-dir "$work/t/data" --listen 127.0.0.1:0 --http-listen off \
-    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$work/t/ready" 2>"$work/t/log" &
-  pids+=($!)
-  rport=$(free_port)
-  taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/r" --appendonly yes \
-    --appendfsync everysec --save '' >"$work/r/log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    grep -q '^tessera ready' "$work/t/ready" 2>/dev/null && redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  tport=$(sed -n 's/.*resp=127.0.0.1:\([0-9]*\).*/\1/p' "$work/t/ready")
-}
+start() { start_pair --cores 1; }
 rb() { # PORT ARGS...
   local port=$1; shift
   taskset -c 0 redis-benchmark -h 127.0.0.1 -p "$port" -q "$@" 2>&1 | tr '\r' '\n' \

@@ -11,9 +11,9 @@ ROUNDS=${1:-2}
 T=target/release/tessera
 work=$(mktemp -d)
 pids=()
-stop_all() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 trap 'stop_all; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bench() { # PORT ARGS...
   local port=$1; shift
   taskset -c 0 redis-benchmark -h 127.0.0.1 -p "$port" -r 100000 -d 256 -q -t set,get "$@" 2>&1 \
@@ -22,19 +22,7 @@ bench() { # PORT ARGS...
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(git rev-parse --short HEAD), $(redis-server --version | cut -d' ' -f3)"
 for r in $(seq 1 "$ROUNDS"); do
   echo "## round $r"
-  rm -rf "$work/t" "$work/r"; mkdir -p "$work/t" "$work/r"
-  taskset -c 1 "$T" serve --data-dir "$work/t/data" --listen 127.0.0.1:0 --http-listen off \
-    --resp-listen 127.0.0.1:0 --durability wal >"$work/t/ready" 2>"$work/t/log" &
-  pids+=($!)
-  rport=$(free_port)
-  taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/r" --appendonly yes \
-    --appendfsync everysec --save '' >"$work/r/log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    grep -q '^tessera ready' "$work/t/ready" 2>/dev/null && redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  tport=$(sed -n 's/.*resp=127.0.0.1:\([0-9]*\).*/\1/p' "$work/t/ready")
+  start_pair
   for load in "-c 1000 -n 400000" "-c 50 -n 400000" "-c 50 -P 16 -n 2000000"; do
     # shellcheck disable=SC2086
     echo "tessera $load: $(bench "$tport" $load)"

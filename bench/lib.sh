@@ -1,0 +1,22 @@
+# Shared by bench/resp.sh and bench/churn.sh: fresh Tessera and redis-server
+# side by side, each alone on CPU 1 (the clients go on CPU 0).
+# Needs: T (the tessera binary), work (a scratch directory), pids=().
+# Tessera runs with durability wal; redis-server with appendonly yes,
+# appendfsync everysec. start_pair sets tport and rport (RESP ports).
+stop_all() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_pair() { # EXTRA_TESSERA_ARGS...
+  rm -rf "$work/t" "$work/r"; mkdir -p "$work/t" "$work/r"
+  taskset -c 1 "$T" serve --data-dir "$work/t/data" --listen 127.0.0.1:0 --http-listen off \
+    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$work/t/ready" 2>"$work/t/log" &
+  pids+=($!)
+  rport=$(free_port)
+  taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/r" --appendonly yes \
+    --appendfsync everysec --save '' >"$work/r/log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    grep -q '^tessera ready' "$work/t/ready" 2>/dev/null && redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  tport=$(sed -n 's/.*resp=127.0.0.1:\([0-9]*\).*/\1/p' "$work/t/ready")
+}
