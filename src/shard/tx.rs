@@ -63,7 +63,7 @@ pub struct Coll {
     /// Sorted sets (format 2): every live score-index subkey's suffix (the
     /// bytes after `prefix | 's'`) is `>= low` and, unless `high` is empty,
     /// `< high`. Pops move them past what they removed, so no later read
-    /// seeks over those deletions (docs/storage.md, "Live bounds").
+    /// seeks over those deletions (docs/storage.md, "Collections under churn").
     pub low: Vec<u8>,
     pub high: Vec<u8>,
     /// `subkey::prefix` of this generation.
