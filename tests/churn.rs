@@ -129,11 +129,11 @@ fn pops_from_either_end_step_over_nothing_already_popped() {
             let (last, s2) = fx.step(z, |tx| tx.zrange(z, &range(true)));
             assert_eq!(
                 first[0].0,
-                format!("member:{:09}", (i + 1) / 2).into_bytes()
+                format!("member:{:09}", i.div_ceil(2)).into_bytes()
             );
             assert_eq!(
                 last[0].0,
-                format!("member:{:09}", N - 1 - (i + 1) / 2).into_bytes()
+                format!("member:{:09}", N - 1 - i.div_ceil(2)).into_bytes()
             );
             assert!(
                 s1.max(s2) <= 4,
