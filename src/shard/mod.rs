@@ -306,16 +306,6 @@ impl Store {
         sub_opts.set_write_buffer_manager(&self.shared.write_buffers);
         sub_opts.set_block_based_table_factory(&table);
         sub_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        // Deletions (HDEL, SREM, ZREM, random SPOPs) leave tombstones among
-        // live members that range reads step over until compaction drops
-        // them. Collections ask for a compaction of their own range when
-        // they hold more deletions than members (`tx::DEAD_BEFORE_COMPACTION`);
-        // besides, files dense with deletions are compacted first.
-        sub_opts.add_compact_on_deletion_collector_factory(
-            DELETION_WINDOW,
-            DELETION_TRIGGER,
-            DELETION_RATIO,
-        );
         let filter_db = this.clone();
         sub_opts.set_compaction_filter(
             "tessera-generations",
@@ -339,13 +329,6 @@ impl Store {
         Partition::new(p, range, db, opts, self.config.durability, group, cache)
     }
 }
-
-/// An SST file of the `sub` family is marked for compaction when any
-/// `DELETION_WINDOW` consecutive entries hold `DELETION_TRIGGER`
-/// deletions, or deletions are `DELETION_RATIO` of the file.
-const DELETION_WINDOW: usize = 128;
-const DELETION_TRIGGER: usize = 64;
-const DELETION_RATIO: f64 = 0.5;
 
 /// L0 files at which a column family compacts them: 64 MiB of memtables
 /// (so small memtables do not compact every few MiB), at least RocksDB's

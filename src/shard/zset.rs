@@ -132,11 +132,14 @@ impl Tx<'_> {
     }
 
     /// Writes both subkeys of a member, removing its old index entry, and
-    /// widens the index's live bounds to the new entry.
+    /// widens the index's live bounds to the new entry. The old entry of a
+    /// member whose score changes is not counted as dead: compacting a large
+    /// sorted set every time half its scores changed cost ZADD-heavy loads
+    /// up to a third of their rate (BENCHMARKS.md, issue 16), so those
+    /// deletions are left to RocksDB's own compactions.
     fn zput(&mut self, c: &mut Coll, member: &[u8], old: Option<f64>, score: f64) {
         if let Some(o) = old {
             self.delete(Cf::Sub, subkey::score(&c.prefix, o, member));
-            c.dead += 1;
         }
         let score = if score == 0.0 { 0.0 } else { score };
         self.put(Cf::Sub, c.member_key(member), score.to_be_bytes().to_vec());
