@@ -160,15 +160,23 @@ impl Tx<'_> {
         Ok(picked.into_iter().collect())
     }
 
-    /// SPOP: removes and returns up to `count` random members.
+    /// SPOP: removes and returns up to `count` random members. The sample
+    /// read them, so they are deleted without being looked up again.
     pub fn spop(&mut self, key: &[u8], count: u64, rng: &mut Rng) -> Result<Vec<Vec<u8>>, Error> {
-        let Some(c) = self.set(key)? else {
+        let Some(mut c) = self.set(key)? else {
             return Ok(Vec::new());
         };
         self.writable()?;
         let members = self.sample(&c, count, rng)?;
-        let refs: Vec<&[u8]> = members.iter().map(|m| m.as_slice()).collect();
-        self.srem(key, &refs)?;
+        if members.is_empty() {
+            return Ok(members);
+        }
+        for m in &members {
+            self.delete(Cf::Sub, c.member_key(m));
+        }
+        c.size -= members.len() as u64;
+        c.dead += members.len() as u64;
+        self.save(key, &mut c);
         Ok(members)
     }
 
