@@ -1088,10 +1088,14 @@ impl Core {
             let Some(batch) = p.take_batch() else {
                 continue;
             };
-            match p.write_inline(batch) {
+            // Taken with the batch: a stalled write awaits below, and the
+            // compactions of commands staged meanwhile must wait for their
+            // own batch, or they would run before their deletions exist.
+            let compaction = p.take_compaction();
+            let wrote = match p.write_inline(batch) {
                 InlineWrite::Done(data) => {
                     p.note_written(data);
-                    written.push(p.clone())
+                    true
                 }
                 InlineWrite::Stalled(data) => {
                     // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
@@ -1101,20 +1105,32 @@ impl Core {
                     {
                         Ok(()) => {
                             p.note_written(data);
-                            written.push(p.clone())
+                            true
                         }
-                        Err(e) => p.poison(g, &format!("write failed: {e}")),
+                        Err(e) => {
+                            p.poison(g, &format!("write failed: {e}"));
+                            false
+                        }
                     }
                 }
-                InlineWrite::Failed(e) => p.poison(g, &format!("write failed: {e}")),
-            }
+                InlineWrite::Failed(e) => {
+                    p.poison(g, &format!("write failed: {e}"));
+                    false
+                }
+            };
             p.finish_group(g);
+            if wrote {
+                written.push(p.clone());
+            }
+            match compaction {
+                Some(job) if wrote => start_range_compaction(p, job),
+                // The deletions that asked for it were not written either.
+                Some(_) => p.compaction_done(),
+                None => {}
+            }
         }
         if !written.is_empty() {
             self.log_written.advance(self.log_written.get() + 1);
-        }
-        for p in &written {
-            start_range_compaction(p);
         }
         let targets: Vec<(u32, u64)> = written
             .iter()
@@ -1175,13 +1191,10 @@ impl Core {
     }
 }
 
-/// Starts the partition's queued compactions of collections' subkeys in the
-/// blocking pool (one job at a time per partition; the next group's commit
-/// starts what queued meanwhile). Nothing waits for it.
-fn start_range_compaction(p: &Rc<Partition>) {
-    let Some(job) = p.take_compaction() else {
-        return;
-    };
+/// Runs a partition's range compactions (`Partition::take_compaction`) in
+/// the blocking pool, after the batch that asked for them was written.
+/// Nothing waits for it.
+fn start_range_compaction(p: &Rc<Partition>, job: impl FnOnce() + Send + 'static) {
     let p = p.clone();
     glommio::spawn_local(async move {
         glommio::executor().spawn_blocking(job).await;
