@@ -15,10 +15,11 @@
 //! types need no format change.
 //!
 //! Format 2 has the same header; it is written for collections created (and
-//! sorted sets rewritten) by builds that know it, and changes what the body
-//! and the member subkeys mean (docs/storage.md): a sorted set's body adds
-//! the live bounds of its score index, and a set's member subkeys start with
-//! a hash of the member. Format 1 records are read as before.
+//! hashes and sorted sets rewritten) by builds that know it, and changes
+//! what the body and the member subkeys mean (docs/storage.md): hash, set
+//! and sorted-set bodies add a count of deleted members, a sorted set's the
+//! live bounds of its score index, and a set's member subkeys start with a
+//! hash of the member. Format 1 records are read as before.
 
 use super::Error;
 
