@@ -26,8 +26,16 @@ fn lifecycle_client_errors_and_slow_batches_are_logged_once_each() {
     }
     assert!(log.contains(" INFO "), "levels are printed:\n{log}");
 
-    // 200 small requests: no line per request at info level.
-    let before = log_of(&p).lines().count();
+    // 200 small requests: no line per request at info level. A batch that
+    // happens to take over the 1 ms threshold on a busy machine is logged
+    // as slow; that is the slow-batch line, not a per-request one.
+    let lines = |p: &Proc| {
+        log_of(p)
+            .lines()
+            .filter(|l| !l.contains("slow requests"))
+            .count()
+    };
+    let before = lines(&p);
     let addr = p.addr;
     block_on(async move {
         let c = Client::connect(addr).await.unwrap();
@@ -35,7 +43,7 @@ fn lifecycle_client_errors_and_slow_batches_are_logged_once_each() {
             c.set(format!("k{i}").as_bytes(), b"v").await.unwrap();
         }
     });
-    let after = log_of(&p).lines().count();
+    let after = lines(&p);
     assert!(
         after - before < 5,
         "{} lines for 200 requests",
