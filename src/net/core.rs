@@ -20,6 +20,7 @@ use crate::proto::cmd;
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::hello::cursor;
+use crate::proto::table;
 use crate::proto::{self, frame, Request, Topology};
 use crate::shard::backup;
 use crate::shard::clock::now_ms;
@@ -561,7 +562,7 @@ impl Core {
         let mut keys: Vec<&[u8]> = Vec::new();
         for (i, c) in cmds.iter().enumerate() {
             let spec = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
-            keys.extend(spec.keys(&c.args));
+            keys.extend(spec.0.keys_of(&c.args).map_err(|e| at(i, e))?);
             specs.push(spec);
         }
         let slot = cmd::common_slot(&keys)?;
@@ -574,7 +575,7 @@ impl Core {
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
             for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
-                match cmd::apply(&mut tx, spec, &c.args, c.expected_version) {
+                match cmd::apply(&mut tx, *spec, &c.args, c.expected_version) {
                     Ok(r) => results.push(r),
                     Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
                         blocked = true;
@@ -1228,22 +1229,15 @@ pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
     .detach();
 }
 
-/// Whether a request writes (refused on a replica).
+/// Whether a request writes (refused on a replica or a fenced node), from
+/// the command table: a named command's row, or its opcode's. A command
+/// the table does not know is not run at all, so it cannot slip through.
 fn is_write(req: &Request<'_>) -> bool {
+    let named = |c: &NamedCommand<'_>| table::lookup(&c.args).is_ok_and(|t| t.is_write());
     match req {
-        Request::Set { .. }
-        | Request::Del { .. }
-        | Request::MSet { .. }
-        | Request::IncrBy { .. }
-        | Request::Expire { .. }
-        | Request::Persist { .. }
-        | Request::FlushAll
-        | Request::BlockingPop { .. } => true,
-        Request::Command(c) => cmd::lookup(&c.args).is_ok_and(|s| s.write),
-        Request::Batch(cmds) => cmds
-            .iter()
-            .any(|c| cmd::lookup(&c.args).is_ok_and(|s| s.write)),
-        _ => false,
+        Request::Command(c) => named(c),
+        Request::Batch(cmds) => cmds.iter().any(named),
+        other => table::by_opcode(other.opcode()).is_some_and(|t| t.is_write()),
     }
 }
 

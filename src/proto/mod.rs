@@ -11,6 +11,7 @@ pub mod hello;
 pub mod redis;
 pub mod resp;
 pub mod route;
+pub mod table;
 
 use crate::codes::{ErrorCode, WireError};
 pub use command::{Opcode, Request, SetArgs, Versioned};

@@ -9,6 +9,7 @@
 use super::cmd::{self, Value};
 use super::codec::Reader;
 use super::command::{read_found, NamedCommand};
+use super::table::{self, flag, Exec, Planner};
 use super::{Request, SetArgs};
 use crate::codes::{ErrorCode, WireError};
 use crate::shard::hash::parse_int;
@@ -43,27 +44,7 @@ pub enum Shape {
     BPop(bool),
 }
 
-/// Commands the connection handles itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnCmd {
-    Multi,
-    Exec,
-    Discard,
-    Watch,
-    Unwatch,
-    Hello,
-    Client,
-    Quit,
-    Reset,
-    Keys,
-    RandomKey,
-    /// SCAN with a TYPE filter (each page's keys are typed on their cores).
-    ScanType,
-    Subscribe,
-    Unsubscribe,
-    PSubscribe,
-    PUnsubscribe,
-}
+pub use super::table::ConnCmd;
 
 /// What to do with one command.
 #[derive(Debug)]
@@ -97,28 +78,80 @@ const REFUSED: &[(&str, &str)] = &[
     ("fcall_ro", "functions are not supported"),
 ];
 
-/// Plans one command (`args[0]` is its name).
+/// Plans one command (`args[0]` is its name): its row of the command table
+/// (unknown, refused and wrong-arity commands end here, and a container's
+/// subcommand is checked the same way), then its planner.
 pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
-    let Some(name) = args.first() else {
-        return err("empty command");
+    let cmd = match resp_lookup(args) {
+        Ok(c) => c,
+        Err(e) => return Plan::Error(e),
     };
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    match cmd.exec {
+        Exec::Named => Plan::Run(
+            Request::Command(NamedCommand::new(args.to_vec())),
+            Shape::Named,
+        ),
+        Exec::Conn(c) => Plan::Conn(c),
+        Exec::Resp(p) => planner(p, args),
+        // `resp_lookup` never answers a binary-only row.
+        Exec::Binary => Plan::Error(unknown(args)),
+    }
+}
+
+/// The table row RESP runs for `args`: not binary-only, arity checked, and
+/// for a container (CLIENT, CONFIG, COMMAND, PUBSUB) a known subcommand
+/// with its own arity.
+pub fn resp_lookup(args: &[&[u8]]) -> Result<&'static table::Command, WireError> {
+    let Some(name) = args.first() else {
+        return Err(WireError::new(ErrorCode::BadArguments, "empty command"));
+    };
+    let Some(cmd) = table::get(name).filter(|c| !c.has(flag::BINARY_ONLY)) else {
+        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if let Some((_, why)) = REFUSED.iter().find(|(c, _)| *c == lower) {
+            return Err(WireError::new(
+                ErrorCode::UnknownCommand,
+                format!("'{lower}' is not supported by Tessera: {why} (docs/redis-compat.md)"),
+            ));
+        }
+        return Err(unknown(args));
+    };
+    if !cmd.arity_fits(args.len()) {
+        return Err(table::arity_error(cmd.name));
+    }
+    if !cmd.subcommands.is_empty() && args.len() > 1 {
+        let Some(sub) = cmd.subcommand(args[1]) else {
+            return Err(WireError::new(
+                ErrorCode::BadArguments,
+                format!(
+                    "unknown subcommand '{}'. Try {} HELP.",
+                    String::from_utf8_lossy(&args[1][..args[1].len().min(128)]),
+                    cmd.name.to_ascii_uppercase()
+                ),
+            ));
+        };
+        if !sub.arity_fits(args.len()) {
+            return Err(table::arity_error(sub.name));
+        }
+    }
+    Ok(cmd)
+}
+
+/// Runs a row's RESP planner (the arity is already checked).
+fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
     let n = args.len();
-    match lower.as_str() {
-        "ping" => match n {
+    match p {
+        Planner::Ping => match n {
             1 => Plan::Reply(Value::Status("PONG".into())),
             2 => Plan::Reply(Value::Bytes(args[1].to_vec())),
             _ => arity("ping"),
         },
-        "echo" if n == 2 => Plan::Reply(Value::Bytes(args[1].to_vec())),
-        "echo" => arity("echo"),
-        "select" if n == 2 => match parse_int(args[1]) {
+        Planner::Echo => Plan::Reply(Value::Bytes(args[1].to_vec())),
+        Planner::Select => match parse_int(args[1]) {
             Some(0) => Plan::Reply(Value::ok()),
             Some(_) => err("DB index is out of range"),
             None => Plan::Error(WireError::of(ErrorCode::NotInteger)),
         },
-        "select" => arity("select"),
-        "time" => {
+        Planner::Time => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
@@ -127,102 +160,99 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
                 Value::bytes(now.subsec_micros().to_string()),
             ]))
         }
-        "lastsave" => Plan::Reply(Value::Int(
+        Planner::LastSave => Plan::Reply(Value::Int(
             (crate::shard::clock::now_ms() / 1000) as i64,
         )),
-        "auth" => Plan::Error(WireError::new(
+        Planner::Auth => Plan::Error(WireError::new(
             ErrorCode::BadArguments,
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         )),
-        "command" => command(args),
-        "config" => config(args),
-        "dbsize" if n == 1 => Plan::Run(Request::DbSize, Shape::Count),
+        Planner::Command => match table::info::command(args) {
+            Ok(v) => Plan::Reply(v),
+            Err(e) => Plan::Error(e),
+        },
+        Planner::Config => config(args),
+        Planner::DbSize => Plan::Run(Request::DbSize, Shape::Count),
         // ASYNC and SYNC are both accepted; the range deletion is O(1) either way.
-        "flushall" | "flushdb"
-            if n == 1 || (n == 2 && matches!(args[1].to_ascii_lowercase().as_slice(), b"async" | b"sync")) =>
+        Planner::Flush
+            if n == 1
+                || (n == 2
+                    && matches!(args[1].to_ascii_lowercase().as_slice(), b"async" | b"sync")) =>
         {
             Plan::Run(Request::FlushAll, Shape::Ok)
         }
-        "flushall" | "flushdb" => err("syntax error"),
-        "info" => Plan::Run(Request::Info, Shape::Info),
-        "multi" => Plan::Conn(ConnCmd::Multi),
-        "exec" => Plan::Conn(ConnCmd::Exec),
-        "discard" => Plan::Conn(ConnCmd::Discard),
-        "watch" if n >= 2 => Plan::Conn(ConnCmd::Watch),
-        "watch" => arity("watch"),
-        "unwatch" => Plan::Conn(ConnCmd::Unwatch),
-        "hello" => Plan::Conn(ConnCmd::Hello),
-        "client" => Plan::Conn(ConnCmd::Client),
-        "quit" => Plan::Conn(ConnCmd::Quit),
-        "reset" => Plan::Conn(ConnCmd::Reset),
-        "keys" if n == 2 => Plan::Conn(ConnCmd::Keys),
-        "keys" => arity("keys"),
-        "randomkey" => Plan::Conn(ConnCmd::RandomKey),
-        "subscribe" if n >= 2 => Plan::Conn(ConnCmd::Subscribe),
-        "psubscribe" if n >= 2 => Plan::Conn(ConnCmd::PSubscribe),
-        "subscribe" | "psubscribe" => arity(&lower),
-        "unsubscribe" => Plan::Conn(ConnCmd::Unsubscribe),
-        "punsubscribe" => Plan::Conn(ConnCmd::PUnsubscribe),
-        "publish" if n == 3 => Plan::Run(
+        Planner::Flush => err("syntax error"),
+        Planner::Info => Plan::Run(Request::Info, Shape::Info),
+        Planner::Publish => Plan::Run(
             Request::Publish {
                 channel: args[1],
                 message: args[2],
             },
             Shape::Count,
         ),
-        "publish" => arity("publish"),
-        "pubsub" => pubsub(args),
+        Planner::PubSub => pubsub(args),
         // The connection names their member cursors with integers.
-        "hscan" | "sscan" | "zscan" => match named(args) {
+        Planner::MemberScan => match named(args) {
             Plan::Run(req, _) => Plan::Run(req, Shape::MemberScan),
             other => other,
         },
-        "blpop" | "brpop" if n >= 3 => blocking(args, lower == "blpop", &args[1..n - 1], None, args[n - 1]),
-        "blmove" if n == 6 => {
+        Planner::BPop => {
+            let left = args[0].eq_ignore_ascii_case(b"blpop");
+            blocking(args, left, &args[1..n - 1], None, args[n - 1])
+        }
+        Planner::BMove => {
             let side = |w: &[u8]| match w.to_ascii_lowercase().as_slice() {
                 b"left" => Some(true),
                 b"right" => Some(false),
                 _ => None,
             };
             match (side(args[3]), side(args[4])) {
-                (Some(from), Some(to)) => blocking(args, from, &args[1..2], Some((args[2], to)), args[5]),
+                (Some(from), Some(to)) => {
+                    blocking(args, from, &args[1..2], Some((args[2], to)), args[5])
+                }
                 _ => err("syntax error"),
             }
         }
-        "brpoplpush" if n == 4 => blocking(args, false, &args[1..2], Some((args[2], true)), args[3]),
-        "blpop" | "brpop" | "blmove" | "brpoplpush" => arity(&lower),
-        "get" if n == 2 => Plan::Run(Request::Get { key: args[1] }, Shape::Found),
-        "set" if n >= 3 => set(args),
-        "mget" if n >= 2 => Plan::Run(
+        Planner::BRPopLPush => blocking(args, false, &args[1..2], Some((args[2], true)), args[3]),
+        Planner::Get => Plan::Run(Request::Get { key: args[1] }, Shape::Found),
+        Planner::Set => set(args),
+        Planner::MGet => Plan::Run(
             Request::MGet {
                 keys: args[1..].to_vec(),
             },
             Shape::Items,
         ),
-        "mset" if n >= 3 && (n - 1).is_multiple_of(2) => Plan::Run(
+        Planner::MSet if (n - 1).is_multiple_of(2) => Plan::Run(
             Request::MSet {
                 pairs: args[1..].chunks(2).map(|c| (c[0], c[1])).collect(),
             },
             Shape::Ok,
         ),
-        "mset" => arity("mset"),
-        "del" | "unlink" | "exists" if n >= 2 => {
-            let keys = args[1..].to_vec();
-            let req = if lower == "exists" {
-                Request::Exists { keys }
-            } else {
-                Request::Del { keys }
-            };
-            Plan::Run(req, Shape::Count)
-        }
-        "incr" | "decr" if n == 2 => Plan::Run(
+        Planner::MSet => arity("mset"),
+        Planner::Del => Plan::Run(
+            Request::Del {
+                keys: args[1..].to_vec(),
+            },
+            Shape::Count,
+        ),
+        Planner::Exists => Plan::Run(
+            Request::Exists {
+                keys: args[1..].to_vec(),
+            },
+            Shape::Count,
+        ),
+        Planner::Incr => Plan::Run(
             Request::IncrBy {
                 key: args[1],
-                delta: if lower == "incr" { 1 } else { -1 },
+                delta: if args[0].eq_ignore_ascii_case(b"incr") {
+                    1
+                } else {
+                    -1
+                },
             },
             Shape::Incr,
         ),
-        "incrby" if n == 3 => match parse_int(args[2]) {
+        Planner::IncrBy => match parse_int(args[2]) {
             Some(delta) => Plan::Run(
                 Request::IncrBy {
                     key: args[1],
@@ -232,30 +262,16 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
             ),
             None => Plan::Error(WireError::of(ErrorCode::NotInteger)),
         },
-        "scan" if n >= 2 => scan(args),
-        "scan" => arity("scan"),
-        other => {
-            if let Some((_, why)) = REFUSED.iter().find(|(c, _)| *c == other) {
-                return Plan::Error(WireError::new(
-                    ErrorCode::UnknownCommand,
-                    format!("'{other}' is not supported by Tessera: {why} (docs/redis-compat.md)"),
-                ));
-            }
-            named(args)
-        }
+        Planner::Scan => scan(args),
     }
 }
 
-/// Any command of the named table (with its arity checked there).
+/// A named command (its row and arity were checked by `plan`).
 pub fn named<'a>(args: &[&'a [u8]]) -> Plan<'a> {
-    match cmd::lookup(args) {
-        Ok(_) => Plan::Run(
-            Request::Command(NamedCommand::new(args.to_vec())),
-            Shape::Named,
-        ),
-        Err(e) if e.code == ErrorCode::UnknownCommand => Plan::Error(unknown(args)),
-        Err(e) => Plan::Error(e),
-    }
+    Plan::Run(
+        Request::Command(NamedCommand::new(args.to_vec())),
+        Shape::Named,
+    )
 }
 
 /// Redis's text for an unknown command.
@@ -426,56 +442,6 @@ fn pubsub<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         },
         Shape::PubSub(kind),
     )
-}
-
-fn command<'a>(args: &[&'a [u8]]) -> Plan<'a> {
-    let sub = args.get(1).map(|s| s.to_ascii_lowercase());
-    match sub.as_deref() {
-        Some(b"count") => Plan::Reply(Value::Int(cmd::all().len() as i64)),
-        None | Some(b"info") | Some(b"docs") => {
-            let wanted: Vec<String> = args
-                .iter()
-                .skip(2)
-                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-                .collect();
-            let specs = cmd::all();
-            let docs = sub.as_deref() == Some(b"docs");
-            let pick: Vec<&cmd::Spec> = if wanted.is_empty() {
-                specs
-            } else {
-                specs
-                    .into_iter()
-                    .filter(|s| wanted.iter().any(|w| w == s.name))
-                    .collect()
-            };
-            if docs {
-                // Enough for redis-cli's hints: each name maps to an empty doc.
-                return Plan::Reply(Value::Map(
-                    pick.iter()
-                        .map(|s| (Value::bytes(s.name), Value::Map(vec![])))
-                        .collect(),
-                ));
-            }
-            Plan::Reply(Value::Array(pick.iter().map(|s| command_info(s)).collect()))
-        }
-        Some(b"list") => Plan::Reply(Value::Array(
-            cmd::all().iter().map(|s| Value::bytes(s.name)).collect(),
-        )),
-        _ => err("unknown subcommand for 'command'"),
-    }
-}
-
-/// Redis's COMMAND INFO entry: name, arity, flags, first key, last key, step.
-fn command_info(s: &cmd::Spec) -> Value {
-    let flag = if s.write { "write" } else { "readonly" };
-    Value::Array(vec![
-        Value::bytes(s.name),
-        Value::Int(s.arity as i64),
-        Value::Array(vec![Value::Status(flag.into())]),
-        Value::Int(s.keys.0 as i64),
-        Value::Int(s.keys.1 as i64),
-        Value::Int(s.keys.2 as i64),
-    ])
 }
 
 /// CONFIG GET for what client libraries ask about; CONFIG SET refused;

@@ -201,6 +201,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
 /// The core owning a named command's first key; `None` when the command is
 /// unknown or names no key (the core that has it answers the error).
 fn command_home(topo: &Topology, c: &super::command::NamedCommand<'_>) -> Option<usize> {
-    let spec = super::cmd::lookup(&c.args).ok()?;
-    spec.keys(&c.args).first().map(|k| topo.core_of_key(k))
+    let cmd = super::table::lookup(&c.args).ok()?;
+    let keys = cmd.key_positions(&c.args).ok()?;
+    keys.first().map(|&i| topo.core_of_key(c.args[i]))
 }

@@ -2,8 +2,11 @@
 //! endian), and a score-index subkey `score bytes | member` ordering the
 //! members by (score, member).
 
+use std::collections::BTreeMap;
+
 use super::envelope::ValueType;
 use super::partition::Cf;
+use super::set::SetOp;
 use super::subkey;
 use super::tx::{Coll, Page, ScoreVisit, Tx};
 use super::Error;
@@ -491,5 +494,136 @@ impl Tx<'_> {
         };
         let (next, items) = self.scan_members(&c, after, count, keep)?;
         Ok((next, items.into_iter().map(|(m, _)| m).collect()))
+    }
+
+    /// The (member, score) pairs of a sorted set, or of a set with every
+    /// score 1 (ZUNION and friends take both, as Redis does).
+    fn scored_members(&self, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        match self.zset(key) {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(_)) => self.zrange(
+                key,
+                &ZRange {
+                    by: ZRangeBy::Rank(0, -1),
+                    rev: false,
+                    limit: None,
+                },
+            ),
+            Err(Error::WrongType) => Ok(self
+                .set_combine(SetOp::Union, &[key])?
+                .into_iter()
+                .map(|m| (m, 1.0))
+                .collect()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// ZUNION, ZINTER and ZDIFF: the combined (member, score) pairs ordered
+    /// by (score, member). `weights` has one weight per key (ZDIFF: all 1).
+    pub fn zcombine(
+        &self,
+        op: SetOp,
+        keys: &[&[u8]],
+        weights: &[f64],
+        agg: Aggregate,
+    ) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        let mut sources = Vec::with_capacity(keys.len());
+        // Every key's type is checked before any result depends on order.
+        for k in keys {
+            sources.push(self.scored_members(k)?);
+        }
+        let weighted = |s: f64, w: f64| {
+            let v = s * w;
+            // inf * 0 is NaN; Redis takes it as 0.
+            if v.is_nan() {
+                0.0
+            } else {
+                v
+            }
+        };
+        let mut acc: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+        for (i, src) in sources.into_iter().enumerate() {
+            let w = weights.get(i).copied().unwrap_or(1.0);
+            if i == 0 {
+                acc = src.into_iter().map(|(m, s)| (m, weighted(s, w))).collect();
+                continue;
+            }
+            match op {
+                SetOp::Union => {
+                    for (m, s) in src {
+                        let s = weighted(s, w);
+                        acc.entry(m)
+                            .and_modify(|a| *a = agg.apply(*a, s))
+                            .or_insert(s);
+                    }
+                }
+                SetOp::Inter => {
+                    let other: BTreeMap<Vec<u8>, f64> = src.into_iter().collect();
+                    acc.retain(|m, _| other.contains_key(m));
+                    for (m, a) in acc.iter_mut() {
+                        *a = agg.apply(*a, weighted(other[m], w));
+                    }
+                }
+                SetOp::Diff => {
+                    for (m, _) in src {
+                        acc.remove(&m);
+                    }
+                }
+            }
+            if acc.is_empty() && op != SetOp::Union {
+                break;
+            }
+        }
+        let mut out: Vec<(Vec<u8>, f64)> = acc.into_iter().collect();
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: replaces `dest` with the
+    /// result; returns its size.
+    pub fn zcombine_store(
+        &mut self,
+        op: SetOp,
+        dest: &[u8],
+        keys: &[&[u8]],
+        weights: &[f64],
+        agg: Aggregate,
+    ) -> Result<u64, Error> {
+        self.writable()?;
+        let items = self.zcombine(op, keys, weights, agg)?;
+        self.remove(dest)?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let pairs: Vec<(f64, &[u8])> = items.iter().map(|(m, s)| (*s, m.as_slice())).collect();
+        self.zadd(dest, ZAddFlags::default(), &pairs)?;
+        Ok(items.len() as u64)
+    }
+}
+
+/// How ZUNION and ZINTER combine the scores of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregate {
+    #[default]
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    fn apply(self, a: f64, b: f64) -> f64 {
+        match self {
+            // inf + -inf is NaN; Redis takes it as 0.
+            Aggregate::Sum => {
+                let s = a + b;
+                if s.is_nan() {
+                    0.0
+                } else {
+                    s
+                }
+            }
+            Aggregate::Min => a.min(b),
+            Aggregate::Max => a.max(b),
+        }
     }
 }

@@ -3,28 +3,28 @@
 //! HINCRBYFLOAT, HSCAN, HSTRLEN, HRANGE (sortkey range scan) and
 //! CHECKANDSET.
 
-use super::{bad, spec, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value, WordPairs};
+use super::{bad, syntax, Apply, Args, CmdError, CmdResult, ScanOpts, Value, WordPairs};
 use crate::shard::hash::{format_float, Bound, Check, SortRange};
 use crate::shard::tx::Tx;
 
-pub const SPECS: &[Spec] = &[
-    spec("hset", -4, 1, true, hset),
-    spec("hmset", -4, 1, true, hmset),
-    spec("hsetnx", 4, 1, true, hsetnx),
-    spec("hget", 3, 1, false, hget),
-    spec("hmget", -3, 1, false, hmget),
-    spec("hdel", -3, 1, true, hdel),
-    spec("hgetall", 2, 1, false, hgetall),
-    spec("hkeys", 2, 1, false, |t, a| hpart(t, a, true)),
-    spec("hvals", 2, 1, false, |t, a| hpart(t, a, false)),
-    spec("hlen", 2, 1, false, hlen),
-    spec("hexists", 3, 1, false, hexists),
-    spec("hstrlen", 3, 1, false, hstrlen),
-    spec("hincrby", 4, 1, true, hincrby),
-    spec("hincrbyfloat", 4, 1, true, hincrbyfloat),
-    spec("hscan", -3, 1, false, hscan),
-    spec("hrange", -4, 1, false, hrange),
-    spec("checkandset", -6, 1, true, checkandset),
+pub const APPLY: &[Apply] = &[
+    ("hset", hset),
+    ("hmset", hmset),
+    ("hsetnx", hsetnx),
+    ("hget", hget),
+    ("hmget", hmget),
+    ("hdel", hdel),
+    ("hgetall", hgetall),
+    ("hkeys", |t, a| hpart(t, a, true)),
+    ("hvals", |t, a| hpart(t, a, false)),
+    ("hlen", hlen),
+    ("hexists", hexists),
+    ("hstrlen", hstrlen),
+    ("hincrby", hincrby),
+    ("hincrbyfloat", hincrbyfloat),
+    ("hscan", hscan),
+    ("hrange", hrange),
+    ("checkandset", checkandset),
 ];
 
 fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<WordPairs<'a>, CmdError> {

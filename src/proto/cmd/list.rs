@@ -2,26 +2,26 @@
 //! LRANGE, LLEN, LINDEX, LSET, LINSERT, LTRIM, LREM, LPOS, LMOVE and
 //! RPOPLPUSH (LMOVE and RPOPLPUSH with both keys in one slot).
 
-use super::{bad, spec, syntax, Args, CmdError, CmdResult, Spec, Value};
+use super::{bad, syntax, Apply, Args, CmdError, CmdResult, Value};
 use crate::shard::tx::Tx;
 
-pub const SPECS: &[Spec] = &[
-    spec("lpush", -3, 1, true, |t, a| push(t, a, true, false)),
-    spec("rpush", -3, 1, true, |t, a| push(t, a, false, false)),
-    spec("lpushx", -3, 1, true, |t, a| push(t, a, true, true)),
-    spec("rpushx", -3, 1, true, |t, a| push(t, a, false, true)),
-    spec("lpop", -2, 1, true, |t, a| pop(t, a, true)),
-    spec("rpop", -2, 1, true, |t, a| pop(t, a, false)),
-    spec("lrange", 4, 1, false, lrange),
-    spec("llen", 2, 1, false, llen),
-    spec("lindex", 3, 1, false, lindex),
-    spec("lset", 4, 1, true, lset),
-    spec("linsert", 5, 1, true, linsert),
-    spec("ltrim", 4, 1, true, ltrim),
-    spec("lrem", 4, 1, true, lrem),
-    spec("lpos", -3, 1, false, lpos),
-    spec("lmove", 5, 2, true, lmove),
-    spec("rpoplpush", 3, 2, true, rpoplpush),
+pub const APPLY: &[Apply] = &[
+    ("lpush", |t, a| push(t, a, true, false)),
+    ("rpush", |t, a| push(t, a, false, false)),
+    ("lpushx", |t, a| push(t, a, true, true)),
+    ("rpushx", |t, a| push(t, a, false, true)),
+    ("lpop", |t, a| pop(t, a, true)),
+    ("rpop", |t, a| pop(t, a, false)),
+    ("lrange", lrange),
+    ("llen", llen),
+    ("lindex", lindex),
+    ("lset", lset),
+    ("linsert", linsert),
+    ("ltrim", ltrim),
+    ("lrem", lrem),
+    ("lpos", lpos),
+    ("lmove", lmove),
+    ("rpoplpush", rpoplpush),
 ];
 
 fn push(t: &mut Tx<'_>, a: &mut Args<'_>, left: bool, only_if_exists: bool) -> CmdResult {

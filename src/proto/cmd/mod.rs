@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use ahash::AHashMap;
 
 use super::codec::{put_bytes, put_u32, put_u64, Reader};
+use super::table::{self, flag};
 use super::Error as ProtoError;
 use crate::codes::{ErrorCode, WireError};
 use crate::shard::{self, tx::Tx};
@@ -164,106 +165,53 @@ pub type CmdResult = Result<Value, CmdError>;
 /// Parses the arguments and applies the command.
 pub type RunFn = fn(&mut Tx<'_>, &mut Args<'_>) -> CmdResult;
 
-/// One command of the table.
-pub struct Spec {
-    /// Lower case.
-    pub name: &'static str,
-    /// Redis's convention: `n` = exactly n words (the name included),
-    /// `-n` = at least n.
-    pub arity: i32,
-    /// Key positions: first, last (-1 = the last word), step.
-    pub keys: (usize, i32, usize),
-    pub write: bool,
-    pub run: RunFn,
-}
+/// One named command's apply. Its name, arity, keys and flags are its row
+/// of `proto::table` (flag `STORED`); a test checks both sides agree.
+pub type Apply = (&'static str, RunFn);
 
-/// A table row: keys from word 1 to `last_key` (-1 = the last word).
-pub const fn spec(name: &'static str, arity: i32, last_key: i32, write: bool, run: RunFn) -> Spec {
-    Spec {
-        name,
-        arity,
-        keys: (1, last_key, 1),
-        write,
-        run,
-    }
-}
-
-impl Spec {
-    /// The keys named by `args` (the name is `args[0]`).
-    pub fn keys<'a>(&self, args: &[&'a [u8]]) -> Vec<&'a [u8]> {
-        let (first, last, step) = self.keys;
-        if first == 0 || first >= args.len() {
-            return Vec::new();
-        }
-        let last = if last < 0 {
-            (args.len() as i32 + last) as usize
-        } else {
-            (last as usize).min(args.len() - 1)
-        };
-        (first..=last)
-            .step_by(step.max(1))
-            .map(|i| args[i])
-            .collect()
-    }
-
-    fn check_arity(&self, n: usize) -> Result<(), WireError> {
-        let ok = if self.arity >= 0 {
-            n == self.arity as usize
-        } else {
-            n >= self.arity.unsigned_abs() as usize
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(bad(format!(
-                "wrong number of arguments for '{}' command",
-                self.name
-            )))
-        }
-    }
-}
-
-fn table() -> &'static AHashMap<&'static str, &'static Spec> {
-    static TABLE: OnceLock<AHashMap<&'static str, &'static Spec>> = OnceLock::new();
-    TABLE.get_or_init(|| {
+fn appliers() -> &'static AHashMap<&'static str, RunFn> {
+    static APPLY: OnceLock<AHashMap<&'static str, RunFn>> = OnceLock::new();
+    APPLY.get_or_init(|| {
         [
-            keys::SPECS,
-            hash::SPECS,
-            set::SPECS,
-            zset::SPECS,
-            list::SPECS,
+            keys::APPLY,
+            hash::APPLY,
+            set::APPLY,
+            zset::APPLY,
+            list::APPLY,
         ]
         .iter()
         .flat_map(|s| s.iter())
-        .map(|s| (s.name, s))
+        .copied()
         .collect()
     })
 }
 
-/// Every command, sorted by name (docs and tests).
-pub fn all() -> Vec<&'static Spec> {
-    let mut v: Vec<_> = table().values().copied().collect();
-    v.sort_by_key(|s| s.name);
-    v
+/// The table row of `args[0]` (arity checked) and its apply. Commands
+/// that are not data commands (PING, SUBSCRIBE, ...) are unknown here.
+pub fn lookup(args: &[&[u8]]) -> Result<(&'static table::Command, RunFn), WireError> {
+    let cmd = table::lookup(args)?;
+    let run = cmd
+        .has(flag::STORED)
+        .then(|| appliers().get(cmd.name).copied())
+        .flatten()
+        .ok_or_else(|| {
+            WireError::new(
+                ErrorCode::UnknownCommand,
+                format!(
+                    "unknown command '{}': not a data command (it has its own opcode or is RESP-only)",
+                    cmd.name
+                ),
+            )
+        })?;
+    Ok((cmd, run))
 }
 
-/// Finds the command `args[0]` and checks its arity.
-pub fn lookup(args: &[&[u8]]) -> Result<&'static Spec, WireError> {
-    let Some(name) = args.first() else {
-        return Err(bad("empty command".into()));
-    };
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    let spec = table().get(lower.as_str()).copied().ok_or_else(|| {
-        WireError::new(
-            ErrorCode::UnknownCommand,
-            format!(
-                "unknown command '{}'",
-                String::from_utf8_lossy(&name[..name.len().min(128)])
-            ),
-        )
-    })?;
-    spec.check_arity(args.len())?;
-    Ok(spec)
+/// Every named (stored) command's row, sorted by name (docs and tests).
+pub fn all() -> Vec<&'static table::Command> {
+    table::all()
+        .into_iter()
+        .filter(|c| c.has(flag::STORED))
+        .collect()
 }
 
 /// The one slot all `keys` share; CROSSSLOT otherwise.
@@ -489,11 +437,11 @@ pub fn glob_match(p: &[u8], s: &[u8]) -> bool {
 /// exist) and the answer.
 pub fn apply(
     tx: &mut Tx<'_>,
-    spec: &Spec,
+    (cmd, run): (&table::Command, RunFn),
     args: &[&[u8]],
     expected_version: Option<u64>,
 ) -> Result<(u64, Value), CmdError> {
-    let keys = spec.keys(args);
+    let keys = cmd.keys_of(args)?;
     let first = keys.first().copied().unwrap_or_default();
     if let Some(expected) = expected_version {
         let current = tx.version_of(first)?;
@@ -501,7 +449,7 @@ pub fn apply(
             return Err(CmdError::Store(shard::Error::VersionConflict { current }));
         }
     }
-    let value = (spec.run)(tx, &mut Args::new(&args[1..]))?;
+    let value = run(tx, &mut Args::new(&args[1..]))?;
     Ok((tx.version_of(first)?, value))
 }
 
@@ -541,16 +489,20 @@ mod tests {
     }
 
     #[test]
-    fn table_is_consistent() {
-        for s in all() {
-            assert_eq!(s.name, s.name.to_ascii_lowercase());
-            assert!(s.arity != 0, "{}", s.name);
-            assert!(s.keys.0 >= 1, "{} names a key", s.name);
+    fn every_stored_row_has_its_apply_and_back() {
+        for c in all() {
+            assert!(appliers().contains_key(c.name), "{} has no apply", c.name);
+        }
+        for name in appliers().keys() {
+            let row = table::get(name.as_bytes()).unwrap_or_else(|| panic!("{name} has no row"));
+            assert!(row.has(flag::STORED), "{name} is not marked STORED");
         }
         assert!(lookup(&[b"HSET", b"k"]).is_err());
         assert!(lookup(&[b"nosuch"]).is_err());
-        assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().name, "hset");
-        let sinter = lookup(&[b"sinterstore", b"d", b"a", b"b"]).unwrap();
-        assert_eq!(sinter.keys(&[b"sinterstore", b"d", b"a", b"b"]).len(), 3);
+        assert_eq!(
+            lookup(&[b"ping"]).unwrap_err().code,
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().0.name, "hset");
     }
 }

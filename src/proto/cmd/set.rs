@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::{spec, Args, CmdResult, ScanOpts, Spec, Value};
+use super::{Apply, Args, CmdResult, ScanOpts, Value};
 use crate::shard::set::{Rng, SetOp};
 use crate::shard::tx::Tx;
 
@@ -13,26 +13,22 @@ thread_local! {
     static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
 }
 
-pub const SPECS: &[Spec] = &[
-    spec("sadd", -3, 1, true, sadd),
-    spec("srem", -3, 1, true, srem),
-    spec("sismember", 3, 1, false, sismember),
-    spec("smismember", -3, 1, false, smismember),
-    spec("smembers", 2, 1, false, smembers),
-    spec("scard", 2, 1, false, scard),
-    spec("spop", -2, 1, true, spop),
-    spec("srandmember", -2, 1, false, srandmember),
-    spec("sscan", -3, 1, false, sscan),
-    spec("sinter", -2, -1, false, |t, a| combine(t, a, SetOp::Inter)),
-    spec("sunion", -2, -1, false, |t, a| combine(t, a, SetOp::Union)),
-    spec("sdiff", -2, -1, false, |t, a| combine(t, a, SetOp::Diff)),
-    spec("sinterstore", -3, -1, true, |t, a| {
-        store(t, a, SetOp::Inter)
-    }),
-    spec("sunionstore", -3, -1, true, |t, a| {
-        store(t, a, SetOp::Union)
-    }),
-    spec("sdiffstore", -3, -1, true, |t, a| store(t, a, SetOp::Diff)),
+pub const APPLY: &[Apply] = &[
+    ("sadd", sadd),
+    ("srem", srem),
+    ("sismember", sismember),
+    ("smismember", smismember),
+    ("smembers", smembers),
+    ("scard", scard),
+    ("spop", spop),
+    ("srandmember", srandmember),
+    ("sscan", sscan),
+    ("sinter", |t, a| combine(t, a, SetOp::Inter)),
+    ("sunion", |t, a| combine(t, a, SetOp::Union)),
+    ("sdiff", |t, a| combine(t, a, SetOp::Diff)),
+    ("sinterstore", |t, a| store(t, a, SetOp::Inter)),
+    ("sunionstore", |t, a| store(t, a, SetOp::Union)),
+    ("sdiffstore", |t, a| store(t, a, SetOp::Diff)),
 ];
 
 fn sadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {

@@ -3,52 +3,48 @@
 //! rank, BYSCORE, BYLEX, REV, LIMIT, WITHSCORES), ZRANGEBYSCORE,
 //! ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZREVRANGE,
 //! ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX, ZPOPMIN, ZPOPMAX,
-//! ZSCAN. Scores are IEEE doubles; NaN is refused.
+//! ZSCAN, ZUNION, ZINTER, ZDIFF and their *STORE forms (WEIGHTS,
+//! AGGREGATE, WITHSCORES). Scores are IEEE doubles; NaN is refused.
 
-use super::{bad, spec, syntax, Args, CmdError, CmdResult, ScanOpts, Spec, Value};
+use super::{bad, syntax, Apply, Args, CmdError, CmdResult, ScanOpts, Value};
 use crate::shard::hash::parse_float;
+use crate::shard::set::SetOp;
 use crate::shard::tx::Tx;
-use crate::shard::zset::{LexBound, ScoreBound, ZAddFlags, ZAddResult, ZRange, ZRangeBy};
+use crate::shard::zset::{
+    Aggregate, LexBound, ScoreBound, ZAddFlags, ZAddResult, ZRange, ZRangeBy,
+};
 
-pub const SPECS: &[Spec] = &[
-    spec("zadd", -4, 1, true, zadd),
-    spec("zrem", -3, 1, true, zrem),
-    spec("zscore", 3, 1, false, zscore),
-    spec("zmscore", -3, 1, false, zmscore),
-    spec("zincrby", 4, 1, true, zincrby),
-    spec("zcard", 2, 1, false, zcard),
-    spec("zcount", 4, 1, false, zcount),
-    spec("zlexcount", 4, 1, false, zlexcount),
-    spec("zrank", -3, 1, false, |t, a| zrank(t, a, false)),
-    spec("zrevrank", -3, 1, false, |t, a| zrank(t, a, true)),
-    spec("zrange", -4, 1, false, zrange),
-    spec("zrevrange", -4, 1, false, |t, a| {
-        zrange_old(t, a, Kind::Rank, true)
-    }),
-    spec("zrangebyscore", -4, 1, false, |t, a| {
-        zrange_old(t, a, Kind::Score, false)
-    }),
-    spec("zrevrangebyscore", -4, 1, false, |t, a| {
+pub const APPLY: &[Apply] = &[
+    ("zadd", zadd),
+    ("zrem", zrem),
+    ("zscore", zscore),
+    ("zmscore", zmscore),
+    ("zincrby", zincrby),
+    ("zcard", zcard),
+    ("zcount", zcount),
+    ("zlexcount", zlexcount),
+    ("zrank", |t, a| zrank(t, a, false)),
+    ("zrevrank", |t, a| zrank(t, a, true)),
+    ("zrange", zrange),
+    ("zrevrange", |t, a| zrange_old(t, a, Kind::Rank, true)),
+    ("zrangebyscore", |t, a| zrange_old(t, a, Kind::Score, false)),
+    ("zrevrangebyscore", |t, a| {
         zrange_old(t, a, Kind::Score, true)
     }),
-    spec("zrangebylex", -4, 1, false, |t, a| {
-        zrange_old(t, a, Kind::Lex, false)
-    }),
-    spec("zrevrangebylex", -4, 1, false, |t, a| {
-        zrange_old(t, a, Kind::Lex, true)
-    }),
-    spec("zremrangebyrank", 4, 1, true, |t, a| {
-        zremrange(t, a, Kind::Rank)
-    }),
-    spec("zremrangebyscore", 4, 1, true, |t, a| {
-        zremrange(t, a, Kind::Score)
-    }),
-    spec("zremrangebylex", 4, 1, true, |t, a| {
-        zremrange(t, a, Kind::Lex)
-    }),
-    spec("zpopmin", -2, 1, true, |t, a| zpop(t, a, false)),
-    spec("zpopmax", -2, 1, true, |t, a| zpop(t, a, true)),
-    spec("zscan", -3, 1, false, zscan),
+    ("zrangebylex", |t, a| zrange_old(t, a, Kind::Lex, false)),
+    ("zrevrangebylex", |t, a| zrange_old(t, a, Kind::Lex, true)),
+    ("zremrangebyrank", |t, a| zremrange(t, a, Kind::Rank)),
+    ("zremrangebyscore", |t, a| zremrange(t, a, Kind::Score)),
+    ("zremrangebylex", |t, a| zremrange(t, a, Kind::Lex)),
+    ("zpopmin", |t, a| zpop(t, a, false)),
+    ("zpopmax", |t, a| zpop(t, a, true)),
+    ("zscan", zscan),
+    ("zunion", |t, a| zcombine(t, a, SetOp::Union, false)),
+    ("zinter", |t, a| zcombine(t, a, SetOp::Inter, false)),
+    ("zdiff", |t, a| zcombine(t, a, SetOp::Diff, false)),
+    ("zunionstore", |t, a| zcombine(t, a, SetOp::Union, true)),
+    ("zinterstore", |t, a| zcombine(t, a, SetOp::Inter, true)),
+    ("zdiffstore", |t, a| zcombine(t, a, SetOp::Diff, true)),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -322,4 +318,39 @@ fn zscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
         ScanOpts::cursor(next),
         scored(items, true),
     ]))
+}
+
+/// ZUNION/ZINTER/ZDIFF numkeys key ... [WEIGHTS w ...] [AGGREGATE
+/// SUM|MIN|MAX] [WITHSCORES], and the *STORE forms with a destination
+/// first and no WITHSCORES. ZDIFF takes neither WEIGHTS nor AGGREGATE. The
+/// key count was checked when the keys were found (`proto::table`).
+fn zcombine(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp, store: bool) -> CmdResult {
+    let dest = if store { Some(a.word()?) } else { None };
+    let n = a.count()? as usize;
+    let keys: Vec<&[u8]> = (0..n).map(|_| a.word()).collect::<Result<_, _>>()?;
+    let (mut weights, mut agg, mut with_scores) = (Vec::new(), Aggregate::Sum, false);
+    while a.left() > 0 {
+        if op != SetOp::Diff && weights.is_empty() && a.eat("weights") {
+            for _ in 0..n {
+                let w = a.word()?;
+                weights.push(parse_float(w).ok_or_else(|| wire("weight value is not a float"))?);
+            }
+        } else if op != SetOp::Diff && a.eat("aggregate") {
+            let w = a.word()?;
+            agg = match w.to_ascii_lowercase().as_slice() {
+                b"sum" => Aggregate::Sum,
+                b"min" => Aggregate::Min,
+                b"max" => Aggregate::Max,
+                _ => return Err(syntax()),
+            };
+        } else if !store && a.eat("withscores") {
+            with_scores = true;
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(match dest {
+        Some(d) => Value::Int(t.zcombine_store(op, d, &keys, &weights, agg)? as i64),
+        None => scored(t.zcombine(op, &keys, &weights, agg)?, with_scores),
+    })
 }

@@ -1,0 +1,662 @@
+//! The command table: every command Tessera knows, Redis-named or
+//! binary-only, declared once with its arity, flags, key positions, ACL
+//! categories, group, version and summary.
+//!
+//! Everything that needs a fact about a command reads it here: RESP
+//! dispatch (`proto::redis::plan`), the binary COMMAND and BATCH frames and
+//! the CLI (`lookup`), the replica's write check (`Command::is_write`, and
+//! `by_opcode` for the fast opcodes), routing and CROSSSLOT
+//! (`Command::key_positions`), `COMMAND` and its subcommands (`info`), and
+//! the documentation check in tests/docs.rs. A command missing from the
+//! table cannot be dispatched, so no check can forget it.
+//!
+//! The rows live in one file per Redis group (`string.rs`, `hash.rs`, ...);
+//! `tessera.rs` holds the binary-only opcodes.
+
+mod connection;
+mod generic;
+mod hash;
+pub mod info;
+mod list;
+mod pubsub;
+mod server;
+mod set;
+mod string;
+mod tessera;
+mod transactions;
+mod zset;
+
+use std::sync::OnceLock;
+
+use ahash::AHashMap;
+
+use super::Opcode;
+use crate::codes::{ErrorCode, WireError};
+
+/// Command flags: Redis 7's names (lower case in `COMMAND`), then
+/// Tessera's own, which `COMMAND` does not show.
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_SLOWLOG: u32 = 1 << 9;
+    pub const FAST: u32 = 1 << 10;
+    pub const NO_AUTH: u32 = 1 << 11;
+    pub const NO_MULTI: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 14;
+    pub const MAY_REPLICATE: u32 = 1 << 15;
+    /// Redis's names of the bits above, in bit order.
+    pub const NAMES: [&str; 16] = [
+        "write",
+        "readonly",
+        "denyoom",
+        "admin",
+        "pubsub",
+        "noscript",
+        "blocking",
+        "loading",
+        "stale",
+        "skip_slowlog",
+        "fast",
+        "no_auth",
+        "no_multi",
+        "allow_busy",
+        "no_async_loading",
+        "may_replicate",
+    ];
+    /// Tessera: applied by the storage side's named-command registry
+    /// (`proto::cmd`), so it can run in a binary COMMAND or BATCH frame and
+    /// inside MULTI.
+    pub const STORED: u32 = 1 << 24;
+    /// Tessera: a binary-protocol opcode only; RESP and `COMMAND` do not
+    /// know it.
+    pub const BINARY_ONLY: u32 = 1 << 25;
+}
+
+/// ACL categories a row names explicitly. `@write`, `@read`, `@admin`,
+/// `@dangerous`, `@pubsub`, `@fast`, `@slow` and `@blocking` also follow
+/// from the flags, as in Redis (`Command::acl_categories`).
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const PUBSUB: u32 = 1 << 8;
+    pub const ADMIN: u32 = 1 << 9;
+    pub const FAST: u32 = 1 << 10;
+    pub const SLOW: u32 = 1 << 11;
+    pub const BLOCKING: u32 = 1 << 12;
+    pub const DANGEROUS: u32 = 1 << 13;
+    pub const CONNECTION: u32 = 1 << 14;
+    pub const TRANSACTION: u32 = 1 << 15;
+    /// The names of the bits above, in bit order.
+    pub const NAMES: [&str; 16] = [
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+    ];
+}
+
+/// Redis's command groups (`COMMAND DOCS`), plus Tessera's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    Hash,
+    Set,
+    SortedSet,
+    List,
+    PubSub,
+    Transactions,
+    Connection,
+    Server,
+    /// Binary-only opcodes.
+    Tessera,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Hash => "hash",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::List => "list",
+            Group::PubSub => "pubsub",
+            Group::Transactions => "transactions",
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Tessera => "tessera",
+        }
+    }
+}
+
+/// Where a command's keys are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    None,
+    /// Words `first..=last` (negative `last` counts from the end: -1 is the
+    /// last word) every `step`.
+    Range {
+        first: u8,
+        last: i8,
+        step: u8,
+    },
+    /// `fixed` keys from word 1, then a key count, then that many keys
+    /// (ZUNIONSTORE dest numkeys key ...: fixed 1; ZUNION numkeys key ...:
+    /// fixed 0). Redis calls these movable keys.
+    NumKeys {
+        fixed: u8,
+    },
+}
+
+/// How RESP runs a command that is not a plain named command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    /// A named command: the binary COMMAND frame with the same words.
+    Named,
+    /// A RESP planner of `proto::redis` (fast opcodes, server commands).
+    Resp(Planner),
+    /// The connection's own business (MULTI, SUBSCRIBE, HELLO, ...).
+    Conn(ConnCmd),
+    /// A binary opcode; not reachable from RESP.
+    Binary,
+}
+
+/// The RESP planners of `proto::redis::plan` (one per command or family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planner {
+    Ping,
+    Echo,
+    Select,
+    Time,
+    LastSave,
+    Auth,
+    Command,
+    Config,
+    DbSize,
+    Flush,
+    Info,
+    Publish,
+    PubSub,
+    MemberScan,
+    BPop,
+    BMove,
+    BRPopLPush,
+    Get,
+    Set,
+    MGet,
+    MSet,
+    Del,
+    Exists,
+    Incr,
+    IncrBy,
+    Scan,
+}
+
+/// Commands the RESP connection handles itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnCmd {
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Hello,
+    Client,
+    Quit,
+    Reset,
+    Keys,
+    RandomKey,
+    /// SCAN with a TYPE filter (each page's keys are typed on their cores).
+    ScanType,
+    Subscribe,
+    Unsubscribe,
+    PSubscribe,
+    PUnsubscribe,
+}
+
+/// One command (or subcommand, named `parent|sub`).
+#[derive(Debug)]
+pub struct Command {
+    /// Lower case.
+    pub name: &'static str,
+    /// Redis's convention: `n` = exactly n words (the name included),
+    /// `-n` = at least n.
+    pub arity: i32,
+    /// `flag::*` bits.
+    pub flags: u32,
+    pub keys: Keys,
+    /// `acl::*` bits named explicitly (the rest follow from the flags).
+    acl: u32,
+    pub group: Group,
+    /// The Redis version that introduced it (Tessera's for its own).
+    pub since: &'static str,
+    pub summary: &'static str,
+    /// Redis's command tips (request and response policies, output order).
+    pub tips: &'static [&'static str],
+    pub subcommands: &'static [Command],
+    pub exec: Exec,
+}
+
+/// A row: the builder the group files use.
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn c(
+    group: Group,
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: Keys,
+    acl: u32,
+    since: &'static str,
+    summary: &'static str,
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags,
+        keys,
+        acl,
+        group,
+        since,
+        summary,
+        tips: &[],
+        subcommands: &[],
+        exec: Exec::Named,
+    }
+}
+
+/// Keys at `first..=last` every `step`.
+pub(crate) const fn k(first: u8, last: i8, step: u8) -> Keys {
+    Keys::Range { first, last, step }
+}
+
+pub(crate) const NONE: Keys = Keys::None;
+
+impl Command {
+    pub(crate) const fn resp(mut self, p: Planner) -> Command {
+        self.exec = Exec::Resp(p);
+        self
+    }
+
+    pub(crate) const fn conn(mut self, c: ConnCmd) -> Command {
+        self.exec = Exec::Conn(c);
+        self
+    }
+
+    pub(crate) const fn binary(mut self) -> Command {
+        self.exec = Exec::Binary;
+        self
+    }
+
+    pub(crate) const fn tips(mut self, tips: &'static [&'static str]) -> Command {
+        self.tips = tips;
+        self
+    }
+
+    pub(crate) const fn subs(mut self, subs: &'static [Command]) -> Command {
+        self.subcommands = subs;
+        self
+    }
+
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Whether it changes data (refused on a replica or a fenced node).
+    pub fn is_write(&self) -> bool {
+        self.has(flag::WRITE)
+    }
+
+    /// Redis's movable keys: found by parsing the words, not by position.
+    pub fn movable_keys(&self) -> bool {
+        matches!(self.keys, Keys::NumKeys { .. })
+    }
+
+    /// Whether `n` words (the name included) fit the arity.
+    pub fn arity_fits(&self, n: usize) -> bool {
+        if self.arity >= 0 {
+            n == self.arity as usize
+        } else {
+            n >= self.arity.unsigned_abs() as usize
+        }
+    }
+
+    /// Redis's first key, last key and step (`COMMAND INFO`; movable keys
+    /// give the fixed keys only).
+    pub fn legacy_keys(&self) -> (i64, i64, i64) {
+        match self.keys {
+            Keys::None | Keys::NumKeys { fixed: 0 } => (0, 0, 0),
+            Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
+            Keys::NumKeys { fixed } => (1, fixed as i64, 1),
+        }
+    }
+
+    /// The words of `args` (`args[0]` is the name) that are keys, in order.
+    /// Fails only for movable keys whose count is bad.
+    pub fn key_positions(&self, args: &[&[u8]]) -> Result<Vec<usize>, WireError> {
+        let n = args.len();
+        match self.keys {
+            Keys::None => Ok(Vec::new()),
+            Keys::Range { first, last, step } => {
+                let first = first as usize;
+                if first >= n {
+                    return Ok(Vec::new());
+                }
+                let last = if last < 0 {
+                    (n as i64 + last as i64).max(0) as usize
+                } else {
+                    (last as usize).min(n - 1)
+                };
+                Ok((first..=last).step_by((step as usize).max(1)).collect())
+            }
+            Keys::NumKeys { fixed } => {
+                let fixed = fixed as usize;
+                let at = fixed + 1;
+                let count = args
+                    .get(at)
+                    .and_then(|w| std::str::from_utf8(w).ok())
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+                if count <= 0 {
+                    return Err(WireError::new(
+                        ErrorCode::BadArguments,
+                        format!("at least 1 input key is needed for '{}' command", self.name),
+                    ));
+                }
+                let count = count as usize;
+                if at + count >= n {
+                    return Err(WireError::new(ErrorCode::BadArguments, "syntax error"));
+                }
+                Ok((1..=fixed).chain(at + 1..=at + count).collect())
+            }
+        }
+    }
+
+    /// The key words of `args`.
+    pub fn keys_of<'a>(&self, args: &[&'a [u8]]) -> Result<Vec<&'a [u8]>, WireError> {
+        Ok(self
+            .key_positions(args)?
+            .into_iter()
+            .map(|i| args[i])
+            .collect())
+    }
+
+    /// Every ACL category: the explicit ones and those the flags imply
+    /// (Redis's `setImplicitACLCategories`).
+    pub fn acl_categories(&self) -> u32 {
+        let mut a = self.acl;
+        for (f, c) in [
+            (flag::WRITE, acl::WRITE),
+            (flag::READONLY, acl::READ),
+            (flag::ADMIN, acl::ADMIN | acl::DANGEROUS),
+            (flag::PUBSUB, acl::PUBSUB),
+            (flag::FAST, acl::FAST),
+            (flag::BLOCKING, acl::BLOCKING),
+        ] {
+            if self.has(f) {
+                a |= c;
+            }
+        }
+        if a & acl::FAST == 0 {
+            a |= acl::SLOW;
+        }
+        a
+    }
+
+    /// The subcommand `parent|sub` named by `word` (case-insensitive).
+    pub fn subcommand(&self, word: &[u8]) -> Option<&'static Command> {
+        self.subcommands.iter().find(|s| {
+            s.name
+                .split_once('|')
+                .is_some_and(|(_, sub)| sub.as_bytes().eq_ignore_ascii_case(word))
+        })
+    }
+}
+
+/// Every row of every group file.
+fn rows() -> impl Iterator<Item = &'static Command> {
+    [
+        connection::COMMANDS,
+        generic::COMMANDS,
+        hash::COMMANDS,
+        list::COMMANDS,
+        pubsub::COMMANDS,
+        server::COMMANDS,
+        set::COMMANDS,
+        string::COMMANDS,
+        tessera::COMMANDS,
+        transactions::COMMANDS,
+        zset::COMMANDS,
+    ]
+    .into_iter()
+    .flat_map(|g| g.iter())
+}
+
+fn by_name() -> &'static AHashMap<&'static str, &'static Command> {
+    static TABLE: OnceLock<AHashMap<&'static str, &'static Command>> = OnceLock::new();
+    TABLE.get_or_init(|| rows().map(|c| (c.name, c)).collect())
+}
+
+/// Every top-level command, sorted by name.
+pub fn all() -> Vec<&'static Command> {
+    let mut v: Vec<_> = by_name().values().copied().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+/// Every command RESP serves (what `COMMAND` lists), sorted by name.
+pub fn redis_commands() -> Vec<&'static Command> {
+    all()
+        .into_iter()
+        .filter(|c| !c.has(flag::BINARY_ONLY))
+        .collect()
+}
+
+/// The command named `name` (any case).
+pub fn get(name: &[u8]) -> Option<&'static Command> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    by_name().get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// Redis's wrong-arity error.
+pub fn arity_error(name: &str) -> WireError {
+    WireError::new(
+        ErrorCode::BadArguments,
+        format!("wrong number of arguments for '{name}' command"),
+    )
+}
+
+/// The command `args[0]`, its arity checked (any front end).
+pub fn lookup(args: &[&[u8]]) -> Result<&'static Command, WireError> {
+    let Some(name) = args.first() else {
+        return Err(WireError::new(ErrorCode::BadArguments, "empty command"));
+    };
+    let cmd = get(name).ok_or_else(|| {
+        WireError::new(
+            ErrorCode::UnknownCommand,
+            format!(
+                "unknown command '{}'",
+                String::from_utf8_lossy(&name[..name.len().min(128)])
+            ),
+        )
+    })?;
+    if !cmd.arity_fits(args.len()) {
+        return Err(arity_error(cmd.name));
+    }
+    Ok(cmd)
+}
+
+/// The row of a request's opcode, for the fast opcodes and the binary-only
+/// ones (`Command` and `Batch` carry named commands, which have their own).
+pub fn by_opcode(op: Opcode) -> Option<&'static Command> {
+    static OPS: OnceLock<[Option<&'static Command>; 64]> = OnceLock::new();
+    let ops = OPS.get_or_init(|| {
+        let mut ops = [None; 64];
+        for b in 0..64u8 {
+            if let Ok(op) = Opcode::try_from(b) {
+                ops[b as usize] = opcode_command(op).and_then(|n| get(n.as_bytes()));
+            }
+        }
+        ops
+    });
+    ops.get(op as usize).copied().flatten()
+}
+
+/// The command an opcode runs.
+fn opcode_command(op: Opcode) -> Option<&'static str> {
+    use Opcode::*;
+    Some(match op {
+        Ping => "ping",
+        Hello => "hello",
+        Get => "get",
+        Set => "set",
+        Del => "del",
+        Exists => "exists",
+        MGet => "mget",
+        MSet => "mset",
+        IncrBy => "incrby",
+        Expire => "pexpire",
+        Persist => "persist",
+        Ttl => "pttl",
+        Scan => "scan",
+        DbSize => "dbsize",
+        Info => "info",
+        Backup => "backup",
+        Metrics => "metrics",
+        Publish => "publish",
+        BlockingPop => "bpop",
+        PubSub => "pubsub",
+        FlushAll => "flushall",
+        Pull => "pull",
+        Sync => "sync",
+        Role => "role",
+        Command | Batch => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_consistent() {
+        let mut names = std::collections::HashSet::new();
+        for c in rows() {
+            assert!(names.insert(c.name), "{} is declared twice", c.name);
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert!(c.arity != 0, "{}", c.name);
+            assert!(!c.summary.is_empty() && !c.since.is_empty(), "{}", c.name);
+            assert!(
+                !(c.has(flag::WRITE) && c.has(flag::READONLY)),
+                "{} is write and readonly",
+                c.name
+            );
+            for s in c.subcommands {
+                assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
+            }
+            if c.has(flag::BINARY_ONLY) {
+                assert_eq!(c.exec, Exec::Binary, "{}", c.name);
+            }
+            if c.has(flag::STORED) {
+                assert_ne!(c.keys, Keys::None, "{} is stored but names no key", c.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_opcode_has_its_row() {
+        for b in 0..=255u8 {
+            if let Ok(op) = Opcode::try_from(b) {
+                if !matches!(op, Opcode::Command | Opcode::Batch) {
+                    assert!(by_opcode(op).is_some(), "{op:?} has no row");
+                }
+            }
+        }
+        assert!(by_opcode(Opcode::Set).unwrap().is_write());
+        assert!(!by_opcode(Opcode::Get).unwrap().is_write());
+    }
+
+    #[test]
+    fn keys_by_position_and_by_count() {
+        let mset = get(b"MSET").unwrap();
+        assert_eq!(
+            mset.keys_of(&[b"mset", b"a", b"1", b"b", b"2"]).unwrap(),
+            vec![&b"a"[..], b"b"]
+        );
+        let blpop = get(b"blpop").unwrap();
+        assert_eq!(
+            blpop.keys_of(&[b"blpop", b"a", b"b", b"0"]).unwrap(),
+            vec![&b"a"[..], b"b"]
+        );
+        let zu = get(b"zunionstore").unwrap();
+        assert_eq!(
+            zu.keys_of(&[
+                b"zunionstore",
+                b"d",
+                b"2",
+                b"a",
+                b"b",
+                b"WEIGHTS",
+                b"1",
+                b"2"
+            ])
+            .unwrap(),
+            vec![&b"d"[..], b"a", b"b"]
+        );
+        assert!(zu
+            .keys_of(&[b"zunionstore", b"d", b"3", b"a", b"b"])
+            .is_err());
+        assert!(zu.keys_of(&[b"zunionstore", b"d", b"x", b"a"]).is_err());
+        assert!(zu.keys_of(&[b"zunionstore", b"d", b"0", b"a"]).is_err());
+        assert_eq!(zu.legacy_keys(), (1, 1, 1));
+        let z = get(b"zunion").unwrap();
+        assert_eq!(
+            z.keys_of(&[b"zunion", b"1", b"a"]).unwrap(),
+            vec![&b"a"[..]]
+        );
+        assert_eq!(z.legacy_keys(), (0, 0, 0));
+    }
+
+    #[test]
+    fn lookup_checks_arity_and_names() {
+        assert!(lookup(&[b"HSET", b"k"]).is_err());
+        assert_eq!(
+            lookup(&[b"nosuch"]).unwrap_err().code,
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().name, "hset");
+        assert!(get(&[b'a'; 40]).is_none());
+    }
+}

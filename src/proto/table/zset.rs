@@ -1,0 +1,39 @@
+//! Sorted sets: rows of the command table (Redis 7.0's arity, flags,
+//! keys, categories and summaries).
+
+use super::flag::*;
+use super::{acl, c, k, Command, Group, Keys, Planner};
+
+const G: Group = Group::SortedSet;
+
+#[rustfmt::skip]
+pub(super) const COMMANDS: &[Command] = &[
+    c(G, "zadd", -4, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Add one or more members to a sorted set, or update its score if it already exists"),
+    c(G, "zcard", 2, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Get the number of members in a sorted set"),
+    c(G, "zcount", 4, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.0.0", "Count the members in a sorted set with scores within the given values"),
+    c(G, "zdiff", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "6.2.0", "Subtract multiple sorted sets"),
+    c(G, "zdiffstore", -4, DENYOOM | WRITE | STORED, Keys::NumKeys { fixed: 1 }, acl::SORTEDSET, "6.2.0", "Subtract multiple sorted sets and store the resulting sorted set in a new key"),
+    c(G, "zincrby", 4, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Increment the score of a member in a sorted set"),
+    c(G, "zinter", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "6.2.0", "Intersect multiple sorted sets"),
+    c(G, "zinterstore", -4, DENYOOM | WRITE | STORED, Keys::NumKeys { fixed: 1 }, acl::SORTEDSET, "2.0.0", "Intersect multiple sorted sets and store the resulting sorted set in a new key"),
+    c(G, "zlexcount", 4, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Count the number of members in a sorted set between a given lexicographical range"),
+    c(G, "zmscore", -3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "6.2.0", "Get the score associated with the given members in a sorted set"),
+    c(G, "zpopmax", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "5.0.0", "Remove and return members with the highest scores in a sorted set"),
+    c(G, "zpopmin", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "5.0.0", "Remove and return members with the lowest scores in a sorted set"),
+    c(G, "zrange", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Return a range of members in a sorted set"),
+    c(G, "zrangebylex", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Return a range of members in a sorted set, by lexicographical range"),
+    c(G, "zrangebyscore", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.0.5", "Return a range of members in a sorted set, by score"),
+    c(G, "zrank", 3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.0.0", "Determine the index of a member in a sorted set"),
+    c(G, "zrem", -3, FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Remove one or more members from a sorted set"),
+    c(G, "zremrangebylex", 4, WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Remove all members in a sorted set between the given lexicographical range"),
+    c(G, "zremrangebyrank", 4, WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "2.0.0", "Remove all members in a sorted set within the given indexes"),
+    c(G, "zremrangebyscore", 4, WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Remove all members in a sorted set within the given scores"),
+    c(G, "zrevrange", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Return a range of members in a sorted set, by index, with scores ordered from high to low"),
+    c(G, "zrevrangebylex", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings."),
+    c(G, "zrevrangebyscore", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.2.0", "Return a range of members in a sorted set, by score, with scores ordered from high to low"),
+    c(G, "zrevrank", 3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.0.0", "Determine the index of a member in a sorted set, with scores ordered from high to low"),
+    c(G, "zscan", -3, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.0", "Incrementally iterate sorted sets elements and associated scores").resp(Planner::MemberScan).tips(&["nondeterministic_output"]),
+    c(G, "zscore", 3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Get the score associated with the given member in a sorted set"),
+    c(G, "zunion", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "6.2.0", "Add multiple sorted sets"),
+    c(G, "zunionstore", -4, DENYOOM | WRITE | STORED, Keys::NumKeys { fixed: 1 }, acl::SORTEDSET, "2.0.0", "Add multiple sorted sets and store the resulting sorted set in a new key"),
+];
