@@ -10,6 +10,9 @@ use std::process::Command;
 
 /// The virtualenv's python, made on first use.
 fn python() -> PathBuf {
+    // The tests of this file run in parallel; one makes the virtualenv.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/redis-py-venv");
     let py = venv.join("bin/python");
     if !py.exists() {
@@ -35,12 +38,15 @@ fn python() -> PathBuf {
     py
 }
 
-#[test]
-fn redis_py_client_works() {
+/// Runs `tests/redis_py/{script}` against a fresh two-core node; it prints
+/// "ok" when every check passed.
+fn run_script(script: &str) {
     let py = python();
     let node = common::Node::start(2);
     let port = node.resp_addr().port().to_string();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/redis_py/check.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/redis_py")
+        .join(script);
     let out = Command::new(py).arg(script).arg(&port).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -48,4 +54,16 @@ fn redis_py_client_works() {
         "redis-py checks failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn redis_py_client_works() {
+    run_script("check.py");
+}
+
+/// redis-py's `CommandsParser` (what its cluster client routes by) finds
+/// the right keys from Tessera's `COMMAND` and `COMMAND GETKEYS`.
+#[test]
+fn redis_py_commands_parser_finds_keys() {
+    run_script("commands_parser.py");
 }

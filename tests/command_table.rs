@@ -1,0 +1,163 @@
+//! The command table against the real redis-server 7.0: for every command
+//! both serve, `COMMAND INFO` agrees on arity, flags, key positions and ACL
+//! categories (subcommands included), and `COMMAND GETKEYS` finds the same
+//! keys. redis-py's key parser runs against it in tests/redis_py.rs.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::redis_server::redis_server;
+use common::resp::{Conn, R};
+use common::Node;
+
+/// Commands Tessera adds (docs/protocol.md); Redis does not know them.
+const TESSERA_ONLY: &[&str] = &["checkandset", "hrange"];
+
+fn text(r: &R) -> String {
+    match r {
+        R::Simple(s) => s.clone(),
+        R::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn fields(e: &R) -> &[R] {
+    match e {
+        R::Array(f) => f,
+        other => panic!("not an entry: {other:?}"),
+    }
+}
+
+fn set_of(r: &R) -> BTreeSet<String> {
+    match r {
+        R::Array(items) => items.iter().map(text).collect(),
+        other => panic!("not a set: {other:?}"),
+    }
+}
+
+/// Subcommands of Redis 7.2 that Tessera accepts; redis-server 7.0 does
+/// not have them.
+const NEWER_THAN_7_0: &[&str] = &["client|no-touch", "client|setinfo"];
+
+/// Compares one Tessera entry with Redis's entry for the same command.
+fn compare(ours: &R, theirs: &R) -> usize {
+    let (o, t) = (fields(ours), fields(theirs));
+    let name = text(&o[0]);
+    assert_eq!(o.len(), 10, "{name}: Tessera's entry has {} fields", o.len());
+    assert_eq!(o[1], t[1], "{name}: arity");
+    assert_eq!(set_of(&o[2]), set_of(&t[2]), "{name}: flags");
+    assert_eq!(o[3..6], t[3..6], "{name}: first key, last key, step");
+    assert_eq!(set_of(&o[6]), set_of(&t[6]), "{name}: ACL categories");
+    let mut compared = 1;
+    let theirs_subs = fields(&t[9]);
+    for sub in fields(&o[9]) {
+        let sub_name = text(&fields(sub)[0]);
+        match theirs_subs.iter().find(|s| text(&fields(s)[0]) == sub_name) {
+            Some(twin) => compared += compare(sub, twin),
+            None => assert!(
+                NEWER_THAN_7_0.contains(&sub_name.as_str()),
+                "redis-server has no subcommand {sub_name}"
+            ),
+        }
+    }
+    compared
+}
+
+#[test]
+fn command_info_agrees_with_redis_server() {
+    let (_redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let R::Array(entries) = ours.cmd(&["COMMAND"]) else {
+        panic!("COMMAND is not an array")
+    };
+    assert_eq!(ours.cmd(&["COMMAND", "COUNT"]), R::Int(entries.len() as i64));
+    let (mut compared, mut only_ours) = (0, Vec::new());
+    for e in &entries {
+        let name = text(&fields(e)[0]);
+        let R::Array(twin) = theirs.cmd(&["COMMAND", "INFO", &name]) else {
+            panic!("redis-server's COMMAND INFO is not an array")
+        };
+        match &twin[0] {
+            R::Nil => only_ours.push(name),
+            t => compared += compare(e, t),
+        }
+    }
+    only_ours.sort();
+    assert_eq!(only_ours, TESSERA_ONLY, "commands redis-server does not know");
+    assert!(compared > 150, "only {compared} entries compared");
+    // COMMAND INFO of one name, and of an unknown one, as Redis answers.
+    let R::Array(one) = ours.cmd(&["COMMAND", "INFO", "get", "nosuch"]) else {
+        panic!()
+    };
+    assert_eq!(one.len(), 2);
+    assert_eq!(one[1], R::Nil);
+}
+
+#[test]
+fn getkeys_agrees_with_redis_server() {
+    let (_redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let cases: &[&[&str]] = &[
+        &["SET", "k", "v", "EX", "10", "GET"],
+        &["MSET", "a", "1", "b", "2", "c", "3"],
+        &["MGET", "a", "b"],
+        &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+        &["ZINTERSTORE", "d", "1", "a"],
+        &["ZDIFFSTORE", "d", "2", "a", "b"],
+        &["ZUNION", "3", "a", "b", "c", "WITHSCORES"],
+        &["ZDIFF", "1", "a"],
+        &["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"],
+        &["BLPOP", "a", "b", "c", "1"],
+        &["BRPOPLPUSH", "s", "d", "0"],
+        &["SINTERSTORE", "d", "a", "b"],
+        &["RENAME", "a", "b"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["LMOVE", "a", "b", "LEFT", "LEFT"],
+        &["ZADD", "z", "1", "m"],
+        &["EXISTS", "a", "b", "c"],
+        // Errors: no keys, wrong arity, unknown command, a bad key count.
+        &["PING"],
+        &["GET"],
+        &["NOSUCH", "k"],
+        &["ZUNIONSTORE", "d", "5", "a"],
+        &["ZUNION", "0", "a"],
+    ];
+    for case in cases {
+        let mut words = vec!["COMMAND", "GETKEYS"];
+        words.extend_from_slice(case);
+        let (o, t) = (ours.cmd(&words), theirs.cmd(&words));
+        match (&o, &t) {
+            // Both refuse; the words may differ, the refusal may not.
+            (R::Err(a), R::Err(b)) => assert_eq!(
+                a.split(' ').next(),
+                b.split(' ').next(),
+                "{case:?}: {a} vs {b}"
+            ),
+            _ => assert_eq!(o, t, "{case:?}"),
+        }
+    }
+}
+
+/// The subcommand table answers unknown subcommands and wrong arity the
+/// way Redis does.
+#[test]
+fn subcommands_are_checked_like_redis() {
+    let (_redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    for case in [
+        &["CLIENT", "NOSUCH"][..],
+        &["CLIENT", "SETNAME"],
+        &["COMMAND", "COUNT", "extra"],
+        &["CONFIG", "GET"],
+        &["PUBSUB", "NUMPAT", "extra"],
+    ] {
+        assert_eq!(ours.cmd(case), theirs.cmd(case), "{case:?}");
+    }
+}
