@@ -161,3 +161,50 @@ fn subcommands_are_checked_like_redis() {
         assert_eq!(ours.cmd(case), theirs.cmd(case), "{case:?}");
     }
 }
+
+/// The movable-key commands of the table (ZUNION, ZINTER, ZDIFF and their
+/// STORE forms) answer what redis-server answers, errors included.
+#[test]
+fn sorted_set_combinations_match_redis_server() {
+    let (_redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let setup: &[&[&str]] = &[
+        &["ZADD", "{z}a", "1", "x", "2", "y", "3", "z", "-inf", "low"],
+        &["ZADD", "{z}b", "10", "y", "20", "z", "30", "w", "inf", "low"],
+        &["SADD", "{z}s", "x", "w", "v"],
+        &["SET", "{z}str", "v"],
+    ];
+    let cases: &[&[&str]] = &[
+        &["ZUNION", "2", "{z}a", "{z}b", "WITHSCORES"],
+        &["ZUNION", "2", "{z}a", "{z}b", "WEIGHTS", "2", "0.5", "WITHSCORES"],
+        &["ZUNION", "2", "{z}a", "{z}b", "AGGREGATE", "MAX", "WITHSCORES"],
+        &["ZUNION", "3", "{z}a", "{z}b", "{z}s", "AGGREGATE", "MIN", "WITHSCORES"],
+        &["ZINTER", "2", "{z}a", "{z}b", "WITHSCORES"],
+        &["ZINTER", "2", "{z}a", "{z}s"],
+        &["ZINTER", "2", "{z}a", "{z}missing"],
+        &["ZDIFF", "2", "{z}a", "{z}b", "WITHSCORES"],
+        &["ZDIFF", "1", "{z}missing"],
+        &["ZUNIONSTORE", "{z}d", "2", "{z}a", "{z}b", "WEIGHTS", "1", "-1"],
+        &["ZRANGE", "{z}d", "0", "-1", "WITHSCORES"],
+        &["ZINTERSTORE", "{z}d", "2", "{z}a", "{z}b", "AGGREGATE", "MIN"],
+        &["ZRANGE", "{z}d", "0", "-1", "WITHSCORES"],
+        &["ZDIFFSTORE", "{z}d", "2", "{z}a", "{z}a"],
+        &["EXISTS", "{z}d"],
+        &["ZUNIONSTORE", "{z}a", "2", "{z}a", "{z}b"],
+        &["ZRANGE", "{z}a", "0", "-1", "WITHSCORES"],
+        // Errors.
+        &["ZUNION", "2", "{z}a", "{z}str"],
+        &["ZUNION", "1", "{z}a", "WEIGHTS", "x"],
+        &["ZUNION", "1", "{z}a", "AGGREGATE", "AVG"],
+        &["ZUNION", "0", "{z}a"],
+        &["ZUNION", "3", "{z}a"],
+        &["ZUNION", "x", "{z}a"],
+        &["ZDIFF", "1", "{z}a", "WEIGHTS", "1"],
+        &["ZUNIONSTORE", "{z}d", "1", "{z}a", "WITHSCORES"],
+    ];
+    for c in setup.iter().chain(cases) {
+        assert_eq!(ours.cmd(c), theirs.cmd(c), "{c:?}");
+    }
+}
