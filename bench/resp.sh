@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
-T=target/release/tessera
+T=${T:-target/release/tessera}
 work=$(mktemp -d)
 pids=()
 # shellcheck source=bench/lib.sh

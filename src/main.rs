@@ -269,6 +269,7 @@ fn main() {
         Command::Serve(a) => {
             let result = config_from(*a).and_then(|c| {
                 init_logging(&c.log_level)?;
+                tessera::failpoint::setup_from_env()?;
                 let stop = shutdown_signal()?;
                 tessera::run(c, stop).map_err(|e| e.to_string())
             });

@@ -44,7 +44,12 @@ const NEWER_THAN_7_0: &[&str] = &["client|no-touch", "client|setinfo"];
 fn compare(ours: &R, theirs: &R) -> usize {
     let (o, t) = (fields(ours), fields(theirs));
     let name = text(&o[0]);
-    assert_eq!(o.len(), 10, "{name}: Tessera's entry has {} fields", o.len());
+    assert_eq!(
+        o.len(),
+        10,
+        "{name}: Tessera's entry has {} fields",
+        o.len()
+    );
     assert_eq!(o[1], t[1], "{name}: arity");
     assert_eq!(set_of(&o[2]), set_of(&t[2]), "{name}: flags");
     assert_eq!(o[3..6], t[3..6], "{name}: first key, last key, step");
@@ -73,7 +78,10 @@ fn command_info_agrees_with_redis_server() {
     let R::Array(entries) = ours.cmd(&["COMMAND"]) else {
         panic!("COMMAND is not an array")
     };
-    assert_eq!(ours.cmd(&["COMMAND", "COUNT"]), R::Int(entries.len() as i64));
+    assert_eq!(
+        ours.cmd(&["COMMAND", "COUNT"]),
+        R::Int(entries.len() as i64)
+    );
     let (mut compared, mut only_ours) = (0, Vec::new());
     for e in &entries {
         let name = text(&fields(e)[0]);
@@ -86,7 +94,10 @@ fn command_info_agrees_with_redis_server() {
         }
     }
     only_ours.sort();
-    assert_eq!(only_ours, TESSERA_ONLY, "commands redis-server does not know");
+    assert_eq!(
+        only_ours, TESSERA_ONLY,
+        "commands redis-server does not know"
+    );
     assert!(compared > 150, "only {compared} entries compared");
     // COMMAND INFO of one name, and of an unknown one, as Redis answers.
     let R::Array(one) = ours.cmd(&["COMMAND", "INFO", "get", "nosuch"]) else {
@@ -172,23 +183,68 @@ fn sorted_set_combinations_match_redis_server() {
     let mut theirs = Conn::connect(raddr);
     let setup: &[&[&str]] = &[
         &["ZADD", "{z}a", "1", "x", "2", "y", "3", "z", "-inf", "low"],
-        &["ZADD", "{z}b", "10", "y", "20", "z", "30", "w", "inf", "low"],
+        &[
+            "ZADD", "{z}b", "10", "y", "20", "z", "30", "w", "inf", "low",
+        ],
         &["SADD", "{z}s", "x", "w", "v"],
         &["SET", "{z}str", "v"],
     ];
     let cases: &[&[&str]] = &[
         &["ZUNION", "2", "{z}a", "{z}b", "WITHSCORES"],
-        &["ZUNION", "2", "{z}a", "{z}b", "WEIGHTS", "2", "0.5", "WITHSCORES"],
-        &["ZUNION", "2", "{z}a", "{z}b", "AGGREGATE", "MAX", "WITHSCORES"],
-        &["ZUNION", "3", "{z}a", "{z}b", "{z}s", "AGGREGATE", "MIN", "WITHSCORES"],
+        &[
+            "ZUNION",
+            "2",
+            "{z}a",
+            "{z}b",
+            "WEIGHTS",
+            "2",
+            "0.5",
+            "WITHSCORES",
+        ],
+        &[
+            "ZUNION",
+            "2",
+            "{z}a",
+            "{z}b",
+            "AGGREGATE",
+            "MAX",
+            "WITHSCORES",
+        ],
+        &[
+            "ZUNION",
+            "3",
+            "{z}a",
+            "{z}b",
+            "{z}s",
+            "AGGREGATE",
+            "MIN",
+            "WITHSCORES",
+        ],
         &["ZINTER", "2", "{z}a", "{z}b", "WITHSCORES"],
         &["ZINTER", "2", "{z}a", "{z}s"],
         &["ZINTER", "2", "{z}a", "{z}missing"],
         &["ZDIFF", "2", "{z}a", "{z}b", "WITHSCORES"],
         &["ZDIFF", "1", "{z}missing"],
-        &["ZUNIONSTORE", "{z}d", "2", "{z}a", "{z}b", "WEIGHTS", "1", "-1"],
+        &[
+            "ZUNIONSTORE",
+            "{z}d",
+            "2",
+            "{z}a",
+            "{z}b",
+            "WEIGHTS",
+            "1",
+            "-1",
+        ],
         &["ZRANGE", "{z}d", "0", "-1", "WITHSCORES"],
-        &["ZINTERSTORE", "{z}d", "2", "{z}a", "{z}b", "AGGREGATE", "MIN"],
+        &[
+            "ZINTERSTORE",
+            "{z}d",
+            "2",
+            "{z}a",
+            "{z}b",
+            "AGGREGATE",
+            "MIN",
+        ],
         &["ZRANGE", "{z}d", "0", "-1", "WITHSCORES"],
         &["ZDIFFSTORE", "{z}d", "2", "{z}a", "{z}a"],
         &["EXISTS", "{z}d"],

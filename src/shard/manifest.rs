@@ -157,6 +157,9 @@ impl Manifest {
             move |e: std::io::Error| Error::Io(format!("{what}: {e}"))
         };
         let mut f = std::fs::File::create(&tmp).map_err(io("create MANIFEST.tmp"))?;
+        if let Some(e) = crate::failpoint::hit("storage.manifest-write") {
+            return Err(Error::Io(format!("write MANIFEST.tmp: {e}")));
+        }
         f.write_all(&bytes).map_err(io("write MANIFEST.tmp"))?;
         f.sync_all().map_err(io("fsync MANIFEST.tmp"))?;
         drop(f);

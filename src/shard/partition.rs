@@ -24,6 +24,7 @@ use super::envelope::{self, Meta, ValueType};
 use super::manifest::SlotRange;
 use super::repl_log::LogState;
 use super::{Durability, Error};
+use crate::failpoint;
 
 /// Prefix of partition-internal keys; slots never reach it (they are < 16384).
 pub(super) const META_PREFIX: [u8; 2] = [0xFF, 0xFF];
@@ -936,6 +937,9 @@ impl Partition {
     /// Writes a batch on the calling thread without ever waiting in RocksDB.
     pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
         let copy = batch.data().to_vec();
+        if let Some(e) = failpoint::hit("storage.batch-write") {
+            return InlineWrite::Failed(e);
+        }
         match self.db.write_opt(batch, &self.write_opts) {
             Ok(()) => InlineWrite::Done(copy),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
@@ -954,6 +958,9 @@ impl Partition {
         let db = self.db.clone();
         let disable_wal = self.durability == Durability::None;
         move || {
+            if let Some(e) = failpoint::hit("storage.batch-write") {
+                return Err(e);
+            }
             let mut opts = WriteOptions::default();
             opts.disable_wal(disable_wal);
             db.write_opt(WriteBatch::from_data(&data), &opts)
@@ -969,7 +976,12 @@ impl Partition {
     /// A closure that fsyncs the WAL (blocking pool).
     pub fn sync_wal_fn(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
         let db = self.db.clone();
-        move || db.flush_wal(true).map_err(|e| e.into_string())
+        move || {
+            if let Some(e) = failpoint::hit("storage.wal-sync") {
+                return Err(e);
+            }
+            db.flush_wal(true).map_err(|e| e.into_string())
+        }
     }
 
     /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
@@ -1086,6 +1098,12 @@ impl Partition {
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| Error::Io(format!("create {}: {e}", parent.display())))?;
+            }
+            if let Some(e) = failpoint::hit("storage.checkpoint") {
+                return Err(Error::Storage(format!(
+                    "checkpoint of partition {id} into {}: {e}",
+                    dest.display()
+                )));
             }
             let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
             cp.create_checkpoint(&dest).map_err(fail)
