@@ -8,6 +8,7 @@ pub mod codec;
 pub mod command;
 pub mod frame;
 pub mod hello;
+pub mod opcode;
 pub mod redis;
 pub mod resp;
 pub mod route;

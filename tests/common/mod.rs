@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod redis_server;
+pub mod replication;
 pub mod resp;
 
 use std::future::Future;

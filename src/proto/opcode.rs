@@ -1,0 +1,112 @@
+//! The request opcodes of protocol v1 (docs/protocol.md lists each body).
+
+/// Request opcodes.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Opcode {
+    Ping = 0x01,
+    Hello = 0x02,
+    Get = 0x10,
+    Set = 0x11,
+    Del = 0x12,
+    Exists = 0x13,
+    MGet = 0x14,
+    MSet = 0x15,
+    IncrBy = 0x16,
+    Expire = 0x17,
+    Persist = 0x18,
+    Ttl = 0x19,
+    Scan = 0x1A,
+    DbSize = 0x1B,
+    Info = 0x1C,
+    Backup = 0x1D,
+    Metrics = 0x1E,
+    /// A named data-model command as an argument vector (`cmd` module).
+    Command = 0x20,
+    /// Named commands of one slot applied all or nothing.
+    Batch = 0x21,
+    /// A pub/sub message to every subscriber on every core.
+    Publish = 0x22,
+    /// A list pop that waits for an element (BLPOP, BRPOP, BLMOVE).
+    BlockingPop = 0x23,
+    /// Pub/sub introspection on one core (gathered from all).
+    PubSub = 0x24,
+    /// Deletes every key of every partition (FLUSHALL).
+    FlushAll = 0x25,
+    /// A replica pulls a partition's write batches after a position.
+    Pull = 0x26,
+    /// A replica copies a checkpoint of a partition (full sync).
+    Sync = 0x27,
+    /// Replication role: status, REPLICAOF, PROMOTE.
+    Role = 0x28,
+}
+
+impl TryFrom<u8> for Opcode {
+    type Error = u8;
+    fn try_from(b: u8) -> Result<Self, u8> {
+        use Opcode::*;
+        Ok(match b {
+            0x01 => Ping,
+            0x02 => Hello,
+            0x10 => Get,
+            0x11 => Set,
+            0x12 => Del,
+            0x13 => Exists,
+            0x14 => MGet,
+            0x15 => MSet,
+            0x16 => IncrBy,
+            0x17 => Expire,
+            0x18 => Persist,
+            0x19 => Ttl,
+            0x1A => Scan,
+            0x1B => DbSize,
+            0x1C => Info,
+            0x1D => Backup,
+            0x1E => Metrics,
+            0x20 => Command,
+            0x21 => Batch,
+            0x22 => Publish,
+            0x23 => BlockingPop,
+            0x24 => PubSub,
+            0x25 => FlushAll,
+            0x26 => Pull,
+            0x27 => Sync,
+            0x28 => Role,
+            other => return Err(other),
+        })
+    }
+}
+
+impl Opcode {
+    pub fn name(self) -> &'static str {
+        use Opcode::*;
+        match self {
+            Ping => "PING",
+            Hello => "HELLO",
+            Get => "GET",
+            Set => "SET",
+            Del => "DEL",
+            Exists => "EXISTS",
+            MGet => "MGET",
+            MSet => "MSET",
+            IncrBy => "INCRBY",
+            Expire => "EXPIRE",
+            Persist => "PERSIST",
+            Ttl => "TTL",
+            Scan => "SCAN",
+            DbSize => "DBSIZE",
+            Info => "INFO",
+            Backup => "BACKUP",
+            Metrics => "METRICS",
+            Command => "COMMAND",
+            Batch => "BATCH",
+            Publish => "PUBLISH",
+            BlockingPop => "BPOP",
+            PubSub => "PUBSUB",
+            FlushAll => "FLUSHALL",
+            Pull => "PULL",
+            Sync => "SYNC",
+            Role => "ROLE",
+        }
+    }
+}
