@@ -13,6 +13,7 @@ pub mod http;
 mod mesh;
 pub mod metrics;
 pub mod pubsub;
+pub mod repl_serve;
 pub mod replica;
 pub mod resp;
 pub mod role;

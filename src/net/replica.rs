@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::role::{timed, Pulled};
+use super::repl_serve::Pulled;
+use super::role::timed;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
