@@ -1,0 +1,369 @@
+//! The RESP connection's own commands: QUIT, RESET, MULTI/EXEC/DISCARD,
+//! WATCH/UNWATCH, HELLO, CLIENT, KEYS, RANDOMKEY, SCAN with TYPE, and
+//! (P)SUBSCRIBE/(P)UNSUBSCRIBE.
+
+use std::rc::Rc;
+
+use super::keyspace::{keys, random_key, scan_type};
+use super::{bad, ok_or_error, push, run_frames, run_one, State};
+use crate::codes::{ErrorCode, WireError};
+use crate::net::core::Core;
+use crate::net::pubsub::Mailbox;
+use crate::proto::cmd::Value;
+use crate::proto::command::NamedCommand;
+use crate::proto::redis::{ConnCmd, Shape};
+use crate::proto::resp;
+use crate::proto::Request;
+
+pub(super) async fn conn_command(
+    core: &Rc<Core>,
+    st: &mut State,
+    out: &mut Vec<u8>,
+    c: ConnCmd,
+    args: &[&[u8]],
+) -> bool {
+    let r3 = st.resp3;
+    match c {
+        ConnCmd::Quit => {
+            resp::encode(out, &Value::ok(), r3);
+            return true;
+        }
+        ConnCmd::Reset => {
+            core.pubsub.borrow_mut().forget(st.id);
+            st.channels.clear();
+            st.patterns.clear();
+            st.multi = None;
+            st.multi_failed = false;
+            st.watched.clear();
+            st.resp3 = false;
+            st.name = None;
+            resp::encode(out, &Value::Status("RESET".into()), false);
+        }
+        ConnCmd::Multi => {
+            if st.multi.is_some() {
+                resp::encode_error(out, &bad("MULTI calls can not be nested"));
+            } else {
+                st.multi = Some(Vec::new());
+                st.multi_failed = false;
+                resp::encode(out, &Value::ok(), r3);
+            }
+        }
+        ConnCmd::Discard => {
+            if st.multi.take().is_some() {
+                st.watched.clear();
+                resp::encode(out, &Value::ok(), r3);
+            } else {
+                resp::encode_error(out, &bad("DISCARD without MULTI"));
+            }
+        }
+        ConnCmd::Watch => {
+            if st.multi.is_some() {
+                resp::encode_error(out, &bad("WATCH inside MULTI is not allowed"));
+                return false;
+            }
+            for key in &args[1..] {
+                let req = Request::Command(NamedCommand::new(vec![b"TYPE", key]));
+                let mut f = Vec::new();
+                req.encode(1, &mut f);
+                match run_frames(core, f).await.pop() {
+                    Some(Ok(body)) if body.len() >= 8 => {
+                        let mut v = [0u8; 8];
+                        v.copy_from_slice(&body[..8]);
+                        st.watched.push((key.to_vec(), u64::from_be_bytes(v)));
+                    }
+                    Some(Err(e)) => {
+                        resp::encode_error(out, &e);
+                        return false;
+                    }
+                    _ => {
+                        resp::encode_error(
+                            out,
+                            &WireError::new(ErrorCode::Internal, "WATCH got no version"),
+                        );
+                        return false;
+                    }
+                }
+            }
+            resp::encode(out, &Value::ok(), r3);
+        }
+        ConnCmd::Unwatch => {
+            st.watched.clear();
+            resp::encode(out, &Value::ok(), r3);
+        }
+        ConnCmd::Exec => exec(core, st, out).await,
+        ConnCmd::Hello => {
+            let mut proto = if st.resp3 { 3 } else { 2 };
+            let mut i = 1;
+            if let Some(v) = args.get(1) {
+                match crate::shard::hash::parse_int(v) {
+                    Some(2) => proto = 2,
+                    Some(3) => proto = 3,
+                    Some(_) => {
+                        resp::encode_error(
+                            out,
+                            &WireError::new(
+                                ErrorCode::BadArguments,
+                                "NOPROTO unsupported protocol version",
+                            ),
+                        );
+                        return false;
+                    }
+                    None => {
+                        resp::encode_error(
+                            out,
+                            &bad("Protocol version is not an integer or out of range"),
+                        );
+                        return false;
+                    }
+                }
+                i = 2;
+            }
+            while i < args.len() {
+                let opt = args[i].to_ascii_lowercase();
+                if opt == b"setname" && i + 1 < args.len() {
+                    st.name = Some(args[i + 1].to_vec());
+                    i += 2;
+                } else if opt == b"auth" && i + 2 < args.len() {
+                    resp::encode_error(out, &bad("AUTH is not configured on this server"));
+                    return false;
+                } else {
+                    resp::encode_error(
+                        out,
+                        &bad(format!(
+                            "Syntax error in HELLO option '{}'",
+                            String::from_utf8_lossy(args[i])
+                        )),
+                    );
+                    return false;
+                }
+            }
+            st.resp3 = proto == 3;
+            let s = |x: &str| Value::bytes(x.as_bytes().to_vec());
+            let info = Value::Map(vec![
+                (s("server"), s("redis")),
+                (s("version"), s("7.0.0")),
+                (s("proto"), Value::Int(proto)),
+                (s("id"), Value::Int(st.id as i64)),
+                (s("mode"), s("standalone")),
+                (s("role"), s("master")),
+                (s("modules"), Value::Array(vec![])),
+                (s("tessera"), s(env!("CARGO_PKG_VERSION"))),
+            ]);
+            resp::encode(out, &info, st.resp3);
+        }
+        ConnCmd::Client => client(st, out, args),
+        ConnCmd::Keys => {
+            let r = keys(core, args[1])
+                .await
+                .map(|ks| Value::Array(ks.into_iter().map(Value::Bytes).collect()));
+            ok_or_error(out, r, r3);
+        }
+        ConnCmd::ScanType => {
+            let r = scan_type(core, args).await;
+            ok_or_error(out, r, r3);
+        }
+        ConnCmd::RandomKey => {
+            let r = random_key(core).await.map(Value::opt);
+            ok_or_error(out, r, r3);
+        }
+        ConnCmd::Subscribe | ConnCmd::PSubscribe => {
+            let pattern = c == ConnCmd::PSubscribe;
+            let mb = st
+                .mailbox
+                .get_or_insert_with(|| Rc::new(Mailbox::default()))
+                .clone();
+            for name in &args[1..] {
+                let list = if pattern {
+                    &mut st.patterns
+                } else {
+                    &mut st.channels
+                };
+                if !list.iter().any(|x| x == name) {
+                    list.push(name.to_vec());
+                }
+                let mut ps = core.pubsub.borrow_mut();
+                if pattern {
+                    ps.psubscribe(st.id, &mb, name);
+                } else {
+                    ps.subscribe(st.id, &mb, name);
+                }
+                drop(ps);
+                let kind: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Bytes(name.to_vec()),
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+        }
+        ConnCmd::Unsubscribe | ConnCmd::PUnsubscribe => {
+            let pattern = c == ConnCmd::PUnsubscribe;
+            let kind: &[u8] = if pattern {
+                b"punsubscribe"
+            } else {
+                b"unsubscribe"
+            };
+            let names: Vec<Vec<u8>> = if args.len() > 1 {
+                args[1..].iter().map(|a| a.to_vec()).collect()
+            } else if pattern {
+                st.patterns.clone()
+            } else {
+                st.channels.clone()
+            };
+            if names.is_empty() {
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Nil,
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+            for name in names {
+                if pattern {
+                    st.patterns.retain(|x| *x != name);
+                    core.pubsub.borrow_mut().punsubscribe(st.id, &name);
+                } else {
+                    st.channels.retain(|x| *x != name);
+                    core.pubsub.borrow_mut().unsubscribe(st.id, &name);
+                }
+                push(
+                    out,
+                    &[
+                        Value::bytes(kind.to_vec()),
+                        Value::Bytes(name),
+                        Value::Int(st.subscriptions() as i64),
+                    ],
+                    r3,
+                );
+            }
+        }
+    }
+    false
+}
+
+/// EXEC: the queued commands as one atomic batch, guarded by the WATCHed
+/// versions (each becomes a `TYPE key` with an expected version in front).
+pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
+    let Some(queued) = st.multi.take() else {
+        resp::encode_error(out, &bad("EXEC without MULTI"));
+        return;
+    };
+    let watched = std::mem::take(&mut st.watched);
+    if std::mem::take(&mut st.multi_failed) {
+        resp::encode_error(
+            out,
+            &WireError::new(
+                ErrorCode::ExecAbort,
+                "Transaction discarded because of previous errors.",
+            ),
+        );
+        return;
+    }
+    if queued.is_empty() && watched.is_empty() {
+        resp::encode(out, &Value::Array(vec![]), st.resp3);
+        return;
+    }
+    let mut cmds: Vec<NamedCommand<'_>> = watched
+        .iter()
+        .map(|(k, v)| NamedCommand {
+            expected_version: Some(*v),
+            args: vec![b"TYPE".as_slice(), k.as_slice()],
+        })
+        .collect();
+    for q in &queued {
+        cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()));
+    }
+    if queued.is_empty() {
+        // Only the WATCH check: Redis answers an empty array either way.
+        let _ = run_one(core, &Request::Batch(cmds), &Shape::Count).await;
+        resp::encode(out, &Value::Array(vec![]), st.resp3);
+        return;
+    }
+    let mut f = Vec::new();
+    Request::Batch(cmds).encode(1, &mut f);
+    match run_frames(core, f).await.pop() {
+        Some(Ok(body)) => {
+            let mut r = crate::proto::codec::Reader::new(&body);
+            let n = r.u32("n").unwrap_or(0) as usize;
+            let mut values = Vec::with_capacity(n);
+            for _ in 0..n {
+                if r.u64("version").is_err() {
+                    break;
+                }
+                match Value::decode(&mut r, 0) {
+                    Ok(v) => values.push(v),
+                    Err(_) => break,
+                }
+            }
+            let results: Vec<Value> = values.into_iter().skip(watched.len()).collect();
+            resp::encode(out, &Value::Array(results), st.resp3);
+        }
+        Some(Err(e))
+            if e.code == ErrorCode::VersionConflict && watched_failed(&e, watched.len()) =>
+        {
+            resp::encode_null_array(out, st.resp3);
+        }
+        Some(Err(e)) => resp::encode_error(out, &e),
+        None => resp::encode_error(
+            out,
+            &WireError::new(ErrorCode::Internal, "no reply from the core"),
+        ),
+    }
+}
+
+/// Whether a batch's version conflict came from one of the WATCH checks
+/// (the first `n` commands; the message starts `command i:`).
+pub(super) fn watched_failed(e: &WireError, n: usize) -> bool {
+    e.message
+        .strip_prefix("command ")
+        .and_then(|m| m.split(':').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .is_some_and(|i| i < n)
+}
+
+pub(super) fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
+    let r3 = st.resp3;
+    let sub = args
+        .get(1)
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match sub.as_slice() {
+        b"id" => resp::encode(out, &Value::Int(st.id as i64), r3),
+        b"setname" if args.len() == 3 => {
+            if args[2].iter().any(|b| *b <= b' ' || *b > b'~') {
+                resp::encode_error(out, &bad("Client names cannot contain spaces, newlines or special characters."));
+            } else {
+                st.name = (!args[2].is_empty()).then(|| args[2].to_vec());
+                resp::encode(out, &Value::ok(), r3);
+            }
+        }
+        b"getname" => resp::encode(out, &Value::opt(st.name.clone()), r3),
+        b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
+        b"info" | b"list" => {
+            let line = format!(
+                "id={} addr={} name={} db=0 resp={} cmd=client|{} tessera-core={}\n",
+                st.id,
+                st.peer,
+                String::from_utf8_lossy(st.name.as_deref().unwrap_or_default()),
+                if r3 { 3 } else { 2 },
+                String::from_utf8_lossy(&sub),
+                st.core
+            );
+            resp::encode(out, &Value::Bytes(line.into_bytes()), r3);
+        }
+        _ => resp::encode_error(
+            out,
+            &bad(format!(
+                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, SETINFO)",
+                String::from_utf8_lossy(&sub)
+            )),
+        ),
+    }
+}
