@@ -1,0 +1,220 @@
+//! A partition's group commit and upkeep: the staged batch taken once per
+//! tick, written inline or (stalled) from the blocking pool, the WAL sync,
+//! poisoning after a failed write or sync, and the checkpoints and
+//! compactions handed to the blocking pool.
+
+use rocksdb::{ErrorKind, WriteBatch, WriteOptions};
+
+use super::{InlineWrite, Partition, SUB_CF};
+use crate::failpoint;
+use crate::shard::{Durability, Error};
+
+impl Partition {
+    /// Whether writes are staged and not yet taken.
+    pub fn has_pending(&self) -> bool {
+        let p = self.pending.borrow();
+        p.overlay_staged || !p.batch.is_empty()
+    }
+
+    /// Takes the staged batch (all of it belongs to groups up to the closed one).
+    pub fn take_batch(&self) -> Option<WriteBatch> {
+        let mut p = self.pending.borrow_mut();
+        p.append_overlay();
+        if p.batch.is_empty() {
+            return None;
+        }
+        self.stats.groups.set(self.stats.groups.get() + 1);
+        let mut batch = std::mem::take(&mut p.batch);
+        self.seal(&mut batch);
+        Some(batch)
+    }
+
+    /// Writes a batch on the calling thread without ever waiting in RocksDB.
+    pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
+        let copy = batch.data().to_vec();
+        if let Some(e) = failpoint::hit("storage.batch-write") {
+            return InlineWrite::Failed(e);
+        }
+        match self.db.write_opt(batch, &self.write_opts) {
+            Ok(()) => InlineWrite::Done(copy),
+            Err(e) if e.kind() == ErrorKind::Incomplete => {
+                self.stats.stalls.set(self.stats.stalls.get() + 1);
+                InlineWrite::Stalled(copy)
+            }
+            Err(e) => InlineWrite::Failed(e.into_string()),
+        }
+    }
+
+    /// A closure that writes a batch's bytes, waiting out a stall (blocking pool).
+    pub fn write_blocking_fn(
+        &self,
+        data: Vec<u8>,
+    ) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let db = self.db.clone();
+        let disable_wal = self.durability == Durability::None;
+        move || {
+            if let Some(e) = failpoint::hit("storage.batch-write") {
+                return Err(e);
+            }
+            let mut opts = WriteOptions::default();
+            opts.disable_wal(disable_wal);
+            db.write_opt(WriteBatch::from_data(&data), &opts)
+                .map_err(|e| e.into_string())
+        }
+    }
+
+    /// The latest sequence number written to this partition.
+    pub fn latest_sequence(&self) -> u64 {
+        self.db.latest_sequence_number()
+    }
+
+    /// A closure that fsyncs the WAL (blocking pool).
+    pub fn sync_wal_fn(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            if let Some(e) = failpoint::hit("storage.wal-sync") {
+                return Err(e);
+            }
+            db.flush_wal(true).map_err(|e| e.into_string())
+        }
+    }
+
+    /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
+    pub fn finish_group(&self, group: u64) {
+        if self.flushed.get().is_some_and(|f| f <= group) {
+            self.flushed.set(None);
+        }
+        let written = self.group_status(group).is_ok();
+        let mut p = self.pending.borrow_mut();
+        let mut cache = self.cache.borrow_mut();
+        for (raw, e) in p.overlay.extract_if(|_, e| e.group <= group) {
+            cache.committed(raw, if written { e.value } else { None });
+        }
+        if !p.sub.is_empty() {
+            p.sub.retain(|_, (g, _)| *g > group);
+        }
+    }
+
+    /// Stops the partition accepting writes from `group` on.
+    pub fn poison(&self, group: u64, why: &str) {
+        let mut p = self.poisoned.borrow_mut();
+        if p.is_none() {
+            tracing::error!(
+                partition = self.id,
+                group,
+                "partition poisoned, writes refused until restart: {why}"
+            );
+            *p = Some((
+                group,
+                format!("partition {} stopped accepting writes: {why}", self.id),
+            ));
+        }
+    }
+
+    /// Whether the writes of `group` are safe (not lost to a poisoning).
+    pub fn group_status(&self, group: u64) -> Result<(), Error> {
+        match &*self.poisoned.borrow() {
+            Some((from, why)) if group >= *from => Err(Error::Poisoned(why.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.borrow().is_some()
+    }
+
+    /// A closure that writes an online checkpoint of this partition into
+    /// `dest` (which must not exist): RocksDB flushes the memtable, then
+    /// hard-links the SST files (copies across filesystems) and copies the
+    /// rest. Runs in the blocking pool.
+    pub fn checkpoint_fn(
+        &self,
+        dest: std::path::PathBuf,
+    ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let db = self.db.clone();
+        let id = self.id;
+        move || {
+            let fail = |e: rocksdb::Error| {
+                Error::Storage(format!(
+                    "checkpoint of partition {id} into {}: {}",
+                    dest.display(),
+                    e.into_string()
+                ))
+            };
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::Io(format!("create {}: {e}", parent.display())))?;
+            }
+            if let Some(e) = failpoint::hit("storage.checkpoint") {
+                return Err(Error::Storage(format!(
+                    "checkpoint of partition {id} into {}: {e}",
+                    dest.display()
+                )));
+            }
+            let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
+            cp.create_checkpoint(&dest).map_err(fail)
+        }
+    }
+
+    /// Compacts the whole partition, both column families (blocking; tests
+    /// and admin use).
+    pub fn compact_fn(&self) -> impl FnOnce() + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            db.compact_range::<&[u8], &[u8]>(None, None);
+            if let Some(sub) = db.cf_handle(SUB_CF) {
+                db.compact_range_cf::<&[u8], &[u8]>(sub, None, None);
+            }
+        }
+    }
+
+    /// The queued range compactions as one job for the blocking pool, unless
+    /// one is running or none is queued; `compaction_done` when it returns.
+    /// Each range is compacted to the last level, which is where RocksDB
+    /// drops tombstones (the memtable is flushed first when it overlaps).
+    pub fn take_compaction(&self) -> Option<impl FnOnce() + Send + 'static> {
+        if self.compacting.get() || self.compact_queue.borrow().is_empty() {
+            return None;
+        }
+        self.compacting.set(true);
+        let ranges = std::mem::take(&mut *self.compact_queue.borrow_mut());
+        self.stats
+            .range_compactions
+            .set(self.stats.range_compactions.get() + ranges.len() as u64);
+        let db = self.db.clone();
+        Some(move || {
+            // Not exclusive: RocksDB's own compactions (L0 above all) go on
+            // beside it, so writes never stall behind a collection's cleanup.
+            let mut opts = rocksdb::CompactOptions::default();
+            opts.set_exclusive_manual_compaction(false);
+            if let Some(sub) = db.cf_handle(SUB_CF) {
+                for (lo, hi) in ranges {
+                    db.compact_range_cf_opt(sub, Some(lo), Some(hi), &opts);
+                }
+            }
+        })
+    }
+
+    /// Marks the running range compaction finished.
+    pub fn compaction_done(&self) {
+        self.compacting.set(false);
+    }
+
+    /// A closure counting the stored subkeys (blocking; tests and admin use).
+    pub fn count_subkeys_fn(&self) -> impl FnOnce() -> u64 + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let Some(sub) = db.cf_handle(SUB_CF) else {
+                return 0;
+            };
+            let mut it = db.raw_iterator_cf(sub);
+            it.seek_to_first();
+            let mut n = 0;
+            while it.valid() {
+                n += 1;
+                it.next();
+            }
+            n
+        }
+    }
+}

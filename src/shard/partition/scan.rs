@@ -1,0 +1,118 @@
+//! Key scans of a partition: pages of live keys from a (slot, key) position,
+//! at most 1,024 slots per page, run in the blocking pool.
+
+use rocksdb::{ReadOptions, DB};
+
+use super::{raw_key, storage, Partition, META_PREFIX};
+use crate::shard::{envelope, Error};
+
+impl Partition {
+    /// A closure scanning live keys from `(slot, after)` within this
+    /// partition (blocking pool). `after` is a raw key already returned.
+    pub fn scan_fn(
+        &self,
+        start_slot: u16,
+        after: Option<Vec<u8>>,
+        prefix: Vec<u8>,
+        count: usize,
+        now_ms: u64,
+    ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
+        let db = self.db.clone();
+        let end = self.range.end;
+        move || scan(&db, start_slot, end, after, &prefix, count, now_ms)
+    }
+}
+
+/// One page of a scan.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    /// User keys, in storage order.
+    pub keys: Vec<Vec<u8>>,
+    /// Where to continue: `(slot, last raw key returned)`, `(slot, None)` for
+    /// the start of a slot, or `None` when the partition is exhausted.
+    pub resume: Option<(u16, Option<Vec<u8>>)>,
+}
+
+/// Most slots one page visits, so an empty stretch cannot make a page slow.
+const MAX_SLOTS_PER_PAGE: u32 = 1024;
+
+fn scan(
+    db: &DB,
+    start_slot: u16,
+    end_slot: u16,
+    after: Option<Vec<u8>>,
+    prefix: &[u8],
+    count: usize,
+    now_ms: u64,
+) -> Result<ScanPage, Error> {
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(end_slot.to_be_bytes().to_vec());
+    opts.fill_cache(false);
+    let mut it = db.raw_iterator_opt(opts);
+    let mut page = ScanPage::default();
+    let mut slot = start_slot;
+    let mut visited = 0u32;
+    let mut seek_to: Vec<u8> = match &after {
+        Some(raw) => {
+            let mut k = raw.clone();
+            k.push(0);
+            k
+        }
+        None => raw_key(slot, prefix),
+    };
+    let count = count.max(1);
+    let mut last: Option<Vec<u8>> = None;
+    while slot < end_slot {
+        if visited >= MAX_SLOTS_PER_PAGE {
+            page.resume = Some((slot, last.filter(|k| k[..2] == slot.to_be_bytes())));
+            return Ok(page);
+        }
+        visited += 1;
+        it.seek(&seek_to);
+        while let Some(key) = it.key() {
+            if key.len() < 2 || key[..2] == META_PREFIX {
+                break;
+            }
+            let key_slot = u16::from_be_bytes([key[0], key[1]]);
+            if key_slot != slot {
+                if prefix.is_empty() {
+                    // Jump straight to the next non-empty slot.
+                    slot = key_slot;
+                    visited += 1;
+                } else {
+                    break;
+                }
+            }
+            if !key[2..].starts_with(prefix) {
+                break;
+            }
+            let live = it
+                .value()
+                .and_then(envelope::expire_at_ms)
+                .map(|at| at == 0 || at > now_ms)
+                .unwrap_or(false);
+            if live {
+                if page.keys.len() >= count {
+                    // `last` is set: count >= 1 keys were returned.
+                    let resume_slot = last
+                        .as_ref()
+                        .map(|k| u16::from_be_bytes([k[0], k[1]]))
+                        .unwrap_or(slot);
+                    page.resume = Some((resume_slot, last));
+                    return Ok(page);
+                }
+                page.keys.push(key[2..].to_vec());
+                last = Some(key.to_vec());
+            }
+            it.next();
+        }
+        it.status().map_err(storage)?;
+        if !it.valid() && prefix.is_empty() {
+            break;
+        }
+        slot += 1;
+        seek_to = raw_key(slot, prefix);
+    }
+    page.resume = None;
+    Ok(page)
+}
