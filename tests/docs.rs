@@ -93,3 +93,28 @@ fn shipped_profiles_load() {
     }
     assert!(seen >= 1, "no profile found in {dir}");
 }
+
+/// No source file outside vendor/ grows past 800 lines: a file should
+/// answer one question (CONVENTIONS.md).
+#[test]
+fn no_source_file_is_over_800_lines() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<(usize, String)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let n = std::fs::read_to_string(&p).unwrap().lines().count();
+                out.push((n, p.display().to_string()));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for d in ["src", "tests", "bench"] {
+        walk(&root.join(d), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files", files.len());
+    let long: Vec<_> = files.into_iter().filter(|(n, _)| *n > 800).collect();
+    assert!(long.is_empty(), "over 800 lines: {long:?}");
+}

@@ -1,0 +1,161 @@
+//! Group commit on a core: every tick's staged writes go to RocksDB as one
+//! batch per partition, synced as the durability asks, and the writes'
+//! acknowledgements are released in group order.
+
+use std::rc::Rc;
+
+use super::Core;
+use crate::shard::{Durability, InlineWrite, Partition};
+
+impl Core {
+    /// Writes every staged batch of this core as one group, then (in `fsync`
+    /// mode) syncs the WAL off the reactor. Returns the group and, per
+    /// partition written, the sequence it reached; `release_group` then
+    /// releases the group's acknowledgements.
+    pub async fn commit_group(&self) -> (u64, Vec<(u32, u64)>) {
+        let g = self.group.get();
+        self.group.set(g + 1);
+        let mut written: Vec<Rc<Partition>> = Vec::new();
+        for p in &self.local {
+            let Some(batch) = p.take_batch() else {
+                continue;
+            };
+            // Taken with the batch: a stalled write awaits below, and the
+            // compactions of commands staged meanwhile must wait for their
+            // own batch, or they would run before their deletions exist.
+            let compaction = p.take_compaction();
+            let wrote = match p.write_inline(batch) {
+                InlineWrite::Done(data) => {
+                    p.note_written(data);
+                    true
+                }
+                InlineWrite::Stalled(data) => {
+                    // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
+                    match glommio::executor()
+                        .spawn_blocking(p.write_blocking_fn(data.clone()))
+                        .await
+                    {
+                        Ok(()) => {
+                            p.note_written(data);
+                            true
+                        }
+                        Err(e) => {
+                            p.poison(g, &format!("write failed: {e}"));
+                            false
+                        }
+                    }
+                }
+                InlineWrite::Failed(e) => {
+                    p.poison(g, &format!("write failed: {e}"));
+                    false
+                }
+            };
+            p.finish_group(g);
+            if wrote {
+                written.push(p.clone());
+            }
+            match compaction {
+                Some(job) if wrote => start_range_compaction(p, job),
+                // The deletions that asked for it were not written either.
+                Some(_) => p.compaction_done(),
+                None => {}
+            }
+        }
+        if !written.is_empty() {
+            self.log_written.advance(self.log_written.get() + 1);
+        }
+        let targets: Vec<(u32, u64)> = written
+            .iter()
+            .map(|p| (p.id(), p.last_record().index))
+            .collect();
+        if self.config.durability == Durability::Fsync && !written.is_empty() {
+            let syncs: Vec<_> = written.iter().map(|p| p.sync_wal_fn()).collect();
+            let results = self.timed_sync(syncs).await;
+            for (p, r) in written.iter().zip(results) {
+                if let Err(e) = r {
+                    p.poison(g, &format!("WAL fsync failed: {e}"));
+                }
+            }
+        }
+        (g, targets)
+    }
+
+    /// Opens a new group with nothing in it (releases waiters on the open one).
+    pub fn skip_group(&self) -> u64 {
+        let g = self.group.get();
+        self.group.set(g + 1);
+        g
+    }
+
+    /// Runs WAL syncs in the blocking pool and counts their time.
+    pub(super) async fn timed_sync<F>(&self, syncs: Vec<F>) -> Vec<Result<(), String>>
+    where
+        F: FnOnce() -> Result<(), String> + Send + 'static,
+    {
+        let t0 = std::time::Instant::now();
+        let results = glommio::executor()
+            .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
+            .await;
+        let st = &self.stats;
+        st.wal_syncs.set(st.wal_syncs.get() + 1);
+        st.wal_sync_us
+            .set(st.wal_sync_us.get() + t0.elapsed().as_micros() as u64);
+        results
+    }
+
+    /// Whether any local partition has staged writes.
+    pub fn has_pending(&self) -> bool {
+        self.local.iter().any(|p| p.has_pending())
+    }
+
+    /// Syncs every local partition's WAL (blocking pool).
+    pub async fn sync_wal(&self) {
+        if self.config.durability == Durability::None {
+            return;
+        }
+        let syncs: Vec<_> = self.local.iter().map(|p| p.sync_wal_fn()).collect();
+        let results = self.timed_sync(syncs).await;
+        for (p, r) in self.local.iter().zip(results) {
+            if let Err(e) = r {
+                p.poison(self.group.get(), &format!("WAL fsync failed: {e}"));
+            }
+        }
+    }
+}
+
+/// Runs a partition's range compactions (`Partition::take_compaction`) in
+/// the blocking pool, after the batch that asked for them was written.
+/// Nothing waits for it.
+pub(super) fn start_range_compaction(p: &Rc<Partition>, job: impl FnOnce() + Send + 'static) {
+    let p = p.clone();
+    glommio::spawn_local(async move {
+        glommio::executor().spawn_blocking(job).await;
+        p.compaction_done();
+    })
+    .detach();
+}
+
+/// Releases group `g`'s acknowledgements: at once, or with
+/// `min-replicas-to-ack` once enough replicas applied it (`targets`: the
+/// sequence it reached per partition) or the timeout passed, and never
+/// before every earlier group. The next group commits meanwhile.
+pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
+    if core.config.min_replicas_to_ack == 0 {
+        core.committed.advance(g);
+        return;
+    }
+    let prev = core.release_tail.replace(g);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        if !targets.is_empty() && !core.replicas_reached(&targets).await {
+            let mut u = core.unacked_groups.borrow_mut();
+            if u.len() >= 4096 {
+                u.pop_front();
+            }
+            u.push_back(g);
+        }
+        core.committed.reach(prev).await;
+        core.committed.advance(g);
+    })
+    .detach();
+}

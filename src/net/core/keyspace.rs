@@ -1,0 +1,88 @@
+//! Whole-partition work of a core: BACKUP (a checkpoint of each of its
+//! partitions) and SCAN pages, both in the blocking pool.
+
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::hello::cursor;
+use crate::shard::backup;
+use crate::slot::SLOTS;
+
+use super::{wire, Core};
+
+impl Core {
+    /// Checkpoints this core's partitions into `dir` (and, on the core owning
+    /// partition 0, the manifest), off the reactor. Returns the partitions done.
+    pub(super) async fn backup(&self, dir: &[u8]) -> Result<u64, WireError> {
+        let bad = |m: String| WireError::new(ErrorCode::BadArguments, m);
+        let dir = std::str::from_utf8(dir)
+            .map_err(|_| bad("the backup directory is not UTF-8".into()))?;
+        let target = backup::check_target(
+            self.config.backup_root.as_deref(),
+            std::path::Path::new(dir),
+        )
+        .map_err(bad)?;
+        let mine: Vec<u32> = self.local.iter().map(|p| p.id()).collect();
+        backup::check_free(&target, &mine, mine.contains(&0)).map_err(bad)?;
+        let ex = glommio::executor();
+        let mut n = 0;
+        for p in &self.local {
+            ex.spawn_blocking(p.checkpoint_fn(backup::partition_target(&target, p.id())))
+                .await
+                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+            n += 1;
+        }
+        if self.local.iter().any(|p| p.id() == 0) {
+            let (data, to) = (self.config.data_dir.clone(), target.clone());
+            ex.spawn_blocking(move || backup::write_manifest(&data, &to))
+                .await
+                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+        }
+        tracing::info!(
+            core = self.id,
+            partitions = n,
+            "backup written to {}",
+            target.display()
+        );
+        Ok(n)
+    }
+
+    /// One SCAN page within the partition of the cursor's slot.
+    pub(super) async fn scan(
+        &self,
+        c: u64,
+        count: u32,
+        prefix: &[u8],
+        now: u64,
+    ) -> Result<(u64, Vec<Vec<u8>>), WireError> {
+        let slot = cursor::slot(c);
+        let token = cursor::token(c);
+        let part = self.part_of_slot(slot)?;
+        let after = if token == 0 {
+            None
+        } else {
+            // An unknown token restarts the slot: keys may repeat, none is skipped.
+            self.scan_tokens
+                .borrow()
+                .get(&token)
+                .filter(|k| k.len() >= 2 && k[..2] == slot.to_be_bytes())
+                .cloned()
+        };
+        let count = count.clamp(1, 100_000) as usize;
+        let page = glommio::executor()
+            .spawn_blocking(part.scan_fn(slot, after, prefix.to_vec(), count, now))
+            .await
+            .map_err(wire)?;
+        let next = match page.resume {
+            Some((s, Some(last))) => {
+                // Tokens differ per core so a cursor never names another core's entry.
+                let mut tokens = self.scan_tokens.borrow_mut();
+                let t = (((tokens.next_seq() << 8) | self.id as u64) & cursor::TOKEN_MASK).max(1);
+                tokens.insert(t, last);
+                cursor::make(s, t)
+            }
+            Some((s, None)) => cursor::make(s, 0),
+            None if part.slots().end >= SLOTS => 0,
+            None => cursor::make(part.slots().end, 0),
+        };
+        Ok((next, page.keys))
+    }
+}
