@@ -404,8 +404,7 @@ pub fn run(addr: SocketAddr, args: Vec<Vec<u8>>) -> i32 {
                 return 2;
             }
         };
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(1) == 1 };
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
         match execute(&client, &args).await {
             Ok(o) => {
                 let mut buf = Vec::new();

@@ -81,8 +81,7 @@ fn stop_line_and_filters() {
     // Proc's drop removes it.
     let p = Proc::start(&data, &["--cores", "1"]).unwrap();
     let log_path = p.stderr_log.clone();
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) };
+    common::sigterm(p.child.id());
     wait_until("the stop line", Duration::from_secs(60), || {
         std::fs::read_to_string(&log_path)
             .unwrap_or_default()
@@ -123,8 +122,7 @@ fn rust_log_overrides_the_configured_level() {
             .stderr(std::process::Stdio::piped()),
     )
     .unwrap();
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    common::sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("partition opened"), "{err}");

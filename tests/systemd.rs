@@ -203,8 +203,7 @@ fn ready_status_watchdog_and_stopping_arrive_in_order() {
     assert!(pos("STOPPING=1").is_none());
 
     // SIGTERM: STOPPING=1, then a clean exit.
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(n.child.id() as i32, libc::SIGTERM) };
+    common::sigterm(n.child.id());
     n.read_until("STOPPING=1");
     let mut n = n;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -232,8 +231,7 @@ fn no_notify_socket_means_no_notifications_and_no_failure() {
     )
     .unwrap();
     assert!(parse_ready(&line).is_some(), "{line:?}");
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    common::sigterm(child.id());
     assert!(child.wait().unwrap().success());
 }
 

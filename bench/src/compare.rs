@@ -127,6 +127,8 @@ struct Server {
 }
 
 impl Drop for Server {
+    // kill(2) of our own child.
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // SAFETY: plain kill(2) on our own child.
         unsafe {

@@ -172,9 +172,12 @@ fn plan(spec: &RunSpec) -> Result<Vec<ConnPlan>, String> {
         .collect())
 }
 
+// getrusage(2) into a zeroed plain-data struct.
+#[allow(unsafe_code)]
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct given.
+    // SAFETY: rusage is plain data; all-zero bytes are a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct given, which outlives the call.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)

@@ -407,7 +407,7 @@ impl Drop for Conn {
 /// Runs complete request frames as one batch (routing, forwarding and group
 /// commit exactly as for a binary connection) and returns the reply frames
 /// in request order. The HTTP front end speaks through this.
-pub async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
+pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
     let filled = frames.len();
     let mut conn = Conn {
         core,
@@ -453,7 +453,7 @@ pub(super) async fn read_or_stop(
 }
 
 /// Serves one connection until it closes, fails, or the core shuts down.
-pub async fn serve(core: Rc<Core>, mut stream: Stream) {
+pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
     let mut conn = Conn {
         core: core.clone(),

@@ -17,6 +17,10 @@
 //! - writes are always tried first; one that would block waits for the next
 //!   event (the kernel reports EPOLLOUT once space frees up).
 
+// epoll(7) has no safe binding in the dependencies: the calls below are
+// raw libc, each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -440,6 +440,8 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
     }
 }
 
+// Takes over the listeners' raw fds (`from_raw_fd`), each with its SAFETY comment.
+#[allow(unsafe_code)]
 async fn core_main(a: CoreArgs) -> Result<(), String> {
     let id = a.id;
     // SAFETY: the fds come from listeners bound in `start` and handed over once.

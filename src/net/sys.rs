@@ -1,5 +1,8 @@
 //! Process limits and CPU affinity (libc), kept out of the reactors.
 
+// Raw libc calls (affinity, rlimits), each with its SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::io;
 
 /// The CPUs in this process's affinity mask, so `taskset` decides the cores.

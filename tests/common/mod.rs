@@ -2,6 +2,8 @@
 //! 127.0.0.1:0 in a temp dir, the real binary for crash tests, and a glommio
 //! executor to run the async client in.
 #![allow(dead_code)]
+// Helpers of test crates: `pub` for the test files, never a public surface.
+#![allow(unreachable_pub)]
 
 pub mod redis_server;
 pub mod replication;
@@ -174,10 +176,7 @@ impl Proc {
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        sigterm(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -285,5 +284,14 @@ pub fn server_code<T: std::fmt::Debug>(
             .code()
             .unwrap_or_else(|| panic!("not a server error: {e:?}")),
         Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+/// Sends SIGTERM to process `pid` (one of the test's own children).
+#[allow(unsafe_code)]
+pub fn sigterm(pid: u32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
     }
 }

@@ -2,6 +2,8 @@
 //! (installed by tools/setup.sh). Shared by the tessera tests (through
 //! `common`) and the bench tests (through `#[path]`).
 
+#![allow(unreachable_pub)]
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

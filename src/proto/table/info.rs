@@ -53,7 +53,7 @@ pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
             ))
         }
         b"list" => list(rest),
-        b"getkeys" => getkeys(rest).map(|keys| Value::list(keys, |k| Value::bytes(k))),
+        b"getkeys" => getkeys(rest).map(|keys| Value::list(keys, Value::bytes)),
         _ => Err(bad(format!(
             "unknown subcommand '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(sub)

@@ -124,7 +124,7 @@ impl ReadCache {
     }
 
     /// Entries kept (both generations).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.cur.len() + self.old.len()
     }
 }
