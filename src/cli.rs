@@ -11,6 +11,7 @@ use crate::client::{Client, ClientError};
 use crate::proto::cmd::format_float;
 use crate::proto::cmd::Value;
 use crate::proto::command::NamedCommand;
+use crate::proto::table;
 use crate::proto::SetArgs;
 
 /// One printed reply.
@@ -350,7 +351,18 @@ pub async fn execute(client: &Client, args: &[Vec<u8>]) -> Result<Output, CliErr
             let results = client.batch(&cmds).await?;
             Output::List(results.into_iter().map(|(_, v)| Output::from(v)).collect())
         }
-        _ => named(client, args, None).await?,
+        _ => {
+            // Everything else is a data command of the command table: its
+            // name and arity are checked here, before any round trip.
+            let row = table::lookup(&keys(args)).map_err(|e| usage(e.message))?;
+            if !row.has(table::flag::STORED) {
+                return Err(usage(format!(
+                    "'{}' is not a data command of the binary protocol; run it with redis-cli on the RESP port",
+                    row.name
+                )));
+            }
+            named(client, args, None).await?
+        }
     })
 }
 

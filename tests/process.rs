@@ -322,5 +322,21 @@ fn cli_passes_arguments_through_and_reports_errors() {
     let o = cli(&["frobnicate"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown command"));
+    // The command table answers before any round trip: arity, and commands
+    // that only RESP runs.
+    let o = cli(&["hset", "h"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("wrong number of arguments for 'hset' command"),
+        "{o:?}"
+    );
+    let o = cli(&["subscribe", "news"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("redis-cli"),
+        "{o:?}"
+    );
+    let o = cli(&["zunionstore", "{z}d", "1", "{z}a"]);
+    assert!(o.status.success(), "{o:?}");
     assert!(proc.terminate().success());
 }
