@@ -85,6 +85,7 @@ impl Output {
 
 /// A usage problem or a failed request.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
     #[error("{0}")]
     Usage(String),

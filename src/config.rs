@@ -89,55 +89,91 @@ impl Default for Config {
     }
 }
 
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{what} {value:?} is neither HOST:PORT nor off")]
+    Listen {
+        what: &'static str,
+        value: String,
+        source: std::net::AddrParseError,
+    },
+    /// A value out of its range, or settings that do not go together.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
 /// Parses a listener setting: `HOST:PORT` or `off`.
-fn listen_or_off(what: &str, v: &str) -> Result<Option<SocketAddr>, String> {
+fn listen_or_off(what: &'static str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
     let v = v.trim();
     if v.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    v.parse()
-        .map(Some)
-        .map_err(|_| format!("{what} {v:?} is neither HOST:PORT nor off"))
+    v.parse().map(Some).map_err(|source| ConfigError::Listen {
+        what,
+        value: v.to_string(),
+        source,
+    })
 }
 
 impl Config {
     /// Reads a TOML file; unknown keys are refused so typos do not pass silently.
-    pub fn from_file(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The HTTP address, or `None` when HTTP is off.
-    pub fn http_addr(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn http_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("http-listen", &self.http_listen)
     }
 
     /// The RESP address, or `None` when RESP is off.
-    pub fn resp_addr(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn resp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("resp-listen", &self.resp_listen)
     }
 
     /// Checks values that would otherwise fail late.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.http_addr()?;
         self.resp_addr()?;
         if self.replica_of.is_some() && self.durability == Durability::None {
-            return Err(
-                "replica-of needs a WAL: durability none (cache mode) cannot replicate".into(),
-            );
+            return Err(ConfigError::Invalid(
+                "replica-of needs a WAL: durability none (cache mode) cannot replicate",
+            ));
         }
         if self.max_frame_bytes < 1024 {
-            return Err("max-frame-bytes must be at least 1024".into());
+            return Err(ConfigError::Invalid(
+                "max-frame-bytes must be at least 1024",
+            ));
         }
         if self.cores == Some(0) {
-            return Err("cores must be at least 1".into());
+            return Err(ConfigError::Invalid("cores must be at least 1"));
         }
         if self.memtable_bytes < 64 << 10 {
-            return Err("memtable-bytes must be at least 65536".into());
+            return Err(ConfigError::Invalid(
+                "memtable-bytes must be at least 65536",
+            ));
         }
         if self.partitions == Some(0) {
-            return Err("partitions must be at least 1".into());
+            return Err(ConfigError::Invalid("partitions must be at least 1"));
         }
         Ok(())
     }
@@ -165,6 +201,10 @@ mod tests {
         assert_eq!(c.memtable_bytes, 64 << 20);
         assert!(c.validate().is_ok());
         c.memtable_bytes = 1024;
-        assert!(c.validate().unwrap_err().contains("memtable-bytes"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("memtable-bytes"));
     }
 }

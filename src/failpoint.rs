@@ -36,16 +36,31 @@ pub const POINTS: &[&str] = &[
     "storage.manifest-write",
 ];
 
+/// Why a fail point could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("unknown fail point {name:?} (known: {})", POINTS.join(", "))]
+    UnknownPoint { name: String },
+    /// The `fail` crate refused the actions (it says why only in words).
+    #[error("fail point {name}: {why}")]
+    BadActions { name: String, why: String },
+    #[error("{ENV}: {part:?} is not name=actions")]
+    BadSetting { part: String },
+}
+
 /// Configures one fail point (`fail` crate syntax). Unknown names are
 /// refused, so a typo does not silently test nothing.
-pub fn cfg(name: &str, actions: &str) -> Result<(), String> {
+pub fn cfg(name: &str, actions: &str) -> Result<(), Error> {
     if !POINTS.contains(&name) {
-        return Err(format!(
-            "unknown fail point {name:?} (known: {})",
-            POINTS.join(", ")
-        ));
+        return Err(Error::UnknownPoint {
+            name: name.to_string(),
+        });
     }
-    fail::cfg(name, actions).map_err(|e| format!("fail point {name}: {e}"))?;
+    fail::cfg(name, actions).map_err(|why| Error::BadActions {
+        name: name.to_string(),
+        why,
+    })?;
     ON.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -56,14 +71,14 @@ pub fn remove(name: &str) {
 }
 
 /// Reads `TESSERA_FAILPOINTS` (`name=actions;name=actions`), if set.
-pub fn setup_from_env() -> Result<(), String> {
+pub fn setup_from_env() -> Result<(), Error> {
     let Ok(spec) = std::env::var(ENV) else {
         return Ok(());
     };
     for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, actions) = part
-            .split_once('=')
-            .ok_or_else(|| format!("{ENV}: {part:?} is not name=actions"))?;
+        let (name, actions) = part.split_once('=').ok_or_else(|| Error::BadSetting {
+            part: part.to_string(),
+        })?;
         cfg(name.trim(), actions.trim())?;
     }
     Ok(())

@@ -159,7 +159,7 @@ struct CliArgs {
 
 fn config_from(a: ServeArgs) -> Result<Config, String> {
     let mut c = match &a.config {
-        Some(path) => Config::from_file(path)?,
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
     if let Some(v) = a.data_dir {
@@ -222,7 +222,7 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     if let Some(ms) = a.replica_ack_timeout_ms {
         c.replica_ack_timeout_ms = ms;
     }
-    c.validate()?;
+    c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
 
@@ -269,7 +269,7 @@ fn main() {
         Command::Serve(a) => {
             let result = config_from(*a).and_then(|c| {
                 init_logging(&c.log_level)?;
-                tessera::failpoint::setup_from_env()?;
+                tessera::failpoint::setup_from_env().map_err(|e| e.to_string())?;
                 let stop = shutdown_signal()?;
                 tessera::run(c, stop).map_err(|e| e.to_string())
             });

@@ -258,7 +258,11 @@ fn http_can_be_turned_off() {
         http_listen: "sometimes".into(),
         ..Default::default()
     };
-    assert!(bad.validate().unwrap_err().contains("http-listen"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("http-listen"));
 }
 
 #[test]

@@ -107,7 +107,11 @@ fn mismatched_partitions_and_cache_mode_are_refused() {
     let mut cfg = common::config(dir.path(), 1);
     cfg.durability = tessera::shard::Durability::None;
     cfg.replica_of = Some(primary.addr().to_string());
-    assert!(cfg.validate().unwrap_err().contains("durability none"));
+    assert!(cfg
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("durability none"));
 }
 
 #[test]

@@ -77,6 +77,8 @@ fn client_error(e: &ClientError) -> &'static str {
         ClientError::Io(_) => "io",
         ClientError::Closed => "closed",
         ClientError::Protocol(_) => "protocol",
+        // ClientError is non_exhaustive: a kind added later.
+        _ => "client",
     }
 }
 

@@ -28,6 +28,7 @@ use crate::sync::Notify;
 
 /// Errors the client returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     #[error("I/O error: {0}")]
     Io(String),

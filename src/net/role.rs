@@ -167,7 +167,7 @@ impl Core {
                     .lock()
                     .map_err(|_| "replication state lock poisoned")?;
                 if f(&mut s) {
-                    s.save(&dir)?;
+                    s.save(&dir).map_err(|e| e.to_string())?;
                 }
                 Ok(s.clone())
             })
@@ -308,8 +308,8 @@ impl Core {
                     .ok()
                     .and_then(|mut a| a.next())
                     .ok_or_else(|| format!("{target:?} is not HOST:PORT"))?;
-                let h = crate::repl::primary_hello(sa)?;
-                crate::repl::check_partitions(&h, sa, parts)?;
+                let h = crate::repl::primary_hello(sa).map_err(|e| e.to_string())?;
+                crate::repl::check_partitions(&h, sa, parts).map_err(|e| e.to_string())?;
                 Ok::<_, String>((sa, h))
             })
             .await

@@ -35,9 +35,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const WAL_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The data directory's layout and this node's settings do not fit
+    /// (topology, replica-of).
     #[error("{0}")]
-    Config(String),
+    Setup(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -45,6 +50,10 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Storage(#[from] crate::shard::Error),
+    #[error(transparent)]
+    Replication(#[from] crate::repl::Error),
+    #[error("{0}")]
+    Limits(String),
     #[error("core {core} failed: {message}")]
     Core { core: usize, message: String },
 }
@@ -120,10 +129,10 @@ fn bind(addr: SocketAddr) -> Result<StdListener, ServerError> {
 
 /// Starts a node and returns once every core listens.
 pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
-    config.validate().map_err(ServerError::Config)?;
+    config.validate()?;
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
-    sys::raise_limits(cores).map_err(ServerError::Config)?;
+    sys::raise_limits(cores).map_err(ServerError::Limits)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %config.data_dir.display(),
@@ -156,7 +165,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .map(|r| (r.start, r.end))
         .collect();
     let topo = Arc::new(
-        Topology::new(&ranges, cores as u32).map_err(|e| ServerError::Config(e.to_string()))?,
+        Topology::new(&ranges, cores as u32).map_err(|e| ServerError::Setup(e.to_string()))?,
     );
 
     // Core 0's shared socket binds first; with port 0 the others reuse its port.
@@ -175,7 +184,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         if a.port() != 0 {
             let port = a.port() as usize + 1 + c;
             if port > u16::MAX as usize {
-                return Err(ServerError::Config(format!(
+                return Err(ServerError::Setup(format!(
                     "per-core port {port} of core {c} is above 65535; choose a lower --listen port"
                 )));
             }
@@ -184,9 +193,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         own.push(bind(a)?);
     }
     // HTTP and RESP: one SO_REUSEPORT socket per core on the same port.
-    let (http, http_addr) = bind_per_core(config.http_addr().map_err(ServerError::Config)?, cores)?;
+    let (http, http_addr) = bind_per_core(config.http_addr()?, cores)?;
     let mut http = http.into_iter();
-    let (resp, resp_addr) = bind_per_core(config.resp_addr().map_err(ServerError::Config)?, cores)?;
+    let (resp, resp_addr) = bind_per_core(config.resp_addr()?, cores)?;
     let mut resp = resp.into_iter();
     let core_addrs: Vec<SocketAddr> = own
         .iter()
@@ -204,12 +213,11 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         server_version: env!("CARGO_PKG_VERSION").to_string(),
     }
     .encode()
-    .map_err(|e| ServerError::Config(e.to_string()))?;
+    .map_err(|e| ServerError::Setup(e.to_string()))?;
     let hello = Arc::new(hello);
 
     // Replication: the persisted state, and the role to start in.
-    let mut state =
-        crate::repl::state::NodeState::load(&config.data_dir).map_err(ServerError::Config)?;
+    let mut state = crate::repl::state::NodeState::load(&config.data_dir)?;
     if let Some(a) = &config.replica_of {
         if state.role == crate::repl::state::Role::Primary && state.epoch.term > 1 {
             tracing::warn!(
@@ -226,17 +234,16 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or_else(|| ServerError::Config(format!("replica-of {s:?} is not HOST:PORT")))?;
+                .ok_or_else(|| ServerError::Setup(format!("replica-of {s:?} is not HOST:PORT")))?;
             if config.durability == crate::shard::Durability::None {
-                return Err(ServerError::Config(
+                return Err(ServerError::Setup(
                     "replica-of needs a WAL: durability none (cache mode) cannot replicate".into(),
                 ));
             }
             // Same partition count; an unreachable primary is retried later.
             match crate::repl::primary_hello(addr) {
                 Err(e) => tracing::warn!("{e}; the replica keeps trying"),
-                Ok(h) => crate::repl::check_partitions(&h, addr, topo.partitions())
-                    .map_err(ServerError::Config)?,
+                Ok(h) => crate::repl::check_partitions(&h, addr, topo.partitions())?,
             }
             CoreRole::Replica(addr)
         }
@@ -260,7 +267,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             }
         }
     };
-    state.save(&config.data_dir).map_err(ServerError::Config)?;
+    state.save(&config.data_dir)?;
     let advertise = match &config.advertise {
         Some(a) => a.clone(),
         None if shared_addr.ip().is_unspecified() => String::new(),
@@ -376,7 +383,7 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
         Some(interval) => Some(
             health::spawn_watchdog(handle.health.clone(), interval, stop_watchdog.clone())
                 .map_err(|e| {
-                    ServerError::Config(format!("cannot start the watchdog thread: {e}"))
+                    ServerError::Setup(format!("cannot start the watchdog thread: {e}"))
                 })?,
         ),
         None => None,

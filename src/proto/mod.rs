@@ -20,6 +20,7 @@ pub use hello::{Hello, Topology};
 
 /// Errors of decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The stream cannot be parsed any further; the connection closes.
     #[error("malformed frame: {0}")]

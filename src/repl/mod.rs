@@ -72,49 +72,82 @@ impl StreamState {
     }
 }
 
+/// Why replication state could not be read or written, or a primary could
+/// not be followed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: cannot parse line {line:?}", path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        line: String,
+    },
+    #[error("cannot reach the primary at {addr}: {source}")]
+    Unreachable {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the primary at {addr} answered HELLO badly: {why}")]
+    BadHello { addr: SocketAddr, why: String },
+    #[error("the primary at {primary} has {theirs} partitions and this data directory has {ours}: a replica needs the same partition count (create it with --partitions {theirs})")]
+    PartitionCount {
+        primary: SocketAddr,
+        theirs: u32,
+        ours: u32,
+    },
+}
+
 /// Asks a primary for its HELLO over a plain blocking socket (used once at
 /// start to check that partition counts match).
-pub fn primary_hello(addr: SocketAddr) -> Result<Hello, String> {
-    let fail = |e: String| format!("cannot reach the primary at {addr}: {e}");
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| fail(e.to_string()))?;
+pub fn primary_hello(addr: SocketAddr) -> Result<Hello, Error> {
+    let io = |source| Error::Unreachable { addr, source };
+    let bad = |why: String| Error::BadHello { addr, why };
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(io)?;
     let mut req = Vec::new();
     Request::Hello {
         version: crate::proto::hello::PROTOCOL_VERSION,
     }
     .encode(1, &mut req);
-    s.write_all(&req).map_err(|e| fail(e.to_string()))?;
+    s.write_all(&req).map_err(io)?;
     let mut head = [0u8; 4];
-    s.read_exact(&mut head).map_err(|e| fail(e.to_string()))?;
+    s.read_exact(&mut head).map_err(io)?;
     let len = u32::from_be_bytes(head) as usize;
     if len > 16 << 20 {
-        return Err(fail(format!("HELLO reply of {len} bytes")));
+        return Err(bad(format!("a reply of {len} bytes")));
     }
     let mut rest = vec![0u8; len];
-    s.read_exact(&mut rest).map_err(|e| fail(e.to_string()))?;
+    s.read_exact(&mut rest).map_err(io)?;
     let mut whole = head.to_vec();
     whole.extend_from_slice(&rest);
     let info = frame::check(&whole, usize::MAX)
-        .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| fail("short HELLO reply".into()))?;
+        .map_err(|e| bad(e.to_string()))?
+        .ok_or_else(|| bad("a short reply".into()))?;
     if info.kind != frame::STATUS_OK {
-        return Err(fail(
-            crate::proto::decode_error(info.body(&whole)).to_string(),
+        return Err(bad(
+            crate::proto::decode_error(info.body(&whole)).to_string()
         ));
     }
-    Hello::decode(info.body(&whole)).map_err(|e| fail(e.to_string()))
+    Hello::decode(info.body(&whole)).map_err(|e| bad(e.to_string()))
 }
 
 /// Checks that a replica with `partitions` partitions can follow the
 /// primary at `primary`, whose HELLO is `h`.
-pub fn check_partitions(h: &Hello, primary: SocketAddr, partitions: u32) -> Result<(), String> {
+pub fn check_partitions(h: &Hello, primary: SocketAddr, partitions: u32) -> Result<(), Error> {
     let theirs = h.slot_ranges.len() as u32;
     if theirs != partitions {
-        return Err(format!(
-            "the primary at {primary} has {theirs} partitions and this data directory has {partitions}: a replica needs the same partition count (create it with --partitions {theirs})"
-        ));
+        return Err(Error::PartitionCount {
+            primary,
+            theirs,
+            ours: partitions,
+        });
     }
     Ok(())
 }

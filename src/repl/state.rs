@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::position::Epoch;
+use super::Error;
 
 /// What a node does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +46,23 @@ pub fn path(data_dir: &Path) -> PathBuf {
 
 impl NodeState {
     /// Reads the state; a missing file is the default (a primary, term 0).
-    pub fn load(data_dir: &Path) -> Result<NodeState, String> {
+    pub fn load(data_dir: &Path) -> Result<NodeState, Error> {
         let p = path(data_dir);
         let text = match std::fs::read_to_string(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NodeState::default()),
-            Err(e) => return Err(format!("read {}: {e}", p.display())),
+            Err(source) => {
+                return Err(Error::Io {
+                    what: "read",
+                    path: p,
+                    source,
+                })
+            }
         };
-        let bad = |line: &str| format!("{}: cannot parse line {line:?}", p.display());
+        let bad = |line: &str| Error::Parse {
+            path: p.clone(),
+            line: line.to_string(),
+        };
         let mut s = NodeState::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let (k, v) = line.split_once('=').ok_or_else(|| bad(line))?;
@@ -84,7 +94,7 @@ impl NodeState {
     }
 
     /// Writes the state atomically (temporary file, fsync, rename).
-    pub fn save(&self, data_dir: &Path) -> Result<(), String> {
+    pub fn save(&self, data_dir: &Path) -> Result<(), Error> {
         let p = path(data_dir);
         let tmp = data_dir.join(format!("{FILE}.tmp"));
         let role = match &self.role {
@@ -104,7 +114,11 @@ impl NodeState {
             std::fs::rename(&tmp, &p)?;
             std::fs::File::open(data_dir)?.sync_all()
         };
-        write().map_err(|e| format!("write {}: {e}", p.display()))
+        write().map_err(|source| Error::Io {
+            what: "write",
+            path: p.clone(),
+            source,
+        })
     }
 }
 
@@ -129,6 +143,7 @@ mod tests {
         std::fs::write(path(dir.path()), "term=x\n").unwrap();
         assert!(NodeState::load(dir.path())
             .unwrap_err()
+            .to_string()
             .contains("cannot parse"));
     }
 }

@@ -30,6 +30,7 @@ pub use partition::{
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("I/O error: {0}")]
     Io(String),
