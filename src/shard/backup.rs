@@ -17,29 +17,32 @@ use super::{partition_dir, Error};
 /// resolving symlinks of its existing ancestors). Returns the path to write
 /// to. Every core checks this for itself (the cores write their partitions
 /// concurrently); [`check_free`] then refuses to overwrite an earlier backup.
-pub fn check_target(root: Option<&Path>, dir: &Path) -> Result<PathBuf, String> {
-    let root = root.ok_or(
-        "backups are disabled: set backup-root in the server's configuration to the directory \
-         backups may be written under",
-    )?;
+pub fn check_target(root: Option<&Path>, dir: &Path) -> Result<PathBuf, Error> {
+    let root = root.ok_or_else(|| {
+        refuse(
+            "backups are disabled: set backup-root in the server's configuration to the directory \
+             backups may be written under"
+                .into(),
+        )
+    })?;
     if !dir.is_absolute() {
-        return Err(format!(
+        return Err(refuse(format!(
             "backup directory {} must be an absolute path",
             dir.display()
-        ));
+        )));
     }
     if dir
         .components()
         .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
     {
-        return Err(format!(
+        return Err(refuse(format!(
             "backup directory {} must not contain . or .. components",
             dir.display()
-        ));
+        )));
     }
     let root = root
         .canonicalize()
-        .map_err(|e| format!("backup-root {} is not usable: {e}", root.display()))?;
+        .map_err(|e| refuse(format!("backup-root {} is not usable: {e}", root.display())))?;
     // Resolve the deepest existing ancestor, so a symlink inside the root
     // cannot lead outside it.
     let mut existing = dir.to_path_buf();
@@ -55,36 +58,40 @@ pub fn check_target(root: Option<&Path>, dir: &Path) -> Result<PathBuf, String> 
     }
     let mut resolved = existing
         .canonicalize()
-        .map_err(|e| format!("cannot resolve {}: {e}", existing.display()))?;
+        .map_err(|e| refuse(format!("cannot resolve {}: {e}", existing.display())))?;
     for name in rest.iter().rev() {
         resolved.push(name);
     }
     if resolved == root || !resolved.starts_with(&root) {
-        return Err(format!(
+        return Err(refuse(format!(
             "backup directory {} is not inside backup-root {}",
             dir.display(),
             root.display()
-        ));
+        )));
     }
     Ok(resolved)
 }
 
 /// Refuses when `backup_dir` already holds one of `partitions` (or, with
 /// `manifest`, a MANIFEST): a backup never overwrites another.
-pub fn check_free(backup_dir: &Path, partitions: &[u32], manifest: bool) -> Result<(), String> {
+pub fn check_free(backup_dir: &Path, partitions: &[u32], manifest: bool) -> Result<(), Error> {
     let taken = partitions
         .iter()
         .map(|p| partition_dir(backup_dir, *p))
         .chain(manifest.then(|| backup_dir.join("MANIFEST")))
         .find(|p| p.exists());
     match taken {
-        Some(p) => Err(format!(
+        Some(p) => Err(refuse(format!(
             "backup directory {} already holds a backup ({} exists)",
             backup_dir.display(),
             p.display()
-        )),
+        ))),
         None => Ok(()),
     }
+}
+
+fn refuse(why: String) -> Error {
+    Error::BackupRefused(why)
 }
 
 /// Where partition `p`'s checkpoint goes inside a backup directory.
@@ -96,7 +103,7 @@ pub fn partition_target(backup_dir: &Path, p: u32) -> PathBuf {
 pub fn write_manifest(data_dir: &Path, backup_dir: &Path) -> Result<(), Error> {
     let m = Manifest::read_from(data_dir)?;
     std::fs::create_dir_all(backup_dir)
-        .map_err(|e| Error::Io(format!("create {}: {e}", backup_dir.display())))?;
+        .map_err(|e| Error::io(format!("create {}", backup_dir.display()), e))?;
     m.write_to(backup_dir)
 }
 
@@ -110,7 +117,7 @@ pub struct Restored {
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::Io(format!("{what}: {e}"))
+    move |e| Error::io(what, e)
 }
 
 /// Makes `to` (absent or empty) a data directory holding the backup `from`:
@@ -192,17 +199,24 @@ mod tests {
         let r = root.path();
         assert!(check_target(None, &r.join("b"))
             .unwrap_err()
+            .to_string()
             .contains("backup-root"));
         assert!(check_target(Some(r), Path::new("rel/b"))
             .unwrap_err()
+            .to_string()
             .contains("absolute"));
         assert!(check_target(Some(r), &r.join("a/../../etc"))
             .unwrap_err()
+            .to_string()
             .contains(".."));
         assert!(check_target(Some(r), Path::new("/etc/b"))
             .unwrap_err()
+            .to_string()
             .contains("not inside"));
-        assert!(check_target(Some(r), r).unwrap_err().contains("not inside"));
+        assert!(check_target(Some(r), r)
+            .unwrap_err()
+            .to_string()
+            .contains("not inside"));
         let ok = check_target(Some(r), &r.join("2026/b1")).unwrap();
         assert!(ok.ends_with("2026/b1"));
         // A symlink inside the root that points outside is refused.
@@ -210,6 +224,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), r.join("escape")).unwrap();
         assert!(check_target(Some(r), &r.join("escape/b"))
             .unwrap_err()
+            .to_string()
             .contains("not inside"));
         // An earlier backup is never overwritten.
         let b = r.join("full");
@@ -217,9 +232,13 @@ mod tests {
         assert!(check_free(&b, &[0], false).is_ok());
         assert!(check_free(&b, &[0, 1], false)
             .unwrap_err()
+            .to_string()
             .contains("already holds"));
         std::fs::write(b.join("MANIFEST"), b"x").unwrap();
-        assert!(check_free(&b, &[0], true).unwrap_err().contains("MANIFEST"));
+        assert!(check_free(&b, &[0], true)
+            .unwrap_err()
+            .to_string()
+            .contains("MANIFEST"));
     }
 
     #[test]

@@ -154,11 +154,11 @@ impl Manifest {
         let tmp = dir.join("MANIFEST.tmp");
         let io = |what: &str| {
             let what = what.to_string();
-            move |e: std::io::Error| Error::Io(format!("{what}: {e}"))
+            move |e: std::io::Error| Error::io(what, e)
         };
         let mut f = std::fs::File::create(&tmp).map_err(io("create MANIFEST.tmp"))?;
         if let Some(e) = crate::failpoint::hit("storage.manifest-write") {
-            return Err(Error::Io(format!("write MANIFEST.tmp: {e}")));
+            return Err(Error::io("write MANIFEST.tmp", std::io::Error::other(e)));
         }
         f.write_all(&bytes).map_err(io("write MANIFEST.tmp"))?;
         f.sync_all().map_err(io("fsync MANIFEST.tmp"))?;
@@ -179,7 +179,7 @@ impl Manifest {
     pub fn read_with_format(dir: &Path) -> Result<(Manifest, u32), Error> {
         let path = dir.join(FILE_NAME);
         let raw =
-            std::fs::read(&path).map_err(|e| Error::Io(format!("read {}: {e}", path.display())))?;
+            std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
         Manifest::decode_file(&raw)
     }
 }

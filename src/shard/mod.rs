@@ -28,18 +28,29 @@ pub use partition::{
     Cond, InlineWrite, Partition, PartitionInfo, ScanPage, SetOptions, SetOutcome,
 };
 
+/// The underlying error of a storage failure: RocksDB's, or an injected
+/// fault's message.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("I/O error: {0}")]
-    Io(String),
-    #[error("storage error: {0}")]
-    Storage(String),
+    #[error("I/O error: {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// RocksDB failed (or a fault was injected, `crate::failpoint`).
+    #[error("storage error: {what}: {source}")]
+    Storage { what: String, source: Source },
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("data directory refused: {0}")]
     Manifest(String),
+    /// BACKUP's target is not allowed (no backup root, outside it, taken).
+    #[error("{0}")]
+    BackupRefused(String),
     /// The value may be on disk; the read must be retried after the
     /// blocking pool has brought it into the cache.
     #[error("read would block")]
@@ -73,11 +84,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O failure while doing `what`.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A RocksDB failure (or an injected fault) while doing `what`.
+    pub fn storage(what: impl Into<String>, source: impl Into<Source>) -> Error {
+        Error::Storage {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
     /// The registry code this error reaches clients with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Io(_) | Error::Storage(_) | Error::Corrupt(_) => ErrorCode::Storage,
+            Error::Io { .. } | Error::Storage { .. } | Error::Corrupt(_) => ErrorCode::Storage,
             Error::Manifest(_) | Error::WouldBlock => ErrorCode::Internal,
+            Error::BackupRefused(_) => ErrorCode::BadArguments,
             Error::WrongType => ErrorCode::WrongType,
             Error::NotInteger => ErrorCode::NotInteger,
             Error::Overflow => ErrorCode::Overflow,
@@ -156,7 +184,7 @@ pub struct Store {
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::Io(format!("{what}: {e}"))
+    move |e| Error::io(what, e)
 }
 
 pub(crate) fn partition_dir(data_dir: &Path, p: u32) -> PathBuf {
@@ -184,7 +212,7 @@ impl Store {
         let is_empty = match std::fs::read_dir(dir) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(Error::Io(format!("read {}: {e}", dir.display()))),
+            Err(e) => return Err(Error::io(format!("read {}", dir.display()), e)),
         };
         if !has_manifest && !is_empty {
             return Err(Error::Manifest(format!(
@@ -240,7 +268,8 @@ impl Store {
             }
             m
         };
-        let mut env = rocksdb::Env::new().map_err(|e| Error::Storage(e.into_string()))?;
+        let mut env =
+            rocksdb::Env::new().map_err(|e| Error::storage("create the RocksDB environment", e))?;
         env.set_background_threads(config.background_threads.max(1));
         env.set_high_priority_background_threads(1);
         let cache = rocksdb::Cache::new_lru_cache(config.block_cache_bytes);
@@ -317,13 +346,8 @@ impl Store {
             rocksdb::ColumnFamilyDescriptor::new(partition::SUB_CF, sub_opts),
         ];
         let path = partition_dir(&self.config.data_dir, p);
-        let db = rocksdb::DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| {
-            Error::Storage(format!(
-                "open partition {p} at {}: {}",
-                path.display(),
-                e.into_string()
-            ))
-        })?;
+        let db = rocksdb::DB::open_cf_descriptors(&opts, &path, cfs)
+            .map_err(|e| Error::storage(format!("open partition {p} at {}", path.display()), e))?;
         let db = Arc::new(db);
         let _ = this.set(Arc::downgrade(&db));
         let cache = self.config.read_cache_bytes / self.manifest.slot_ranges.len().max(1);

@@ -31,7 +31,7 @@ const TAIL_WANTED: std::time::Duration = std::time::Duration::from_secs(60);
 const SYNC_MARK: &[u8] = b"\xFF\xFFrepl-full-sync";
 
 fn storage(e: rocksdb::Error) -> Error {
-    Error::Storage(e.into_string())
+    Error::storage("RocksDB", e)
 }
 
 /// Where a partition's log stands.
@@ -483,13 +483,8 @@ pub struct SyncSource {
 
 impl SyncSource {
     fn open(dir: PathBuf) -> Result<SyncSource, Error> {
-        let fail = |e: rocksdb::Error| {
-            Error::Storage(format!(
-                "open checkpoint {}: {}",
-                dir.display(),
-                e.into_string()
-            ))
-        };
+        let fail =
+            |e: rocksdb::Error| Error::storage(format!("open checkpoint {}", dir.display()), e);
         let db = DB::open_cf_for_read_only(
             &rocksdb::Options::default(),
             &dir,
@@ -519,7 +514,7 @@ impl SyncSource {
     ) -> impl FnOnce() -> Result<(Vec<Entry>, bool), Error> + Send + 'static {
         let db = self.db.clone();
         move || {
-            let db = db.ok_or_else(|| Error::Storage("checkpoint closed".into()))?;
+            let db = db.ok_or_else(|| Error::storage("read the checkpoint", "it is closed"))?;
             let mut out = Vec::new();
             let mut bytes = 0;
             let (first_cf, from) = match &after {

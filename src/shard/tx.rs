@@ -286,7 +286,7 @@ impl<'p> Tx<'p> {
                         }
                         return Err(Error::WouldBlock);
                     }
-                    Err(e) => return Err(Error::Storage(e.into_string())),
+                    Err(e) => return Err(Error::storage("RocksDB range read", e)),
                 }
             }
             let db_key = if it.valid() { it.key() } else { None };

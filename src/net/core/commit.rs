@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::Core;
-use crate::shard::{Durability, InlineWrite, Partition};
+use crate::shard::{self, Durability, InlineWrite, Partition};
 
 impl Core {
     /// Writes every staged batch of this core as one group, then (in `fsync`
@@ -88,9 +88,9 @@ impl Core {
     }
 
     /// Runs WAL syncs in the blocking pool and counts their time.
-    pub(super) async fn timed_sync<F>(&self, syncs: Vec<F>) -> Vec<Result<(), String>>
+    pub(super) async fn timed_sync<F>(&self, syncs: Vec<F>) -> Vec<Result<(), shard::Error>>
     where
-        F: FnOnce() -> Result<(), String> + Send + 'static,
+        F: FnOnce() -> Result<(), shard::Error> + Send + 'static,
     {
         let t0 = std::time::Instant::now();
         let results = glommio::executor()

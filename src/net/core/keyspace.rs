@@ -19,9 +19,9 @@ impl Core {
             self.config.backup_root.as_deref(),
             std::path::Path::new(dir),
         )
-        .map_err(bad)?;
+        .map_err(wire)?;
         let mine: Vec<u32> = self.local.iter().map(|p| p.id()).collect();
-        backup::check_free(&target, &mine, mine.contains(&0)).map_err(bad)?;
+        backup::check_free(&target, &mine, mine.contains(&0)).map_err(wire)?;
         let ex = glommio::executor();
         let mut n = 0;
         for p in &self.local {

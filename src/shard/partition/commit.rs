@@ -33,7 +33,7 @@ impl Partition {
     pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
         let copy = batch.data().to_vec();
         if let Some(e) = failpoint::hit("storage.batch-write") {
-            return InlineWrite::Failed(e);
+            return InlineWrite::Failed(Error::storage("write a batch", e));
         }
         match self.db.write_opt(batch, &self.write_opts) {
             Ok(()) => InlineWrite::Done(copy),
@@ -41,7 +41,7 @@ impl Partition {
                 self.stats.stalls.set(self.stats.stalls.get() + 1);
                 InlineWrite::Stalled(copy)
             }
-            Err(e) => InlineWrite::Failed(e.into_string()),
+            Err(e) => InlineWrite::Failed(Error::storage("write a batch", e)),
         }
     }
 
@@ -49,17 +49,17 @@ impl Partition {
     pub fn write_blocking_fn(
         &self,
         data: Vec<u8>,
-    ) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+    ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
         let db = self.db.clone();
         let disable_wal = self.durability == Durability::None;
         move || {
             if let Some(e) = failpoint::hit("storage.batch-write") {
-                return Err(e);
+                return Err(Error::storage("write a batch", e));
             }
             let mut opts = WriteOptions::default();
             opts.disable_wal(disable_wal);
             db.write_opt(WriteBatch::from_data(&data), &opts)
-                .map_err(|e| e.into_string())
+                .map_err(|e| Error::storage("write a batch", e))
         }
     }
 
@@ -69,13 +69,14 @@ impl Partition {
     }
 
     /// A closure that fsyncs the WAL (blocking pool).
-    pub fn sync_wal_fn(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+    pub fn sync_wal_fn(&self) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
         let db = self.db.clone();
         move || {
             if let Some(e) = failpoint::hit("storage.wal-sync") {
-                return Err(e);
+                return Err(Error::storage("sync the WAL", e));
             }
-            db.flush_wal(true).map_err(|e| e.into_string())
+            db.flush_wal(true)
+                .map_err(|e| Error::storage("sync the WAL", e))
         }
     }
 
@@ -134,23 +135,15 @@ impl Partition {
         let db = self.db.clone();
         let id = self.id;
         move || {
-            let fail = |e: rocksdb::Error| {
-                Error::Storage(format!(
-                    "checkpoint of partition {id} into {}: {}",
-                    dest.display(),
-                    e.into_string()
-                ))
-            };
+            let what = format!("checkpoint of partition {id} into {}", dest.display());
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::Io(format!("create {}: {e}", parent.display())))?;
+                    .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
             }
             if let Some(e) = failpoint::hit("storage.checkpoint") {
-                return Err(Error::Storage(format!(
-                    "checkpoint of partition {id} into {}: {e}",
-                    dest.display()
-                )));
+                return Err(Error::storage(what, e));
             }
+            let fail = |e: rocksdb::Error| Error::storage(what.clone(), e);
             let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
             cp.create_checkpoint(&dest).map_err(fail)
         }

@@ -123,7 +123,7 @@ pub enum InlineWrite {
     /// RocksDB would have stalled; the batch is returned (as its bytes) to be
     /// written from the blocking pool instead.
     Stalled(Vec<u8>),
-    Failed(String),
+    Failed(Error),
 }
 
 /// The column families of a partition.
@@ -215,7 +215,7 @@ pub struct Partition {
 }
 
 fn storage(e: rocksdb::Error) -> Error {
-    Error::Storage(e.into_string())
+    Error::storage("RocksDB", e)
 }
 
 impl Partition {
