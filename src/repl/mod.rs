@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use crate::proto::{frame, Hello, Request};
 
-pub mod position;
+/// The position records of the storage's replication log (they live in
+/// `shard`, which writes them; replication reads them).
+pub use crate::shard::position;
 pub mod state;
 
 use position::Record;

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod list;
 pub mod manifest;
 pub mod partition;
+pub mod position;
 pub mod repl_log;
 pub mod set;
 pub mod subkey;

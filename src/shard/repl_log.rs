@@ -14,8 +14,8 @@ use std::sync::Arc;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use super::partition::{Partition, CLOCK_KEY, META_PREFIX, SUB_CF};
+use super::position::{self, Epoch, Record};
 use super::Error;
-use crate::repl::position::{self, Epoch, Record};
 use crate::shard::clock::now_ms;
 
 /// Recent batches whose local sequence numbers a partition remembers, so
