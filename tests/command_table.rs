@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::redis_server::redis_server;
+use common::redis_server::{redis_server, Redis};
 use common::resp::{Conn, R};
 use common::Node;
 
@@ -69,12 +69,19 @@ fn compare(ours: &R, theirs: &R) -> usize {
     compared
 }
 
+/// A real redis-server and a two-core Tessera, kept alive by the first
+/// value, and a RESP connection to each.
+fn both() -> ((Redis, Node), Conn, Conn) {
+    let (redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let ours = Conn::connect(node.resp_addr());
+    let theirs = Conn::connect(raddr);
+    ((redis, node), ours, theirs)
+}
+
 #[test]
 fn command_info_agrees_with_redis_server() {
-    let (_redis, raddr) = redis_server();
-    let node = Node::start(2);
-    let mut ours = Conn::connect(node.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = both();
     let R::Array(entries) = ours.cmd(&["COMMAND"]) else {
         panic!("COMMAND is not an array")
     };
@@ -109,10 +116,7 @@ fn command_info_agrees_with_redis_server() {
 
 #[test]
 fn getkeys_agrees_with_redis_server() {
-    let (_redis, raddr) = redis_server();
-    let node = Node::start(2);
-    let mut ours = Conn::connect(node.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = both();
     let cases: &[&[&str]] = &[
         &["SET", "k", "v", "EX", "10", "GET"],
         &["MSET", "a", "1", "b", "2", "c", "3"],
@@ -158,10 +162,7 @@ fn getkeys_agrees_with_redis_server() {
 /// way Redis does.
 #[test]
 fn subcommands_are_checked_like_redis() {
-    let (_redis, raddr) = redis_server();
-    let node = Node::start(2);
-    let mut ours = Conn::connect(node.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = both();
     for case in [
         &["CLIENT", "NOSUCH"][..],
         &["CLIENT", "SETNAME"],
@@ -177,10 +178,7 @@ fn subcommands_are_checked_like_redis() {
 /// STORE forms) answer what redis-server answers, errors included.
 #[test]
 fn sorted_set_combinations_match_redis_server() {
-    let (_redis, raddr) = redis_server();
-    let node = Node::start(2);
-    let mut ours = Conn::connect(node.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = both();
     let setup: &[&[&str]] = &[
         &["ZADD", "{z}a", "1", "x", "2", "y", "3", "z", "-inf", "low"],
         &[

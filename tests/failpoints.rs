@@ -139,12 +139,15 @@ fn a_failed_checkpoint_fails_the_backup_and_nothing_else() {
 fn a_failed_manifest_write_stops_the_binary_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = serve_command(&data)
-        .env(failpoint::ENV, "storage.manifest-write=return")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let serve_with = |points: &str| {
+        serve_command(&data)
+            .env(failpoint::ENV, points)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let out = serve_with("storage.manifest-write=return");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -152,12 +155,7 @@ fn a_failed_manifest_write_stops_the_binary_with_a_clear_error() {
         "{stderr}"
     );
     // A bad TESSERA_FAILPOINTS is refused, not ignored.
-    let out = serve_command(&data)
-        .env(failpoint::ENV, "storage.nosuch=return")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = serve_with("storage.nosuch=return");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fail point"));
 }
