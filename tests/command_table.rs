@@ -172,6 +172,21 @@ fn subcommands_are_checked_like_redis() {
     ] {
         assert_eq!(ours.cmd(case), theirs.cmd(case), "{case:?}");
     }
+    // HELP lists the subcommands the table has, as Redis's HELP does.
+    for container in ["CLIENT", "COMMAND", "CONFIG", "PUBSUB"] {
+        let (R::Array(o), R::Array(t)) = (
+            ours.cmd(&[container, "HELP"]),
+            theirs.cmd(&[container, "HELP"]),
+        ) else {
+            panic!("{container} HELP is not an array on both")
+        };
+        assert_eq!(o[0], t[0], "{container} HELP's first line");
+        assert!(o.len() > 3, "{container} HELP: {o:?}");
+    }
+    let R::Array(help) = ours.cmd(&["CLIENT", "HELP"]) else {
+        panic!()
+    };
+    assert!(help.contains(&R::Simple("SETNAME".into())), "{help:?}");
 }
 
 /// The movable-key commands of the table (ZUNION, ZINTER, ZDIFF and their

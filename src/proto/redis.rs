@@ -86,6 +86,12 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         Ok(c) => c,
         Err(e) => return Plan::Error(e),
     };
+    // CONTAINER HELP: the subcommands and their summaries, from the table.
+    if args.len() == 2 && args[1].eq_ignore_ascii_case(b"help") {
+        if cmd.subcommand(b"help").is_some() {
+            return Plan::Reply(table::info::help(cmd));
+        }
+    }
     match cmd.exec {
         Exec::Named => Plan::Run(
             Request::Command(NamedCommand::new(args.to_vec())),

@@ -20,6 +20,7 @@ pub(super) const COMMANDS: &[Command] = &[
 
 #[rustfmt::skip]
 const CLIENT_SUBS: &[Command] = &[
+    c(G, "client|help", 2, LOADING | STALE, NONE, acl::CONNECTION, "5.0.0", "Show helpful text about the different subcommands"),
     c(G, "client|id", 2, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "5.0.0", "Returns the client ID for the current connection"),
     c(G, "client|setname", 3, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.6.9", "Set the current connection name"),
     c(G, "client|getname", 2, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.6.9", "Get the current connection name"),

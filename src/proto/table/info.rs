@@ -61,6 +61,24 @@ pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
     }
 }
 
+/// `CONTAINER HELP`: one line per subcommand (its name and summary), as
+/// Redis answers it.
+pub fn help(c: &Command) -> Value {
+    let upper = c.name.to_ascii_uppercase();
+    let mut lines = vec![Value::Status(format!(
+        "{upper} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ))];
+    for s in c.subcommands {
+        let sub = s.name.split_once('|').map_or(s.name, |(_, sub)| sub);
+        lines.push(Value::Status(sub.to_ascii_uppercase()));
+        lines.push(Value::Status(format!(
+            "    {}.",
+            s.summary.trim_end_matches('.')
+        )));
+    }
+    Value::Array(lines)
+}
+
 /// One `COMMAND INFO` entry.
 pub fn entry(c: &Command) -> Value {
     let (first, last, step) = c.legacy_keys();

@@ -18,6 +18,7 @@ pub(super) const COMMANDS: &[Command] = &[
 
 #[rustfmt::skip]
 const PUBSUB_SUBS: &[Command] = &[
+    c(G, "pubsub|help", 2, LOADING | STALE, NONE, 0, "6.2.0", "Show helpful text about the different subcommands"),
     c(G, "pubsub|channels", -2, LOADING | PUBSUB | STALE, NONE, 0, "2.8.0", "List active channels"),
     c(G, "pubsub|numsub", -2, LOADING | PUBSUB | STALE, NONE, 0, "2.8.0", "Get the count of subscribers for channels"),
     c(G, "pubsub|numpat", 2, LOADING | PUBSUB | STALE, NONE, 0, "2.8.0", "Get the count of unique patterns pattern subscriptions"),

@@ -20,6 +20,7 @@ pub(super) const COMMANDS: &[Command] = &[
 
 #[rustfmt::skip]
 const COMMAND_SUBS: &[Command] = &[
+    c(G, "command|help", 2, LOADING | STALE, NONE, acl::CONNECTION, "5.0.0", "Show helpful text about the different subcommands"),
     c(G, "command|count", 2, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get total number of Redis commands"),
     c(G, "command|docs", -2, LOADING | STALE, NONE, acl::CONNECTION, "7.0.0", "Get array of specific Redis command documentation").tips(&["nondeterministic_output_order"]),
     c(G, "command|getkeys", -4, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Extract keys given a full Redis command"),
@@ -29,6 +30,7 @@ const COMMAND_SUBS: &[Command] = &[
 
 #[rustfmt::skip]
 const CONFIG_SUBS: &[Command] = &[
+    c(G, "config|help", 2, LOADING | STALE, NONE, 0, "5.0.0", "Show helpful text about the different subcommands"),
     c(G, "config|get", -3, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Get the values of configuration parameters"),
     c(G, "config|set", -4, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Set configuration parameters to the given values").tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
     c(G, "config|resetstat", 2, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Reset the stats returned by INFO"),
