@@ -87,10 +87,9 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
         Err(e) => return Plan::Error(e),
     };
     // CONTAINER HELP: the subcommands and their summaries, from the table.
-    if args.len() == 2 && args[1].eq_ignore_ascii_case(b"help") {
-        if cmd.subcommand(b"help").is_some() {
-            return Plan::Reply(table::info::help(cmd));
-        }
+    if args.len() == 2 && args[1].eq_ignore_ascii_case(b"help") && cmd.subcommand(b"help").is_some()
+    {
+        return Plan::Reply(table::info::help(cmd));
     }
     match cmd.exec {
         Exec::Named => Plan::Run(
