@@ -8,10 +8,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::client::{Client, ClientError};
-use crate::proto::cmd::format_float;
-use crate::proto::cmd::Value;
+use crate::cmd::format_float;
 use crate::proto::command::NamedCommand;
 use crate::proto::table;
+use crate::proto::value::Value;
 use crate::proto::SetArgs;
 
 /// One printed reply.

@@ -7,8 +7,8 @@ mod common;
 use common::{block_on, server_code, Node};
 use tessera::client::{Client, ClientError};
 use tessera::codes::ErrorCode;
-use tessera::proto::cmd::Value;
 use tessera::proto::command::NamedCommand;
+use tessera::proto::value::Value;
 
 fn b(s: &str) -> Value {
     Value::Bytes(s.as_bytes().to_vec())

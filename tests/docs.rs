@@ -111,10 +111,76 @@ fn no_source_file_is_over_800_lines() {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for d in ["src", "tests", "bench"] {
+    for d in ["src", "crates", "tests", "bench"] {
         walk(&root.join(d), &mut files);
     }
     assert!(files.len() > 50, "found only {} files", files.len());
     let long: Vec<_> = files.into_iter().filter(|(n, _)| *n > 800).collect();
     assert!(long.is_empty(), "over 800 lines: {long:?}");
+}
+
+/// The crates' arrows (CONTRIBUTING.md): the client, the load generator and
+/// the wire crate compile no RocksDB, and storage and wire depend on no
+/// other crate of ours. Read from cargo's own dependency tree.
+#[test]
+fn the_crates_keep_their_arrows() {
+    let tree = |package: &str| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+                package,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "cargo tree -p {package}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with(package), "{package}: {text}");
+        text
+    };
+    let ours = |text: &str| -> Vec<String> {
+        let mut names: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with("tessera"))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    for package in ["tessera-client", "tessera-bench", "tessera-wire"] {
+        let text = tree(package);
+        assert!(
+            !text.contains("rocksdb"),
+            "{package} links RocksDB:\n{text}"
+        );
+    }
+    assert_eq!(
+        ours(&tree("tessera-client")),
+        ["tessera-client", "tessera-wire"]
+    );
+    assert_eq!(ours(&tree("tessera-wire")), ["tessera-wire"]);
+    let storage = tree("tessera-storage");
+    assert_eq!(ours(&storage), ["tessera-storage"]);
+    assert!(storage.contains("rocksdb"), "{storage}");
+    assert_eq!(
+        ours(&tree("tessera")),
+        [
+            "tessera",
+            "tessera-client",
+            "tessera-storage",
+            "tessera-wire"
+        ]
+    );
 }

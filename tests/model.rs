@@ -10,7 +10,7 @@ use common::{block_on, Node};
 use proptest::prelude::*;
 use tessera::client::Client;
 use tessera::codes::ErrorCode;
-use tessera::proto::cmd::Value;
+use tessera::proto::value::Value;
 
 /// The in-memory model of one keyspace.
 #[derive(Debug, Clone, PartialEq)]

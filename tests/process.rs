@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{block_on, wait_until, Proc};
 use tessera::client::Client;
-use tessera::proto::cmd::Value;
+use tessera::proto::value::Value;
 
 /// What the crash test's write number `i` does: 0 SET, 1 HSET, 2 RPUSH.
 fn crash_op(i: u32) -> u32 {

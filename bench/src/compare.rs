@@ -393,7 +393,7 @@ fn bench_command(spec: &RunSpec, cpus: &str) -> String {
 }
 
 fn default_cpus(args: &CompareArgs) -> (Vec<usize>, Vec<usize>) {
-    let all = tessera::net::sys::affinity_cpus();
+    let all = tessera_client::sys::affinity_cpus();
     let server = args
         .server_cpus
         .clone()

@@ -9,10 +9,10 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
-use tessera::client::{Client, ClientError, Pipe};
-use tessera::proto::codec::{compact, Reader};
-use tessera::proto::command::{read_found, NamedCommand};
-use tessera::proto::{Request, SetArgs};
+use tessera_client::{Client, ClientError, Pipe};
+use tessera_wire::codec::{compact, Reader};
+use tessera_wire::command::{read_found, NamedCommand};
+use tessera_wire::{Request, SetArgs};
 
 use crate::workload::{key_name, Op, Req};
 
@@ -182,7 +182,7 @@ pub struct RespConn {
 }
 
 /// Commands are encoded by Tessera's own RESP codec.
-pub use tessera::proto::resp::encode_command;
+pub use tessera_wire::resp::encode_command;
 
 impl RespConn {
     pub async fn connect(addr: SocketAddr) -> Result<RespConn, String> {

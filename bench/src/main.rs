@@ -139,7 +139,7 @@ impl RunArgs {
         let mut cpus = self
             .cpus
             .clone()
-            .map_or_else(tessera::net::sys::affinity_cpus, |c| c.0);
+            .map_or_else(tessera_client::sys::affinity_cpus, |c| c.0);
         if let Some(t) = self.threads {
             if t == 0 {
                 return Err("--threads must be at least 1".into());
@@ -232,7 +232,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // C2000 needs file descriptors; the generator's reactors need locked memory.
     let threads = cli.run.threads.unwrap_or(4);
-    if let Err(e) = tessera::net::sys::raise_limits(threads) {
+    if let Err(e) = tessera_client::sys::raise_limits(threads) {
         eprintln!("tessera-bench: {e}");
         return ExitCode::FAILURE;
     }

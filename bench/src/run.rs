@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
-use tessera::client::Client;
-use tessera::proto::Topology;
+use tessera_client::Client;
+use tessera_wire::Topology;
 
 use crate::driver::{Driver, Outcome, Proto};
 use crate::stats::{latency, Latency, Schedule, Stats};
@@ -134,7 +134,7 @@ fn plan(spec: &RunSpec) -> Result<Vec<ConnPlan>, String> {
             let addr = spec.addr;
             let hello = block_on(async move {
                 let c = Client::connect_direct(addr).await?;
-                Ok::<_, tessera::client::ClientError>(c.hello().clone())
+                Ok::<_, tessera_client::ClientError>(c.hello().clone())
             })?
             .map_err(|e| format!("HELLO from {addr}: {e}"))?;
             let topo = Topology::from_hello(&hello).map_err(|e| format!("bad HELLO: {e}"))?;

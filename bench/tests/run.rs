@@ -193,8 +193,8 @@ fn collection_workloads_run_over_both_protocols() {
     assert_eq!(
         (kinds, sizes),
         (
-            tessera::proto::cmd::Value::Status("hash".into()),
-            tessera::proto::cmd::Value::Int(1)
+            tessera::proto::value::Value::Status("hash".into()),
+            tessera::proto::value::Value::Int(1)
         )
     );
     // The same workloads against redis-server, over RESP.

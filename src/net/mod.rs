@@ -18,7 +18,7 @@ pub mod replica;
 pub mod resp;
 pub mod role;
 pub mod server;
-pub mod sys;
+pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

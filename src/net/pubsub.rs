@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
-use crate::proto::cmd::glob_match;
+use crate::proto::value::glob_match;
 use crate::sync::Notify;
 
 /// Bytes a subscriber may have waiting before it is disconnected (Redis's

@@ -47,9 +47,7 @@ pub(super) fn bad(msg: impl Into<String>) -> WireError {
     WireError::new(ErrorCode::BadArguments, msg)
 }
 
-pub(super) fn wire(e: crate::shard::Error) -> WireError {
-    WireError::new(e.code(), e.to_string())
-}
+pub(super) use crate::cmd::store_error as wire;
 
 fn parse_epoch(s: &str) -> Option<Epoch> {
     let (t, n) = s.split_once(':')?;

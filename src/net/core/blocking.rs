@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::Core;
+use crate::cmd;
 use crate::codes::WireError;
-use crate::proto::cmd;
 use crate::proto::command::NamedCommand;
 use crate::shard::clock::now_ms;
 use crate::sync::Notify;

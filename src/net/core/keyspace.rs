@@ -27,14 +27,14 @@ impl Core {
         for p in &self.local {
             ex.spawn_blocking(p.checkpoint_fn(backup::partition_target(&target, p.id())))
                 .await
-                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+                .map_err(wire)?;
             n += 1;
         }
         if self.local.iter().any(|p| p.id() == 0) {
             let (data, to) = (self.config.data_dir.clone(), target.clone());
             ex.spawn_blocking(move || backup::write_manifest(&data, &to))
                 .await
-                .map_err(|e| WireError::new(e.code(), e.to_string()))?;
+                .map_err(wire)?;
         }
         tracing::info!(
             core = self.id,

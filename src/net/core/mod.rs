@@ -15,8 +15,8 @@ use futures::channel::oneshot;
 
 use super::mesh::{Mesh, Msg};
 use super::metrics::CommandMetrics;
+use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
-use crate::proto::cmd;
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::table;
@@ -142,9 +142,7 @@ pub struct Core {
     pub this: RefCell<std::rc::Weak<Core>>,
 }
 
-fn wire(e: shard::Error) -> WireError {
-    WireError::new(e.code(), e.to_string())
-}
+use crate::cmd::store_error as wire;
 
 /// Appends a complete ok response whose body `f` writes.
 fn ok(out: &mut Vec<u8>, id: u32, f: impl FnOnce(&mut Vec<u8>)) {

@@ -9,10 +9,10 @@ use super::{bad, ok_or_error, push, run_frames, run_one, State};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::net::pubsub::Mailbox;
-use crate::proto::cmd::Value;
 use crate::proto::command::NamedCommand;
 use crate::proto::redis::{ConnCmd, Shape};
 use crate::proto::resp;
+use crate::proto::value::Value;
 use crate::proto::Request;
 
 pub(super) async fn conn_command(

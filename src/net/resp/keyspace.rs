@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use super::{bad, run_frames, run_one, NEXT_CLIENT_ID};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
-use crate::proto::cmd::{glob_match, Value};
 use crate::proto::command::NamedCommand;
 use crate::proto::hello::cursor;
 use crate::proto::redis::{self, Plan, Shape};
+use crate::proto::value::{glob_match, Value};
 use crate::proto::Request;
 
 /// One binary SCAN page: the next cursor (0 = done) and its keys.

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use super::cmd::Value;
+use super::value::Value;
 use crate::codes::WireError;
 
 /// Longest inline command, and longest `*`/`$` header line (Redis's limit).

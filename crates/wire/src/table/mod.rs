@@ -72,7 +72,7 @@ pub mod flag {
         "may_replicate",
     ];
     /// Tessera: applied by the storage side's named-command registry
-    /// (`proto::cmd`), so it can run in a binary COMMAND or BATCH frame and
+    /// (the server's `cmd`), so it can run in a binary COMMAND or BATCH frame and
     /// inside MULTI.
     pub const STORED: u32 = 1 << 24;
     /// Tessera: a binary-protocol opcode only; RESP and `COMMAND` do not

@@ -6,13 +6,13 @@
 //! named-command table (`cmd`); connection commands (MULTI, WATCH, HELLO,
 //! CLIENT, ...) are the connection's own business.
 
-use super::cmd::{self, Value};
 use super::codec::Reader;
 use super::command::{read_found, NamedCommand};
 use super::table::{self, flag, Exec, Planner};
+use super::value::{glob_match, Value};
 use super::{Request, SetArgs};
 use crate::codes::{ErrorCode, WireError};
-use crate::shard::hash::parse_int;
+use crate::num::parse_int;
 
 /// How a binary reply body becomes a Redis reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +166,10 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
             ]))
         }
         Planner::LastSave => Plan::Reply(Value::Int(
-            (crate::shard::clock::now_ms() / 1000) as i64,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs() as i64,
         )),
         Planner::Auth => Plan::Error(WireError::new(
             ErrorCode::BadArguments,
@@ -402,7 +405,7 @@ fn blocking<'a>(
     dest: Option<(&'a [u8], bool)>,
     timeout: &[u8],
 ) -> Plan<'a> {
-    let Some(secs) = crate::shard::hash::parse_float(timeout).filter(|t| t.is_finite()) else {
+    let Some(secs) = crate::num::parse_float(timeout).filter(|t| t.is_finite()) else {
         return err("timeout is not a float or out of range");
     };
     if secs < 0.0 {
@@ -469,7 +472,7 @@ fn config<'a>(args: &[&'a [u8]]) -> Plan<'a> {
             let mut pairs = Vec::new();
             for pat in &args[2..] {
                 for (k, v) in KNOWN {
-                    if cmd::glob_match(&pat.to_ascii_lowercase(), k.as_bytes())
+                    if glob_match(&pat.to_ascii_lowercase(), k.as_bytes())
                         && !pairs
                             .iter()
                             .any(|(a, _): &(Value, Value)| *a == Value::bytes(*k))
@@ -526,7 +529,7 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
             let mut keys = Vec::with_capacity(n);
             for _ in 0..n {
                 let k = r.bytes("key").map_err(bad)?;
-                if filter.as_deref().is_none_or(|p| cmd::glob_match(p, k)) {
+                if filter.as_deref().is_none_or(|p| glob_match(p, k)) {
                     keys.push(Value::Bytes(k.to_vec()));
                 }
             }

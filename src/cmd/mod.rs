@@ -2,13 +2,15 @@
 //! lists, keys of any type, and the strings an atomic batch needs), taken as
 //! an argument vector (`HSET key field value`, the same shape as Redis's),
 //! executed against one partition through a `shard::tx::Tx`, answering a
-//! typed `Value`.
+//! typed `Value` (`proto::value`).
 //!
-//! One table (`Spec`) per command family file holds each command's name,
-//! arity, key positions and the function that parses its arguments and
-//! applies it. The binary protocol carries them in the COMMAND (0x20) and
-//! BATCH (0x21) frames; `tessera cli` and the Rust client build the
-//! argument vectors; a RESP front end can reuse the same table.
+//! Each command's name, arity, keys and flags are its row of the command
+//! table (`proto::table`, in the wire crate); this module, on the server
+//! side because it runs storage transactions, holds each family's apply
+//! (`APPLY`: the function that parses the arguments and runs them). The
+//! binary protocol carries them in the COMMAND (0x20) and BATCH (0x21)
+//! frames, RESP in its own syntax; `tessera cli` and the Rust client build
+//! the argument vectors.
 
 pub mod hash;
 pub mod keys;
@@ -20,115 +22,36 @@ use std::sync::OnceLock;
 
 use ahash::AHashMap;
 
-use super::codec::{put_bytes, put_u32, put_u64, Reader};
-use super::table::{self, flag};
-use super::Error as ProtoError;
 use crate::codes::{ErrorCode, WireError};
+use crate::proto::table::{self, flag};
+pub use crate::proto::value::{glob_match, Value};
 use crate::shard::{self, tx::Tx};
 use crate::slot::key_slot;
 
 pub use crate::shard::hash::format_float;
 
-/// A command's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Nil,
-    Int(i64),
-    Bytes(Vec<u8>),
-    Double(f64),
-    Array(Vec<Value>),
-    /// Field → value pairs (HGETALL).
-    Map(Vec<(Value, Value)>),
-    /// A short status word (`OK`, a type name).
-    Status(String),
-}
-
-impl Value {
-    pub fn ok() -> Value {
-        Value::Status("OK".into())
-    }
-
-    pub fn bytes(b: impl Into<Vec<u8>>) -> Value {
-        Value::Bytes(b.into())
-    }
-
-    pub fn opt(b: Option<Vec<u8>>) -> Value {
-        b.map(Value::Bytes).unwrap_or(Value::Nil)
-    }
-
-    pub fn list<T>(items: impl IntoIterator<Item = T>, f: impl Fn(T) -> Value) -> Value {
-        Value::Array(items.into_iter().map(f).collect())
-    }
-
-    /// Appends the binary encoding (docs/protocol.md, "Values").
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Value::Nil => out.push(0),
-            Value::Int(n) => {
-                out.push(1);
-                put_u64(out, *n as u64);
-            }
-            Value::Bytes(b) => {
-                out.push(2);
-                put_bytes(out, b);
-            }
-            Value::Double(d) => {
-                out.push(3);
-                put_u64(out, d.to_bits());
-            }
-            Value::Array(items) => {
-                out.push(4);
-                put_u32(out, items.len() as u32);
-                for i in items {
-                    i.encode(out);
-                }
-            }
-            Value::Map(pairs) => {
-                out.push(5);
-                put_u32(out, pairs.len() as u32);
-                for (k, v) in pairs {
-                    k.encode(out);
-                    v.encode(out);
-                }
-            }
-            Value::Status(s) => {
-                out.push(6);
-                put_bytes(out, s.as_bytes());
-            }
-        }
-    }
-
-    /// Decodes one value; `depth` bounds nesting so hostile input cannot
-    /// exhaust the stack.
-    pub fn decode(r: &mut Reader<'_>, depth: u32) -> Result<Value, ProtoError> {
-        if depth > 16 {
-            return Err(ProtoError::BadArguments("value nested too deeply".into()));
-        }
-        Ok(match r.u8("value tag")? {
-            0 => Value::Nil,
-            1 => Value::Int(r.i64("integer")?),
-            2 => Value::Bytes(r.bytes("bytes")?.to_vec()),
-            3 => Value::Double(f64::from_bits(r.u64("double")?)),
-            4 => {
-                let n = r.count("array length", 1)?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(Value::decode(r, depth + 1)?);
-                }
-                Value::Array(items)
-            }
-            5 => {
-                let n = r.count("map length", 2)?;
-                let mut pairs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    pairs.push((Value::decode(r, depth + 1)?, Value::decode(r, depth + 1)?));
-                }
-                Value::Map(pairs)
-            }
-            6 => Value::Status(String::from_utf8_lossy(r.bytes("status")?).into_owned()),
-            t => return Err(ProtoError::BadArguments(format!("unknown value tag {t}"))),
-        })
-    }
+/// The wire error of a storage error: its code in the registry
+/// (`codes`) and its message.
+pub fn store_error(e: shard::Error) -> WireError {
+    use shard::Error as E;
+    let code = match &e {
+        E::Io { .. } | E::Storage { .. } | E::Corrupt(_) => ErrorCode::Storage,
+        E::Manifest(_) | E::WouldBlock => ErrorCode::Internal,
+        E::BackupRefused(_) => ErrorCode::BadArguments,
+        E::WrongType => ErrorCode::WrongType,
+        E::NotInteger => ErrorCode::NotInteger,
+        E::Overflow => ErrorCode::Overflow,
+        E::VersionConflict { .. } => ErrorCode::VersionConflict,
+        E::Poisoned(_) => ErrorCode::Poisoned,
+        E::NoSuchKey => ErrorCode::NoSuchKey,
+        E::NotFloat | E::NanOrInfinity | E::HashNotFloat => ErrorCode::NotFloat,
+        E::HashNotInteger => ErrorCode::NotInteger,
+        E::OutOfRange => ErrorCode::OutOfRange,
+        E::SyncNeeded(_) => ErrorCode::SyncNeeded,
+        // A variant added to storage and not mapped here yet.
+        _ => ErrorCode::Internal,
+    };
+    WireError::new(code, e.to_string())
 }
 
 /// Why a command failed: a storage error (kept apart so a read that would
@@ -154,7 +77,7 @@ impl From<WireError> for CmdError {
 impl CmdError {
     pub fn into_wire(self) -> WireError {
         match self {
-            CmdError::Store(e) => WireError::new(e.code(), e.to_string()),
+            CmdError::Store(e) => store_error(e),
             CmdError::Wire(w) => w,
         }
     }
@@ -391,47 +314,6 @@ fn unhex(h: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Redis's glob matching (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), on bytes.
-pub fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => {
-            let rest = &p[1..];
-            (0..=s.len()).any(|i| glob_match(rest, &s[i..]))
-        }
-        Some(b'?') => !s.is_empty() && glob_match(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(&c) = s.first() else {
-                return false;
-            };
-            let mut i = 1;
-            let negate = p.get(1) == Some(&b'^');
-            if negate {
-                i += 1;
-            }
-            let mut matched = false;
-            while i < p.len() && p[i] != b']' {
-                if p[i] == b'\\' && i + 1 < p.len() {
-                    matched |= p[i + 1] == c;
-                    i += 2;
-                } else if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
-                    let (lo, hi) = (p[i].min(p[i + 2]), p[i].max(p[i + 2]));
-                    matched |= (lo..=hi).contains(&c);
-                    i += 3;
-                } else {
-                    matched |= p[i] == c;
-                    i += 1;
-                }
-            }
-            // An unclosed class matches up to the end of the pattern, as in Redis.
-            let rest = if i < p.len() { &p[i + 1..] } else { &p[i..] };
-            matched != negate && glob_match(rest, &s[1..])
-        }
-        Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && glob_match(&p[2..], &s[1..]),
-        Some(&c) => s.first() == Some(&c) && glob_match(&p[1..], &s[1..]),
-    }
-}
-
 /// Runs one command inside `tx`: the CAS check on its first key, then the
 /// command. Returns the first key's version afterwards (0 if it does not
 /// exist) and the answer.
@@ -457,35 +339,47 @@ pub fn apply(
 mod tests {
     use super::*;
 
+    /// The two crates that cannot share code parse numbers alike: storage
+    /// the numbers it stores (INCR, HINCRBY), the wire crate the arguments
+    /// (SELECT, COUNT, timeouts); and both divide the same slot space.
     #[test]
-    fn glob() {
-        assert!(glob_match(b"*", b""));
-        assert!(glob_match(b"user:*", b"user:42"));
-        assert!(!glob_match(b"user:?", b"user:42"));
-        assert!(glob_match(b"h[ae]llo", b"hallo"));
-        assert!(!glob_match(b"h[^e]llo", b"hello"));
-        assert!(glob_match(b"h[a-c]llo", b"hbllo"));
-        assert!(glob_match(b"a\\*b", b"a*b"));
-        assert!(!glob_match(b"a\\*b", b"axb"));
-    }
-
-    #[test]
-    fn values_round_trip() {
-        let v = Value::Array(vec![
-            Value::Nil,
-            Value::Int(-3),
-            Value::bytes(b"x".to_vec()),
-            Value::Double(f64::NEG_INFINITY),
-            Value::Map(vec![(Value::bytes(b"f".to_vec()), Value::Int(1))]),
-            Value::ok(),
-        ]);
-        let mut out = Vec::new();
-        v.encode(&mut out);
-        let back = Value::decode(&mut Reader::new(&out), 0).unwrap();
-        assert_eq!(back, v);
-        // Forged lengths and deep nesting are errors, not allocations or overflows.
-        assert!(Value::decode(&mut Reader::new(&[4, 0xff, 0xff, 0xff, 0xff]), 0).is_err());
-        assert!(Value::decode(&mut Reader::new(&[4, 0, 0, 0, 1].repeat(40)), 0).is_err());
+    fn storage_and_wire_agree() {
+        use crate::proto::num;
+        let words: &[&[u8]] = &[
+            b"0",
+            b"-0",
+            b"7",
+            b"-7",
+            b"007",
+            b"+7",
+            b" 7",
+            b"7 ",
+            b"",
+            b"-",
+            b"1e3",
+            b"1.5",
+            b"-1.5",
+            b"inf",
+            b"-inf",
+            b"+inf",
+            b"Infinity",
+            b"nan",
+            b"NaN",
+            b"0x10",
+            b".5",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"-9223372036854775808",
+        ];
+        for w in words {
+            assert_eq!(num::parse_int(w), shard::hash::parse_int(w), "{w:?}");
+            assert_eq!(
+                num::parse_float(w).map(f64::to_bits),
+                shard::hash::parse_float(w).map(f64::to_bits),
+                "{w:?}"
+            );
+        }
+        assert_eq!(shard::manifest::SLOTS, crate::slot::SLOTS);
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! Storage: the data directory, its manifest, and the RocksDB partitions.
+//! # tessera-storage
 //!
-//! RocksDB stays inside this module; other layers see `Partition`,
-//! `Store` and this module's own types. Nothing here knows about sockets,
-//! reactors or wire formats.
+//! Tessera's storage: the data directory, its manifest, the RocksDB
+//! partitions (reads, staging, group-commit writes, the read cache, scans),
+//! the value envelope, the version clock, the replication log and its
+//! position records, and the named fault points ([`failpoint`]).
+//!
+//! This is the only crate of the workspace that depends on RocksDB, and it
+//! depends on no other crate of ours: other layers see `Partition`, `Store`
+//! and this crate's own types. Nothing here knows about sockets, reactors or
+//! wire formats.
 
 pub mod backup;
 pub mod clock;
 pub mod envelope;
+pub mod failpoint;
 pub mod hash;
 pub mod list;
 pub mod manifest;
@@ -23,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 
-use crate::codes::ErrorCode;
 pub use manifest::{Manifest, SlotRange};
 pub use partition::{
     Cond, InlineWrite, Partition, PartitionInfo, ScanPage, SetOptions, SetOutcome,
@@ -98,25 +104,6 @@ impl Error {
         Error::Storage {
             what: what.into(),
             source: source.into(),
-        }
-    }
-
-    /// The registry code this error reaches clients with.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Error::Io { .. } | Error::Storage { .. } | Error::Corrupt(_) => ErrorCode::Storage,
-            Error::Manifest(_) | Error::WouldBlock => ErrorCode::Internal,
-            Error::BackupRefused(_) => ErrorCode::BadArguments,
-            Error::WrongType => ErrorCode::WrongType,
-            Error::NotInteger => ErrorCode::NotInteger,
-            Error::Overflow => ErrorCode::Overflow,
-            Error::VersionConflict { .. } => ErrorCode::VersionConflict,
-            Error::Poisoned(_) => ErrorCode::Poisoned,
-            Error::NoSuchKey => ErrorCode::NoSuchKey,
-            Error::NotFloat | Error::NanOrInfinity | Error::HashNotFloat => ErrorCode::NotFloat,
-            Error::HashNotInteger => ErrorCode::NotInteger,
-            Error::OutOfRange => ErrorCode::OutOfRange,
-            Error::SyncNeeded(_) => ErrorCode::SyncNeeded,
         }
     }
 }

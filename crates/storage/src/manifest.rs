@@ -23,7 +23,10 @@ use std::io::Write;
 use std::path::Path;
 
 use super::Error;
-use crate::slot::SLOTS;
+
+/// The slot space the manifest divides among partitions: Redis Cluster's
+/// 16384 (the server checks it equals `slot::SLOTS`).
+pub const SLOTS: u16 = 16384;
 
 pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"TESSERA\0";

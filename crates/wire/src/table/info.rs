@@ -6,7 +6,7 @@
 
 use super::{acl, flag, get, redis_commands, Command, Keys};
 use crate::codes::{ErrorCode, WireError};
-use crate::proto::cmd::{glob_match, Value};
+use crate::value::{glob_match, Value};
 
 fn bad(m: impl Into<String>) -> WireError {
     WireError::new(ErrorCode::BadArguments, m)

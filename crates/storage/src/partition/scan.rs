@@ -4,7 +4,7 @@
 use rocksdb::{ReadOptions, DB};
 
 use super::{raw_key, storage, Partition, META_PREFIX};
-use crate::shard::{envelope, Error};
+use crate::{envelope, Error};
 
 impl Partition {
     /// A closure scanning live keys from `(slot, after)` within this

@@ -7,7 +7,7 @@ use rocksdb::{ErrorKind, WriteBatch, WriteOptions};
 
 use super::{InlineWrite, Partition, SUB_CF};
 use crate::failpoint;
-use crate::shard::{Durability, Error};
+use crate::{Durability, Error};
 
 impl Partition {
     /// Whether writes are staged and not yet taken.

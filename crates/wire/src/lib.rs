@@ -1,18 +1,28 @@
-//! Wire formats: protocol v1 frames, request and response bodies, HELLO.
+//! # tessera-wire
 //!
-//! Nothing here knows about sockets or reactors; the codecs are tested on
-//! byte slices. `docs/protocol.md` documents every byte.
+//! Tessera's wire formats: protocol v1 frames, request and response bodies,
+//! HELLO, RESP, the typed command answer ([`value::Value`]), the command
+//! table ([`table`]: every command declared once), the error registry
+//! ([`codes`]) and the key → slot function ([`slot`]).
+//!
+//! Nothing here knows about sockets, reactors or storage: the codecs are
+//! tested on byte slices, and both the server and the client
+//! (`tessera-client`) build on this crate. `docs/protocol.md` documents
+//! every byte.
 
-pub mod cmd;
 pub mod codec;
+pub mod codes;
 pub mod command;
 pub mod frame;
 pub mod hello;
+pub mod num;
 pub mod opcode;
 pub mod redis;
 pub mod resp;
 pub mod route;
+pub mod slot;
 pub mod table;
+pub mod value;
 
 use crate::codes::{ErrorCode, WireError};
 pub use command::{Opcode, Request, SetArgs, Versioned};

@@ -16,7 +16,7 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 use super::partition::{Partition, CLOCK_KEY, META_PREFIX, SUB_CF};
 use super::position::{self, Epoch, Record};
 use super::Error;
-use crate::shard::clock::now_ms;
+use crate::clock::now_ms;
 
 /// Recent batches whose local sequence numbers a partition remembers, so
 /// a tailing replica's next pull starts at once (older positions are

@@ -192,7 +192,7 @@ pub struct Partition {
     disk_ok: Cell<bool>,
     pub(super) clock: RefCell<Hlc>,
     /// Replication: the last position record, the epoch of new batches,
-    /// recent batches' local sequence numbers (src/shard/repl_log.rs).
+    /// recent batches' local sequence numbers (`repl_log.rs`).
     pub(super) log: RefCell<LogState>,
     /// Committed values of recently read or written keys (default column
     /// family). Exact: every write passes through the overlay and reaches

@@ -1,4 +1,8 @@
-//! The async Rust client: shard-aware and pipelining.
+//! # tessera-client
+//!
+//! The async Rust client of Tessera: shard-aware and pipelining. It builds
+//! on the wire formats (`tessera-wire`) only, so a program that uses it
+//! compiles no RocksDB.
 //!
 //! `Client::connect` reads HELLO from any port of a node, then opens one
 //! connection to each core's own port and sends every request straight to
@@ -9,6 +13,9 @@
 //! The client runs inside a glommio executor (it spawns a reader and a
 //! writer task per connection).
 
+pub mod sync;
+pub mod sys;
+
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -18,13 +25,14 @@ use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::codes::WireError;
-use crate::proto::cmd::Value;
-use crate::proto::codec::{compact, Reader};
-use crate::proto::command::{read_found, NamedCommand};
-use crate::proto::route::{combine, split, Gather};
-use crate::proto::{self, frame, hello, Hello, Request, SetArgs, Topology, Versioned};
 use crate::sync::Notify;
+use tessera_wire as proto;
+use tessera_wire::codec::{compact, Reader};
+use tessera_wire::codes::WireError;
+use tessera_wire::command::{read_found, NamedCommand};
+use tessera_wire::route::{combine, split, Gather};
+use tessera_wire::value::Value;
+use tessera_wire::{frame, hello, Hello, Request, SetArgs, Topology, Versioned};
 
 /// Errors the client returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +57,7 @@ impl From<proto::Error> for ClientError {
 
 impl ClientError {
     /// The registry code when the server refused the request.
-    pub fn code(&self) -> Option<crate::codes::ErrorCode> {
+    pub fn code(&self) -> Option<tessera_wire::codes::ErrorCode> {
         match self {
             ClientError::Server(w) => Some(w.code),
             _ => None,
