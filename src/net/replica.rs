@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::core::Core;
 use super::repl_serve::Pulled;
 use super::role::timed;
+use super::PeerError;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
@@ -32,14 +33,20 @@ fn set_state(core: &Core, p: u32, f: impl FnOnce(&mut StreamState)) {
 }
 
 /// Why a pull did not apply anything.
-enum PullError {
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
     /// The source cannot serve our position: copy in full.
+    #[error("{0}")]
     SyncNeeded(String),
     /// The source refused (stale epoch, not a replication source, ...).
+    #[error("{0}")]
     Refused(String),
     /// The connection failed.
+    #[error("{0}")]
     Lost(String),
     /// Applying failed here: the stream stops.
+    #[error("{0}")]
     Fatal(String),
 }
 
@@ -251,33 +258,26 @@ pub async fn catch_up(
     part: &Partition,
     peer: &str,
     target: u64,
-) -> Result<(), String> {
+) -> Result<(), PeerError> {
     let addr: SocketAddr = peer
         .parse()
-        .map_err(|_| format!("{peer:?} is not IP:PORT"))?;
-    let client = Client::connect_partition(addr, part.id())
-        .await
-        .map_err(|e| e.to_string())?;
-    let fail = |e: PullError| match e {
-        PullError::SyncNeeded(w)
-        | PullError::Refused(w)
-        | PullError::Lost(w)
-        | PullError::Fatal(w) => w,
-    };
+        .map_err(|_| PeerError::BadAddress(peer.into()))?;
+    let client = Client::connect_partition(addr, part.id()).await?;
     if part.syncing() {
-        full_sync(core, part, &client).await.map_err(fail)?;
+        full_sync(core, part, &client).await?;
     }
     while part.last_record().index < target {
         match pull_once(core, part, &client, false).await {
             Ok(true) => {}
             Ok(false) => {
-                return Err(format!(
-                    "{peer} has nothing after index {} (expected {target})",
-                    part.last_record().index
-                ))
+                return Err(PeerError::NothingAfter {
+                    peer: peer.into(),
+                    have: part.last_record().index,
+                    target,
+                })
             }
-            Err(PullError::SyncNeeded(_)) => full_sync(core, part, &client).await.map_err(fail)?,
-            Err(e) => return Err(fail(e)),
+            Err(PullError::SyncNeeded(_)) => full_sync(core, part, &client).await?,
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::core::Core;
+use super::PeerError;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::{frame, Request};
@@ -92,26 +93,23 @@ pub async fn timed<T>(d: Duration, f: impl std::future::Future<Output = T>) -> O
 }
 
 /// Asks a node for its role, epoch and positions.
-pub async fn query_status(addr: &str) -> Result<PeerStatus, String> {
+pub async fn query_status(addr: &str) -> Result<PeerStatus, PeerError> {
     let sa: SocketAddr = addr
         .parse()
-        .map_err(|_| format!("{addr:?} is not IP:PORT"))?;
+        .map_err(|_| PeerError::BadAddress(addr.into()))?;
     let ask = async {
-        let c = crate::client::Client::connect_direct(sa)
-            .await
-            .map_err(|e| e.to_string())?;
+        let c = crate::client::Client::connect_direct(sa).await?;
         let body = c
             .call(&Request::Role {
                 action: STATUS,
                 arg: b"",
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(parse_status(&String::from_utf8_lossy(&body)))
     };
     timed(PEER_TIMEOUT, ask)
         .await
-        .unwrap_or_else(|| Err("no answer in time".into()))
+        .unwrap_or(Err(PeerError::Timeout))
 }
 
 impl Core {
@@ -156,16 +154,14 @@ impl Core {
     pub async fn update_state(
         &self,
         f: impl FnOnce(&mut NodeState) -> bool + Send + 'static,
-    ) -> Result<NodeState, String> {
+    ) -> Result<NodeState, PeerError> {
         let state = self.config.repl_state.clone();
         let dir = self.config.data_dir.clone();
         glommio::executor()
             .spawn_blocking(move || {
-                let mut s = state
-                    .lock()
-                    .map_err(|_| "replication state lock poisoned")?;
+                let mut s = state.lock().map_err(|_| PeerError::StatePoisoned)?;
                 if f(&mut s) {
-                    s.save(&dir).map_err(|e| e.to_string())?;
+                    s.save(&dir)?;
                 }
                 Ok(s.clone())
             })
@@ -323,7 +319,7 @@ impl Core {
             true
         })
         .await
-        .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
+        .map_err(|e| WireError::new(ErrorCode::Storage, e.to_string()))?;
         self.broadcast(apply_arg(b'R', canonical.as_bytes()))
             .await?;
         tracing::info!("now a replica of {canonical}");
@@ -382,7 +378,7 @@ impl Core {
                 true
             })
             .await
-            .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
+            .map_err(|e| WireError::new(ErrorCode::Storage, e.to_string()))?;
         let epoch = st.epoch;
         tracing::info!("promoting to epoch {epoch}");
         let mut arg = vec![b'P'];
@@ -405,7 +401,7 @@ impl Core {
             true
         })
         .await
-        .map_err(|e| WireError::new(ErrorCode::Storage, e))?;
+        .map_err(|e| WireError::new(ErrorCode::Storage, e.to_string()))?;
         Ok(format!("promoted: epoch {epoch}\n{}", texts.concat()))
     }
 

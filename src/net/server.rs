@@ -52,10 +52,32 @@ pub enum ServerError {
     Storage(#[from] crate::shard::Error),
     #[error(transparent)]
     Replication(#[from] crate::repl::Error),
+    #[error(transparent)]
+    Limits(#[from] super::sys::LimitError),
+    #[error("core {core} failed: {source}")]
+    Core { core: usize, source: CoreError },
+    #[error("core {core} failed: cannot start reactor: {source}")]
+    Reactor {
+        core: usize,
+        source: glommio::GlommioError<()>,
+    },
+}
+
+/// Why one core failed to start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
     #[error("{0}")]
-    Limits(String),
-    #[error("core {core} failed: {message}")]
-    Core { core: usize, message: String },
+    OpenPartition(#[source] crate::shard::Error),
+    #[error("core {core}: epoll instance: {source}")]
+    Epoll { core: usize, source: std::io::Error },
+    /// Its start-up error was reported through the start-up channel.
+    #[error("did not start")]
+    NotStarted,
+    #[error("exited during start-up")]
+    ExitedEarly,
+    #[error("{0}")]
+    Join(#[source] glommio::GlommioError<()>),
 }
 
 /// A running node.
@@ -66,7 +88,7 @@ pub struct ServerHandle {
     pub core_addrs: Vec<SocketAddr>,
     pub node_id: u64,
     mesh: Mesh,
-    joins: Vec<glommio::ExecutorJoinHandle<Result<(), String>>>,
+    joins: Vec<glommio::ExecutorJoinHandle<Result<(), CoreError>>>,
     /// Every core's heartbeat (for the systemd watchdog).
     pub health: Arc<Health>,
     /// The HTTP address, when HTTP is on.
@@ -100,10 +122,10 @@ impl ServerHandle {
         for (core, j) in self.joins.into_iter().enumerate() {
             let r = match j.join() {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(message)) => Err(ServerError::Core { core, message }),
+                Ok(Err(source)) => Err(ServerError::Core { core, source }),
                 Err(e) => Err(ServerError::Core {
                     core,
-                    message: e.to_string(),
+                    source: CoreError::Join(e),
                 }),
             };
             if let Err(e) = r {
@@ -132,7 +154,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     config.validate()?;
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
-    sys::raise_limits(cores).map_err(ServerError::Limits)?;
+    sys::raise_limits(cores)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %config.data_dir.display(),
@@ -293,7 +315,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         health::beat_interval(health::watchdog_interval()),
     ));
     let stall_hook = test_stall_hook();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), CoreError>)>();
     let mut joins = Vec::with_capacity(cores);
     for (c, (inbox, (shared_l, own_l))) in inboxes
         .into_iter()
@@ -327,10 +349,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             .blocking_thread_pool_placement(PoolPlacement::Unbound(4))
             .preempt_timer(Duration::from_millis(100))
             .spawn(move || core_main(args))
-            .map_err(|e| ServerError::Core {
-                core: c,
-                message: format!("cannot start reactor: {e}"),
-            })?;
+            .map_err(|source| ServerError::Reactor { core: c, source })?;
         joins.push(join);
     }
     drop(ready_tx);
@@ -348,13 +367,13 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     for _ in 0..cores {
         match ready_rx.recv() {
             Ok((_, Ok(()))) => {}
-            Ok((core, Err(message))) => {
-                failure.get_or_insert(ServerError::Core { core, message });
+            Ok((core, Err(source))) => {
+                failure.get_or_insert(ServerError::Core { core, source });
             }
             Err(_) => {
                 failure.get_or_insert(ServerError::Core {
                     core: 0,
-                    message: "a core exited during start-up".into(),
+                    source: CoreError::ExitedEarly,
                 });
                 break;
             }
@@ -414,7 +433,7 @@ struct CoreArgs {
     hello: Arc<Vec<u8>>,
     shared_fd: RawFd,
     own_fd: RawFd,
-    ready: std::sync::mpsc::Sender<(usize, Result<(), String>)>,
+    ready: std::sync::mpsc::Sender<(usize, Result<(), CoreError>)>,
     health: Arc<Health>,
     /// This core's HTTP listener (SO_REUSEPORT), when HTTP is on.
     http_fd: Option<RawFd>,
@@ -449,7 +468,7 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 
 // Takes over the listeners' raw fds (`from_raw_fd`), each with its SAFETY comment.
 #[allow(unsafe_code)]
-async fn core_main(a: CoreArgs) -> Result<(), String> {
+async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let id = a.id;
     // SAFETY: the fds come from listeners bound in `start` and handed over once.
     let mut listeners = unsafe {
@@ -483,19 +502,19 @@ async fn core_main(a: CoreArgs) -> Result<(), String> {
                 local.push(Rc::new(part))
             }
             Err(e) => {
-                let msg = e.to_string();
-                let _ = a.ready.send((id, Err(msg.clone())));
-                return Err(msg);
+                let _ = a.ready.send((id, Err(CoreError::OpenPartition(e))));
+                return Err(CoreError::NotStarted);
             }
         }
     }
     drop(a.store);
     let poller = match super::epoll::Poller::new() {
         Ok(p) => Rc::new(p),
-        Err(e) => {
-            let msg = format!("core {id}: epoll instance: {e}");
-            let _ = a.ready.send((id, Err(msg.clone())));
-            return Err(msg);
+        Err(source) => {
+            let _ = a
+                .ready
+                .send((id, Err(CoreError::Epoll { core: id, source })));
+            return Err(CoreError::NotStarted);
         }
     };
     glommio::spawn_local(poller.clone().run()).detach();

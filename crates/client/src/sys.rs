@@ -58,28 +58,48 @@ fn raise(resource: libc::__rlimit_resource_t, want: u64) -> io::Result<u64> {
     }
 }
 
+/// Why the process limits stay too low to run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    #[error("getrlimit({which}): {source}")]
+    Syscall {
+        which: &'static str,
+        source: io::Error,
+    },
+    #[error(
+        "RLIMIT_MEMLOCK is {got} bytes and cannot be raised; {cores} cores need at least {need}: \
+         run `ulimit -l {}` or set LimitMEMLOCK= in the service unit",
+        need / 1024
+    )]
+    Memlock { got: u64, cores: usize, need: u64 },
+    #[error(
+        "RLIMIT_NOFILE is {got} and cannot be raised to {need}: run `ulimit -n 65536` \
+         or set LimitNOFILE= in the service unit"
+    )]
+    Nofile { got: u64, need: u64 },
+}
+
 /// Raises RLIMIT_MEMLOCK (io_uring buffers) and RLIMIT_NOFILE (C2000
 /// connections plus RocksDB files). Fails with the exact setting to change
 /// when the limits stay too low for `cores`.
-pub fn raise_limits(cores: usize) -> Result<(), String> {
+pub fn raise_limits(cores: usize) -> Result<(), LimitError> {
     // Each reactor locks its rings and a small io_memory area.
-    let memlock_need: u64 = (cores as u64) * (1 << 20);
-    let got =
-        raise(libc::RLIMIT_MEMLOCK, 512 << 20).map_err(|e| format!("getrlimit(MEMLOCK): {e}"))?;
-    if got != libc::RLIM_INFINITY && got < memlock_need {
-        return Err(format!(
-            "RLIMIT_MEMLOCK is {got} bytes and cannot be raised; {cores} cores need at least {memlock_need}: \
-             run `ulimit -l {}` or set LimitMEMLOCK= in the service unit",
-            memlock_need / 1024
-        ));
+    let need: u64 = (cores as u64) * (1 << 20);
+    let got = raise(libc::RLIMIT_MEMLOCK, 512 << 20).map_err(|source| LimitError::Syscall {
+        which: "MEMLOCK",
+        source,
+    })?;
+    if got != libc::RLIM_INFINITY && got < need {
+        return Err(LimitError::Memlock { got, cores, need });
     }
-    let nofile_need: u64 = 4096;
-    let got = raise(libc::RLIMIT_NOFILE, 65536).map_err(|e| format!("getrlimit(NOFILE): {e}"))?;
-    if got < nofile_need {
-        return Err(format!(
-            "RLIMIT_NOFILE is {got} and cannot be raised to {nofile_need}: run `ulimit -n 65536` \
-             or set LimitNOFILE= in the service unit"
-        ));
+    let need: u64 = 4096;
+    let got = raise(libc::RLIMIT_NOFILE, 65536).map_err(|source| LimitError::Syscall {
+        which: "NOFILE",
+        source,
+    })?;
+    if got < need {
+        return Err(LimitError::Nofile { got, need });
     }
     Ok(())
 }
