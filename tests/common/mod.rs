@@ -264,8 +264,8 @@ pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>)
     use tessera::shard::InlineWrite;
     let g = group.get();
     group.set(g + 1);
-    if let Some(batch) = p.take_batch() {
-        match p.write_inline(batch) {
+    if let Some(write) = p.write_staged() {
+        match write {
             InlineWrite::Done(_) => {}
             InlineWrite::Stalled(data) => p.write_blocking_fn(data)().expect("write after a stall"),
             InlineWrite::Failed(e) => panic!("write failed: {e}"),

@@ -17,14 +17,15 @@ impl Core {
         self.group.set(g + 1);
         let mut written: Vec<Rc<Partition>> = Vec::new();
         for p in &self.local {
-            let Some(batch) = p.take_batch() else {
+            let Some(write) = p.write_staged() else {
                 continue;
             };
-            // Taken with the batch: a stalled write awaits below, and the
-            // compactions of commands staged meanwhile must wait for their
-            // own batch, or they would run before their deletions exist.
+            // Taken with the batch (nothing runs in between): a stalled
+            // write awaits below, and the compactions of commands staged
+            // meanwhile must wait for their own batch, or they would run
+            // before their deletions exist.
             let compaction = p.take_compaction();
-            let wrote = match p.write_inline(batch) {
+            let wrote = match write {
                 InlineWrite::Done(data) => {
                     p.note_written(data);
                     true

@@ -16,8 +16,18 @@ impl Partition {
         p.overlay_staged || !p.batch.is_empty()
     }
 
+    /// Writes the staged batch (all of it belongs to groups up to the
+    /// closed one) on the calling thread without ever waiting in RocksDB;
+    /// `None` when nothing is staged. RocksDB's batch never leaves this
+    /// crate: a stalled write hands back its bytes for
+    /// [`Partition::write_blocking_fn`].
+    pub fn write_staged(&self) -> Option<InlineWrite> {
+        let batch = self.take_batch()?;
+        Some(self.write_inline(batch))
+    }
+
     /// Takes the staged batch (all of it belongs to groups up to the closed one).
-    pub fn take_batch(&self) -> Option<WriteBatch> {
+    fn take_batch(&self) -> Option<WriteBatch> {
         let mut p = self.pending.borrow_mut();
         p.append_overlay();
         if p.batch.is_empty() {
@@ -30,7 +40,7 @@ impl Partition {
     }
 
     /// Writes a batch on the calling thread without ever waiting in RocksDB.
-    pub fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
+    fn write_inline(&self, batch: WriteBatch) -> InlineWrite {
         let copy = batch.data().to_vec();
         if let Some(e) = failpoint::hit("storage.batch-write") {
             return InlineWrite::Failed(Error::storage("write a batch", e));
