@@ -167,6 +167,7 @@ fn same_replies_as_redis_server() {
     let n = node();
     let mut ours = Conn::connect(n.resp_addr());
     let mut theirs = Conn::connect(raddr);
+    let mut shapes_checked = std::collections::BTreeSet::new();
     for seed in [7u64, 1234, 99991, 31337, 4242] {
         let mut g = Gen(seed);
         for k in KEYS.iter().chain(&["{k}lex"]) {
@@ -178,7 +179,23 @@ fn same_replies_as_redis_server() {
             let words: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
             let a = normalize(words[0], ours.cmd(&words));
             let b = normalize(words[0], theirs.cmd(&words));
+            // The reply shape the command table declares holds for Redis's
+            // own answer (and so for ours, which must equal it).
+            let row = tessera::proto::table::get(words[0].as_bytes()).expect("a row");
+            assert!(
+                b.fits(row.reply_shape()),
+                "{words:?}: redis-server answered {b:?}, the table says {:?}",
+                row.reply_shape()
+            );
+            if !matches!(b, R::Err(_)) {
+                shapes_checked.insert(row.name);
+            }
             assert_eq!(a, b, "seed {seed}, step {step}: {words:?}");
         }
     }
+    assert!(
+        shapes_checked.len() >= 70,
+        "only {} commands' reply shapes were checked",
+        shapes_checked.len()
+    );
 }

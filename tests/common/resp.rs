@@ -32,6 +32,33 @@ impl R {
         R::Simple("OK".into())
     }
 
+    /// Whether this reply has the shape the command table declares for
+    /// the command (errors fit every shape: any command can fail).
+    pub fn fits(&self, shape: tessera::proto::table::Reply) -> bool {
+        use tessera::proto::table::Reply as S;
+        let double = |d: &R| match d {
+            R::Double(_) => true,
+            R::Bulk(b) => std::str::from_utf8(b)
+                .is_ok_and(|t| t.parse::<f64>().is_ok() || ["inf", "-inf"].contains(&t)),
+            _ => false,
+        };
+        match (shape, self) {
+            (_, R::Err(_)) | (S::Varies, _) => true,
+            (S::Status, r) => matches!(r, R::Simple(_)),
+            (S::Int, r) => matches!(r, R::Int(_)),
+            (S::IntOrNil, r) => matches!(r, R::Int(_) | R::Nil),
+            (S::Bulk, r) => matches!(r, R::Bulk(_)),
+            (S::BulkOrNil, r) => matches!(r, R::Bulk(_) | R::Nil),
+            (S::Double, r) => double(r),
+            (S::DoubleOrNil, r) => matches!(r, R::Nil) || double(r),
+            (S::Array | S::Push, r) => matches!(r, R::Array(_)),
+            (S::ArrayOrNil, r) => matches!(r, R::Array(_) | R::Nil),
+            (S::Map, R::Array(items)) => items.len() % 2 == 0,
+            (S::Map, r) => matches!(r, R::Map(_)),
+            _ => false,
+        }
+    }
+
     /// The error's first word (`ERR`, `WRONGTYPE`, ...).
     pub fn err_word(&self) -> Option<&str> {
         match self {

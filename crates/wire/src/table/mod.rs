@@ -121,6 +121,41 @@ pub mod acl {
     ];
 }
 
+/// The shape of a command's reply, in RESP2 terms (RESP3 sends maps and
+/// doubles as such). Every row declares one; `tests/resp_differential.rs`
+/// checks the declarations against what redis-server and Tessera answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// A status word (`+OK`, `+string` for TYPE, ...).
+    Status,
+    /// An integer.
+    Int,
+    /// An integer, or nil (ZRANK of a missing member).
+    IntOrNil,
+    /// A bulk string, never nil.
+    Bulk,
+    /// A bulk string, or nil.
+    BulkOrNil,
+    /// A double (a bulk string in RESP2).
+    Double,
+    /// A double, or nil.
+    DoubleOrNil,
+    /// An array.
+    Array,
+    /// An array, or nil (a blocking pop that timed out, an aborted EXEC).
+    ArrayOrNil,
+    /// A map (a flat array of pairs in RESP2).
+    Map,
+    /// Pushed messages (SUBSCRIBE's confirmations; arrays in RESP2).
+    Push,
+    /// Depends on the arguments (SET with GET, LPOP with a count, ZADD
+    /// with INCR, a container's subcommand, ...).
+    Varies,
+    /// A binary-protocol body (docs/protocol.md); no RESP reply.
+    Binary,
+}
+
 /// Redis's command groups (`COMMAND DOCS`), plus Tessera's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
@@ -262,6 +297,8 @@ pub struct Command {
     pub tips: &'static [&'static str],
     pub subcommands: &'static [Command],
     pub exec: Exec,
+    /// Declared by every row (`Command::reply`); a test checks.
+    reply: Option<Reply>,
 }
 
 /// A row: the builder the group files use.
@@ -288,6 +325,7 @@ pub(crate) const fn c(
         tips: &[],
         subcommands: &[],
         exec: Exec::Named,
+        reply: None,
     }
 }
 
@@ -322,6 +360,16 @@ impl Command {
     pub(crate) const fn subs(mut self, subs: &'static [Command]) -> Command {
         self.subcommands = subs;
         self
+    }
+
+    pub(crate) const fn reply(mut self, r: Reply) -> Command {
+        self.reply = Some(r);
+        self
+    }
+
+    /// The shape of its reply.
+    pub fn reply_shape(&self) -> Reply {
+        self.reply.unwrap_or(Reply::Varies)
     }
 
     pub fn has(&self, f: u32) -> bool {
@@ -583,8 +631,16 @@ mod tests {
                 "{} is write and readonly",
                 c.name
             );
+            assert!(c.reply.is_some(), "{} declares no reply shape", c.name);
+            assert_eq!(
+                c.has(flag::BINARY_ONLY),
+                c.reply == Some(Reply::Binary),
+                "{}: binary-only rows, and only they, answer binary bodies",
+                c.name
+            );
             for s in c.subcommands {
                 assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
+                assert!(s.reply.is_some(), "{} declares no reply shape", s.name);
             }
             if c.has(flag::BINARY_ONLY) {
                 assert_eq!(c.exec, Exec::Binary, "{}", c.name);

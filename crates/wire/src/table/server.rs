@@ -2,36 +2,36 @@
 //! keys, categories and summaries).
 
 use super::flag::*;
-use super::{acl, c, Command, Group, Planner, NONE};
+use super::{acl, c, Command, Group, Planner, Reply, NONE};
 
 const G: Group = Group::Server;
 
 #[rustfmt::skip]
 pub(super) const COMMANDS: &[Command] = &[
-    c(G, "command", -1, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get array of Redis command details").resp(Planner::Command).tips(&["nondeterministic_output_order"]).subs(COMMAND_SUBS),
-    c(G, "config", -2, 0, NONE, 0, "2.0.0", "A container for server configuration commands").resp(Planner::Config).subs(CONFIG_SUBS),
-    c(G, "dbsize", 1, FAST | READONLY, NONE, acl::KEYSPACE, "1.0.0", "Return the number of keys in the selected database").resp(Planner::DbSize).tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
-    c(G, "flushall", -1, WRITE, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Remove all keys from all databases").resp(Planner::Flush).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
-    c(G, "flushdb", -1, WRITE, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Remove all keys from the current database").resp(Planner::Flush).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
-    c(G, "info", -1, LOADING | STALE, NONE, acl::DANGEROUS, "1.0.0", "Get information and statistics about the server").resp(Planner::Info).tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
-    c(G, "lastsave", 1, FAST | LOADING | STALE, NONE, acl::ADMIN | acl::DANGEROUS, "1.0.0", "Get the UNIX time stamp of the last successful save to disk").resp(Planner::LastSave).tips(&["nondeterministic_output"]),
-    c(G, "time", 1, FAST | LOADING | STALE, NONE, 0, "2.6.0", "Return the current server time").resp(Planner::Time).tips(&["nondeterministic_output"]),
+    c(G, "command", -1, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get array of Redis command details").reply(Reply::Array).resp(Planner::Command).tips(&["nondeterministic_output_order"]).subs(COMMAND_SUBS),
+    c(G, "config", -2, 0, NONE, 0, "2.0.0", "A container for server configuration commands").reply(Reply::Varies).resp(Planner::Config).subs(CONFIG_SUBS),
+    c(G, "dbsize", 1, FAST | READONLY, NONE, acl::KEYSPACE, "1.0.0", "Return the number of keys in the selected database").reply(Reply::Int).resp(Planner::DbSize).tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
+    c(G, "flushall", -1, WRITE, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Remove all keys from all databases").reply(Reply::Status).resp(Planner::Flush).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    c(G, "flushdb", -1, WRITE, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Remove all keys from the current database").reply(Reply::Status).resp(Planner::Flush).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
+    c(G, "info", -1, LOADING | STALE, NONE, acl::DANGEROUS, "1.0.0", "Get information and statistics about the server").reply(Reply::Bulk).resp(Planner::Info).tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    c(G, "lastsave", 1, FAST | LOADING | STALE, NONE, acl::ADMIN | acl::DANGEROUS, "1.0.0", "Get the UNIX time stamp of the last successful save to disk").reply(Reply::Int).resp(Planner::LastSave).tips(&["nondeterministic_output"]),
+    c(G, "time", 1, FAST | LOADING | STALE, NONE, 0, "2.6.0", "Return the current server time").reply(Reply::Array).resp(Planner::Time).tips(&["nondeterministic_output"]),
 ];
 
 #[rustfmt::skip]
 const COMMAND_SUBS: &[Command] = &[
-    c(G, "command|help", 2, LOADING | STALE, NONE, acl::CONNECTION, "5.0.0", "Show helpful text about the different subcommands"),
-    c(G, "command|count", 2, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get total number of Redis commands"),
-    c(G, "command|docs", -2, LOADING | STALE, NONE, acl::CONNECTION, "7.0.0", "Get array of specific Redis command documentation").tips(&["nondeterministic_output_order"]),
-    c(G, "command|getkeys", -4, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Extract keys given a full Redis command"),
-    c(G, "command|info", -2, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get array of specific Redis command details, or all when no argument is given.").tips(&["nondeterministic_output_order"]),
-    c(G, "command|list", -2, LOADING | STALE, NONE, acl::CONNECTION, "7.0.0", "Get an array of Redis command names").tips(&["nondeterministic_output_order"]),
+    c(G, "command|help", 2, LOADING | STALE, NONE, acl::CONNECTION, "5.0.0", "Show helpful text about the different subcommands").reply(Reply::Array),
+    c(G, "command|count", 2, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get total number of Redis commands").reply(Reply::Int),
+    c(G, "command|docs", -2, LOADING | STALE, NONE, acl::CONNECTION, "7.0.0", "Get array of specific Redis command documentation").reply(Reply::Map).tips(&["nondeterministic_output_order"]),
+    c(G, "command|getkeys", -4, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Extract keys given a full Redis command").reply(Reply::Array),
+    c(G, "command|info", -2, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get array of specific Redis command details, or all when no argument is given.").reply(Reply::Array).tips(&["nondeterministic_output_order"]),
+    c(G, "command|list", -2, LOADING | STALE, NONE, acl::CONNECTION, "7.0.0", "Get an array of Redis command names").reply(Reply::Array).tips(&["nondeterministic_output_order"]),
 ];
 
 #[rustfmt::skip]
 const CONFIG_SUBS: &[Command] = &[
-    c(G, "config|help", 2, LOADING | STALE, NONE, 0, "5.0.0", "Show helpful text about the different subcommands"),
-    c(G, "config|get", -3, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Get the values of configuration parameters"),
-    c(G, "config|set", -4, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Set configuration parameters to the given values").tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
-    c(G, "config|resetstat", 2, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Reset the stats returned by INFO"),
+    c(G, "config|help", 2, LOADING | STALE, NONE, 0, "5.0.0", "Show helpful text about the different subcommands").reply(Reply::Array),
+    c(G, "config|get", -3, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Get the values of configuration parameters").reply(Reply::Map),
+    c(G, "config|set", -4, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Set configuration parameters to the given values").reply(Reply::Status).tips(&["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    c(G, "config|resetstat", 2, ADMIN | LOADING | NOSCRIPT | STALE, NONE, 0, "2.0.0", "Reset the stats returned by INFO").reply(Reply::Status),
 ];

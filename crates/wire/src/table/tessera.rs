@@ -2,16 +2,16 @@
 //! do not show (docs/protocol.md documents each opcode).
 
 use super::flag::*;
-use super::{acl, c, Command, Group, NONE};
+use super::{acl, c, Command, Group, Reply, NONE};
 
 const G: Group = Group::Tessera;
 
 #[rustfmt::skip]
 pub(super) const COMMANDS: &[Command] = &[
-    c(G, "bpop", -1, BLOCKING | WRITE | BINARY_ONLY, NONE, acl::LIST, "0.1.0", "A list pop that waits for an element (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH)").binary(),
-    c(G, "backup", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "Writes a consistent checkpoint of every partition under the backup root").binary(),
-    c(G, "metrics", -1, LOADING | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "The Prometheus metrics of every core").binary(),
-    c(G, "pull", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "A replica pulls a partition's write batches after a position").binary(),
-    c(G, "sync", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "A replica copies a checkpoint of a partition (full sync)").binary(),
-    c(G, "role", -1, ADMIN | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "Replication role: status, REPLICAOF, PROMOTE").binary(),
+    c(G, "bpop", -1, BLOCKING | WRITE | BINARY_ONLY, NONE, acl::LIST, "0.1.0", "A list pop that waits for an element (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH)").reply(Reply::Binary).binary(),
+    c(G, "backup", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "Writes a consistent checkpoint of every partition under the backup root").reply(Reply::Binary).binary(),
+    c(G, "metrics", -1, LOADING | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "The Prometheus metrics of every core").reply(Reply::Binary).binary(),
+    c(G, "pull", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "A replica pulls a partition's write batches after a position").reply(Reply::Binary).binary(),
+    c(G, "sync", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "A replica copies a checkpoint of a partition (full sync)").reply(Reply::Binary).binary(),
+    c(G, "role", -1, ADMIN | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "Replication role: status, REPLICAOF, PROMOTE").reply(Reply::Binary).binary(),
 ];
