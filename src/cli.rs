@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use crate::client::{Client, ClientError};
 use crate::cmd::format_float;
 use crate::proto::command::NamedCommand;
+use crate::proto::set_opts::SetOptions;
 use crate::proto::table;
 use crate::proto::value::Value;
-use crate::proto::SetArgs;
 
 /// One printed reply.
 #[derive(Debug, PartialEq, Eq)]
@@ -161,36 +161,18 @@ pub async fn execute(client: &Client, args: &[Vec<u8>]) -> Result<Output, CliErr
                 rest,
                 2,
                 None,
-                "set key value [EX s|PX ms] [NX|XX] [KEEPTTL] [VER version]",
+                "set key value [NX|XX] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] [GET] [VER version]",
             )?;
-            let mut a = SetArgs::default();
-            let mut i = 2;
-            while i < rest.len() {
-                let opt = String::from_utf8_lossy(&rest[i]).to_ascii_uppercase();
-                let val = |i: usize| {
-                    rest.get(i + 1)
-                        .ok_or_else(|| usage(format!("{opt} needs a value")))
-                };
-                match opt.as_str() {
-                    "EX" => {
-                        a.ttl_ms = Some(uint(val(i)?, "EX")?.saturating_mul(1000));
-                        i += 1;
-                    }
-                    "PX" => {
-                        a.ttl_ms = Some(uint(val(i)?, "PX")?);
-                        i += 1;
-                    }
-                    "VER" => {
-                        a.expected_version = Some(uint(val(i)?, "VER")?);
-                        i += 1;
-                    }
-                    "NX" => a.nx = true,
-                    "XX" => a.xx = true,
-                    "KEEPTTL" => a.keep_ttl = true,
-                    _ => return Err(usage(format!("unknown SET option {opt}"))),
+            let words = keys(&rest[2..]);
+            let o = SetOptions::parse(&words, true).map_err(|e| usage(e.message))?;
+            let Some(a) = o.fast() else {
+                // GET, EXAT or PXAT: the named SET (VER becomes its check).
+                let mut named_args = args.to_vec();
+                if let Some(i) = words.iter().position(|w| w.eq_ignore_ascii_case(b"ver")) {
+                    named_args.drain(3 + i..5 + i);
                 }
-                i += 1;
-            }
+                return named(client, &named_args, o.version).await;
+            };
             let r = client.set_with(&rest[0], &rest[1], a).await?;
             if r.applied {
                 Output::Int(r.version as i64)

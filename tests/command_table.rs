@@ -363,3 +363,42 @@ fn reply_shapes_hold_on_both_servers() {
     }
     assert!(checked.len() >= 40, "{checked:?}");
 }
+
+/// SET's options go through one parser (`proto::set_opts`) for the fast
+/// opcode and the named command alike; both answer as redis-server does,
+/// errors and the value left behind included.
+#[test]
+fn set_options_match_redis_server() {
+    let (_servers, mut ours, mut theirs) = both();
+    let cases: &[&[&str]] = &[
+        &["SET", "{o}k", "v1"],
+        &["SET", "{o}k", "v", "NX", "XX"],
+        &["SET", "{o}k", "v", "XX", "NX"],
+        &["SET", "{o}k", "v", "EX", "10", "PX", "10"],
+        &["SET", "{o}k", "v", "EX", "abc"],
+        &["SET", "{o}k", "v", "EX", "abc", "NX", "XX"],
+        &["SET", "{o}k", "v", "EX", "0"],
+        &["SET", "{o}k", "v", "PX", "-5"],
+        &["SET", "{o}k", "v", "EX", "9223372036854775807"],
+        &["SET", "{o}k", "v", "EX"],
+        &["SET", "{o}k", "v", "KEEPTTL", "EX", "1"],
+        &["SET", "{o}k", "v", "EX", "1", "KEEPTTL"],
+        &["SET", "{o}k", "v", "BOGUS"],
+        &["SET", "{o}k", "v2", "EX", "10", "EX", "20"],
+        &["TTL", "{o}k"],
+        &["SET", "{o}k", "v3", "KEEPTTL"],
+        &["TTL", "{o}k"],
+        &["SET", "{o}k", "v4", "GET"],
+        &["SET", "{o}k", "v5", "NX", "GET"],
+        &["SET", "{o}new", "n", "XX", "GET"],
+        &["SET", "{o}k", "v6", "PXAT", "99999999999999", "GET"],
+        &["PERSIST", "{o}k"],
+        &["SET", "{o}k", "v7", "EXAT", "1"],
+        &["GET", "{o}k"],
+        &["EXISTS", "{o}k", "{o}new"],
+    ];
+    for words in cases {
+        let (a, b) = (ours.cmd(words), theirs.cmd(words));
+        assert_eq!(a, b, "{words:?}");
+    }
+}

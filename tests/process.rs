@@ -309,6 +309,23 @@ fn cli_passes_arguments_through_and_reports_errors() {
     assert!(o.status.success(), "{o:?}");
     let o = cli(&["get", "k"]);
     assert_eq!(o.stdout, b"-inf\n");
+    // SET's options come from the one parser: the fast opcode answers the
+    // new version, GET (the named SET) the old value, VER checks the version.
+    let o = cli(&["set", "s", "a", "PX", "100000"]);
+    let version = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(version.parse::<u64>().is_ok(), "{o:?}");
+    let o = cli(&["set", "s", "b", "VER", &version, "GET"]);
+    assert_eq!(o.stdout, b"a\n", "{o:?}");
+    let o = cli(&["set", "s", "c", "VER", &version, "GET"]);
+    assert!(!o.status.success(), "a stale VER is refused: {o:?}");
+    let o = cli(&["set", "s", "c", "EX", "1", "PX", "1"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("syntax error"),
+        "{o:?}"
+    );
+    let o = cli(&["get", "s"]);
+    assert_eq!(o.stdout, b"b\n");
     let o = cli(&["incrby", "n", "-5"]);
     assert_eq!(o.stdout, b"-5\n");
     let o = cli(&["incr", "k"]);

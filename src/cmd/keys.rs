@@ -6,6 +6,7 @@
 //! SETRANGE.
 
 use super::{syntax, Apply, Args, CmdResult, Value};
+use crate::proto::set_opts::{Expire, SetOptions};
 use crate::shard::envelope::ValueType;
 use crate::shard::tx::Tx;
 use crate::shard::Error;
@@ -184,50 +185,15 @@ fn get(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     Ok(Value::opt(t.get_string(key)?.map(|(_, v)| v)))
 }
 
-/// SET key value [NX|XX] [EX s|PX ms|KEEPTTL] [GET]
+/// SET key value [NX|XX] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] [GET]
 fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let (key, value) = (a.word()?, a.word()?);
-    let (mut nx, mut xx, mut keep_ttl, mut get) = (false, false, false, false);
-    let mut expire_at = None;
-    while a.left() > 0 {
-        if a.eat("nx") {
-            nx = true;
-        } else if a.eat("xx") {
-            xx = true;
-        } else if a.eat("keepttl") {
-            keep_ttl = true;
-        } else if a.eat("get") {
-            get = true;
-        } else if let Some((unit, absolute)) = if a.eat("ex") {
-            Some((1000, false))
-        } else if a.eat("px") {
-            Some((1, false))
-        } else if a.eat("exat") {
-            Some((1000, true))
-        } else if a.eat("pxat") {
-            Some((1, true))
-        } else {
-            None
-        } {
-            let n = a.int()?;
-            if n <= 0 || expire_at.is_some() {
-                return Err(super::CmdError::Wire(super::bad(
-                    "invalid expire time in 'set' command".into(),
-                )));
-            }
-            let ms = (n as u64).saturating_mul(unit);
-            expire_at = Some(if absolute {
-                ms
-            } else {
-                t.now_ms.saturating_add(ms)
-            });
-        } else {
-            return Err(syntax());
-        }
-    }
-    if (nx && xx) || (keep_ttl && expire_at.is_some()) {
-        return Err(syntax());
-    }
+    let o = SetOptions::parse(a.rest(), false)?;
+    let (nx, xx, keep_ttl, get) = (o.nx, o.xx, o.keep_ttl, o.get);
+    let expire_at = o.expire.map(|e| match e {
+        Expire::In(ms) => t.now_ms.saturating_add(ms),
+        Expire::At(ms) => ms,
+    });
     let current = t.load(key)?;
     let old = match (&current, get) {
         (Some((m, _)), true) if m.vtype != ValueType::String => return Err(Error::WrongType.into()),

@@ -20,6 +20,7 @@ pub mod opcode;
 pub mod redis;
 pub mod resp;
 pub mod route;
+pub mod set_opts;
 pub mod slot;
 pub mod table;
 pub mod value;

@@ -8,9 +8,10 @@
 
 use super::codec::Reader;
 use super::command::{read_found, NamedCommand};
+use super::set_opts::SetOptions;
 use super::table::{self, flag, Exec, Planner};
 use super::value::{glob_match, Value};
-use super::{Request, SetArgs};
+use super::Request;
 use crate::codes::{ErrorCode, WireError};
 use crate::num::parse_int;
 
@@ -298,50 +299,20 @@ pub fn unknown(args: &[&[u8]]) -> WireError {
 }
 
 /// SET: the fast opcode for NX/XX/EX/PX/KEEPTTL; GET, EXAT and PXAT go
-/// through the named command.
+/// through the named command (both parse the options with `SetOptions`).
 fn set<'a>(args: &[&'a [u8]]) -> Plan<'a> {
-    let mut a = SetArgs::default();
-    let mut i = 3;
-    while i < args.len() {
-        let opt = args[i].to_ascii_lowercase();
-        let ttl = |unit: u64, a: &mut SetArgs| -> Option<()> {
-            let n = parse_int(args.get(i + 1)?)?;
-            if n <= 0 || a.ttl_ms.is_some() {
-                return None;
-            }
-            a.ttl_ms = Some((n as u64).saturating_mul(unit));
-            Some(())
-        };
-        match opt.as_slice() {
-            b"nx" if !a.xx => a.nx = true,
-            b"xx" if !a.nx => a.xx = true,
-            b"keepttl" if a.ttl_ms.is_none() => a.keep_ttl = true,
-            b"ex" | b"px" if !a.keep_ttl => {
-                if args.get(i + 1).and_then(|w| parse_int(w)).is_none() {
-                    return if args.get(i + 1).is_none() {
-                        err("syntax error")
-                    } else {
-                        Plan::Error(WireError::of(ErrorCode::NotInteger))
-                    };
-                }
-                if ttl(if opt == b"ex" { 1000 } else { 1 }, &mut a).is_none() {
-                    return err("invalid expire time in 'set' command");
-                }
-                i += 1;
-            }
-            b"get" | b"exat" | b"pxat" => return named(args),
-            _ => return err("syntax error"),
-        }
-        i += 1;
+    match SetOptions::parse(&args[3..], false).map(|o| o.fast()) {
+        Err(e) => Plan::Error(e),
+        Ok(None) => named(args),
+        Ok(Some(a)) => Plan::Run(
+            Request::Set {
+                key: args[1],
+                value: args[2],
+                args: a,
+            },
+            Shape::SetOk,
+        ),
     }
-    Plan::Run(
-        Request::Set {
-            key: args[1],
-            value: args[2],
-            args: a,
-        },
-        Shape::SetOk,
-    )
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT n]: the binary SCAN takes a byte
