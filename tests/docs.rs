@@ -180,3 +180,58 @@ fn the_crates_keep_their_arrows() {
     let direct = tree_at("tessera", "1");
     assert!(!direct.contains("rocksdb"), "{direct}");
 }
+
+/// Inside the server crate the modules point one way too (CONTRIBUTING.md):
+/// `net → {cmd, repl, config, ...}`, `cmd` and `repl` → the wire and storage
+/// crates only, and nothing points back at `net` or `cli`.
+#[test]
+fn the_server_modules_point_one_way() {
+    fn uses(path: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
+        if path.is_dir() {
+            for e in std::fs::read_dir(path).unwrap() {
+                uses(&e.unwrap().path(), out);
+            }
+            return;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        for (i, _) in text.match_indices("crate::") {
+            let name: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let leaves = ["codes", "proto", "shard", "slot"];
+    let allowed: &[(&str, &[&str])] = &[
+        ("cmd", &leaves),
+        ("repl", &leaves),
+        ("config", &["shard"]),
+        ("cli", &["client", "cmd", "codes", "proto"]),
+    ];
+    for (module, may) in allowed {
+        let dir = src.join(module);
+        let path = if dir.is_dir() {
+            dir
+        } else {
+            src.join(format!("{module}.rs"))
+        };
+        let mut found = std::collections::BTreeSet::new();
+        uses(&path, &mut found);
+        found.remove(*module);
+        assert!(!found.is_empty(), "{module}: no uses found");
+        let wrong: Vec<_> = found
+            .iter()
+            .filter(|m| !may.contains(&m.as_str()))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{module} uses {wrong:?}; it may use only {may:?}"
+        );
+    }
+    // And net, which may use all of them, is used by none of them (checked
+    // above: no module's list allows `net`).
+}
