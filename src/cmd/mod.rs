@@ -314,17 +314,17 @@ fn unhex(h: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Runs one command inside `tx`: the CAS check on its first key, then the
+/// Runs one command inside `tx`: the CAS check on its first key (`first`,
+/// from the caller's key extraction; empty when it names none), then the
 /// command. Returns the first key's version afterwards (0 if it does not
 /// exist) and the answer.
 pub fn apply(
     tx: &mut Tx<'_>,
-    (cmd, run): (&table::Command, RunFn),
+    run: RunFn,
+    first: &[u8],
     args: &[&[u8]],
     expected_version: Option<u64>,
 ) -> Result<(u64, Value), CmdError> {
-    let keys = cmd.keys_of(args)?;
-    let first = keys.first().copied().unwrap_or_default();
     if let Some(expected) = expected_version {
         let current = tx.version_of(first)?;
         if current != expected {

@@ -564,9 +564,11 @@ impl Core {
         let mut specs = Vec::with_capacity(cmds.len());
         let mut keys: Vec<&[u8]> = Vec::new();
         for (i, c) in cmds.iter().enumerate() {
-            let spec = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
-            keys.extend(spec.0.keys_of(&c.args).map_err(|e| at(i, e))?);
-            specs.push(spec);
+            let (row, run) = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
+            let start = keys.len();
+            keys.extend(row.keys_of(&c.args).map_err(|e| at(i, e))?);
+            // The command's first key: its CAS check and its version.
+            specs.push((run, keys.get(start).copied().unwrap_or_default()));
         }
         let slot = cmd::common_slot(&keys)?;
         let part = self.part_of_slot(slot)?;
@@ -577,8 +579,8 @@ impl Core {
             let mut blocked = false;
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
-            for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
-                match cmd::apply(&mut tx, *spec, &c.args, c.expected_version) {
+            for (i, (c, &(run, first))) in cmds.iter().zip(&specs).enumerate() {
+                match cmd::apply(&mut tx, run, first, &c.args, c.expected_version) {
                     Ok(r) => results.push(r),
                     Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
                         blocked = true;
