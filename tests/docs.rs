@@ -235,3 +235,104 @@ fn the_server_modules_point_one_way() {
     // And net, which may use all of them, is used by none of them (checked
     // above: no module's list allows `net`).
 }
+
+/// Inside `net` the modules reach each other one way (a directory module
+/// counts as one, with its submodules): no cycle of `super::x` or
+/// `crate::net::x` paths between them. Method calls on `Core` that another
+/// module's `impl Core` defines are not paths; this check does not see them.
+#[test]
+fn the_net_modules_have_no_cycles() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let net = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/net");
+    // Each module's files, and the prefixes by which they name a sibling.
+    let mut files: BTreeMap<String, Vec<(String, &[&str])>> = BTreeMap::new();
+    for e in std::fs::read_dir(&net).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        if name == "mod" {
+            continue;
+        }
+        let texts = files.entry(name).or_default();
+        if path.is_dir() {
+            for f in std::fs::read_dir(&path).unwrap() {
+                let f = f.unwrap().path();
+                let top = f.file_name().unwrap() == "mod.rs";
+                let prefixes: &[&str] = if top {
+                    &["super::", "crate::net::"]
+                } else {
+                    &["super::super::", "crate::net::"]
+                };
+                texts.push((std::fs::read_to_string(f).unwrap(), prefixes));
+            }
+        } else {
+            texts.push((
+                std::fs::read_to_string(&path).unwrap(),
+                &["super::", "crate::net::"],
+            ));
+        }
+    }
+    let names: BTreeSet<String> = files.keys().cloned().collect();
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, texts) in &files {
+        let out = edges.entry(module.clone()).or_default();
+        for (text, prefixes) in texts {
+            for p in *prefixes {
+                for (i, _) in text.match_indices(p) {
+                    let rest = &text[i + p.len()..];
+                    // `super::super::x` is not `super::` naming `super`.
+                    if *p == "super::"
+                        && (rest.starts_with("super::") || text[..i].ends_with("super::"))
+                    {
+                        continue;
+                    }
+                    let named: Vec<String> = match rest.strip_prefix('{') {
+                        Some(group) => group[..group.find('}').unwrap_or(0)]
+                            .split(',')
+                            .map(ident)
+                            .collect(),
+                        None => vec![ident(rest)],
+                    };
+                    out.extend(
+                        named
+                            .into_iter()
+                            .filter(|n| names.contains(n) && n != module),
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        edges.values().map(BTreeSet::len).sum::<usize>() >= 10,
+        "too few module paths found: {edges:?}"
+    );
+    // Depth-first search; a module met again on the current path closes a cycle.
+    fn visit(
+        m: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|x| x == m) {
+            panic!("net modules form a cycle: {:?} -> {m}", &path[at..]);
+        }
+        if done.contains(m) {
+            return;
+        }
+        path.push(m.to_string());
+        for next in &edges[m] {
+            visit(next, edges, path, done);
+        }
+        path.pop();
+        done.insert(m.to_string());
+    }
+    let mut done = BTreeSet::new();
+    for m in edges.keys() {
+        visit(m, &edges, &mut Vec::new(), &mut done);
+    }
+}

@@ -6,31 +6,44 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use common::{commit_group, shard_store, shard_store_with};
-use tessera::shard::{Durability, SetOptions};
+use tessera::cmd::keys;
+use tessera::proto::set_opts::{Expire, SetOptions};
+use tessera::shard::tx::Tx;
+use tessera::shard::{Durability, Partition};
 use tessera::slot::key_slot;
 
 fn now() -> u64 {
     tessera::shard::clock::now_ms()
 }
 
+/// Runs `f` in a transaction of `k`'s slot at `now_ms`, as the core runs
+/// a one-key command, and stages what it wrote into the open group.
+fn on<T>(
+    p: &Partition,
+    k: &[u8],
+    now_ms: u64,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, tessera::shard::Error>,
+) -> T {
+    let mut t = Tx::new(p, key_slot(k), now_ms);
+    let r = f(&mut t).unwrap();
+    t.commit();
+    r
+}
+
 /// SET `k` to `v` (no options) in the open group.
-fn set_str(p: &tessera::shard::Partition, k: &str, v: &[u8]) {
-    p.set(
-        key_slot(k.as_bytes()),
-        k.as_bytes(),
-        v,
-        &SetOptions::default(),
-        now(),
-    )
-    .unwrap();
+fn set_str(p: &Partition, k: &str, v: &[u8]) {
+    let k = k.as_bytes();
+    on(p, k, now(), |t| {
+        keys::set_with(t, k, v, &SetOptions::default())
+    });
 }
 
 /// The string value of `k`, if any.
-fn get_str(p: &tessera::shard::Partition, k: &str) -> Option<Vec<u8>> {
-    p.get(key_slot(k.as_bytes()), k.as_bytes(), now(), |v| {
-        v.map(|(_, b)| b.to_vec())
+fn get_str(p: &Partition, k: &str) -> Option<Vec<u8>> {
+    let k = k.as_bytes();
+    on(p, k, now(), |t| {
+        t.read_string(k, |v| v.map(|(_, b)| b.to_vec()))
     })
-    .unwrap()
 }
 
 #[test]
@@ -40,26 +53,22 @@ fn staged_writes_are_seen_by_read_modify_write_in_the_same_tick() {
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group.clone()).unwrap();
     let k = b"counter";
-    let slot = key_slot(k);
+    let incr = |p: &Partition| on(p, k, now(), |t| keys::incr_by(t, k, 1)).0;
     // Two INCRs and a GET before any commit.
-    assert_eq!(p.incr_by(slot, k, 1, now()).unwrap().0, 1);
-    assert_eq!(p.incr_by(slot, k, 1, now()).unwrap().0, 2);
-    let seen = p
-        .get(slot, k, now(), |v| v.map(|(_, b)| b.to_vec()))
-        .unwrap();
+    assert_eq!(incr(&p), 1);
+    assert_eq!(incr(&p), 2);
+    let seen = get_str(&p, "counter");
     assert_eq!(seen.as_deref(), Some(&b"2"[..]));
     // NX sees the staged key too.
     let nx = SetOptions {
-        cond: tessera::shard::Cond::IfAbsent,
+        nx: true,
         ..Default::default()
     };
-    assert!(!p.set(slot, k, b"x", &nx, now()).unwrap().0.applied);
+    assert!(!on(&p, k, now(), |t| keys::set_with(t, k, b"x", &nx)).applied);
     commit_group(&p, &group);
-    assert_eq!(p.incr_by(slot, k, 1, now()).unwrap().0, 3);
+    assert_eq!(incr(&p), 3);
     commit_group(&p, &group);
-    let seen = p
-        .get(slot, k, now(), |v| v.map(|(_, b)| b.to_vec()))
-        .unwrap();
+    let seen = get_str(&p, "counter");
     assert_eq!(seen.as_deref(), Some(&b"3"[..]));
 }
 
@@ -74,9 +83,9 @@ fn versions_never_run_backwards_across_reopen() {
         let k = b"v";
         // A wall clock far in the past must not matter after a reopen.
         let wall = if round % 2 == 0 { now() } else { 1 };
-        let (out, _) = p
-            .set(key_slot(k), k, b"x", &SetOptions::default(), wall)
-            .unwrap();
+        let out = on(&p, k, wall, |t| {
+            keys::set_with(t, k, b"x", &SetOptions::default())
+        });
         assert!(
             out.version > last,
             "round {round}: {} after {last}",
@@ -97,11 +106,11 @@ fn compaction_removes_expired_keys_for_good() {
     for i in 0..1000 {
         let k = format!("e{i}");
         let opts = SetOptions {
-            ttl_ms: if i < 900 { Some(1) } else { None },
+            expire: (i < 900).then_some(Expire::In(1)),
             ..Default::default()
         };
-        p.set(key_slot(k.as_bytes()), k.as_bytes(), b"v", &opts, t0)
-            .unwrap();
+        let k = k.as_bytes();
+        on(&p, k, t0, |t| keys::set_with(t, k, b"v", &opts));
     }
     commit_group(&p, &group);
     // Wait (bounded) until the 1 ms TTLs have passed.
@@ -111,7 +120,7 @@ fn compaction_removes_expired_keys_for_good() {
         std::thread::yield_now();
     }
     assert!(
-        p.meta(key_slot(b"e0"), b"e0", now()).unwrap().is_none(),
+        on(&p, b"e0", now(), |t| t.meta(b"e0")).is_none(),
         "invisible at once"
     );
     (p.compact_fn())();
@@ -127,14 +136,13 @@ fn cache_mode_wipes_the_directory() {
         let s = shard_store(dir.path(), Durability::Wal);
         let group = Rc::new(Cell::new(1));
         let p = s.open_partition(0, group.clone()).unwrap();
-        p.set(key_slot(b"a"), b"a", b"1", &SetOptions::default(), now())
-            .unwrap();
+        set_str(&p, "a", b"1");
         commit_group(&p, &group);
     }
     let s = shard_store(dir.path(), Durability::None);
     let group = Rc::new(Cell::new(1));
     let p = s.open_partition(0, group).unwrap();
-    assert!(p.meta(key_slot(b"a"), b"a", now()).unwrap().is_none());
+    assert!(on(&p, b"a", now(), |t| t.meta(b"a")).is_none());
 }
 
 /// The read cache (1 MiB here, so it turns over many times) never answers
@@ -152,7 +160,7 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
         x % n
     };
     // Reads may go to disk here (no blocking pool to warm the block cache).
-    let read = |p: &tessera::shard::Partition, k: &str| {
+    let read = |p: &Partition, k: &str| {
         p.allow_disk(true);
         get_str(p, k)
     };
@@ -169,8 +177,8 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
                     model.insert(k.clone(), v);
                 }
                 4 => {
-                    p.delete(key_slot(k.as_bytes()), k.as_bytes(), now())
-                        .unwrap();
+                    let raw = k.as_bytes();
+                    on(&p, raw, now(), |t| keys::del_key(t, raw));
                     model.remove(&k);
                 }
                 5 if step % 5000 == 0 => {
@@ -254,7 +262,7 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
             set_str(&p, &format!("n{i}"), b"2");
         }
         let k7 = b"n7";
-        assert!(p.delete(key_slot(k7), k7, now()).unwrap().0);
+        assert!(on(&p, k7, now(), |t| keys::del_key(t, k7)));
         let g = group.get();
         group.set(g + 1);
         // The batch as written (its bytes come back with the write).

@@ -7,9 +7,168 @@
 
 use super::{syntax, Apply, Args, CmdResult, Value};
 use crate::proto::set_opts::{Expire, SetOptions};
-use crate::shard::envelope::ValueType;
+use crate::shard::envelope::{Meta, ValueType};
 use crate::shard::tx::Tx;
 use crate::shard::Error;
+
+// ---- the string operations every front end runs ----------------------------
+//
+// The binary protocol's fast opcodes (GET, SET, DEL, EXISTS, MGET, MSET,
+// INCRBY, EXPIRE, PERSIST, TTL) are compact encodings of these commands:
+// the core runs them through the functions below, as the named commands
+// do, and only the encoding of the answer differs.
+
+/// What a SET did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetOutcome {
+    pub applied: bool,
+    /// The new version when applied; otherwise the current one (0 when absent).
+    pub version: u64,
+    /// The value before, when the options asked for it (GET).
+    pub old: Option<Vec<u8>>,
+}
+
+/// SET `key` to `value` with its options. A SET without NX, XX, GET,
+/// KEEPTTL or a version check does not read the key.
+pub fn set_with(
+    t: &mut Tx<'_>,
+    key: &[u8],
+    value: &[u8],
+    o: &SetOptions,
+) -> Result<SetOutcome, Error> {
+    let needs_read = o.nx || o.xx || o.get || o.keep_ttl || o.version.is_some();
+    let (current, old): (Option<Meta>, _) = if needs_read {
+        t.with_live(key, |v| match v {
+            Some((m, _)) if o.get && m.vtype != ValueType::String => Err(Error::WrongType),
+            Some((m, body)) => Ok((Some(m), o.get.then(|| body.to_vec()))),
+            None => Ok((None, None)),
+        })??
+    } else {
+        (None, None)
+    };
+    let version = current.map_or(0, |m| m.version);
+    if let Some(expected) = o.version {
+        if expected != version {
+            return Err(Error::VersionConflict { current: version });
+        }
+    }
+    if (o.nx && current.is_some()) || (o.xx && current.is_none()) {
+        return Ok(SetOutcome {
+            applied: false,
+            version,
+            old,
+        });
+    }
+    t.writable()?;
+    let at = match (o.expire, o.keep_ttl) {
+        (Some(Expire::In(ms)), _) => t.now_ms.saturating_add(ms),
+        (Some(Expire::At(ms)), _) => ms,
+        (None, true) => current.map_or(0, |m| m.expire_at_ms),
+        (None, false) => 0,
+    };
+    Ok(SetOutcome {
+        applied: true,
+        version: t.put_string(key, value, at),
+        old,
+    })
+}
+
+/// Calls `f` with `key`'s string (and its header); a key of another type
+/// reads as absent, as MGET answers it.
+pub fn string_or_none<R>(
+    t: &Tx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<(&Meta, &[u8])>) -> R,
+) -> Result<R, Error> {
+    t.with_live(key, |v| {
+        f(v.as_ref()
+            .filter(|(m, _)| m.vtype == ValueType::String)
+            .map(|(m, body)| (m, *body)))
+    })
+}
+
+/// DEL of one key of any type: whether it existed.
+pub fn del_key(t: &mut Tx<'_>, key: &[u8]) -> Result<bool, Error> {
+    if t.meta(key)?.is_none() {
+        return Ok(false);
+    }
+    t.writable()?;
+    t.remove(key)
+}
+
+/// INCRBY: the new value and its version.
+pub fn incr_by(t: &mut Tx<'_>, key: &[u8], delta: i64) -> Result<(i64, u64), Error> {
+    let (old, at) = t.read_string(key, |v| match v {
+        None => Ok((0, 0)),
+        Some((m, body)) => crate::shard::hash::parse_int(body)
+            .map(|n| (n, m.expire_at_ms))
+            .ok_or(Error::NotInteger),
+    })??;
+    let new = old.checked_add(delta).ok_or(Error::Overflow)?;
+    t.writable()?;
+    let version = t.put_string(key, new.to_string().as_bytes(), at);
+    Ok((new, version))
+}
+
+/// Conditions of an EXPIRE (Redis 7's NX, XX, GT, LT).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExpireIf {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// Gives `key` the expiry `at` (Unix ms) when the conditions allow it; a
+/// time not in the future deletes the key, as in Redis. Whether it did.
+pub fn expire_at(t: &mut Tx<'_>, key: &[u8], at: i64, cond: ExpireIf) -> Result<bool, Error> {
+    let Some(m) = t.meta(key)? else {
+        return Ok(false);
+    };
+    // No expiry counts as an infinite TTL for GT and LT.
+    let current = (m.expire_at_ms != 0).then_some(m.expire_at_ms as i64);
+    let allowed = (!cond.nx || current.is_none())
+        && (!cond.xx || current.is_some())
+        && (!cond.gt || current.is_some_and(|c| at > c))
+        && (!cond.lt || current.is_none_or(|c| at < c));
+    if !allowed {
+        return Ok(false);
+    }
+    t.writable()?;
+    if at <= t.now_ms as i64 {
+        return t.remove(key);
+    }
+    t.set_expiry(key, at as u64)
+}
+
+/// PEXPIRE `key` `ms` without conditions (the binary EXPIRE opcode).
+pub fn expire_in(t: &mut Tx<'_>, key: &[u8], ms: u64) -> Result<bool, Error> {
+    let at = i64::try_from(t.now_ms.saturating_add(ms)).unwrap_or(i64::MAX);
+    expire_at(t, key, at, ExpireIf::default())
+}
+
+/// PERSIST: whether an expiry was removed.
+pub fn persist_key(t: &mut Tx<'_>, key: &[u8]) -> Result<bool, Error> {
+    match t.meta(key)? {
+        Some(m) if m.expire_at_ms != 0 => {
+            t.writable()?;
+            t.set_expiry(key, 0)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// PTTL: -2 when the key does not exist, -1 when it has no expiry, else
+/// the milliseconds left.
+pub fn ttl_ms(t: &Tx<'_>, key: &[u8]) -> Result<i64, Error> {
+    Ok(match t.meta(key)? {
+        None => -2,
+        Some(m) if m.expire_at_ms == 0 => -1,
+        Some(m) => (m.expire_at_ms - t.now_ms) as i64,
+    })
+}
+
+// ---- the named commands -----------------------------------------------------
 
 pub const APPLY: &[Apply] = &[
     ("type", type_),
@@ -60,8 +219,8 @@ fn type_name(t: ValueType) -> &'static str {
 fn type_(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let key = a.word()?;
     Ok(Value::Status(
-        t.load(key)?
-            .map(|(m, _)| type_name(m.vtype))
+        t.meta(key)?
+            .map(|m| type_name(m.vtype))
             .unwrap_or("none")
             .into(),
     ))
@@ -70,10 +229,7 @@ fn type_(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 fn del(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let mut n = 0;
     for k in a.rest() {
-        if t.load(k)?.is_some() {
-            t.writable()?;
-            n += t.remove(k)? as i64;
-        }
+        n += del_key(t, k)? as i64;
     }
     Ok(Value::Int(n))
 }
@@ -81,7 +237,7 @@ fn del(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 fn exists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let mut n = 0;
     for k in a.rest() {
-        n += t.load(k)?.is_some() as i64;
+        n += t.meta(k)?.is_some() as i64;
     }
     Ok(Value::Int(n))
 }
@@ -91,16 +247,16 @@ fn exists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64, absolute: bool) -> CmdResult {
     let key = a.word()?;
     let n = a.int()?;
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    let mut c = ExpireIf::default();
     while a.left() > 0 {
         if a.eat("nx") {
-            nx = true;
+            c.nx = true;
         } else if a.eat("xx") {
-            xx = true;
+            c.xx = true;
         } else if a.eat("gt") {
-            gt = true;
+            c.gt = true;
         } else if a.eat("lt") {
-            lt = true;
+            c.lt = true;
         } else {
             return Err(super::CmdError::Wire(super::bad(format!(
                 "Unsupported option {}",
@@ -108,12 +264,12 @@ fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64, absolute: bool) -> Cmd
             ))));
         }
     }
-    if nx && (xx || gt || lt) {
+    if c.nx && (c.xx || c.gt || c.lt) {
         return Err(super::CmdError::Wire(super::bad(
             "NX and XX, GT or LT options at the same time are not compatible".into(),
         )));
     }
-    if gt && lt {
+    if c.gt && c.lt {
         return Err(super::CmdError::Wire(super::bad(
             "GT and LT options at the same time are not compatible".into(),
         )));
@@ -124,49 +280,21 @@ fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64, absolute: bool) -> Cmd
     } else {
         (t.now_ms as i64).checked_add(ms).ok_or(Error::NotInteger)?
     };
-    let Some((m, _)) = t.load(key)? else {
-        return Ok(Value::Int(0));
-    };
-    // No expiry counts as an infinite TTL for GT and LT.
-    let current = (m.expire_at_ms != 0).then_some(m.expire_at_ms as i64);
-    let allowed = (!nx || current.is_none())
-        && (!xx || current.is_some())
-        && (!gt || current.is_some_and(|c| at > c))
-        && (!lt || current.is_none_or(|c| at < c));
-    if !allowed {
-        return Ok(Value::Int(0));
-    }
-    t.writable()?;
-    if at <= t.now_ms as i64 {
-        // A time in the past deletes the key, as in Redis.
-        t.remove(key)?;
-        return Ok(Value::Int(1));
-    }
-    Ok(Value::Int(t.set_expiry(key, at as u64)? as i64))
+    Ok(Value::Int(expire_at(t, key, at, c)? as i64))
 }
 
-fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
+fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64) -> CmdResult {
     let key = a.word()?;
-    Ok(Value::Int(match t.load(key)? {
-        None => -2,
-        Some((m, _)) if m.expire_at_ms == 0 => -1,
-        Some((m, _)) => {
-            let left = m.expire_at_ms - t.now_ms;
-            // Round to the nearest unit, as Redis does for TTL.
-            ((left + unit_ms / 2) / unit_ms) as i64
-        }
+    Ok(Value::Int(match ttl_ms(t, key)? {
+        // Round to the nearest unit, as Redis does for TTL.
+        left if left >= 0 => (left + unit_ms / 2) / unit_ms,
+        none => none,
     }))
 }
 
 fn persist(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let key = a.word()?;
-    match t.load(key)? {
-        Some((m, _)) if m.expire_at_ms != 0 => {
-            t.writable()?;
-            Ok(Value::Int(t.set_expiry(key, 0)? as i64))
-        }
-        _ => Ok(Value::Int(0)),
-    }
+    Ok(Value::Int(persist_key(t, key)? as i64))
 }
 
 fn rename(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
@@ -182,36 +310,21 @@ fn rename(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
 
 fn get(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let key = a.word()?;
-    Ok(Value::opt(t.get_string(key)?.map(|(_, v)| v)))
+    Ok(Value::opt(
+        t.read_string(key, |v| v.map(|(_, body)| body.to_vec()))?,
+    ))
 }
 
 /// SET key value [NX|XX] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] [GET]
 fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let (key, value) = (a.word()?, a.word()?);
     let o = SetOptions::parse(a.rest(), false)?;
-    let (nx, xx, keep_ttl, get) = (o.nx, o.xx, o.keep_ttl, o.get);
-    let expire_at = o.expire.map(|e| match e {
-        Expire::In(ms) => t.now_ms.saturating_add(ms),
-        Expire::At(ms) => ms,
-    });
-    let current = t.load(key)?;
-    let old = match (&current, get) {
-        (Some((m, _)), true) if m.vtype != ValueType::String => return Err(Error::WrongType.into()),
-        (Some((_, v)), true) => Value::Bytes(v.clone()),
-        _ => Value::Nil,
-    };
-    let skip = (nx && current.is_some()) || (xx && current.is_none());
-    if skip {
-        return Ok(if get { old } else { Value::Nil });
-    }
-    t.writable()?;
-    let at = match (expire_at, keep_ttl, &current) {
-        (Some(at), _, _) => at,
-        (None, true, Some((m, _))) => m.expire_at_ms,
-        _ => 0,
-    };
-    t.put_string(key, value, at);
-    Ok(if get { old } else { Value::ok() })
+    let done = set_with(t, key, value, &o)?;
+    Ok(match (o.get, done.applied) {
+        (true, _) => Value::opt(done.old),
+        (false, true) => Value::ok(),
+        (false, false) => Value::Nil,
+    })
 }
 
 fn incr(t: &mut Tx<'_>, a: &mut Args<'_>, by: Option<i64>) -> CmdResult {
@@ -220,27 +333,15 @@ fn incr(t: &mut Tx<'_>, a: &mut Args<'_>, by: Option<i64>) -> CmdResult {
         Some(d) => d,
         None => a.int()?,
     };
-    incr_by(t, key, delta)
+    Ok(Value::Int(incr_by(t, key, delta)?.0))
 }
 
 fn decrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let key = a.word()?;
     let d = a.int()?;
-    incr_by(t, key, d.checked_neg().ok_or(Error::Overflow)?)
-}
-
-fn incr_by(t: &mut Tx<'_>, key: &[u8], delta: i64) -> CmdResult {
-    let (old, at) = match t.get_string(key)? {
-        None => (0, 0),
-        Some((m, v)) => (
-            crate::shard::hash::parse_int(&v).ok_or(Error::NotInteger)?,
-            m.expire_at_ms,
-        ),
-    };
-    let new = old.checked_add(delta).ok_or(Error::Overflow)?;
-    t.writable()?;
-    t.put_string(key, new.to_string().as_bytes(), at);
-    Ok(Value::Int(new))
+    Ok(Value::Int(
+        incr_by(t, key, d.checked_neg().ok_or(Error::Overflow)?)?.0,
+    ))
 }
 
 fn incrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
@@ -266,7 +367,7 @@ fn incrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
 /// Writes `value` unless the key exists (SETNX) or always; keeps no expiry.
 fn setnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let (key, value) = (a.word()?, a.word()?);
-    if t.load(key)?.is_some() {
+    if t.meta(key)?.is_some() {
         return Ok(Value::Int(0));
     }
     t.writable()?;
@@ -356,10 +457,9 @@ fn mget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
     let mut out = Vec::new();
     for k in a.rest() {
         // MGET answers nil for keys of other types, as in Redis.
-        out.push(match t.load(k)? {
-            Some((m, v)) if m.vtype == ValueType::String => Value::Bytes(v),
-            _ => Value::Nil,
-        });
+        out.push(Value::opt(string_or_none(t, k, |v| {
+            v.map(|(_, body)| body.to_vec())
+        })?));
     }
     Ok(Value::Array(out))
 }
@@ -373,7 +473,7 @@ fn mset(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
     })?;
     if nx {
         for (k, _) in &pairs {
-            if t.load(k)?.is_some() {
+            if t.meta(k)?.is_some() {
                 return Ok(Value::Int(0));
             }
         }

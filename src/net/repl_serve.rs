@@ -3,15 +3,20 @@
 //! SYNC copies a checkpoint of a partition to a replica in chunks.
 
 use super::core::Core;
-use super::role::{apply_arg, bad, timed, wire, LONG_POLL, SYNC_IDLE};
+use crate::cmd::store_error as wire;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::{frame, Request};
+use crate::repl::link::{apply_arg, timed, LONG_POLL, SYNC_IDLE};
 use crate::repl::position::{Epoch, Record};
 use crate::repl::CoreRole;
 use crate::shard::clock::now_ms;
 use std::rc::Rc;
 use std::time::Instant;
+
+fn bad(msg: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::BadArguments, msg)
+}
 
 impl Core {
     /// PULL: the batches after the replica's position.

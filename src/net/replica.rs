@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use super::core::Core;
 use super::repl_serve::Pulled;
-use super::role::timed;
 use super::PeerError;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
 use crate::proto::Request;
+use crate::repl::link::timed;
 use crate::repl::position::Record;
 use crate::repl::StreamState;
 use crate::shard::Partition;

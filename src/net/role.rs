@@ -16,16 +16,13 @@ use super::PeerError;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::{frame, Request};
+use crate::repl::link::{apply_arg, timed};
 use crate::repl::position::Epoch;
 use crate::repl::state::{NodeState, Role};
 use crate::repl::CoreRole;
 
 /// How long a peer may take to answer a status query.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
-/// An idle full-sync session is dropped after this long.
-pub(super) const SYNC_IDLE: Duration = Duration::from_secs(60);
-/// How long a caught-up replica's PULL waits for the next commit.
-pub(super) const LONG_POLL: Duration = Duration::from_millis(100);
 /// How often a fenced former primary asks its peers for their epoch.
 const CONFIRM_EVERY: Duration = Duration::from_millis(300);
 
@@ -44,11 +41,9 @@ pub struct PeerStatus {
     pub positions: Vec<(u32, Epoch, u64)>,
 }
 
-pub(super) fn bad(msg: impl Into<String>) -> WireError {
+fn bad(msg: impl Into<String>) -> WireError {
     WireError::new(ErrorCode::BadArguments, msg)
 }
-
-pub(super) use crate::cmd::store_error as wire;
 
 fn parse_epoch(s: &str) -> Option<Epoch> {
     let (t, n) = s.split_once(':')?;
@@ -80,16 +75,6 @@ pub fn parse_status(text: &str) -> PeerStatus {
         }
     }
     st
-}
-
-/// Runs `f` with a deadline.
-pub async fn timed<T>(d: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {
-    let f = std::pin::pin!(f);
-    let t = std::pin::pin!(glommio::timer::sleep(d));
-    match futures::future::select(f, t).await {
-        futures::future::Either::Left((v, _)) => Some(v),
-        futures::future::Either::Right(_) => None,
-    }
 }
 
 /// Asks a node for its role, epoch and positions.
@@ -516,13 +501,6 @@ impl Core {
             glommio::spawn_local(super::replica::follow(self.rc(), p, primary, gen)).detach();
         }
     }
-}
-
-/// The argument of a ROLE action 3.
-pub(super) fn apply_arg(kind: u8, rest: &[u8]) -> Vec<u8> {
-    let mut a = vec![kind];
-    a.extend_from_slice(rest);
-    a
 }
 
 /// A restarted former primary: fenced until a peer confirms its epoch is

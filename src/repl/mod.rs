@@ -18,6 +18,7 @@ use crate::proto::{frame, Hello, Request};
 /// The position records of the storage's replication log (they live in
 /// `shard`, which writes them; replication reads them).
 pub use crate::shard::position;
+pub mod link;
 pub mod state;
 
 use position::Record;

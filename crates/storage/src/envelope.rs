@@ -86,14 +86,29 @@ impl Meta {
 /// Encodes `meta` and `body` into one stored value.
 pub fn encode(meta: &Meta, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.push(meta.format);
-    out.push(meta.vtype as u8);
-    out.push(meta.flags);
-    out.extend_from_slice(&meta.expire_at_ms.to_be_bytes());
-    out.extend_from_slice(&meta.version.to_be_bytes());
-    out.extend_from_slice(&meta.generation.to_be_bytes());
+    out.extend_from_slice(&header(meta));
     out.extend_from_slice(body);
     out
+}
+
+/// `encode` into the shared form a transaction stages (one allocation).
+pub fn encode_shared(meta: &Meta, body: &[u8]) -> std::rc::Rc<[u8]> {
+    let mut out: std::rc::Rc<[u8]> = std::iter::repeat_n(0, HEADER_LEN + body.len()).collect();
+    let buf = std::rc::Rc::get_mut(&mut out).expect("a new Rc has no other owner");
+    buf[..HEADER_LEN].copy_from_slice(&header(meta));
+    buf[HEADER_LEN..].copy_from_slice(body);
+    out
+}
+
+fn header(meta: &Meta) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0] = meta.format;
+    h[1] = meta.vtype as u8;
+    h[2] = meta.flags;
+    h[3..11].copy_from_slice(&meta.expire_at_ms.to_be_bytes());
+    h[11..19].copy_from_slice(&meta.version.to_be_bytes());
+    h[19..27].copy_from_slice(&meta.generation.to_be_bytes());
+    h
 }
 
 fn be_u64(b: &[u8]) -> u64 {

@@ -23,6 +23,7 @@ pub mod repl_log;
 pub mod set;
 pub mod subkey;
 pub mod tx;
+mod tx_writes;
 pub mod zset;
 
 use std::cell::Cell;
@@ -31,9 +32,7 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 
 pub use manifest::{Manifest, SlotRange};
-pub use partition::{
-    Cond, InlineWrite, Partition, PartitionInfo, ScanPage, SetOptions, SetOutcome,
-};
+pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected
 /// fault's message.

@@ -168,7 +168,7 @@ pub struct Tx<'p> {
     part: &'p Partition,
     pub slot: u16,
     pub now_ms: u64,
-    writes: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+    writes: super::partition::TxWrites,
     /// Subkey ranges to compact once this transaction commits.
     compact: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -183,7 +183,7 @@ impl<'p> Tx<'p> {
             part,
             slot,
             now_ms,
-            writes: BTreeMap::new(),
+            writes: Default::default(),
             compact: Vec::new(),
         }
     }
@@ -196,7 +196,7 @@ impl<'p> Tx<'p> {
         for (lo, hi) in self.compact {
             self.part.want_compaction(lo, hi);
         }
-        Some(self.part.stage_all(self.writes.into_iter().collect()))
+        Some(self.part.stage_all(self.writes))
     }
 
     /// Whether the transaction wrote anything.
@@ -219,7 +219,7 @@ impl<'p> Tx<'p> {
     pub fn get(&self, cf: Cf, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         if !self.writes.is_empty() {
             if let Some(v) = self.writes.get(&(cf, raw.to_vec())) {
-                return Ok(v.clone());
+                return Ok(v.as_deref().map(<[u8]>::to_vec));
             }
         }
         match cf {
@@ -229,7 +229,7 @@ impl<'p> Tx<'p> {
     }
 
     pub fn put(&mut self, cf: Cf, raw: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert((cf, raw), Some(value));
+        self.writes.insert((cf, raw), Some(value.into()));
     }
 
     pub fn delete(&mut self, cf: Cf, raw: Vec<u8>) {
@@ -253,13 +253,9 @@ impl<'p> Tx<'p> {
         // Staged writes, then this transaction's on top: ascending, newest wins.
         let mut over: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
             self.part.staged_sub_range(lo, hi).into_iter().collect();
-        for ((cf, k), v) in self
-            .writes
-            .range((Cf::Sub, lo.to_vec())..(Cf::Sub, hi.to_vec()))
-        {
-            debug_assert_eq!(*cf, Cf::Sub);
-            over.insert(k.clone(), v.clone());
-        }
+        self.writes.each_sub_in(lo, hi, |k, v| {
+            over.insert(k.to_vec(), v.as_deref().map(<[u8]>::to_vec));
+        });
         let mut over: Vec<(Vec<u8>, Option<Vec<u8>>)> = over.into_iter().collect();
         if reverse {
             over.reverse();
@@ -333,34 +329,63 @@ impl<'p> Tx<'p> {
 
     /// The live value of `key` (any type), with its header.
     pub fn load(&self, key: &[u8]) -> Result<Option<Loaded>, Error> {
-        let Some(raw) = self.get(Cf::Meta, &raw_key(self.slot, key))? else {
-            return Ok(None);
-        };
-        let (meta, body) = envelope::decode(&raw)?;
-        if meta.is_expired(self.now_ms) {
-            return Ok(None);
+        self.with_live(key, |v| v.map(|(m, body)| (m, body.to_vec())))
+    }
+
+    /// Calls `f` with the live value of `key` (its header and body, not
+    /// copied): this transaction's writes first, then the partition's.
+    pub fn with_live<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<(Meta, &[u8])>) -> R,
+    ) -> Result<R, Error> {
+        let k = (Cf::Meta, raw_key(self.slot, key));
+        match self.writes.get(&k) {
+            None => self.part.read_live_with(&k.1, self.now_ms, f),
+            Some(None) => Ok(f(None)),
+            Some(Some(v)) => {
+                let (meta, body) = envelope::decode(v)?;
+                Ok(f((!meta.is_expired(self.now_ms)).then_some((meta, body))))
+            }
         }
-        Ok(Some((meta, body.to_vec())))
+    }
+
+    /// The header of `key`'s live value, if any.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<Meta>, Error> {
+        self.with_live(key, |v| v.map(|(m, _)| m))
+    }
+
+    /// Calls `f` with `key`'s live string and its header, not copied;
+    /// `WrongType` when it holds a collection.
+    pub fn read_string<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<(&Meta, &[u8])>) -> R,
+    ) -> Result<R, Error> {
+        self.with_live(key, |v| match v {
+            Some((m, _)) if m.vtype != ValueType::String => Err(Error::WrongType),
+            Some((m, body)) => Ok(f(Some((&m, body)))),
+            None => Ok(f(None)),
+        })?
     }
 
     /// The key's current version, 0 when it does not exist.
     pub fn version_of(&self, key: &[u8]) -> Result<u64, Error> {
-        Ok(self.load(key)?.map(|(m, _)| m.version).unwrap_or(0))
+        Ok(self.meta(key)?.map(|m| m.version).unwrap_or(0))
     }
 
     /// Writes a whole record for `key` (any type).
     pub fn store(&mut self, key: &[u8], meta: &Meta, body: &[u8]) {
-        self.put(
-            Cf::Meta,
-            raw_key(self.slot, key),
-            envelope::encode(meta, body),
+        self.writes.insert(
+            (Cf::Meta, raw_key(self.slot, key)),
+            Some(envelope::encode_shared(meta, body)),
         );
     }
 
     /// Deletes `key` whatever its type, in O(1): a collection's members stay
     /// until compaction drops their dead generation. Returns whether it existed.
     pub fn remove(&mut self, key: &[u8]) -> Result<bool, Error> {
-        if self.load(key)?.is_none() {
+        if self.meta(key)?.is_none() {
             return Ok(false);
         }
         self.delete(Cf::Meta, raw_key(self.slot, key));

@@ -123,6 +123,21 @@ impl SetOptions {
     }
 }
 
+/// The binary SET opcode's arguments as the options they stand for: the
+/// opcode is a compact encoding of the same SET.
+impl From<&SetArgs> for SetOptions {
+    fn from(a: &SetArgs) -> SetOptions {
+        SetOptions {
+            nx: a.nx,
+            xx: a.xx,
+            keep_ttl: a.keep_ttl,
+            get: false,
+            expire: a.ttl_ms.map(Expire::In),
+            version: a.expected_version,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +192,7 @@ mod tests {
         let w: Vec<&[u8]> = vec![b"VER", b"3", b"NX"];
         let o = SetOptions::parse(&w, true).unwrap();
         assert_eq!(o.fast().unwrap().expected_version, Some(3));
+        // The opcode's arguments stand for the same options.
+        assert_eq!(SetOptions::from(&o.fast().unwrap()), o);
     }
 }

@@ -19,11 +19,12 @@ use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::{put_found, NamedCommand};
+use crate::proto::set_opts::SetOptions;
 use crate::proto::table;
 use crate::proto::{self, frame, Request, Topology};
 use crate::shard::clock::now_ms;
 use crate::shard::tx::Tx;
-use crate::shard::{self, Cond, Durability, Partition, SetOptions};
+use crate::shard::{self, Durability, Partition};
 use crate::slot::key_slot;
 use crate::sync::{Notify, Recent, Watermark};
 
@@ -249,6 +250,26 @@ impl Core {
         }
     }
 
+    /// Runs one key's command (a fast opcode) in a transaction of the key's
+    /// slot, with `with_key`'s warm-ups; what it wrote joins `writes`.
+    async fn on_key<T>(
+        &self,
+        key: &[u8],
+        now: u64,
+        writes: &mut Writes,
+        mut op: impl FnMut(&mut Tx<'_>) -> Result<T, shard::Error>,
+    ) -> Result<T, WireError> {
+        let (r, group) = self
+            .with_key(key, |p, s| {
+                let mut t = Tx::new(p, s, now);
+                let r = op(&mut t)?;
+                Ok((r, t.commit().map(|g| (p.id(), g))))
+            })
+            .await?;
+        writes.extend(group);
+        Ok(r)
+    }
+
     /// Executes a request whose keys are all on this core, appending its
     /// response (with `id`) to `out` and the groups it wrote to `writes`.
     pub async fn exec_local(
@@ -299,10 +320,8 @@ impl Core {
             Request::Get { key } => {
                 let start = frame::begin(out, id, frame::STATUS_OK, 0);
                 let r = self
-                    .with_key(key, |p, s| {
-                        p.get(s, key, now, |v| {
-                            put_found(out, v.map(|(m, b)| (m.version, b)))
-                        })
+                    .on_key(key, now, writes, |t| {
+                        t.read_string(key, |v| put_found(out, v.map(|(m, b)| (m.version, b))))
                     })
                     .await;
                 match r {
@@ -314,54 +333,33 @@ impl Core {
                 }
             }
             Request::Set { key, value, args } => {
-                let opts = SetOptions {
-                    ttl_ms: args.ttl_ms,
-                    cond: if args.nx {
-                        Cond::IfAbsent
-                    } else if args.xx {
-                        Cond::IfPresent
-                    } else {
-                        Cond::Always
-                    },
-                    expected_version: args.expected_version,
-                    keep_ttl: args.keep_ttl,
-                };
-                let (outcome, group) = self
-                    .with_key(key, |p, s| {
-                        p.set(s, key, value, &opts, now)
-                            .map(|(o, g)| (o, g.map(|g| (p.id(), g))))
+                let opts = SetOptions::from(args);
+                let done = self
+                    .on_key(key, now, writes, |t| {
+                        cmd::keys::set_with(t, key, value, &opts)
                     })
                     .await?;
-                writes.extend(group);
                 ok(out, id, |o| {
-                    o.push(outcome.applied as u8);
-                    put_u64(o, outcome.version);
+                    o.push(done.applied as u8);
+                    put_u64(o, done.version);
                 });
             }
             Request::Del { keys } => {
                 let mut n = 0u64;
                 for key in keys {
-                    let (existed, group) = self
-                        .with_key(key, |p, s| {
-                            p.delete(s, key, now)
-                                .map(|(e, g)| (e, g.map(|g| (p.id(), g))))
-                        })
-                        .await?;
-                    n += existed as u64;
-                    writes.extend(group);
+                    n += self
+                        .on_key(key, now, writes, |t| cmd::keys::del_key(t, key))
+                        .await? as u64;
                 }
                 ok(out, id, |o| put_u64(o, n));
             }
             Request::Exists { keys } => {
                 let mut n = 0u64;
                 for key in keys {
-                    if self
-                        .with_key(key, |p, s| p.meta(s, key, now))
+                    n += self
+                        .on_key(key, now, writes, |t| t.meta(key))
                         .await?
-                        .is_some()
-                    {
-                        n += 1;
-                    }
+                        .is_some() as u64;
                 }
                 ok(out, id, |o| put_u64(o, n));
             }
@@ -369,18 +367,11 @@ impl Core {
                 let start = frame::begin(out, id, frame::STATUS_OK, 0);
                 put_u32(out, keys.len() as u32);
                 for key in keys {
-                    // A key holding a collection reads as absent, as in Redis's MGET.
                     let r = self
-                        .with_key(key, |p, s| {
-                            match p.get(s, key, now, |v| {
+                        .on_key(key, now, writes, |t| {
+                            cmd::keys::string_or_none(t, key, |v| {
                                 put_found(out, v.map(|(m, b)| (m.version, b)))
-                            }) {
-                                Err(shard::Error::WrongType) => {
-                                    put_found(out, None);
-                                    Ok(())
-                                }
-                                other => other,
-                            }
+                            })
                         })
                         .await;
                     if let Err(e) = r {
@@ -393,50 +384,38 @@ impl Core {
             Request::MSet { pairs } => {
                 let opts = SetOptions::default();
                 for (key, value) in pairs {
-                    let (_, group) = self
-                        .with_key(key, |p, s| {
-                            p.set(s, key, value, &opts, now)
-                                .map(|(o, g)| (o, g.map(|g| (p.id(), g))))
-                        })
-                        .await?;
-                    writes.extend(group);
+                    self.on_key(key, now, writes, |t| {
+                        cmd::keys::set_with(t, key, value, &opts)
+                    })
+                    .await?;
                 }
                 ok(out, id, |o| put_u64(o, pairs.len() as u64));
             }
             Request::IncrBy { key, delta } => {
-                let (value, version, group) = self
-                    .with_key(key, |p, s| {
-                        p.incr_by(s, key, *delta, now)
-                            .map(|(v, ver, g)| (v, ver, (p.id(), g)))
-                    })
+                let (value, version) = self
+                    .on_key(key, now, writes, |t| cmd::keys::incr_by(t, key, *delta))
                     .await?;
-                writes.push(group);
                 ok(out, id, |o| {
                     put_i64(o, value);
                     put_u64(o, version);
                 });
             }
             Request::Expire { key, ttl_ms } => {
-                let group = self
-                    .with_key(key, |p, s| {
-                        p.expire(s, key, *ttl_ms, now)
-                            .map(|g| g.map(|g| (p.id(), g)))
-                    })
+                let done = self
+                    .on_key(key, now, writes, |t| cmd::keys::expire_in(t, key, *ttl_ms))
                     .await?;
-                writes.extend(group);
-                ok(out, id, |o| o.push(group.is_some() as u8));
+                ok(out, id, |o| o.push(done as u8));
             }
             Request::Persist { key } => {
-                let group = self
-                    .with_key(key, |p, s| {
-                        p.persist(s, key, now).map(|g| g.map(|g| (p.id(), g)))
-                    })
+                let done = self
+                    .on_key(key, now, writes, |t| cmd::keys::persist_key(t, key))
                     .await?;
-                writes.extend(group);
-                ok(out, id, |o| o.push(group.is_some() as u8));
+                ok(out, id, |o| o.push(done as u8));
             }
             Request::Ttl { key } => {
-                let ttl = self.with_key(key, |p, s| p.ttl_ms(s, key, now)).await?;
+                let ttl = self
+                    .on_key(key, now, writes, |t| cmd::keys::ttl_ms(t, key))
+                    .await?;
                 ok(out, id, |o| put_i64(o, ttl));
             }
             Request::Scan {

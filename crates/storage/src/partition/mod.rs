@@ -20,7 +20,7 @@ use ahash::AHashMap;
 use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB};
 
 use super::clock::Hlc;
-use super::envelope::{self, Meta, ValueType};
+use super::envelope::{self, Meta};
 use super::manifest::SlotRange;
 use super::repl_log::LogState;
 use super::{Durability, Error};
@@ -45,36 +45,6 @@ pub fn raw_key(slot: u16, key: &[u8]) -> Vec<u8> {
     raw.extend_from_slice(&slot.to_be_bytes());
     raw.extend_from_slice(key);
     raw
-}
-
-/// A write condition on the key's existence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Cond {
-    #[default]
-    Always,
-    /// Only when the key does not exist.
-    IfAbsent,
-    /// Only when the key exists.
-    IfPresent,
-}
-
-/// Options of a SET.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SetOptions {
-    /// Time to live in milliseconds; `None` keeps no expiry (or the old one with `keep_ttl`).
-    pub ttl_ms: Option<u64>,
-    pub cond: Cond,
-    /// CAS: apply only when the key's version equals this (0 = the key must not exist).
-    pub expected_version: Option<u64>,
-    pub keep_ttl: bool,
-}
-
-/// What a SET did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SetOutcome {
-    pub applied: bool,
-    /// The new version when applied; otherwise the current one (0 when absent).
-    pub version: u64,
 }
 
 /// Counters of one partition, read by INFO.
@@ -135,8 +105,7 @@ pub enum Cf {
     Sub,
 }
 
-/// A transaction's writes: (column family, raw key) → value or deletion.
-pub(super) type TxWrites = Vec<((Cf, Vec<u8>), Option<Vec<u8>>)>;
+pub(crate) use super::tx_writes::TxWrites;
 
 /// Name of the subkey column family.
 pub const SUB_CF: &str = "sub";
@@ -403,18 +372,6 @@ impl Partition {
         });
     }
 
-    /// The live (present, unexpired) value of `raw` with its header.
-    fn read_live(&self, raw: &[u8], now_ms: u64) -> Result<Option<(Meta, RawValue<'_>)>, Error> {
-        let Some(v) = self.read_raw(raw)? else {
-            return Ok(None);
-        };
-        let (meta, _) = envelope::decode(&v)?;
-        if meta.is_expired(now_ms) {
-            return Ok(None);
-        }
-        Ok(Some((meta, v)))
-    }
-
     /// A closure that reads `raw` from disk into the block cache.
     /// Warms what the last `WouldBlock` missed, or else the key's metadata.
     pub fn warm_fn(&self, slot: u16, key: &[u8]) -> impl FnOnce() + Send + 'static {
@@ -465,41 +422,20 @@ impl Partition {
         }
     }
 
-    /// GET: calls `f` with the live string value and its header.
-    pub fn get<R>(
+    /// Calls `f` with the live value of `raw` (its header and body, not
+    /// copied): how transactions read keys.
+    pub(super) fn read_live_with<R>(
         &self,
-        slot: u16,
-        key: &[u8],
+        raw: &[u8],
         now_ms: u64,
-        f: impl FnOnce(Option<(&Meta, &[u8])>) -> R,
+        f: impl FnOnce(Option<(Meta, &[u8])>) -> R,
     ) -> Result<R, Error> {
-        let raw = raw_key(slot, key);
         self.stats.reads.set(self.stats.reads.get() + 1);
-        match self.read_live(&raw, now_ms)? {
-            None => Ok(f(None)),
-            Some((meta, v)) => {
-                if meta.vtype != ValueType::String {
-                    return Err(Error::WrongType);
-                }
-                Ok(f(Some((&meta, &v[envelope::HEADER_LEN..]))))
-            }
-        }
-    }
-
-    /// The header of the live value of `key`, if any.
-    pub fn meta(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<Option<Meta>, Error> {
-        let raw = raw_key(slot, key);
-        self.stats.reads.set(self.stats.reads.get() + 1);
-        Ok(self.read_live(&raw, now_ms)?.map(|(m, _)| m))
-    }
-
-    /// TTL in ms: -2 when the key does not exist, -1 when it has no expiry.
-    pub fn ttl_ms(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<i64, Error> {
-        Ok(match self.meta(slot, key, now_ms)? {
-            None => -2,
-            Some(m) if m.expire_at_ms == 0 => -1,
-            Some(m) => (m.expire_at_ms - now_ms) as i64,
-        })
+        let Some(v) = self.read_raw(raw)? else {
+            return Ok(f(None));
+        };
+        let (meta, body) = envelope::decode(&v)?;
+        Ok(f((!meta.is_expired(now_ms)).then_some((meta, body))))
     }
 
     // ---- writes ------------------------------------------------------------
@@ -522,35 +458,27 @@ impl Partition {
         v
     }
 
-    /// Stages a value (or a deletion) into the open group; returns the group.
-    fn stage(&self, raw: Vec<u8>, value: Staged) -> u64 {
-        let group = self.group.get();
-        self.pending.borrow_mut().stage(raw, group, value);
-        self.stats.writes.set(self.stats.writes.get() + 1);
-        group
-    }
-
     /// Stages a transaction's writes into the open group, all or nothing
     /// (they join one WriteBatch). Returns the group.
     pub(super) fn stage_all(&self, writes: TxWrites) -> u64 {
         let group = self.group.get();
-        let sub = self.sub_cf();
+        // Looked up by name, so only when a subkey is written.
+        let mut sub = None;
         let mut p = self.pending.borrow_mut();
         let n = writes.len() as u64;
-        for ((cf, raw), value) in writes {
-            let value: Staged = value.map(Into::into);
-            match (cf, &value) {
-                (Cf::Meta, _) => p.stage(raw, group, value),
-                (Cf::Sub, Some(v)) => {
-                    p.batch.put_cf(sub, &raw, v);
-                    p.sub.insert(raw, (group, value));
-                }
-                (Cf::Sub, None) => {
-                    p.batch.delete_cf(sub, &raw);
-                    p.sub.insert(raw, (group, value));
-                }
+        writes.drain_sorted(|(cf, raw), value: Staged| match (cf, &value) {
+            (Cf::Meta, _) => p.stage(raw, group, value),
+            (Cf::Sub, Some(v)) => {
+                p.batch
+                    .put_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw, v);
+                p.sub.insert(raw, (group, value));
             }
-        }
+            (Cf::Sub, None) => {
+                p.batch
+                    .delete_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw);
+                p.sub.insert(raw, (group, value));
+            }
+        });
         self.stats.writes.set(self.stats.writes.get() + n);
         group
     }
@@ -583,149 +511,6 @@ impl Partition {
 
     pub(super) fn writable(&self) -> Result<(), Error> {
         self.check_writable()
-    }
-
-    /// SET. Returns the outcome and the group to wait for (when applied).
-    pub fn set(
-        &self,
-        slot: u16,
-        key: &[u8],
-        value: &[u8],
-        opts: &SetOptions,
-        now_ms: u64,
-    ) -> Result<(SetOutcome, Option<u64>), Error> {
-        self.check_writable()?;
-        let raw = raw_key(slot, key);
-        let needs_read =
-            opts.cond != Cond::Always || opts.expected_version.is_some() || opts.keep_ttl;
-        let mut expire_at_ms = opts.ttl_ms.map(|t| now_ms.saturating_add(t)).unwrap_or(0);
-        if needs_read {
-            let current = self.read_live(&raw, now_ms)?.map(|(m, _)| m);
-            let current_version = current.map(|m| m.version).unwrap_or(0);
-            if let Some(expected) = opts.expected_version {
-                if expected != current_version {
-                    return Err(Error::VersionConflict {
-                        current: current_version,
-                    });
-                }
-            }
-            let skip = match opts.cond {
-                Cond::Always => false,
-                Cond::IfAbsent => current.is_some(),
-                Cond::IfPresent => current.is_none(),
-            };
-            if skip {
-                return Ok((
-                    SetOutcome {
-                        applied: false,
-                        version: current_version,
-                    },
-                    None,
-                ));
-            }
-            if opts.keep_ttl && opts.ttl_ms.is_none() {
-                expire_at_ms = current.map(|m| m.expire_at_ms).unwrap_or(0);
-            }
-        }
-        let version = self.next_version(now_ms);
-        let bytes = envelope::encode(&Meta::string(version, expire_at_ms), value);
-        let group = self.stage(raw, Some(bytes.into()));
-        Ok((
-            SetOutcome {
-                applied: true,
-                version,
-            },
-            Some(group),
-        ))
-    }
-
-    /// DEL of one key. Returns whether it existed, and the group when it did.
-    pub fn delete(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<(bool, Option<u64>), Error> {
-        self.check_writable()?;
-        let raw = raw_key(slot, key);
-        if self.read_live(&raw, now_ms)?.is_none() {
-            return Ok((false, None));
-        }
-        let group = self.stage(raw, None);
-        Ok((true, Some(group)))
-    }
-
-    /// INCRBY: returns the new value, its version and the group.
-    pub fn incr_by(
-        &self,
-        slot: u16,
-        key: &[u8],
-        delta: i64,
-        now_ms: u64,
-    ) -> Result<(i64, u64, u64), Error> {
-        self.check_writable()?;
-        let raw = raw_key(slot, key);
-        let (old, expire_at_ms) = match self.read_live(&raw, now_ms)? {
-            None => (0i64, 0u64),
-            Some((meta, v)) => {
-                if meta.vtype != ValueType::String {
-                    return Err(Error::WrongType);
-                }
-                let body = &v[envelope::HEADER_LEN..];
-                let n = super::hash::parse_int(body).ok_or(Error::NotInteger)?;
-                (n, meta.expire_at_ms)
-            }
-        };
-        let new = old.checked_add(delta).ok_or(Error::Overflow)?;
-        let version = self.next_version(now_ms);
-        let bytes = envelope::encode(
-            &Meta::string(version, expire_at_ms),
-            new.to_string().as_bytes(),
-        );
-        let group = self.stage(raw, Some(bytes.into()));
-        Ok((new, version, group))
-    }
-
-    /// Rewrites the live value of `key` with a new expiry (0 = none) and a new
-    /// version. Returns the group, or `None` when the key does not exist or
-    /// `only_if_expiring` is set and it has no expiry.
-    fn rewrite_expiry(
-        &self,
-        slot: u16,
-        key: &[u8],
-        expire_at_ms: u64,
-        only_if_expiring: bool,
-        now_ms: u64,
-    ) -> Result<Option<u64>, Error> {
-        self.check_writable()?;
-        let raw = raw_key(slot, key);
-        let Some((mut meta, v)) = self.read_live(&raw, now_ms)? else {
-            return Ok(None);
-        };
-        if only_if_expiring && meta.expire_at_ms == 0 {
-            return Ok(None);
-        }
-        let body = v[envelope::HEADER_LEN..].to_vec();
-        drop(v);
-        meta.expire_at_ms = expire_at_ms;
-        meta.version = self.next_version(now_ms);
-        let bytes = envelope::encode(&meta, &body);
-        Ok(Some(self.stage(raw, Some(bytes.into()))))
-    }
-
-    /// PEXPIRE: a TTL of 0 deletes the key, as in Redis. Returns the group
-    /// when the key existed.
-    pub fn expire(
-        &self,
-        slot: u16,
-        key: &[u8],
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<Option<u64>, Error> {
-        if ttl_ms == 0 {
-            return Ok(self.delete(slot, key, now_ms)?.1);
-        }
-        self.rewrite_expiry(slot, key, now_ms.saturating_add(ttl_ms), false, now_ms)
-    }
-
-    /// PERSIST: returns the group when the key had an expiry that was removed.
-    pub fn persist(&self, slot: u16, key: &[u8], now_ms: u64) -> Result<Option<u64>, Error> {
-        self.rewrite_expiry(slot, key, 0, true, now_ms)
     }
 
     // ---- group commit ------------------------------------------------------
