@@ -208,7 +208,7 @@ fn the_server_modules_point_one_way() {
     let leaves = ["codes", "proto", "shard", "slot"];
     let allowed: &[(&str, &[&str])] = &[
         ("cmd", &leaves),
-        ("repl", &leaves),
+        ("repl", &["codes", "proto", "shard", "slot", "sync"]),
         ("config", &["shard"]),
         ("cli", &["client", "cmd", "codes", "proto"]),
     ];

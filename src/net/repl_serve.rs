@@ -9,7 +9,6 @@ use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::{frame, Request};
 use crate::repl::link::{apply_arg, timed, LONG_POLL, SYNC_IDLE};
 use crate::repl::position::{Epoch, Record};
-use crate::repl::CoreRole;
 use crate::shard::clock::now_ms;
 use std::rc::Rc;
 use std::time::Instant;
@@ -52,8 +51,8 @@ impl Core {
                 ))
             })?
             .clone();
-        let mine = self.epoch.get();
-        if known_term > mine.term && *self.role.borrow() == CoreRole::Primary {
+        let mine = self.repl().epoch();
+        if known_term > mine.term && self.repl().is_primary() {
             let why = format!(
                 "a replica knows epoch term {}, above this node's {mine}: another node was promoted",
                 known_term
@@ -72,25 +71,18 @@ impl Core {
                 ),
             ));
         }
-        self.replica_positions
-            .borrow_mut()
-            .insert((partition, node), index);
-        self.replica_progress
-            .advance(self.replica_progress.get() + 1);
+        self.repl().replica_reached(partition, node, index);
         let addr = String::from_utf8_lossy(addr).into_owned();
-        if !addr.is_empty() {
-            let prev = self.replica_addrs.borrow_mut().insert(node, addr.clone());
-            if prev.as_deref() != Some(addr.as_str()) {
-                let mut list = self.peers.borrow().clone();
-                list.push(addr.clone());
-                self.learn_peers(list, false).await;
-            }
+        if !addr.is_empty() && self.repl().note_replica(node, &addr) {
+            let mut list = self.repl().peers();
+            list.push(addr.clone());
+            self.learn_peers(list, false).await;
         }
         part.note_pull();
         let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
         // A caught-up replica's pull waits (a little) for the next commit,
         // so it gets new batches at once instead of polling.
-        let mut seen = self.log_written.get();
+        let mut seen = self.repl().log_mark();
         let deadline = Instant::now() + LONG_POLL;
         let (latest, batches) = loop {
             match part.tail_updates(asked, index, max) {
@@ -99,10 +91,10 @@ impl Core {
                     if now >= deadline {
                         break (latest, b);
                     }
-                    let next = std::pin::pin!(self.log_written.reach(seen + 1));
+                    let next = std::pin::pin!(self.repl().log_past(seen));
                     let stop = std::pin::pin!(self.shutdown.wait(false));
                     let _ = timed(deadline - now, futures::future::select(next, stop)).await;
-                    seen = self.log_written.get();
+                    seen = self.repl().log_mark();
                 }
                 Some(found) => break found,
                 None => {
@@ -115,14 +107,8 @@ impl Core {
                 }
             }
         };
-        let others: Vec<String> = self
-            .replica_addrs
-            .borrow()
-            .values()
-            .filter(|x| **x != addr)
-            .cloned()
-            .collect();
-        let epoch = self.epoch.get();
+        let others = self.repl().replicas_but(&addr);
+        let epoch = self.repl().epoch();
         let start = frame::begin(out, id, frame::STATUS_OK, 0);
         put_u64(out, epoch.term);
         put_u64(out, epoch.node);
@@ -161,19 +147,11 @@ impl Core {
             .partition(partition)
             .ok_or_else(|| bad(format!("partition {partition} is not on core {}", self.id)))?
             .clone();
-        let idle: Vec<u64> = self
-            .sync_sessions
-            .borrow()
-            .iter()
-            .filter(|(_, (_, used))| used.elapsed() > SYNC_IDLE)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in idle {
+        for k in self.repl().idle_syncs(SYNC_IDLE) {
             self.end_sync(k);
         }
         let (session, src) = if session == 0 {
-            let n = self.sync_counter.get() + 1;
-            self.sync_counter.set(n);
+            let n = self.repl().next_sync_id();
             let dir = self
                 .config
                 .data_dir
@@ -190,20 +168,16 @@ impl Core {
                 "full sync started at {}",
                 src.record.position()
             );
-            self.sync_sessions
-                .borrow_mut()
-                .insert(n, (src.clone(), Instant::now()));
+            self.repl().open_sync(n, src.clone());
             (n, src)
         } else {
-            let mut s = self.sync_sessions.borrow_mut();
-            let e = s.get_mut(&session).ok_or_else(|| {
+            let src = self.repl().use_sync(session).ok_or_else(|| {
                 WireError::new(
                     ErrorCode::SyncNeeded,
                     format!("full-sync session {session} is gone (idle too long, or the node restarted); start again"),
                 )
             })?;
-            e.1 = Instant::now();
-            (session, e.0.clone())
+            (session, src)
         };
         let after = (cf != 255).then(|| (cf, after.to_vec()));
         let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
@@ -233,7 +207,7 @@ impl Core {
     /// Drops a full-sync session (closing and deleting its checkpoint off
     /// the reactor).
     fn end_sync(&self, session: u64) {
-        if let Some((src, _)) = self.sync_sessions.borrow_mut().remove(&session) {
+        if let Some(src) = self.repl().close_sync(session) {
             if let Ok(src) = Rc::try_unwrap(src) {
                 glommio::spawn_local(glommio::executor().spawn_blocking(move || drop(src)))
                     .detach();

@@ -29,7 +29,7 @@ const RETRY: Duration = Duration::from_millis(500);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn set_state(core: &Core, p: u32, f: impl FnOnce(&mut StreamState)) {
-    f(core.repl.borrow_mut().entry(p).or_default());
+    core.repl().update_stream(p, f);
 }
 
 /// Why a pull did not apply anything.
@@ -88,13 +88,13 @@ async fn pull_once(
         index: rec.index,
         max_bytes: PULL_BYTES,
         node: core.node_id(),
-        known_term: core.epoch.get().term,
+        known_term: core.repl().epoch().term,
         addr: core.config.advertise.as_bytes(),
     };
     let body = call(core, client, &req).await?;
     let u = Pulled::decode(&body).map_err(|e| PullError::Lost(format!("bad PULL reply: {e}")))?;
     if follow {
-        let known = core.epoch.get();
+        let known = core.repl().epoch();
         if u.epoch.term < known.term {
             return Err(PullError::Refused(format!(
                 "the source's epoch {} is older than {known} known here: it was superseded, follow the current primary",
@@ -186,15 +186,14 @@ async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(),
 /// Follows partition `part` of `primary` until the core stops or the
 /// follower generation moves past `gen` (a role change).
 pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr, gen: u64) {
-    core.followers.set(core.followers.get() + 1);
-    follow_loop(&core, &part, primary, gen).await;
-    core.followers.set(core.followers.get() - 1);
-    core.followers_done.notify();
+    core.repl()
+        .as_follower(follow_loop(&core, &part, primary, gen))
+        .await;
 }
 
 async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u64) {
     let p = part.id();
-    let live = || core.follow_gen.get() == gen && !core.shutdown.is_set();
+    let live = || core.repl().follow_generation() == gen && !core.shutdown.is_set();
     set_state(core, p, |s| {
         s.position = part.last_record();
         s.state = "connecting".into();

@@ -100,7 +100,7 @@ pub async fn query_status(addr: &str) -> Result<PeerStatus, PeerError> {
 impl Core {
     /// The READONLY error when this node does not take writes now.
     pub fn readonly_error(&self) -> Option<WireError> {
-        match &*self.role.borrow() {
+        match &self.repl().role() {
             CoreRole::Primary => None,
             CoreRole::Replica(p) => Some(WireError::new(
                 ErrorCode::ReadOnly,
@@ -114,7 +114,7 @@ impl Core {
     }
 
     pub fn role_text(&self) -> String {
-        match &*self.role.borrow() {
+        match &self.repl().role() {
             CoreRole::Primary => "primary".into(),
             CoreRole::Replica(p) => format!("replica of {p}"),
             CoreRole::Fenced(why) => format!("fenced: {why}"),
@@ -155,10 +155,10 @@ impl Core {
 
     /// Learns a higher epoch (persisted; never goes down).
     pub async fn learn_epoch(&self, e: Epoch) {
-        if e <= self.epoch.get() {
+        if e <= self.repl().epoch() {
             return;
         }
-        self.epoch.set(e);
+        self.repl().set_epoch(e);
         if let Err(err) = self
             .update_state(move |s| {
                 let up = e > s.epoch;
@@ -177,10 +177,9 @@ impl Core {
         list.retain(|p| !p.is_empty() && *p != self.config.advertise);
         list.sort();
         list.dedup();
-        if *self.peers.borrow() == list {
+        if !self.repl().set_peers(list.clone()) {
             return;
         }
-        *self.peers.borrow_mut() = list.clone();
         if let Err(e) = self
             .update_state(move |s| {
                 let mut all = if replace { Vec::new() } else { s.peers.clone() };
@@ -221,14 +220,14 @@ impl Core {
     fn status_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let role = match &*self.role.borrow() {
+        let role = match &self.repl().role() {
             CoreRole::Primary => "primary".to_string(),
             CoreRole::Replica(p) => format!("replica {p}"),
             CoreRole::Fenced(_) => "fenced".to_string(),
         };
         let _ = writeln!(s, "role:{role}");
-        let _ = writeln!(s, "epoch:{}", self.epoch.get());
-        let _ = writeln!(s, "peers:{}", self.peers.borrow().join(","));
+        let _ = writeln!(s, "epoch:{}", self.repl().epoch());
+        let _ = writeln!(s, "peers:{}", self.repl().peers().join(","));
         for p in &self.local {
             let _ = writeln!(s, "partition{}:{}", p.id(), p.last_record().position());
         }
@@ -314,13 +313,13 @@ impl Core {
     /// `promote`: take writes with a new epoch, after catching up from the
     /// most advanced peer.
     async fn promote(&self, force: bool) -> Result<String, WireError> {
-        if *self.role.borrow() == CoreRole::Primary {
+        if self.repl().is_primary() {
             return Err(bad(format!(
                 "this node is already a primary (epoch {})",
-                self.epoch.get()
+                self.repl().epoch()
             )));
         }
-        let peers = self.peers.borrow().clone();
+        let peers = self.repl().peers();
         let mut statuses = Vec::new();
         let mut unreachable = Vec::new();
         for p in &peers {
@@ -350,7 +349,7 @@ impl Core {
             .max()
             .unwrap_or(0);
         let node = self.node_id();
-        let local_term = self.epoch.get().term;
+        let local_term = self.repl().epoch().term;
         // The epoch is persisted first; the role only once every partition
         // caught up (a crash in between restarts this node as a replica
         // that knows the new term, and `promote` can be run again).
@@ -392,10 +391,7 @@ impl Core {
 
     /// Stops this core's followers and waits until they are gone.
     pub async fn stop_followers(&self) {
-        self.follow_gen.set(self.follow_gen.get() + 1);
-        while self.followers.get() > 0 {
-            self.followers_done.wait(true).await;
-        }
+        self.repl().stop_followers().await;
     }
 
     /// This core's part of a role change (ROLE action 3).
@@ -414,13 +410,14 @@ impl Core {
                     .and_then(|a| a.parse().ok())
                     .ok_or_else(|| bad("bad primary address"))?;
                 self.stop_followers().await;
-                *self.role.borrow_mut() = CoreRole::Replica(addr);
+                self.repl().set_role(CoreRole::Replica(addr));
                 self.start_followers(addr);
                 Ok(String::new())
             }
             b'F' => {
                 self.stop_followers().await;
-                *self.role.borrow_mut() = CoreRole::Fenced(String::from_utf8_lossy(rest).into());
+                self.repl()
+                    .set_role(CoreRole::Fenced(String::from_utf8_lossy(rest).into()));
                 Ok(String::new())
             }
             b'W' => {
@@ -442,8 +439,9 @@ impl Core {
                     sources.push((p, addr, e, i));
                 }
                 self.stop_followers().await;
-                *self.role.borrow_mut() =
-                    CoreRole::Fenced(format!("promotion to epoch {epoch} in progress"));
+                self.repl().set_role(CoreRole::Fenced(format!(
+                    "promotion to epoch {epoch} in progress"
+                )));
                 let mut text = String::new();
                 for part in self.local.clone() {
                     let mine = part.last_record();
@@ -461,7 +459,7 @@ impl Core {
                                     "promotion to epoch {epoch} incomplete: partition {} could not catch up from {addr}: {e}",
                                     part.id()
                                 );
-                                *self.role.borrow_mut() = CoreRole::Fenced(why.clone());
+                                self.repl().set_role(CoreRole::Fenced(why.clone()));
                                 return Err(WireError::new(ErrorCode::NoReplicas, why));
                             }
                             text.push_str(&format!(
@@ -490,13 +488,13 @@ impl Core {
         for p in &self.local {
             p.set_epoch(epoch);
         }
-        self.repl.borrow_mut().clear();
-        *self.role.borrow_mut() = CoreRole::Primary;
+        self.repl().clear_streams();
+        self.repl().set_role(CoreRole::Primary);
     }
 
     /// Starts a follower for every local partition.
     pub fn start_followers(&self, primary: SocketAddr) {
-        let gen = self.follow_gen.get();
+        let gen = self.repl().follow_generation();
         for p in self.local.clone() {
             glommio::spawn_local(super::replica::follow(self.rc(), p, primary, gen)).detach();
         }
@@ -507,16 +505,16 @@ impl Core {
 /// still the highest, or stays fenced naming the newer one.
 pub async fn confirm_epoch(core: Rc<Core>) {
     while !core.shutdown.is_set() {
-        if !matches!(*core.role.borrow(), CoreRole::Fenced(_)) {
+        if !core.repl().is_fenced() {
             return;
         }
-        let mine = core.epoch.get();
-        let peers = core.peers.borrow().clone();
+        let mine = core.repl().epoch();
+        let peers = core.repl().peers();
         for peer in peers {
             let Ok(st) = query_status(&peer).await else {
                 continue;
             };
-            if !matches!(*core.role.borrow(), CoreRole::Fenced(_)) {
+            if !core.repl().is_fenced() {
                 return;
             }
             let change = if st.epoch.term > mine.term {

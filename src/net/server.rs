@@ -544,12 +544,12 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let beat_task = glommio::spawn_local(heartbeat_loop(core.clone(), a.health.clone()));
     {
         let st = a.repl.clone();
-        core.epoch.set(st.epoch);
-        *core.peers.borrow_mut() = st.peers.clone();
+        core.repl().set_epoch(st.epoch);
+        core.repl().set_peers(st.peers.clone());
         for p in &core.local {
             p.set_epoch(st.epoch);
         }
-        *core.role.borrow_mut() = a.role.clone();
+        core.repl().set_role(a.role.clone());
         match &a.role {
             CoreRole::Replica(primary) => core.start_followers(*primary),
             CoreRole::Fenced(_) if id == 0 => {

@@ -18,14 +18,17 @@ use crate::proto::{frame, Hello, Request};
 /// The position records of the storage's replication log (they live in
 /// `shard`, which writes them; replication reads them).
 pub use crate::shard::position;
+pub mod core_state;
 pub mod link;
 pub mod state;
 
+pub use core_state::Replication;
 use position::Record;
 
 /// What a core lets clients do, by the node's role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CoreRole {
+    #[default]
     Primary,
     /// Follows this primary; writes answer READONLY naming it.
     Replica(SocketAddr),

@@ -63,7 +63,7 @@ impl Core {
             }
         }
         if !written.is_empty() {
-            self.log_written.advance(self.log_written.get() + 1);
+            self.repl().log_grew();
         }
         let targets: Vec<(u32, u64)> = written
             .iter()

@@ -108,32 +108,8 @@ pub struct Core {
     pub pubsub: RefCell<super::pubsub::PubSub>,
     /// Blocked list pops waiting on each key (woken by writes to the key).
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
-    /// On a replica: each local partition's stream.
-    pub repl: RefCell<AHashMap<u32, crate::repl::StreamState>>,
-    /// What clients may do here (writes only on a primary).
-    pub role: RefCell<crate::repl::CoreRole>,
-    /// The highest epoch this node has taken or seen.
-    pub epoch: Cell<crate::repl::position::Epoch>,
-    /// Followers stop when this moves (a role change); running ones are
-    /// counted so a role change can wait for them.
-    pub follow_gen: Cell<u64>,
-    pub followers: Cell<usize>,
-    pub followers_done: Notify,
-    /// Other nodes of the replication group (binary `HOST:PORT`).
-    pub peers: RefCell<Vec<String>>,
-    /// On a primary: each replica's address by node id.
-    pub replica_addrs: RefCell<AHashMap<u64, String>>,
-    /// Full-sync sources being copied (session → checkpoint, last use).
-    pub sync_sessions: RefCell<AHashMap<u64, (Rc<crate::shard::repl_log::SyncSource>, Instant)>>,
-    pub sync_counter: Cell<u64>,
-    /// On a primary: the position each replica reported per partition
-    /// ((partition, replica node id) → last batch index applied).
-    pub replica_positions: RefCell<AHashMap<(u32, u64), u64>>,
-    /// Counts position reports; every waiter sees each one (unlike a
-    /// consumed flag, which wakes only the first of several waiting groups).
-    pub replica_progress: Watermark,
-    /// Counts group commits that wrote batches (replicas' pulls wait on it).
-    pub log_written: Watermark,
+    /// Role, epoch, peers, streams, replicas' positions, full syncs.
+    repl: crate::repl::Replication,
     /// Groups whose replicas did not acknowledge in time (most recent last).
     unacked_groups: RefCell<VecDeque<u64>>,
     /// The last group handed to `release_group` (acks are released in order).
@@ -187,19 +163,7 @@ impl Core {
             metrics: RefCell::new(CommandMetrics::default()),
             pubsub: RefCell::new(Default::default()),
             blocked: RefCell::new(AHashMap::new()),
-            repl: RefCell::new(AHashMap::new()),
-            role: RefCell::new(crate::repl::CoreRole::Primary),
-            epoch: Cell::new(Default::default()),
-            follow_gen: Cell::new(0),
-            followers: Cell::new(0),
-            followers_done: Notify::default(),
-            peers: RefCell::new(Vec::new()),
-            replica_addrs: RefCell::new(AHashMap::new()),
-            sync_sessions: RefCell::new(AHashMap::new()),
-            sync_counter: Cell::new(0),
-            replica_positions: RefCell::new(AHashMap::new()),
-            replica_progress: Watermark::default(),
-            log_written: Watermark::default(),
+            repl: Default::default(),
             unacked_groups: RefCell::new(VecDeque::new()),
             release_tail: Cell::new(0),
             started: Instant::now(),
@@ -587,6 +551,11 @@ impl Core {
         }
     }
 
+    /// This core's replication state.
+    pub fn repl(&self) -> &crate::repl::Replication {
+        &self.repl
+    }
+
     pub fn node_id(&self) -> u64 {
         self.node.get()
     }
@@ -621,26 +590,14 @@ impl Core {
         let need = self.config.min_replicas_to_ack as usize;
         let deadline = Instant::now() + self.config.replica_ack_timeout;
         loop {
-            let seen = self.replica_progress.get();
-            let done = {
-                let pos = self.replica_positions.borrow();
-                targets.iter().all(|&(p, seq)| {
-                    pos.iter()
-                        .filter(|((part, _), at)| *part == p && **at >= seq)
-                        .count()
-                        >= need
-                })
-            };
-            if done {
+            if self.repl().replicas_reached(targets, need) {
                 return true;
             }
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
-            let wait = std::pin::pin!(self.replica_progress.reach(seen + 1));
-            let sleep = std::pin::pin!(glommio::timer::sleep(deadline - now));
-            let _ = futures::future::select(wait, sleep).await;
+            self.repl().next_report(deadline - now).await;
         }
     }
 

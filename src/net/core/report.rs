@@ -118,7 +118,7 @@ impl Core {
                 ("g", "tessera_repl_index", rec.index as f64),
                 ("g", "tessera_repl_epoch_term", rec.epoch.term as f64),
             ];
-            if let Some(r) = self.repl.borrow().get(&i.id) {
+            if let Some(r) = self.repl().stream(i.id) {
                 repl.extend([
                     ("g", "tessera_repl_lag_batches", r.lag() as f64),
                     ("g", "tessera_repl_lag_bytes", r.lag_bytes() as f64),
@@ -131,13 +131,17 @@ impl Core {
                 let _ = writeln!(s, "{kind} {name} {l} {v}");
             }
         }
-        let role = match &*self.role.borrow() {
+        let role = match &self.repl().role() {
             crate::repl::CoreRole::Primary => 0,
             crate::repl::CoreRole::Replica(_) => 1,
             crate::repl::CoreRole::Fenced(_) => 2,
         };
         let _ = writeln!(s, "g tessera_role core={c} {role}");
-        let _ = writeln!(s, "g tessera_epoch_term core={c} {}", self.epoch.get().term);
+        let _ = writeln!(
+            s,
+            "g tessera_epoch_term core={c} {}",
+            self.repl().epoch().term
+        );
         s
     }
 
@@ -171,8 +175,8 @@ impl Core {
             self.committed.get()
         );
         let _ = writeln!(s, "core{}_role:{}", self.id, self.role_text());
-        let _ = writeln!(s, "core{}_epoch:{}", self.id, self.epoch.get());
-        let _ = writeln!(s, "core{}_peers:{}", self.id, self.peers.borrow().join(","));
+        let _ = writeln!(s, "core{}_epoch:{}", self.id, self.repl().epoch());
+        let _ = writeln!(s, "core{}_peers:{}", self.id, self.repl().peers().join(","));
         for p in &self.local {
             let i = p.info();
             let n = i.id;
@@ -212,12 +216,10 @@ impl Core {
             let rec = p.last_record();
             let _ = writeln!(s, "partition{n}_position:{}", rec.position());
             let _ = writeln!(s, "partition{n}_log_bytes:{}", rec.bytes);
-            for ((part, node), at) in self.replica_positions.borrow().iter() {
-                if *part == n {
-                    let _ = writeln!(s, "partition{n}_replica_{node:016x}_index:{at}");
-                }
+            for (node, at) in self.repl().replica_positions(n) {
+                let _ = writeln!(s, "partition{n}_replica_{node:016x}_index:{at}");
             }
-            if let Some(r) = self.repl.borrow().get(&n) {
+            if let Some(r) = self.repl().stream(n) {
                 let _ = writeln!(s, "partition{n}_repl_position:{}", r.position.position());
                 let _ = writeln!(s, "partition{n}_repl_index:{}", r.position.index);
                 let _ = writeln!(s, "partition{n}_repl_lag:{}", r.lag());
