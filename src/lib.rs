@@ -31,11 +31,13 @@
 //!   pops, reports), replication roles and serving (`role`, `repl_serve`,
 //!   `replica`), shutdown.
 //! - [`repl`]: replication: a replica's partitions follow a primary's
-//!   (docs/replication.md; the follower loop runs in `net`).
+//!   (docs/replication.md); each core's replication state as a service
+//!   (`repl::Replication`) and the waits both ends share (`repl::link`);
+//!   the follower loop, roles and serving still run in `net`.
 //! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client.
 //! - [`config`]: the server's configuration (TOML and flags).
 //!
-//! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard}`,
+//! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard, sync}`,
 //! `cmd → {proto, shard}`; nothing points back at `net`.
 
 pub mod cli;
