@@ -110,7 +110,7 @@ enum Step {
 impl Conn {
     /// Runs every complete frame in the buffer into the batch.
     async fn process(&mut self) -> Step {
-        let max = self.core.config.max_frame_bytes;
+        let max = self.core.config().max_frame_bytes;
         loop {
             if self.batch.out.len() > REPLY_SOFT_CAP {
                 return Step::More;
@@ -126,7 +126,7 @@ impl Conn {
                 Ok(None) => return Step::NeedRead,
                 Err(e) => {
                     tracing::info!(
-                        core = self.core.id,
+                        core = self.core.id(),
                         "client error, closing the connection: {e}"
                     );
                     let id = match &e {
@@ -159,7 +159,7 @@ impl Conn {
         let req = match Request::decode(info.kind, info.flags, info.body(bytes)) {
             Ok(r) => r,
             Err(e) => {
-                core.stats.errors.set(core.stats.errors.get() + 1);
+                core.stats().errors.set(core.stats().errors.get() + 1);
                 self.local_error(id, &e.to_wire());
                 return;
             }
@@ -176,9 +176,9 @@ impl Conn {
                 parts.push((PartReply::Ready(head), vec![]));
                 ws.push((0, 0));
             }
-            for c in 0..core.topo.cores() as usize {
+            for c in 0..core.topo().cores() as usize {
                 let w0 = b.writes.len();
-                if c == core.id {
+                if c == core.id() {
                     let mut r = Vec::new();
                     core.exec_local(&req, 0, &mut r, &mut b.writes).await;
                     parts.push((PartReply::Ready(r), vec![]));
@@ -197,7 +197,7 @@ impl Conn {
             });
             return;
         }
-        if let Some((gather, split_parts)) = split(&core.topo, &req) {
+        if let Some((gather, split_parts)) = split(core.topo(), &req) {
             let total = match &req {
                 Request::MGet { keys } => keys.len(),
                 _ => 0,
@@ -206,7 +206,7 @@ impl Conn {
             let mut ws = Vec::new();
             for (c, sub, idx) in split_parts {
                 let w0 = b.writes.len();
-                if c == core.id {
+                if c == core.id() {
                     let mut r = Vec::new();
                     core.exec_local(&sub, 0, &mut r, &mut b.writes).await;
                     parts.push((PartReply::Ready(r), idx));
@@ -227,8 +227,8 @@ impl Conn {
             });
             return;
         }
-        let home = home_core(&core.topo, &req, core.id);
-        if home == core.id {
+        let home = home_core(core.topo(), &req, core.id());
+        if home == core.id() {
             let start = b.out.len();
             let w0 = b.writes.len();
             core.exec_local(&req, id, &mut b.out, &mut b.writes).await;
@@ -259,13 +259,13 @@ impl Conn {
     /// Counts each reply by its request's command and status, with the
     /// batch's latency.
     fn account(&self, replies: &[u8], took: std::time::Duration) {
-        self.core.metrics.borrow_mut().bytes_out += replies.len() as u64;
+        self.core.metrics().borrow_mut().bytes_out += replies.len() as u64;
         self.count_requests(replies, took);
     }
 
     /// Counts each reply by its request's command and status.
     fn count_requests(&self, replies: &[u8], took: std::time::Duration) {
-        let mut m = self.core.metrics.borrow_mut();
+        let mut m = self.core.metrics().borrow_mut();
         let mut at = 0;
         for &op in &self.batch.ops {
             match frame::check(&replies[at..], usize::MAX) {
@@ -285,7 +285,7 @@ impl Conn {
         let core = self.core.clone();
         let batch = &mut self.batch;
         if let Some(max) = batch.writes.iter().map(|w| w.1).max() {
-            core.committed.reach(max).await;
+            core.committed().reach(max).await;
         }
         // A poisoned partition or a group the replicas did not acknowledge.
         let any_failed = core.write_error(&batch.writes).is_some();
@@ -362,14 +362,14 @@ impl Conn {
         if self.start == self.filled && self.borrowed > 0 {
             self.buf.truncate(BASE_BUFFER);
             self.buf.shrink_to_fit();
-            self.core.config.memory_budget.give_back(self.borrowed);
+            self.core.config().memory_budget.give_back(self.borrowed);
             self.borrowed = 0;
         }
         compact(&mut self.buf, &mut self.start, &mut self.filled);
         let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
         if need > self.buf.len() {
             let extra = need - self.buf.len();
-            if !self.core.config.memory_budget.try_take(extra) {
+            if !self.core.config().memory_budget.try_take(extra) {
                 return Err(WireError::new(
                     ErrorCode::OutOfMemory,
                     format!("no memory budget left for a {need}-byte frame"),
@@ -393,13 +393,13 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         if self.borrowed > 0 {
-            self.core.config.memory_budget.give_back(self.borrowed);
+            self.core.config().memory_budget.give_back(self.borrowed);
         }
         if self.counted {
             self.core
-                .stats
+                .stats()
                 .connections
-                .set(self.core.stats.connections.get().saturating_sub(1));
+                .set(self.core.stats().connections.get().saturating_sub(1));
         }
     }
 }
@@ -445,7 +445,7 @@ pub(super) async fn read_or_stop(
     buf: &mut [u8],
 ) -> Option<usize> {
     let read = pin!(stream.read(buf));
-    let stop = pin!(core.shutdown.wait(false));
+    let stop = pin!(core.shutdown().wait(false));
     match select(read, stop).await {
         Either::Left((Ok(n), _)) if n > 0 => Some(n),
         _ => None,
@@ -466,7 +466,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
     };
     loop {
         let t0 = Instant::now();
-        let started = core.config.slow_request.map(|t| (t, t0));
+        let started = core.config().slow_request.map(|t| (t, t0));
         let step = conn.process().await;
         let requests = conn.batch.segs.len();
         if !conn.batch.is_empty() && conn.flush(&mut stream, t0).await.is_err() {
@@ -476,7 +476,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
             let took = t0.elapsed();
             if took >= limit && requests > 0 {
                 tracing::warn!(
-                    core = core.id,
+                    core = core.id(),
                     requests,
                     "slow requests: a batch of {requests} took {} ms (slow-request-ms = {})",
                     took.as_millis(),
@@ -489,12 +489,12 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
             Step::More => continue,
             Step::NeedRead => {}
         }
-        if core.shutdown.is_set() {
+        if core.shutdown().is_set() {
             return;
         }
         if let Err(e) = conn.prepare_read() {
             tracing::info!(
-                core = core.id,
+                core = core.id(),
                 "client error, closing the connection: {}",
                 e.message
             );
@@ -507,7 +507,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         let Some(n) = read_or_stop(&core, &mut stream, &mut conn.buf[filled..]).await else {
             return;
         };
-        core.metrics.borrow_mut().bytes_in += n as u64;
+        core.metrics().borrow_mut().bytes_in += n as u64;
         conn.filled += n;
     }
 }

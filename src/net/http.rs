@@ -187,7 +187,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
                 .lines()
                 .filter(|l| l.contains("_poisoned:") && !l.ends_with(":no"))
                 .collect();
-            if core.shutdown.is_set() {
+            if core.shutdown().is_set() {
                 Ok(Response::text(503, "shutting down\n"))
             } else if poisoned.is_empty() {
                 Ok(Response::text(200, "ready\n"))
@@ -420,7 +420,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
 pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     let mut buf = vec![0u8; 16 << 10];
     let (mut start, mut filled) = (0usize, 0usize);
-    let max_body = core.config.max_frame_bytes.saturating_sub(1024);
+    let max_body = core.config().max_frame_bytes.saturating_sub(1024);
     let mut out = Vec::new();
     loop {
         // Answer every complete request in the buffer.
@@ -429,7 +429,10 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                 Ok(Some(h)) => h,
                 Ok(None) => break,
                 Err(resp) => {
-                    tracing::info!(core = core.id, "HTTP client error, closing the connection");
+                    tracing::info!(
+                        core = core.id(),
+                        "HTTP client error, closing the connection"
+                    );
                     out.clear();
                     resp.encode(false, &mut out);
                     let _ = stream.write_all(&out).await;

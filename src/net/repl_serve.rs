@@ -47,7 +47,8 @@ impl Core {
             .ok_or_else(|| {
                 bad(format!(
                     "partition {} is not on core {}",
-                    partition, self.id
+                    partition,
+                    self.id()
                 ))
             })?
             .clone();
@@ -79,20 +80,20 @@ impl Core {
             self.learn_peers(list, false).await;
         }
         part.note_pull();
-        let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+        let max = (max_bytes as usize).clamp(1, self.config().max_frame_bytes / 2);
         // A caught-up replica's pull waits (a little) for the next commit,
         // so it gets new batches at once instead of polling.
         let mut seen = self.repl().log_mark();
         let deadline = Instant::now() + LONG_POLL;
         let (latest, batches) = loop {
             match part.tail_updates(asked, index, max) {
-                Some((latest, b)) if b.is_empty() && !self.shutdown.is_set() => {
+                Some((latest, b)) if b.is_empty() && !self.shutdown().is_set() => {
                     let now = Instant::now();
                     if now >= deadline {
                         break (latest, b);
                     }
                     let next = std::pin::pin!(self.repl().log_past(seen));
-                    let stop = std::pin::pin!(self.shutdown.wait(false));
+                    let stop = std::pin::pin!(self.shutdown().wait(false));
                     let _ = timed(deadline - now, futures::future::select(next, stop)).await;
                     seen = self.repl().log_mark();
                 }
@@ -145,7 +146,12 @@ impl Core {
         };
         let part = self
             .partition(partition)
-            .ok_or_else(|| bad(format!("partition {partition} is not on core {}", self.id)))?
+            .ok_or_else(|| {
+                bad(format!(
+                    "partition {partition} is not on core {}",
+                    self.id()
+                ))
+            })?
             .clone();
         for k in self.repl().idle_syncs(SYNC_IDLE) {
             self.end_sync(k);
@@ -153,7 +159,7 @@ impl Core {
         let (session, src) = if session == 0 {
             let n = self.repl().next_sync_id();
             let dir = self
-                .config
+                .config()
                 .data_dir
                 .join("sync")
                 .join(format!("partition{partition}-{n}-{}", now_ms()));
@@ -180,7 +186,7 @@ impl Core {
             (session, src)
         };
         let after = (cf != 255).then(|| (cf, after.to_vec()));
-        let max = (max_bytes as usize).clamp(1, self.config.max_frame_bytes / 2);
+        let max = (max_bytes as usize).clamp(1, self.config().max_frame_bytes / 2);
         let (entries, done) = glommio::executor()
             .spawn_blocking(src.chunk_fn(after, max))
             .await

@@ -52,7 +52,7 @@ pub enum PullError {
 
 async fn call(core: &Core, client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
     let answer = std::pin::pin!(client.call(req));
-    let stop = std::pin::pin!(core.shutdown.wait(false));
+    let stop = std::pin::pin!(core.shutdown().wait(false));
     let r = match timed(CALL_TIMEOUT, futures::future::select(answer, stop)).await {
         None => return Err(PullError::Lost("no answer in time".into())),
         Some(futures::future::Either::Right(_)) => {
@@ -89,7 +89,7 @@ async fn pull_once(
         max_bytes: PULL_BYTES,
         node: core.node_id(),
         known_term: core.repl().epoch().term,
-        addr: core.config.advertise.as_bytes(),
+        addr: core.config().advertise.as_bytes(),
     };
     let body = call(core, client, &req).await?;
     let u = Pulled::decode(&body).map_err(|e| PullError::Lost(format!("bad PULL reply: {e}")))?;
@@ -193,7 +193,7 @@ pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr, ge
 
 async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u64) {
     let p = part.id();
-    let live = || core.repl().follow_generation() == gen && !core.shutdown.is_set();
+    let live = || core.repl().follow_generation() == gen && !core.shutdown().is_set();
     set_state(core, p, |s| {
         s.position = part.last_record();
         s.state = "connecting".into();

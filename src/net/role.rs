@@ -123,15 +123,8 @@ impl Core {
 
     /// Sleeps, or returns `false` at once when the core is shutting down.
     pub async fn pause(&self, d: Duration) -> bool {
-        let stop = std::pin::pin!(self.shutdown.wait(false));
+        let stop = std::pin::pin!(self.shutdown().wait(false));
         timed(d, stop).await.is_none()
-    }
-
-    pub(super) fn rc(&self) -> Rc<Core> {
-        self.this
-            .borrow()
-            .upgrade()
-            .expect("a core outlives its requests")
     }
 
     /// Applies `f` to the persisted state (blocking pool) and saves it when
@@ -140,8 +133,8 @@ impl Core {
         &self,
         f: impl FnOnce(&mut NodeState) -> bool + Send + 'static,
     ) -> Result<NodeState, PeerError> {
-        let state = self.config.repl_state.clone();
-        let dir = self.config.data_dir.clone();
+        let state = self.config().repl_state.clone();
+        let dir = self.config().data_dir.clone();
         glommio::executor()
             .spawn_blocking(move || {
                 let mut s = state.lock().map_err(|_| PeerError::StatePoisoned)?;
@@ -174,7 +167,7 @@ impl Core {
     /// Remembers peers (persisted when the list changes). A replica takes
     /// its primary's current list (`replace`); a primary adds replicas.
     pub async fn learn_peers(&self, mut list: Vec<String>, replace: bool) {
-        list.retain(|p| !p.is_empty() && *p != self.config.advertise);
+        list.retain(|p| !p.is_empty() && *p != self.config().advertise);
         list.sort();
         list.dedup();
         if !self.repl().set_peers(list.clone()) {
@@ -228,7 +221,7 @@ impl Core {
         let _ = writeln!(s, "role:{role}");
         let _ = writeln!(s, "epoch:{}", self.repl().epoch());
         let _ = writeln!(s, "peers:{}", self.repl().peers().join(","));
-        for p in &self.local {
+        for p in self.local() {
             let _ = writeln!(s, "partition{}:{}", p.id(), p.last_record().position());
         }
         s
@@ -243,7 +236,7 @@ impl Core {
             arg: &arg,
         }
         .encode(0, &mut frame_bytes);
-        let rxs: Vec<_> = (0..self.topo.cores() as usize)
+        let rxs: Vec<_> = (0..self.topo().cores() as usize)
             .map(|c| self.forward(c, frame_bytes.clone()))
             .collect();
         let mut texts = Vec::new();
@@ -271,13 +264,13 @@ impl Core {
 
     /// `replicaof HOST:PORT`: follow another node from now on.
     async fn replicaof(&self, addr: &str) -> Result<String, WireError> {
-        if self.config.durability == crate::shard::Durability::None {
+        if self.config().durability == crate::shard::Durability::None {
             return Err(bad(
                 "replicaof needs a WAL: durability none (cache mode) cannot replicate",
             ));
         }
         let target = addr.to_string();
-        let parts = self.topo.partitions();
+        let parts = self.topo().partitions();
         let hello = glommio::executor()
             .spawn_blocking(move || {
                 use std::net::ToSocketAddrs;
@@ -443,7 +436,7 @@ impl Core {
                     "promotion to epoch {epoch} in progress"
                 )));
                 let mut text = String::new();
-                for part in self.local.clone() {
+                for part in self.local().clone() {
                     let mine = part.last_record();
                     // The most advanced peer copy of this partition.
                     let best = sources
@@ -485,7 +478,7 @@ impl Core {
     async fn become_primary(&self, epoch: Epoch) {
         self.stop_followers().await;
         self.learn_epoch(epoch).await;
-        for p in &self.local {
+        for p in self.local() {
             p.set_epoch(epoch);
         }
         self.repl().clear_streams();
@@ -495,7 +488,7 @@ impl Core {
     /// Starts a follower for every local partition.
     pub fn start_followers(&self, primary: SocketAddr) {
         let gen = self.repl().follow_generation();
-        for p in self.local.clone() {
+        for p in self.local().clone() {
             glommio::spawn_local(super::replica::follow(self.rc(), p, primary, gen)).detach();
         }
     }
@@ -504,7 +497,7 @@ impl Core {
 /// A restarted former primary: fenced until a peer confirms its epoch is
 /// still the highest, or stays fenced naming the newer one.
 pub async fn confirm_epoch(core: Rc<Core>) {
-    while !core.shutdown.is_set() {
+    while !core.shutdown().is_set() {
         if !core.repl().is_fenced() {
             return;
         }

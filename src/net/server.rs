@@ -457,8 +457,8 @@ fn test_stall_hook() -> Option<(usize, Duration)> {
 /// Stamps this core's heartbeat while its reactor runs tasks.
 async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
     loop {
-        health.beat(core.id);
-        let stop = pin!(core.shutdown.wait(false));
+        health.beat(core.id());
+        let stop = pin!(core.shutdown().wait(false));
         let tick = pin!(glommio::timer::sleep(health.interval));
         if let Either::Left(_) = select(stop, tick).await {
             return;
@@ -521,13 +521,8 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let core = Rc::new(Core::new(
         id, a.topo, local, a.mesh, a.config, group, poller,
     ));
-    *core.this.borrow_mut() = Rc::downgrade(&core);
-    *core.hello.borrow_mut() = Rc::new(a.hello.as_ref().clone());
-    core.node.set(
-        crate::proto::Hello::decode(&a.hello)
-            .map(|h| h.node_id)
-            .unwrap_or(0),
-    );
+    Core::set_self(&core);
+    core.set_hello(a.hello.as_ref().clone());
 
     let inbox_task = glommio::spawn_local(inbox_loop(core.clone(), a.inbox));
     let commit_task = glommio::spawn_local(commit_loop(core.clone()));
@@ -546,7 +541,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         let st = a.repl.clone();
         core.repl().set_epoch(st.epoch);
         core.repl().set_peers(st.peers.clone());
-        for p in &core.local {
+        for p in core.local() {
             p.set_epoch(st.epoch);
         }
         core.repl().set_role(a.role.clone());
@@ -572,7 +567,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     }
     let _ = a.ready.send((id, Ok(())));
 
-    core.shutdown.wait(false).await;
+    core.shutdown().wait(false).await;
     // Followers hold partitions: they end before the partitions close.
     core.stop_followers().await;
     // Stop accepting and let connections finish what they read, within bounds.
@@ -587,14 +582,12 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         }
     }
     // Other cores may still forward requests until they have drained too.
-    for c in 0..core.mesh.cores() {
+    for c in 0..core.mesh().cores() {
         if c != id {
-            core.mesh.send(c, Msg::Drained);
+            core.mesh().send(c, Msg::Drained);
         }
     }
-    while core.peers_drained.get() + 1 < core.mesh.cores() {
-        core.drained_notify.wait(true).await;
-    }
+    core.peers_drained(core.mesh().cores() - 1).await;
     // Commit what is staged, sync the WAL, then close the partitions.
     while core.has_pending() {
         let (g, targets) = core.commit_group().await;
@@ -640,7 +633,7 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
     loop {
         let accepted = {
             let accept = pin!(listener.accept());
-            let stop = pin!(core.shutdown.wait(false));
+            let stop = pin!(core.shutdown().wait(false));
             match select(accept, stop).await {
                 Either::Left((r, _)) => r,
                 Either::Right(_) => return,
@@ -648,10 +641,10 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
         };
         match accepted {
             Ok(stream) => {
-                let stream = match super::epoll::Stream::adopt(&core.poller, stream) {
+                let stream = match super::epoll::Stream::adopt(core.poller(), stream) {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(core = core.id, "registering a connection failed: {e}");
+                        tracing::warn!(core = core.id(), "registering a connection failed: {e}");
                         continue;
                     }
                 };
@@ -670,7 +663,7 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(core = core.id, "accept failed: {e}");
+                tracing::warn!(core = core.id(), "accept failed: {e}");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -692,10 +685,9 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
                 glommio::spawn_local(serve_forwarded(core.clone(), frame, reply)).detach();
             }
             Msg::Forward { frame, reply } => serve_forwarded(core.clone(), frame, reply).await,
-            Msg::Shutdown => core.shutdown.notify(),
+            Msg::Shutdown => core.shutdown().notify(),
             Msg::Drained => {
-                core.peers_drained.set(core.peers_drained.get() + 1);
-                core.drained_notify.notify();
+                core.peer_drained();
             }
         }
     }
@@ -705,7 +697,7 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
 /// the run queue, so every connection ready in this tick stages first.
 async fn commit_loop(core: Rc<Core>) {
     loop {
-        core.dirty.wait(true).await;
+        core.staged().await;
         if core.has_pending() {
             let (g, targets) = core.commit_group().await;
             release_group(&core, g, targets);
@@ -720,7 +712,7 @@ async fn commit_loop(core: Rc<Core>) {
 
 /// `wal` durability: sync the WAL once a second, off the reactor.
 async fn wal_sync_loop(core: Rc<Core>) {
-    if core.config.durability != crate::shard::Durability::Wal {
+    if core.config().durability != crate::shard::Durability::Wal {
         return;
     }
     loop {

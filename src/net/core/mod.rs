@@ -80,32 +80,32 @@ pub struct CoreStats {
 const SCAN_TOKENS_KEPT: usize = 65536;
 
 pub struct Core {
-    pub id: usize,
-    pub topo: Arc<Topology>,
+    id: usize,
+    topo: Arc<Topology>,
     parts: Vec<Option<Rc<Partition>>>,
-    pub local: Vec<Rc<Partition>>,
-    pub mesh: Mesh,
-    pub config: Arc<CoreConfig>,
+    local: Vec<Rc<Partition>>,
+    mesh: Mesh,
+    config: Arc<CoreConfig>,
     /// The open group number, shared with the partitions.
-    pub group: Rc<Cell<u64>>,
+    group: Rc<Cell<u64>>,
     /// Highest group whose writes are committed.
-    pub committed: Watermark,
+    committed: Watermark,
     /// Set when writes are staged and the committer should run.
-    pub dirty: Notify,
-    pub shutdown: Notify,
+    dirty: Notify,
+    shutdown: Notify,
     /// Readiness of this core's client connections (one epoll instance).
-    pub poller: Rc<super::epoll::Poller>,
-    pub peers_drained: Cell<usize>,
-    pub drained_notify: Notify,
-    pub hello: RefCell<Rc<Vec<u8>>>,
+    poller: Rc<super::epoll::Poller>,
+    peers_drained: Cell<usize>,
+    drained_notify: Notify,
+    hello: RefCell<Rc<Vec<u8>>>,
     /// This node's id (from the manifest, as HELLO gives it).
-    pub node: Cell<u64>,
+    node: Cell<u64>,
     scan_tokens: RefCell<Recent<Vec<u8>>>,
-    pub stats: CoreStats,
+    stats: CoreStats,
     /// Requests by command, latency, bytes (for /metrics).
-    pub metrics: RefCell<CommandMetrics>,
+    metrics: RefCell<CommandMetrics>,
     /// This core's pub/sub subscribers.
-    pub pubsub: RefCell<super::pubsub::PubSub>,
+    pubsub: RefCell<super::pubsub::PubSub>,
     /// Blocked list pops waiting on each key (woken by writes to the key).
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
@@ -114,9 +114,9 @@ pub struct Core {
     unacked_groups: RefCell<VecDeque<u64>>,
     /// The last group handed to `release_group` (acks are released in order).
     release_tail: Cell<u64>,
-    pub started: Instant,
+    started: Instant,
     /// This core itself (set once it is in its `Rc`), for tasks it spawns.
-    pub this: RefCell<std::rc::Weak<Core>>,
+    this: RefCell<std::rc::Weak<Core>>,
 }
 
 use crate::cmd::store_error as wire;
@@ -554,6 +554,103 @@ impl Core {
     /// This core's replication state.
     pub fn repl(&self) -> &crate::repl::Replication {
         &self.repl
+    }
+
+    // ---- what the other modules of `net` read -------------------------------
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    pub fn topo(&self) -> &Arc<Topology> {
+        &self.topo
+    }
+
+    /// This core's partitions.
+    pub fn local(&self) -> &Vec<Rc<Partition>> {
+        &self.local
+    }
+
+    pub fn mesh(&self) -> &Mesh {
+        &self.mesh
+    }
+
+    pub fn config(&self) -> &Arc<CoreConfig> {
+        &self.config
+    }
+
+    /// Highest group whose writes are committed.
+    pub fn committed(&self) -> &Watermark {
+        &self.committed
+    }
+
+    /// Set when the server stops.
+    pub fn shutdown(&self) -> &Notify {
+        &self.shutdown
+    }
+
+    /// Readiness of this core's client connections.
+    pub fn poller(&self) -> &Rc<super::epoll::Poller> {
+        &self.poller
+    }
+
+    pub fn stats(&self) -> &CoreStats {
+        &self.stats
+    }
+
+    /// Requests by command, latency, bytes (for /metrics).
+    pub fn metrics(&self) -> &RefCell<CommandMetrics> {
+        &self.metrics
+    }
+
+    /// This core's pub/sub subscribers.
+    pub fn pubsub(&self) -> &RefCell<super::pubsub::PubSub> {
+        &self.pubsub
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// This core, for the tasks a request spawns.
+    pub(in crate::net) fn rc(&self) -> Rc<Core> {
+        self.this
+            .borrow()
+            .upgrade()
+            .expect("a core outlives its requests")
+    }
+
+    /// Makes `core` reachable from the tasks it spawns; once, after `new`.
+    pub fn set_self(core: &Rc<Core>) {
+        *core.this.borrow_mut() = Rc::downgrade(core);
+    }
+
+    /// The HELLO this node answers, and the node id in it.
+    pub fn set_hello(&self, hello: Vec<u8>) {
+        self.node.set(
+            crate::proto::Hello::decode(&hello)
+                .map(|h| h.node_id)
+                .unwrap_or(0),
+        );
+        *self.hello.borrow_mut() = Rc::new(hello);
+    }
+
+    /// Waits until writes are staged for the committer.
+    pub async fn staged(&self) {
+        self.dirty.wait(true).await
+    }
+
+    /// Another core finished draining its connections.
+    pub fn peer_drained(&self) {
+        self.peers_drained.set(self.peers_drained.get() + 1);
+        self.drained_notify.notify();
+    }
+
+    /// Waits until `n` other cores drained theirs.
+    pub async fn peers_drained(&self, n: usize) {
+        while self.peers_drained.get() < n {
+            self.drained_notify.wait(true).await;
+        }
     }
 
     pub fn node_id(&self) -> u64 {

@@ -29,7 +29,7 @@ pub(super) async fn conn_command(
             return true;
         }
         ConnCmd::Reset => {
-            core.pubsub.borrow_mut().forget(st.id);
+            core.pubsub().borrow_mut().forget(st.id);
             st.channels.clear();
             st.patterns.clear();
             st.multi = None;
@@ -181,7 +181,7 @@ pub(super) async fn conn_command(
                 if !list.iter().any(|x| x == name) {
                     list.push(name.to_vec());
                 }
-                let mut ps = core.pubsub.borrow_mut();
+                let mut ps = core.pubsub().borrow_mut();
                 if pattern {
                     ps.psubscribe(st.id, &mb, name);
                 } else {
@@ -228,10 +228,10 @@ pub(super) async fn conn_command(
             for name in names {
                 if pattern {
                     st.patterns.retain(|x| *x != name);
-                    core.pubsub.borrow_mut().punsubscribe(st.id, &name);
+                    core.pubsub().borrow_mut().punsubscribe(st.id, &name);
                 } else {
                     st.channels.retain(|x| *x != name);
-                    core.pubsub.borrow_mut().unsubscribe(st.id, &name);
+                    core.pubsub().borrow_mut().unsubscribe(st.id, &name);
                 }
                 push(
                     out,

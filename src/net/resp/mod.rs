@@ -172,8 +172,8 @@ impl Pending {
 fn runs_here(core: &Core, req: &Request<'_>, shape: &Shape) -> bool {
     !matches!(shape, Shape::BPop(_))
         && everywhere(req).is_none()
-        && split(&core.topo, req).is_none()
-        && home_core(&core.topo, req, core.id) == core.id
+        && split(core.topo(), req).is_none()
+        && home_core(core.topo(), req, core.id()) == core.id()
 }
 
 fn value_bytes(v: &Value, resp3: bool) -> Vec<u8> {
@@ -263,7 +263,7 @@ async fn settle(
     // The local commands' writes: committed (and acknowledged by the
     // replicas the configuration asks for) before any reply goes out.
     if let Some(max) = p.writes.iter().map(|w| w.1).max() {
-        core.committed.reach(max).await;
+        core.committed().reach(max).await;
     }
     let took = p.started.map(|t0| t0.elapsed()).unwrap_or_default();
     let mut replies = replies.into_iter();
@@ -294,7 +294,7 @@ async fn settle(
                     None => reply_frame(&p.local[start..end]),
                 };
                 // Counted as a binary connection counts its requests.
-                core.metrics.borrow_mut().record(op, reply.is_ok(), took);
+                core.metrics().borrow_mut().record(op, reply.is_ok(), took);
                 let converted = reply.and_then(|body| redis::convert(&shape, body));
                 (shape, converted)
             }
@@ -338,9 +338,9 @@ struct Counted(Rc<Core>, u64);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        let s = &self.0.stats.connections;
+        let s = &self.0.stats().connections;
         s.set(s.get().saturating_sub(1));
-        self.0.pubsub.borrow_mut().forget(self.1);
+        self.0.pubsub().borrow_mut().forget(self.1);
     }
 }
 
@@ -384,7 +384,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     let _counted = Counted(core.clone(), id);
     let mut st = State {
         id,
-        core: core.id,
+        core: core.id(),
         name: None,
         peer: stream
             .peer_addr()
@@ -400,8 +400,8 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         patterns: Vec::new(),
         cursors: Recent::new(CURSORS_KEPT),
     };
-    let max_bulk = core.config.max_frame_bytes;
-    let budget = core.config.memory_budget.clone();
+    let max_bulk = core.config().max_frame_bytes;
+    let budget = core.config().memory_budget.clone();
     let mut buf = vec![0u8; BASE_BUFFER];
     let mut borrowed = 0usize;
     let (mut start, mut filled) = (0usize, 0usize);
@@ -453,7 +453,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         deliver(&st, &mut out);
         if st.mailbox.as_ref().is_some_and(|m| m.overflowed.get()) {
             tracing::info!(
-                core = core.id,
+                core = core.id(),
                 client = st.id,
                 "subscriber too slow (pub/sub backlog above 32 MiB); closing the connection"
             );
@@ -461,14 +461,14 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         }
         if out.len() > OUTPUT_LIMIT {
             tracing::info!(
-                core = core.id,
+                core = core.id(),
                 client = st.id,
                 "RESP output above {OUTPUT_LIMIT} bytes; closing the connection"
             );
             close = true;
         }
         if !out.is_empty() {
-            core.metrics.borrow_mut().bytes_out += out.len() as u64;
+            core.metrics().borrow_mut().bytes_out += out.len() as u64;
             // Let the other connections that are ready this round run first,
             // so replies go out together at the end of the round (as Redis
             // writes them before it sleeps): the client is woken once for
@@ -479,7 +479,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             }
             out.clear();
         }
-        if close || core.shutdown.is_set() {
+        if close || core.shutdown().is_set() {
             break 'conn Ok(());
         }
         // Room for the next read: compact, and grow for a command larger
@@ -521,7 +521,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         let Some(n) = read else {
             break 'conn Ok(());
         };
-        core.metrics.borrow_mut().bytes_in += n as u64;
+        core.metrics().borrow_mut().bytes_in += n as u64;
         filled += n;
     };
     if borrowed > 0 {
