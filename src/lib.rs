@@ -24,11 +24,12 @@
 //!   shard-aware, pipelining Rust client; `client::sys` holds the process
 //!   limits and CPU affinity the server and the load generator share.
 //! - [`cmd`]: the named commands' apply, one module per family (a storage
-//!   transaction per command; their rows are in `proto::table`).
+//!   transaction per command; their rows are in `proto::table`); the
+//!   binary fast opcodes run `cmd::keys`'s string functions too.
 //! - [`net`]: reactors, listeners, routing and the channel mesh (all of
 //!   glommio's server side lives here), the connection loops (`net::resp`
 //!   for RESP), the core (`net::core`: execution, group commit, blocking
-//!   pops, reports), replication roles and serving (`role`, `repl_serve`,
+//!   pops, reports; no public fields, read through methods), replication roles and serving (`role`, `repl_serve`,
 //!   `replica`), shutdown.
 //! - [`repl`]: replication: a replica's partitions follow a primary's
 //!   (docs/replication.md); each core's replication state as a service
