@@ -54,8 +54,32 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| from + p)
 }
 
+/// A length line's number, as `str::parse::<i64>` reads it (an optional
+/// sign, then at least one digit; overflow is no number), straight from
+/// the bytes: every command carries several of these.
 fn number(b: &[u8]) -> Option<i64> {
-    std::str::from_utf8(b).ok()?.parse().ok()
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?;
+        n = if negative {
+            n.checked_sub(i64::from(v))?
+        } else {
+            n.checked_add(i64::from(v))?
+        };
+    }
+    Some(n)
 }
 
 /// Parses one command from the start of `buf`. `max_bulk` bounds one word.
@@ -336,6 +360,34 @@ pub fn encode_error(out: &mut Vec<u8>, e: &WireError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_numbers_read_as_str_parse_reads_them() {
+        for w in [
+            "0",
+            "7",
+            "-1",
+            "+3",
+            "007",
+            "-0",
+            "",
+            "-",
+            "+",
+            " 1",
+            "1 ",
+            "1a",
+            "0x10",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "\u{e9}",
+        ] {
+            assert_eq!(number(w.as_bytes()), w.parse::<i64>().ok(), "{w:?}");
+        }
+        assert_eq!(number(&[0xff, b'1']), None);
+    }
 
     fn words(buf: &[u8]) -> Vec<Vec<u8>> {
         let p = parse(buf, 1 << 20).unwrap().unwrap();

@@ -506,9 +506,10 @@ fn rows() -> impl Iterator<Item = &'static Command> {
     .flat_map(|g| g.iter())
 }
 
-fn by_name() -> &'static AHashMap<&'static str, &'static Command> {
-    static TABLE: OnceLock<AHashMap<&'static str, &'static Command>> = OnceLock::new();
-    TABLE.get_or_init(|| rows().map(|c| (c.name, c)).collect())
+/// Rows by their name's bytes (a lookup needs no UTF-8 check).
+fn by_name() -> &'static AHashMap<&'static [u8], &'static Command> {
+    static TABLE: OnceLock<AHashMap<&'static [u8], &'static Command>> = OnceLock::new();
+    TABLE.get_or_init(|| rows().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
 /// Every top-level command, sorted by name.
@@ -535,7 +536,7 @@ pub fn get(name: &[u8]) -> Option<&'static Command> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    by_name().get(std::str::from_utf8(lower).ok()?).copied()
+    by_name().get(&*lower).copied()
 }
 
 /// Redis's wrong-arity error.
