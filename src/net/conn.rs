@@ -285,7 +285,7 @@ impl Conn {
         let core = self.core.clone();
         let batch = &mut self.batch;
         if let Some(max) = batch.writes.iter().map(|w| w.1).max() {
-            core.committed().reach(max).await;
+            core.groups().wait_committed(max).await;
         }
         // A poisoned partition or a group the replicas did not acknowledge.
         let any_failed = core.write_error(&batch.writes).is_some();

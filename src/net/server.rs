@@ -697,7 +697,7 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
 /// the run queue, so every connection ready in this tick stages first.
 async fn commit_loop(core: Rc<Core>) {
     loop {
-        core.staged().await;
+        core.groups().wait_staged().await;
         if core.has_pending() {
             let (g, targets) = core.commit_group().await;
             release_group(&core, g, targets);

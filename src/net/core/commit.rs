@@ -2,10 +2,87 @@
 //! batch per partition, synced as the durability asks, and the writes'
 //! acknowledgements are released in group order.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::Core;
 use crate::shard::{self, Durability, InlineWrite, Partition};
+use crate::sync::{Notify, Watermark};
+
+/// Groups whose replicas did not acknowledge in time that are remembered.
+const UNACKED_KEPT: usize = 4096;
+
+/// The group committer's state, as a service: the open group (shared with
+/// the partitions, which stage into it), the committed watermark that
+/// acknowledgements wait on, the signal that writes are staged, and the
+/// order in which groups' acknowledgements are released.
+pub struct Groups {
+    open: Rc<Cell<u64>>,
+    committed: Watermark,
+    staged: Notify,
+    /// The last group handed to `release_group` (acks are released in order).
+    release_tail: Cell<u64>,
+    /// Groups whose replicas did not acknowledge in time (most recent last).
+    unacked: RefCell<VecDeque<u64>>,
+}
+
+impl Groups {
+    pub fn new(open: Rc<Cell<u64>>) -> Groups {
+        Groups {
+            open,
+            committed: Watermark::default(),
+            staged: Notify::default(),
+            release_tail: Cell::new(0),
+            unacked: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// The group writes stage into now.
+    pub fn open(&self) -> u64 {
+        self.open.get()
+    }
+
+    /// Closes the open group and opens the next; returns the closed one.
+    fn close(&self) -> u64 {
+        let g = self.open.get();
+        self.open.set(g + 1);
+        g
+    }
+
+    /// Writes were staged: the committer should run.
+    pub fn note_staged(&self) {
+        self.staged.notify();
+    }
+
+    /// Waits until writes are staged.
+    pub async fn wait_staged(&self) {
+        self.staged.wait(true).await
+    }
+
+    /// The highest group whose acknowledgements are released.
+    pub fn committed(&self) -> u64 {
+        self.committed.get()
+    }
+
+    /// Waits until group `g`'s acknowledgements are released.
+    pub async fn wait_committed(&self, g: u64) {
+        self.committed.reach(g).await
+    }
+
+    /// Whether group `g`'s replicas did not acknowledge it in time.
+    pub fn unacked(&self, g: u64) -> bool {
+        self.unacked.borrow().contains(&g)
+    }
+
+    fn note_unacked(&self, g: u64) {
+        let mut u = self.unacked.borrow_mut();
+        if u.len() >= UNACKED_KEPT {
+            u.pop_front();
+        }
+        u.push_back(g);
+    }
+}
 
 impl Core {
     /// Writes every staged batch of this core as one group, then (in `fsync`
@@ -13,8 +90,7 @@ impl Core {
     /// partition written, the sequence it reached; `release_group` then
     /// releases the group's acknowledgements.
     pub async fn commit_group(&self) -> (u64, Vec<(u32, u64)>) {
-        let g = self.group.get();
-        self.group.set(g + 1);
+        let g = self.groups.close();
         let mut written: Vec<Rc<Partition>> = Vec::new();
         for p in &self.local {
             let Some(write) = p.write_staged() else {
@@ -83,9 +159,7 @@ impl Core {
 
     /// Opens a new group with nothing in it (releases waiters on the open one).
     pub fn skip_group(&self) -> u64 {
-        let g = self.group.get();
-        self.group.set(g + 1);
-        g
+        self.groups.close()
     }
 
     /// Runs WAL syncs in the blocking pool and counts their time.
@@ -118,7 +192,7 @@ impl Core {
         let results = self.timed_sync(syncs).await;
         for (p, r) in self.local.iter().zip(results) {
             if let Err(e) = r {
-                p.poison(self.group.get(), &format!("WAL fsync failed: {e}"));
+                p.poison(self.groups.open(), &format!("WAL fsync failed: {e}"));
             }
         }
     }
@@ -141,22 +215,19 @@ pub(super) fn start_range_compaction(p: &Rc<Partition>, job: impl FnOnce() + Sen
 /// sequence it reached per partition) or the timeout passed, and never
 /// before every earlier group. The next group commits meanwhile.
 pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
+    let groups = &core.groups;
     if core.config.min_replicas_to_ack == 0 {
-        core.committed.advance(g);
+        groups.committed.advance(g);
         return;
     }
-    let prev = core.release_tail.replace(g);
+    let prev = groups.release_tail.replace(g);
     let core = core.clone();
     glommio::spawn_local(async move {
         if !targets.is_empty() && !core.replicas_reached(&targets).await {
-            let mut u = core.unacked_groups.borrow_mut();
-            if u.len() >= 4096 {
-                u.pop_front();
-            }
-            u.push_back(g);
+            core.groups.note_unacked(g);
         }
-        core.committed.reach(prev).await;
-        core.committed.advance(g);
+        core.groups.committed.reach(prev).await;
+        core.groups.committed.advance(g);
     })
     .detach();
 }

@@ -5,7 +5,6 @@
 //! keys travel as one message over the mesh and are never forwarded again.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,11 +25,11 @@ use crate::shard::clock::now_ms;
 use crate::shard::tx::Tx;
 use crate::shard::{self, Durability, Partition};
 use crate::slot::key_slot;
-use crate::sync::{Notify, Recent, Watermark};
+use crate::sync::{Notify, Recent};
 
 /// Warm-ups from the blocking pool before a read may touch disk inline.
 mod blocking;
-mod commit;
+pub mod commit;
 mod keyspace;
 mod report;
 
@@ -86,12 +85,8 @@ pub struct Core {
     local: Vec<Rc<Partition>>,
     mesh: Mesh,
     config: Arc<CoreConfig>,
-    /// The open group number, shared with the partitions.
-    group: Rc<Cell<u64>>,
-    /// Highest group whose writes are committed.
-    committed: Watermark,
-    /// Set when writes are staged and the committer should run.
-    dirty: Notify,
+    /// The open group, the committed watermark, staged-writes signal.
+    groups: commit::Groups,
     shutdown: Notify,
     /// Readiness of this core's client connections (one epoll instance).
     poller: Rc<super::epoll::Poller>,
@@ -110,10 +105,6 @@ pub struct Core {
     blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
     repl: crate::repl::Replication,
-    /// Groups whose replicas did not acknowledge in time (most recent last).
-    unacked_groups: RefCell<VecDeque<u64>>,
-    /// The last group handed to `release_group` (acks are released in order).
-    release_tail: Cell<u64>,
     started: Instant,
     /// This core itself (set once it is in its `Rc`), for tasks it spawns.
     this: RefCell<std::rc::Weak<Core>>,
@@ -149,9 +140,7 @@ impl Core {
             local,
             mesh,
             config,
-            group,
-            committed: Watermark::default(),
-            dirty: Notify::default(),
+            groups: commit::Groups::new(group),
             shutdown: Notify::default(),
             poller,
             peers_drained: Cell::new(0),
@@ -164,8 +153,6 @@ impl Core {
             pubsub: RefCell::new(Default::default()),
             blocked: RefCell::new(AHashMap::new()),
             repl: Default::default(),
-            unacked_groups: RefCell::new(VecDeque::new()),
-            release_tail: Cell::new(0),
             started: Instant::now(),
             this: RefCell::new(std::rc::Weak::new()),
         }
@@ -249,7 +236,7 @@ impl Core {
             proto::encode_error(out, id, &e);
         }
         if !writes.is_empty() {
-            self.dirty.notify();
+            self.groups.note_staged();
         }
     }
 
@@ -579,9 +566,9 @@ impl Core {
         &self.config
     }
 
-    /// Highest group whose writes are committed.
-    pub fn committed(&self) -> &Watermark {
-        &self.committed
+    /// The group committer's state.
+    pub fn groups(&self) -> &commit::Groups {
+        &self.groups
     }
 
     /// Set when the server stops.
@@ -635,11 +622,6 @@ impl Core {
         *self.hello.borrow_mut() = Rc::new(hello);
     }
 
-    /// Waits until writes are staged for the committer.
-    pub async fn staged(&self) {
-        self.dirty.wait(true).await
-    }
-
     /// Another core finished draining its connections.
     pub fn peer_drained(&self) {
         self.peers_drained.set(self.peers_drained.get() + 1);
@@ -666,8 +648,7 @@ impl Core {
                 .map(wire)
         });
         poisoned.or_else(|| {
-            let unacked = self.unacked_groups.borrow();
-            writes.iter().find(|w| unacked.contains(&w.1)).map(|_| {
+            writes.iter().find(|w| self.groups.unacked(w.1)).map(|_| {
                 WireError::new(
                     ErrorCode::NoReplicas,
                     format!(
@@ -772,7 +753,7 @@ pub async fn serve_forwarded(
     let max = writes.iter().map(|w| w.1).max().unwrap_or(0);
     let core2 = core.clone();
     glommio::spawn_local(async move {
-        core2.committed.reach(max).await;
+        core2.groups.wait_committed(max).await;
         if let Some(e) = core2.write_error(&writes) {
             out.clear();
             proto::encode_error(&mut out, 0, &e);

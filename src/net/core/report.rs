@@ -172,7 +172,7 @@ impl Core {
             s,
             "core{}_committed_group:{}",
             self.id,
-            self.committed.get()
+            self.groups.committed()
         );
         let _ = writeln!(s, "core{}_role:{}", self.id, self.role_text());
         let _ = writeln!(s, "core{}_epoch:{}", self.id, self.repl().epoch());

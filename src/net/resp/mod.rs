@@ -263,7 +263,7 @@ async fn settle(
     // The local commands' writes: committed (and acknowledged by the
     // replicas the configuration asks for) before any reply goes out.
     if let Some(max) = p.writes.iter().map(|w| w.1).max() {
-        core.committed().reach(max).await;
+        core.groups().wait_committed(max).await;
     }
     let took = p.started.map(|t0| t0.elapsed()).unwrap_or_default();
     let mut replies = replies.into_iter();
