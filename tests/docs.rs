@@ -236,42 +236,63 @@ fn the_server_modules_point_one_way() {
     // above: no module's list allows `net`).
 }
 
-/// Inside `net` the modules reach each other one way (a directory module
-/// counts as one, with its submodules): no cycle of `super::x` or
-/// `crate::net::x` paths between them. Method calls on `Core` that another
-/// module's `impl Core` defines are not paths; this check does not see them.
+/// The modules of each crate, and of the larger directory modules, reach
+/// each other one way: no cycle of `super::x` / `crate::x` paths between
+/// sibling modules (a directory module counts as one, with everything
+/// under it). Method calls on a type that another module's `impl` defines
+/// are not paths; this check does not see them.
 #[test]
-fn the_net_modules_have_no_cycles() {
+fn modules_have_no_cycles() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [
+        ("src", "crate::"),
+        ("src/net", "crate::net::"),
+        ("src/net/core", "crate::net::core::"),
+        ("src/cmd", "crate::cmd::"),
+        ("src/repl", "crate::repl::"),
+        ("crates/wire/src", "crate::"),
+        ("crates/wire/src/table", "crate::table::"),
+        ("crates/storage/src", "crate::"),
+        ("crates/storage/src/partition", "crate::partition::"),
+        ("crates/client/src", "crate::"),
+    ];
+    let mut paths_seen = 0;
+    for (dir, prefix) in dirs {
+        paths_seen += assert_no_module_cycles(&root.join(dir), prefix);
+    }
+    assert!(paths_seen >= 60, "too few module paths found: {paths_seen}");
+}
+
+/// Fails on a cycle among `dir`'s modules; returns how many edges it saw.
+fn assert_no_module_cycles(dir: &std::path::Path, crate_prefix: &str) -> usize {
     use std::collections::{BTreeMap, BTreeSet};
-    let net = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/net");
-    // Each module's files, and the prefixes by which they name a sibling.
-    let mut files: BTreeMap<String, Vec<(String, &[&str])>> = BTreeMap::new();
-    for e in std::fs::read_dir(&net).unwrap() {
-        let path = e.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        if name == "mod" {
-            continue;
-        }
-        let texts = files.entry(name).or_default();
+    /// Every `.rs` file under `path` with its module depth below the
+    /// analysed directory (`x.rs` and `x/mod.rs` are 1, `x/y.rs` is 2).
+    fn files(path: &std::path::Path, depth: usize, out: &mut Vec<(String, usize)>) {
         if path.is_dir() {
-            for f in std::fs::read_dir(&path).unwrap() {
-                let f = f.unwrap().path();
-                let top = f.file_name().unwrap() == "mod.rs";
-                let prefixes: &[&str] = if top {
-                    &["super::", "crate::net::"]
+            for e in std::fs::read_dir(path).unwrap() {
+                let p = e.unwrap().path();
+                let d = if p.file_name().unwrap() == "mod.rs" {
+                    depth
                 } else {
-                    &["super::super::", "crate::net::"]
+                    depth + 1
                 };
-                texts.push((std::fs::read_to_string(f).unwrap(), prefixes));
+                files(&p, d, out);
             }
-        } else {
-            texts.push((
-                std::fs::read_to_string(&path).unwrap(),
-                &["super::", "crate::net::"],
-            ));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((std::fs::read_to_string(path).unwrap(), depth));
         }
     }
-    let names: BTreeSet<String> = files.keys().cloned().collect();
+    let mut modules: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        if ["mod", "lib", "main"].contains(&name.as_str()) {
+            continue;
+        }
+        files(&path, 1, modules.entry(name).or_default());
+    }
+    let names: BTreeSet<String> = modules.keys().cloned().collect();
     let ident = |s: &str| -> String {
         s.trim_start()
             .chars()
@@ -279,15 +300,22 @@ fn the_net_modules_have_no_cycles() {
             .collect()
     };
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, texts) in &files {
+    for (module, texts) in &modules {
         let out = edges.entry(module.clone()).or_default();
-        for (text, prefixes) in texts {
-            for p in *prefixes {
+        for (text, depth) in texts {
+            let up = "super::".repeat(*depth);
+            for p in [up.as_str(), crate_prefix] {
                 for (i, _) in text.match_indices(p) {
                     let rest = &text[i + p.len()..];
-                    // `super::super::x` is not `super::` naming `super`.
-                    if *p == "super::"
+                    // A longer `super::` chain names another level.
+                    if p.starts_with("super::")
                         && (rest.starts_with("super::") || text[..i].ends_with("super::"))
+                    {
+                        continue;
+                    }
+                    // `tessera_wire::x` is not `crate::x` of this crate.
+                    if p == "crate::"
+                        && text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
                     {
                         continue;
                     }
@@ -307,32 +335,34 @@ fn the_net_modules_have_no_cycles() {
             }
         }
     }
-    assert!(
-        edges.values().map(BTreeSet::len).sum::<usize>() >= 10,
-        "too few module paths found: {edges:?}"
-    );
     // Depth-first search; a module met again on the current path closes a cycle.
     fn visit(
         m: &str,
         edges: &BTreeMap<String, BTreeSet<String>>,
         path: &mut Vec<String>,
         done: &mut BTreeSet<String>,
+        dir: &std::path::Path,
     ) {
         if let Some(at) = path.iter().position(|x| x == m) {
-            panic!("net modules form a cycle: {:?} -> {m}", &path[at..]);
+            panic!(
+                "modules of {} form a cycle: {:?} -> {m}",
+                dir.display(),
+                &path[at..]
+            );
         }
         if done.contains(m) {
             return;
         }
         path.push(m.to_string());
         for next in &edges[m] {
-            visit(next, edges, path, done);
+            visit(next, edges, path, done, dir);
         }
         path.pop();
         done.insert(m.to_string());
     }
     let mut done = BTreeSet::new();
     for m in edges.keys() {
-        visit(m, &edges, &mut Vec::new(), &mut done);
+        visit(m, &edges, &mut Vec::new(), &mut done, dir);
     }
+    edges.values().map(BTreeSet::len).sum()
 }

@@ -19,11 +19,9 @@ pub mod list;
 pub mod manifest;
 pub mod partition;
 pub mod position;
-pub mod repl_log;
 pub mod set;
 pub mod subkey;
 pub mod tx;
-mod tx_writes;
 pub mod zset;
 
 use std::cell::Cell;
@@ -32,6 +30,9 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 
 pub use manifest::{Manifest, SlotRange};
+/// The replication log: every batch a partition commits, read back for
+/// replicas (it lives with the partition, whose internals it reads).
+pub use partition::repl_log;
 pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected

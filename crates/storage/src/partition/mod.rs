@@ -22,13 +22,15 @@ use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, Wri
 use super::clock::Hlc;
 use super::envelope::{self, Meta};
 use super::manifest::SlotRange;
-use super::repl_log::LogState;
 use super::{Durability, Error};
+use repl_log::LogState;
 
 mod cache;
 mod commit;
 mod pending;
+pub mod repl_log;
 mod scan;
+mod tx_writes;
 
 pub use scan::ScanPage;
 
@@ -105,7 +107,7 @@ pub enum Cf {
     Sub,
 }
 
-pub(crate) use super::tx_writes::TxWrites;
+pub(crate) use tx_writes::TxWrites;
 
 /// Name of the subkey column family.
 pub const SUB_CF: &str = "sub";

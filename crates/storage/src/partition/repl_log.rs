@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
-use super::partition::{Partition, CLOCK_KEY, META_PREFIX, SUB_CF};
-use super::position::{self, Epoch, Record};
-use super::Error;
+use super::{Partition, CLOCK_KEY, META_PREFIX, SUB_CF};
 use crate::clock::now_ms;
+use crate::position::{self, Epoch, Record};
+use crate::Error;
 
 /// Recent batches whose local sequence numbers a partition remembers, so
 /// a tailing replica's next pull starts at once (older positions are
@@ -133,9 +133,9 @@ pub type Applied = (Record, u64, Vec<u8>);
 /// One key/value of a full sync: (0 = default family, 1 = subkeys, key, value).
 pub type Entry = (u8, Vec<u8>, Vec<u8>);
 
-fn write(db: &DB, batch: WriteBatch, durability: super::Durability) -> Result<u64, Error> {
+fn write(db: &DB, batch: WriteBatch, durability: crate::Durability) -> Result<u64, Error> {
     let mut opts = WriteOptions::default();
-    opts.disable_wal(durability == super::Durability::None);
+    opts.disable_wal(durability == crate::Durability::None);
     db.write_opt(batch, &opts).map_err(storage)?;
     Ok(db.latest_sequence_number())
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use smallvec::SmallVec;
 
-use super::partition::Cf;
+use super::Cf;
 
 /// Where a write goes: its column family and raw key.
 pub(crate) type WriteKey = (Cf, Vec<u8>);
