@@ -382,11 +382,6 @@ impl Core {
         Ok(format!("promoted: epoch {epoch}\n{}", texts.concat()))
     }
 
-    /// Stops this core's followers and waits until they are gone.
-    pub async fn stop_followers(&self) {
-        self.repl().stop_followers().await;
-    }
-
     /// This core's part of a role change (ROLE action 3).
     async fn apply_role(&self, arg: &[u8]) -> Result<String, WireError> {
         let (&kind, rest) = arg.split_first().ok_or_else(|| bad("empty role change"))?;
@@ -402,13 +397,13 @@ impl Core {
                     .ok()
                     .and_then(|a| a.parse().ok())
                     .ok_or_else(|| bad("bad primary address"))?;
-                self.stop_followers().await;
+                self.repl().stop_followers().await;
                 self.repl().set_role(CoreRole::Replica(addr));
                 self.start_followers(addr);
                 Ok(String::new())
             }
             b'F' => {
-                self.stop_followers().await;
+                self.repl().stop_followers().await;
                 self.repl()
                     .set_role(CoreRole::Fenced(String::from_utf8_lossy(rest).into()));
                 Ok(String::new())
@@ -431,7 +426,7 @@ impl Core {
                     let i = r.u64("index").map_err(|e| e.to_wire())?;
                     sources.push((p, addr, e, i));
                 }
-                self.stop_followers().await;
+                self.repl().stop_followers().await;
                 self.repl().set_role(CoreRole::Fenced(format!(
                     "promotion to epoch {epoch} in progress"
                 )));
@@ -476,7 +471,7 @@ impl Core {
     }
 
     async fn become_primary(&self, epoch: Epoch) {
-        self.stop_followers().await;
+        self.repl().stop_followers().await;
         self.learn_epoch(epoch).await;
         for p in self.local() {
             p.set_epoch(epoch);

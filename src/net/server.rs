@@ -569,7 +569,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
 
     core.shutdown().wait(false).await;
     // Followers hold partitions: they end before the partitions close.
-    core.stop_followers().await;
+    core.repl().stop_followers().await;
     // Stop accepting and let connections finish what they read, within bounds.
     {
         let closing = pin!(gate.close());

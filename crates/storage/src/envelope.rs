@@ -84,14 +84,7 @@ impl Meta {
 }
 
 /// Encodes `meta` and `body` into one stored value.
-pub fn encode(meta: &Meta, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&header(meta));
-    out.extend_from_slice(body);
-    out
-}
-
-/// `encode` into the shared form a transaction stages (one allocation).
+/// Built in the shared form a transaction stages (one allocation).
 pub fn encode_shared(meta: &Meta, body: &[u8]) -> std::rc::Rc<[u8]> {
     let mut out: std::rc::Rc<[u8]> = std::iter::repeat_n(0, HEADER_LEN + body.len()).collect();
     let buf = std::rc::Rc::get_mut(&mut out).expect("a new Rc has no other owner");
@@ -159,7 +152,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let meta = Meta::string(0x0102_0304_0506_0708, 42);
-        let raw = encode(&meta, b"hello");
+        let raw = encode_shared(&meta, b"hello");
         assert_eq!(raw.len(), HEADER_LEN + 5);
         let (m, body) = decode(&raw).unwrap();
         assert_eq!(m, meta);
@@ -170,7 +163,7 @@ mod tests {
     #[test]
     fn rejects_short_and_unknown() {
         assert!(decode(&[1, 1, 0]).is_err());
-        let mut raw = encode(&Meta::string(1, 0), b"");
+        let mut raw = encode_shared(&Meta::string(1, 0), b"").to_vec();
         raw[0] = 9;
         assert!(decode(&raw).is_err());
         raw[0] = 2;

@@ -174,35 +174,10 @@ impl Core {
         })
     }
 
-    /// Runs a single-key storage operation, bringing the key into the block
-    /// cache from the blocking pool whenever RocksDB would have to read disk.
-    async fn with_key<T>(
-        &self,
-        key: &[u8],
-        mut op: impl FnMut(&Partition, u16) -> Result<T, shard::Error>,
-    ) -> Result<T, WireError> {
-        let slot = key_slot(key);
-        let part = self.part_of_slot(slot)?;
-        let mut warmed = 0;
-        loop {
-            let disk = warmed >= WARM_ATTEMPTS;
-            part.allow_disk(disk);
-            let r = op(part, slot);
-            part.allow_disk(false);
-            match r {
-                Err(shard::Error::WouldBlock) if !disk => {
-                    glommio::executor()
-                        .spawn_blocking(part.warm_fn(slot, key))
-                        .await;
-                    warmed += 1;
-                }
-                other => return other.map_err(wire),
-            }
-        }
-    }
-
-    /// Runs one key's command (a fast opcode) in a transaction of the key's
-    /// slot, with `with_key`'s warm-ups; what it wrote joins `writes`.
+    /// Runs one key's command (a fast opcode) in a transaction of the
+    /// key's slot, bringing the key into the block cache from the blocking
+    /// pool whenever RocksDB would have to read disk; what it wrote joins
+    /// `writes`.
     async fn on_key<T>(
         &self,
         key: &[u8],
@@ -210,15 +185,30 @@ impl Core {
         writes: &mut Writes,
         mut op: impl FnMut(&mut Tx<'_>) -> Result<T, shard::Error>,
     ) -> Result<T, WireError> {
-        let (r, group) = self
-            .with_key(key, |p, s| {
-                let mut t = Tx::new(p, s, now);
-                let r = op(&mut t)?;
-                Ok((r, t.commit().map(|g| (p.id(), g))))
-            })
-            .await?;
-        writes.extend(group);
-        Ok(r)
+        let slot = key_slot(key);
+        let part = self.part_of_slot(slot)?;
+        let mut warmed = 0;
+        loop {
+            let disk = warmed >= WARM_ATTEMPTS;
+            part.allow_disk(disk);
+            let mut t = Tx::new(part, slot, now);
+            let r = op(&mut t);
+            part.allow_disk(false);
+            match r {
+                Err(shard::Error::WouldBlock) if !disk => {
+                    drop(t);
+                    glommio::executor()
+                        .spawn_blocking(part.warm_fn(slot, key))
+                        .await;
+                    warmed += 1;
+                }
+                Err(e) => return Err(wire(e)),
+                Ok(r) => {
+                    writes.extend(t.commit().map(|g| (part.id(), g)));
+                    return Ok(r);
+                }
+            }
+        }
     }
 
     /// Executes a request whose keys are all on this core, appending its
