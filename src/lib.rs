@@ -12,9 +12,11 @@
 //!
 //! - [`proto`] (the crate `tessera-wire`, with [`codes`] and [`slot`]):
 //!   wire formats. Protocol v1 frames and command bodies, HELLO, RESP, the
-//!   typed answer (`proto::value`), and the command table (`proto::table`):
+//!   typed answer (`proto::value`), the command table (`proto::table`:
 //!   every command declared once, read by dispatch, the write check,
-//!   routing and `COMMAND`. Knows no sockets, reactors or storage.
+//!   routing and `COMMAND`), and every named command's parse into typed
+//!   arguments, one module per family (`proto::args`). Knows no sockets,
+//!   reactors or storage.
 //! - [`shard`] (the crate `tessera-storage`, with [`failpoint`]): storage.
 //!   The data directory, its manifest, the RocksDB partitions
 //!   (`shard::partition`: reads, staging, group-commit writes, the read
@@ -23,8 +25,9 @@
 //! - [`client`] (the crate `tessera-client`, with [`sync`]): the async,
 //!   shard-aware, pipelining Rust client; `client::sys` holds the process
 //!   limits and CPU affinity the server and the load generator share.
-//! - [`cmd`]: the named commands' apply, one module per family (a storage
-//!   transaction per command; their rows are in `proto::table`); the
+//! - [`cmd`]: the named commands' apply, one module per family, taking the
+//!   family's typed arguments from `proto::args` (a storage transaction per
+//!   command; their rows are in `proto::table`); the
 //!   binary fast opcodes run `cmd::keys`'s string functions too.
 //! - [`net`]: reactors, listeners, routing and the channel mesh (all of
 //!   glommio's server side lives here), the connection loops (`net::resp`

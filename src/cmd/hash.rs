@@ -1,205 +1,109 @@
-//! Hash commands and the (hashkey, sortkey) model: HSET, HSETNX, HGET,
-//! HMGET, HDEL, HGETALL, HKEYS, HVALS, HLEN, HEXISTS, HINCRBY,
-//! HINCRBYFLOAT, HSCAN, HSTRLEN, HRANGE (sortkey range scan) and
-//! CHECKANDSET.
+//! Hash commands' apply (their parse: `proto::args::hash`).
 
-use super::{bad, syntax, Apply, Args, CmdError, CmdResult, ScanOpts, Value, WordPairs};
-use crate::shard::hash::{format_float, Bound, Check, SortRange};
+use super::{scan_page, CmdResult, Value};
+use crate::proto::args::hash::{Bound, Check, HashCmd, SortRange};
+use crate::shard::hash::{self as store, format_float};
 use crate::shard::tx::Tx;
 
-pub const APPLY: &[Apply] = &[
-    ("hset", hset),
-    ("hmset", hmset),
-    ("hsetnx", hsetnx),
-    ("hget", hget),
-    ("hmget", hmget),
-    ("hdel", hdel),
-    ("hgetall", hgetall),
-    ("hkeys", |t, a| hpart(t, a, true)),
-    ("hvals", |t, a| hpart(t, a, false)),
-    ("hlen", hlen),
-    ("hexists", hexists),
-    ("hstrlen", hstrlen),
-    ("hincrby", hincrby),
-    ("hincrbyfloat", hincrbyfloat),
-    ("hscan", hscan),
-    ("hrange", hrange),
-    ("checkandset", checkandset),
-];
-
-fn field_pairs<'a>(a: &mut Args<'a>, name: &str) -> Result<WordPairs<'a>, CmdError> {
-    a.pairs().ok_or_else(|| {
-        CmdError::Wire(bad(format!(
-            "wrong number of arguments for '{name}' command"
-        )))
-    })
+fn bound(b: &Bound<'_>) -> store::Bound {
+    store::Bound {
+        key: b.key.map(<[u8]>::to_vec),
+        inclusive: b.inclusive,
+    }
 }
 
-fn hset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let pairs = field_pairs(a, "hset")?;
-    Ok(Value::Int(t.hset(key, &pairs)? as i64))
+fn sort_range(r: &SortRange<'_>) -> store::SortRange {
+    store::SortRange {
+        start: bound(&r.start),
+        stop: bound(&r.stop),
+        prefix: r.prefix.to_vec(),
+        suffix: r.suffix.to_vec(),
+        limit: r.limit,
+        reverse: r.reverse,
+    }
 }
 
-fn hmset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let pairs = field_pairs(a, "hmset")?;
-    t.hset(key, &pairs)?;
-    Ok(Value::ok())
+fn check(c: &Check<'_>) -> store::Check {
+    match *c {
+        Check::Exists => store::Check::Exists,
+        Check::NotExists => store::Check::NotExists,
+        Check::ValueEquals(v) => store::Check::ValueEquals(v.to_vec()),
+        Check::ValuePrefix(p) => store::Check::ValuePrefix(p.to_vec()),
+        Check::IntEq(n) => store::Check::IntEq(n),
+        Check::IntLt(n) => store::Check::IntLt(n),
+        Check::IntLe(n) => store::Check::IntLe(n),
+        Check::IntGt(n) => store::Check::IntGt(n),
+        Check::IntGe(n) => store::Check::IntGe(n),
+    }
 }
 
-fn hsetnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f, v) = (a.word()?, a.word()?, a.word()?);
-    Ok(Value::Int(t.hsetnx(key, f, v)? as i64))
-}
-
-fn hget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.word()?, a.word()?);
-    Ok(Value::opt(t.hget(key, f)?))
-}
-
-fn hmget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let fields = a.rest();
-    Ok(Value::list(t.hmget(key, fields)?, Value::opt))
-}
-
-fn hdel(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(t.hdel(key, a.rest())? as i64))
-}
-
-fn hgetall(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Map(
-        t.hgetall(key)?
+fn pairs(items: Vec<(Vec<u8>, Vec<u8>)>) -> Value {
+    Value::Map(
+        items
             .into_iter()
             .map(|(f, v)| (Value::Bytes(f), Value::Bytes(v)))
             .collect(),
-    ))
+    )
 }
 
-fn hpart(t: &mut Tx<'_>, a: &mut Args<'_>, keys: bool) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::list(t.hgetall(key)?, |(f, v)| {
-        Value::Bytes(if keys { f } else { v })
-    }))
-}
-
-fn hlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.hlen(a.word()?)? as i64))
-}
-
-fn hexists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.word()?, a.word()?);
-    Ok(Value::Int(t.hget(key, f)?.is_some() as i64))
-}
-
-fn hstrlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.word()?, a.word()?);
-    Ok(Value::Int(
-        t.hget(key, f)?.map(|v| v.len()).unwrap_or(0) as i64
-    ))
-}
-
-fn hincrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.word()?, a.word()?);
-    let d = a.int()?;
-    Ok(Value::Int(t.hincrby(key, f, d)?))
-}
-
-fn hincrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, f) = (a.word()?, a.word()?);
-    let d = a.float()?;
-    Ok(Value::bytes(format_float(t.hincrbyfloat(key, f, d)?)))
-}
-
-fn hscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let o = ScanOpts::parse(a)?;
-    let (next, items) = t.hscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
-    let mut flat = Vec::with_capacity(items.len() * 2);
-    for (f, v) in items {
-        flat.push(Value::Bytes(f));
-        flat.push(Value::Bytes(v));
-    }
-    Ok(Value::Array(vec![
-        ScanOpts::cursor(next),
-        Value::Array(flat),
-    ]))
-}
-
-/// HRANGE key start stop [STARTEXCL] [STOPINCL] [PREFIX p] [SUFFIX s]
-/// [LIMIT n] [REV] [KEYSONLY]. An empty start or stop is unbounded; start
-/// is inclusive and stop exclusive unless told otherwise (Pegasus's
-/// defaults).
-fn hrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let bound = |b: &[u8], inclusive| Bound {
-        key: (!b.is_empty()).then(|| b.to_vec()),
-        inclusive,
-    };
-    let mut r = SortRange {
-        start: bound(a.word()?, true),
-        stop: bound(a.word()?, false),
-        ..Default::default()
-    };
-    let mut keys_only = false;
-    while a.left() > 0 {
-        if a.eat("startexcl") {
-            r.start.inclusive = false;
-        } else if a.eat("stopincl") {
-            r.stop.inclusive = true;
-        } else if a.eat("prefix") {
-            r.prefix = a.word()?.to_vec();
-        } else if a.eat("suffix") {
-            r.suffix = a.word()?.to_vec();
-        } else if a.eat("limit") {
-            r.limit = a.count()? as usize;
-        } else if a.eat("rev") {
-            r.reverse = true;
-        } else if a.eat("keysonly") {
-            keys_only = true;
-        } else {
-            return Err(syntax());
+pub fn apply(t: &mut Tx<'_>, c: &HashCmd<'_>) -> CmdResult {
+    Ok(match *c {
+        HashCmd::Set { key, ref pairs, ok } => {
+            let n = t.hset(key, pairs)?;
+            if ok {
+                Value::ok()
+            } else {
+                Value::Int(n as i64)
+            }
         }
-    }
-    let items = t.hrange(key, &r)?;
-    Ok(if keys_only {
-        Value::list(items, |(f, _)| Value::Bytes(f))
-    } else {
-        Value::Map(
-            items
-                .into_iter()
-                .map(|(f, v)| (Value::Bytes(f), Value::Bytes(v)))
-                .collect(),
-        )
+        HashCmd::SetNx { key, field, value } => Value::Int(t.hsetnx(key, field, value)? as i64),
+        HashCmd::Get { key, field } => Value::opt(t.hget(key, field)?),
+        HashCmd::MGet { key, fields } => Value::list(t.hmget(key, fields)?, Value::opt),
+        HashCmd::Del { key, fields } => Value::Int(t.hdel(key, fields)? as i64),
+        HashCmd::GetAll(key) => pairs(t.hgetall(key)?),
+        HashCmd::Keys(key) => Value::list(t.hgetall(key)?, |(f, _)| Value::Bytes(f)),
+        HashCmd::Vals(key) => Value::list(t.hgetall(key)?, |(_, v)| Value::Bytes(v)),
+        HashCmd::Len(key) => Value::Int(t.hlen(key)? as i64),
+        HashCmd::Exists { key, field } => Value::Int(t.hget(key, field)?.is_some() as i64),
+        HashCmd::StrLen { key, field } => {
+            Value::Int(t.hget(key, field)?.map_or(0, |v| v.len()) as i64)
+        }
+        HashCmd::IncrBy { key, field, delta } => Value::Int(t.hincrby(key, field, delta)?),
+        HashCmd::IncrByFloat { key, field, delta } => {
+            Value::bytes(format_float(t.hincrbyfloat(key, field, delta)?))
+        }
+        HashCmd::Scan { key, ref scan } => {
+            let (next, items) =
+                t.hscan(key, scan.after.as_deref(), scan.count, &|m| scan.keep(m))?;
+            let mut flat = Vec::with_capacity(items.len() * 2);
+            for (f, v) in items {
+                flat.push(Value::Bytes(f));
+                flat.push(Value::Bytes(v));
+            }
+            scan_page(next, Value::Array(flat))
+        }
+        HashCmd::Range {
+            key,
+            ref range,
+            keys_only,
+        } => {
+            let items = t.hrange(key, &sort_range(range))?;
+            if keys_only {
+                Value::list(items, |(f, _)| Value::Bytes(f))
+            } else {
+                pairs(items)
+            }
+        }
+        HashCmd::CheckAndSet {
+            key,
+            check_field,
+            check: ref chk,
+            set_field,
+            value,
+        } => {
+            let (done, current) =
+                t.check_and_set(key, check_field, &check(chk), set_field, value)?;
+            Value::Array(vec![Value::Int(done as i64), Value::opt(current)])
+        }
     })
-}
-
-/// CHECKANDSET key check_field check_type [operand] set_field value.
-/// check_type: EXISTS, NOTEXISTS, EQ v, PREFIX p, INTEQ n, INTLT n,
-/// INTLE n, INTGT n, INTGE n. Answers [1|0, the checked field's value].
-fn checkandset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, check_field) = (a.word()?, a.word()?);
-    let kind = String::from_utf8_lossy(a.word()?).to_ascii_lowercase();
-    let check = match kind.as_str() {
-        "exists" => Check::Exists,
-        "notexists" => Check::NotExists,
-        "eq" => Check::ValueEquals(a.word()?.to_vec()),
-        "prefix" => Check::ValuePrefix(a.word()?.to_vec()),
-        "inteq" => Check::IntEq(a.int()?),
-        "intlt" => Check::IntLt(a.int()?),
-        "intle" => Check::IntLe(a.int()?),
-        "intgt" => Check::IntGt(a.int()?),
-        "intge" => Check::IntGe(a.int()?),
-        other => return Err(CmdError::Wire(bad(format!("unknown check type '{other}'")))),
-    };
-    let (set_field, value) = (a.word()?, a.word()?);
-    a.end()?;
-    let (done, current) = t.check_and_set(key, check_field, &check, set_field, value)?;
-    Ok(Value::Array(vec![
-        Value::Int(done as i64),
-        Value::opt(current),
-    ]))
 }

@@ -3,9 +3,13 @@
 //! RENAMENX, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
 //! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX (keys in one slot),
 //! INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE,
-//! SETRANGE.
+//! SETRANGE: their apply (the parse: `proto::args::keys`), and the string
+//! operations the binary fast opcodes share with them.
 
-use super::{syntax, Apply, Args, CmdResult, Value};
+use super::{CmdError, CmdResult, Value};
+use crate::proto::args::bad;
+pub use crate::proto::args::keys::ExpireIf;
+use crate::proto::args::keys::{GetExpiry, KeyCmd};
 use crate::proto::set_opts::{Expire, SetOptions};
 use crate::shard::envelope::{Meta, ValueType};
 use crate::shard::tx::Tx;
@@ -110,15 +114,6 @@ pub fn incr_by(t: &mut Tx<'_>, key: &[u8], delta: i64) -> Result<(i64, u64), Err
     Ok((new, version))
 }
 
-/// Conditions of an EXPIRE (Redis 7's NX, XX, GT, LT).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ExpireIf {
-    pub nx: bool,
-    pub xx: bool,
-    pub gt: bool,
-    pub lt: bool,
-}
-
 /// Gives `key` the expiry `at` (Unix ms) when the conditions allow it; a
 /// time not in the future deletes the key, as in Redis. Whether it did.
 pub fn expire_at(t: &mut Tx<'_>, key: &[u8], at: i64, cond: ExpireIf) -> Result<bool, Error> {
@@ -170,42 +165,6 @@ pub fn ttl_ms(t: &Tx<'_>, key: &[u8]) -> Result<i64, Error> {
 
 // ---- the named commands -----------------------------------------------------
 
-pub const APPLY: &[Apply] = &[
-    ("type", type_),
-    ("del", del),
-    ("unlink", del),
-    ("exists", exists),
-    ("expire", |t, a| expire(t, a, 1000, false)),
-    ("pexpire", |t, a| expire(t, a, 1, false)),
-    ("expireat", |t, a| expire(t, a, 1000, true)),
-    ("pexpireat", |t, a| expire(t, a, 1, true)),
-    ("ttl", |t, a| ttl(t, a, 1000)),
-    ("pttl", |t, a| ttl(t, a, 1)),
-    ("persist", persist),
-    ("rename", |t, a| rename(t, a, false)),
-    ("renamenx", |t, a| rename(t, a, true)),
-    ("get", get),
-    ("set", set),
-    ("incr", |t, a| incr(t, a, Some(1))),
-    ("decr", |t, a| incr(t, a, Some(-1))),
-    ("incrby", |t, a| incr(t, a, None)),
-    ("decrby", decrby),
-    ("incrbyfloat", incrbyfloat),
-    ("setnx", setnx),
-    ("setex", |t, a| setex(t, a, 1000)),
-    ("psetex", |t, a| setex(t, a, 1)),
-    ("getset", getset),
-    ("getdel", getdel),
-    ("getex", getex),
-    ("mget", mget),
-    ("mset", |t, a| mset(t, a, false)),
-    ("msetnx", |t, a| mset(t, a, true)),
-    ("append", append),
-    ("strlen", strlen),
-    ("getrange", getrange),
-    ("setrange", setrange),
-];
-
 fn type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::String => "string",
@@ -216,349 +175,220 @@ fn type_name(t: ValueType) -> &'static str {
     }
 }
 
-fn type_(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Status(
-        t.meta(key)?
-            .map(|m| type_name(m.vtype))
-            .unwrap_or("none")
-            .into(),
-    ))
-}
-
-fn del(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let mut n = 0;
-    for k in a.rest() {
-        n += del_key(t, k)? as i64;
-    }
-    Ok(Value::Int(n))
-}
-
-fn exists(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let mut n = 0;
-    for k in a.rest() {
-        n += t.meta(k)?.is_some() as i64;
-    }
-    Ok(Value::Int(n))
-}
-
-/// EXPIRE/PEXPIRE (relative) and EXPIREAT/PEXPIREAT (absolute), with
-/// Redis 7's NX, XX, GT and LT.
-fn expire(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64, absolute: bool) -> CmdResult {
-    let key = a.word()?;
-    let n = a.int()?;
-    let mut c = ExpireIf::default();
-    while a.left() > 0 {
-        if a.eat("nx") {
-            c.nx = true;
-        } else if a.eat("xx") {
-            c.xx = true;
-        } else if a.eat("gt") {
-            c.gt = true;
-        } else if a.eat("lt") {
-            c.lt = true;
-        } else {
-            return Err(super::CmdError::Wire(super::bad(format!(
-                "Unsupported option {}",
-                String::from_utf8_lossy(a.word()?)
-            ))));
-        }
-    }
-    if c.nx && (c.xx || c.gt || c.lt) {
-        return Err(super::CmdError::Wire(super::bad(
-            "NX and XX, GT or LT options at the same time are not compatible".into(),
-        )));
-    }
-    if c.gt && c.lt {
-        return Err(super::CmdError::Wire(super::bad(
-            "GT and LT options at the same time are not compatible".into(),
-        )));
-    }
-    let ms = n.checked_mul(unit_ms).ok_or(Error::NotInteger)?;
-    let at = if absolute {
-        ms
-    } else {
-        (t.now_ms as i64).checked_add(ms).ok_or(Error::NotInteger)?
-    };
-    Ok(Value::Int(expire_at(t, key, at, c)? as i64))
-}
-
-fn ttl(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: i64) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(match ttl_ms(t, key)? {
-        // Round to the nearest unit, as Redis does for TTL.
-        left if left >= 0 => (left + unit_ms / 2) / unit_ms,
-        none => none,
-    }))
-}
-
-fn persist(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(persist_key(t, key)? as i64))
-}
-
-fn rename(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
-    let (from, to) = (a.word()?, a.word()?);
-    t.writable()?;
-    let done = t.rename(from, to, nx)?;
-    Ok(if nx {
-        Value::Int(done as i64)
-    } else {
-        Value::ok()
-    })
-}
-
-fn get(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::opt(
-        t.read_string(key, |v| v.map(|(_, body)| body.to_vec()))?,
-    ))
-}
-
-/// SET key value [NX|XX] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] [GET]
-fn set(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, value) = (a.word()?, a.word()?);
-    let o = SetOptions::parse(a.rest(), false)?;
-    let done = set_with(t, key, value, &o)?;
-    Ok(match (o.get, done.applied) {
-        (true, _) => Value::opt(done.old),
-        (false, true) => Value::ok(),
-        (false, false) => Value::Nil,
-    })
-}
-
-fn incr(t: &mut Tx<'_>, a: &mut Args<'_>, by: Option<i64>) -> CmdResult {
-    let key = a.word()?;
-    let delta = match by {
-        Some(d) => d,
-        None => a.int()?,
-    };
-    Ok(Value::Int(incr_by(t, key, delta)?.0))
-}
-
-fn decrby(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let d = a.int()?;
-    Ok(Value::Int(
-        incr_by(t, key, d.checked_neg().ok_or(Error::Overflow)?)?.0,
-    ))
-}
-
-fn incrbyfloat(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let d = a.float()?;
-    let (old, at) = match t.get_string(key)? {
-        None => (0.0, 0),
-        Some((m, v)) => (
-            crate::shard::hash::parse_float(&v).ok_or(Error::NotFloat)?,
-            m.expire_at_ms,
-        ),
-    };
-    let new = old + d;
-    if !new.is_finite() {
-        return Err(Error::NanOrInfinity.into());
-    }
-    t.writable()?;
-    let text = crate::shard::hash::format_float(new);
-    t.put_string(key, text.as_bytes(), at);
-    Ok(Value::bytes(text))
-}
-
-/// Writes `value` unless the key exists (SETNX) or always; keeps no expiry.
-fn setnx(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, value) = (a.word()?, a.word()?);
-    if t.meta(key)?.is_some() {
-        return Ok(Value::Int(0));
-    }
-    t.writable()?;
-    t.put_string(key, value, 0);
-    Ok(Value::Int(1))
-}
-
-fn setex(t: &mut Tx<'_>, a: &mut Args<'_>, unit_ms: u64) -> CmdResult {
-    let key = a.word()?;
-    let n = a.int()?;
-    let value = a.word()?;
-    if n <= 0 {
-        return Err(super::CmdError::Wire(super::bad(format!(
-            "invalid expire time in '{}' command",
-            if unit_ms == 1 { "psetex" } else { "setex" }
-        ))));
-    }
-    t.writable()?;
-    let at = t.now_ms.saturating_add((n as u64).saturating_mul(unit_ms));
-    t.put_string(key, value, at);
-    Ok(Value::ok())
-}
-
-fn getset(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, value) = (a.word()?, a.word()?);
-    let old = t.get_string(key)?.map(|(_, v)| v);
-    t.writable()?;
-    t.put_string(key, value, 0);
-    Ok(Value::opt(old))
-}
-
-fn getdel(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let old = t.get_string(key)?.map(|(_, v)| v);
-    if old.is_some() {
-        t.writable()?;
-        t.remove(key)?;
-    }
-    Ok(Value::opt(old))
-}
-
-/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
-fn getex(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let mut at: Option<u64> = None;
-    if a.eat("persist") {
-        at = Some(0);
-    } else if a.left() > 0 {
-        let (unit, absolute) = if a.eat("ex") {
-            (1000, false)
-        } else if a.eat("px") {
-            (1, false)
-        } else if a.eat("exat") {
-            (1000, true)
-        } else if a.eat("pxat") {
-            (1, true)
-        } else {
-            return Err(syntax());
-        };
-        let n = a.int()?;
-        if n <= 0 {
-            return Err(super::CmdError::Wire(super::bad(
-                "invalid expire time in 'getex' command".into(),
-            )));
-        }
-        let ms = (n as u64).saturating_mul(unit);
-        at = Some(if absolute {
-            ms
-        } else {
-            t.now_ms.saturating_add(ms)
-        });
-    }
-    a.end()?;
-    let Some((m, v)) = t.get_string(key)? else {
-        return Ok(Value::Nil);
-    };
-    if let Some(at) = at {
-        if at != m.expire_at_ms {
-            t.writable()?;
-            t.set_expiry(key, at)?;
-        }
-    }
-    Ok(Value::Bytes(v))
-}
-
-fn mget(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let mut out = Vec::new();
-    for k in a.rest() {
-        // MGET answers nil for keys of other types, as in Redis.
-        out.push(Value::opt(string_or_none(t, k, |v| {
-            v.map(|(_, body)| body.to_vec())
-        })?));
-    }
-    Ok(Value::Array(out))
-}
-
-fn mset(t: &mut Tx<'_>, a: &mut Args<'_>, nx: bool) -> CmdResult {
-    let pairs = a.pairs().ok_or_else(|| {
-        super::CmdError::Wire(super::bad(format!(
-            "wrong number of arguments for '{}' command",
-            if nx { "msetnx" } else { "mset" }
-        )))
-    })?;
-    if nx {
-        for (k, _) in &pairs {
-            if t.meta(k)?.is_some() {
-                return Ok(Value::Int(0));
-            }
-        }
-    }
-    t.writable()?;
-    for (k, v) in pairs {
-        t.put_string(k, v, 0);
-    }
-    Ok(if nx { Value::Int(1) } else { Value::ok() })
-}
-
 /// Longest string APPEND and SETRANGE may build (Redis's proto-max-bulk-len).
 const MAX_STRING: usize = 512 << 20;
 
-fn too_long() -> super::CmdError {
-    super::CmdError::Wire(super::bad(
-        "string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+fn too_long() -> CmdError {
+    CmdError::Wire(bad(
+        "string exceeds maximum allowed size (proto-max-bulk-len)",
     ))
 }
 
-fn append(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, more) = (a.word()?, a.word()?);
-    let (mut v, at) = match t.get_string(key)? {
+/// The string at `key` and its expiry (empty and none when absent).
+fn string_and_expiry(t: &Tx<'_>, key: &[u8]) -> Result<(Vec<u8>, u64), Error> {
+    Ok(match t.get_string(key)? {
         None => (Vec::new(), 0),
         Some((m, v)) => (v, m.expire_at_ms),
-    };
-    if v.len() + more.len() > MAX_STRING {
-        return Err(too_long());
-    }
-    v.extend_from_slice(more);
-    t.writable()?;
-    t.put_string(key, &v, at);
-    Ok(Value::Int(v.len() as i64))
+    })
 }
 
-fn strlen(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(
-        t.get_string(key)?.map(|(_, v)| v.len()).unwrap_or(0) as i64,
-    ))
+pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
+    Ok(match *c {
+        KeyCmd::Type(key) => {
+            Value::Status(t.meta(key)?.map_or("none", |m| type_name(m.vtype)).into())
+        }
+        KeyCmd::Del(keys) => {
+            let mut n = 0;
+            for k in keys {
+                n += del_key(t, k)? as i64;
+            }
+            Value::Int(n)
+        }
+        KeyCmd::Exists(keys) => {
+            let mut n = 0;
+            for k in keys {
+                n += t.meta(k)?.is_some() as i64;
+            }
+            Value::Int(n)
+        }
+        KeyCmd::Expire {
+            key,
+            ms,
+            absolute,
+            cond,
+        } => {
+            let at = if absolute {
+                ms
+            } else {
+                (t.now_ms as i64).checked_add(ms).ok_or(Error::NotInteger)?
+            };
+            Value::Int(expire_at(t, key, at, cond)? as i64)
+        }
+        KeyCmd::Ttl { key, unit_ms } => Value::Int(match ttl_ms(t, key)? {
+            // Round to the nearest unit, as Redis does for TTL.
+            left if left >= 0 => (left + unit_ms / 2) / unit_ms,
+            none => none,
+        }),
+        KeyCmd::Persist(key) => Value::Int(persist_key(t, key)? as i64),
+        KeyCmd::Rename { from, to, nx } => {
+            t.writable()?;
+            let done = t.rename(from, to, nx)?;
+            if nx {
+                Value::Int(done as i64)
+            } else {
+                Value::ok()
+            }
+        }
+        KeyCmd::Get(key) => Value::opt(t.read_string(key, |v| v.map(|(_, body)| body.to_vec()))?),
+        KeyCmd::Set {
+            key,
+            value,
+            ref opts,
+        } => {
+            let done = set_with(t, key, value, opts)?;
+            match (opts.get, done.applied) {
+                (true, _) => Value::opt(done.old),
+                (false, true) => Value::ok(),
+                (false, false) => Value::Nil,
+            }
+        }
+        KeyCmd::IncrBy { key, delta } => Value::Int(incr_by(t, key, delta)?.0),
+        KeyCmd::IncrByFloat { key, delta } => {
+            let (old, at) = match t.get_string(key)? {
+                None => (0.0, 0),
+                Some((m, v)) => (
+                    crate::shard::hash::parse_float(&v).ok_or(Error::NotFloat)?,
+                    m.expire_at_ms,
+                ),
+            };
+            let new = old + delta;
+            if !new.is_finite() {
+                return Err(Error::NanOrInfinity.into());
+            }
+            t.writable()?;
+            let text = crate::shard::hash::format_float(new);
+            t.put_string(key, text.as_bytes(), at);
+            Value::bytes(text)
+        }
+        // Writes the value unless the key exists; keeps no expiry.
+        KeyCmd::SetNx { key, value } => {
+            if t.meta(key)?.is_some() {
+                return Ok(Value::Int(0));
+            }
+            t.writable()?;
+            t.put_string(key, value, 0);
+            Value::Int(1)
+        }
+        KeyCmd::SetEx { key, value, ttl_ms } => {
+            t.writable()?;
+            let at = t.now_ms.saturating_add(ttl_ms);
+            t.put_string(key, value, at);
+            Value::ok()
+        }
+        KeyCmd::GetSet { key, value } => {
+            let old = t.get_string(key)?.map(|(_, v)| v);
+            t.writable()?;
+            t.put_string(key, value, 0);
+            Value::opt(old)
+        }
+        KeyCmd::GetDel(key) => {
+            let old = t.get_string(key)?.map(|(_, v)| v);
+            if old.is_some() {
+                t.writable()?;
+                t.remove(key)?;
+            }
+            Value::opt(old)
+        }
+        KeyCmd::GetEx { key, expiry } => {
+            let Some((m, v)) = t.get_string(key)? else {
+                return Ok(Value::Nil);
+            };
+            let at = expiry.map(|e| match e {
+                GetExpiry::Persist => 0,
+                GetExpiry::Set(Expire::At(ms)) => ms,
+                GetExpiry::Set(Expire::In(ms)) => t.now_ms.saturating_add(ms),
+            });
+            if let Some(at) = at {
+                if at != m.expire_at_ms {
+                    t.writable()?;
+                    t.set_expiry(key, at)?;
+                }
+            }
+            Value::Bytes(v)
+        }
+        KeyCmd::MGet(keys) => {
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                // MGET answers nil for keys of other types, as in Redis.
+                out.push(Value::opt(string_or_none(t, k, |v| {
+                    v.map(|(_, body)| body.to_vec())
+                })?));
+            }
+            Value::Array(out)
+        }
+        KeyCmd::MSet { ref pairs, nx } => {
+            if nx {
+                for (k, _) in pairs {
+                    if t.meta(k)?.is_some() {
+                        return Ok(Value::Int(0));
+                    }
+                }
+            }
+            t.writable()?;
+            for (k, v) in pairs {
+                t.put_string(k, v, 0);
+            }
+            if nx {
+                Value::Int(1)
+            } else {
+                Value::ok()
+            }
+        }
+        KeyCmd::Append { key, value } => {
+            let (mut v, at) = string_and_expiry(t, key)?;
+            if v.len() + value.len() > MAX_STRING {
+                return Err(too_long());
+            }
+            v.extend_from_slice(value);
+            t.writable()?;
+            t.put_string(key, &v, at);
+            Value::Int(v.len() as i64)
+        }
+        KeyCmd::StrLen(key) => Value::Int(t.get_string(key)?.map_or(0, |(_, v)| v.len()) as i64),
+        KeyCmd::GetRange { key, start, end } => {
+            let v = t.get_string(key)?.map(|(_, v)| v).unwrap_or_default();
+            Value::Bytes(substring(&v, start, end).to_vec())
+        }
+        KeyCmd::SetRange { key, offset, piece } => {
+            let (mut v, at) = string_and_expiry(t, key)?;
+            if piece.is_empty() {
+                return Ok(Value::Int(v.len() as i64));
+            }
+            if offset + piece.len() > MAX_STRING {
+                return Err(too_long());
+            }
+            if v.len() < offset + piece.len() {
+                v.resize(offset + piece.len(), 0);
+            }
+            v[offset..offset + piece.len()].copy_from_slice(piece);
+            t.writable()?;
+            t.put_string(key, &v, at);
+            Value::Int(v.len() as i64)
+        }
+    })
 }
 
-/// GETRANGE key start end: inclusive, negative from the end.
-fn getrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let (s, e) = (a.int()?, a.int()?);
-    let v = t.get_string(key)?.map(|(_, v)| v).unwrap_or_default();
-    // Redis's clamping: negative from the end, then both ends into the string.
+/// GETRANGE's slice: `s..=e` inclusive, negative from the end, clamped
+/// into the string as Redis clamps it.
+fn substring(v: &[u8], s: i64, e: i64) -> &[u8] {
     if s < 0 && e < 0 && s > e {
-        return Ok(Value::bytes(Vec::new()));
+        return &[];
     }
     let n = v.len() as i64;
     let s = if s < 0 { (n + s).max(0) } else { s };
     let e = if e < 0 { (n + e).max(0) } else { e.min(n - 1) };
     if n == 0 || s > e {
-        return Ok(Value::bytes(Vec::new()));
+        return &[];
     }
-    Ok(Value::Bytes(v[s as usize..=e as usize].to_vec()))
-}
-
-fn setrange(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let offset = a.int()?;
-    let piece = a.word()?;
-    if offset < 0 {
-        return Err(super::CmdError::Wire(super::bad(
-            "offset is out of range".into(),
-        )));
-    }
-    let offset = offset as usize;
-    let (mut v, at) = match t.get_string(key)? {
-        None => (Vec::new(), 0),
-        Some((m, v)) => (v, m.expire_at_ms),
-    };
-    if piece.is_empty() {
-        return Ok(Value::Int(v.len() as i64));
-    }
-    if offset + piece.len() > MAX_STRING {
-        return Err(too_long());
-    }
-    if v.len() < offset + piece.len() {
-        v.resize(offset + piece.len(), 0);
-    }
-    v[offset..offset + piece.len()].copy_from_slice(piece);
-    t.writable()?;
-    t.put_string(key, &v, at);
-    Ok(Value::Int(v.len() as i64))
+    &v[s as usize..=e as usize]
 }

@@ -1,11 +1,10 @@
-//! Set commands: SADD, SREM, SISMEMBER, SMISMEMBER, SMEMBERS, SCARD, SPOP,
-//! SRANDMEMBER, SSCAN, SINTER, SUNION, SDIFF and their STORE forms (keys in
-//! one slot).
+//! Set commands' apply (their parse: `proto::args::set`).
 
 use std::cell::RefCell;
 
-use super::{Apply, Args, CmdResult, ScanOpts, Value};
-use crate::shard::set::{Rng, SetOp};
+use super::{scan_page, set_op, CmdResult, Value};
+use crate::proto::args::set::SetCmd;
+use crate::shard::set::Rng;
 use crate::shard::tx::Tx;
 
 thread_local! {
@@ -13,92 +12,41 @@ thread_local! {
     static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
 }
 
-pub const APPLY: &[Apply] = &[
-    ("sadd", sadd),
-    ("srem", srem),
-    ("sismember", sismember),
-    ("smismember", smismember),
-    ("smembers", smembers),
-    ("scard", scard),
-    ("spop", spop),
-    ("srandmember", srandmember),
-    ("sscan", sscan),
-    ("sinter", |t, a| combine(t, a, SetOp::Inter)),
-    ("sunion", |t, a| combine(t, a, SetOp::Union)),
-    ("sdiff", |t, a| combine(t, a, SetOp::Diff)),
-    ("sinterstore", |t, a| store(t, a, SetOp::Inter)),
-    ("sunionstore", |t, a| store(t, a, SetOp::Union)),
-    ("sdiffstore", |t, a| store(t, a, SetOp::Diff)),
-];
-
-fn sadd(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(t.sadd(key, a.rest())? as i64))
+/// One member (or nil) without a count, an array with one.
+fn one_or_many(items: Vec<Vec<u8>>, counted: bool) -> Value {
+    if counted {
+        Value::list(items, Value::Bytes)
+    } else {
+        Value::opt(items.into_iter().next())
+    }
 }
 
-fn srem(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::Int(t.srem(key, a.rest())? as i64))
-}
-
-fn sismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let (key, m) = (a.word()?, a.word()?);
-    Ok(Value::Int(t.smismember(key, &[m])?[0] as i64))
-}
-
-fn smismember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    Ok(Value::list(t.smismember(key, a.rest())?, |b| {
-        Value::Int(b as i64)
-    }))
-}
-
-fn smembers(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::list(t.smembers(a.word()?)?, Value::Bytes))
-}
-
-fn scard(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    Ok(Value::Int(t.scard(a.word()?)? as i64))
-}
-
-/// SPOP key [count]: one member (or nil) without a count, an array with one.
-fn spop(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let count = if a.left() > 0 { Some(a.count()?) } else { None };
-    a.end()?;
-    let popped = RNG.with(|r| t.spop(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
-    Ok(match count {
-        Some(_) => Value::list(popped, Value::Bytes),
-        None => Value::opt(popped.into_iter().next()),
+pub fn apply(t: &mut Tx<'_>, c: &SetCmd<'_>) -> CmdResult {
+    Ok(match *c {
+        SetCmd::Add { key, members } => Value::Int(t.sadd(key, members)? as i64),
+        SetCmd::Rem { key, members } => Value::Int(t.srem(key, members)? as i64),
+        SetCmd::IsMember { key, member } => Value::Int(t.smismember(key, &[member])?[0] as i64),
+        SetCmd::MIsMember { key, members } => {
+            Value::list(t.smismember(key, members)?, |b| Value::Int(b as i64))
+        }
+        SetCmd::Members(key) => Value::list(t.smembers(key)?, Value::Bytes),
+        SetCmd::Card(key) => Value::Int(t.scard(key)? as i64),
+        SetCmd::Pop { key, count } => {
+            let popped = RNG.with(|r| t.spop(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+            one_or_many(popped, count.is_some())
+        }
+        SetCmd::RandMember { key, count } => {
+            let got = RNG.with(|r| t.srandmember(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+            one_or_many(got, count.is_some())
+        }
+        SetCmd::Scan { key, ref scan } => {
+            let (next, items) =
+                t.sscan(key, scan.after.as_deref(), scan.count, &|m| scan.keep(m))?;
+            scan_page(next, Value::list(items, Value::Bytes))
+        }
+        SetCmd::Combine { op, keys } => Value::list(t.set_combine(set_op(op), keys)?, Value::Bytes),
+        SetCmd::Store { op, dest, keys } => {
+            Value::Int(t.set_combine_store(set_op(op), dest, keys)? as i64)
+        }
     })
-}
-
-fn srandmember(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let count = if a.left() > 0 { Some(a.int()?) } else { None };
-    a.end()?;
-    let got = RNG.with(|r| t.srandmember(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
-    Ok(match count {
-        Some(_) => Value::list(got, Value::Bytes),
-        None => Value::opt(got.into_iter().next()),
-    })
-}
-
-fn sscan(t: &mut Tx<'_>, a: &mut Args<'_>) -> CmdResult {
-    let key = a.word()?;
-    let o = ScanOpts::parse(a)?;
-    let (next, items) = t.sscan(key, o.after.as_deref(), o.count, &|m| o.keep(m))?;
-    Ok(Value::Array(vec![
-        ScanOpts::cursor(next),
-        Value::list(items, Value::Bytes),
-    ]))
-}
-
-fn combine(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
-    Ok(Value::list(t.set_combine(op, a.rest())?, Value::Bytes))
-}
-
-fn store(t: &mut Tx<'_>, a: &mut Args<'_>, op: SetOp) -> CmdResult {
-    let dest = a.word()?;
-    Ok(Value::Int(t.set_combine_store(op, dest, a.rest())? as i64))
 }

@@ -10,6 +10,7 @@
 //! (`tessera-client`) build on this crate. `docs/protocol.md` documents
 //! every byte.
 
+pub mod args;
 pub mod codec;
 pub mod codes;
 pub mod command;

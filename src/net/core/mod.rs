@@ -16,6 +16,7 @@ use super::mesh::{Mesh, Msg};
 use super::metrics::CommandMetrics;
 use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
+use crate::proto::args;
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::set_opts::SetOptions;
@@ -484,11 +485,12 @@ impl Core {
         let mut specs = Vec::with_capacity(cmds.len());
         let mut keys: Vec<&[u8]> = Vec::new();
         for (i, c) in cmds.iter().enumerate() {
-            let (row, run) = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
+            let row = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
             let start = keys.len();
             keys.extend(row.keys_of(&c.args).map_err(|e| at(i, e))?);
+            let parsed = args::parse(row, &c.args).map_err(|e| at(i, e))?;
             // The command's first key: its CAS check and its version.
-            specs.push((run, keys.get(start).copied().unwrap_or_default()));
+            specs.push((parsed, keys.get(start).copied().unwrap_or_default()));
         }
         let slot = cmd::common_slot(&keys)?;
         let part = self.part_of_slot(slot)?;
@@ -499,8 +501,8 @@ impl Core {
             let mut blocked = false;
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
-            for (i, (c, &(run, first))) in cmds.iter().zip(&specs).enumerate() {
-                match cmd::apply(&mut tx, run, first, &c.args, c.expected_version) {
+            for (i, (c, (parsed, first))) in cmds.iter().zip(&specs).enumerate() {
+                match cmd::apply(&mut tx, parsed, first, c.expected_version) {
                     Ok(r) => results.push(r),
                     Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
                         blocked = true;

@@ -1,0 +1,350 @@
+//! Keys of any type and strings: TYPE, DEL, UNLINK, EXISTS, EXPIRE,
+//! PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL, PERSIST, RENAME,
+//! RENAMENX, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
+//! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX, INCR, INCRBY, DECR,
+//! DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE, SETRANGE.
+
+use super::{bad, not_named, syntax, Args, WordPairs};
+use crate::codes::{ErrorCode, WireError};
+use crate::set_opts::{Expire, SetOptions};
+
+type Key<'a> = &'a [u8];
+
+/// Conditions of an EXPIRE (Redis 7's NX, XX, GT, LT).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpireIf {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// What GETEX does to the key's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetExpiry {
+    Persist,
+    Set(Expire),
+}
+
+/// A keys-or-strings command's typed arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyCmd<'a> {
+    Type(Key<'a>),
+    /// DEL and UNLINK.
+    Del(&'a [Key<'a>]),
+    Exists(&'a [Key<'a>]),
+    /// EXPIRE and its forms: `ms` is relative to now (EXPIRE, PEXPIRE) or
+    /// a Unix time (`absolute`: EXPIREAT, PEXPIREAT), in milliseconds.
+    Expire {
+        key: Key<'a>,
+        ms: i64,
+        absolute: bool,
+        cond: ExpireIf,
+    },
+    /// TTL (`unit_ms` 1000) and PTTL (1).
+    Ttl {
+        key: Key<'a>,
+        unit_ms: i64,
+    },
+    Persist(Key<'a>),
+    Rename {
+        from: Key<'a>,
+        to: Key<'a>,
+        nx: bool,
+    },
+    Get(Key<'a>),
+    Set {
+        key: Key<'a>,
+        value: &'a [u8],
+        opts: SetOptions,
+    },
+    /// INCR, DECR, INCRBY and DECRBY.
+    IncrBy {
+        key: Key<'a>,
+        delta: i64,
+    },
+    IncrByFloat {
+        key: Key<'a>,
+        delta: f64,
+    },
+    SetNx {
+        key: Key<'a>,
+        value: &'a [u8],
+    },
+    /// SETEX and PSETEX: the value and its time to live.
+    SetEx {
+        key: Key<'a>,
+        value: &'a [u8],
+        ttl_ms: u64,
+    },
+    GetSet {
+        key: Key<'a>,
+        value: &'a [u8],
+    },
+    GetDel(Key<'a>),
+    GetEx {
+        key: Key<'a>,
+        expiry: Option<GetExpiry>,
+    },
+    MGet(&'a [Key<'a>]),
+    /// MSET and MSETNX.
+    MSet {
+        pairs: WordPairs<'a>,
+        nx: bool,
+    },
+    Append {
+        key: Key<'a>,
+        value: &'a [u8],
+    },
+    StrLen(Key<'a>),
+    GetRange {
+        key: Key<'a>,
+        start: i64,
+        end: i64,
+    },
+    SetRange {
+        key: Key<'a>,
+        offset: usize,
+        piece: &'a [u8],
+    },
+}
+
+impl<'a> KeyCmd<'a> {
+    pub fn parse(name: &str, a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
+        Ok(match name {
+            "type" => KeyCmd::Type(a.word()?),
+            "del" | "unlink" => KeyCmd::Del(a.rest()),
+            "exists" => KeyCmd::Exists(a.rest()),
+            "expire" => expire(a, 1000, false)?,
+            "pexpire" => expire(a, 1, false)?,
+            "expireat" => expire(a, 1000, true)?,
+            "pexpireat" => expire(a, 1, true)?,
+            "ttl" => KeyCmd::Ttl {
+                key: a.word()?,
+                unit_ms: 1000,
+            },
+            "pttl" => KeyCmd::Ttl {
+                key: a.word()?,
+                unit_ms: 1,
+            },
+            "persist" => KeyCmd::Persist(a.word()?),
+            "rename" | "renamenx" => KeyCmd::Rename {
+                from: a.word()?,
+                to: a.word()?,
+                nx: name == "renamenx",
+            },
+            "get" => KeyCmd::Get(a.word()?),
+            "set" => {
+                let (key, value) = (a.word()?, a.word()?);
+                let opts = SetOptions::parse(a.rest(), false)?;
+                KeyCmd::Set { key, value, opts }
+            }
+            "incr" | "decr" => KeyCmd::IncrBy {
+                key: a.word()?,
+                delta: if name == "incr" { 1 } else { -1 },
+            },
+            "incrby" => KeyCmd::IncrBy {
+                key: a.word()?,
+                delta: a.int()?,
+            },
+            "decrby" => {
+                let key = a.word()?;
+                let delta = a
+                    .int()?
+                    .checked_neg()
+                    .ok_or_else(|| WireError::of(ErrorCode::Overflow))?;
+                KeyCmd::IncrBy { key, delta }
+            }
+            "incrbyfloat" => KeyCmd::IncrByFloat {
+                key: a.word()?,
+                delta: a.float()?,
+            },
+            "setnx" => KeyCmd::SetNx {
+                key: a.word()?,
+                value: a.word()?,
+            },
+            "setex" => setex(a, 1000, name)?,
+            "psetex" => setex(a, 1, name)?,
+            "getset" => KeyCmd::GetSet {
+                key: a.word()?,
+                value: a.word()?,
+            },
+            "getdel" => KeyCmd::GetDel(a.word()?),
+            "getex" => getex(a)?,
+            "mget" => KeyCmd::MGet(a.rest()),
+            "mset" | "msetnx" => KeyCmd::MSet {
+                pairs: a.pairs(name)?,
+                nx: name == "msetnx",
+            },
+            "append" => KeyCmd::Append {
+                key: a.word()?,
+                value: a.word()?,
+            },
+            "strlen" => KeyCmd::StrLen(a.word()?),
+            "getrange" => KeyCmd::GetRange {
+                key: a.word()?,
+                start: a.int()?,
+                end: a.int()?,
+            },
+            "setrange" => {
+                let key = a.word()?;
+                let offset = a.int()?;
+                let piece = a.word()?;
+                let offset = usize::try_from(offset).map_err(|_| bad("offset is out of range"))?;
+                KeyCmd::SetRange { key, offset, piece }
+            }
+            _ => return Err(not_named(name)),
+        })
+    }
+}
+
+/// EXPIRE/PEXPIRE (relative) and EXPIREAT/PEXPIREAT (absolute), with
+/// Redis 7's NX, XX, GT and LT.
+fn expire<'a>(a: &mut Args<'a>, unit_ms: i64, absolute: bool) -> Result<KeyCmd<'a>, WireError> {
+    let key = a.word()?;
+    let n = a.int()?;
+    let mut cond = ExpireIf::default();
+    while let Some(w) = a.maybe() {
+        match w.to_ascii_lowercase().as_slice() {
+            b"nx" => cond.nx = true,
+            b"xx" => cond.xx = true,
+            b"gt" => cond.gt = true,
+            b"lt" => cond.lt = true,
+            _ => {
+                return Err(bad(format!(
+                    "Unsupported option {}",
+                    String::from_utf8_lossy(w)
+                )))
+            }
+        }
+    }
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
+        return Err(bad(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if cond.gt && cond.lt {
+        return Err(bad("GT and LT options at the same time are not compatible"));
+    }
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+    Ok(KeyCmd::Expire {
+        key,
+        ms,
+        absolute,
+        cond,
+    })
+}
+
+fn setex<'a>(a: &mut Args<'a>, unit_ms: u64, name: &str) -> Result<KeyCmd<'a>, WireError> {
+    let key = a.word()?;
+    let n = a.int()?;
+    let value = a.word()?;
+    if n <= 0 {
+        return Err(bad(format!("invalid expire time in '{name}' command")));
+    }
+    Ok(KeyCmd::SetEx {
+        key,
+        value,
+        ttl_ms: (n as u64).saturating_mul(unit_ms),
+    })
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
+fn getex<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
+    let key = a.word()?;
+    let mut expiry = None;
+    if a.eat("persist") {
+        expiry = Some(GetExpiry::Persist);
+    } else if a.left() > 0 {
+        let (unit, absolute) = if a.eat("ex") {
+            (1000, false)
+        } else if a.eat("px") {
+            (1, false)
+        } else if a.eat("exat") {
+            (1000, true)
+        } else if a.eat("pxat") {
+            (1, true)
+        } else {
+            return Err(syntax());
+        };
+        let n = a.int()?;
+        if n <= 0 {
+            return Err(bad("invalid expire time in 'getex' command"));
+        }
+        let ms = (n as u64).saturating_mul(unit);
+        expiry = Some(GetExpiry::Set(if absolute {
+            Expire::At(ms)
+        } else {
+            Expire::In(ms)
+        }));
+    }
+    a.end()?;
+    Ok(KeyCmd::GetEx { key, expiry })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<'a>(words: &'a [&'a [u8]]) -> Result<KeyCmd<'a>, WireError> {
+        super::super::parse_words(words, KeyCmd::parse)
+    }
+
+    #[test]
+    fn options_and_their_errors() {
+        assert_eq!(
+            parse(&[b"pexpire", b"k", b"5", b"XX", b"gt"]).unwrap(),
+            KeyCmd::Expire {
+                key: b"k",
+                ms: 5,
+                absolute: false,
+                cond: ExpireIf {
+                    xx: true,
+                    gt: true,
+                    ..Default::default()
+                }
+            }
+        );
+        let e = parse(&[b"expire", b"k", b"5", b"nx", b"gt"]).unwrap_err();
+        assert!(e.message.contains("not compatible"), "{e}");
+        let e = parse(&[b"expire", b"k", b"5", b"soon"]).unwrap_err();
+        assert_eq!(e.message, "Unsupported option soon");
+        assert_eq!(
+            parse(&[b"expire", b"k", b"9223372036854775807"])
+                .unwrap_err()
+                .code,
+            ErrorCode::NotInteger
+        );
+        assert_eq!(
+            parse(&[b"decrby", b"k", b"-9223372036854775808"])
+                .unwrap_err()
+                .code,
+            ErrorCode::Overflow
+        );
+        assert_eq!(
+            parse(&[b"getex", b"k", b"PX", b"20"]).unwrap(),
+            KeyCmd::GetEx {
+                key: b"k",
+                expiry: Some(GetExpiry::Set(Expire::In(20)))
+            }
+        );
+        assert!(parse(&[b"getex", b"k", b"PX", b"0"]).is_err());
+        assert!(parse(&[b"getex", b"k", b"persist", b"x"]).is_err());
+        assert_eq!(
+            parse(&[b"psetex", b"k", b"0", b"v"]).unwrap_err().message,
+            "invalid expire time in 'psetex' command"
+        );
+        assert_eq!(
+            parse(&[b"msetnx", b"a", b"1", b"b"]).unwrap_err().message,
+            "wrong number of arguments for 'msetnx' command"
+        );
+        assert_eq!(
+            parse(&[b"setrange", b"k", b"-1", b"x"])
+                .unwrap_err()
+                .message,
+            "offset is out of range"
+        );
+    }
+}
