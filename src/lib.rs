@@ -30,23 +30,30 @@
 //!   command; their rows are in `proto::table`); the
 //!   binary fast opcodes run `cmd::keys`'s string functions too.
 //! - [`net`]: reactors, listeners, routing and the channel mesh (all of
-//!   glommio's server side lives here), the connection loops (`net::resp`
-//!   for RESP), the core (`net::core`: execution, group commit, blocking
-//!   pops, reports; no public fields, read through methods), replication roles and serving (`role`, `repl_serve`,
-//!   `replica`), shutdown.
+//!   glommio's server side but replication's loops lives here), the
+//!   connection loops (`net::resp` for RESP), the core (`net::core`:
+//!   execution, group commit, blocking pops, reports; no public fields,
+//!   read through methods; `net::core::host`: the core as replication's
+//!   host), shutdown.
 //! - [`repl`]: replication: a replica's partitions follow a primary's
-//!   (docs/replication.md); each core's replication state as a service
-//!   (`repl::Replication`) and the waits both ends share (`repl::link`);
-//!   the follower loop, roles and serving still run in `net`.
+//!   (docs/replication.md). Each core's replication state as a service
+//!   (`repl::Replication`), the waits both ends share (`repl::link`), roles,
+//!   promotion and fencing (`repl::role`), serving PULL and SYNC
+//!   (`repl::serve`), the follower (`repl::follow`) and the node's
+//!   persisted state (`repl::node`), all written against the `repl::Host`
+//!   trait, so `repl` never names `net`.
+//! - [`errors`]: the wire error of a storage error.
 //! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client.
 //! - [`config`]: the server's configuration (TOML and flags).
 //!
-//! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard, sync}`,
-//! `cmd → {proto, shard}`; nothing points back at `net`.
+//! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard, sync,
+//! client, errors}`, `cmd → {proto, shard, errors}`; nothing points back at
+//! `net`.
 
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod errors;
 pub mod net;
 pub mod repl;
 

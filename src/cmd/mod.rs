@@ -25,31 +25,8 @@ pub use crate::proto::value::{glob_match, Value};
 use crate::shard::{self, tx::Tx};
 use crate::slot::key_slot;
 
+pub use crate::errors::store_error;
 pub use crate::shard::hash::format_float;
-
-/// The wire error of a storage error: its code in the registry
-/// (`codes`) and its message.
-pub fn store_error(e: shard::Error) -> WireError {
-    use shard::Error as E;
-    let code = match &e {
-        E::Io { .. } | E::Storage { .. } | E::Corrupt(_) => ErrorCode::Storage,
-        E::Manifest(_) | E::WouldBlock => ErrorCode::Internal,
-        E::BackupRefused(_) => ErrorCode::BadArguments,
-        E::WrongType => ErrorCode::WrongType,
-        E::NotInteger => ErrorCode::NotInteger,
-        E::Overflow => ErrorCode::Overflow,
-        E::VersionConflict { .. } => ErrorCode::VersionConflict,
-        E::Poisoned(_) => ErrorCode::Poisoned,
-        E::NoSuchKey => ErrorCode::NoSuchKey,
-        E::NotFloat | E::NanOrInfinity | E::HashNotFloat => ErrorCode::NotFloat,
-        E::HashNotInteger => ErrorCode::NotInteger,
-        E::OutOfRange => ErrorCode::OutOfRange,
-        E::SyncNeeded(_) => ErrorCode::SyncNeeded,
-        // A variant added to storage and not mapped here yet.
-        _ => ErrorCode::Internal,
-    };
-    WireError::new(code, e.to_string())
-}
 
 /// Why a command failed: a storage error (kept apart so a read that would
 /// block can be retried) or an argument error.

@@ -13,39 +13,11 @@ pub mod http;
 mod mesh;
 pub mod metrics;
 pub mod pubsub;
-pub mod repl_serve;
-pub mod replica;
 pub mod resp;
-pub mod role;
 pub mod server;
 pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Errors of a core's work with its peers (status queries, promotion's
-/// catch-up) and with the persisted replication state.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeerError {
-    #[error("{0:?} is not IP:PORT")]
-    BadAddress(String),
-    #[error(transparent)]
-    Client(#[from] crate::client::ClientError),
-    #[error("no answer in time")]
-    Timeout,
-    #[error(transparent)]
-    Pull(#[from] replica::PullError),
-    #[error("{peer} has nothing after index {have} (expected {target})")]
-    NothingAfter {
-        peer: String,
-        have: u64,
-        target: u64,
-    },
-    #[error("replication state lock poisoned")]
-    StatePoisoned,
-    #[error(transparent)]
-    State(#[from] crate::repl::Error),
-}
 
 /// A global byte budget for large frame buffers and replies, shared by all
 /// cores, so thousands of clients sending huge frames cannot exhaust memory.

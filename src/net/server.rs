@@ -546,9 +546,9 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         }
         core.repl().set_role(a.role.clone());
         match &a.role {
-            CoreRole::Replica(primary) => core.start_followers(*primary),
+            CoreRole::Replica(primary) => crate::repl::role::start_followers(&*core, *primary),
             CoreRole::Fenced(_) if id == 0 => {
-                glommio::spawn_local(super::role::confirm_epoch(core.clone())).detach();
+                glommio::spawn_local(crate::repl::role::confirm_epoch(core.clone())).detach();
             }
             _ => {}
         }

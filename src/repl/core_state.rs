@@ -13,6 +13,7 @@ use ahash::AHashMap;
 
 use super::position::Epoch;
 use super::{CoreRole, StreamState};
+use crate::codes::{ErrorCode, WireError};
 use crate::shard::repl_log::SyncSource;
 use crate::sync::{Notify, Watermark};
 
@@ -55,6 +56,29 @@ impl Replication {
 
     pub fn set_role(&self, role: CoreRole) {
         *self.role.borrow_mut() = role;
+    }
+
+    /// The READONLY error when this node does not take writes now.
+    pub fn readonly_error(&self) -> Option<WireError> {
+        match &self.role() {
+            CoreRole::Primary => None,
+            CoreRole::Replica(p) => Some(WireError::new(
+                ErrorCode::ReadOnly,
+                format!("You can't write against a read only replica: this node follows {p}"),
+            )),
+            CoreRole::Fenced(why) => Some(WireError::new(
+                ErrorCode::ReadOnly,
+                format!("this node does not take writes: {why}"),
+            )),
+        }
+    }
+
+    pub fn role_text(&self) -> String {
+        match &self.role() {
+            CoreRole::Primary => "primary".into(),
+            CoreRole::Replica(p) => format!("replica of {p}"),
+            CoreRole::Fenced(why) => format!("fenced: {why}"),
+        }
     }
 
     pub fn is_primary(&self) -> bool {

@@ -1,6 +1,6 @@
 //! What both ends of a replication stream share: how long they wait, and
-//! the bounded wait itself. The serving side (`net::repl_serve`), the
-//! following side (`net::replica`) and roles (`net::role`) use these;
+//! the bounded wait itself. The serving side (`serve`), the
+//! following side (`follow`) and roles (`role`) use these;
 //! none of those three reaches into another for them.
 
 use std::time::Duration;

@@ -6,8 +6,11 @@
 //! replica is followed by the core that owns it, which pulls the batches
 //! after its position (PULL) and applies each whole, record included, or
 //! copies a checkpoint in full (SYNC) when the WAL no longer reaches back.
-//! The node's epoch, role and peers persist in `state`; promotion and
-//! fencing live in `net::role`.
+//! The node's epoch, role and peers persist in `state` (`node` learns and
+//! saves them); `role` holds replicaof, promotion and fencing, `serve` the
+//! source's side (PULL, SYNC) and `follow` the replica's. They run on a
+//! core through the `Host` trait (`host`), which `net`'s core implements:
+//! replication never names `net`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,11 +22,42 @@ use crate::proto::{frame, Hello, Request};
 /// `shard`, which writes them; replication reads them).
 pub use crate::shard::position;
 pub mod core_state;
+pub mod follow;
+pub mod host;
 pub mod link;
+pub mod node;
+pub mod role;
+pub mod serve;
 pub mod state;
 
 pub use core_state::Replication;
+pub use host::{Host, Settings};
 use position::Record;
+
+/// Errors of a core's work with its peers (status queries, promotion's
+/// catch-up) and with the persisted replication state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    #[error("{0:?} is not IP:PORT")]
+    BadAddress(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    #[error("no answer in time")]
+    Timeout,
+    #[error(transparent)]
+    Pull(#[from] follow::PullError),
+    #[error("{peer} has nothing after index {have} (expected {target})")]
+    NothingAfter {
+        peer: String,
+        have: u64,
+        target: u64,
+    },
+    #[error("replication state lock poisoned")]
+    StatePoisoned,
+    #[error(transparent)]
+    State(#[from] Error),
+}
 
 /// What a core lets clients do, by the node's role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::set_opts::SetOptions;
 use crate::proto::table;
 use crate::proto::{self, frame, Request, Topology};
+use crate::repl;
 use crate::shard::clock::now_ms;
 use crate::shard::tx::Tx;
 use crate::shard::{self, Durability, Partition};
@@ -31,6 +32,7 @@ use crate::sync::{Notify, Recent};
 /// Warm-ups from the blocking pool before a read may touch disk inline.
 mod blocking;
 pub mod commit;
+mod host;
 mod keyspace;
 mod report;
 
@@ -111,7 +113,7 @@ pub struct Core {
     this: RefCell<std::rc::Weak<Core>>,
 }
 
-use crate::cmd::store_error as wire;
+use crate::errors::store_error as wire;
 
 /// Appends a complete ok response whose body `f` writes.
 fn ok(out: &mut Vec<u8>, id: u32, f: impl FnOnce(&mut Vec<u8>)) {
@@ -240,7 +242,7 @@ impl Core {
     ) -> Result<(), WireError> {
         let now = now_ms();
         if is_write(req) {
-            if let Some(e) = self.readonly_error() {
+            if let Some(e) = self.repl.readonly_error() {
                 return Err(e);
             }
         }
@@ -400,10 +402,10 @@ impl Core {
                     }
                 });
             }
-            Request::Pull { .. } => self.serve_pull(req, id, out).await?,
-            Request::Sync { .. } => self.serve_sync(req, id, out).await?,
+            Request::Pull { .. } => repl::serve::pull(self, req, id, out).await?,
+            Request::Sync { .. } => repl::serve::sync(self, req, id, out).await?,
             Request::Role { action, arg } => {
-                let text = self.role_request(*action, arg).await?;
+                let text = repl::role::request(self, *action, arg).await?;
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }
             Request::FlushAll => {

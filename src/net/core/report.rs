@@ -174,7 +174,7 @@ impl Core {
             self.id,
             self.groups.committed()
         );
-        let _ = writeln!(s, "core{}_role:{}", self.id, self.role_text());
+        let _ = writeln!(s, "core{}_role:{}", self.id, self.repl.role_text());
         let _ = writeln!(s, "core{}_epoch:{}", self.id, self.repl().epoch());
         let _ = writeln!(s, "core{}_peers:{}", self.id, self.repl().peers().join(","));
         for p in &self.local {

@@ -7,16 +7,17 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::core::Core;
-use super::repl_serve::Pulled;
+use super::host::Host;
+use super::link::timed;
+use super::node::{learn_epoch, learn_peers, pause};
+use super::position::Record;
+use super::serve::Pulled;
 use super::PeerError;
+use super::StreamState;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::codec::Reader;
 use crate::proto::Request;
-use crate::repl::link::timed;
-use crate::repl::position::Record;
-use crate::repl::StreamState;
 use crate::shard::Partition;
 
 /// Bytes of batches (or full-sync entries) asked for per request.
@@ -28,8 +29,8 @@ const RETRY: Duration = Duration::from_millis(500);
 /// A request to the source that takes longer than this drops the connection.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn set_state(core: &Core, p: u32, f: impl FnOnce(&mut StreamState)) {
-    core.repl().update_stream(p, f);
+fn set_state<H: Host>(h: &H, p: u32, f: impl FnOnce(&mut StreamState)) {
+    h.repl().update_stream(p, f);
 }
 
 /// Why a pull did not apply anything.
@@ -50,9 +51,9 @@ pub enum PullError {
     Fatal(String),
 }
 
-async fn call(core: &Core, client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
+async fn call<H: Host>(h: &H, client: &Client, req: &Request<'_>) -> Result<Vec<u8>, PullError> {
     let answer = std::pin::pin!(client.call(req));
-    let stop = std::pin::pin!(core.shutdown().wait(false));
+    let stop = std::pin::pin!(h.shutdown().wait(false));
     let r = match timed(CALL_TIMEOUT, futures::future::select(answer, stop)).await {
         None => return Err(PullError::Lost("no answer in time".into())),
         Some(futures::future::Either::Right(_)) => {
@@ -73,8 +74,8 @@ async fn call(core: &Core, client: &Client, req: &Request<'_>) -> Result<Vec<u8>
 /// One pull: applies what the source has after our position. Returns
 /// whether anything was applied. With `follow`, the source's epoch is
 /// checked (a lower one than ours is refused) and learned, and its peers too.
-async fn pull_once(
-    core: &Core,
+async fn pull_once<H: Host>(
+    h: &H,
     part: &Partition,
     client: &Client,
     follow: bool,
@@ -87,24 +88,24 @@ async fn pull_once(
         epoch_node: rec.epoch.node,
         index: rec.index,
         max_bytes: PULL_BYTES,
-        node: core.node_id(),
-        known_term: core.repl().epoch().term,
-        addr: core.config().advertise.as_bytes(),
+        node: h.node_id(),
+        known_term: h.repl().epoch().term,
+        addr: h.settings().advertise.as_bytes(),
     };
-    let body = call(core, client, &req).await?;
+    let body = call(h, client, &req).await?;
     let u = Pulled::decode(&body).map_err(|e| PullError::Lost(format!("bad PULL reply: {e}")))?;
     if follow {
-        let known = core.repl().epoch();
+        let known = h.repl().epoch();
         if u.epoch.term < known.term {
             return Err(PullError::Refused(format!(
                 "the source's epoch {} is older than {known} known here: it was superseded, follow the current primary",
                 u.epoch
             )));
         }
-        core.learn_epoch(u.epoch).await;
-        core.learn_peers(u.peers, true).await;
+        learn_epoch(h, u.epoch).await;
+        learn_peers(h, u.peers, true).await;
     }
-    set_state(core, p, |s| s.primary_latest = u.latest);
+    set_state(h, p, |s| s.primary_latest = u.latest);
     if u.batches.is_empty() {
         return Ok(false);
     }
@@ -114,7 +115,7 @@ async fn pull_once(
         .map_err(|e| PullError::Fatal(format!("applying replicated writes failed: {e}")))?;
     part.applied(done);
     let now = part.last_record();
-    set_state(core, p, |s| {
+    set_state(h, p, |s| {
         s.position = now;
         if s.primary_latest.index < now.index {
             s.primary_latest = now;
@@ -125,9 +126,9 @@ async fn pull_once(
 
 /// Copies the source's checkpoint of the partition in full, then records
 /// its position: tailing resumes from there.
-async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(), PullError> {
+async fn full_sync<H: Host>(h: &H, part: &Partition, client: &Client) -> Result<(), PullError> {
     let p = part.id();
-    set_state(core, p, |s| s.state = "full-sync".into());
+    set_state(h, p, |s| s.state = "full-sync".into());
     tracing::warn!(partition = p, "full sync: copying the partition in full");
     glommio::executor()
         .spawn_blocking(part.begin_full_sync_fn())
@@ -143,7 +144,7 @@ async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(),
             after: &after.1,
             max_bytes: PULL_BYTES,
         };
-        let body = call(core, client, &req).await?;
+        let body = call(h, client, &req).await?;
         let bad = |e: crate::proto::Error| PullError::Lost(format!("bad SYNC reply: {e}"));
         let mut r = Reader::new(&body);
         session = r.u64("session").map_err(bad)?;
@@ -172,7 +173,7 @@ async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(),
                 .await
                 .map_err(|e| PullError::Fatal(format!("full sync write failed: {e}")))?;
             part.synced(record, seq);
-            set_state(core, p, |s| {
+            set_state(h, p, |s| {
                 s.position = record;
                 s.full_syncs += 1;
                 s.state = "tailing".into();
@@ -185,16 +186,16 @@ async fn full_sync(core: &Core, part: &Partition, client: &Client) -> Result<(),
 
 /// Follows partition `part` of `primary` until the core stops or the
 /// follower generation moves past `gen` (a role change).
-pub async fn follow(core: Rc<Core>, part: Rc<Partition>, primary: SocketAddr, gen: u64) {
-    core.repl()
-        .as_follower(follow_loop(&core, &part, primary, gen))
+pub async fn follow<H: Host>(h: Rc<H>, part: Rc<Partition>, primary: SocketAddr, gen: u64) {
+    h.repl()
+        .as_follower(follow_loop(&*h, &part, primary, gen))
         .await;
 }
 
-async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u64) {
+async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen: u64) {
     let p = part.id();
-    let live = || core.repl().follow_generation() == gen && !core.shutdown().is_set();
-    set_state(core, p, |s| {
+    let live = || h.repl().follow_generation() == gen && !h.shutdown().is_set();
+    set_state(h, p, |s| {
         s.position = part.last_record();
         s.state = "connecting".into();
     });
@@ -203,16 +204,16 @@ async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u6
         let client = match Client::connect_partition(primary, p).await {
             Ok(c) => c,
             Err(e) => {
-                set_state(core, p, |s| s.state = format!("connecting: {e}"));
-                if !core.pause(RETRY).await {
+                set_state(h, p, |s| s.state = format!("connecting: {e}"));
+                if !pause(h, RETRY).await {
                     return;
                 }
                 continue;
             }
         };
-        set_state(core, p, |s| s.state = "tailing".into());
+        set_state(h, p, |s| s.state = "tailing".into());
         let mut outcome = if part.syncing() {
-            full_sync(core, part, &client).await.map(|_| true)
+            full_sync(h, part, &client).await.map(|_| true)
         } else {
             Ok(true)
         };
@@ -220,40 +221,40 @@ async fn follow_loop(core: &Core, part: &Partition, primary: SocketAddr, gen: u6
             match outcome {
                 Ok(true) => {}
                 Ok(false) => {
-                    if !core.pause(IDLE).await {
+                    if !pause(h, IDLE).await {
                         return;
                     }
                 }
                 Err(PullError::SyncNeeded(why)) => {
                     tracing::warn!(partition = p, "{primary}: {why}");
-                    outcome = full_sync(core, part, &client).await.map(|_| true);
+                    outcome = full_sync(h, part, &client).await.map(|_| true);
                     continue;
                 }
                 Err(PullError::Refused(why)) | Err(PullError::Lost(why)) => {
                     tracing::warn!(partition = p, "replication from {primary}: {why}");
-                    set_state(core, p, |s| s.state = format!("connecting: {why}"));
+                    set_state(h, p, |s| s.state = format!("connecting: {why}"));
                     break;
                 }
                 Err(PullError::Fatal(why)) => {
                     tracing::error!(partition = p, "replication stopped: {why}");
-                    set_state(core, p, |s| s.state = format!("stopped: {why}"));
+                    set_state(h, p, |s| s.state = format!("stopped: {why}"));
                     return;
                 }
             }
             if !live() {
                 return;
             }
-            outcome = pull_once(core, part, &client, true).await;
+            outcome = pull_once(h, part, &client, true).await;
         }
-        if !core.pause(RETRY).await {
+        if !pause(h, RETRY).await {
             return;
         }
     }
 }
 
 /// Promotion: pulls from a peer until the partition reaches `target`.
-pub async fn catch_up(
-    core: &Rc<Core>,
+pub async fn catch_up<H: Host>(
+    h: &H,
     part: &Partition,
     peer: &str,
     target: u64,
@@ -263,10 +264,10 @@ pub async fn catch_up(
         .map_err(|_| PeerError::BadAddress(peer.into()))?;
     let client = Client::connect_partition(addr, part.id()).await?;
     if part.syncing() {
-        full_sync(core, part, &client).await?;
+        full_sync(h, part, &client).await?;
     }
     while part.last_record().index < target {
-        match pull_once(core, part, &client, false).await {
+        match pull_once(h, part, &client, false).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(PeerError::NothingAfter {
@@ -275,7 +276,7 @@ pub async fn catch_up(
                     target,
                 })
             }
-            Err(PullError::SyncNeeded(_)) => full_sync(core, part, &client).await?,
+            Err(PullError::SyncNeeded(_)) => full_sync(h, part, &client).await?,
             Err(e) => return Err(e.into()),
         }
     }
