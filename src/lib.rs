@@ -31,10 +31,12 @@
 //!   binary fast opcodes run `cmd::keys`'s string functions too.
 //! - [`net`]: reactors, listeners, routing and the channel mesh (all of
 //!   glommio's server side but replication's loops lives here), the
-//!   connection loops (`net::resp` for RESP), the core (`net::core`:
-//!   execution, group commit, blocking pops, reports; no public fields,
-//!   read through methods; `net::core::host`: the core as replication's
-//!   host), shutdown.
+//!   connection loops (`net::resp` for RESP), the core (`net::core`: an
+//!   executor composed of services with private fields: the group
+//!   committer's state `commit::Groups`, connections and stats
+//!   `stats::Stats`, pub/sub subscribers and blocked pops
+//!   `waiters::Waiters`, and `repl::Replication`; `net::core::host`: the
+//!   core as replication's host), shutdown.
 //! - [`repl`]: replication: a replica's partitions follow a primary's
 //!   (docs/replication.md). Each core's replication state as a service
 //!   (`repl::Replication`), the waits both ends share (`repl::link`), roles,

@@ -159,7 +159,7 @@ impl Conn {
         let req = match Request::decode(info.kind, info.flags, info.body(bytes)) {
             Ok(r) => r,
             Err(e) => {
-                core.stats().errors.set(core.stats().errors.get() + 1);
+                core.stats().error();
                 self.local_error(id, &e.to_wire());
                 return;
             }
@@ -259,23 +259,19 @@ impl Conn {
     /// Counts each reply by its request's command and status, with the
     /// batch's latency.
     fn account(&self, replies: &[u8], took: std::time::Duration) {
-        self.core.metrics().borrow_mut().bytes_out += replies.len() as u64;
+        self.core.stats().bytes_out(replies.len());
         self.count_requests(replies, took);
     }
 
     /// Counts each reply by its request's command and status.
     fn count_requests(&self, replies: &[u8], took: std::time::Duration) {
-        let mut m = self.core.metrics().borrow_mut();
         let mut at = 0;
-        for &op in &self.batch.ops {
-            match frame::check(&replies[at..], usize::MAX) {
-                Ok(Some(info)) => {
-                    m.record(op, info.kind == frame::STATUS_OK, took);
-                    at += info.total_len;
-                }
-                _ => break,
-            }
-        }
+        let answered = self.batch.ops.iter().map_while(|&op| {
+            let info = frame::check(&replies[at..], usize::MAX).ok().flatten()?;
+            at += info.total_len;
+            Some((op, info.kind == frame::STATUS_OK))
+        });
+        self.core.stats().commands(answered, took);
     }
 
     /// The batch's replies in request order, once its group commit and
@@ -396,10 +392,7 @@ impl Drop for Conn {
             self.core.config().memory_budget.give_back(self.borrowed);
         }
         if self.counted {
-            self.core
-                .stats()
-                .connections
-                .set(self.core.stats().connections.get().saturating_sub(1));
+            self.core.stats().connection_closed();
         }
     }
 }
@@ -507,7 +500,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         let Some(n) = read_or_stop(&core, &mut stream, &mut conn.buf[filled..]).await else {
             return;
         };
-        core.metrics().borrow_mut().bytes_in += n as u64;
+        core.stats().bytes_in(n);
         conn.filled += n;
     }
 }

@@ -32,8 +32,8 @@ pub struct CommandMetrics {
     /// `[opcode][bucket]` per-bucket counts.
     latency: Box<[[u64; NB]; 256]>,
     latency_sum_us: Box<[u64; 256]>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 impl Default for CommandMetrics {
@@ -49,6 +49,16 @@ impl Default for CommandMetrics {
 }
 
 impl CommandMetrics {
+    /// Bytes read from clients.
+    pub fn add_bytes_in(&mut self, n: u64) {
+        self.bytes_in += n;
+    }
+
+    /// Bytes written to clients.
+    pub fn add_bytes_out(&mut self, n: u64) {
+        self.bytes_out += n;
+    }
+
     /// One answered request of opcode `op`, seen by its client after `took`.
     pub fn record(&mut self, op: u8, ok: bool, took: Duration) {
         let o = op as usize;
@@ -338,7 +348,7 @@ mod tests {
         m.record(Opcode::Get as u8, true, Duration::from_micros(80));
         m.record(Opcode::Get as u8, true, Duration::from_millis(3));
         m.record(Opcode::Set as u8, false, Duration::from_secs(9));
-        m.bytes_in = 42;
+        m.add_bytes_in(42);
         let mut lines = String::new();
         m.write_lines(1, &mut lines);
         lines.push_str("g tessera_partition_memtable_bytes partition=0,core=1 1024\n");

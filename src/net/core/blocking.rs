@@ -1,5 +1,6 @@
 //! Blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH) on the core owning
-//! their keys: registered on the keys, woken by writes to them.
+//! their keys: registered on the keys (`waiters.rs`), woken by writes to
+//! them.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,22 +13,6 @@ use crate::shard::clock::now_ms;
 use crate::sync::Notify;
 
 impl Core {
-    /// Wakes the pops blocked on any of `keys` (they retry; the first to run
-    /// takes the element).
-    pub(super) fn wake_blocked(&self, keys: &[&[u8]]) {
-        let blocked = self.blocked.borrow();
-        if blocked.is_empty() {
-            return;
-        }
-        for k in keys {
-            if let Some(waiters) = blocked.get(*k) {
-                for w in waiters {
-                    w.notify();
-                }
-            }
-        }
-    }
-
     /// BLPOP/BRPOP/BLMOVE on the core owning the keys: pops now if any list
     /// has an element, else waits for a write to one of the keys, the
     /// timeout (0 = none) or shutdown. The pop and the timeout are decided
@@ -46,7 +31,7 @@ impl Core {
             (timeout_ms > 0).then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms));
         let side: &[u8] = if left { b"LEFT" } else { b"RIGHT" };
         let me = Rc::new(Notify::default());
-        let _registered = Blocked::register(self, keys, &me);
+        let _registered = self.waiters.block_on(keys, &me);
         loop {
             for key in keys {
                 let words: Vec<&[u8]> = match dest {
@@ -90,41 +75,6 @@ impl Core {
             };
             if !woke {
                 return Ok((None, None));
-            }
-        }
-    }
-}
-
-/// A blocked pop's registration on its keys, removed when it ends.
-pub(super) struct Blocked<'a> {
-    core: &'a Core,
-    keys: Vec<Vec<u8>>,
-    me: Rc<Notify>,
-}
-
-impl<'a> Blocked<'a> {
-    fn register(core: &'a Core, keys: &[&[u8]], me: &Rc<Notify>) -> Blocked<'a> {
-        let mut b = core.blocked.borrow_mut();
-        for k in keys {
-            b.entry(k.to_vec()).or_default().push(me.clone());
-        }
-        Blocked {
-            core,
-            keys: keys.iter().map(|k| k.to_vec()).collect(),
-            me: me.clone(),
-        }
-    }
-}
-
-impl Drop for Blocked<'_> {
-    fn drop(&mut self) {
-        let mut b = self.core.blocked.borrow_mut();
-        for k in &self.keys {
-            if let Some(ws) = b.get_mut(k) {
-                ws.retain(|w| !Rc::ptr_eq(w, &self.me));
-                if ws.is_empty() {
-                    b.remove(k);
-                }
             }
         }
     }

@@ -171,10 +171,7 @@ impl Core {
         let results = glommio::executor()
             .spawn_blocking(move || syncs.into_iter().map(|f| f()).collect::<Vec<_>>())
             .await;
-        let st = &self.stats;
-        st.wal_syncs.set(st.wal_syncs.get() + 1);
-        st.wal_sync_us
-            .set(st.wal_sync_us.get() + t0.elapsed().as_micros() as u64);
+        self.stats.wal_sync(t0.elapsed());
         results
     }
 

@@ -9,11 +9,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ahash::AHashMap;
 use futures::channel::oneshot;
 
 use super::mesh::{Mesh, Msg};
-use super::metrics::CommandMetrics;
 use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::args;
@@ -35,6 +33,8 @@ pub mod commit;
 mod host;
 mod keyspace;
 mod report;
+pub mod stats;
+pub mod waiters;
 
 pub use commit::release_group;
 
@@ -63,21 +63,6 @@ pub struct CoreConfig {
     pub replica_ack_timeout: std::time::Duration,
 }
 
-/// Per-core counters for INFO.
-#[derive(Default)]
-pub struct CoreStats {
-    pub connections: Cell<u64>,
-    pub connections_total: Cell<u64>,
-    pub requests: Cell<u64>,
-    pub forwarded_out: Cell<u64>,
-    pub forwarded_in: Cell<u64>,
-    pub errors: Cell<u64>,
-    /// WAL syncs (group commits in fsync mode, the periodic sync in wal mode)
-    /// and the time they took, in microseconds.
-    pub wal_syncs: Cell<u64>,
-    pub wal_sync_us: Cell<u64>,
-}
-
 /// SCAN positions a core remembers (token → last raw key returned).
 const SCAN_TOKENS_KEPT: usize = 65536;
 
@@ -99,13 +84,9 @@ pub struct Core {
     /// This node's id (from the manifest, as HELLO gives it).
     node: Cell<u64>,
     scan_tokens: RefCell<Recent<Vec<u8>>>,
-    stats: CoreStats,
-    /// Requests by command, latency, bytes (for /metrics).
-    metrics: RefCell<CommandMetrics>,
+    stats: stats::Stats,
     /// This core's pub/sub subscribers.
-    pubsub: RefCell<super::pubsub::PubSub>,
-    /// Blocked list pops waiting on each key (woken by writes to the key).
-    blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
+    waiters: waiters::Waiters,
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
     repl: crate::repl::Replication,
     started: Instant,
@@ -151,10 +132,8 @@ impl Core {
             hello: RefCell::new(Rc::new(Vec::new())),
             node: Cell::new(0),
             scan_tokens: RefCell::new(Recent::new(SCAN_TOKENS_KEPT)),
-            stats: CoreStats::default(),
-            metrics: RefCell::new(CommandMetrics::default()),
-            pubsub: RefCell::new(Default::default()),
-            blocked: RefCell::new(AHashMap::new()),
+            stats: stats::Stats::default(),
+            waiters: waiters::Waiters::default(),
             repl: Default::default(),
             started: Instant::now(),
             this: RefCell::new(std::rc::Weak::new()),
@@ -223,9 +202,9 @@ impl Core {
         out: &mut Vec<u8>,
         writes: &mut Writes,
     ) {
-        self.stats.requests.set(self.stats.requests.get() + 1);
-        if let Err(e) = self.try_exec_local(req, id, out, writes).await {
-            self.stats.errors.set(self.stats.errors.get() + 1);
+        let result = self.try_exec_local(req, id, out, writes).await;
+        self.stats.request(result.is_ok());
+        if let Err(e) = result {
             proto::encode_error(out, id, &e);
         }
         if !writes.is_empty() {
@@ -416,11 +395,11 @@ impl Core {
                 ok(out, id, |o| put_u64(o, self.local.len() as u64));
             }
             Request::Publish { channel, message } => {
-                let n = self.pubsub.borrow().publish(channel, message);
+                let n = self.waiters.publish(channel, message);
                 ok(out, id, |o| put_u64(o, n));
             }
             Request::PubSub { kind, args } => {
-                let ps = self.pubsub.borrow();
+                let ps = &self.waiters;
                 ok(out, id, |o| match kind {
                     0 => {
                         for c in ps.channels(args.first().copied()) {
@@ -521,7 +500,7 @@ impl Core {
             if !blocked {
                 let group = tx.commit().map(|g| (part.id(), g));
                 if group.is_some() {
-                    self.wake_blocked(&keys);
+                    self.waiters.wake(&keys);
                 }
                 return Ok((results, group));
             }
@@ -575,18 +554,13 @@ impl Core {
         &self.poller
     }
 
-    pub fn stats(&self) -> &CoreStats {
+    pub fn stats(&self) -> &stats::Stats {
         &self.stats
     }
 
-    /// Requests by command, latency, bytes (for /metrics).
-    pub fn metrics(&self) -> &RefCell<CommandMetrics> {
-        &self.metrics
-    }
-
     /// This core's pub/sub subscribers.
-    pub fn pubsub(&self) -> &RefCell<super::pubsub::PubSub> {
-        &self.pubsub
+    pub fn waiters(&self) -> &waiters::Waiters {
+        &self.waiters
     }
 
     pub fn started(&self) -> Instant {
@@ -676,17 +650,13 @@ impl Core {
     /// Counts a new connection (binary or RESP) and sets TCP_NODELAY on it.
     pub fn connection_opened(&self, stream: &super::epoll::Stream) {
         let _ = stream.set_nodelay(true);
-        let st = &self.stats;
-        st.connections.set(st.connections.get() + 1);
-        st.connections_total.set(st.connections_total.get() + 1);
+        self.stats.connection_opened();
     }
 
     /// Sends a request frame to another core; the reply arrives on the receiver.
     pub fn forward(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>> {
         let (tx, rx) = oneshot::channel();
-        self.stats
-            .forwarded_out
-            .set(self.stats.forwarded_out.get() + 1);
+        self.stats.forwarded_out();
         self.mesh.send(core, Msg::Forward { frame, reply: tx });
         rx
     }
@@ -713,9 +683,7 @@ pub async fn serve_forwarded(
     frame_bytes: Vec<u8>,
     reply: oneshot::Sender<Vec<u8>>,
 ) {
-    core.stats
-        .forwarded_in
-        .set(core.stats.forwarded_in.get() + 1);
+    core.stats.forwarded_in();
     let mut out = Vec::new();
     let mut writes = Writes::new();
     let mut reply = reply;

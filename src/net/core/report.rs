@@ -10,35 +10,12 @@ impl Core {
         use std::fmt::Write;
         let mut s = String::new();
         let c = self.id;
-        self.metrics.borrow().write_lines(c, &mut s);
-        let st = &self.stats;
-        for (kind, name, v) in [
-            ("g", "tessera_connections", st.connections.get() as f64),
-            (
-                "c",
-                "tessera_connections_accepted_total",
-                st.connections_total.get() as f64,
-            ),
-            (
-                "c",
-                "tessera_forwarded_out_total",
-                st.forwarded_out.get() as f64,
-            ),
-            (
-                "c",
-                "tessera_forwarded_in_total",
-                st.forwarded_in.get() as f64,
-            ),
-            ("g", "tessera_mesh_inbox_depth", self.mesh.depth(c) as f64),
-            ("c", "tessera_wal_syncs_total", st.wal_syncs.get() as f64),
-            (
-                "c",
-                "tessera_wal_sync_seconds_total",
-                st.wal_sync_us.get() as f64 / 1e6,
-            ),
-        ] {
-            let _ = writeln!(s, "{kind} {name} core={c} {v}");
-        }
+        self.stats.write_metric_lines(c, &mut s);
+        let _ = writeln!(
+            s,
+            "g tessera_mesh_inbox_depth core={c} {}",
+            self.mesh.depth(c) as f64
+        );
         // Process-wide: reported once, by core 0.
         if c == 0 {
             let _ = writeln!(
@@ -148,25 +125,9 @@ impl Core {
     pub(super) fn info_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let st = &self.stats;
         let _ = writeln!(s, "# core {}", self.id);
-        let _ = writeln!(s, "core{}_connections:{}", self.id, st.connections.get());
-        let _ = writeln!(
-            s,
-            "core{}_connections_total:{}",
-            self.id,
-            st.connections_total.get()
-        );
-        let _ = writeln!(s, "core{}_requests:{}", self.id, st.requests.get());
-        let _ = writeln!(s, "core{}_errors:{}", self.id, st.errors.get());
-        let _ = writeln!(
-            s,
-            "core{}_forwarded_out:{}",
-            self.id,
-            st.forwarded_out.get()
-        );
-        let _ = writeln!(s, "core{}_forwarded_in:{}", self.id, st.forwarded_in.get());
-        let blocked: usize = self.blocked.borrow().values().map(|w| w.len()).sum();
+        self.stats.write_info_lines(self.id, &mut s);
+        let blocked = self.waiters.blocked_clients();
         let _ = writeln!(s, "core{}_blocked_clients:{blocked}", self.id);
         let _ = writeln!(
             s,

@@ -29,7 +29,7 @@ pub(super) async fn conn_command(
             return true;
         }
         ConnCmd::Reset => {
-            core.pubsub().borrow_mut().forget(st.id);
+            core.waiters().forget(st.id);
             st.channels.clear();
             st.patterns.clear();
             st.multi = None;
@@ -181,13 +181,11 @@ pub(super) async fn conn_command(
                 if !list.iter().any(|x| x == name) {
                     list.push(name.to_vec());
                 }
-                let mut ps = core.pubsub().borrow_mut();
                 if pattern {
-                    ps.psubscribe(st.id, &mb, name);
+                    core.waiters().psubscribe(st.id, &mb, name);
                 } else {
-                    ps.subscribe(st.id, &mb, name);
+                    core.waiters().subscribe(st.id, &mb, name);
                 }
-                drop(ps);
                 let kind: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
                 push(
                     out,
@@ -228,10 +226,10 @@ pub(super) async fn conn_command(
             for name in names {
                 if pattern {
                     st.patterns.retain(|x| *x != name);
-                    core.pubsub().borrow_mut().punsubscribe(st.id, &name);
+                    core.waiters().punsubscribe(st.id, &name);
                 } else {
                     st.channels.retain(|x| *x != name);
-                    core.pubsub().borrow_mut().unsubscribe(st.id, &name);
+                    core.waiters().unsubscribe(st.id, &name);
                 }
                 push(
                     out,

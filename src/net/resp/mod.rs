@@ -294,7 +294,7 @@ async fn settle(
                     None => reply_frame(&p.local[start..end]),
                 };
                 // Counted as a binary connection counts its requests.
-                core.metrics().borrow_mut().record(op, reply.is_ok(), took);
+                core.stats().command(op, reply.is_ok(), took);
                 let converted = reply.and_then(|body| redis::convert(&shape, body));
                 (shape, converted)
             }
@@ -338,9 +338,8 @@ struct Counted(Rc<Core>, u64);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        let s = &self.0.stats().connections;
-        s.set(s.get().saturating_sub(1));
-        self.0.pubsub().borrow_mut().forget(self.1);
+        self.0.stats().connection_closed();
+        self.0.waiters().forget(self.1);
     }
 }
 
@@ -468,7 +467,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             close = true;
         }
         if !out.is_empty() {
-            core.metrics().borrow_mut().bytes_out += out.len() as u64;
+            core.stats().bytes_out(out.len());
             // Let the other connections that are ready this round run first,
             // so replies go out together at the end of the round (as Redis
             // writes them before it sleeps): the client is woken once for
@@ -521,7 +520,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         let Some(n) = read else {
             break 'conn Ok(());
         };
-        core.metrics().borrow_mut().bytes_in += n as u64;
+        core.stats().bytes_in(n);
         filled += n;
     };
     if borrowed > 0 {

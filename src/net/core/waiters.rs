@@ -1,0 +1,138 @@
+//! Who on this core waits for something, as a service: connections
+//! subscribed to channels and patterns (pub/sub: `net::pubsub`), and pops
+//! blocked on keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH: `blocking.rs`). A
+//! publish delivers to the first, a write to a key wakes the second.
+//! Everything runs on the core's thread; no field is public.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ahash::AHashMap;
+
+use crate::net::pubsub::{Mailbox, PubSub};
+use crate::sync::Notify;
+
+#[derive(Default)]
+pub struct Waiters {
+    pubsub: RefCell<PubSub>,
+    /// key → the pops blocked on it.
+    blocked: RefCell<AHashMap<Vec<u8>, Vec<Rc<Notify>>>>,
+}
+
+impl Waiters {
+    pub fn subscribe(&self, client: u64, mailbox: &Rc<Mailbox>, channel: &[u8]) {
+        self.pubsub.borrow_mut().subscribe(client, mailbox, channel);
+    }
+
+    pub fn psubscribe(&self, client: u64, mailbox: &Rc<Mailbox>, pattern: &[u8]) {
+        self.pubsub
+            .borrow_mut()
+            .psubscribe(client, mailbox, pattern);
+    }
+
+    pub fn unsubscribe(&self, client: u64, channel: &[u8]) {
+        self.pubsub.borrow_mut().unsubscribe(client, channel);
+    }
+
+    pub fn punsubscribe(&self, client: u64, pattern: &[u8]) {
+        self.pubsub.borrow_mut().punsubscribe(client, pattern);
+    }
+
+    /// Removes every subscription of a closing connection.
+    pub fn forget(&self, client: u64) {
+        self.pubsub.borrow_mut().forget(client);
+    }
+
+    /// Delivers to this core's subscribers; how many received it.
+    pub fn publish(&self, channel: &[u8], payload: &[u8]) -> u64 {
+        self.pubsub.borrow().publish(channel, payload)
+    }
+
+    /// Channels with at least one subscriber, matching `pattern` if given.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.pubsub.borrow().channels(pattern)
+    }
+
+    pub fn numsub(&self, channel: &[u8]) -> u64 {
+        self.pubsub.borrow().numsub(channel)
+    }
+
+    pub fn numpat(&self) -> u64 {
+        self.pubsub.borrow().numpat()
+    }
+
+    /// Registers `me` on `keys` until the returned guard drops.
+    pub fn block_on<'a>(&'a self, keys: &[&[u8]], me: &Rc<Notify>) -> BlockedOn<'a> {
+        let mut b = self.blocked.borrow_mut();
+        for k in keys {
+            b.entry(k.to_vec()).or_default().push(me.clone());
+        }
+        BlockedOn {
+            waiters: self,
+            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            me: me.clone(),
+        }
+    }
+
+    /// Wakes the pops blocked on any of `keys` (they retry; the first to
+    /// run takes the element).
+    pub fn wake(&self, keys: &[&[u8]]) {
+        let blocked = self.blocked.borrow();
+        if blocked.is_empty() {
+            return;
+        }
+        for k in keys {
+            for w in blocked.get(*k).into_iter().flatten() {
+                w.notify();
+            }
+        }
+    }
+
+    /// Pops blocked now (a pop on several keys counts once per key).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.borrow().values().map(Vec::len).sum()
+    }
+}
+
+/// A blocked pop's registration on its keys, removed when it ends.
+pub struct BlockedOn<'a> {
+    waiters: &'a Waiters,
+    keys: Vec<Vec<u8>>,
+    me: Rc<Notify>,
+}
+
+impl Drop for BlockedOn<'_> {
+    fn drop(&mut self) {
+        let mut b = self.waiters.blocked.borrow_mut();
+        for k in &self.keys {
+            if let Some(ws) = b.get_mut(k) {
+                ws.retain(|w| !Rc::ptr_eq(w, &self.me));
+                if ws.is_empty() {
+                    b.remove(k);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_lasts_as_long_as_its_guard() {
+        let w = Waiters::default();
+        let me = Rc::new(Notify::default());
+        let guard = w.block_on(&[b"a", b"b"], &me);
+        assert_eq!(w.blocked_clients(), 2);
+        w.wake(&[b"b"]);
+        drop(guard);
+        assert_eq!(w.blocked_clients(), 0);
+        assert!(w.blocked.borrow().is_empty());
+        let mb = Rc::new(Mailbox::default());
+        w.subscribe(7, &mb, b"c");
+        assert_eq!(w.publish(b"c", b"hi"), 1);
+        w.forget(7);
+        assert_eq!(w.publish(b"c", b"hi"), 0);
+    }
+}
