@@ -247,8 +247,8 @@ fn the_server_modules_point_one_way() {
 /// The modules of each crate, and of the larger directory modules, reach
 /// each other one way: no cycle of `super::x` / `crate::x` paths between
 /// sibling modules (a directory module counts as one, with everything
-/// under it). Method calls on a type that another module's `impl` defines
-/// are not paths; this check does not see them.
+/// under it). Method calls are not paths: `core_files_call_each_other_one_way`
+/// checks those where one type's `impl` is split over files.
 #[test]
 fn modules_have_no_cycles() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -343,34 +343,95 @@ fn assert_no_module_cycles(dir: &std::path::Path, crate_prefix: &str) -> usize {
             }
         }
     }
+    assert_acyclic(&edges, &dir.display().to_string());
+    edges.values().map(BTreeSet::len).sum()
+}
+
+/// Fails on a cycle in `edges` (module → the modules it reaches).
+fn assert_acyclic(
+    edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    what: &str,
+) {
+    use std::collections::{BTreeMap, BTreeSet};
     // Depth-first search; a module met again on the current path closes a cycle.
     fn visit(
         m: &str,
         edges: &BTreeMap<String, BTreeSet<String>>,
         path: &mut Vec<String>,
         done: &mut BTreeSet<String>,
-        dir: &std::path::Path,
+        what: &str,
     ) {
         if let Some(at) = path.iter().position(|x| x == m) {
-            panic!(
-                "modules of {} form a cycle: {:?} -> {m}",
-                dir.display(),
-                &path[at..]
-            );
+            panic!("{what} form a cycle: {:?} -> {m}", &path[at..]);
         }
         if done.contains(m) {
             return;
         }
         path.push(m.to_string());
-        for next in &edges[m] {
-            visit(next, edges, path, done, dir);
+        for next in edges.get(m).into_iter().flatten() {
+            visit(next, edges, path, done, what);
         }
         path.pop();
         done.insert(m.to_string());
     }
     let mut done = BTreeSet::new();
     for m in edges.keys() {
-        visit(m, &edges, &mut Vec::new(), &mut done, dir);
+        visit(m, edges, &mut Vec::new(), &mut done, what);
     }
-    edges.values().map(BTreeSet::len).sum()
+}
+
+/// The core's `impl` is split over the files of `src/net/core` (running
+/// transactions, blocking pops, group commit, reports, ...), and its
+/// services are files there too. Calls between those files are method
+/// calls, which the path check above cannot see: here a call `.name(` in
+/// one file to a function only another sibling file defines is an edge,
+/// and the edges form no cycle. `mod.rs`, which composes them, is left
+/// out: it is the parent every file may reach.
+#[test]
+fn core_files_call_each_other_one_way() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/net/core");
+    let mut texts = BTreeMap::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        texts.insert(name, std::fs::read_to_string(&path).unwrap());
+    }
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    // Function name → the files defining it.
+    let mut defined: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in &texts {
+        for (i, _) in text.match_indices("fn ") {
+            let name = ident(&text[i + 3..]);
+            if !name.is_empty() {
+                defined.entry(name).or_default().insert(file.clone());
+            }
+        }
+    }
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in texts.iter().filter(|(f, _)| *f != "mod") {
+        let out = edges.entry(file.clone()).or_default();
+        for (i, _) in text.match_indices('.') {
+            let name = ident(&text[i + 1..]);
+            if !text[i + 1 + name.len()..].starts_with('(') {
+                continue;
+            }
+            // Only a name exactly one sibling (not mod.rs) defines.
+            if let Some(files) = defined.get(&name) {
+                if files.len() == 1 {
+                    let to = files.iter().next().unwrap();
+                    if to != file && to != "mod" {
+                        out.insert(to.clone());
+                    }
+                }
+            }
+        }
+    }
+    let n: usize = edges.values().map(BTreeSet::len).sum();
+    assert!(n >= 4, "too few calls between the core's files: {edges:?}");
+    assert_acyclic(&edges, "the files of src/net/core");
 }

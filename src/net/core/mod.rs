@@ -14,7 +14,6 @@ use futures::channel::oneshot;
 use super::mesh::{Mesh, Msg};
 use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
-use crate::proto::args;
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
 use crate::proto::command::{put_found, NamedCommand};
 use crate::proto::set_opts::SetOptions;
@@ -22,9 +21,7 @@ use crate::proto::table;
 use crate::proto::{self, frame, Request, Topology};
 use crate::repl;
 use crate::shard::clock::now_ms;
-use crate::shard::tx::Tx;
-use crate::shard::{self, Durability, Partition};
-use crate::slot::key_slot;
+use crate::shard::{Durability, Partition};
 use crate::sync::{Notify, Recent};
 
 /// Warm-ups from the blocking pool before a read may touch disk inline.
@@ -33,12 +30,11 @@ pub mod commit;
 mod host;
 mod keyspace;
 mod report;
+mod run;
 pub mod stats;
 pub mod waiters;
 
 pub use commit::release_group;
-
-const WARM_ATTEMPTS: u32 = 2;
 
 /// Writes a request staged: (partition, group).
 pub type Writes = Vec<(u32, u64)>;
@@ -142,55 +138,6 @@ impl Core {
 
     pub fn partition(&self, p: u32) -> Option<&Rc<Partition>> {
         self.parts.get(p as usize).and_then(|x| x.as_ref())
-    }
-
-    /// The local partition of `slot`. A miss is a routing bug, reported as an
-    /// internal error rather than a panic.
-    fn part_of_slot(&self, slot: u16) -> Result<&Rc<Partition>, WireError> {
-        let p = self.topo.partition_of_slot(slot);
-        self.partition(p).ok_or_else(|| {
-            WireError::new(
-                ErrorCode::Internal,
-                format!("slot {slot} (partition {p}) is not on core {}", self.id),
-            )
-        })
-    }
-
-    /// Runs one key's command (a fast opcode) in a transaction of the
-    /// key's slot, bringing the key into the block cache from the blocking
-    /// pool whenever RocksDB would have to read disk; what it wrote joins
-    /// `writes`.
-    async fn on_key<T>(
-        &self,
-        key: &[u8],
-        now: u64,
-        writes: &mut Writes,
-        mut op: impl FnMut(&mut Tx<'_>) -> Result<T, shard::Error>,
-    ) -> Result<T, WireError> {
-        let slot = key_slot(key);
-        let part = self.part_of_slot(slot)?;
-        let mut warmed = 0;
-        loop {
-            let disk = warmed >= WARM_ATTEMPTS;
-            part.allow_disk(disk);
-            let mut t = Tx::new(part, slot, now);
-            let r = op(&mut t);
-            part.allow_disk(false);
-            match r {
-                Err(shard::Error::WouldBlock) if !disk => {
-                    drop(t);
-                    glommio::executor()
-                        .spawn_blocking(part.warm_fn(slot, key))
-                        .await;
-                    warmed += 1;
-                }
-                Err(e) => return Err(wire(e)),
-                Ok(r) => {
-                    writes.extend(t.commit().map(|g| (part.id(), g)));
-                    return Ok(r);
-                }
-            }
-        }
     }
 
     /// Executes a request whose keys are all on this core, appending its
@@ -445,70 +392,6 @@ impl Core {
             }
         }
         Ok(())
-    }
-
-    /// Runs named commands whose keys share one slot in one transaction:
-    /// all of them apply (one staged unit of the open group) or none does.
-    /// Returns each command's (version, value) and the write to wait for.
-    async fn run_named(
-        &self,
-        cmds: &[NamedCommand<'_>],
-        now: u64,
-    ) -> Result<(Vec<(u64, cmd::Value)>, Option<(u32, u64)>), WireError> {
-        let batch = cmds.len() > 1;
-        let at = |i: usize, e: WireError| {
-            if batch {
-                WireError::new(e.code, format!("command {i}: {}", e.message))
-            } else {
-                e
-            }
-        };
-        let mut specs = Vec::with_capacity(cmds.len());
-        let mut keys: Vec<&[u8]> = Vec::new();
-        for (i, c) in cmds.iter().enumerate() {
-            let row = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
-            let start = keys.len();
-            keys.extend(row.keys_of(&c.args).map_err(|e| at(i, e))?);
-            let parsed = args::parse(row, &c.args).map_err(|e| at(i, e))?;
-            // The command's first key: its CAS check and its version.
-            specs.push((parsed, keys.get(start).copied().unwrap_or_default()));
-        }
-        let slot = cmd::common_slot(&keys)?;
-        let part = self.part_of_slot(slot)?;
-        let mut warmed = 0;
-        loop {
-            let mut tx = Tx::new(part, slot, now);
-            let mut results = Vec::with_capacity(cmds.len());
-            let mut blocked = false;
-            let disk = warmed >= WARM_ATTEMPTS;
-            part.allow_disk(disk);
-            for (i, (c, (parsed, first))) in cmds.iter().zip(&specs).enumerate() {
-                match cmd::apply(&mut tx, parsed, first, c.expected_version) {
-                    Ok(r) => results.push(r),
-                    Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
-                        blocked = true;
-                        break;
-                    }
-                    Err(e) => {
-                        part.allow_disk(false);
-                        return Err(at(i, e.into_wire()));
-                    }
-                }
-            }
-            part.allow_disk(false);
-            warmed += 1;
-            if !blocked {
-                let group = tx.commit().map(|g| (part.id(), g));
-                if group.is_some() {
-                    self.waiters.wake(&keys);
-                }
-                return Ok((results, group));
-            }
-            drop(tx);
-            glommio::executor()
-                .spawn_blocking(part.warm_fn(slot, keys[0]))
-                .await;
-        }
     }
 
     /// This core's replication state.
