@@ -138,21 +138,19 @@ async fn replicaof<H: Host>(h: &H, addr: &str) -> Result<String, WireError> {
     }
     let target = addr.to_string();
     let parts = h.settings().partitions;
-    let hello = glommio::executor()
+    let (sa, hello) = glommio::executor()
         .spawn_blocking(move || {
             use std::net::ToSocketAddrs;
             let sa = target
                 .to_socket_addrs()
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or_else(|| format!("{target:?} is not HOST:PORT"))?;
-            let hello = super::primary_hello(sa).map_err(|e| e.to_string())?;
-            super::check_partitions(&hello, sa, parts).map_err(|e| e.to_string())?;
-            Ok::<_, String>((sa, hello))
+                .ok_or_else(|| bad(format!("{target:?} is not HOST:PORT")))?;
+            let hello = super::primary_hello(sa).map_err(|e| bad(e.to_string()))?;
+            super::check_partitions(&hello, sa, parts).map_err(|e| bad(e.to_string()))?;
+            Ok::<_, WireError>((sa, hello))
         })
-        .await
-        .map_err(bad)?;
-    let (sa, hello) = hello;
+        .await?;
     if hello.node_id == h.node_id() {
         return Err(bad(format!("{addr} is this node")));
     }
