@@ -25,24 +25,28 @@ pub struct Stats {
     commands: RefCell<CommandMetrics>,
 }
 
+#[inline]
 fn bump(c: &Cell<u64>, by: u64) {
     c.set(c.get().saturating_add(by));
 }
 
 impl Stats {
     /// A client connection (binary or RESP) opened.
+    #[inline]
     pub fn connection_opened(&self) {
         bump(&self.connections, 1);
         bump(&self.connections_total, 1);
     }
 
     /// A client connection closed.
+    #[inline]
     pub fn connection_closed(&self) {
         self.connections
             .set(self.connections.get().saturating_sub(1));
     }
 
     /// A request ran on this core; `ok` when it succeeded.
+    #[inline]
     pub fn request(&self, ok: bool) {
         bump(&self.requests, 1);
         if !ok {
@@ -51,43 +55,51 @@ impl Stats {
     }
 
     /// A request failed before it could run (a frame that does not decode).
+    #[inline]
     pub fn error(&self) {
         bump(&self.errors, 1);
     }
 
     /// A request frame was sent to another core.
+    #[inline]
     pub fn forwarded_out(&self) {
         bump(&self.forwarded_out, 1);
     }
 
     /// A request frame arrived from another core.
+    #[inline]
     pub fn forwarded_in(&self) {
         bump(&self.forwarded_in, 1);
     }
 
     /// A WAL sync took `took`.
+    #[inline]
     pub fn wal_sync(&self, took: Duration) {
         bump(&self.wal_syncs, 1);
         bump(&self.wal_sync_us, took.as_micros() as u64);
     }
 
     /// Bytes read from clients.
+    #[inline]
     pub fn bytes_in(&self, n: usize) {
         self.commands.borrow_mut().add_bytes_in(n as u64);
     }
 
     /// Bytes written to clients.
+    #[inline]
     pub fn bytes_out(&self, n: usize) {
         self.commands.borrow_mut().add_bytes_out(n as u64);
     }
 
     /// One answered request of opcode `op`, seen by its client after `took`.
+    #[inline]
     pub fn command(&self, op: u8, ok: bool, took: Duration) {
         self.commands.borrow_mut().record(op, ok, took);
     }
 
     /// Answered requests of one batch: `(opcode, ok)` each, with the
     /// batch's latency.
+    #[inline]
     pub fn commands(&self, answered: impl IntoIterator<Item = (u8, bool)>, took: Duration) {
         let mut m = self.commands.borrow_mut();
         for (op, ok) in answered {

@@ -58,10 +58,10 @@ pub enum SetCmd<'a> {
 
 impl<'a> SetCmd<'a> {
     pub fn parse(name: &str, a: &mut Args<'a>) -> Result<SetCmd<'a>, WireError> {
-        let op = match name.trim_end_matches("store") {
-            "sinter" => Some(SetOp::Inter),
-            "sunion" => Some(SetOp::Union),
-            "sdiff" => Some(SetOp::Diff),
+        let op = match name {
+            "sinter" | "sinterstore" => Some(SetOp::Inter),
+            "sunion" | "sunionstore" => Some(SetOp::Union),
+            "sdiff" | "sdiffstore" => Some(SetOp::Diff),
             _ => None,
         };
         if let Some(op) = op {

@@ -152,10 +152,10 @@ enum Kind {
 
 impl<'a> ZSetCmd<'a> {
     pub fn parse(name: &str, a: &mut Args<'a>) -> Result<ZSetCmd<'a>, WireError> {
-        let combine = match name.trim_end_matches("store") {
-            "zunion" => Some(SetOp::Union),
-            "zinter" => Some(SetOp::Inter),
-            "zdiff" => Some(SetOp::Diff),
+        let combine = match name {
+            "zunion" | "zunionstore" => Some(SetOp::Union),
+            "zinter" | "zinterstore" => Some(SetOp::Inter),
+            "zdiff" | "zdiffstore" => Some(SetOp::Diff),
             _ => None,
         };
         if let Some(op) = combine {
