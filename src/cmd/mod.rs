@@ -21,11 +21,10 @@ pub mod zset;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::args::{self, Named, ScanOpts, SetOp};
 use crate::proto::table::{self, flag};
-pub use crate::proto::value::{glob_match, Value};
+pub use crate::proto::value::Value;
 use crate::shard::{self, tx::Tx};
 use crate::slot::key_slot;
 
-pub use crate::errors::store_error;
 pub use crate::shard::hash::format_float;
 
 /// Why a command failed: a storage error (kept apart so a read that would
@@ -51,7 +50,7 @@ impl From<WireError> for CmdError {
 impl CmdError {
     pub fn into_wire(self) -> WireError {
         match self {
-            CmdError::Store(e) => store_error(e),
+            CmdError::Store(e) => crate::errors::store_error(e),
             CmdError::Wire(w) => w,
         }
     }
@@ -69,14 +68,6 @@ pub fn lookup(args: &[&[u8]]) -> Result<&'static table::Command, WireError> {
     } else {
         Err(args::not_named(row.name))
     }
-}
-
-/// Every named (stored) command's row, sorted by name (docs and tests).
-pub fn all() -> Vec<&'static table::Command> {
-    table::all()
-        .into_iter()
-        .filter(|c| c.has(flag::STORED))
-        .collect()
 }
 
 /// The one slot all `keys` share; CROSSSLOT otherwise.
@@ -189,6 +180,5 @@ mod tests {
             ErrorCode::UnknownCommand
         );
         assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().name, "hset");
-        assert!(all().iter().all(|c| c.has(flag::STORED)));
     }
 }
