@@ -96,9 +96,10 @@ struct ServeArgs {
     /// (BENCHMARKS.md) [default: 67108864 (64 MiB)].
     #[arg(long, value_name = "BYTES")]
     memtable_bytes: Option<usize>,
-    /// Read cache: committed values of recently read or written keys, kept by the core owning
-    /// them so a GET skips RocksDB; bytes for the whole node, 0 = off [default: 134217728
-    /// (128 MiB)].
+    /// Read cache: committed values of recently read or written keys and collection members,
+    /// and which of them are absent, kept by the core owning them so a GET, an HGET or an
+    /// HSET's member check skips RocksDB; bytes for the whole node, 0 = off [default:
+    /// 134217728 (128 MiB)].
     #[arg(long, value_name = "BYTES")]
     read_cache_bytes: Option<usize>,
     /// Log filter: error, warn, info, debug, trace, or per module (`tessera=debug,warn`).

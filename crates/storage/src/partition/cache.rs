@@ -1,34 +1,78 @@
-//! The partition's read cache: recently read and written values by stored
-//! key, bounded in bytes, evicting the oldest first.
+//! The partition's read cache: what recently read or written keys and
+//! collection members hold, including that they are absent, bounded in
+//! bytes, evicting the oldest first.
+//!
+//! It is exact because the core owns its partition: every write passes
+//! through the partition's overlay and reaches the cache when its group
+//! commits, and whatever writes around the overlay (replication, a full
+//! sync, FLUSHALL) clears it.
 
+use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use ahash::AHashMap;
+
+use super::Cf;
 
 /// Values larger than this are not kept in the read cache.
 const CACHE_MAX_VALUE: usize = 64 << 10;
 /// Bookkeeping bytes counted per cached entry.
 const CACHE_ENTRY_OVERHEAD: usize = 64;
 
-/// The read cache of a partition: committed envelopes by raw key, bounded
-/// in bytes. Two generations approximate LRU in O(1): entries go into the
-/// current map; when it holds half the budget it becomes the old one (the
-/// previous old one is dropped), and a hit in the old map moves the entry
-/// back into the current one.
+/// What the cache knows of a key: its stored bytes, or `None` when the key
+/// is absent (a read found nothing, or a deletion committed).
+pub(crate) type Known = Option<Rc<[u8]>>;
+
+type Map = AHashMap<Vec<u8>, Known>;
+
+/// One generation: metadata records and strings, and collection members
+/// (two maps, because a subkey's bytes can equal some string's key).
+#[derive(Default)]
+struct Generation {
+    meta: Map,
+    sub: Map,
+}
+
+impl Generation {
+    fn of(&mut self, cf: Cf) -> &mut Map {
+        match cf {
+            Cf::Meta => &mut self.meta,
+            Cf::Sub => &mut self.sub,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.meta.len() + self.sub.len()
+    }
+}
+
+/// The read cache of a partition, bounded in bytes. Two generations
+/// approximate LRU in O(1): entries go into the current one; when it holds
+/// half the budget it becomes the old one (the previous old one is
+/// dropped), and a hit in the old generation moves the entry back into
+/// the current one.
 pub(crate) struct ReadCache {
-    cur: AHashMap<Vec<u8>, Rc<[u8]>>,
-    old: AHashMap<Vec<u8>, Rc<[u8]>>,
+    cur: Generation,
+    old: Generation,
     cur_bytes: usize,
     limit: usize,
     pub hits: u64,
     pub misses: u64,
 }
 
+fn cost(raw: &[u8], v: &Known) -> usize {
+    raw.len() + v.as_ref().map_or(0, |v| v.len()) + CACHE_ENTRY_OVERHEAD
+}
+
+fn cacheable(v: &Known) -> bool {
+    v.as_ref().is_none_or(|v| v.len() <= CACHE_MAX_VALUE)
+}
+
 impl ReadCache {
     pub(crate) fn new(limit: usize) -> ReadCache {
         ReadCache {
-            cur: AHashMap::new(),
-            old: AHashMap::new(),
+            cur: Generation::default(),
+            old: Generation::default(),
             cur_bytes: 0,
             limit,
             hits: 0,
@@ -36,26 +80,23 @@ impl ReadCache {
         }
     }
 
-    pub(crate) fn cost(raw: &[u8], v: &[u8]) -> usize {
-        raw.len() + v.len() + CACHE_ENTRY_OVERHEAD
-    }
-
     pub(crate) fn enabled(&self) -> bool {
         self.limit > 0
     }
 
-    pub(crate) fn get(&mut self, raw: &[u8]) -> Option<Rc<[u8]>> {
+    /// What the cache knows of `raw`: `None` when it does not know.
+    pub(crate) fn get(&mut self, cf: Cf, raw: &[u8]) -> Option<Known> {
         if self.limit == 0 {
             return None;
         }
-        if let Some(v) = self.cur.get(raw) {
+        if let Some(v) = self.cur.of(cf).get(raw) {
             self.hits += 1;
             return Some(v.clone());
         }
-        match self.old.remove_entry(raw) {
+        match self.old.of(cf).remove_entry(raw) {
             Some((k, v)) => {
                 self.hits += 1;
-                self.insert(k, v.clone());
+                self.insert(cf, k, v.clone());
                 Some(v)
             }
             None => {
@@ -65,66 +106,134 @@ impl ReadCache {
         }
     }
 
-    /// A write committed: the cache takes the new value (write-through, so
-    /// a read after a write hits), or drops the key for a deletion or a
-    /// large value. One hash probe when the key is cached already; a stale
-    /// copy in the old generation is shadowed by the current one.
-    pub(crate) fn committed(&mut self, raw: Vec<u8>, v: Option<Rc<[u8]>>) {
+    /// A write committed: the cache takes the new value, or that the key
+    /// is now absent (write-through, so a read after a write hits). One
+    /// hash probe when the key is cached already; a stale copy in the old
+    /// generation is shadowed by the current one.
+    pub(crate) fn committed(&mut self, cf: Cf, raw: Vec<u8>, v: Known) {
         if self.limit == 0 {
             return;
         }
-        match v.filter(|v| v.len() <= CACHE_MAX_VALUE) {
-            Some(v) => match self.cur.entry(raw) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    self.cur_bytes = self.cur_bytes + v.len() - e.get().len();
-                    e.insert(v);
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    self.cur_bytes += Self::cost(e.key(), &v);
-                    e.insert(v);
-                    self.turn_over_if_full();
-                }
-            },
-            None => {
-                if let Some(old) = self.cur.remove(&raw) {
-                    self.cur_bytes -= Self::cost(&raw, &old);
-                }
-                self.old.remove(&raw);
+        if !cacheable(&v) {
+            self.forget(cf, &raw);
+            return;
+        }
+        let add = cost(&raw, &v);
+        match self.cur.of(cf).entry(raw) {
+            Entry::Occupied(mut e) => {
+                let was = cost(e.key(), e.get());
+                self.cur_bytes = self.cur_bytes + add - was;
+                e.insert(v);
+            }
+            Entry::Vacant(e) => {
+                self.cur_bytes += add;
+                e.insert(v);
+                self.turn_over_if_full();
             }
         }
     }
 
-    /// Keeps a value just read from RocksDB (`get` found the key in
-    /// neither generation).
-    pub(crate) fn fill(&mut self, raw: &[u8], v: Rc<[u8]>) {
-        if v.len() <= CACHE_MAX_VALUE {
-            self.insert(raw.to_vec(), v);
+    /// Drops what the cache knows of `raw` (a write whose outcome is
+    /// unknown, or a value too large to keep).
+    pub(crate) fn forget(&mut self, cf: Cf, raw: &[u8]) {
+        if let Some(old) = self.cur.of(cf).remove(raw) {
+            self.cur_bytes -= cost(raw, &old);
+        }
+        self.old.of(cf).remove(raw);
+    }
+
+    /// Keeps what a read from RocksDB found (`get` knew nothing of it).
+    pub(crate) fn fill(&mut self, cf: Cf, raw: &[u8], v: Known) {
+        if self.limit > 0 && cacheable(&v) {
+            self.insert(cf, raw.to_vec(), v);
         }
     }
 
-    pub(crate) fn insert(&mut self, raw: Vec<u8>, v: Rc<[u8]>) {
-        self.cur_bytes += Self::cost(&raw, &v);
-        self.cur.insert(raw, v);
+    fn insert(&mut self, cf: Cf, raw: Vec<u8>, v: Known) {
+        self.cur_bytes += cost(&raw, &v);
+        let key_len = raw.len();
+        if let Some(old) = self.cur.of(cf).insert(raw, v) {
+            // Only `fill` after a miss and `get` moving an old entry insert,
+            // so the key is new to this generation; keep the count exact anyway.
+            self.cur_bytes -= key_len + old.map_or(0, |o| o.len()) + CACHE_ENTRY_OVERHEAD;
+        }
         self.turn_over_if_full();
     }
 
     /// The current generation holds half the budget: it becomes the old
-    /// one, and the previous old one goes.
-    pub(crate) fn turn_over_if_full(&mut self) {
+    /// one, and the previous old one goes. The new generation starts with
+    /// the room the last one ended with, so it never rehashes on the way.
+    fn turn_over_if_full(&mut self) {
         if self.cur_bytes > self.limit / 2 {
-            self.old = std::mem::take(&mut self.cur);
+            let room = Generation {
+                meta: Map::with_capacity(self.cur.meta.len()),
+                sub: Map::with_capacity(self.cur.sub.len()),
+            };
+            self.old = std::mem::replace(&mut self.cur, room);
             self.cur_bytes = 0;
         }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.cur.clear();
-        self.old.clear();
+        self.cur = Generation::default();
+        self.old = Generation::default();
         self.cur_bytes = 0;
     }
 
-    /// Entries kept (both generations).
+    /// Entries kept (both generations, both column families).
     pub(crate) fn len(&self) -> usize {
         self.cur.len() + self.old.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Known {
+        Some(Rc::from(s.as_bytes()))
+    }
+
+    #[test]
+    fn knows_values_and_absence_per_column_family() {
+        let mut c = ReadCache::new(1 << 20);
+        assert_eq!(c.get(Cf::Meta, b"k"), None);
+        c.fill(Cf::Meta, b"k", None);
+        assert_eq!(c.get(Cf::Meta, b"k"), Some(None));
+        // The same bytes as a subkey are another key.
+        assert_eq!(c.get(Cf::Sub, b"k"), None);
+        c.committed(Cf::Sub, b"k".to_vec(), v("member"));
+        assert_eq!(c.get(Cf::Sub, b"k"), Some(v("member")));
+        assert_eq!(c.get(Cf::Meta, b"k"), Some(None));
+        c.committed(Cf::Sub, b"k".to_vec(), None);
+        assert_eq!(c.get(Cf::Sub, b"k"), Some(None));
+        c.forget(Cf::Sub, b"k");
+        assert_eq!(c.get(Cf::Sub, b"k"), None);
+        assert_eq!((c.hits, c.misses), (4, 3));
+    }
+
+    #[test]
+    fn large_values_are_forgotten_not_kept() {
+        let mut c = ReadCache::new(1 << 30);
+        c.committed(Cf::Meta, b"k".to_vec(), v("small"));
+        let big: Known = Some(Rc::from(vec![0u8; CACHE_MAX_VALUE + 1]));
+        c.committed(Cf::Meta, b"k".to_vec(), big);
+        assert_eq!(c.get(Cf::Meta, b"k"), None);
+        assert_eq!(c.cur_bytes, 0);
+    }
+
+    #[test]
+    fn the_budget_evicts_the_oldest_generation() {
+        // Each entry costs 1 + 10 + 64 = 75 bytes; half of 1,000 is 6 entries.
+        let mut c = ReadCache::new(1000);
+        for i in 0..20u8 {
+            c.committed(Cf::Sub, vec![i], Some(Rc::from(vec![i; 10])));
+            assert!(c.cur_bytes <= 500, "{} bytes after {i}", c.cur_bytes);
+        }
+        assert!(c.len() <= 14, "{} entries", c.len());
+        assert_eq!(c.get(Cf::Sub, &[0]), None);
+        assert_eq!(c.get(Cf::Sub, &[19]), Some(Some(Rc::from(vec![19u8; 10]))));
+        c.clear();
+        assert_eq!(c.len(), 0);
     }
 }

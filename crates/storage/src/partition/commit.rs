@@ -5,7 +5,7 @@
 
 use rocksdb::{ErrorKind, WriteBatch, WriteOptions};
 
-use super::{InlineWrite, Partition, SUB_CF};
+use super::{Cf, InlineWrite, Partition, SUB_CF};
 use crate::failpoint;
 use crate::{Durability, Error};
 
@@ -99,10 +99,23 @@ impl Partition {
         let mut p = self.pending.borrow_mut();
         let mut cache = self.cache.borrow_mut();
         for (raw, e) in p.overlay.extract_if(|_, e| e.group <= group) {
-            cache.committed(raw, if written { e.value } else { None });
+            match written {
+                true => cache.committed(Cf::Meta, raw, e.value),
+                false => cache.forget(Cf::Meta, &raw),
+            }
         }
         if !p.sub.is_empty() {
-            p.sub.retain(|_, (g, _)| *g > group);
+            // Usually every staged subkey belongs to this group; later
+            // groups' (a write still in flight) go back.
+            for (raw, (g, value)) in std::mem::take(&mut p.sub) {
+                if g > group {
+                    p.sub.insert(raw, (g, value));
+                } else if written {
+                    cache.committed(Cf::Sub, raw, value);
+                } else {
+                    cache.forget(Cf::Sub, &raw);
+                }
+            }
         }
     }
 

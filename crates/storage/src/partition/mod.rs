@@ -165,10 +165,10 @@ pub struct Partition {
     /// Replication: the last position record, the epoch of new batches,
     /// recent batches' local sequence numbers (`repl_log.rs`).
     pub(super) log: RefCell<LogState>,
-    /// Committed values of recently read or written keys (default column
-    /// family). Exact: every write passes through the overlay and reaches
-    /// the cache when its group commits; writes that bypass the overlay
-    /// (replication, full sync) and FLUSHALL clear it.
+    /// What recently read or written keys and members hold, or that they
+    /// are absent (`cache.rs`). Exact: every write passes through the
+    /// overlay and reaches the cache when its group commits; writes that
+    /// bypass the overlay (replication, full sync) and FLUSHALL clear it.
     pub(super) cache: RefCell<ReadCache>,
     pending: RefCell<Pending>,
     /// The core's open group number, shared by all its partitions.
@@ -269,14 +269,14 @@ impl Partition {
         if self.flushed.get().is_some() {
             return Ok(None);
         }
-        if let Some(v) = self.cache.borrow_mut().get(raw) {
-            return Ok(Some(RawValue::Staged(v)));
+        if let Some(v) = self.cache.borrow_mut().get(Cf::Meta, raw) {
+            return Ok(v.map(RawValue::Staged));
         }
         match self.db.get_pinned_opt(raw, self.read_opts()) {
-            Ok(Some(v)) if self.cache.borrow().enabled() => {
-                let v: Rc<[u8]> = Rc::from(&v[..]);
-                self.cache.borrow_mut().fill(raw, v.clone());
-                Ok(Some(RawValue::Staged(v)))
+            Ok(v) if self.cache.borrow().enabled() => {
+                let v: Option<Rc<[u8]>> = v.map(|v| Rc::from(&v[..]));
+                self.cache.borrow_mut().fill(Cf::Meta, raw, v.clone());
+                Ok(v.map(RawValue::Staged))
             }
             Ok(v) => Ok(v.map(RawValue::Pinned)),
             Err(e) if e.kind() == ErrorKind::Incomplete => {
@@ -322,11 +322,20 @@ impl Partition {
         if self.flushed.get().is_some() {
             return Ok(None);
         }
+        if let Some(v) = self.cache.borrow_mut().get(Cf::Sub, raw) {
+            return Ok(v.map(|v| v.to_vec()));
+        }
         match self
             .db
             .get_pinned_cf_opt(self.sub_cf(), raw, self.read_opts())
         {
-            Ok(v) => Ok(v.map(|v| v.to_vec())),
+            Ok(v) => {
+                let mut cache = self.cache.borrow_mut();
+                if cache.enabled() {
+                    cache.fill(Cf::Sub, raw, v.as_deref().map(Rc::from));
+                }
+                Ok(v.map(|v| v.to_vec()))
+            }
             Err(e) if e.kind() == ErrorKind::Incomplete => {
                 *self.miss.borrow_mut() = Some(Miss::Point(Cf::Sub, raw.to_vec()));
                 Err(Error::WouldBlock)
