@@ -19,7 +19,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Reactor count; `None` = the CPUs in the process's affinity mask.
     pub cores: Option<usize>,
-    /// Partitions of a new data directory; `None` = one per core.
+    /// Partitions of a new data directory; `None` = one per CPU in the
+    /// affinity mask (not per core: a directory made with fewer cores can
+    /// use every CPU later).
     pub partitions: Option<u32>,
     pub durability: Durability,
     /// Largest frame accepted, in bytes.

@@ -68,9 +68,13 @@ struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<SocketAddr>,
     /// Number of reactors [default: the CPUs in this process's affinity mask, so `taskset` works].
+    /// On a machine shared with the clients (a laptop, a 2-CPU box running the load too), use
+    /// fewer: on 2 CPUs, `--cores 1` served redis-benchmark C1000 at 0.85-1.0x redis-server where
+    /// the default got 0.65-0.89x, with half the CPU per request (docs/operations.md).
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
-    /// Partitions (RocksDB instances) of a NEW data directory [default: cores]. More partitions
+    /// Partitions (RocksDB instances) of a NEW data directory [default: the CPUs in the affinity
+    /// mask, whatever --cores says, so the directory can use every CPU later]. More partitions
     /// leave room for more cores later, but each group commit then writes (and syncs) more WALs.
     #[arg(long, value_name = "P")]
     partitions: Option<u32>,

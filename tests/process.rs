@@ -192,7 +192,7 @@ fn fsync_mode_syncs_the_wal_before_each_ack() {
 fn sigterm_exits_zero_and_a_restart_with_other_cores_keeps_every_key() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let proc = Proc::start(&data, &["--cores", "2"]).unwrap();
+    let proc = Proc::start(&data, &["--cores", "2", "--partitions", "2"]).unwrap();
     let addr = proc.addr;
     block_on(async move {
         let c = Client::connect(addr).await.unwrap();
@@ -225,6 +225,33 @@ fn sigterm_exits_zero_and_a_restart_with_other_cores_keeps_every_key() {
 
     let err = Proc::start(&data, &["--partitions", "4"]).err().unwrap();
     assert!(err.contains("created with 2 partitions"), "{err}");
+}
+
+/// A new directory gets a partition per CPU in the affinity mask even when
+/// fewer reactors serve it (`--cores 1` on a shared machine), so a restart
+/// with every CPU runs a reactor per partition.
+#[test]
+fn partitions_follow_the_cpus_not_the_cores() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let proc = Proc::start(&data, &["--cores", "1"]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        assert_eq!(c.hello().cores, 1);
+        assert_eq!(c.hello().slot_ranges.len(), cpus, "one partition per CPU");
+        c.set(b"k", b"v").await.unwrap();
+    });
+    assert!(proc.terminate().success());
+    let proc = Proc::start(&data, &[]).unwrap();
+    let addr = proc.addr;
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        assert_eq!(c.hello().cores as usize, cpus, "a reactor per CPU");
+        assert_eq!(c.get(b"k").await.unwrap().unwrap().value, b"v");
+    });
+    assert!(proc.terminate().success());
 }
 
 #[test]

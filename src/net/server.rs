@@ -170,7 +170,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let store = Arc::new(Store::open(StoreConfig {
         data_dir: config.data_dir.clone(),
         partitions: config.partitions,
-        default_partitions: cores as u32,
+        // The CPUs, not the reactors: a directory created with `--cores 1`
+        // on a shared machine can use every CPU after a restart without it.
+        default_partitions: cpus.len().max(1) as u32,
         durability: config.durability,
         block_cache_bytes: config.block_cache_bytes,
         read_cache_bytes: config.read_cache_bytes,

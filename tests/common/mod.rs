@@ -33,7 +33,8 @@ pub fn config(dir: &Path, cores: usize) -> Config {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         cores: Some(cores),
-        partitions: None,
+        // One partition per core whatever the host's CPU count.
+        partitions: Some(cores as u32),
         durability: Durability::Wal,
         max_frame_bytes: 1 << 20,
         memory_budget_bytes: 64 << 20,
