@@ -30,6 +30,16 @@ fn on<T>(
     r
 }
 
+/// A deterministic random source: `rnd(n)` is below `n`.
+fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
 /// SET `k` to `v` (no options) in the open group.
 fn set_str(p: &Partition, k: &str, v: &[u8]) {
     let k = k.as_bytes();
@@ -152,13 +162,7 @@ fn cache_mode_wipes_the_directory() {
 fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = std::collections::HashMap::<String, Vec<u8>>::new();
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    let mut rnd = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rnd = xorshift(0x9e3779b97f4a7c15);
     // Reads may go to disk here (no blocking pool to warm the block cache).
     let read = |p: &Partition, k: &str| {
         p.allow_disk(true);
@@ -227,13 +231,7 @@ fn the_read_cache_stays_exact_through_writes_deletes_and_turnover() {
 fn the_read_cache_keeps_members_and_absence_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut model = std::collections::HashMap::<(String, String), Vec<u8>>::new();
-    let mut x: u64 = 0x2545f4914f6cdd1d;
-    let mut rnd = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rnd = xorshift(0x2545f4914f6cdd1d);
     let hget = |p: &Partition, k: &str, f: &str| {
         p.allow_disk(true);
         let raw = k.as_bytes();
