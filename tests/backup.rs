@@ -108,7 +108,14 @@ fn backup_and_restore_commands() {
     std::fs::create_dir_all(&root).unwrap();
     let p = Proc::start(
         &dir.path().join("data"),
-        &["--cores", "1", "--backup-root", root.to_str().unwrap()],
+        &[
+            "--cores",
+            "1",
+            "--partitions",
+            "1",
+            "--backup-root",
+            root.to_str().unwrap(),
+        ],
     )
     .unwrap();
     let addr = p.addr.to_string();

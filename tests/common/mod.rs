@@ -33,8 +33,7 @@ pub fn config(dir: &Path, cores: usize) -> Config {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         cores: Some(cores),
-        // One partition per core whatever the host's CPU count.
-        partitions: Some(cores as u32),
+        partitions: None,
         durability: Durability::Wal,
         max_frame_bytes: 1 << 20,
         memory_budget_bytes: 64 << 20,

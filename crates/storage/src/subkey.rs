@@ -60,6 +60,16 @@ pub fn score(prefix: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Whether `raw` is a score-index subkey: those are only ever read by
+/// range reads, so the read cache does not keep them.
+pub fn is_score_entry(raw: &[u8]) -> bool {
+    let Some(len) = raw.get(2..6) else {
+        return false;
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    raw.get(6 + len + 8) == Some(&SCORE)
+}
+
 /// The smallest key greater than every key starting with `p`, or `None`
 /// when `p` is all 0xFF.
 pub fn successor(p: &[u8]) -> Option<Vec<u8>> {
@@ -116,6 +126,17 @@ pub fn parse(raw: &[u8]) -> Option<(u16, &[u8], u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_entries_are_told_from_members() {
+        let p = prefix(7, b"zs", 42);
+        assert!(is_score_entry(&score(&p, 1.5, b"m")));
+        assert!(!is_score_entry(&member(&p, b"m")));
+        assert!(!is_score_entry(&member(&p, b"")));
+        // A member named like a score entry is still a member.
+        assert!(!is_score_entry(&member(&p, b"s")));
+        assert!(!is_score_entry(b"\x00"));
+    }
 
     #[test]
     fn scores_sort_numerically() {

@@ -111,7 +111,10 @@ impl Partition {
                 if g > group {
                     p.sub.insert(raw, (g, value));
                 } else if written {
-                    cache.committed(Cf::Sub, raw, value);
+                    // Score-index entries are read only by range reads.
+                    if !crate::subkey::is_score_entry(&raw) {
+                        cache.committed(Cf::Sub, raw, value);
+                    }
                 } else {
                     cache.forget(Cf::Sub, &raw);
                 }
