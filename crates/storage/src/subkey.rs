@@ -63,11 +63,8 @@ pub fn score(prefix: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
 /// Whether `raw` is a score-index subkey: those are only ever read by
 /// range reads, so the read cache does not keep them.
 pub fn is_score_entry(raw: &[u8]) -> bool {
-    let Some(len) = raw.get(2..6) else {
-        return false;
-    };
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    raw.get(6 + len + 8) == Some(&SCORE)
+    // The tag follows the prefix `parse` reads: 14 bytes and the key.
+    parse(raw).is_some_and(|(_, key, _)| raw.get(14 + key.len()) == Some(&SCORE))
 }
 
 /// The smallest key greater than every key starting with `p`, or `None`
