@@ -411,3 +411,147 @@ fn memtable_bytes_sets_when_strings_flush() {
     assert!(p.info().memtable_bytes < 1 << 20);
     assert_eq!(get_str(&p, "key3999").as_deref(), Some(&value[..]));
 }
+
+/// A list against a `VecDeque` model: pushes and pops at both ends, with
+/// groups committed now and then (so many elements are staged at once) and
+/// a reopen (so pops find nothing in the read cache and read ahead from
+/// RocksDB). LRANGE merges the staged group with RocksDB a chunk at a time.
+#[test]
+fn list_pops_read_ahead_and_ranges_merge_the_staged_group_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = std::collections::VecDeque::<Vec<u8>>::new();
+    let mut rnd = xorshift(0x9e3779b97f4a7c15);
+    let k: &[u8] = b"list";
+    let lrange = |p: &Partition| on(p, k, now(), |t| t.lrange(k, 0, -1));
+    let mut next = 0u64;
+    for life in 0..2 {
+        let s = shard_store(dir.path(), Durability::Wal);
+        let group = Rc::new(Cell::new(1));
+        let p = s.open_partition(0, group.clone()).unwrap();
+        p.allow_disk(true);
+        if life == 1 {
+            // Nothing is cached after the reopen: 200 pops from the right
+            // take 4 read-aheads of 64 elements, not 200 point reads.
+            let before = p.info().read_ahead;
+            let popped = on(&p, k, now(), |t| t.pop(k, false, 200));
+            let want: Vec<Vec<u8>> = (0..200).map(|_| model.pop_back().unwrap()).collect();
+            assert_eq!(popped, want);
+            assert_eq!(p.info().read_ahead - before, 256);
+            commit_group(&p, &group);
+        }
+        for step in 0..4_000u64 {
+            let left = rnd(2) == 0;
+            match rnd(10) {
+                0..=4 => {
+                    let values: Vec<Vec<u8>> = (0..1 + rnd(3))
+                        .map(|_| {
+                            next += 1;
+                            format!("e{next}-{}", "x".repeat(rnd(40) as usize)).into_bytes()
+                        })
+                        .collect();
+                    let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+                    let len = on(&p, k, now(), |t| t.push(k, left, &refs, false));
+                    for v in values {
+                        match left {
+                            true => model.push_front(v),
+                            false => model.push_back(v),
+                        }
+                    }
+                    assert_eq!(len, model.len() as u64, "step {step}");
+                }
+                5..=8 => {
+                    let n = 1 + rnd(3);
+                    let popped = on(&p, k, now(), |t| t.pop(k, left, n));
+                    let want: Vec<Vec<u8>> = (0..n)
+                        .map_while(|_| match left {
+                            true => model.pop_front(),
+                            false => model.pop_back(),
+                        })
+                        .collect();
+                    assert_eq!(popped, want, "step {step}");
+                }
+                _ => {
+                    let all: Vec<Vec<u8>> = model.iter().cloned().collect();
+                    assert_eq!(lrange(&p), all, "step {step}");
+                }
+            }
+            if rnd(40) == 0 {
+                commit_group(&p, &group);
+            }
+        }
+        commit_group(&p, &group);
+        let all: Vec<Vec<u8>> = model.iter().cloned().collect();
+        assert_eq!(lrange(&p), all);
+        assert!(model.len() > 200, "{} elements", model.len());
+    }
+}
+
+/// Range reads in both directions over a staged group of many members
+/// (more than one chunk), committed members and the transaction's own
+/// writes, stopping early and running to the end.
+#[test]
+fn range_reads_merge_a_large_staged_group_both_ways() {
+    use tessera::shard::zset::{ZAddFlags, ZRange, ZRangeBy};
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    let k: &[u8] = b"z";
+    let mut model = std::collections::BTreeMap::<Vec<u8>, f64>::new();
+    let zadd = |m: &mut std::collections::BTreeMap<Vec<u8>, f64>, i: u64| {
+        let member = format!("m{i:04}").into_bytes();
+        on(&p, k, now(), |t| {
+            t.zadd(k, ZAddFlags::default(), &[(i as f64, &member)])
+        });
+        m.insert(member, i as f64);
+    };
+    // Committed: even scores; staged: odd ones and a few removals.
+    for i in (0..300).step_by(2) {
+        zadd(&mut model, i);
+    }
+    commit_group(&p, &group);
+    for i in (1..300).step_by(2) {
+        zadd(&mut model, i);
+    }
+    for i in (0..300).step_by(7) {
+        let member = format!("m{i:04}").into_bytes();
+        on(&p, k, now(), |t| t.zrem(k, &[&member]));
+        model.remove(&member);
+    }
+    let mut ranked: Vec<(Vec<u8>, f64)> = model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+    ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for rev in [false, true] {
+        for (start, stop) in [(0i64, -1i64), (0, 9), (100, 160)] {
+            let r = ZRange {
+                by: ZRangeBy::Rank(start, stop),
+                rev,
+                limit: None,
+            };
+            let mut want = ranked.clone();
+            if rev {
+                want.reverse();
+            }
+            let stop = if stop < 0 {
+                want.len() as i64 - 1
+            } else {
+                stop
+            };
+            let want: Vec<_> = want[start as usize..=stop as usize].to_vec();
+            let got = on(&p, k, now(), |t| t.zrange(k, &r));
+            assert_eq!(got, want, "rev {rev} {start}..{stop}");
+        }
+    }
+    // The transaction's own writes shadow the staged ones in its reads.
+    let mut t = Tx::new(&p, key_slot(k), now());
+    t.zadd(k, ZAddFlags::default(), &[(1e9, b"m0001")]).unwrap();
+    t.zrem(k, &[b"m0003"]).unwrap();
+    let all = ZRange {
+        by: ZRangeBy::Rank(0, -1),
+        rev: true,
+        limit: None,
+    };
+    let got = t.zrange(k, &all).unwrap();
+    assert_eq!(got[0], (b"m0001".to_vec(), 1e9));
+    assert!(!got.iter().any(|(m, _)| m == b"m0003"));
+    assert_eq!(got.len(), model.len() - 1);
+}

@@ -181,6 +181,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Commands that still missed the block cache after warming and read disk on the reactor",
     ),
     (
+        "tessera_partition_read_ahead_total",
+        "List elements read ahead into the read cache by pops walking the list",
+    ),
+    (
         "tessera_partition_range_compactions_total",
         "Compactions of one collection's members, started when its deleted members outnumbered its live ones",
     ),

@@ -33,7 +33,7 @@ pub use manifest::{Manifest, SlotRange};
 /// The replication log: every batch a partition commits, read back for
 /// replicas (it lives with the partition, whose internals it reads).
 pub use partition::repl_log;
-pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage};
+pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage, READ_AHEAD};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected
 /// fault's message.

@@ -5,7 +5,7 @@
 //! change (O(N)), as in Kvrocks.
 
 use super::envelope::ValueType;
-use super::partition::Cf;
+use super::partition::{Cf, READ_AHEAD};
 use super::tx::{Coll, Tx};
 use super::zset::rank_range;
 use super::Error;
@@ -72,8 +72,14 @@ impl Tx<'_> {
                 c.tail
             };
             let k = index_key(&c, i);
+            // The next pops read the elements beyond this one.
+            let (lo, hi) = match left {
+                true => (i, c.tail.min(i.saturating_add(READ_AHEAD))),
+                false => (c.head.max(i.saturating_sub(READ_AHEAD - 1)), i + 1),
+            };
+            let (lo, hi) = (index_key(&c, lo), index_key(&c, hi));
             let v = self
-                .get(Cf::Sub, &k)?
+                .get_ahead(&k, &lo, &hi, !left)?
                 .ok_or_else(|| Error::Corrupt(format!("list element {i} is missing")))?;
             self.delete(Cf::Sub, k);
             out.push(v);

@@ -10,7 +10,7 @@
 //! Every `Tx` is bound to one slot; multi-key commands are routed only when
 //! all their keys share it.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use super::envelope::{self, Meta, ValueType};
 use super::partition::{raw_key, Cf, Partition};
@@ -216,16 +216,39 @@ impl<'p> Tx<'p> {
 
     // ---- raw reads and writes ------------------------------------------------
 
+    /// This transaction's own write of `raw`: `Some(None)` for a deletion.
+    fn own_write(&self, cf: Cf, raw: &[u8]) -> Option<Option<Vec<u8>>> {
+        if self.writes.is_empty() {
+            return None;
+        }
+        let v = self.writes.get(&(cf, raw.to_vec()))?;
+        Some(v.as_deref().map(<[u8]>::to_vec))
+    }
+
     pub fn get(&self, cf: Cf, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        if !self.writes.is_empty() {
-            if let Some(v) = self.writes.get(&(cf, raw.to_vec())) {
-                return Ok(v.as_deref().map(<[u8]>::to_vec));
-            }
+        if let Some(v) = self.own_write(cf, raw) {
+            return Ok(v);
         }
         match cf {
             Cf::Meta => self.part.read_meta_raw(raw),
             Cf::Sub => self.part.read_sub(raw),
         }
+    }
+
+    /// Reads a subkey like `get`, reading ahead the stored subkeys of
+    /// `[lo, hi)` into the read cache when it would go to RocksDB
+    /// (`Partition::read_sub_ahead`).
+    pub fn get_ahead(
+        &self,
+        raw: &[u8],
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(v) = self.own_write(Cf::Sub, raw) {
+            return Ok(v);
+        }
+        self.part.read_sub_ahead(raw, lo, hi, reverse)
     }
 
     pub fn put(&mut self, cf: Cf, raw: Vec<u8>, value: Vec<u8>) {
@@ -250,23 +273,13 @@ impl<'p> Tx<'p> {
             // Empty (a start beyond a sorted set's live bound, say).
             return Ok(());
         }
-        // Staged writes, then this transaction's on top: ascending, newest wins.
-        let mut over: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            self.part.staged_sub_range(lo, hi).into_iter().collect();
-        self.writes.each_sub_in(lo, hi, |k, v| {
-            over.insert(k.to_vec(), v.as_deref().map(<[u8]>::to_vec));
-        });
-        let mut over: Vec<(Vec<u8>, Option<Vec<u8>>)> = over.into_iter().collect();
-        if reverse {
-            over.reverse();
-        }
+        let mut over = Overlay::new(self, lo, hi, reverse);
         let mut it = self.part.sub_iter(lo, hi);
         if reverse {
             it.seek_to_last();
         } else {
             it.seek_to_first();
         }
-        let mut oi = 0;
         // The last stored key visited (when `visited`): a warm-up starts there.
         let mut reached: Vec<u8> = Vec::new();
         let mut visited = false;
@@ -286,7 +299,7 @@ impl<'p> Tx<'p> {
                 }
             }
             let db_key = if it.valid() { it.key() } else { None };
-            let (take_over, same) = match (db_key, over.get(oi)) {
+            let (take_over, same) = match (db_key, over.peek()) {
                 (None, None) => return Ok(()),
                 (Some(_), None) => (false, false),
                 (None, Some(_)) => (true, false),
@@ -300,10 +313,9 @@ impl<'p> Tx<'p> {
                 if same {
                     advance(&mut it, reverse);
                 }
-                let (k, v) = &over[oi];
-                oi += 1;
+                let (k, v) = over.next().expect("peeked");
                 if let Some(v) = v {
-                    if !f(k, v)? {
+                    if !f(&k, &v)? {
                         return Ok(());
                     }
                 }
@@ -594,6 +606,100 @@ impl<'p> Tx<'p> {
         let version = self.next_version();
         self.store(key, &Meta::string(version, expire_at_ms), value);
         version
+    }
+}
+
+/// What a range read merges over RocksDB: the staged group's subkeys in
+/// the range, taken a chunk at a time, and this transaction's own writes on
+/// top (a key in both takes the transaction's), in the read's order.
+struct Overlay<'p> {
+    part: &'p Partition,
+    /// What of the range the staged group has not yet been read from.
+    lo: Vec<u8>,
+    hi: Vec<u8>,
+    reverse: bool,
+    staged: VecDeque<Written>,
+    staged_done: bool,
+    /// This transaction's writes in the range, in the read's order.
+    own: std::iter::Peekable<std::vec::IntoIter<Written>>,
+}
+
+/// A subkey and its value, or `None` for a deletion.
+type Written = (Vec<u8>, Option<Vec<u8>>);
+
+/// Staged subkeys a range read copies at a time.
+const STAGED_CHUNK: usize = 32;
+
+impl<'p> Overlay<'p> {
+    fn new(tx: &Tx<'p>, lo: &[u8], hi: &[u8], reverse: bool) -> Self {
+        let mut own = Vec::new();
+        tx.writes.each_sub_in(lo, hi, |k, v| {
+            own.push((k.to_vec(), v.as_deref().map(<[u8]>::to_vec)));
+        });
+        if reverse {
+            own.reverse();
+        }
+        Overlay {
+            part: tx.part,
+            lo: lo.to_vec(),
+            hi: hi.to_vec(),
+            reverse,
+            staged: VecDeque::new(),
+            staged_done: false,
+            own: own.into_iter().peekable(),
+        }
+    }
+
+    fn staged_front(&mut self) -> Option<&Written> {
+        if self.staged.is_empty() && !self.staged_done {
+            let chunk = self
+                .part
+                .staged_sub_chunk(&self.lo, &self.hi, self.reverse, STAGED_CHUNK);
+            self.staged_done = chunk.len() < STAGED_CHUNK;
+            if let Some((last, _)) = chunk.last() {
+                // Narrow the rest of the range to beyond the chunk's last key.
+                if self.reverse {
+                    self.hi = last.clone();
+                } else {
+                    self.lo = last.clone();
+                    self.lo.push(0);
+                }
+            }
+            self.staged.extend(chunk);
+        }
+        self.staged.front()
+    }
+
+    /// Whether the next entry is the staged group's (not this transaction's).
+    fn next_is_staged(&mut self) -> Option<bool> {
+        self.staged_front();
+        let reverse = self.reverse;
+        let first = match (self.staged.front(), self.own.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => return Some(true),
+            (None, Some(_)) => return Some(false),
+            (Some((s, _)), Some((o, _))) if s == o => None,
+            (Some((s, _)), Some((o, _))) => Some(if reverse { s > o } else { s < o }),
+        };
+        if first.is_none() {
+            // The transaction's write shadows the staged one.
+            self.staged.pop_front();
+        }
+        Some(first.unwrap_or(false))
+    }
+
+    fn peek(&mut self) -> Option<&Written> {
+        match self.next_is_staged()? {
+            true => self.staged.front(),
+            false => self.own.peek(),
+        }
+    }
+
+    fn next(&mut self) -> Option<Written> {
+        match self.next_is_staged()? {
+            true => self.staged.pop_front(),
+            false => self.own.next(),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ impl Core {
                     "tessera_partition_range_compactions_total",
                     i.range_compactions,
                 ),
+                ("c", "tessera_partition_read_ahead_total", i.read_ahead),
                 ("c", "tessera_partition_group_commits_total", i.groups),
                 ("c", "tessera_partition_write_stalls_total", i.stalls),
                 (
@@ -155,6 +156,7 @@ impl Core {
             let _ = writeln!(s, "partition{n}_blocking_reads:{}", i.blocking_reads);
             let _ = writeln!(s, "partition{n}_inline_disk_reads:{}", i.inline_disk_reads);
             let _ = writeln!(s, "partition{n}_range_compactions:{}", i.range_compactions);
+            let _ = writeln!(s, "partition{n}_read_ahead:{}", i.read_ahead);
             let _ = writeln!(s, "partition{n}_read_cache_hits:{}", i.read_cache_hits);
             let _ = writeln!(s, "partition{n}_read_cache_misses:{}", i.read_cache_misses);
             let _ = writeln!(s, "partition{n}_read_cache_keys:{}", i.read_cache_keys);

@@ -60,6 +60,8 @@ pub struct PartitionStats {
     pub inline_disk_reads: Cell<u64>,
     /// Compactions of collections' subkey ranges run (`want_compaction`).
     pub range_compactions: Cell<u64>,
+    /// Subkeys read ahead into the read cache (`read_sub_ahead`).
+    pub read_ahead: Cell<u64>,
 }
 
 /// Figures of one partition for INFO.
@@ -81,6 +83,8 @@ pub struct PartitionInfo {
     pub stalls: u64,
     pub inline_disk_reads: u64,
     pub range_compactions: u64,
+    /// Subkeys read ahead into the read cache (a list's pops).
+    pub read_ahead: u64,
     /// Read cache: lookups answered, lookups that went to RocksDB, keys kept.
     pub read_cache_hits: u64,
     pub read_cache_misses: u64,
@@ -128,6 +132,9 @@ enum Miss {
 /// enough for the pages a command reads at once, without reading all of a
 /// large collection when it only wanted its first members.
 const WARM_RANGE_ENTRIES: usize = 4096;
+
+/// Subkeys a read-ahead (`Partition::read_sub_ahead`) keeps in the read cache.
+pub const READ_AHEAD: u64 = 64;
 
 /// Bytes of a stored value, from the overlay or pinned in RocksDB.
 pub enum RawValue<'a> {
@@ -344,19 +351,98 @@ impl Partition {
         }
     }
 
+    /// Reads a subkey like `read_sub`; when neither the staged group nor
+    /// the read cache knows it, first reads up to `READ_AHEAD` stored
+    /// subkeys of `[lo, hi)` into the cache, starting at the end nearest
+    /// `raw` (`hi` when `reverse`), so the reads of the next ones hit it: a
+    /// list's pops walk its elements in order. `[lo, hi)` holds `raw`.
+    pub(super) fn read_sub_ahead(
+        &self,
+        raw: &[u8],
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let unknown = self.cache.borrow().enabled()
+            && self.flushed.get().is_none()
+            && !self.pending.borrow().sub.contains_key(raw)
+            && self.cache.borrow_mut().get(Cf::Sub, raw).is_none();
+        if unknown {
+            self.read_ahead(lo, hi, reverse)?;
+        }
+        self.read_sub(raw)
+    }
+
+    /// Fills the read cache with up to `READ_AHEAD` stored subkeys of
+    /// `[lo, hi)` (those the staged group holds are left to it).
+    /// `Error::WouldBlock` when not even the first is in memory.
+    fn read_ahead(&self, lo: &[u8], hi: &[u8], reverse: bool) -> Result<(), Error> {
+        let mut it = self.sub_iter(lo, hi);
+        if reverse {
+            it.seek_to_last();
+        } else {
+            it.seek_to_first();
+        }
+        let p = self.pending.borrow();
+        let mut cache = self.cache.borrow_mut();
+        let mut read = 0u64;
+        while read < READ_AHEAD && it.valid() {
+            if let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !p.sub.contains_key(k) {
+                    cache.fill(Cf::Sub, k, Some(Rc::from(v)));
+                }
+            }
+            read += 1;
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        self.stats
+            .read_ahead
+            .set(self.stats.read_ahead.get() + read);
+        match it.status() {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Incomplete && read == 0 => {
+                drop((p, cache));
+                self.missed_range(lo, hi, reverse);
+                Err(Error::WouldBlock)
+            }
+            // What was read is kept; the point read handles the rest.
+            Err(e) if e.kind() == ErrorKind::Incomplete => Ok(()),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     /// Reads a metadata record or string as owned bytes (transactions).
     pub(super) fn read_meta_raw(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.read_raw(raw)?.map(|v| v.to_vec()))
     }
 
-    /// The staged subkeys in `[lo, hi)`, ascending.
-    pub(super) fn staged_sub_range(&self, lo: &[u8], hi: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.pending
-            .borrow()
+    /// Up to `n` staged subkeys in `[lo, hi)`, nearest `lo` first (nearest
+    /// `hi` when `reverse`): range reads take the staged group a chunk at a
+    /// time, so one that stops early copies only what it passed.
+    pub(super) fn staged_sub_chunk(
+        &self,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        n: usize,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        if lo >= hi {
+            return Vec::new();
+        }
+        let p = self.pending.borrow();
+        let range = p
             .sub
-            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)))
-            .map(|(k, (_, v))| (k.clone(), v.as_ref().map(|v| v.to_vec())))
-            .collect()
+            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)));
+        let copy =
+            |(k, (_, v)): (&Vec<u8>, &(u64, Staged))| (k.clone(), v.as_ref().map(|v| v.to_vec()));
+        match reverse {
+            false => range.take(n).map(copy).collect(),
+            true => range.rev().take(n).map(copy).collect(),
+        }
     }
 
     /// An iterator over stored subkeys in `[lo, hi)` that never reads disk
@@ -553,6 +639,7 @@ impl Partition {
             stalls: self.stats.stalls.get(),
             inline_disk_reads: self.stats.inline_disk_reads.get(),
             range_compactions: self.stats.range_compactions.get(),
+            read_ahead: self.stats.read_ahead.get(),
             read_cache_hits: self.cache.borrow().hits,
             read_cache_misses: self.cache.borrow().misses,
             read_cache_keys: self.cache.borrow().len() as u64,
