@@ -19,4 +19,12 @@ start_pair() { # EXTRA_TESSERA_ARGS...
     sleep 0.05
   done
   tport=$(sed -n 's/.*resp=127.0.0.1:\([0-9]*\).*/\1/p' "$work/t/ready")
+  # A benchmark against a server that never came up would spin on an
+  # empty port forever: stop here instead, with the servers' logs.
+  if [ -z "$tport" ] || ! redis-cli -p "$rport" ping >/dev/null 2>&1; then
+    echo "start_pair: a server did not become ready within 10 s" >&2
+    tail -n 20 "$work/t/log" "$work/r/log" >&2 || true
+    stop_all
+    return 1
+  fi
 }
