@@ -18,9 +18,15 @@ pub const MEMBER: u8 = b'm';
 /// Tag of sorted-set score-index subkeys.
 pub const SCORE: u8 = b's';
 
+/// Bytes of the prefix of a key of `key_len` bytes: slot, key length,
+/// key, generation. The tag follows it.
+const fn prefix_len(key_len: usize) -> usize {
+    2 + 4 + key_len + 8
+}
+
 /// The common prefix of every subkey of one life (`generation`) of `key`.
 pub fn prefix(slot: u16, key: &[u8], generation: u64) -> Vec<u8> {
-    let mut p = Vec::with_capacity(2 + 4 + key.len() + 8 + 1 + 16);
+    let mut p = Vec::with_capacity(prefix_len(key.len()) + 1 + 16);
     p.extend_from_slice(&slot.to_be_bytes());
     p.extend_from_slice(&(key.len() as u32).to_be_bytes());
     p.extend_from_slice(key);
@@ -63,8 +69,7 @@ pub fn score(prefix: &[u8], score: f64, member: &[u8]) -> Vec<u8> {
 /// Whether `raw` is a score-index subkey: those are only ever read by
 /// range reads, so the read cache does not keep them.
 pub fn is_score_entry(raw: &[u8]) -> bool {
-    // The tag follows the prefix `parse` reads: 14 bytes and the key.
-    parse(raw).is_some_and(|(_, key, _)| raw.get(14 + key.len()) == Some(&SCORE))
+    parse(raw).is_some_and(|(_, key, _)| raw.get(prefix_len(key.len())) == Some(&SCORE))
 }
 
 /// The smallest key greater than every key starting with `p`, or `None`
@@ -116,7 +121,7 @@ pub fn parse(raw: &[u8]) -> Option<(u16, &[u8], u64)> {
     let slot = u16::from_be_bytes(raw.get(..2)?.try_into().ok()?);
     let len = u32::from_be_bytes(raw.get(2..6)?.try_into().ok()?) as usize;
     let key = raw.get(6..6 + len)?;
-    let generation = u64::from_be_bytes(raw.get(6 + len..14 + len)?.try_into().ok()?);
+    let generation = u64::from_be_bytes(raw.get(6 + len..prefix_len(len))?.try_into().ok()?);
     Some((slot, key, generation))
 }
 

@@ -321,17 +321,55 @@ impl Partition {
             .expect("the sub column family is opened with the partition")
     }
 
-    /// Reads a subkey: the overlay first, then the memtable or block cache.
+    /// Reads a subkey: the overlay first, then the read cache, then the
+    /// memtable or block cache.
     pub(super) fn read_sub(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        match self.known_sub(raw) {
+            Some(v) => Ok(v),
+            None => self.read_stored_sub(raw),
+        }
+    }
+
+    /// Reads a subkey like `read_sub`; when neither the staged group nor
+    /// the read cache knows it, first reads up to `READ_AHEAD` stored
+    /// subkeys of `[lo, hi)` into the cache, starting at the end nearest
+    /// `raw` (`hi` when `reverse`), so the reads of the next ones hit it: a
+    /// list's pops walk its elements in order. `[lo, hi)` holds `raw`.
+    pub(super) fn read_sub_ahead(
+        &self,
+        raw: &[u8],
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(v) = self.known_sub(raw) {
+            return Ok(v);
+        }
+        if self.cache.borrow().enabled() {
+            self.read_ahead(lo, hi, reverse)?;
+            if let Some(v) = self.cache.borrow_mut().get(Cf::Sub, raw) {
+                return Ok(v.map(|v| v.to_vec()));
+            }
+        }
+        self.read_stored_sub(raw)
+    }
+
+    /// What the staged group (or a staged FLUSHALL) or the read cache
+    /// knows of a subkey; `None` when only RocksDB can tell.
+    fn known_sub(&self, raw: &[u8]) -> Option<Option<Vec<u8>>> {
         if let Some((_, staged)) = self.pending.borrow().sub.get(raw) {
-            return Ok(staged.as_ref().map(|v| v.to_vec()));
+            return Some(staged.as_ref().map(|v| v.to_vec()));
         }
         if self.flushed.get().is_some() {
-            return Ok(None);
+            return Some(None);
         }
-        if let Some(v) = self.cache.borrow_mut().get(Cf::Sub, raw) {
-            return Ok(v.map(|v| v.to_vec()));
-        }
+        let known = self.cache.borrow_mut().get(Cf::Sub, raw)?;
+        Some(known.map(|v| v.to_vec()))
+    }
+
+    /// Reads a subkey from the memtable or block cache and keeps what it
+    /// found (or that it is absent) in the read cache.
+    fn read_stored_sub(&self, raw: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         match self
             .db
             .get_pinned_cf_opt(self.sub_cf(), raw, self.read_opts())
@@ -349,28 +387,6 @@ impl Partition {
             }
             Err(e) => Err(storage(e)),
         }
-    }
-
-    /// Reads a subkey like `read_sub`; when neither the staged group nor
-    /// the read cache knows it, first reads up to `READ_AHEAD` stored
-    /// subkeys of `[lo, hi)` into the cache, starting at the end nearest
-    /// `raw` (`hi` when `reverse`), so the reads of the next ones hit it: a
-    /// list's pops walk its elements in order. `[lo, hi)` holds `raw`.
-    pub(super) fn read_sub_ahead(
-        &self,
-        raw: &[u8],
-        lo: &[u8],
-        hi: &[u8],
-        reverse: bool,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let unknown = self.cache.borrow().enabled()
-            && self.flushed.get().is_none()
-            && !self.pending.borrow().sub.contains_key(raw)
-            && self.cache.borrow_mut().get(Cf::Sub, raw).is_none();
-        if unknown {
-            self.read_ahead(lo, hi, reverse)?;
-        }
-        self.read_sub(raw)
     }
 
     /// Fills the read cache with up to `READ_AHEAD` stored subkeys of
