@@ -60,6 +60,12 @@ pub struct Config {
     pub min_replicas_to_ack: u32,
     /// How long a write waits for those replicas before NOREPLICAS, in ms.
     pub replica_ack_timeout_ms: u64,
+    /// Cluster mode (docs/cluster.md): the node serves only the slots the
+    /// cluster map gives its shard and redirects the rest.
+    pub cluster: bool,
+    /// The RESP `HOST:PORT` Redis clients are redirected to (default: the
+    /// RESP listen address, unless it is 0.0.0.0 or ::).
+    pub resp_advertise: Option<String>,
 }
 
 impl Default for Config {
@@ -87,6 +93,8 @@ impl Default for Config {
             wal_retention_mb: 1024,
             min_replicas_to_ack: 0,
             replica_ack_timeout_ms: 1000,
+            cluster: false,
+            resp_advertise: None,
         }
     }
 }
@@ -161,6 +169,16 @@ impl Config {
                 "replica-of needs a WAL: durability none (cache mode) cannot replicate",
             ));
         }
+        if self.cluster && self.replica_of.is_some() {
+            return Err(ConfigError::Invalid(
+                "cluster and replica-of do not go together: in a cluster the map decides whom a node follows (tessera cluster create --replicas)",
+            ));
+        }
+        if self.cluster && self.durability == Durability::None {
+            return Err(ConfigError::Invalid(
+                "cluster mode needs a WAL: durability none (cache mode) cannot replicate or fail over",
+            ));
+        }
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max-frame-bytes must be at least 1024",
@@ -195,6 +213,23 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 2048);
         assert_eq!(c.cores, None);
         assert!(toml::from_str::<Config>("no-such-key = 1").is_err());
+    }
+
+    #[test]
+    fn cluster_refuses_replica_of_and_cache_mode() {
+        let mut c = Config {
+            cluster: true,
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        c.replica_of = Some("127.0.0.1:7000".into());
+        assert!(c.validate().unwrap_err().to_string().contains("replica-of"));
+        c.replica_of = None;
+        c.durability = Durability::None;
+        assert!(c.validate().unwrap_err().to_string().contains("WAL"));
+        let t: Config = toml::from_str("cluster = true\nresp-advertise = \"10.0.0.1:6380\"\n").unwrap();
+        assert!(t.cluster);
+        assert_eq!(t.resp_advertise.as_deref(), Some("10.0.0.1:6380"));
     }
 
     #[test]

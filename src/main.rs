@@ -142,6 +142,15 @@ struct ServeArgs {
     /// backups refused].
     #[arg(long, value_name = "DIR")]
     backup_root: Option<PathBuf>,
+    /// Cluster mode (docs/cluster.md): the node starts with no slots, joins a cluster formed
+    /// by `tessera cluster create`, serves its shard's slots and answers MOVED for the others.
+    /// Not with --replica-of: the cluster map decides whom a node follows.
+    #[arg(long)]
+    cluster: bool,
+    /// The RESP HOST:PORT that Redis clients are redirected to (MOVED, CLUSTER SLOTS)
+    /// [default: the --resp-listen address, unless it is 0.0.0.0 or ::].
+    #[arg(long, value_name = "HOST:PORT")]
+    resp_advertise: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -226,6 +235,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(ms) = a.replica_ack_timeout_ms {
         c.replica_ack_timeout_ms = ms;
+    }
+    if a.cluster {
+        c.cluster = true;
+    }
+    if a.resp_advertise.is_some() {
+        c.resp_advertise = a.resp_advertise;
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

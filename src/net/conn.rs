@@ -12,6 +12,7 @@ use std::time::Instant;
 use futures::future::{select, Either};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
+use super::core::cluster::Front;
 use super::core::{Core, PartReply, Writes};
 use super::epoll::Stream;
 use crate::codes::{ErrorCode, WireError};
@@ -96,6 +97,10 @@ struct Conn {
     batch: Batch,
     /// Whether this counts as a client connection in the core's stats.
     counted: bool,
+    /// Cluster mode: whether this connection checks each request's slot
+    /// (a binary client's; the RESP and HTTP front ends check their own
+    /// requests, with their own redirects, before they run them here).
+    gate: bool,
 }
 
 enum Step {
@@ -164,6 +169,12 @@ impl Conn {
                 return;
             }
         };
+        if self.gate {
+            if let Err(e) = core.cluster_gate(&req, Front::Binary, false) {
+                self.local_error(id, &e);
+                return;
+            }
+        }
         let b = &mut self.batch;
         if let Some(gather) = everywhere(&req) {
             let mut parts = Vec::new();
@@ -410,6 +421,7 @@ pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
         borrowed: 0,
         batch: Batch::default(),
         counted: false,
+        gate: false,
     };
     let mut replies = Vec::new();
     let t0 = Instant::now();
@@ -456,6 +468,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         borrowed: 0,
         batch: Batch::default(),
         counted: true,
+        gate: true,
     };
     loop {
         let t0 = Instant::now();

@@ -144,6 +144,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Requests this core served for other cores",
     ),
     (
+        "tessera_cluster_moved_total",
+        "Cluster mode: requests answered MOVED because another node serves the slot",
+    ),
+    (
         "tessera_mesh_inbox_depth",
         "Messages waiting in this core's mesh inbox",
     ),

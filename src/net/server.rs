@@ -95,6 +95,8 @@ pub struct ServerHandle {
     pub http_addr: Option<SocketAddr>,
     /// The RESP address, when RESP is on.
     pub resp_addr: Option<SocketAddr>,
+    /// The cluster controller, in cluster mode (stopped after the cores).
+    controller: Option<Arc<tessera_cluster::Controller>>,
 }
 
 impl ServerHandle {
@@ -131,6 +133,9 @@ impl ServerHandle {
             if let Err(e) = r {
                 first_err.get_or_insert(e);
             }
+        }
+        if let Some(c) = &self.controller {
+            c.stop();
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -298,6 +303,18 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         None => shared_addr.to_string(),
     };
     let start_state = state.clone();
+    let controller = if config.cluster {
+        Some(start_controller(
+            &config,
+            &advertise,
+            resp_addr,
+            http_addr,
+            &core_addrs,
+            topo.partitions(),
+        )?)
+    } else {
+        None
+    };
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
         max_frame_bytes: config.max_frame_bytes,
@@ -311,6 +328,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         advertise,
         min_replicas_to_ack: config.min_replicas_to_ack,
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
+        cluster: controller.clone(),
     });
     let health = Arc::new(Health::new(
         cores,
@@ -344,8 +362,15 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             role: start_role.clone(),
             repl: start_state.clone(),
         };
-        let cpu = cpus[c % cpus.len()];
-        let join = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        // Fewer reactors than CPUs (several nodes on one machine, or a node
+        // sharing it with its clients): the kernel places them, so two
+        // `--cores 1` nodes do not both pin to the first CPU.
+        let placement = if cores < cpus.len() {
+            Placement::Unbound
+        } else {
+            Placement::Fixed(cpus[c % cpus.len()])
+        };
+        let join = LocalExecutorBuilder::new(placement)
             .name(&format!("tessera-core-{c}"))
             .io_memory(64 << 10)
             .blocking_thread_pool_placement(PoolPlacement::Unbound(4))
@@ -364,6 +389,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         health,
         http_addr,
         resp_addr,
+        controller,
     };
     let mut failure = None;
     for _ in 0..cores {
@@ -567,6 +593,9 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         })
         .detach();
     }
+    if id == 0 && core.cluster().is_some() {
+        glommio::spawn_local(super::core::cluster::reconcile_loop(core.clone())).detach();
+    }
     let _ = a.ready.send((id, Ok(())));
 
     core.shutdown().wait(false).await;
@@ -601,6 +630,46 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
+}
+
+/// Starts the cluster controller of a `--cluster` node, with the addresses
+/// the map lists it under.
+fn start_controller(
+    config: &Config,
+    advertise: &str,
+    resp_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    core_addrs: &[SocketAddr],
+    partitions: u32,
+) -> Result<Arc<tessera_cluster::Controller>, ServerError> {
+    if advertise.is_empty() {
+        return Err(ServerError::Setup(
+            "cluster mode needs an address the other nodes can reach: --listen is 0.0.0.0 or ::, so set --advertise HOST:PORT".into(),
+        ));
+    }
+    let reachable = |a: SocketAddr| (!a.ip().is_unspecified()).then(|| a.to_string());
+    let resp = match &config.resp_advertise {
+        Some(a) => Some(a.clone()),
+        None => resp_addr.and_then(reachable),
+    };
+    let me = tessera_cluster::NodeInfo {
+        id: 0,
+        name: String::new(),
+        binary: advertise.to_string(),
+        resp,
+        http: http_addr.and_then(reachable),
+        core_ports: core_addrs.iter().map(|a| a.port()).collect(),
+        partitions,
+        shard: 0,
+        health: Default::default(),
+    };
+    let ctl = tessera_cluster::Controller::start(&config.data_dir, me, Default::default())
+        .map_err(|e| ServerError::Setup(format!("cluster controller: {e}")))?;
+    tracing::info!(
+        name = %ctl.identity().name,
+        "cluster mode: controller started"
+    );
+    Ok(ctl)
 }
 
 /// Binds `addr` once per core with SO_REUSEPORT (port 0: the first socket
@@ -681,7 +750,13 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
             Msg::Forward { frame, reply }
                 if matches!(
                     frame.get(8).and_then(|&b| Opcode::try_from(b).ok()),
-                    Some(Opcode::BlockingPop | Opcode::Pull | Opcode::Sync | Opcode::Role)
+                    Some(
+                        Opcode::BlockingPop
+                            | Opcode::Pull
+                            | Opcode::Sync
+                            | Opcode::Role
+                            | Opcode::Cluster
+                    )
                 ) =>
             {
                 glommio::spawn_local(serve_forwarded(core.clone(), frame, reply)).detach();

@@ -54,11 +54,20 @@ pub enum ErrorCode {
     /// Replication: the position asked for is no longer in the WAL, or the
     /// asking node's history diverged; it must copy the partition in full.
     SyncNeeded = 22,
+    /// Cluster mode: another node serves the key's slot. The message is
+    /// `<slot> <host>:<port>` (the owner's address for this protocol).
+    Moved = 23,
+    /// Cluster mode: no node serves the key's slot, or this node has no
+    /// cluster map yet.
+    ClusterDown = 24,
+    /// Cluster mode: a cluster operation was refused (another cluster's
+    /// node, no controller quorum, a bad plan); the message says why.
+    ClusterRefused = 25,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -81,6 +90,9 @@ impl ErrorCode {
         ErrorCode::OutOfRange,
         ErrorCode::ExecAbort,
         ErrorCode::SyncNeeded,
+        ErrorCode::Moved,
+        ErrorCode::ClusterDown,
+        ErrorCode::ClusterRefused,
     ];
 
     /// The number on the wire.
@@ -113,6 +125,9 @@ impl ErrorCode {
             ErrorCode::OutOfRange => "OUT_OF_RANGE",
             ErrorCode::ExecAbort => "EXEC_ABORT",
             ErrorCode::SyncNeeded => "SYNC_NEEDED",
+            ErrorCode::Moved => "MOVED",
+            ErrorCode::ClusterDown => "CLUSTER_DOWN",
+            ErrorCode::ClusterRefused => "CLUSTER_REFUSED",
         }
     }
 
@@ -129,6 +144,8 @@ impl ErrorCode {
             ErrorCode::Poisoned | ErrorCode::Storage => "IOERR",
             ErrorCode::ShuttingDown => "SHUTDOWN",
             ErrorCode::ExecAbort => "EXECABORT",
+            ErrorCode::Moved => "MOVED",
+            ErrorCode::ClusterDown => "CLUSTERDOWN",
             _ => "ERR",
         }
     }
@@ -146,6 +163,8 @@ impl ErrorCode {
             | ErrorCode::ExecAbort
             | ErrorCode::Overflow
             | ErrorCode::CrossSlot => 400,
+            ErrorCode::Moved => 307,
+            ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
             ErrorCode::ReadOnly => 403,
@@ -154,6 +173,7 @@ impl ErrorCode {
             | ErrorCode::WriteStall
             | ErrorCode::OutOfMemory
             | ErrorCode::NoReplicas
+            | ErrorCode::ClusterDown
             | ErrorCode::ShuttingDown => 503,
         }
     }
@@ -183,6 +203,9 @@ impl ErrorCode {
             ErrorCode::OutOfRange => "index out of range",
             ErrorCode::ExecAbort => "Transaction discarded because of previous errors.",
             ErrorCode::SyncNeeded => "a full sync of the partition is needed",
+            ErrorCode::Moved => "another node serves this slot",
+            ErrorCode::ClusterDown => "Hash slot not served",
+            ErrorCode::ClusterRefused => "cluster operation refused",
         }
     }
 }

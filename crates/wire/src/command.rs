@@ -186,6 +186,13 @@ pub enum Request<'a> {
         action: u8,
         arg: &'a [u8],
     },
+    /// Cluster control (docs/cluster.md): `action` picks what `body` holds
+    /// (a node's identity, a Raft message for the controller, a cluster to
+    /// form, the status); the bodies are versioned JSON documents.
+    Cluster {
+        action: u8,
+        body: &'a [u8],
+    },
     /// Pops from the first non-empty list of `keys` (from the left or the
     /// right), waiting up to `timeout_ms` (0 = forever) for a push; with
     /// `dest`, pushes the element there (BLMOVE). All keys in one slot.
@@ -248,6 +255,7 @@ impl<'a> Request<'a> {
             Request::Pull { .. } => Opcode::Pull,
             Request::Sync { .. } => Opcode::Sync,
             Request::Role { .. } => Opcode::Role,
+            Request::Cluster { .. } => Opcode::Cluster,
         }
     }
 
@@ -371,6 +379,10 @@ impl<'a> Request<'a> {
             Opcode::Role => Request::Role {
                 action: r.u8("action")?,
                 arg: r.bytes("argument")?,
+            },
+            Opcode::Cluster => Request::Cluster {
+                action: r.u8("action")?,
+                body: r.bytes("body")?,
             },
             Opcode::Backup => Request::Backup {
                 dir: r.bytes("dir")?,
@@ -546,7 +558,7 @@ impl<'a> Request<'a> {
                 put_bytes(out, after);
                 put_u32(out, *max_bytes);
             }
-            Request::Role { action, arg } => {
+            Request::Role { action, arg } | Request::Cluster { action, body: arg } => {
                 out.push(*action);
                 put_bytes(out, arg);
             }
@@ -731,6 +743,10 @@ mod tests {
         round_trip(Request::Role {
             action: 2,
             arg: b"force",
+        });
+        round_trip(Request::Cluster {
+            action: 1,
+            body: b"{\"v\":1}",
         });
         round_trip(Request::Backup { dir: b"/srv/b/1" });
         round_trip(Request::Command(NamedCommand::new(vec![

@@ -39,6 +39,9 @@ pub enum Opcode {
     Sync = 0x27,
     /// Replication role: status, REPLICAOF, PROMOTE.
     Role = 0x28,
+    /// Cluster: a node's identity, the controller's Raft messages, forming a
+    /// cluster and its status (docs/cluster.md).
+    Cluster = 0x29,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -72,6 +75,7 @@ impl TryFrom<u8> for Opcode {
             0x26 => Pull,
             0x27 => Sync,
             0x28 => Role,
+            0x29 => Cluster,
             other => return Err(other),
         })
     }
@@ -107,6 +111,7 @@ impl Opcode {
             Pull => "PULL",
             Sync => "SYNC",
             Role => "ROLE",
+            Cluster => "CLUSTER",
         }
     }
 }

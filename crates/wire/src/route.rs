@@ -180,7 +180,10 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         Request::Sync { partition, .. } if *partition < topo.partitions() => {
             topo.core_of_partition(*partition)
         }
-        Request::Pull { .. } | Request::Sync { .. } | Request::Role { .. } => here,
+        Request::Pull { .. }
+        | Request::Sync { .. }
+        | Request::Role { .. }
+        | Request::Cluster { .. } => here,
         Request::Batch(cmds) => cmds
             .first()
             .and_then(|c| command_home(topo, c))
@@ -204,4 +207,104 @@ fn command_home(topo: &Topology, c: &super::command::NamedCommand<'_>) -> Option
     let cmd = super::table::lookup(&c.args).ok()?;
     let keys = cmd.key_positions(&c.args).ok()?;
     keys.first().map(|&i| topo.core_of_key(c.args[i]))
+}
+
+/// The one slot every key of a request lies in, as Redis Cluster decides
+/// it: `Ok(None)` when the request names no key, CROSSSLOT when its keys lie
+/// in different slots (MGET, MSET, DEL and EXISTS included). Cluster mode
+/// asks this before running anything.
+pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
+    let mut slot: Option<u16> = None;
+    let mut add = |k: &[u8]| -> Result<(), WireError> {
+        let s = crate::slot::key_slot(k);
+        match slot {
+            Some(x) if x != s => Err(WireError::of(ErrorCode::CrossSlot)),
+            _ => {
+                slot = Some(s);
+                Ok(())
+            }
+        }
+    };
+    let named = |c: &super::command::NamedCommand<'_>,
+                     add: &mut dyn FnMut(&[u8]) -> Result<(), WireError>|
+     -> Result<(), WireError> {
+        // An unknown or malformed command names no key here; running it
+        // answers the error.
+        if let Ok(cmd) = super::table::lookup(&c.args) {
+            if let Ok(keys) = cmd.key_positions(&c.args) {
+                for i in keys {
+                    add(c.args[i])?;
+                }
+            }
+        }
+        Ok(())
+    };
+    match req {
+        Request::Get { key }
+        | Request::Set { key, .. }
+        | Request::IncrBy { key, .. }
+        | Request::Expire { key, .. }
+        | Request::Persist { key }
+        | Request::Ttl { key } => add(key)?,
+        Request::Del { keys } | Request::Exists { keys } | Request::MGet { keys } => {
+            for k in keys {
+                add(k)?;
+            }
+        }
+        Request::MSet { pairs } => {
+            for (k, _) in pairs {
+                add(k)?;
+            }
+        }
+        Request::BlockingPop { keys, dest, .. } => {
+            for k in keys {
+                add(k)?;
+            }
+            if let Some((d, _)) = dest {
+                add(d)?;
+            }
+        }
+        Request::Command(c) => named(c, &mut add)?,
+        Request::Batch(cmds) => {
+            for c in cmds {
+                named(c, &mut add)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(slot)
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+    use crate::command::NamedCommand;
+
+    #[test]
+    fn request_slot_follows_redis_clusters_rule() {
+        let get = Request::Get { key: b"foo" };
+        assert_eq!(request_slot(&get), Ok(Some(12182)));
+        let tagged = Request::MGet {
+            keys: vec![b"{user1}a", b"{user1}b"],
+        };
+        assert_eq!(
+            request_slot(&tagged),
+            Ok(Some(crate::slot::key_slot(b"user1")))
+        );
+        let apart = Request::Del {
+            keys: vec![b"a", b"b"],
+        };
+        assert_eq!(
+            request_slot(&apart).unwrap_err().code,
+            ErrorCode::CrossSlot
+        );
+        let named = Request::Command(NamedCommand::new(vec![b"SMOVE", b"a", b"b", b"m"]));
+        assert_eq!(
+            request_slot(&named).unwrap_err().code,
+            ErrorCode::CrossSlot
+        );
+        let keyless = Request::Command(NamedCommand::new(vec![b"PING"]));
+        assert_eq!(request_slot(&keyless), Ok(None));
+        assert_eq!(request_slot(&Request::DbSize), Ok(None));
+    }
 }

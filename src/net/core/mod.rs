@@ -26,6 +26,7 @@ use crate::sync::{Notify, Recent};
 
 /// Warm-ups from the blocking pool before a read may touch disk inline.
 mod blocking;
+pub mod cluster;
 pub mod commit;
 mod host;
 mod keyspace;
@@ -57,6 +58,8 @@ pub struct CoreConfig {
     /// Replicas that must have applied a group before its acks (0 = async).
     pub min_replicas_to_ack: u32,
     pub replica_ack_timeout: std::time::Duration,
+    /// The cluster controller, in cluster mode.
+    pub cluster: Option<Arc<tessera_cluster::Controller>>,
 }
 
 /// SCAN positions a core remembers (token → last raw key returned).
@@ -88,6 +91,8 @@ pub struct Core {
     started: Instant,
     /// This core itself (set once it is in its `Rc`), for tasks it spawns.
     this: RefCell<std::rc::Weak<Core>>,
+    /// The cluster map's routes, in cluster mode.
+    cluster: Option<cluster::CoreCluster>,
 }
 
 use crate::errors::store_error as wire;
@@ -113,6 +118,7 @@ impl Core {
         for p in &local {
             parts[p.id() as usize] = Some(p.clone());
         }
+        let cluster = config.cluster.clone().map(cluster::CoreCluster::new);
         Core {
             id,
             topo,
@@ -133,6 +139,7 @@ impl Core {
             repl: Default::default(),
             started: Instant::now(),
             this: RefCell::new(std::rc::Weak::new()),
+            cluster,
         }
     }
 
@@ -333,6 +340,20 @@ impl Core {
             Request::Role { action, arg } => {
                 let text = repl::role::request(self, *action, arg).await?;
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
+            }
+            Request::Cluster { action, body } => {
+                let Some(cl) = &self.cluster else {
+                    return Err(WireError::new(
+                        ErrorCode::ClusterRefused,
+                        "cluster mode is off on this node (start it with --cluster)",
+                    ));
+                };
+                let answer = cl
+                    .controller()
+                    .request(*action, body.to_vec())
+                    .await
+                    .map_err(|e| WireError::new(ErrorCode::ClusterRefused, e.to_string()))?;
+                ok(out, id, |o| o.extend_from_slice(&answer));
             }
             Request::FlushAll => {
                 for p in &self.local {

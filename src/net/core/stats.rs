@@ -16,6 +16,8 @@ pub struct Stats {
     requests: Cell<u64>,
     forwarded_out: Cell<u64>,
     forwarded_in: Cell<u64>,
+    /// Cluster mode: requests answered MOVED (another node serves the slot).
+    moved: Cell<u64>,
     errors: Cell<u64>,
     /// WAL syncs (group commits in fsync mode, the periodic sync in wal
     /// mode) and the time they took, in microseconds.
@@ -70,6 +72,12 @@ impl Stats {
     #[inline]
     pub fn forwarded_in(&self) {
         bump(&self.forwarded_in, 1);
+    }
+
+    /// Cluster mode: a request was answered MOVED.
+    #[inline]
+    pub fn moved(&self) {
+        bump(&self.moved, 1);
     }
 
     /// A WAL sync took `took`.
@@ -127,6 +135,7 @@ impl Stats {
                 "tessera_forwarded_in_total",
                 self.forwarded_in.get() as f64,
             ),
+            ("c", "tessera_cluster_moved_total", self.moved.get() as f64),
             ("c", "tessera_wal_syncs_total", self.wal_syncs.get() as f64),
             (
                 "c",
@@ -147,6 +156,7 @@ impl Stats {
             ("errors", &self.errors),
             ("forwarded_out", &self.forwarded_out),
             ("forwarded_in", &self.forwarded_in),
+            ("moved", &self.moved),
         ] {
             let _ = writeln!(out, "core{core}_{name}:{}", v.get());
         }
@@ -167,6 +177,7 @@ mod tests {
         s.request(false);
         s.error();
         s.forwarded_out();
+        s.moved();
         s.wal_sync(Duration::from_micros(1500));
         s.command(0x01, true, Duration::from_micros(50));
         let mut info = String::new();
@@ -178,6 +189,7 @@ mod tests {
             "core3_errors:2",
             "core3_forwarded_out:1",
             "core3_forwarded_in:0",
+            "core3_moved:1",
         ] {
             assert!(info.lines().any(|l| l == line), "{line} in {info}");
         }

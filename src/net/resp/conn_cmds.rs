@@ -24,6 +24,22 @@ pub(super) async fn conn_command(
 ) -> bool {
     let r3 = st.resp3;
     match c {
+        ConnCmd::Cluster => ok_or_error(out, super::cluster_cmds::cluster(core, args).await, r3),
+        ConnCmd::ReadOnly | ConnCmd::ReadWrite | ConnCmd::Asking => {
+            if core.cluster().is_none() {
+                resp::encode_error(
+                    out,
+                    &bad("This instance has cluster support disabled"),
+                );
+                return false;
+            }
+            match c {
+                ConnCmd::ReadOnly => st.readonly = true,
+                ConnCmd::ReadWrite => st.readonly = false,
+                _ => st.asking = true,
+            }
+            resp::encode(out, &Value::ok(), r3);
+        }
         ConnCmd::Quit => {
             resp::encode(out, &Value::ok(), r3);
             return true;
@@ -37,6 +53,8 @@ pub(super) async fn conn_command(
             st.watched.clear();
             st.resp3 = false;
             st.name = None;
+            st.readonly = false;
+            st.asking = false;
             resp::encode(out, &Value::Status("RESET".into()), false);
         }
         ConnCmd::Multi => {

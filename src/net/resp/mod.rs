@@ -19,6 +19,7 @@ use std::time::Instant;
 use futures::AsyncWriteExt;
 
 use super::conn::{execute, read_or_stop};
+use super::core::cluster::Front;
 use super::core::{Core, Writes};
 use super::epoll::Stream;
 use super::pubsub::Mailbox;
@@ -31,6 +32,7 @@ use crate::proto::route::{everywhere, home_core, split};
 use crate::proto::{decode_error, frame, Request};
 use crate::sync::Recent;
 
+mod cluster_cmds;
 mod conn_cmds;
 mod keyspace;
 
@@ -70,6 +72,11 @@ struct State {
     patterns: Vec<Vec<u8>>,
     /// HSCAN/SSCAN/ZSCAN: integer cursor → the member cursor it stands for.
     cursors: Recent<Vec<u8>>,
+    /// Cluster mode: READONLY (reads on a replica of the slot's shard are
+    /// served here instead of redirected).
+    readonly: bool,
+    /// Cluster mode: ASKING was the previous command (for the next one only).
+    asking: bool,
 }
 
 impl State {
@@ -398,6 +405,8 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         channels: Vec::new(),
         patterns: Vec::new(),
         cursors: Recent::new(CURSORS_KEPT),
+        readonly: false,
+        asking: false,
     };
     let max_bulk = core.config().max_frame_bytes;
     let budget = core.config().memory_budget.clone();
@@ -560,6 +569,21 @@ async fn handle(
         }
     }
     let plan = redis::plan(&args);
+    // ASKING lasts for one command (slot migration honours it).
+    if !matches!(plan, Plan::Conn(ConnCmd::Asking)) {
+        st.asking = false;
+    }
+    // Cluster mode: a key in a slot another node serves is redirected
+    // before it is queued or run (in MULTI too: EXEC then aborts).
+    if let Plan::Run(req, _) = &plan {
+        if let Err(e) = core.cluster_gate(req, Front::Resp, st.readonly) {
+            if st.multi.is_some() {
+                st.multi_failed = true;
+            }
+            p.ready(error_bytes(&e));
+            return false;
+        }
+    }
     // RESP2 subscribers may only (un)subscribe, ping, quit or reset.
     if st.subscriptions() > 0 && !st.resp3 {
         match &plan {

@@ -13,6 +13,7 @@
 //! The rows live in one file per Redis group (`string.rs`, `hash.rs`, ...);
 //! `tessera.rs` holds the binary-only opcodes.
 
+mod cluster;
 mod connection;
 mod generic;
 mod hash;
@@ -169,6 +170,7 @@ pub enum Group {
     Transactions,
     Connection,
     Server,
+    Cluster,
     /// Binary-only opcodes.
     Tessera,
 }
@@ -186,6 +188,7 @@ impl Group {
             Group::Transactions => "transactions",
             Group::Connection => "connection",
             Group::Server => "server",
+            Group::Cluster => "cluster",
             Group::Tessera => "tessera",
         }
     }
@@ -274,6 +277,11 @@ pub enum ConnCmd {
     Unsubscribe,
     PSubscribe,
     PUnsubscribe,
+    /// CLUSTER and its subcommands (the core's copy of the map).
+    Cluster,
+    ReadOnly,
+    ReadWrite,
+    Asking,
 }
 
 /// One command (or subcommand, named `parent|sub`).
@@ -490,6 +498,7 @@ impl Command {
 /// Every row of every group file.
 fn rows() -> impl Iterator<Item = &'static Command> {
     [
+        cluster::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,
         hash::COMMANDS,
@@ -611,6 +620,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         Pull => "pull",
         Sync => "sync",
         Role => "role",
+        Cluster => "clusterctl",
         Command | Batch => return None,
     })
 }

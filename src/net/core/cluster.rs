@@ -1,0 +1,214 @@
+//! A core's copy of the cluster map (docs/cluster.md): which slots this
+//! node serves, the redirect for the others, and the reconciliation of the
+//! node's replication role with the map.
+//!
+//! The controller publishes each committed map; a core compares one integer
+//! per request with the version it built its routes from and rebuilds them
+//! (a 16384-entry table) only when it moved. Outside cluster mode none of
+//! this exists and a request pays one branch.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_cluster::map::{ClusterMap, NodeInfo};
+use tessera_cluster::Controller;
+
+use super::Core;
+use crate::codes::{ErrorCode, WireError};
+use crate::proto::route::request_slot;
+use crate::proto::Request;
+use crate::repl::CoreRole;
+
+/// Which front end asks: a redirect names the owner's address for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    Binary,
+    Resp,
+    Http,
+}
+
+const NO_SHARD: u32 = u32::MAX;
+
+/// The routes one map gives this node.
+pub struct Routes {
+    pub map: Arc<ClusterMap>,
+    /// Shard of each slot (`NO_SHARD` when unassigned).
+    slot_shard: Vec<u32>,
+    pub me: u64,
+}
+
+impl Routes {
+    fn build(map: Arc<ClusterMap>, me: u64) -> Routes {
+        let mut slot_shard = vec![NO_SHARD; crate::slot::SLOTS as usize];
+        for r in &map.slots {
+            for s in r.start..=r.end {
+                slot_shard[s as usize] = r.shard;
+            }
+        }
+        Routes {
+            map,
+            slot_shard,
+            me,
+        }
+    }
+
+    /// This node's entry in the map.
+    pub fn my_node(&self) -> Option<&NodeInfo> {
+        self.map.nodes.get(&self.me)
+    }
+
+    /// The primary this node follows, when the map makes it a replica.
+    pub fn my_primary(&self) -> Option<&NodeInfo> {
+        let me = self.my_node()?;
+        let shard = self.map.shards.get(&me.shard)?;
+        (shard.primary != self.me)
+            .then(|| self.map.nodes.get(&shard.primary))
+            .flatten()
+    }
+
+    /// Whether a request on `slot` may run here; the redirect otherwise.
+    fn check(&self, slot: u16, write: bool, readonly: bool, front: Front) -> Result<(), WireError> {
+        let shard_id = self.slot_shard[slot as usize];
+        let Some(shard) = self.map.shards.get(&shard_id) else {
+            return Err(WireError::of(ErrorCode::ClusterDown));
+        };
+        if shard.primary == self.me {
+            return Ok(());
+        }
+        // A replica of the owning shard serves reads to clients that asked
+        // for them (READONLY; the binary protocol always may read).
+        let replica_here = shard.replicas.contains(&self.me);
+        if replica_here && !write && (readonly || front == Front::Binary) {
+            return Ok(());
+        }
+        let Some(owner) = self.map.nodes.get(&shard.primary) else {
+            return Err(WireError::of(ErrorCode::ClusterDown));
+        };
+        let addr = match front {
+            Front::Binary => Some(owner.binary.as_str()),
+            Front::Resp => owner.resp.as_deref(),
+            Front::Http => owner.http.as_deref(),
+        };
+        match addr {
+            Some(a) => Err(WireError::new(ErrorCode::Moved, format!("{slot} {a}"))),
+            None => Err(WireError::new(
+                ErrorCode::ClusterDown,
+                format!("the owner of slot {slot} has no listener for this protocol"),
+            )),
+        }
+    }
+}
+
+/// A core's cluster state.
+pub struct CoreCluster {
+    ctl: Arc<Controller>,
+    seen: Cell<u64>,
+    routes: RefCell<Rc<Routes>>,
+}
+
+impl CoreCluster {
+    pub fn new(ctl: Arc<Controller>) -> CoreCluster {
+        let (v, map) = ctl.published().get();
+        let me = ctl.me().id;
+        CoreCluster {
+            ctl,
+            seen: Cell::new(v),
+            routes: RefCell::new(Rc::new(Routes::build(map, me))),
+        }
+    }
+
+    pub fn controller(&self) -> &Arc<Controller> {
+        &self.ctl
+    }
+
+    /// The routes of the newest published map.
+    pub fn routes(&self) -> Rc<Routes> {
+        let v = self.ctl.published().version();
+        if v != self.seen.get() {
+            let (v, map) = self.ctl.published().get();
+            self.seen.set(v);
+            *self.routes.borrow_mut() = Rc::new(Routes::build(map, self.ctl.me().id));
+        }
+        self.routes.borrow().clone()
+    }
+}
+
+impl Core {
+    /// Cluster mode: whether `req` may run on this node, or the MOVED,
+    /// CROSSSLOT or CLUSTERDOWN it gets. `readonly`: the connection asked
+    /// for replica reads (READONLY).
+    pub fn cluster_gate(
+        &self,
+        req: &Request<'_>,
+        front: Front,
+        readonly: bool,
+    ) -> Result<(), WireError> {
+        let Some(cl) = &self.cluster else {
+            return Ok(());
+        };
+        let Some(slot) = request_slot(req)? else {
+            return Ok(());
+        };
+        let r = cl.routes().check(slot, super::is_write(req), readonly, front);
+        if let Err(e) = &r {
+            if e.code == ErrorCode::Moved {
+                self.stats.moved();
+            }
+        }
+        r
+    }
+
+    /// The cluster state, in cluster mode.
+    pub fn cluster(&self) -> Option<&CoreCluster> {
+        self.cluster.as_ref()
+    }
+}
+
+/// How often core 0 compares the node's replication role with the map.
+const RECONCILE_EVERY: Duration = Duration::from_millis(100);
+
+/// Core 0, in cluster mode: makes the node follow the primary the map
+/// gives it (through the same REPLICAOF every operator can run).
+pub async fn reconcile_loop(core: Rc<Core>) {
+    let Some(cl) = core.cluster() else {
+        return;
+    };
+    let mut applied = u64::MAX;
+    loop {
+        let routes = cl.routes();
+        let version = cl.ctl.published().version();
+        if version != applied {
+            let want = routes.my_primary().map(|p| p.binary.clone());
+            let now = core.repl().role();
+            let done = match (&want, &now) {
+                (Some(p), CoreRole::Replica(a)) => a.to_string() == *p,
+                (None, _) => true,
+                _ => false,
+            };
+            if !done {
+                if let Some(p) = &want {
+                    tracing::info!("cluster: the map makes this node a replica of {p}");
+                    match crate::repl::role::request(
+                        &*core,
+                        crate::repl::node::REPLICAOF,
+                        p.as_bytes(),
+                    )
+                    .await
+                    {
+                        Ok(_) => applied = version,
+                        Err(e) => tracing::warn!("cluster: cannot follow {p} yet: {}", e.message),
+                    }
+                }
+            } else {
+                applied = version;
+            }
+        }
+        let stop = std::pin::pin!(core.shutdown().wait(false));
+        let tick = std::pin::pin!(glommio::timer::sleep(RECONCILE_EVERY));
+        if let futures::future::Either::Left(_) = futures::future::select(stop, tick).await {
+            return;
+        }
+    }
+}
