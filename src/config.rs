@@ -227,7 +227,8 @@ mod tests {
         c.replica_of = None;
         c.durability = Durability::None;
         assert!(c.validate().unwrap_err().to_string().contains("WAL"));
-        let t: Config = toml::from_str("cluster = true\nresp-advertise = \"10.0.0.1:6380\"\n").unwrap();
+        let t: Config =
+            toml::from_str("cluster = true\nresp-advertise = \"10.0.0.1:6380\"\n").unwrap();
         assert!(t.cluster);
         assert_eq!(t.resp_advertise.as_deref(), Some("10.0.0.1:6380"));
     }

@@ -45,7 +45,12 @@
 //!   persisted state (`repl::node`), all written against the `repl::Host`
 //!   trait, so `repl` never names `net`.
 //! - [`errors`]: the wire error of a storage error.
-//! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client.
+//! - [`cluster`] (the crate `tessera-cluster`): the cluster map and the
+//!   embedded openraft controller that holds it (docs/cluster.md); its
+//!   core-side routes and redirects are `net::core::cluster`, Redis's
+//!   CLUSTER commands `net::resp`.
+//! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client;
+//!   [`cluster_cli`]: `tessera cluster create|status`.
 //! - [`config`]: the server's configuration (TOML and flags).
 //!
 //! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard, sync,
@@ -53,6 +58,7 @@
 //! `net`.
 
 pub mod cli;
+pub mod cluster_cli;
 pub mod cmd;
 pub mod config;
 pub mod errors;
@@ -61,6 +67,7 @@ pub mod repl;
 
 pub use tessera_client as client;
 pub use tessera_client::sync;
+pub use tessera_cluster as cluster;
 pub use tessera_storage as shard;
 pub use tessera_storage::failpoint;
 pub use tessera_wire as proto;

@@ -34,6 +34,31 @@ enum Command {
     Backup(BackupArgs),
     /// Turn a backup directory into a new data directory that `tessera serve` opens.
     Restore(RestoreArgs),
+    /// Form a cluster of `--cluster` nodes and show its state (docs/cluster.md).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Form a cluster of nodes started with --cluster: the first N / (R + 1) nodes become
+    /// primaries with the 16384 slots spread evenly over them, the others their replicas
+    /// (like `redis-cli --cluster create`). Never prompts; prints the map.
+    Create {
+        /// Replicas per primary.
+        #[arg(long, default_value_t = 0, value_name = "R")]
+        replicas: usize,
+        /// The nodes' binary HOST:PORT addresses (the --listen or --advertise of each).
+        #[arg(required = true, value_name = "HOST:PORT")]
+        nodes: Vec<String>,
+    },
+    /// Print the nodes, roles, slot ranges, epoch, the controller's leader and lag, as the
+    /// node at --addr sees them.
+    Status {
+        /// Any node's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -308,6 +333,26 @@ fn main() {
         Command::Backup(a) => {
             let dir = a.to.to_string_lossy().into_owned().into_bytes();
             tessera::cli::run(a.addr, vec![b"backup".to_vec(), dir])
+        }
+        Command::Cluster(c) => {
+            let r = match c {
+                ClusterCommand::Create { replicas, nodes } => {
+                    tessera::cluster_cli::create(&nodes, replicas)
+                        .map(|m| tessera::cluster_cli::render_map(&m))
+                }
+                ClusterCommand::Status { addr } => tessera::cluster_cli::status(&addr)
+                    .map(|s| tessera::cluster_cli::render_status(&s)),
+            };
+            match r {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("tessera cluster: {e}");
+                    1
+                }
+            }
         }
         Command::Restore(a) => match tessera::shard::backup::restore(&a.from, &a.data_dir) {
             Ok(r) => {

@@ -8,35 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The virtualenv's python, made on first use.
-fn python() -> PathBuf {
-    // The tests of this file run in parallel; one makes the virtualenv.
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/redis-py-venv");
-    let py = venv.join("bin/python");
-    if !py.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs (tools/setup.sh installs python3-venv)");
-        assert!(ok.success(), "python3 -m venv failed");
-    }
-    let have = Command::new(&py)
-        .args(["-c", "import redis"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    if !have.success() {
-        let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "redis>=5,<6"])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "pip install redis failed");
-    }
-    py
-}
+use common::python::python;
 
 /// Runs `tests/redis_py/{script}` against a fresh two-core node; it prints
 /// "ok" when every check passed.

@@ -390,7 +390,9 @@ impl Controller {
         }
         let me = self.shared.me;
         if !nodes.iter().any(|n| n.id == me) {
-            return Err(refused("the node forming the cluster must be one of its nodes"));
+            return Err(refused(
+                "the node forming the cluster must be one of its nodes",
+            ));
         }
         let initialized = self
             .raft
@@ -414,7 +416,11 @@ impl Controller {
             .wait(Some(STEP_TIMEOUT))
             .state(ServerState::Leader, "form: leader")
             .await
-            .map_err(|e| refused(format!("this node did not become the controller's leader: {e}")))?;
+            .map_err(|e| {
+                refused(format!(
+                    "this node did not become the controller's leader: {e}"
+                ))
+            })?;
         for n in nodes.iter().filter(|n| n.id != me) {
             self.raft
                 .add_learner(
@@ -425,7 +431,12 @@ impl Controller {
                     true,
                 )
                 .await
-                .map_err(|e| refused(format!("add {} ({}) to the controller: {e}", n.name, n.binary)))?;
+                .map_err(|e| {
+                    refused(format!(
+                        "add {} ({}) to the controller: {e}",
+                        n.name, n.binary
+                    ))
+                })?;
         }
         // Voters: this node, then the others in the order given (primaries
         // come first in a layout), at most MAX_VOTERS.

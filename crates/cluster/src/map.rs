@@ -123,10 +123,7 @@ impl ClusterMap {
                     ));
                 }
                 if self.formed() {
-                    return Err(format!(
-                        "the cluster {} is already formed",
-                        self.cluster_id
-                    ));
+                    return Err(format!("the cluster {} is already formed", self.cluster_id));
                 }
                 let next = ClusterMap {
                     format: MAP_FORMAT,
@@ -204,7 +201,9 @@ impl ClusterMap {
     pub fn shard_of_slot(&self, slot: u16) -> Option<&Shard> {
         let i = self.slots.partition_point(|r| r.end < slot);
         let r = self.slots.get(i)?;
-        (r.start <= slot).then(|| self.shards.get(&r.shard)).flatten()
+        (r.start <= slot)
+            .then(|| self.shards.get(&r.shard))
+            .flatten()
     }
 
     /// Slots served by some shard.
@@ -279,7 +278,11 @@ pub fn layout(mut nodes: Vec<NodeInfo>, replicas: usize) -> Result<Layout, Strin
     for (i, nd) in nodes.iter_mut().enumerate().take(primaries) {
         nd.shard = i as u32;
     }
-    let host = |a: &str| a.rsplit_once(':').map(|h| h.0.to_string()).unwrap_or_default();
+    let host = |a: &str| {
+        a.rsplit_once(':')
+            .map(|h| h.0.to_string())
+            .unwrap_or_default()
+    };
     let mut warnings = Vec::new();
     // Replicas beyond `primaries * replicas` (an uneven count) are spread too.
     for i in primaries..n {
@@ -288,9 +291,7 @@ pub fn layout(mut nodes: Vec<NodeInfo>, replicas: usize) -> Result<Layout, Strin
         let fewest = shards.iter().map(|s| s.replicas.len()).min().unwrap_or(0);
         let choice = shards
             .iter()
-            .position(|s| {
-                s.replicas.len() == fewest && host(&nodes[s.id as usize].binary) != rhost
-            })
+            .position(|s| s.replicas.len() == fewest && host(&nodes[s.id as usize].binary) != rhost)
             .or_else(|| shards.iter().position(|s| s.replicas.len() == fewest))
             .unwrap_or(0);
         let s = &mut shards[choice];

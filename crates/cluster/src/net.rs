@@ -12,11 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
-    InstallSnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -176,8 +178,8 @@ impl Peer {
             to: self.target,
             rpc,
         };
-        let body = serde_json::to_vec(&env)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body =
+            serde_json::to_vec(&env).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let reply = tokio::time::timeout(ttl, call(&mut self.conn, &self.addr, RAFT, &body)).await;
         let bytes = match reply {
             Err(_) => {
@@ -187,7 +189,8 @@ impl Peer {
                     self.addr
                 )))));
             }
-            Ok(Err(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
+            // Unreachable makes openraft back off before it retries.
+            Ok(Err(e)) => return Err(RPCError::Unreachable(Unreachable::new(&e))),
             Ok(Ok(Err(text))) => return Err(RPCError::Network(NetworkError::new(&Text(text)))),
             Ok(Ok(Ok(b))) => b,
         };

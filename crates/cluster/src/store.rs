@@ -143,8 +143,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HardState::default(),
             Err(e) => return Err(e.into()),
         };
-        let snapshot: Option<StoredSnapshot> = match std::fs::read(dir.join("raft-snapshot.json"))
-        {
+        let snapshot: Option<StoredSnapshot> = match std::fs::read(dir.join("raft-snapshot.json")) {
             Ok(b) => Some(
                 serde_json::from_slice(&b)
                     .map_err(|e| Error::Corrupt(format!("raft-snapshot.json: {e}")))?,
@@ -195,7 +194,10 @@ impl Store {
             })),
         };
         if torn {
-            store.lock().rewrite_log().map_err(|e| Error::Corrupt(e.to_string()))?;
+            store
+                .lock()
+                .rewrite_log()
+                .map_err(|e| Error::Corrupt(e.to_string()))?;
         }
         Ok(store)
     }
@@ -214,7 +216,8 @@ impl Store {
 
 impl Inner {
     fn save_hard(&self) -> Result<(), SErr> {
-        let b = serde_json::to_vec(&self.hard).map_err(|e| StorageIOError::write_vote(io_err(e)))?;
+        let b =
+            serde_json::to_vec(&self.hard).map_err(|e| StorageIOError::write_vote(io_err(e)))?;
         write_atomic(&self.dir.join("raft-state.json"), &b)
             .map_err(|e| StorageIOError::write_vote(io_err(e)))?;
         Ok(())
@@ -261,7 +264,12 @@ impl RaftLogReader<TypeConfig> for Store {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, SErr> {
-        Ok(self.lock().log.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(self
+            .lock()
+            .log
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 }
 

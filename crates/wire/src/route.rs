@@ -226,7 +226,7 @@ pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
         }
     };
     let named = |c: &super::command::NamedCommand<'_>,
-                     add: &mut dyn FnMut(&[u8]) -> Result<(), WireError>|
+                 add: &mut dyn FnMut(&[u8]) -> Result<(), WireError>|
      -> Result<(), WireError> {
         // An unknown or malformed command names no key here; running it
         // answers the error.
@@ -294,15 +294,9 @@ mod slot_tests {
         let apart = Request::Del {
             keys: vec![b"a", b"b"],
         };
-        assert_eq!(
-            request_slot(&apart).unwrap_err().code,
-            ErrorCode::CrossSlot
-        );
+        assert_eq!(request_slot(&apart).unwrap_err().code, ErrorCode::CrossSlot);
         let named = Request::Command(NamedCommand::new(vec![b"SMOVE", b"a", b"b", b"m"]));
-        assert_eq!(
-            request_slot(&named).unwrap_err().code,
-            ErrorCode::CrossSlot
-        );
+        assert_eq!(request_slot(&named).unwrap_err().code, ErrorCode::CrossSlot);
         let keyless = Request::Command(NamedCommand::new(vec![b"PING"]));
         assert_eq!(request_slot(&keyless), Ok(None));
         assert_eq!(request_slot(&Request::DbSize), Ok(None));

@@ -151,7 +151,9 @@ impl Core {
         let Some(slot) = request_slot(req)? else {
             return Ok(());
         };
-        let r = cl.routes().check(slot, super::is_write(req), readonly, front);
+        let r = cl
+            .routes()
+            .check(slot, super::is_write(req), readonly, front);
         if let Err(e) = &r {
             if e.code == ErrorCode::Moved {
                 self.stats.moved();

@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use tessera_cluster::map::{ClusterMap, Health, NodeInfo};
 
-use super::keyspace::scan_page;
 use super::bad;
+use super::keyspace::scan_page;
 use crate::codes::WireError;
 use crate::net::core::cluster::Routes;
 use crate::net::core::Core;
@@ -273,7 +273,9 @@ pub(super) async fn cluster(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, Wi
         ("info", 2) => Ok(Value::Bytes(cluster_info(&routes).into_bytes())),
         ("countkeysinslot", 3) => {
             let slot = slot_arg(args[2])?;
-            Ok(Value::Int(keys_in_slot(core, slot, None).await?.len() as i64))
+            Ok(Value::Int(
+                keys_in_slot(core, slot, None).await?.len() as i64
+            ))
         }
         ("getkeysinslot", 4) => {
             let slot = slot_arg(args[2])?;
@@ -285,9 +287,10 @@ pub(super) async fn cluster(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, Wi
             let keys = keys_in_slot(core, slot, Some(count as usize)).await?;
             Ok(Value::list(keys, Value::Bytes))
         }
-        ("slots" | "shards" | "nodes" | "myid" | "info" | "countkeysinslot" | "getkeysinslot", _) => {
-            Err(arity(&sub))
-        }
+        (
+            "slots" | "shards" | "nodes" | "myid" | "info" | "countkeysinslot" | "getkeysinslot",
+            _,
+        ) => Err(arity(&sub)),
         _ => Err(bad(format!(
             "unknown subcommand '{}'. Try CLUSTER HELP.",
             String::from_utf8_lossy(args.get(1).copied().unwrap_or_default())

@@ -27,10 +27,7 @@ pub(super) async fn conn_command(
         ConnCmd::Cluster => ok_or_error(out, super::cluster_cmds::cluster(core, args).await, r3),
         ConnCmd::ReadOnly | ConnCmd::ReadWrite | ConnCmd::Asking => {
             if core.cluster().is_none() {
-                resp::encode_error(
-                    out,
-                    &bad("This instance has cluster support disabled"),
-                );
+                resp::encode_error(out, &bad("This instance has cluster support disabled"));
                 return false;
             }
             match c {

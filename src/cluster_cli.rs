@@ -1,0 +1,237 @@
+//! `tessera cluster`: forming a cluster and showing its state
+//! (docs/cluster.md). Each subcommand speaks the `CLUSTER` opcode to the
+//! nodes' binary ports with plain blocking sockets.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use tessera_cluster::controller::{IdentityReply, JoinRequest, Status};
+use tessera_cluster::map::{layout, Change, ClusterMap, MAP_FORMAT};
+use tessera_cluster::net::{FORM, IDENTITY, JOIN, STATUS};
+
+use crate::proto::{decode_error, frame, Request};
+
+/// How long a node may take to answer one request (forming a cluster waits
+/// for Raft elections and learners to catch up).
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `create` waits for every node to apply the new map.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("{addr:?} is not HOST:PORT"))
+}
+
+/// One `CLUSTER` request to `addr`; the reply body or the node's error.
+pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
+    let sa = resolve(addr)?;
+    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    s.set_read_timeout(Some(CALL_TIMEOUT))
+        .and_then(|_| s.set_nodelay(true))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut out = Vec::new();
+    Request::Cluster { action, body }.encode(1, &mut out);
+    s.write_all(&out).map_err(|e| format!("{addr}: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        match frame::check(&buf, 256 << 20) {
+            Ok(Some(info)) => {
+                let b = info.body(&buf);
+                return if info.kind == frame::STATUS_OK {
+                    Ok(b.to_vec())
+                } else {
+                    let e = decode_error(b);
+                    Err(format!("{addr}: {}", e.message))
+                };
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("{addr}: bad reply: {e}")),
+        }
+        let n = s
+            .read(&mut chunk)
+            .map_err(|e| format!("{addr}: no answer: {e}"))?;
+        if n == 0 {
+            return Err(format!("{addr} closed the connection"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(addr: &str, b: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(b).map_err(|e| format!("{addr}: unexpected answer: {e}"))
+}
+
+/// `tessera cluster create [--replicas R] HOST:PORT...`
+pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
+    if addrs.is_empty() {
+        return Err("give the nodes' binary HOST:PORT addresses".into());
+    }
+    let mut nodes = Vec::new();
+    for a in addrs {
+        resolve(a)?;
+        let id: IdentityReply = json(a, &call(a, IDENTITY, b"")?)?;
+        if id.formed {
+            return Err(format!(
+                "{a} ({}) is already in a cluster ({})",
+                id.node.name,
+                id.cluster_id.unwrap_or_default()
+            ));
+        }
+        if let Some(c) = &id.cluster_id {
+            return Err(format!(
+                "{a} ({}) has joined cluster {c} already; a node joins one cluster for the life of its data directory",
+                id.node.name
+            ));
+        }
+        nodes.push(id.node);
+    }
+    let l = layout(nodes, replicas)?;
+    for w in &l.warnings {
+        eprintln!("warning: {w}");
+    }
+    let cluster_id =
+        tessera_cluster::identity::random_hex40().map_err(|e| format!("random id: {e}"))?;
+    let join = serde_json::to_vec(&JoinRequest {
+        format: MAP_FORMAT,
+        cluster_id: cluster_id.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    for a in addrs {
+        call(a, JOIN, &join)?;
+    }
+    let change = Change::Form {
+        format: MAP_FORMAT,
+        cluster_id,
+        nodes: l.nodes,
+        shards: l.shards,
+        slots: l.slots,
+    };
+    let body = serde_json::to_vec(&change).map_err(|e| e.to_string())?;
+    let map: ClusterMap = json(&addrs[0], &call(&addrs[0], FORM, &body)?)?;
+    // Every node applies the map through the controller's log.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    for a in addrs {
+        loop {
+            let seen = call(a, STATUS, b"")
+                .and_then(|b| json::<Status>(a, &b))
+                .map(|s| s.map.epoch)
+                .unwrap_or(0);
+            if seen >= map.epoch {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{a} has not applied the new map (epoch {}) after {CONVERGE_TIMEOUT:?}; check `tessera cluster status --addr {a}`",
+                    map.epoch
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(map)
+}
+
+/// `tessera cluster status --addr HOST:PORT`
+pub fn status(addr: &str) -> Result<Status, String> {
+    resolve(addr)?;
+    json(addr, &call(addr, STATUS, b"")?)
+}
+
+/// The map as `create` and `status` print it.
+pub fn render_map(map: &ClusterMap) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if !map.formed() {
+        return "cluster: not formed (start nodes with --cluster, then run tessera cluster create)\n"
+            .into();
+    }
+    let _ = writeln!(
+        s,
+        "cluster {} epoch {} · {} node(s), {} shard(s), {} of 16384 slots assigned",
+        map.cluster_id,
+        map.epoch,
+        map.nodes.len(),
+        map.shards.len(),
+        map.slots_assigned()
+    );
+    for shard in map.shards.values() {
+        let ranges: Vec<String> = map
+            .ranges_of(shard.id)
+            .map(|r| format!("{}-{}", r.start, r.end))
+            .collect();
+        let _ = writeln!(s, "shard {} slots {}", shard.id, ranges.join(","));
+        for id in std::iter::once(&shard.primary).chain(&shard.replicas) {
+            if let Some(n) = map.nodes.get(id) {
+                let _ = writeln!(
+                    s,
+                    "  {} {} {} resp={} http={} partitions={} {:?}",
+                    if *id == shard.primary {
+                        "primary"
+                    } else {
+                        "replica"
+                    },
+                    n.name,
+                    n.binary,
+                    n.resp.as_deref().unwrap_or("off"),
+                    n.http.as_deref().unwrap_or("off"),
+                    n.partitions,
+                    n.health
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The whole status as `tessera cluster status` prints it.
+pub fn render_status(st: &Status) -> String {
+    use std::fmt::Write;
+    let mut s = render_map(&st.map);
+    let c = &st.controller;
+    let name = |id: u64| {
+        st.map
+            .nodes
+            .get(&id)
+            .map(|n| format!("{} ({})", n.name, n.binary))
+            .unwrap_or_else(|| format!("{id:x}"))
+    };
+    let _ = writeln!(
+        s,
+        "controller: this node {} is {} · term {} · leader {} · last log {} · applied {}",
+        st.name,
+        c.role,
+        c.term,
+        c.leader.map(name).unwrap_or_else(|| "none".into()),
+        c.last_log_index.unwrap_or(0),
+        c.last_applied.unwrap_or(0)
+    );
+    let _ = writeln!(
+        s,
+        "voters: {}",
+        c.voters
+            .iter()
+            .map(|&v| name(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !c.learners.is_empty() {
+        let _ = writeln!(
+            s,
+            "learners: {}",
+            c.learners
+                .iter()
+                .map(|&v| name(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for (id, lag) in &c.lag {
+        let _ = writeln!(s, "lag {}: {lag} entries", name(*id));
+    }
+    s
+}
