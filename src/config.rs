@@ -66,6 +66,8 @@ pub struct Config {
     /// The RESP `HOST:PORT` Redis clients are redirected to (default: the
     /// RESP listen address, unless it is 0.0.0.0 or ::).
     pub resp_advertise: Option<String>,
+    /// Cluster mode: a primary silent for this long is failed over, in ms.
+    pub cluster_node_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -95,6 +97,7 @@ impl Default for Config {
             replica_ack_timeout_ms: 1000,
             cluster: false,
             resp_advertise: None,
+            cluster_node_timeout_ms: 2000,
         }
     }
 }
@@ -177,6 +180,11 @@ impl Config {
         if self.cluster && self.durability == Durability::None {
             return Err(ConfigError::Invalid(
                 "cluster mode needs a WAL: durability none (cache mode) cannot replicate or fail over",
+            ));
+        }
+        if self.cluster_node_timeout_ms < 200 {
+            return Err(ConfigError::Invalid(
+                "cluster-node-timeout-ms must be at least 200",
             ));
         }
         if self.max_frame_bytes < 1024 {

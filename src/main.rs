@@ -176,6 +176,11 @@ struct ServeArgs {
     /// [default: the --resp-listen address, unless it is 0.0.0.0 or ::].
     #[arg(long, value_name = "HOST:PORT")]
     resp_advertise: Option<String>,
+    /// Cluster mode: a primary that answers no controller heartbeat for this long is failed
+    /// over to its most advanced replica; a primary with replicas stops taking writes after
+    /// half of it without hearing from the controller [default: 2000].
+    #[arg(long, value_name = "MS")]
+    cluster_node_timeout_ms: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -266,6 +271,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.resp_advertise.is_some() {
         c.resp_advertise = a.resp_advertise;
+    }
+    if let Some(ms) = a.cluster_node_timeout_ms {
+        c.cluster_node_timeout_ms = ms;
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

@@ -147,6 +147,27 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "tessera_cluster_moved_total",
         "Cluster mode: requests answered MOVED because another node serves the slot",
     ),
+    ("tessera_cluster_epoch", "Cluster mode: the map's config epoch"),
+    (
+        "tessera_cluster_slots_served",
+        "Cluster mode: slots this node's shard serves",
+    ),
+    (
+        "tessera_cluster_controller_leader",
+        "Cluster mode: 1 when this node leads the controller",
+    ),
+    (
+        "tessera_cluster_controller_lag_max",
+        "Cluster mode, on the controller's leader: the largest log lag of a node, in entries",
+    ),
+    (
+        "tessera_cluster_failovers_total",
+        "Cluster mode: failovers this node decided as the controller's leader",
+    ),
+    (
+        "tessera_cluster_last_failover_seconds",
+        "Cluster mode: time from the failed primary's last answered heartbeat to the committed failover",
+    ),
     (
         "tessera_mesh_inbox_depth",
         "Messages waiting in this core's mesh inbox",

@@ -663,7 +663,11 @@ fn start_controller(
         shard: 0,
         health: Default::default(),
     };
-    let ctl = tessera_cluster::Controller::start(&config.data_dir, me, Default::default())
+    let timings = tessera_cluster::controller::Timings {
+        node_timeout_ms: config.cluster_node_timeout_ms,
+        ..Default::default()
+    };
+    let ctl = tessera_cluster::Controller::start(&config.data_dir, me, timings)
         .map_err(|e| ServerError::Setup(format!("cluster controller: {e}")))?;
     tracing::info!(
         name = %ctl.identity().name,

@@ -10,17 +10,23 @@
 //! refuses a change while another is in flight), and node ids are never
 //! reused (see `identity`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
+use tessera_wire::Request;
 
 use crate::identity::{dir, Identity};
-use crate::map::{is_hex40, Change, ClusterMap, NodeInfo};
-use crate::net::{Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, RAFT, RPC_FORMAT, STATUS};
+use crate::map::{is_hex40, Change, ClusterMap, Health, NodeInfo};
+use crate::net::{
+    call, call_request, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, PING, RAFT,
+    RPC_FORMAT, STATUS,
+};
 use crate::store::{Published, Store};
 use crate::{Error, TypeConfig};
 
@@ -107,6 +113,16 @@ pub struct IdentityReply {
     pub formed: bool,
 }
 
+/// `CLUSTER` action PING's body: the leader's heartbeat.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Ping {
+    pub format: u32,
+    pub leader: u64,
+    /// The map epoch the leader has committed: a node renews its write
+    /// lease only once it has applied that map.
+    pub epoch: u64,
+}
+
 /// `CLUSTER` action JOIN's body.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct JoinRequest {
@@ -125,6 +141,15 @@ pub struct Controller {
     me: NodeInfo,
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    timings: Timings,
+    t0: Instant,
+    /// When (ms after `t0`) a controller leader last confirmed this node's
+    /// map: the write lease of a primary (see `lease_ok`).
+    contact_ms: AtomicU64,
+    /// Failovers this node decided as leader, and the last one's duration
+    /// from the last heartbeat its primary answered (ms).
+    failovers: AtomicU64,
+    last_failover_ms: AtomicU64,
 }
 
 /// Timings of the controller's Raft group.
@@ -133,6 +158,9 @@ pub struct Timings {
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
     pub election_max_ms: u64,
+    /// A primary that answers no heartbeat for this long is failed over
+    /// (`cluster-node-timeout-ms`).
+    pub node_timeout_ms: u64,
 }
 
 impl Default for Timings {
@@ -142,7 +170,22 @@ impl Default for Timings {
             heartbeat_ms: 200,
             election_min_ms: 1000,
             election_max_ms: 2000,
+            node_timeout_ms: 2000,
         }
+    }
+}
+
+impl Timings {
+    /// How often the leader pings every node.
+    fn ping_every(&self) -> Duration {
+        Duration::from_millis((self.node_timeout_ms / 8).max(20))
+    }
+
+    /// How long a primary with replicas takes writes after the last
+    /// confirmation from a leader: half the node timeout, so it stops
+    /// before any failover of its shard can be decided.
+    fn lease_ms(&self) -> u64 {
+        self.node_timeout_ms / 2
     }
 }
 
@@ -211,7 +254,7 @@ impl Controller {
         let (rt, raft) = rx
             .recv()
             .map_err(|_| refused("the controller thread died while starting"))??;
-        Ok(Arc::new(Controller {
+        let ctl = Arc::new(Controller {
             rt,
             raft,
             shared,
@@ -220,7 +263,47 @@ impl Controller {
             me,
             stop: Mutex::new(Some(stop_tx)),
             thread: Mutex::new(Some(thread)),
-        }))
+            timings: t,
+            t0: Instant::now(),
+            contact_ms: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            last_failover_ms: AtomicU64::new(0),
+        });
+        ctl.rt.spawn(health_loop(Arc::downgrade(&ctl)));
+        Ok(ctl)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    /// Whether this node, as a primary with replicas, may take writes: a
+    /// controller leader confirmed its map within the lease (half the node
+    /// timeout). A primary cut off from the controller stops taking writes
+    /// before the controller can fail its shard over, so a slot never has
+    /// two writable owners.
+    pub fn lease_ok(&self) -> bool {
+        self.now_ms()
+            .saturating_sub(self.contact_ms.load(Ordering::Acquire))
+            < self.timings.lease_ms()
+    }
+
+    fn renew_lease(&self) {
+        self.contact_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Failovers this node decided as the controller's leader, and how long
+    /// the last one took from its primary's last answered heartbeat to the
+    /// committed map (ms).
+    pub fn failovers(&self) -> (u64, u64) {
+        (
+            self.failovers.load(Ordering::Relaxed),
+            self.last_failover_ms.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn node_timeout_ms(&self) -> u64 {
+        self.timings.node_timeout_ms
     }
 
     /// Stops the controller thread (waits for it).
@@ -280,6 +363,14 @@ impl Controller {
                 Ok(json(&map))
             }
             STATUS => Ok(json(&self.status())),
+            PING => {
+                let p: Ping = parse(body)?;
+                let mine = self.store.map().epoch;
+                if p.epoch <= mine {
+                    self.renew_lease();
+                }
+                Ok(json(&mine))
+            }
             n => Err(refused(format!("unknown CLUSTER action {n}"))),
         }
     }
@@ -379,7 +470,10 @@ impl Controller {
     async fn form(&self, change: Change) -> Result<ClusterMap, Error> {
         let Change::Form {
             cluster_id, nodes, ..
-        } = &change;
+        } = &change
+        else {
+            return Err(refused("FORM takes the map of a new cluster"));
+        };
         match self.shared.cluster_id() {
             Some(c) if &c == cluster_id => {}
             Some(c) => return Err(refused(format!("this node belongs to cluster {c}"))),
@@ -456,6 +550,211 @@ impl Controller {
         r.data.map_err(refused)?;
         Ok(self.store.map())
     }
+}
+
+/// The leader's side of failure detection: every `ping_every` it pings
+/// each node; a node silent for the node timeout is marked failed, and a
+/// failed primary's shard is failed over to its most advanced live replica.
+/// Runs on every node and acts only while that node leads.
+async fn health_loop(ctl: std::sync::Weak<Controller>) {
+    let mut seen: HashMap<u64, Instant> = HashMap::new();
+    let mut conns: HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>> =
+        HashMap::new();
+    let mut leading = false;
+    let every = match ctl.upgrade() {
+        Some(c) => c.timings.ping_every(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(c) = ctl.upgrade() else { return };
+        let m = c.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            leading = false;
+            continue;
+        }
+        if !leading {
+            // A new leader gives every node a full timeout from now.
+            leading = true;
+            seen.clear();
+        }
+        if m.millis_since_quorum_ack
+            .is_some_and(|ms| ms < c.timings.lease_ms())
+        {
+            c.renew_lease();
+        }
+        let map = c.store.map();
+        if !map.formed() {
+            continue;
+        }
+        let ping = serde_json::to_vec(&Ping {
+            format: RPC_FORMAT,
+            leader: c.shared.me,
+            epoch: map.epoch,
+        })
+        .unwrap_or_default();
+        let mut set = tokio::task::JoinSet::new();
+        for n in map.nodes.values().filter(|n| n.id != c.shared.me) {
+            let conn = conns.entry(n.id).or_default().clone();
+            let (id, addr, body) = (n.id, n.binary.clone(), ping.clone());
+            set.spawn(async move {
+                let mut g = conn.lock().await;
+                let r = tokio::time::timeout(every * 2, call(&mut g, &addr, PING, &body)).await;
+                let ok = matches!(r, Ok(Ok(Ok(_))));
+                if !ok {
+                    *g = None;
+                }
+                (id, ok)
+            });
+        }
+        let now = Instant::now();
+        while let Some(r) = set.join_next().await {
+            if let Ok((id, true)) = r {
+                seen.insert(id, now);
+            }
+        }
+        seen.insert(c.shared.me, now);
+        for id in map.nodes.keys() {
+            seen.entry(*id).or_insert(now);
+        }
+        let timeout = Duration::from_millis(c.timings.node_timeout_ms);
+        let dead = |id: &u64| {
+            seen.get(id)
+                .is_none_or(|t| now.duration_since(*t) > timeout)
+        };
+        for shard in map.shards.values() {
+            if dead(&shard.primary) {
+                let since = seen
+                    .get(&shard.primary)
+                    .map(|t| now.duration_since(*t))
+                    .unwrap_or_default();
+                c.fail_over(&map, shard.id, &dead, &mut conns, since).await;
+                // One map change per round: the next round sees its result.
+                break;
+            }
+        }
+        // A dead voter is replaced by a live learner (the dead one stays a
+        // learner and can vote again once a later change picks it).
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        if membership.get_joint_config().len() == 1 {
+            if let (Some(gone), Some(spare)) = (
+                voters.iter().find(|v| dead(v)),
+                membership.learner_ids().find(|l| !dead(l)),
+            ) {
+                let mut next = voters.clone();
+                next.remove(gone);
+                next.insert(spare);
+                tracing::warn!("cluster: replacing dead controller voter {gone:x} with {spare:x}");
+                if let Err(e) = c.raft.change_membership(next, true).await {
+                    tracing::warn!("cluster: cannot replace voter {gone:x}: {e}");
+                }
+                continue;
+            }
+        }
+        for n in map.nodes.values() {
+            let is_primary = map.shards.get(&n.shard).is_some_and(|s| s.primary == n.id);
+            let want = if dead(&n.id) {
+                Health::Failed
+            } else {
+                Health::Up
+            };
+            // A dead primary is failed over above (its health goes with it).
+            if want != n.health && !(is_primary && want == Health::Failed) {
+                let r = c
+                    .raft
+                    .client_write(Change::SetHealth {
+                        node: n.id,
+                        health: want,
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!("cluster: cannot record {}'s health: {e}", n.name);
+                }
+                break;
+            }
+        }
+    }
+}
+
+type Conns = HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>>;
+
+impl Controller {
+    /// Fails `shard` over: promotes its live replica with the most write
+    /// batches applied (ROLE status positions, as `promote` compares them;
+    /// the promoted node then catches up from its peers before it takes
+    /// writes) through a map change.
+    async fn fail_over(
+        &self,
+        map: &ClusterMap,
+        shard: u32,
+        dead: &(dyn Fn(&u64) -> bool + Sync),
+        conns: &mut Conns,
+        silent_for: Duration,
+    ) {
+        let Some(s) = map.shards.get(&shard) else {
+            return;
+        };
+        let mut best: Option<(u64, u64)> = None;
+        for r in s.replicas.iter().filter(|r| !dead(r)) {
+            let Some(n) = map.nodes.get(r) else { continue };
+            let conn = conns.entry(*r).or_default().clone();
+            let mut g = conn.lock().await;
+            let status = Request::Role {
+                action: 0,
+                arg: b"",
+            };
+            let Ok(Ok(Ok(text))) = tokio::time::timeout(
+                Duration::from_secs(2),
+                call_request(&mut g, &n.binary, &status),
+            )
+            .await
+            else {
+                continue;
+            };
+            let applied = applied_batches(&String::from_utf8_lossy(&text));
+            if best.is_none_or(|(_, b)| applied > b) {
+                best = Some((*r, applied));
+            }
+        }
+        let Some((new_primary, applied)) = best else {
+            tracing::warn!(
+                "cluster: the primary of shard {shard} is not answering and no replica of it is; its slots are down"
+            );
+            return;
+        };
+        tracing::warn!(
+            "cluster: the primary of shard {shard} has not answered for {} ms; promoting {new_primary:x} ({applied} batches applied)",
+            silent_for.as_millis()
+        );
+        match self
+            .raft
+            .client_write(Change::Failover {
+                shard,
+                new_primary,
+                epoch: map.epoch,
+            })
+            .await
+        {
+            Ok(r) if r.data.is_ok() => {
+                self.failovers.fetch_add(1, Ordering::Relaxed);
+                self.last_failover_ms
+                    .store(silent_for.as_millis() as u64, Ordering::Relaxed);
+            }
+            Ok(r) => tracing::warn!("cluster: failover of shard {shard} refused: {:?}", r.data),
+            Err(e) => tracing::warn!("cluster: failover of shard {shard} not committed: {e}"),
+        }
+    }
+}
+
+/// The write batches a node applied, summed over its partitions, from its
+/// ROLE status lines (`partitionN:TERM:NODE:INDEX`).
+fn applied_batches(status: &str) -> u64 {
+    status
+        .lines()
+        .filter(|l| l.starts_with("partition"))
+        .filter_map(|l| l.rsplit(':').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {

@@ -95,6 +95,17 @@ pub enum Change {
         shards: Vec<Shard>,
         slots: Vec<SlotRange>,
     },
+    /// Makes `new_primary` (a replica of `shard`) the shard's primary; the
+    /// old primary becomes one of its replicas, marked failed. Refused when
+    /// `epoch` is not the map's current epoch (a decision taken on an older
+    /// map).
+    Failover {
+        shard: u32,
+        new_primary: u64,
+        epoch: u64,
+    },
+    /// A node's health as the controller's leader sees it.
+    SetHealth { node: u64, health: Health },
 }
 
 /// What applying a change answered: the new epoch, or why it was refused
@@ -136,6 +147,48 @@ impl ClusterMap {
                 };
                 next.validate()?;
                 *self = next;
+                Ok(self.epoch)
+            }
+            Change::Failover {
+                shard,
+                new_primary,
+                epoch,
+            } => {
+                if *epoch != self.epoch {
+                    return Err(format!(
+                        "the failover was decided at epoch {epoch}, the map is at {}",
+                        self.epoch
+                    ));
+                }
+                let s = self
+                    .shards
+                    .get_mut(shard)
+                    .ok_or_else(|| format!("no shard {shard}"))?;
+                let Some(i) = s.replicas.iter().position(|r| r == new_primary) else {
+                    return Err(format!(
+                        "node {new_primary:x} is not a replica of shard {shard}"
+                    ));
+                };
+                let old = s.primary;
+                s.replicas.remove(i);
+                s.replicas.push(old);
+                s.primary = *new_primary;
+                if let Some(n) = self.nodes.get_mut(&old) {
+                    n.health = Health::Failed;
+                }
+                self.epoch += 1;
+                Ok(self.epoch)
+            }
+            Change::SetHealth { node, health } => {
+                let n = self
+                    .nodes
+                    .get_mut(node)
+                    .ok_or_else(|| format!("no node {node:x}"))?;
+                if n.health == *health {
+                    return Ok(self.epoch);
+                }
+                n.health = *health;
+                self.epoch += 1;
                 Ok(self.epoch)
             }
         }
@@ -388,6 +441,59 @@ mod tests {
             m.slots.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>(),
             vec![(0, 5460), (5461, 10922), (10923, 16383)],
             "redis-cli's split"
+        );
+    }
+
+    #[test]
+    fn a_failover_swaps_the_primary_once_and_marks_the_old_one_failed() {
+        let nodes: Vec<_> = (1..=4)
+            .map(|i| node(i, &format!("10.0.0.{i}:7000"), 2))
+            .collect();
+        let mut m = formed(&layout(nodes, 1).unwrap());
+        let s0 = m.shards[&0].clone();
+        let r = s0.replicas[0];
+        assert_eq!(
+            m.apply(&Change::Failover {
+                shard: 0,
+                new_primary: r,
+                epoch: 1
+            }),
+            Ok(2)
+        );
+        assert_eq!(m.shards[&0].primary, r);
+        assert_eq!(m.shards[&0].replicas, vec![s0.primary]);
+        assert_eq!(m.nodes[&s0.primary].health, Health::Failed);
+        m.validate().unwrap();
+        // The same decision again (an older epoch) is refused.
+        assert!(m
+            .apply(&Change::Failover {
+                shard: 0,
+                new_primary: s0.primary,
+                epoch: 1
+            })
+            .unwrap_err()
+            .contains("epoch"));
+        assert!(m
+            .apply(&Change::Failover {
+                shard: 0,
+                new_primary: 99,
+                epoch: 2
+            })
+            .is_err());
+        assert_eq!(
+            m.apply(&Change::SetHealth {
+                node: s0.primary,
+                health: Health::Up
+            }),
+            Ok(3)
+        );
+        assert_eq!(
+            m.apply(&Change::SetHealth {
+                node: s0.primary,
+                health: Health::Up
+            }),
+            Ok(3),
+            "no change, no new epoch"
         );
     }
 

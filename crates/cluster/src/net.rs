@@ -39,6 +39,8 @@ pub const RAFT: u8 = 1;
 pub const JOIN: u8 = 2;
 pub const FORM: u8 = 3;
 pub const STATUS: u8 = 4;
+/// The leader's heartbeat to every node (body: [`crate::controller::Ping`]).
+pub const PING: u8 = 5;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).
@@ -77,6 +79,15 @@ pub async fn call(
     action: u8,
     body: &[u8],
 ) -> Result<Result<Vec<u8>, String>, std::io::Error> {
+    call_request(conn, addr, &Request::Cluster { action, body }).await
+}
+
+/// Sends any request over a fresh or kept connection.
+pub async fn call_request(
+    conn: &mut Option<TcpStream>,
+    addr: &str,
+    req: &Request<'_>,
+) -> Result<Result<Vec<u8>, String>, std::io::Error> {
     if conn.is_none() {
         let sa: SocketAddr = addr.parse().map_err(|_| {
             std::io::Error::new(
@@ -91,7 +102,7 @@ pub async fn call(
     let Some(s) = conn.as_mut() else {
         unreachable!("connected above")
     };
-    let r = exchange(s, action, body).await;
+    let r = exchange(s, req).await;
     if r.is_err() {
         *conn = None;
     }
@@ -100,11 +111,10 @@ pub async fn call(
 
 async fn exchange(
     s: &mut TcpStream,
-    action: u8,
-    body: &[u8],
+    req: &Request<'_>,
 ) -> Result<Result<Vec<u8>, String>, std::io::Error> {
     let mut out = Vec::new();
-    Request::Cluster { action, body }.encode(1, &mut out);
+    req.encode(1, &mut out);
     s.write_all(&out).await?;
     let mut buf = Vec::with_capacity(4096);
     loop {

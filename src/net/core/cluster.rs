@@ -68,13 +68,47 @@ impl Routes {
             .flatten()
     }
 
+    /// Whether this node is a primary.
+    pub fn i_am_primary(&self) -> bool {
+        self.my_node()
+            .and_then(|n| self.map.shards.get(&n.shard))
+            .is_some_and(|s| s.primary == self.me)
+    }
+
+    /// Slots this node's shard serves.
+    pub fn slots_served(&self) -> u32 {
+        self.my_node()
+            .map(|n| {
+                self.map
+                    .ranges_of(n.shard)
+                    .map(|r| u32::from(r.end - r.start) + 1)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// Whether a request on `slot` may run here; the redirect otherwise.
-    fn check(&self, slot: u16, write: bool, readonly: bool, front: Front) -> Result<(), WireError> {
+    /// `lease_ok`: whether a controller leader confirmed this node's map
+    /// recently (a primary with replicas takes writes only then).
+    fn check(
+        &self,
+        slot: u16,
+        write: bool,
+        readonly: bool,
+        front: Front,
+        lease_ok: impl Fn() -> bool,
+    ) -> Result<(), WireError> {
         let shard_id = self.slot_shard[slot as usize];
         let Some(shard) = self.map.shards.get(&shard_id) else {
             return Err(WireError::of(ErrorCode::ClusterDown));
         };
         if shard.primary == self.me {
+            if write && !shard.replicas.is_empty() && !lease_ok() {
+                return Err(WireError::new(
+                    ErrorCode::ClusterDown,
+                    "this primary has not heard from the cluster controller within the write lease (half of cluster-node-timeout-ms); writes wait until it does, so a failed-over shard never has two writable primaries",
+                ));
+            }
             return Ok(());
         }
         // A replica of the owning shard serves reads to clients that asked
@@ -151,9 +185,12 @@ impl Core {
         let Some(slot) = request_slot(req)? else {
             return Ok(());
         };
+        let ctl = &cl.ctl;
         let r = cl
             .routes()
-            .check(slot, super::is_write(req), readonly, front);
+            .check(slot, super::is_write(req), readonly, front, || {
+                ctl.lease_ok()
+            });
         if let Err(e) = &r {
             if e.code == ErrorCode::Moved {
                 self.stats.moved();
@@ -165,6 +202,70 @@ impl Core {
     /// The cluster state, in cluster mode.
     pub fn cluster(&self) -> Option<&CoreCluster> {
         self.cluster.as_ref()
+    }
+}
+
+impl CoreCluster {
+    /// INFO's cluster section (core 0's).
+    pub fn info_lines(&self, out: &mut String) {
+        use std::fmt::Write;
+        let r = self.routes();
+        let st = self.ctl.status();
+        let c = &st.controller;
+        let (failovers, last_ms) = self.ctl.failovers();
+        let leader = c
+            .leader
+            .and_then(|l| r.map.nodes.get(&l))
+            .map(|n| n.binary.clone())
+            .unwrap_or_else(|| "none".into());
+        let lag = c.lag.values().max().copied().unwrap_or(0);
+        let _ = write!(
+            out,
+            "# cluster\ncluster_enabled:1\ncluster_state:{}\ncluster_epoch:{}\ncluster_name:{}\ncluster_role:{}\ncluster_slots_served:{}\ncluster_controller_role:{}\ncluster_controller_term:{}\ncluster_controller_leader:{leader}\ncluster_controller_lag_max:{lag}\ncluster_write_lease_ok:{}\ncluster_failovers_decided:{failovers}\ncluster_last_failover_ms:{last_ms}\ncluster_node_timeout_ms:{}\n",
+            if r.map.formed() { "formed" } else { "not-formed" },
+            r.map.epoch,
+            st.name,
+            if r.i_am_primary() { "primary" } else if r.my_node().is_some() { "replica" } else { "none" },
+            r.slots_served(),
+            c.role,
+            c.term,
+            u8::from(self.ctl.lease_ok()),
+            self.ctl.node_timeout_ms(),
+        );
+    }
+
+    /// `/metrics` series of the cluster (core 0's).
+    pub fn metric_lines(&self, out: &mut String) {
+        use std::fmt::Write;
+        let r = self.routes();
+        let st = self.ctl.status();
+        let (failovers, last_ms) = self.ctl.failovers();
+        for (kind, name, v) in [
+            ("g", "tessera_cluster_epoch", r.map.epoch as f64),
+            (
+                "g",
+                "tessera_cluster_slots_served",
+                f64::from(r.slots_served()),
+            ),
+            (
+                "g",
+                "tessera_cluster_controller_leader",
+                f64::from(u8::from(st.controller.role == "leader")),
+            ),
+            (
+                "g",
+                "tessera_cluster_controller_lag_max",
+                st.controller.lag.values().max().copied().unwrap_or(0) as f64,
+            ),
+            ("c", "tessera_cluster_failovers_total", failovers as f64),
+            (
+                "g",
+                "tessera_cluster_last_failover_seconds",
+                last_ms as f64 / 1e3,
+            ),
+        ] {
+            let _ = writeln!(out, "{kind} {name} node=local {v}");
+        }
     }
 }
 
@@ -184,27 +285,39 @@ pub async fn reconcile_loop(core: Rc<Core>) {
         if version != applied {
             let want = routes.my_primary().map(|p| p.binary.clone());
             let now = core.repl().role();
-            let done = match (&want, &now) {
-                (Some(p), CoreRole::Replica(a)) => a.to_string() == *p,
-                (None, _) => true,
-                _ => false,
+            let (action, arg, what) = match (&want, &now) {
+                (Some(p), CoreRole::Replica(a)) if a.to_string() == *p => (None, Vec::new(), ""),
+                (Some(p), _) => (
+                    Some(crate::repl::node::REPLICAOF),
+                    p.as_bytes().to_vec(),
+                    "a replica of",
+                ),
+                // The map made this replica its shard's primary (a
+                // failover): promote, catching up from the shard's other
+                // replicas first. `force`: the controller already decided,
+                // and the old primary is gone.
+                (None, CoreRole::Replica(_)) if routes.my_node().is_some() => (
+                    Some(crate::repl::node::PROMOTE),
+                    b"force".to_vec(),
+                    "the primary, promoted from",
+                ),
+                _ => (None, Vec::new(), ""),
             };
-            if !done {
-                if let Some(p) = &want {
-                    tracing::info!("cluster: the map makes this node a replica of {p}");
-                    match crate::repl::role::request(
-                        &*core,
-                        crate::repl::node::REPLICAOF,
-                        p.as_bytes(),
-                    )
-                    .await
-                    {
+            match action {
+                None => applied = version,
+                Some(a) => {
+                    tracing::info!(
+                        "cluster: the map (epoch {}) makes this node {what} {}",
+                        routes.map.epoch,
+                        want.as_deref().unwrap_or("a replica")
+                    );
+                    match crate::repl::role::request(&*core, a, &arg).await {
                         Ok(_) => applied = version,
-                        Err(e) => tracing::warn!("cluster: cannot follow {p} yet: {}", e.message),
+                        Err(e) => {
+                            tracing::warn!("cluster: role change not done yet: {}", e.message)
+                        }
                     }
                 }
-            } else {
-                applied = version;
             }
         }
         let stop = std::pin::pin!(core.shutdown().wait(false));

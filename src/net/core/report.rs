@@ -18,6 +18,9 @@ impl Core {
         );
         // Process-wide: reported once, by core 0.
         if c == 0 {
+            if let Some(cl) = self.cluster() {
+                cl.metric_lines(&mut s);
+            }
             let _ = writeln!(
                 s,
                 "c tessera_expired_keys_removed_total node=local {}",
@@ -139,6 +142,11 @@ impl Core {
         let _ = writeln!(s, "core{}_role:{}", self.id, self.repl.role_text());
         let _ = writeln!(s, "core{}_epoch:{}", self.id, self.repl().epoch());
         let _ = writeln!(s, "core{}_peers:{}", self.id, self.repl().peers().join(","));
+        if self.id == 0 {
+            if let Some(cl) = self.cluster() {
+                cl.info_lines(&mut s);
+            }
+        }
         for p in &self.local {
             let i = p.info();
             let n = i.id;
