@@ -117,11 +117,10 @@ pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
     let deadline = Instant::now() + CONVERGE_TIMEOUT;
     for a in addrs {
         loop {
-            let seen = call(a, STATUS, b"")
-                .and_then(|b| json::<Status>(a, &b))
-                .map(|s| s.map.epoch)
-                .unwrap_or(0);
-            if seen >= map.epoch {
+            // Applied the map, and (every node asks for it at once) holds
+            // its write lease, so the first writes are taken.
+            let st = call(a, STATUS, b"").and_then(|b| json::<Status>(a, &b));
+            if st.is_ok_and(|s| s.map.epoch >= map.epoch && s.lease_ok) {
                 break;
             }
             if Instant::now() > deadline {

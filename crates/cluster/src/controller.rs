@@ -24,7 +24,7 @@ use tessera_wire::Request;
 use crate::identity::{dir, Identity};
 use crate::map::{is_hex40, Change, ClusterMap, Health, NodeInfo};
 use crate::net::{
-    call, call_request, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, PING, RAFT,
+    call, call_request, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, RAFT,
     RPC_FORMAT, STATUS,
 };
 use crate::store::{Published, Store};
@@ -99,6 +99,10 @@ pub struct ControllerStatus {
 pub struct Status {
     pub format: u32,
     pub name: String,
+    /// Whether this node holds its write lease (a primary with replicas
+    /// takes writes only then).
+    #[serde(default)]
+    pub lease_ok: bool,
     pub map: ClusterMap,
     pub controller: ControllerStatus,
 }
@@ -113,13 +117,14 @@ pub struct IdentityReply {
     pub formed: bool,
 }
 
-/// `CLUSTER` action PING's body: the leader's heartbeat.
+/// `CLUSTER` action LEASE's body: a node asks the controller's leader to
+/// confirm its map (and says it is alive).
 #[derive(Serialize, Deserialize, Debug, Clone)]
-pub struct Ping {
+pub struct LeaseRequest {
     pub format: u32,
-    pub leader: u64,
-    /// The map epoch the leader has committed: a node renews its write
-    /// lease only once it has applied that map.
+    pub from: u64,
+    /// The map epoch the node has applied; the lease is granted only when
+    /// it is the leader's.
     pub epoch: u64,
 }
 
@@ -143,9 +148,14 @@ pub struct Controller {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     timings: Timings,
     t0: Instant,
-    /// When (ms after `t0`) a controller leader last confirmed this node's
-    /// map: the write lease of a primary (see `lease_ok`).
+    /// When (ms after `t0`) this node last *sent* a lease request that a
+    /// controller leader granted: the start of a primary's write lease (see
+    /// `lease_ok`). Measured from the send, so a late answer (a process
+    /// that was stopped) never extends it.
     contact_ms: AtomicU64,
+    /// On the leader: when each node's last lease request arrived (its
+    /// sign of life) and when this node became the leader.
+    heard: Mutex<(HashMap<u64, Instant>, Option<Instant>)>,
     /// Failovers this node decided as leader, and the last one's duration
     /// from the last heartbeat its primary answered (ms).
     failovers: AtomicU64,
@@ -266,10 +276,12 @@ impl Controller {
             timings: t,
             t0: Instant::now(),
             contact_ms: AtomicU64::new(0),
+            heard: Mutex::new((HashMap::new(), None)),
             failovers: AtomicU64::new(0),
             last_failover_ms: AtomicU64::new(0),
         });
         ctl.rt.spawn(health_loop(Arc::downgrade(&ctl)));
+        ctl.rt.spawn(lease_loop(Arc::downgrade(&ctl)));
         Ok(ctl)
     }
 
@@ -288,8 +300,24 @@ impl Controller {
             < self.timings.lease_ms()
     }
 
-    fn renew_lease(&self) {
-        self.contact_ms.store(self.now_ms(), Ordering::Release);
+    /// Starts a lease at `sent_ms`, when the granted request was sent.
+    fn renew_lease(&self, sent_ms: u64) {
+        self.contact_ms.fetch_max(sent_ms, Ordering::AcqRel);
+    }
+
+    /// The leader's answer to a lease request: granted when this node leads
+    /// and the asking node applied the map this node committed.
+    fn grant_lease(&self, r: &LeaseRequest) -> bool {
+        let leader = self.raft.metrics().borrow().state == ServerState::Leader;
+        if !leader {
+            return false;
+        }
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .insert(r.from, Instant::now());
+        r.epoch >= self.store.map().epoch
     }
 
     /// Failovers this node decided as the controller's leader, and how long
@@ -363,13 +391,9 @@ impl Controller {
                 Ok(json(&map))
             }
             STATUS => Ok(json(&self.status())),
-            PING => {
-                let p: Ping = parse(body)?;
-                let mine = self.store.map().epoch;
-                if p.epoch <= mine {
-                    self.renew_lease();
-                }
-                Ok(json(&mine))
+            LEASE => {
+                let r: LeaseRequest = parse(body)?;
+                Ok(json(&self.grant_lease(&r)))
             }
             n => Err(refused(format!("unknown CLUSTER action {n}"))),
         }
@@ -401,6 +425,7 @@ impl Controller {
         Status {
             format: RPC_FORMAT,
             name: self.me.name.clone(),
+            lease_ok: self.lease_ok(),
             map: self.store.map(),
             controller: ControllerStatus {
                 id: self.shared.me,
@@ -552,15 +577,15 @@ impl Controller {
     }
 }
 
-/// The leader's side of failure detection: every `ping_every` it pings
-/// each node; a node silent for the node timeout is marked failed, and a
-/// failed primary's shard is failed over to its most advanced live replica.
-/// Runs on every node and acts only while that node leads.
+/// The leader's side of failure detection. Every node asks the leader for
+/// its write lease every `ping_every` (`lease_loop`); a node not heard from
+/// for the node timeout is marked failed, and a failed primary's shard is
+/// failed over to its most advanced live replica. A primary's lease ends
+/// half a node timeout after the last request it sent that was granted, so
+/// it has stopped taking writes before its shard can be failed over. Runs
+/// on every node and acts only while that node leads.
 async fn health_loop(ctl: std::sync::Weak<Controller>) {
-    let mut seen: HashMap<u64, Instant> = HashMap::new();
-    let mut conns: HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>> =
-        HashMap::new();
-    let mut leading = false;
+    let mut conns: Conns = HashMap::new();
     let every = match ctl.upgrade() {
         Some(c) => c.timings.ping_every(),
         None => return,
@@ -569,69 +594,30 @@ async fn health_loop(ctl: std::sync::Weak<Controller>) {
         tokio::time::sleep(every).await;
         let Some(c) = ctl.upgrade() else { return };
         let m = c.raft.metrics().borrow().clone();
-        if m.state != ServerState::Leader {
-            leading = false;
-            continue;
-        }
-        if !leading {
+        let now = Instant::now();
+        let heard = {
+            let mut h = c.heard.lock().unwrap_or_else(|p| p.into_inner());
+            if m.state != ServerState::Leader {
+                *h = (HashMap::new(), None);
+                continue;
+            }
             // A new leader gives every node a full timeout from now.
-            leading = true;
-            seen.clear();
-        }
-        if m.millis_since_quorum_ack
-            .is_some_and(|ms| ms < c.timings.lease_ms())
-        {
-            c.renew_lease();
-        }
+            let since = *h.1.get_or_insert(now);
+            h.0.insert(c.shared.me, now);
+            (h.0.clone(), since)
+        };
         let map = c.store.map();
         if !map.formed() {
             continue;
         }
-        let ping = serde_json::to_vec(&Ping {
-            format: RPC_FORMAT,
-            leader: c.shared.me,
-            epoch: map.epoch,
-        })
-        .unwrap_or_default();
-        let mut set = tokio::task::JoinSet::new();
-        for n in map.nodes.values().filter(|n| n.id != c.shared.me) {
-            let conn = conns.entry(n.id).or_default().clone();
-            let (id, addr, body) = (n.id, n.binary.clone(), ping.clone());
-            set.spawn(async move {
-                let mut g = conn.lock().await;
-                let r = tokio::time::timeout(every * 2, call(&mut g, &addr, PING, &body)).await;
-                let ok = matches!(r, Ok(Ok(Ok(_))));
-                if !ok {
-                    *g = None;
-                }
-                (id, ok)
-            });
-        }
-        let now = Instant::now();
-        while let Some(r) = set.join_next().await {
-            if let Ok((id, true)) = r {
-                seen.insert(id, now);
-            }
-        }
-        seen.insert(c.shared.me, now);
-        for id in map.nodes.keys() {
-            seen.entry(*id).or_insert(now);
-        }
         let timeout = Duration::from_millis(c.timings.node_timeout_ms);
-        let dead = |id: &u64| {
-            seen.get(id)
-                .is_none_or(|t| now.duration_since(*t) > timeout)
-        };
-        for shard in map.shards.values() {
-            if dead(&shard.primary) {
-                let since = seen
-                    .get(&shard.primary)
-                    .map(|t| now.duration_since(*t))
-                    .unwrap_or_default();
-                c.fail_over(&map, shard.id, &dead, &mut conns, since).await;
-                // One map change per round: the next round sees its result.
-                break;
-            }
+        let last = |id: &u64| heard.0.get(id).copied().unwrap_or(heard.1);
+        let dead = |id: &u64| now.duration_since(last(id)) > timeout;
+        if let Some(shard) = map.shards.values().find(|s| dead(&s.primary)) {
+            let since = now.duration_since(last(&shard.primary));
+            c.fail_over(&map, shard.id, &dead, &mut conns, since).await;
+            // One map change per round: the next round sees its result.
+            continue;
         }
         // A dead voter is replaced by a live learner (the dead one stays a
         // learner and can vote again once a later change picks it).
@@ -673,6 +659,59 @@ async fn health_loop(ctl: std::sync::Weak<Controller>) {
                 }
                 break;
             }
+        }
+    }
+}
+
+/// Every node: asks the controller's leader to confirm its map every
+/// `ping_every`; a granted answer starts the write lease at the time the
+/// request was sent. The leader confirms its own leadership with a quorum
+/// round trip instead.
+async fn lease_loop(ctl: std::sync::Weak<Controller>) {
+    let mut conn: Option<tokio::net::TcpStream> = None;
+    let mut conn_to = 0u64;
+    let every = match ctl.upgrade() {
+        Some(c) => c.timings.ping_every(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(c) = ctl.upgrade() else { return };
+        let map = c.store.map();
+        if !map.formed() {
+            continue;
+        }
+        let sent = c.now_ms();
+        let leader = c.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(l) if l == c.shared.me => {
+                let ok = tokio::time::timeout(every * 4, c.raft.ensure_linearizable()).await;
+                if matches!(ok, Ok(Ok(_))) {
+                    c.renew_lease(sent);
+                }
+            }
+            Some(l) => {
+                let Some(addr) = map.nodes.get(&l).map(|n| n.binary.clone()) else {
+                    continue;
+                };
+                if conn_to != l {
+                    conn = None;
+                    conn_to = l;
+                }
+                let body = serde_json::to_vec(&LeaseRequest {
+                    format: RPC_FORMAT,
+                    from: c.shared.me,
+                    epoch: map.epoch,
+                })
+                .unwrap_or_default();
+                let r = tokio::time::timeout(every * 4, call(&mut conn, &addr, LEASE, &body)).await;
+                match r {
+                    Ok(Ok(Ok(b))) if b.as_slice() == b"true" => c.renew_lease(sent),
+                    Ok(Ok(_)) => {}
+                    _ => conn = None,
+                }
+            }
+            None => {}
         }
     }
 }

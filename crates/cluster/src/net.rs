@@ -39,8 +39,9 @@ pub const RAFT: u8 = 1;
 pub const JOIN: u8 = 2;
 pub const FORM: u8 = 3;
 pub const STATUS: u8 = 4;
-/// The leader's heartbeat to every node (body: [`crate::controller::Ping`]).
-pub const PING: u8 = 5;
+/// A node asks the controller's leader for its write lease (body:
+/// [`crate::controller::LeaseRequest`]; answer `true` or `false`).
+pub const LEASE: u8 = 5;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

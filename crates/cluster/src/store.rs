@@ -208,6 +208,11 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The index of the last log entry applied to the map.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.lock().last_applied.map(|l| l.index)
+    }
+
     /// The map as applied on this node.
     pub fn map(&self) -> ClusterMap {
         self.lock().map.clone()
