@@ -384,7 +384,9 @@ fn primary_of(c: &mut Conn, slot: i64) -> Option<SocketAddr> {
             let (R::Bulk(ip), R::Int(port)) = (&p[0], &p[1]) else {
                 return None;
             };
-            return format!("{}:{port}", String::from_utf8_lossy(ip)).parse().ok();
+            return format!("{}:{port}", String::from_utf8_lossy(ip))
+                .parse()
+                .ok();
         }
     }
     None
@@ -397,7 +399,13 @@ fn lines(path: &Path) -> usize {
 }
 
 fn restart(n: &ClusterNode, extra: &[&str]) -> ClusterNode {
-    start_node(&n.dir, &n.ip, &n.binary.to_string(), &n.resp.to_string(), extra)
+    start_node(
+        &n.dir,
+        &n.ip,
+        &n.binary.to_string(),
+        &n.resp.to_string(),
+        extra,
+    )
 }
 
 /// Failover with real processes: a primary killed under a redis-py write
@@ -408,12 +416,23 @@ fn restart(n: &ClusterNode, extra: &[&str]) -> ClusterNode {
 #[test]
 fn primaries_fail_over_without_losing_acknowledged_writes() {
     let root = tempfile::tempdir().unwrap();
-    let extra = ["--min-replicas-to-ack", "1", "--cluster-node-timeout-ms", "2000"];
+    let extra = [
+        "--min-replicas-to-ack",
+        "1",
+        "--cluster-node-timeout-ms",
+        "2000",
+    ];
     let mut nodes: Vec<Option<ClusterNode>> = (0..6)
         .map(|i| {
             let ip = format!("127.0.0.{}", 31 + i);
             let any = format!("{ip}:0");
-            Some(start_node(&root.path().join(format!("n{i}")), &ip, &any, &any, &extra))
+            Some(start_node(
+                &root.path().join(format!("n{i}")),
+                &ip,
+                &any,
+                &any,
+                &extra,
+            ))
         })
         .collect();
     let node = |nodes: &[Option<ClusterNode>], i: usize| -> (SocketAddr, SocketAddr) {
@@ -434,12 +453,16 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
     let entry = node(&nodes, 3).1; // a replica, never killed here
     let mut load = KillOnDrop(Some(
         Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("load")
-        .arg(&acked)
-        .arg(&stop)
-XX, Duration::from_secs(30), || {
+            .arg(&script)
+            .args([entry.ip().to_string(), entry.port().to_string()])
+            .arg("load")
+            .arg(&acked)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
         lines(&acked) >= 300
     });
 
@@ -465,29 +488,41 @@ XX, Duration::from_secs(30), || {
         })
         .unwrap();
     let mut first = None;
-    common::wait_until("the new primary takes writes", Duration::from_secs(30), || {
-        let r = p1.cmd(&["SET", &key1, "x"]);
-        let taken = r == R::ok() || r.err_word() == Some("NOREPLICAS");
-        if taken && first.is_none() {
-            first = Some((t0.elapsed(), r));
-        }
-        taken
-    });
+    common::wait_until(
+        "the new primary takes writes",
+        Duration::from_secs(30),
+        || {
+            let r = p1.cmd(&["SET", &key1, "x"]);
+            let taken = r == R::ok() || r.err_word() == Some("NOREPLICAS");
+            if taken && first.is_none() {
+                first = Some((t0.elapsed(), r));
+            }
+            taken
+        },
+    );
     let (took, reply) = first.unwrap();
     eprintln!("kill → first write taken by the new primary: {took:?} ({reply:?})");
-    assert_eq!(reply.err_word(), Some("NOREPLICAS"), "no live replica: {reply:?}");
+    assert_eq!(
+        reply.err_word(),
+        Some("NOREPLICAS"),
+        "no live replica: {reply:?}"
+    );
     // The old primary returns as a replica and converges; acks resume.
     nodes[1] = Some(restart(&killed, &extra));
     drop(killed);
     let mut back = Conn::connect(old1);
     assert_eq!(back.cmd(&["READONLY"]), R::ok());
-    common::wait_until("the old primary follows the new one", Duration::from_secs(30), || {
-        back.cmd(&["GET", &key1]) == R::bulk("x")
-    });
+    common::wait_until(
+        "the old primary follows the new one",
+        Duration::from_secs(30),
+        || back.cmd(&["GET", &key1]) == R::bulk("x"),
+    );
     let before = lines(&acked);
-    common::wait_until("acks resume after the old primary returns", Duration::from_secs(60), || {
-        lines(&acked) >= before + 200
-    });
+    common::wait_until(
+        "acks resume after the old primary returns",
+        Duration::from_secs(60),
+        || lines(&acked) >= before + 200,
+    );
 
     // 2. SIGKILL the controller's leader (node 0, also shard 0's primary):
     // a new leader is elected and fails shard 0 over.
@@ -495,10 +530,14 @@ XX, Duration::from_secs(30), || {
     let mut leader = nodes[0].take().unwrap();
     let _ = leader.child.kill();
     let _ = leader.child.wait();
-    common::wait_until("shard 0 is failed over by a new leader", Duration::from_secs(60), || {
-        primary_of(&mut watch, 0).is_some_and(|p| p != old0)
-    });
-    let R::Bulk(info) = watch.cmd(&["INFO"]) else { panic!() };
+    common::wait_until(
+        "shard 0 is failed over by a new leader",
+        Duration::from_secs(60),
+        || primary_of(&mut watch, 0).is_some_and(|p| p != old0),
+    );
+    let R::Bulk(info) = watch.cmd(&["INFO"]) else {
+        panic!()
+    };
     let info = String::from_utf8_lossy(&info).into_owned();
     assert!(!info.contains("cluster_controller_leader:none"), "{info}");
     nodes[0] = Some(restart(&leader, &extra));
@@ -519,18 +558,28 @@ XX, Duration::from_secs(30), || {
     });
     assert_eq!(signal(pid, "CONT"), 0);
     let r = direct.cmd(&["SET", &key2, "from-the-old-primary"]);
-    assert_ne!(r, R::ok(), "a resumed old primary must not take writes: {r:?}");
+    assert_ne!(
+        r,
+        R::ok(),
+        "a resumed old primary must not take writes: {r:?}"
+    );
     let new2 = primary_of(&mut watch, slot2).unwrap();
     let mut p2 = Conn::connect(new2);
     assert_ne!(p2.cmd(&["GET", &key2]), R::bulk("from-the-old-primary"));
-    common::wait_until("the resumed node is redirected", Duration::from_secs(30), || {
-        direct.cmd(&["SET", &key2, "y"]).err_word() == Some("MOVED")
-    });
+    common::wait_until(
+        "the resumed node is redirected",
+        Duration::from_secs(30),
+        || direct.cmd(&["SET", &key2, "y"]).err_word() == Some("MOVED"),
+    );
 
     // Every acknowledged write is readable.
     std::fs::write(&stop, b"").unwrap();
     let out = load.0.take().unwrap().wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let verify = Command::new(&py)
         .arg(&script)
         .args([entry.ip().to_string(), entry.port().to_string()])
