@@ -178,7 +178,7 @@ struct ServeArgs {
     resp_advertise: Option<String>,
     /// Cluster mode: a primary that answers no controller heartbeat for this long is failed
     /// over to its most advanced replica; a primary with replicas stops taking writes after
-    /// half of it without hearing from the controller [default: 2000].
+    /// three quarters of it without hearing from the controller [default: 2000].
     #[arg(long, value_name = "MS")]
     cluster_node_timeout_ms: Option<u64>,
 }

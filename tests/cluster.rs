@@ -21,6 +21,7 @@ struct ClusterNode {
     child: Child,
     binary: SocketAddr,
     resp: SocketAddr,
+    http: Option<SocketAddr>,
     dir: std::path::PathBuf,
     ip: String,
 }
@@ -39,6 +40,17 @@ fn word(line: &str, key: &str) -> Option<SocketAddr> {
 }
 
 fn start_node(dir: &Path, ip: &str, binary: &str, resp: &str, extra: &[&str]) -> ClusterNode {
+    start_node_http(dir, ip, binary, resp, "off", extra)
+}
+
+fn start_node_http(
+    dir: &Path,
+    ip: &str,
+    binary: &str,
+    resp: &str,
+    http: &str,
+    extra: &[&str],
+) -> ClusterNode {
     let mut cmd = Command::new(common::binary());
     cmd.arg("serve")
         .arg("--data-dir")
@@ -50,7 +62,7 @@ fn start_node(dir: &Path, ip: &str, binary: &str, resp: &str, extra: &[&str]) ->
             "--resp-listen",
             resp,
             "--http-listen",
-            "off",
+            http,
         ])
         .args([
             "--block-cache-bytes",
@@ -70,6 +82,7 @@ fn start_node(dir: &Path, ip: &str, binary: &str, resp: &str, extra: &[&str]) ->
         child,
         binary: word(&line, "binary=").expect("binary address"),
         resp: word(&line, "resp=").expect("resp address"),
+        http: word(&line, "http="),
         dir: dir.to_path_buf(),
         ip: ip.to_string(),
     }
@@ -148,7 +161,7 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
             let ip = format!("127.0.0.{}", 21 + i);
             let dir = root.path().join(format!("n{i}"));
             let any = format!("{ip}:0");
-            start_node(&dir, &ip, &any, &any, &[])
+            start_node_http(&dir, &ip, &any, &any, &any, &[])
         })
         .collect();
     let addrs: Vec<String> = nodes.iter().map(|n| n.binary.to_string()).collect();
@@ -268,6 +281,32 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     });
     assert_eq!(e.code(), Some(tessera::codes::ErrorCode::Moved), "{e}");
 
+    // HTTP answers a key it does not serve with 307 to the owner's HTTP address.
+    {
+        use std::io::{Read, Write};
+        let owner = primary_of(&mut c, 12182).unwrap();
+        let owner_http = nodes
+            .iter()
+            .find(|n| n.resp == owner)
+            .and_then(|n| n.http)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no node with RESP {owner}: {:?}",
+                    nodes.iter().map(|n| (n.resp, n.http)).collect::<Vec<_>>()
+                )
+            });
+        let mut s = std::net::TcpStream::connect(nodes[0].http.unwrap()).unwrap();
+        s.write_all(b"GET /v1/kv/foo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 307"), "{reply}");
+        assert!(
+            reply.contains(&format!("Location: http://{owner_http}/v1/kv/foo\r\n")),
+            "{reply}"
+        );
+    }
+
     // redis-py's RedisCluster: 10,000 keys over every slot.
     redis_py(nodes[0].resp, "write");
 
@@ -313,16 +352,19 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     let mut again = Vec::new();
     for n in nodes.drain(..) {
         let (dir, ip, binary, resp) = (n.dir.clone(), n.ip.clone(), n.binary, n.resp);
+        let http = n.http.expect("http is on");
         let pid = n.child.id();
         common::sigterm(pid);
         let mut n = n;
         let _ = n.child.wait();
         drop(n);
-        again.push((dir, ip, binary, resp));
+        again.push((dir, ip, binary, resp, http));
     }
     let nodes: Vec<ClusterNode> = again
         .iter()
-        .map(|(dir, ip, b, r)| start_node(dir, ip, &b.to_string(), &r.to_string(), &[]))
+        .map(|(dir, ip, b, r, h)| {
+            start_node_http(dir, ip, &b.to_string(), &r.to_string(), &h.to_string(), &[])
+        })
         .collect();
     let mut c = Conn::connect(nodes[0].resp);
     common::wait_until(

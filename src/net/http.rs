@@ -17,6 +17,7 @@ use futures::AsyncWriteExt;
 use serde_json::{json, Value};
 
 use super::conn;
+use super::core::cluster::Front;
 use super::core::Core;
 use super::epoll::Stream;
 use crate::codes::{ErrorCode, WireError};
@@ -56,10 +57,18 @@ impl Response {
     }
 
     fn error(e: &WireError) -> Response {
-        Response::json(
+        let mut r = Response::json(
             e.code.http_status(),
             json!({"error": e.code.name(), "message": e.message}),
-        )
+        );
+        // Cluster mode: `<slot> <HOST:PORT>` of the owner's HTTP listener;
+        // `handle` completes the URL with the request's path.
+        if e.code == ErrorCode::Moved {
+            if let Some((_, addr)) = e.message.split_once(' ') {
+                r.headers.push(("Location", addr.to_string()));
+            }
+        }
+        r
     }
 
     fn not_found(what: &str) -> Response {
@@ -73,6 +82,7 @@ impl Response {
     fn encode(&self, keep_alive: bool, out: &mut Vec<u8>) {
         let reason = match self.status {
             200 => "OK",
+            307 => "Temporary Redirect",
             400 => "Bad Request",
             404 => "Not Found",
             405 => "Method Not Allowed",
@@ -106,6 +116,8 @@ impl Response {
 
 /// Runs one binary-protocol request through the core; returns the reply body.
 async fn call(core: &Rc<Core>, req: &Request<'_>) -> Result<Vec<u8>, WireError> {
+    // Cluster mode: a key another node serves is redirected (307).
+    core.cluster_gate(req, Front::Http, false)?;
     let mut f = Vec::new();
     req.encode(1, &mut f);
     let reply = conn::execute(core.clone(), f).await;
@@ -161,9 +173,18 @@ fn b64_list(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Response> {
 
 /// Answers one request.
 pub async fn handle(core: &Rc<Core>, r: &Req<'_>) -> Response {
-    match route(core, r).await {
+    let mut resp = match route(core, r).await {
         Ok(resp) | Err(resp) => resp,
+    };
+    if resp.status == 307 {
+        for (k, v) in resp.headers.iter_mut() {
+            if *k == "Location" {
+                let q = if r.query.is_empty() { "" } else { "?" };
+                *v = format!("http://{v}{}{q}{}", r.path, r.query);
+            }
+        }
     }
+    resp
 }
 
 async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {

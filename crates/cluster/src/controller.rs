@@ -191,11 +191,15 @@ impl Timings {
         Duration::from_millis((self.node_timeout_ms / 8).max(20))
     }
 
-    /// How long a primary with replicas takes writes after the last
-    /// confirmation from a leader: half the node timeout, so it stops
-    /// before any failover of its shard can be decided.
+    /// How long a primary with replicas takes writes after sending a lease
+    /// request the leader granted: three quarters of the node timeout. The
+    /// leader fails a shard over only a full node timeout after it last
+    /// *received* a request from its primary, which is later than the
+    /// request was sent, so the primary has stopped taking writes a quarter
+    /// of the timeout (500 ms by default) before (clock rates on two
+    /// machines differ far less).
     fn lease_ms(&self) -> u64 {
-        self.node_timeout_ms / 2
+        self.node_timeout_ms * 3 / 4
     }
 }
 
@@ -290,7 +294,7 @@ impl Controller {
     }
 
     /// Whether this node, as a primary with replicas, may take writes: a
-    /// controller leader confirmed its map within the lease (half the node
+    /// controller leader confirmed its map within the lease (three quarters of the node
     /// timeout). A primary cut off from the controller stops taking writes
     /// before the controller can fail its shard over, so a slot never has
     /// two writable owners.
@@ -668,8 +672,10 @@ async fn health_loop(ctl: std::sync::Weak<Controller>) {
 /// request was sent. The leader confirms its own leadership with a quorum
 /// round trip instead.
 async fn lease_loop(ctl: std::sync::Weak<Controller>) {
-    let mut conn: Option<tokio::net::TcpStream> = None;
-    let mut conn_to = 0u64;
+    // The kept connection to the leader; a request that finds it busy (a
+    // slow answer still pending) opens its own, so one slow answer never
+    // delays the next request.
+    let kept: Arc<tokio::sync::Mutex<(u64, Option<tokio::net::TcpStream>)>> = Arc::default();
     let every = match ctl.upgrade() {
         Some(c) => c.timings.ping_every(),
         None => return,
@@ -683,36 +689,46 @@ async fn lease_loop(ctl: std::sync::Weak<Controller>) {
         }
         let sent = c.now_ms();
         let leader = c.raft.metrics().borrow().current_leader;
-        match leader {
-            Some(l) if l == c.shared.me => {
+        let Some(l) = leader else { continue };
+        if l == c.shared.me {
+            let c = c.clone();
+            tokio::spawn(async move {
                 let ok = tokio::time::timeout(every * 4, c.raft.ensure_linearizable()).await;
                 if matches!(ok, Ok(Ok(_))) {
                     c.renew_lease(sent);
                 }
-            }
-            Some(l) => {
-                let Some(addr) = map.nodes.get(&l).map(|n| n.binary.clone()) else {
-                    continue;
-                };
-                if conn_to != l {
-                    conn = None;
-                    conn_to = l;
-                }
-                let body = serde_json::to_vec(&LeaseRequest {
-                    format: RPC_FORMAT,
-                    from: c.shared.me,
-                    epoch: map.epoch,
-                })
-                .unwrap_or_default();
-                let r = tokio::time::timeout(every * 4, call(&mut conn, &addr, LEASE, &body)).await;
-                match r {
-                    Ok(Ok(Ok(b))) if b.as_slice() == b"true" => c.renew_lease(sent),
-                    Ok(Ok(_)) => {}
-                    _ => conn = None,
-                }
-            }
-            None => {}
+            });
+            continue;
         }
+        let Some(addr) = map.nodes.get(&l).map(|n| n.binary.clone()) else {
+            continue;
+        };
+        let body = serde_json::to_vec(&LeaseRequest {
+            format: RPC_FORMAT,
+            from: c.shared.me,
+            epoch: map.epoch,
+        })
+        .unwrap_or_default();
+        let kept = kept.clone();
+        tokio::spawn(async move {
+            let mut own = None;
+            let mut guard = kept.try_lock().ok();
+            let conn = match guard.as_mut() {
+                Some(g) => {
+                    if g.0 != l {
+                        **g = (l, None);
+                    }
+                    &mut g.1
+                }
+                None => &mut own,
+            };
+            let r = tokio::time::timeout(every * 4, call(conn, &addr, LEASE, &body)).await;
+            match r {
+                Ok(Ok(Ok(b))) if b.as_slice() == b"true" => c.renew_lease(sent),
+                Ok(Ok(_)) => {}
+                _ => *conn = None,
+            }
+        });
     }
 }
 

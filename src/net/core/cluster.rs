@@ -106,7 +106,7 @@ impl Routes {
             if write && !shard.replicas.is_empty() && !lease_ok() {
                 return Err(WireError::new(
                     ErrorCode::ClusterDown,
-                    "this primary has not heard from the cluster controller within the write lease (half of cluster-node-timeout-ms); writes wait until it does, so a failed-over shard never has two writable primaries",
+                    "this primary has not heard from the cluster controller within its write lease (three quarters of cluster-node-timeout-ms); writes wait until it does, so a failed-over shard never has two writable primaries",
                 ));
             }
             return Ok(());

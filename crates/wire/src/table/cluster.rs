@@ -18,12 +18,12 @@ pub(super) const COMMANDS: &[Command] = &[
 #[rustfmt::skip]
 const CLUSTER_SUBS: &[Command] = &[
     c(G, "cluster|help", 2, LOADING | STALE, NONE, 0, "5.0.0", "Show helpful text about the different subcommands").reply(Reply::Array),
-    c(G, "cluster|slots", 2, LOADING | STALE, NONE, 0, "3.0.0", "Get array of Cluster slot to node mappings").reply(Reply::Array).tips(&["nondeterministic_output"]),
-    c(G, "cluster|shards", 2, LOADING | STALE, NONE, 0, "7.0.0", "Get array of cluster slots to node mappings").reply(Reply::Array).tips(&["nondeterministic_output"]),
-    c(G, "cluster|nodes", 2, LOADING | STALE, NONE, 0, "3.0.0", "Get Cluster config for the node").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
-    c(G, "cluster|myid", 2, LOADING | STALE, NONE, 0, "3.0.0", "Return the node id").reply(Reply::Bulk),
-    c(G, "cluster|info", 2, LOADING | STALE, NONE, 0, "3.0.0", "Provides info about Redis Cluster node state").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
-    c(G, "cluster|keyslot", 3, LOADING | STALE, NONE, 0, "3.0.0", "Returns the hash slot of the specified key").reply(Reply::Int),
-    c(G, "cluster|countkeysinslot", 3, LOADING | STALE, NONE, 0, "3.0.0", "Return the number of local keys in the specified hash slot").reply(Reply::Int),
-    c(G, "cluster|getkeysinslot", 4, LOADING | STALE, NONE, 0, "3.0.0", "Return local key names in the specified hash slot").reply(Reply::Array).tips(&["nondeterministic_output"]),
+    c(G, "cluster|slots", 2, STALE, NONE, 0, "3.0.0", "Get array of Cluster slot to node mappings").reply(Reply::Array).tips(&["nondeterministic_output"]),
+    c(G, "cluster|shards", 2, STALE, NONE, 0, "7.0.0", "Get array of cluster slots to node mappings").reply(Reply::Array).tips(&["nondeterministic_output"]),
+    c(G, "cluster|nodes", 2, STALE, NONE, 0, "3.0.0", "Get Cluster config for the node").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
+    c(G, "cluster|myid", 2, STALE, NONE, 0, "3.0.0", "Return the node id").reply(Reply::Bulk),
+    c(G, "cluster|info", 2, STALE, NONE, 0, "3.0.0", "Provides info about Redis Cluster node state").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
+    c(G, "cluster|keyslot", 3, STALE, NONE, 0, "3.0.0", "Returns the hash slot of the specified key").reply(Reply::Int),
+    c(G, "cluster|countkeysinslot", 3, STALE, NONE, 0, "3.0.0", "Return the number of local keys in the specified hash slot").reply(Reply::Int),
+    c(G, "cluster|getkeysinslot", 4, STALE, NONE, 0, "3.0.0", "Return local key names in the specified hash slot").reply(Reply::Array).tips(&["nondeterministic_output"]),
 ];
