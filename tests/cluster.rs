@@ -270,6 +270,18 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     assert_eq!(cli(&["set", "foo", "via-cli"]), "OK");
     assert_eq!(cli(&["get", "foo"]), "via-cli");
 
+    // `tessera cli` (the Rust client) follows the cluster map.
+    let tcli = |args: &[&str]| {
+        let out = Command::new(common::binary())
+            .args(["cli", "--addr", &nodes[0].binary.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert!(!tcli(&["set", "foo", "via-tessera-cli"]).is_empty());
+    assert_eq!(tcli(&["get", "foo"]), "via-tessera-cli");
+
     // The binary protocol answers MOVED with the owner's binary address.
     let wrong = if owner_of_foo == 0 { 1 } else { 0 };
     let wrong_addr = nodes[ranges_owner_node(&ranges, wrong, &mut c, &nodes)].binary;

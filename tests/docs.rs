@@ -152,7 +152,12 @@ fn the_crates_keep_their_arrows() {
         names.dedup();
         names
     };
-    for package in ["tessera-client", "tessera-bench", "tessera-wire"] {
+    for package in [
+        "tessera-client",
+        "tessera-bench",
+        "tessera-wire",
+        "tessera-cluster",
+    ] {
         let text = tree(package);
         assert!(
             !text.contains("rocksdb"),
@@ -164,6 +169,10 @@ fn the_crates_keep_their_arrows() {
         ["tessera-client", "tessera-wire"]
     );
     assert_eq!(ours(&tree("tessera-wire")), ["tessera-wire"]);
+    assert_eq!(
+        ours(&tree("tessera-cluster")),
+        ["tessera-cluster", "tessera-wire"]
+    );
     let storage = tree("tessera-storage");
     assert_eq!(ours(&storage), ["tessera-storage"]);
     assert!(storage.contains("rocksdb"), "{storage}");
@@ -172,6 +181,7 @@ fn the_crates_keep_their_arrows() {
         [
             "tessera",
             "tessera-client",
+            "tessera-cluster",
             "tessera-storage",
             "tessera-wire"
         ]

@@ -130,27 +130,7 @@ fn plan(spec: &RunSpec) -> Result<Vec<ConnPlan>, String> {
     }
     let (addrs, pools): (Vec<SocketAddr>, Vec<Vec<u32>>) = match spec.proto {
         Proto::Resp => (vec![spec.addr], vec![(0..spec.keyspace as u32).collect()]),
-        Proto::Binary => {
-            let addr = spec.addr;
-            let hello = block_on(async move {
-                let c = Client::connect_direct(addr).await?;
-                Ok::<_, tessera_client::ClientError>(c.hello().clone())
-            })?
-            .map_err(|e| format!("HELLO from {addr}: {e}"))?;
-            let topo = Topology::from_hello(&hello).map_err(|e| format!("bad HELLO: {e}"))?;
-            let mut pools = vec![Vec::new(); hello.cores as usize];
-            let mut k = Vec::new();
-            for i in 0..spec.keyspace as u32 {
-                key_name(i as u64, &mut k);
-                pools[topo.core_of_key(&k)].push(i);
-            }
-            let addrs = hello
-                .core_ports
-                .iter()
-                .map(|p| SocketAddr::new(addr.ip(), *p))
-                .collect();
-            (addrs, pools)
-        }
+        Proto::Binary => binary_pools(spec)?,
     };
     let live: Vec<(SocketAddr, Arc<Vec<u32>>)> = addrs
         .into_iter()
@@ -170,6 +150,66 @@ fn plan(spec: &RunSpec) -> Result<Vec<ConnPlan>, String> {
             }
         })
         .collect())
+}
+
+/// The binary protocol's pools: one per server core, so every socket only
+/// carries keys its core owns. In a cluster, one per core of every primary
+/// (each key goes to the node serving its slot, then to that node's core).
+fn binary_pools(spec: &RunSpec) -> Result<(Vec<SocketAddr>, Vec<Vec<u32>>), String> {
+    let addr = spec.addr;
+    let slots = block_on(async move {
+        let c = Client::connect_direct(addr).await?;
+        Ok::<_, tessera_client::ClientError>(c.fetch_slots().await)
+    })?
+    .map_err(|e| format!("HELLO from {addr}: {e}"))?;
+    // The nodes to load: this one, or every primary of the cluster.
+    let nodes: Vec<SocketAddr> = match &slots {
+        None => vec![addr],
+        Some(t) => {
+            let mut v: Vec<SocketAddr> = t
+                .ranges
+                .iter()
+                .map(|r| {
+                    r.primary
+                        .parse()
+                        .map_err(|_| format!("bad primary address {}", r.primary))
+                })
+                .collect::<Result<_, _>>()?;
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    let mut addrs = Vec::new();
+    let mut first_pool = Vec::new();
+    let mut topos = Vec::new();
+    for n in &nodes {
+        let n = *n;
+        let hello = block_on(async move {
+            let c = Client::connect_direct(n).await?;
+            Ok::<_, tessera_client::ClientError>(c.hello().clone())
+        })?
+        .map_err(|e| format!("HELLO from {n}: {e}"))?;
+        let topo = Topology::from_hello(&hello).map_err(|e| format!("bad HELLO: {e}"))?;
+        first_pool.push(addrs.len());
+        addrs.extend(hello.core_ports.iter().map(|p| SocketAddr::new(n.ip(), *p)));
+        topos.push(topo);
+    }
+    let mut pools = vec![Vec::new(); addrs.len()];
+    let mut k = Vec::new();
+    for i in 0..spec.keyspace as u32 {
+        key_name(i as u64, &mut k);
+        let node = match &slots {
+            None => 0,
+            Some(t) => {
+                let slot = tessera_wire::slot::key_slot(&k);
+                let p = t.primary_of(slot).unwrap_or_default();
+                nodes.iter().position(|n| n.to_string() == p).unwrap_or(0)
+            }
+        };
+        pools[first_pool[node] + topos[node].core_of_key(&k)].push(i);
+    }
+    Ok((addrs, pools))
 }
 
 // getrusage(2) into a zeroed plain-data struct.

@@ -210,3 +210,70 @@ fn collection_workloads_run_over_both_protocols() {
     }
     drop(h);
 }
+
+/// Against a 3-primary cluster the generator sends every key to the core of
+/// the node serving its slot: no request is answered MOVED and no core
+/// forwards one (counted in every node's INFO, not timed).
+#[test]
+fn binary_runs_against_a_cluster_with_no_cross_node_hop() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            tessera::start(Config {
+                data_dir: d.path().to_path_buf(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                cores: Some(1),
+                partitions: Some(2),
+                block_cache_bytes: 8 << 20,
+                write_buffer_bytes: 16 << 20,
+                http_listen: "off".into(),
+                resp_listen: "off".into(),
+                cluster: true,
+                ..Config::default()
+            })
+            .expect("server starts")
+        })
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|h| h.binary_addr.to_string()).collect();
+    let map = tessera::cluster_cli::create(&addrs, 0).expect("the cluster forms");
+    assert_eq!(map.slots_assigned(), 16384);
+    let addr = nodes[1].binary_addr;
+    let w = run(&spec(Proto::Binary, addr, Mix::only(Op::Set), false)).unwrap();
+    assert_eq!((w.ops, w.error_count()), (2000, 0), "{:?}", w.errors);
+    let r = run(&spec(Proto::Binary, addr, Mix::only(Op::Get), true)).unwrap();
+    assert_eq!(r.error_count(), 0, "{:?}", r.errors);
+    let mut requests = 0;
+    for h in &nodes {
+        let a = h.binary_addr;
+        let info = block_on(async move {
+            let c = Client::connect_direct(a).await.unwrap();
+            c.info().await.unwrap()
+        })
+        .unwrap();
+        let field = |f: &str| -> u64 {
+            info.lines()
+                .filter(|l| l.starts_with("core") && l.contains(&format!("_{f}:")))
+                .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
+                .sum()
+        };
+        assert_eq!(field("moved"), 0, "{info}");
+        assert_eq!(field("forwarded_out"), 0, "{info}");
+        requests += field("requests");
+    }
+    assert!(requests >= 4000, "every node served its share: {requests}");
+    // The Rust client follows the map too: a key of every node, from one.
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        for i in 0..30 {
+            let k = format!("client:{i}");
+            c.set(k.as_bytes(), b"v").await.unwrap();
+            assert_eq!(c.get(k.as_bytes()).await.unwrap().unwrap().value, b"v");
+        }
+    })
+    .unwrap();
+    for h in nodes {
+        h.shutdown();
+        h.join().unwrap();
+    }
+}

@@ -304,7 +304,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     };
     let start_state = state.clone();
     let controller = if config.cluster {
-        Some(start_controller(
+        Some(super::core::cluster::start_controller(
             &config,
             &advertise,
             resp_addr,
@@ -630,50 +630,6 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
-}
-
-/// Starts the cluster controller of a `--cluster` node, with the addresses
-/// the map lists it under.
-fn start_controller(
-    config: &Config,
-    advertise: &str,
-    resp_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    core_addrs: &[SocketAddr],
-    partitions: u32,
-) -> Result<Arc<tessera_cluster::Controller>, ServerError> {
-    if advertise.is_empty() {
-        return Err(ServerError::Setup(
-            "cluster mode needs an address the other nodes can reach: --listen is 0.0.0.0 or ::, so set --advertise HOST:PORT".into(),
-        ));
-    }
-    let reachable = |a: SocketAddr| (!a.ip().is_unspecified()).then(|| a.to_string());
-    let resp = match &config.resp_advertise {
-        Some(a) => Some(a.clone()),
-        None => resp_addr.and_then(reachable),
-    };
-    let me = tessera_cluster::NodeInfo {
-        id: 0,
-        name: String::new(),
-        binary: advertise.to_string(),
-        resp,
-        http: http_addr.and_then(reachable),
-        core_ports: core_addrs.iter().map(|a| a.port()).collect(),
-        partitions,
-        shard: 0,
-        health: Default::default(),
-    };
-    let timings = tessera_cluster::controller::Timings {
-        node_timeout_ms: config.cluster_node_timeout_ms,
-        ..Default::default()
-    };
-    let ctl = tessera_cluster::Controller::start(&config.data_dir, me, timings)
-        .map_err(|e| ServerError::Setup(format!("cluster controller: {e}")))?;
-    tracing::info!(
-        name = %ctl.identity().name,
-        "cluster mode: controller started"
-    );
-    Ok(ctl)
 }
 
 /// Binds `addr` once per core with SO_REUSEPORT (port 0: the first socket

@@ -26,6 +26,8 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use crate::sync::Notify;
+
+mod cluster;
 use tessera_wire as proto;
 use tessera_wire::codec::{compact, Reader};
 use tessera_wire::codes::WireError;
@@ -308,6 +310,10 @@ pub struct Client {
     topo: Topology,
     /// One connection per core (shard-aware), or a single one (direct).
     conns: Vec<Conn>,
+    /// The address connected to.
+    addr: SocketAddr,
+    /// Cluster mode: the slot owners and the other nodes' clients.
+    cluster: Option<cluster::ClusterView>,
 }
 
 fn proto_err(e: proto::Error) -> ClientError {
@@ -316,7 +322,16 @@ fn proto_err(e: proto::Error) -> ClientError {
 
 impl Client {
     /// Connects shard-aware: HELLO on `addr`, then one connection per core.
+    /// When the node is in a cluster, requests go to the primary serving
+    /// their slot, on whichever node that is (following MOVED).
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
+        let mut c = Self::connect_node(addr).await?;
+        c.cluster = c.fetch_slots().await.map(cluster::ClusterView::new);
+        Ok(c)
+    }
+
+    /// Connects shard-aware to one node only (no cluster routing).
+    pub async fn connect_node(addr: SocketAddr) -> Result<Client, ClientError> {
         let first = Conn::open(addr).await?;
         let hello = Self::handshake(&first).await?;
         let topo = Topology::from_hello(&hello).map_err(proto_err)?;
@@ -326,7 +341,13 @@ impl Client {
             a.set_port(*port);
             conns.push(Conn::open(a).await?);
         }
-        Ok(Client { hello, topo, conns })
+        Ok(Client {
+            hello,
+            topo,
+            conns,
+            addr,
+            cluster: None,
+        })
     }
 
     /// Connects with one connection to `addr`; the server forwards requests
@@ -340,6 +361,8 @@ impl Client {
             hello,
             topo,
             conns: vec![conn],
+            addr,
+            cluster: None,
         })
     }
 
@@ -367,6 +390,8 @@ impl Client {
             hello,
             topo,
             conns: vec![conn],
+            addr,
+            cluster: None,
         })
     }
 
@@ -386,6 +411,16 @@ impl Client {
 
     /// Sends any request, routed and fanned out as needed; returns the reply body.
     pub async fn call(&self, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
+        if let Some(view) = &self.cluster {
+            if let Ok(Some(slot)) = proto::route::request_slot(req) {
+                return self.call_in_cluster(view, slot, req).await;
+            }
+        }
+        self.call_here(req).await
+    }
+
+    /// Sends a request to this node, routed over its cores.
+    pub(crate) async fn call_here(&self, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
         if self.conns.len() > 1 {
             if let Some((gather, parts)) = split(&self.topo, req) {
                 let total = match req {

@@ -42,6 +42,9 @@ pub const STATUS: u8 = 4;
 /// A node asks the controller's leader for its write lease (body:
 /// [`crate::controller::LeaseRequest`]; answer `true` or `false`).
 pub const LEASE: u8 = 5;
+/// The slot owners, answered by the core from its copy of the map
+/// (`tessera_wire::cluster_slots`), for shard-aware binary clients.
+pub const SLOTS: u8 = 6;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

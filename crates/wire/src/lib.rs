@@ -11,6 +11,7 @@
 //! every byte.
 
 pub mod args;
+pub mod cluster_slots;
 pub mod codec;
 pub mod codes;
 pub mod command;

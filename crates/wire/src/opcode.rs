@@ -111,7 +111,7 @@ impl Opcode {
             Pull => "PULL",
             Sync => "SYNC",
             Role => "ROLE",
-            Cluster => "CLUSTER",
+            Cluster => "CLUSTERCTL",
         }
     }
 }

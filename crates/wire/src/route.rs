@@ -295,7 +295,7 @@ mod slot_tests {
             keys: vec![b"a", b"b"],
         };
         assert_eq!(request_slot(&apart).unwrap_err().code, ErrorCode::CrossSlot);
-        let named = Request::Command(NamedCommand::new(vec![b"SMOVE", b"a", b"b", b"m"]));
+        let named = Request::Command(NamedCommand::new(vec![b"RENAME", b"a", b"b"]));
         assert_eq!(request_slot(&named).unwrap_err().code, ErrorCode::CrossSlot);
         let keyless = Request::Command(NamedCommand::new(vec![b"PING"]));
         assert_eq!(request_slot(&keyless), Ok(None));

@@ -68,6 +68,29 @@ impl Routes {
             .flatten()
     }
 
+    /// The slot owners' binary addresses (CLUSTER action SLOTS).
+    pub fn slot_owners(&self) -> crate::proto::cluster_slots::ClusterSlots {
+        use crate::proto::cluster_slots::{ClusterSlots, SlotOwner};
+        let addr = |id: &u64| self.map.nodes.get(id).map(|n| n.binary.clone());
+        ClusterSlots {
+            epoch: self.map.epoch,
+            ranges: self
+                .map
+                .slots
+                .iter()
+                .filter_map(|r| {
+                    let s = self.map.shards.get(&r.shard)?;
+                    Some(SlotOwner {
+                        start: r.start,
+                        end: r.end,
+                        primary: addr(&s.primary)?,
+                        replicas: s.replicas.iter().filter_map(addr).collect(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// Whether this node is a primary.
     pub fn i_am_primary(&self) -> bool {
         self.my_node()
@@ -267,6 +290,50 @@ impl CoreCluster {
             let _ = writeln!(out, "{kind} {name} node=local {v}");
         }
     }
+}
+
+/// Starts the cluster controller of a `--cluster` node, with the addresses
+/// the map lists it under.
+pub fn start_controller(
+    config: &crate::Config,
+    advertise: &str,
+    resp_addr: Option<std::net::SocketAddr>,
+    http_addr: Option<std::net::SocketAddr>,
+    core_addrs: &[std::net::SocketAddr],
+    partitions: u32,
+) -> Result<Arc<tessera_cluster::Controller>, crate::ServerError> {
+    if advertise.is_empty() {
+        return Err(crate::ServerError::Setup(
+            "cluster mode needs an address the other nodes can reach: --listen is 0.0.0.0 or ::, so set --advertise HOST:PORT".into(),
+        ));
+    }
+    let reachable = |a: std::net::SocketAddr| (!a.ip().is_unspecified()).then(|| a.to_string());
+    let resp = match &config.resp_advertise {
+        Some(a) => Some(a.clone()),
+        None => resp_addr.and_then(reachable),
+    };
+    let me = tessera_cluster::NodeInfo {
+        id: 0,
+        name: String::new(),
+        binary: advertise.to_string(),
+        resp,
+        http: http_addr.and_then(reachable),
+        core_ports: core_addrs.iter().map(|a| a.port()).collect(),
+        partitions,
+        shard: 0,
+        health: Default::default(),
+    };
+    let timings = tessera_cluster::controller::Timings {
+        node_timeout_ms: config.cluster_node_timeout_ms,
+        ..Default::default()
+    };
+    let ctl = tessera_cluster::Controller::start(&config.data_dir, me, timings)
+        .map_err(|e| crate::ServerError::Setup(format!("cluster controller: {e}")))?;
+    tracing::info!(
+        name = %ctl.identity().name,
+        "cluster mode: controller started"
+    );
+    Ok(ctl)
 }
 
 /// How often core 0 compares the node's replication role with the map.

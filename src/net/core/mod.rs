@@ -348,6 +348,11 @@ impl Core {
                         "cluster mode is off on this node (start it with --cluster)",
                     ));
                 };
+                if *action == tessera_cluster::net::SLOTS {
+                    let t = cl.routes().slot_owners();
+                    ok(out, id, |o| t.encode(o));
+                    return Ok(());
+                }
                 let answer = cl
                     .controller()
                     .request(*action, body.to_vec())

@@ -1,0 +1,247 @@
+//! Failure detection, failover and write leases (docs/cluster.md): every
+//! node asks the controller's leader for its write lease (`lease_loop`);
+//! the leader marks nodes it has not heard from as failed and fails their
+//! shards over (`health_loop`, `Controller::fail_over`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use tessera_wire::Request;
+
+use super::{Controller, LeaseRequest};
+use crate::map::{Change, ClusterMap, Health};
+use crate::net::{call, call_request, LEASE, RPC_FORMAT};
+
+/// The leader's side of failure detection. Every node asks the leader for
+/// its write lease every `ping_every` (`lease_loop`); a node not heard from
+/// for the node timeout is marked failed, and a failed primary's shard is
+/// failed over to its most advanced live replica. A primary's lease ends
+/// half a node timeout after the last request it sent that was granted, so
+/// it has stopped taking writes before its shard can be failed over. Runs
+/// on every node and acts only while that node leads.
+pub(super) async fn health_loop(ctl: std::sync::Weak<Controller>) {
+    let mut conns: Conns = HashMap::new();
+    let every = match ctl.upgrade() {
+        Some(c) => c.timings.ping_every(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(c) = ctl.upgrade() else { return };
+        let m = c.raft.metrics().borrow().clone();
+        let now = Instant::now();
+        let heard = {
+            let mut h = c.heard.lock().unwrap_or_else(|p| p.into_inner());
+            if m.state != ServerState::Leader {
+                *h = (HashMap::new(), None);
+                continue;
+            }
+            // A new leader gives every node a full timeout from now.
+            let since = *h.1.get_or_insert(now);
+            h.0.insert(c.shared.me, now);
+            (h.0.clone(), since)
+        };
+        let map = c.store.map();
+        if !map.formed() {
+            continue;
+        }
+        let timeout = Duration::from_millis(c.timings.node_timeout_ms);
+        let last = |id: &u64| heard.0.get(id).copied().unwrap_or(heard.1);
+        let dead = |id: &u64| now.duration_since(last(id)) > timeout;
+        if let Some(shard) = map.shards.values().find(|s| dead(&s.primary)) {
+            let since = now.duration_since(last(&shard.primary));
+            c.fail_over(&map, shard.id, &dead, &mut conns, since).await;
+            // One map change per round: the next round sees its result.
+            continue;
+        }
+        // A dead voter is replaced by a live learner (the dead one stays a
+        // learner and can vote again once a later change picks it).
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        if membership.get_joint_config().len() == 1 {
+            if let (Some(gone), Some(spare)) = (
+                voters.iter().find(|v| dead(v)),
+                membership.learner_ids().find(|l| !dead(l)),
+            ) {
+                let mut next = voters.clone();
+                next.remove(gone);
+                next.insert(spare);
+                tracing::warn!("cluster: replacing dead controller voter {gone:x} with {spare:x}");
+                if let Err(e) = c.raft.change_membership(next, true).await {
+                    tracing::warn!("cluster: cannot replace voter {gone:x}: {e}");
+                }
+                continue;
+            }
+        }
+        for n in map.nodes.values() {
+            let is_primary = map.shards.get(&n.shard).is_some_and(|s| s.primary == n.id);
+            let want = if dead(&n.id) {
+                Health::Failed
+            } else {
+                Health::Up
+            };
+            // A dead primary is failed over above (its health goes with it).
+            if want != n.health && !(is_primary && want == Health::Failed) {
+                let r = c
+                    .raft
+                    .client_write(Change::SetHealth {
+                        node: n.id,
+                        health: want,
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!("cluster: cannot record {}'s health: {e}", n.name);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Every node: asks the controller's leader to confirm its map every
+/// `ping_every`; a granted answer starts the write lease at the time the
+/// request was sent. The leader confirms its own leadership with a quorum
+/// round trip instead.
+pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
+    // The kept connection to the leader; a request that finds it busy (a
+    // slow answer still pending) opens its own, so one slow answer never
+    // delays the next request.
+    let kept: Arc<tokio::sync::Mutex<(u64, Option<tokio::net::TcpStream>)>> = Arc::default();
+    let every = match ctl.upgrade() {
+        Some(c) => c.timings.ping_every(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(c) = ctl.upgrade() else { return };
+        let map = c.store.map();
+        if !map.formed() {
+            continue;
+        }
+        let sent = c.now_ms();
+        let leader = c.raft.metrics().borrow().current_leader;
+        let Some(l) = leader else { continue };
+        if l == c.shared.me {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let ok = tokio::time::timeout(every * 4, c.raft.ensure_linearizable()).await;
+                if matches!(ok, Ok(Ok(_))) {
+                    c.renew_lease(sent);
+                }
+            });
+            continue;
+        }
+        let Some(addr) = map.nodes.get(&l).map(|n| n.binary.clone()) else {
+            continue;
+        };
+        let body = serde_json::to_vec(&LeaseRequest {
+            format: RPC_FORMAT,
+            from: c.shared.me,
+            epoch: map.epoch,
+        })
+        .unwrap_or_default();
+        let kept = kept.clone();
+        tokio::spawn(async move {
+            let mut own = None;
+            let mut guard = kept.try_lock().ok();
+            let conn = match guard.as_mut() {
+                Some(g) => {
+                    if g.0 != l {
+                        **g = (l, None);
+                    }
+                    &mut g.1
+                }
+                None => &mut own,
+            };
+            let r = tokio::time::timeout(every * 4, call(conn, &addr, LEASE, &body)).await;
+            match r {
+                Ok(Ok(Ok(b))) if b.as_slice() == b"true" => c.renew_lease(sent),
+                Ok(Ok(_)) => {}
+                _ => *conn = None,
+            }
+        });
+    }
+}
+
+type Conns = HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>>;
+
+impl Controller {
+    /// Fails `shard` over: promotes its live replica with the most write
+    /// batches applied (ROLE status positions, as `promote` compares them;
+    /// the promoted node then catches up from its peers before it takes
+    /// writes) through a map change.
+    async fn fail_over(
+        &self,
+        map: &ClusterMap,
+        shard: u32,
+        dead: &(dyn Fn(&u64) -> bool + Sync),
+        conns: &mut Conns,
+        silent_for: Duration,
+    ) {
+        let Some(s) = map.shards.get(&shard) else {
+            return;
+        };
+        let mut best: Option<(u64, u64)> = None;
+        for r in s.replicas.iter().filter(|r| !dead(r)) {
+            let Some(n) = map.nodes.get(r) else { continue };
+            let conn = conns.entry(*r).or_default().clone();
+            let mut g = conn.lock().await;
+            let status = Request::Role {
+                action: 0,
+                arg: b"",
+            };
+            let Ok(Ok(Ok(text))) = tokio::time::timeout(
+                Duration::from_secs(2),
+                call_request(&mut g, &n.binary, &status),
+            )
+            .await
+            else {
+                continue;
+            };
+            let applied = applied_batches(&String::from_utf8_lossy(&text));
+            if best.is_none_or(|(_, b)| applied > b) {
+                best = Some((*r, applied));
+            }
+        }
+        let Some((new_primary, applied)) = best else {
+            tracing::warn!(
+                "cluster: the primary of shard {shard} is not answering and no replica of it is; its slots are down"
+            );
+            return;
+        };
+        tracing::warn!(
+            "cluster: the primary of shard {shard} has not answered for {} ms; promoting {new_primary:x} ({applied} batches applied)",
+            silent_for.as_millis()
+        );
+        match self
+            .raft
+            .client_write(Change::Failover {
+                shard,
+                new_primary,
+                epoch: map.epoch,
+            })
+            .await
+        {
+            Ok(r) if r.data.is_ok() => {
+                self.failovers.fetch_add(1, Ordering::Relaxed);
+                self.last_failover_ms
+                    .store(silent_for.as_millis() as u64, Ordering::Relaxed);
+            }
+            Ok(r) => tracing::warn!("cluster: failover of shard {shard} refused: {:?}", r.data),
+            Err(e) => tracing::warn!("cluster: failover of shard {shard} not committed: {e}"),
+        }
+    }
+}
+
+/// The write batches a node applied, summed over its partitions, from its
+/// ROLE status lines (`partitionN:TERM:NODE:INDEX`).
+fn applied_batches(status: &str) -> u64 {
+    status
+        .lines()
+        .filter(|l| l.starts_with("partition"))
+        .filter_map(|l| l.rsplit(':').next()?.parse::<u64>().ok())
+        .sum()
+}

@@ -1,0 +1,139 @@
+//! Round trips and refusals of the request codec.
+
+use super::*;
+
+fn round_trip(req: Request<'_>) {
+    let mut out = Vec::new();
+    req.encode(42, &mut out);
+    let info = frame::check(&out, 1 << 20).unwrap().unwrap();
+    assert_eq!(info.id, 42);
+    let back = Request::decode(info.kind, info.flags, info.body(&out)).unwrap();
+    assert_eq!(back, req);
+}
+
+#[test]
+fn every_request_round_trips() {
+    round_trip(Request::Ping(b"hi"));
+    round_trip(Request::Hello { version: 1 });
+    round_trip(Request::Get { key: b"k" });
+    round_trip(Request::Set {
+        key: b"k",
+        value: b"\x00\xff",
+        args: SetArgs {
+            nx: true,
+            ttl_ms: Some(5),
+            expected_version: Some(9),
+            ..Default::default()
+        },
+    });
+    round_trip(Request::Del {
+        keys: vec![b"a", b"b"],
+    });
+    round_trip(Request::Exists { keys: vec![b"a"] });
+    round_trip(Request::MGet {
+        keys: vec![b"a", b""],
+    });
+    round_trip(Request::MSet {
+        pairs: vec![(b"a", b"1"), (b"b", b"2")],
+    });
+    round_trip(Request::IncrBy {
+        key: b"n",
+        delta: -5,
+    });
+    round_trip(Request::Expire {
+        key: b"n",
+        ttl_ms: 10,
+    });
+    round_trip(Request::Persist { key: b"n" });
+    round_trip(Request::Ttl { key: b"n" });
+    round_trip(Request::Scan {
+        cursor: 1 << 50,
+        count: 10,
+        prefix: b"user:",
+    });
+    round_trip(Request::DbSize);
+    round_trip(Request::Info);
+    round_trip(Request::Metrics);
+    round_trip(Request::FlushAll);
+    round_trip(Request::Pull {
+        partition: 3,
+        term: 2,
+        epoch_node: 5,
+        index: 77,
+        max_bytes: 1 << 20,
+        node: 9,
+        known_term: 2,
+        addr: b"127.0.0.1:7000",
+    });
+    round_trip(Request::Sync {
+        partition: 1,
+        session: 4,
+        cf: 255,
+        after: b"",
+        max_bytes: 1 << 20,
+    });
+    round_trip(Request::Role {
+        action: 2,
+        arg: b"force",
+    });
+    round_trip(Request::Cluster {
+        action: 1,
+        body: b"{\"v\":1}",
+    });
+    round_trip(Request::Backup { dir: b"/srv/b/1" });
+    round_trip(Request::Command(NamedCommand::new(vec![
+        b"HSET", b"h", b"f", b"v",
+    ])));
+    round_trip(Request::Command(NamedCommand {
+        expected_version: Some(7),
+        args: vec![b"HDEL", b"h", b"f"],
+    }));
+    round_trip(Request::Publish {
+        channel: b"news",
+        message: b"hi",
+    });
+    round_trip(Request::PubSub {
+        kind: 1,
+        args: vec![b"a", b"b"],
+    });
+    round_trip(Request::PubSub {
+        kind: 2,
+        args: vec![],
+    });
+    round_trip(Request::BlockingPop {
+        timeout_ms: 1500,
+        left: true,
+        keys: vec![b"{q}a", b"{q}b"],
+        dest: Some((b"{q}c", false)),
+    });
+    round_trip(Request::Batch(vec![
+        NamedCommand::new(vec![b"SET", b"{a}1", b"x"]),
+        NamedCommand {
+            expected_version: Some(0),
+            args: vec![b"SADD", b"{a}2", b"m"],
+        },
+    ]));
+}
+
+#[test]
+fn bad_bodies_are_errors() {
+    // Unknown opcode.
+    assert!(matches!(
+        Request::decode(0xEE, 0, b""),
+        Err(Error::UnknownOpcode(0xEE))
+    ));
+    // Truncated key.
+    assert!(Request::decode(Opcode::Get as u8, 0, &[0, 0, 0, 5, b'a']).is_err());
+    // Extra bytes.
+    assert!(Request::decode(Opcode::Get as u8, 0, &[0, 0, 0, 1, b'a', 0]).is_err());
+    // Forged count.
+    assert!(Request::decode(Opcode::Del as u8, 0, &[0xff, 0xff, 0xff, 0xff]).is_err());
+    // Zero keys.
+    assert!(Request::decode(Opcode::Del as u8, 0, &[0, 0, 0, 0]).is_err());
+    // Flags on a command without flags; NX and XX together.
+    assert!(Request::decode(Opcode::Get as u8, 1, &[0, 0, 0, 1, b'a']).is_err());
+    let mut body = Vec::new();
+    put_bytes(&mut body, b"k");
+    put_bytes(&mut body, b"v");
+    assert!(Request::decode(Opcode::Set as u8, set_flags::NX | set_flags::XX, &body).is_err());
+}
