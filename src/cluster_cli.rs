@@ -68,6 +68,13 @@ fn json<T: serde::de::DeserializeOwned>(addr: &str, b: &[u8]) -> Result<T, Strin
 
 /// `tessera cluster create [--replicas R] HOST:PORT...`
 pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
+    form(addrs, replicas, None)
+}
+
+/// Forms a cluster of `addrs` (see `create`). `resume`: the id of a
+/// cluster whose forming was interrupted (the declared peers' path); nodes
+/// that joined it already are taken again.
+pub fn form(addrs: &[String], replicas: usize, resume: Option<&str>) -> Result<ClusterMap, String> {
     if addrs.is_empty() {
         return Err("give the nodes' binary HOST:PORT addresses".into());
     }
@@ -82,7 +89,7 @@ pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
                 id.cluster_id.unwrap_or_default()
             ));
         }
-        if let Some(c) = &id.cluster_id {
+        if let Some(c) = id.cluster_id.as_deref().filter(|c| Some(*c) != resume) {
             return Err(format!(
                 "{a} ({}) has joined cluster {c} already; a node joins one cluster for the life of its data directory",
                 id.node.name
@@ -94,8 +101,10 @@ pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
     for w in &l.warnings {
         eprintln!("warning: {w}");
     }
-    let cluster_id =
-        tessera_cluster::identity::random_hex40().map_err(|e| format!("random id: {e}"))?;
+    let cluster_id = match resume {
+        Some(c) => c.to_string(),
+        None => tessera_cluster::identity::random_hex40().map_err(|e| format!("random id: {e}"))?,
+    };
     let join = serde_json::to_vec(&JoinRequest {
         format: MAP_FORMAT,
         cluster_id: cluster_id.clone(),
@@ -133,6 +142,50 @@ pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
         }
     }
     Ok(map)
+}
+
+/// Declarative forming (`cluster-peers`, `cluster-replicas` in every
+/// node's configuration): the first peer listed forms the cluster once every
+/// peer answers, exactly as `create` would; the others wait for the map.
+/// Runs on its own thread until the map is formed (retrying every second),
+/// so a peer that starts late only delays it.
+pub fn form_declared(
+    ctl: std::sync::Arc<tessera_cluster::Controller>,
+    peers: Vec<String>,
+    replicas: usize,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tessera-cluster-form".into())
+        .spawn(move || {
+            let me = ctl.me().binary.clone();
+            let first = peers.first().and_then(|p| resolve(p).ok());
+            let mut said = false;
+            loop {
+                if ctl.published().get().1.formed() || std::sync::Arc::strong_count(&ctl) == 1 {
+                    return;
+                }
+                if first.is_some() && first == resolve(&me).ok() {
+                    // Resume a forming this node began (its own cluster id).
+                    let resume = ctl.identity().cluster_id;
+                    match form(&peers, replicas, resume.as_deref()) {
+                        Ok(m) => {
+                            tracing::info!(
+                                "cluster: formed {} from cluster-peers ({} nodes)",
+                                m.cluster_id,
+                                m.nodes.len()
+                            );
+                            return;
+                        }
+                        Err(e) if !said => {
+                            tracing::info!("cluster: waiting for every cluster-peer: {e}");
+                            said = true;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
 }
 
 /// `tessera cluster status --addr HOST:PORT`

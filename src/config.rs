@@ -68,6 +68,12 @@ pub struct Config {
     pub resp_advertise: Option<String>,
     /// Cluster mode: a primary silent for this long is failed over, in ms.
     pub cluster_node_timeout_ms: u64,
+    /// Cluster mode, declarative forming: every node's binary `HOST:PORT`,
+    /// the same list in every node's configuration; the first one forms
+    /// the cluster once all answer.
+    pub cluster_peers: Vec<String>,
+    /// Replicas per primary when forming from `cluster-peers`.
+    pub cluster_replicas: usize,
 }
 
 impl Default for Config {
@@ -98,6 +104,8 @@ impl Default for Config {
             cluster: false,
             resp_advertise: None,
             cluster_node_timeout_ms: 2000,
+            cluster_peers: Vec::new(),
+            cluster_replicas: 0,
         }
     }
 }
@@ -180,6 +188,20 @@ impl Config {
         if self.cluster && self.durability == Durability::None {
             return Err(ConfigError::Invalid(
                 "cluster mode needs a WAL: durability none (cache mode) cannot replicate or fail over",
+            ));
+        }
+        if !self.cluster_peers.is_empty() && !self.cluster {
+            return Err(ConfigError::Invalid(
+                "cluster-peers needs cluster mode (--cluster / cluster = true)",
+            ));
+        }
+        if self
+            .cluster_peers
+            .iter()
+            .any(|p| std::net::ToSocketAddrs::to_socket_addrs(p.as_str()).is_err())
+        {
+            return Err(ConfigError::Invalid(
+                "every cluster-peers entry must be a binary HOST:PORT",
             ));
         }
         if self.cluster_node_timeout_ms < 200 {

@@ -181,6 +181,14 @@ struct ServeArgs {
     /// three quarters of it without hearing from the controller [default: 2000].
     #[arg(long, value_name = "MS")]
     cluster_node_timeout_ms: Option<u64>,
+    /// Cluster mode, formed declaratively: every node's binary HOST:PORT, comma-separated, the
+    /// same list on every node (this node's --listen or --advertise among them). The first
+    /// one forms the cluster, as `tessera cluster create` would, once every peer answers.
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    cluster_peers: Option<Vec<String>>,
+    /// Replicas per primary when forming from --cluster-peers [default: 0].
+    #[arg(long, value_name = "R")]
+    cluster_replicas: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -274,6 +282,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(ms) = a.cluster_node_timeout_ms {
         c.cluster_node_timeout_ms = ms;
+    }
+    if let Some(p) = a.cluster_peers {
+        c.cluster_peers = p;
+    }
+    if let Some(r) = a.cluster_replicas {
+        c.cluster_replicas = r;
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

@@ -671,3 +671,73 @@ fn signal(pid: u32, signal: &str) -> i32 {
         .map(|s| s.code().unwrap_or(-1))
         .unwrap_or(-1)
 }
+
+/// The same six-node cluster formed declaratively: every node gets the same
+/// `--cluster-peers` list and `--cluster-replicas 1`, and the first listed
+/// forms it once all answer.
+#[test]
+fn a_cluster_forms_itself_from_cluster_peers() {
+    let root = tempfile::tempdir().unwrap();
+    // Ports chosen by the kernel on addresses no other test uses.
+    let addrs: Vec<String> = (0..6)
+        .map(|i| {
+            let l = std::net::TcpListener::bind(format!("127.0.0.{}:0", 41 + i)).unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let peers = addrs.join(",");
+    let extra = ["--cluster-peers", &peers, "--cluster-replicas", "1"];
+    // A node that is not in the list refuses to start, and says why.
+    let stray = Command::new(common::binary())
+        .args([
+            "serve",
+            "--cluster",
+            "--listen",
+            "127.0.0.47:0",
+            "--resp-listen",
+            "off",
+        ])
+        .args(["--http-listen", "off", "--data-dir"])
+        .arg(root.path().join("stray"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(!stray.status.success());
+    assert!(
+        String::from_utf8_lossy(&stray.stderr).contains("not in cluster-peers"),
+        "{}",
+        String::from_utf8_lossy(&stray.stderr)
+    );
+    // Started last-listed first: the first listed waits for everyone.
+    let mut nodes: Vec<ClusterNode> = (0..6)
+        .rev()
+        .map(|i| {
+            let ip = format!("127.0.0.{}", 41 + i);
+            let dir = root.path().join(format!("n{i}"));
+            start_node(&dir, &ip, &addrs[i], &format!("{ip}:0"), &extra)
+        })
+        .collect();
+    nodes.reverse();
+    let mut c = Conn::connect(nodes[5].resp);
+    common::wait_until(
+        "the cluster forms itself",
+        Duration::from_secs(60),
+        || matches!(c.cmd(&["CLUSTER", "INFO"]), R::Bulk(i) if String::from_utf8_lossy(&i).contains("cluster_state:ok")),
+    );
+    let ranges = slot_ranges(&mut c);
+    assert_eq!(ranges.len(), 3, "{ranges:?}");
+    assert!(ranges.iter().all(|r| r.2 == 2), "{ranges:?}");
+    let (ok, status, err) = cluster_cmd(&["status", "--addr", &addrs[3]]);
+    assert!(
+        ok && status.contains("6 node(s), 3 shard(s)"),
+        "{status}{err}"
+    );
+    let mut first = Conn::connect(nodes[0].resp);
+    let R::Int(slot) = first.cmd(&["CLUSTER", "KEYSLOT", "{a}"]) else {
+        panic!()
+    };
+    common::wait_until("writes are taken", Duration::from_secs(30), || {
+        let p = primary_of(&mut first, slot).unwrap();
+        Conn::connect(p).cmd(&["SET", "{a}", "1"]) == R::ok()
+    });
+}

@@ -333,6 +333,30 @@ pub fn start_controller(
         name = %ctl.identity().name,
         "cluster mode: controller started"
     );
+    if !config.cluster_peers.is_empty() {
+        let me = std::net::ToSocketAddrs::to_socket_addrs(advertise)
+            .ok()
+            .and_then(|mut a| a.next());
+        let listed = config.cluster_peers.iter().any(|p| {
+            std::net::ToSocketAddrs::to_socket_addrs(p.as_str())
+                .ok()
+                .and_then(|mut a| a.next())
+                == me
+        });
+        if !listed {
+            ctl.stop();
+            return Err(crate::ServerError::Setup(format!(
+                "this node's address {advertise} is not in cluster-peers ({}); list every node, this one included",
+                config.cluster_peers.join(", ")
+            )));
+        }
+        crate::cluster_cli::form_declared(
+            ctl.clone(),
+            config.cluster_peers.clone(),
+            config.cluster_replicas,
+        )
+        .map_err(|e| crate::ServerError::Setup(format!("cannot start the forming thread: {e}")))?;
+    }
     Ok(ctl)
 }
 
