@@ -259,37 +259,59 @@ impl CoreCluster {
 
     /// `/metrics` series of the cluster (core 0's).
     pub fn metric_lines(&self, out: &mut String) {
-        use std::fmt::Write;
         let r = self.routes();
         let st = self.ctl.status();
         let (failovers, last_ms) = self.ctl.failovers();
-        for (kind, name, v) in [
-            ("g", "tessera_cluster_epoch", r.map.epoch as f64),
-            (
-                "g",
-                "tessera_cluster_slots_served",
-                f64::from(r.slots_served()),
-            ),
-            (
-                "g",
-                "tessera_cluster_controller_leader",
-                f64::from(u8::from(st.controller.role == "leader")),
-            ),
-            (
-                "g",
-                "tessera_cluster_controller_lag_max",
-                st.controller.lag.values().max().copied().unwrap_or(0) as f64,
-            ),
-            ("c", "tessera_cluster_failovers_total", failovers as f64),
-            (
-                "g",
-                "tessera_cluster_last_failover_seconds",
-                last_ms as f64 / 1e3,
-            ),
-        ] {
-            let _ = writeln!(out, "{kind} {name} node=local {v}");
-        }
+        write_metrics(
+            out,
+            [
+                ("g", "tessera_cluster_epoch", r.map.epoch as f64),
+                (
+                    "g",
+                    "tessera_cluster_slots_served",
+                    f64::from(r.slots_served()),
+                ),
+                (
+                    "g",
+                    "tessera_cluster_controller_leader",
+                    f64::from(u8::from(st.controller.role == "leader")),
+                ),
+                (
+                    "g",
+                    "tessera_cluster_controller_lag_max",
+                    st.controller.lag.values().max().copied().unwrap_or(0) as f64,
+                ),
+                ("c", "tessera_cluster_failovers_total", failovers as f64),
+                (
+                    "g",
+                    "tessera_cluster_last_failover_seconds",
+                    last_ms as f64 / 1e3,
+                ),
+            ],
+        );
     }
+}
+
+fn write_metrics(out: &mut String, series: [(&str, &str, f64); 6]) {
+    use std::fmt::Write;
+    for (kind, name, v) in series {
+        let _ = writeln!(out, "{kind} {name} node=local {v}");
+    }
+}
+
+/// The cluster series of a node outside cluster mode: all zero.
+pub fn zero_metric_lines(out: &mut String) {
+    write_metrics(
+        out,
+        [
+            ("g", "tessera_cluster_epoch", 0.0),
+            ("g", "tessera_cluster_slots_served", 0.0),
+            ("g", "tessera_cluster_controller_leader", 0.0),
+            ("g", "tessera_cluster_controller_lag_max", 0.0),
+            ("c", "tessera_cluster_failovers_total", 0.0),
+            ("g", "tessera_cluster_last_failover_seconds", 0.0),
+        ],
+    );
 }
 
 /// Starts the cluster controller of a `--cluster` node, with the addresses

@@ -18,8 +18,10 @@ impl Core {
         );
         // Process-wide: reported once, by core 0.
         if c == 0 {
-            if let Some(cl) = self.cluster() {
-                cl.metric_lines(&mut s);
+            match self.cluster() {
+                Some(cl) => cl.metric_lines(&mut s),
+                // Every family is exported; outside cluster mode as zeros.
+                None => super::cluster::zero_metric_lines(&mut s),
             }
             let _ = writeln!(
                 s,
