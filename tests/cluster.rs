@@ -165,6 +165,20 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
         })
         .collect();
     let addrs: Vec<String> = nodes.iter().map(|n| n.binary.to_string()).collect();
+    // `--cores 1` nodes on a machine with more CPUs are not all pinned to
+    // the first one: their reactors may run on every CPU of the mask.
+    let mask = tessera::net::sys::affinity_cpus();
+    if mask.len() > 1 {
+        for n in &nodes[..2] {
+            let allowed = reactor_cpus(n.child.id());
+            assert_eq!(
+                allowed,
+                mask.len(),
+                "reactor of {} on {allowed} CPU(s)",
+                n.binary
+            );
+        }
+    }
     let mut args = vec!["create", "--replicas", "1"];
     args.extend(addrs.iter().map(String::as_str));
 
@@ -421,6 +435,38 @@ fn ranges_owner_node(
             .expect("a known node");
     }
     panic!("no range {i}")
+}
+
+/// The fewest CPUs any thread of core 0 (the reactor and its blocking
+/// pool, named `tessera-core-0-…`) of process `pid` may run on (their
+/// `Cpus_allowed_list`): a pinned reactor would show 1.
+fn reactor_cpus(pid: u32) -> usize {
+    let mut fewest = None;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("tessera-core-0") {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+            continue;
+        };
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let n: usize = list
+            .split(',')
+            .map(|r| match r.split_once('-') {
+                Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        fewest = Some(fewest.map_or(n, |f: usize| f.min(n)));
+    }
+    fewest.unwrap_or_else(|| panic!("no reactor thread in process {pid}"))
 }
 
 /// The RESP address of the primary serving `slot`, as `c`'s node sees it.
