@@ -57,7 +57,9 @@ stop_all
 echo "== 3-node redis-server cluster (appendonly everysec)"
 ports=()
 for i in 1 2 3; do
-  p=$(free_port); ports+=("$p"); mkdir -p "$work/r$i"
+  # Redis's cluster bus listens on port + 10000: keep that under 65536.
+  p=$(free_port); while [ "$p" -gt 55000 ]; do p=$(free_port); done
+  ports+=("$p"); mkdir -p "$work/r$i"
   redis-server --port "$p" --bind 127.0.0.1 --dir "$work/r$i" --cluster-enabled yes \
     --cluster-config-file nodes.conf --appendonly yes --appendfsync everysec --save '' \
     >"$work/r$i/log" 2>&1 &
