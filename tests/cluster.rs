@@ -374,6 +374,46 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     assert_eq!(rc.cmd(&["READWRITE"]), R::ok());
     assert_eq!(rc.cmd(&["GET", "key:4"]).err_word(), Some("MOVED"));
 
+    // A manual promotion goes through the controller: the replica becomes
+    // shard 0's primary once the old primary's write lease has run out, the
+    // old primary its replica; REPLICAOF is refused in cluster mode.
+    let on_replica = |args: &[&str]| {
+        let out = Command::new(common::binary())
+            .args(["cli", "--addr", &replica.binary.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = on_replica(&["replicaof", &nodes[1].binary.to_string()]);
+    assert!(!ok && text.contains("cluster map decides"), "{text}");
+    let (ok, text) = on_replica(&["promote"]);
+    assert!(ok && text.contains("primary"), "{text}");
+    common::wait_until(
+        "the replica is shard 0's primary",
+        Duration::from_secs(20),
+        || primary_of(&mut c, 0) == Some(replica.resp),
+    );
+    let (ok, text) = on_replica(&["promote"]);
+    assert!(
+        !ok && text.contains("already"),
+        "a second promotion is refused: {text}"
+    );
+    let mut new0 = Conn::connect(replica.resp);
+    common::wait_until(
+        "the promoted replica takes writes",
+        Duration::from_secs(20),
+        || new0.cmd(&["SET", "{key:4}p", "promoted"]) == R::ok(),
+    );
+    common::wait_until("the old primary redirects", Duration::from_secs(20), || {
+        c.cmd(&["SET", "{key:4}p", "old"]).err_word() == Some("MOVED")
+    });
+    assert_eq!(new0.cmd(&["GET", "{key:4}p"]), R::bulk("promoted"));
+
     // Restart every node on the same addresses: the map and the data return.
     let mut again = Vec::new();
     for n in nodes.drain(..) {

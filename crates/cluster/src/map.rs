@@ -50,6 +50,10 @@ pub struct Shard {
     pub id: u32,
     pub primary: u64,
     pub replicas: Vec<u64>,
+    /// After a manual failover: how long the new primary waits before it
+    /// takes writes, so the old primary's write lease has run out.
+    #[serde(default)]
+    pub fence_ms: u64,
 }
 
 /// Slots `start..=end` belong to `shard`.
@@ -103,6 +107,10 @@ pub enum Change {
         shard: u32,
         new_primary: u64,
         epoch: u64,
+        /// 0 when the old primary is silent (its lease ran out already); the
+        /// lease's length for a manual promotion of a live shard.
+        #[serde(default)]
+        fence_ms: u64,
     },
     /// A node's health as the controller's leader sees it.
     SetHealth { node: u64, health: Health },
@@ -153,6 +161,7 @@ impl ClusterMap {
                 shard,
                 new_primary,
                 epoch,
+                fence_ms,
             } => {
                 if *epoch != self.epoch {
                     return Err(format!(
@@ -173,6 +182,7 @@ impl ClusterMap {
                 s.replicas.remove(i);
                 s.replicas.push(old);
                 s.primary = *new_primary;
+                s.fence_ms = *fence_ms;
                 if let Some(n) = self.nodes.get_mut(&old) {
                     n.health = Health::Failed;
                 }
@@ -326,6 +336,7 @@ pub fn layout(mut nodes: Vec<NodeInfo>, replicas: usize) -> Result<Layout, Strin
             id: i as u32,
             primary: nodes[i].id,
             replicas: Vec::new(),
+            fence_ms: 0,
         })
         .collect();
     for (i, nd) in nodes.iter_mut().enumerate().take(primaries) {
@@ -456,7 +467,8 @@ mod tests {
             m.apply(&Change::Failover {
                 shard: 0,
                 new_primary: r,
-                epoch: 1
+                epoch: 1,
+                fence_ms: 0
             }),
             Ok(2)
         );
@@ -469,7 +481,8 @@ mod tests {
             .apply(&Change::Failover {
                 shard: 0,
                 new_primary: s0.primary,
-                epoch: 1
+                epoch: 1,
+                fence_ms: 0
             })
             .unwrap_err()
             .contains("epoch"));
@@ -477,7 +490,8 @@ mod tests {
             .apply(&Change::Failover {
                 shard: 0,
                 new_primary: 99,
-                epoch: 2
+                epoch: 2,
+                fence_ms: 0
             })
             .is_err());
         assert_eq!(

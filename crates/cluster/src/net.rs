@@ -45,6 +45,9 @@ pub const LEASE: u8 = 5;
 /// The slot owners, answered by the core from its copy of the map
 /// (`tessera_wire::cluster_slots`), for shard-aware binary clients.
 pub const SLOTS: u8 = 6;
+/// A manual promotion (`tessera cli promote` in cluster mode), carried out
+/// by the controller's leader (body: [`crate::controller::PromoteRequest`]).
+pub const PROMOTE: u8 = 7;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

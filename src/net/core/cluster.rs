@@ -180,6 +180,37 @@ impl CoreCluster {
         &self.ctl
     }
 
+    /// ROLE in cluster mode: PROMOTE goes through the controller (a map
+    /// change its leader commits; this node then promotes itself as after
+    /// a failover), REPLICAOF is refused; status and the cores' internal
+    /// role changes run as outside cluster mode (`None`).
+    pub async fn role_request(&self, action: u8) -> Result<Option<String>, WireError> {
+        use crate::repl::node::{PROMOTE, REPLICAOF};
+        match action {
+            PROMOTE => {
+                let body = serde_json::to_vec(&tessera_cluster::controller::PromoteRequest {
+                    format: tessera_cluster::net::RPC_FORMAT,
+                    node: self.ctl.me().id,
+                })
+                .unwrap_or_default();
+                let epoch = self
+                    .ctl
+                    .request(tessera_cluster::net::PROMOTE, body)
+                    .await
+                    .map_err(|e| WireError::new(ErrorCode::ClusterRefused, e.to_string()))?;
+                Ok(Some(format!(
+                    "the cluster map makes this node its shard's primary (epoch {}); it takes writes once it has caught up\n",
+                    String::from_utf8_lossy(&epoch)
+                )))
+            }
+            REPLICAOF => Err(WireError::new(
+                ErrorCode::ClusterRefused,
+                "in cluster mode the cluster map decides whom a node follows (docs/cluster.md); promote a replica instead",
+            )),
+            _ => Ok(None),
+        }
+    }
+
     /// The routes of the newest published map.
     pub fn routes(&self) -> Rc<Routes> {
         let v = self.ctl.published().version();
@@ -409,11 +440,22 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                 // failover): promote, catching up from the shard's other
                 // replicas first. `force`: the controller already decided,
                 // and the old primary is gone.
-                (None, CoreRole::Replica(_)) if routes.my_node().is_some() => (
-                    Some(crate::repl::node::PROMOTE),
-                    b"force".to_vec(),
-                    "the primary, promoted from",
-                ),
+                (None, CoreRole::Replica(_)) if routes.my_node().is_some() => {
+                    // A manual promotion of a live shard: wait out the old
+                    // primary's write lease first.
+                    let fence = routes
+                        .my_node()
+                        .and_then(|n| routes.map.shards.get(&n.shard))
+                        .map_or(0, |s| s.fence_ms);
+                    if fence > 0 {
+                        glommio::timer::sleep(Duration::from_millis(fence)).await;
+                    }
+                    (
+                        Some(crate::repl::node::PROMOTE),
+                        b"force".to_vec(),
+                        "the primary, promoted from",
+                    )
+                }
                 _ => (None, Vec::new(), ""),
             };
             match action {

@@ -338,6 +338,13 @@ impl Core {
             Request::Pull { .. } => repl::serve::pull(self, req, id, out).await?,
             Request::Sync { .. } => repl::serve::sync(self, req, id, out).await?,
             Request::Role { action, arg } => {
+                if let Some(cl) = &self.cluster {
+                    // In a cluster the map decides roles (docs/cluster.md).
+                    if let Some(text) = cl.role_request(*action).await? {
+                        ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
+                        return Ok(());
+                    }
+                }
                 let text = repl::role::request(self, *action, arg).await?;
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }

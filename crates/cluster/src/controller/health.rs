@@ -222,6 +222,7 @@ impl Controller {
                 shard,
                 new_primary,
                 epoch: map.epoch,
+                fence_ms: 0,
             })
             .await
         {

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{dir, Identity};
 use crate::map::{is_hex40, Change, ClusterMap, NodeInfo};
 use crate::net::{
-    Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, RAFT, RPC_FORMAT, STATUS,
+    call, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, PROMOTE, RAFT, RPC_FORMAT,
+    STATUS,
 };
 use crate::store::{Published, Store};
 use crate::{Error, TypeConfig};
@@ -127,6 +128,13 @@ pub struct LeaseRequest {
     /// The map epoch the node has applied; the lease is granted only when
     /// it is the leader's.
     pub epoch: u64,
+}
+
+/// `CLUSTER` action PROMOTE's body: make `node` its shard's primary.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PromoteRequest {
+    pub format: u32,
+    pub node: u64,
 }
 
 /// `CLUSTER` action JOIN's body.
@@ -396,6 +404,11 @@ impl Controller {
                 Ok(json(&map))
             }
             STATUS => Ok(json(&self.status())),
+            PROMOTE => {
+                let r: PromoteRequest = parse(body)?;
+                let epoch = self.promote(r.node, body).await?;
+                Ok(json(&epoch))
+            }
             LEASE => {
                 let r: LeaseRequest = parse(body)?;
                 Ok(json(&self.grant_lease(&r)))
@@ -579,6 +592,70 @@ impl Controller {
             .map_err(|e| refused(format!("commit the map: {e}")))?;
         r.data.map_err(refused)?;
         Ok(self.store.map())
+    }
+}
+
+impl Controller {
+    /// Promotes `node` to its shard's primary through the map (a manual
+    /// promotion); on a follower, asks the leader. When the old primary is
+    /// alive, the new one waits out its write lease before taking writes
+    /// (`fence_ms`), so the two never both take writes.
+    async fn promote(&self, node: u64, body: &[u8]) -> Result<u64, Error> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            let leader = m.current_leader.ok_or_else(|| {
+                refused("the controller has no leader (no quorum): the map cannot change now")
+            })?;
+            let addr = self
+                .store
+                .map()
+                .nodes
+                .get(&leader)
+                .map(|n| n.binary.clone())
+                .ok_or_else(|| refused("the controller's leader is not in the map"))?;
+            let mut conn = None;
+            return match call(&mut conn, &addr, PROMOTE, body).await {
+                Ok(Ok(b)) => {
+                    serde_json::from_slice(&b).map_err(|e| refused(format!("leader's answer: {e}")))
+                }
+                Ok(Err(e)) => Err(refused(e)),
+                Err(e) => Err(refused(format!(
+                    "cannot reach the controller's leader {addr}: {e}"
+                ))),
+            };
+        }
+        let map = self.store.map();
+        let n = map
+            .nodes
+            .get(&node)
+            .ok_or_else(|| refused(format!("node {node:x} is not in the cluster")))?;
+        let shard = map
+            .shards
+            .get(&n.shard)
+            .ok_or_else(|| refused("the node's shard is missing from the map"))?;
+        if shard.primary == node {
+            return Err(refused(format!(
+                "{} is already its shard's primary",
+                n.name
+            )));
+        }
+        let alive = {
+            let h = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+            h.0.get(&shard.primary)
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
+        };
+        let fence_ms = if alive { self.timings.lease_ms() } else { 0 };
+        let r = self
+            .raft
+            .client_write(Change::Failover {
+                shard: shard.id,
+                new_primary: node,
+                epoch: map.epoch,
+                fence_ms,
+            })
+            .await
+            .map_err(|e| refused(format!("the promotion was not committed: {e}")))?;
+        r.data.map_err(refused)
     }
 }
 
