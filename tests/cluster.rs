@@ -208,6 +208,35 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
         !ok && err.contains("already"),
         "a second create is refused: {err}"
     );
+    // Another cluster's messages and joins are refused, with the reason.
+    {
+        use tessera::cluster::controller::JoinRequest;
+        use tessera::cluster::net::{JOIN, RAFT};
+        let other = "ab".repeat(20);
+        let join = serde_json::to_vec(&JoinRequest {
+            format: 1,
+            cluster_id: other.clone(),
+        })
+        .unwrap();
+        let e = tessera::cluster_cli::call(&addrs[2], JOIN, &join).unwrap_err();
+        assert!(e.contains("belongs to cluster"), "{e}");
+        let me: tessera::cluster::controller::IdentityReply = serde_json::from_slice(
+            &tessera::cluster_cli::call(&addrs[2], tessera::cluster::net::IDENTITY, b"").unwrap(),
+        )
+        .unwrap();
+        let to = me.node.id;
+        let envelope = format!(
+            r#"{{"format":1,"cluster_id":"{other}","from":1,"to":{to},"rpc":{{"Vote":{{"vote":{{"leader_id":{{"term":9,"node_id":1}},"committed":false}},"last_log_id":null}}}}}}"#
+        );
+        let reply = tessera::cluster_cli::call(&addrs[2], RAFT, envelope.as_bytes()).unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.contains("Refused") && reply.contains("belongs to cluster"),
+            "{reply}"
+        );
+        let (ok, _, err) = cluster_cmd(&["status", "--addr", "nowhere"]);
+        assert!(!ok && err.contains("HOST:PORT"), "{err}");
+    }
     let (ok, status, err) = cluster_cmd(&["status", "--addr", &addrs[4]]);
     assert!(ok, "{err}");
     assert!(
