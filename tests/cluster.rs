@@ -443,6 +443,24 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     });
     assert_eq!(new0.cmd(&["GET", "{key:4}p"]), R::bulk("promoted"));
 
+    // PUBLISH reaches subscribers on every node, as in Redis Cluster.
+    let mut sub = Conn::connect(nodes[5].resp);
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "news"]),
+        R::Array(vec![R::bulk("subscribe"), R::bulk("news"), R::Int(1)])
+    );
+    let mut publisher = Conn::connect(nodes[0].resp);
+    publisher.cmd(&["PUBLISH", "news", "from-node-0"]);
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![
+            R::bulk("message"),
+            R::bulk("news"),
+            R::bulk("from-node-0")
+        ])
+    );
+    drop(sub);
+
     // Restart every node on the same addresses: the map and the data return.
     let mut again = Vec::new();
     for n in nodes.drain(..) {

@@ -175,6 +175,39 @@ impl Conn {
                 return;
             }
         }
+        // Cluster mode: a PUBLISH another node relays is delivered on this
+        // node only; a client's PUBLISH is also relayed to every other node.
+        let relayed;
+        let (req, bytes) = match req {
+            Request::Cluster {
+                action: tessera_cluster::net::PUBLISH,
+                body,
+            } => {
+                let mut r = crate::proto::codec::Reader::new(body);
+                let (Ok(channel), Ok(message)) = (r.bytes("channel"), r.bytes("message")) else {
+                    self.local_error(
+                        id,
+                        &crate::codes::WireError::new(
+                            crate::codes::ErrorCode::BadArguments,
+                            "a relayed PUBLISH needs a channel and a message",
+                        ),
+                    );
+                    return;
+                };
+                let p = Request::Publish { channel, message };
+                let mut f = Vec::new();
+                p.encode(id, &mut f);
+                relayed = f;
+                (p, relayed.as_slice())
+            }
+            Request::Publish { channel, message } => {
+                if let Some(cl) = core.cluster() {
+                    cl.controller().relay_publish(channel, message);
+                }
+                (req, bytes)
+            }
+            other => (other, bytes),
+        };
         let b = &mut self.batch;
         if let Some(gather) = everywhere(&req) {
             let mut parts = Vec::new();

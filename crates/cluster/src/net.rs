@@ -48,6 +48,9 @@ pub const SLOTS: u8 = 6;
 /// A manual promotion (`tessera cli promote` in cluster mode), carried out
 /// by the controller's leader (body: [`crate::controller::PromoteRequest`]).
 pub const PROMOTE: u8 = 7;
+/// A PUBLISH relayed from the node a client published on, delivered to
+/// this node's subscribers only (body: `bytes` channel, `bytes` message).
+pub const PUBLISH: u8 = 8;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

@@ -13,7 +13,7 @@ use tessera_wire::Request;
 
 use super::{Controller, LeaseRequest};
 use crate::map::{Change, ClusterMap, Health};
-use crate::net::{call, call_request, LEASE, RPC_FORMAT};
+use crate::net::{call, call_request, LEASE, PUBLISH, RPC_FORMAT};
 
 /// The leader's side of failure detection. Every node asks the leader for
 /// its write lease every `ping_every` (`lease_loop`); a node not heard from
@@ -245,4 +245,31 @@ fn applied_batches(status: &str) -> u64 {
         .filter(|l| l.starts_with("partition"))
         .filter_map(|l| l.rsplit(':').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// Relays PUBLISH messages to every other node, one message after another
+/// so each node delivers them in publication order.
+pub(super) async fn relay_loop(
+    ctl: std::sync::Weak<Controller>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(Vec<u8>, Vec<u8>)>,
+) {
+    let mut conns: HashMap<u64, Option<tokio::net::TcpStream>> = HashMap::new();
+    while let Some((channel, message)) = rx.recv().await {
+        let Some(c) = ctl.upgrade() else { return };
+        let map = c.store.map();
+        let mut body = Vec::with_capacity(channel.len() + message.len() + 8);
+        tessera_wire::codec::put_bytes(&mut body, &channel);
+        tessera_wire::codec::put_bytes(&mut body, &message);
+        for n in map.nodes.values().filter(|n| n.id != c.shared.me) {
+            let conn = conns.entry(n.id).or_default();
+            let r = tokio::time::timeout(
+                Duration::from_secs(1),
+                call(conn, &n.binary, PUBLISH, &body),
+            )
+            .await;
+            if !matches!(r, Ok(Ok(Ok(_)))) {
+                *conn = None;
+            }
+        }
+    }
 }

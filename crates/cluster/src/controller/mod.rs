@@ -169,6 +169,8 @@ pub struct Controller {
     /// from the last heartbeat its primary answered (ms).
     failovers: AtomicU64,
     last_failover_ms: AtomicU64,
+    /// PUBLISH messages to relay to every other node, in order.
+    relay: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Timings of the controller's Raft group.
@@ -277,6 +279,7 @@ impl Controller {
         let (rt, raft) = rx
             .recv()
             .map_err(|_| refused("the controller thread died while starting"))??;
+        let (relay, relay_rx) = tokio::sync::mpsc::unbounded_channel();
         let ctl = Arc::new(Controller {
             rt,
             raft,
@@ -292,7 +295,10 @@ impl Controller {
             heard: Mutex::new((HashMap::new(), None)),
             failovers: AtomicU64::new(0),
             last_failover_ms: AtomicU64::new(0),
+            relay,
         });
+        ctl.rt
+            .spawn(health::relay_loop(Arc::downgrade(&ctl), relay_rx));
         ctl.rt.spawn(health_loop(Arc::downgrade(&ctl)));
         ctl.rt.spawn(lease_loop(Arc::downgrade(&ctl)));
         Ok(ctl)
@@ -341,6 +347,13 @@ impl Controller {
             self.failovers.load(Ordering::Relaxed),
             self.last_failover_ms.load(Ordering::Relaxed),
         )
+    }
+
+    /// Relays a client's PUBLISH to every other node of the cluster (in
+    /// publication order; a node that does not answer within a second
+    /// misses the message, as a disconnected subscriber would).
+    pub fn relay_publish(&self, channel: &[u8], message: &[u8]) {
+        let _ = self.relay.send((channel.to_vec(), message.to_vec()));
     }
 
     pub fn node_timeout_ms(&self) -> u64 {
