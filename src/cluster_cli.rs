@@ -27,6 +27,11 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
 
 /// One `CLUSTER` request to `addr`; the reply body or the node's error.
 pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
+    call_request(addr, &Request::Cluster { action, body })
+}
+
+/// One request to `addr` over a fresh connection.
+fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     let sa = resolve(addr)?;
     let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
@@ -34,7 +39,7 @@ pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
         .and_then(|_| s.set_nodelay(true))
         .map_err(|e| format!("{addr}: {e}"))?;
     let mut out = Vec::new();
-    Request::Cluster { action, body }.encode(1, &mut out);
+    req.encode(1, &mut out);
     s.write_all(&out).map_err(|e| format!("{addr}: {e}"))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 << 10];
@@ -66,9 +71,64 @@ fn json<T: serde::de::DeserializeOwned>(addr: &str, b: &[u8]) -> Result<T, Strin
     serde_json::from_slice(b).map_err(|e| format!("{addr}: unexpected answer: {e}"))
 }
 
-/// `tessera cluster create [--replicas R] HOST:PORT...`
+/// `tessera cluster create [--replicas R] HOST:PORT...`: every node must
+/// be empty, as redis-cli demands (a key outside the slots its node gets
+/// would be unreachable).
 pub fn create(addrs: &[String], replicas: usize) -> Result<ClusterMap, String> {
+    for a in addrs {
+        let keys = key_count(a)?;
+        if keys > 0 {
+            return Err(format!(
+                "{a} holds about {keys} keys: a cluster is formed from empty nodes; to keep one node's data, adopt it with its replicas as a one-shard cluster (tessera cluster create --adopt PRIMARY [REPLICA...])"
+            ));
+        }
+    }
     form(addrs, replicas, None)
+}
+
+/// `tessera cluster create --adopt PRIMARY [REPLICA...]`: an existing node
+/// (restarted with `--cluster`; a restored backup too) becomes a one-shard
+/// cluster serving every slot with its data, the others its replicas.
+pub fn adopt(addrs: &[String]) -> Result<ClusterMap, String> {
+    let Some((primary, replicas)) = addrs.split_first() else {
+        return Err("give the primary's binary HOST:PORT, then its replicas'".into());
+    };
+    for r in replicas {
+        let keys = key_count(r)?;
+        let status = String::from_utf8_lossy(&call_request(
+            r,
+            &Request::Role {
+                action: 0,
+                arg: b"",
+            },
+        )?)
+        .into_owned();
+        let follows = status.lines().any(|l| {
+            l.strip_prefix("role:replica ")
+                .is_some_and(|p| same_addr(p, primary))
+        });
+        if keys > 0 && !follows {
+            return Err(format!(
+                "{r} holds about {keys} keys and is not a replica of {primary}: adopt only the primary's own replicas, or empty nodes"
+            ));
+        }
+    }
+    form(addrs, replicas.len(), None)
+}
+
+fn same_addr(a: &str, b: &str) -> bool {
+    match (resolve(a.trim()), resolve(b.trim())) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// A node's key count (DBSIZE, RocksDB's estimate).
+fn key_count(addr: &str) -> Result<u64, String> {
+    let b = call_request(addr, &Request::DbSize)?;
+    let mut r = crate::proto::codec::Reader::new(&b);
+    r.u64("count")
+        .map_err(|e| format!("{addr}: bad DBSIZE answer: {e}"))
 }
 
 /// Forms a cluster of `addrs` (see `create`). `resume`: the id of a

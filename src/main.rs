@@ -46,8 +46,13 @@ enum ClusterCommand {
     /// (like `redis-cli --cluster create`). Never prompts; prints the map.
     Create {
         /// Replicas per primary.
-        #[arg(long, default_value_t = 0, value_name = "R")]
+        #[arg(long, default_value_t = 0, value_name = "R", conflicts_with = "adopt")]
         replicas: usize,
+        /// Adopt an existing node with its data (restarted with --cluster, or a restored
+        /// backup) as a one-shard cluster serving every slot: the first address is the
+        /// primary, the others its replicas. Without it every node must be empty.
+        #[arg(long)]
+        adopt: bool,
         /// The nodes' binary HOST:PORT addresses (the --listen or --advertise of each).
         #[arg(required = true, value_name = "HOST:PORT")]
         nodes: Vec<String>,
@@ -358,10 +363,16 @@ fn main() {
         }
         Command::Cluster(c) => {
             let r = match c {
-                ClusterCommand::Create { replicas, nodes } => {
+                ClusterCommand::Create {
+                    replicas,
+                    adopt,
+                    nodes,
+                } => if adopt {
+                    tessera::cluster_cli::adopt(&nodes)
+                } else {
                     tessera::cluster_cli::create(&nodes, replicas)
-                        .map(|m| tessera::cluster_cli::render_map(&m))
                 }
+                .map(|m| tessera::cluster_cli::render_map(&m)),
                 ClusterCommand::Status { addr } => tessera::cluster_cli::status(&addr)
                     .map(|s| tessera::cluster_cli::render_status(&s)),
             };

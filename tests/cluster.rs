@@ -874,3 +874,141 @@ fn a_cluster_forms_itself_from_cluster_peers() {
         Conn::connect(p).cmd(&["SET", "{a}", "1"]) == R::ok()
     });
 }
+
+/// A plain process (no `--cluster`) on `ip`, for the adoption test.
+fn start_plain(
+    dir: &Path,
+    listen: &str,
+    resp: &str,
+    extra: &[&str],
+) -> (Child, SocketAddr, SocketAddr) {
+    let mut cmd = Command::new(common::binary());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--cores", "1", "--partitions", "2", "--listen", listen])
+        .args(["--resp-listen", resp, "--http-listen", "off"])
+        .args(extra)
+        .stderr(Stdio::null());
+    let (child, line) = common::spawn_until_ready(&mut cmd).expect("tessera starts");
+    (
+        child,
+        word(&line, "binary=").expect("ready line"),
+        word(&line, "resp=").expect("ready line"),
+    )
+}
+
+/// An existing node with a replica, restarted with `--cluster`, is adopted
+/// as a one-shard cluster with its data (`create --adopt`); a restored
+/// backup becomes a cluster node the same way; `create` refuses nodes that
+/// hold keys.
+#[test]
+fn an_existing_node_and_a_restored_backup_are_adopted() {
+    let root = tempfile::tempdir().unwrap();
+    let backups = root.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let backup_root = backups.to_str().unwrap().to_string();
+    let (a_dir, b_dir) = (root.path().join("a"), root.path().join("b"));
+    let (mut a, a_bin, a_resp) = start_plain(
+        &a_dir,
+        "127.0.0.51:0",
+        "127.0.0.51:0",
+        &["--backup-root", &backup_root],
+    );
+    let a_addr = a_bin.to_string();
+    let (mut b, b_bin, b_resp) = start_plain(
+        &b_dir,
+        "127.0.0.52:0",
+        "127.0.0.52:0",
+        &["--replica-of", &a_addr],
+    );
+    let mut ca = Conn::connect(a_resp);
+    for i in 0..200 {
+        assert_eq!(
+            ca.cmd(&["SET", &format!("old:{i}"), &i.to_string()]),
+            R::ok()
+        );
+    }
+    let mut cb = Conn::connect(b_resp);
+    common::wait_until("the replica has the data", Duration::from_secs(20), || {
+        cb.cmd(&["GET", "old:199"]) == R::bulk("199")
+    });
+    let backup = backups.join("b1");
+    let out = Command::new(common::binary())
+        .args(["backup", "--addr", &a_addr, "--to"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop((ca, cb));
+    for c in [&mut a, &mut b] {
+        common::sigterm(c.id());
+        c.wait().unwrap();
+    }
+
+    // Both restart in cluster mode on their addresses; adopted as one shard.
+    let a = start_node(&a_dir, "127.0.0.51", &a_addr, &a_resp.to_string(), &[]);
+    let b = start_node(
+        &b_dir,
+        "127.0.0.52",
+        &b_bin.to_string(),
+        &b_resp.to_string(),
+        &[],
+    );
+    let (ok, _, err) = cluster_cmd(&["create", &a_addr, &b_bin.to_string()]);
+    assert!(
+        !ok && err.contains("holds about"),
+        "nodes with keys are refused: {err}"
+    );
+    let (ok, out, err) = cluster_cmd(&["create", "--adopt", &a_addr, &b_bin.to_string()]);
+    assert!(ok, "adopt failed: {err}");
+    assert!(
+        out.contains("1 shard(s), 16384 of 16384 slots assigned"),
+        "{out}"
+    );
+    let mut c = Conn::connect(a.resp);
+    assert_eq!(slot_ranges(&mut c), vec![(0, 16383, 2)]);
+    common::wait_until(
+        "the adopted primary takes writes",
+        Duration::from_secs(20),
+        || c.cmd(&["SET", "new", "1"]) == R::ok(),
+    );
+    for i in (0..200).step_by(37) {
+        assert_eq!(
+            c.cmd(&["GET", &format!("old:{i}")]),
+            R::bulk(&i.to_string())
+        );
+    }
+    let mut rb = Conn::connect(b.resp);
+    assert_eq!(rb.cmd(&["READONLY"]), R::ok());
+    common::wait_until(
+        "the adopted replica follows",
+        Duration::from_secs(20),
+        || rb.cmd(&["GET", "new"]) == R::bulk("1"),
+    );
+
+    // A restored backup is a node with data: adopted as a cluster of its own.
+    let restored = root.path().join("restored");
+    let out = Command::new(common::binary())
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = start_node(&restored, "127.0.0.53", "127.0.0.53:0", "127.0.0.53:0", &[]);
+    let (ok, _, err) = cluster_cmd(&["create", "--adopt", &r.binary.to_string()]);
+    assert!(ok, "{err}");
+    let mut cr = Conn::connect(r.resp);
+    assert_eq!(cr.cmd(&["GET", "old:150"]), R::bulk("150"));
+    assert_eq!(cr.cmd(&["GET", "new"]), R::Nil, "the backup predates it");
+}
