@@ -12,148 +12,20 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::cluster::*;
 use common::resp::{Conn, R};
-
-struct ClusterNode {
-    child: Child,
-    binary: SocketAddr,
-    resp: SocketAddr,
-    http: Option<SocketAddr>,
-    dir: std::path::PathBuf,
-    ip: String,
-}
-
-impl Drop for ClusterNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn word(line: &str, key: &str) -> Option<SocketAddr> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .and_then(|v| v.parse().ok())
-}
-
-fn start_node(dir: &Path, ip: &str, binary: &str, resp: &str, extra: &[&str]) -> ClusterNode {
-    start_node_http(dir, ip, binary, resp, "off", extra)
-}
-
-fn start_node_http(
-    dir: &Path,
-    ip: &str,
-    binary: &str,
-    resp: &str,
-    http: &str,
-    extra: &[&str],
-) -> ClusterNode {
-    let mut cmd = Command::new(common::binary());
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--cluster", "--cores", "1", "--partitions", "2"])
-        .args([
-            "--listen",
-            binary,
-            "--resp-listen",
-            resp,
-            "--http-listen",
-            http,
-        ])
-        .args([
-            "--block-cache-bytes",
-            "8388608",
-            "--write-buffer-bytes",
-            "16777216",
-        ])
-        .args(extra)
-        .stderr(std::fs::File::create(dir.with_extension("stderr.log")).expect("a log file"));
-    let (child, line) = common::spawn_until_ready(&mut cmd).expect("tessera starts");
-    assert!(
-        line.starts_with("tessera ready"),
-        "no ready line: {line:?}: {}",
-        std::fs::read_to_string(dir.with_extension("stderr.log")).unwrap_or_default()
-    );
-    ClusterNode {
-        child,
-        binary: word(&line, "binary=").expect("binary address"),
-        resp: word(&line, "resp=").expect("resp address"),
-        http: word(&line, "http="),
-        dir: dir.to_path_buf(),
-        ip: ip.to_string(),
-    }
-}
-
-fn cluster_cmd(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(common::binary())
-        .arg("cluster")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tessera cluster runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn redis_py(addr: SocketAddr, mode: &str) {
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster.py");
-    let out = Command::new(py)
-        .arg(script)
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg(mode)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim() == "ok",
-        "redis-py RedisCluster ({mode}) failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `[start, end]` of every CLUSTER SLOTS entry, with its node count.
-fn slot_ranges(c: &mut Conn) -> Vec<(i64, i64, usize)> {
-    let R::Array(entries) = c.cmd(&["CLUSTER", "SLOTS"]) else {
-        panic!("CLUSTER SLOTS is not an array")
-    };
-    let mut out: Vec<_> = entries
-        .into_iter()
-        .map(|e| match e {
-            R::Array(items) => match (&items[0], &items[1]) {
-                (R::Int(a), R::Int(b)) => (*a, *b, items.len() - 2),
-                other => panic!("bad range {other:?}"),
-            },
-            other => panic!("bad entry {other:?}"),
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     let root = tempfile::tempdir().unwrap();
     // Cluster mode refuses what does not go with it, before binding anything.
-    let refused = Command::new(common::binary())
-        .args(["serve", "--cluster", "--replica-of", "127.0.0.1:1"])
-        .arg("--data-dir")
-        .arg(root.path().join("refused"))
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("replica-of"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
+    refuses_to_start(
+        &["serve", "--cluster", "--replica-of", "127.0.0.1:1"],
+        &root.path().join("refused"),
+        "replica-of",
     );
 
     let mut nodes: Vec<ClusterNode> = (0..6)
@@ -524,287 +396,6 @@ fn ranges_owner_node(
     panic!("no range {i}")
 }
 
-/// The fewest CPUs any thread of core 0 (the reactor and its blocking
-/// pool, named `tessera-core-0-…`) of process `pid` may run on (their
-/// `Cpus_allowed_list`): a pinned reactor would show 1.
-fn reactor_cpus(pid: u32) -> usize {
-    let mut fewest = None;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let dir = t.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if !comm.starts_with("tessera-core-0") {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
-            continue;
-        };
-        let list = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .unwrap()
-            .trim()
-            .to_string();
-        let n: usize = list
-            .split(',')
-            .map(|r| match r.split_once('-') {
-                Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
-                None => 1,
-            })
-            .sum();
-        fewest = Some(fewest.map_or(n, |f: usize| f.min(n)));
-    }
-    fewest.unwrap_or_else(|| panic!("no reactor thread in process {pid}"))
-}
-
-/// The RESP address of the primary serving `slot`, as `c`'s node sees it.
-fn primary_of(c: &mut Conn, slot: i64) -> Option<SocketAddr> {
-    let R::Array(entries) = c.cmd(&["CLUSTER", "SLOTS"]) else {
-        return None;
-    };
-    for e in entries {
-        let R::Array(items) = e else { continue };
-        let (R::Int(a), R::Int(b)) = (&items[0], &items[1]) else {
-            continue;
-        };
-        if *a <= slot && slot <= *b {
-            let R::Array(p) = &items[2] else { return None };
-            let (R::Bulk(ip), R::Int(port)) = (&p[0], &p[1]) else {
-                return None;
-            };
-            return format!("{}:{port}", String::from_utf8_lossy(ip))
-                .parse()
-                .ok();
-        }
-    }
-    None
-}
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
-fn restart(n: &ClusterNode, extra: &[&str]) -> ClusterNode {
-    start_node(
-        &n.dir,
-        &n.ip,
-        &n.binary.to_string(),
-        &n.resp.to_string(),
-        extra,
-    )
-}
-
-/// Failover with real processes: a primary killed under a redis-py write
-/// load with `--min-replicas-to-ack 1` (no acknowledged write lost, the old
-/// primary returns as a replica), the controller's leader killed (a new one
-/// is elected and fails its shard over too), and a primary stopped past the
-/// node timeout (SIGSTOP) that takes no write once resumed.
-#[test]
-fn primaries_fail_over_without_losing_acknowledged_writes() {
-    let root = tempfile::tempdir().unwrap();
-    let extra = [
-        "--min-replicas-to-ack",
-        "1",
-        "--cluster-node-timeout-ms",
-        "2000",
-    ];
-    let mut nodes: Vec<Option<ClusterNode>> = (0..6)
-        .map(|i| {
-            let ip = format!("127.0.0.{}", 31 + i);
-            let any = format!("{ip}:0");
-            Some(start_node(
-                &root.path().join(format!("n{i}")),
-                &ip,
-                &any,
-                &any,
-                &extra,
-            ))
-        })
-        .collect();
-    let node = |nodes: &[Option<ClusterNode>], i: usize| -> (SocketAddr, SocketAddr) {
-        let n = nodes[i].as_ref().unwrap();
-        (n.binary, n.resp)
-    };
-    let mut args = vec!["create".to_string(), "--replicas".into(), "1".into()];
-    args.extend((0..6).map(|i| node(&nodes, i).0.to_string()));
-    let (ok, _, err) = cluster_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(ok, "create failed: {err}");
-    // Shards 0, 1, 2 are nodes 0, 1, 2 (slots 0-5460, 5461-10922, 10923-16383).
-    let (slot1, slot2) = (5461 + 100, 10923 + 100);
-
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster_load.py");
-    let acked = root.path().join("acked");
-    let stop = root.path().join("stop");
-    let entry = node(&nodes, 3).1; // a replica, never killed here
-    let mut load = KillOnDrop(Some(
-        Command::new(&py)
-            .arg(&script)
-            .args([entry.ip().to_string(), entry.port().to_string()])
-            .arg("load")
-            .arg(&acked)
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
-    common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
-        lines(&acked) >= 300
-    });
-
-    // 1. SIGKILL shard 1's primary under the load.
-    let mut watch = Conn::connect(node(&nodes, 3).1);
-    let old1 = node(&nodes, 1).1;
-    let killed = nodes[1].take().unwrap();
-    let t0 = std::time::Instant::now();
-    let mut killed = killed;
-    let _ = killed.child.kill();
-    let _ = killed.child.wait();
-    common::wait_until("shard 1 is failed over", Duration::from_secs(30), || {
-        primary_of(&mut watch, slot1).is_some_and(|p| p != old1)
-    });
-    let new1 = primary_of(&mut watch, slot1).unwrap();
-    // The new primary has no live replica: it takes writes but cannot
-    // acknowledge them under --min-replicas-to-ack 1.
-    let mut p1 = Conn::connect(new1);
-    let key1 = (0..)
-        .map(|i| format!("probe{i}"))
-        .find(|k| {
-            matches!(watch.cmd(&["CLUSTER", "KEYSLOT", k]), R::Int(s) if (5461..=10922).contains(&s))
-        })
-        .unwrap();
-    let mut first = None;
-    common::wait_until(
-        "the new primary takes writes",
-        Duration::from_secs(30),
-        || {
-            let r = p1.cmd(&["SET", &key1, "x"]);
-            let taken = r == R::ok() || r.err_word() == Some("NOREPLICAS");
-            if taken && first.is_none() {
-                first = Some((t0.elapsed(), r));
-            }
-            taken
-        },
-    );
-    let (took, reply) = first.unwrap();
-    eprintln!("kill → first write taken by the new primary: {took:?} ({reply:?})");
-    assert_eq!(
-        reply.err_word(),
-        Some("NOREPLICAS"),
-        "no live replica: {reply:?}"
-    );
-    // The old primary returns as a replica and converges; acks resume.
-    nodes[1] = Some(restart(&killed, &extra));
-    drop(killed);
-    let mut back = Conn::connect(old1);
-    assert_eq!(back.cmd(&["READONLY"]), R::ok());
-    common::wait_until(
-        "the old primary follows the new one",
-        Duration::from_secs(30),
-        || back.cmd(&["GET", &key1]) == R::bulk("x"),
-    );
-    let before = lines(&acked);
-    common::wait_until(
-        "acks resume after the old primary returns",
-        Duration::from_secs(60),
-        || lines(&acked) >= before + 200,
-    );
-
-    // 2. SIGKILL the controller's leader (node 0, also shard 0's primary):
-    // a new leader is elected and fails shard 0 over.
-    let old0 = node(&nodes, 0).1;
-    let mut leader = nodes[0].take().unwrap();
-    let _ = leader.child.kill();
-    let _ = leader.child.wait();
-    common::wait_until(
-        "shard 0 is failed over by a new leader",
-        Duration::from_secs(60),
-        || primary_of(&mut watch, 0).is_some_and(|p| p != old0),
-    );
-    let R::Bulk(info) = watch.cmd(&["INFO"]) else {
-        panic!()
-    };
-    let info = String::from_utf8_lossy(&info).into_owned();
-    assert!(!info.contains("cluster_controller_leader:none"), "{info}");
-    nodes[0] = Some(restart(&leader, &extra));
-    drop(leader);
-
-    // 3. SIGSTOP shard 2's primary past the node timeout: once resumed it
-    // takes no write, and its replica is the primary.
-    let old2 = node(&nodes, 2);
-    let pid = nodes[2].as_ref().unwrap().child.id();
-    let key2 = (0..)
-        .map(|i| format!("stopped{i}"))
-        .find(|k| matches!(watch.cmd(&["CLUSTER", "KEYSLOT", k]), R::Int(s) if s >= 10923))
-        .unwrap();
-    let mut direct = Conn::connect(old2.1);
-    assert_eq!(signal(pid, "STOP"), 0);
-    common::wait_until("shard 2 is failed over", Duration::from_secs(30), || {
-        primary_of(&mut watch, slot2).is_some_and(|p| p != old2.1)
-    });
-    assert_eq!(signal(pid, "CONT"), 0);
-    let r = direct.cmd(&["SET", &key2, "from-the-old-primary"]);
-    assert_ne!(
-        r,
-        R::ok(),
-        "a resumed old primary must not take writes: {r:?}"
-    );
-    let new2 = primary_of(&mut watch, slot2).unwrap();
-    let mut p2 = Conn::connect(new2);
-    assert_ne!(p2.cmd(&["GET", &key2]), R::bulk("from-the-old-primary"));
-    common::wait_until(
-        "the resumed node is redirected",
-        Duration::from_secs(30),
-        || direct.cmd(&["SET", &key2, "y"]).err_word() == Some("MOVED"),
-    );
-
-    // Every acknowledged write is readable.
-    std::fs::write(&stop, b"").unwrap();
-    let out = load.0.take().unwrap().wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let verify = Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("verify")
-        .arg(&acked)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-}
-
-/// A child process killed when the test ends, even by a panic (the load
-/// script would otherwise run on).
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Sends `signal` to `pid` with kill(1).
-fn signal(pid: u32, signal: &str) -> i32 {
-    Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .map(|s| s.code().unwrap_or(-1))
-        .unwrap_or(-1)
-}
-
 /// The same six-node cluster formed declaratively: every node gets the same
 /// `--cluster-peers` list and `--cluster-replicas 1`, and the first listed
 /// forms it once all answer.
@@ -821,26 +412,18 @@ fn a_cluster_forms_itself_from_cluster_peers() {
     let peers = addrs.join(",");
     let extra = ["--cluster-peers", &peers, "--cluster-replicas", "1"];
     // A node that is not in the list refuses to start, and says why.
-    let stray = Command::new(common::binary())
-        .args([
-            "serve",
-            "--cluster",
-            "--listen",
-            "127.0.0.47:0",
-            "--resp-listen",
-            "off",
-        ])
-        .args(["--http-listen", "off", "--data-dir"])
-        .arg(root.path().join("stray"))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(!stray.status.success());
-    assert!(
-        String::from_utf8_lossy(&stray.stderr).contains("not in cluster-peers"),
-        "{}",
-        String::from_utf8_lossy(&stray.stderr)
-    );
+    let stray = [
+        "serve",
+        "--cluster",
+        "--listen",
+        "127.0.0.47:0",
+        "--resp-listen",
+        "off",
+        "--http-listen",
+        "off",
+    ];
+    let args: Vec<&str> = stray.iter().chain(extra.iter()).copied().collect();
+    refuses_to_start(&args, &root.path().join("stray"), "not in cluster-peers");
     // Started last-listed first: the first listed waits for everyone.
     let mut nodes: Vec<ClusterNode> = (0..6)
         .rev()
@@ -873,29 +456,6 @@ fn a_cluster_forms_itself_from_cluster_peers() {
         let p = primary_of(&mut first, slot).unwrap();
         Conn::connect(p).cmd(&["SET", "{a}", "1"]) == R::ok()
     });
-}
-
-/// A plain process (no `--cluster`) on `ip`, for the adoption test.
-fn start_plain(
-    dir: &Path,
-    listen: &str,
-    resp: &str,
-    extra: &[&str],
-) -> (Child, SocketAddr, SocketAddr) {
-    let mut cmd = Command::new(common::binary());
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--cores", "1", "--partitions", "2", "--listen", listen])
-        .args(["--resp-listen", resp, "--http-listen", "off"])
-        .args(extra)
-        .stderr(Stdio::null());
-    let (child, line) = common::spawn_until_ready(&mut cmd).expect("tessera starts");
-    (
-        child,
-        word(&line, "binary=").expect("ready line"),
-        word(&line, "resp=").expect("ready line"),
-    )
 }
 
 /// An existing node with a replica, restarted with `--cluster`, is adopted

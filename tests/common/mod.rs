@@ -5,6 +5,7 @@
 // Helpers of test crates: `pub` for the test files, never a public surface.
 #![allow(unreachable_pub)]
 
+pub mod cluster;
 pub mod python;
 pub mod redis_server;
 pub mod replication;

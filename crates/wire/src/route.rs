@@ -159,15 +159,29 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
     }
 }
 
-/// The core a request should run on, for requests not split by key.
-pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
+/// The key of a fast single-key opcode (GET, SET, INCRBY, EXPIRE, PERSIST,
+/// TTL).
+fn single_key<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
     match req {
         Request::Get { key }
         | Request::Set { key, .. }
         | Request::IncrBy { key, .. }
         | Request::Expire { key, .. }
         | Request::Persist { key }
-        | Request::Ttl { key } => topo.core_of_key(key),
+        | Request::Ttl { key } => Some(key),
+        _ => None,
+    }
+}
+
+/// The core a request should run on, for requests not split by key.
+pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
+    match req {
+        Request::Get { .. }
+        | Request::Set { .. }
+        | Request::IncrBy { .. }
+        | Request::Expire { .. }
+        | Request::Persist { .. }
+        | Request::Ttl { .. } => single_key(req).map_or(here, |k| topo.core_of_key(k)),
         Request::Del { keys } | Request::Exists { keys } | Request::MGet { keys } => {
             topo.core_of_key(keys[0])
         }
@@ -239,13 +253,10 @@ pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
         }
         Ok(())
     };
+    if let Some(key) = single_key(req) {
+        add(key)?;
+    }
     match req {
-        Request::Get { key }
-        | Request::Set { key, .. }
-        | Request::IncrBy { key, .. }
-        | Request::Expire { key, .. }
-        | Request::Persist { key }
-        | Request::Ttl { key } => add(key)?,
         Request::Del { keys } | Request::Exists { keys } | Request::MGet { keys } => {
             for k in keys {
                 add(k)?;

@@ -19,18 +19,12 @@ use crate::net::{call, call_request, LEASE, PUBLISH, RPC_FORMAT};
 /// its write lease every `ping_every` (`lease_loop`); a node not heard from
 /// for the node timeout is marked failed, and a failed primary's shard is
 /// failed over to its most advanced live replica. A primary's lease ends
-/// half a node timeout after the last request it sent that was granted, so
-/// it has stopped taking writes before its shard can be failed over. Runs
-/// on every node and acts only while that node leads.
+/// three quarters of a node timeout after the last request it sent that
+/// was granted, so it has stopped taking writes before its shard can be
+/// failed over. Runs on every node and acts only while that node leads.
 pub(super) async fn health_loop(ctl: std::sync::Weak<Controller>) {
     let mut conns: Conns = HashMap::new();
-    let every = match ctl.upgrade() {
-        Some(c) => c.timings.ping_every(),
-        None => return,
-    };
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(c) = ctl.upgrade() else { return };
+    while let Some(c) = tick(&ctl).await {
         let m = c.raft.metrics().borrow().clone();
         let now = Instant::now();
         let heard = {
@@ -110,13 +104,8 @@ pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
     // slow answer still pending) opens its own, so one slow answer never
     // delays the next request.
     let kept: Arc<tokio::sync::Mutex<(u64, Option<tokio::net::TcpStream>)>> = Arc::default();
-    let every = match ctl.upgrade() {
-        Some(c) => c.timings.ping_every(),
-        None => return,
-    };
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(c) = ctl.upgrade() else { return };
+    while let Some(c) = tick(&ctl).await {
+        let every = c.timings.ping_every();
         let map = c.store.map();
         if !map.formed() {
             continue;
@@ -164,6 +153,13 @@ pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
             }
         });
     }
+}
+
+/// Sleeps one `ping_every`; the controller, unless it is gone.
+async fn tick(ctl: &std::sync::Weak<Controller>) -> Option<Arc<Controller>> {
+    let every = ctl.upgrade()?.timings.ping_every();
+    tokio::time::sleep(every).await;
+    ctl.upgrade()
 }
 
 type Conns = HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>>;

@@ -1,0 +1,200 @@
+//! Cluster failover with real processes on loopback (docs/cluster.md): a
+//! primary killed under a redis-py load, the controller's leader killed, a
+//! primary stopped past the node timeout. Helpers: tests/common/cluster.rs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::cluster::*;
+use common::resp::{Conn, R};
+
+/// Failover with real processes: a primary killed under a redis-py write
+/// load with `--min-replicas-to-ack 1` (no acknowledged write lost, the old
+/// primary returns as a replica), the controller's leader killed (a new one
+/// is elected and fails its shard over too), and a primary stopped past the
+/// node timeout (SIGSTOP) that takes no write once resumed.
+#[test]
+fn primaries_fail_over_without_losing_acknowledged_writes() {
+    let root = tempfile::tempdir().unwrap();
+    let extra = [
+        "--min-replicas-to-ack",
+        "1",
+        "--cluster-node-timeout-ms",
+        "2000",
+    ];
+    let mut nodes: Vec<Option<ClusterNode>> = (0..6)
+        .map(|i| {
+            let ip = format!("127.0.0.{}", 31 + i);
+            let any = format!("{ip}:0");
+            Some(start_node(
+                &root.path().join(format!("n{i}")),
+                &ip,
+                &any,
+                &any,
+                &extra,
+            ))
+        })
+        .collect();
+    let node = |nodes: &[Option<ClusterNode>], i: usize| -> (SocketAddr, SocketAddr) {
+        let n = nodes[i].as_ref().unwrap();
+        (n.binary, n.resp)
+    };
+    let mut args = vec!["create".to_string(), "--replicas".into(), "1".into()];
+    args.extend((0..6).map(|i| node(&nodes, i).0.to_string()));
+    let (ok, _, err) = cluster_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "create failed: {err}");
+    // Shards 0, 1, 2 are nodes 0, 1, 2 (slots 0-5460, 5461-10922, 10923-16383).
+    let (slot1, slot2) = (5461 + 100, 10923 + 100);
+
+    let py = common::python::python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster_load.py");
+    let acked = root.path().join("acked");
+    let stop = root.path().join("stop");
+    let entry = node(&nodes, 3).1; // a replica, never killed here
+    let mut load = KillOnDrop(Some(
+        Command::new(&py)
+            .arg(&script)
+            .args([entry.ip().to_string(), entry.port().to_string()])
+            .arg("load")
+            .arg(&acked)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
+        lines(&acked) >= 300
+    });
+
+    // 1. SIGKILL shard 1's primary under the load.
+    let mut watch = Conn::connect(node(&nodes, 3).1);
+    let old1 = node(&nodes, 1).1;
+    let killed = nodes[1].take().unwrap();
+    let t0 = std::time::Instant::now();
+    let mut killed = killed;
+    let _ = killed.child.kill();
+    let _ = killed.child.wait();
+    common::wait_until("shard 1 is failed over", Duration::from_secs(30), || {
+        primary_of(&mut watch, slot1).is_some_and(|p| p != old1)
+    });
+    let new1 = primary_of(&mut watch, slot1).unwrap();
+    // The new primary has no live replica: it takes writes but cannot
+    // acknowledge them under --min-replicas-to-ack 1.
+    let mut p1 = Conn::connect(new1);
+    let key1 = (0..)
+        .map(|i| format!("probe{i}"))
+        .find(|k| {
+            matches!(watch.cmd(&["CLUSTER", "KEYSLOT", k]), R::Int(s) if (5461..=10922).contains(&s))
+        })
+        .unwrap();
+    let mut first = None;
+    common::wait_until(
+        "the new primary takes writes",
+        Duration::from_secs(30),
+        || {
+            let r = p1.cmd(&["SET", &key1, "x"]);
+            let taken = r == R::ok() || r.err_word() == Some("NOREPLICAS");
+            if taken && first.is_none() {
+                first = Some((t0.elapsed(), r));
+            }
+            taken
+        },
+    );
+    let (took, reply) = first.unwrap();
+    eprintln!("kill → first write taken by the new primary: {took:?} ({reply:?})");
+    assert_eq!(
+        reply.err_word(),
+        Some("NOREPLICAS"),
+        "no live replica: {reply:?}"
+    );
+    // The old primary returns as a replica and converges; acks resume.
+    nodes[1] = Some(restart(&killed, &extra));
+    drop(killed);
+    let mut back = Conn::connect(old1);
+    assert_eq!(back.cmd(&["READONLY"]), R::ok());
+    common::wait_until(
+        "the old primary follows the new one",
+        Duration::from_secs(30),
+        || back.cmd(&["GET", &key1]) == R::bulk("x"),
+    );
+    let before = lines(&acked);
+    common::wait_until(
+        "acks resume after the old primary returns",
+        Duration::from_secs(60),
+        || lines(&acked) >= before + 200,
+    );
+
+    // 2. SIGKILL the controller's leader (node 0, also shard 0's primary):
+    // a new leader is elected and fails shard 0 over.
+    let old0 = node(&nodes, 0).1;
+    let mut leader = nodes[0].take().unwrap();
+    let _ = leader.child.kill();
+    let _ = leader.child.wait();
+    common::wait_until(
+        "shard 0 is failed over by a new leader",
+        Duration::from_secs(60),
+        || primary_of(&mut watch, 0).is_some_and(|p| p != old0),
+    );
+    let R::Bulk(info) = watch.cmd(&["INFO"]) else {
+        panic!()
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(!info.contains("cluster_controller_leader:none"), "{info}");
+    nodes[0] = Some(restart(&leader, &extra));
+    drop(leader);
+
+    // 3. SIGSTOP shard 2's primary past the node timeout: once resumed it
+    // takes no write, and its replica is the primary.
+    let old2 = node(&nodes, 2);
+    let pid = nodes[2].as_ref().unwrap().child.id();
+    let key2 = (0..)
+        .map(|i| format!("stopped{i}"))
+        .find(|k| matches!(watch.cmd(&["CLUSTER", "KEYSLOT", k]), R::Int(s) if s >= 10923))
+        .unwrap();
+    let mut direct = Conn::connect(old2.1);
+    assert_eq!(signal(pid, "STOP"), 0);
+    common::wait_until("shard 2 is failed over", Duration::from_secs(30), || {
+        primary_of(&mut watch, slot2).is_some_and(|p| p != old2.1)
+    });
+    assert_eq!(signal(pid, "CONT"), 0);
+    let r = direct.cmd(&["SET", &key2, "from-the-old-primary"]);
+    assert_ne!(
+        r,
+        R::ok(),
+        "a resumed old primary must not take writes: {r:?}"
+    );
+    let new2 = primary_of(&mut watch, slot2).unwrap();
+    let mut p2 = Conn::connect(new2);
+    assert_ne!(p2.cmd(&["GET", &key2]), R::bulk("from-the-old-primary"));
+    common::wait_until(
+        "the resumed node is redirected",
+        Duration::from_secs(30),
+        || direct.cmd(&["SET", &key2, "y"]).err_word() == Some("MOVED"),
+    );
+
+    // Every acknowledged write is readable.
+    std::fs::write(&stop, b"").unwrap();
+    let out = load.0.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let verify = Command::new(&py)
+        .arg(&script)
+        .args([entry.ip().to_string(), entry.port().to_string()])
+        .arg("verify")
+        .arg(&acked)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

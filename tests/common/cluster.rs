@@ -1,0 +1,260 @@
+//! Cluster test helpers (tests/cluster.rs, tests/cluster_failover.rs):
+//! `--cluster` processes on their own loopback addresses, `tessera
+//! cluster`, redis-py's RedisCluster, and reading the map back.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::resp::{Conn, R};
+
+pub struct ClusterNode {
+    pub child: Child,
+    pub binary: SocketAddr,
+    pub resp: SocketAddr,
+    pub http: Option<SocketAddr>,
+    pub dir: std::path::PathBuf,
+    pub ip: String,
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn word(line: &str, key: &str) -> Option<SocketAddr> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn start_node(dir: &Path, ip: &str, binary: &str, resp: &str, extra: &[&str]) -> ClusterNode {
+    start_node_http(dir, ip, binary, resp, "off", extra)
+}
+
+pub fn start_node_http(
+    dir: &Path,
+    ip: &str,
+    binary: &str,
+    resp: &str,
+    http: &str,
+    extra: &[&str],
+) -> ClusterNode {
+    let mut cmd = Command::new(super::binary());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--cluster", "--cores", "1", "--partitions", "2"])
+        .args([
+            "--listen",
+            binary,
+            "--resp-listen",
+            resp,
+            "--http-listen",
+            http,
+        ])
+        .args([
+            "--block-cache-bytes",
+            "8388608",
+            "--write-buffer-bytes",
+            "16777216",
+        ])
+        .args(extra)
+        .stderr(std::fs::File::create(dir.with_extension("stderr.log")).expect("a log file"));
+    let (child, line) = super::spawn_until_ready(&mut cmd).expect("tessera starts");
+    assert!(
+        line.starts_with("tessera ready"),
+        "no ready line: {line:?}: {}",
+        std::fs::read_to_string(dir.with_extension("stderr.log")).unwrap_or_default()
+    );
+    ClusterNode {
+        child,
+        binary: word(&line, "binary=").expect("binary address"),
+        resp: word(&line, "resp=").expect("resp address"),
+        http: word(&line, "http="),
+        dir: dir.to_path_buf(),
+        ip: ip.to_string(),
+    }
+}
+
+/// `tessera ARGS --data-dir DIR` exits non-zero, saying `why`.
+pub fn refuses_to_start(args: &[&str], dir: &Path, why: &str) {
+    let out = Command::new(super::binary())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(why), "{err}");
+}
+
+pub fn cluster_cmd(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(super::binary())
+        .arg("cluster")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tessera cluster runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn redis_py(addr: SocketAddr, mode: &str) {
+    let py = super::python::python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(mode)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "redis-py RedisCluster ({mode}) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `[start, end]` of every CLUSTER SLOTS entry, with its node count.
+pub fn slot_ranges(c: &mut Conn) -> Vec<(i64, i64, usize)> {
+    let R::Array(entries) = c.cmd(&["CLUSTER", "SLOTS"]) else {
+        panic!("CLUSTER SLOTS is not an array")
+    };
+    let mut out: Vec<_> = entries
+        .into_iter()
+        .map(|e| match e {
+            R::Array(items) => match (&items[0], &items[1]) {
+                (R::Int(a), R::Int(b)) => (*a, *b, items.len() - 2),
+                other => panic!("bad range {other:?}"),
+            },
+            other => panic!("bad entry {other:?}"),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The fewest CPUs any thread of core 0 (the reactor and its blocking
+/// pool, named `tessera-core-0-…`) of process `pid` may run on (their
+/// `Cpus_allowed_list`): a pinned reactor would show 1.
+pub fn reactor_cpus(pid: u32) -> usize {
+    let mut fewest = None;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("tessera-core-0") {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
+            continue;
+        };
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let n: usize = list
+            .split(',')
+            .map(|r| match r.split_once('-') {
+                Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        fewest = Some(fewest.map_or(n, |f: usize| f.min(n)));
+    }
+    fewest.unwrap_or_else(|| panic!("no reactor thread in process {pid}"))
+}
+
+/// The RESP address of the primary serving `slot`, as `c`'s node sees it.
+pub fn primary_of(c: &mut Conn, slot: i64) -> Option<SocketAddr> {
+    let R::Array(entries) = c.cmd(&["CLUSTER", "SLOTS"]) else {
+        return None;
+    };
+    for e in entries {
+        let R::Array(items) = e else { continue };
+        let (R::Int(a), R::Int(b)) = (&items[0], &items[1]) else {
+            continue;
+        };
+        if *a <= slot && slot <= *b {
+            let R::Array(p) = &items[2] else { return None };
+            let (R::Bulk(ip), R::Int(port)) = (&p[0], &p[1]) else {
+                return None;
+            };
+            return format!("{}:{port}", String::from_utf8_lossy(ip))
+                .parse()
+                .ok();
+        }
+    }
+    None
+}
+
+pub fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+pub fn restart(n: &ClusterNode, extra: &[&str]) -> ClusterNode {
+    start_node(
+        &n.dir,
+        &n.ip,
+        &n.binary.to_string(),
+        &n.resp.to_string(),
+        extra,
+    )
+}
+
+/// A child process killed when the test ends, even by a panic (the load
+/// script would otherwise run on).
+pub struct KillOnDrop(pub Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Sends `signal` to `pid` with kill(1).
+pub fn signal(pid: u32, signal: &str) -> i32 {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.code().unwrap_or(-1))
+        .unwrap_or(-1)
+}
+
+/// A plain process (no `--cluster`) on `ip`, for the adoption test.
+pub fn start_plain(
+    dir: &Path,
+    listen: &str,
+    resp: &str,
+    extra: &[&str],
+) -> (Child, SocketAddr, SocketAddr) {
+    let mut cmd = Command::new(super::binary());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--cores", "1", "--partitions", "2", "--listen", listen])
+        .args(["--resp-listen", resp, "--http-listen", "off"])
+        .args(extra)
+        .stderr(Stdio::null());
+    let (child, line) = super::spawn_until_ready(&mut cmd).expect("tessera starts");
+    (
+        child,
+        word(&line, "binary=").expect("ready line"),
+        word(&line, "resp=").expect("ready line"),
+    )
+}
