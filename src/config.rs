@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::shard::Durability;
+use crate::shard::{Durability, SlotLayoutKind};
 
 /// Everything `tessera serve` can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +74,19 @@ pub struct Config {
     pub cluster_peers: Vec<String>,
     /// Replicas per primary when forming from `cluster-peers`.
     pub cluster_replicas: usize,
+    /// How a NEW data directory divides the slots among its partitions;
+    /// `None` = interleaved in cluster mode, contiguous ranges otherwise.
+    pub slot_layout: Option<SlotLayoutKind>,
+}
+
+impl Config {
+    /// Whether a new data directory interleaves its slots.
+    pub fn interleaved(&self) -> bool {
+        match self.slot_layout {
+            Some(k) => k == SlotLayoutKind::Interleaved,
+            None => self.cluster,
+        }
+    }
 }
 
 impl Default for Config {
@@ -106,6 +119,7 @@ impl Default for Config {
             cluster_node_timeout_ms: 2000,
             cluster_peers: Vec::new(),
             cluster_replicas: 0,
+            slot_layout: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tessera::shard::Durability;
+use tessera::shard::{Durability, SlotLayoutKind};
 use tessera::Config;
 
 #[derive(Parser)]
@@ -194,6 +194,13 @@ struct ServeArgs {
     /// Replicas per primary when forming from --cluster-peers [default: 0].
     #[arg(long, value_name = "R")]
     cluster_replicas: Option<usize>,
+    /// How a NEW data directory divides the 16384 slots among its partitions: interleaved
+    /// (partition p owns every slot s with s % P == p, so a cluster node owning a third of the
+    /// slots still uses every core) or ranges (one contiguous range each). A replica needs its
+    /// primary's layout; use ranges for a new replica of an adopted single node
+    /// [default: interleaved with --cluster, ranges otherwise].
+    #[arg(long, value_enum)]
+    slot_layout: Option<SlotLayoutKind>,
 }
 
 #[derive(clap::Args)]
@@ -293,6 +300,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(r) = a.cluster_replicas {
         c.cluster_replicas = r;
+    }
+    if a.slot_layout.is_some() {
+        c.slot_layout = a.slot_layout;
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

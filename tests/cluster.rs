@@ -11,7 +11,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -236,6 +235,53 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
 
     // redis-py's RedisCluster: 10,000 keys over every slot.
     redis_py(nodes[0].resp, "write");
+
+    // Placement inside a node: a cluster data directory interleaves the
+    // slots, so each primary's contiguous third of them lands on both of
+    // its partitions; SCAN walks both and finds each key once.
+    let mut scanned = std::collections::BTreeSet::new();
+    for n in &nodes {
+        let mut cn = Conn::connect(n.resp);
+        let R::Bulk(info) = cn.cmd(&["INFO"]) else {
+            panic!("INFO")
+        };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        assert!(info.contains("partition1_slots:1-16383/2"), "{info}");
+        if !info.contains("cluster_role:primary") {
+            continue;
+        }
+        let writes = |p: u32| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("partition{p}_writes:")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no partition{p}_writes: {info}"))
+        };
+        let (w0, w1) = (writes(0), writes(1));
+        assert!(
+            w0 > w0.max(w1) / 3 && w1 > w0.max(w1) / 3,
+            "{}: {w0} {w1}",
+            n.binary
+        );
+        let mut cursor = "0".to_string();
+        loop {
+            let R::Array(page) = cn.cmd(&["SCAN", &cursor, "MATCH", "key:*", "COUNT", "500"])
+            else {
+                panic!("SCAN")
+            };
+            let (R::Bulk(next), R::Array(keys)) = (&page[0], &page[1]) else {
+                panic!("{page:?}")
+            };
+            for k in keys {
+                let R::Bulk(k) = k else { panic!("{k:?}") };
+                assert!(scanned.insert(k.clone()), "{k:?} twice");
+            }
+            cursor = String::from_utf8_lossy(next).into_owned();
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    assert_eq!(scanned.len(), 10_000, "SCAN over the primaries");
 
     // The keys of a slot, on its primary (key:4 is in slot 2724, shard 0's).
     assert_eq!(c.cmd(&["CLUSTER", "KEYSLOT", "key:4"]), R::Int(2724));

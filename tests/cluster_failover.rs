@@ -1,6 +1,7 @@
 //! Cluster failover with real processes on loopback (docs/cluster.md): a
 //! primary killed under a redis-py load, the controller's leader killed, a
-//! primary stopped past the node timeout. Helpers: tests/common/cluster.rs.
+//! primary stopped past the node timeout, and the controller's quorum lost.
+//! Helpers: tests/common/cluster.rs.
 
 mod common;
 
@@ -16,7 +17,10 @@ use common::resp::{Conn, R};
 /// load with `--min-replicas-to-ack 1` (no acknowledged write lost, the old
 /// primary returns as a replica), the controller's leader killed (a new one
 /// is elected and fails its shard over too), and a primary stopped past the
-/// node timeout (SIGSTOP) that takes no write once resumed.
+/// node timeout (SIGSTOP) that takes no write once resumed. Then three of
+/// the five voters are stopped: the map freezes (a promotion is refused with
+/// the reason), reads are still served, and once they resume a leader is
+/// elected and the map is whole.
 #[test]
 fn primaries_fail_over_without_losing_acknowledged_writes() {
     let root = tempfile::tempdir().unwrap();
@@ -167,6 +171,11 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
         R::ok(),
         "a resumed old primary must not take writes: {r:?}"
     );
+    let r = direct.cmd(&["FLUSHALL"]);
+    assert!(
+        matches!(r.err_word(), Some("CLUSTERDOWN" | "READONLY")),
+        "nor writes without a key: {r:?}"
+    );
     let new2 = primary_of(&mut watch, slot2).unwrap();
     let mut p2 = Conn::connect(new2);
     assert_ne!(p2.cmd(&["GET", &key2]), R::bulk("from-the-old-primary"));
@@ -196,5 +205,124 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
         "{}{}",
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
+    );
+
+    quorum_loss_freezes_the_map(&nodes, slot1, &mut watch);
+}
+
+/// The `(binary)` addresses a `tessera cluster status` line lists.
+fn addrs_in(line: &str) -> Vec<SocketAddr> {
+    line.split('(')
+        .skip(1)
+        .filter_map(|p| p.split(')').next()?.parse().ok())
+        .collect()
+}
+
+/// Stops three of the five voters, the leader among them, and checks that
+/// the map is frozen but data is served; then resumes them.
+fn quorum_loss_freezes_the_map(nodes: &[Option<ClusterNode>], slot1: i64, watch: &mut Conn) {
+    // `watch` may be stopped below; it is only used before and after.
+    let live: Vec<&ClusterNode> = nodes.iter().flatten().collect();
+    let by_binary = |a: SocketAddr| live.iter().find(|n| n.binary == a).copied();
+    let (ok, status, err) = cluster_cmd(&["status", "--addr", &live[0].binary.to_string()]);
+    assert!(ok, "{err}");
+    let line = |prefix: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {status}"))
+            .to_string()
+    };
+    let voters = addrs_in(&line("voters:"));
+    let leader = line("controller:")
+        .split("leader ")
+        .nth(1)
+        .map(addrs_in)
+        .and_then(|a| a.first().copied())
+        .unwrap_or_else(|| panic!("no leader: {status}"));
+    assert_eq!(voters.len(), 5, "{status}");
+    // One primary stays up; the leader and two other voters stop.
+    let mut primary = |slot: i64| {
+        let p = primary_of(watch, slot);
+        live.iter().find(|n| Some(n.resp) == p).copied().unwrap()
+    };
+    // A voter (a learner never stands for election, so it would keep
+    // naming the stopped leader) that is a primary and not the leader.
+    let keeper = [slot1, 0, 16383]
+        .into_iter()
+        .map(&mut primary)
+        .find(|n| n.binary != leader && voters.contains(&n.binary))
+        .unwrap();
+    let key = (0..)
+        .map(|i| format!("quorum{i}"))
+        .find(|k| primary(i64::from(tessera::slot::key_slot(k.as_bytes()))).binary == keeper.binary)
+        .unwrap();
+    let mut stopped: Vec<SocketAddr> = vec![leader];
+    stopped.extend(
+        voters
+            .iter()
+            .filter(|&&v| v != leader && v != keeper.binary)
+            .take(2),
+    );
+    let epoch = |c: &mut Conn| -> i64 {
+        let R::Bulk(i) = c.cmd(&["CLUSTER", "INFO"]) else {
+            panic!()
+        };
+        String::from_utf8_lossy(&i)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("cluster_current_epoch:")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap()
+    };
+    let mut kc = Conn::connect(keeper.resp);
+    common::wait_until("a write is acknowledged", Duration::from_secs(30), || {
+        kc.cmd(&["SET", &key, "before"]) == R::ok()
+    });
+    let before = epoch(&mut kc);
+    for a in &stopped {
+        assert_eq!(signal(by_binary(*a).unwrap().child.id(), "STOP"), 0);
+    }
+    common::wait_until(
+        "the controller has no leader",
+        Duration::from_secs(30),
+        || matches!(kc.cmd(&["INFO"]), R::Bulk(i) if String::from_utf8_lossy(&i).contains("cluster_controller_leader:none")),
+    );
+    // A map change is refused with the reason; data is still served.
+    let out = Command::new(common::binary())
+        .args(["cli", "--addr", &keeper.binary.to_string(), "promote"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("no quorum"),
+        "{text}"
+    );
+    assert_eq!(kc.cmd(&["GET", &key]), R::bulk("before"));
+    assert_eq!(epoch(&mut kc), before, "the map is frozen");
+
+    for a in &stopped {
+        assert_eq!(signal(by_binary(*a).unwrap().child.id(), "CONT"), 0);
+    }
+    common::wait_until(
+        "a leader is elected and writes resume",
+        Duration::from_secs(60),
+        || {
+            let leader = matches!(kc.cmd(&["INFO"]), R::Bulk(i) if !String::from_utf8_lossy(&i).contains("cluster_controller_leader:none"));
+            let owner = primary_of(watch, i64::from(tessera::slot::key_slot(key.as_bytes())));
+            leader
+                && owner.is_some_and(|o| Conn::connect(o).cmd(&["SET", &key, "after"]) == R::ok())
+        },
+    );
+    assert!(epoch(&mut kc) >= before);
+    let ranges = slot_ranges(watch);
+    assert_eq!(
+        ranges.iter().map(|(a, b, _)| b - a + 1).sum::<i64>(),
+        16384,
+        "{ranges:?}"
     );
 }

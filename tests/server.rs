@@ -17,7 +17,7 @@ fn every_command_and_its_errors() {
     block_on(async move {
         let c = Client::connect(addr).await.unwrap();
         assert_eq!(c.hello().cores, 2);
-        assert_eq!(c.hello().slot_ranges.len(), 2);
+        assert_eq!(c.hello().partitions(), 2);
         assert_eq!(c.ping(b"").await.unwrap(), b"");
         assert_eq!(c.ping(b"echo").await.unwrap(), b"echo");
 

@@ -24,7 +24,7 @@ use super::resp;
 use super::{conn, sys, Budget};
 use crate::config::Config;
 use crate::proto::Opcode;
-use crate::proto::{Hello, Topology};
+use crate::proto::{Hello, SlotLayout, Topology};
 use crate::repl::position::Epoch;
 use crate::repl::CoreRole;
 use crate::shard::{Store, StoreConfig};
@@ -178,6 +178,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         // The CPUs, not the reactors: a directory created with `--cores 1`
         // on a shared machine can use every CPU after a restart without it.
         default_partitions: cpus.len().max(1) as u32,
+        // A cluster node spreads whatever slots it owns over every
+        // partition (docs/cluster.md, "Data placement inside a node").
+        interleaved: config.interleaved(),
         durability: config.durability,
         block_cache_bytes: config.block_cache_bytes,
         read_cache_bytes: config.read_cache_bytes,
@@ -188,13 +191,15 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         wal_retention_mb: config.wal_retention_mb,
     })?);
     let manifest = store.manifest().clone();
-    let ranges: Vec<(u16, u16)> = manifest
-        .slot_ranges
-        .iter()
-        .map(|r| (r.start, r.end))
-        .collect();
+    let layout = match &manifest.layout {
+        crate::shard::Layout::Ranges(r) => {
+            SlotLayout::Ranges(r.iter().map(|r| (r.start, r.end)).collect())
+        }
+        crate::shard::Layout::Interleaved => SlotLayout::Interleaved(manifest.partitions),
+    };
     let topo = Arc::new(
-        Topology::new(&ranges, cores as u32).map_err(|e| ServerError::Setup(e.to_string()))?,
+        Topology::from_layout(&layout, cores as u32)
+            .map_err(|e| ServerError::Setup(e.to_string()))?,
     );
 
     // Core 0's shared socket binds first; with port 0 the others reuse its port.
@@ -235,7 +240,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         protocol: crate::proto::hello::PROTOCOL_VERSION,
         node_id: manifest.node_id,
         cores: cores as u32,
-        slot_ranges: ranges,
+        layout,
         shared_port: shared_addr.port(),
         core_ports: core_addrs.iter().map(|a| a.port()).collect(),
         durability: config.durability.as_str().to_string(),
@@ -272,7 +277,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             // Same partition count; an unreachable primary is retried later.
             match crate::repl::primary_hello(addr) {
                 Err(e) => tracing::warn!("{e}; the replica keeps trying"),
-                Ok(h) => crate::repl::check_partitions(&h, addr, topo.partitions())?,
+                Ok(h) => crate::repl::check_layout(&h, addr, &topo)?,
             }
             CoreRole::Replica(addr)
         }
@@ -310,7 +315,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             resp_addr,
             http_addr,
             &core_addrs,
-            topo.partitions(),
+            &topo,
         )?)
     } else {
         None

@@ -27,9 +27,8 @@ pub struct Settings<'a> {
     /// The node's persisted replication state (epoch, role, peers); touched
     /// only from the blocking pool.
     pub state: &'a Arc<Mutex<NodeState>>,
-    /// Cores and partitions of the node.
-    pub cores: u32,
-    pub partitions: u32,
+    /// The node's cores, partitions and slot layout.
+    pub topo: &'a crate::proto::Topology,
 }
 
 /// A core, as replication sees it.

@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::proto::{frame, Hello, Request};
+use crate::proto::{frame, Hello, Request, Topology};
 
 /// The position records of the storage's replication log (they live in
 /// `shard`, which writes them; replication reads them).
@@ -141,6 +141,12 @@ pub enum Error {
         theirs: u32,
         ours: u32,
     },
+    #[error("the primary at {primary} {theirs} and this data directory {ours}: a replica needs its primary's layout (a cluster node's data directory interleaves; start the replica on an empty data directory with the primary's mode: --cluster or not)")]
+    Layout {
+        primary: SocketAddr,
+        theirs: &'static str,
+        ours: &'static str,
+    },
 }
 
 /// Asks a primary for its HELLO over a plain blocking socket (used once at
@@ -178,15 +184,29 @@ pub fn primary_hello(addr: SocketAddr) -> Result<Hello, Error> {
     Hello::decode(info.body(&whole)).map_err(|e| bad(e.to_string()))
 }
 
-/// Checks that a replica with `partitions` partitions can follow the
-/// primary at `primary`, whose HELLO is `h`.
-pub fn check_partitions(h: &Hello, primary: SocketAddr, partitions: u32) -> Result<(), Error> {
-    let theirs = h.slot_ranges.len() as u32;
-    if theirs != partitions {
+/// Checks that a replica whose layout is `ours` can follow the primary at
+/// `primary`, whose HELLO is `h`: partition p of the replica applies the
+/// primary's partition p, so both must give every slot to the same
+/// partition.
+pub fn check_layout(h: &Hello, primary: SocketAddr, ours: &Topology) -> Result<(), Error> {
+    let theirs = h.partitions();
+    if theirs != ours.partitions() {
         return Err(Error::PartitionCount {
             primary,
             theirs,
-            ours: partitions,
+            ours: ours.partitions(),
+        });
+    }
+    let same = Topology::from_hello(h).is_ok_and(|t| t.same_layout(ours));
+    if !same {
+        let name = |interleaved: bool| match interleaved {
+            true => "interleaves the slots over its partitions",
+            false => "gives each partition a contiguous slot range",
+        };
+        return Err(Error::Layout {
+            primary,
+            theirs: name(matches!(h.layout, crate::proto::SlotLayout::Interleaved(_))),
+            ours: name(ours.interleaved()),
         });
     }
     Ok(())

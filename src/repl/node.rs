@@ -94,7 +94,7 @@ pub async fn broadcast<H: Host>(h: &H, arg: Vec<u8>) -> Result<Vec<String>, Wire
         arg: &arg,
     }
     .encode(0, &mut frame_bytes);
-    let rxs: Vec<_> = (0..h.settings().cores as usize)
+    let rxs: Vec<_> = (0..h.settings().topo.cores() as usize)
         .map(|c| h.to_core(c, frame_bytes.clone()))
         .collect();
     let mut texts = Vec::new();

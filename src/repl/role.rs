@@ -137,7 +137,7 @@ async fn replicaof<H: Host>(h: &H, addr: &str) -> Result<String, WireError> {
         ));
     }
     let target = addr.to_string();
-    let parts = h.settings().partitions;
+    let ours = h.settings().topo.clone();
     let (sa, hello) = glommio::executor()
         .spawn_blocking(move || {
             use std::net::ToSocketAddrs;
@@ -147,7 +147,7 @@ async fn replicaof<H: Host>(h: &H, addr: &str) -> Result<String, WireError> {
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| bad(format!("{target:?} is not HOST:PORT")))?;
             let hello = super::primary_hello(sa).map_err(|e| bad(e.to_string()))?;
-            super::check_partitions(&hello, sa, parts).map_err(|e| bad(e.to_string()))?;
+            super::check_layout(&hello, sa, &ours).map_err(|e| bad(e.to_string()))?;
             Ok::<_, WireError>((sa, hello))
         })
         .await?;

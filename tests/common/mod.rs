@@ -248,6 +248,7 @@ pub fn shard_store_with(
         data_dir: dir.to_path_buf(),
         partitions: Some(1),
         default_partitions: 1,
+        interleaved: false,
         durability,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 8 << 20,

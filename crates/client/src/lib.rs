@@ -356,7 +356,7 @@ impl Client {
         let conn = Conn::open(addr).await?;
         let hello = Self::handshake(&conn).await?;
         // A single connection: every request goes to it, the server routes.
-        let topo = Topology::new(&hello.slot_ranges, 1).map_err(proto_err)?;
+        let topo = Topology::from_layout(&hello.layout, 1).map_err(proto_err)?;
         Ok(Client {
             hello,
             topo,
@@ -385,7 +385,7 @@ impl Client {
             }
             _ => first,
         };
-        let topo = Topology::new(&hello.slot_ranges, 1).map_err(proto_err)?;
+        let topo = Topology::from_layout(&hello.layout, 1).map_err(proto_err)?;
         Ok(Client {
             hello,
             topo,

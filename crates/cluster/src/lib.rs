@@ -30,7 +30,7 @@ pub mod store;
 
 pub use controller::{Controller, ControllerStatus, Shared, Status};
 pub use identity::Identity;
-pub use map::{ClusterMap, NodeInfo};
+pub use map::{ClusterMap, NodeInfo, Shard};
 pub use store::Published;
 
 openraft::declare_raft_types!(

@@ -39,6 +39,10 @@ pub struct NodeInfo {
     /// Partitions of the node's data directory (a replica's must equal its
     /// primary's).
     pub partitions: u32,
+    /// Whether its partitions interleave the slots (a replica's layout must
+    /// equal its primary's). Absent in maps written before it existed.
+    #[serde(default)]
+    pub interleaved: bool,
     /// The shard this node belongs to.
     pub shard: u32,
     pub health: Health,
@@ -236,11 +240,8 @@ impl ClusterMap {
                 if !seen.insert(*id) {
                     return Err(format!("node {} appears twice", n.name));
                 }
-                if n.partitions != p.partitions {
-                    return Err(format!(
-                        "replica {} ({}) has {} partitions but its primary {} ({}) has {}: a replica needs its primary's partition count",
-                        n.name, n.binary, n.partitions, p.name, p.binary, p.partitions
-                    ));
+                if let Some(e) = unlike_primary(n, p) {
+                    return Err(e);
                 }
             }
         }
@@ -288,6 +289,27 @@ impl ClusterMap {
             .values()
             .find(|n| n.name.eq_ignore_ascii_case(name))
     }
+}
+
+/// Why `replica` cannot follow `primary`: its partition p applies the
+/// primary's partition p, so both data directories need the same
+/// partition count and slot layout.
+fn unlike_primary(replica: &NodeInfo, primary: &NodeInfo) -> Option<String> {
+    let (r, p) = (replica, primary);
+    if r.partitions != p.partitions {
+        return Some(format!(
+            "replica {} ({}) has {} partitions but its primary {} ({}) has {}: a replica needs its primary's partition count (start it on an empty data directory with --partitions {})",
+            r.name, r.binary, r.partitions, p.name, p.binary, p.partitions, p.partitions
+        ));
+    }
+    if r.interleaved != p.interleaved && r.partitions > 1 {
+        let name = |i: bool| if i { "interleaved" } else { "ranges" };
+        return Some(format!(
+            "replica {} ({}) has slot layout {} but its primary {} ({}) has {}: a replica needs its primary's layout (start it on an empty data directory with --slot-layout {})",
+            r.name, r.binary, name(r.interleaved), p.name, p.binary, name(p.interleaved), name(p.interleaved)
+        ));
+    }
+    None
 }
 
 /// Whether `s` is 40 hex digits (a node name, a cluster id).
@@ -367,11 +389,8 @@ pub fn layout(mut nodes: Vec<NodeInfo>, replicas: usize) -> Result<Layout, Strin
                 nodes[i].binary, p.binary
             ));
         }
-        if nodes[i].partitions != p.partitions {
-            return Err(format!(
-                "replica {} has {} partitions but its primary {} has {}: start it on a data directory created with --partitions {}",
-                nodes[i].binary, nodes[i].partitions, p.binary, p.partitions, p.partitions
-            ));
+        if let Some(e) = unlike_primary(&nodes[i], p) {
+            return Err(e);
         }
         nodes[i].shard = choice as u32;
     }
@@ -414,6 +433,7 @@ mod tests {
             http: None,
             core_ports: vec![],
             partitions,
+            interleaved: true,
             shard: 0,
             health: Health::Up,
         }
@@ -531,6 +551,18 @@ mod tests {
         assert!(layout(vec![node(1, "a:1", 2)], 1).is_err());
         let e = layout(vec![node(1, "a:1", 2), node(2, "b:1", 4)], 1).unwrap_err();
         assert!(e.contains("partitions"), "{e}");
+        let ranged = NodeInfo {
+            interleaved: false,
+            ..node(2, "b:1", 2)
+        };
+        let e = layout(vec![node(1, "a:1", 2), ranged.clone()], 1).unwrap_err();
+        assert!(e.contains("--slot-layout interleaved"), "{e}");
+        // With one partition both layouts are the same table.
+        let one = NodeInfo {
+            partitions: 1,
+            ..ranged
+        };
+        assert!(layout(vec![node(1, "a:1", 1), one], 1).is_ok());
         let e = layout(vec![node(1, "a:1", 2), node(1, "b:1", 2)], 0).unwrap_err();
         assert!(e.contains("twice"), "{e}");
         let l = layout(vec![node(1, "a:1", 2)], 0).unwrap();

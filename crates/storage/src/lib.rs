@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 
-pub use manifest::{Manifest, SlotRange};
+pub use manifest::{Layout, Manifest, PartitionSlots, SlotRange};
 /// The replication log: every batch a partition commits, read back for
 /// replicas (it lives with the partition, whose internals it reads).
 pub use partition::repl_log;
@@ -122,6 +122,18 @@ pub enum Durability {
     Fsync,
 }
 
+/// How a new data directory divides the slots among its partitions.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotLayoutKind {
+    /// One contiguous slot range per partition (manifest format 2).
+    Ranges,
+    /// Partition p owns every slot s with s % P == p (manifest format 3).
+    Interleaved,
+}
+
 impl Durability {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +151,9 @@ pub struct StoreConfig {
     /// Partitions to create when the directory is new; `None` = the default given.
     pub partitions: Option<u32>,
     pub default_partitions: u32,
+    /// When the directory is new: interleave the slots over the partitions
+    /// (format 3, for cluster nodes) instead of contiguous ranges.
+    pub interleaved: bool,
     pub durability: Durability,
     /// One block cache shared by all partitions.
     pub block_cache_bytes: usize,
@@ -222,7 +237,10 @@ impl Store {
             if p > 16384 {
                 return Err(Error::Manifest(format!("{p} partitions: at most 16384")));
             }
-            let m = Manifest::new(random_u64(), p, clock::now_ms());
+            let m = match config.interleaved {
+                true => Manifest::interleaved(random_u64(), p, clock::now_ms()),
+                false => Manifest::new(random_u64(), p, clock::now_ms()),
+            };
             for i in 0..p {
                 std::fs::create_dir_all(partition_dir(dir, i))
                     .map_err(io_err(format!("create partition {i}")))?;
@@ -288,11 +306,10 @@ impl Store {
 
     /// Opens partition `p`. `group` is the owning core's open group number.
     pub fn open_partition(&self, p: u32, group: Rc<Cell<u64>>) -> Result<Partition, Error> {
-        let range = *self
-            .manifest
-            .slot_ranges
-            .get(p as usize)
-            .ok_or_else(|| Error::Manifest(format!("no partition {p}")))?;
+        if p >= self.manifest.partitions {
+            return Err(Error::Manifest(format!("no partition {p}")));
+        }
+        let slots = self.manifest.slots_of(p);
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(self.fresh);
         opts.set_env(&self.shared.env);
@@ -338,8 +355,8 @@ impl Store {
             .map_err(|e| Error::storage(format!("open partition {p} at {}", path.display()), e))?;
         let db = Arc::new(db);
         let _ = this.set(Arc::downgrade(&db));
-        let cache = self.config.read_cache_bytes / self.manifest.slot_ranges.len().max(1);
-        Partition::new(p, range, db, opts, self.config.durability, group, cache)
+        let cache = self.config.read_cache_bytes / self.manifest.partitions.max(1) as usize;
+        Partition::new(p, slots, db, opts, self.config.durability, group, cache)
     }
 }
 

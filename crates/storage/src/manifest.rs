@@ -6,17 +6,25 @@
 //! ```text
 //! offset size field
 //! 0      8    magic "TESSERA\0"
-//! 8      4    manifest format, u32 big endian (1 or 2)
+//! 8      4    manifest format, u32 big endian (1, 2 or 3)
 //! 12     4    payload length, u32 big endian
 //! 16     8    xxh3-64 of the payload, u64 big endian
-//! 24     ..   payload: rkyv archive of `Manifest` (format 1)
+//! 24     ..   payload: rkyv archive of `RangedV1` (formats 1 and 2) or
+//!             of `Manifest` (format 3)
 //! ```
 //!
-//! Format 2 has the same bytes; it says the partitions may hold records of
-//! envelope format 2 (sorted sets with live bounds, sets with hashed
-//! members; docs/storage.md), so builds that only know format 1 refuse the
-//! directory instead of misreading those records. A format 1 directory is
-//! rewritten as format 2 when a build that knows it opens the directory.
+//! Format 2 has the same bytes as format 1; it says the partitions may hold
+//! records of envelope format 2 (sorted sets with live bounds, sets with
+//! hashed members; docs/storage.md), so builds that only know format 1
+//! refuse the directory instead of misreading those records. A format 1
+//! directory is rewritten as format 2 when a build that knows it opens it.
+//!
+//! Format 3 is written only for an interleaved layout (cluster data
+//! directories: partition p owns every slot s with s % P == p, so a node
+//! owning a third of the slots still spreads them over every partition).
+//! Builds that know formats 1 and 2 only refuse it with their "format 3"
+//! error instead of routing keys to the wrong partition. A directory with
+//! one contiguous range per partition keeps format 2.
 //! A later format is added beside these; old bytes are never reinterpreted.
 
 use std::io::Write;
@@ -31,8 +39,10 @@ pub const SLOTS: u16 = 16384;
 pub const FILE_NAME: &str = "MANIFEST";
 const MAGIC: &[u8; 8] = b"TESSERA\0";
 pub const FORMAT_V1: u32 = 1;
-/// The format this build writes.
+/// The format this build writes for a layout of contiguous ranges.
 pub const FORMAT_V2: u32 = 2;
+/// The format this build writes for an interleaved layout.
+pub const FORMAT_V3: u32 = 3;
 const PREFIX_LEN: usize = 24;
 
 /// A contiguous range of slots `[start, end)`.
@@ -42,6 +52,17 @@ pub struct SlotRange {
     pub end: u16,
 }
 
+/// How the slots are divided among the partitions.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// Partition p owns the contiguous range `ranges[p]` (single nodes;
+    /// formats 1 and 2).
+    Ranges(Vec<SlotRange>),
+    /// Partition p owns every slot s with `s % partitions == p` (cluster
+    /// data directories; format 3).
+    Interleaved,
+}
+
 /// What a data directory holds.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -49,13 +70,52 @@ pub struct Manifest {
     pub node_id: u64,
     /// Number of partitions (RocksDB instances), fixed at creation.
     pub partitions: u32,
-    /// Slots owned by each partition, indexed by partition.
-    pub slot_ranges: Vec<SlotRange>,
+    /// Which slots each partition owns, fixed at creation.
+    pub layout: Layout,
     pub created_at_ms: u64,
 }
 
+/// The payload of formats 1 and 2: one contiguous range per partition.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+struct RangedV1 {
+    node_id: u64,
+    partitions: u32,
+    slot_ranges: Vec<SlotRange>,
+    created_at_ms: u64,
+}
+
+/// The slots one partition owns: `first`, `first + step`, ... below `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSlots {
+    pub first: u16,
+    pub end: u16,
+    pub step: u16,
+    /// The first slot of the next partition, where a scan continues; `None`
+    /// for the last partition.
+    pub next_partition: Option<u16>,
+}
+
+impl PartitionSlots {
+    /// The highest slot owned.
+    pub fn last(&self) -> u16 {
+        self.first + (self.end - 1 - self.first) / self.step * self.step
+    }
+}
+
+impl std::fmt::Display for PartitionSlots {
+    /// `0-8191`, or `1-16381/4` for every fourth slot from 1.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last())?;
+        if self.step > 1 {
+            write!(f, "/{}", self.step)?;
+        }
+        Ok(())
+    }
+}
+
 impl Manifest {
-    /// A new layout of `partitions` partitions splitting the slots evenly.
+    /// A new layout of `partitions` partitions splitting the slots evenly
+    /// into contiguous ranges.
     pub fn new(node_id: u64, partitions: u32, created_at_ms: u64) -> Manifest {
         let p = partitions;
         let slot_ranges = (0..p)
@@ -67,22 +127,72 @@ impl Manifest {
         Manifest {
             node_id,
             partitions,
-            slot_ranges,
+            layout: Layout::Ranges(slot_ranges),
             created_at_ms,
         }
     }
 
-    /// Checks that the slot ranges tile 0..16384 in partition order.
+    /// A new interleaved layout: partition p owns every slot s with
+    /// `s % partitions == p`.
+    pub fn interleaved(node_id: u64, partitions: u32, created_at_ms: u64) -> Manifest {
+        Manifest {
+            node_id,
+            partitions,
+            layout: Layout::Interleaved,
+            created_at_ms,
+        }
+    }
+
+    /// The slots partition `p` owns (`p` < `partitions`).
+    pub fn slots_of(&self, p: u32) -> PartitionSlots {
+        let next = (p + 1 < self.partitions).then_some(p + 1);
+        match &self.layout {
+            Layout::Ranges(r) => PartitionSlots {
+                first: r[p as usize].start,
+                end: r[p as usize].end,
+                step: 1,
+                next_partition: next.map(|n| r[n as usize].start),
+            },
+            Layout::Interleaved => PartitionSlots {
+                first: p as u16,
+                end: SLOTS,
+                step: self.partitions as u16,
+                next_partition: next.map(|n| n as u16),
+            },
+        }
+    }
+
+    /// The partition owning `slot`, for every slot.
+    pub fn slot_partitions(&self) -> Vec<u16> {
+        (0..SLOTS)
+            .map(|s| match &self.layout {
+                Layout::Ranges(r) => r.iter().position(|r| s < r.end).unwrap_or(0) as u16,
+                Layout::Interleaved => s % self.partitions as u16,
+            })
+            .collect()
+    }
+
+    /// Checks that the layout gives every slot to exactly one partition.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.partitions == 0 || self.partitions as usize != self.slot_ranges.len() {
+        if self.partitions == 0 || self.partitions > SLOTS as u32 {
+            return Err(Error::Manifest(format!(
+                "manifest has {} partitions: 1 to {SLOTS} are possible",
+                self.partitions
+            )));
+        }
+        let ranges = match &self.layout {
+            Layout::Interleaved => return Ok(()),
+            Layout::Ranges(r) => r,
+        };
+        if self.partitions as usize != ranges.len() {
             return Err(Error::Manifest(format!(
                 "manifest lists {} slot ranges for {} partitions",
-                self.slot_ranges.len(),
+                ranges.len(),
                 self.partitions
             )));
         }
         let mut next = 0u16;
-        for (p, r) in self.slot_ranges.iter().enumerate() {
+        for (p, r) in ranges.iter().enumerate() {
             if r.start != next || r.end <= r.start || r.end > SLOTS {
                 return Err(Error::Manifest(format!(
                     "manifest slot range of partition {p} ({}..{}) does not continue at slot {next}",
@@ -99,13 +209,30 @@ impl Manifest {
         Ok(())
     }
 
-    /// Encodes the manifest file's bytes.
+    /// Encodes the manifest file's bytes: format 2 for contiguous ranges,
+    /// format 3 for an interleaved layout.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>, Error> {
-        let payload = rkyv::to_bytes::<rkyv::rancor::Error>(self)
-            .map_err(|e| Error::Manifest(format!("cannot encode manifest: {e}")))?;
+        let encode_err =
+            |e: rkyv::rancor::Error| Error::Manifest(format!("cannot encode manifest: {e}"));
+        let (format, payload) = match &self.layout {
+            Layout::Ranges(r) => (
+                FORMAT_V2,
+                rkyv::to_bytes::<rkyv::rancor::Error>(&RangedV1 {
+                    node_id: self.node_id,
+                    partitions: self.partitions,
+                    slot_ranges: r.clone(),
+                    created_at_ms: self.created_at_ms,
+                })
+                .map_err(encode_err)?,
+            ),
+            Layout::Interleaved => (
+                FORMAT_V3,
+                rkyv::to_bytes::<rkyv::rancor::Error>(self).map_err(encode_err)?,
+            ),
+        };
         let mut out = Vec::with_capacity(PREFIX_LEN + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_V2.to_be_bytes());
+        out.extend_from_slice(&format.to_be_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_be_bytes());
         out.extend_from_slice(&payload);
@@ -125,9 +252,9 @@ impl Manifest {
             ));
         }
         let format = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
-        if format != FORMAT_V1 && format != FORMAT_V2 {
+        if !(FORMAT_V1..=FORMAT_V3).contains(&format) {
             return Err(Error::Manifest(format!(
-                "MANIFEST has format {format}; this build reads formats {FORMAT_V1} and {FORMAT_V2} only"
+                "MANIFEST has format {format}; this build reads formats {FORMAT_V1} to {FORMAT_V3} only"
             )));
         }
         let len = u32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]) as usize;
@@ -145,8 +272,20 @@ impl Manifest {
         }
         let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(len);
         aligned.extend_from_slice(payload);
-        let m = rkyv::from_bytes::<Manifest, rkyv::rancor::Error>(&aligned)
-            .map_err(|e| Error::Manifest(format!("MANIFEST payload is invalid: {e}")))?;
+        let invalid =
+            |e: rkyv::rancor::Error| Error::Manifest(format!("MANIFEST payload is invalid: {e}"));
+        let m = if format == FORMAT_V3 {
+            rkyv::from_bytes::<Manifest, rkyv::rancor::Error>(&aligned).map_err(invalid)?
+        } else {
+            let v1 =
+                rkyv::from_bytes::<RangedV1, rkyv::rancor::Error>(&aligned).map_err(invalid)?;
+            Manifest {
+                node_id: v1.node_id,
+                partitions: v1.partitions,
+                layout: Layout::Ranges(v1.slot_ranges),
+                created_at_ms: v1.created_at_ms,
+            }
+        };
         m.validate()?;
         Ok((m, format))
     }
@@ -196,8 +335,59 @@ mod tests {
         for p in [1, 2, 3, 7, 16, 64] {
             let m = Manifest::new(1, p, 0);
             m.validate().unwrap();
-            assert_eq!(m.slot_ranges.len(), p as usize);
+            assert!(matches!(&m.layout, Layout::Ranges(r) if r.len() == p as usize));
         }
+    }
+
+    /// Both layouts give every slot to one partition, `slots_of` lists
+    /// exactly the slots `slot_partitions` gives each partition, and the
+    /// partitions' `next_partition` chain visits every partition once.
+    #[test]
+    fn layouts_agree_with_the_slot_table() {
+        for p in [1, 2, 3, 7, 16] {
+            for m in [Manifest::new(1, p, 0), Manifest::interleaved(1, p, 0)] {
+                m.validate().unwrap();
+                let table = m.slot_partitions();
+                let mut seen = vec![false; SLOTS as usize];
+                let mut first = Some(0u16);
+                for part in 0..p {
+                    let s = m.slots_of(part);
+                    assert_eq!(first, Some(s.first), "{m:?} partition {part}");
+                    let owned: Vec<u16> = (s.first..s.end).step_by(s.step as usize).collect();
+                    for &slot in &owned {
+                        assert_eq!(table[slot as usize] as u32, part);
+                        assert!(!seen[slot as usize]);
+                        seen[slot as usize] = true;
+                    }
+                    assert_eq!(*owned.last().unwrap(), s.last());
+                    first = s.next_partition;
+                }
+                assert_eq!(first, None);
+                assert!(seen.iter().all(|&b| b), "{m:?}");
+            }
+        }
+        assert_eq!(
+            Manifest::interleaved(1, 4, 0).slots_of(1).to_string(),
+            "1-16381/4"
+        );
+        assert_eq!(Manifest::new(1, 2, 0).slots_of(1).to_string(), "8192-16383");
+    }
+
+    #[test]
+    fn an_interleaved_layout_is_format_3_and_round_trips() {
+        let m = Manifest::interleaved(0xbeef, 4, 9);
+        let bytes = m.to_file_bytes().unwrap();
+        assert_eq!(
+            u32::from_be_bytes(bytes[8..12].try_into().unwrap()),
+            FORMAT_V3
+        );
+        assert_eq!(Manifest::decode_file(&bytes).unwrap(), (m, FORMAT_V3));
+        // A ranged layout's bytes read as format 3 are refused, not misread.
+        let mut wrong = Manifest::new(1, 4, 0).to_file_bytes().unwrap();
+        wrong[11] = 3;
+        let sum = xxhash_rust::xxh3::xxh3_64(&wrong[PREFIX_LEN..]);
+        wrong[16..24].copy_from_slice(&sum.to_be_bytes());
+        assert!(Manifest::from_file_bytes(&wrong).is_err());
     }
 
     #[test]

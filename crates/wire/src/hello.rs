@@ -3,17 +3,43 @@
 //!
 //! ```text
 //! offset size field
-//! 0      2    hello format, u16 big endian (1)
+//! 0      2    hello format, u16 big endian (1 or 2)
 //! 2      4    payload length, u32 big endian
-//! 6      ..   payload: rkyv archive of `Hello` (validated on receipt)
+//! 6      ..   payload: rkyv archive of `HelloV1` (format 1) or of
+//!             `Hello` (format 2; validated on receipt)
 //! ```
+//!
+//! A node whose partitions own contiguous slot ranges answers format 1,
+//! byte for byte what earlier builds sent. A node with an interleaved
+//! layout (cluster data directories: partition p owns every slot s with
+//! s % P == p) answers format 2, which clients that know only format 1
+//! refuse instead of routing keys to the wrong core.
 
 use super::Error;
 use crate::slot::{key_slot, SLOTS};
 
 pub const FORMAT_V1: u16 = 1;
+pub const FORMAT_V2: u16 = 2;
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Which slots each partition owns.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum SlotLayout {
+    /// `[start, end)` slots of each partition, indexed by partition.
+    Ranges(Vec<(u16, u16)>),
+    /// This many partitions; partition p owns every slot s with s % n == p.
+    Interleaved(u32),
+}
+
+impl SlotLayout {
+    pub fn partitions(&self) -> u32 {
+        match self {
+            SlotLayout::Ranges(r) => r.len() as u32,
+            SlotLayout::Interleaved(n) => *n,
+        }
+    }
+}
 
 /// What HELLO returns.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -21,8 +47,7 @@ pub struct Hello {
     pub protocol: u16,
     pub node_id: u64,
     pub cores: u32,
-    /// `[start, end)` slots of each partition, indexed by partition.
-    pub slot_ranges: Vec<(u16, u16)>,
+    pub layout: SlotLayout,
     /// The shared port every core accepts on.
     pub shared_port: u16,
     /// Each core's own port, indexed by core.
@@ -31,12 +56,48 @@ pub struct Hello {
     pub server_version: String,
 }
 
+/// HELLO format 1: contiguous ranges only.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+struct HelloV1 {
+    protocol: u16,
+    node_id: u64,
+    cores: u32,
+    slot_ranges: Vec<(u16, u16)>,
+    shared_port: u16,
+    core_ports: Vec<u16>,
+    durability: String,
+    server_version: String,
+}
+
 impl Hello {
+    pub fn partitions(&self) -> u32 {
+        self.layout.partitions()
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        let payload = rkyv::to_bytes::<rkyv::rancor::Error>(self)
-            .map_err(|e| Error::BadArguments(format!("cannot encode HELLO: {e}")))?;
+        let err = |e: rkyv::rancor::Error| Error::BadArguments(format!("cannot encode HELLO: {e}"));
+        let (format, payload) = match &self.layout {
+            SlotLayout::Ranges(r) => (
+                FORMAT_V1,
+                rkyv::to_bytes::<rkyv::rancor::Error>(&HelloV1 {
+                    protocol: self.protocol,
+                    node_id: self.node_id,
+                    cores: self.cores,
+                    slot_ranges: r.clone(),
+                    shared_port: self.shared_port,
+                    core_ports: self.core_ports.clone(),
+                    durability: self.durability.clone(),
+                    server_version: self.server_version.clone(),
+                })
+                .map_err(err)?,
+            ),
+            SlotLayout::Interleaved(_) => (
+                FORMAT_V2,
+                rkyv::to_bytes::<rkyv::rancor::Error>(self).map_err(err)?,
+            ),
+        };
         let mut out = Vec::with_capacity(6 + payload.len());
-        out.extend_from_slice(&FORMAT_V1.to_be_bytes());
+        out.extend_from_slice(&format.to_be_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&payload);
         Ok(out)
@@ -47,7 +108,7 @@ impl Hello {
             return Err(Error::BadArguments("HELLO reply is truncated".into()));
         }
         let format = u16::from_be_bytes([raw[0], raw[1]]);
-        if format != FORMAT_V1 {
+        if format != FORMAT_V1 && format != FORMAT_V2 {
             return Err(Error::BadArguments(format!(
                 "HELLO format {format} is not supported"
             )));
@@ -58,8 +119,23 @@ impl Hello {
         }
         let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(len);
         aligned.extend_from_slice(&raw[6..]);
-        let h = rkyv::from_bytes::<Hello, rkyv::rancor::Error>(&aligned)
-            .map_err(|e| Error::BadArguments(format!("HELLO payload is invalid: {e}")))?;
+        let invalid =
+            |e: rkyv::rancor::Error| Error::BadArguments(format!("HELLO payload is invalid: {e}"));
+        let h = if format == FORMAT_V2 {
+            rkyv::from_bytes::<Hello, rkyv::rancor::Error>(&aligned).map_err(invalid)?
+        } else {
+            let v1 = rkyv::from_bytes::<HelloV1, rkyv::rancor::Error>(&aligned).map_err(invalid)?;
+            Hello {
+                protocol: v1.protocol,
+                node_id: v1.node_id,
+                cores: v1.cores,
+                layout: SlotLayout::Ranges(v1.slot_ranges),
+                shared_port: v1.shared_port,
+                core_ports: v1.core_ports,
+                durability: v1.durability,
+                server_version: v1.server_version,
+            }
+        };
         Topology::from_hello(&h)?;
         Ok(h)
     }
@@ -113,11 +189,41 @@ impl Topology {
                 "HELLO lists a port count unlike its core count".into(),
             ));
         }
-        Topology::new(&h.slot_ranges, h.cores)
+        Topology::from_layout(&h.layout, h.cores)
+    }
+
+    /// The topology of `layout` spread over `cores` cores.
+    pub fn from_layout(layout: &SlotLayout, cores: u32) -> Result<Topology, Error> {
+        match layout {
+            SlotLayout::Ranges(r) => Topology::new(r, cores),
+            SlotLayout::Interleaved(n) => {
+                if cores == 0 || *n == 0 || *n > SLOTS as u32 {
+                    return Err(Error::BadArguments(format!(
+                        "topology of {n} interleaved partitions over {cores} cores"
+                    )));
+                }
+                Ok(Topology {
+                    slot_partition: (0..SLOTS).map(|s| s % *n as u16).collect(),
+                    cores,
+                    partitions: *n,
+                })
+            }
+        }
     }
 
     pub fn cores(&self) -> u32 {
         self.cores
+    }
+
+    /// Whether `other` gives every slot to the same partition.
+    pub fn same_layout(&self, other: &Topology) -> bool {
+        self.slot_partition == other.slot_partition
+    }
+
+    /// Whether neighbouring slots lie in different partitions (an
+    /// interleaved layout) rather than in contiguous ranges.
+    pub fn interleaved(&self) -> bool {
+        self.partitions > 1 && self.slot_partition[0] != self.slot_partition[1]
     }
 
     pub fn partitions(&self) -> u32 {
@@ -189,18 +295,33 @@ mod tests {
             protocol: 1,
             node_id: 7,
             cores: 2,
-            slot_ranges: vec![(0, 8192), (8192, 16384)],
+            layout: SlotLayout::Ranges(vec![(0, 8192), (8192, 16384)]),
             shared_port: 7700,
             core_ports: vec![7701, 7702],
             durability: "wal".into(),
             server_version: "0.1.0".into(),
         };
         let raw = h.encode().unwrap();
+        assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), FORMAT_V1);
         assert_eq!(Hello::decode(&raw).unwrap(), h);
         assert!(Hello::decode(&raw[..raw.len() - 1]).is_err());
         let t = Topology::from_hello(&h).unwrap();
         assert_eq!(t.core_of_slot(0), 0);
         assert_eq!(t.core_of_slot(16383), 1);
+        // Interleaved: format 2, and neighbouring slots on different cores.
+        let i = Hello {
+            layout: SlotLayout::Interleaved(4),
+            ..h
+        };
+        let raw = i.encode().unwrap();
+        assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), FORMAT_V2);
+        assert_eq!(Hello::decode(&raw).unwrap(), i);
+        let t = Topology::from_hello(&i).unwrap();
+        assert_eq!(t.partitions(), 4);
+        assert_eq!((t.partition_of_slot(5), t.core_of_slot(5)), (1, 1));
+        assert_eq!((t.partition_of_slot(6), t.core_of_slot(6)), (2, 0));
+        assert_eq!(t.partition_of_slot(16383), 3);
+        assert!(Topology::from_layout(&SlotLayout::Interleaved(0), 1).is_err());
     }
 
     #[test]

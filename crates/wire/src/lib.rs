@@ -29,7 +29,7 @@ pub mod value;
 
 use crate::codes::{ErrorCode, WireError};
 pub use command::{Opcode, Request, SetArgs, Versioned};
-pub use hello::{Hello, Topology};
+pub use hello::{Hello, SlotLayout, Topology};
 
 /// Errors of decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

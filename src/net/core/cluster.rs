@@ -113,6 +113,35 @@ impl Routes {
     /// Whether a request on `slot` may run here; the redirect otherwise.
     /// `lease_ok`: whether a controller leader confirmed this node's map
     /// recently (a primary with replicas takes writes only then).
+    /// A write on `shard`'s primary (this node): refused once its write
+    /// lease has run out, if the shard has replicas that could be promoted.
+    fn leased(
+        shard: &tessera_cluster::Shard,
+        lease_ok: impl Fn() -> bool,
+    ) -> Result<(), WireError> {
+        if shard.replicas.is_empty() || lease_ok() {
+            return Ok(());
+        }
+        Err(WireError::new(
+            ErrorCode::ClusterDown,
+            "this primary has not heard from the cluster controller within its write lease (three quarters of cluster-node-timeout-ms); writes wait until it does, so a failed-over shard never has two writable primaries",
+        ))
+    }
+
+    /// A write with no key (FLUSHALL): taken by a primary only within its
+    /// write lease, as keyed writes are.
+    fn check_keyless(&self, lease_ok: impl Fn() -> bool) -> Result<(), WireError> {
+        let mine = self
+            .map
+            .nodes
+            .get(&self.me)
+            .and_then(|n| self.map.shards.get(&n.shard));
+        match mine {
+            Some(shard) if shard.primary == self.me => Routes::leased(shard, lease_ok),
+            _ => Ok(()),
+        }
+    }
+
     fn check(
         &self,
         slot: u16,
@@ -126,13 +155,10 @@ impl Routes {
             return Err(WireError::of(ErrorCode::ClusterDown));
         };
         if shard.primary == self.me {
-            if write && !shard.replicas.is_empty() && !lease_ok() {
-                return Err(WireError::new(
-                    ErrorCode::ClusterDown,
-                    "this primary has not heard from the cluster controller within its write lease (three quarters of cluster-node-timeout-ms); writes wait until it does, so a failed-over shard never has two writable primaries",
-                ));
-            }
-            return Ok(());
+            return match write {
+                true => Routes::leased(shard, lease_ok),
+                false => Ok(()),
+            };
         }
         // A replica of the owning shard serves reads to clients that asked
         // for them (READONLY; the binary protocol always may read).
@@ -236,10 +262,13 @@ impl Core {
         let Some(cl) = &self.cluster else {
             return Ok(());
         };
-        let Some(slot) = request_slot(req)? else {
-            return Ok(());
-        };
         let ctl = &cl.ctl;
+        let Some(slot) = request_slot(req)? else {
+            return match super::is_write(req) {
+                true => cl.routes().check_keyless(|| ctl.lease_ok()),
+                false => Ok(()),
+            };
+        };
         let r = cl
             .routes()
             .check(slot, super::is_write(req), readonly, front, || {
@@ -353,7 +382,7 @@ pub fn start_controller(
     resp_addr: Option<std::net::SocketAddr>,
     http_addr: Option<std::net::SocketAddr>,
     core_addrs: &[std::net::SocketAddr],
-    partitions: u32,
+    topo: &crate::proto::Topology,
 ) -> Result<Arc<tessera_cluster::Controller>, crate::ServerError> {
     if advertise.is_empty() {
         return Err(crate::ServerError::Setup(
@@ -372,7 +401,8 @@ pub fn start_controller(
         resp,
         http: http_addr.and_then(reachable),
         core_ports: core_addrs.iter().map(|a| a.port()).collect(),
-        partitions,
+        partitions: topo.partitions(),
+        interleaved: topo.interleaved(),
         shard: 0,
         health: Default::default(),
     };

@@ -32,8 +32,7 @@ impl Host for Core {
             max_frame_bytes: c.max_frame_bytes,
             durability: c.durability,
             state: &c.repl_state,
-            cores: self.topo.cores(),
-            partitions: self.topo.partitions(),
+            topo: &self.topo,
         }
     }
 

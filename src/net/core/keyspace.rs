@@ -4,7 +4,6 @@
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::hello::cursor;
 use crate::shard::backup;
-use crate::slot::SLOTS;
 
 use super::{wire, Core};
 
@@ -80,8 +79,10 @@ impl Core {
                 cursor::make(s, t)
             }
             Some((s, None)) => cursor::make(s, 0),
-            None if part.slots().end >= SLOTS => 0,
-            None => cursor::make(part.slots().end, 0),
+            None => match part.slots().next_partition {
+                Some(first) => cursor::make(first, 0),
+                None => 0,
+            },
         };
         Ok((next, page.keys))
     }

@@ -154,12 +154,7 @@ impl Core {
             let n = i.id;
             let _ = writeln!(s, "# partition {n}");
             let _ = writeln!(s, "partition{n}_core:{}", self.id);
-            let _ = writeln!(
-                s,
-                "partition{n}_slots:{}-{}",
-                i.slots.start,
-                i.slots.end - 1
-            );
+            let _ = writeln!(s, "partition{n}_slots:{}", i.slots);
             let _ = writeln!(s, "partition{n}_keys_estimate:{}", i.estimate_keys);
             let _ = writeln!(s, "partition{n}_reads:{}", i.reads);
             let _ = writeln!(s, "partition{n}_writes:{}", i.writes);

@@ -633,7 +633,7 @@ impl Controller {
                 }
                 Ok(Err(e)) => Err(refused(e)),
                 Err(e) => Err(refused(format!(
-                    "cannot reach the controller's leader {addr}: {e}"
+                    "cannot reach the controller's leader {addr}: {e}; the map cannot change until a majority of the voters can reach each other"
                 ))),
             };
         }
@@ -658,15 +658,22 @@ impl Controller {
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
         };
         let fence_ms = if alive { self.timings.lease_ms() } else { 0 };
-        let r = self
-            .raft
-            .client_write(Change::Failover {
-                shard: shard.id,
-                new_primary: node,
-                epoch: map.epoch,
-                fence_ms,
-            })
+        // A leader cut off from its quorum cannot commit: answer instead
+        // of waiting for the quorum to return.
+        let wait = Duration::from_millis(self.timings.node_timeout_ms * 2);
+        let write = self.raft.client_write(Change::Failover {
+            shard: shard.id,
+            new_primary: node,
+            epoch: map.epoch,
+            fence_ms,
+        });
+        let r = tokio::time::timeout(wait, write)
             .await
+            .map_err(|_| {
+                refused(format!(
+                    "the promotion was not committed within {wait:?}: this leader cannot reach a majority of the voters (it may still take effect if they return: check tessera cluster status)"
+                ))
+            })?
             .map_err(|e| refused(format!("the promotion was not committed: {e}")))?;
         r.data.map_err(refused)
     }

@@ -21,7 +21,7 @@ use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, Wri
 
 use super::clock::Hlc;
 use super::envelope::{self, Meta};
-use super::manifest::SlotRange;
+use super::manifest::PartitionSlots;
 use super::{Durability, Error};
 use repl_log::LogState;
 
@@ -68,7 +68,7 @@ pub struct PartitionStats {
 #[derive(Debug, Clone)]
 pub struct PartitionInfo {
     pub id: u32,
-    pub slots: SlotRange,
+    pub slots: PartitionSlots,
     pub estimate_keys: u64,
     pub memtable_bytes: u64,
     pub sst_bytes: u64,
@@ -154,7 +154,7 @@ impl std::ops::Deref for RawValue<'_> {
 
 pub struct Partition {
     id: u32,
-    range: SlotRange,
+    slots: PartitionSlots,
     pub(super) db: Arc<DB>,
     /// The last read that would have blocked (warmed by `warm_fn`).
     miss: RefCell<Option<Miss>>,
@@ -199,7 +199,7 @@ fn storage(e: rocksdb::Error) -> Error {
 impl Partition {
     pub(super) fn new(
         id: u32,
-        range: SlotRange,
+        slots: PartitionSlots,
         db: Arc<DB>,
         options: rocksdb::Options,
         durability: Durability,
@@ -228,7 +228,7 @@ impl Partition {
         read_inline.set_read_tier(ReadTier::BlockCache);
         Ok(Partition {
             id,
-            range,
+            slots,
             db,
             miss: RefCell::new(None),
             options,
@@ -260,8 +260,8 @@ impl Partition {
         self.id
     }
 
-    pub fn slots(&self) -> SlotRange {
-        self.range
+    pub fn slots(&self) -> PartitionSlots {
+        self.slots
     }
 
     // ---- reads -------------------------------------------------------------
@@ -634,7 +634,7 @@ impl Partition {
         let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         PartitionInfo {
             id: self.id,
-            slots: self.range,
+            slots: self.slots,
             estimate_keys: prop("rocksdb.estimate-num-keys"),
             memtable_bytes: prop("rocksdb.cur-size-all-mem-tables"),
             sst_bytes: prop("rocksdb.total-sst-files-size"),

@@ -4,6 +4,7 @@
 use rocksdb::{ReadOptions, DB};
 
 use super::{raw_key, storage, Partition, META_PREFIX};
+use crate::manifest::PartitionSlots;
 use crate::{envelope, Error};
 
 impl Partition {
@@ -18,8 +19,8 @@ impl Partition {
         now_ms: u64,
     ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
         let db = self.db.clone();
-        let end = self.range.end;
-        move || scan(&db, start_slot, end, after, &prefix, count, now_ms)
+        let slots = self.slots;
+        move || scan(&db, start_slot, slots, after, &prefix, count, now_ms)
     }
 }
 
@@ -39,12 +40,13 @@ const MAX_SLOTS_PER_PAGE: u32 = 1024;
 fn scan(
     db: &DB,
     start_slot: u16,
-    end_slot: u16,
+    slots: PartitionSlots,
     after: Option<Vec<u8>>,
     prefix: &[u8],
     count: usize,
     now_ms: u64,
 ) -> Result<ScanPage, Error> {
+    let end_slot = slots.end;
     let mut opts = ReadOptions::default();
     opts.set_iterate_upper_bound(end_slot.to_be_bytes().to_vec());
     opts.fill_cache(false);
@@ -110,7 +112,11 @@ fn scan(
         if !it.valid() && prefix.is_empty() {
             break;
         }
-        slot += 1;
+        // The next slot this partition owns (the others hold nothing here).
+        slot = match slot.checked_add(slots.step) {
+            Some(s) => s,
+            None => break,
+        };
         seek_to = raw_key(slot, prefix);
     }
     page.resume = None;
