@@ -207,6 +207,38 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     });
     assert_eq!(e.code(), Some(tessera::codes::ErrorCode::Moved), "{e}");
 
+    // HELLO carries the map: every slot's owner and every node's per-core
+    // ports, so `Client::connect` routes without asking again; the same
+    // client then reads `foo` from its owner through the wrong node.
+    let (hello, got) = common::block_on(async move {
+        let client = tessera::client::Client::connect(wrong_addr).await.unwrap();
+        let got = client.get(b"foo").await.unwrap();
+        (client.hello().clone(), got)
+    });
+    let map = tessera::proto::cluster_slots::ClusterSlots::decode(&hello.cluster).unwrap();
+    assert_eq!(
+        map.ranges
+            .iter()
+            .map(|r| u32::from(r.end - r.start) + 1)
+            .sum::<u32>(),
+        16384
+    );
+    assert_eq!(map.core_ports.len(), 6, "{map:?}");
+    for n in &nodes {
+        let ports = &map
+            .core_ports
+            .iter()
+            .find(|(a, _)| *a == n.binary.to_string())
+            .unwrap()
+            .1;
+        assert_eq!(ports.len(), 1, "--cores 1: {map:?}");
+    }
+    assert!(matches!(
+        hello.layout,
+        tessera::proto::SlotLayout::Interleaved(2)
+    ));
+    assert_eq!(got.map(|v| v.value), Some(b"via-tessera-cli".to_vec()));
+
     // HTTP answers a key it does not serve with 307 to the owner's HTTP address.
     {
         use std::io::{Read, Write};

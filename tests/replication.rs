@@ -1,6 +1,6 @@
 //! Replication, first part (docs/replication.md): a replica follows every
 //! partition of a primary, resumes from its position after a restart, and
-//! refuses writes; mismatched partition counts and cache mode are refused;
+//! refuses writes; mismatched partition counts, slot layouts and cache mode are refused;
 //! three nodes, dropped connections, restarts under load and full syncs.
 //! Promotion and fencing are in tests/replication_failover.rs.
 
@@ -185,7 +185,8 @@ fn three_nodes_converge_and_a_replica_switches_primary_at_run_time() {
             && info(&mut c2).contains(&r1.addr().to_string())
     });
     // At run time, replica 2 follows replica 1 (a chain); replicaof to a
-    // node with another partition count, or to itself, is refused.
+    // node with another partition count or slot layout, or to itself, is
+    // refused.
     let text = replicaof(r2.addr(), r1.addr());
     assert!(text.contains(&r1.addr().to_string()), "{text}");
     assert!(info(&mut c2).contains(&format!("role:replica of {}", r1.addr())));
@@ -194,6 +195,13 @@ fn three_nodes_converge_and_a_replica_switches_primary_at_run_time() {
     let other = Node::start_in(tempfile::tempdir().unwrap(), |c| c.partitions = Some(3));
     let e = role(r2.addr(), 1, other.addr().to_string()).unwrap_err();
     assert!(e.contains("3 partitions"), "{e}");
+    let interleaved = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.partitions = Some(2);
+        c.slot_layout = Some(tessera::shard::SlotLayoutKind::Interleaved);
+    });
+    let e = role(r2.addr(), 1, interleaved.addr().to_string()).unwrap_err();
+    assert!(e.contains("needs its primary's layout"), "{e}");
+    assert!(info(&mut c2).contains(&format!("role:replica of {}", r1.addr())));
     random_writes(&mut p, 9, 1000);
     converge_all(&mut p, &mut c2, "replica 2 through replica 1");
 }

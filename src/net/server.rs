@@ -245,6 +245,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         core_ports: core_addrs.iter().map(|a| a.port()).collect(),
         durability: config.durability.as_str().to_string(),
         server_version: env!("CARGO_PKG_VERSION").to_string(),
+        // Filled per answer in cluster mode (`Core::hello_reply`).
+        cluster: Vec::new(),
     }
     .encode()
     .map_err(|e| ServerError::Setup(e.to_string()))?;

@@ -29,6 +29,7 @@ use crate::sync::Notify;
 
 mod cluster;
 use tessera_wire as proto;
+use tessera_wire::cluster_slots::ClusterSlots;
 use tessera_wire::codec::{compact, Reader};
 use tessera_wire::codes::WireError;
 use tessera_wire::command::{read_found, NamedCommand};
@@ -326,7 +327,11 @@ impl Client {
     /// their slot, on whichever node that is (following MOVED).
     pub async fn connect(addr: SocketAddr) -> Result<Client, ClientError> {
         let mut c = Self::connect_node(addr).await?;
-        c.cluster = c.fetch_slots().await.map(cluster::ClusterView::new);
+        // In cluster mode HELLO carries the map.
+        if !c.hello.cluster.is_empty() {
+            let slots = ClusterSlots::decode(&c.hello.cluster).map_err(proto_err)?;
+            c.cluster = Some(cluster::ClusterView::new(slots));
+        }
         Ok(c)
     }
 

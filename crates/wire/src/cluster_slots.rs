@@ -3,15 +3,20 @@
 //! client sends each key straight to its owner (docs/cluster.md,
 //! docs/protocol.md).
 //!
-//! Layout (little endian, as every body): `u32` format (1), `u64` map
+//! The same table rides in HELLO (format 2) in cluster mode, so a client
+//! learns the owners and each node's per-core ports from its first answer.
+//!
+//! Layout (big endian, as every body): `u32` format (1 or 2), `u64` map
 //! epoch, `u32` n, then n ranges of `u16` first slot, `u16` last slot,
 //! `bytes` the primary's binary `HOST:PORT`, `u32` m, m × `bytes` replicas'.
+//! Format 2 then adds `u32` k, k nodes of `bytes` binary `HOST:PORT`, `u32`
+//! c, c × `u16` the node's per-core ports (core order).
 
 use crate::codec::{put_bytes, put_u16, put_u32, put_u64, Reader};
 use crate::slot::SLOTS;
 use crate::Error;
 
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Slots `start..=end` and the nodes serving them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +32,8 @@ pub struct SlotOwner {
 pub struct ClusterSlots {
     pub epoch: u64,
     pub ranges: Vec<SlotOwner>,
+    /// Each node's binary address and per-core ports (empty in format 1).
+    pub core_ports: Vec<(String, Vec<u16>)>,
 }
 
 impl ClusterSlots {
@@ -43,14 +50,22 @@ impl ClusterSlots {
                 put_bytes(out, a.as_bytes());
             }
         }
+        put_u32(out, self.core_ports.len() as u32);
+        for (addr, ports) in &self.core_ports {
+            put_bytes(out, addr.as_bytes());
+            put_u32(out, ports.len() as u32);
+            for &p in ports {
+                put_u16(out, p);
+            }
+        }
     }
 
     pub fn decode(b: &[u8]) -> Result<ClusterSlots, Error> {
         let mut r = Reader::new(b);
         let format = r.u32("format")?;
-        if format != FORMAT {
+        if format != 1 && format != FORMAT {
             return Err(Error::BadArguments(format!(
-                "cluster slots format {format} is not {FORMAT}"
+                "cluster slots format {format} is not 1 or {FORMAT}"
             )));
         }
         let epoch = r.u64("epoch")?;
@@ -79,8 +94,22 @@ impl ClusterSlots {
                 replicas,
             });
         }
+        let mut core_ports = Vec::new();
+        if format >= 2 {
+            let k = r.count("nodes", 8)?;
+            for _ in 0..k {
+                let addr = text(r.bytes("node")?)?;
+                let c = r.count("core ports", 2)?;
+                let ports = (0..c).map(|_| r.u16("port")).collect::<Result<_, _>>()?;
+                core_ports.push((addr, ports));
+            }
+        }
         r.end()?;
-        Ok(ClusterSlots { epoch, ranges })
+        Ok(ClusterSlots {
+            epoch,
+            ranges,
+            core_ports,
+        })
     }
 
     /// The primary serving `slot`.
@@ -114,6 +143,7 @@ mod tests {
                     replicas: vec![],
                 },
             ],
+            core_ports: vec![("10.0.0.1:7000".into(), vec![7001, 7002])],
         };
         let mut b = Vec::new();
         t.encode(&mut b);
@@ -123,5 +153,10 @@ mod tests {
         let mut bad = b.clone();
         bad[0] = 9;
         assert!(ClusterSlots::decode(&bad).is_err());
+        // Format 1 (no per-core ports) still reads.
+        let mut old = b[..b.len() - (4 + 4 + 13 + 4 + 4)].to_vec();
+        old[3] = 1;
+        let v1 = ClusterSlots::decode(&old).unwrap();
+        assert_eq!((v1.ranges, v1.core_ports), (t.ranges.clone(), vec![]));
     }
 }

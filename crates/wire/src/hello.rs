@@ -9,11 +9,13 @@
 //!             `Hello` (format 2; validated on receipt)
 //! ```
 //!
-//! A node whose partitions own contiguous slot ranges answers format 1,
-//! byte for byte what earlier builds sent. A node with an interleaved
-//! layout (cluster data directories: partition p owns every slot s with
-//! s % P == p) answers format 2, which clients that know only format 1
-//! refuse instead of routing keys to the wrong core.
+//! A single node whose partitions own contiguous slot ranges answers
+//! format 1, byte for byte what earlier builds sent. A node with an
+//! interleaved layout (cluster data directories: partition p owns every
+//! slot s with s % P == p), and every cluster node, answers format 2, which
+//! clients that know only format 1 refuse instead of routing keys to the
+//! wrong core. In cluster mode format 2 also carries the cluster map: the
+//! slot owners and each node's per-core ports (`cluster_slots`).
 
 use super::Error;
 use crate::slot::{key_slot, SLOTS};
@@ -54,6 +56,9 @@ pub struct Hello {
     pub core_ports: Vec<u16>,
     pub durability: String,
     pub server_version: String,
+    /// Cluster mode: the map as `cluster_slots::ClusterSlots` encodes it
+    /// (slot owners, each node's per-core ports); empty otherwise.
+    pub cluster: Vec<u8>,
 }
 
 /// HELLO format 1: contiguous ranges only.
@@ -77,7 +82,7 @@ impl Hello {
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let err = |e: rkyv::rancor::Error| Error::BadArguments(format!("cannot encode HELLO: {e}"));
         let (format, payload) = match &self.layout {
-            SlotLayout::Ranges(r) => (
+            SlotLayout::Ranges(r) if self.cluster.is_empty() => (
                 FORMAT_V1,
                 rkyv::to_bytes::<rkyv::rancor::Error>(&HelloV1 {
                     protocol: self.protocol,
@@ -91,7 +96,7 @@ impl Hello {
                 })
                 .map_err(err)?,
             ),
-            SlotLayout::Interleaved(_) => (
+            _ => (
                 FORMAT_V2,
                 rkyv::to_bytes::<rkyv::rancor::Error>(self).map_err(err)?,
             ),
@@ -134,6 +139,7 @@ impl Hello {
                 core_ports: v1.core_ports,
                 durability: v1.durability,
                 server_version: v1.server_version,
+                cluster: Vec::new(),
             }
         };
         Topology::from_hello(&h)?;
@@ -300,6 +306,7 @@ mod tests {
             core_ports: vec![7701, 7702],
             durability: "wal".into(),
             server_version: "0.1.0".into(),
+            cluster: vec![],
         };
         let raw = h.encode().unwrap();
         assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), FORMAT_V1);
@@ -322,6 +329,16 @@ mod tests {
         assert_eq!((t.partition_of_slot(6), t.core_of_slot(6)), (2, 0));
         assert_eq!(t.partition_of_slot(16383), 3);
         assert!(Topology::from_layout(&SlotLayout::Interleaved(0), 1).is_err());
+        // A cluster node with contiguous ranges (an adopted one): format 2,
+        // for the map it carries.
+        let c = Hello {
+            layout: SlotLayout::Ranges(vec![(0, 16384)]),
+            cluster: vec![1, 2, 3],
+            ..i
+        };
+        let raw = c.encode().unwrap();
+        assert_eq!(u16::from_be_bytes([raw[0], raw[1]]), FORMAT_V2);
+        assert_eq!(Hello::decode(&raw).unwrap(), c);
     }
 
     #[test]

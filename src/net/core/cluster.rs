@@ -68,7 +68,8 @@ impl Routes {
             .flatten()
     }
 
-    /// The slot owners' binary addresses (CLUSTER action SLOTS).
+    /// The slot owners' binary addresses and every node's per-core ports
+    /// (CLUSTER action SLOTS, and HELLO in cluster mode).
     pub fn slot_owners(&self) -> crate::proto::cluster_slots::ClusterSlots {
         use crate::proto::cluster_slots::{ClusterSlots, SlotOwner};
         let addr = |id: &u64| self.map.nodes.get(id).map(|n| n.binary.clone());
@@ -87,6 +88,12 @@ impl Routes {
                         replicas: s.replicas.iter().filter_map(addr).collect(),
                     })
                 })
+                .collect(),
+            core_ports: self
+                .map
+                .nodes
+                .values()
+                .map(|n| (n.binary.clone(), n.core_ports.clone()))
                 .collect(),
         }
     }

@@ -191,7 +191,7 @@ impl Core {
                         ),
                     ));
                 }
-                let hello = self.hello.borrow().clone();
+                let hello = self.hello_reply()?;
                 ok(out, id, |o| o.extend_from_slice(&hello));
             }
             Request::Get { key } => {
@@ -494,6 +494,19 @@ impl Core {
     /// Makes `core` reachable from the tasks it spawns; once, after `new`.
     pub fn set_self(core: &Rc<Core>) {
         *core.this.borrow_mut() = Rc::downgrade(core);
+    }
+
+    /// The HELLO answer: the node's, with the current cluster map in
+    /// cluster mode.
+    fn hello_reply(&self) -> Result<Rc<Vec<u8>>, WireError> {
+        let hello = self.hello.borrow().clone();
+        let Some(cl) = self.cluster() else {
+            return Ok(hello);
+        };
+        let internal = |e: proto::Error| WireError::new(ErrorCode::Internal, e.to_string());
+        let mut h = proto::Hello::decode(&hello).map_err(internal)?;
+        cl.routes().slot_owners().encode(&mut h.cluster);
+        h.encode().map(Rc::new).map_err(internal)
     }
 
     /// The HELLO this node answers, and the node id in it.
