@@ -219,6 +219,12 @@ impl Store {
     }
 }
 
+// openraft's storage trait returns its `StorageError` by value; these
+// helpers produce exactly what its methods return.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error type is openraft's, returned as its storage trait requires"
+)]
 impl Inner {
     fn save_hard(&self) -> Result<(), SErr> {
         let b =
