@@ -16,7 +16,8 @@ use common::resp::{Conn, R};
 /// Failover with real processes: a primary killed under a redis-py write
 /// load with `--min-replicas-to-ack 1` (no acknowledged write lost, the old
 /// primary returns as a replica), the controller's leader killed (a new one
-/// is elected and fails its shard over too), and a primary stopped past the
+/// is elected, fails its shard over too and replaces the dead voter with a
+/// learner), and a primary stopped past the
 /// node timeout (SIGSTOP) that takes no write once resumed. Then three of
 /// the five voters are stopped: the map freezes (a promotion is refused with
 /// the reason), reads are still served, and once they resume a leader is
@@ -148,6 +149,20 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
     };
     let info = String::from_utf8_lossy(&info).into_owned();
     assert!(!info.contains("cluster_controller_leader:none"), "{info}");
+    // The dead voter is replaced by a live learner: five voters, not it.
+    common::wait_until(
+        "the dead voter is replaced",
+        Duration::from_secs(30),
+        || {
+            let (ok, st, _) = cluster_cmd(&["status", "--addr", &node(&nodes, 3).0.to_string()]);
+            let voters = st
+                .lines()
+                .find(|l| l.starts_with("voters:"))
+                .map(addrs_in)
+                .unwrap_or_default();
+            ok && voters.len() == 5 && !voters.contains(&leader.binary)
+        },
+    );
     nodes[0] = Some(restart(&leader, &extra));
     drop(leader);
 

@@ -197,6 +197,14 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
         crate::shard::Layout::Interleaved => SlotLayout::Interleaved(manifest.partitions),
     };
+    let interleaved = matches!(layout, SlotLayout::Interleaved(_));
+    if config.slot_layout.is_some() && config.interleaved() != interleaved {
+        tracing::warn!(
+            "slot-layout only applies when a data directory is created: {} keeps its {} layout",
+            config.data_dir.display(),
+            if interleaved { "interleaved" } else { "ranges" }
+        );
+    }
     let topo = Arc::new(
         Topology::from_layout(&layout, cores as u32)
             .map_err(|e| ServerError::Setup(e.to_string()))?,
