@@ -423,7 +423,7 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
         drop(n);
         again.push((dir, ip, binary, resp, http));
     }
-    let nodes: Vec<ClusterNode> = again
+    let mut nodes: Vec<ClusterNode> = again
         .iter()
         .map(|(dir, ip, b, r, h)| {
             start_node_http(dir, ip, &b.to_string(), &r.to_string(), &h.to_string(), &[])
@@ -444,7 +444,48 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
         cli(&["set", "after-restart", "1"]) == "OK"
     });
     redis_py(nodes[0].resp, "read");
+
+    // A node restarted on new (ephemeral) ports tells the cluster: the map,
+    // MOVED, HELLO and CLUSTER NODES point at its new addresses, and every
+    // key is still read through any node.
+    let i = nodes
+        .iter()
+        .position(|n| Some(n.resp) == primary_of(&mut c, 0))
+        .unwrap();
+    let watcher = nodes[(i + 1) % nodes.len()].resp;
+    let old = nodes.remove(i);
+    common::sigterm(old.child.id());
+    let (dir, ip, old_binary, old_resp) = (old.dir.clone(), old.ip.clone(), old.binary, old.resp);
+    drop(old);
+    let any = format!("{ip}:0");
+    let moved = start_node_http(&dir, &ip, &any, &any, &any, &[]);
+    assert!(moved.binary != old_binary && moved.resp != old_resp);
+    let mut w = Conn::connect(watcher);
+    let new_resp = moved.resp.to_string();
+    common::wait_until(
+        "the map lists the new addresses",
+        Duration::from_secs(30),
+        || matches!(w.cmd(&["CLUSTER", "NODES"]), R::Bulk(t) if String::from_utf8_lossy(&t).contains(&new_resp)),
+    );
+    let (ok, status, err) = cluster_cmd(&["status", "--addr", &watcher_binary(&nodes, watcher)]);
+    assert!(
+        ok && status.contains(&moved.binary.to_string()),
+        "{status}{err}"
+    );
+    assert!(!status.contains(&old_binary.to_string()), "{status}");
+    nodes.push(moved);
+    redis_py(watcher, "read");
     drop(plain);
+}
+
+/// The binary address of the node whose RESP address is `resp`.
+fn watcher_binary(nodes: &[ClusterNode], resp: SocketAddr) -> String {
+    nodes
+        .iter()
+        .find(|n| n.resp == resp)
+        .unwrap()
+        .binary
+        .to_string()
 }
 
 /// The index (in `nodes`) of the primary of `ranges[i]`.

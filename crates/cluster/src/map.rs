@@ -118,6 +118,15 @@ pub enum Change {
     },
     /// A node's health as the controller's leader sees it.
     SetHealth { node: u64, health: Health },
+    /// A node restarted on other addresses (ephemeral ports, a new host
+    /// name): clients, replicas and the controller reach it there from now.
+    Readdress {
+        node: u64,
+        binary: String,
+        resp: Option<String>,
+        http: Option<String>,
+        core_ports: Vec<u16>,
+    },
 }
 
 /// What applying a change answered: the new epoch, or why it was refused
@@ -202,6 +211,31 @@ impl ClusterMap {
                     return Ok(self.epoch);
                 }
                 n.health = *health;
+                self.epoch += 1;
+                Ok(self.epoch)
+            }
+            Change::Readdress {
+                node,
+                binary,
+                resp,
+                http,
+                core_ports,
+            } => {
+                if let Some(other) = self
+                    .nodes
+                    .values()
+                    .find(|n| n.id != *node && n.binary == *binary)
+                {
+                    return Err(format!("{binary} is node {}'s address", other.name));
+                }
+                let n = self
+                    .nodes
+                    .get_mut(node)
+                    .ok_or_else(|| format!("no node {node:x}"))?;
+                n.binary = binary.clone();
+                n.resp = resp.clone();
+                n.http = http.clone();
+                n.core_ports = core_ports.clone();
                 self.epoch += 1;
                 Ok(self.epoch)
             }
@@ -606,5 +640,29 @@ mod tests {
             slots: l.slots,
         };
         assert!(empty.apply(&newer).unwrap_err().contains("newer"));
+    }
+
+    #[test]
+    fn a_node_is_readdressed_unless_the_address_is_taken() {
+        let l = layout(vec![node(1, "a:1", 2), node(2, "b:1", 2)], 1).unwrap();
+        let mut m = formed(&l);
+        let change = |node: u64, binary: &str| Change::Readdress {
+            node,
+            binary: binary.into(),
+            resp: Some("a:6380".into()),
+            http: None,
+            core_ports: vec![9],
+        };
+        let e = m.apply(&change(2, "a:1")).unwrap_err();
+        assert!(e.contains("address"), "{e}");
+        assert!(m.apply(&change(7, "c:1")).unwrap_err().contains("no node"));
+        let before = m.epoch;
+        assert_eq!(m.apply(&change(2, "c:1")), Ok(before + 1));
+        let n = &m.nodes[&2];
+        assert_eq!(
+            (n.binary.as_str(), n.core_ports.as_slice()),
+            ("c:1", &[9][..])
+        );
+        assert_eq!(n.resp.as_deref(), Some("a:6380"));
     }
 }

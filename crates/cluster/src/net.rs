@@ -51,6 +51,10 @@ pub const PROMOTE: u8 = 7;
 /// A PUBLISH relayed from the node a client published on, delivered to
 /// this node's subscribers only (body: `bytes` channel, `bytes` message).
 pub const PUBLISH: u8 = 8;
+/// A node restarted on other addresses asks the controller's leader to
+/// record them (body: [`crate::controller::ReaddressRequest`]; answer the
+/// new map epoch).
+pub const READDRESS: u8 = 9;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use tessera_wire::Request;
 
-use super::{Controller, LeaseRequest};
+use super::{Controller, LeaseRequest, ReaddressRequest};
 use crate::map::{Change, ClusterMap, Health};
-use crate::net::{call, call_request, LEASE, PUBLISH, RPC_FORMAT};
+use crate::net::{call, call_request, LEASE, PUBLISH, READDRESS, RPC_FORMAT};
 
 /// The leader's side of failure detection. Every node asks the leader for
 /// its write lease every `ping_every` (`lease_loop`); a node not heard from
@@ -152,6 +152,74 @@ pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
                 _ => *conn = None,
             }
         });
+    }
+}
+
+/// A node restarted on other addresses than the map lists (ephemeral ports,
+/// a moved host) asks for the map to record them: through its own
+/// controller (which forwards to the leader it knows), or else through each
+/// other node in turn (the others cannot reach it at the old address, so it
+/// may not know the leader). Runs on every node; does nothing while the map
+/// lists this node's addresses.
+pub(super) async fn readdress_loop(ctl: std::sync::Weak<Controller>) {
+    let mut tries = 0u64;
+    while let Some(c) = tick(&ctl).await {
+        let map = c.store.map();
+        let (Some(listed), Some(cluster_id)) = (map.nodes.get(&c.shared.me), c.shared.cluster_id())
+        else {
+            continue;
+        };
+        let me = &c.me;
+        if (
+            &listed.binary,
+            &listed.resp,
+            &listed.http,
+            &listed.core_ports,
+        ) == (&me.binary, &me.resp, &me.http, &me.core_ports)
+        {
+            tries = 0;
+            continue;
+        }
+        let body = serde_json::to_vec(&ReaddressRequest {
+            format: RPC_FORMAT,
+            cluster_id,
+            node: me.clone(),
+        })
+        .unwrap_or_default();
+        // Here first; then one other node per round, in turn.
+        let others: Vec<&str> = map
+            .nodes
+            .values()
+            .filter(|n| n.id != c.shared.me)
+            .map(|n| n.binary.as_str())
+            .collect();
+        let r = match tries as usize % (others.len() + 1) {
+            0 => c.clone().request(READDRESS, body).await.map(|_| ()),
+            i => {
+                let mut conn = None;
+                let wait = c.timings.ping_every() * 8;
+                match tokio::time::timeout(wait, call(&mut conn, others[i - 1], READDRESS, &body))
+                    .await
+                {
+                    Ok(Ok(Ok(_))) => Ok(()),
+                    Ok(Ok(Err(e))) => Err(super::refused(e)),
+                    Ok(Err(e)) => Err(super::refused(e.to_string())),
+                    Err(_) => Err(super::refused(format!("{} did not answer", others[i - 1]))),
+                }
+            }
+        };
+        tries += 1;
+        match r {
+            Ok(()) => tracing::info!(
+                "cluster: the map now lists this node at {} (was {})",
+                me.binary,
+                listed.binary
+            ),
+            Err(e) if tries % 16 == 1 => {
+                tracing::warn!("cluster: cannot record this node's new addresses yet: {e}")
+            }
+            Err(_) => {}
+        }
     }
 }
 
