@@ -117,9 +117,6 @@ impl Routes {
             .unwrap_or(0)
     }
 
-    /// Whether a request on `slot` may run here; the redirect otherwise.
-    /// `lease_ok`: whether a controller leader confirmed this node's map
-    /// recently (a primary with replicas takes writes only then).
     /// A write on `shard`'s primary (this node): refused once its write
     /// lease has run out, if the shard has replicas that could be promoted.
     fn leased(
@@ -149,6 +146,9 @@ impl Routes {
         }
     }
 
+    /// Whether a request on `slot` may run here; the redirect otherwise.
+    /// `lease_ok`: whether a controller leader confirmed this node's map
+    /// recently (a primary with replicas takes writes only then).
     fn check(
         &self,
         slot: u16,

@@ -194,7 +194,7 @@ pub(super) async fn readdress_loop(ctl: std::sync::Weak<Controller>) {
             .map(|n| n.binary.as_str())
             .collect();
         let r = match tries as usize % (others.len() + 1) {
-            0 => c.clone().request(READDRESS, body).await.map(|_| ()),
+            0 => c.request(READDRESS, body).await.map(|_| ()),
             i => {
                 let mut conn = None;
                 let wait = c.timings.ping_every() * 8;
