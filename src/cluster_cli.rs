@@ -322,25 +322,10 @@ pub fn render_status(st: &Status) -> String {
         c.last_log_index.unwrap_or(0),
         c.last_applied.unwrap_or(0)
     );
-    let _ = writeln!(
-        s,
-        "voters: {}",
-        c.voters
-            .iter()
-            .map(|&v| name(v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let list = |ids: &[u64]| ids.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(s, "voters: {}", list(&c.voters));
     if !c.learners.is_empty() {
-        let _ = writeln!(
-            s,
-            "learners: {}",
-            c.learners
-                .iter()
-                .map(|&v| name(v))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let _ = writeln!(s, "learners: {}", list(&c.learners));
     }
     for (id, lag) in &c.lag {
         let _ = writeln!(s, "lag {}: {lag} entries", name(*id));

@@ -186,12 +186,9 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
 
     // `tessera cli` (the Rust client) follows the cluster map.
     let tcli = |args: &[&str]| {
-        let out = Command::new(common::binary())
-            .args(["cli", "--addr", &nodes[0].binary.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let (_, out, _) =
+            tessera(&[&["cli", "--addr", &nodes[0].binary.to_string()], args].concat());
+        out.trim().to_string()
     };
     assert!(!tcli(&["set", "foo", "via-tessera-cli"]).is_empty());
     assert_eq!(tcli(&["get", "foo"]), "via-tessera-cli");
@@ -356,18 +353,7 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     // A manual promotion goes through the controller: the replica becomes
     // shard 0's primary once the old primary's write lease has run out, the
     // old primary its replica; REPLICAOF is refused in cluster mode.
-    let on_replica = |args: &[&str]| {
-        let out = Command::new(common::binary())
-            .args(["cli", "--addr", &replica.binary.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
-    };
+    let on_replica = |args: &[&str]| cli_on(replica.binary, args);
     let (ok, text) = on_replica(&["replicaof", &nodes[1].binary.to_string()]);
     assert!(!ok && text.contains("cluster map decides"), "{text}");
     let (ok, text) = on_replica(&["promote"]);
@@ -613,16 +599,14 @@ fn an_existing_node_and_a_restored_backup_are_adopted() {
         cb.cmd(&["GET", "old:199"]) == R::bulk("199")
     });
     let backup = backups.join("b1");
-    let out = Command::new(common::binary())
-        .args(["backup", "--addr", &a_addr, "--to"])
-        .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = tessera(&[
+        "backup",
+        "--addr",
+        &a_addr,
+        "--to",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
     drop((ca, cb));
     for c in [&mut a, &mut b] {
         common::sigterm(c.id());
@@ -672,18 +656,14 @@ fn an_existing_node_and_a_restored_backup_are_adopted() {
 
     // A restored backup is a node with data: adopted as a cluster of its own.
     let restored = root.path().join("restored");
-    let out = Command::new(common::binary())
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .arg("--data-dir")
-        .arg(&restored)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = tessera(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
     let r = start_node(&restored, "127.0.0.53", "127.0.0.53:0", "127.0.0.53:0", &[]);
     let (ok, _, err) = cluster_cmd(&["create", "--adopt", &r.binary.to_string()]);
     assert!(ok, "{err}");

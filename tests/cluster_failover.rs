@@ -307,16 +307,8 @@ fn quorum_loss_freezes_the_map(nodes: &[Option<ClusterNode>], slot1: i64, watch:
         || matches!(kc.cmd(&["INFO"]), R::Bulk(i) if String::from_utf8_lossy(&i).contains("cluster_controller_leader:none")),
     );
     // A map change is refused with the reason; data is still served.
-    let out = Command::new(common::binary())
-        .args(["cli", "--addr", &keeper.binary.to_string(), "promote"])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && text.contains("no quorum"),
-        "{text}"
-    );
+    let (ok, text) = cli_on(keeper.binary, &["promote"]);
+    assert!(!ok && text.contains("no quorum"), "{text}");
     assert_eq!(kc.cmd(&["GET", &key]), R::bulk("before"));
     assert_eq!(epoch(&mut kc), before, "the map is frozen");
 

@@ -91,18 +91,30 @@ pub fn refuses_to_start(args: &[&str], dir: &Path, why: &str) {
     assert!(!out.status.success() && err.contains(why), "{err}");
 }
 
-pub fn cluster_cmd(args: &[&str]) -> (bool, String, String) {
+/// Runs `tessera ARGS...`: whether it succeeded, its stdout, its stderr.
+pub fn tessera(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(super::binary())
-        .arg("cluster")
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("tessera cluster runs");
+        .expect("tessera runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+pub fn cluster_cmd(args: &[&str]) -> (bool, String, String) {
+    tessera(&[&["cluster"], args].concat())
+}
+
+/// `tessera cli --addr ADDR ARGS...`: whether it succeeded, and its stdout
+/// followed by its stderr.
+pub fn cli_on(addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    let addr = addr.to_string();
+    let (ok, out, err) = tessera(&[&["cli", "--addr", addr.as_str()], args].concat());
+    (ok, out + &err)
 }
 
 pub fn redis_py(addr: SocketAddr, mode: &str) {

@@ -162,16 +162,6 @@ impl Manifest {
         }
     }
 
-    /// The partition owning `slot`, for every slot.
-    pub fn slot_partitions(&self) -> Vec<u16> {
-        (0..SLOTS)
-            .map(|s| match &self.layout {
-                Layout::Ranges(r) => r.iter().position(|r| s < r.end).unwrap_or(0) as u16,
-                Layout::Interleaved => s % self.partitions as u16,
-            })
-            .collect()
-    }
-
     /// Checks that the layout gives every slot to exactly one partition.
     pub fn validate(&self) -> Result<(), Error> {
         if self.partitions == 0 || self.partitions > SLOTS as u32 {
@@ -339,6 +329,16 @@ mod tests {
         }
     }
 
+    /// The partition owning each slot, from the layout's definition.
+    fn slot_partitions(m: &Manifest) -> Vec<u16> {
+        (0..SLOTS)
+            .map(|s| match &m.layout {
+                Layout::Ranges(r) => r.iter().position(|r| s < r.end).unwrap_or(0) as u16,
+                Layout::Interleaved => s % m.partitions as u16,
+            })
+            .collect()
+    }
+
     /// Both layouts give every slot to one partition, `slots_of` lists
     /// exactly the slots `slot_partitions` gives each partition, and the
     /// partitions' `next_partition` chain visits every partition once.
@@ -347,7 +347,7 @@ mod tests {
         for p in [1, 2, 3, 7, 16] {
             for m in [Manifest::new(1, p, 0), Manifest::interleaved(1, p, 0)] {
                 m.validate().unwrap();
-                let table = m.slot_partitions();
+                let table = slot_partitions(&m);
                 let mut seen = vec![false; SLOTS as usize];
                 let mut first = Some(0u16);
                 for part in 0..p {
