@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tessera_cluster::controller::{IdentityReply, JoinRequest, Status};
 use tessera_cluster::map::{layout, Change, ClusterMap, MAP_FORMAT};
-use tessera_cluster::net::{FORM, IDENTITY, JOIN, STATUS};
+use tessera_cluster::net::{FORM, IDENTITY, JOIN, MIGRATE, RPC_FORMAT, STATUS};
 
 use crate::proto::{decode_error, frame, Request};
 
@@ -297,6 +297,20 @@ pub fn render_map(map: &ClusterMap) -> String {
             }
         }
     }
+    for m in &map.migrations {
+        let _ = writeln!(
+            s,
+            "migration {}: {} slot(s) {}-{} from shard {} to shard {}, stage {}, attempt {}",
+            m.id,
+            m.slots.len(),
+            m.slots.first().copied().unwrap_or(0),
+            m.slots.last().copied().unwrap_or(0),
+            m.from,
+            m.to,
+            m.stage.name(),
+            m.attempts
+        );
+    }
     s
 }
 
@@ -331,4 +345,123 @@ pub fn render_status(st: &Status) -> String {
         let _ = writeln!(s, "lag {}: {lag} entries", name(*id));
     }
     s
+}
+
+/// The shard `to` names: a shard number, or a node's 40-hex id (its shard).
+fn shard_named(map: &ClusterMap, to: &str) -> Result<u32, String> {
+    if let Ok(n) = to.parse::<u32>() {
+        return map
+            .shards
+            .contains_key(&n)
+            .then_some(n)
+            .ok_or_else(|| format!("the cluster has no shard {n}"));
+    }
+    map.node_named(to)
+        .map(|n| n.shard)
+        .ok_or_else(|| format!("{to:?} is neither a shard number nor a node id of this cluster"))
+}
+
+/// `tessera cluster migrate-slots SLOTS --to SHARD`: moves the slots to the
+/// shard, one migration per source shard, printing each stage as the map
+/// records it, until every slot has moved. Resumable: slots already there
+/// are skipped, and a migration of the same slots already in progress is
+/// followed instead of started again.
+pub fn migrate_slots(
+    addr: &str,
+    slots: &str,
+    to: &str,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let slots = tessera_cluster::map::parse_slots(slots)?;
+    let map = status(addr)?.map;
+    if !map.formed() {
+        return Err(format!("{addr} is not in a formed cluster"));
+    }
+    let to = shard_named(&map, to)?;
+    let mut by_source: std::collections::BTreeMap<u32, Vec<u16>> = Default::default();
+    let mut there = 0;
+    for &s in &slots {
+        match map.shard_of_slot(s) {
+            Some(sh) if sh.id == to => there += 1,
+            Some(sh) => by_source.entry(sh.id).or_default().push(s),
+            None => return Err(format!("slot {s} has no owner")),
+        }
+    }
+    if there > 0 {
+        let _ = writeln!(out, "{there} slot(s) already on shard {to}");
+    }
+    for (from, slots) in by_source {
+        let existing = map
+            .migrations
+            .iter()
+            .find(|m| m.from == from && m.to == to && m.slots == slots)
+            .map(|m| m.id);
+        let id = match existing {
+            Some(id) => {
+                let _ = writeln!(out, "following migration {id}, already in progress");
+                id
+            }
+            None => {
+                let body =
+                    serde_json::to_vec(&tessera_cluster::controller::migrate::MigrateRequest {
+                        format: RPC_FORMAT,
+                        change: Change::MigrateStart {
+                            slots: slots.clone(),
+                            from,
+                            to,
+                        },
+                    })
+                    .map_err(|e| e.to_string())?;
+                json::<u64>(addr, &call(addr, MIGRATE, &body)?)?
+            }
+        };
+        let _ = writeln!(
+            out,
+            "migration {id}: {} slot(s) from shard {from} to shard {to}",
+            slots.len()
+        );
+        follow_migration(addr, id, out)?;
+    }
+    Ok(())
+}
+
+/// Prints migration `id`'s stages until the map no longer has it.
+fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last = None;
+    let mut said = Instant::now();
+    loop {
+        let map = status(addr)?.map;
+        let Some(m) = map.migrations.iter().find(|m| m.id == id) else {
+            let _ = writeln!(
+                out,
+                "migration {id}: done in {:.1} s (epoch {})",
+                started.elapsed().as_secs_f64(),
+                map.epoch
+            );
+            return Ok(());
+        };
+        let now = (m.stage, m.attempts);
+        if last != Some(now) {
+            let _ = writeln!(
+                out,
+                "migration {id}: stage {} (attempt {}) at {:.1} s",
+                m.stage.name(),
+                m.attempts,
+                started.elapsed().as_secs_f64()
+            );
+            last = Some(now);
+            said = Instant::now();
+        } else if said.elapsed() > Duration::from_secs(10) {
+            let _ = writeln!(
+                out,
+                "migration {id}: still at stage {} after {:.0} s (INFO cluster_migrate_* on the target shows the copy's progress)",
+                m.stage.name(),
+                started.elapsed().as_secs_f64()
+            );
+            said = Instant::now();
+        }
+        let _ = out.flush();
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

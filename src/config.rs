@@ -68,6 +68,9 @@ pub struct Config {
     pub resp_advertise: Option<String>,
     /// Cluster mode: a primary silent for this long is failed over, in ms.
     pub cluster_node_timeout_ms: u64,
+    /// Cluster mode: the most a slot migration copies per second into this
+    /// node (0 = no limit), so foreground requests keep their share.
+    pub migrate_bytes_per_sec: u64,
     /// Cluster mode, declarative forming: every node's binary `HOST:PORT`,
     /// the same list in every node's configuration; the first one forms
     /// the cluster once all answer.
@@ -117,6 +120,7 @@ impl Default for Config {
             cluster: false,
             resp_advertise: None,
             cluster_node_timeout_ms: 2000,
+            migrate_bytes_per_sec: 64 << 20,
             cluster_peers: Vec::new(),
             cluster_replicas: 0,
             slot_layout: None,

@@ -64,6 +64,21 @@ enum ClusterCommand {
         #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
         addr: String,
     },
+    /// Move slots to another shard while they are served (docs/cluster.md, "Moving slots"):
+    /// the target copies them, catches up, then a fence of a few milliseconds (writes answer
+    /// TRYAGAIN) hands them over. One migration per source shard; prints each stage until
+    /// done. Safe to run again: moved slots are skipped, a migration in progress is followed.
+    MigrateSlots {
+        /// Slots, e.g. `0-99,200,300-310`.
+        #[arg(value_name = "SLOTS")]
+        slots: String,
+        /// The target: a shard number, or the 40-hex id of one of its nodes.
+        #[arg(long, value_name = "SHARD")]
+        to: String,
+        /// Any node's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -186,6 +201,11 @@ struct ServeArgs {
     /// three quarters of it without hearing from the controller [default: 2000].
     #[arg(long, value_name = "MS")]
     cluster_node_timeout_ms: Option<u64>,
+    /// Cluster mode: the most a slot migration copies into this node per second, so
+    /// foreground requests keep their share of the CPU and disk; 0 = no limit
+    /// [default: 67108864, 64 MiB/s].
+    #[arg(long, value_name = "BYTES")]
+    migrate_bytes_per_sec: Option<u64>,
     /// Cluster mode, formed declaratively: every node's binary HOST:PORT, comma-separated, the
     /// same list on every node (this node's --listen or --advertise among them). The first
     /// one forms the cluster, as `tessera cluster create` would, once every peer answers.
@@ -295,6 +315,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     if let Some(ms) = a.cluster_node_timeout_ms {
         c.cluster_node_timeout_ms = ms;
     }
+    if let Some(b) = a.migrate_bytes_per_sec {
+        c.migrate_bytes_per_sec = b;
+    }
     if let Some(p) = a.cluster_peers {
         c.cluster_peers = p;
     }
@@ -385,6 +408,10 @@ fn main() {
                 .map(|m| tessera::cluster_cli::render_map(&m)),
                 ClusterCommand::Status { addr } => tessera::cluster_cli::status(&addr)
                     .map(|s| tessera::cluster_cli::render_status(&s)),
+                ClusterCommand::MigrateSlots { slots, to, addr } => {
+                    tessera::cluster_cli::migrate_slots(&addr, &slots, &to, &mut std::io::stdout())
+                        .map(|_| String::new())
+                }
             };
             match r {
                 Ok(text) => {

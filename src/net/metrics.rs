@@ -147,6 +147,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "tessera_cluster_moved_total",
         "Cluster mode: requests answered MOVED because another node serves the slot",
     ),
+    (
+        "tessera_cluster_tryagain_total",
+        "Cluster mode: writes answered TRYAGAIN during a slot migration's fence",
+    ),
     ("tessera_cluster_epoch", "Cluster mode: the map's config epoch"),
     (
         "tessera_cluster_slots_served",
@@ -167,6 +171,30 @@ pub const FAMILIES: &[(&str, &str)] = &[
     (
         "tessera_cluster_last_failover_seconds",
         "Cluster mode: time from the failed primary's last answered heartbeat to the committed failover",
+    ),
+    (
+        "tessera_cluster_migrations_in_progress",
+        "Cluster mode: slot migrations in the map",
+    ),
+    (
+        "tessera_cluster_migrate_keys_in_total",
+        "Cluster mode: keys and members a slot migration copied or replayed into this node",
+    ),
+    (
+        "tessera_cluster_migrate_bytes_in_total",
+        "Cluster mode: bytes a slot migration copied or replayed into this node",
+    ),
+    (
+        "tessera_cluster_migrate_fences_total",
+        "Cluster mode: migration fences this node (as target primary) saw through to the flip",
+    ),
+    (
+        "tessera_cluster_migrate_fence_max_seconds",
+        "Cluster mode: the longest of those fences, from the fence's commit to the flip's",
+    ),
+    (
+        "tessera_cluster_migrate_throttle_waits_total",
+        "Cluster mode: pauses of a migration's copy for migrate-bytes-per-sec",
     ),
     (
         "tessera_mesh_inbox_depth",

@@ -344,6 +344,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         min_replicas_to_ack: config.min_replicas_to_ack,
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
         cluster: controller.clone(),
+        migrate_bytes_per_sec: config.migrate_bytes_per_sec,
     });
     let health = Arc::new(Health::new(
         cores,
@@ -610,6 +611,9 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     }
     if id == 0 && core.cluster().is_some() {
         glommio::spawn_local(super::core::cluster::reconcile_loop(core.clone())).detach();
+    }
+    if core.cluster().is_some() {
+        glommio::spawn_local(super::core::migrate::migrate_loop(core.clone())).detach();
     }
     let _ = a.ready.send((id, Ok(())));
 

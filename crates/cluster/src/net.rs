@@ -55,6 +55,19 @@ pub const PUBLISH: u8 = 8;
 /// record them (body: [`crate::controller::ReaddressRequest`]; answer the
 /// new map epoch).
 pub const READDRESS: u8 = 9;
+/// A slot migration's next step, carried out by the controller's leader
+/// (body: [`crate::controller::migrate::MigrateRequest`]; answer the new
+/// map epoch).
+pub const MIGRATE: u8 = 10;
+/// A migration's copy: the next chunk of the slots from a checkpoint of one
+/// of the source's partitions (binary, answered by the owning core).
+pub const MIGRATE_COPY: u8 = 11;
+/// A migration's catch-up: the source partition's batches after a position
+/// (binary, answered by the owning core).
+pub const MIGRATE_PULL: u8 = 12;
+/// A migration's fence: the source partition's last record once no write
+/// to the slots can be staged any more (binary, answered by the owning core).
+pub const MIGRATE_FENCED: u8 = 13;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

@@ -44,6 +44,17 @@ impl Hlc {
         self.last = self.last.max(version);
     }
 
+    /// Moves the clock past a version seen elsewhere whose batch does not
+    /// carry the other clock's mark (slot migration). When it reaches the
+    /// persisted mark, returns the new mark to persist.
+    pub fn observe_persisting(&mut self, version: u64) -> Option<u64> {
+        self.observe(version);
+        (self.last >= self.high_water).then(|| {
+            self.high_water = self.last + LEASE;
+            self.high_water
+        })
+    }
+
     pub fn last(&self) -> u64 {
         self.last
     }

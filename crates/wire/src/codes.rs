@@ -63,11 +63,15 @@ pub enum ErrorCode {
     /// Cluster mode: a cluster operation was refused (another cluster's
     /// node, no controller quorum, a bad plan); the message says why.
     ClusterRefused = 25,
+    /// Cluster mode: the key's slot is being handed to another node; writes
+    /// to it wait for a few milliseconds (retry, as Redis Cluster clients
+    /// do on TRYAGAIN).
+    TryAgain = 26,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -93,6 +97,7 @@ impl ErrorCode {
         ErrorCode::Moved,
         ErrorCode::ClusterDown,
         ErrorCode::ClusterRefused,
+        ErrorCode::TryAgain,
     ];
 
     /// The number on the wire.
@@ -128,6 +133,7 @@ impl ErrorCode {
             ErrorCode::Moved => "MOVED",
             ErrorCode::ClusterDown => "CLUSTER_DOWN",
             ErrorCode::ClusterRefused => "CLUSTER_REFUSED",
+            ErrorCode::TryAgain => "TRY_AGAIN",
         }
     }
 
@@ -138,7 +144,7 @@ impl ErrorCode {
             ErrorCode::CrossSlot => "CROSSSLOT",
             ErrorCode::NoReplicas => "NOREPLICAS",
             ErrorCode::ReadOnly => "READONLY",
-            ErrorCode::WriteStall => "TRYAGAIN",
+            ErrorCode::WriteStall | ErrorCode::TryAgain => "TRYAGAIN",
             ErrorCode::OutOfMemory => "OOM",
             ErrorCode::VersionConflict => "CONFLICT",
             ErrorCode::Poisoned | ErrorCode::Storage => "IOERR",
@@ -174,6 +180,7 @@ impl ErrorCode {
             | ErrorCode::OutOfMemory
             | ErrorCode::NoReplicas
             | ErrorCode::ClusterDown
+            | ErrorCode::TryAgain
             | ErrorCode::ShuttingDown => 503,
         }
     }
@@ -206,6 +213,7 @@ impl ErrorCode {
             ErrorCode::Moved => "another node serves this slot",
             ErrorCode::ClusterDown => "Hash slot not served",
             ErrorCode::ClusterRefused => "cluster operation refused",
+            ErrorCode::TryAgain => "the slot is being moved to another node, try again",
         }
     }
 }

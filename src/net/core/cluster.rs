@@ -37,6 +37,12 @@ pub struct Routes {
     /// Shard of each slot (`NO_SHARD` when unassigned).
     slot_shard: Vec<u32>,
     pub me: u64,
+    /// Slots whose migration away from this node's shard is fenced
+    /// (writes answer TRYAGAIN); empty when there are none.
+    fenced: Vec<bool>,
+    /// Whether this node's shard is the source or target of a migration
+    /// (keyless writes such as FLUSHALL wait for it to end).
+    migrating_here: bool,
 }
 
 impl Routes {
@@ -47,11 +53,36 @@ impl Routes {
                 slot_shard[s as usize] = r.shard;
             }
         }
+        let mine = map.nodes.get(&me).map(|n| n.shard);
+        let mut fenced = Vec::new();
+        for m in &map.migrations {
+            // The source refuses writes while fenced; the target answers
+            // TRYAGAIN too until it learns of the flip (instead of a MOVED
+            // back to the source, which a client would bounce on).
+            let side = Some(m.from) == mine || Some(m.to) == mine;
+            if side && m.stage == tessera_cluster::map::Stage::Fence {
+                fenced.resize(crate::slot::SLOTS as usize, false);
+                for &s in &m.slots {
+                    fenced[s as usize] = true;
+                }
+            }
+        }
+        let migrating_here = map
+            .migrations
+            .iter()
+            .any(|m| Some(m.from) == mine || Some(m.to) == mine);
         Routes {
             map,
             slot_shard,
             me,
+            fenced,
+            migrating_here,
         }
+    }
+
+    /// Whether writes to `slot` wait for its migration's fence.
+    fn is_fenced(&self, slot: u16) -> bool {
+        self.fenced.get(slot as usize).copied().unwrap_or(false)
     }
 
     /// This node's entry in the map.
@@ -161,8 +192,13 @@ impl Routes {
         let Some(shard) = self.map.shards.get(&shard_id) else {
             return Err(WireError::of(ErrorCode::ClusterDown));
         };
+        if self.is_fenced(slot) && shard.primary != self.me && self.i_am_primary() {
+            // The fenced target: the slot is about to become its own.
+            return Err(tryagain(slot));
+        }
         if shard.primary == self.me {
             return match write {
+                true if self.is_fenced(slot) => Err(tryagain(slot)),
                 true => Routes::leased(shard, lease_ok),
                 false => Ok(()),
             };
@@ -191,11 +227,38 @@ impl Routes {
     }
 }
 
+fn tryagain(slot: u16) -> WireError {
+    WireError::new(
+        ErrorCode::TryAgain,
+        format!("slot {slot} is being handed to another node; retry in a few milliseconds"),
+    )
+}
+
 /// A core's cluster state.
 pub struct CoreCluster {
     ctl: Arc<Controller>,
     seen: Cell<u64>,
     routes: RefCell<Rc<Routes>>,
+    /// Writes running on this core, counted in two generations: a fence
+    /// starts a new one and waits for the old one to empty.
+    write_gen: Cell<u64>,
+    running: [Cell<u32>; 2],
+    draining: Cell<bool>,
+}
+
+/// A write admitted on this core, counted until it is staged (dropped).
+pub struct Admitted<'a> {
+    cl: &'a CoreCluster,
+    gen: Option<usize>,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.gen {
+            let c = &self.cl.running[g];
+            c.set(c.get().saturating_sub(1));
+        }
+    }
 }
 
 impl CoreCluster {
@@ -206,7 +269,75 @@ impl CoreCluster {
             ctl,
             seen: Cell::new(v),
             routes: RefCell::new(Rc::new(Routes::build(map, me))),
+            write_gen: Cell::new(0),
+            running: [Cell::new(0), Cell::new(0)],
+            draining: Cell::new(false),
         }
+    }
+
+    /// Admits a write on this core (the owning one): refused with TRYAGAIN
+    /// while its slot's migration is fenced, or, for a write without a
+    /// key, while this node's shard takes part in a migration.
+    pub fn admit_write(
+        &self,
+        req: &Request<'_>,
+        stats: &super::stats::Stats,
+    ) -> Result<Admitted<'_>, WireError> {
+        let r = self.routes();
+        if r.migrating_here {
+            match request_slot(req)? {
+                Some(slot) if r.is_fenced(slot) => {
+                    stats.tryagain();
+                    return Err(tryagain(slot));
+                }
+                None => {
+                    return Err(WireError::new(
+                        ErrorCode::TryAgain,
+                        "a slot migration to or from this node is in progress; writes to every key (FLUSHALL) wait until it ends",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        // A blocked pop waits for a push, which the fence refuses: it is
+        // not counted, or a fence would wait for it.
+        if matches!(req, Request::BlockingPop { .. }) {
+            return Ok(Admitted {
+                cl: self,
+                gen: None,
+            });
+        }
+        let gen = (self.write_gen.get() & 1) as usize;
+        self.running[gen].set(self.running[gen].get() + 1);
+        Ok(Admitted {
+            cl: self,
+            gen: Some(gen),
+        })
+    }
+
+    /// Waits (at most `limit`) until every write admitted on this core
+    /// before the call has been staged. One drain at a time.
+    pub async fn drain_writes(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.draining.get() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        self.draining.set(true);
+        let old = (self.write_gen.get() & 1) as usize;
+        self.write_gen.set(self.write_gen.get() + 1);
+        let mut ok = true;
+        while self.running[old].get() > 0 {
+            if std::time::Instant::now() >= deadline {
+                ok = false;
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        self.draining.set(false);
+        ok
     }
 
     pub fn controller(&self) -> &Arc<Controller> {
@@ -282,8 +413,10 @@ impl Core {
                 ctl.lease_ok()
             });
         if let Err(e) = &r {
-            if e.code == ErrorCode::Moved {
-                self.stats.moved();
+            match e.code {
+                ErrorCode::Moved => self.stats.moved(),
+                ErrorCode::TryAgain => self.stats.tryagain(),
+                _ => {}
             }
         }
         r
@@ -322,6 +455,18 @@ impl CoreCluster {
             u8::from(self.ctl.lease_ok()),
             self.ctl.node_timeout_ms(),
         );
+        let t = self.ctl.migration_totals();
+        let _ = write!(
+            out,
+            "cluster_migrations_in_progress:{}\ncluster_migrate_keys_in:{}\ncluster_migrate_bytes_in:{}\ncluster_migrate_fences:{}\ncluster_migrate_fence_last_ms:{}\ncluster_migrate_fence_max_ms:{}\ncluster_migrate_throttle_waits:{}\n",
+            r.map.migrations.len(),
+            t.keys_in,
+            t.bytes_in,
+            t.fences,
+            t.fence_last_ms,
+            t.fence_max_ms,
+            t.throttle_waits,
+        );
     }
 
     /// `/metrics` series of the cluster (core 0's).
@@ -329,56 +474,51 @@ impl CoreCluster {
         let r = self.routes();
         let st = self.ctl.status();
         let (failovers, last_ms) = self.ctl.failovers();
-        write_metrics(
-            out,
-            [
-                ("g", "tessera_cluster_epoch", r.map.epoch as f64),
-                (
-                    "g",
-                    "tessera_cluster_slots_served",
-                    f64::from(r.slots_served()),
-                ),
-                (
-                    "g",
-                    "tessera_cluster_controller_leader",
-                    f64::from(u8::from(st.controller.role == "leader")),
-                ),
-                (
-                    "g",
-                    "tessera_cluster_controller_lag_max",
-                    st.controller.lag.values().max().copied().unwrap_or(0) as f64,
-                ),
-                ("c", "tessera_cluster_failovers_total", failovers as f64),
-                (
-                    "g",
-                    "tessera_cluster_last_failover_seconds",
-                    last_ms as f64 / 1e3,
-                ),
-            ],
-        );
+        let t = self.ctl.migration_totals();
+        let values = [
+            r.map.epoch as f64,
+            f64::from(r.slots_served()),
+            f64::from(u8::from(st.controller.role == "leader")),
+            st.controller.lag.values().max().copied().unwrap_or(0) as f64,
+            failovers as f64,
+            last_ms as f64 / 1e3,
+            r.map.migrations.len() as f64,
+            t.keys_in as f64,
+            t.bytes_in as f64,
+            t.fences as f64,
+            t.fence_max_ms as f64 / 1e3,
+            t.throttle_waits as f64,
+        ];
+        write_metrics(out, values);
     }
 }
 
-fn write_metrics(out: &mut String, series: [(&str, &str, f64); 6]) {
+/// The node-wide cluster series (`/metrics`), zero outside cluster mode.
+const SERIES: [(&str, &str); 12] = [
+    ("g", "tessera_cluster_epoch"),
+    ("g", "tessera_cluster_slots_served"),
+    ("g", "tessera_cluster_controller_leader"),
+    ("g", "tessera_cluster_controller_lag_max"),
+    ("c", "tessera_cluster_failovers_total"),
+    ("g", "tessera_cluster_last_failover_seconds"),
+    ("g", "tessera_cluster_migrations_in_progress"),
+    ("c", "tessera_cluster_migrate_keys_in_total"),
+    ("c", "tessera_cluster_migrate_bytes_in_total"),
+    ("c", "tessera_cluster_migrate_fences_total"),
+    ("g", "tessera_cluster_migrate_fence_max_seconds"),
+    ("c", "tessera_cluster_migrate_throttle_waits_total"),
+];
+
+fn write_metrics(out: &mut String, values: [f64; SERIES.len()]) {
     use std::fmt::Write;
-    for (kind, name, v) in series {
+    for (&(kind, name), v) in SERIES.iter().zip(values) {
         let _ = writeln!(out, "{kind} {name} node=local {v}");
     }
 }
 
 /// The cluster series of a node outside cluster mode: all zero.
 pub fn zero_metric_lines(out: &mut String) {
-    write_metrics(
-        out,
-        [
-            ("g", "tessera_cluster_epoch", 0.0),
-            ("g", "tessera_cluster_slots_served", 0.0),
-            ("g", "tessera_cluster_controller_leader", 0.0),
-            ("g", "tessera_cluster_controller_lag_max", 0.0),
-            ("c", "tessera_cluster_failovers_total", 0.0),
-            ("g", "tessera_cluster_last_failover_seconds", 0.0),
-        ],
-    );
+    write_metrics(out, [0.0; SERIES.len()]);
 }
 
 /// Starts the cluster controller of a `--cluster` node, with the addresses

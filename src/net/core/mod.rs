@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod commit;
 mod host;
 mod keyspace;
+pub mod migrate;
 mod report;
 mod run;
 pub mod stats;
@@ -60,6 +61,8 @@ pub struct CoreConfig {
     pub replica_ack_timeout: std::time::Duration,
     /// The cluster controller, in cluster mode.
     pub cluster: Option<Arc<tessera_cluster::Controller>>,
+    /// The most a slot migration copies into this node per second (0: no limit).
+    pub migrate_bytes_per_sec: u64,
 }
 
 /// SCAN positions a core remembers (token → last raw key returned).
@@ -174,11 +177,20 @@ impl Core {
         writes: &mut Writes,
     ) -> Result<(), WireError> {
         let now = now_ms();
-        if is_write(req) {
-            if let Some(e) = self.repl.readonly_error() {
-                return Err(e);
+        // Cluster mode: a write is refused while its slot's migration is
+        // fenced, and counted while it runs (a fence waits for it).
+        let _admitted = match is_write(req) {
+            true => {
+                if let Some(e) = self.repl.readonly_error() {
+                    return Err(e);
+                }
+                match &self.cluster {
+                    Some(cl) => Some(cl.admit_write(req, &self.stats)?),
+                    None => None,
+                }
             }
-        }
+            false => None,
+        };
         match req {
             Request::Ping(payload) => ok(out, id, |o| o.extend_from_slice(payload)),
             Request::Hello { version } => {
@@ -359,6 +371,9 @@ impl Core {
                     let t = cl.routes().slot_owners();
                     ok(out, id, |o| t.encode(o));
                     return Ok(());
+                }
+                if let Some(r) = migrate::serve(self, *action, body, id, out).await {
+                    return r;
                 }
                 let answer = cl
                     .controller()

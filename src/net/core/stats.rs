@@ -18,6 +18,9 @@ pub struct Stats {
     forwarded_in: Cell<u64>,
     /// Cluster mode: requests answered MOVED (another node serves the slot).
     moved: Cell<u64>,
+    /// Cluster mode: writes answered TRYAGAIN (their slot's migration was
+    /// in its fence).
+    tryagain: Cell<u64>,
     errors: Cell<u64>,
     /// WAL syncs (group commits in fsync mode, the periodic sync in wal
     /// mode) and the time they took, in microseconds.
@@ -80,6 +83,12 @@ impl Stats {
         bump(&self.moved, 1);
     }
 
+    /// A write was answered TRYAGAIN (a migration's fence).
+    #[inline]
+    pub fn tryagain(&self) {
+        bump(&self.tryagain, 1);
+    }
+
     /// A WAL sync took `took`.
     #[inline]
     pub fn wal_sync(&self, took: Duration) {
@@ -136,6 +145,11 @@ impl Stats {
                 self.forwarded_in.get() as f64,
             ),
             ("c", "tessera_cluster_moved_total", self.moved.get() as f64),
+            (
+                "c",
+                "tessera_cluster_tryagain_total",
+                self.tryagain.get() as f64,
+            ),
             ("c", "tessera_wal_syncs_total", self.wal_syncs.get() as f64),
             (
                 "c",
@@ -157,6 +171,7 @@ impl Stats {
             ("forwarded_out", &self.forwarded_out),
             ("forwarded_in", &self.forwarded_in),
             ("moved", &self.moved),
+            ("tryagain", &self.tryagain),
         ] {
             let _ = writeln!(out, "core{core}_{name}:{}", v.get());
         }

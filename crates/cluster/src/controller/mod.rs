@@ -23,13 +23,14 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{dir, Identity};
 use crate::map::{is_hex40, Change, ClusterMap, NodeInfo};
 use crate::net::{
-    call, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, PROMOTE, RAFT, READDRESS,
-    RPC_FORMAT, STATUS,
+    call, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, MIGRATE, PROMOTE, RAFT,
+    READDRESS, RPC_FORMAT, STATUS,
 };
 use crate::store::{Published, Store};
 use crate::{Error, TypeConfig};
 
 mod health;
+pub mod migrate;
 use health::{health_loop, lease_loop, readdress_loop};
 
 /// How long forming a cluster may wait for each step (leadership, a
@@ -180,6 +181,8 @@ pub struct Controller {
     last_failover_ms: AtomicU64,
     /// PUBLISH messages to relay to every other node, in order.
     relay: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, Vec<u8>)>,
+    /// This node's partitions' progress in slot migrations.
+    board: migrate::Board,
 }
 
 /// Timings of the controller's Raft group.
@@ -305,6 +308,7 @@ impl Controller {
             failovers: AtomicU64::new(0),
             last_failover_ms: AtomicU64::new(0),
             relay,
+            board: Default::default(),
         });
         ctl.rt
             .spawn(health::relay_loop(Arc::downgrade(&ctl), relay_rx));
@@ -439,6 +443,10 @@ impl Controller {
             READDRESS => {
                 let r: ReaddressRequest = parse(body)?;
                 Ok(json(&self.readdress(r, body).await?))
+            }
+            MIGRATE => {
+                let r: migrate::MigrateRequest = parse(body)?;
+                Ok(json(&self.migrate(r, body).await?))
             }
             n => Err(refused(format!("unknown CLUSTER action {n}"))),
         }

@@ -27,6 +27,7 @@ use repl_log::LogState;
 
 mod cache;
 mod commit;
+pub mod migrate;
 mod pending;
 pub mod repl_log;
 mod scan;

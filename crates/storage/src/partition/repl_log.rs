@@ -552,6 +552,66 @@ impl SyncSource {
         }
     }
 
+    /// A closure reading the entries of `slots` (ascending) after
+    /// `(cf, key)` (`None`: from the start), up to about `max_bytes`
+    /// (blocking pool): a slot migration's copy. Returns them and whether
+    /// the slots are exhausted.
+    pub fn slot_chunk_fn(
+        &self,
+        slots: Vec<u16>,
+        after: Option<(u8, Vec<u8>)>,
+        max_bytes: usize,
+    ) -> impl FnOnce() -> Result<(Vec<Entry>, bool), Error> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let db = db.ok_or_else(|| Error::storage("read the checkpoint", "it is closed"))?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            let (first_cf, from) = match &after {
+                None => (0, None),
+                Some((cf, k)) => (*cf, Some(k.clone())),
+            };
+            for cf in first_cf..2u8 {
+                let mut it = match cf {
+                    0 => db.raw_iterator(),
+                    _ => db.raw_iterator_cf(
+                        db.cf_handle(SUB_CF)
+                            .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?,
+                    ),
+                };
+                let resume = from.as_ref().filter(|_| cf == first_cf);
+                for &slot in &slots {
+                    let lo = slot.to_be_bytes();
+                    let in_slot = |k: &[u8]| k.len() >= 2 && k[..2] == lo;
+                    match resume {
+                        // Slots before the resumed key's are done.
+                        Some(k) if k.as_slice() >= lo.as_slice() && !in_slot(k) => continue,
+                        Some(k) if in_slot(k) => {
+                            it.seek(k);
+                            if it.key() == Some(k.as_slice()) {
+                                it.next();
+                            }
+                        }
+                        _ => it.seek(lo),
+                    }
+                    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                        if !in_slot(k) {
+                            break;
+                        }
+                        bytes += k.len() + v.len();
+                        out.push((cf, k.to_vec(), v.to_vec()));
+                        if bytes >= max_bytes {
+                            return Ok((out, false));
+                        }
+                        it.next();
+                    }
+                    it.status().map_err(storage)?;
+                }
+            }
+            Ok((out, true))
+        }
+    }
+
     /// The directory the checkpoint lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
