@@ -170,7 +170,7 @@ impl Conn {
             }
         };
         if self.gate {
-            if let Err(e) = core.cluster_gate(&req, Front::Binary, false) {
+            if let Err(e) = core.cluster_gate(&req, Front::Binary, Default::default()) {
                 self.local_error(id, &e);
                 return;
             }

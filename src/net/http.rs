@@ -117,7 +117,7 @@ impl Response {
 /// Runs one binary-protocol request through the core; returns the reply body.
 async fn call(core: &Rc<Core>, req: &Request<'_>) -> Result<Vec<u8>, WireError> {
     // Cluster mode: a key another node serves is redirected (307).
-    core.cluster_gate(req, Front::Http, false)?;
+    core.cluster_gate(req, Front::Http, Default::default())?;
     let mut f = Vec::new();
     req.encode(1, &mut f);
     let reply = conn::execute(core.clone(), f).await;

@@ -151,6 +151,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "tessera_cluster_tryagain_total",
         "Cluster mode: writes answered TRYAGAIN during a slot migration's fence",
     ),
+    (
+        "tessera_cluster_ask_total",
+        "Cluster mode: requests answered ASK during a slot migration's hand-over",
+    ),
     ("tessera_cluster_epoch", "Cluster mode: the map's config epoch"),
     (
         "tessera_cluster_slots_served",

@@ -19,6 +19,10 @@ use crate::{Client, ClientError};
 pub(crate) const SLOTS: u8 = 6;
 /// How many MOVED answers one request follows before it gives up.
 pub(crate) const MAX_REDIRECTS: usize = 5;
+/// How many TRYAGAIN answers (a slot migration's fence, milliseconds long)
+/// one request waits out, `TRYAGAIN_PAUSE` apart, before it gives up.
+const MAX_TRYAGAIN: usize = 100;
+const TRYAGAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What a cluster-mode client knows of the cluster.
 pub(crate) struct ClusterView {
@@ -85,7 +89,9 @@ impl Client {
         req: &Request<'_>,
     ) -> Result<Vec<u8>, ClientError> {
         let mut last = None;
-        for _ in 0..=MAX_REDIRECTS {
+        let mut waits = 0;
+        let mut redirects = 0;
+        while redirects <= MAX_REDIRECTS {
             let owner = view.owner(slot);
             let r = match owner {
                 Some(a) if a != self.addr => match view.node(a).await {
@@ -97,9 +103,16 @@ impl Client {
             match r {
                 Err(ClientError::Server(e)) if e.code == ErrorCode::Moved => {
                     last = Some(ClientError::Server(e));
+                    redirects += 1;
                     if let Some(t) = self.fetch_slots().await {
                         view.replace(t);
                     }
+                }
+                Err(ClientError::Server(e))
+                    if e.code == ErrorCode::TryAgain && waits < MAX_TRYAGAIN =>
+                {
+                    waits += 1;
+                    glommio::timer::sleep(TRYAGAIN_PAUSE).await;
                 }
                 Err(e @ (ClientError::Io(_) | ClientError::Closed)) => {
                     if let Some(a) = owner {

@@ -67,11 +67,15 @@ pub enum ErrorCode {
     /// to it wait for a few milliseconds (retry, as Redis Cluster clients
     /// do on TRYAGAIN).
     TryAgain = 26,
+    /// Cluster mode, RESP: the key's slot is being handed to another node;
+    /// send this one command there, after ASKING. The message is `<slot>
+    /// <host>:<port>`.
+    Ask = 27,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -98,6 +102,7 @@ impl ErrorCode {
         ErrorCode::ClusterDown,
         ErrorCode::ClusterRefused,
         ErrorCode::TryAgain,
+        ErrorCode::Ask,
     ];
 
     /// The number on the wire.
@@ -134,6 +139,7 @@ impl ErrorCode {
             ErrorCode::ClusterDown => "CLUSTER_DOWN",
             ErrorCode::ClusterRefused => "CLUSTER_REFUSED",
             ErrorCode::TryAgain => "TRY_AGAIN",
+            ErrorCode::Ask => "ASK",
         }
     }
 
@@ -151,6 +157,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "SHUTDOWN",
             ErrorCode::ExecAbort => "EXECABORT",
             ErrorCode::Moved => "MOVED",
+            ErrorCode::Ask => "ASK",
             ErrorCode::ClusterDown => "CLUSTERDOWN",
             _ => "ERR",
         }
@@ -169,7 +176,7 @@ impl ErrorCode {
             | ErrorCode::ExecAbort
             | ErrorCode::Overflow
             | ErrorCode::CrossSlot => 400,
-            ErrorCode::Moved => 307,
+            ErrorCode::Moved | ErrorCode::Ask => 307,
             ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
@@ -214,6 +221,7 @@ impl ErrorCode {
             ErrorCode::ClusterDown => "Hash slot not served",
             ErrorCode::ClusterRefused => "cluster operation refused",
             ErrorCode::TryAgain => "the slot is being moved to another node, try again",
+            ErrorCode::Ask => "ask the migrating slot's new node, after ASKING",
         }
     }
 }

@@ -37,9 +37,9 @@ pub struct Routes {
     /// Shard of each slot (`NO_SHARD` when unassigned).
     slot_shard: Vec<u32>,
     pub me: u64,
-    /// Slots whose migration away from this node's shard is fenced
-    /// (writes answer TRYAGAIN); empty when there are none.
-    fenced: Vec<bool>,
+    /// Each slot's part in a fenced migration of this node's shard
+    /// (`Side`); empty when there is none.
+    sides: Vec<Side>,
     /// Whether this node's shard is the source or target of a migration
     /// (keyless writes such as FLUSHALL wait for it to end).
     migrating_here: bool,
@@ -54,17 +54,19 @@ impl Routes {
             }
         }
         let mine = map.nodes.get(&me).map(|n| n.shard);
-        let mut fenced = Vec::new();
+        let mut sides = Vec::new();
         for m in &map.migrations {
-            // The source refuses writes while fenced; the target answers
-            // TRYAGAIN too until it learns of the flip (instead of a MOVED
-            // back to the source, which a client would bounce on).
-            let side = Some(m.from) == mine || Some(m.to) == mine;
-            if side && m.stage == tessera_cluster::map::Stage::Fence {
-                fenced.resize(crate::slot::SLOTS as usize, false);
-                for &s in &m.slots {
-                    fenced[s as usize] = true;
-                }
+            use tessera_cluster::map::Stage;
+            let handover = m.stage == Stage::Handover;
+            let side = match (Some(m.from) == mine, Some(m.to) == mine) {
+                _ if !matches!(m.stage, Stage::Fence | Stage::Handover) => continue,
+                (true, _) => Side::Source { handover },
+                (_, true) => Side::Target { handover },
+                _ => continue,
+            };
+            sides.resize(crate::slot::SLOTS as usize, Side::None);
+            for &s in &m.slots {
+                sides[s as usize] = side;
             }
         }
         let migrating_here = map
@@ -75,14 +77,29 @@ impl Routes {
             map,
             slot_shard,
             me,
-            fenced,
+            sides,
             migrating_here,
         }
     }
 
-    /// Whether writes to `slot` wait for its migration's fence.
-    fn is_fenced(&self, slot: u16) -> bool {
-        self.fenced.get(slot as usize).copied().unwrap_or(false)
+    /// `slot`'s part in a fenced migration of this node's shard.
+    fn side(&self, slot: u16) -> Side {
+        self.sides.get(slot as usize).copied().unwrap_or(Side::None)
+    }
+
+    /// The ASK redirect of `slot` (in its migration's hand-over) for a
+    /// Redis client: the target primary's RESP address.
+    fn ask(&self, slot: u16) -> WireError {
+        let target = self
+            .map
+            .migration_of(slot)
+            .and_then(|m| self.map.shards.get(&m.to))
+            .and_then(|s| self.map.nodes.get(&s.primary))
+            .and_then(|n| n.resp.as_deref());
+        match target {
+            Some(a) => WireError::new(ErrorCode::Ask, format!("{slot} {a}")),
+            None => tryagain(slot),
+        }
     }
 
     /// This node's entry in the map.
@@ -184,7 +201,7 @@ impl Routes {
         &self,
         slot: u16,
         write: bool,
-        readonly: bool,
+        conn: ConnFlags,
         front: Front,
         lease_ok: impl Fn() -> bool,
     ) -> Result<(), WireError> {
@@ -192,13 +209,27 @@ impl Routes {
         let Some(shard) = self.map.shards.get(&shard_id) else {
             return Err(WireError::of(ErrorCode::ClusterDown));
         };
-        if self.is_fenced(slot) && shard.primary != self.me && self.i_am_primary() {
-            // The fenced target: the slot is about to become its own.
-            return Err(tryagain(slot));
+        let primary_here = shard.primary == self.me;
+        match self.side(slot) {
+            Side::None => {}
+            // The source: fenced writes wait; in the hand-over Redis
+            // clients go to the target, which has every write to the slot.
+            Side::Source { handover: true } if primary_here && front == Front::Resp => {
+                return Err(self.ask(slot))
+            }
+            Side::Source { .. } if primary_here && write => return Err(tryagain(slot)),
+            // The target: the slot is about to become its own; a Redis
+            // client sent by the source's ASK is served in the hand-over.
+            Side::Target { handover } if self.i_am_primary() => {
+                return match handover && conn.asking {
+                    true => Ok(()),
+                    false => Err(tryagain(slot)),
+                };
+            }
+            _ => {}
         }
-        if shard.primary == self.me {
+        if primary_here {
             return match write {
-                true if self.is_fenced(slot) => Err(tryagain(slot)),
                 true => Routes::leased(shard, lease_ok),
                 false => Ok(()),
             };
@@ -206,7 +237,7 @@ impl Routes {
         // A replica of the owning shard serves reads to clients that asked
         // for them (READONLY; the binary protocol always may read).
         let replica_here = shard.replicas.contains(&self.me);
-        if replica_here && !write && (readonly || front == Front::Binary) {
+        if replica_here && !write && (conn.readonly || front == Front::Binary) {
             return Ok(());
         }
         let Some(owner) = self.map.nodes.get(&shard.primary) else {
@@ -225,6 +256,22 @@ impl Routes {
             )),
         }
     }
+}
+
+/// A slot's part in a fenced migration, as this node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    None,
+    Source { handover: bool },
+    Target { handover: bool },
+}
+
+/// What a RESP connection asked for: replica reads (READONLY), or one
+/// command on a migrating slot's target (ASKING).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnFlags {
+    pub readonly: bool,
+    pub asking: bool,
 }
 
 fn tryagain(slot: u16) -> WireError {
@@ -286,7 +333,7 @@ impl CoreCluster {
         let r = self.routes();
         if r.migrating_here {
             match request_slot(req)? {
-                Some(slot) if r.is_fenced(slot) => {
+                Some(slot) if matches!(r.side(slot), Side::Source { .. }) => {
                     stats.tryagain();
                     return Err(tryagain(slot));
                 }
@@ -395,7 +442,7 @@ impl Core {
         &self,
         req: &Request<'_>,
         front: Front,
-        readonly: bool,
+        conn: ConnFlags,
     ) -> Result<(), WireError> {
         let Some(cl) = &self.cluster else {
             return Ok(());
@@ -409,13 +456,12 @@ impl Core {
         };
         let r = cl
             .routes()
-            .check(slot, super::is_write(req), readonly, front, || {
-                ctl.lease_ok()
-            });
+            .check(slot, super::is_write(req), conn, front, || ctl.lease_ok());
         if let Err(e) = &r {
             match e.code {
                 ErrorCode::Moved => self.stats.moved(),
                 ErrorCode::TryAgain => self.stats.tryagain(),
+                ErrorCode::Ask => self.stats.ask(),
                 _ => {}
             }
         }

@@ -21,6 +21,8 @@ pub struct Stats {
     /// Cluster mode: writes answered TRYAGAIN (their slot's migration was
     /// in its fence).
     tryagain: Cell<u64>,
+    /// Cluster mode: requests answered ASK (a migration's hand-over).
+    ask: Cell<u64>,
     errors: Cell<u64>,
     /// WAL syncs (group commits in fsync mode, the periodic sync in wal
     /// mode) and the time they took, in microseconds.
@@ -89,6 +91,12 @@ impl Stats {
         bump(&self.tryagain, 1);
     }
 
+    /// A request was answered ASK (a migration's hand-over).
+    #[inline]
+    pub fn ask(&self) {
+        bump(&self.ask, 1);
+    }
+
     /// A WAL sync took `took`.
     #[inline]
     pub fn wal_sync(&self, took: Duration) {
@@ -150,6 +158,7 @@ impl Stats {
                 "tessera_cluster_tryagain_total",
                 self.tryagain.get() as f64,
             ),
+            ("c", "tessera_cluster_ask_total", self.ask.get() as f64),
             ("c", "tessera_wal_syncs_total", self.wal_syncs.get() as f64),
             (
                 "c",
@@ -172,6 +181,7 @@ impl Stats {
             ("forwarded_in", &self.forwarded_in),
             ("moved", &self.moved),
             ("tryagain", &self.tryagain),
+            ("ask", &self.ask),
         ] {
             let _ = writeln!(out, "core{core}_{name}:{}", v.get());
         }

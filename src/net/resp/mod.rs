@@ -19,7 +19,7 @@ use std::time::Instant;
 use futures::AsyncWriteExt;
 
 use super::conn::{execute, read_or_stop};
-use super::core::cluster::Front;
+use super::core::cluster::{ConnFlags, Front};
 use super::core::{Core, Writes};
 use super::epoll::Stream;
 use super::pubsub::Mailbox;
@@ -569,14 +569,19 @@ async fn handle(
         }
     }
     let plan = redis::plan(&args);
-    // ASKING lasts for one command (slot migration honours it).
+    // ASKING lasts for one command (a migration's target honours it).
+    let asking = st.asking;
     if !matches!(plan, Plan::Conn(ConnCmd::Asking)) {
         st.asking = false;
     }
     // Cluster mode: a key in a slot another node serves is redirected
     // before it is queued or run (in MULTI too: EXEC then aborts).
     if let Plan::Run(req, _) = &plan {
-        if let Err(e) = core.cluster_gate(req, Front::Resp, st.readonly) {
+        let flags = ConnFlags {
+            readonly: st.readonly,
+            asking,
+        };
+        if let Err(e) = core.cluster_gate(req, Front::Resp, flags) {
             if st.multi.is_some() {
                 st.multi_failed = true;
             }

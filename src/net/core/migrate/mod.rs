@@ -1,0 +1,290 @@
+//! Slot migration on a node (docs/cluster.md, "Moving slots").
+//!
+//! The controller's map records each migration and its stage; every core
+//! acts on the stage for its own partitions:
+//! - **Copy** (target primary): each partition holding some of the slots
+//!   deletes whatever it had of them, copies them from a checkpoint of each
+//!   source partition that holds them (`MIGRATE_COPY`), then replays the
+//!   source partitions' later batches for them (`MIGRATE_PULL`), staging it
+//!   all in its own group commit so its replicas follow.
+//! - **Fence**: the source answers writes to the slots with TRYAGAIN. The
+//!   target asks each source partition for its last record once no write to
+//!   the slots can still be staged there (`MIGRATE_FENCED`), applies up to
+//!   it, waits for its own replicas, and reports the partition drained.
+//! - **Cleanup** (after the flip): the source deletes its copy.
+//!
+//! Core 0 reads its node's board (the controller's) and asks the leader for
+//! the next stage: `Fence` once every target partition caught up, the flip
+//! once all drained, `Copy` again if one failed while fenced, the end once
+//! the source cleaned up.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tessera_cluster::controller::migrate::{MigrateRequest, PartState};
+use tessera_cluster::map::{Change, Migration, Stage};
+use tessera_cluster::net::{MIGRATE, RPC_FORMAT};
+
+use super::cluster::Routes;
+use super::Core;
+use crate::shard::Partition;
+
+mod source;
+mod target;
+
+pub use source::serve;
+use target::{drive_partition, Stop};
+
+/// How often each core looks at the map's migrations.
+const TICK: Duration = Duration::from_millis(20);
+
+/// The slots of `m` each local partition holds.
+fn local_slots(core: &Core, m: &Migration) -> Vec<(Rc<Partition>, Vec<u16>)> {
+    let mut by: HashMap<u32, Vec<u16>> = HashMap::new();
+    for &s in &m.slots {
+        by.entry(core.topo().partition_of_slot(s))
+            .or_default()
+            .push(s);
+    }
+    core.local()
+        .iter()
+        .filter_map(|p| by.remove(&p.id()).map(|s| (p.clone(), s)))
+        .collect()
+}
+
+/// Every core, in cluster mode: carries out its part of the map's
+/// migrations (and core 0 asks for each next stage).
+pub async fn migrate_loop(core: Rc<Core>) {
+    let Some(cl) = core.cluster() else {
+        return;
+    };
+    let ctl = cl.controller().clone();
+    // (migration, attempt) whose partitions run here; cleaned migrations.
+    let mut running: HashMap<(u64, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
+    let mut cleaned: HashSet<u64> = HashSet::new();
+    let mut fence_started: HashMap<u64, Instant> = HashMap::new();
+    loop {
+        let routes = cl.routes();
+        let my_shard = routes.my_node().map(|n| n.shard);
+        let primary = routes.i_am_primary();
+        let live: Vec<u64> = routes.map.migrations.iter().map(|m| m.id).collect();
+        running.retain(|(id, _), alive| live.contains(id) && alive.get());
+        cleaned.retain(|id| live.contains(id));
+        for m in &routes.map.migrations {
+            let local = local_slots(&core, m);
+            if local.is_empty() || !primary {
+                continue;
+            }
+            if my_shard == Some(m.to)
+                && matches!(m.stage, Stage::Copy | Stage::Fence)
+                && !running.contains_key(&(m.id, m.attempts))
+            {
+                let alive = Rc::new(std::cell::Cell::new(true));
+                running.insert((m.id, m.attempts), alive.clone());
+                for (part, slots) in local {
+                    let (core2, m2, alive2, ctl2) =
+                        (core.clone(), m.clone(), alive.clone(), ctl.clone());
+                    glommio::spawn_local(async move {
+                        let id = part.id();
+                        if let Err(Stop::Failed(why)) =
+                            drive_partition(core2, m2.clone(), part, slots).await
+                        {
+                            tracing::warn!(
+                                migration = m2.id,
+                                partition = id,
+                                "slot migration: {why}"
+                            );
+                            ctl2.report_migration(
+                                m2.id,
+                                id,
+                                m2.attempts,
+                                PartState::Failed(why),
+                                0,
+                                0,
+                            );
+                            // Copying again (a new driver) after a pause.
+                            glommio::timer::sleep(Duration::from_millis(500)).await;
+                            alive2.set(false);
+                        }
+                    })
+                    .detach();
+                }
+            } else if my_shard == Some(m.from)
+                && m.stage == Stage::Cleanup
+                && !cleaned.contains(&m.id)
+            {
+                cleaned.insert(m.id);
+                for (part, slots) in local {
+                    let r = async {
+                        let g = part.delete_slots(&slots)?;
+                        core.groups.note_staged();
+                        core.groups.wait_committed(g).await;
+                        part.group_status(g)
+                    }
+                    .await;
+                    match r {
+                        Ok(()) => ctl.report_migration(
+                            m.id,
+                            part.id(),
+                            m.attempts,
+                            PartState::CleanedUp,
+                            0,
+                            0,
+                        ),
+                        Err(e) => {
+                            tracing::warn!(migration = m.id, "slot migration clean-up: {e}");
+                            cleaned.remove(&m.id);
+                        }
+                    }
+                }
+            }
+        }
+        if core.id() == 0 {
+            coordinate(&core, &routes, &mut fence_started).await;
+            ctl.forget_migrations(&live);
+        }
+        let stop = std::pin::pin!(core.shutdown().wait(false));
+        let tick = std::pin::pin!(glommio::timer::sleep(TICK));
+        if let futures::future::Either::Left(_) = futures::future::select(stop, tick).await {
+            return;
+        }
+    }
+}
+
+/// Core 0: asks the controller's leader for each migration's next stage
+/// once every partition of this node that takes part is ready for it.
+async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMap<u64, Instant>) {
+    let Some(cl) = core.cluster() else {
+        return;
+    };
+    let ctl = cl.controller();
+    let Some(me) = routes.my_node() else {
+        return;
+    };
+    if !routes.i_am_primary() {
+        return;
+    }
+    fence_started.retain(|id, _| routes.map.migrations.iter().any(|m| m.id == *id));
+    for m in &routes.map.migrations {
+        // This node's partitions holding the slots (on every core).
+        let need: HashSet<u32> = m
+            .slots
+            .iter()
+            .map(|&s| core.topo().partition_of_slot(s))
+            .collect();
+        let board = ctl.migration_board(m.id);
+        let all = |ok: &dyn Fn(&PartState) -> bool, this_attempt: bool| {
+            need.iter().all(|p| {
+                board
+                    .get(p)
+                    .is_some_and(|r| (!this_attempt || r.attempt == m.attempts) && ok(&r.state))
+            })
+        };
+        let failed = need.iter().any(|p| {
+            board
+                .get(p)
+                .is_some_and(|r| r.attempt == m.attempts && matches!(r.state, PartState::Failed(_)))
+        });
+        let next = if me.shard == m.to {
+            match m.stage {
+                Stage::Copy
+                    if all(
+                        &|s| matches!(s, PartState::CaughtUp | PartState::Drained),
+                        true,
+                    ) =>
+                {
+                    Some(Change::MigrateStage {
+                        id: m.id,
+                        stage: Stage::Fence,
+                    })
+                }
+                Stage::Fence if all(&|s| *s == PartState::Drained, true) => {
+                    Some(Change::MigrateStage {
+                        id: m.id,
+                        stage: Stage::Handover,
+                    })
+                }
+                // Every write to the slots is here: only the flip is left
+                // (also after a restart in the hand-over).
+                Stage::Handover => Some(Change::MigrateStage {
+                    id: m.id,
+                    stage: Stage::Cleanup,
+                }),
+                Stage::Fence if failed => Some(Change::MigrateStage {
+                    id: m.id,
+                    stage: Stage::Copy,
+                }),
+                _ => None,
+            }
+        } else if me.shard == m.from
+            && m.stage == Stage::Cleanup
+            && all(&|s| *s == PartState::CleanedUp, false)
+        {
+            Some(Change::MigrateEnd { id: m.id })
+        } else {
+            None
+        };
+        let Some(mut change) = next else {
+            continue;
+        };
+        loop {
+            if !commit(ctl, m.id, change.clone()).await {
+                break;
+            }
+            match change {
+                Change::MigrateStage {
+                    stage: Stage::Fence,
+                    ..
+                } => {
+                    fence_started.insert(m.id, Instant::now());
+                }
+                // The flip follows the hand-over at once.
+                Change::MigrateStage {
+                    stage: Stage::Handover,
+                    ..
+                } => {
+                    change = Change::MigrateStage {
+                        id: m.id,
+                        stage: Stage::Cleanup,
+                    };
+                    continue;
+                }
+                Change::MigrateStage {
+                    stage: Stage::Cleanup,
+                    ..
+                } => {
+                    if let Some(t) = fence_started.remove(&m.id) {
+                        ctl.note_fence(t.elapsed().as_millis() as u64);
+                    }
+                }
+                _ => {}
+            }
+            break;
+        }
+    }
+}
+
+/// Asks the controller's leader to commit a migration change; whether it did.
+async fn commit(
+    ctl: &std::sync::Arc<tessera_cluster::Controller>,
+    id: u64,
+    change: Change,
+) -> bool {
+    let what = format!("{change:?}");
+    let body = serde_json::to_vec(&MigrateRequest {
+        format: RPC_FORMAT,
+        change,
+    })
+    .unwrap_or_default();
+    match ctl.request(MIGRATE, body).await {
+        Ok(_) => {
+            tracing::info!(migration = id, "slot migration: {what} committed");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(migration = id, "slot migration: {what} not committed: {e}");
+            false
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The source's side of a slot migration: the copy from a checkpoint, the
+//! catch-up from the log and the fence's last record, each answered by the
+//! core owning the partition asked for.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use tessera_cluster::map::{Migration, Stage};
+use tessera_cluster::net::{MIGRATE_COPY, MIGRATE_FENCED, MIGRATE_PULL};
+
+use super::super::cluster::Routes;
+use super::super::Core;
+use crate::codes::{ErrorCode, WireError};
+use crate::errors::store_error as wire;
+use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
+use crate::proto::frame;
+use crate::repl::position::{Epoch, Record};
+use crate::repl::Host;
+use crate::shard::Partition;
+
+/// How long a fenced source waits for writes already admitted to finish.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+fn bad(msg: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::BadArguments, msg)
+}
+
+fn refused(msg: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::ClusterRefused, msg)
+}
+
+fn read_slots(r: &mut Reader<'_>) -> Result<Vec<u16>, crate::proto::Error> {
+    let n = r.count("slots", 2)?;
+    (0..n).map(|_| r.u16("slot")).collect()
+}
+
+/// The migration `id`, when this node is the primary of its source shard.
+fn as_source(core: &Core, id: u64) -> Result<(Rc<Routes>, Migration), WireError> {
+    let cl = core
+        .cluster()
+        .ok_or_else(|| refused("cluster mode is off on this node"))?;
+    let routes = cl.routes();
+    let m = routes
+        .map
+        .migrations
+        .iter()
+        .find(|m| m.id == id)
+        .cloned()
+        .ok_or_else(|| refused(format!("no migration {id} in this node's map")))?;
+    let mine = routes.my_node().map(|n| n.shard);
+    if mine != Some(m.from) || !routes.i_am_primary() {
+        return Err(refused(format!(
+            "this node is not the primary of migration {id}'s source shard {}",
+            m.from
+        )));
+    }
+    Ok((routes, m))
+}
+
+fn local_partition(core: &Core, p: u32) -> Result<Rc<Partition>, WireError> {
+    core.partition(p)
+        .cloned()
+        .ok_or_else(|| bad(format!("partition {p} is not on core {}", core.id())))
+}
+
+/// Answers `MIGRATE_COPY`, `MIGRATE_PULL` and `MIGRATE_FENCED` (`None`
+/// for other actions).
+pub async fn serve(
+    core: &Core,
+    action: u8,
+    body: &[u8],
+    id: u32,
+    out: &mut Vec<u8>,
+) -> Option<Result<(), WireError>> {
+    let r = match action {
+        MIGRATE_COPY => serve_copy(core, body, id, out).await,
+        MIGRATE_PULL => serve_pull(core, body, id, out).await,
+        MIGRATE_FENCED => serve_fenced(core, body, id, out).await,
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// The next chunk of the slots from a checkpoint of a source partition:
+/// body `u64` migration, `u32` partition, `u64` session (0: a new
+/// checkpoint), `u8` cf (255: from the start), `bytes` after, `u32` max
+/// bytes, slots. Answer as SYNC's.
+async fn serve_copy(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let mut r = Reader::new(body);
+    let e = |e: crate::proto::Error| e.to_wire();
+    let (mid, p, session) = (
+        r.u64("migration").map_err(e)?,
+        r.u32("partition").map_err(e)?,
+        r.u64("session").map_err(e)?,
+    );
+    let cf = r.u8("cf").map_err(e)?;
+    let after = r.bytes("after").map_err(e)?.to_vec();
+    let max = r.u32("max_bytes").map_err(e)? as usize;
+    let slots = read_slots(&mut r).map_err(e)?;
+    r.end().map_err(e)?;
+    let (_, m) = as_source(core, mid)?;
+    if slots.iter().any(|s| m.slots.binary_search(s).is_err()) {
+        return Err(bad(format!("a slot asked for is not in migration {mid}")));
+    }
+    let part = local_partition(core, p)?;
+    let repl = core.repl();
+    for k in repl.idle_syncs(crate::repl::link::SYNC_IDLE) {
+        end_session(core, k);
+    }
+    let (session, src) = if session == 0 {
+        let n = repl.next_sync_id();
+        let dir = core
+            .settings()
+            .data_dir
+            .join("sync")
+            .join(format!("migrate{mid}-partition{p}-{n}"));
+        let src = glommio::executor()
+            .spawn_blocking(part.sync_source_fn(dir))
+            .await
+            .map_err(wire)?;
+        let src = Rc::new(src);
+        repl.open_sync(n, src.clone());
+        (n, src)
+    } else {
+        let src = repl
+            .use_sync(session)
+            .ok_or_else(|| refused(format!("copy session {session} is gone; start again")))?;
+        (session, src)
+    };
+    let after = (cf != 255).then_some((cf, after));
+    let max = max.clamp(1, core.config().max_frame_bytes / 2);
+    let (entries, done) = glommio::executor()
+        .spawn_blocking(src.slot_chunk_fn(slots, after, max))
+        .await
+        .map_err(wire)?;
+    let record = src.record;
+    drop(src);
+    if done {
+        end_session(core, session);
+    }
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    put_u64(out, session);
+    put_bytes(out, &record.encode());
+    out.push(done as u8);
+    put_u32(out, entries.len() as u32);
+    for (cf, k, v) in &entries {
+        out.push(*cf);
+        put_bytes(out, k);
+        put_bytes(out, v);
+    }
+    frame::finish(out, start);
+    Ok(())
+}
+
+fn end_session(core: &Core, session: u64) {
+    if let Some(src) = core.repl().close_sync(session) {
+        if let Ok(src) = Rc::try_unwrap(src) {
+            glommio::spawn_local(glommio::executor().spawn_blocking(move || drop(src))).detach();
+        }
+    }
+}
+
+/// A source partition's batches after a position: body `u64` migration,
+/// `u32` partition, `u64` term, `u64` epoch node, `u64` index, `u32` max
+/// bytes. Answer: `bytes` latest record, `u32` n, n × `bytes` batch.
+async fn serve_pull(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let mut r = Reader::new(body);
+    let e = |e: crate::proto::Error| e.to_wire();
+    let mid = r.u64("migration").map_err(e)?;
+    let p = r.u32("partition").map_err(e)?;
+    let asked = Epoch {
+        term: r.u64("term").map_err(e)?,
+        node: r.u64("node").map_err(e)?,
+    };
+    let index = r.u64("index").map_err(e)?;
+    let max = (r.u32("max_bytes").map_err(e)? as usize).clamp(1, core.config().max_frame_bytes / 2);
+    r.end().map_err(e)?;
+    as_source(core, mid)?;
+    let part = local_partition(core, p)?;
+    part.note_pull();
+    let (latest, batches): (Record, Vec<Rc<[u8]>>) = match part.tail_updates(asked, index, max) {
+        Some(found) => found,
+        None => {
+            let read = part.updates_fn(asked, index, max).map_err(wire)?;
+            let u = glommio::executor()
+                .spawn_blocking(read)
+                .await
+                .map_err(wire)?;
+            (u.latest, u.batches.into_iter().map(Rc::from).collect())
+        }
+    };
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    put_bytes(out, &latest.encode());
+    put_u32(out, batches.len() as u32);
+    for b in &batches {
+        put_bytes(out, b);
+    }
+    frame::finish(out, start);
+    Ok(())
+}
+
+/// A fenced source partition's last record: body `u64` migration, `u32`
+/// partition. Answered once this core's map has the fence, every write
+/// admitted before it has been staged, and the group holding them is
+/// written: nothing for the slots can follow the record.
+async fn serve_fenced(
+    core: &Core,
+    body: &[u8],
+    id: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let mut r = Reader::new(body);
+    let e = |e: crate::proto::Error| e.to_wire();
+    let (mid, p) = (
+        r.u64("migration").map_err(e)?,
+        r.u32("partition").map_err(e)?,
+    );
+    r.end().map_err(e)?;
+    let (_, m) = as_source(core, mid)?;
+    if m.stage != Stage::Fence {
+        return Err(WireError::new(
+            ErrorCode::TryAgain,
+            format!(
+                "migration {mid} is at stage {} here, not fenced yet",
+                m.stage.name()
+            ),
+        ));
+    }
+    let part = local_partition(core, p)?;
+    let cl = core
+        .cluster()
+        .ok_or_else(|| refused("cluster mode is off"))?;
+    if !cl.drain_writes(DRAIN_WAIT).await {
+        return Err(WireError::new(
+            ErrorCode::TryAgain,
+            "writes admitted before the fence are still running",
+        ));
+    }
+    // The open group may be empty (the fence holds the only writers back):
+    // the committer closes it anyway.
+    let open = core.groups.open();
+    core.groups.note_staged();
+    core.groups.wait_committed(open).await;
+    part.group_status(open).map_err(wire)?;
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    put_bytes(out, &part.last_record().encode());
+    frame::finish(out, start);
+    Ok(())
+}
