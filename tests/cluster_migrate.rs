@@ -270,3 +270,87 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     assert_eq!(info_field(&mut back, "cluster_migrate_fences"), 1);
     assert_eq!(info_field(&mut c1, "cluster_migrations_in_progress"), 0);
 }
+
+/// The hand-over, held open by a fail point on the target: the source
+/// sends Redis clients to the target with ASK, the target serves them only
+/// after ASKING, and what they wrote there survives the flip.
+#[test]
+fn the_hand_over_redirects_with_ask() {
+    let root = tempfile::tempdir().unwrap();
+    let start = |i: usize, env: &[(&str, &str)]| {
+        let ip = format!("127.0.0.{}", 51 + i);
+        let any = format!("{ip}:0");
+        let dir = root.path().join(format!("n{i}"));
+        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
+    };
+    let src = start(0, &[]);
+    let dst = start(
+        1,
+        &[(
+            "TESSERA_FAILPOINTS",
+            "cluster.migrate-handover=1*return(4000)",
+        )],
+    );
+    let (a, b) = (src.binary.to_string(), dst.binary.to_string());
+    let (ok, _, err) = cluster_cmd(&["create", &a, &b]);
+    assert!(ok, "create failed: {err}");
+    let mut s = Conn::connect(src.resp);
+    let (tag, slot) = tag_in(&mut s, 0..11, 0);
+    let (old, new) = (format!("{tag}old"), format!("{tag}new"));
+    assert_eq!(s.cmd(&["SET", &old, "v1"]), R::ok());
+
+    let mut cli = KillOnDrop(Some(
+        Command::new(common::binary())
+            .args([
+                "cluster",
+                "migrate-slots",
+                "0-10",
+                "--to",
+                "1",
+                "--addr",
+                &a,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    common::wait_until("the hand-over", Duration::from_secs(30), || {
+        cluster_cmd(&["status", "--addr", &a])
+            .1
+            .contains("stage handover")
+    });
+    let ask = format!("ASK {slot} {}", dst.resp);
+    for cmd in [["SET", new.as_str(), "v2"], ["GET", old.as_str(), ""]] {
+        let words: Vec<&str> = cmd.iter().copied().filter(|w| !w.is_empty()).collect();
+        assert_eq!(
+            s.cmd(&words),
+            R::Err(ask.clone()),
+            "{words:?} on the source"
+        );
+    }
+    let mut t = Conn::connect(dst.resp);
+    assert_eq!(t.cmd(&["SET", &new, "v2"]).err_word(), Some("TRYAGAIN"));
+    assert_eq!(t.cmd(&["ASKING"]), R::ok());
+    assert_eq!(t.cmd(&["SET", &new, "v2"]), R::ok());
+    assert_eq!(t.cmd(&["ASKING"]), R::ok());
+    assert_eq!(t.cmd(&["GET", &old]), R::bulk("v1"));
+    // ASKING lasts one command.
+    assert_eq!(t.cmd(&["GET", &old]).err_word(), Some("TRYAGAIN"));
+    assert!(info_field(&mut s, "core0_ask") >= 2);
+
+    let out = cli.0.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(t.cmd(&["GET", &new]), R::bulk("v2"));
+    assert_eq!(t.cmd(&["GET", &old]), R::bulk("v1"));
+    assert_eq!(s.cmd(&["GET", &old]).err_word(), Some("MOVED"));
+    assert_eq!(
+        int(s.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])),
+        0
+    );
+}

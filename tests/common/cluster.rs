@@ -42,7 +42,21 @@ pub fn start_node_http(
     http: &str,
     extra: &[&str],
 ) -> ClusterNode {
+    start_node_env(dir, ip, binary, resp, http, extra, &[])
+}
+
+/// `start_node_http` with environment variables (fail points).
+pub fn start_node_env(
+    dir: &Path,
+    ip: &str,
+    binary: &str,
+    resp: &str,
+    http: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> ClusterNode {
     let mut cmd = Command::new(super::binary());
+    cmd.envs(env.iter().copied());
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(dir)
@@ -62,7 +76,13 @@ pub fn start_node_http(
             "16777216",
         ])
         .args(extra)
-        .stderr(std::fs::File::create(dir.with_extension("stderr.log")).expect("a log file"));
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.with_extension("stderr.log"))
+                .expect("a log file"),
+        );
     let (child, line) = super::spawn_until_ready(&mut cmd).expect("tessera starts");
     assert!(
         line.starts_with("tessera ready"),

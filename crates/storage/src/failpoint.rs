@@ -20,6 +20,11 @@
 //! - `storage.checkpoint`: a checkpoint (BACKUP, a replica's full sync)
 //!   fails;
 //! - `storage.manifest-write`: writing the data directory's MANIFEST fails.
+//! - `cluster.migrate-*`: a slot migration's stages on the target (`copy`,
+//!   `catch-up`, `fence`, `handover`) and the source (`serve-copy`,
+//!   `serve-pull`, `serve-fenced`): `return(abort)` crashes the node there,
+//!   `return(MS)` pauses that step for MS milliseconds (without blocking
+//!   the reactor), any other message fails the step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,6 +39,13 @@ pub const POINTS: &[&str] = &[
     "storage.wal-sync",
     "storage.checkpoint",
     "storage.manifest-write",
+    "cluster.migrate-copy",
+    "cluster.migrate-catch-up",
+    "cluster.migrate-fence",
+    "cluster.migrate-handover",
+    "cluster.migrate-serve-copy",
+    "cluster.migrate-serve-pull",
+    "cluster.migrate-serve-fenced",
 ];
 
 /// Why a fail point could not be configured.

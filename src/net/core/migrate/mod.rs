@@ -36,6 +36,22 @@ mod target;
 pub use source::serve;
 use target::{drive_partition, Stop};
 
+/// Fail point `name` (docs/operations.md, "Fault injection"): `Err` with
+/// its message when it fires, after pausing for its message's milliseconds
+/// if that is a number (`return(abort)` aborts in `hit`).
+pub(super) async fn fail_point(name: &str) -> Result<(), String> {
+    match crate::shard::failpoint::hit(name) {
+        None => Ok(()),
+        Some(msg) => match msg.parse::<u64>() {
+            Ok(ms) => {
+                glommio::timer::sleep(Duration::from_millis(ms)).await;
+                Ok(())
+            }
+            Err(_) => Err(msg),
+        },
+    }
+}
+
 /// How often each core looks at the map's migrations.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -244,6 +260,10 @@ async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMa
                     stage: Stage::Handover,
                     ..
                 } => {
+                    if let Err(why) = fail_point("cluster.migrate-handover").await {
+                        tracing::warn!(migration = m.id, "slot migration: {why}");
+                        break;
+                    }
                     change = Change::MigrateStage {
                         id: m.id,
                         stage: Stage::Cleanup,

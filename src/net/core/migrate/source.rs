@@ -72,6 +72,15 @@ pub async fn serve(
     id: u32,
     out: &mut Vec<u8>,
 ) -> Option<Result<(), WireError>> {
+    let point = match action {
+        MIGRATE_COPY => "cluster.migrate-serve-copy",
+        MIGRATE_PULL => "cluster.migrate-serve-pull",
+        MIGRATE_FENCED => "cluster.migrate-serve-fenced",
+        _ => return None,
+    };
+    if let Err(why) = super::fail_point(point).await {
+        return Some(Err(WireError::new(ErrorCode::Internal, why)));
+    }
     let r = match action {
         MIGRATE_COPY => serve_copy(core, body, id, out).await,
         MIGRATE_PULL => serve_pull(core, body, id, out).await,

@@ -154,6 +154,9 @@ async fn copy(core: &Core, part: &Partition, m: &Migration, s: &mut Stream) -> R
         r.end().map_err(bad)?;
         part.observe_version(record.clock);
         stage(core, part, m, ops).await?;
+        super::fail_point("cluster.migrate-copy")
+            .await
+            .map_err(Stop::Failed)?;
         if done {
             s.at = record;
             return Ok(());
@@ -202,6 +205,11 @@ async fn pull(core: &Core, part: &Partition, m: &Migration, s: &mut Stream) -> R
     r.end().map_err(bad)?;
     stage(core, part, m, ops).await?;
     s.at = last;
+    if n > 0 {
+        super::fail_point("cluster.migrate-catch-up")
+            .await
+            .map_err(Stop::Failed)?;
+    }
     Ok(latest.index.saturating_sub(last.index))
 }
 
@@ -324,6 +332,9 @@ pub(super) async fn drive_partition(
                 Err(e) => return Err(e),
             }
         };
+        super::fail_point("cluster.migrate-fence")
+            .await
+            .map_err(Stop::Failed)?;
         while s.at.index < end.index {
             pull(&core, &part, &m, s).await?;
         }

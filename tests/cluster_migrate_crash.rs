@@ -1,0 +1,164 @@
+//! A slot migration survives a crash of its source or its target in each
+//! stage (docs/cluster.md, "Moving slots"): a fail point aborts the node
+//! at the copy, the catch-up or the fence, the node is started again, and
+//! the migration resumes or copies again until it is done, with every
+//! acknowledged write in place.
+//!
+//! Each run has its own two-node cluster (shard 0 on one node, shard 1 on
+//! the other) on its own loopback addresses, and a redis-py writer.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::resp::{Conn, R};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Victim {
+    Source,
+    Target,
+}
+
+fn run(k: usize, point: &str, victim: Victim) {
+    let root = tempfile::tempdir().unwrap();
+    let start = |i: usize, env: &[(&str, &str)]| {
+        let ip = format!("127.0.0.{}", 61 + 2 * k + i);
+        let any = format!("{ip}:0");
+        let dir = root.path().join(format!("n{i}"));
+        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
+    };
+    let fail = format!("{point}=1*return(abort)");
+    let env = [("TESSERA_FAILPOINTS", fail.as_str())];
+    let mut nodes = [
+        Some(start(0, if victim == Victim::Source { &env } else { &[] })),
+        Some(start(1, if victim == Victim::Target { &env } else { &[] })),
+    ];
+    let node = |nodes: &[Option<ClusterNode>; 2], i: usize| nodes[i].as_ref().unwrap().binary;
+    let (a, b) = (node(&nodes, 0).to_string(), node(&nodes, 1).to_string());
+    let (ok, _, err) = cluster_cmd(&["create", &a, &b]);
+    assert!(ok, "create failed: {err}");
+    // A hash in the moving slots, large enough for several copy chunks.
+    let mut c = Conn::connect(nodes[0].as_ref().unwrap().resp);
+    let key = (0..)
+        .map(|i| format!("{{h{i}}}big"))
+        .find(|k| matches!(c.cmd(&["CLUSTER", "KEYSLOT", k]), R::Int(n) if n < 2000))
+        .unwrap();
+    for chunk in 0..10 {
+        let mut args = vec!["HSET".to_string(), key.clone()];
+        for f in chunk * 500..(chunk + 1) * 500 {
+            args.extend([format!("f{f}"), "x".repeat(300)]);
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(c.cmd(&a), R::Int(500));
+    }
+    let R::Int(slot) = c.cmd(&["CLUSTER", "KEYSLOT", &key]) else {
+        panic!("no KEYSLOT")
+    };
+    let moving = "0-1999";
+
+    // A writer over every slot, through the node that does not crash.
+    let py = common::python::python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster_load.py");
+    let (acked, stop) = (root.path().join("acked"), root.path().join("stop"));
+    let entry = nodes[usize::from(victim == Victim::Source)]
+        .as_ref()
+        .unwrap()
+        .resp;
+    let mut load = KillOnDrop(Some(
+        Command::new(&py)
+            .arg(&script)
+            .args([entry.ip().to_string(), entry.port().to_string()])
+            .arg("load")
+            .arg(&acked)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
+        lines(&acked) >= 200
+    });
+    let survivor = if victim == Victim::Source { &b } else { &a };
+    let mut cli = KillOnDrop(Some(
+        Command::new(common::binary())
+            .args(["cluster", "migrate-slots", moving, "--to", "1"])
+            .args(["--addr", survivor])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    // The fail point aborts the victim in its stage.
+    let i = usize::from(victim == Victim::Target);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = nodes[i].as_mut().unwrap().child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{point}: the {victim:?} did not crash"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "{point}: {status:?}");
+    let old = nodes[i].take().unwrap();
+    nodes[i] = Some(restart(&old, &[]));
+    drop(old);
+
+    let out = cli.0.take().unwrap().wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("done"),
+        "{point}: {said}"
+    );
+    std::fs::write(&stop, b"").unwrap();
+    load.0.take().unwrap().wait_with_output().unwrap();
+    let verify = Command::new(&py)
+        .arg(&script)
+        .args([entry.ip().to_string(), entry.port().to_string()])
+        .arg("verify")
+        .arg(&acked)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
+        "{point}: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let mut t = Conn::connect(nodes[1].as_ref().unwrap().resp);
+    assert_eq!(t.cmd(&["HLEN", &key]), R::Int(5000), "{point}");
+    assert_eq!(
+        primary_of(&mut t, slot),
+        Some(nodes[1].as_ref().unwrap().resp)
+    );
+    let mut s = Conn::connect(nodes[0].as_ref().unwrap().resp);
+    assert_eq!(
+        s.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]),
+        R::Int(0),
+        "{point}: the source cleaned up"
+    );
+}
+
+#[test]
+fn a_migration_survives_a_crash_of_either_side_in_each_stage() {
+    let runs = [
+        ("cluster.migrate-copy", Victim::Target),
+        ("cluster.migrate-catch-up", Victim::Target),
+        ("cluster.migrate-fence", Victim::Target),
+        ("cluster.migrate-serve-copy", Victim::Source),
+        ("cluster.migrate-serve-pull", Victim::Source),
+        ("cluster.migrate-serve-fenced", Victim::Source),
+    ];
+    for (k, (point, victim)) in runs.into_iter().enumerate() {
+        run(k, point, victim);
+    }
+}
