@@ -18,7 +18,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `create` waits for every node to apply the new map.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn resolve(addr: &str) -> Result<SocketAddr, String> {
+pub(crate) fn resolve(addr: &str) -> Result<SocketAddr, String> {
     addr.to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
@@ -31,7 +31,7 @@ pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// One request to `addr` over a fresh connection.
-fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
+pub(crate) fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     let sa = resolve(addr)?;
     let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
@@ -67,7 +67,7 @@ fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     }
 }
 
-fn json<T: serde::de::DeserializeOwned>(addr: &str, b: &[u8]) -> Result<T, String> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(addr: &str, b: &[u8]) -> Result<T, String> {
     serde_json::from_slice(b).map_err(|e| format!("{addr}: unexpected answer: {e}"))
 }
 
@@ -124,7 +124,7 @@ fn same_addr(a: &str, b: &str) -> bool {
 }
 
 /// A node's key count (DBSIZE, RocksDB's estimate).
-fn key_count(addr: &str) -> Result<u64, String> {
+pub(crate) fn key_count(addr: &str) -> Result<u64, String> {
     let b = call_request(addr, &Request::DbSize)?;
     let mut r = crate::proto::codec::Reader::new(&b);
     r.u64("count")
@@ -348,7 +348,7 @@ pub fn render_status(st: &Status) -> String {
 }
 
 /// The shard `to` names: a shard number, or a node's 40-hex id (its shard).
-fn shard_named(map: &ClusterMap, to: &str) -> Result<u32, String> {
+pub(crate) fn shard_named(map: &ClusterMap, to: &str) -> Result<u32, String> {
     if let Ok(n) = to.parse::<u32>() {
         return map
             .shards
@@ -391,37 +391,50 @@ pub fn migrate_slots(
         let _ = writeln!(out, "{there} slot(s) already on shard {to}");
     }
     for (from, slots) in by_source {
-        let existing = map
-            .migrations
-            .iter()
-            .find(|m| m.from == from && m.to == to && m.slots == slots)
-            .map(|m| m.id);
-        let id = match existing {
-            Some(id) => {
-                let _ = writeln!(out, "following migration {id}, already in progress");
-                id
-            }
-            None => {
-                let body =
-                    serde_json::to_vec(&tessera_cluster::controller::migrate::MigrateRequest {
-                        format: RPC_FORMAT,
-                        change: Change::MigrateStart {
-                            slots: slots.clone(),
-                            from,
-                            to,
-                        },
-                    })
-                    .map_err(|e| e.to_string())?;
-                json::<u64>(addr, &call(addr, MIGRATE, &body)?)?
-            }
-        };
-        let _ = writeln!(
-            out,
-            "migration {id}: {} slot(s) from shard {from} to shard {to}",
-            slots.len()
-        );
-        follow_migration(addr, id, out)?;
+        run_migration(addr, &map, from, to, slots, out)?;
     }
+    Ok(())
+}
+
+/// Moves `slots` (all shard `from`'s) to shard `to`, or follows that very
+/// migration when it is in progress already, until it is done.
+pub(crate) fn run_migration(
+    addr: &str,
+    map: &ClusterMap,
+    from: u32,
+    to: u32,
+    slots: Vec<u16>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let existing = map
+        .migrations
+        .iter()
+        .find(|m| m.from == from && m.to == to && m.slots == slots)
+        .map(|m| m.id);
+    let id = match existing {
+        Some(id) => {
+            let _ = writeln!(out, "following migration {id}, already in progress");
+            id
+        }
+        None => {
+            let body = serde_json::to_vec(&tessera_cluster::controller::migrate::MigrateRequest {
+                format: RPC_FORMAT,
+                change: Change::MigrateStart {
+                    slots: slots.clone(),
+                    from,
+                    to,
+                },
+            })
+            .map_err(|e| e.to_string())?;
+            json::<u64>(addr, &call(addr, MIGRATE, &body)?)?
+        }
+    };
+    let _ = writeln!(
+        out,
+        "migration {id}: {} slot(s) from shard {from} to shard {to}",
+        slots.len()
+    );
+    follow_migration(addr, id, out)?;
     Ok(())
 }
 
@@ -432,6 +445,12 @@ fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result
     let mut said = Instant::now();
     loop {
         let map = status(addr)?.map;
+        // `addr` may not have applied the migration's start yet (its id is
+        // the epoch that started it).
+        if map.epoch < id {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         let Some(m) = map.migrations.iter().find(|m| m.id == id) else {
             let _ = writeln!(
                 out,

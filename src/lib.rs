@@ -50,7 +50,8 @@
 //!   core-side routes and redirects are `net::core::cluster`, Redis's
 //!   CLUSTER commands `net::resp`.
 //! - [`cli`]: `tessera cli`, a redis-cli-like tool on the client;
-//!   [`cluster_cli`]: `tessera cluster create|status`.
+//!   [`cluster_cli`]: `tessera cluster create|status|migrate-slots`;
+//!   [`cluster_ops`]: `tessera cluster add-node|remove-node|rebalance|replace-node`.
 //! - [`config`]: the server's configuration (TOML and flags).
 //!
 //! Inside this crate: `net → {cmd, repl}`, `repl → {proto, shard, sync,
@@ -59,6 +60,7 @@
 
 pub mod cli;
 pub mod cluster_cli;
+pub mod cluster_ops;
 pub mod cmd;
 pub mod config;
 pub mod errors;

@@ -79,6 +79,52 @@ enum ClusterCommand {
         #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
         addr: String,
     },
+    /// Add an empty node started with --cluster: the primary of a new shard without slots
+    /// (run rebalance to give it its share), or with --replica-of a replica of a shard.
+    AddNode {
+        /// The new node's binary HOST:PORT.
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// Make it a replica of this shard (a shard number, or one of its nodes' 40-hex id).
+        #[arg(long, value_name = "ID|SHARD")]
+        replica_of: Option<String>,
+        /// Any member's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
+    /// Remove a node: a primary's slots move to the other primaries first (refused if it is
+    /// the only one, or if its shard has replicas); the node keeps redirecting until stopped.
+    RemoveNode {
+        /// The node's 40-hex id or binary HOST:PORT.
+        #[arg(value_name = "ID")]
+        node: String,
+        /// Any member's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
+    /// Move slots so every primary holds about as many keys as the others (weighted by key
+    /// count, so empty new primaries get their share); one migration per source and target.
+    Rebalance {
+        /// Leave shards within this percentage of the even share alone.
+        #[arg(long, default_value_t = 2.0, value_name = "PCT")]
+        threshold: f64,
+        /// Any member's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
+    /// Replace a node: NEW joins OLD's shard as a replica and catches up, takes over as
+    /// primary if OLD was one, then OLD is removed. OLD may be down once its shard failed over.
+    ReplaceNode {
+        /// The node leaving: its 40-hex id or binary HOST:PORT.
+        #[arg(value_name = "OLD")]
+        old: String,
+        /// The empty --cluster node taking its place: its binary HOST:PORT.
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// Any member's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -410,6 +456,29 @@ fn main() {
                     .map(|s| tessera::cluster_cli::render_status(&s)),
                 ClusterCommand::MigrateSlots { slots, to, addr } => {
                     tessera::cluster_cli::migrate_slots(&addr, &slots, &to, &mut std::io::stdout())
+                        .map(|_| String::new())
+                }
+                ClusterCommand::AddNode {
+                    new,
+                    replica_of,
+                    addr,
+                } => tessera::cluster_ops::add_node(
+                    &addr,
+                    &new,
+                    replica_of.as_deref(),
+                    &mut std::io::stdout(),
+                )
+                .map(|_| String::new()),
+                ClusterCommand::RemoveNode { node, addr } => {
+                    tessera::cluster_ops::remove_node(&addr, &node, &mut std::io::stdout())
+                        .map(|_| String::new())
+                }
+                ClusterCommand::Rebalance { threshold, addr } => {
+                    tessera::cluster_ops::rebalance(&addr, threshold, &mut std::io::stdout())
+                        .map(|_| String::new())
+                }
+                ClusterCommand::ReplaceNode { old, new, addr } => {
+                    tessera::cluster_ops::replace_node(&addr, &old, &new, &mut std::io::stdout())
                         .map(|_| String::new())
                 }
             };

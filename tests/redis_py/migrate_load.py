@@ -11,6 +11,7 @@ Usage:
 """
 import os
 import sys
+import time
 
 from redis.cluster import RedisCluster
 
@@ -30,7 +31,7 @@ if mode == "load":
                 rc.incr(f"ctr:{k}")
                 f.write(f"c {k}\n")
             except Exception as e:  # counted: the test wants none
-                errors.append(f"{i}: {type(e).__name__}: {e}")
+                errors.append(f"{i} at {time.time():.3f}: {type(e).__name__}: {e}")
             i += 1
     print(f"exceptions {len(errors)}")
     for e in errors[:5]:

@@ -25,6 +25,7 @@ use std::io::Cursor;
 pub mod controller;
 pub mod identity;
 pub mod map;
+pub mod membership;
 pub mod migration;
 pub mod net;
 pub mod store;

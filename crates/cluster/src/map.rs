@@ -129,6 +129,15 @@ pub enum Change {
     /// Ends migration `id`: after `Cleanup` (done), or before the flip (an
     /// abort: the slots stay with the source).
     MigrateEnd { id: u64 },
+    /// Adds a node: the primary of a new shard without slots, or a replica
+    /// of shard `replica_of`.
+    AddNode {
+        node: NodeInfo,
+        replica_of: Option<u32>,
+    },
+    /// Removes a node that serves no slot: a replica, or a primary whose
+    /// shard has no slots and no replicas left (the shard goes too).
+    RemoveNode { node: u64 },
 }
 
 /// What applying a change answered: the new epoch, or why it was refused
@@ -219,6 +228,7 @@ impl ClusterMap {
             Change::MigrateStart { .. }
             | Change::MigrateStage { .. }
             | Change::MigrateEnd { .. } => self.apply_migration(c),
+            Change::AddNode { .. } | Change::RemoveNode { .. } => self.apply_membership(c),
             Change::Readdress {
                 node,
                 binary,
@@ -333,7 +343,7 @@ impl ClusterMap {
 /// Why `replica` cannot follow `primary`: its partition p applies the
 /// primary's partition p, so both data directories need the same
 /// partition count and slot layout.
-fn unlike_primary(replica: &NodeInfo, primary: &NodeInfo) -> Option<String> {
+pub(crate) fn unlike_primary(replica: &NodeInfo, primary: &NodeInfo) -> Option<String> {
     let (r, p) = (replica, primary);
     if r.partitions != p.partitions {
         return Some(format!(

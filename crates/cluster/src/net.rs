@@ -68,6 +68,17 @@ pub const MIGRATE_PULL: u8 = 12;
 /// A migration's fence: the source partition's last record once no write
 /// to the slots can be staged any more (binary, answered by the owning core).
 pub const MIGRATE_FENCED: u8 = 13;
+/// Adds a node to the cluster, on the leader (body:
+/// [`crate::controller::MembershipRequest`] with `Change::AddNode`; answer
+/// the new map epoch). The node must have joined the cluster (JOIN).
+pub const ADD_NODE: u8 = 14;
+/// Removes a node that serves no slot, on the leader (body:
+/// [`crate::controller::MembershipRequest`] with `Change::RemoveNode`).
+pub const REMOVE_NODE: u8 = 15;
+/// Keys per slot this node stores (binary: `u32` n, n × (`u16` slot, `u64`
+/// keys)), answered by the core, gathering every core's partitions: what
+/// `rebalance` weighs slots by.
+pub const SLOT_KEYS: u8 = 16;
 
 /// The largest reply a Raft message may get (a snapshot of a map is far
 /// smaller).

@@ -665,13 +665,14 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                 // and the old primary is gone.
                 (None, CoreRole::Replica(_)) if routes.my_node().is_some() => {
                     // A manual promotion of a live shard: wait out the old
-                    // primary's write lease first.
+                    // primary's write lease first, unless every other node
+                    // of the shard confirms it has applied the new map.
                     let fence = routes
                         .my_node()
                         .and_then(|n| routes.map.shards.get(&n.shard))
                         .map_or(0, |s| s.fence_ms);
                     if fence > 0 {
-                        glommio::timer::sleep(Duration::from_millis(fence)).await;
+                        wait_out_old_primary(&routes, Duration::from_millis(fence)).await;
                     }
                     (
                         Some(crate::repl::node::PROMOTE),
@@ -704,4 +705,66 @@ pub async fn reconcile_loop(core: Rc<Core>) {
             return;
         }
     }
+}
+
+/// A new primary's wait after a manual promotion of a live shard: until
+/// every other node of its shard answers (STATUS) with a map at least this
+/// new, then a short margin for the writes the old primary admitted just
+/// before to commit (the promotion then catches up from it); or the whole
+/// `lease` when one does not answer (it may be cut off and still believe
+/// it is the primary until its lease runs out).
+async fn wait_out_old_primary(routes: &Routes, lease: Duration) {
+    const MARGIN: Duration = Duration::from_millis(50);
+    let deadline = std::time::Instant::now() + lease;
+    let epoch = routes.map.epoch;
+    let others: Vec<String> = routes
+        .my_node()
+        .and_then(|n| routes.map.shards.get(&n.shard))
+        .map(|s| {
+            s.replicas
+                .iter()
+                .filter(|&&r| r != routes.me)
+                .filter_map(|r| routes.map.nodes.get(r).map(|n| n.binary.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ask = |a: String| async move {
+        let addr: std::net::SocketAddr = a.parse().ok()?;
+        let c = crate::client::Client::connect_direct(addr).await.ok()?;
+        let body = c
+            .call(&Request::Cluster {
+                action: tessera_cluster::net::STATUS,
+                body: b"",
+            })
+            .await
+            .ok()?;
+        let st: tessera_cluster::Status = serde_json::from_slice(&body).ok()?;
+        Some(st.map.epoch >= epoch)
+    };
+    let mut waiting = others;
+    while !waiting.is_empty() && std::time::Instant::now() < deadline {
+        let mut still = Vec::new();
+        for a in waiting {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let stop = std::pin::pin!(glommio::timer::sleep(left));
+            let asked = std::pin::pin!(ask(a.clone()));
+            if !matches!(
+                futures::future::select(asked, stop).await,
+                futures::future::Either::Left((Some(true), _))
+            ) {
+                still.push(a);
+            }
+        }
+        waiting = still;
+        if !waiting.is_empty() {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let confirmed = waiting.is_empty();
+    let until = match confirmed {
+        true => (std::time::Instant::now() + MARGIN).min(deadline),
+        false => deadline,
+    };
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    glommio::timer::sleep(left).await;
 }

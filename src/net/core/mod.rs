@@ -182,7 +182,16 @@ impl Core {
         let _admitted = match is_write(req) {
             true => {
                 if let Some(e) = self.repl.readonly_error() {
-                    return Err(e);
+                    // A node the map already made its shard's primary is
+                    // being promoted: a Redis Cluster client retries after
+                    // CLUSTERDOWN, as during any failover.
+                    return Err(match &self.cluster {
+                        Some(cl) if cl.routes().i_am_primary() => WireError::new(
+                            ErrorCode::ClusterDown,
+                            "this node is being promoted to its shard's primary; retry in a moment",
+                        ),
+                        _ => e,
+                    });
                 }
                 match &self.cluster {
                     Some(cl) => Some(cl.admit_write(req, &self.stats)?),

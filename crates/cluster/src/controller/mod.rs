@@ -17,20 +17,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant;
 
-use openraft::{BasicNode, ChangeMembers, Raft, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{dir, Identity};
 use crate::map::{is_hex40, Change, ClusterMap, NodeInfo};
 use crate::net::{
-    call, Envelope, Network, Reply, Rpc, FORM, IDENTITY, JOIN, LEASE, MIGRATE, PROMOTE, RAFT,
-    READDRESS, RPC_FORMAT, STATUS,
+    Envelope, Network, Reply, Rpc, ADD_NODE, FORM, IDENTITY, JOIN, LEASE, MIGRATE, PROMOTE, RAFT,
+    READDRESS, REMOVE_NODE, RPC_FORMAT, STATUS,
 };
 use crate::store::{Published, Store};
 use crate::{Error, TypeConfig};
 
+mod changes;
 mod health;
 pub mod migrate;
+pub use changes::MembershipRequest;
 use health::{health_loop, lease_loop, readdress_loop};
 
 /// How long forming a cluster may wait for each step (leadership, a
@@ -448,6 +450,10 @@ impl Controller {
                 let r: migrate::MigrateRequest = parse(body)?;
                 Ok(json(&self.migrate(r, body).await?))
             }
+            ADD_NODE | REMOVE_NODE => {
+                let r: MembershipRequest = parse(body)?;
+                Ok(json(&self.membership(action, r, body).await?))
+            }
             n => Err(refused(format!("unknown CLUSTER action {n}"))),
         }
     }
@@ -627,156 +633,6 @@ impl Controller {
             .map_err(|e| refused(format!("commit the map: {e}")))?;
         r.data.map_err(refused)?;
         Ok(self.store.map())
-    }
-}
-
-impl Controller {
-    /// Promotes `node` to its shard's primary through the map (a manual
-    /// promotion); on a follower, asks the leader. When the old primary is
-    /// alive, the new one waits out its write lease before taking writes
-    /// (`fence_ms`), so the two never both take writes.
-    async fn promote(&self, node: u64, body: &[u8]) -> Result<u64, Error> {
-        if let Some(answer) = self.on_leader(PROMOTE, body).await {
-            return answer;
-        }
-        let map = self.store.map();
-        let n = map
-            .nodes
-            .get(&node)
-            .ok_or_else(|| refused(format!("node {node:x} is not in the cluster")))?;
-        let shard = map
-            .shards
-            .get(&n.shard)
-            .ok_or_else(|| refused("the node's shard is missing from the map"))?;
-        if shard.primary == node {
-            return Err(refused(format!(
-                "{} is already its shard's primary",
-                n.name
-            )));
-        }
-        let alive = {
-            let h = self.heard.lock().unwrap_or_else(|p| p.into_inner());
-            h.0.get(&shard.primary)
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
-        };
-        let fence_ms = if alive { self.timings.lease_ms() } else { 0 };
-        self.commit(
-            "the promotion",
-            Change::Failover {
-                shard: shard.id,
-                new_primary: node,
-                epoch: map.epoch,
-                fence_ms,
-            },
-        )
-        .await
-    }
-
-    /// `None` on the leader; elsewhere the leader's answer to `action`
-    /// with `body` (forwarded), or why there is none.
-    async fn on_leader(&self, action: u8, body: &[u8]) -> Option<Result<u64, Error>> {
-        let m = self.raft.metrics().borrow().clone();
-        if m.state == ServerState::Leader {
-            return None;
-        }
-        let Some(leader) = m.current_leader else {
-            return Some(Err(refused(
-                "the controller has no leader (no quorum): the map cannot change now",
-            )));
-        };
-        let Some(addr) = self
-            .store
-            .map()
-            .nodes
-            .get(&leader)
-            .map(|n| n.binary.clone())
-        else {
-            return Some(Err(refused("the controller's leader is not in the map")));
-        };
-        let mut conn = None;
-        Some(match call(&mut conn, &addr, action, body).await {
-            Ok(Ok(b)) => {
-                serde_json::from_slice(&b).map_err(|e| refused(format!("leader's answer: {e}")))
-            }
-            Ok(Err(e)) => Err(refused(e)),
-            Err(e) => Err(refused(format!(
-                "cannot reach the controller's leader {addr}: {e}; the map cannot change until a majority of the voters can reach each other"
-            ))),
-        })
-    }
-
-    /// Commits `change` through the log, answering within twice the node
-    /// timeout: a leader cut off from its quorum cannot commit, and says so
-    /// instead of waiting for the quorum to return.
-    async fn commit(&self, what: &str, change: Change) -> Result<u64, Error> {
-        let wait = Duration::from_millis(self.timings.node_timeout_ms * 2);
-        let r = tokio::time::timeout(wait, self.raft.client_write(change))
-            .await
-            .map_err(|_| {
-                refused(format!(
-                    "{what} was not committed within {wait:?}: this leader cannot reach a majority of the voters (it may still take effect if they return: check tessera cluster status)"
-                ))
-            })?
-            .map_err(|e| refused(format!("{what} was not committed: {e}")))?;
-        r.data.map_err(refused)
-    }
-
-    /// Records a node's new addresses (READDRESS), on the leader: after
-    /// checking that the node answering at the new binary address is that
-    /// node of this cluster, the controller's membership (where Raft
-    /// messages go) and then the map change.
-    async fn readdress(&self, r: ReaddressRequest, body: &[u8]) -> Result<u64, Error> {
-        if self.shared.cluster_id().as_deref() != Some(r.cluster_id.as_str()) {
-            return Err(refused(format!(
-                "this node does not belong to cluster {}",
-                r.cluster_id
-            )));
-        }
-        if let Some(answer) = self.on_leader(READDRESS, body).await {
-            return answer;
-        }
-        let n = &r.node;
-        if !self.store.map().nodes.contains_key(&n.id) {
-            return Err(refused(format!("node {} is not in the cluster", n.name)));
-        }
-        let mut conn = None;
-        let there: IdentityReply = match call(&mut conn, &n.binary, IDENTITY, b"").await {
-            Ok(Ok(b)) => parse(&b)?,
-            Ok(Err(e)) => return Err(refused(e)),
-            Err(e) => return Err(refused(format!("cannot reach {}: {e}", n.binary))),
-        };
-        if there.node.id != n.id || there.cluster_id.as_deref() != Some(r.cluster_id.as_str()) {
-            return Err(refused(format!(
-                "{} answers as node {} of cluster {:?}, not as {}",
-                n.binary, there.node.name, there.cluster_id, n.name
-            )));
-        }
-        let nodes = BTreeMap::from([(
-            n.id,
-            BasicNode {
-                addr: n.binary.clone(),
-            },
-        )]);
-        self.raft
-            .change_membership(ChangeMembers::SetNodes(nodes), true)
-            .await
-            .map_err(|e| {
-                refused(format!(
-                    "record {}'s address with the controller: {e}",
-                    n.name
-                ))
-            })?;
-        self.commit(
-            "the new addresses",
-            Change::Readdress {
-                node: n.id,
-                binary: n.binary.clone(),
-                resp: n.resp.clone(),
-                http: n.http.clone(),
-                core_ports: n.core_ports.clone(),
-            },
-        )
-        .await
     }
 }
 

@@ -235,6 +235,30 @@ impl Partition {
         self.stage_migrated(ops)
     }
 
+    /// A closure counting the keys of each slot in this partition
+    /// (blocking pool): the weights `rebalance` moves slots by. Strings and
+    /// collections count one each, whatever their size.
+    pub fn slot_keys_fn(
+        &self,
+    ) -> impl FnOnce() -> Result<std::collections::BTreeMap<u16, u64>, Error> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let mut out = std::collections::BTreeMap::new();
+            let mut it = db.raw_iterator();
+            it.seek_to_first();
+            while let Some(k) = it.key() {
+                match slot_of(k) {
+                    Some(s) if s < crate::manifest::SLOTS => *out.entry(s).or_insert(0) += 1,
+                    _ => break,
+                }
+                it.next();
+            }
+            it.status()
+                .map_err(|e| Error::storage("count the keys per slot", e))?;
+            Ok(out)
+        }
+    }
+
     /// Moves the clock past `version` (a value or batch another node
     /// wrote), persisting a new high-water mark with the open group when
     /// it reaches the last one.

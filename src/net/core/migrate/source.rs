@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tessera_cluster::map::{Migration, Stage};
-use tessera_cluster::net::{MIGRATE_COPY, MIGRATE_FENCED, MIGRATE_PULL};
+use tessera_cluster::net::{MIGRATE_COPY, MIGRATE_FENCED, MIGRATE_PULL, SLOT_KEYS};
 
 use super::super::cluster::Routes;
 use super::super::Core;
@@ -76,6 +76,7 @@ pub async fn serve(
         MIGRATE_COPY => "cluster.migrate-serve-copy",
         MIGRATE_PULL => "cluster.migrate-serve-pull",
         MIGRATE_FENCED => "cluster.migrate-serve-fenced",
+        SLOT_KEYS => return Some(serve_slot_keys(core, body, id, out).await),
         _ => return None,
     };
     if let Err(why) = super::fail_point(point).await {
@@ -253,6 +254,64 @@ async fn serve_fenced(
     part.group_status(open).map_err(wire)?;
     let start = frame::begin(out, id, frame::STATUS_OK, 0);
     put_bytes(out, &part.last_record().encode());
+    frame::finish(out, start);
+    Ok(())
+}
+
+/// Keys per slot on this node (body empty), or on this core only (body
+/// `[1]`, what the other cores are asked): `u32` n, n × (`u16` slot, `u64`
+/// keys).
+async fn serve_slot_keys(
+    core: &Core,
+    body: &[u8],
+    id: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let mut counts = std::collections::BTreeMap::<u16, u64>::new();
+    for p in core.local() {
+        let part = glommio::executor()
+            .spawn_blocking(p.slot_keys_fn())
+            .await
+            .map_err(wire)?;
+        for (s, n) in part {
+            *counts.entry(s).or_insert(0) += n;
+        }
+    }
+    if body.is_empty() {
+        for c in (0..core.topo().cores() as usize).filter(|&c| c != core.id()) {
+            let mut f = Vec::new();
+            crate::proto::Request::Cluster {
+                action: SLOT_KEYS,
+                body: &[1],
+            }
+            .encode(0, &mut f);
+            let reply = core.forward(c, f).await.map_err(|_| {
+                WireError::new(ErrorCode::Internal, format!("core {c} did not answer"))
+            })?;
+            let info = frame::check(&reply, usize::MAX)
+                .ok()
+                .flatten()
+                .filter(|i| i.kind == frame::STATUS_OK)
+                .ok_or_else(|| {
+                    WireError::new(
+                        ErrorCode::Internal,
+                        format!("core {c} could not count its keys"),
+                    )
+                })?;
+            let mut r = Reader::new(info.body(&reply));
+            let e = |e: crate::proto::Error| e.to_wire();
+            for _ in 0..r.count("slots", 10).map_err(e)? {
+                let (s, n) = (r.u16("slot").map_err(e)?, r.u64("keys").map_err(e)?);
+                *counts.entry(s).or_insert(0) += n;
+            }
+        }
+    }
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    put_u32(out, counts.len() as u32);
+    for (s, n) in counts {
+        out.extend_from_slice(&s.to_be_bytes());
+        put_u64(out, n);
+    }
     frame::finish(out, start);
     Ok(())
 }

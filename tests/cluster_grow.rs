@@ -1,0 +1,166 @@
+//! Growing, shrinking and replacing nodes under a redis-py load
+//! (docs/cluster.md, "Adding and removing nodes"): `tessera cluster
+//! add-node`, `rebalance`, `remove-node` and `replace-node` with real
+//! processes on loopback, every acknowledged write checked afterwards.
+//!
+//! One fixture: three primaries grow to five and shrink back to three, then
+//! shard 0's primary, given a replica, is replaced. Each node has its own
+//! loopback address.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::cluster::*;
+use common::resp::{Conn, R};
+
+/// The RESP addresses of the primaries CLUSTER SLOTS lists.
+fn owners(c: &mut Conn) -> BTreeSet<SocketAddr> {
+    let R::Array(entries) = c.cmd(&["CLUSTER", "SLOTS"]) else {
+        panic!("CLUSTER SLOTS is not an array")
+    };
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let R::Array(items) = e else { return None };
+            let R::Array(p) = &items[2] else { return None };
+            let (R::Bulk(ip), R::Int(port)) = (&p[0], &p[1]) else {
+                return None;
+            };
+            format!("{}:{port}", String::from_utf8_lossy(ip))
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn run(args: &[&str]) -> String {
+    let (ok, out, err) = cluster_cmd(args);
+    assert!(ok, "tessera cluster {args:?} failed:\n{out}{err}");
+    out
+}
+
+#[test]
+fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
+    let root = tempfile::tempdir().unwrap();
+    let nodes: Vec<ClusterNode> = (0..7)
+        .map(|i| {
+            let ip = format!("127.0.0.{}", 71 + i);
+            let any = format!("{ip}:0");
+            start_node_http(
+                &root.path().join(format!("n{i}")),
+                &ip,
+                &any,
+                &any,
+                "off",
+                &[],
+            )
+        })
+        .collect();
+    let addr = |i: usize| nodes[i].binary.to_string();
+    let a1 = addr(1);
+    run(&["create", &addr(0), &addr(1), &addr(2)]);
+
+    // Bad input first.
+    let (ok, _, err) = cluster_cmd(&["add-node", &addr(0), "--addr", &a1]);
+    assert!(ok, "adding a member again is a no-op: {err}");
+    let (ok, _, err) = cluster_cmd(&["remove-node", "127.0.0.1:1", "--addr", &a1]);
+    assert!(!ok && err.contains("not a node of this cluster"), "{err}");
+    let (ok, _, err) = cluster_cmd(&["rebalance", "--threshold", "150", "--addr", &a1]);
+    assert!(!ok && err.contains("percentage"), "{err}");
+
+    let py = common::python::python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/migrate_load.py");
+    let (acked, stop) = (root.path().join("acked"), root.path().join("stop"));
+    let entry = nodes[1].resp; // shard 1's primary stays throughout
+    let mut load = KillOnDrop(Some(
+        Command::new(&py)
+            .arg(&script)
+            .args([entry.ip().to_string(), entry.port().to_string()])
+            .arg("load")
+            .arg(&acked)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let progress = |what: &str| {
+        let n = lines(&acked);
+        common::wait_until(what, Duration::from_secs(60), || lines(&acked) >= n + 200);
+    };
+    progress("the load is acknowledged");
+
+    // Grow: two empty primaries, then their share.
+    let out = run(&["add-node", &addr(3), "--addr", &a1]);
+    assert!(out.contains("as the primary of shard 3"), "{out}");
+    run(&["add-node", &addr(4), "--addr", &a1]);
+    let mut watch = Conn::connect(nodes[1].resp);
+    assert_eq!(
+        owners(&mut watch).len(),
+        3,
+        "no slots yet for the new primaries"
+    );
+    let out = run(&["rebalance", "--addr", &a1]);
+    assert!(out.contains("migration(s) planned"), "{out}");
+    progress("the load goes on after growing");
+    let five = owners(&mut watch);
+    assert_eq!(five.len(), 5, "{five:?}");
+    // Run again, it is safe (the load moves the balance a little).
+    run(&["rebalance", "--threshold", "20", "--addr", &a1]);
+    assert_eq!(owners(&mut watch).len(), 5);
+
+    // Shrink: the two leave again, their slots going to the others.
+    for i in [3, 4] {
+        let out = run(&["remove-node", &addr(i), "--addr", &a1]);
+        assert!(out.contains("removed"), "{out}");
+    }
+    progress("the load goes on after shrinking");
+    let three = owners(&mut watch);
+    assert_eq!(
+        three,
+        [0, 1, 2].iter().map(|&i| nodes[i].resp).collect(),
+        "back to the first three primaries"
+    );
+    // A removed node still redirects.
+    let mut gone = Conn::connect(nodes[3].resp);
+    assert_eq!(gone.cmd(&["SET", "{a}x", "1"]).err_word(), Some("MOVED"));
+
+    // Replace shard 0's primary (given a replica first) with a new node.
+    let out = run(&["add-node", &addr(5), "--replica-of", "0", "--addr", &a1]);
+    assert!(out.contains("as a replica in shard 0"), "{out}");
+    let out = run(&["replace-node", &addr(0), &addr(6), "--addr", &a1]);
+    assert!(
+        out.contains("is shard 0's primary") && out.contains("removed"),
+        "{out}"
+    );
+    progress("the load goes on after the replacement");
+    let (ok, status, _) = cluster_cmd(&["status", "--addr", &a1]);
+    assert!(ok);
+    assert!(!status.contains(&addr(0)), "{status}");
+    assert!(owners(&mut watch).contains(&nodes[6].resp));
+
+    std::fs::write(&stop, b"").unwrap();
+    let out = load.0.take().unwrap().wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.trim() == "exceptions 0",
+        "the client saw errors:\n{said}"
+    );
+    let verify = Command::new(&py)
+        .arg(&script)
+        .args([entry.ip().to_string(), entry.port().to_string()])
+        .arg("verify")
+        .arg(&acked)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
