@@ -172,6 +172,17 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         config.data_dir.display()
     ));
 
+    // Checkpoints of full syncs and slot migrations live only as long as
+    // their session; a crash leaves them behind.
+    let stale = config.data_dir.join("sync");
+    if stale.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&stale) {
+            tracing::warn!(
+                "cannot remove the stale checkpoints in {}: {e}",
+                stale.display()
+            );
+        }
+    }
     let store = Arc::new(Store::open(StoreConfig {
         data_dir: config.data_dir.clone(),
         partitions: config.partitions,

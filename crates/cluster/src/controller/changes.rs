@@ -77,7 +77,16 @@ impl Controller {
             return Some(Err(refused("the controller's leader is not in the map")));
         };
         let mut conn = None;
-        Some(match call(&mut conn, &addr, action, body).await {
+        let wait = Duration::from_millis(self.timings.node_timeout_ms * 2);
+        let answer = match tokio::time::timeout(wait, call(&mut conn, &addr, action, body)).await {
+            Ok(a) => a,
+            Err(_) => {
+                return Some(Err(refused(format!(
+                    "the controller's leader {addr} did not answer within {wait:?}"
+                ))))
+            }
+        };
+        Some(match answer {
             Ok(Ok(b)) => {
                 serde_json::from_slice(&b).map_err(|e| refused(format!("leader's answer: {e}")))
             }

@@ -52,6 +52,10 @@ pub(super) async fn fail_point(name: &str) -> Result<(), String> {
     }
 }
 
+/// How long core 0 waits for the controller to commit a migration step
+/// before it asks again.
+const ASK_LEADER_WAIT: Duration = Duration::from_secs(10);
+
 /// How often each core looks at the map's migrations.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -297,7 +301,19 @@ async fn commit(
         change,
     })
     .unwrap_or_default();
-    match ctl.request(MIGRATE, body).await {
+    let asked = std::pin::pin!(ctl.request(MIGRATE, body));
+    let late = std::pin::pin!(glommio::timer::sleep(ASK_LEADER_WAIT));
+    let answer = match futures::future::select(asked, late).await {
+        futures::future::Either::Left((a, _)) => a,
+        futures::future::Either::Right(_) => {
+            tracing::warn!(
+                migration = id,
+                "slot migration: {what}: no answer in {ASK_LEADER_WAIT:?}; asking again"
+            );
+            return false;
+        }
+    };
+    match answer {
         Ok(_) => {
             tracing::info!(migration = id, "slot migration: {what} committed");
             true

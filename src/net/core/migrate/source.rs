@@ -119,11 +119,10 @@ async fn serve_copy(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Res
     }
     let (session, src) = if session == 0 {
         let n = repl.next_sync_id();
-        let dir = core
-            .settings()
-            .data_dir
-            .join("sync")
-            .join(format!("migrate{mid}-partition{p}-{n}"));
+        let dir = core.settings().data_dir.join("sync").join(format!(
+            "migrate{mid}-partition{p}-{n}-{}",
+            crate::shard::clock::now_ms()
+        ));
         let src = glommio::executor()
             .spawn_blocking(part.sync_source_fn(dir))
             .await
