@@ -182,6 +182,11 @@ fn slots_move_between_shards_under_a_redis_py_load() {
         lines(&acked) >= 400
     });
 
+    // A client blocked on a key of a slot that moves.
+    let mut blocked = Conn::connect(nodes[0].resp);
+    let blk = format!("{once}blk");
+    blocked.send_raw(&Conn::encode(&[b"BLPOP", blk.as_bytes(), b"0"]));
+
     // Half of shard 0's slots go to shard 1 (named by a node's id), under the load.
     let R::Bulk(id1) = Conn::connect(nodes[1].resp).cmd(&["CLUSTER", "MYID"]) else {
         panic!("no MYID")
@@ -195,6 +200,11 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     common::wait_until("the load goes on", Duration::from_secs(30), || {
         lines(&acked) >= n + 200
     });
+    assert_eq!(
+        blocked.read(),
+        R::Err(format!("MOVED {once_slot} {}", nodes[1].resp)),
+        "a pop blocked on a moved slot is redirected"
+    );
     // And a hundred of them come back, through another node.
     migrate(nodes[2].binary, "0-99", "0");
     let n = lines(&acked);

@@ -26,13 +26,18 @@ impl Core {
     ) -> Result<(Option<(Vec<u8>, Vec<u8>)>, Option<(u32, u64)>), WireError> {
         let mut all: Vec<&[u8]> = keys.to_vec();
         all.extend(dest.map(|d| d.0));
-        cmd::common_slot(&all)?;
+        let slot = cmd::common_slot(&all)?;
         let deadline =
             (timeout_ms > 0).then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms));
         let side: &[u8] = if left { b"LEFT" } else { b"RIGHT" };
         let me = Rc::new(Notify::default());
         let _registered = self.waiters.block_on(keys, &me);
         loop {
+            // Cluster mode: the slot moved away while this pop waited (a
+            // migration's flip, a failover): the client goes to the owner.
+            if let Some(e) = self.cluster.as_ref().and_then(|cl| cl.moved_away(slot)) {
+                return Err(e);
+            }
             for key in keys {
                 let words: Vec<&[u8]> = match dest {
                     None => vec![if left { b"LPOP" } else { b"RPOP" }, key],

@@ -362,6 +362,20 @@ impl CoreCluster {
         })
     }
 
+    /// The MOVED a pop blocked on `slot` gets once this node's shard no
+    /// longer serves it (the owner's RESP address, or its binary one
+    /// without RESP: a binary client refreshes its table on any MOVED).
+    pub fn moved_away(&self, slot: u16) -> Option<WireError> {
+        let r = self.routes();
+        let shard = r.map.shards.get(&r.slot_shard[slot as usize])?;
+        if shard.primary == r.me {
+            return None;
+        }
+        let owner = r.map.nodes.get(&shard.primary)?;
+        let addr = owner.resp.as_deref().unwrap_or(&owner.binary);
+        Some(WireError::new(ErrorCode::Moved, format!("{slot} {addr}")))
+    }
+
     /// Waits (at most `limit`) until every write admitted on this core
     /// before the call has been staged. One drain at a time.
     pub async fn drain_writes(&self, limit: std::time::Duration) -> bool {

@@ -88,6 +88,13 @@ impl Waiters {
         }
     }
 
+    /// Wakes every blocked pop (they check their slot's owner and retry).
+    pub fn wake_all(&self) {
+        for w in self.blocked.borrow().values().flatten() {
+            w.notify();
+        }
+    }
+
     /// Pops blocked now (a pop on several keys counts once per key).
     pub fn blocked_clients(&self) -> usize {
         self.blocked.borrow().values().map(Vec::len).sum()

@@ -84,8 +84,14 @@ pub async fn migrate_loop(core: Rc<Core>) {
     let mut running: HashMap<(u64, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
     let mut cleaned: HashSet<u64> = HashSet::new();
     let mut fence_started: HashMap<u64, Instant> = HashMap::new();
+    let mut seen_epoch = 0;
     loop {
         let routes = cl.routes();
+        // A new map may have moved a blocked pop's slot away: they look.
+        if routes.map.epoch != seen_epoch {
+            seen_epoch = routes.map.epoch;
+            core.waiters.wake_all();
+        }
         let my_shard = routes.my_node().map(|n| n.shard);
         let primary = routes.i_am_primary();
         let live: Vec<u64> = routes.map.migrations.iter().map(|m| m.id).collect();
