@@ -6,8 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::*;
@@ -55,24 +53,10 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
     // Shards 0, 1, 2 are nodes 0, 1, 2 (slots 0-5460, 5461-10922, 10923-16383).
     let (slot1, slot2) = (5461 + 100, 10923 + 100);
 
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster_load.py");
-    let acked = root.path().join("acked");
-    let stop = root.path().join("stop");
-    let entry = node(&nodes, 3).1; // a replica, never killed here
-    let mut load = KillOnDrop(Some(
-        Command::new(&py)
-            .arg(&script)
-            .args([entry.ip().to_string(), entry.port().to_string()])
-            .arg("load")
-            .arg(&acked)
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    // Through a replica, never killed here.
+    let load = Load::start("cluster_load.py", node(&nodes, 3).1, root.path());
     common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
-        lines(&acked) >= 300
+        load.acked() >= 300
     });
 
     // 1. SIGKILL shard 1's primary under the load.
@@ -126,11 +110,11 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
         Duration::from_secs(30),
         || back.cmd(&["GET", &key1]) == R::bulk("x"),
     );
-    let before = lines(&acked);
+    let before = load.acked();
     common::wait_until(
         "acks resume after the old primary returns",
         Duration::from_secs(60),
-        || lines(&acked) >= before + 200,
+        || load.acked() >= before + 200,
     );
 
     // 2. SIGKILL the controller's leader (node 0, also shard 0's primary):
@@ -201,26 +185,7 @@ fn primaries_fail_over_without_losing_acknowledged_writes() {
     );
 
     // Every acknowledged write is readable.
-    std::fs::write(&stop, b"").unwrap();
-    let out = load.0.take().unwrap().wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let verify = Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("verify")
-        .arg(&acked)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    load.finish();
 
     quorum_loss_freezes_the_map(&nodes, slot1, &mut watch);
 }

@@ -11,8 +11,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::*;
@@ -73,24 +71,11 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     let (ok, _, err) = cluster_cmd(&["rebalance", "--threshold", "150", "--addr", &a1]);
     assert!(!ok && err.contains("percentage"), "{err}");
 
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/migrate_load.py");
-    let (acked, stop) = (root.path().join("acked"), root.path().join("stop"));
-    let entry = nodes[1].resp; // shard 1's primary stays throughout
-    let mut load = KillOnDrop(Some(
-        Command::new(&py)
-            .arg(&script)
-            .args([entry.ip().to_string(), entry.port().to_string()])
-            .arg("load")
-            .arg(&acked)
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    // Through shard 1's primary, which stays throughout.
+    let load = Load::start("migrate_load.py", nodes[1].resp, root.path());
     let progress = |what: &str| {
-        let n = lines(&acked);
-        common::wait_until(what, Duration::from_secs(60), || lines(&acked) >= n + 200);
+        let n = load.acked();
+        common::wait_until(what, Duration::from_secs(60), || load.acked() >= n + 200);
     };
     progress("the load is acknowledged");
 
@@ -143,24 +128,6 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     assert!(!status.contains(&addr(0)), "{status}");
     assert!(owners(&mut watch).contains(&nodes[6].resp));
 
-    std::fs::write(&stop, b"").unwrap();
-    let out = load.0.take().unwrap().wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && said.trim() == "exceptions 0",
-        "the client saw errors:\n{said}"
-    );
-    let verify = Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("verify")
-        .arg(&acked)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let said = load.finish();
+    assert_eq!(said.trim(), "exceptions 0", "the client saw errors");
 }

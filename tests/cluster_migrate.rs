@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -162,24 +161,9 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     let before: u64 = before.trim().parse().expect("SET prints the version");
 
     // A redis-py load over every slot while the slots move.
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/migrate_load.py");
-    let acked = root.path().join("acked");
-    let stop = root.path().join("stop");
-    let entry = nodes[3].resp;
-    let mut load = KillOnDrop(Some(
-        Command::new(&py)
-            .arg(&script)
-            .args([entry.ip().to_string(), entry.port().to_string()])
-            .arg("load")
-            .arg(&acked)
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let load = Load::start("migrate_load.py", nodes[3].resp, root.path());
     common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
-        lines(&acked) >= 400
+        load.acked() >= 400
     });
 
     // A client blocked on a key of a slot that moves.
@@ -196,9 +180,9 @@ fn slots_move_between_shards_under_a_redis_py_load() {
         out.contains("4096 slot(s) from shard 0 to shard 1"),
         "{out}"
     );
-    let n = lines(&acked);
+    let n = load.acked();
     common::wait_until("the load goes on", Duration::from_secs(30), || {
-        lines(&acked) >= n + 200
+        load.acked() >= n + 200
     });
     assert_eq!(
         blocked.read(),
@@ -207,13 +191,17 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     );
     // And a hundred of them come back, through another node.
     migrate(nodes[2].binary, "0-99", "0");
-    let n = lines(&acked);
+    let n = load.acked();
     common::wait_until("the load goes on", Duration::from_secs(30), || {
-        lines(&acked) >= n + 200
+        load.acked() >= n + 200
     });
 
-    std::fs::write(&stop, b"").unwrap();
-    let out = load.0.take().unwrap().wait_with_output().unwrap();
+    let said = load.finish();
+    assert_eq!(
+        said.trim(),
+        "exceptions 0",
+        "the client saw errors during the migrations"
+    );
     for n in &nodes[..2] {
         let mut c = Conn::connect(n.resp);
         println!(
@@ -224,24 +212,6 @@ fn slots_move_between_shards_under_a_redis_py_load() {
             info_field(&mut c, "core0_tryagain"),
         );
     }
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && said.trim() == "exceptions 0",
-        "the client saw errors during the migrations:\n{said}"
-    );
-    let verify = Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("verify")
-        .arg(&acked)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
 
     // The map: 100-4095 on shard 1's primary, the rest where it was.
     let mut c1 = Conn::connect(nodes[1].resp);

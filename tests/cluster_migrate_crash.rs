@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,26 +59,13 @@ fn run(k: usize, point: &str, victim: Victim) {
     let moving = "0-1999";
 
     // A writer over every slot, through the node that does not crash.
-    let py = common::python::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/cluster_load.py");
-    let (acked, stop) = (root.path().join("acked"), root.path().join("stop"));
     let entry = nodes[usize::from(victim == Victim::Source)]
         .as_ref()
         .unwrap()
         .resp;
-    let mut load = KillOnDrop(Some(
-        Command::new(&py)
-            .arg(&script)
-            .args([entry.ip().to_string(), entry.port().to_string()])
-            .arg("load")
-            .arg(&acked)
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let load = Load::start("cluster_load.py", entry, root.path());
     common::wait_until("the load is acknowledged", Duration::from_secs(30), || {
-        lines(&acked) >= 200
+        load.acked() >= 200
     });
     let survivor = if victim == Victim::Source { &b } else { &a };
     let mut cli = KillOnDrop(Some(
@@ -119,21 +105,7 @@ fn run(k: usize, point: &str, victim: Victim) {
         out.status.success() && said.contains("done"),
         "{point}: {said}"
     );
-    std::fs::write(&stop, b"").unwrap();
-    load.0.take().unwrap().wait_with_output().unwrap();
-    let verify = Command::new(&py)
-        .arg(&script)
-        .args([entry.ip().to_string(), entry.port().to_string()])
-        .arg("verify")
-        .arg(&acked)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
-        "{point}: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    load.finish();
     let mut t = Conn::connect(nodes[1].as_ref().unwrap().resp);
     assert_eq!(t.cmd(&["HLEN", &key]), R::Int(5000), "{point}");
     assert_eq!(

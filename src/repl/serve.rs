@@ -153,44 +153,81 @@ pub async fn sync<H: Host>(
             ))
         })?
         .clone();
-    for k in h.repl().idle_syncs(SYNC_IDLE) {
-        end_sync(h, k);
-    }
-    let (session, src) = if session == 0 {
-        let n = h.repl().next_sync_id();
-        let dir = h
-            .settings()
-            .data_dir
-            .join("sync")
-            .join(format!("partition{partition}-{n}-{}", now_ms()));
-        let src = glommio::executor()
-            .spawn_blocking(part.sync_source_fn(dir))
-            .await
-            .map_err(wire)?;
-        let src = Rc::new(src);
-        tracing::info!(
-            partition,
-            session = n,
-            "full sync started at {}",
-            src.record.position()
-        );
-        h.repl().open_sync(n, src.clone());
-        (n, src)
-    } else {
-        let src = h.repl().use_sync(session).ok_or_else(|| {
+    let (session, src) = checkpoint_session(
+        h,
+        &part,
+        session,
+        |n| format!("partition{partition}-{n}"),
+        || {
             WireError::new(
                 ErrorCode::SyncNeeded,
                 format!("full-sync session {session} is gone (idle too long, or the node restarted); start again"),
             )
-        })?;
-        (session, src)
-    };
+        },
+    )
+    .await?;
     let after = (cf != 255).then(|| (cf, after.to_vec()));
     let max = (max_bytes as usize).clamp(1, h.settings().max_frame_bytes / 2);
     let (entries, done) = glommio::executor()
         .spawn_blocking(src.chunk_fn(after, max))
         .await
         .map_err(wire)?;
+    put_chunk(h, out, id, session, src, &entries, done);
+    Ok(())
+}
+
+/// Checkpoint session `session` of `part` (a replica's full sync, a slot
+/// migration's copy), or a new one (`session` 0) in the data directory's
+/// `sync/<name(n)>-<ms>`, after dropping idle sessions. `gone`: the error
+/// for a session that no longer exists.
+pub async fn checkpoint_session<H: Host>(
+    h: &H,
+    part: &crate::shard::Partition,
+    session: u64,
+    name: impl FnOnce(u64) -> String,
+    gone: impl FnOnce() -> WireError,
+) -> Result<(u64, Rc<crate::shard::partition::repl_log::SyncSource>), WireError> {
+    for k in h.repl().idle_syncs(SYNC_IDLE) {
+        end_sync(h, k);
+    }
+    if session != 0 {
+        let src = h.repl().use_sync(session).ok_or_else(gone)?;
+        return Ok((session, src));
+    }
+    let n = h.repl().next_sync_id();
+    let dir = h
+        .settings()
+        .data_dir
+        .join("sync")
+        .join(format!("{}-{}", name(n), now_ms()));
+    let src = glommio::executor()
+        .spawn_blocking(part.sync_source_fn(dir))
+        .await
+        .map_err(wire)?;
+    let src = Rc::new(src);
+    tracing::info!(
+        partition = part.id(),
+        session = n,
+        "checkpoint session started at {}",
+        src.record.position()
+    );
+    h.repl().open_sync(n, src.clone());
+    Ok((n, src))
+}
+
+/// Answers one chunk of a checkpoint session (SYNC's answer, and a slot
+/// migration's copy): `u64` session, `bytes` record, `u8` done, `u32` n,
+/// n × (`u8` cf, `bytes` key, `bytes` value). The last chunk ends the
+/// session.
+pub fn put_chunk<H: Host>(
+    h: &H,
+    out: &mut Vec<u8>,
+    id: u32,
+    session: u64,
+    src: Rc<crate::shard::partition::repl_log::SyncSource>,
+    entries: &[crate::shard::partition::repl_log::Entry],
+    done: bool,
+) {
     let record = src.record;
     drop(src);
     if done {
@@ -201,13 +238,12 @@ pub async fn sync<H: Host>(
     put_bytes(out, &record.encode());
     out.push(done as u8);
     put_u32(out, entries.len() as u32);
-    for (cf, k, v) in &entries {
+    for (cf, k, v) in entries {
         out.push(*cf);
         put_bytes(out, k);
         put_bytes(out, v);
     }
     frame::finish(out, start);
-    Ok(())
 }
 
 /// Drops a full-sync session (closing and deleting its checkpoint off

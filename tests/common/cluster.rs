@@ -290,3 +290,70 @@ pub fn start_plain(
         word(&line, "resp=").expect("ready line"),
     )
 }
+
+/// A redis-py load script of tests/redis_py (`cluster_load.py`,
+/// `migrate_load.py`: `load ACKED STOP` writes and records each
+/// acknowledged write until STOP exists; `verify ACKED` reads them back)
+/// run against a cluster through `entry`.
+pub struct Load {
+    script: std::path::PathBuf,
+    entry: SocketAddr,
+    /// The acknowledged writes, one per line.
+    pub acked: std::path::PathBuf,
+    stop: std::path::PathBuf,
+    child: KillOnDrop,
+}
+
+impl Load {
+    /// Starts `script` writing through `entry`, its files in `dir`.
+    pub fn start(script: &str, entry: SocketAddr, dir: &Path) -> Load {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/redis_py")
+            .join(script);
+        let (acked, stop) = (dir.join("acked"), dir.join("stop"));
+        let child = Command::new(super::python::python())
+            .arg(&script)
+            .args([entry.ip().to_string(), entry.port().to_string()])
+            .arg("load")
+            .arg(&acked)
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Load {
+            script,
+            entry,
+            acked,
+            stop,
+            child: KillOnDrop(Some(child)),
+        }
+    }
+
+    /// Acknowledged writes so far.
+    pub fn acked(&self) -> usize {
+        lines(&self.acked)
+    }
+
+    /// Stops the load, checks that every acknowledged write reads back
+    /// (the script's `verify`), and returns what the load printed.
+    pub fn finish(mut self) -> String {
+        std::fs::write(&self.stop, b"").unwrap();
+        let out = self.child.0.take().unwrap().wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "the load failed:\n{said}");
+        let verify = Command::new(super::python::python())
+            .arg(&self.script)
+            .args([self.entry.ip().to_string(), self.entry.port().to_string()])
+            .arg("verify")
+            .arg(&self.acked)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success() && String::from_utf8_lossy(&verify.stdout).trim() == "ok",
+            "{}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        said
+    }
+}

@@ -472,6 +472,18 @@ impl Partition {
     }
 }
 
+/// An iterator over column family `cf` (0: strings and metadata, 1:
+/// subkeys) of a checkpoint.
+fn cf_iterator(db: &DB, cf: u8) -> Result<rocksdb::DBRawIterator<'_>, Error> {
+    Ok(match cf {
+        0 => db.raw_iterator(),
+        _ => db.raw_iterator_cf(
+            db.cf_handle(SUB_CF)
+                .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?,
+        ),
+    })
+}
+
 /// A checkpoint of a partition opened read-only: what a full sync copies.
 /// Dropping it closes the checkpoint and deletes its directory.
 pub struct SyncSource {
@@ -522,13 +534,7 @@ impl SyncSource {
                 Some((cf, k)) => (*cf, Some(k.clone())),
             };
             for cf in first_cf..2u8 {
-                let mut it = match cf {
-                    0 => db.raw_iterator(),
-                    _ => db.raw_iterator_cf(
-                        db.cf_handle(SUB_CF)
-                            .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?,
-                    ),
-                };
+                let mut it = cf_iterator(&db, cf)?;
                 match (&from, cf == first_cf) {
                     (Some(k), true) => {
                         it.seek(k);
@@ -572,13 +578,7 @@ impl SyncSource {
                 Some((cf, k)) => (*cf, Some(k.clone())),
             };
             for cf in first_cf..2u8 {
-                let mut it = match cf {
-                    0 => db.raw_iterator(),
-                    _ => db.raw_iterator_cf(
-                        db.cf_handle(SUB_CF)
-                            .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?,
-                    ),
-                };
+                let mut it = cf_iterator(&db, cf)?;
                 let resume = from.as_ref().filter(|_| cf == first_cf);
                 for &slot in &slots {
                     let lo = slot.to_be_bytes();

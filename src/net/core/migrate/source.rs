@@ -15,7 +15,6 @@ use crate::errors::store_error as wire;
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::frame;
 use crate::repl::position::{Epoch, Record};
-use crate::repl::Host;
 use crate::shard::Partition;
 
 /// How long a fenced source waits for writes already admitted to finish.
@@ -113,60 +112,22 @@ async fn serve_copy(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Res
         return Err(bad(format!("a slot asked for is not in migration {mid}")));
     }
     let part = local_partition(core, p)?;
-    let repl = core.repl();
-    for k in repl.idle_syncs(crate::repl::link::SYNC_IDLE) {
-        end_session(core, k);
-    }
-    let (session, src) = if session == 0 {
-        let n = repl.next_sync_id();
-        let dir = core.settings().data_dir.join("sync").join(format!(
-            "migrate{mid}-partition{p}-{n}-{}",
-            crate::shard::clock::now_ms()
-        ));
-        let src = glommio::executor()
-            .spawn_blocking(part.sync_source_fn(dir))
-            .await
-            .map_err(wire)?;
-        let src = Rc::new(src);
-        repl.open_sync(n, src.clone());
-        (n, src)
-    } else {
-        let src = repl
-            .use_sync(session)
-            .ok_or_else(|| refused(format!("copy session {session} is gone; start again")))?;
-        (session, src)
-    };
+    let (session, src) = crate::repl::serve::checkpoint_session(
+        core,
+        &part,
+        session,
+        |n| format!("migrate{mid}-partition{p}-{n}"),
+        || refused(format!("copy session {session} is gone; start again")),
+    )
+    .await?;
     let after = (cf != 255).then_some((cf, after));
     let max = max.clamp(1, core.config().max_frame_bytes / 2);
     let (entries, done) = glommio::executor()
         .spawn_blocking(src.slot_chunk_fn(slots, after, max))
         .await
         .map_err(wire)?;
-    let record = src.record;
-    drop(src);
-    if done {
-        end_session(core, session);
-    }
-    let start = frame::begin(out, id, frame::STATUS_OK, 0);
-    put_u64(out, session);
-    put_bytes(out, &record.encode());
-    out.push(done as u8);
-    put_u32(out, entries.len() as u32);
-    for (cf, k, v) in &entries {
-        out.push(*cf);
-        put_bytes(out, k);
-        put_bytes(out, v);
-    }
-    frame::finish(out, start);
+    crate::repl::serve::put_chunk(core, out, id, session, src, &entries, done);
     Ok(())
-}
-
-fn end_session(core: &Core, session: u64) {
-    if let Some(src) = core.repl().close_sync(session) {
-        if let Ok(src) = Rc::try_unwrap(src) {
-            glommio::spawn_local(glommio::executor().spawn_blocking(move || drop(src))).detach();
-        }
-    }
 }
 
 /// A source partition's batches after a position: body `u64` migration,
