@@ -19,18 +19,6 @@ pids=()
 source bench/lib.sh
 trap 'stop_all; rm -rf "$work"' EXIT
 
-ready_line() { # DIR -> waits for the ready line, prints it
-  for _ in $(seq 1 200); do grep -q '^tessera ready' "$1/ready" 2>/dev/null && break; sleep 0.05; done
-  cat "$1/ready"
-}
-start_tessera() { # NAME EXTRA...
-  local d="$work/$1"; shift; mkdir -p "$d"
-  "$T" serve --data-dir "$d/data" --cores 1 --listen 127.0.0.1:0 --http-listen off \
-    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$d/ready" 2>"$d/log" &
-  pids+=($!)
-  ready_line "$d" >/dev/null
-}
-field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1/ready"; }
 rb() { # PORT TEST [--cluster]
   redis-benchmark -p "$1" -t "$2" -n "$N" -c 50 -P 16 -d 256 -r 100000 -q ${3:-} 2>/dev/null \
     | tr '\r' '\n' | grep -E "^$(echo "$2" | tr a-z A-Z): " | tail -1

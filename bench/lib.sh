@@ -1,5 +1,8 @@
-# Shared by bench/resp.sh and bench/churn.sh: fresh Tessera and redis-server
-# side by side, each alone on CPU 1 (the clients go on CPU 0).
+# Shared by the bench scripts. start_pair (bench/resp.sh, bench/churn.sh):
+# fresh Tessera and redis-server side by side, each alone on CPU 1 (the
+# clients go on CPU 0). start_tessera NAME (bench/cluster.sh,
+# bench/migrate.sh): a --cores 1 node in $work/NAME, its ready line read
+# with field NAME binary|resp.
 # Needs: T (the tessera binary), work (a scratch directory), pids=().
 # Tessera runs with durability wal; redis-server with appendonly yes,
 # appendfsync everysec. start_pair sets tport and rport (RESP ports).
@@ -28,3 +31,15 @@ start_pair() { # EXTRA_TESSERA_ARGS...
     return 1
   fi
 }
+ready_line() { # DIR -> waits for the ready line, prints it
+  for _ in $(seq 1 200); do grep -q '^tessera ready' "$1/ready" 2>/dev/null && break; sleep 0.05; done
+  cat "$1/ready"
+}
+start_tessera() { # NAME EXTRA...
+  local d="$work/$1"; shift; mkdir -p "$d"
+  "$T" serve --data-dir "$d/data" --cores 1 --listen 127.0.0.1:0 --http-listen off \
+    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$d/ready" 2>"$d/log" &
+  pids+=($!)
+  ready_line "$d" >/dev/null
+}
+field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1/ready"; }

@@ -18,18 +18,6 @@ pids=()
 source bench/lib.sh
 trap 'stop_all; rm -rf "$work"' EXIT
 
-ready_line() {
-  for _ in $(seq 1 200); do grep -q '^tessera ready' "$1/ready" 2>/dev/null && break; sleep 0.05; done
-  cat "$1/ready"
-}
-start_tessera() { # NAME EXTRA...
-  local d="$work/$1"; shift; mkdir -p "$d"
-  "$T" serve --data-dir "$d/data" --cores 1 --listen 127.0.0.1:0 --http-listen off \
-    --resp-listen 127.0.0.1:0 --durability wal "$@" >"$d/ready" 2>"$d/log" &
-  pids+=($!)
-  ready_line "$d" >/dev/null
-}
-field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1/ready"; }
 port() { field "$1" resp | cut -d: -f2; }
 latency() { # redis-benchmark's last summary: avg min p50 p95 p99 max (ms)
   tr '\r' '\n' | grep -A2 'latency summary' | tail -1

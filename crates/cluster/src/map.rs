@@ -469,11 +469,12 @@ pub fn layout(mut nodes: Vec<NodeInfo>, replicas: usize) -> Result<Layout, Strin
     })
 }
 
+/// Maps for the crate's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    fn node(id: u64, addr: &str, partitions: u32) -> NodeInfo {
+    pub(crate) fn node(id: u64, addr: &str, partitions: u32) -> NodeInfo {
         NodeInfo {
             id,
             name: format!("{id:040x}"),
@@ -488,7 +489,7 @@ mod tests {
         }
     }
 
-    fn formed(l: &Layout) -> ClusterMap {
+    pub(crate) fn formed(l: &Layout) -> ClusterMap {
         let mut m = ClusterMap::default();
         m.apply(&Change::Form {
             format: MAP_FORMAT,
@@ -500,6 +501,12 @@ mod tests {
         .unwrap();
         m
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{formed, node};
+    use super::*;
 
     #[test]
     fn six_nodes_one_replica_each_cover_every_slot_once() {

@@ -98,49 +98,30 @@ impl ClusterMap {
 
 #[cfg(test)]
 mod tests {
-    use crate::map::{layout, Change, ClusterMap, NodeInfo, MAP_FORMAT};
+    use crate::map::testing::{formed, node};
+    use crate::map::{layout, Change, NodeInfo};
 
-    fn node(id: u64, partitions: u32) -> NodeInfo {
-        NodeInfo {
-            id,
-            name: format!("{id:040x}"),
-            binary: format!("h:{id}"),
-            resp: None,
-            http: None,
-            core_ports: vec![],
-            partitions,
-            interleaved: true,
-            shard: 0,
-            health: Default::default(),
-        }
+    fn at(id: u64, partitions: u32) -> NodeInfo {
+        node(id, &format!("h:{id}"), partitions)
     }
 
     #[test]
     fn nodes_join_as_empty_shards_or_replicas_and_leave_only_without_slots() {
-        let l = layout(vec![node(1, 2), node(2, 2)], 0).unwrap();
-        let mut m = ClusterMap::default();
-        m.apply(&Change::Form {
-            format: MAP_FORMAT,
-            cluster_id: "ab".repeat(20),
-            nodes: l.nodes,
-            shards: l.shards,
-            slots: l.slots,
-        })
-        .unwrap();
+        let mut m = formed(&layout(vec![at(1, 2), at(2, 2)], 0).unwrap());
         let add = |n: NodeInfo, replica_of| Change::AddNode {
             node: n,
             replica_of,
         };
-        m.apply(&add(node(3, 2), None)).unwrap();
+        m.apply(&add(at(3, 2), None)).unwrap();
         assert_eq!(m.nodes[&3].shard, 2);
         assert_eq!(m.shards[&2].primary, 3);
         assert_eq!(m.ranges_of(2).count(), 0);
-        let e = m.apply(&add(node(3, 2), None)).unwrap_err();
+        let e = m.apply(&add(at(3, 2), None)).unwrap_err();
         assert!(e.contains("already in the cluster"), "{e}");
-        let e = m.apply(&add(node(4, 3), Some(0))).unwrap_err();
+        let e = m.apply(&add(at(4, 3), Some(0))).unwrap_err();
         assert!(e.contains("partitions"), "{e}");
-        assert!(m.apply(&add(node(4, 2), Some(9))).is_err());
-        m.apply(&add(node(4, 2), Some(0))).unwrap();
+        assert!(m.apply(&add(at(4, 2), Some(9))).is_err());
+        m.apply(&add(at(4, 2), Some(0))).unwrap();
         assert_eq!(m.shards[&0].replicas, vec![4]);
         let rm = |node| Change::RemoveNode { node };
         // A primary with slots, or with replicas, stays.

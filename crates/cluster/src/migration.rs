@@ -224,41 +224,13 @@ pub fn parse_slots(text: &str) -> Result<Vec<u16>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::{layout, Health, NodeInfo, MAP_FORMAT};
-
-    fn node(id: u64, addr: &str) -> NodeInfo {
-        NodeInfo {
-            id,
-            name: format!("{id:040x}"),
-            binary: addr.into(),
-            resp: None,
-            http: None,
-            core_ports: vec![],
-            partitions: 2,
-            interleaved: true,
-            shard: 0,
-            health: Health::Up,
-        }
-    }
-
-    fn formed(nodes: Vec<NodeInfo>) -> ClusterMap {
-        let l = layout(nodes, 0).unwrap();
-        let mut m = ClusterMap::default();
-        m.apply(&Change::Form {
-            format: MAP_FORMAT,
-            cluster_id: "ab".repeat(20),
-            nodes: l.nodes,
-            shards: l.shards,
-            slots: l.slots,
-        })
-        .unwrap();
-        m
-    }
+    use crate::map::layout;
+    use crate::map::testing::{formed, node};
 
     #[test]
     fn a_migration_moves_its_slots_only_at_the_flip() {
-        let nodes: Vec<_> = (1..=3).map(|i| node(i, &format!("h:{i}"))).collect();
-        let mut m = formed(nodes);
+        let nodes: Vec<_> = (1..=3).map(|i| node(i, &format!("h:{i}"), 2)).collect();
+        let mut m = formed(&layout(nodes, 0).unwrap());
         let slots = parse_slots("0-9, 20,5461").unwrap();
         assert_eq!(slots.len(), 12);
         let start = |slots: &[u16], from, to| Change::MigrateStart {
