@@ -438,6 +438,47 @@ pub(crate) fn run_migration(
     Ok(())
 }
 
+/// Migration `id`'s progress as its target's primary reports it (keys and
+/// bytes copied or replayed, batches the source was ahead at the last
+/// pull, each partition's state), if that node answers.
+pub fn migration_progress(map: &ClusterMap, id: u64) -> Option<String> {
+    let m = map.migrations.iter().find(|m| m.id == id)?;
+    let target = map
+        .shards
+        .get(&m.to)
+        .and_then(|s| map.nodes.get(&s.primary))?;
+    let st: Status = json(&target.binary, &call(&target.binary, STATUS, b"").ok()?).ok()?;
+    let lines = st.migrations.get(&id)?;
+    let (keys, bytes) = lines
+        .values()
+        .filter(|r| r.attempt == m.attempts)
+        .fold((0, 0), |(k, b), r| (k + r.keys, b + r.bytes));
+    let behind = lines.values().map(|r| r.behind).max().unwrap_or(0);
+    let states: Vec<String> = lines
+        .iter()
+        .map(|(p, r)| format!("partition {p} {:?}", r.state))
+        .collect();
+    Some(format!(
+        "{keys} keys, {:.1} MiB moved in; the source was {behind} batch(es) ahead at the last pull; {}",
+        bytes as f64 / (1 << 20) as f64,
+        states.join(", ")
+    ))
+}
+
+/// `tessera cluster status`: the map, the controller, and each
+/// migration's progress from its target.
+pub fn status_report(addr: &str) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let st = status(addr)?;
+    let mut s = render_status(&st);
+    for m in &st.map.migrations {
+        if let Some(p) = migration_progress(&st.map, m.id) {
+            let _ = writeln!(s, "migration {}: {p}", m.id);
+        }
+    }
+    Ok(s)
+}
+
 /// Prints migration `id`'s stages until the map no longer has it.
 fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
     let started = Instant::now();
@@ -474,9 +515,10 @@ fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result
         } else if said.elapsed() > Duration::from_secs(10) {
             let _ = writeln!(
                 out,
-                "migration {id}: still at stage {} after {:.0} s (INFO cluster_migrate_* on the target shows the copy's progress)",
+                "migration {id}: still at stage {} after {:.0} s: {}",
                 m.stage.name(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                migration_progress(&map, id).unwrap_or_else(|| "no progress report".into())
             );
             said = Instant::now();
         }

@@ -452,8 +452,7 @@ fn main() {
                     tessera::cluster_cli::create(&nodes, replicas)
                 }
                 .map(|m| tessera::cluster_cli::render_map(&m)),
-                ClusterCommand::Status { addr } => tessera::cluster_cli::status(&addr)
-                    .map(|s| tessera::cluster_cli::render_status(&s)),
+                ClusterCommand::Status { addr } => tessera::cluster_cli::status_report(&addr),
                 ClusterCommand::MigrateSlots { slots, to, addr } => {
                     tessera::cluster_cli::migrate_slots(&addr, &slots, &to, &mut std::io::stdout())
                         .map(|_| String::new())

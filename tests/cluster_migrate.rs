@@ -249,6 +249,18 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     assert_eq!(info_field(&mut c1, "cluster_migrate_fences"), 1);
     assert_eq!(info_field(&mut back, "cluster_migrate_fences"), 1);
     assert_eq!(info_field(&mut c1, "cluster_migrations_in_progress"), 0);
+    // The fence histogram in /metrics (the target of the first migration).
+    let http = nodes[1].http.expect("HTTP is on");
+    let mut h = std::net::TcpStream::connect(http).unwrap();
+    use std::io::{Read, Write};
+    h.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    h.read_to_string(&mut text).unwrap();
+    assert!(
+        text.contains("tessera_cluster_migrate_fence_seconds_count{node=\"local\"} 1"),
+        "{text}"
+    );
 }
 
 /// The hand-over, held open by a fail point on the target: the source
@@ -318,6 +330,12 @@ fn the_hand_over_redirects_with_ask() {
     // ASKING lasts one command.
     assert_eq!(t.cmd(&["GET", &old]).err_word(), Some("TRYAGAIN"));
     assert!(info_field(&mut s, "core0_ask") >= 2);
+    // `status` shows the migration's progress, from the target.
+    let (ok, st, _) = cluster_cmd(&["status", "--addr", &a]);
+    assert!(
+        ok && st.contains("stage handover") && st.contains("MiB moved in"),
+        "{st}"
+    );
 
     let out = cli.0.take().unwrap().wait_with_output().unwrap();
     assert!(

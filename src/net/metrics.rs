@@ -197,6 +197,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Cluster mode: the longest of those fences, from the fence's commit to the flip's",
     ),
     (
+        "tessera_cluster_migrate_fence_seconds",
+        "Cluster mode: slot migration fences this node saw as the target primary, from the fence's commit to the flip's",
+    ),
+    (
         "tessera_cluster_migrate_throttle_waits_total",
         "Cluster mode: pauses of a migration's copy for migrate-bytes-per-sec",
     ),

@@ -550,7 +550,20 @@ impl CoreCluster {
             t.throttle_waits as f64,
         ];
         write_metrics(out, values);
+        let (sum, count, buckets) = self.ctl.fence_histogram(&crate::net::metrics::BUCKETS);
+        write_fences(out, sum, count, &buckets);
     }
+}
+
+/// The fence histogram's line (`/metrics`).
+fn write_fences(out: &mut String, sum: f64, count: u64, buckets: &[u64]) {
+    use std::fmt::Write;
+    let b: Vec<String> = buckets.iter().map(u64::to_string).collect();
+    let _ = writeln!(
+        out,
+        "h tessera_cluster_migrate_fence_seconds node=local {sum} {count} {}",
+        b.join(",")
+    );
 }
 
 /// The node-wide cluster series (`/metrics`), zero outside cluster mode.
@@ -579,6 +592,7 @@ fn write_metrics(out: &mut String, values: [f64; SERIES.len()]) {
 /// The cluster series of a node outside cluster mode: all zero.
 pub fn zero_metric_lines(out: &mut String) {
     write_metrics(out, [0.0; SERIES.len()]);
+    write_fences(out, 0.0, 0, &[0; crate::net::metrics::BUCKETS.len() + 1]);
 }
 
 /// Starts the cluster controller of a `--cluster` node, with the addresses

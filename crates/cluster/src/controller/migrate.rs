@@ -46,6 +46,9 @@ pub struct PartReport {
     /// Keys and members copied or replayed into this partition.
     pub keys: u64,
     pub bytes: u64,
+    /// Batches the source had after the last catch-up pull.
+    #[serde(default)]
+    pub behind: u64,
 }
 
 /// Node-wide migration figures (INFO, `/metrics`).
@@ -63,7 +66,12 @@ pub struct MigrationTotals {
 pub(super) struct Board {
     parts: Mutex<BTreeMap<(u64, u32), PartReport>>,
     totals: Mutex<MigrationTotals>,
+    /// The last fences' lengths (ms), at most `FENCES_KEPT`.
+    fences_ms: Mutex<std::collections::VecDeque<u64>>,
 }
+
+/// Fence lengths kept for the histogram.
+const FENCES_KEPT: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -87,6 +95,7 @@ impl Controller {
             state: PartState::Copying,
             keys: 0,
             bytes: 0,
+            behind: 0,
         });
         if line.attempt != attempt {
             line.attempt = attempt;
@@ -100,6 +109,22 @@ impl Controller {
         let mut t = lock(&self.board.totals);
         t.keys_in += keys;
         t.bytes_in += bytes;
+    }
+
+    /// Notes how many batches the source still had after a catch-up pull.
+    pub fn note_behind(&self, id: u64, partition: u32, behind: u64) {
+        if let Some(line) = lock(&self.board.parts).get_mut(&(id, partition)) {
+            line.behind = behind;
+        }
+    }
+
+    /// Every line of the board: migration → partition → its line.
+    pub fn migration_boards(&self) -> BTreeMap<u64, BTreeMap<u32, PartReport>> {
+        let mut out: BTreeMap<u64, BTreeMap<u32, PartReport>> = BTreeMap::new();
+        for ((id, p), r) in lock(&self.board.parts).iter() {
+            out.entry(*id).or_default().insert(*p, r.clone());
+        }
+        out
     }
 
     /// The board's lines of migration `id`, by partition.
@@ -121,6 +146,31 @@ impl Controller {
         t.fences += 1;
         t.fence_last_ms = ms;
         t.fence_max_ms = t.fence_max_ms.max(ms);
+        drop(t);
+        let mut f = lock(&self.board.fences_ms);
+        if f.len() >= FENCES_KEPT {
+            f.pop_front();
+        }
+        f.push_back(ms);
+    }
+
+    /// The kept fences as a histogram over `bounds_s` (upper bounds in
+    /// seconds, then +Inf): their sum in seconds, their count and the count
+    /// in each bucket.
+    pub fn fence_histogram(&self, bounds_s: &[f64]) -> (f64, u64, Vec<u64>) {
+        let f = lock(&self.board.fences_ms);
+        let mut buckets = vec![0u64; bounds_s.len() + 1];
+        let mut sum = 0.0;
+        for &ms in f.iter() {
+            let s = ms as f64 / 1e3;
+            sum += s;
+            let i = bounds_s
+                .iter()
+                .position(|&b| s <= b)
+                .unwrap_or(bounds_s.len());
+            buckets[i] += 1;
+        }
+        (sum, f.len() as u64, buckets)
     }
 
     /// Counts a wait of the copy for `migrate-bytes-per-sec`.

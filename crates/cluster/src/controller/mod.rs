@@ -110,6 +110,10 @@ pub struct Status {
     pub lease_ok: bool,
     pub map: ClusterMap,
     pub controller: ControllerStatus,
+    /// This node's partitions in the migrations it takes part in (its
+    /// progress board): migration → partition → line.
+    #[serde(default)]
+    pub migrations: BTreeMap<u64, BTreeMap<u32, migrate::PartReport>>,
 }
 
 /// `CLUSTER` action IDENTITY's answer.
@@ -486,6 +490,7 @@ impl Controller {
             name: self.me.name.clone(),
             lease_ok: self.lease_ok(),
             map: self.store.map(),
+            migrations: self.migration_boards(),
             controller: ControllerStatus {
                 id: self.shared.me,
                 role: role.into(),

@@ -299,6 +299,7 @@ pub(super) async fn drive_partition(
         for s in &mut streams {
             behind += pull(&core, &part, &m, s).await?;
         }
+        ctl.note_behind(m.id, part.id(), behind);
         match stage_of(&core, m.id) {
             Some((Stage::Copy, a)) if a == m.attempts => {
                 let here = part.last_record().index;
