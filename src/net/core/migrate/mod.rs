@@ -80,8 +80,8 @@ pub async fn migrate_loop(core: Rc<Core>) {
         return;
     };
     let ctl = cl.controller().clone();
-    // (migration, attempt) whose partitions run here; cleaned migrations.
-    let mut running: HashMap<(u64, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
+    // (migration, attempt, partition) driven here; cleaned migrations.
+    let mut running: HashMap<(u64, u32, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
     let mut cleaned: HashSet<u64> = HashSet::new();
     let mut fence_started: HashMap<u64, Instant> = HashMap::new();
     let mut seen_epoch = 0;
@@ -95,20 +95,23 @@ pub async fn migrate_loop(core: Rc<Core>) {
         let my_shard = routes.my_node().map(|n| n.shard);
         let primary = routes.i_am_primary();
         let live: Vec<u64> = routes.map.migrations.iter().map(|m| m.id).collect();
-        running.retain(|(id, _), alive| live.contains(id) && alive.get());
+        running.retain(|(id, _, _), alive| live.contains(id) && alive.get());
         cleaned.retain(|id| live.contains(id));
         for m in &routes.map.migrations {
             let local = local_slots(&core, m);
             if local.is_empty() || !primary {
                 continue;
             }
-            if my_shard == Some(m.to)
-                && matches!(m.stage, Stage::Copy | Stage::Fence)
-                && !running.contains_key(&(m.id, m.attempts))
-            {
-                let alive = Rc::new(std::cell::Cell::new(true));
-                running.insert((m.id, m.attempts), alive.clone());
+            if my_shard == Some(m.to) && matches!(m.stage, Stage::Copy | Stage::Fence) {
+                // One driver per partition; a failed one is started again
+                // (after a pause) without touching the others.
                 for (part, slots) in local {
+                    let key = (m.id, m.attempts, part.id());
+                    if running.contains_key(&key) {
+                        continue;
+                    }
+                    let alive = Rc::new(std::cell::Cell::new(true));
+                    running.insert(key, alive.clone());
                     let (core2, m2, alive2, ctl2) =
                         (core.clone(), m.clone(), alive.clone(), ctl.clone());
                     glommio::spawn_local(async move {
