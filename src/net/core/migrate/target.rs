@@ -302,13 +302,15 @@ pub(super) async fn drive_partition(
         ctl.note_behind(m.id, part.id(), behind);
         match stage_of(&core, m.id) {
             Some((Stage::Copy, a)) if a == m.attempts => {
-                let here = part.last_record().index;
-                if behind == 0
-                    && core
+                if behind == 0 {
+                    let here = part.last_record().index;
+                    if core
                         .repl()
                         .replicas_reached(&[(part.id(), here)], live_replicas(&core))
-                {
-                    report(PartState::CaughtUp);
+                    {
+                        report(PartState::CaughtUp);
+                    }
+                    // Nothing new at the source: look again shortly.
                     glommio::timer::sleep(Duration::from_millis(2)).await;
                 }
             }
