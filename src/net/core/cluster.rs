@@ -88,11 +88,15 @@ impl Routes {
     }
 
     /// The ASK redirect of `slot` (in its migration's hand-over) for a
-    /// Redis client: the target primary's RESP address.
+    /// Redis client: the target primary's RESP address. A target that
+    /// serves no slot yet (a node just added) is in no client's CLUSTER
+    /// SLOTS, and redis-py fails on an ASK to a node it does not know: such
+    /// a hand-over answers TRYAGAIN instead.
     fn ask(&self, slot: u16) -> WireError {
         let target = self
             .map
             .migration_of(slot)
+            .filter(|m| self.map.ranges_of(m.to).next().is_some())
             .and_then(|m| self.map.shards.get(&m.to))
             .and_then(|s| self.map.nodes.get(&s.primary))
             .and_then(|n| n.resp.as_deref());
