@@ -87,11 +87,8 @@ impl Routes {
         self.sides.get(slot as usize).copied().unwrap_or(Side::None)
     }
 
-    /// The ASK redirect of `slot` (in its migration's hand-over) for a
-    /// Redis client: the target primary's RESP address. A target that
-    /// serves no slot yet (a node just added) is in no client's CLUSTER
-    /// SLOTS, and redis-py fails on an ASK to a node it does not know: such
-    /// a hand-over answers TRYAGAIN instead.
+    /// The ASK of `slot` in its hand-over (the target's RESP address), or
+    /// TRYAGAIN if the target serves no slot yet: no client knows it.
     fn ask(&self, slot: u16) -> WireError {
         let target = self
             .map
