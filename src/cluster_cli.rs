@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tessera_cluster::controller::{IdentityReply, JoinRequest, Status};
-use tessera_cluster::map::{layout, Change, ClusterMap, MAP_FORMAT};
+use tessera_cluster::map::{layout, Change, ClusterMap, Stage, MAP_FORMAT};
 use tessera_cluster::net::{FORM, IDENTITY, JOIN, MIGRATE, RPC_FORMAT, STATUS};
 
 use crate::proto::{decode_error, frame, Request};
@@ -424,6 +424,7 @@ pub(crate) fn run_migration(
                     from,
                     to,
                 },
+                abort: false,
             })
             .map_err(|e| e.to_string())?;
             json::<u64>(addr, &call(addr, MIGRATE, &body)?)?
@@ -479,11 +480,42 @@ pub fn status_report(addr: &str) -> Result<String, String> {
     Ok(s)
 }
 
-/// Prints migration `id`'s stages until the map no longer has it.
+/// `tessera cluster abort-migration`: ends the migration in progress
+/// before its flip (the controller refuses a hand-over, and a clean-up
+/// whose source is up).
+pub fn abort_migration(addr: &str) -> Result<String, String> {
+    let map = status(addr)?.map;
+    let Some(m) = map.migrations.first() else {
+        return Ok("no migration in progress\n".into());
+    };
+    let body = serde_json::to_vec(&tessera_cluster::controller::migrate::MigrateRequest {
+        format: RPC_FORMAT,
+        change: Change::MigrateEnd { id: m.id },
+        abort: true,
+    })
+    .map_err(|e| e.to_string())?;
+    let epoch = json::<u64>(addr, &call(addr, MIGRATE, &body)?)?;
+    Ok(match m.stage {
+        Stage::Cleanup => format!(
+            "migration {} ended (epoch {epoch}): its slots are shard {}'s; the down source keeps its stale copy until it is removed or wiped\n",
+            m.id, m.to
+        ),
+        _ => format!(
+            "migration {} aborted (epoch {epoch}): its {} slot(s) stay with shard {}; the target drops what it copied\n",
+            m.id,
+            m.slots.len(),
+            m.from
+        ),
+    })
+}
+
+/// Prints migration `id`'s stages until the map no longer has it: done
+/// when its slots are the target's then, an error when it was aborted.
 fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
     let started = Instant::now();
     let mut last = None;
     let mut said = Instant::now();
+    let mut seen: Option<(u16, u32)> = None;
     loop {
         let map = status(addr)?.map;
         // `addr` may not have applied the migration's start yet (its id is
@@ -493,6 +525,14 @@ fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result
             continue;
         }
         let Some(m) = map.migrations.iter().find(|m| m.id == id) else {
+            if let Some((slot, to)) = seen {
+                if map.shard_of_slot(slot).map(|s| s.id) != Some(to) {
+                    return Err(format!(
+                        "migration {id} was aborted (epoch {}): its slots stayed with their source",
+                        map.epoch
+                    ));
+                }
+            }
             let _ = writeln!(
                 out,
                 "migration {id}: done in {:.1} s (epoch {})",
@@ -501,6 +541,7 @@ fn follow_migration(addr: &str, id: u64, out: &mut dyn std::io::Write) -> Result
             );
             return Ok(());
         };
+        seen = m.slots.first().map(|&s| (s, m.to));
         let now = (m.stage, m.attempts);
         if last != Some(now) {
             let _ = writeln!(

@@ -79,6 +79,14 @@ enum ClusterCommand {
         #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
         addr: String,
     },
+    /// Abort the migration in progress while it is copying or fenced (its slots stay with the
+    /// source; the target drops what it copied). A migration whose flip is done is finished
+    /// by its source's clean-up; only when that source is down can it be ended here.
+    AbortMigration {
+        /// Any node's binary HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
+        addr: String,
+    },
     /// Add an empty node started with --cluster: the primary of a new shard without slots
     /// (run rebalance to give it its share), or with --replica-of a replica of a shard.
     AddNode {
@@ -456,6 +464,9 @@ fn main() {
                 ClusterCommand::MigrateSlots { slots, to, addr } => {
                     tessera::cluster_cli::migrate_slots(&addr, &slots, &to, &mut std::io::stdout())
                         .map(|_| String::new())
+                }
+                ClusterCommand::AbortMigration { addr } => {
+                    tessera::cluster_cli::abort_migration(&addr)
                 }
                 ClusterCommand::AddNode {
                     new,

@@ -130,4 +130,7 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
 
     let said = load.finish();
     assert_eq!(said.trim(), "exceptions 0", "the client saw errors");
+    let logs: Vec<_> = nodes.iter().map(|n| log_of(&n.dir)).collect();
+    let moved = no_slot_writable_on_two_nodes(&logs);
+    assert!(moved > 16384 / 5, "only {moved} slots changed node");
 }

@@ -49,9 +49,12 @@ fn info_field(c: &mut Conn, field: &str) -> i64 {
         .unwrap()
 }
 
+/// Members of the hash `fill` writes.
+const HASH_FIELDS: usize = 100_000;
+
 /// Writes collections and TTL keys under `tag` through `c` (their owner).
 fn fill(c: &mut Conn, tag: &str) {
-    for chunk in 0..100 {
+    for chunk in 0..HASH_FIELDS / 200 {
         let mut args = vec!["HSET".to_string(), format!("{tag}hash")];
         for f in chunk * 200..(chunk + 1) * 200 {
             args.extend([format!("f{f}"), format!("v{f}")]);
@@ -80,7 +83,7 @@ fn fill(c: &mut Conn, tag: &str) {
 /// Checks what `fill` wrote, through `c` (the slot's owner now).
 fn check(c: &mut Conn, tag: &str) {
     let k = |s: &str| format!("{tag}{s}");
-    assert_eq!(int(c.cmd(&["HLEN", &k("hash")])), 20000);
+    assert_eq!(int(c.cmd(&["HLEN", &k("hash")])), HASH_FIELDS as i64);
     assert_eq!(c.cmd(&["HGET", &k("hash"), "f12345"]), R::bulk("v12345"));
     assert_eq!(int(c.cmd(&["ZCARD", &k("zset")])), 1000);
     assert_eq!(
@@ -239,13 +242,16 @@ fn slots_move_between_shards_under_a_redis_py_load() {
     // The target's replica has the slots it took.
     let mut r1 = Conn::connect(nodes[3].resp);
     assert_eq!(r1.cmd(&["READONLY"]), R::ok());
-    assert_eq!(int(r1.cmd(&["HLEN", &format!("{once}hash")])), 20000);
+    assert_eq!(
+        int(r1.cmd(&["HLEN", &format!("{once}hash")])),
+        HASH_FIELDS as i64
+    );
     // The target's clock runs past the versions it received.
     let (ok, after) = cli_on(nodes[1].binary, &["set", &version_key, "y"]);
     assert!(ok, "{after}");
     assert!(after.trim().parse::<u64>().unwrap() > before);
     // Counted: keys moved in, one fence each way.
-    assert!(info_field(&mut c1, "cluster_migrate_keys_in") >= 20000);
+    assert!(info_field(&mut c1, "cluster_migrate_keys_in") >= HASH_FIELDS as i64);
     assert_eq!(info_field(&mut c1, "cluster_migrate_fences"), 1);
     assert_eq!(info_field(&mut back, "cluster_migrate_fences"), 1);
     assert_eq!(info_field(&mut c1, "cluster_migrations_in_progress"), 0);
@@ -261,6 +267,9 @@ fn slots_move_between_shards_under_a_redis_py_load() {
         text.contains("tessera_cluster_migrate_fence_seconds_count{node=\"local\"} 1"),
         "{text}"
     );
+    // Slots 0-4095 changed node, never writable on two at once.
+    let logs: Vec<_> = nodes.iter().map(|n| log_of(&n.dir)).collect();
+    assert_eq!(no_slot_writable_on_two_nodes(&logs), 4096);
 }
 
 /// The hand-over, held open by a fail point on the target: the source

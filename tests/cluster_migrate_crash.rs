@@ -118,6 +118,15 @@ fn run(k: usize, point: &str, victim: Victim) {
         R::Int(0),
         "{point}: the source cleaned up"
     );
+    let logs: Vec<_> = nodes
+        .iter()
+        .map(|n| log_of(&n.as_ref().unwrap().dir))
+        .collect();
+    assert_eq!(
+        no_slot_writable_on_two_nodes(&logs),
+        2000,
+        "{point}: the moved slots changed node once each"
+    );
 }
 
 #[test]
@@ -133,4 +142,121 @@ fn a_migration_survives_a_crash_of_either_side_in_each_stage() {
     for (k, (point, victim)) in runs.into_iter().enumerate() {
         run(k, point, victim);
     }
+}
+
+/// A migration is aborted by the operator, first with its source up, then
+/// with its source dead for good: the slots stay with the source, the
+/// target drops what it copied, the following `migrate-slots` reports the
+/// abort, and once the source is back its slots move normally.
+#[test]
+fn a_migration_is_aborted_even_when_its_source_is_dead() {
+    let root = tempfile::tempdir().unwrap();
+    let start = |i: usize, env: &[(&str, &str)]| {
+        let ip = format!("127.0.0.{}", 81 + i);
+        let any = format!("{ip}:0");
+        let dir = root.path().join(format!("n{i}"));
+        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
+    };
+    // Every catch-up pull the source serves takes 3 s: the copy is on the
+    // target while the migration is still at its copy stage.
+    let env = [(
+        "TESSERA_FAILPOINTS",
+        "cluster.migrate-serve-pull=return(3000)",
+    )];
+    let mut source = start(0, &env);
+    let target = start(1, &[]);
+    // Three voters, so the controller keeps its quorum without the source.
+    let third = start(2, &[]);
+    let addrs: Vec<String> = [&source, &target, &third]
+        .iter()
+        .map(|n| n.binary.to_string())
+        .collect();
+    let (ok, _, err) = cluster_cmd(&["create", &addrs[0], &addrs[1], &addrs[2]]);
+    assert!(ok, "create failed: {err}");
+    let a2 = addrs[2].as_str();
+    let (ok, out, _) = cluster_cmd(&["abort-migration", "--addr", a2]);
+    assert!(ok && out.contains("no migration in progress"), "{out}");
+
+    let mut c = Conn::connect(source.resp);
+    let keys: Vec<(String, i64)> = (0..)
+        .map(|i| format!("k{i}"))
+        .filter_map(|k| match c.cmd(&["CLUSTER", "KEYSLOT", &k]) {
+            R::Int(s) if s < 2000 => Some((k, s)),
+            _ => None,
+        })
+        .take(50)
+        .collect();
+    for (k, _) in &keys {
+        assert_eq!(c.cmd(&["SET", k, "v"]), R::ok());
+    }
+    let slot = keys[0].1.to_string();
+    let mut t = Conn::connect(target.resp);
+    let copied = |t: &mut Conn| t.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]) == R::Int(1);
+
+    for source_dies in [false, true] {
+        let mut cli = KillOnDrop(Some(
+            Command::new(common::binary())
+                .args([
+                    "cluster",
+                    "migrate-slots",
+                    "0-1999",
+                    "--to",
+                    "1",
+                    "--addr",
+                    a2,
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ));
+        common::wait_until("the target has the copy", Duration::from_secs(30), || {
+            copied(&mut t)
+        });
+        if source_dies {
+            assert_eq!(signal(source.child.id(), "KILL"), 0);
+            let _ = source.child.wait();
+        }
+        // A dead source may have led the controller: until a new leader
+        // is elected the abort says so and is run again.
+        let mut said = String::new();
+        common::wait_until("the abort commits", Duration::from_secs(30), || {
+            let (ok, out, err) = cluster_cmd(&["abort-migration", "--addr", a2]);
+            said = format!("{out}{err}");
+            assert!(ok || err.contains("leader"), "{said}");
+            ok
+        });
+        assert!(said.contains("aborted"), "{said}");
+        common::wait_until("the target drops its copy", Duration::from_secs(20), || {
+            !copied(&mut t)
+        });
+        let out = cli.0.take().unwrap().wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains("was aborted"),
+            "{said}"
+        );
+        if !source_dies {
+            // Unfenced and still the owner.
+            assert_eq!(c.cmd(&["SET", &keys[1].0, "v"]), R::ok());
+        }
+    }
+
+    // The source comes back with its slots and every key; they move now.
+    let again = restart(&source, &[]);
+    drop(std::mem::replace(&mut source, again));
+    let mut c = Conn::connect(source.resp);
+    for (k, _) in &keys {
+        assert_eq!(c.cmd(&["GET", k]), R::bulk("v"), "{k}");
+    }
+    let (ok, out, err) = cluster_cmd(&["migrate-slots", "0-1999", "--to", "1", "--addr", a2]);
+    assert!(ok && out.contains("done"), "{out}{err}");
+    for (k, _) in &keys {
+        assert_eq!(t.cmd(&["GET", k]), R::bulk("v"), "{k}");
+    }
+    let logs: Vec<_> = [&source, &target, &third]
+        .iter()
+        .map(|n| log_of(&n.dir))
+        .collect();
+    assert_eq!(no_slot_writable_on_two_nodes(&logs), 2000);
 }

@@ -80,14 +80,14 @@ pub fn start_node_env(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(dir.with_extension("stderr.log"))
+                .open(log_of(dir))
                 .expect("a log file"),
         );
     let (child, line) = super::spawn_until_ready(&mut cmd).expect("tessera starts");
     assert!(
         line.starts_with("tessera ready"),
         "no ready line: {line:?}: {}",
-        std::fs::read_to_string(dir.with_extension("stderr.log")).unwrap_or_default()
+        std::fs::read_to_string(log_of(dir)).unwrap_or_default()
     );
     ClusterNode {
         child,
@@ -356,4 +356,101 @@ impl Load {
         );
         said
     }
+}
+
+/// One node's stretch of admitted writes for one slot (µs since the epoch).
+struct Stretch {
+    from: u128,
+    to: u128,
+    log: usize,
+}
+
+/// Checks from the nodes' logs (`cluster: writes ...` lines, one per map
+/// that changed which slots a node admits writes for) that no slot was
+/// ever writable on two nodes at once. A stretch still open when its
+/// process's life ends (a crash) closes when the next life logs (its
+/// restart), or never. Answers how many slots changed node at least once,
+/// so a test can tell the check saw a move.
+pub fn no_slot_writable_on_two_nodes(logs: &[std::path::PathBuf]) -> usize {
+    let slots = 16384usize;
+    let mut stretches: Vec<Vec<Stretch>> = (0..slots).map(|_| Vec::new()).collect();
+    for (i, path) in logs.iter().enumerate() {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut open: Vec<Option<u128>> = vec![None; slots];
+        let mut life = String::new();
+        let close =
+            |open: &mut Vec<Option<u128>>, s: usize, at: u128, out: &mut Vec<Vec<Stretch>>| {
+                if let Some(from) = open[s].take() {
+                    out[s].push(Stretch {
+                        from,
+                        to: at,
+                        log: i,
+                    });
+                }
+            };
+        for line in text
+            .lines()
+            .filter(|l| l.contains("cluster: writes epoch="))
+        {
+            let field = |k: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or_else(|| panic!("no {k} in {line:?}"))
+                    .to_string()
+            };
+            let at: u128 = field("unix_us=").parse().unwrap();
+            let pid = field("pid=");
+            if pid != life {
+                for s in 0..slots {
+                    close(&mut open, s, at, &mut stretches);
+                }
+                life = pid;
+            }
+            for (k, on) in [("lost=", false), ("gained=", true)] {
+                let list = field(k);
+                for part in list.split(',').filter(|p| *p != "-") {
+                    let (a, b) = part.split_once('-').unwrap_or((part, part));
+                    let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                    for s in a..=b {
+                        match on {
+                            true => {
+                                assert!(
+                                    open[s].is_none(),
+                                    "{path:?}: slot {s} gained twice: {line}"
+                                );
+                                open[s] = Some(at);
+                            }
+                            false => close(&mut open, s, at, &mut stretches),
+                        }
+                    }
+                }
+            }
+        }
+        for s in 0..slots {
+            close(&mut open, s, u128::MAX, &mut stretches);
+        }
+    }
+    let mut moved = 0;
+    for (s, list) in stretches.iter_mut().enumerate() {
+        list.sort_by_key(|st| st.from);
+        for w in list.windows(2) {
+            assert!(
+                w[0].to <= w[1].from,
+                "slot {s} was writable on {:?} until {} and on {:?} from {}",
+                logs[w[0].log],
+                w[0].to,
+                logs[w[1].log],
+                w[1].from
+            );
+        }
+        if list.windows(2).any(|w| w[0].log != w[1].log) {
+            moved += 1;
+        }
+    }
+    moved
+}
+
+/// The log file of a node started in `dir` by these helpers.
+pub fn log_of(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("stderr.log")
 }

@@ -101,6 +101,11 @@ impl ClusterMap {
             }
             Change::MigrateEnd { id } => {
                 let i = self.migration_index(*id)?;
+                if self.migrations[i].stage == Stage::Handover {
+                    return Err(format!(
+                        "migration {id} is in the hand-over: the target may have taken writes to its slots, so it only goes forward (the flip follows)"
+                    ));
+                }
                 self.migrations.remove(i);
                 self.epoch += 1;
                 Ok(self.epoch)
@@ -170,6 +175,36 @@ impl ClusterMap {
         self.slots = ranges_of_owners(&owner);
     }
 
+    /// The slots whose writes node `me` admits under this map, as ranges:
+    /// its shard's when it is the primary, less those of a migration from
+    /// its shard that is fenced or in the hand-over, plus those of a
+    /// migration to its shard in the hand-over (ASKING clients). The same
+    /// rule as the gate's (`src/net/core/cluster.rs`, `Routes::check` and
+    /// `admit_write`); the write lease is not part of it.
+    pub fn writable_slots(&self, me: u64) -> Vec<(u16, u16)> {
+        let Some(shard) = self.nodes.get(&me).map(|n| n.shard) else {
+            return Vec::new();
+        };
+        if self.shards.get(&shard).map(|s| s.primary) != Some(me) {
+            return Vec::new();
+        }
+        let mut w = vec![false; SLOTS as usize];
+        for r in self.ranges_of(shard) {
+            w[r.start as usize..=r.end as usize].fill(true);
+        }
+        for m in &self.migrations {
+            let fenced = matches!(m.stage, Stage::Fence | Stage::Handover);
+            for &s in &m.slots {
+                if m.from == shard && fenced {
+                    w[s as usize] = false;
+                } else if m.to == shard && m.stage == Stage::Handover {
+                    w[s as usize] = true;
+                }
+            }
+        }
+        flagged_ranges(&w)
+    }
+
     /// The migration moving `slot`, if any.
     pub fn migration_of(&self, slot: u16) -> Option<&Migration> {
         self.migrations
@@ -192,6 +227,19 @@ fn ranges_of_owners(owner: &[u32]) -> Vec<SlotRange> {
                 end: s as u16,
                 shard,
             }),
+        }
+    }
+    out
+}
+
+/// The ascending ranges of the slots flagged in `on` (indexed by slot).
+pub fn flagged_ranges(on: &[bool]) -> Vec<(u16, u16)> {
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for s in (0..on.len()).filter(|&s| on[s]) {
+        let s = s as u16;
+        match out.last_mut() {
+            Some(r) if r.1 + 1 == s => r.1 = s,
+            _ => out.push((s, s)),
         }
     }
     out
@@ -262,6 +310,14 @@ mod tests {
         assert!(m.apply(&stage(Stage::Cleanup)).is_err());
         m.apply(&stage(Stage::Handover)).unwrap();
         assert_eq!(m.shard_of_slot(5).unwrap().id, 0);
+        // Writes: the source lost the slots at the fence, the target takes
+        // ASKING clients in the hand-over; never both.
+        let (p0, p2) = (m.shards[&0].primary, m.shards[&2].primary);
+        assert_eq!(m.writable_slots(p0), vec![(10, 19), (21, 5460)]);
+        assert_eq!(m.writable_slots(p2), vec![(0, 9), (20, 20), (10923, 16383)]);
+        // An abort is refused here: the hand-over only goes forward.
+        let e = m.apply(&Change::MigrateEnd { id }).unwrap_err();
+        assert!(e.contains("hand-over"), "{e}");
         assert!(m.apply(&stage(Stage::Copy)).is_err());
         m.apply(&stage(Stage::Cleanup)).unwrap();
         for s in slots[..11].iter() {

@@ -45,6 +45,10 @@ type SErr = StorageError<NodeId>;
 pub struct Published {
     version: AtomicU64,
     map: RwLock<Arc<ClusterMap>>,
+    /// This node's id (0: none, nothing is logged) and the slots whose
+    /// writes the last map let it admit.
+    me: u64,
+    writable: std::sync::Mutex<Vec<(u16, u16)>>,
 }
 
 impl Published {
@@ -58,11 +62,75 @@ impl Published {
         (self.version(), m.clone())
     }
 
+    /// The publication of node `me`'s maps.
+    pub fn new(me: u64) -> Published {
+        Published {
+            me,
+            ..Published::default()
+        }
+    }
+
     fn publish(&self, map: ClusterMap) {
         let mut m = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.log_writable(&map);
         *m = Arc::new(map);
         self.version.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Logs which slots' writes this node admits from now on, when the map
+    /// changes them (`cluster: writes ...`, with the wall clock in
+    /// microseconds and the process id): the record that no slot was ever
+    /// writable on two nodes at once (docs/cluster.md, "Moving slots").
+    /// Called before the map is visible to the cores, so the line's time is
+    /// never after the change took effect.
+    fn log_writable(&self, map: &ClusterMap) {
+        if self.me == 0 {
+            return;
+        }
+        let now = map.writable_slots(self.me);
+        let mut was = self.writable.lock().unwrap_or_else(|p| p.into_inner());
+        if *was == now {
+            return;
+        }
+        let (gained, lost) = (ranges_minus(&now, &was), ranges_minus(&was, &now));
+        let us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        tracing::info!(
+            "cluster: writes epoch={} unix_us={us} pid={} gained={} lost={}",
+            map.epoch,
+            std::process::id(),
+            ranges_text(&gained),
+            ranges_text(&lost)
+        );
+        *was = now;
+    }
+}
+
+/// The slots in `a` and not in `b` (both ascending ranges), as ranges.
+fn ranges_minus(a: &[(u16, u16)], b: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut on = vec![false; tessera_wire::slot::SLOTS as usize];
+    for &(x, y) in a {
+        on[x as usize..=y as usize].fill(true);
+    }
+    for &(x, y) in b {
+        on[x as usize..=y as usize].fill(false);
+    }
+    crate::migration::flagged_ranges(&on)
+}
+
+/// `0-99,200` (`-` for none).
+fn ranges_text(r: &[(u16, u16)]) -> String {
+    if r.is_empty() {
+        return "-".into();
+    }
+    r.iter()
+        .map(|&(a, b)| match a == b {
+            true => a.to_string(),
+            false => format!("{a}-{b}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[derive(Serialize, Deserialize, Default)]

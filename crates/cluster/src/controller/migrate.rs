@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{refused, Controller};
-use crate::map::{Change, Health};
+use crate::map::{Change, Health, Stage};
 use crate::net::MIGRATE;
 use crate::Error;
 
@@ -19,6 +19,10 @@ use crate::Error;
 pub struct MigrateRequest {
     pub format: u32,
     pub change: Change,
+    /// An operator's abort (`MigrateEnd` before the flip, or after it
+    /// when the source that should clean up is down).
+    #[serde(default)]
+    pub abort: bool,
 }
 
 /// Where one local partition stands in a migration.
@@ -207,6 +211,23 @@ impl Controller {
                     }
                     None => return Err(refused(format!("shard {s} has no primary"))),
                 }
+            }
+        }
+        if let (true, Change::MigrateEnd { id }) = (r.abort, &r.change) {
+            let m = map
+                .migrations
+                .iter()
+                .find(|m| m.id == *id)
+                .ok_or_else(|| refused(format!("no migration {id} in progress")))?;
+            let source = map
+                .shards
+                .get(&m.from)
+                .and_then(|s| map.nodes.get(&s.primary));
+            if m.stage == Stage::Cleanup && source.is_some_and(|n| n.health == Health::Up) {
+                return Err(refused(format!(
+                    "migration {id} has flipped: its slots are shard {}'s, and the source, which is up, ends it once it has deleted its copy",
+                    m.to
+                )));
             }
         }
         match &r.change {

@@ -249,7 +249,7 @@ impl Controller {
             data_dir: data_dir.to_path_buf(),
             identity: Mutex::new(identity),
         });
-        let published = Arc::new(Published::default());
+        let published = Arc::new(Published::new(me.id));
         let store = Store::open(&dir(data_dir), published.clone())?;
         let config = openraft::Config {
             cluster_name: "tessera".into(),

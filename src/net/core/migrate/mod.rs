@@ -84,6 +84,8 @@ pub async fn migrate_loop(core: Rc<Core>) {
     let mut running: HashMap<(u64, u32, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
     let mut cleaned: HashSet<u64> = HashSet::new();
     let mut fence_started: HashMap<u64, Instant> = HashMap::new();
+    // Migrations this core copies into, with how many drivers still run.
+    let mut targeted: HashMap<u64, (Migration, Rc<std::cell::Cell<u32>>)> = HashMap::new();
     let mut seen_epoch = 0;
     loop {
         let routes = cl.routes();
@@ -112,9 +114,16 @@ pub async fn migrate_loop(core: Rc<Core>) {
                     }
                     let alive = Rc::new(std::cell::Cell::new(true));
                     running.insert(key, alive.clone());
+                    let drivers = targeted
+                        .entry(m.id)
+                        .or_insert_with(|| (m.clone(), Rc::default()))
+                        .1
+                        .clone();
+                    drivers.set(drivers.get() + 1);
                     let (core2, m2, alive2, ctl2) =
                         (core.clone(), m.clone(), alive.clone(), ctl.clone());
                     glommio::spawn_local(async move {
+                        let _running = Running(drivers);
                         let id = part.id();
                         if let Err(Stop::Failed(why)) =
                             drive_partition(core2, m2.clone(), part, slots).await
@@ -145,14 +154,7 @@ pub async fn migrate_loop(core: Rc<Core>) {
             {
                 cleaned.insert(m.id);
                 for (part, slots) in local {
-                    let r = async {
-                        let g = part.delete_slots(&slots)?;
-                        core.groups.note_staged();
-                        core.groups.wait_committed(g).await;
-                        part.group_status(g)
-                    }
-                    .await;
-                    match r {
+                    match delete_slots(&core, &part, &slots).await {
                         Ok(()) => ctl.report_migration(
                             m.id,
                             part.id(),
@@ -169,6 +171,18 @@ pub async fn migrate_loop(core: Rc<Core>) {
                 }
             }
         }
+        // An aborted migration (gone from the map, its slots not this
+        // shard's): what the copy staged here is dropped.
+        for (id, (m, drivers)) in targeted.clone() {
+            if live.contains(&id) {
+                continue;
+            }
+            targeted.remove(&id);
+            let ours = |s: &u16| routes.map.shard_of_slot(*s).map(|sh| sh.id) == my_shard;
+            if !m.slots.iter().any(ours) {
+                glommio::spawn_local(drop_aborted(core.clone(), m, drivers)).detach();
+            }
+        }
         if core.id() == 0 {
             coordinate(&core, &routes, &mut fence_started).await;
             ctl.forget_migrations(&live);
@@ -177,6 +191,50 @@ pub async fn migrate_loop(core: Rc<Core>) {
         let tick = std::pin::pin!(glommio::timer::sleep(TICK));
         if let futures::future::Either::Left(_) = futures::future::select(stop, tick).await {
             return;
+        }
+    }
+}
+
+/// Deletes `slots`' key ranges from `part` in the group commit (its
+/// replicas drop them too).
+async fn delete_slots(
+    core: &Core,
+    part: &Partition,
+    slots: &[u16],
+) -> Result<(), crate::shard::Error> {
+    let g = part.delete_slots(slots)?;
+    core.groups.note_staged();
+    core.groups.wait_committed(g).await;
+    part.group_status(g)
+}
+
+/// Counts a running driver of a migration until it ends.
+struct Running(Rc<std::cell::Cell<u32>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+/// The target's side of an abort: once this core's drivers of `m` have
+/// stopped, deletes the slots' key ranges from its partitions (in the
+/// group commit, so its replicas drop them too).
+async fn drop_aborted(core: Rc<Core>, m: Migration, drivers: Rc<std::cell::Cell<u32>>) {
+    while drivers.get() > 0 {
+        glommio::timer::sleep(TICK).await;
+    }
+    for (part, slots) in local_slots(&core, &m) {
+        match delete_slots(&core, &part, &slots).await {
+            Ok(()) => tracing::info!(
+                migration = m.id,
+                partition = part.id(),
+                "slot migration aborted: the copied slots are dropped"
+            ),
+            Err(e) => tracing::warn!(
+                migration = m.id,
+                "slot migration aborted: dropping the copied slots failed: {e}"
+            ),
         }
     }
 }
@@ -308,6 +366,7 @@ async fn commit(
     let body = serde_json::to_vec(&MigrateRequest {
         format: RPC_FORMAT,
         change,
+        abort: false,
     })
     .unwrap_or_default();
     let asked = std::pin::pin!(ctl.request(MIGRATE, body));
