@@ -2,7 +2,7 @@
 # fresh Tessera and redis-server side by side, each alone on CPU 1 (the
 # clients go on CPU 0). start_tessera NAME (bench/cluster.sh,
 # bench/migrate.sh): a --cores 1 node in $work/NAME, its ready line read
-# with field NAME binary|resp.
+# with field NAME binary|resp (resp_port NAME: its RESP port).
 # Needs: T (the tessera binary), work (a scratch directory), pids=().
 # Tessera runs with durability wal; redis-server with appendonly yes,
 # appendfsync everysec. start_pair sets tport and rport (RESP ports).
@@ -43,3 +43,7 @@ start_tessera() { # NAME EXTRA...
   ready_line "$d" >/dev/null
 }
 field() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$work/$1/ready"; }
+resp_port() { field "$1" resp | cut -d: -f2; }
+latency() { # redis-benchmark's last summary on stdin: avg min p50 p95 p99 max (ms)
+  tr '\r' '\n' | grep -A2 'latency summary' | tail -1
+}

@@ -18,16 +18,12 @@ pids=()
 source bench/lib.sh
 trap 'stop_all; rm -rf "$work"' EXIT
 
-port() { field "$1" resp | cut -d: -f2; }
-latency() { # redis-benchmark's last summary: avg min p50 p95 p99 max (ms)
-  tr '\r' '\n' | grep -A2 'latency summary' | tail -1
-}
 
 for i in 1 2 3; do start_tessera "c$i" --cluster; done
 "$T" cluster create "$(field c1 binary)" "$(field c2 binary)" "$(field c3 binary)" >/dev/null
-redis-benchmark -p "$(port c1)" --cluster -t set -n 200000 -r 200000 -c 50 -P 16 -d 256 -q \
+redis-benchmark -p "$(resp_port c1)" --cluster -t set -n 200000 -r 200000 -c 50 -P 16 -d 256 -q \
   >/dev/null 2>&1
-bench() { redis-benchmark -p "$(port c1)" --cluster -t set -n "$1" -r 200000 -c 50 -d 256 2>/dev/null; }
+bench() { redis-benchmark -p "$(resp_port c1)" --cluster -t set -n "$1" -r 200000 -c 50 -d 256 2>/dev/null; }
 
 echo "== SET C50 without a migration: avg min p50 p95 p99 max (ms)"
 bench "$N" | latency
@@ -42,7 +38,7 @@ while kill -0 "$load" 2>/dev/null; do
   r=$((r + 1))
   if [ $((r % 2)) -eq 1 ]; then to=1; node=c2; else to=0; node=c1; fi
   "$T" cluster migrate-slots 0-999 --to "$to" --addr "$(field c1 binary)" >/dev/null
-  f=$(redis-cli -p "$(port $node)" info | tr -d '\r' | sed -n 's/^cluster_migrate_fence_last_ms://p')
+  f=$(redis-cli -p "$(resp_port $node)" info | tr -d '\r' | sed -n 's/^cluster_migrate_fence_last_ms://p')
   fences+=("$f")
 done
 wait "$load" || true
@@ -50,4 +46,4 @@ latency <"$work/during"
 echo "== fences (ms, fence commit to flip commit), sorted"
 printf '%s\n' "${fences[@]}" | sort -n | tr '\n' ' '; echo
 printf '%s\n' "${fences[@]}" | sort -n | awk '{a[NR]=$1} END {
-  p50=a[int((NR+1)/2)]; p99=a[int(NR*0.99) > 0 ? int(NR*0.99) : 1]; print "p50 " p50 " ms, p99 " p99 " ms, max " a[NR] " ms over " NR }'
+  r=int(NR*0.99); if (r < NR*0.99) r++; p50=a[int((NR+1)/2)]; p99=a[r]; print "p50 " p50 " ms, p99 " p99 " ms, max " a[NR] " ms over " NR }'

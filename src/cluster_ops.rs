@@ -236,6 +236,23 @@ fn plan(
         .collect()
 }
 
+/// Prints each shard's keys and slots, as the plan weighs them.
+fn say_loads(map: &ClusterMap, weights: &BTreeMap<u16, u64>, out: &mut dyn std::io::Write) {
+    let each: Vec<String> = map
+        .shards
+        .keys()
+        .map(|&id| {
+            let slots: Vec<u16> = map.ranges_of(id).flat_map(|r| r.start..=r.end).collect();
+            let keys: u64 = slots
+                .iter()
+                .map(|s| weights.get(s).copied().unwrap_or(0))
+                .sum();
+            format!("shard {id} {keys} keys in {} slots", slots.len())
+        })
+        .collect();
+    say(out, format!("now: {}", each.join(", ")));
+}
+
 fn run_plan(
     addr: &str,
     moves: Vec<(u32, u32, Vec<u16>)>,
@@ -265,6 +282,7 @@ pub fn rebalance(
         return Err(format!("{addr} is not in a formed cluster"));
     }
     let weights = slot_weights(&map)?;
+    say_loads(&map, &weights, out);
     let keep: Vec<u32> = map.shards.keys().copied().collect();
     let moves = plan(&map, &weights, &keep, threshold_pct / 100.0);
     if moves.is_empty() {
@@ -309,6 +327,7 @@ pub fn remove_node(addr: &str, name: &str, out: &mut dyn std::io::Write) -> Resu
                 ));
             }
             let weights = slot_weights(&map)?;
+            say_loads(&map, &weights, out);
             say(
                 out,
                 format!("moving shard {}'s slots to the other primaries", n.shard),
@@ -328,27 +347,53 @@ pub fn remove_node(addr: &str, name: &str, out: &mut dyn std::io::Write) -> Resu
     Ok(())
 }
 
-/// Whether every partition of the replica at `addr` tails its primary
-/// within `CAUGHT_UP_BATCHES`, from its INFO.
-fn caught_up(addr: &str) -> bool {
-    let Ok(b) = call_request(addr, &Request::Info) else {
-        return false;
-    };
+/// `partitionN_<field>:value` lines of the INFO of the node at `addr`, by
+/// partition.
+fn partition_info(addr: &str, field: &str) -> Result<BTreeMap<u32, String>, String> {
+    let b = call_request(addr, &Request::Info)?;
     let info = String::from_utf8_lossy(&b);
-    let states: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split_once("_repl_state:").map(|x| x.1))
-        .collect();
-    let lags: Vec<u64> = info
+    let suffix = format!("_{field}:");
+    Ok(info
         .lines()
         .filter_map(|l| {
-            l.split_once("_repl_lag:")
-                .and_then(|x| x.1.trim().parse().ok())
+            let (head, v) = l.split_once(&suffix)?;
+            let n = head.strip_prefix("partition")?.parse().ok()?;
+            Some((n, v.trim().to_string()))
         })
-        .collect();
-    !states.is_empty()
-        && states.iter().all(|s| s.trim() == "tailing")
-        && lags.iter().all(|&l| l <= CAUGHT_UP_BATCHES)
+        .collect())
+}
+
+/// A position's `(epoch, index)` (`term:id:index` in INFO).
+fn split_position(p: &str) -> Option<(&str, u64)> {
+    let (epoch, index) = p.rsplit_once(':')?;
+    Some((epoch, index.parse().ok()?))
+}
+
+/// Whether every partition of the replica at `addr` tails its primary and
+/// has applied at least `want` (each partition's primary position when the
+/// wait began; after a failover in between, within `CAUGHT_UP_BATCHES`).
+/// A replica that is still copying a partition in full is not caught up,
+/// whatever its lag says.
+fn caught_up(addr: &str, want: &BTreeMap<u32, String>) -> bool {
+    let (Ok(states), Ok(positions), Ok(lags)) = (
+        partition_info(addr, "repl_state"),
+        partition_info(addr, "repl_position"),
+        partition_info(addr, "repl_lag"),
+    ) else {
+        return false;
+    };
+    !want.is_empty()
+        && want.iter().all(|(n, w)| {
+            let tailing = states.get(n).is_some_and(|s| s == "tailing");
+            let at = positions.get(n).and_then(|p| split_position(p));
+            let lag = lags.get(n).and_then(|l| l.parse::<u64>().ok());
+            tailing
+                && match (split_position(w), at) {
+                    (Some((we, wi)), Some((e, i))) if we == e => i >= wi,
+                    (_, Some(_)) => lag.is_some_and(|l| l <= CAUGHT_UP_BATCHES),
+                    _ => false,
+                }
+        })
 }
 
 /// `replace-node OLD NEW`: NEW joins OLD's shard as a replica and catches
@@ -373,10 +418,17 @@ pub fn replace_node(
             o.name, o.binary
         ));
     }
+    let primary = map
+        .nodes
+        .get(&shard.primary)
+        .ok_or_else(|| format!("shard {}'s primary is missing from the map", o.shard))?;
     add_node(addr, new, Some(&o.shard.to_string()), out)?;
     let id: IdentityReply = json(new, &call(new, IDENTITY, b"")?)?;
+    // What NEW must hold before it may take over: every partition of the
+    // primary as it is now.
+    let want = partition_info(&primary.binary, "position")?;
     let deadline = Instant::now() + WAIT;
-    while !caught_up(new) {
+    while !caught_up(new, &want) {
         if Instant::now() > deadline {
             return Err(format!(
                 "{new} has not caught up with its primary after {WAIT:?}"
@@ -505,5 +557,30 @@ mod tests {
         assert_eq!(l[2], 0);
         assert!(moves.iter().all(|(f, t, _)| *f == 2 && *t != 2));
         assert!((l[0] as i64 - l[1] as i64).abs() < 200, "{l:?}");
+    }
+
+    #[test]
+    fn new_shards_get_their_share_from_every_shard() {
+        let mut m = formed(3);
+        for id in [4, 5] {
+            let mut n = m.nodes[&1].clone();
+            n.id = id;
+            n.name = format!("{id:040x}");
+            n.binary = format!("h:{id}");
+            m.apply(&Change::AddNode {
+                node: n,
+                replica_of: None,
+            })
+            .unwrap();
+        }
+        let w: BTreeMap<u16, u64> = (0..16384u16).map(|s| (s, 18)).collect();
+        let keep: Vec<u32> = m.shards.keys().copied().collect();
+        let moves = plan(&m, &w, &keep, 0.02);
+        let l = loads(&m, &w, &moves);
+        let total: u64 = l.iter().sum();
+        for x in &l {
+            let share = *x as f64 / (total as f64 / 5.0);
+            assert!((0.9..1.1).contains(&share), "loads {l:?} after {moves:?}");
+        }
     }
 }

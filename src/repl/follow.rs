@@ -105,7 +105,11 @@ async fn pull_once<H: Host>(
         learn_epoch(h, u.epoch).await;
         learn_peers(h, u.peers, true).await;
     }
-    set_state(h, p, |s| s.primary_latest = u.latest);
+    // Tailing from the first answer on: before it, the lag is unknown.
+    set_state(h, p, |s| {
+        s.primary_latest = u.latest;
+        s.state = "tailing".into();
+    });
     if u.batches.is_empty() {
         return Ok(false);
     }
@@ -211,7 +215,7 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
                 continue;
             }
         };
-        set_state(h, p, |s| s.state = "tailing".into());
+        set_state(h, p, |s| s.state = "connected".into());
         let mut outcome = if part.syncing() {
             full_sync(h, part, &client).await.map(|_| true)
         } else {

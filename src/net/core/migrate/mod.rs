@@ -346,7 +346,9 @@ async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMa
                     ..
                 } => {
                     if let Some(t) = fence_started.remove(&m.id) {
-                        ctl.note_fence(t.elapsed().as_millis() as u64);
+                        let ms = t.elapsed().as_millis() as u64;
+                        ctl.note_fence(ms);
+                        tracing::info!(migration = m.id, "slot migration: fence {ms} ms");
                     }
                 }
                 _ => {}
