@@ -3,7 +3,7 @@
 # "Growing, shrinking and replacing under load"), the bigger version of
 # tests/cluster_grow.rs:
 #   - seven --cluster nodes (--cores 1 each); c1-c3 form 3 primaries, filled
-#     with KEYS keys of 256 bytes;
+#     with KEYS keys of 256 bytes over every slot (tessera-bench);
 #   - a redis-py RedisCluster writer (tests/redis_py/migrate_load.py:
 #     unique-key SETs and INCRs of 20 counters, every acknowledged reply
 #     kept) runs throughout and is verified at the end;
@@ -13,15 +13,18 @@
 #     add-node c6 --replica-of 0, replace-node c1 c7 run one after another;
 #   - every fence, from the targets' logs ("slot migration: fence N ms").
 # Every server and client share the machine's CPUs (no taskset).
-# Usage: bench/resize.sh [KEYS]   (T=path/to/tessera; SHOW_OPS=1 prints what each op said)
+# Usage: bench/resize.sh [KEYS]   (T=path/to/tessera, B=path/to/tessera-bench; SHOW_OPS=1 prints what each op said,
+# VERIFY_EACH=1 reads every acknowledged SET back after each op, KEEP=1 keeps
+# the nodes' directories and logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${T:-target/release/tessera}
+B=${B:-target/release/tessera-bench}
 KEYS=${1:-1000000}
 work=$(mktemp -d)
 pids=()
 source bench/lib.sh
-trap 'touch "$work/stop" "$work/stop-bench"; stop_all; rm -rf "$work"' EXIT
+trap 'touch "$work/stop" "$work/stop-bench"; stop_all; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 # redis-py: the tests' virtualenv (made by `make test`), else python3's own.
 PY=target/redis-py-venv/bin/python
 [ -x "$PY" ] || PY=python3
@@ -30,8 +33,10 @@ PY=target/redis-py-venv/bin/python
 for i in 1 2 3 4 5 6 7; do start_tessera "c$i" --cluster; done
 "$T" cluster create "$(field c1 binary)" "$(field c2 binary)" "$(field c3 binary)" >/dev/null
 entry=$(resp_port c2) # c2 stays a primary throughout
-redis-benchmark -p "$entry" --cluster -t set -n "$KEYS" -r "$KEYS" -c 50 -P 16 -d 256 -q \
-  >/dev/null 2>&1
+# tessera-bench spreads key:N over every slot (redis-benchmark --cluster
+# puts each node's keys under one hash tag, so in one slot).
+"$B" --addr "$(field c2 binary)" --op set -r "$KEYS" --dist sequential -n "$KEYS" \
+  -c 50 -P 16 -d 256 --warmup 0 --quiet >/dev/null
 echo "== $KEYS keys of 256 bytes on 3 primaries"
 
 "$PY" tests/redis_py/migrate_load.py 127.0.0.1 "$entry" load "$work/acked" "$work/stop" \
@@ -51,6 +56,7 @@ op() { # LABEL ARGS...: runs tessera cluster ARGS, prints its time
   local label=$1 t0; shift; t0=$(date +%s.%N)
   "$T" cluster "$@" --addr "$a" >"$work/op.out" 2>&1 || { cat "$work/op.out"; exit 1; }
   cat "$work/op.out" >>"$work/ops.log"
+  [ -z "${VERIFY_EACH:-}" ] || echo "     acknowledged SETs after it: $("$PY" tests/redis_py/migrate_load.py 127.0.0.1 "$entry" verify-sets "$work/acked" 2>&1 | tail -1)"
   awk -v l="$label" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "   %-28s %6.1f s\n", l, b - a }'
 }
 op "add-node c4" add-node "$(field c4 binary)"

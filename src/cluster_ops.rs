@@ -369,11 +369,12 @@ fn split_position(p: &str) -> Option<(&str, u64)> {
     Some((epoch, index.parse().ok()?))
 }
 
-/// Whether every partition of the replica at `addr` tails its primary and
-/// has applied at least `want` (each partition's primary position when the
-/// wait began; after a failover in between, within `CAUGHT_UP_BATCHES`).
-/// A replica that is still copying a partition in full is not caught up,
-/// whatever its lag says.
+/// Whether every partition of the replica at `addr` tails its primary
+/// within `CAUGHT_UP_BATCHES` and has applied at least `want` (each
+/// partition's primary position when the wait began, unless a failover
+/// changed the epoch since). A replica that has not heard from its primary
+/// yet, or is copying a partition in full, is not caught up, whatever its
+/// lag says. The promotion then catches up the rest from the old primary.
 fn caught_up(addr: &str, want: &BTreeMap<u32, String>) -> bool {
     let (Ok(states), Ok(positions), Ok(lags)) = (
         partition_info(addr, "repl_state"),
@@ -387,11 +388,12 @@ fn caught_up(addr: &str, want: &BTreeMap<u32, String>) -> bool {
             let tailing = states.get(n).is_some_and(|s| s == "tailing");
             let at = positions.get(n).and_then(|p| split_position(p));
             let lag = lags.get(n).and_then(|l| l.parse::<u64>().ok());
+            let near = lag.is_some_and(|l| l <= CAUGHT_UP_BATCHES);
             tailing
+                && near
                 && match (split_position(w), at) {
                     (Some((we, wi)), Some((e, i))) if we == e => i >= wi,
-                    (_, Some(_)) => lag.is_some_and(|l| l <= CAUGHT_UP_BATCHES),
-                    _ => false,
+                    (_, at) => at.is_some(),
                 }
         })
 }

@@ -621,7 +621,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         .detach();
     }
     if id == 0 && core.cluster().is_some() {
-        glommio::spawn_local(super::core::cluster::reconcile_loop(core.clone())).detach();
+        glommio::spawn_local(super::core::reconcile::reconcile_loop(core.clone())).detach();
     }
     if core.cluster().is_some() {
         glommio::spawn_local(super::core::migrate::migrate_loop(core.clone())).detach();

@@ -31,6 +31,7 @@ pub mod commit;
 mod host;
 mod keyspace;
 pub mod migrate;
+pub mod reconcile;
 mod report;
 mod run;
 pub mod stats;
