@@ -417,6 +417,21 @@ pub(crate) fn run_migration(
             id
         }
         None => {
+            // Both primaries must answer: slots move only between live ones
+            // (the controller's leader checks too, by its heartbeats).
+            for shard in [from, to] {
+                let p = map
+                    .shards
+                    .get(&shard)
+                    .and_then(|s| map.nodes.get(&s.primary))
+                    .ok_or_else(|| format!("shard {shard} has no primary"))?;
+                status(&p.binary).map_err(|e| {
+                    format!(
+                        "shard {shard}'s primary {} ({}) is down: slots move only between live primaries ({e})",
+                        p.name, p.binary
+                    )
+                })?;
+            }
             let body = serde_json::to_vec(&tessera_cluster::controller::migrate::MigrateRequest {
                 format: RPC_FORMAT,
                 change: Change::MigrateStart {

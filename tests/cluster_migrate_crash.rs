@@ -216,6 +216,10 @@ fn a_migration_is_aborted_even_when_its_source_is_dead() {
         if source_dies {
             assert_eq!(signal(source.child.id(), "KILL"), 0);
             let _ = source.child.wait();
+        } else {
+            // One migration at a time.
+            let (ok, _, err) = cluster_cmd(&["migrate-slots", "9000", "--to", "2", "--addr", a2]);
+            assert!(!ok && err.contains("one migration at a time"), "{err}");
         }
         // A dead source may have led the controller: until a new leader
         // is elected the abort says so and is run again.
@@ -241,6 +245,13 @@ fn a_migration_is_aborted_even_when_its_source_is_dead() {
             assert_eq!(c.cmd(&["SET", &keys[1].0, "v"]), R::ok());
         }
     }
+
+    // Slots do not move from a source that is down (`migrate-slots` and
+    // `rebalance` cannot reach it), nor are they weighed.
+    let (ok, _, err) = cluster_cmd(&["migrate-slots", "2000-2010", "--to", "1", "--addr", a2]);
+    assert!(!ok && err.contains("is down"), "{err}");
+    let (ok, _, err) = cluster_cmd(&["rebalance", "--addr", a2]);
+    assert!(!ok && err.contains(&source.binary.to_string()), "{err}");
 
     // The source comes back with its slots and every key; they move now.
     let again = restart(&source, &[]);

@@ -37,11 +37,7 @@ impl Controller {
                 n.name
             )));
         }
-        let alive = {
-            let h = self.heard.lock().unwrap_or_else(|p| p.into_inner());
-            h.0.get(&shard.primary)
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
-        };
+        let alive = self.heard_recently(shard.primary);
         let fence_ms = if alive { self.timings.lease_ms() } else { 0 };
         self.commit(
             "the promotion",

@@ -344,6 +344,14 @@ impl Controller {
         self.contact_ms.fetch_max(sent_ms, Ordering::AcqRel);
     }
 
+    /// On the leader: whether `node` asked for its write lease within the
+    /// node timeout (only a primary with replicas and replicas ask).
+    pub(super) fn heard_recently(&self, node: u64) -> bool {
+        let h = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        h.0.get(&node)
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
+    }
+
     /// The leader's answer to a lease request: granted when this node leads
     /// and the asking node applied the map this node committed.
     fn grant_lease(&self, r: &LeaseRequest) -> bool {
