@@ -45,18 +45,19 @@ fn run(args: &[&str]) -> String {
 #[test]
 fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     let root = tempfile::tempdir().unwrap();
+    // The first three (one of them leads the controller) pause once in
+    // the middle of a membership change.
+    let pause = [(
+        "TESSERA_FAILPOINTS",
+        "cluster.membership-change=1*return(3000)",
+    )];
     let nodes: Vec<ClusterNode> = (0..7)
         .map(|i| {
             let ip = format!("127.0.0.{}", 71 + i);
             let any = format!("{ip}:0");
-            start_node_http(
-                &root.path().join(format!("n{i}")),
-                &ip,
-                &any,
-                &any,
-                "off",
-                &[],
-            )
+            let env: &[(&str, &str)] = if i < 3 { &pause } else { &[] };
+            let dir = root.path().join(format!("n{i}"));
+            start_node_env(&dir, &ip, &any, &any, "off", &[], env)
         })
         .collect();
     let addr = |i: usize| nodes[i].binary.to_string();
@@ -79,8 +80,37 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     };
     progress("the load is acknowledged");
 
-    // Grow: two empty primaries, then their share.
-    let out = run(&["add-node", &addr(3), "--addr", &a1]);
+    // Grow: two empty primaries, then their share. Membership changes run
+    // one at a time: while the first is paused on the leader, a second is
+    // refused.
+    let mut first = KillOnDrop(Some(
+        std::process::Command::new(common::binary())
+            .args(["cluster", "add-node", &addr(3), "--addr", &a1])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    common::wait_until(
+        "the leader pauses the change",
+        Duration::from_secs(30),
+        || {
+            nodes[..3].iter().any(|n| {
+                std::fs::read_to_string(log_of(&n.dir))
+                    .unwrap_or_default()
+                    .contains("fail point cluster.membership-change: pausing")
+            })
+        },
+    );
+    let (ok, _, err) = cluster_cmd(&["add-node", &addr(4), "--addr", &a1]);
+    assert!(!ok && err.contains("one at a time"), "{err}");
+    let done = first.0.take().unwrap().wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     assert!(out.contains("as the primary of shard 3"), "{out}");
     run(&["add-node", &addr(4), "--addr", &a1]);
     let mut watch = Conn::connect(nodes[1].resp);

@@ -25,6 +25,8 @@
 //!   `serve-pull`, `serve-fenced`): `return(abort)` crashes the node there,
 //!   `return(MS)` pauses that step for MS milliseconds (without blocking
 //!   the reactor), any other message fails the step.
+//! - `cluster.membership-change`: the controller's leader in the middle of
+//!   adding or removing a node (`return(MS)` pauses it there).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,6 +48,7 @@ pub const POINTS: &[&str] = &[
     "cluster.migrate-serve-copy",
     "cluster.migrate-serve-pull",
     "cluster.migrate-serve-fenced",
+    "cluster.membership-change",
 ];
 
 /// Why a fail point could not be configured.

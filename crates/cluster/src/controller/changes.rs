@@ -200,6 +200,12 @@ impl Controller {
         // Checked on a copy first, so a refused change touches nothing.
         let mut dry = self.store.map();
         dry.apply(&r.change).map_err(refused)?;
+        let _one = self.membership_slot(&r.change)?;
+        if let Some(ms) = fail::eval("cluster.membership-change", |a| a.unwrap_or_default()) {
+            let ms = ms.parse().unwrap_or(0);
+            tracing::info!("cluster: fail point cluster.membership-change: pausing {ms} ms");
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         match &r.change {
             Change::AddNode { node, .. } if action == ADD_NODE => {
                 self.add_node(node, r.change.clone()).await
@@ -209,6 +215,26 @@ impl Controller {
             }
             _ => Err(refused("the change does not match the action")),
         }
+    }
+
+    /// Takes the leader's one membership-change slot (openraft requires
+    /// membership changes to be serialised), or says which change holds it.
+    fn membership_slot(&self, c: &Change) -> Result<MembershipSlot<'_>, Error> {
+        let mut busy = self
+            .membership_busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(what) = busy.as_ref() {
+            return Err(refused(format!(
+                "a membership change ({what}) is in progress: they run one at a time; try again when it ends"
+            )));
+        }
+        *busy = Some(match c {
+            Change::AddNode { node, .. } => format!("adding {}", node.binary),
+            Change::RemoveNode { node } => format!("removing node {node:x}"),
+            other => format!("{other:?}"),
+        });
+        Ok(MembershipSlot(&self.membership_busy))
     }
 
     async fn add_node(&self, n: &NodeInfo, change: Change) -> Result<u64, Error> {
@@ -300,3 +326,12 @@ impl Controller {
 
 /// How long a new node may take to catch up with the controller's log.
 const STEP: Duration = Duration::from_secs(20);
+
+/// The leader's membership-change slot, freed when the change ends.
+struct MembershipSlot<'a>(&'a std::sync::Mutex<Option<String>>);
+
+impl Drop for MembershipSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}

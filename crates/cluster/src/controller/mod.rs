@@ -181,6 +181,8 @@ pub struct Controller {
     /// On the leader: when each node's last lease request arrived (its
     /// sign of life) and when this node became the leader.
     heard: Mutex<(HashMap<u64, Instant>, Option<Instant>)>,
+    /// The membership change the leader is making, if any (one at a time).
+    membership_busy: Mutex<Option<String>>,
     /// Failovers this node decided as leader, and the last one's duration
     /// from the last heartbeat its primary answered (ms).
     failovers: AtomicU64,
@@ -311,6 +313,7 @@ impl Controller {
             t0: Instant::now(),
             contact_ms: AtomicU64::new(0),
             heard: Mutex::new((HashMap::new(), None)),
+            membership_busy: Mutex::new(None),
             failovers: AtomicU64::new(0),
             last_failover_ms: AtomicU64::new(0),
             relay,
