@@ -51,7 +51,7 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
         "TESSERA_FAILPOINTS",
         "cluster.membership-change=1*return(3000)",
     )];
-    let nodes: Vec<ClusterNode> = (0..7)
+    let nodes: Vec<ClusterNode> = (0..8)
         .map(|i| {
             let ip = format!("127.0.0.{}", 71 + i);
             let any = format!("{ip}:0");
@@ -163,4 +163,38 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     let logs: Vec<_> = nodes.iter().map(|n| log_of(&n.dir)).collect();
     let moved = no_slot_writable_on_two_nodes(&logs);
     assert!(moved > 16384 / 5, "only {moved} slots changed node");
+
+    // A dead primary is replaced once its shard has failed over: node 6
+    // dies, node 5 takes shard 0 over, and node 7 takes node 6's place.
+    let mut c = Conn::connect(nodes[1].resp);
+    let key = (0..)
+        .map(|i| format!("{{d{i}}}k"))
+        .find(|k| {
+            let s = int_slot(&mut c, k);
+            primary_of(&mut c, s) == Some(nodes[6].resp)
+        })
+        .unwrap();
+    let mut p = Conn::connect(nodes[6].resp);
+    assert_eq!(p.cmd(&["SET", &key, "kept"]), R::ok());
+    assert_eq!(signal(nodes[6].child.id(), "KILL"), 0);
+    let slot = int_slot(&mut c, &key);
+    common::wait_until("shard 0 fails over", Duration::from_secs(30), || {
+        primary_of(&mut c, slot) == Some(nodes[5].resp)
+    });
+    let out = run(&["replace-node", &addr(6), &addr(7), "--addr", &a1]);
+    assert!(out.contains("removed"), "{out}");
+    let (_, status, _) = cluster_cmd(&["status", "--addr", &a1]);
+    assert!(
+        !status.contains(&addr(6)) && status.contains(&addr(7)),
+        "{status}"
+    );
+    let mut r = Conn::connect(nodes[5].resp);
+    assert_eq!(r.cmd(&["GET", &key]), R::bulk("kept"));
+}
+
+fn int_slot(c: &mut Conn, key: &str) -> i64 {
+    match c.cmd(&["CLUSTER", "KEYSLOT", key]) {
+        R::Int(n) => n,
+        other => panic!("KEYSLOT: {other:?}"),
+    }
 }
