@@ -98,14 +98,7 @@ pub async fn pull<H: Host>(
                 seen = h.repl().log_mark();
             }
             Some(found) => break found,
-            None => {
-                let read = part.updates_fn(asked, index, max).map_err(wire)?;
-                let u = glommio::executor()
-                    .spawn_blocking(read)
-                    .await
-                    .map_err(wire)?;
-                break (u.latest, u.batches.into_iter().map(Rc::from).collect());
-            }
+            None => break wal_batches(&part, asked, index, max).await?,
         }
     };
     let others = h.repl().replicas_but(&addr);
@@ -125,6 +118,23 @@ pub async fn pull<H: Host>(
     }
     frame::finish(out, start);
     Ok(())
+}
+
+/// The batches after `(asked, index)` read from the partition's WAL (on
+/// the blocking pool), when its memory tail no longer holds them: PULL's
+/// and a migration's catch-up's second source.
+pub async fn wal_batches(
+    part: &crate::shard::Partition,
+    asked: Epoch,
+    index: u64,
+    max: usize,
+) -> Result<(Record, Vec<Rc<[u8]>>), WireError> {
+    let read = part.updates_fn(asked, index, max).map_err(wire)?;
+    let u = glommio::executor()
+        .spawn_blocking(read)
+        .await
+        .map_err(wire)?;
+    Ok((u.latest, u.batches.into_iter().map(Rc::from).collect()))
 }
 
 /// SYNC: the next chunk of a partition's checkpoint.
@@ -169,7 +179,7 @@ pub async fn sync<H: Host>(
     let after = (cf != 255).then(|| (cf, after.to_vec()));
     let max = (max_bytes as usize).clamp(1, h.settings().max_frame_bytes / 2);
     let (entries, done) = glommio::executor()
-        .spawn_blocking(src.chunk_fn(after, max))
+        .spawn_blocking(src.chunk_fn(None, after, max))
         .await
         .map_err(wire)?;
     put_chunk(h, out, id, session, src, &entries, done);

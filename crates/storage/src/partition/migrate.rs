@@ -3,7 +3,7 @@
 //! A slot is one key range in each column family (every stored key and
 //! subkey starts with its slot, big endian), so a migration copies the
 //! slot's ranges from a checkpoint of the source partition
-//! (`SyncSource::slot_chunk_fn`), then replays the source's later batches
+//! (`SyncSource::chunk_fn` for the slots), then replays the source's later batches
 //! restricted to the slots (`slot_ops` reads a batch's records), and the
 //! source finally drops the ranges (`delete_slots`). The target stages all
 //! of it in its open group like any write, so its own replicas follow.

@@ -517,58 +517,27 @@ impl SyncSource {
     }
 
     /// A closure reading the entries after `(cf, key)` (`None`: from the
-    /// start), up to about `max_bytes` (blocking pool). Returns them and
-    /// whether the checkpoint is exhausted.
+    /// start), up to about `max_bytes` (blocking pool): every entry (a full
+    /// sync), or only those of `slots` (ascending; a slot migration's copy).
+    /// Returns them and whether the checkpoint (or the slots) is exhausted.
     pub fn chunk_fn(
         &self,
+        slots: Option<Vec<u16>>,
         after: Option<(u8, Vec<u8>)>,
         max_bytes: usize,
     ) -> impl FnOnce() -> Result<(Vec<Entry>, bool), Error> + Send + 'static {
         let db = self.db.clone();
-        move || {
-            let db = db.ok_or_else(|| Error::storage("read the checkpoint", "it is closed"))?;
-            let mut out = Vec::new();
-            let mut bytes = 0;
-            let (first_cf, from) = match &after {
-                None => (0, None),
-                Some((cf, k)) => (*cf, Some(k.clone())),
-            };
-            for cf in first_cf..2u8 {
-                let mut it = cf_iterator(&db, cf)?;
-                match (&from, cf == first_cf) {
-                    (Some(k), true) => {
-                        it.seek(k);
-                        if it.key() == Some(k.as_slice()) {
-                            it.next();
-                        }
-                    }
-                    _ => it.seek_to_first(),
-                }
-                while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                    bytes += k.len() + v.len();
-                    out.push((cf, k.to_vec(), v.to_vec()));
-                    if bytes >= max_bytes {
-                        return Ok((out, false));
-                    }
-                    it.next();
-                }
-                it.status().map_err(storage)?;
-            }
-            Ok((out, true))
-        }
-    }
-
-    /// A closure reading the entries of `slots` (ascending) after
-    /// `(cf, key)` (`None`: from the start), up to about `max_bytes`
-    /// (blocking pool): a slot migration's copy. Returns them and whether
-    /// the slots are exhausted.
-    pub fn slot_chunk_fn(
-        &self,
-        slots: Vec<u16>,
-        after: Option<(u8, Vec<u8>)>,
-        max_bytes: usize,
-    ) -> impl FnOnce() -> Result<(Vec<Entry>, bool), Error> + Send + 'static {
-        let db = self.db.clone();
+        // Key ranges `[lo, hi)` (no `hi`: to the end), ascending.
+        let ranges: Vec<(Vec<u8>, Option<Vec<u8>>)> = match slots {
+            None => vec![(Vec::new(), None)],
+            Some(slots) => slots
+                .iter()
+                .map(|&s| {
+                    let hi = (u32::from(s) + 1) as u16;
+                    (s.to_be_bytes().to_vec(), Some(hi.to_be_bytes().to_vec()))
+                })
+                .collect(),
+        };
         move || {
             let db = db.ok_or_else(|| Error::storage("read the checkpoint", "it is closed"))?;
             let mut out = Vec::new();
@@ -580,13 +549,14 @@ impl SyncSource {
             for cf in first_cf..2u8 {
                 let mut it = cf_iterator(&db, cf)?;
                 let resume = from.as_ref().filter(|_| cf == first_cf);
-                for &slot in &slots {
-                    let lo = slot.to_be_bytes();
-                    let in_slot = |k: &[u8]| k.len() >= 2 && k[..2] == lo;
+                for (lo, hi) in &ranges {
+                    let inside = |k: &[u8]| {
+                        k >= lo.as_slice() && hi.as_ref().is_none_or(|h| k < h.as_slice())
+                    };
                     match resume {
-                        // Slots before the resumed key's are done.
-                        Some(k) if k.as_slice() >= lo.as_slice() && !in_slot(k) => continue,
-                        Some(k) if in_slot(k) => {
+                        // Ranges before the resumed key's are done.
+                        Some(k) if hi.as_ref().is_some_and(|h| k >= h) => continue,
+                        Some(k) if inside(k) => {
                             it.seek(k);
                             if it.key() == Some(k.as_slice()) {
                                 it.next();
@@ -595,7 +565,7 @@ impl SyncSource {
                         _ => it.seek(lo),
                     }
                     while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                        if !in_slot(k) {
+                        if !inside(k) {
                             break;
                         }
                         bytes += k.len() + v.len();

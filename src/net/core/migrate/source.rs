@@ -14,7 +14,7 @@ use crate::codes::{ErrorCode, WireError};
 use crate::errors::store_error as wire;
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::frame;
-use crate::repl::position::{Epoch, Record};
+use crate::repl::position::Epoch;
 use crate::shard::Partition;
 
 /// How long a fenced source waits for writes already admitted to finish.
@@ -123,7 +123,7 @@ async fn serve_copy(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Res
     let after = (cf != 255).then_some((cf, after));
     let max = max.clamp(1, core.config().max_frame_bytes / 2);
     let (entries, done) = glommio::executor()
-        .spawn_blocking(src.slot_chunk_fn(slots, after, max))
+        .spawn_blocking(src.chunk_fn(Some(slots), after, max))
         .await
         .map_err(wire)?;
     crate::repl::serve::put_chunk(core, out, id, session, src, &entries, done);
@@ -148,16 +148,9 @@ async fn serve_pull(core: &Core, body: &[u8], id: u32, out: &mut Vec<u8>) -> Res
     as_source(core, mid)?;
     let part = local_partition(core, p)?;
     part.note_pull();
-    let (latest, batches): (Record, Vec<Rc<[u8]>>) = match part.tail_updates(asked, index, max) {
+    let (latest, batches) = match part.tail_updates(asked, index, max) {
         Some(found) => found,
-        None => {
-            let read = part.updates_fn(asked, index, max).map_err(wire)?;
-            let u = glommio::executor()
-                .spawn_blocking(read)
-                .await
-                .map_err(wire)?;
-            (u.latest, u.batches.into_iter().map(Rc::from).collect())
-        }
+        None => crate::repl::serve::wal_batches(&part, asked, index, max).await?,
     };
     let start = frame::begin(out, id, frame::STATUS_OK, 0);
     put_bytes(out, &latest.encode());
