@@ -53,11 +53,8 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     )];
     let nodes: Vec<ClusterNode> = (0..8)
         .map(|i| {
-            let ip = format!("127.0.0.{}", 71 + i);
-            let any = format!("{ip}:0");
             let env: &[(&str, &str)] = if i < 3 { &pause } else { &[] };
-            let dir = root.path().join(format!("n{i}"));
-            start_node_env(&dir, &ip, &any, &any, "off", &[], env)
+            start_nth(root.path(), i, 71 + i, env)
         })
         .collect();
     let addr = |i: usize| nodes[i].binary.to_string();

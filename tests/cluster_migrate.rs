@@ -278,12 +278,7 @@ fn slots_move_between_shards_under_a_redis_py_load() {
 #[test]
 fn the_hand_over_redirects_with_ask() {
     let root = tempfile::tempdir().unwrap();
-    let start = |i: usize, env: &[(&str, &str)]| {
-        let ip = format!("127.0.0.{}", 51 + i);
-        let any = format!("{ip}:0");
-        let dir = root.path().join(format!("n{i}"));
-        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
-    };
+    let start = |i: usize, env: &[(&str, &str)]| start_nth(root.path(), i, 51 + i, env);
     let src = start(0, &[]);
     let dst = start(
         1,

@@ -23,12 +23,7 @@ enum Victim {
 
 fn run(k: usize, point: &str, victim: Victim) {
     let root = tempfile::tempdir().unwrap();
-    let start = |i: usize, env: &[(&str, &str)]| {
-        let ip = format!("127.0.0.{}", 61 + 2 * k + i);
-        let any = format!("{ip}:0");
-        let dir = root.path().join(format!("n{i}"));
-        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
-    };
+    let start = |i: usize, env: &[(&str, &str)]| start_nth(root.path(), i, 61 + 2 * k + i, env);
     let fail = format!("{point}=1*return(abort)");
     let env = [("TESSERA_FAILPOINTS", fail.as_str())];
     let mut nodes = [
@@ -151,12 +146,7 @@ fn a_migration_survives_a_crash_of_either_side_in_each_stage() {
 #[test]
 fn a_migration_is_aborted_even_when_its_source_is_dead() {
     let root = tempfile::tempdir().unwrap();
-    let start = |i: usize, env: &[(&str, &str)]| {
-        let ip = format!("127.0.0.{}", 81 + i);
-        let any = format!("{ip}:0");
-        let dir = root.path().join(format!("n{i}"));
-        start_node_env(&dir, &ip, &any, &any, "off", &[], env)
-    };
+    let start = |i: usize, env: &[(&str, &str)]| start_nth(root.path(), i, 81 + i, env);
     // Every catch-up pull the source serves takes 3 s: the copy is on the
     // target while the migration is still at its copy stage.
     let env = [(

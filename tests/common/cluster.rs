@@ -99,6 +99,23 @@ pub fn start_node_env(
     }
 }
 
+/// Node `i` of a test: `--cluster` on 127.0.0.`octet` with ephemeral
+/// ports and HTTP off, its data in `root/n{i}`, with environment `env`
+/// (fail points).
+pub fn start_nth(root: &Path, i: usize, octet: usize, env: &[(&str, &str)]) -> ClusterNode {
+    let ip = format!("127.0.0.{octet}");
+    let any = format!("{ip}:0");
+    start_node_env(
+        &root.join(format!("n{i}")),
+        &ip,
+        &any,
+        &any,
+        "off",
+        &[],
+        env,
+    )
+}
+
 /// `tessera ARGS --data-dir DIR` exits non-zero, saying `why`.
 pub fn refuses_to_start(args: &[&str], dir: &Path, why: &str) {
     let out = Command::new(super::binary())
