@@ -58,11 +58,12 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                         .map_or(0, |s| s.fence_ms);
                     if fence > 0 {
                         wait_out_old_primary(&routes, Duration::from_millis(fence)).await;
+                        // The old primary is alive: the promotion catches up
+                        // from it too (a replica only knows its primary's
+                        // other replicas). After a failover it is silent,
+                        // and asking it would only delay the promotion.
+                        crate::repl::node::learn_peers(&*core, shard_others(&routes), true).await;
                     }
-                    // The promotion catches up from every other node of the
-                    // shard, the old primary included (a replica only knows
-                    // its primary's other replicas).
-                    crate::repl::node::learn_peers(&*core, shard_others(&routes), true).await;
                     (
                         Some(crate::repl::node::PROMOTE),
                         b"force".to_vec(),
