@@ -418,7 +418,8 @@ pub(crate) fn run_migration(
         }
         None => {
             // Both primaries must answer: slots move only between live ones
-            // (the controller's leader checks too, by its heartbeats).
+            // (the controller's leader refuses a primary the map marks
+            // failed, but a dead primary without replicas is never marked).
             for shard in [from, to] {
                 let p = map
                     .shards

@@ -347,20 +347,21 @@ pub fn remove_node(addr: &str, name: &str, out: &mut dyn std::io::Write) -> Resu
     Ok(())
 }
 
-/// `partitionN_<field>:value` lines of the INFO of the node at `addr`, by
-/// partition.
-fn partition_info(addr: &str, field: &str) -> Result<BTreeMap<u32, String>, String> {
-    let b = call_request(addr, &Request::Info)?;
-    let info = String::from_utf8_lossy(&b);
+/// The INFO text of the node at `addr`.
+fn info_of(addr: &str) -> Result<String, String> {
+    Ok(String::from_utf8_lossy(&call_request(addr, &Request::Info)?).into_owned())
+}
+
+/// The `partitionN_<field>:value` lines of an INFO text, by partition.
+fn partition_info(info: &str, field: &str) -> BTreeMap<u32, String> {
     let suffix = format!("_{field}:");
-    Ok(info
-        .lines()
+    info.lines()
         .filter_map(|l| {
             let (head, v) = l.split_once(&suffix)?;
             let n = head.strip_prefix("partition")?.parse().ok()?;
             Some((n, v.trim().to_string()))
         })
-        .collect())
+        .collect()
 }
 
 /// A position's `(epoch, index)` (`term:id:index` in INFO).
@@ -376,13 +377,14 @@ fn split_position(p: &str) -> Option<(&str, u64)> {
 /// yet, or is copying a partition in full, is not caught up, whatever its
 /// lag says. The promotion then catches up the rest from the old primary.
 fn caught_up(addr: &str, want: &BTreeMap<u32, String>) -> bool {
-    let (Ok(states), Ok(positions), Ok(lags)) = (
-        partition_info(addr, "repl_state"),
-        partition_info(addr, "repl_position"),
-        partition_info(addr, "repl_lag"),
-    ) else {
+    let Ok(info) = info_of(addr) else {
         return false;
     };
+    let (states, positions, lags) = (
+        partition_info(&info, "repl_state"),
+        partition_info(&info, "repl_position"),
+        partition_info(&info, "repl_lag"),
+    );
     !want.is_empty()
         && want.iter().all(|(n, w)| {
             let tailing = states.get(n).is_some_and(|s| s == "tailing");
@@ -428,7 +430,7 @@ pub fn replace_node(
     let id: IdentityReply = json(new, &call(new, IDENTITY, b"")?)?;
     // What NEW must hold before it may take over: every partition of the
     // primary as it is now.
-    let want = partition_info(&primary.binary, "position")?;
+    let want = partition_info(&info_of(&primary.binary)?, "position");
     let deadline = Instant::now() + WAIT;
     while !caught_up(new, &want) {
         if Instant::now() > deadline {

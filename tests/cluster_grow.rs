@@ -80,14 +80,7 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
     // Grow: two empty primaries, then their share. Membership changes run
     // one at a time: while the first is paused on the leader, a second is
     // refused.
-    let mut first = KillOnDrop(Some(
-        std::process::Command::new(common::binary())
-            .args(["cluster", "add-node", &addr(3), "--addr", &a1])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut first = cluster_cmd_bg(&["add-node", &addr(3), "--addr", &a1]);
     common::wait_until(
         "the leader pauses the change",
         Duration::from_secs(30),

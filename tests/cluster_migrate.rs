@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cluster::*;
@@ -295,22 +294,7 @@ fn the_hand_over_redirects_with_ask() {
     let (old, new) = (format!("{tag}old"), format!("{tag}new"));
     assert_eq!(s.cmd(&["SET", &old, "v1"]), R::ok());
 
-    let mut cli = KillOnDrop(Some(
-        Command::new(common::binary())
-            .args([
-                "cluster",
-                "migrate-slots",
-                "0-10",
-                "--to",
-                "1",
-                "--addr",
-                &a,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut cli = cluster_cmd_bg(&["migrate-slots", "0-10", "--to", "1", "--addr", &a]);
     common::wait_until("the hand-over", Duration::from_secs(30), || {
         cluster_cmd(&["status", "--addr", &a])
             .1

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
@@ -63,15 +62,7 @@ fn run(k: usize, point: &str, victim: Victim) {
         load.acked() >= 200
     });
     let survivor = if victim == Victim::Source { &b } else { &a };
-    let mut cli = KillOnDrop(Some(
-        Command::new(common::binary())
-            .args(["cluster", "migrate-slots", moving, "--to", "1"])
-            .args(["--addr", survivor])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut cli = cluster_cmd_bg(&["migrate-slots", moving, "--to", "1", "--addr", survivor]);
     // The fail point aborts the victim in its stage.
     let i = usize::from(victim == Victim::Target);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -184,22 +175,7 @@ fn a_migration_is_aborted_even_when_its_source_is_dead() {
     let copied = |t: &mut Conn| t.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]) == R::Int(1);
 
     for source_dies in [false, true] {
-        let mut cli = KillOnDrop(Some(
-            Command::new(common::binary())
-                .args([
-                    "cluster",
-                    "migrate-slots",
-                    "0-1999",
-                    "--to",
-                    "1",
-                    "--addr",
-                    a2,
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        ));
+        let mut cli = cluster_cmd_bg(&["migrate-slots", "0-1999", "--to", "1", "--addr", a2]);
         common::wait_until("the target has the copy", Duration::from_secs(30), || {
             copied(&mut t)
         });

@@ -275,6 +275,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `tessera cluster ARGS` running in the background, its output piped
+/// (read it with `.0.take().unwrap().wait_with_output()`).
+pub fn cluster_cmd_bg(args: &[&str]) -> KillOnDrop {
+    KillOnDrop(Some(
+        Command::new(super::binary())
+            .arg("cluster")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tessera cluster runs"),
+    ))
+}
+
 /// Sends `signal` to `pid` with kill(1).
 pub fn signal(pid: u32, signal: &str) -> i32 {
     Command::new("kill")

@@ -181,14 +181,15 @@ impl ClusterMap {
     /// migration to its shard in the hand-over (ASKING clients). The same
     /// rule as the gate's (`src/net/core/cluster.rs`, `Routes::check` and
     /// `admit_write`); the write lease is not part of it.
-    pub fn writable_slots(&self, me: u64) -> Vec<(u16, u16)> {
+    /// One flag per slot (see `flagged_ranges`).
+    pub fn writable_slots(&self, me: u64) -> Vec<bool> {
+        let mut w = vec![false; SLOTS as usize];
         let Some(shard) = self.nodes.get(&me).map(|n| n.shard) else {
-            return Vec::new();
+            return w;
         };
         if self.shards.get(&shard).map(|s| s.primary) != Some(me) {
-            return Vec::new();
+            return w;
         }
-        let mut w = vec![false; SLOTS as usize];
         for r in self.ranges_of(shard) {
             w[r.start as usize..=r.end as usize].fill(true);
         }
@@ -202,7 +203,7 @@ impl ClusterMap {
                 }
             }
         }
-        flagged_ranges(&w)
+        w
     }
 
     /// The migration moving `slot`, if any.
@@ -234,15 +235,11 @@ fn ranges_of_owners(owner: &[u32]) -> Vec<SlotRange> {
 
 /// The ascending ranges of the slots flagged in `on` (indexed by slot).
 pub fn flagged_ranges(on: &[bool]) -> Vec<(u16, u16)> {
-    let mut out: Vec<(u16, u16)> = Vec::new();
-    for s in (0..on.len()).filter(|&s| on[s]) {
-        let s = s as u16;
-        match out.last_mut() {
-            Some(r) if r.1 + 1 == s => r.1 = s,
-            _ => out.push((s, s)),
-        }
-    }
-    out
+    let owner: Vec<u32> = on.iter().map(|&f| if f { 0 } else { u32::MAX }).collect();
+    ranges_of_owners(&owner)
+        .into_iter()
+        .map(|r| (r.start, r.end))
+        .collect()
 }
 
 /// Parses a slot list such as `0-99,200,300-310` into ascending slots.
@@ -313,8 +310,9 @@ mod tests {
         // Writes: the source lost the slots at the fence, the target takes
         // ASKING clients in the hand-over; never both.
         let (p0, p2) = (m.shards[&0].primary, m.shards[&2].primary);
-        assert_eq!(m.writable_slots(p0), vec![(10, 19), (21, 5460)]);
-        assert_eq!(m.writable_slots(p2), vec![(0, 9), (20, 20), (10923, 16383)]);
+        let writable = |n| flagged_ranges(&m.writable_slots(n));
+        assert_eq!(writable(p0), vec![(10, 19), (21, 5460)]);
+        assert_eq!(writable(p2), vec![(0, 9), (20, 20), (10923, 16383)]);
         // An abort is refused here: the hand-over only goes forward.
         let e = m.apply(&Change::MigrateEnd { id }).unwrap_err();
         assert!(e.contains("hand-over"), "{e}");

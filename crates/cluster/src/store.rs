@@ -46,9 +46,9 @@ pub struct Published {
     version: AtomicU64,
     map: RwLock<Arc<ClusterMap>>,
     /// This node's id (0: none, nothing is logged) and the slots whose
-    /// writes the last map let it admit.
+    /// writes the last map let it admit (one flag per slot; empty: none).
     me: u64,
-    writable: std::sync::Mutex<Vec<(u16, u16)>>,
+    writable: std::sync::Mutex<Vec<bool>>,
 }
 
 impl Published {
@@ -89,10 +89,16 @@ impl Published {
         }
         let now = map.writable_slots(self.me);
         let mut was = self.writable.lock().unwrap_or_else(|p| p.into_inner());
+        was.resize(now.len(), false);
         if *was == now {
             return;
         }
-        let (gained, lost) = (ranges_minus(&now, &was), ranges_minus(&was, &now));
+        // The slots in `a` and not in `b`, as ranges.
+        let minus = |a: &[bool], b: &[bool]| {
+            let only: Vec<bool> = a.iter().zip(b).map(|(&x, &y)| x && !y).collect();
+            crate::migration::flagged_ranges(&only)
+        };
+        let (gained, lost) = (minus(&now, &was), minus(&was, &now));
         let us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
@@ -105,18 +111,6 @@ impl Published {
         );
         *was = now;
     }
-}
-
-/// The slots in `a` and not in `b` (both ascending ranges), as ranges.
-fn ranges_minus(a: &[(u16, u16)], b: &[(u16, u16)]) -> Vec<(u16, u16)> {
-    let mut on = vec![false; tessera_wire::slot::SLOTS as usize];
-    for &(x, y) in a {
-        on[x as usize..=y as usize].fill(true);
-    }
-    for &(x, y) in b {
-        on[x as usize..=y as usize].fill(false);
-    }
-    crate::migration::flagged_ranges(&on)
 }
 
 /// `0-99,200` (`-` for none).

@@ -173,11 +173,12 @@ pub async fn migrate_loop(core: Rc<Core>) {
         }
         // An aborted migration (gone from the map, its slots not this
         // shard's): what the copy staged here is dropped.
-        for (id, (m, drivers)) in targeted.clone() {
-            if live.contains(&id) {
-                continue;
-            }
-            targeted.remove(&id);
+        let ended: Vec<u64> = targeted
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        for (m, drivers) in ended.iter().filter_map(|id| targeted.remove(id)) {
             let ours = |s: &u16| routes.map.shard_of_slot(*s).map(|sh| sh.id) == my_shard;
             if !m.slots.iter().any(ours) {
                 glommio::spawn_local(drop_aborted(core.clone(), m, drivers)).detach();
