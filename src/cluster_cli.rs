@@ -441,6 +441,7 @@ pub(crate) fn run_migration(
                     to,
                 },
                 abort: false,
+                and_flip: false,
             })
             .map_err(|e| e.to_string())?;
             json::<u64>(addr, &call(addr, MIGRATE, &body)?)?
@@ -508,6 +509,7 @@ pub fn abort_migration(addr: &str) -> Result<String, String> {
         format: RPC_FORMAT,
         change: Change::MigrateEnd { id: m.id },
         abort: true,
+        and_flip: false,
     })
     .map_err(|e| e.to_string())?;
     let epoch = json::<u64>(addr, &call(addr, MIGRATE, &body)?)?;

@@ -3,6 +3,13 @@
 //!
 //! - `raft-state.json`: the vote, the committed log id and the last purged
 //!   log id, written atomically (temporary file, fsync, rename).
+//! - `raft-committed`: the committed log id as it moves, one checksummed
+//!   record overwritten in place and not synced, so that a commit costs no
+//!   fsync beyond the log's. A process crash keeps it (the page cache
+//!   does); a machine crash may lose or tear it, and then the node starts
+//!   from the older committed id in `raft-state.json` and learns the rest
+//!   from the leader. Until it does its map is older than the leader's, and
+//!   the leader grants no write lease to a node behind its epoch.
 //! - `raft-log`: the log entries, each `[u32 length][u64 xxh3][JSON]`
 //!   (little endian), appended and synced before openraft is told they
 //!   are stored. A torn last record (a crash during an append that was never
@@ -145,6 +152,7 @@ struct Inner {
     hard: HardState,
     log: BTreeMap<u64, Entry<TypeConfig>>,
     log_file: std::fs::File,
+    committed_file: std::fs::File,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
     map: ClusterMap,
@@ -168,6 +176,18 @@ fn encode_record(out: &mut Vec<u8>, json: &[u8]) {
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&xxh3_64(json).to_le_bytes());
     out.extend_from_slice(json);
+}
+
+/// The committed log id in `raft-committed`'s record, if it is whole
+/// (bytes after it are left from a longer earlier record).
+fn read_committed_record(bytes: &[u8]) -> Option<Option<LogId<NodeId>>> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let sum = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
+    let json = bytes.get(12..12 + len)?;
+    if xxh3_64(json) != sum {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
 }
 
 /// Reads the log's records up to the first torn or corrupt one; returns the
@@ -226,6 +246,22 @@ impl Store {
                 log_path.display()
             );
         }
+        let committed_path = dir.join("raft-committed");
+        let mut hard = hard;
+        match std::fs::read(&committed_path) {
+            Ok(b) => {
+                if let Some(c) = read_committed_record(&b) {
+                    hard.committed = hard.committed.max(c);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let committed_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&committed_path)?;
         let log: BTreeMap<u64, Entry<TypeConfig>> =
             entries.into_iter().map(|e| (e.log_id.index, e)).collect();
         let (last_applied, membership, map) = match &snapshot {
@@ -247,6 +283,7 @@ impl Store {
                 hard,
                 log,
                 log_file,
+                committed_file,
                 last_applied,
                 membership,
                 map,
@@ -392,7 +429,12 @@ impl RaftStorage<TypeConfig> for Store {
         let mut g = self.lock();
         if g.hard.committed != committed {
             g.hard.committed = committed;
-            g.save_hard()?;
+            let mut rec = Vec::new();
+            let json = serde_json::to_vec(&committed)
+                .map_err(|e| StorageIOError::write_vote(io_err(e)))?;
+            encode_record(&mut rec, &json);
+            std::os::unix::fs::FileExt::write_all_at(&g.committed_file, &rec, 0)
+                .map_err(|e| StorageIOError::write_vote(io_err(e)))?;
         }
         Ok(())
     }
@@ -521,5 +563,67 @@ impl RaftStorage<TypeConfig> for Store {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
         Ok(self.lock().current_snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(c: Option<LogId<NodeId>>) -> Vec<u8> {
+        let mut rec = Vec::new();
+        encode_record(&mut rec, &serde_json::to_vec(&c).unwrap());
+        rec
+    }
+
+    #[test]
+    fn the_committed_record_is_read_whole_or_not_at_all() {
+        let id = |i| Some(LogId::new(openraft::CommittedLeaderId::new(3, 7), i));
+        let r = record(id(1234));
+        assert_eq!(read_committed_record(&r), Some(id(1234)));
+        // Overwritten in place by a shorter record: the old tail is ignored.
+        let mut over = record(id(99_999_999));
+        let short = record(id(5));
+        assert!(short.len() < over.len());
+        over[..short.len()].copy_from_slice(&short);
+        assert_eq!(read_committed_record(&over), Some(id(5)));
+        // Torn or flipped: nothing.
+        assert_eq!(read_committed_record(&r[..r.len() - 1]), None);
+        let mut bad = r.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(read_committed_record(&bad), None);
+        assert_eq!(read_committed_record(&[]), None);
+    }
+
+    #[test]
+    fn a_restart_takes_the_newer_of_the_two_committed_ids() {
+        let d = tempfile::tempdir().unwrap();
+        let id = |i| Some(LogId::new(openraft::CommittedLeaderId::new(1, 1), i));
+        let open = || Store::open(d.path(), Arc::new(Published::new(1))).unwrap();
+        let committed = |s: &Store| s.lock().hard.committed;
+        let s = open();
+        assert_eq!(committed(&s), None);
+        block_on(s.clone().save_committed(id(7))).unwrap();
+        drop(s);
+        assert_eq!(committed(&open()), id(7), "from raft-committed");
+        // raft-state.json holds a newer one (a vote saved later): it wins.
+        let s = open();
+        {
+            let mut g = s.lock();
+            g.hard.committed = id(9);
+            g.save_hard().unwrap();
+        }
+        drop(s);
+        assert_eq!(committed(&open()), id(9));
+        // A torn raft-committed falls back to raft-state.json's.
+        std::fs::write(d.path().join("raft-committed"), b"\x05\0\0").unwrap();
+        assert_eq!(committed(&open()), id(9));
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 }

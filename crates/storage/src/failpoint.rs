@@ -85,6 +85,11 @@ pub fn remove(name: &str) {
     fail::remove(name);
 }
 
+/// Whether the fail point `name` is configured (without evaluating it).
+pub fn armed(name: &str) -> bool {
+    ON.load(Ordering::Relaxed) && fail::list().iter().any(|(n, _)| n == name)
+}
+
 /// Reads `TESSERA_FAILPOINTS` (`name=actions;name=actions`), if set.
 pub fn setup_from_env() -> Result<(), Error> {
     let Ok(spec) = std::env::var(ENV) else {

@@ -97,16 +97,40 @@ impl Controller {
     /// timeout: a leader cut off from its quorum cannot commit, and says so
     /// instead of waiting for the quorum to return.
     pub(super) async fn commit(&self, what: &str, change: Change) -> Result<u64, Error> {
+        self.commit_in_order(what, vec![change]).await
+    }
+
+    /// Commits `changes` as consecutive log entries, each submitted without
+    /// waiting for the one before to commit (openraft keeps their order);
+    /// the last one's answer, or the first refusal. Same bounded wait as
+    /// [`Self::commit`].
+    pub(super) async fn commit_in_order(
+        &self,
+        what: &str,
+        changes: Vec<Change>,
+    ) -> Result<u64, Error> {
+        let not = |e: &dyn std::fmt::Display| refused(format!("{what} was not committed: {e}"));
+        let all = async {
+            let mut answers = Vec::with_capacity(changes.len());
+            for c in changes {
+                answers.push(self.raft.client_write_ff(c).await.map_err(|e| not(&e))?);
+            }
+            let mut last = Err(not(&"nothing to commit"));
+            for a in answers {
+                let r = a
+                    .await
+                    .map_err(|_| not(&"the controller stopped"))?
+                    .map_err(|e| not(&e))?;
+                last = Ok(r.data.map_err(refused)?);
+            }
+            last
+        };
         let wait = Duration::from_millis(self.timings.node_timeout_ms * 2);
-        let r = tokio::time::timeout(wait, self.raft.client_write(change))
-            .await
-            .map_err(|_| {
-                refused(format!(
-                    "{what} was not committed within {wait:?}: this leader cannot reach a majority of the voters (it may still take effect if they return: check tessera cluster status)"
-                ))
-            })?
-            .map_err(|e| refused(format!("{what} was not committed: {e}")))?;
-        r.data.map_err(refused)
+        tokio::time::timeout(wait, all).await.map_err(|_| {
+            refused(format!(
+                "{what} was not committed within {wait:?}: this leader cannot reach a majority of the voters (it may still take effect if they return: check tessera cluster status)"
+            ))
+        })?
     }
 
     /// Records a node's new addresses (READDRESS), on the leader: after

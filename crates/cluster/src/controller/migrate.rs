@@ -23,6 +23,10 @@ pub struct MigrateRequest {
     /// when the source that should clean up is down).
     #[serde(default)]
     pub abort: bool,
+    /// With the hand-over (`MigrateStage` to `Handover`): the flip right
+    /// after it, committed as the next log entry in the same round.
+    #[serde(default)]
+    pub and_flip: bool,
 }
 
 /// Where one local partition stands in a migration.
@@ -229,6 +233,22 @@ impl Controller {
                     m.to
                 )));
             }
+        }
+        if r.and_flip {
+            let Change::MigrateStage {
+                id,
+                stage: Stage::Handover,
+            } = r.change
+            else {
+                return Err(refused("only the hand-over is followed by the flip"));
+            };
+            let flip = Change::MigrateStage {
+                id,
+                stage: Stage::Cleanup,
+            };
+            return self
+                .commit_in_order("the hand-over and the flip", vec![r.change, flip])
+                .await;
         }
         match &r.change {
             Change::MigrateStart { .. }

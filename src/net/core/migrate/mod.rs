@@ -59,6 +59,13 @@ const ASK_LEADER_WAIT: Duration = Duration::from_secs(10);
 /// How often each core looks at the map's migrations.
 const TICK: Duration = Duration::from_millis(20);
 
+/// How often the target's core 0 looks at its board while fenced: the
+/// fence lasts until it sees every partition drained and asks for the flip.
+const FENCE_TICK: Duration = Duration::from_millis(1);
+
+/// The fail point between the hand-over and the flip.
+const HANDOVER_POINT: &str = "cluster.migrate-handover";
+
 /// The slots of `m` each local partition holds.
 fn local_slots(core: &Core, m: &Migration) -> Vec<(Rc<Partition>, Vec<u16>)> {
     let mut by: HashMap<u32, Vec<u16>> = HashMap::new();
@@ -83,7 +90,7 @@ pub async fn migrate_loop(core: Rc<Core>) {
     // (migration, attempt, partition) driven here; cleaned migrations.
     let mut running: HashMap<(u64, u32, u32), Rc<std::cell::Cell<bool>>> = HashMap::new();
     let mut cleaned: HashSet<u64> = HashSet::new();
-    let mut fence_started: HashMap<u64, Instant> = HashMap::new();
+    let mut steps = Steps::default();
     // Migrations this core copies into, with how many drivers still run.
     let mut targeted: HashMap<u64, (Migration, Rc<std::cell::Cell<u32>>)> = HashMap::new();
     let mut seen_epoch = 0;
@@ -184,12 +191,20 @@ pub async fn migrate_loop(core: Rc<Core>) {
                 glommio::spawn_local(drop_aborted(core.clone(), m, drivers)).detach();
             }
         }
+        let mut tick = TICK;
         if core.id() == 0 {
-            coordinate(&core, &routes, &mut fence_started).await;
+            coordinate(&core, &routes, &mut steps).await;
             ctl.forget_migrations(&live);
+            if primary
+                && routes.map.migrations.iter().any(|m| {
+                    Some(m.to) == my_shard && matches!(m.stage, Stage::Fence | Stage::Handover)
+                })
+            {
+                tick = FENCE_TICK;
+            }
         }
         let stop = std::pin::pin!(core.shutdown().wait(false));
-        let tick = std::pin::pin!(glommio::timer::sleep(TICK));
+        let tick = std::pin::pin!(glommio::timer::sleep(tick));
         if let futures::future::Either::Left(_) = futures::future::select(stop, tick).await {
             return;
         }
@@ -242,7 +257,17 @@ async fn drop_aborted(core: Rc<Core>, m: Migration, drivers: Rc<std::cell::Cell<
 
 /// Core 0: asks the controller's leader for each migration's next stage
 /// once every partition of this node that takes part is ready for it.
-async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMap<u64, Instant>) {
+/// What core 0's coordinator remembers between two looks.
+#[derive(Default)]
+struct Steps {
+    /// When each fenced migration's fence was committed.
+    fence_started: HashMap<u64, Instant>,
+    /// The epoch each migration's last committed step made: until this
+    /// node's map reaches it, the step is not asked for again.
+    committed: HashMap<u64, u64>,
+}
+
+async fn coordinate(core: &Rc<Core>, routes: &Routes, steps: &mut Steps) {
     let Some(cl) = core.cluster() else {
         return;
     };
@@ -253,8 +278,17 @@ async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMa
     if !routes.i_am_primary() {
         return;
     }
-    fence_started.retain(|id, _| routes.map.migrations.iter().any(|m| m.id == *id));
+    let live = |id: &u64| routes.map.migrations.iter().any(|m| m.id == *id);
+    steps.fence_started.retain(|id, _| live(id));
+    steps.committed.retain(|id, _| live(id));
     for m in &routes.map.migrations {
+        if steps
+            .committed
+            .get(&m.id)
+            .is_some_and(|&e| routes.map.epoch < e)
+        {
+            continue;
+        }
         // This node's partitions holding the slots (on every core).
         let need: HashSet<u32> = m
             .slots
@@ -313,65 +347,95 @@ async fn coordinate(core: &Rc<Core>, routes: &Routes, fence_started: &mut HashMa
         } else {
             None
         };
-        let Some(mut change) = next else {
+        let Some(change) = next else {
             continue;
         };
-        loop {
-            if !commit(ctl, m.id, change.clone()).await {
-                break;
+        let fence_over = |steps: &mut Steps, epoch: u64| {
+            steps.committed.insert(m.id, epoch);
+            if let Some(t) = steps.fence_started.remove(&m.id) {
+                let ms = t.elapsed().as_millis() as u64;
+                ctl.note_fence(ms);
+                tracing::info!(migration = m.id, "slot migration: fence {ms} ms");
             }
-            match change {
-                Change::MigrateStage {
-                    stage: Stage::Fence,
-                    ..
-                } => {
-                    fence_started.insert(m.id, Instant::now());
+        };
+        let flip = Change::MigrateStage {
+            id: m.id,
+            stage: Stage::Cleanup,
+        };
+        match change {
+            Change::MigrateStage {
+                stage: Stage::Fence,
+                ..
+            } => {
+                if let Some(e) = commit(ctl, m.id, change, false).await {
+                    steps.committed.insert(m.id, e);
+                    steps.fence_started.insert(m.id, Instant::now());
                 }
-                // The flip follows the hand-over at once.
-                Change::MigrateStage {
-                    stage: Stage::Handover,
-                    ..
-                } => {
-                    if let Err(why) = fail_point("cluster.migrate-handover").await {
-                        tracing::warn!(migration = m.id, "slot migration: {why}");
-                        break;
-                    }
-                    change = Change::MigrateStage {
-                        id: m.id,
-                        stage: Stage::Cleanup,
-                    };
+            }
+            // The flip follows the hand-over at once: both in one request,
+            // which the leader commits back to back, unless the fail point
+            // between them is set.
+            Change::MigrateStage {
+                stage: Stage::Handover,
+                ..
+            } if !crate::shard::failpoint::armed(HANDOVER_POINT) => {
+                if let Some(e) = commit(ctl, m.id, change, true).await {
+                    fence_over(steps, e);
+                }
+            }
+            Change::MigrateStage {
+                stage: Stage::Handover,
+                ..
+            } => {
+                if commit(ctl, m.id, change, false).await.is_none() {
                     continue;
                 }
-                Change::MigrateStage {
-                    stage: Stage::Cleanup,
-                    ..
-                } => {
-                    if let Some(t) = fence_started.remove(&m.id) {
-                        let ms = t.elapsed().as_millis() as u64;
-                        ctl.note_fence(ms);
-                        tracing::info!(migration = m.id, "slot migration: fence {ms} ms");
-                    }
+                if let Err(why) = fail_point(HANDOVER_POINT).await {
+                    tracing::warn!(migration = m.id, "slot migration: {why}");
+                    continue;
                 }
-                _ => {}
+                if let Some(e) = commit(ctl, m.id, flip, false).await {
+                    fence_over(steps, e);
+                }
             }
-            break;
+            Change::MigrateStage {
+                stage: Stage::Cleanup,
+                ..
+            } => {
+                if let Some(e) = commit(ctl, m.id, change, false).await {
+                    fence_over(steps, e);
+                }
+            }
+            _ => {
+                if let Some(e) = commit(ctl, m.id, change, false).await {
+                    steps.committed.insert(m.id, e);
+                }
+            }
         }
     }
 }
 
-/// Asks the controller's leader to commit a migration change; whether it did.
+/// Asks the controller's leader to commit a migration change (and the
+/// flip right after it, with `and_flip`); the epoch it made, if it did.
 async fn commit(
     ctl: &std::sync::Arc<tessera_cluster::Controller>,
     id: u64,
     change: Change,
-) -> bool {
-    let what = format!("{change:?}");
+    and_flip: bool,
+) -> Option<u64> {
+    let what = if and_flip {
+        format!("{change:?} and the flip")
+    } else {
+        format!("{change:?}")
+    };
     let body = serde_json::to_vec(&MigrateRequest {
         format: RPC_FORMAT,
         change,
         abort: false,
+        and_flip,
     })
     .unwrap_or_default();
+    let t0 = Instant::now();
     let asked = std::pin::pin!(ctl.request(MIGRATE, body));
     let late = std::pin::pin!(glommio::timer::sleep(ASK_LEADER_WAIT));
     let answer = match futures::future::select(asked, late).await {
@@ -381,17 +445,22 @@ async fn commit(
                 migration = id,
                 "slot migration: {what}: no answer in {ASK_LEADER_WAIT:?}; asking again"
             );
-            return false;
+            return None;
         }
     };
     match answer {
-        Ok(_) => {
-            tracing::info!(migration = id, "slot migration: {what} committed");
-            true
+        Ok(epoch) => {
+            tracing::info!(
+                migration = id,
+                "slot migration: {what} committed in {} ms",
+                t0.elapsed().as_millis()
+            );
+            // An unreadable answer still committed: wait for no epoch.
+            Some(serde_json::from_slice(&epoch).unwrap_or(0))
         }
         Err(e) => {
             tracing::warn!(migration = id, "slot migration: {what} not committed: {e}");
-            false
+            None
         }
     }
 }
