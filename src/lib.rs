@@ -76,4 +76,5 @@ pub use tessera_wire as proto;
 pub use tessera_wire::{codes, slot};
 
 pub use config::Config;
-pub use net::server::{run, start, ServerError, ServerHandle};
+pub use net::run::run;
+pub use net::server::{start, ServerError, ServerHandle};

@@ -243,7 +243,9 @@ struct ServeArgs {
     backup_root: Option<PathBuf>,
     /// Cluster mode (docs/cluster.md): the node starts with no slots, joins a cluster formed
     /// by `tessera cluster create`, serves its shard's slots and answers MOVED for the others.
-    /// Not with --replica-of: the cluster map decides whom a node follows.
+    /// Not with --replica-of: the cluster map decides whom a node follows. A listener
+    /// given port 0 takes the port it had at the last start again while it is free, so a
+    /// cluster restarted on ephemeral ports finds itself.
     #[arg(long)]
     cluster: bool,
     /// The RESP HOST:PORT that Redis clients are redirected to (MOVED, CLUSTER SLOTS)

@@ -397,7 +397,9 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     );
     drop(sub);
 
-    // Restart every node on the same addresses: the map and the data return.
+    // Restart every node, each asking for ephemeral ports again (port 0):
+    // each gets its last ports back, so the map's addresses still hold and
+    // the map and the data return.
     let mut again = Vec::new();
     for n in nodes.drain(..) {
         let (dir, ip, binary, resp) = (n.dir.clone(), n.ip.clone(), n.binary, n.resp);
@@ -411,10 +413,14 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     }
     let mut nodes: Vec<ClusterNode> = again
         .iter()
-        .map(|(dir, ip, b, r, h)| {
-            start_node_http(dir, ip, &b.to_string(), &r.to_string(), &h.to_string(), &[])
+        .map(|(dir, ip, _, _, _)| {
+            let any = format!("{ip}:0");
+            start_node_http(dir, ip, &any, &any, &any, &[])
         })
         .collect();
+    for (n, (_, _, b, r, h)) in nodes.iter().zip(&again) {
+        assert_eq!((n.binary, n.resp, n.http), (*b, *r, Some(*h)));
+    }
     let mut c = Conn::connect(nodes[0].resp);
     common::wait_until(
         "the restarted cluster is ok",
@@ -431,9 +437,9 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     });
     redis_py(nodes[0].resp, "read");
 
-    // A node restarted on new (ephemeral) ports tells the cluster: the map,
-    // MOVED, HELLO and CLUSTER NODES point at its new addresses, and every
-    // key is still read through any node.
+    // A node whose last ports were taken meanwhile restarts on new ones and
+    // tells the cluster: the map, MOVED, HELLO and CLUSTER NODES point at
+    // its new addresses, and every key is still read through any node.
     let i = nodes
         .iter()
         .position(|n| Some(n.resp) == primary_of(&mut c, 0))
@@ -444,6 +450,20 @@ fn a_six_node_cluster_serves_redis_cluster_clients_and_survives_a_restart() {
     let (dir, ip, old_binary, old_resp) = (old.dir.clone(), old.ip.clone(), old.binary, old.resp);
     drop(old);
     let any = format!("{ip}:0");
+    // Another listener takes its old ports, as a process of the same user
+    // with SO_REUSEPORT could (a plain bind may meet the old node's
+    // connections still closing there).
+    let hold = |a: SocketAddr| {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_reuse_address(true).unwrap();
+        s.set_reuse_port(true).unwrap();
+        s.bind(&a.into())
+            .unwrap_or_else(|e| panic!("hold {a}: {e}"));
+        s.listen(8).unwrap();
+        s
+    };
+    let _taken = (hold(old_binary), hold(old_resp));
     let moved = start_node_http(&dir, &ip, &any, &any, &any, &[]);
     assert!(moved.binary != old_binary && moved.resp != old_resp);
     let mut w = Conn::connect(watcher);
@@ -653,6 +673,54 @@ fn an_existing_node_and_a_restored_backup_are_adopted() {
         Duration::from_secs(20),
         || rb.cmd(&["GET", "new"]) == R::bulk("1"),
     );
+
+    // A new, empty node (interleaved, the cluster default) added as a
+    // second replica takes the primary's contiguous ranges, restarts in
+    // place (the same process, its ports kept) and follows.
+    let f_dir = root.path().join("f");
+    let mut f = start_node(&f_dir, "127.0.0.54", "127.0.0.54:0", "127.0.0.54:0", &[]);
+    let (ok, out, err) = cluster_cmd(&[
+        "add-node",
+        &f.binary.to_string(),
+        "--replica-of",
+        "0",
+        "--addr",
+        &a_addr,
+    ]);
+    assert!(ok, "add-node failed: {out}{err}");
+    common::wait_until(
+        "the new replica took the ranges and follows",
+        Duration::from_secs(60),
+        || {
+            let Some(mut rf) = Conn::try_connect(f.resp) else {
+                return false;
+            };
+            rf.try_cmd(&["READONLY"]) == Some(R::ok())
+                && rf.try_cmd(&["GET", "old:199"]) == Some(R::bulk("199"))
+        },
+    );
+    assert!(f.child.try_wait().unwrap().is_none(), "restarted in place");
+    let log = std::fs::read_to_string(log_of(&f_dir)).unwrap();
+    assert!(
+        log.contains("takes its primary") && log.matches("tessera ready").count() == 2,
+        "{log}"
+    );
+    let mut rf = Conn::connect(f.resp);
+    let info = match rf.cmd(&["INFO"]) {
+        R::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("INFO: {other:?}"),
+    };
+    assert!(info.contains("partition0_slots:0-8191"), "{info}");
+    // It tells the map its new layout.
+    common::wait_until(
+        "the map has the new layout",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(log_of(&f_dir))
+                .is_ok_and(|l| l.contains("the map now lists this node"))
+        },
+    );
+    drop((rf, f));
 
     // A restored backup is a node with data: adopted as a cluster of its own.
     let restored = root.path().join("restored");

@@ -10,10 +10,13 @@ pub mod core;
 pub mod epoll;
 pub mod health;
 pub mod http;
+mod listen;
 mod mesh;
 pub mod metrics;
 pub mod pubsub;
 pub mod resp;
+pub mod restart;
+pub mod run;
 pub mod server;
 pub use tessera_client::sys;
 

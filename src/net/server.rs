@@ -2,12 +2,10 @@
 //! the ready line, and the drain on shutdown.
 
 use std::cell::Cell;
-use std::future::Future;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
 use super::http;
+use super::listen::{bind, bind_per_core, bind_preferring, BindError, LastPorts};
 use super::mesh::{Mesh, Msg};
 use super::resp;
 use super::{conn, sys, Budget};
@@ -141,17 +140,13 @@ impl ServerHandle {
     }
 }
 
-/// Binds a listening socket with SO_REUSEPORT and a deep backlog.
-fn bind(addr: SocketAddr) -> Result<StdListener, ServerError> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let err = |source| ServerError::Listen { addr, source };
-    let sock =
-        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
-    sock.set_reuse_port(true).map_err(err)?;
-    sock.set_reuse_address(true).map_err(err)?;
-    sock.bind(&addr.into()).map_err(err)?;
-    sock.listen(4096).map_err(err)?;
-    Ok(sock.into())
+impl From<BindError> for ServerError {
+    fn from(e: BindError) -> ServerError {
+        ServerError::Listen {
+            addr: e.addr,
+            source: e.source,
+        }
+    }
 }
 
 /// Starts a node and returns once every core listens.
@@ -221,8 +216,14 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             .map_err(|e| ServerError::Setup(e.to_string()))?,
     );
 
+    // Cluster mode: port 0 means the last start's port while it is free.
+    let last = if config.cluster {
+        LastPorts::load(&config.data_dir)
+    } else {
+        LastPorts::default()
+    };
     // Core 0's shared socket binds first; with port 0 the others reuse its port.
-    let first = bind(config.listen)?;
+    let first = bind_preferring(config.listen, last.binary)?;
     let shared_addr = first.local_addr().map_err(|source| ServerError::Listen {
         addr: config.listen,
         source,
@@ -234,26 +235,37 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let mut own = Vec::with_capacity(cores);
     for c in 0..cores {
         let mut a = config.listen;
-        if a.port() != 0 {
-            let port = a.port() as usize + 1 + c;
-            if port > u16::MAX as usize {
-                return Err(ServerError::Setup(format!(
-                    "per-core port {port} of core {c} is above 65535; choose a lower --listen port"
-                )));
-            }
-            a.set_port(port as u16);
+        if a.port() == 0 {
+            own.push(bind_preferring(a, last.cores.get(c).copied())?);
+            continue;
         }
+        let port = a.port() as usize + 1 + c;
+        if port > u16::MAX as usize {
+            return Err(ServerError::Setup(format!(
+                "per-core port {port} of core {c} is above 65535; choose a lower --listen port"
+            )));
+        }
+        a.set_port(port as u16);
         own.push(bind(a)?);
     }
     // HTTP and RESP: one SO_REUSEPORT socket per core on the same port.
-    let (http, http_addr) = bind_per_core(config.http_addr()?, cores)?;
+    let (http, http_addr) = bind_per_core(config.http_addr()?, last.http, cores)?;
     let mut http = http.into_iter();
-    let (resp, resp_addr) = bind_per_core(config.resp_addr()?, cores)?;
+    let (resp, resp_addr) = bind_per_core(config.resp_addr()?, last.resp, cores)?;
     let mut resp = resp.into_iter();
     let core_addrs: Vec<SocketAddr> = own
         .iter()
         .map(|l| l.local_addr().expect("a bound socket has an address"))
         .collect();
+    if config.cluster {
+        LastPorts {
+            binary: Some(shared_addr),
+            cores: core_addrs.clone(),
+            resp: resp_addr,
+            http: http_addr,
+        }
+        .save(&config.data_dir);
+    }
 
     let hello = Hello {
         protocol: crate::proto::hello::PROTOCOL_VERSION,
@@ -442,42 +454,6 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     Ok(handle)
 }
 
-/// Starts a node, prints the ready line, runs until `shutdown` resolves,
-/// then drains and stops it.
-pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let handle = start(config)?;
-    let line = handle.ready_line();
-    tracing::info!("{line}");
-    println!("{line}");
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    health::ready(&line);
-    let stop_watchdog = Arc::new(AtomicBool::new(false));
-    let watchdog = match health::watchdog_interval() {
-        Some(interval) => Some(
-            health::spawn_watchdog(handle.health.clone(), interval, stop_watchdog.clone())
-                .map_err(|e| {
-                    ServerError::Setup(format!("cannot start the watchdog thread: {e}"))
-                })?,
-        ),
-        None => None,
-    };
-    futures::executor::block_on(shutdown);
-    tracing::info!("shutting down: draining connections, committing, syncing the WAL");
-    health::stopping();
-    stop_watchdog.store(true, Ordering::Relaxed);
-    if let Some(w) = watchdog {
-        let _ = w.join();
-    }
-    handle.shutdown();
-    let r = handle.join();
-    match &r {
-        Ok(()) => tracing::info!("stopped"),
-        Err(e) => tracing::error!("stopped with an error: {e}"),
-    }
-    r
-}
-
 struct CoreArgs {
     id: usize,
     store: Arc<Store>,
@@ -660,26 +636,6 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
-}
-
-/// Binds `addr` once per core with SO_REUSEPORT (port 0: the first socket
-/// picks the port, the others reuse it); nothing when the listener is off.
-fn bind_per_core(
-    addr: Option<SocketAddr>,
-    cores: usize,
-) -> Result<(Vec<std::net::TcpListener>, Option<SocketAddr>), ServerError> {
-    let Some(addr) = addr else {
-        return Ok((Vec::new(), None));
-    };
-    let first = bind(addr)?;
-    let a = first
-        .local_addr()
-        .map_err(|source| ServerError::Listen { addr, source })?;
-    let mut all = vec![first];
-    for _ in 1..cores {
-        all.push(bind(a)?);
-    }
-    Ok((all, Some(a)))
 }
 
 /// What a listener speaks.

@@ -75,12 +75,25 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Conn {
-            r: BufReader::new(s.try_clone().unwrap()),
+        Conn::try_connect(addr).expect("connect")
+    }
+
+    /// A connection, if the server accepts one now.
+    pub fn try_connect(addr: SocketAddr) -> Option<Conn> {
+        let s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        Some(Conn {
+            r: BufReader::new(s.try_clone().ok()?),
             w: s,
-        }
+        })
+    }
+
+    /// The reply to a command, or `None` if the connection broke (a server
+    /// restarting).
+    pub fn try_cmd(&mut self, words: &[&str]) -> Option<R> {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.w.write_all(&Conn::encode(&args)).ok()?;
+        self.try_read()
     }
 
     /// Sends each small write at once (no Nagle coalescing).

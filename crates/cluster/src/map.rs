@@ -119,6 +119,10 @@ pub enum Change {
         resp: Option<String>,
         http: Option<String>,
         core_ports: Vec<u16>,
+        /// The node's slot layout, when it changed (an empty replica that
+        /// took its primary's layout and restarted).
+        #[serde(default)]
+        interleaved: Option<bool>,
     },
     /// Starts moving `slots` (every one served by `from`) to shard `to`.
     MigrateStart { slots: Vec<u16>, from: u32, to: u32 },
@@ -235,6 +239,7 @@ impl ClusterMap {
                 resp,
                 http,
                 core_ports,
+                interleaved,
             } => {
                 if let Some(other) = self
                     .nodes
@@ -251,6 +256,9 @@ impl ClusterMap {
                 n.resp = resp.clone();
                 n.http = http.clone();
                 n.core_ports = core_ports.clone();
+                if let Some(i) = interleaved {
+                    n.interleaved = *i;
+                }
                 self.epoch += 1;
                 Ok(self.epoch)
             }
@@ -342,20 +350,15 @@ impl ClusterMap {
 
 /// Why `replica` cannot follow `primary`: its partition p applies the
 /// primary's partition p, so both data directories need the same
-/// partition count and slot layout.
+/// partition count. (A slot layout that differs is no reason: an empty
+/// replica takes its primary's, docs/cluster.md "Data placement inside a
+/// node", and every node that joins a cluster is empty.)
 pub(crate) fn unlike_primary(replica: &NodeInfo, primary: &NodeInfo) -> Option<String> {
     let (r, p) = (replica, primary);
     if r.partitions != p.partitions {
         return Some(format!(
             "replica {} ({}) has {} partitions but its primary {} ({}) has {}: a replica needs its primary's partition count (start it on an empty data directory with --partitions {})",
             r.name, r.binary, r.partitions, p.name, p.binary, p.partitions, p.partitions
-        ));
-    }
-    if r.interleaved != p.interleaved && r.partitions > 1 {
-        let name = |i: bool| if i { "interleaved" } else { "ranges" };
-        return Some(format!(
-            "replica {} ({}) has slot layout {} but its primary {} ({}) has {}: a replica needs its primary's layout (start it on an empty data directory with --slot-layout {})",
-            r.name, r.binary, name(r.interleaved), p.name, p.binary, name(p.interleaved), name(p.interleaved)
         ));
     }
     None
@@ -611,14 +614,8 @@ mod tests {
             interleaved: false,
             ..node(2, "b:1", 2)
         };
-        let e = layout(vec![node(1, "a:1", 2), ranged.clone()], 1).unwrap_err();
-        assert!(e.contains("--slot-layout interleaved"), "{e}");
-        // With one partition both layouts are the same table.
-        let one = NodeInfo {
-            partitions: 1,
-            ..ranged
-        };
-        assert!(layout(vec![node(1, "a:1", 1), one], 1).is_ok());
+        // Another layout is no reason (an empty replica takes its primary's).
+        assert!(layout(vec![node(1, "a:1", 2), ranged], 1).is_ok());
         let e = layout(vec![node(1, "a:1", 2), node(1, "b:1", 2)], 0).unwrap_err();
         assert!(e.contains("twice"), "{e}");
         let l = layout(vec![node(1, "a:1", 2)], 0).unwrap();
@@ -674,6 +671,7 @@ mod tests {
             resp: Some("a:6380".into()),
             http: None,
             core_ports: vec![9],
+            interleaved: Some(false),
         };
         let e = m.apply(&change(2, "a:1")).unwrap_err();
         assert!(e.contains("address"), "{e}");
@@ -686,5 +684,6 @@ mod tests {
             ("c:1", &[9][..])
         );
         assert_eq!(n.resp.as_deref(), Some("a:6380"));
+        assert!(!n.interleaved, "the new layout is recorded");
     }
 }

@@ -21,6 +21,8 @@ pub async fn reconcile_loop(core: Rc<Core>) {
         return;
     };
     let mut applied = u64::MAX;
+    // The primary whose slot layout was compared with this node's last.
+    let mut layout_checked: Option<String> = None;
     loop {
         let routes = cl.routes();
         let version = cl.controller().published().version();
@@ -72,6 +74,15 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                 }
                 _ => (None, Vec::new(), ""),
             };
+            let replicaof = action == Some(crate::repl::node::REPLICAOF);
+            if replicaof && layout_checked != want {
+                layout_checked = want.clone();
+                if adopt_primary_layout(&core, want.as_deref().unwrap_or_default()).await {
+                    // Restarting: the old layout takes no role.
+                    core.shutdown().wait(false).await;
+                    return;
+                }
+            }
             match action {
                 None => applied = version,
                 Some(a) => {
@@ -93,6 +104,85 @@ pub async fn reconcile_loop(core: Rc<Core>) {
         let tick = std::pin::pin!(glommio::timer::sleep(RECONCILE_EVERY));
         if let futures::future::Either::Left(_) = futures::future::select(stop, tick).await {
             return;
+        }
+    }
+}
+
+/// An empty node that the map makes a replica of a primary laying the
+/// slots out otherwise (the same partition count, but contiguous ranges
+/// against interleaved: an adopted single node keeps its ranges) takes the
+/// primary's layout: a new MANIFEST, then a restart in place to open it
+/// (docs/cluster.md, "Data placement inside a node"). Whether it asked for
+/// the restart. A node holding keys keeps its layout, and REPLICAOF says
+/// why it cannot follow.
+async fn adopt_primary_layout(core: &Core, primary: &str) -> bool {
+    use crate::proto::{SlotLayout, Topology};
+    use crate::shard::{Layout, Manifest, SlotRange};
+    let Ok(addr) = primary.parse::<std::net::SocketAddr>() else {
+        return false;
+    };
+    // Unreachable or unlike in partition count: REPLICAOF says so.
+    let Ok(h) = glommio::executor()
+        .spawn_blocking(move || crate::repl::primary_hello(addr))
+        .await
+    else {
+        return false;
+    };
+    let ours = core.topo();
+    if h.partitions() != ours.partitions()
+        || Topology::from_hello(&h).is_ok_and(|t| t.same_layout(ours))
+    {
+        return false;
+    }
+    match super::migrate::slot_keys(core, true).await {
+        Ok(k) if k.is_empty() => {}
+        Ok(k) => {
+            tracing::warn!(
+                "cluster: this node holds {} key(s), so it keeps its slot layout, and its primary {primary} lays the slots out otherwise: it cannot follow it",
+                k.values().sum::<u64>()
+            );
+            return false;
+        }
+        Err(e) => {
+            tracing::warn!("cluster: cannot count this node's keys: {}", e.message);
+            return false;
+        }
+    }
+    let (layout, name) = match &h.layout {
+        SlotLayout::Ranges(r) => (
+            Layout::Ranges(
+                r.iter()
+                    .map(|&(start, end)| SlotRange { start, end })
+                    .collect(),
+            ),
+            "contiguous ranges",
+        ),
+        SlotLayout::Interleaved(_) => (Layout::Interleaved, "interleaved"),
+    };
+    let dir = core.config.data_dir.clone();
+    let written = glommio::executor()
+        .spawn_blocking(move || {
+            let m = Manifest {
+                layout,
+                ..Manifest::read_from(&dir)?
+            };
+            m.validate()?;
+            m.write_to(&dir)
+        })
+        .await;
+    match written {
+        Ok(()) => {
+            tracing::info!(
+                "cluster: this empty node takes its primary {primary}'s slot layout ({name}) and restarts to open it"
+            );
+            crate::net::restart::request_restart(format!(
+                "the slot layout of the primary {primary}"
+            ));
+            true
+        }
+        Err(e) => {
+            tracing::warn!("cluster: cannot take the primary {primary}'s slot layout: {e}");
+            false
         }
     }
 }

@@ -186,6 +186,7 @@ impl Controller {
                 resp: n.resp.clone(),
                 http: n.http.clone(),
                 core_ports: n.core_ports.clone(),
+                interleaved: Some(n.interleaved),
             },
         )
         .await

@@ -156,7 +156,8 @@ pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
 }
 
 /// A node restarted on other addresses than the map lists (ephemeral ports,
-/// a moved host) asks for the map to record them: through its own
+/// a moved host), or with another slot layout (an empty replica that took
+/// its primary's), asks for the map to record them: through its own
 /// controller (which forwards to the leader it knows), or else through each
 /// other node in turn (the others cannot reach it at the old address, so it
 /// may not know the leader). Runs on every node; does nothing while the map
@@ -175,8 +176,14 @@ pub(super) async fn readdress_loop(ctl: std::sync::Weak<Controller>) {
             &listed.resp,
             &listed.http,
             &listed.core_ports,
-        ) == (&me.binary, &me.resp, &me.http, &me.core_ports)
-        {
+            listed.interleaved,
+        ) == (
+            &me.binary,
+            &me.resp,
+            &me.http,
+            &me.core_ports,
+            me.interleaved,
+        ) {
             tries = 0;
             continue;
         }

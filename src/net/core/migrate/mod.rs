@@ -34,6 +34,7 @@ mod source;
 mod target;
 
 pub use source::serve;
+pub(super) use source::slot_keys;
 use target::{drive_partition, Stop};
 
 /// Fail point `name` (docs/operations.md, "Fault injection"): `Err` with

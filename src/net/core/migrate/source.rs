@@ -220,6 +220,23 @@ async fn serve_slot_keys(
     id: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
+    let counts = slot_keys(core, body.is_empty()).await?;
+    let start = frame::begin(out, id, frame::STATUS_OK, 0);
+    put_u32(out, counts.len() as u32);
+    for (s, n) in counts {
+        out.extend_from_slice(&s.to_be_bytes());
+        put_u64(out, n);
+    }
+    frame::finish(out, start);
+    Ok(())
+}
+
+/// Keys per slot in this core's partitions, and with `every_core` in the
+/// other cores' too (each asked over the mesh).
+pub(in crate::net::core) async fn slot_keys(
+    core: &Core,
+    every_core: bool,
+) -> Result<std::collections::BTreeMap<u16, u64>, WireError> {
     let mut counts = std::collections::BTreeMap::<u16, u64>::new();
     for p in core.local() {
         let part = glommio::executor()
@@ -230,7 +247,7 @@ async fn serve_slot_keys(
             *counts.entry(s).or_insert(0) += n;
         }
     }
-    if body.is_empty() {
+    if every_core {
         for c in (0..core.topo().cores() as usize).filter(|&c| c != core.id()) {
             let mut f = Vec::new();
             crate::proto::Request::Cluster {
@@ -259,12 +276,5 @@ async fn serve_slot_keys(
             }
         }
     }
-    let start = frame::begin(out, id, frame::STATUS_OK, 0);
-    put_u32(out, counts.len() as u32);
-    for (s, n) in counts {
-        out.extend_from_slice(&s.to_be_bytes());
-        put_u64(out, n);
-    }
-    frame::finish(out, start);
-    Ok(())
+    Ok(counts)
 }

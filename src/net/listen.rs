@@ -1,0 +1,203 @@
+//! The node's listening sockets (SO_REUSEPORT, one per core on a shared
+//! port, plus each core's own binary port).
+//!
+//! In cluster mode a listener configured with port 0 first tries the port
+//! it had last time, recorded in `<data-dir>/cluster/listeners.json`: the
+//! map lists every node's addresses, and a whole cluster restarted on
+//! ephemeral ports could otherwise never reach itself again. A port taken
+//! since falls back to a new one, which the node reports to the cluster
+//! (docs/cluster.md, "Addresses").
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A listener that could not be set up, and why.
+#[derive(Debug)]
+pub(super) struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Binds a listening socket with SO_REUSEPORT and a deep backlog.
+pub(super) fn bind(addr: SocketAddr) -> Result<StdListener, BindError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let err = |source| BindError { addr, source };
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    sock.set_reuse_port(true).map_err(err)?;
+    sock.set_reuse_address(true).map_err(err)?;
+    sock.bind(&addr.into()).map_err(err)?;
+    sock.listen(4096).map_err(err)?;
+    Ok(sock.into())
+}
+
+/// Binds `configured`, or with port 0 `last`'s port first (see [`prefer`]),
+/// falling back to a new port if that bind fails after all.
+pub(super) fn bind_preferring(
+    configured: SocketAddr,
+    last: Option<SocketAddr>,
+) -> Result<StdListener, BindError> {
+    let p = prefer(configured, last);
+    if p != configured {
+        if let Ok(l) = bind(p) {
+            return Ok(l);
+        }
+    }
+    bind(configured)
+}
+
+/// Binds `addr` once per core with SO_REUSEPORT (port 0: the first socket
+/// picks the port, or takes `last`'s, and the others reuse it); nothing
+/// when the listener is off.
+pub(super) fn bind_per_core(
+    addr: Option<SocketAddr>,
+    last: Option<SocketAddr>,
+    cores: usize,
+) -> Result<(Vec<StdListener>, Option<SocketAddr>), BindError> {
+    let Some(addr) = addr else {
+        return Ok((Vec::new(), None));
+    };
+    let first = bind_preferring(addr, last)?;
+    let a = first
+        .local_addr()
+        .map_err(|source| BindError { addr, source })?;
+    let mut all = vec![first];
+    for _ in 1..cores {
+        all.push(bind(a)?);
+    }
+    Ok((all, Some(a)))
+}
+
+/// The addresses a cluster node listened on, kept for its next start.
+#[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq, Eq)]
+pub(super) struct LastPorts {
+    pub binary: Option<SocketAddr>,
+    /// Each core's own binary port, by core.
+    #[serde(default)]
+    pub cores: Vec<SocketAddr>,
+    pub resp: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+fn file(data_dir: &Path) -> PathBuf {
+    data_dir.join("cluster").join("listeners.json")
+}
+
+impl LastPorts {
+    /// What the last start recorded; nothing if it recorded nothing or the
+    /// file is unreadable (then every port 0 is a new one).
+    pub(super) fn load(data_dir: &Path) -> LastPorts {
+        let p = file(data_dir);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!("ignoring {}: {e}", p.display());
+                LastPorts::default()
+            }),
+            Err(_) => LastPorts::default(),
+        }
+    }
+
+    /// Records these addresses for the next start (a lost write only
+    /// means new ports next time).
+    pub(super) fn save(&self, data_dir: &Path) {
+        let p = file(data_dir);
+        let tmp = p.with_extension("tmp");
+        let written = serde_json::to_vec_pretty(self)
+            .map_err(std::io::Error::other)
+            .and_then(|b| {
+                std::fs::create_dir_all(data_dir.join("cluster"))?;
+                std::fs::write(&tmp, b)?;
+                std::fs::rename(&tmp, &p)
+            });
+        if let Err(e) = written {
+            tracing::warn!("cannot record the listeners in {}: {e}", p.display());
+        }
+    }
+}
+
+/// `configured`, or with port 0 the `last` address's port when `last` has
+/// the same IP and nothing holds that port now.
+fn prefer(configured: SocketAddr, last: Option<SocketAddr>) -> SocketAddr {
+    match last {
+        Some(l)
+            if configured.port() == 0
+                && l.port() != 0
+                && l.ip() == configured.ip()
+                && is_free(l) =>
+        {
+            l
+        }
+        _ => configured,
+    }
+}
+
+/// Whether `addr` can be listened on by this process alone. A probe bind
+/// without SO_REUSEPORT passes where nothing holds the port except this
+/// node's last connections in TIME_WAIT (SO_REUSEADDR). It fails where
+/// anything listens, another process's SO_REUSEPORT socket included,
+/// which a SO_REUSEPORT bind would silently share; but also where one of
+/// the last run's connections is still closing (FIN-WAIT-1 towards a
+/// client that does not read). So a refused probe is tried once more with
+/// a connection: the port is free when nothing accepts it.
+fn is_free(addr: SocketAddr) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Ok(s) = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)) else {
+        return false;
+    };
+    if s.set_reuse_address(true).is_ok() && s.bind(&addr.into()).is_ok() && s.listen(1).is_ok() {
+        return true;
+    }
+    matches!(
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_prefers_the_last_port_only_when_it_is_free() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // A port that was free a moment ago.
+        let last = std::net::TcpListener::bind(any)
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert_eq!(prefer(any, Some(last)), last);
+        // A configured port is never replaced, nor another IP's port.
+        let fixed: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(prefer(fixed, Some(last)), fixed);
+        let other: SocketAddr = format!("127.0.0.2:{}", last.port()).parse().unwrap();
+        assert_eq!(prefer(any, Some(other)), any);
+        assert_eq!(prefer(any, None), any);
+        // Held by a plain listener, or by another SO_REUSEPORT listener
+        // (which a SO_REUSEPORT bind would silently share): not taken.
+        let held = std::net::TcpListener::bind(last).unwrap();
+        assert_eq!(prefer(any, Some(last)), any);
+        drop(held);
+        let shared = bind(last).unwrap();
+        assert_eq!(prefer(any, Some(last)), any);
+        drop(shared);
+        assert_eq!(prefer(any, Some(last)), last);
+    }
+
+    #[test]
+    fn the_last_ports_survive_a_save_and_a_garbled_file_is_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(LastPorts::load(d.path()), LastPorts::default());
+        let p = LastPorts {
+            binary: Some("127.0.0.1:4000".parse().unwrap()),
+            cores: vec!["127.0.0.1:4001".parse().unwrap()],
+            resp: Some("127.0.0.1:6379".parse().unwrap()),
+            http: None,
+        };
+        p.save(d.path());
+        assert_eq!(LastPorts::load(d.path()), p);
+        std::fs::write(file(d.path()), b"{not json").unwrap();
+        assert_eq!(LastPorts::load(d.path()), LastPorts::default());
+    }
+}
