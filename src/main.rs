@@ -388,14 +388,25 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
 }
 
 /// Logs go to stderr (the journal under systemd), filtered by RUST_LOG when
-/// set, else by the configured level.
+/// set, else by the configured level. openraft's own lines are kept to
+/// errors unless the filter names openraft: at info and warn it reports
+/// every election step and every message it ignores after a membership or
+/// vote change, which is its normal work (Tessera logs the cluster's
+/// events itself).
 fn init_logging(level: &str) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => {
-            EnvFilter::try_new(&v).map_err(|e| format!("invalid RUST_LOG {v:?}: {e}"))?
+    let quiet_raft = |f: &str| {
+        if f.contains("openraft") {
+            f.to_string()
+        } else {
+            format!("{f},openraft=error")
         }
-        _ => EnvFilter::try_new(level).map_err(|e| format!("invalid log-level {level:?}: {e}"))?,
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(quiet_raft(&v))
+            .map_err(|e| format!("invalid RUST_LOG {v:?}: {e}"))?,
+        _ => EnvFilter::try_new(quiet_raft(level))
+            .map_err(|e| format!("invalid log-level {level:?}: {e}"))?,
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
