@@ -44,7 +44,8 @@ pub(super) async fn health_loop(ctl: std::sync::Weak<Controller>) {
         }
         let timeout = Duration::from_millis(c.timings.node_timeout_ms);
         let last = |id: &u64| heard.0.get(id).copied().unwrap_or(heard.1);
-        let dead = |id: &u64| now.duration_since(last(id)) > timeout;
+        let dead =
+            |id: &u64| !super::may_be_alive(heard.0.get(id).copied(), Some(heard.1), now, timeout);
         if let Some(shard) = map.shards.values().find(|s| dead(&s.primary)) {
             let since = now.duration_since(last(&shard.primary));
             c.fail_over(&map, shard.id, &dead, &mut conns, since).await;

@@ -347,12 +347,20 @@ impl Controller {
         self.contact_ms.fetch_max(sent_ms, Ordering::AcqRel);
     }
 
-    /// On the leader: whether `node` asked for its write lease within the
-    /// node timeout (only a primary with replicas and replicas ask).
+    /// On the leader: whether `node` may still be alive, so a promotion
+    /// must wait out its write lease. As the failure detector counts it: a
+    /// node not heard from since this node became the leader gets a full
+    /// node timeout from then, and before the leader's first round nothing
+    /// says any node is dead (a promotion right after a leader change
+    /// waits, rather than risk a primary still taking writes).
     pub(super) fn heard_recently(&self, node: u64) -> bool {
         let h = self.heard.lock().unwrap_or_else(|p| p.into_inner());
-        h.0.get(&node)
-            .is_some_and(|t| t.elapsed() < Duration::from_millis(self.timings.node_timeout_ms))
+        may_be_alive(
+            h.0.get(&node).copied(),
+            h.1,
+            Instant::now(),
+            Duration::from_millis(self.timings.node_timeout_ms),
+        )
     }
 
     /// The leader's answer to a lease request: granted when this node leads
@@ -666,5 +674,39 @@ mod erased {
         fn to_json(&self) -> Vec<u8> {
             serde_json::to_vec(self).unwrap_or_default()
         }
+    }
+}
+
+/// Whether a node last heard at `heard` (if ever) may still be alive at
+/// `now`, on a leader that took over at `leading_since` (`None`: before
+/// its first round): `heard`, or else the takeover, within `timeout`.
+fn may_be_alive(
+    heard: Option<Instant>,
+    leading_since: Option<Instant>,
+    now: Instant,
+    timeout: Duration,
+) -> bool {
+    heard
+        .or(leading_since)
+        .is_none_or(|t| now.saturating_duration_since(t) < timeout)
+}
+
+#[cfg(test)]
+mod liveness_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_not_heard_since_a_leader_took_over_gets_a_full_timeout() {
+        let t = Duration::from_millis(2000);
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // Before the leader's first round: alive.
+        assert!(may_be_alive(None, None, at(10_000), t));
+        // Never heard: a timeout from the takeover.
+        assert!(may_be_alive(None, Some(t0), at(1999), t));
+        assert!(!may_be_alive(None, Some(t0), at(2000), t));
+        // Heard: a timeout from then.
+        assert!(may_be_alive(Some(at(5000)), Some(t0), at(6999), t));
+        assert!(!may_be_alive(Some(at(5000)), Some(t0), at(7001), t));
     }
 }
