@@ -335,7 +335,15 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
         set_str(&p, "before", b"x");
         p.flush_all().unwrap();
         set_str(&p, "after", b"1");
-        commit_group(&p, &group);
+        // A batch with range deletions is never written inline (on the
+        // reactor): its bytes come back for the blocking pool.
+        let g = group.get();
+        group.set(g + 1);
+        let Some(tessera::shard::InlineWrite::Offload(data)) = p.write_staged() else {
+            panic!("a FLUSHALL's batch, handed to the blocking pool");
+        };
+        p.write_blocking_fn(data)().unwrap();
+        p.finish_group(g);
         // The next: 50 keys (spread over slots, staged in reverse), half of
         // them written again, one deleted. (Batch iteration stops at a range
         // deletion, hence a group without one.)
@@ -554,4 +562,34 @@ fn range_reads_merge_a_large_staged_group_both_ways() {
     assert_eq!(got[0], (b"m0001".to_vec(), 1e9));
     assert!(!got.iter().any(|(m, _)| m == b"m0003"));
     assert_eq!(got.len(), model.len() - 1);
+}
+
+#[test]
+fn a_migration_clean_up_is_written_from_the_blocking_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    for k in ["a", "b"] {
+        set_str(&p, k, b"x");
+    }
+    commit_group(&p, &group);
+    p.delete_slots(&[tessera::slot::key_slot(b"a")]).unwrap();
+    let g = group.get();
+    group.set(g + 1);
+    let Some(tessera::shard::InlineWrite::Offload(data)) = p.write_staged() else {
+        panic!("a clean-up's range deletions, handed to the blocking pool");
+    };
+    p.write_blocking_fn(data)().unwrap();
+    p.finish_group(g);
+    assert_eq!(get_str(&p, "a"), None);
+    assert_eq!(get_str(&p, "b").as_deref(), Some(&b"x"[..]));
+    // The next group, without range deletions, is written inline again.
+    set_str(&p, "c", b"y");
+    group.set(g + 2);
+    assert!(matches!(
+        p.write_staged(),
+        Some(tessera::shard::InlineWrite::Done(_))
+    ));
+    p.finish_group(g + 1);
 }

@@ -261,8 +261,8 @@ pub fn shard_store_with(
 }
 
 /// What a core's committer does once per tick: writes the staged batch
-/// (waiting out a write stall on this thread, as the core does in its
-/// blocking pool) and closes the group.
+/// (waiting out a write stall, or writing range deletions, on this thread,
+/// as the core does in its blocking pool) and closes the group.
 pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>) {
     use tessera::shard::InlineWrite;
     let g = group.get();
@@ -270,7 +270,9 @@ pub fn commit_group(p: &tessera::shard::Partition, group: &std::cell::Cell<u64>)
     if let Some(write) = p.write_staged() {
         match write {
             InlineWrite::Done(_) => {}
-            InlineWrite::Stalled(data) => p.write_blocking_fn(data)().expect("write after a stall"),
+            InlineWrite::Stalled(data) | InlineWrite::Offload(data) => {
+                p.write_blocking_fn(data)().expect("write from the blocking pool")
+            }
             InlineWrite::Failed(e) => panic!("write failed: {e}"),
         }
     }

@@ -106,8 +106,9 @@ impl Core {
                     p.note_written(data);
                     true
                 }
-                InlineWrite::Stalled(data) => {
-                    // Never sleep in RocksDB on the reactor: wait out the stall in the pool.
+                InlineWrite::Stalled(data) | InlineWrite::Offload(data) => {
+                    // Never sleep in RocksDB on the reactor: wait out the
+                    // stall in the pool; range deletions go there too.
                     match glommio::executor()
                         .spawn_blocking(p.write_blocking_fn(data.clone()))
                         .await

@@ -19,24 +19,30 @@ impl Partition {
     /// Writes the staged batch (all of it belongs to groups up to the
     /// closed one) on the calling thread without ever waiting in RocksDB;
     /// `None` when nothing is staged. RocksDB's batch never leaves this
-    /// crate: a stalled write hands back its bytes for
+    /// crate: a stalled write, and a batch holding range deletions (never
+    /// written on the reactor), hand back their bytes for
     /// [`Partition::write_blocking_fn`].
     pub fn write_staged(&self) -> Option<InlineWrite> {
-        let batch = self.take_batch()?;
+        let (batch, ranged) = self.take_batch()?;
+        if ranged {
+            return Some(InlineWrite::Offload(batch.data().to_vec()));
+        }
         Some(self.write_inline(batch))
     }
 
-    /// Takes the staged batch (all of it belongs to groups up to the closed one).
-    fn take_batch(&self) -> Option<WriteBatch> {
+    /// Takes the staged batch (all of it belongs to groups up to the closed
+    /// one), and whether it holds a range deletion.
+    fn take_batch(&self) -> Option<(WriteBatch, bool)> {
         let mut p = self.pending.borrow_mut();
         p.append_overlay();
+        let ranged = std::mem::take(&mut p.ranged);
         if p.batch.is_empty() {
             return None;
         }
         self.stats.groups.set(self.stats.groups.get() + 1);
         let mut batch = std::mem::take(&mut p.batch);
         self.seal(&mut batch);
-        Some(batch)
+        Some((batch, ranged))
     }
 
     /// Writes a batch on the calling thread without ever waiting in RocksDB.

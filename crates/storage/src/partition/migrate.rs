@@ -197,6 +197,7 @@ impl Partition {
                     // Staged values of the range would be appended after
                     // the deletion: drop them, as FLUSHALL does.
                     p.append_overlay();
+                    p.ranged = true;
                     if cf == 0 {
                         p.batch.delete_range(&from, &to);
                         p.overlay

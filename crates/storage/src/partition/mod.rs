@@ -100,6 +100,10 @@ pub enum InlineWrite {
     /// RocksDB would have stalled; the batch is returned (as its bytes) to be
     /// written from the blocking pool instead.
     Stalled(Vec<u8>),
+    /// Not tried: the batch holds range deletions (a migration's clean-up,
+    /// FLUSHALL), which are written from the blocking pool, never on the
+    /// reactor (their bytes, as for `Stalled`).
+    Offload(Vec<u8>),
     Failed(Error),
 }
 
@@ -247,6 +251,7 @@ impl Partition {
                 batch_no: 0,
                 overlay_staged: false,
                 sub: BTreeMap::new(),
+                ranged: false,
             }),
             group,
             poisoned: RefCell::new(None),
@@ -609,6 +614,7 @@ impl Partition {
             .delete_range([0u8, 0].as_slice(), META_PREFIX.as_slice());
         p.batch
             .delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF].as_slice());
+        p.ranged = true;
         p.overlay.clear();
         p.overlay_staged = false;
         p.sub.clear();

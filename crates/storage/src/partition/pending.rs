@@ -35,6 +35,9 @@ pub(super) struct Pending {
     pub(super) overlay_staged: bool,
     /// Staged subkeys (the `sub` column family), ordered for range reads.
     pub(super) sub: BTreeMap<Vec<u8>, (u64, Staged)>,
+    /// Whether `batch` holds a range deletion (a migration's clean-up,
+    /// FLUSHALL): such a batch is written from the blocking pool.
+    pub(super) ranged: bool,
 }
 
 impl Pending {
