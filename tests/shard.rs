@@ -335,15 +335,7 @@ fn a_group_batch_writes_each_key_once_in_key_order_after_its_flush() {
         set_str(&p, "before", b"x");
         p.flush_all().unwrap();
         set_str(&p, "after", b"1");
-        // A batch with range deletions is never written inline (on the
-        // reactor): its bytes come back for the blocking pool.
-        let g = group.get();
-        group.set(g + 1);
-        let Some(tessera::shard::InlineWrite::Offload(data)) = p.write_staged() else {
-            panic!("a FLUSHALL's batch, handed to the blocking pool");
-        };
-        p.write_blocking_fn(data)().unwrap();
-        p.finish_group(g);
+        commit_offloaded(&p, &group, "a FLUSHALL's batch");
         // The next: 50 keys (spread over slots, staged in reverse), half of
         // them written again, one deleted. (Batch iteration stops at a range
         // deletion, hence a group without one.)
@@ -575,21 +567,29 @@ fn a_migration_clean_up_is_written_from_the_blocking_pool() {
     }
     commit_group(&p, &group);
     p.delete_slots(&[tessera::slot::key_slot(b"a")]).unwrap();
-    let g = group.get();
-    group.set(g + 1);
-    let Some(tessera::shard::InlineWrite::Offload(data)) = p.write_staged() else {
-        panic!("a clean-up's range deletions, handed to the blocking pool");
-    };
-    p.write_blocking_fn(data)().unwrap();
-    p.finish_group(g);
+    commit_offloaded(&p, &group, "a clean-up's range deletions");
     assert_eq!(get_str(&p, "a"), None);
     assert_eq!(get_str(&p, "b").as_deref(), Some(&b"x"[..]));
     // The next group, without range deletions, is written inline again.
     set_str(&p, "c", b"y");
-    group.set(g + 2);
+    let g = group.get();
+    group.set(g + 1);
     assert!(matches!(
         p.write_staged(),
         Some(tessera::shard::InlineWrite::Done(_))
     ));
-    p.finish_group(g + 1);
+    p.finish_group(g);
+}
+
+/// Commits the staged group, which holds range deletions (`what`): it must
+/// come back to be written from the blocking pool, never inline on the
+/// reactor.
+fn commit_offloaded(p: &Partition, group: &Cell<u64>, what: &str) {
+    let g = group.get();
+    group.set(g + 1);
+    let Some(tessera::shard::InlineWrite::Offload(data)) = p.write_staged() else {
+        panic!("{what}: not handed to the blocking pool");
+    };
+    p.write_blocking_fn(data)().unwrap();
+    p.finish_group(g);
 }
