@@ -402,3 +402,102 @@ fn set_options_match_redis_server() {
         assert_eq!(a, b, "{words:?}");
     }
 }
+
+/// EXPIRETIME and PEXPIRETIME answer as redis-server does: -2 without the
+/// key, -1 without an expiry, else the expiry's Unix time (seconds rounded
+/// as TTL rounds, or milliseconds), also after PERSIST and a new EXPIREAT.
+#[test]
+fn expiretime_matches_redis_server() {
+    let (_servers, mut ours, mut theirs) = both();
+    let at_ms = 4_102_444_800_123u64; // 2100-01-01, plus 123 ms
+    let steps: Vec<Vec<String>> = vec![
+        vec!["EXPIRETIME".into(), "{x}k".into()],
+        vec!["PEXPIRETIME".into(), "{x}k".into()],
+        vec!["SET".into(), "{x}k".into(), "v".into()],
+        vec!["EXPIRETIME".into(), "{x}k".into()],
+        vec!["PEXPIREAT".into(), "{x}k".into(), at_ms.to_string()],
+        vec!["EXPIRETIME".into(), "{x}k".into()],
+        vec!["PEXPIRETIME".into(), "{x}k".into()],
+        vec!["EXPIREAT".into(), "{x}k".into(), "4102444801".into()],
+        vec!["PEXPIRETIME".into(), "{x}k".into()],
+        vec!["PERSIST".into(), "{x}k".into()],
+        vec!["PEXPIRETIME".into(), "{x}k".into()],
+        vec!["HSET".into(), "{x}h".into(), "f".into(), "v".into()],
+        vec!["PEXPIREAT".into(), "{x}h".into(), at_ms.to_string()],
+        vec!["EXPIRETIME".into(), "{x}h".into()],
+        vec!["EXPIRETIME".into()],
+        vec!["EXPIRETIME".into(), "{x}k".into(), "extra".into()],
+    ];
+    for words in &steps {
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        let (a, b) = (ours.cmd(&w), theirs.cmd(&w));
+        match (&a, &b) {
+            (R::Err(x), R::Err(y)) => assert_eq!(
+                x.split_whitespace().next(),
+                y.split_whitespace().next(),
+                "{w:?}"
+            ),
+            _ => assert_eq!(a, b, "{w:?}"),
+        }
+    }
+    assert_eq!(
+        ours.cmd(&["PEXPIRETIME", "{x}h"]),
+        R::Int(at_ms as i64),
+        "the expiry itself, not a stand-in"
+    );
+}
+
+/// PING and ECHO inside MULTI answer in their places at EXEC, as in
+/// redis-server; a PING-only transaction still honours WATCH.
+#[test]
+fn ping_and_echo_run_inside_multi_as_in_redis_server() {
+    let (_redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let addrs = [node.resp_addr(), raddr];
+    let (mut ours, mut theirs) = (Conn::connect(addrs[0]), Conn::connect(addrs[1]));
+    let script: &[&[&str]] = &[
+        &["MULTI"],
+        &["PING"],
+        &["SET", "{m}k", "v"],
+        &["ECHO", "hi"],
+        &["PING", "there"],
+        &["GET", "{m}k"],
+        &["EXEC"],
+        &["MULTI"],
+        &["PING"],
+        &["ECHO", "only"],
+        &["EXEC"],
+    ];
+    for words in script {
+        let (a, b) = (ours.cmd(words), theirs.cmd(words));
+        match (&a, &b) {
+            (R::Err(x), R::Err(y)) => assert_eq!(
+                x.split_whitespace().next(),
+                y.split_whitespace().next(),
+                "{words:?}: {x} / {y}"
+            ),
+            _ => assert_eq!(a, b, "{words:?}"),
+        }
+    }
+    // PING with too many arguments: redis-server queues it and answers its
+    // error inside EXEC's array; a Tessera transaction is all or nothing,
+    // so the error comes at once and EXEC is refused
+    // (docs/redis-compat.md).
+    assert_eq!(ours.cmd(&["MULTI"]), R::ok());
+    let r = ours.cmd(&["PING", "a", "b"]);
+    assert!(
+        matches!(&r, R::Err(e) if e.contains("wrong number of arguments")),
+        "{r:?}"
+    );
+    assert_eq!(ours.cmd(&["EXEC"]).err_word(), Some("EXECABORT"));
+    // A watched key another client changes: the PING-only transaction is
+    // not run (a null reply), on both servers.
+    for (conn, addr) in [(&mut ours, addrs[0]), (&mut theirs, addrs[1])] {
+        assert_eq!(conn.cmd(&["WATCH", "{m}k"]), R::ok());
+        assert_eq!(Conn::connect(addr).cmd(&["SET", "{m}k", "w"]), R::ok());
+        assert_eq!(conn.cmd(&["MULTI"]), R::ok());
+        assert_eq!(conn.cmd(&["PING"]), R::Simple("QUEUED".into()));
+        let r = conn.cmd(&["EXEC"]);
+        assert_eq!(r, R::Nil, "{addr}");
+    }
+}

@@ -224,11 +224,23 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
             };
             Value::Int(expire_at(t, key, at, cond)? as i64)
         }
-        KeyCmd::Ttl { key, unit_ms } => Value::Int(match ttl_ms(t, key)? {
-            // Round to the nearest unit, as Redis does for TTL.
-            left if left >= 0 => (left + unit_ms / 2) / unit_ms,
-            none => none,
-        }),
+        KeyCmd::Ttl {
+            key,
+            unit_ms,
+            absolute,
+        } => {
+            let ms = match ttl_ms(t, key)? {
+                left if left >= 0 && absolute => left + t.now_ms as i64,
+                other => other,
+            };
+            // Round to the nearest unit, as Redis does for TTL and
+            // EXPIRETIME.
+            Value::Int(if ms >= 0 {
+                (ms + unit_ms / 2) / unit_ms
+            } else {
+                ms
+            })
+        }
         KeyCmd::Persist(key) => Value::Int(persist_key(t, key)? as i64),
         KeyCmd::Rename { from, to, nx } => {
             t.writable()?;

@@ -279,8 +279,24 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
         );
         return;
     }
-    if queued.is_empty() && watched.is_empty() {
-        resp::encode(out, &Value::Array(vec![]), st.resp3);
+    // PING and ECHO are answered here, in their places in the reply; the
+    // rest runs as one batch after the WATCH checks.
+    let mut local: Vec<(usize, Value)> = Vec::new();
+    let mut stored: Vec<&Vec<Vec<u8>>> = Vec::new();
+    for (i, q) in queued.iter().enumerate() {
+        match multi_keyless(q) {
+            Some(Ok(v)) => local.push((i, v)),
+            _ => stored.push(q),
+        }
+    }
+    let splice = |mut results: Vec<Value>| {
+        for (i, v) in local {
+            results.insert(i.min(results.len()), v);
+        }
+        Value::Array(results)
+    };
+    if stored.is_empty() && watched.is_empty() {
+        resp::encode(out, &splice(Vec::new()), st.resp3);
         return;
     }
     let mut cmds: Vec<NamedCommand<'_>> = watched
@@ -290,13 +306,20 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
             args: vec![b"TYPE".as_slice(), k.as_slice()],
         })
         .collect();
-    for q in &queued {
+    for q in &stored {
         cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()));
     }
-    if queued.is_empty() {
-        // Only the WATCH check: Redis answers an empty array either way.
-        let _ = run_one(core, &Request::Batch(cmds), &Shape::Count).await;
-        resp::encode(out, &Value::Array(vec![]), st.resp3);
+    if stored.is_empty() {
+        // Only the WATCH checks: an empty transaction answers an empty
+        // array either way; PINGs answer unless a watched key changed.
+        // (Every command of this batch is a WATCH check.)
+        let r = run_one(core, &Request::Batch(cmds), &Shape::Count).await;
+        match r {
+            Err(e) if !queued.is_empty() && e.code == ErrorCode::VersionConflict => {
+                resp::encode_null_array(out, st.resp3)
+            }
+            _ => resp::encode(out, &splice(Vec::new()), st.resp3),
+        }
         return;
     }
     let mut f = Vec::new();
@@ -316,7 +339,7 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
                 }
             }
             let results: Vec<Value> = values.into_iter().skip(watched.len()).collect();
-            resp::encode(out, &Value::Array(results), st.resp3);
+            resp::encode(out, &splice(results), st.resp3);
         }
         Some(Err(e))
             if e.code == ErrorCode::VersionConflict && watched_failed(&e, watched.len()) =>
@@ -328,6 +351,30 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
             out,
             &WireError::new(ErrorCode::Internal, "no reply from the core"),
         ),
+    }
+}
+
+/// PING and ECHO queued inside MULTI: their reply at EXEC (`Some(Ok)`), a
+/// wrong argument count (`Some(Err)`, which fails the transaction as in
+/// Redis), or `None` for any other command.
+pub(super) fn multi_keyless(args: &[impl AsRef<[u8]>]) -> Option<Result<Value, WireError>> {
+    let name = args.first()?.as_ref().to_ascii_lowercase();
+    let wrong = |n: &str| {
+        Some(Err(bad(format!(
+            "wrong number of arguments for '{n}' command"
+        ))))
+    };
+    match name.as_slice() {
+        b"ping" => match args {
+            [_] => Some(Ok(Value::Status("PONG".into()))),
+            [_, m] => Some(Ok(Value::Bytes(m.as_ref().to_vec()))),
+            _ => wrong("ping"),
+        },
+        b"echo" => match args {
+            [_, m] => Some(Ok(Value::Bytes(m.as_ref().to_vec()))),
+            _ => wrong("echo"),
+        },
+        _ => None,
     }
 }
 

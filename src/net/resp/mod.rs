@@ -629,8 +629,11 @@ async fn handle(
                 | ConnCmd::Reset,
             ) => {}
             _ => {
-                let reply = match cmd::lookup(&args) {
-                    Ok(_) => {
+                let keyless = conn_cmds::multi_keyless(&args);
+                let reply = match keyless
+                    .map_or_else(|| cmd::lookup(&args).map(|_| ()), |r| r.map(|_| ()))
+                {
+                    Ok(()) => {
                         if let Some(q) = st.multi.as_mut() {
                             q.push(args.iter().map(|a| a.to_vec()).collect());
                         }

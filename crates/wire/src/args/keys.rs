@@ -42,9 +42,12 @@ pub enum KeyCmd<'a> {
         cond: ExpireIf,
     },
     /// TTL (`unit_ms` 1000) and PTTL (1).
+    /// TTL, PTTL; with `absolute`, EXPIRETIME and PEXPIRETIME (the Unix
+    /// time of the expiry rather than the time left).
     Ttl {
         key: Key<'a>,
         unit_ms: i64,
+        absolute: bool,
     },
     Persist(Key<'a>),
     Rename {
@@ -119,13 +122,10 @@ impl<'a> KeyCmd<'a> {
             "pexpire" => expire(a, 1, false)?,
             "expireat" => expire(a, 1000, true)?,
             "pexpireat" => expire(a, 1, true)?,
-            "ttl" => KeyCmd::Ttl {
+            "ttl" | "pttl" | "expiretime" | "pexpiretime" => KeyCmd::Ttl {
                 key: a.word()?,
-                unit_ms: 1000,
-            },
-            "pttl" => KeyCmd::Ttl {
-                key: a.word()?,
-                unit_ms: 1,
+                unit_ms: if name.starts_with('p') { 1 } else { 1000 },
+                absolute: name.ends_with("expiretime"),
             },
             "persist" => KeyCmd::Persist(a.word()?),
             "rename" | "renamenx" => KeyCmd::Rename {
