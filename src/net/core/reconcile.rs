@@ -76,11 +76,15 @@ pub async fn reconcile_loop(core: Rc<Core>) {
             };
             let replicaof = action == Some(crate::repl::node::REPLICAOF);
             if replicaof && layout_checked != want {
-                layout_checked = want.clone();
-                if adopt_primary_layout(&core, want.as_deref().unwrap_or_default()).await {
+                match adopt_primary_layout(&core, want.as_deref().unwrap_or_default()).await {
                     // Restarting: the old layout takes no role.
-                    core.shutdown().wait(false).await;
-                    return;
+                    Some(true) => {
+                        core.shutdown().wait(false).await;
+                        return;
+                    }
+                    Some(false) => layout_checked = want.clone(),
+                    // The primary did not answer: compared again next time.
+                    None => {}
                 }
             }
             match action {
@@ -113,26 +117,25 @@ pub async fn reconcile_loop(core: Rc<Core>) {
 /// against interleaved: an adopted single node keeps its ranges) takes the
 /// primary's layout: a new MANIFEST, then a restart in place to open it
 /// (docs/cluster.md, "Data placement inside a node"). Whether it asked for
-/// the restart. A node holding keys keeps its layout, and REPLICAOF says
-/// why it cannot follow.
-async fn adopt_primary_layout(core: &Core, primary: &str) -> bool {
+/// the restart, or `None` to look again later (the primary did not
+/// answer, or counting the keys or writing the MANIFEST failed). A node holding keys keeps its layout, and REPLICAOF
+/// says why it cannot follow.
+async fn adopt_primary_layout(core: &Core, primary: &str) -> Option<bool> {
     use crate::proto::{SlotLayout, Topology};
     use crate::shard::{Layout, Manifest, SlotRange};
     let Ok(addr) = primary.parse::<std::net::SocketAddr>() else {
-        return false;
+        return Some(false);
     };
-    // Unreachable or unlike in partition count: REPLICAOF says so.
-    let Ok(h) = glommio::executor()
+    let h = glommio::executor()
         .spawn_blocking(move || crate::repl::primary_hello(addr))
         .await
-    else {
-        return false;
-    };
+        .ok()?;
+    // Unlike in partition count: REPLICAOF says so.
     let ours = core.topo();
     if h.partitions() != ours.partitions()
         || Topology::from_hello(&h).is_ok_and(|t| t.same_layout(ours))
     {
-        return false;
+        return Some(false);
     }
     match super::migrate::slot_keys(core, true).await {
         Ok(k) if k.is_empty() => {}
@@ -141,11 +144,11 @@ async fn adopt_primary_layout(core: &Core, primary: &str) -> bool {
                 "cluster: this node holds {} key(s), so it keeps its slot layout, and its primary {primary} lays the slots out otherwise: it cannot follow it",
                 k.values().sum::<u64>()
             );
-            return false;
+            return Some(false);
         }
         Err(e) => {
             tracing::warn!("cluster: cannot count this node's keys: {}", e.message);
-            return false;
+            return None;
         }
     }
     let (layout, name) = match &h.layout {
@@ -178,11 +181,11 @@ async fn adopt_primary_layout(core: &Core, primary: &str) -> bool {
             crate::net::restart::request_restart(format!(
                 "the slot layout of the primary {primary}"
             ));
-            true
+            Some(true)
         }
         Err(e) => {
             tracing::warn!("cluster: cannot take the primary {primary}'s slot layout: {e}");
-            false
+            None
         }
     }
 }

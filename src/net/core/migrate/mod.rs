@@ -256,8 +256,6 @@ async fn drop_aborted(core: Rc<Core>, m: Migration, drivers: Rc<std::cell::Cell<
     }
 }
 
-/// Core 0: asks the controller's leader for each migration's next stage
-/// once every partition of this node that takes part is ready for it.
 /// What core 0's coordinator remembers between two looks.
 #[derive(Default)]
 struct Steps {
@@ -268,6 +266,8 @@ struct Steps {
     committed: HashMap<u64, u64>,
 }
 
+/// Core 0: asks the controller's leader for each migration's next stage
+/// once every partition of this node that takes part is ready for it.
 async fn coordinate(core: &Rc<Core>, routes: &Routes, steps: &mut Steps) {
     let Some(cl) = core.cluster() else {
         return;
