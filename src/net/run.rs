@@ -37,10 +37,12 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
         None => None,
     };
     let restart = restarts().1.clone();
-    let why = futures::executor::block_on(async {
-        match select(pin!(shutdown), pin!(restart.recv_async())).await {
-            Either::Left(_) => None,
-            Either::Right((why, _)) => why.ok(),
+    // A restart keeps the shutdown signal's future: a signal that arrives
+    // while the node stops for it wins (the process then exits).
+    let (why, signal) = futures::executor::block_on(async {
+        match select(Box::pin(shutdown), pin!(restart.recv_async())).await {
+            Either::Left(_) => (None, None),
+            Either::Right((why, signal)) => (why.ok(), Some(signal)),
         }
     });
     match &why {
@@ -65,8 +67,9 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
         Ok(()) => tracing::info!("stopped"),
         Err(e) => tracing::error!("stopped with an error: {e}"),
     }
+    let signalled = signal.is_some_and(|s| futures::FutureExt::now_or_never(s).is_some());
     match (r, why) {
-        (Ok(()), Some(_)) => Err(ServerError::Setup(format!(
+        (Ok(()), Some(_)) if !signalled => Err(ServerError::Setup(format!(
             "cannot restart in place: {}",
             exec_again()
         ))),
