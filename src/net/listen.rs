@@ -6,7 +6,7 @@
 //! map lists every node's addresses, and a whole cluster restarted on
 //! ephemeral ports could otherwise never reach itself again. A port taken
 //! since falls back to a new one, which the node reports to the cluster
-//! (docs/cluster.md, "Addresses").
+//! (docs/cluster.md, "Restarts").
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};

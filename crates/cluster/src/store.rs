@@ -181,13 +181,16 @@ fn encode_record(out: &mut Vec<u8>, json: &[u8]) {
 /// The committed log id in `raft-committed`'s record, if it is whole
 /// (bytes after it are left from a longer earlier record).
 fn read_committed_record(bytes: &[u8]) -> Option<Option<LogId<NodeId>>> {
+    serde_json::from_slice(decode_record(bytes)?).ok()
+}
+
+/// The JSON of the `[u32 length][u64 xxh3][JSON]` record at the start of
+/// `bytes`, if it is whole and its checksum holds.
+fn decode_record(bytes: &[u8]) -> Option<&[u8]> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     let sum = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
     let json = bytes.get(12..12 + len)?;
-    if xxh3_64(json) != sum {
-        return None;
-    }
-    serde_json::from_slice(json).ok()
+    (xxh3_64(json) == sum).then_some(json)
 }
 
 /// Reads the log's records up to the first torn or corrupt one; returns the
@@ -196,17 +199,10 @@ fn read_records(bytes: &[u8]) -> Result<(Vec<Entry<TypeConfig>>, bool), Error> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < bytes.len() {
-        let Some(head) = bytes.get(at..at + 12) else {
+        let Some(json) = decode_record(&bytes[at..]) else {
             return Ok((out, true));
         };
-        let len = u32::from_le_bytes(head[..4].try_into().unwrap_or_default()) as usize;
-        let sum = u64::from_le_bytes(head[4..].try_into().unwrap_or_default());
-        let Some(json) = bytes.get(at + 12..at + 12 + len) else {
-            return Ok((out, true));
-        };
-        if xxh3_64(json) != sum {
-            return Ok((out, true));
-        }
+        let len = json.len();
         let e: Entry<TypeConfig> = serde_json::from_slice(json)
             .map_err(|e| Error::Corrupt(format!("raft-log record at byte {at}: {e}")))?;
         out.push(e);

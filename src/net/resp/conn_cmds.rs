@@ -355,8 +355,9 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
 }
 
 /// PING and ECHO queued inside MULTI: their reply at EXEC (`Some(Ok)`), a
-/// wrong argument count (`Some(Err)`, which fails the transaction as in
-/// Redis), or `None` for any other command.
+/// wrong argument count (`Some(Err)`: the transaction fails at once, where
+/// Redis answers the error inside EXEC's array), or `None` for any other
+/// command.
 pub(super) fn multi_keyless(args: &[impl AsRef<[u8]>]) -> Option<Result<Value, WireError>> {
     let name = args.first()?.as_ref().to_ascii_lowercase();
     let wrong = |n: &str| {

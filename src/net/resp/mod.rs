@@ -629,10 +629,13 @@ async fn handle(
                 | ConnCmd::Reset,
             ) => {}
             _ => {
-                let keyless = conn_cmds::multi_keyless(&args);
-                let reply = match keyless
-                    .map_or_else(|| cmd::lookup(&args).map(|_| ()), |r| r.map(|_| ()))
-                {
+                // PING and ECHO are answered at EXEC; the rest must be
+                // data-model commands.
+                let queueable = match conn_cmds::multi_keyless(&args) {
+                    Some(r) => r.map(drop),
+                    None => cmd::lookup(&args).map(drop),
+                };
+                let reply = match queueable {
                     Ok(()) => {
                         if let Some(q) = st.multi.as_mut() {
                             q.push(args.iter().map(|a| a.to_vec()).collect());
