@@ -593,3 +593,131 @@ fn commit_offloaded(p: &Partition, group: &Cell<u64>, what: &str) {
     p.write_blocking_fn(data)().unwrap();
     p.finish_group(g);
 }
+
+/// ZPOPMIN and ZPOPMAX read RocksDB through read-ahead windows: they stay
+/// exact against a model while members are added (including beyond the
+/// popped end), removed and popped, with commits at random points and a
+/// reopen, next to a set's SPOPs in the same slot; and pops of a sorted
+/// set nothing has cached seek once per chunk of 128 entries, not once per
+/// pop.
+#[test]
+fn pops_through_read_ahead_windows_stay_exact() {
+    use std::collections::{BTreeMap, BTreeSet};
+    use tessera::shard::set::Rng;
+    use tessera::shard::zset::{ZAddFlags, ZRange, ZRangeBy};
+    let dir = tempfile::tempdir().unwrap();
+    let (z, st): (&[u8], &[u8]) = (b"{w}z", b"{w}s");
+    let mut zm = BTreeMap::<Vec<u8>, f64>::new();
+    let mut sm = BTreeSet::<Vec<u8>>::new();
+    let mut rnd = xorshift(0x2545f4914f6cdd1d);
+    let mut rng = Rng::seeded();
+    let ranked = |zm: &BTreeMap<Vec<u8>, f64>| {
+        let mut r: Vec<(Vec<u8>, f64)> = zm.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        r.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        r
+    };
+    let all = ZRange {
+        by: ZRangeBy::Rank(0, -1),
+        rev: false,
+        limit: None,
+    };
+    for life in 0..2 {
+        let s = shard_store(dir.path(), Durability::Wal);
+        let group = Rc::new(Cell::new(1));
+        let p = s.open_partition(0, group.clone()).unwrap();
+        p.allow_disk(true);
+        if life == 0 {
+            for i in 0..2_000u64 {
+                let m = format!("m{i}").into_bytes();
+                let score = (i * 7919 % 2_000) as f64;
+                on(&p, z, now(), |t| {
+                    t.zadd(z, ZAddFlags::default(), &[(score, &m)])
+                });
+                on(&p, st, now(), |t| t.sadd(st, &[&m]));
+                zm.insert(m.clone(), score);
+                sm.insert(m);
+            }
+            commit_group(&p, &group);
+        } else {
+            // Nothing is cached after the reopen: 300 single pops from one
+            // end, then 100 SPOPs, each pop its own command.
+            let before = p.info().seeks;
+            for _ in 0..300 {
+                let got = on(&p, z, now(), |t| t.zpop(z, 1, false));
+                let want = ranked(&zm)[0].clone();
+                zm.remove(&want.0);
+                assert_eq!(got, vec![want]);
+            }
+            assert_eq!(p.info().seeks - before, 3, "one seek per 128 pops");
+            // The other end: a window of its own.
+            let before = p.info().seeks;
+            for _ in 0..200 {
+                let got = on(&p, z, now(), |t| t.zpop(z, 1, true));
+                let want = ranked(&zm).pop().unwrap();
+                zm.remove(&want.0);
+                assert_eq!(got, vec![want]);
+            }
+            assert_eq!(p.info().seeks - before, 2, "one seek per 128 pops");
+            commit_group(&p, &group);
+        }
+        for step in 0..3_000u64 {
+            let m = format!("m{}", rnd(3_000)).into_bytes();
+            match rnd(12) {
+                0..=3 => {
+                    // Scores from below the current minimum to above the maximum.
+                    let score = rnd(2_400) as f64 - 200.0;
+                    on(&p, z, now(), |t| {
+                        t.zadd(z, ZAddFlags::default(), &[(score, &m)])
+                    });
+                    zm.insert(m.clone(), score);
+                    on(&p, st, now(), |t| t.sadd(st, &[&m]));
+                    sm.insert(m);
+                }
+                4 => {
+                    on(&p, z, now(), |t| t.zrem(z, &[&m]));
+                    zm.remove(&m);
+                    on(&p, st, now(), |t| t.srem(st, &[&m]));
+                    sm.remove(&m);
+                }
+                5..=6 => {
+                    let (n, max) = (1 + rnd(2), rnd(2) == 0);
+                    let got = on(&p, z, now(), |t| t.zpop(z, n, max));
+                    let mut r = ranked(&zm);
+                    if max {
+                        r.reverse();
+                    }
+                    let want: Vec<(Vec<u8>, f64)> = r.into_iter().take(n as usize).collect();
+                    for (m, _) in &want {
+                        zm.remove(m);
+                    }
+                    assert_eq!(got, want, "step {step}");
+                }
+                7..=8 => {
+                    let got = on(&p, st, now(), |t| t.spop(st, 1, &mut rng));
+                    match got.first() {
+                        Some(g) => assert!(sm.remove(g), "step {step}: popped a stranger"),
+                        None => assert!(sm.is_empty(), "step {step}"),
+                    }
+                }
+                _ => {
+                    let got = on(&p, z, now(), |t| t.zrange(z, &all));
+                    assert_eq!(got, ranked(&zm), "step {step}");
+                    let got: BTreeSet<Vec<u8>> =
+                        on(&p, st, now(), |t| t.smembers(st)).into_iter().collect();
+                    assert_eq!(got, sm, "step {step}");
+                }
+            }
+            if rnd(30) == 0 {
+                commit_group(&p, &group);
+            }
+        }
+        commit_group(&p, &group);
+        assert_eq!(on(&p, z, now(), |t| t.zrange(z, &all)), ranked(&zm));
+        assert!(
+            zm.len() > 300 && sm.len() > 300,
+            "{} {}",
+            zm.len(),
+            sm.len()
+        );
+    }
+}

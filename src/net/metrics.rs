@@ -243,7 +243,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ),
     (
         "tessera_partition_read_ahead_total",
-        "List elements read ahead into the read cache by pops walking the list",
+        "Collection members read ahead by pops: list elements into the read cache, others into read-ahead windows",
+    ),
+    (
+        "tessera_partition_seeks_total",
+        "RocksDB iterator seeks (range reads and read-aheads)",
     ),
     (
         "tessera_partition_range_compactions_total",

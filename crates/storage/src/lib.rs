@@ -33,7 +33,7 @@ pub use manifest::{Layout, Manifest, PartitionSlots, SlotRange};
 /// The replication log: every batch a partition commits, read back for
 /// replicas (it lives with the partition, whose internals it reads).
 pub use partition::repl_log;
-pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage, READ_AHEAD};
+pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage, READ_AHEAD, WINDOW_CHUNK};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected
 /// fault's message.

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 
 use super::envelope::{self, Meta, ValueType};
-use super::partition::{raw_key, Cf, Partition};
+use super::partition::{raw_key, Ahead, Cf, Partition, Status};
 use super::subkey;
 use super::Error;
 
@@ -269,25 +269,34 @@ impl<'p> Tx<'p> {
         reverse: bool,
         f: &mut Visit<'_>,
     ) -> Result<(), Error> {
+        self.range_ahead(lo, hi, reverse, Ahead::No, f)
+    }
+
+    /// `range`, reading RocksDB through read-ahead windows as `ahead` says
+    /// (the pops: `partition/stored.rs`).
+    pub fn range_ahead(
+        &self,
+        lo: &[u8],
+        hi: &[u8],
+        reverse: bool,
+        ahead: Ahead,
+        f: &mut Visit<'_>,
+    ) -> Result<(), Error> {
         if lo >= hi {
             // Empty (a start beyond a sorted set's live bound, say).
             return Ok(());
         }
         let mut over = Overlay::new(self, lo, hi, reverse);
-        let mut it = self.part.sub_iter(lo, hi);
-        if reverse {
-            it.seek_to_last();
-        } else {
-            it.seek_to_first();
-        }
+        let mut it = self.part.stored(lo, hi, reverse, ahead);
         // The last stored key visited (when `visited`): a warm-up starts there.
         let mut reached: Vec<u8> = Vec::new();
         let mut visited = false;
         loop {
-            if !it.valid() {
-                match it.status() {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => {
+            let db_key = match it.entry() {
+                Some((k, _)) => Some(k),
+                None => match it.status() {
+                    Status::Ok => None,
+                    Status::WouldBlock => {
                         match (visited, reverse) {
                             (false, _) => self.part.missed_range(lo, hi, reverse),
                             (true, false) => self.part.missed_range(&reached, hi, false),
@@ -295,10 +304,9 @@ impl<'p> Tx<'p> {
                         }
                         return Err(Error::WouldBlock);
                     }
-                    Err(e) => return Err(Error::storage("RocksDB range read", e)),
-                }
-            }
-            let db_key = if it.valid() { it.key() } else { None };
+                    Status::Failed(e) => return Err(Error::storage("RocksDB range read", e)),
+                },
+            };
             let (take_over, same) = match (db_key, over.peek()) {
                 (None, None) => return Ok(()),
                 (Some(_), None) => (false, false),
@@ -311,7 +319,7 @@ impl<'p> Tx<'p> {
             };
             if take_over {
                 if same {
-                    advance(&mut it, reverse);
+                    it.advance(reverse);
                 }
                 let (k, v) = over.next().expect("peeked");
                 if let Some(v) = v {
@@ -320,19 +328,19 @@ impl<'p> Tx<'p> {
                     }
                 }
             } else {
-                let go_on = match (it.key(), it.value()) {
-                    (Some(k), Some(v)) => {
+                let go_on = match it.entry() {
+                    Some((k, v)) => {
                         reached.clear();
                         reached.extend_from_slice(k);
                         visited = true;
                         f(k, v)?
                     }
-                    _ => true,
+                    None => true,
                 };
                 if !go_on {
                     return Ok(());
                 }
-                advance(&mut it, reverse);
+                it.advance(reverse);
             }
         }
     }
@@ -700,13 +708,5 @@ impl<'p> Overlay<'p> {
             true => self.staged.pop_front(),
             false => self.own.next(),
         }
-    }
-}
-
-fn advance(it: &mut rocksdb::DBRawIterator<'_>, reverse: bool) {
-    if reverse {
-        it.prev()
-    } else {
-        it.next()
     }
 }

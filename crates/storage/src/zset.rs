@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::envelope::ValueType;
-use super::partition::Cf;
+use super::partition::{Ahead, Cf};
 use super::set::SetOp;
 use super::subkey;
 use super::tx::{Coll, Page, ScoreVisit, Tx};
@@ -275,6 +275,7 @@ impl Tx<'_> {
         c: &Coll,
         from: Option<f64>,
         rev: bool,
+        ahead: Ahead,
         f: &mut ScoreVisit<'_>,
     ) -> Result<(), Error> {
         // The live bounds first; a start score can only narrow them.
@@ -290,7 +291,7 @@ impl Tx<'_> {
             }
         }
         let n = c.prefix.len() + 1;
-        self.range(&lo, &hi, rev, &mut |k, _| {
+        self.range_ahead(&lo, &hi, rev, ahead, &mut |k, _| {
             let score = subkey::score_from_bytes(&k[n..])
                 .ok_or_else(|| Error::Corrupt("short score index key".into()))?;
             f(&k[n + 8..], score)
@@ -325,7 +326,7 @@ impl Tx<'_> {
                     return Ok(out);
                 };
                 let mut i = 0u64;
-                self.zwalk(&c, None, r.rev, &mut |m, sc| {
+                self.zwalk(&c, None, r.rev, Ahead::No, &mut |m, sc| {
                     if i >= s {
                         out.push((m.to_vec(), sc));
                     }
@@ -336,7 +337,7 @@ impl Tx<'_> {
             ZRangeBy::Score(min, max) => {
                 // With REV the walk starts at max and goes down.
                 let (from, rev) = (if r.rev { max.score } else { min.score }, r.rev);
-                self.zwalk(&c, Some(from), rev, &mut |m, sc| {
+                self.zwalk(&c, Some(from), rev, Ahead::No, &mut |m, sc| {
                     if !min.above_min(sc) {
                         return Ok(!rev);
                     }
@@ -381,7 +382,7 @@ impl Tx<'_> {
         };
         let mut rank = 0u64;
         let mut found = false;
-        self.zwalk(&c, None, rev, &mut |m, _| {
+        self.zwalk(&c, None, rev, Ahead::No, &mut |m, _| {
             if m == member {
                 found = true;
                 return Ok(false);
@@ -440,7 +441,8 @@ impl Tx<'_> {
         }
         self.writable()?;
         let mut victims = Vec::new();
-        self.zwalk(&c, None, max, &mut |m, s| {
+        // The next pop starts where this one stops: read ahead.
+        self.zwalk(&c, None, max, Ahead::Extend, &mut |m, s| {
             victims.push((m.to_vec(), s));
             Ok((victims.len() as u64) < count)
         })?;

@@ -56,6 +56,7 @@ impl Core {
                     i.range_compactions,
                 ),
                 ("c", "tessera_partition_read_ahead_total", i.read_ahead),
+                ("c", "tessera_partition_seeks_total", i.seeks),
                 ("c", "tessera_partition_group_commits_total", i.groups),
                 ("c", "tessera_partition_write_stalls_total", i.stalls),
                 (
@@ -162,6 +163,7 @@ impl Core {
             let _ = writeln!(s, "partition{n}_inline_disk_reads:{}", i.inline_disk_reads);
             let _ = writeln!(s, "partition{n}_range_compactions:{}", i.range_compactions);
             let _ = writeln!(s, "partition{n}_read_ahead:{}", i.read_ahead);
+            let _ = writeln!(s, "partition{n}_seeks:{}", i.seeks);
             let _ = writeln!(s, "partition{n}_read_cache_hits:{}", i.read_cache_hits);
             let _ = writeln!(s, "partition{n}_read_cache_misses:{}", i.read_cache_misses);
             let _ = writeln!(s, "partition{n}_read_cache_keys:{}", i.read_cache_keys);

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use ahash::AHashMap;
 
+use super::window::Windows;
 use super::Cf;
 
 /// Values larger than this are not kept in the read cache.
@@ -58,6 +59,9 @@ pub(crate) struct ReadCache {
     limit: usize,
     pub hits: u64,
     pub misses: u64,
+    /// Read-ahead windows of range reads (`window.rs`), kept exact and
+    /// cleared with the cache.
+    pub(crate) windows: Windows,
 }
 
 fn cost(raw: &[u8], v: &Known) -> usize {
@@ -77,6 +81,7 @@ impl ReadCache {
             limit,
             hits: 0,
             misses: 0,
+            windows: Windows::default(),
         }
     }
 
@@ -136,6 +141,9 @@ impl ReadCache {
     /// Drops what the cache knows of `raw` (a write whose outcome is
     /// unknown, or a value too large to keep).
     pub(crate) fn forget(&mut self, cf: Cf, raw: &[u8]) {
+        if cf == Cf::Sub {
+            self.windows.forget(raw);
+        }
         if let Some(old) = self.cur.of(cf).remove(raw) {
             self.cur_bytes -= cost(raw, &old);
         }
@@ -178,6 +186,7 @@ impl ReadCache {
         self.cur = Generation::default();
         self.old = Generation::default();
         self.cur_bytes = 0;
+        self.windows.clear();
     }
 
     /// Entries kept (both generations, both column families).

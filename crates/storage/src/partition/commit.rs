@@ -117,6 +117,7 @@ impl Partition {
                 if g > group {
                     p.sub.insert(raw, (g, value));
                 } else if written {
+                    cache.windows.committed(&raw, value.as_ref());
                     // Score-index entries are read only by range reads.
                     if !crate::subkey::is_score_entry(&raw) {
                         cache.committed(Cf::Sub, raw, value);

@@ -31,9 +31,14 @@ pub mod migrate;
 mod pending;
 pub mod repl_log;
 mod scan;
+mod stored;
 mod tx_writes;
+mod window;
 
 pub use scan::ScanPage;
+pub use stored::Ahead;
+pub(crate) use stored::Status;
+pub use window::WINDOW_CHUNK;
 
 use cache::ReadCache;
 use pending::{Pending, Staged};
@@ -61,7 +66,8 @@ pub struct PartitionStats {
     pub inline_disk_reads: Cell<u64>,
     /// Compactions of collections' subkey ranges run (`want_compaction`).
     pub range_compactions: Cell<u64>,
-    /// Subkeys read ahead into the read cache (`read_sub_ahead`).
+    /// Subkeys read ahead into the read cache (`read_sub_ahead`) or into
+    /// read-ahead windows (`stored.rs`).
     pub read_ahead: Cell<u64>,
 }
 
@@ -84,8 +90,11 @@ pub struct PartitionInfo {
     pub stalls: u64,
     pub inline_disk_reads: u64,
     pub range_compactions: u64,
-    /// Subkeys read ahead into the read cache (a list's pops).
+    /// Subkeys read ahead: into the read cache (a list's pops) or into
+    /// read-ahead windows (the other pops).
     pub read_ahead: u64,
+    /// RocksDB iterator seeks (every range read and read-ahead makes one).
+    pub seeks: u64,
     /// Read cache: lookups answered, lookups that went to RocksDB, keys kept.
     pub read_cache_hits: u64,
     pub read_cache_misses: u64,
@@ -595,6 +604,10 @@ impl Partition {
             (Cf::Sub, None) => {
                 p.batch
                     .delete_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw);
+                let mut cache = self.cache.borrow_mut();
+                if !cache.windows.is_empty() {
+                    cache.windows.staged_delete(&raw);
+                }
                 p.sub.insert(raw, (group, value));
             }
         });
@@ -663,6 +676,9 @@ impl Partition {
             inline_disk_reads: self.stats.inline_disk_reads.get(),
             range_compactions: self.stats.range_compactions.get(),
             read_ahead: self.stats.read_ahead.get(),
+            seeks: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::NumberDbSeek),
             read_cache_hits: self.cache.borrow().hits,
             read_cache_misses: self.cache.borrow().misses,
             read_cache_keys: self.cache.borrow().len() as u64,

@@ -1,0 +1,242 @@
+//! Read-ahead windows: exact in-memory copies of the stored `sub` entries
+//! of small key ranges, so the pops that walk a collection from one end
+//! (ZPOPMIN, ZPOPMAX) read RocksDB once per chunk of entries instead of
+//! creating and seeking an iterator per pop.
+//!
+//! A window `[start, end)` holds every entry RocksDB has committed in that
+//! range, and nothing else. It stays exact the way the read cache does:
+//! every committed subkey write passes `committed`, a write whose outcome
+//! is unknown drops the window that holds it (`forget`), and whatever
+//! writes around the overlay clears all windows with the cache. Staged
+//! deletions leave their window at once (`staged_delete`): a read merges
+//! the staged group on top anyway, and if the group then fails the window
+//! is dropped.
+//!
+//! Windows never overlap, so the one holding a key is the last window
+//! starting at or before it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::rc::Rc;
+
+/// Entries one read from RocksDB adds to a window.
+pub const WINDOW_CHUNK: usize = 128;
+/// Windows a partition keeps; a new one beyond this drops the oldest.
+const MAX_WINDOWS: usize = 64;
+/// Entries a window holds at most; a window is not extended beyond it.
+pub(crate) const MAX_WINDOW_ENTRIES: usize = 4096;
+/// Values larger than this never enter a window (the read goes to RocksDB).
+pub(crate) const WINDOW_MAX_VALUE: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct Window {
+    /// One past the last key the window knows (exclusive).
+    pub(crate) end: Vec<u8>,
+    pub(crate) entries: BTreeMap<Vec<u8>, Rc<[u8]>>,
+    /// When the window was made, for evicting the oldest.
+    born: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Windows {
+    by_start: BTreeMap<Vec<u8>, Window>,
+    made: u64,
+}
+
+impl Windows {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_start.is_empty()
+    }
+
+    /// The window holding `key`: its start and itself.
+    pub(crate) fn holding(&self, key: &[u8]) -> Option<(&Vec<u8>, &Window)> {
+        let (start, w) = self
+            .by_start
+            .range::<[u8], _>((Unbounded, Included(key)))
+            .next_back()?;
+        (key < w.end.as_slice()).then_some((start, w))
+    }
+
+    /// The window whose range ends exactly at `end` or holds the key just
+    /// below it (a reverse read from `end`).
+    pub(crate) fn holding_below(&self, end: &[u8]) -> Option<(&Vec<u8>, &Window)> {
+        let (start, w) = self
+            .by_start
+            .range::<[u8], _>((Unbounded, Excluded(end)))
+            .next_back()?;
+        (end <= w.end.as_slice()).then_some((start, w))
+    }
+
+    /// Adds the entries `[start, end)` read from RocksDB: a new window, or
+    /// an extension of the window that ends at `start` or starts at `end`.
+    pub(crate) fn add(&mut self, start: Vec<u8>, end: Vec<u8>, read: Vec<(Vec<u8>, Rc<[u8]>)>) {
+        // An extension upwards: the window ending where this begins.
+        if let Some((s, w)) = self
+            .by_start
+            .range_mut::<[u8], _>((Unbounded, Excluded(start.as_slice())))
+            .next_back()
+        {
+            if w.end == start {
+                let s = s.clone();
+                let mut w = self.by_start.remove(&s).expect("found");
+                w.end = end;
+                w.entries.extend(read);
+                self.by_start.insert(s, w);
+                return;
+            }
+        }
+        // An extension downwards: the window starting where this ends.
+        if let Some(mut w) = self.by_start.remove(&end) {
+            w.entries.extend(read);
+            self.drop_overlapping(&start, &w.end);
+            self.by_start.insert(start, w);
+            return;
+        }
+        self.drop_overlapping(&start, &end);
+        if self.by_start.len() >= MAX_WINDOWS {
+            let oldest = self
+                .by_start
+                .iter()
+                .min_by_key(|(_, w)| w.born)
+                .map(|(s, _)| s.clone())
+                .expect("not empty");
+            self.by_start.remove(&oldest);
+        }
+        self.made += 1;
+        let w = Window {
+            end,
+            entries: read.into_iter().collect(),
+            born: self.made,
+        };
+        self.by_start.insert(start, w);
+    }
+
+    fn drop_overlapping(&mut self, start: &[u8], end: &[u8]) {
+        let mut gone: Vec<Vec<u8>> = self
+            .by_start
+            .range::<[u8], _>((Included(start), Excluded(end)))
+            .map(|(s, _)| s.clone())
+            .collect();
+        if let Some((s, w)) = self
+            .by_start
+            .range::<[u8], _>((Unbounded, Excluded(start)))
+            .next_back()
+        {
+            if w.end.as_slice() > start {
+                gone.push(s.clone());
+            }
+        }
+        for s in gone {
+            self.by_start.remove(&s);
+        }
+    }
+
+    fn holding_mut(&mut self, key: &[u8]) -> Option<&mut Window> {
+        let (_, w) = self
+            .by_start
+            .range_mut::<[u8], _>((Unbounded, Included(key)))
+            .next_back()?;
+        (key < w.end.as_slice()).then_some(w)
+    }
+
+    /// A subkey write committed: the window holding it takes it.
+    pub(crate) fn committed(&mut self, raw: &[u8], v: Option<&Rc<[u8]>>) {
+        if self.by_start.is_empty() {
+            return;
+        }
+        let Some(w) = self.holding_mut(raw) else {
+            return;
+        };
+        match v {
+            None => {
+                w.entries.remove(raw);
+            }
+            Some(v) if v.len() <= WINDOW_MAX_VALUE && w.entries.len() < MAX_WINDOW_ENTRIES => {
+                w.entries.insert(raw.to_vec(), v.clone());
+            }
+            Some(_) => self.forget(raw),
+        }
+    }
+
+    /// A deletion was staged: it leaves its window now.
+    pub(crate) fn staged_delete(&mut self, raw: &[u8]) {
+        if let Some(w) = self.holding_mut(raw) {
+            w.entries.remove(raw);
+        }
+    }
+
+    /// A write's outcome is unknown: the window holding it goes.
+    pub(crate) fn forget(&mut self, raw: &[u8]) {
+        if let Some((start, _)) = self.holding(raw) {
+            let start = start.clone();
+            self.by_start.remove(&start);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.by_start.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(k: &str) -> (Vec<u8>, Rc<[u8]>) {
+        (k.as_bytes().to_vec(), Rc::from(&b""[..]))
+    }
+
+    fn keys(w: &Windows, start: &str) -> Vec<String> {
+        let w = &w.by_start[start.as_bytes()];
+        w.entries
+            .keys()
+            .map(|k| String::from_utf8(k.clone()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn windows_follow_commits_and_extend_at_either_end() {
+        let mut w = Windows::default();
+        w.add(b"c".to_vec(), b"f".to_vec(), vec![e("c"), e("d")]);
+        assert!(w.holding(b"e").is_some());
+        assert!(w.holding(b"f").is_none());
+        assert!(w.holding(b"b").is_none());
+        // A committed put inside joins; one outside does not.
+        w.committed(b"e", Some(&Rc::from(&b"v"[..])));
+        w.committed(b"g", Some(&Rc::from(&b"v"[..])));
+        assert_eq!(keys(&w, "c"), ["c", "d", "e"]);
+        // A staged deletion leaves at once; a committed one too.
+        w.staged_delete(b"c");
+        w.committed(b"d", None);
+        assert_eq!(keys(&w, "c"), ["e"]);
+        // Extended upwards, then downwards: still one window.
+        w.add(b"f".to_vec(), b"h".to_vec(), vec![e("g")]);
+        w.add(b"a".to_vec(), b"c".to_vec(), vec![e("b")]);
+        assert_eq!(w.by_start.len(), 1);
+        assert_eq!(keys(&w, "a"), ["b", "e", "g"]);
+        assert_eq!(w.by_start[&b"a"[..]].end, b"h");
+        assert!(w.holding_below(b"h").is_some());
+        assert!(w.holding_below(b"a").is_none());
+        // A write of unknown outcome drops the window.
+        w.forget(b"f");
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn overlapping_windows_are_replaced_and_the_oldest_evicted() {
+        let mut w = Windows::default();
+        w.add(b"a".to_vec(), b"d".to_vec(), vec![e("b")]);
+        w.add(b"m".to_vec(), b"p".to_vec(), vec![e("n")]);
+        // Overlaps the first: replaces it.
+        w.add(b"c".to_vec(), b"e".to_vec(), vec![e("c")]);
+        assert!(w.holding(b"b").is_none());
+        assert_eq!(w.by_start.len(), 2);
+        w.committed(b"c", None);
+        assert_eq!(w.by_start[&b"c"[..]].entries.len(), 0);
+        for i in 0..(MAX_WINDOWS as u8 + 4) {
+            w.add(vec![b'q', i, 0], vec![b'q', i, 1], vec![]);
+        }
+        assert_eq!(w.by_start.len(), MAX_WINDOWS);
+        assert!(w.holding(b"n").is_none(), "the oldest went first");
+    }
+}
