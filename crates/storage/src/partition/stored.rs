@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use rocksdb::{DBRawIterator, ErrorKind};
 
-use super::window::{MAX_WINDOW_ENTRIES, WINDOW_CHUNK, WINDOW_MAX_VALUE};
+use super::window::{MAX_WINDOW_ENTRIES, WINDOW_CHUNK, WINDOW_MAX_BYTES, WINDOW_MAX_ENTRY};
 use super::Partition;
 
 /// How a range read reads RocksDB.
@@ -87,8 +87,9 @@ impl Partition {
     }
 
     /// Reads up to `WINDOW_CHUNK` stored entries of `[lo, hi)` from the
-    /// end the read starts at, and adds them as a window. `false` when it
-    /// could not (a value too large for a window; `status` tells whether
+    /// end the read starts at (fewer when they reach a quarter of
+    /// `WINDOW_MAX_BYTES`), and adds them as a window. `false` when it
+    /// could not (an entry too large for a window; `status` tells whether
     /// RocksDB would have blocked).
     fn fill_window(&self, lo: &[u8], hi: &[u8], reverse: bool, status: &mut Status) -> bool {
         let mut it = self.sub_iter(lo, hi);
@@ -99,16 +100,17 @@ impl Partition {
         }
         let mut read = Vec::new();
         let mut last: Vec<u8> = Vec::new();
-        let mut seen = 0;
+        let (mut seen, mut bytes) = (0, 0);
         let p = self.pending.borrow();
-        while seen < WINDOW_CHUNK && it.valid() {
+        while seen < WINDOW_CHUNK && bytes < WINDOW_MAX_BYTES / 4 && it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
-            if v.len() > WINDOW_MAX_VALUE {
+            if k.len() + v.len() > WINDOW_MAX_ENTRY {
                 return false;
             }
             seen += 1;
+            bytes += k.len() + v.len();
             last.clear();
             last.extend_from_slice(k);
             // A staged deletion is not in a window (`Windows::staged_delete`):

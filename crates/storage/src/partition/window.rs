@@ -25,16 +25,38 @@ pub const WINDOW_CHUNK: usize = 128;
 const MAX_WINDOWS: usize = 64;
 /// Entries a window holds at most; a window is not extended beyond it.
 pub(crate) const MAX_WINDOW_ENTRIES: usize = 4096;
-/// Values larger than this never enter a window (the read goes to RocksDB).
-pub(crate) const WINDOW_MAX_VALUE: usize = 4096;
+/// Entries (key and value) larger than this never enter a window (the read
+/// goes on with a plain iterator).
+pub(crate) const WINDOW_MAX_ENTRY: usize = 4096;
+/// Bytes of keys and values one window holds at most (64 windows: 16 MiB
+/// per partition at worst); a chunk read stops at a quarter of it.
+pub(crate) const WINDOW_MAX_BYTES: usize = 256 << 10;
 
-#[derive(Default)]
 pub(crate) struct Window {
     /// One past the last key the window knows (exclusive).
     pub(crate) end: Vec<u8>,
     pub(crate) entries: BTreeMap<Vec<u8>, Rc<[u8]>>,
+    /// Bytes of the entries' keys and values.
+    bytes: usize,
     /// When the window was made, for evicting the oldest.
     born: u64,
+}
+
+impl Window {
+    fn insert(&mut self, k: Vec<u8>, v: Rc<[u8]>) {
+        let add = k.len() + v.len();
+        let klen = k.len();
+        if let Some(old) = self.entries.insert(k, v) {
+            self.bytes -= klen + old.len();
+        }
+        self.bytes += add;
+    }
+
+    fn remove(&mut self, k: &[u8]) {
+        if let Some(old) = self.entries.remove(k) {
+            self.bytes -= k.len() + old.len();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -70,27 +92,34 @@ impl Windows {
     /// Adds the entries `[start, end)` read from RocksDB: a new window, or
     /// an extension of the window that ends at `start` or starts at `end`.
     pub(crate) fn add(&mut self, start: Vec<u8>, end: Vec<u8>, read: Vec<(Vec<u8>, Rc<[u8]>)>) {
-        // An extension upwards: the window ending where this begins.
-        if let Some((s, w)) = self
+        let read_bytes: usize = read.iter().map(|(k, v)| k.len() + v.len()).sum();
+        // An extension upwards: the window ending where this begins (unless
+        // it would grow too large: then the chunk, exact on its own, is a
+        // window of its own).
+        let below = self
             .by_start
-            .range_mut::<[u8], _>((Unbounded, Excluded(start.as_slice())))
+            .range::<[u8], _>((Unbounded, Excluded(start.as_slice())))
             .next_back()
-        {
-            if w.end == start {
-                let s = s.clone();
-                let mut w = self.by_start.remove(&s).expect("found");
-                w.end = end;
-                w.entries.extend(read);
-                self.by_start.insert(s, w);
-                return;
+            .filter(|(_, w)| w.end == start && w.bytes + read_bytes <= WINDOW_MAX_BYTES)
+            .map(|(s, _)| s.clone());
+        if let Some(s) = below {
+            let w = self.by_start.get_mut(&s).expect("found");
+            w.end = end;
+            for (k, v) in read {
+                w.insert(k, v);
             }
+            return;
         }
         // An extension downwards: the window starting where this ends.
         if let Some(mut w) = self.by_start.remove(&end) {
-            w.entries.extend(read);
-            self.drop_overlapping(&start, &w.end);
-            self.by_start.insert(start, w);
-            return;
+            if w.bytes + read_bytes <= WINDOW_MAX_BYTES {
+                for (k, v) in read {
+                    w.insert(k, v);
+                }
+                self.drop_overlapping(&start, &w.end);
+                self.by_start.insert(start, w);
+                return;
+            }
         }
         self.drop_overlapping(&start, &end);
         if self.by_start.len() >= MAX_WINDOWS {
@@ -103,11 +132,15 @@ impl Windows {
             self.by_start.remove(&oldest);
         }
         self.made += 1;
-        let w = Window {
+        let mut w = Window {
             end,
-            entries: read.into_iter().collect(),
+            entries: BTreeMap::new(),
+            bytes: 0,
             born: self.made,
         };
+        for (k, v) in read {
+            w.insert(k, v);
+        }
         self.by_start.insert(start, w);
     }
 
@@ -148,12 +181,15 @@ impl Windows {
             return;
         };
         match v {
-            None => {
-                w.entries.remove(raw);
+            None => w.remove(raw),
+            Some(v)
+                if raw.len() + v.len() <= WINDOW_MAX_ENTRY
+                    && w.entries.len() < MAX_WINDOW_ENTRIES
+                    && w.bytes + raw.len() + v.len() <= WINDOW_MAX_BYTES =>
+            {
+                w.insert(raw.to_vec(), v.clone())
             }
-            Some(v) if v.len() <= WINDOW_MAX_VALUE && w.entries.len() < MAX_WINDOW_ENTRIES => {
-                w.entries.insert(raw.to_vec(), v.clone());
-            }
+            // Too large to keep: the window goes, so it never misses it.
             Some(_) => self.forget(raw),
         }
     }
@@ -161,7 +197,7 @@ impl Windows {
     /// A deletion was staged: it leaves its window now.
     pub(crate) fn staged_delete(&mut self, raw: &[u8]) {
         if let Some(w) = self.holding_mut(raw) {
-            w.entries.remove(raw);
+            w.remove(raw);
         }
     }
 
@@ -238,5 +274,36 @@ mod tests {
         }
         assert_eq!(w.by_start.len(), MAX_WINDOWS);
         assert!(w.holding(b"n").is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn windows_stay_within_their_byte_budget() {
+        let mut w = Windows::default();
+        let big = |k: &str| {
+            (
+                k.as_bytes().to_vec(),
+                Rc::from(vec![0u8; WINDOW_MAX_ENTRY - 8]),
+            )
+        };
+        let chunk: Vec<_> = (0..40).map(|i| big(&format!("a{i:03}"))).collect();
+        w.add(b"a".to_vec(), b"b".to_vec(), chunk);
+        let bytes = w.by_start[&b"a"[..]].bytes;
+        assert_eq!(bytes, 40 * (4 + WINDOW_MAX_ENTRY - 8));
+        // A chunk that would take the window past the budget becomes a
+        // window of its own.
+        let chunk: Vec<_> = (0..40).map(|i| big(&format!("b{i:03}"))).collect();
+        w.add(b"b".to_vec(), b"c".to_vec(), chunk);
+        assert_eq!(w.by_start.len(), 2);
+        assert!(w.by_start.values().all(|x| x.bytes <= WINDOW_MAX_BYTES));
+        // A committed entry that would pass the budget drops the window.
+        for i in 0..40 {
+            w.committed(format!("b{i:03}x").as_bytes(), Some(&big("x").1));
+        }
+        assert!(w.holding(b"b000").is_none());
+        // Removing entries gives their bytes back.
+        w.add(b"d".to_vec(), b"e".to_vec(), vec![big("d1"), big("d2")]);
+        w.committed(b"d1", None);
+        w.staged_delete(b"d2");
+        assert_eq!(w.by_start[&b"d"[..]].bytes, 0);
     }
 }
