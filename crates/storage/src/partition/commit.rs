@@ -226,6 +226,22 @@ impl Partition {
         self.compacting.set(false);
     }
 
+    /// A closure that flushes both memtables and waits until RocksDB has no
+    /// compaction left to run (blocking; tests).
+    pub fn settle_fn(&self) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let e = |e| Error::storage("settle", e);
+            db.flush().map_err(e)?;
+            if let Some(sub) = db.cf_handle(SUB_CF) {
+                db.flush_cf(&sub).map_err(e)?;
+            }
+            let mut opts = rocksdb::WaitForCompactOptions::default();
+            opts.set_flush(true);
+            db.wait_for_compact(&opts).map_err(e)
+        }
+    }
+
     /// A closure counting the stored subkeys (blocking; tests and admin use).
     pub fn count_subkeys_fn(&self) -> impl FnOnce() -> u64 + Send + 'static {
         let db = self.db.clone();

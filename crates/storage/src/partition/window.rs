@@ -89,48 +89,12 @@ impl Windows {
         (end <= w.end.as_slice()).then_some((start, w))
     }
 
-    /// Adds the entries `[start, end)` read from RocksDB: a new window, or
-    /// an extension of the window that ends at `start` or starts at `end`.
+    /// Adds the entries `[start, end)` read from RocksDB. Windows it
+    /// overlaps or touches are merged into it (two exact copies of one
+    /// committed state agree where they overlap, so their union is exact),
+    /// or dropped when the merged window would pass its budget: the pops at
+    /// the two ends of a small sorted set share one window.
     pub(crate) fn add(&mut self, start: Vec<u8>, end: Vec<u8>, read: Vec<(Vec<u8>, Rc<[u8]>)>) {
-        let read_bytes: usize = read.iter().map(|(k, v)| k.len() + v.len()).sum();
-        // An extension upwards: the window ending where this begins (unless
-        // it would grow too large: then the chunk, exact on its own, is a
-        // window of its own).
-        let below = self
-            .by_start
-            .range::<[u8], _>((Unbounded, Excluded(start.as_slice())))
-            .next_back()
-            .filter(|(_, w)| w.end == start && w.bytes + read_bytes <= WINDOW_MAX_BYTES)
-            .map(|(s, _)| s.clone());
-        if let Some(s) = below {
-            let w = self.by_start.get_mut(&s).expect("found");
-            w.end = end;
-            for (k, v) in read {
-                w.insert(k, v);
-            }
-            return;
-        }
-        // An extension downwards: the window starting where this ends.
-        if let Some(mut w) = self.by_start.remove(&end) {
-            if w.bytes + read_bytes <= WINDOW_MAX_BYTES {
-                for (k, v) in read {
-                    w.insert(k, v);
-                }
-                self.drop_overlapping(&start, &w.end);
-                self.by_start.insert(start, w);
-                return;
-            }
-        }
-        self.drop_overlapping(&start, &end);
-        if self.by_start.len() >= MAX_WINDOWS {
-            let oldest = self
-                .by_start
-                .iter()
-                .min_by_key(|(_, w)| w.born)
-                .map(|(s, _)| s.clone())
-                .expect("not empty");
-            self.by_start.remove(&oldest);
-        }
         self.made += 1;
         let mut w = Window {
             end,
@@ -141,27 +105,47 @@ impl Windows {
         for (k, v) in read {
             w.insert(k, v);
         }
-        self.by_start.insert(start, w);
-    }
-
-    fn drop_overlapping(&mut self, start: &[u8], end: &[u8]) {
-        let mut gone: Vec<Vec<u8>> = self
+        let mut start = start;
+        let met: Vec<Vec<u8>> = self
             .by_start
-            .range::<[u8], _>((Included(start), Excluded(end)))
+            .range::<[u8], _>((Unbounded, Included(w.end.as_slice())))
+            .rev()
+            .take_while(|(_, o)| o.end >= start)
             .map(|(s, _)| s.clone())
             .collect();
-        if let Some((s, w)) = self
-            .by_start
-            .range::<[u8], _>((Unbounded, Excluded(start)))
-            .next_back()
-        {
-            if w.end.as_slice() > start {
-                gone.push(s.clone());
+        for s in met {
+            let o = self.by_start.remove(&s).expect("listed");
+            let fits = w.bytes + o.bytes <= WINDOW_MAX_BYTES
+                && w.entries.len() + o.entries.len() <= MAX_WINDOW_ENTRIES;
+            if !fits {
+                // One that only touches stays as it is; one that overlaps goes.
+                if o.end == start || s == w.end {
+                    self.by_start.insert(s, o);
+                }
+                continue;
+            }
+            if s < start {
+                start = s;
+            }
+            if o.end > w.end {
+                w.end = o.end;
+            }
+            for (k, v) in o.entries {
+                if !w.entries.contains_key(&k) {
+                    w.insert(k, v);
+                }
             }
         }
-        for s in gone {
-            self.by_start.remove(&s);
+        if self.by_start.len() >= MAX_WINDOWS {
+            let oldest = self
+                .by_start
+                .iter()
+                .min_by_key(|(_, w)| w.born)
+                .map(|(s, _)| s.clone())
+                .expect("not empty");
+            self.by_start.remove(&oldest);
         }
+        self.by_start.insert(start, w);
     }
 
     fn holding_mut(&mut self, key: &[u8]) -> Option<&mut Window> {
@@ -259,16 +243,20 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_windows_are_replaced_and_the_oldest_evicted() {
+    fn overlapping_windows_merge_and_the_oldest_is_evicted() {
         let mut w = Windows::default();
         w.add(b"a".to_vec(), b"d".to_vec(), vec![e("b")]);
         w.add(b"m".to_vec(), b"p".to_vec(), vec![e("n")]);
-        // Overlaps the first: replaces it.
+        // Overlaps the first: one window over both ranges.
         w.add(b"c".to_vec(), b"e".to_vec(), vec![e("c")]);
-        assert!(w.holding(b"b").is_none());
         assert_eq!(w.by_start.len(), 2);
-        w.committed(b"c", None);
-        assert_eq!(w.by_start[&b"c"[..]].entries.len(), 0);
+        assert_eq!(keys(&w, "a"), ["b", "c"]);
+        assert_eq!(w.by_start[&b"a"[..]].end, b"e");
+        // Touches both: all three become one.
+        w.add(b"e".to_vec(), b"m".to_vec(), vec![e("f")]);
+        assert_eq!(w.by_start.len(), 1);
+        assert_eq!(keys(&w, "a"), ["b", "c", "f", "n"]);
+        assert_eq!(w.by_start[&b"a"[..]].end, b"p");
         for i in 0..(MAX_WINDOWS as u8 + 4) {
             w.add(vec![b'q', i, 0], vec![b'q', i, 1], vec![]);
         }
