@@ -499,3 +499,58 @@ fn ping_and_echo_run_inside_multi_as_in_redis_server() {
         assert_eq!(r, R::Nil, "{addr}");
     }
 }
+
+/// SINTERCARD and ZINTERCARD, replies and error texts to the letter, against
+/// redis-server.
+#[test]
+fn intercard_commands_match_redis_server() {
+    let (_servers, mut ours, mut theirs) = both();
+    let steps: &[&[&str]] = &[
+        &["SADD", "{s}1", "a", "b", "c", "d"],
+        &["SADD", "{s}2", "b", "c", "d", "e"],
+        &["SET", "{s}str", "x"],
+        &["SINTERCARD", "2", "{s}1", "{s}2"],
+        &["SINTERCARD", "2", "{s}1", "{s}2", "LIMIT", "2"],
+        &["SINTERCARD", "2", "{s}1", "{s}2", "limit", "0"],
+        &["SINTERCARD", "1", "{s}1", "LIMIT", "10"],
+        &["SINTERCARD", "2", "{s}1", "{s}none"],
+        &["SINTERCARD", "2", "{s}none", "{s}str"],
+        &["SINTERCARD", "2", "{s}1", "{s}str"],
+        &["SINTERCARD", "0", "{s}1"],
+        &["SINTERCARD", "-1", "{s}1"],
+        &["SINTERCARD", "x", "{s}1"],
+        &["SINTERCARD", "3", "{s}1", "{s}2"],
+        &["SINTERCARD", "1", "{s}1", "LIMIT", "-1"],
+        &["SINTERCARD", "1", "{s}1", "LIMIT", "x"],
+        &["SINTERCARD", "1", "{s}1", "LIMIT"],
+        &["SINTERCARD", "1", "{s}1", "foo"],
+        &["SINTERCARD", "1"],
+        &["ZADD", "{s}z1", "1", "a", "2", "b", "3", "c"],
+        &["ZADD", "{s}z2", "5", "b", "6", "c", "7", "d"],
+        &["ZINTERCARD", "2", "{s}z1", "{s}z2"],
+        &["ZINTERCARD", "2", "{s}z1", "{s}1"],
+        &["ZINTERCARD", "2", "{s}z1", "{s}z2", "LIMIT", "1"],
+        &["ZINTERCARD", "1", "{s}none"],
+        &["ZINTERCARD", "2", "{s}z1", "{s}str"],
+        &["ZINTERCARD", "2", "{s}none", "{s}str"],
+        &["ZINTERCARD", "0", "{s}z1"],
+        &["ZINTERCARD", "x", "{s}z1"],
+        &["ZINTERCARD", "3", "{s}z1"],
+        &["ZINTERCARD", "1", "{s}z1", "LIMIT", "-1"],
+        &["ZINTERCARD", "1", "{s}z1", "LIMIT"],
+        &["ZINTERCARD", "1", "{s}z1", "foo"],
+    ];
+    for w in steps {
+        assert_eq!(ours.cmd(w), theirs.cmd(w), "{w:?}");
+    }
+    assert_eq!(
+        ours.cmd(&["SINTERCARD", "2", "{s}1", "{s}2"]),
+        R::Int(3),
+        "the count itself"
+    );
+    assert_eq!(
+        ours.cmd(&["ZINTERCARD", "2", "{s}z1", "{s}z2"]),
+        R::Int(2),
+        "the count itself"
+    );
+}

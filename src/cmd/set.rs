@@ -48,5 +48,6 @@ pub fn apply(t: &mut Tx<'_>, c: &SetCmd<'_>) -> CmdResult {
         SetCmd::Store { op, dest, keys } => {
             Value::Int(t.set_combine_store(set_op(op), dest, keys)? as i64)
         }
+        SetCmd::InterCard { keys, limit } => Value::Int(t.sintercard(keys, limit)? as i64),
     })
 }

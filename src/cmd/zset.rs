@@ -127,6 +127,7 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
                 t.zscan(key, scan.after.as_deref(), scan.count, &|m| scan.keep(m))?;
             scan_page(next, scored(items, true))
         }
+        ZSetCmd::InterCard { keys, limit } => Value::Int(t.zintercard(keys, limit)? as i64),
         ZSetCmd::Combine {
             op,
             dest,

@@ -203,6 +203,14 @@ impl Tx<'_> {
             .collect())
     }
 
+    /// SINTERCARD: the size of the intersection of sets in this slot,
+    /// counted up to `limit` (0: all). Every key's type is checked first,
+    /// as Redis does.
+    pub fn sintercard(&self, keys: &[&[u8]], limit: u64) -> Result<u64, Error> {
+        let n = self.set_combine(SetOp::Inter, keys)?.len() as u64;
+        Ok(if limit == 0 { n } else { n.min(limit) })
+    }
+
     /// SINTER/SUNION/SDIFF of sets in this slot, in byte order.
     pub fn set_combine(&self, op: SetOp, keys: &[&[u8]]) -> Result<Vec<Vec<u8>>, Error> {
         let mut sets = Vec::with_capacity(keys.len());

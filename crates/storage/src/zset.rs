@@ -522,6 +522,15 @@ impl Tx<'_> {
 
     /// ZUNION, ZINTER and ZDIFF: the combined (member, score) pairs ordered
     /// by (score, member). `weights` has one weight per key (ZDIFF: all 1).
+    /// ZINTERCARD: the size of the intersection of sorted sets (or sets)
+    /// in this slot, counted up to `limit` (0: all).
+    pub fn zintercard(&self, keys: &[&[u8]], limit: u64) -> Result<u64, Error> {
+        let n = self
+            .zcombine(SetOp::Inter, keys, &[], Aggregate::Sum)?
+            .len() as u64;
+        Ok(if limit == 0 { n } else { n.min(limit) })
+    }
+
     pub fn zcombine(
         &self,
         op: SetOp,

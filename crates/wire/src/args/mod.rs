@@ -77,6 +77,26 @@ pub fn arity(name: &str) -> WireError {
     bad(format!("wrong number of arguments for '{name}' command"))
 }
 
+/// `numkeys key ... [LIMIT limit]` (SINTERCARD, ZINTERCARD): the keys and
+/// the limit (0: none), with Redis's errors. The key count was checked when
+/// the keys were found (`table`).
+pub fn keys_and_limit<'a>(a: &mut Args<'a>) -> Result<(&'a [&'a [u8]], u64), WireError> {
+    let n = a.count()? as usize;
+    let rest = a.rest();
+    let keys = rest.get(..n).ok_or_else(syntax)?;
+    let mut limit = 0;
+    let a = &mut Args::new(&rest[n..]);
+    while a.left() > 0 {
+        if !a.eat("limit") || a.left() == 0 {
+            return Err(syntax());
+        }
+        limit = parse_int(a.word()?)
+            .and_then(|l| u64::try_from(l).ok())
+            .ok_or_else(|| bad("LIMIT can't be negative"))?;
+    }
+    Ok((keys, limit))
+}
+
 /// Pairs of argument words (`field value ...`).
 pub type WordPairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 

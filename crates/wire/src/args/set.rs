@@ -1,7 +1,8 @@
 //! Set commands: SADD, SREM, SISMEMBER, SMISMEMBER, SMEMBERS, SCARD, SPOP,
-//! SRANDMEMBER, SSCAN, SINTER, SUNION, SDIFF and their STORE forms.
+//! SRANDMEMBER, SSCAN, SINTER, SUNION, SDIFF and their STORE forms,
+//! SINTERCARD.
 
-use super::{not_named, Args, ScanOpts, SetOp};
+use super::{keys_and_limit, not_named, Args, ScanOpts, SetOp};
 use crate::codes::{ErrorCode, WireError};
 use crate::num::parse_int;
 
@@ -54,6 +55,12 @@ pub enum SetCmd<'a> {
         dest: Key<'a>,
         keys: &'a [Key<'a>],
     },
+    /// SINTERCARD numkeys key ... [LIMIT limit]: the intersection's size,
+    /// counting stopped at `limit` (0: no limit).
+    InterCard {
+        keys: &'a [Key<'a>],
+        limit: u64,
+    },
 }
 
 impl<'a> SetCmd<'a> {
@@ -74,6 +81,10 @@ impl<'a> SetCmd<'a> {
             } else {
                 SetCmd::Combine { op, keys: a.rest() }
             });
+        }
+        if name == "sintercard" {
+            let (keys, limit) = keys_and_limit(a)?;
+            return Ok(SetCmd::InterCard { keys, limit });
         }
         let key = a.word()?;
         Ok(match name {

@@ -6,7 +6,7 @@
 //! ZSCAN, ZUNION, ZINTER, ZDIFF and their *STORE forms (WEIGHTS,
 //! AGGREGATE, WITHSCORES). Scores are IEEE doubles; NaN is refused.
 
-use super::{bad, not_named, syntax, Args, ScanOpts, SetOp};
+use super::{bad, keys_and_limit, not_named, syntax, Args, ScanOpts, SetOp};
 use crate::codes::{ErrorCode, WireError};
 use crate::num::{parse_float, parse_int};
 
@@ -141,6 +141,12 @@ pub enum ZSetCmd<'a> {
         aggregate: Aggregate,
         with_scores: bool,
     },
+    /// ZINTERCARD numkeys key ... [LIMIT limit]: the intersection's size,
+    /// counting stopped at `limit` (0: no limit).
+    InterCard {
+        keys: &'a [Key<'a>],
+        limit: u64,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,6 +166,10 @@ impl<'a> ZSetCmd<'a> {
         };
         if let Some(op) = combine {
             return zcombine(a, op, name.ends_with("store"));
+        }
+        if name == "zintercard" {
+            let (keys, limit) = keys_and_limit(a)?;
+            return Ok(ZSetCmd::InterCard { keys, limit });
         }
         let key = a.word()?;
         Ok(match name {

@@ -434,20 +434,39 @@ impl Command {
             Keys::NumKeys { fixed } => {
                 let fixed = fixed as usize;
                 let at = fixed + 1;
+                // Redis words these errors in two ways: ZUNION's family, and
+                // the newer commands (SINTERCARD, LMPOP, ...).
+                let newer = matches!(self.name, "sintercard");
                 let count = args
                     .get(at)
                     .and_then(|w| std::str::from_utf8(w).ok())
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
-                if count <= 0 {
+                    .and_then(|s| s.parse::<i64>().ok());
+                let count = match count {
+                    None if newer => None,
+                    None => return Err(WireError::of(ErrorCode::NotInteger)),
+                    Some(c) => Some(c).filter(|&c| c > 0),
+                };
+                let Some(count) = count else {
                     return Err(WireError::new(
                         ErrorCode::BadArguments,
-                        format!("at least 1 input key is needed for '{}' command", self.name),
+                        match newer {
+                            true => "numkeys should be greater than 0".to_string(),
+                            false => format!(
+                                "at least 1 input key is needed for '{}' command",
+                                self.name
+                            ),
+                        },
                     ));
-                }
+                };
                 let count = count as usize;
                 if at + count >= n {
-                    return Err(WireError::new(ErrorCode::BadArguments, "syntax error"));
+                    return Err(WireError::new(
+                        ErrorCode::BadArguments,
+                        match newer {
+                            true => "Number of keys can't be greater than number of args",
+                            false => "syntax error",
+                        },
+                    ));
                 }
                 Ok((1..=fixed).chain(at + 1..=at + count).collect())
             }
