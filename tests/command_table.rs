@@ -554,3 +554,33 @@ fn intercard_commands_match_redis_server() {
         "the count itself"
     );
 }
+
+/// SMOVE, in Redis's order of checks, against redis-server; the member
+/// really moves (and the emptied source is gone).
+#[test]
+fn smove_matches_redis_server() {
+    let (_servers, mut ours, mut theirs) = both();
+    let steps: &[&[&str]] = &[
+        &["SMOVE", "{m}a", "{m}b", "x"],
+        &["SADD", "{m}a", "x", "y"],
+        &["SET", "{m}str", "v"],
+        &["SMOVE", "{m}a", "{m}str", "x"],
+        &["SMOVE", "{m}none", "{m}str", "x"],
+        &["SMOVE", "{m}str", "{m}a", "x"],
+        &["SMOVE", "{m}a", "{m}a", "x"],
+        &["SMOVE", "{m}a", "{m}a", "z"],
+        &["SMOVE", "{m}a", "{m}b", "z"],
+        &["SMOVE", "{m}a", "{m}b", "x"],
+        &["SMEMBERS", "{m}a"],
+        &["SMEMBERS", "{m}b"],
+        &["SMOVE", "{m}a", "{m}b", "y"],
+        &["EXISTS", "{m}a"],
+        &["SCARD", "{m}b"],
+        &["SMOVE", "{m}a", "{m}b"],
+        &["SMOVE", "{m}a", "{m}b", "x", "extra"],
+    ];
+    for w in steps {
+        assert_eq!(ours.cmd(w), theirs.cmd(w), "{w:?}");
+    }
+    assert_eq!(ours.cmd(&["SISMEMBER", "{m}b", "y"]), R::Int(1));
+}

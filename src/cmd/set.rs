@@ -49,5 +49,6 @@ pub fn apply(t: &mut Tx<'_>, c: &SetCmd<'_>) -> CmdResult {
             Value::Int(t.set_combine_store(set_op(op), dest, keys)? as i64)
         }
         SetCmd::InterCard { keys, limit } => Value::Int(t.sintercard(keys, limit)? as i64),
+        SetCmd::Move { src, dst, member } => Value::Int(t.smove(src, dst, member)? as i64),
     })
 }

@@ -81,6 +81,24 @@ impl Tx<'_> {
         self.remove_members(key, T, members)
     }
 
+    /// SMOVE, in Redis's order: a missing source moves nothing (whatever
+    /// the destination holds); then both keys must be sets; moving within
+    /// one set only checks membership. Returns whether the member moved.
+    pub fn smove(&mut self, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool, Error> {
+        if self.set(src)?.is_none() {
+            return Ok(false);
+        }
+        self.set(dst)?;
+        if src == dst {
+            return Ok(self.smismember(src, &[member])?[0]);
+        }
+        if self.srem(src, &[member])? == 0 {
+            return Ok(false);
+        }
+        self.sadd(dst, &[member])?;
+        Ok(true)
+    }
+
     pub fn smismember(&self, key: &[u8], members: &[&[u8]]) -> Result<Vec<bool>, Error> {
         let Some(c) = self.set(key)? else {
             return Ok(vec![false; members.len()]);

@@ -1,6 +1,6 @@
 //! Set commands: SADD, SREM, SISMEMBER, SMISMEMBER, SMEMBERS, SCARD, SPOP,
 //! SRANDMEMBER, SSCAN, SINTER, SUNION, SDIFF and their STORE forms,
-//! SINTERCARD.
+//! SINTERCARD, SMOVE.
 
 use super::{keys_and_limit, not_named, Args, ScanOpts, SetOp};
 use crate::codes::{ErrorCode, WireError};
@@ -61,6 +61,12 @@ pub enum SetCmd<'a> {
         keys: &'a [Key<'a>],
         limit: u64,
     },
+    /// SMOVE source destination member (both keys in one slot).
+    Move {
+        src: Key<'a>,
+        dst: Key<'a>,
+        member: &'a [u8],
+    },
 }
 
 impl<'a> SetCmd<'a> {
@@ -119,6 +125,15 @@ impl<'a> SetCmd<'a> {
                 };
                 a.end()?;
                 SetCmd::RandMember { key, count }
+            }
+            "smove" => {
+                let (dst, member) = (a.word()?, a.word()?);
+                a.end()?;
+                SetCmd::Move {
+                    src: key,
+                    dst,
+                    member,
+                }
             }
             "sscan" => SetCmd::Scan {
                 key,

@@ -18,6 +18,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "sismember", 3, FAST | READONLY | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Determine if a given value is a member of a set").reply(Reply::Int),
     c(G, "smembers", 2, READONLY | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Get all the members in a set").reply(Reply::Array).tips(&["nondeterministic_output_order"]),
     c(G, "smismember", -3, FAST | READONLY | STORED, k(1, 1, 1), acl::SET, "6.2.0", "Returns the membership associated with the given elements for a set").reply(Reply::Array),
+    c(G, "smove", 4, FAST | WRITE | STORED, k(1, 2, 1), acl::SET, "1.0.0", "Move a member from one set to another").reply(Reply::Int),
     c(G, "spop", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Remove and return one or multiple random members from a set").reply(Reply::Varies).tips(&["nondeterministic_output"]),
     c(G, "srandmember", -2, READONLY | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Get one or multiple random members from a set").reply(Reply::Varies).tips(&["nondeterministic_output"]),
     c(G, "srem", -3, FAST | WRITE | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Remove one or more members from a set").reply(Reply::Int),
