@@ -584,3 +584,68 @@ fn smove_matches_redis_server() {
     }
     assert_eq!(ours.cmd(&["SISMEMBER", "{m}b", "y"]), R::Int(1));
 }
+
+/// LMPOP and ZMPOP against redis-server: the first key holding the type,
+/// Redis's order of checks and its error texts; no key to pop answers a
+/// null array (`*-1`), byte for byte.
+#[test]
+fn lmpop_and_zmpop_match_redis_server() {
+    use std::io::{Read, Write};
+    let (redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let steps: &[&[&str]] = &[
+        &["LMPOP", "1", "{l}none", "LEFT"],
+        &["RPUSH", "{l}b", "1", "2", "3"],
+        &["SET", "{l}s", "v"],
+        &["LMPOP", "2", "{l}a", "{l}b", "LEFT"],
+        &["LMPOP", "2", "{l}a", "{l}b", "right", "COUNT", "5"],
+        &["LMPOP", "1", "{l}b", "LEFT"],
+        &["LMPOP", "2", "{l}s", "{l}b", "LEFT"],
+        &["LMPOP", "2", "{l}none", "{l}s", "LEFT"],
+        &["RPUSH", "{l}b", "x"],
+        &["LMPOP", "2", "{l}b", "{l}s", "LEFT"],
+        &["LMPOP", "0", "{l}a", "LEFT"],
+        &["LMPOP", "x", "{l}a", "LEFT"],
+        &["LMPOP", "2", "{l}a", "LEFT"],
+        &["LMPOP", "5", "{l}a", "LEFT"],
+        &["LMPOP", "1", "{l}a"],
+        &["LMPOP", "1", "{l}a", "UP"],
+        &["LMPOP", "1", "{l}a", "LEFT", "COUNT", "0"],
+        &["LMPOP", "1", "{l}a", "LEFT", "COUNT", "-1"],
+        &["LMPOP", "1", "{l}a", "LEFT", "COUNT", "x"],
+        &["LMPOP", "1", "{l}a", "LEFT", "COUNT"],
+        &["LMPOP", "1", "{l}a", "LEFT", "COUNT", "1", "COUNT", "2"],
+        &["LMPOP", "1", "{l}a", "LEFT", "foo"],
+        &["ZADD", "{l}z", "1", "a", "2", "b", "3.5", "c"],
+        &["ZMPOP", "2", "{l}none", "{l}z", "MIN"],
+        &["ZMPOP", "1", "{l}z", "max", "COUNT", "5"],
+        &["ZMPOP", "1", "{l}z", "MAX"],
+        &["ZMPOP", "2", "{l}s", "{l}z", "MIN"],
+        &["ZMPOP", "0", "{l}z", "MIN"],
+        &["ZMPOP", "2", "{l}z", "MIN"],
+        &["ZMPOP", "1", "{l}z"],
+        &["ZMPOP", "1", "{l}z", "UP"],
+        &["ZMPOP", "1", "{l}z", "MIN", "COUNT", "0"],
+    ];
+    for w in steps {
+        assert_eq!(ours.cmd(w), theirs.cmd(w), "{w:?}");
+    }
+    assert_eq!(
+        ours.cmd(&["ZMPOP", "1", "{l}z", "MIN"]),
+        R::Nil,
+        "the set was emptied"
+    );
+    let raw = |addr| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"*4\r\n$5\r\nLMPOP\r\n$1\r\n1\r\n$6\r\n{l}nil\r\n$4\r\nLEFT\r\n")
+            .unwrap();
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).unwrap();
+        b
+    };
+    assert_eq!(raw(node.resp_addr()), *b"*-1\r\n");
+    assert_eq!(raw(raddr), *b"*-1\r\n");
+    drop(redis);
+}

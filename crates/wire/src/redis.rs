@@ -9,7 +9,7 @@
 use super::codec::Reader;
 use super::command::{read_found, NamedCommand};
 use super::set_opts::SetOptions;
-use super::table::{self, flag, Exec, Planner};
+use super::table::{self, flag, Exec, Planner, Reply};
 use super::value::{glob_match, Value};
 use super::Request;
 use crate::codes::{ErrorCode, WireError};
@@ -20,6 +20,9 @@ use crate::num::parse_int;
 pub enum Shape {
     /// `u64` version, then a value.
     Named,
+    /// Like `Named`, but nil is a null array (LMPOP, ZMPOP: rows whose
+    /// reply is `Reply::ArrayOrNil`).
+    NamedOrNullArray,
     /// GET: a `found` → bulk or nil.
     Found,
     /// SET opcode: `u8` applied → +OK or nil.
@@ -95,7 +98,10 @@ pub fn plan<'a>(args: &[&'a [u8]]) -> Plan<'a> {
     match cmd.exec {
         Exec::Named => Plan::Run(
             Request::Command(NamedCommand::new(args.to_vec())),
-            Shape::Named,
+            match cmd.reply_shape() {
+                Reply::ArrayOrNil => Shape::NamedOrNullArray,
+                _ => Shape::Named,
+            },
         ),
         Exec::Conn(c) => Plan::Conn(c),
         Exec::Resp(p) => planner(p, args),
@@ -469,7 +475,7 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
     let bad = |e: super::Error| WireError::new(ErrorCode::Internal, format!("bad reply: {e}"));
     let mut r = Reader::new(body);
     Ok(match shape {
-        Shape::Named | Shape::MemberScan => {
+        Shape::Named | Shape::NamedOrNullArray | Shape::MemberScan => {
             r.u64("version").map_err(bad)?;
             Value::decode(&mut r, 0).map_err(bad)?
         }

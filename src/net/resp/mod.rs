@@ -307,7 +307,9 @@ async fn settle(
             }
         };
         match converted {
-            Ok(Value::Nil) if shape == Shape::BPop(true) => resp::encode_null_array(out, st.resp3),
+            Ok(Value::Nil) if matches!(shape, Shape::BPop(true) | Shape::NamedOrNullArray) => {
+                resp::encode_null_array(out, st.resp3)
+            }
             Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {
                 // [cursor, items]: the member cursor becomes an integer.
                 if let Some(Value::Bytes(c)) = page.first_mut() {

@@ -2,7 +2,7 @@
 //! LRANGE, LLEN, LINDEX, LSET, LINSERT, LTRIM, LREM, LPOS, LMOVE and
 //! RPOPLPUSH.
 
-use super::{bad, not_named, syntax, Args};
+use super::{bad, keys_end_count, not_named, syntax, Args};
 use crate::codes::WireError;
 
 type Key<'a> = &'a [u8];
@@ -23,6 +23,13 @@ pub enum ListCmd<'a> {
         key: Key<'a>,
         left: bool,
         count: Option<u64>,
+    },
+    /// LMPOP numkeys key ... LEFT|RIGHT [COUNT count]: pops from the first
+    /// key holding a list.
+    MPop {
+        keys: &'a [Key<'a>],
+        left: bool,
+        count: u64,
     },
     Range {
         key: Key<'a>,
@@ -85,6 +92,14 @@ fn side(w: &[u8]) -> Result<bool, WireError> {
 
 impl<'a> ListCmd<'a> {
     pub fn parse(name: &str, a: &mut Args<'a>) -> Result<ListCmd<'a>, WireError> {
+        if name == "lmpop" {
+            let (keys, right, count) = keys_end_count(a, ["left", "right"])?;
+            return Ok(ListCmd::MPop {
+                keys,
+                left: !right,
+                count,
+            });
+        }
         let key = a.word()?;
         Ok(match name {
             "lpush" | "rpush" | "lpushx" | "rpushx" => ListCmd::Push {

@@ -97,6 +97,38 @@ pub fn keys_and_limit<'a>(a: &mut Args<'a>) -> Result<(&'a [&'a [u8]], u64), Wir
     Ok((keys, limit))
 }
 
+/// `numkeys key ... WHERE [COUNT count]` (LMPOP's LEFT|RIGHT, ZMPOP's
+/// MIN|MAX): the keys, whether `where_` named the second of `ends`, and the
+/// count (1 by default), with Redis's errors.
+pub fn keys_end_count<'a>(
+    a: &mut Args<'a>,
+    ends: [&str; 2],
+) -> Result<(&'a [&'a [u8]], bool, u64), WireError> {
+    let n = a.count()? as usize;
+    let rest = a.rest();
+    let keys = rest.get(..n).ok_or_else(syntax)?;
+    let a = &mut Args::new(&rest[n..]);
+    let second = if a.eat(ends[0]) {
+        false
+    } else if a.eat(ends[1]) {
+        true
+    } else {
+        return Err(syntax());
+    };
+    let mut count = None;
+    while a.left() > 0 {
+        if count.is_some() || !a.eat("count") || a.left() == 0 {
+            return Err(syntax());
+        }
+        count = Some(
+            parse_int(a.word()?)
+                .filter(|&c| c > 0)
+                .ok_or_else(|| bad("count should be greater than 0"))? as u64,
+        );
+    }
+    Ok((keys, second, count.unwrap_or(1)))
+}
+
 /// Pairs of argument words (`field value ...`).
 pub type WordPairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 

@@ -6,7 +6,7 @@
 //! ZSCAN, ZUNION, ZINTER, ZDIFF and their *STORE forms (WEIGHTS,
 //! AGGREGATE, WITHSCORES). Scores are IEEE doubles; NaN is refused.
 
-use super::{bad, keys_and_limit, not_named, syntax, Args, ScanOpts, SetOp};
+use super::{bad, keys_and_limit, keys_end_count, not_named, syntax, Args, ScanOpts, SetOp};
 use crate::codes::{ErrorCode, WireError};
 use crate::num::{parse_float, parse_int};
 
@@ -141,6 +141,13 @@ pub enum ZSetCmd<'a> {
         aggregate: Aggregate,
         with_scores: bool,
     },
+    /// ZMPOP numkeys key ... MIN|MAX [COUNT count]: pops from the first key
+    /// holding a sorted set.
+    MPop {
+        keys: &'a [Key<'a>],
+        max: bool,
+        count: u64,
+    },
     /// ZINTERCARD numkeys key ... [LIMIT limit]: the intersection's size,
     /// counting stopped at `limit` (0: no limit).
     InterCard {
@@ -166,6 +173,10 @@ impl<'a> ZSetCmd<'a> {
         };
         if let Some(op) = combine {
             return zcombine(a, op, name.ends_with("store"));
+        }
+        if name == "zmpop" {
+            let (keys, max, count) = keys_end_count(a, ["min", "max"])?;
+            return Ok(ZSetCmd::MPop { keys, max, count });
         }
         if name == "zintercard" {
             let (keys, limit) = keys_and_limit(a)?;

@@ -2,7 +2,7 @@
 //! keys, categories and summaries).
 
 use super::flag::*;
-use super::{acl, c, k, Command, Group, Planner, Reply};
+use super::{acl, c, k, Command, Group, Keys, Planner, Reply};
 
 const G: Group = Group::List;
 
@@ -16,6 +16,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "linsert", 5, DENYOOM | WRITE | STORED, k(1, 1, 1), acl::LIST, "2.2.0", "Insert an element before or after another element in a list").reply(Reply::Int),
     c(G, "llen", 2, FAST | READONLY | STORED, k(1, 1, 1), acl::LIST, "1.0.0", "Get the length of a list").reply(Reply::Int),
     c(G, "lmove", 5, DENYOOM | WRITE | STORED, k(1, 2, 1), acl::LIST, "6.2.0", "Pop an element from a list, push it to another list and return it").reply(Reply::BulkOrNil),
+    c(G, "lmpop", -4, WRITE | STORED, Keys::NumKeys { fixed: 0 }, acl::LIST, "7.0.0", "Pop elements from a list").reply(Reply::ArrayOrNil),
     c(G, "lpop", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::LIST, "1.0.0", "Remove and get the first elements in a list").reply(Reply::Varies),
     c(G, "lpos", -3, READONLY | STORED, k(1, 1, 1), acl::LIST, "6.0.6", "Return the index of matching elements on a list").reply(Reply::Varies),
     c(G, "lpush", -3, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::LIST, "1.0.0", "Prepend one or multiple elements to a list").reply(Reply::Int),

@@ -434,9 +434,14 @@ impl Command {
             Keys::NumKeys { fixed } => {
                 let fixed = fixed as usize;
                 let at = fixed + 1;
-                // Redis words these errors in two ways: ZUNION's family, and
-                // the newer commands (SINTERCARD, LMPOP, ...).
-                let newer = matches!(self.name, "sintercard");
+                // Redis words these errors in three ways: ZUNION's family;
+                // SINTERCARD; LMPOP and ZMPOP (SINTERCARD's count error,
+                // ZUNION's for too many keys).
+                let newer = matches!(self.name, "sintercard" | "lmpop" | "zmpop");
+                let too_many = match self.name {
+                    "sintercard" => "Number of keys can't be greater than number of args",
+                    _ => "syntax error",
+                };
                 let count = args
                     .get(at)
                     .and_then(|w| std::str::from_utf8(w).ok())
@@ -460,13 +465,7 @@ impl Command {
                 };
                 let count = count as usize;
                 if at + count >= n {
-                    return Err(WireError::new(
-                        ErrorCode::BadArguments,
-                        match newer {
-                            true => "Number of keys can't be greater than number of args",
-                            false => "syntax error",
-                        },
-                    ));
+                    return Err(WireError::new(ErrorCode::BadArguments, too_many));
                 }
                 Ok((1..=fixed).chain(at + 1..=at + count).collect())
             }

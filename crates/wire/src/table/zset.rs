@@ -15,6 +15,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "zdiffstore", -4, DENYOOM | WRITE | STORED, Keys::NumKeys { fixed: 1 }, acl::SORTEDSET, "6.2.0", "Subtract multiple sorted sets and store the resulting sorted set in a new key").reply(Reply::Int),
     c(G, "zincrby", 4, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Increment the score of a member in a sorted set").reply(Reply::Double),
     c(G, "zinter", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "6.2.0", "Intersect multiple sorted sets").reply(Reply::Array),
+    c(G, "zmpop", -4, WRITE | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "7.0.0", "Remove and return members with scores in a sorted set").reply(Reply::ArrayOrNil),
     c(G, "zintercard", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SORTEDSET, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result").reply(Reply::Int),
     c(G, "zinterstore", -4, DENYOOM | WRITE | STORED, Keys::NumKeys { fixed: 1 }, acl::SORTEDSET, "2.0.0", "Intersect multiple sorted sets and store the resulting sorted set in a new key").reply(Reply::Int),
     c(G, "zlexcount", 4, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Count the number of members in a sorted set between a given lexicographical range").reply(Reply::Int),
