@@ -1,23 +1,13 @@
 //! List commands' apply (their parse: `proto::args::list`).
 
-use super::{CmdResult, Value};
+use super::{first_popped, CmdResult, Value};
 use crate::proto::args::list::ListCmd;
 use crate::shard::tx::Tx;
 
 pub fn apply(t: &mut Tx<'_>, c: &ListCmd<'_>) -> CmdResult {
     Ok(match *c {
         ListCmd::MPop { keys, left, count } => {
-            // The first key holding a list; a key of another type is an
-            // error, a missing one is passed over (Redis's order).
-            let mut out = Value::Nil;
-            for &key in keys {
-                let items = t.pop(key, left, count)?;
-                if !items.is_empty() {
-                    out = Value::Array(vec![Value::bytes(key), Value::list(items, Value::Bytes)]);
-                    break;
-                }
-            }
-            out
+            first_popped(keys, |k| t.pop(k, left, count), Value::Bytes)?
         }
         ListCmd::Push {
             key,

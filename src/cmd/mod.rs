@@ -119,6 +119,26 @@ fn set_op(op: SetOp) -> shard::set::SetOp {
     }
 }
 
+/// LMPOP and ZMPOP: `[key, items]` from the first key whose pop took
+/// something, or nil. A key of another type stops with its error, a
+/// missing one is passed over (Redis's order).
+fn first_popped<T>(
+    keys: &[&[u8]],
+    mut pop: impl FnMut(&[u8]) -> Result<Vec<T>, shard::Error>,
+    item: impl Fn(T) -> Value,
+) -> CmdResult {
+    for &key in keys {
+        let items = pop(key)?;
+        if !items.is_empty() {
+            return Ok(Value::Array(vec![
+                Value::bytes(key),
+                Value::list(items, item),
+            ]));
+        }
+    }
+    Ok(Value::Nil)
+}
+
 /// A scan page's reply: the cursor, then the items.
 fn scan_page(next: Option<Vec<u8>>, items: Value) -> Value {
     Value::Array(vec![ScanOpts::cursor(next), items])

@@ -1,6 +1,6 @@
 //! Sorted-set commands' apply (their parse: `proto::args::zset`).
 
-use super::{scan_page, set_op, CmdResult, Value};
+use super::{first_popped, scan_page, set_op, CmdResult, Value};
 use crate::proto::args::zset::{Aggregate, LexBound, RangeBy, ScoreBound, ZRange, ZSetCmd};
 use crate::shard::tx::Tx;
 use crate::shard::zset::{self as store, ZAddResult};
@@ -127,22 +127,12 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
                 t.zscan(key, scan.after.as_deref(), scan.count, &|m| scan.keep(m))?;
             scan_page(next, scored(items, true))
         }
-        ZSetCmd::MPop { keys, max, count } => {
-            // As LMPOP: the first key holding a sorted set, pairs of
-            // [member, score].
-            let mut out = Value::Nil;
-            for &key in keys {
-                let items = t.zpop(key, count, max)?;
-                if !items.is_empty() {
-                    let pairs = Value::list(items, |(m, s)| {
-                        Value::Array(vec![Value::Bytes(m), Value::Double(s)])
-                    });
-                    out = Value::Array(vec![Value::bytes(key), pairs]);
-                    break;
-                }
-            }
-            out
-        }
+        // Pairs of [member, score].
+        ZSetCmd::MPop { keys, max, count } => first_popped(
+            keys,
+            |k| t.zpop(k, count, max),
+            |(m, s)| Value::Array(vec![Value::Bytes(m), Value::Double(s)]),
+        )?,
         ZSetCmd::InterCard { keys, limit } => Value::Int(t.zintercard(keys, limit)? as i64),
         ZSetCmd::Combine {
             op,
