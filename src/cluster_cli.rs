@@ -30,7 +30,8 @@ pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
     call_request(addr, &Request::Cluster { action, body })
 }
 
-/// One request to `addr` over a fresh connection.
+/// One request to `addr` over a fresh connection (after AUTH when this
+/// process has credentials: `--user`/`--pass`, `TESSERA_PASSWORD`).
 pub(crate) fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     let sa = resolve(addr)?;
     let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))
@@ -38,6 +39,21 @@ pub(crate) fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, Str
     s.set_read_timeout(Some(CALL_TIMEOUT))
         .and_then(|_| s.set_nodelay(true))
         .map_err(|e| format!("{addr}: {e}"))?;
+    if let Some(c) = crate::client::credentials() {
+        exchange(
+            &mut s,
+            addr,
+            &Request::Auth {
+                user: &c.user,
+                pass: &c.pass,
+            },
+        )?;
+    }
+    exchange(&mut s, addr, req)
+}
+
+/// Sends `req` and reads its reply.
+fn exchange(s: &mut TcpStream, addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     req.encode(1, &mut out);
     s.write_all(&out).map_err(|e| format!("{addr}: {e}"))?;

@@ -80,6 +80,25 @@ pub struct Config {
     /// How a NEW data directory divides the slots among its partitions;
     /// `None` = interleaved in cluster mode, contiguous ranges otherwise.
     pub slot_layout: Option<SlotLayoutKind>,
+    /// The default user's password (Redis's `requirepass`); with it every
+    /// connection must authenticate (docs/security.md).
+    pub requirepass: Option<String>,
+    /// A file holding the default user's password (one line), so the
+    /// password stays out of the configuration and the process list.
+    pub requirepass_file: Option<PathBuf>,
+    /// The ACL file: users are loaded from it at start and by ACL LOAD,
+    /// written by ACL SAVE; `None` = `<data-dir>/users.acl`.
+    pub aclfile: Option<PathBuf>,
+    /// HTTP `/metrics` without credentials even when a password is set
+    /// (for a Prometheus scraper on a trusted network).
+    pub metrics_without_auth: bool,
+    /// The ACL user this node's replication and cluster links authenticate
+    /// as on other nodes (empty: the default user); used with
+    /// `replica-pass-file` (Redis's `masteruser`).
+    pub replica_user: Option<String>,
+    /// A file whose first line is `replica-user`'s password (Redis's
+    /// `masterauth`, kept out of the configuration).
+    pub replica_pass_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -124,6 +143,12 @@ impl Default for Config {
             cluster_peers: Vec::new(),
             cluster_replicas: 0,
             slot_layout: None,
+            requirepass: None,
+            requirepass_file: None,
+            aclfile: None,
+            metrics_without_auth: false,
+            replica_user: None,
+            replica_pass_file: None,
         }
     }
 }
@@ -151,6 +176,22 @@ pub enum ConfigError {
     /// A value out of its range, or settings that do not go together.
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("{0} is empty: its first line is the password")]
+    Empty(&'static str),
+}
+
+/// The first line of a password file (without its line end).
+fn first_line(path: &Path, what: &'static str) -> Result<Vec<u8>, ConfigError> {
+    let text = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err(ConfigError::Empty(what));
+    }
+    Ok(line.to_vec())
 }
 
 /// Parses a listener setting: `HOST:PORT` or `off`.
@@ -187,6 +228,40 @@ impl Config {
     /// The RESP address, or `None` when RESP is off.
     pub fn resp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("resp-listen", &self.resp_listen)
+    }
+
+    /// The ACL file's path.
+    pub fn acl_file(&self) -> PathBuf {
+        self.aclfile
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("users.acl"))
+    }
+
+    /// The default user's password from `requirepass` or
+    /// `requirepass-file` (its first line), if one is set.
+    pub fn password(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        if let Some(p) = &self.requirepass {
+            return Ok(Some(p.as_bytes().to_vec()));
+        }
+        match &self.requirepass_file {
+            Some(path) => first_line(path, "requirepass-file").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// What this node's own links authenticate with (`replica-user`,
+    /// `replica-pass-file`).
+    pub fn replica_credentials(&self) -> Result<Option<(String, Vec<u8>)>, ConfigError> {
+        match &self.replica_pass_file {
+            Some(path) => Ok(Some((
+                self.replica_user.clone().unwrap_or_default(),
+                first_line(path, "replica-pass-file")?,
+            ))),
+            None if self.replica_user.is_some() => Err(ConfigError::Invalid(
+                "replica-user needs replica-pass-file",
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Checks values that would otherwise fail late.
@@ -240,6 +315,18 @@ impl Config {
                 "memtable-bytes must be at least 65536",
             ));
         }
+        if self.requirepass.is_some() && self.requirepass_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "requirepass and requirepass-file do not go together: give one",
+            ));
+        }
+        if self.requirepass.as_deref() == Some("") {
+            return Err(ConfigError::Invalid(
+                "requirepass must not be empty (leave it out for no password)",
+            ));
+        }
+        self.password()?;
+        self.replica_credentials()?;
         if self.partitions == Some(0) {
             return Err(ConfigError::Invalid("partitions must be at least 1"));
         }

@@ -58,6 +58,7 @@
 //! client, errors}`, `cmd → {proto, shard, errors}`; nothing points back at
 //! `net`.
 
+pub mod acl;
 pub mod cli;
 pub mod cluster_cli;
 pub mod cluster_ops;

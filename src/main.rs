@@ -21,6 +21,30 @@ use tessera::Config;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The ACL user the client commands (cli, backup, cluster) authenticate as
+    /// [default: TESSERA_USER, else the default user].
+    #[arg(long, global = true, value_name = "USER")]
+    user: Option<String>,
+    /// The password for --user, or for the default user when --user is not given
+    /// [default: TESSERA_PASSWORD]. Visible in the process list: prefer the variable.
+    #[arg(long, global = true, value_name = "PASSWORD")]
+    pass: Option<String>,
+}
+
+/// The client commands' credentials: the flags, else the environment.
+fn client_credentials(cli: &Cli) -> Result<Option<tessera::client::Credentials>, String> {
+    use tessera::client::Credentials;
+    match (&cli.user, &cli.pass) {
+        (user, Some(pass)) => Ok(Some(Credentials::new(
+            user.clone().unwrap_or_default(),
+            pass.clone(),
+        ))),
+        (Some(user), None) => match Credentials::from_env() {
+            Some(c) => Ok(Some(Credentials::new(user.clone(), c.pass))),
+            None => Err("--user needs --pass (or TESSERA_PASSWORD)".into()),
+        },
+        (None, None) => Ok(Credentials::from_env()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -277,6 +301,28 @@ struct ServeArgs {
     /// [default: interleaved with --cluster, ranges otherwise].
     #[arg(long, value_enum)]
     slot_layout: Option<SlotLayoutKind>,
+    /// The default user's password: every client must then AUTH (docs/security.md). Prefer
+    /// --requirepass-file, which keeps it out of the process list [default: none, open].
+    #[arg(long, value_name = "PASSWORD")]
+    requirepass: Option<String>,
+    /// A file whose first line is the default user's password (for systemd credentials).
+    #[arg(long, value_name = "FILE")]
+    requirepass_file: Option<PathBuf>,
+    /// The ACL file: users load from it at start and on ACL LOAD; ACL SAVE writes it
+    /// atomically [default: DATA_DIR/users.acl].
+    #[arg(long, value_name = "FILE")]
+    aclfile: Option<PathBuf>,
+    /// Serve HTTP /metrics without credentials even when a password is set (/healthz and
+    /// /readyz are always open).
+    #[arg(long)]
+    metrics_without_auth: bool,
+    /// The ACL user this node's replication and cluster links authenticate as on other
+    /// nodes [default: the default user, with --replica-pass-file].
+    #[arg(long, value_name = "USER")]
+    replica_user: Option<String>,
+    /// A file whose first line is the password of --replica-user (Redis's masterauth).
+    #[arg(long, value_name = "FILE")]
+    replica_pass_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -343,6 +389,24 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.backup_root.is_some() {
         c.backup_root = a.backup_root;
+    }
+    if a.requirepass.is_some() {
+        c.requirepass = a.requirepass;
+    }
+    if a.requirepass_file.is_some() {
+        c.requirepass_file = a.requirepass_file;
+    }
+    if a.aclfile.is_some() {
+        c.aclfile = a.aclfile;
+    }
+    if a.metrics_without_auth {
+        c.metrics_without_auth = true;
+    }
+    if a.replica_user.is_some() {
+        c.replica_user = a.replica_user;
+    }
+    if a.replica_pass_file.is_some() {
+        c.replica_pass_file = a.replica_pass_file;
     }
     if let Some(v) = a.http_listen {
         c.http_listen = v;
@@ -437,6 +501,20 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
 
 fn main() {
     let cli = Cli::parse();
+    let serve = matches!(cli.command, Command::Serve(_));
+    if serve && (cli.user.is_some() || cli.pass.is_some()) {
+        eprintln!("tessera: --user and --pass are for the client commands; a node's own links use replica-user and replica-pass-file");
+        std::process::exit(2);
+    }
+    if !serve {
+        match client_credentials(&cli) {
+            Ok(c) => tessera::client::set_credentials(c),
+            Err(e) => {
+                eprintln!("tessera: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let code = match cli.command {
         Command::Serve(a) => {
             let result = config_from(*a).and_then(|c| {

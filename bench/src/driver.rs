@@ -190,14 +190,23 @@ impl RespConn {
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        Ok(RespConn {
+        let mut conn = RespConn {
             stream,
             wbuf: Vec::with_capacity(16 << 10),
             rbuf: vec![0; 64 << 10],
             start: 0,
             filled: 0,
             key: Vec::with_capacity(16),
-        })
+        };
+        if let Some(c) = tessera_client::credentials() {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if !c.user.is_empty() {
+                args.push(&c.user);
+            }
+            args.push(&c.pass);
+            conn.text_command(&args).await?;
+        }
+        Ok(conn)
     }
 
     /// The next reply frame (ranges relative to the returned base offset

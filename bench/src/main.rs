@@ -29,6 +29,13 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     run: RunArgs,
+    /// The ACL user to authenticate as (binary and RESP) [default: TESSERA_USER, else the
+    /// default user].
+    #[arg(long, global = true, value_name = "USER")]
+    user: Option<String>,
+    /// The password (of --user, or of the default user) [default: TESSERA_PASSWORD].
+    #[arg(long, global = true, value_name = "PASSWORD")]
+    pass: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -230,6 +237,16 @@ fn run_all(args: &RunArgs) -> Result<Vec<RunResult>, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let env = tessera_client::Credentials::from_env();
+    let creds = match (cli.user.clone(), cli.pass.clone()) {
+        (user, Some(pass)) => Some(tessera_client::Credentials::new(
+            user.unwrap_or_default(),
+            pass,
+        )),
+        (Some(user), None) => env.map(|c| tessera_client::Credentials::new(user, c.pass)),
+        (None, None) => env,
+    };
+    tessera_client::set_credentials(creds);
     // C2000 needs file descriptors; the generator's reactors need locked memory.
     let threads = cli.run.threads.unwrap_or(4);
     if let Err(e) = tessera_client::sys::raise_limits(threads) {

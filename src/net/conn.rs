@@ -15,9 +15,11 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use super::core::cluster::Front;
 use super::core::{Core, PartReply, Writes};
 use super::epoll::Stream;
+use super::session::{Session, Verdict};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
 use crate::proto::route::{combine, everywhere, home_core, split, Gather};
+use crate::proto::table::{by_opcode, flag};
 use crate::proto::{self, frame, Request};
 
 /// Read buffer kept per connection; larger frames borrow from the budget.
@@ -101,6 +103,10 @@ struct Conn {
     /// (a binary client's; the RESP and HTTP front ends check their own
     /// requests, with their own redirects, before they run them here).
     gate: bool,
+    /// The ACL user (trusted for the front ends' own batches).
+    session: Session,
+    /// The client's address (for ACL LOG).
+    peer: String,
 }
 
 enum Step {
@@ -157,6 +163,43 @@ impl Conn {
         });
     }
 
+    /// AUTH, then the connection's user's check of every other request;
+    /// `false` when `req` was answered here.
+    fn authorize(&mut self, id: u32, req: &Request<'_>) -> bool {
+        let core = self.core.clone();
+        let acl = &core.config().acl;
+        let peer = &self.peer;
+        let info = || format!("addr={peer} protocol=binary");
+        if let Request::Auth { user, pass } = req {
+            let name: &[u8] = if user.is_empty() { b"default" } else { user };
+            match self.session.authenticate(acl, name, pass, info) {
+                Ok(()) => {
+                    let start = self.batch.out.len();
+                    let f = frame::begin(&mut self.batch.out, id, frame::STATUS_OK, 0);
+                    frame::finish(&mut self.batch.out, f);
+                    let w = self.batch.writes.len();
+                    self.batch.segs.push(Seg::Local {
+                        start,
+                        end: self.batch.out.len(),
+                        w0: w,
+                        w1: w,
+                    });
+                }
+                Err(e) => self.local_error(id, &e),
+            }
+            return false;
+        }
+        let no_auth = || by_opcode(req.opcode()).is_some_and(|c| c.has(flag::NO_AUTH));
+        let e = match self.session.verdict(acl, no_auth, |u| u.check_request(req)) {
+            Verdict::Run => return true,
+            Verdict::Refuse(e) => e,
+            Verdict::Denied(d) => self.session.denied(acl, d, "toplevel", info()),
+            Verdict::Gone => WireError::of(ErrorCode::NoAuth),
+        };
+        self.local_error(id, &e);
+        false
+    }
+
     async fn run_frame(&mut self, info: frame::FrameInfo, bytes: &[u8]) {
         self.batch.ops.push(info.kind);
         let core = self.core.clone();
@@ -169,6 +212,9 @@ impl Conn {
                 return;
             }
         };
+        if !self.authorize(id, &req) {
+            return;
+        }
         if self.gate {
             if let Err(e) = core.cluster_gate(&req, Front::Binary, Default::default()) {
                 self.local_error(id, &e);
@@ -455,6 +501,8 @@ pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
         batch: Batch::default(),
         counted: false,
         gate: false,
+        session: Session::trusted(),
+        peer: String::new(),
     };
     let mut replies = Vec::new();
     let t0 = Instant::now();
@@ -502,6 +550,11 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         batch: Batch::default(),
         counted: true,
         gate: true,
+        session: Session::new(&core.config().acl),
+        peer: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
     };
     loop {
         let t0 = Instant::now();

@@ -20,6 +20,7 @@ use super::conn;
 use super::core::cluster::Front;
 use super::core::Core;
 use super::epoll::Stream;
+use super::session::{Session, Verdict};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{compact, Reader};
 use crate::proto::command::read_found;
@@ -68,6 +69,10 @@ impl Response {
                 r.headers.push(("Location", addr.to_string()));
             }
         }
+        if matches!(e.code, ErrorCode::NoAuth | ErrorCode::WrongPass) {
+            r.headers
+                .push(("WWW-Authenticate", "Basic realm=\"tessera\"".into()));
+        }
         r
     }
 
@@ -84,6 +89,8 @@ impl Response {
             200 => "OK",
             307 => "Temporary Redirect",
             400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
@@ -114,8 +121,16 @@ impl Response {
     }
 }
 
-/// Runs one binary-protocol request through the core; returns the reply body.
-async fn call(core: &Rc<Core>, req: &Request<'_>) -> Result<Vec<u8>, WireError> {
+/// Runs one binary-protocol request through the core, as the request's
+/// ACL user; returns the reply body.
+async fn call(core: &Rc<Core>, s: &mut Session, req: &Request<'_>) -> Result<Vec<u8>, WireError> {
+    let acl = &core.config().acl;
+    match s.verdict(acl, || false, |u| u.check_request(req)) {
+        Verdict::Run => {}
+        Verdict::Refuse(e) => return Err(e),
+        Verdict::Denied(d) => return Err(s.denied(acl, d, "toplevel", "protocol=http".into())),
+        Verdict::Gone => return Err(WireError::of(ErrorCode::NoAuth)),
+    }
     // Cluster mode: a key another node serves is redirected (307).
     core.cluster_gate(req, Front::Http, Default::default())?;
     let mut f = Vec::new();
@@ -143,6 +158,8 @@ pub struct Req<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub body: &'a [u8],
+    /// The `Authorization` header's value.
+    pub authorization: Option<&'a str>,
 }
 
 fn query_u64(query: &str, name: &str) -> Result<Option<u64>, Response> {
@@ -173,7 +190,17 @@ fn b64_list(v: &Value, field: &str) -> Result<Vec<Vec<u8>>, Response> {
 
 /// Answers one request.
 pub async fn handle(core: &Rc<Core>, r: &Req<'_>) -> Response {
-    let mut resp = match route(core, r).await {
+    // Probes stay open, as does /metrics when configured so.
+    let open = matches!((r.method, r.path), ("GET", "/healthz" | "/readyz"))
+        || (r.path == "/metrics" && core.config().metrics_without_auth);
+    let mut s = match open {
+        true => Session::trusted(),
+        false => match basic_auth(core, r.authorization) {
+            Ok(s) => s,
+            Err(e) => return Response::error(&e),
+        },
+    };
+    let mut resp = match route(core, &mut s, r).await {
         Ok(resp) | Err(resp) => resp,
     };
     if resp.status == 307 {
@@ -187,12 +214,33 @@ pub async fn handle(core: &Rc<Core>, r: &Req<'_>) -> Response {
     resp
 }
 
-async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
+/// The request's user: HTTP Basic credentials (an empty user name is the
+/// default user), or the default user when it needs no password.
+fn basic_auth(core: &Core, header: Option<&str>) -> Result<Session, WireError> {
+    let acl = &core.config().acl;
+    let mut s = Session::new(acl);
+    let Some(h) = header else {
+        return Ok(s);
+    };
+    let wrong = || WireError::of(ErrorCode::WrongPass);
+    let (scheme, value) = h.trim().split_once(' ').ok_or_else(wrong)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(wrong());
+    }
+    let decoded = B64.decode(value.trim()).map_err(|_| wrong())?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(wrong)?;
+    let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
+    let user: &[u8] = if user.is_empty() { b"default" } else { user };
+    s.authenticate(acl, user, pass, || "protocol=http".into())?;
+    Ok(s)
+}
+
+async fn route(core: &Rc<Core>, s: &mut Session, r: &Req<'_>) -> Result<Response, Response> {
     let err = |e: WireError| Response::error(&e);
     match (r.method, r.path) {
         ("GET", "/healthz") => Ok(Response::text(200, "ok\n")),
         ("GET", "/metrics") => {
-            let lines = call(core, &Request::Metrics).await.map_err(err)?;
+            let lines = call(core, s, &Request::Metrics).await.map_err(err)?;
             let text = super::metrics::render(&String::from_utf8_lossy(&lines));
             Ok(Response {
                 status: 200,
@@ -202,7 +250,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             })
         }
         ("GET", "/readyz") => {
-            let text = call(core, &Request::Info).await.map_err(err)?;
+            let text = call(core, s, &Request::Info).await.map_err(err)?;
             let text = String::from_utf8_lossy(&text);
             let poisoned: Vec<&str> = text
                 .lines()
@@ -217,7 +265,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             }
         }
         ("GET", "/v1/info") => {
-            let text = call(core, &Request::Info).await.map_err(err)?;
+            let text = call(core, s, &Request::Info).await.map_err(err)?;
             let mut map = serde_json::Map::new();
             for line in String::from_utf8_lossy(&text).lines() {
                 if let Some((k, v)) = line.split_once(':') {
@@ -241,7 +289,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             let req = Request::MGet {
                 keys: keys.iter().map(|k| &k[..]).collect(),
             };
-            let body = call(core, &req).await.map_err(err)?;
+            let body = call(core, s, &req).await.map_err(err)?;
             let mut rd = Reader::new(&body);
             let n = rd.u32("count").map_err(internal).map_err(err)?;
             let mut values = Vec::with_capacity(n as usize);
@@ -280,7 +328,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             let req = Request::MSet {
                 pairs: owned.iter().map(|(k, v)| (&k[..], &v[..])).collect(),
             };
-            let body = call(core, &req).await.map_err(err)?;
+            let body = call(core, s, &req).await.map_err(err)?;
             let n = Reader::new(&body)
                 .u64("count")
                 .map_err(internal)
@@ -293,7 +341,7 @@ async fn route(core: &Rc<Core>, r: &Req<'_>) -> Result<Response, Response> {
             if key.is_empty() {
                 return Err(Response::bad("the key is empty"));
             }
-            kv(core, method, &key, r).await
+            kv(core, s, method, &key, r).await
         }
         (_, "/healthz" | "/readyz" | "/v1/info" | "/metrics") => Err(method_not_allowed("GET")),
         (_, "/v1/mget" | "/v1/mset") => Err(method_not_allowed("POST")),
@@ -310,11 +358,17 @@ fn method_not_allowed(allow: &'static str) -> Response {
     r
 }
 
-async fn kv(core: &Rc<Core>, method: &str, key: &[u8], r: &Req<'_>) -> Result<Response, Response> {
+async fn kv(
+    core: &Rc<Core>,
+    s: &mut Session,
+    method: &str,
+    key: &[u8],
+    r: &Req<'_>,
+) -> Result<Response, Response> {
     let err = |e: WireError| Response::error(&e);
     match method {
         "GET" => {
-            let body = call(core, &Request::Get { key }).await.map_err(err)?;
+            let body = call(core, s, &Request::Get { key }).await.map_err(err)?;
             match read_found(&mut Reader::new(&body))
                 .map_err(internal)
                 .map_err(err)?
@@ -342,7 +396,7 @@ async fn kv(core: &Rc<Core>, method: &str, key: &[u8], r: &Req<'_>) -> Result<Re
                 value: r.body,
                 args,
             };
-            let body = call(core, &req).await.map_err(err)?;
+            let body = call(core, s, &req).await.map_err(err)?;
             let mut rd = Reader::new(&body);
             let applied = rd.u8("applied").map_err(internal).map_err(err)? == 1;
             let version = rd.u64("version").map_err(internal).map_err(err)?;
@@ -359,7 +413,7 @@ async fn kv(core: &Rc<Core>, method: &str, key: &[u8], r: &Req<'_>) -> Result<Re
             Ok(resp)
         }
         "DELETE" => {
-            let body = call(core, &Request::Del { keys: vec![key] })
+            let body = call(core, s, &Request::Del { keys: vec![key] })
                 .await
                 .map_err(err)?;
             match Reader::new(&body)
@@ -382,6 +436,7 @@ struct Head {
     body_len: usize,
     keep_alive: bool,
     head_len: usize,
+    authorization: Option<String>,
 }
 
 /// Parses the request head in `buf`: `Ok(None)` when incomplete.
@@ -408,8 +463,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
     };
     let mut body_len = 0;
     let mut keep_alive = req.version == Some(1);
+    let mut authorization = None;
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
+        if name == "authorization" {
+            authorization = Some(String::from_utf8_lossy(h.value).into_owned());
+            continue;
+        }
         let value = String::from_utf8_lossy(h.value).trim().to_ascii_lowercase();
         match name.as_str() {
             "content-length" => {
@@ -434,6 +494,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
         body_len,
         keep_alive,
         head_len,
+        authorization,
     }))
 }
 
@@ -493,6 +554,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     path,
                     query,
                     body,
+                    authorization: head.authorization.as_deref(),
                 },
             )
             .await;

@@ -18,6 +18,7 @@ pub mod resp;
 pub mod restart;
 pub mod run;
 pub mod server;
+mod session;
 pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

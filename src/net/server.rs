@@ -196,6 +196,18 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         wal_retention_seconds: config.wal_retention_seconds,
         wal_retention_mb: config.wal_retention_mb,
     })?);
+    // This node's own links (replication, cluster) authenticate as this.
+    if let Some((user, pass)) = config.replica_credentials()? {
+        tessera_cluster::net::set_link_credentials(Some((
+            user.clone().into_bytes(),
+            pass.clone(),
+        )));
+        crate::client::set_credentials(Some(crate::client::Credentials::new(user, pass)));
+    }
+    let acl = Arc::new(
+        crate::acl::Acl::open(config.acl_file(), config.password()?)
+            .map_err(|e| ServerError::Setup(format!("ACL file: {e}")))?,
+    );
     let manifest = store.manifest().clone();
     let layout = match &manifest.layout {
         crate::shard::Layout::Ranges(r) => {
@@ -368,6 +380,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
         cluster: controller.clone(),
         migrate_bytes_per_sec: config.migrate_bytes_per_sec,
+        acl,
+        metrics_without_auth: config.metrics_without_auth,
     });
     let health = Arc::new(Health::new(
         cores,

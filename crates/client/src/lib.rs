@@ -13,8 +13,11 @@
 //! The client runs inside a glommio executor (it spawns a reader and a
 //! writer task per connection).
 
+mod credentials;
 pub mod sync;
 pub mod sys;
+
+pub use credentials::{credentials, set_credentials, Credentials};
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -187,7 +190,15 @@ impl Conn {
             }
         })
         .detach();
-        Ok(Conn { inner })
+        let conn = Conn { inner };
+        if let Some(c) = credentials() {
+            conn.call(&Request::Auth {
+                user: &c.user,
+                pass: &c.pass,
+            })
+            .await?;
+        }
+        Ok(conn)
     }
 
     /// Sends a request and waits for its reply body.
@@ -237,7 +248,7 @@ impl Pipe {
             .await
             .map_err(|e| ClientError::Io(format!("connect {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
-        Ok(Pipe {
+        let mut pipe = Pipe {
             stream,
             out: Vec::with_capacity(16 << 10),
             buf: vec![0; 64 << 10],
@@ -245,7 +256,18 @@ impl Pipe {
             filled: 0,
             next_id: 1,
             max_reply: 1 << 30,
-        })
+        };
+        if let Some(c) = credentials() {
+            pipe.push(&Request::Auth {
+                user: &c.user,
+                pass: &c.pass,
+            });
+            pipe.flush().await?;
+            if let (_, Err(e)) = pipe.reply().await? {
+                return Err(ClientError::Server(e));
+            }
+        }
+        Ok(pipe)
     }
 
     /// Queues a request; returns its id.

@@ -120,6 +120,22 @@ pub async fn call(
     call_request(conn, addr, &Request::Cluster { action, body }).await
 }
 
+/// The ACL user and password this node's cluster links authenticate as
+/// (`replica-user`, `replica-pass-file`), set once at start.
+static LINK_CREDENTIALS: std::sync::RwLock<Option<(Vec<u8>, Vec<u8>)>> =
+    std::sync::RwLock::new(None);
+
+pub fn set_link_credentials(c: Option<(Vec<u8>, Vec<u8>)>) {
+    *LINK_CREDENTIALS.write().unwrap_or_else(|p| p.into_inner()) = c;
+}
+
+fn link_credentials() -> Option<(Vec<u8>, Vec<u8>)> {
+    LINK_CREDENTIALS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
 /// Sends any request over a fresh or kept connection.
 pub async fn call_request(
     conn: &mut Option<TcpStream>,
@@ -133,8 +149,16 @@ pub async fn call_request(
                 format!("bad address {addr}"),
             )
         })?;
-        let s = TcpStream::connect(sa).await?;
+        let mut s = TcpStream::connect(sa).await?;
         s.set_nodelay(true)?;
+        if let Some((user, pass)) = link_credentials() {
+            if let Err(e) = exchange(&mut s, &Request::Auth { user: &user, pass: &pass }).await? {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{addr} refused this node's credentials (replica-user): {e}"),
+                ));
+            }
+        }
         *conn = Some(s);
     }
     let Some(s) = conn.as_mut() else {

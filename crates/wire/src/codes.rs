@@ -71,11 +71,20 @@ pub enum ErrorCode {
     /// send this one command there, after ASKING. The message is `<slot>
     /// <host>:<port>`.
     Ask = 27,
+    /// The connection has not authenticated and the command needs it
+    /// (docs/security.md).
+    NoAuth = 28,
+    /// AUTH (or HELLO AUTH, or the binary AUTH) named an unknown or
+    /// disabled user, or the wrong password.
+    WrongPass = 29,
+    /// The connection's ACL user may not run this command, or touch one of
+    /// its keys or channels.
+    NoPerm = 30,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -103,6 +112,9 @@ impl ErrorCode {
         ErrorCode::ClusterRefused,
         ErrorCode::TryAgain,
         ErrorCode::Ask,
+        ErrorCode::NoAuth,
+        ErrorCode::WrongPass,
+        ErrorCode::NoPerm,
     ];
 
     /// The number on the wire.
@@ -140,6 +152,9 @@ impl ErrorCode {
             ErrorCode::ClusterRefused => "CLUSTER_REFUSED",
             ErrorCode::TryAgain => "TRY_AGAIN",
             ErrorCode::Ask => "ASK",
+            ErrorCode::NoAuth => "NO_AUTH",
+            ErrorCode::WrongPass => "WRONG_PASS",
+            ErrorCode::NoPerm => "NO_PERM",
         }
     }
 
@@ -159,6 +174,9 @@ impl ErrorCode {
             ErrorCode::Moved => "MOVED",
             ErrorCode::Ask => "ASK",
             ErrorCode::ClusterDown => "CLUSTERDOWN",
+            ErrorCode::NoAuth => "NOAUTH",
+            ErrorCode::WrongPass => "WRONGPASS",
+            ErrorCode::NoPerm => "NOPERM",
             _ => "ERR",
         }
     }
@@ -180,7 +198,8 @@ impl ErrorCode {
             ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
-            ErrorCode::ReadOnly => 403,
+            ErrorCode::ReadOnly | ErrorCode::NoPerm => 403,
+            ErrorCode::NoAuth | ErrorCode::WrongPass => 401,
             ErrorCode::NoSuchKey => 404,
             ErrorCode::Poisoned
             | ErrorCode::WriteStall
@@ -222,6 +241,9 @@ impl ErrorCode {
             ErrorCode::ClusterRefused => "cluster operation refused",
             ErrorCode::TryAgain => "the slot is being moved to another node, try again",
             ErrorCode::Ask => "ask the migrating slot's new node, after ASKING",
+            ErrorCode::NoAuth => "Authentication required.",
+            ErrorCode::WrongPass => "invalid username-password pair or user is disabled.",
+            ErrorCode::NoPerm => "this user has no permissions to run this command",
         }
     }
 }

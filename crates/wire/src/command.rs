@@ -96,6 +96,12 @@ pub enum Request<'a> {
     Hello {
         version: u16,
     },
+    /// Authenticates the connection as `user` (the default user when
+    /// empty) with `pass`.
+    Auth {
+        user: &'a [u8],
+        pass: &'a [u8],
+    },
     Get {
         key: &'a [u8],
     },
@@ -231,6 +237,7 @@ impl<'a> Request<'a> {
         match self {
             Request::Ping(_) => Opcode::Ping,
             Request::Hello { .. } => Opcode::Hello,
+            Request::Auth { .. } => Opcode::Auth,
             Request::Get { .. } => Opcode::Get,
             Request::Set { .. } => Opcode::Set,
             Request::Del { .. } => Opcode::Del,
@@ -279,6 +286,10 @@ impl<'a> Request<'a> {
             Opcode::Ping => Request::Ping(r.rest()),
             Opcode::Hello => Request::Hello {
                 version: r.u16("protocol version")?,
+            },
+            Opcode::Auth => Request::Auth {
+                user: r.bytes("user")?,
+                pass: r.bytes("password")?,
             },
             Opcode::Get => Request::Get {
                 key: r.bytes("key")?,
@@ -472,6 +483,10 @@ impl<'a> Request<'a> {
         match self {
             Request::Ping(p) => out.extend_from_slice(p),
             Request::Hello { version } => put_u16(out, *version),
+            Request::Auth { user, pass } => {
+                put_bytes(out, user);
+                put_bytes(out, pass);
+            }
             Request::Get { key } | Request::Persist { key } | Request::Ttl { key } => {
                 put_bytes(out, key)
             }

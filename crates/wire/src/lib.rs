@@ -10,6 +10,7 @@
 //! (`tessera-client`) build on this crate. `docs/protocol.md` documents
 //! every byte.
 
+pub mod acl;
 pub mod args;
 pub mod cluster_slots;
 pub mod codec;

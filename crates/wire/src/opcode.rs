@@ -6,6 +6,8 @@
 pub enum Opcode {
     Ping = 0x01,
     Hello = 0x02,
+    /// Authenticates the connection as an ACL user (docs/security.md).
+    Auth = 0x03,
     Get = 0x10,
     Set = 0x11,
     Del = 0x12,
@@ -51,6 +53,7 @@ impl TryFrom<u8> for Opcode {
         Ok(match b {
             0x01 => Ping,
             0x02 => Hello,
+            0x03 => Auth,
             0x10 => Get,
             0x11 => Set,
             0x12 => Del,
@@ -87,6 +90,7 @@ impl Opcode {
         match self {
             Ping => "PING",
             Hello => "HELLO",
+            Auth => "AUTH",
             Get => "GET",
             Set => "SET",
             Del => "DEL",

@@ -178,10 +178,6 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
                 .unwrap_or_default()
                 .as_secs() as i64,
         )),
-        Planner::Auth => Plan::Error(WireError::new(
-            ErrorCode::BadArguments,
-            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        )),
         Planner::Command => match table::info::command(args) {
             Ok(v) => Plan::Reply(v),
             Err(e) => Plan::Error(e),

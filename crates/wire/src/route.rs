@@ -205,6 +205,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         Request::Scan { cursor: c, .. } => topo.core_of_slot(cursor::slot(*c)),
         Request::Ping(_)
         | Request::Hello { .. }
+        | Request::Auth { .. }
         | Request::DbSize
         | Request::Info
         | Request::Metrics

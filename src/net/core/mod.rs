@@ -64,6 +64,10 @@ pub struct CoreConfig {
     pub cluster: Option<Arc<tessera_cluster::Controller>>,
     /// The most a slot migration copies into this node per second (0: no limit).
     pub migrate_bytes_per_sec: u64,
+    /// The ACL users every front end checks (docs/security.md).
+    pub acl: Arc<crate::acl::Acl>,
+    /// HTTP `/metrics` needs no credentials.
+    pub metrics_without_auth: bool,
 }
 
 /// SCAN positions a core remembers (token → last raw key returned).
@@ -203,6 +207,13 @@ impl Core {
         };
         match req {
             Request::Ping(payload) => ok(out, id, |o| o.extend_from_slice(payload)),
+            // The connection answers AUTH itself (`net::conn`).
+            Request::Auth { .. } => {
+                return Err(WireError::new(
+                    ErrorCode::BadArguments,
+                    "AUTH is answered by the connection it authenticates",
+                ))
+            }
             Request::Hello { version } => {
                 if *version != proto::hello::PROTOCOL_VERSION {
                     return Err(WireError::new(

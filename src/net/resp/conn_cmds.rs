@@ -24,6 +24,11 @@ pub(super) async fn conn_command(
 ) -> bool {
     let r3 = st.resp3;
     match c {
+        ConnCmd::Auth => ok_or_error(out, super::auth::auth(core, st, args), r3),
+        ConnCmd::Acl => {
+            let r = super::auth::acl_command(core, st, args).await;
+            ok_or_error(out, r, r3);
+        }
         ConnCmd::Cluster => ok_or_error(out, super::cluster_cmds::cluster(core, args).await, r3),
         ConnCmd::ReadOnly | ConnCmd::ReadWrite | ConnCmd::Asking => {
             if core.cluster().is_none() {
@@ -52,6 +57,7 @@ pub(super) async fn conn_command(
             st.name = None;
             st.readonly = false;
             st.asking = false;
+            st.session.reset(&core.config().acl);
             resp::encode(out, &Value::Status("RESET".into()), false);
         }
         ConnCmd::Multi => {
@@ -133,14 +139,16 @@ pub(super) async fn conn_command(
                 }
                 i = 2;
             }
+            let mut setname = None;
+            let mut credentials = None;
             while i < args.len() {
                 let opt = args[i].to_ascii_lowercase();
                 if opt == b"setname" && i + 1 < args.len() {
-                    st.name = Some(args[i + 1].to_vec());
+                    setname = Some(args[i + 1].to_vec());
                     i += 2;
                 } else if opt == b"auth" && i + 2 < args.len() {
-                    resp::encode_error(out, &bad("AUTH is not configured on this server"));
-                    return false;
+                    credentials = Some((args[i + 1], args[i + 2]));
+                    i += 3;
                 } else {
                     resp::encode_error(
                         out,
@@ -151,6 +159,23 @@ pub(super) async fn conn_command(
                     );
                     return false;
                 }
+            }
+            // AUTH first: a failed HELLO changes nothing.
+            match credentials {
+                Some((user, pass)) => {
+                    if let Err(e) = super::auth::authenticate(core, st, user, pass) {
+                        resp::encode_error(out, &e);
+                        return false;
+                    }
+                }
+                None if st.session.user().is_none() => {
+                    resp::encode_error(out, &WireError::new(ErrorCode::NoAuth, "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+                    return false;
+                }
+                None => {}
+            }
+            if setname.is_some() {
+                st.name = setname;
             }
             st.resp3 = proto == 3;
             let s = |x: &str| Value::bytes(x.as_bytes().to_vec());
@@ -408,15 +433,8 @@ pub(super) fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
         b"getname" => resp::encode(out, &Value::opt(st.name.clone()), r3),
         b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
         b"info" | b"list" => {
-            let line = format!(
-                "id={} addr={} name={} db=0 resp={} cmd=client|{} tessera-core={}\n",
-                st.id,
-                st.peer,
-                String::from_utf8_lossy(st.name.as_deref().unwrap_or_default()),
-                if r3 { 3 } else { 2 },
-                String::from_utf8_lossy(&sub),
-                st.core
-            );
+            st.last_cmd = format!("client|{}", String::from_utf8_lossy(&sub));
+            let line = format!("{}\n", st.client_info());
             resp::encode(out, &Value::Bytes(line.into_bytes()), r3);
         }
         _ => resp::encode_error(

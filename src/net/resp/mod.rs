@@ -23,6 +23,7 @@ use super::core::cluster::{ConnFlags, Front};
 use super::core::{Core, Writes};
 use super::epoll::Stream;
 use super::pubsub::Mailbox;
+use super::session::{Session, Verdict};
 use crate::cmd::{self, Value};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
@@ -32,6 +33,7 @@ use crate::proto::route::{everywhere, home_core, split};
 use crate::proto::{decode_error, frame, Request};
 use crate::sync::Recent;
 
+mod auth;
 mod cluster_cmds;
 mod conn_cmds;
 mod keyspace;
@@ -77,9 +79,25 @@ struct State {
     readonly: bool,
     /// Cluster mode: ASKING was the previous command (for the next one only).
     asking: bool,
+    /// The ACL user.
+    session: Session,
 }
 
 impl State {
+    /// CLIENT INFO's line (also ACL LOG's `client-info`).
+    fn client_info(&self) -> String {
+        format!(
+            "id={} addr={} name={} db=0 user={} resp={} cmd={} tessera-core={}",
+            self.id,
+            self.peer,
+            String::from_utf8_lossy(self.name.as_deref().unwrap_or_default()),
+            self.session.user_name(),
+            if self.resp3 { 3 } else { 2 },
+            self.last_cmd,
+            self.core
+        )
+    }
+
     fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
@@ -390,6 +408,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(core.clone(), id);
+    let session = Session::new(&core.config().acl);
     let mut st = State {
         id,
         core: core.id(),
@@ -409,6 +428,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         cursors: Recent::new(CURSORS_KEPT),
         readonly: false,
         asking: false,
+        session,
     };
     let max_bulk = core.config().max_frame_bytes;
     let budget = core.config().memory_budget.clone();
@@ -569,6 +589,18 @@ async fn handle(
                 return false;
             }
         }
+    }
+    // The ACL user: NOAUTH before AUTH, NOPERM beyond the user's rules.
+    match auth::gate(core, st, &args) {
+        Verdict::Run => {}
+        Verdict::Refuse(e) => {
+            if st.multi.is_some() {
+                st.multi_failed = true;
+            }
+            p.ready(error_bytes(&e));
+            return false;
+        }
+        Verdict::Gone | Verdict::Denied(_) => return true,
     }
     let plan = redis::plan(&args);
     // ASKING lasts for one command (a migration's target honours it).

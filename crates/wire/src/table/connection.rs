@@ -8,7 +8,7 @@ const G: Group = Group::Connection;
 
 #[rustfmt::skip]
 pub(super) const COMMANDS: &[Command] = &[
-    c(G, "auth", -2, ALLOW_BUSY | FAST | LOADING | NO_AUTH | NOSCRIPT | STALE, NONE, acl::CONNECTION, "1.0.0", "Authenticate to the server").reply(Reply::Status).resp(Planner::Auth),
+    c(G, "auth", -2, ALLOW_BUSY | FAST | LOADING | NO_AUTH | NOSCRIPT | STALE, NONE, acl::CONNECTION, "1.0.0", "Authenticate to the server").reply(Reply::Status).conn(ConnCmd::Auth),
     c(G, "client", -2, 0, NONE, 0, "2.4.0", "A container for client connection commands").reply(Reply::Varies).conn(ConnCmd::Client).subs(CLIENT_SUBS),
     c(G, "echo", 2, FAST | LOADING | STALE, NONE, acl::CONNECTION, "1.0.0", "Echo the given string").reply(Reply::Bulk).resp(Planner::Echo),
     c(G, "hello", -1, ALLOW_BUSY | FAST | LOADING | NO_AUTH | NOSCRIPT | STALE, NONE, acl::CONNECTION, "6.0.0", "Handshake with Redis").reply(Reply::Map).conn(ConnCmd::Hello),

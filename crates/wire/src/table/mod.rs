@@ -79,6 +79,14 @@ pub mod flag {
     /// Tessera: a binary-protocol opcode only; RESP and `COMMAND` do not
     /// know it.
     pub const BINARY_ONLY: u32 = 1 << 25;
+    /// Tessera (from Redis's key specs): the keys are not read, so an ACL
+    /// user needs no read permission on them (`%W~` suffices for a write,
+    /// any pattern for a read such as EXISTS). Without it a read command
+    /// needs `%R~` and a write command both.
+    pub const NOACCESS: u32 = 1 << 26;
+    /// Tessera (from Redis's key specs): the first key is only written
+    /// (the *STORE commands' destination) and the others only read.
+    pub const DEST_FIRST: u32 = 1 << 27;
 }
 
 /// ACL categories a row names explicitly. `@write`, `@read`, `@admin`,
@@ -101,7 +109,42 @@ pub mod acl {
     pub const DANGEROUS: u32 = 1 << 13;
     pub const CONNECTION: u32 = 1 << 14;
     pub const TRANSACTION: u32 = 1 << 15;
-    /// The names of the bits above, in bit order.
+    /// Redis's categories of types Tessera does not have yet: no command
+    /// carries them, but ACL rules may name them.
+    pub const BITMAP: u32 = 1 << 16;
+    pub const HYPERLOGLOG: u32 = 1 << 17;
+    pub const GEO: u32 = 1 << 18;
+    pub const STREAM: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+    /// Every category in the order `ACL CAT` lists them (Redis's).
+    pub const ORDERED: [(&str, u32); 21] = [
+        ("keyspace", KEYSPACE),
+        ("read", READ),
+        ("write", WRITE),
+        ("set", SET),
+        ("sortedset", SORTEDSET),
+        ("list", LIST),
+        ("hash", HASH),
+        ("string", STRING),
+        ("bitmap", BITMAP),
+        ("hyperloglog", HYPERLOGLOG),
+        ("geo", GEO),
+        ("stream", STREAM),
+        ("pubsub", PUBSUB),
+        ("admin", ADMIN),
+        ("fast", FAST),
+        ("slow", SLOW),
+        ("blocking", BLOCKING),
+        ("dangerous", DANGEROUS),
+        ("connection", CONNECTION),
+        ("transaction", TRANSACTION),
+        ("scripting", SCRIPTING),
+    ];
+    /// The bit of category `name`.
+    pub fn by_name(name: &str) -> Option<u32> {
+        ORDERED.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+    /// The names of the first sixteen bits, in bit order.
     pub const NAMES: [&str; 16] = [
         "keyspace",
         "read",
@@ -234,7 +277,6 @@ pub enum Planner {
     Select,
     Time,
     LastSave,
-    Auth,
     Command,
     Config,
     DbSize,
@@ -260,6 +302,10 @@ pub enum Planner {
 /// Commands the RESP connection handles itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnCmd {
+    /// AUTH: the connection's user (docs/security.md).
+    Auth,
+    /// ACL and its subcommands.
+    Acl,
     Multi,
     Exec,
     Discard,
@@ -616,6 +662,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
     Some(match op {
         Ping => "ping",
         Hello => "hello",
+        Auth => "auth",
         Get => "get",
         Set => "set",
         Del => "del",

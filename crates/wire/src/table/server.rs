@@ -2,12 +2,13 @@
 //! keys, categories and summaries).
 
 use super::flag::*;
-use super::{acl, c, Command, Group, Planner, Reply, NONE};
+use super::{acl, c, Command, ConnCmd, Group, Planner, Reply, NONE};
 
 const G: Group = Group::Server;
 
 #[rustfmt::skip]
 pub(super) const COMMANDS: &[Command] = &[
+    c(G, "acl", -2, 0, NONE, 0, "6.0.0", "A container for Access List Control commands").reply(Reply::Varies).conn(ConnCmd::Acl).subs(ACL_SUBS),
     c(G, "command", -1, LOADING | STALE, NONE, acl::CONNECTION, "2.8.13", "Get array of Redis command details").reply(Reply::Array).resp(Planner::Command).tips(&["nondeterministic_output_order"]).subs(COMMAND_SUBS),
     c(G, "config", -2, 0, NONE, 0, "2.0.0", "A container for server configuration commands").reply(Reply::Varies).resp(Planner::Config).subs(CONFIG_SUBS),
     c(G, "dbsize", 1, FAST | READONLY, NONE, acl::KEYSPACE, "1.0.0", "Return the number of keys in the selected database").reply(Reply::Int).resp(Planner::DbSize).tips(&["request_policy:all_shards", "response_policy:agg_sum"]),
@@ -16,6 +17,25 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "info", -1, LOADING | STALE, NONE, acl::DANGEROUS, "1.0.0", "Get information and statistics about the server").reply(Reply::Bulk).resp(Planner::Info).tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
     c(G, "lastsave", 1, FAST | LOADING | STALE, NONE, acl::ADMIN | acl::DANGEROUS, "1.0.0", "Get the UNIX time stamp of the last successful save to disk").reply(Reply::Int).resp(Planner::LastSave).tips(&["nondeterministic_output"]),
     c(G, "time", 1, FAST | LOADING | STALE, NONE, 0, "2.6.0", "Return the current server time").reply(Reply::Array).resp(Planner::Time).tips(&["nondeterministic_output"]),
+];
+
+const ACL_ADMIN: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+#[rustfmt::skip]
+const ACL_SUBS: &[Command] = &[
+    c(G, "acl|cat", -2, NOSCRIPT | LOADING | STALE, NONE, 0, "6.0.0", "List the ACL categories or the commands inside a category").reply(Reply::Array),
+    c(G, "acl|deluser", -3, ACL_ADMIN, NONE, 0, "6.0.0", "Remove the specified ACL users and the associated rules").reply(Reply::Int),
+    c(G, "acl|dryrun", -4, ACL_ADMIN, NONE, 0, "7.0.0", "Returns whether the user can execute the given command without executing the command.").reply(Reply::Status),
+    c(G, "acl|genpass", -2, NOSCRIPT | LOADING | STALE, NONE, 0, "6.0.0", "Generate a pseudorandom secure password to use for ACL users").reply(Reply::Bulk),
+    c(G, "acl|getuser", 3, ACL_ADMIN, NONE, 0, "6.0.0", "Get the rules for a specific ACL user").reply(Reply::Varies),
+    c(G, "acl|help", 2, LOADING | STALE, NONE, 0, "6.0.0", "Show helpful text about the different subcommands").reply(Reply::Array),
+    c(G, "acl|list", 2, ACL_ADMIN, NONE, 0, "6.0.0", "List the current ACL rules in ACL config file format").reply(Reply::Array),
+    c(G, "acl|load", 2, ACL_ADMIN, NONE, 0, "6.0.0", "Reload the ACLs from the configured ACL file").reply(Reply::Status),
+    c(G, "acl|log", -2, ACL_ADMIN, NONE, 0, "6.0.0", "List latest events denied because of ACLs in place").reply(Reply::Varies),
+    c(G, "acl|save", 2, ACL_ADMIN, NONE, 0, "6.0.0", "Save the current ACL rules in the configured ACL file").reply(Reply::Status),
+    c(G, "acl|setuser", -3, ACL_ADMIN, NONE, 0, "6.0.0", "Modify or create the rules for a specific ACL user").reply(Reply::Status),
+    c(G, "acl|users", 2, ACL_ADMIN, NONE, 0, "6.0.0", "List the username of all the configured ACL rules").reply(Reply::Array),
+    c(G, "acl|whoami", 2, NOSCRIPT | LOADING | STALE, NONE, 0, "6.0.0", "Return the name of the user associated to the current connection").reply(Reply::Bulk),
 ];
 
 #[rustfmt::skip]
