@@ -204,10 +204,18 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
         s.state = "connecting".into();
     });
     tracing::info!(partition = p, position = %part.last_record().position(), "following {primary}");
+    let mut last_refusal = String::new();
     while live() {
         let client = match Client::connect_partition(primary, p).await {
             Ok(c) => c,
             Err(e) => {
+                // A refusal of this node's credentials is logged once (a
+                // plain connect failure only shows in the state).
+                let text = e.to_string();
+                if e.code().is_some() && text != last_refusal {
+                    tracing::warn!(partition = p, "{primary} refused this replica: {text} (replica-user, replica-pass-file)");
+                    last_refusal = text;
+                }
                 set_state(h, p, |s| s.state = format!("connecting: {e}"));
                 if !pause(h, RETRY).await {
                     return;

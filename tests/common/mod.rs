@@ -144,6 +144,8 @@ pub struct Proc {
     pub addr: SocketAddr,
     /// The RESP listener from the ready line, when on.
     pub resp: Option<SocketAddr>,
+    /// The HTTP listener from the ready line, when on.
+    pub http: Option<SocketAddr>,
     pub stderr_log: PathBuf,
 }
 
@@ -159,14 +161,17 @@ impl Proc {
             return Err(format!("exited {status} before ready: {msg}"));
         }
         let addr = parse_ready(&line).ok_or_else(|| format!("bad ready line {line:?}"))?;
-        let resp = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("resp="))
-            .and_then(|v| v.parse().ok());
+        let word = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.parse().ok())
+        };
+        let (resp, http) = (word("resp="), word("http="));
         Ok(Proc {
             child,
             addr,
             resp,
+            http,
             stderr_log: log,
         })
     }
