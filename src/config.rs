@@ -257,9 +257,9 @@ impl Config {
                 self.replica_user.clone().unwrap_or_default(),
                 first_line(path, "replica-pass-file")?,
             ))),
-            None if self.replica_user.is_some() => Err(ConfigError::Invalid(
-                "replica-user needs replica-pass-file",
-            )),
+            None if self.replica_user.is_some() => {
+                Err(ConfigError::Invalid("replica-user needs replica-pass-file"))
+            }
             None => Ok(None),
         }
     }

@@ -61,15 +61,41 @@ fn acl_matches_redis_server() {
     let mut ours = Conn::connect(node.resp_addr());
     let mut theirs = Conn::connect(raddr);
     let admin: &[&[&str]] = &[
-        &["ACL", "SETUSER", "alice", "on", ">pw", "~foo*", "%R~bar*", "&ch*", "+get", "+set", "+@hash", "-hdel"],
+        &[
+            "ACL", "SETUSER", "alice", "on", ">pw", "~foo*", "%R~bar*", "&ch*", "+get", "+set",
+            "+@hash", "-hdel",
+        ],
         &["ACL", "GETUSER", "alice"],
-        &["ACL", "SETUSER", "carol", "on", "nopass", "+config|get", "allkeys", "allchannels"],
+        &[
+            "ACL",
+            "SETUSER",
+            "carol",
+            "on",
+            "nopass",
+            "+config|get",
+            "allkeys",
+            "allchannels",
+        ],
         &["ACL", "SETUSER", "dave"],
         &["ACL", "GETUSER", "dave"],
         &["ACL", "GETUSER", "nobody"],
-        &["ACL", "SETUSER", "k", "on", ">p", "+@all", "~*", "-ping", "+ping", "-ping"],
-        &["ACL", "SETUSER", "p", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~rw*"],
-        &["ACL", "SETUSER", "q", "on", "nopass", "+@all", "~*", "resetchannels", "&news.*"],
+        &[
+            "ACL", "SETUSER", "k", "on", ">p", "+@all", "~*", "-ping", "+ping", "-ping",
+        ],
+        &[
+            "ACL", "SETUSER", "p", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~rw*",
+        ],
+        &[
+            "ACL",
+            "SETUSER",
+            "q",
+            "on",
+            "nopass",
+            "+@all",
+            "~*",
+            "resetchannels",
+            "&news.*",
+        ],
         &["ACL", "LIST"],
         &["ACL", "USERS"],
         &["ACL", "SETUSER", "bob", "foo"],
@@ -111,19 +137,51 @@ fn acl_matches_redis_server() {
     }
     // As other users, each on its own connection on both servers.
     let as_user: &[(&str, &str, &[&[&str]])] = &[
-        ("alice", "pw", &[
-            &["GET", "x"], &["DEL", "foo"], &["SET", "foo1", "v"], &["GET", "foo1"],
-            &["SET", "bar1", "v"], &["GET", "bar1"], &["HSET", "foo2", "f", "v"],
-            &["HDEL", "foo2", "f"], &["PUBLISH", "ch1", "m"], &["ACL", "WHOAMI"],
-        ]),
+        (
+            "alice",
+            "pw",
+            &[
+                &["GET", "x"],
+                &["DEL", "foo"],
+                &["SET", "foo1", "v"],
+                &["GET", "foo1"],
+                &["SET", "bar1", "v"],
+                &["GET", "bar1"],
+                &["HSET", "foo2", "f", "v"],
+                &["HDEL", "foo2", "f"],
+                &["PUBLISH", "ch1", "m"],
+                &["ACL", "WHOAMI"],
+            ],
+        ),
         ("k", "p", &[&["PING"], &["GET", "a"], &["ACL", "WHOAMI"]]),
-        ("p", "x", &[
-            &["SET", "w1", "x"], &["GET", "w1"], &["GET", "r1"], &["SET", "r1", "x"],
-            &["INCR", "w2"], &["INCR", "rw"], &["LPUSH", "w3", "a"], &["LPOP", "w3"],
-            &["SINTERSTORE", "w4{t}", "r1{t}", "r2{t}"], &["SET", "w5", "x", "GET"],
-            &["EXISTS", "r1"], &["EXISTS", "w1"], &["DEL", "w1"],
-        ]),
-        ("q", "x", &[&["PUBLISH", "news.a", "m"], &["PUBLISH", "other", "m"], &["PSUBSCRIBE", "news.a"]]),
+        (
+            "p",
+            "x",
+            &[
+                &["SET", "w1", "x"],
+                &["GET", "w1"],
+                &["GET", "r1"],
+                &["SET", "r1", "x"],
+                &["INCR", "w2"],
+                &["INCR", "rw"],
+                &["LPUSH", "w3", "a"],
+                &["LPOP", "w3"],
+                &["SINTERSTORE", "w4{t}", "r1{t}", "r2{t}"],
+                &["SET", "w5", "x", "GET"],
+                &["EXISTS", "r1"],
+                &["EXISTS", "w1"],
+                &["DEL", "w1"],
+            ],
+        ),
+        (
+            "q",
+            "x",
+            &[
+                &["PUBLISH", "news.a", "m"],
+                &["PUBLISH", "other", "m"],
+                &["PSUBSCRIBE", "news.a"],
+            ],
+        ),
     ];
     for (user, pass, steps) in as_user {
         let mut o = Conn::connect(node.resp_addr());
@@ -148,11 +206,19 @@ fn acl_matches_redis_server() {
     assert_eq!(gone.cmd(&["AUTH", "k", "p"]), R::ok());
     assert_eq!(ours.cmd(&["ACL", "DELUSER", "k"]), R::Int(1));
     gone.send_raw(b"*1\r\n$4\r\nPING\r\n");
-    assert_eq!(gone.try_read(), None, "the connection of a removed user closes");
+    assert_eq!(
+        gone.try_read(),
+        None,
+        "the connection of a removed user closes"
+    );
     // GENPASS: hex of the bits asked for.
-    let R::Bulk(p) = ours.cmd(&["ACL", "GENPASS"]) else { panic!() };
+    let R::Bulk(p) = ours.cmd(&["ACL", "GENPASS"]) else {
+        panic!()
+    };
     assert_eq!(p.len(), 64);
-    let R::Bulk(p) = ours.cmd(&["ACL", "GENPASS", "5"]) else { panic!() };
+    let R::Bulk(p) = ours.cmd(&["ACL", "GENPASS", "5"]) else {
+        panic!()
+    };
     assert_eq!(p.len(), 2);
 }
 
@@ -166,7 +232,9 @@ fn key_permissions_follow_redis_key_specs() {
     let node = Node::start(1);
     let mut ours = Conn::connect(node.resp_addr());
     let mut theirs = Conn::connect(raddr);
-    let setup = ["ACL", "SETUSER", "u", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~b*"];
+    let setup = [
+        "ACL", "SETUSER", "u", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~b*",
+    ];
     assert_eq!(ours.cmd(&setup), theirs.cmd(&setup));
     let mut compared = 0;
     for c in table::redis_commands() {
@@ -244,14 +312,24 @@ fn a_password_gates_every_front_end() {
     let resp = p.resp.unwrap();
     // RESP: NOAUTH, then AUTH.
     let mut c = Conn::connect(resp);
-    assert_eq!(c.cmd(&["GET", "k"]), R::Err("NOAUTH Authentication required.".into()));
+    assert_eq!(
+        c.cmd(&["GET", "k"]),
+        R::Err("NOAUTH Authentication required.".into())
+    );
     assert_eq!(
         c.cmd(&["AUTH", "nope"]),
         R::Err("WRONGPASS invalid username-password pair or user is disabled.".into())
     );
-    assert_eq!(c.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]).err_word(), None);
+    assert_eq!(
+        c.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"])
+            .err_word(),
+        None
+    );
     assert_eq!(c.cmd(&["SET", "k", "v"]), R::ok());
-    assert_eq!(c.cmd(&["ACL", "SETUSER", "reader", "on", ">rpw", "~*", "+@read"]), R::ok());
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "reader", "on", ">rpw", "~*", "+@read"]),
+        R::ok()
+    );
     // redis-cli with and without the password.
     let cli = |args: &[&str]| {
         let o = Command::new("redis-cli")
@@ -263,10 +341,17 @@ fn a_password_gates_every_front_end() {
     };
     assert!(cli(&["GET", "k"]).contains("NOAUTH Authentication required."));
     assert_eq!(cli(&["-a", "s3cret", "--no-auth-warning", "GET", "k"]), "v");
-    assert!(
-        cli(&["--user", "reader", "--pass", "rpw", "--no-auth-warning", "SET", "k", "x"])
-            .contains("NOPERM this user has no permissions to run the 'set' command")
-    );
+    assert!(cli(&[
+        "--user",
+        "reader",
+        "--pass",
+        "rpw",
+        "--no-auth-warning",
+        "SET",
+        "k",
+        "x"
+    ])
+    .contains("NOPERM this user has no permissions to run the 'set' command"));
     // redis-py with a user name and password.
     let py = common::python::python();
     let script = format!(
@@ -310,14 +395,13 @@ fn a_password_gates_every_front_end() {
     // Admin operations: none without credentials, none for a non-admin.
     let to = backups.join("b1");
     let to = to.to_str().unwrap();
-    for args in [
-        &["role"][..],
-        &["promote"],
-        &["replicaof", "127.0.0.1:1"],
-    ] {
+    for args in [&["role"][..], &["promote"], &["replicaof", "127.0.0.1:1"]] {
         let (ok, _, err) = tcli(&[], args);
         assert!(!ok && err.contains("NOAUTH"), "{args:?}: {err}");
-        let (ok, _, err) = tcli(&[], &[&["--user", "reader", "--pass", "rpw"][..], args].concat());
+        let (ok, _, err) = tcli(
+            &[],
+            &[&["--user", "reader", "--pass", "rpw"][..], args].concat(),
+        );
         assert!(!ok && err.contains("NOPERM"), "{args:?}: {err}");
     }
     let backup = |env: &[(&str, &str)], extra: &[&str]| {
@@ -334,7 +418,10 @@ fn a_password_gates_every_front_end() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("NOAUTH"));
     let o = backup(&[], &["--user", "reader", "--pass", "rpw"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("NOPERM"));
-    assert!(!std::path::Path::new(to).exists(), "a refused BACKUP wrote nothing");
+    assert!(
+        !std::path::Path::new(to).exists(),
+        "a refused BACKUP wrote nothing"
+    );
     let o = backup(&[], &["--pass", "s3cret"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // SYNC (a replica's full copy) without credentials.
@@ -352,7 +439,9 @@ fn a_password_gates_every_front_end() {
     raw.write_all(&f).unwrap();
     let mut head = [0u8; 4096];
     let n = raw.read(&mut head).unwrap();
-    let info = tessera::proto::frame::check(&head[..n], usize::MAX).unwrap().unwrap();
+    let info = tessera::proto::frame::check(&head[..n], usize::MAX)
+        .unwrap()
+        .unwrap();
     let e = tessera::proto::decode_error(info.body(&head[..n]));
     assert_eq!(e.code, tessera::codes::ErrorCode::NoAuth);
     // HTTP: 401 with a challenge, Basic opens it, 403 beyond the user's
@@ -374,13 +463,26 @@ fn a_password_gates_every_front_end() {
     assert_eq!(curl(&["-u", ":s3cret", &url("/v1/kv/k")]), "200");
     assert_eq!(curl(&["-u", "default:s3cret", &url("/metrics")]), "200");
     assert_eq!(curl(&["-u", "reader:rpw", &url("/v1/kv/k")]), "200");
-    assert_eq!(curl(&["-u", "reader:rpw", "-X", "PUT", "--data", "z", &url("/v1/kv/k")]), "403");
+    assert_eq!(
+        curl(&[
+            "-u",
+            "reader:rpw",
+            "-X",
+            "PUT",
+            "--data",
+            "z",
+            &url("/v1/kv/k")
+        ]),
+        "403"
+    );
     assert_eq!(curl(&["-u", "reader:bad", &url("/v1/kv/k")]), "401");
     let o = Command::new("curl")
         .args(["-s", "-i", &url("/v1/kv/k")])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stdout).contains("WWW-Authenticate: Basic realm=\"tessera\""));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("WWW-Authenticate: Basic realm=\"tessera\"")
+    );
     // Nothing the refused clients sent was written.
     assert_eq!(c.cmd(&["GET", "k"]), R::bulk("v"));
 }
@@ -398,35 +500,59 @@ fn the_acl_file_persists_users() {
     let data = dir.path().join("data");
     let p = Proc::start(&data, &["--cores", "1"]).unwrap();
     let mut c = Conn::connect(p.resp.unwrap());
-    assert_eq!(c.cmd(&["ACL", "SETUSER", "ann", "on", ">x", "~a*", "+get"]), R::ok());
-    assert_eq!(c.cmd(&["ACL", "SETUSER", "default", "resetpass", ">root"]), R::ok());
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "ann", "on", ">x", "~a*", "+get"]),
+        R::ok()
+    );
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "default", "resetpass", ">root"]),
+        R::ok()
+    );
     assert_eq!(c.cmd(&["ACL", "SAVE"]), R::ok());
     let file = data.join("users.acl");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("user ann on #") && !text.contains(">x"), "{text}");
+    assert!(
+        text.contains("user ann on #") && !text.contains(">x"),
+        "{text}"
+    );
     assert!(!data.join("users.acl.tmp").exists());
     drop(c);
     assert!(p.terminate().success());
     let p = Proc::start(&data, &["--cores", "1"]).unwrap();
     let mut c = Conn::connect(p.resp.unwrap());
-    assert_eq!(c.cmd(&["PING"]).err_word(), Some("NOAUTH"), "the saved default password holds");
+    assert_eq!(
+        c.cmd(&["PING"]).err_word(),
+        Some("NOAUTH"),
+        "the saved default password holds"
+    );
     assert_eq!(c.cmd(&["AUTH", "ann", "x"]), R::ok());
     assert_eq!(c.cmd(&["GET", "a1"]), R::Nil);
     assert_eq!(c.cmd(&["GET", "b1"]).err_word(), Some("NOPERM"));
     let mut root = Conn::connect(p.resp.unwrap());
     assert_eq!(root.cmd(&["AUTH", "root"]), R::ok());
     // A bad file: ACL LOAD refuses it and the users stay.
-    std::fs::write(&file, "user default on nopass ~* &* +@all\nuser ann on +nosuch\n").unwrap();
+    std::fs::write(
+        &file,
+        "user default on nopass ~* &* +@all\nuser ann on +nosuch\n",
+    )
+    .unwrap();
     let r = root.cmd(&["ACL", "LOAD"]);
     assert!(matches!(&r, R::Err(e) if e.contains("line 2")), "{r:?}");
     assert_eq!(root.cmd(&["ACL", "USERS"]), R::arr(&["ann", "default"]));
     // A good one replaces them: ann is gone (her connection closes).
-    std::fs::write(&file, "user default on nopass ~* &* +@all\nuser bo on >y ~* +@all\n").unwrap();
+    std::fs::write(
+        &file,
+        "user default on nopass ~* &* +@all\nuser bo on >y ~* +@all\n",
+    )
+    .unwrap();
     assert_eq!(root.cmd(&["ACL", "LOAD"]), R::ok());
     assert_eq!(root.cmd(&["ACL", "USERS"]), R::arr(&["bo", "default"]));
     c.send_raw(b"*1\r\n$4\r\nPING\r\n");
     assert_eq!(c.try_read(), None);
-    assert_eq!(Conn::connect(p.resp.unwrap()).cmd(&["PING"]), R::Simple("PONG".into()));
+    assert_eq!(
+        Conn::connect(p.resp.unwrap()).cmd(&["PING"]),
+        R::Simple("PONG".into())
+    );
     drop(root);
     assert!(p.terminate().success());
     // A node with a bad ACL file does not start, and says why.
@@ -455,19 +581,40 @@ fn a_replica_with_wrong_credentials_cannot_follow() {
     let to = primary.addr.to_string();
     let bad = Proc::start(
         &dir.path().join("r1"),
-        &["--cores", "1", "--replica-of", &to, "--replica-pass-file", wrong.to_str().unwrap()],
+        &[
+            "--cores",
+            "1",
+            "--replica-of",
+            &to,
+            "--replica-pass-file",
+            wrong.to_str().unwrap(),
+        ],
     );
     // It may start (and retry) or refuse at start; either way it holds nothing.
     if let Ok(bad) = &bad {
         std::thread::sleep(Duration::from_millis(1500));
         let mut rc = Conn::connect(bad.resp.unwrap());
-        assert_eq!(rc.cmd(&["GET", "k"]), R::Nil, "a refused replica copied data");
+        assert_eq!(
+            rc.cmd(&["GET", "k"]),
+            R::Nil,
+            "a refused replica copied data"
+        );
         let log = std::fs::read_to_string(&bad.stderr_log).unwrap_or_default();
-        assert!(log.contains("refused this replica") && log.contains("WRONG_PASS"), "{log}");
+        assert!(
+            log.contains("refused this replica") && log.contains("WRONG_PASS"),
+            "{log}"
+        );
     }
     let good = Proc::start(
         &dir.path().join("r2"),
-        &["--cores", "1", "--replica-of", &to, "--replica-pass-file", pw.to_str().unwrap()],
+        &[
+            "--cores",
+            "1",
+            "--replica-of",
+            &to,
+            "--replica-pass-file",
+            pw.to_str().unwrap(),
+        ],
     )
     .unwrap();
     let mut rc = Conn::connect(good.resp.unwrap());

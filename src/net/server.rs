@@ -198,10 +198,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     })?);
     // This node's own links (replication, cluster) authenticate as this.
     if let Some((user, pass)) = config.replica_credentials()? {
-        tessera_cluster::net::set_link_credentials(Some((
-            user.clone().into_bytes(),
-            pass.clone(),
-        )));
+        tessera_cluster::net::set_link_credentials(Some((user.clone().into_bytes(), pass.clone())));
         crate::client::set_credentials(Some(crate::client::Credentials::new(user, pass)));
     }
     let acl = Arc::new(

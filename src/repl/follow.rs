@@ -213,7 +213,10 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
                 // plain connect failure only shows in the state).
                 let text = e.to_string();
                 if e.code().is_some() && text != last_refusal {
-                    tracing::warn!(partition = p, "{primary} refused this replica: {text} (replica-user, replica-pass-file)");
+                    tracing::warn!(
+                        partition = p,
+                        "{primary} refused this replica: {text} (replica-user, replica-pass-file)"
+                    );
                     last_refusal = text;
                 }
                 set_state(h, p, |s| s.state = format!("connecting: {e}"));

@@ -152,7 +152,15 @@ pub async fn call_request(
         let mut s = TcpStream::connect(sa).await?;
         s.set_nodelay(true)?;
         if let Some((user, pass)) = link_credentials() {
-            if let Err(e) = exchange(&mut s, &Request::Auth { user: &user, pass: &pass }).await? {
+            if let Err(e) = exchange(
+                &mut s,
+                &Request::Auth {
+                    user: &user,
+                    pass: &pass,
+                },
+            )
+            .await?
+            {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
                     format!("{addr} refused this node's credentials (replica-user): {e}"),

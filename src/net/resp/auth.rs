@@ -27,7 +27,11 @@ pub(super) fn gate(core: &Core, st: &mut State, args: &[&[u8]]) -> Verdict {
         |u| lookup().map_or(Ok(()), |c| u.check(c, args)),
     ) {
         Verdict::Denied(d) => {
-            let context = if st.multi.is_some() { "multi" } else { "toplevel" };
+            let context = if st.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
             Verdict::Refuse(st.session.denied(acl, d, context, st.client_info()))
         }
         v => v,
@@ -143,9 +147,7 @@ pub(super) async fn acl_command(
         }
         b"save" if n == 2 => blocking(move || acl.save()).await.map(|()| Value::ok()),
         b"load" if n == 2 => blocking(move || acl.load()).await.map(|()| Value::ok()),
-        b"help" if n == 2 => Ok(strings(
-            HELP.iter().map(|l| l.to_string()).collect(),
-        )),
+        b"help" if n == 2 => Ok(strings(HELP.iter().map(|l| l.to_string()).collect())),
         _ => Err(arity()),
     }
 }

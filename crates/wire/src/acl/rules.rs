@@ -23,8 +23,7 @@ fn err(m: &str) -> RuleError {
 const UNKNOWN: &str = "Unknown command or category name in ACL";
 const AFTER_ALL_KEYS: &str = "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns";
 const AFTER_ALL_CHANNELS: &str = "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels";
-const NO_SUCH_PASSWORD: &str =
-    "The password you are trying to remove from the user does not exist";
+const NO_SUCH_PASSWORD: &str = "The password you are trying to remove from the user does not exist";
 
 /// Whether `name` can name a user.
 pub fn valid_name(name: &[u8]) -> bool {
@@ -192,7 +191,11 @@ impl User {
         let sign = if allow { '+' } else { '-' };
         if let Some(cat) = what.strip_prefix('@') {
             let bit = table::acl::by_name(cat).ok_or_else(|| err(UNKNOWN))?;
-            for c in leaves().rows.iter().filter(|c| c.acl_categories() & bit != 0) {
+            for c in leaves()
+                .rows
+                .iter()
+                .filter(|c| c.acl_categories() & bit != 0)
+            {
                 self.set_bit(c, allow);
             }
             self.command_rules.push(format!("{sign}@{cat}"));
@@ -313,7 +316,11 @@ fn parse_hash(h: &[u8]) -> Result<[u8; 32], RuleError> {
     let bad = || {
         err("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters")
     };
-    if h.len() != 64 || !h.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
+    if h.len() != 64
+        || !h
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
         return Err(bad());
     }
     let mut out = [0u8; 32];

@@ -17,7 +17,9 @@ fn run(u: &User, words: &[&str]) -> Result<(), Denied> {
 #[test]
 fn describes_users_as_redis_7_0_does() {
     // The lines redis-server 7.0.15 printed for the same rules.
-    let alice = user(&["on", ">pw", "~foo*", "%R~bar*", "&ch*", "+get", "+set", "+@hash", "-hdel"]);
+    let alice = user(&[
+        "on", ">pw", "~foo*", "%R~bar*", "&ch*", "+get", "+set", "+@hash", "-hdel",
+    ]);
     assert_eq!(
         alice.describe(),
         "user u on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 ~foo* %R~bar* resetchannels &ch* -@all +get +set +@hash -hdel"
@@ -49,7 +51,11 @@ fn rules_are_checked() {
         assert_eq!(u.apply(rule.as_bytes()).unwrap_err().0, msg, "{rule}");
     }
     u.apply(b"allkeys").unwrap();
-    assert!(u.apply(b"~x").unwrap_err().0.starts_with("Adding a pattern after"));
+    assert!(u
+        .apply(b"~x")
+        .unwrap_err()
+        .0
+        .starts_with("Adding a pattern after"));
     u.apply(b"resetkeys").unwrap();
     u.apply(b"~x").unwrap();
 }
@@ -66,14 +72,20 @@ fn passwords() {
     let u = user(&["on", &format!("#{h}")]);
     assert!(u.password_ok(b"z"));
     assert!(user(&["on", "nopass"]).password_ok(b"anything"));
-    assert!(!user(&["on"]).password_ok(b""), "no password, not nopass: nothing opens it");
+    assert!(
+        !user(&["on"]).password_ok(b""),
+        "no password, not nopass: nothing opens it"
+    );
 }
 
 #[test]
 fn commands_subcommands_and_categories() {
     let u = user(&["on", "allkeys", "+@hash", "-hdel", "+config|get"]);
     assert!(run(&u, &["hset", "k", "f", "v"]).is_ok());
-    assert_eq!(run(&u, &["hdel", "k", "f"]), Err(Denied::Command("hdel".into())));
+    assert_eq!(
+        run(&u, &["hdel", "k", "f"]),
+        Err(Denied::Command("hdel".into()))
+    );
     assert!(run(&u, &["config", "get", "x"]).is_ok());
     assert_eq!(
         run(&u, &["config", "set", "x", "y"]),
@@ -117,7 +129,10 @@ fn channels() {
         Err(Denied::Channel(b"other".to_vec()))
     );
     assert!(run(&u, &["psubscribe", "news.*"]).is_ok());
-    assert!(run(&u, &["psubscribe", "news.a"]).is_err(), "patterns word for word");
+    assert!(
+        run(&u, &["psubscribe", "news.a"]).is_err(),
+        "patterns word for word"
+    );
     assert!(run(&u, &["subscribe", "news.x", "news.y"]).is_ok());
 }
 
@@ -131,7 +146,10 @@ fn files_round_trip_and_errors_name_the_line() {
     assert_eq!(users[1].describe(), a.describe());
     let e = parse_file("user default on nopass\nuser x on +nosuch\n").unwrap_err();
     assert!(e.0.starts_with("line 2: "), "{e}");
-    assert!(parse_file("user a on\nuser a off\n").unwrap_err().0.contains("duplicate"));
+    assert!(parse_file("user a on\nuser a off\n")
+        .unwrap_err()
+        .0
+        .contains("duplicate"));
     assert!(parse_file("usr a on\n").is_err());
 }
 
@@ -139,7 +157,9 @@ fn files_round_trip_and_errors_name_the_line() {
 fn categories_list_commands() {
     let admin = category_commands("admin").unwrap();
     assert!(admin.contains(&"config|set"));
-    assert!(category_commands("dangerous").unwrap().contains(&"flushall"));
+    assert!(category_commands("dangerous")
+        .unwrap()
+        .contains(&"flushall"));
     assert!(!admin.contains(&"get"));
     assert!(category_commands("geo").unwrap().is_empty());
     assert!(category_commands("nope").is_none());
