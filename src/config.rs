@@ -99,6 +99,14 @@ pub struct Config {
     /// A file whose first line is `replica-user`'s password (Redis's
     /// `masterauth`, kept out of the configuration).
     pub replica_pass_file: Option<PathBuf>,
+    /// Redis's protected mode: while the default user has no password,
+    /// clients from other machines are refused with DENIED.
+    pub protected_mode: bool,
+    /// Networks (CIDR) each listener accepts clients from; empty: every
+    /// address.
+    pub binary_allow_from: Vec<String>,
+    pub resp_allow_from: Vec<String>,
+    pub http_allow_from: Vec<String>,
 }
 
 impl Config {
@@ -149,6 +157,10 @@ impl Default for Config {
             metrics_without_auth: false,
             replica_user: None,
             replica_pass_file: None,
+            protected_mode: true,
+            binary_allow_from: Vec::new(),
+            resp_allow_from: Vec::new(),
+            http_allow_from: Vec::new(),
         }
     }
 }
@@ -178,6 +190,8 @@ pub enum ConfigError {
     Invalid(&'static str),
     #[error("{0} is empty: its first line is the password")]
     Empty(&'static str),
+    #[error("{what}: {value:?} is not a network (CIDR such as 10.0.0.0/8 or 2001:db8::/32) or an address")]
+    Network { what: &'static str, value: String },
 }
 
 /// The first line of a password file (without its line end).
@@ -247,6 +261,29 @@ impl Config {
             Some(path) => first_line(path, "requirepass-file").map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The binary, RESP and HTTP listeners' `allow-from` networks.
+    pub fn allow_from(&self) -> Result<[Vec<ipnet::IpNet>; 3], ConfigError> {
+        let parse = |what: &'static str, list: &[String]| {
+            list.iter()
+                .map(|n| {
+                    let n = n.trim();
+                    // A bare address is the network of that address alone.
+                    n.parse::<ipnet::IpNet>()
+                        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| ConfigError::Network {
+                            what,
+                            value: n.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok([
+            parse("binary-allow-from", &self.binary_allow_from)?,
+            parse("resp-allow-from", &self.resp_allow_from)?,
+            parse("http-allow-from", &self.http_allow_from)?,
+        ])
     }
 
     /// What this node's own links authenticate with (`replica-user`,
@@ -327,6 +364,7 @@ impl Config {
         }
         self.password()?;
         self.replica_credentials()?;
+        self.allow_from()?;
         if self.partitions == Some(0) {
             return Err(ConfigError::Invalid("partitions must be at least 1"));
         }

@@ -323,6 +323,28 @@ struct ServeArgs {
     /// A file whose first line is the password of --replica-user (Redis's masterauth).
     #[arg(long, value_name = "FILE")]
     replica_pass_file: Option<PathBuf>,
+    /// Redis's protected mode: while the default user has no password, clients from other
+    /// machines get DENIED and are disconnected [default: yes].
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    protected_mode: Option<bool>,
+    /// Networks the binary listener (and its per-core ports) accepts clients from, as CIDRs
+    /// or addresses, comma-separated [default: every address].
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    binary_allow_from: Option<Vec<String>>,
+    /// Networks the RESP listener accepts clients from [default: every address].
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    resp_allow_from: Option<Vec<String>>,
+    /// Networks the HTTP listener accepts clients from [default: every address].
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    http_allow_from: Option<Vec<String>>,
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("{s:?} is neither yes nor no")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -407,6 +429,18 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if a.replica_pass_file.is_some() {
         c.replica_pass_file = a.replica_pass_file;
+    }
+    if let Some(v) = a.protected_mode {
+        c.protected_mode = v;
+    }
+    if let Some(v) = a.binary_allow_from {
+        c.binary_allow_from = v;
+    }
+    if let Some(v) = a.resp_allow_from {
+        c.resp_allow_from = v;
+    }
+    if let Some(v) = a.http_allow_from {
+        c.http_allow_from = v;
     }
     if let Some(v) = a.http_listen {
         c.http_listen = v;

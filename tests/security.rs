@@ -622,3 +622,62 @@ fn a_replica_with_wrong_credentials_cannot_follow() {
         rc.cmd(&["GET", "k"]) == R::bulk("1")
     });
 }
+
+/// Each listener's `allow-from` list refuses other addresses with DENIED
+/// on every front end (a loopback client is outside 10.0.0.0/8), while
+/// another listener without a list serves them; a bad network stops the
+/// start. (Protected mode refuses only non-loopback clients, which the
+/// unit tests of `net::admit` inject.)
+#[test]
+fn allow_from_refuses_other_addresses() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        &dir.path().join("d"),
+        &[
+            "--cores",
+            "1",
+            "--resp-allow-from",
+            "10.0.0.0/8",
+            "--http-allow-from",
+            "10.0.0.0/8,2001:db8::/32",
+        ],
+    )
+    .unwrap();
+    let mut s = std::net::TcpStream::connect(p.resp.unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert!(
+        got.starts_with("-DENIED this listener does not accept connections from your address"),
+        "{got:?}"
+    );
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            " %{http_code}",
+            &format!("http://{}/healthz", p.http.unwrap()),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.ends_with(" 403") && out.contains("DENIED"), "{out}");
+    // The binary listener (no list, no password) serves a loopback
+    // client: protected mode leaves it alone.
+    let addr = p.addr.to_string();
+    let o = Command::new(common::binary())
+        .args(["cli", "--addr", &addr, "ping"])
+        .env_remove("TESSERA_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(p);
+    let e = Proc::start(&dir.path().join("e"), &["--resp-allow-from", "10.0.0.0/33"])
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("resp-allow-from") && e.contains("10.0.0.0/33"),
+        "{e}"
+    );
+}

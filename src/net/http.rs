@@ -121,6 +121,11 @@ impl Response {
     }
 }
 
+/// A refused connection's response (`net::admit`), closing it.
+pub(crate) fn refusal(e: &WireError, out: &mut Vec<u8>) {
+    Response::error(e).encode(false, out);
+}
+
 /// Runs one binary-protocol request through the core, as the request's
 /// ACL user; returns the reply body.
 async fn call(core: &Rc<Core>, s: &mut Session, req: &Request<'_>) -> Result<Vec<u8>, WireError> {

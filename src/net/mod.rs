@@ -5,6 +5,7 @@
 //! inline, forwards requests for other cores' partitions over the mesh, and
 //! group-commits its partitions' writes once per tick.
 
+mod admit;
 mod conn;
 pub mod core;
 pub mod epoll;

@@ -379,6 +379,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         migrate_bytes_per_sec: config.migrate_bytes_per_sec,
         acl,
         metrics_without_auth: config.metrics_without_auth,
+        protected_mode: config.protected_mode,
+        allow_from: config.allow_from()?,
     });
     let health = Arc::new(Health::new(
         cores,
@@ -649,12 +651,44 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// What a listener speaks.
+/// What a listener speaks (the index of its `allow-from` list).
 #[derive(Clone, Copy)]
 enum Proto {
-    Binary,
-    Http,
-    Resp,
+    Binary = 0,
+    Resp = 1,
+    Http = 2,
+}
+
+/// The reply that refuses a new connection (`net::admit`), or `None` to
+/// serve it.
+fn admission(core: &Core, stream: &super::epoll::Stream, proto: Proto) -> Option<Vec<u8>> {
+    use super::admit::{admit, is_local, Admit, NOT_ALLOWED_TEXT, PROTECTED_TEXT};
+    let cfg = core.config();
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
+    let allow = &cfg.allow_from[proto as usize];
+    // The users are read only for a remote client under protected mode.
+    let open =
+        cfg.protected_mode && peer.is_some_and(|ip| !is_local(ip)) && cfg.acl.default_is_open();
+    let text = match admit(peer, allow, cfg.protected_mode, open) {
+        Admit::Serve => return None,
+        Admit::NotAllowed => NOT_ALLOWED_TEXT,
+        Admit::Protected => PROTECTED_TEXT,
+    };
+    tracing::debug!(core = core.id(), ?peer, "refused a connection: {text}");
+    let e = crate::codes::WireError::new(crate::codes::ErrorCode::Denied, text);
+    let mut out = Vec::new();
+    match proto {
+        Proto::Binary => crate::proto::encode_error(&mut out, 0, &e),
+        Proto::Resp => crate::proto::resp::encode_error(&mut out, &e),
+        Proto::Http => http::refusal(&e, &mut out),
+    }
+    Some(out)
+}
+
+/// Writes a refusal and closes the connection.
+async fn refuse(mut stream: super::epoll::Stream, bytes: Vec<u8>) {
+    use futures::AsyncWriteExt;
+    let _ = stream.write_all(&bytes).await;
 }
 
 async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto) {
@@ -677,10 +711,12 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
                     }
                 };
                 let c = core.clone();
-                let spawned = match proto {
-                    Proto::Binary => gate.spawn(conn::serve(c, stream)),
-                    Proto::Http => gate.spawn(http::serve(c, stream)),
-                    Proto::Resp => gate.spawn(resp::serve(c, stream)),
+                let refusal = admission(&core, &stream, proto);
+                let spawned = match (refusal, proto) {
+                    (Some(bytes), _) => gate.spawn(refuse(stream, bytes)),
+                    (None, Proto::Binary) => gate.spawn(conn::serve(c, stream)),
+                    (None, Proto::Http) => gate.spawn(http::serve(c, stream)),
+                    (None, Proto::Resp) => gate.spawn(resp::serve(c, stream)),
                 };
                 match spawned {
                     Ok(t) => {

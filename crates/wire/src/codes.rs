@@ -80,11 +80,15 @@ pub enum ErrorCode {
     /// The connection's ACL user may not run this command, or touch one of
     /// its keys or channels.
     NoPerm = 30,
+    /// The connection is refused: protected mode (no password, a client
+    /// from another machine) or the listener's `allow-from` list. The
+    /// connection closes after the reply.
+    Denied = 31,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -115,6 +119,7 @@ impl ErrorCode {
         ErrorCode::NoAuth,
         ErrorCode::WrongPass,
         ErrorCode::NoPerm,
+        ErrorCode::Denied,
     ];
 
     /// The number on the wire.
@@ -155,6 +160,7 @@ impl ErrorCode {
             ErrorCode::NoAuth => "NO_AUTH",
             ErrorCode::WrongPass => "WRONG_PASS",
             ErrorCode::NoPerm => "NO_PERM",
+            ErrorCode::Denied => "DENIED",
         }
     }
 
@@ -177,6 +183,7 @@ impl ErrorCode {
             ErrorCode::NoAuth => "NOAUTH",
             ErrorCode::WrongPass => "WRONGPASS",
             ErrorCode::NoPerm => "NOPERM",
+            ErrorCode::Denied => "DENIED",
             _ => "ERR",
         }
     }
@@ -198,7 +205,7 @@ impl ErrorCode {
             ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
-            ErrorCode::ReadOnly | ErrorCode::NoPerm => 403,
+            ErrorCode::ReadOnly | ErrorCode::NoPerm | ErrorCode::Denied => 403,
             ErrorCode::NoAuth | ErrorCode::WrongPass => 401,
             ErrorCode::NoSuchKey => 404,
             ErrorCode::Poisoned
@@ -244,6 +251,7 @@ impl ErrorCode {
             ErrorCode::NoAuth => "Authentication required.",
             ErrorCode::WrongPass => "invalid username-password pair or user is disabled.",
             ErrorCode::NoPerm => "this user has no permissions to run this command",
+            ErrorCode::Denied => "this connection is refused",
         }
     }
 }

@@ -68,6 +68,10 @@ pub struct CoreConfig {
     pub acl: Arc<crate::acl::Acl>,
     /// HTTP `/metrics` needs no credentials.
     pub metrics_without_auth: bool,
+    /// Protected mode (`net::admit`).
+    pub protected_mode: bool,
+    /// The binary, RESP and HTTP listeners' `allow-from` networks.
+    pub allow_from: [Vec<ipnet::IpNet>; 3],
 }
 
 /// SCAN positions a core remembers (token → last raw key returned).
