@@ -28,6 +28,10 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Global budget for frame buffers above the per-connection base, in bytes.
     pub memory_budget_bytes: usize,
+    /// A client holding budget for a partial frame that sends nothing for
+    /// this long is disconnected (after 500 ms while another client waits
+    /// for budget), in ms.
+    pub stalled_frame_timeout_ms: u64,
     /// RocksDB block cache shared by all partitions, in bytes.
     pub block_cache_bytes: usize,
     /// RocksDB memtable budget shared by all partitions, in bytes.
@@ -129,6 +133,7 @@ impl Default for Config {
             durability: Durability::Wal,
             max_frame_bytes: 64 << 20,
             memory_budget_bytes: 1 << 30,
+            stalled_frame_timeout_ms: 10_000,
             block_cache_bytes: 512 << 20,
             read_cache_bytes: 128 << 20,
             write_buffer_bytes: 256 << 20,
@@ -342,6 +347,11 @@ impl Config {
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max-frame-bytes must be at least 1024",
+            ));
+        }
+        if self.stalled_frame_timeout_ms < 100 {
+            return Err(ConfigError::Invalid(
+                "stalled-frame-timeout-ms must be at least 100",
             ));
         }
         if self.cores == Some(0) {

@@ -327,6 +327,11 @@ struct ServeArgs {
     /// machines get DENIED and are disconnected [default: yes].
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
     protected_mode: Option<bool>,
+    /// A client holding memory budget for a frame it has not finished sending is disconnected
+    /// after sending nothing for this long, or after 500 ms while another client waits for
+    /// budget, so stalled clients cannot starve active ones [default: 10000].
+    #[arg(long, value_name = "MS")]
+    stalled_frame_timeout_ms: Option<u64>,
     /// Networks the binary listener (and its per-core ports) accepts clients from, as CIDRs
     /// or addresses, comma-separated [default: every address].
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
@@ -432,6 +437,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.protected_mode {
         c.protected_mode = v;
+    }
+    if let Some(v) = a.stalled_frame_timeout_ms {
+        c.stalled_frame_timeout_ms = v;
     }
     if let Some(v) = a.binary_allow_from {
         c.binary_allow_from = v;

@@ -16,6 +16,7 @@ use super::core::cluster::Front;
 use super::core::{Core, PartReply, Writes};
 use super::epoll::Stream;
 use super::session::{Session, Verdict};
+use super::stall;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
 use crate::proto::route::{combine, everywhere, home_core, split, Gather};
@@ -443,8 +444,10 @@ impl Conn {
     }
 
     /// Makes room for the next read; grows the buffer (from the budget) for
-    /// a frame larger than it; fails when the budget refuses.
-    fn prepare_read(&mut self) -> Result<(), WireError> {
+    /// a frame larger than it, doubling as the frame's bytes arrive (so a
+    /// client holds only what it sent, not what it announced), waiting for
+    /// budget while stalled clients are evicted; fails when none comes.
+    async fn prepare_read(&mut self) -> Result<(), WireError> {
         if self.start == self.filled && self.borrowed > 0 {
             self.buf.truncate(BASE_BUFFER);
             self.buf.shrink_to_fit();
@@ -453,16 +456,22 @@ impl Conn {
         }
         compact(&mut self.buf, &mut self.start, &mut self.filled);
         let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
-        if need > self.buf.len() {
-            let extra = need - self.buf.len();
-            if !self.core.config().memory_budget.try_take(extra) {
+        if need > self.buf.len() && self.filled == self.buf.len() {
+            let extra = (self.buf.len() * 2).min(need) - self.buf.len();
+            let cfg = self.core.config();
+            if !cfg
+                .memory_budget
+                .take_waiting(extra, cfg.stalled_frame_timeout)
+                .await
+            {
                 return Err(WireError::new(
                     ErrorCode::OutOfMemory,
                     format!("no memory budget left for a {need}-byte frame"),
                 ));
             }
             self.borrowed += extra;
-            self.buf.resize(need, 0);
+            let len = self.buf.len() + extra;
+            self.buf.resize(len, 0);
         }
         Ok(())
     }
@@ -556,6 +565,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
             .map(|a| a.to_string())
             .unwrap_or_default(),
     };
+    let mut progress = Instant::now();
     loop {
         let t0 = Instant::now();
         let started = core.config().slow_request.map(|t| (t, t0));
@@ -584,7 +594,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         if core.shutdown().is_set() {
             return;
         }
-        if let Err(e) = conn.prepare_read() {
+        if let Err(e) = conn.prepare_read().await {
             tracing::info!(
                 core = core.id(),
                 "client error, closing the connection: {}",
@@ -596,10 +606,22 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
             return;
         }
         let filled = conn.filled;
-        let Some(n) = read_or_stop(&core, &mut stream, &mut conn.buf[filled..]).await else {
-            return;
+        let holding = conn.borrowed > 0;
+        // A client holding budget for a partial frame must keep sending.
+        let n = match stall::read(
+            &core,
+            &mut stream,
+            &mut conn.buf[filled..],
+            holding,
+            progress,
+        )
+        .await
+        {
+            stall::Read::Data(n) => n,
+            stall::Read::Closed | stall::Read::Evicted => return,
         };
         core.stats().bytes_in(n);
         conn.filled += n;
+        progress = Instant::now();
     }
 }

@@ -20,6 +20,7 @@ pub mod restart;
 pub mod run;
 pub mod server;
 mod session;
+mod stall;
 pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +31,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Budget {
     limit: usize,
     used: AtomicUsize,
+    /// Connections waiting for bytes of the budget (`take_waiting`): while
+    /// any does, stalled holders give theirs back early (`net::stall`).
+    waiting: AtomicUsize,
 }
 
 impl Budget {
@@ -37,7 +41,38 @@ impl Budget {
         Budget {
             limit,
             used: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether a connection is waiting for budget.
+    pub fn under_pressure(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+
+    /// Takes `n` bytes, waiting up to `timeout` for other connections to
+    /// give bytes back (stalled ones are evicted meanwhile); `false` when
+    /// they did not.
+    pub async fn take_waiting(&self, n: usize, timeout: std::time::Duration) -> bool {
+        if self.try_take(n) {
+            return true;
+        }
+        if n > self.limit {
+            return false;
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + timeout;
+        let got = loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            if self.try_take(n) {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+        };
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        got
     }
 
     /// Takes `n` bytes from the budget, or fails when it would be exceeded.

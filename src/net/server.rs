@@ -367,6 +367,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         max_frame_bytes: config.max_frame_bytes,
         durability: config.durability,
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
+        stalled_frame_timeout: Duration::from_millis(config.stalled_frame_timeout_ms),
         slow_request: (config.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.slow_request_ms)),
         data_dir: config.data_dir.clone(),

@@ -47,6 +47,9 @@ pub struct CoreConfig {
     pub max_frame_bytes: usize,
     pub durability: Durability,
     pub memory_budget: Arc<super::Budget>,
+    /// How long a client may hold budget for a partial frame without
+    /// sending (`net::stall`).
+    pub stalled_frame_timeout: std::time::Duration,
     /// Batches slower than this are logged.
     pub slow_request: Option<std::time::Duration>,
     pub data_dir: std::path::PathBuf,

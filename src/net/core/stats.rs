@@ -24,6 +24,9 @@ pub struct Stats {
     /// Cluster mode: requests answered ASK (a migration's hand-over).
     ask: Cell<u64>,
     errors: Cell<u64>,
+    /// Clients evicted for holding budget for a partial frame without
+    /// sending (`net::stall`).
+    evicted_stalled: Cell<u64>,
     /// WAL syncs (group commits in fsync mode, the periodic sync in wal
     /// mode) and the time they took, in microseconds.
     wal_syncs: Cell<u64>,
@@ -59,6 +62,12 @@ impl Stats {
         if !ok {
             self.error();
         }
+    }
+
+    /// A client was evicted for stalling with budget held.
+    #[inline]
+    pub fn evicted_stalled(&self) {
+        bump(&self.evicted_stalled, 1);
     }
 
     /// A request failed before it could run (a frame that does not decode).
@@ -159,6 +168,11 @@ impl Stats {
                 self.tryagain.get() as f64,
             ),
             ("c", "tessera_cluster_ask_total", self.ask.get() as f64),
+            (
+                "c",
+                "tessera_clients_evicted_stalled_total",
+                self.evicted_stalled.get() as f64,
+            ),
             ("c", "tessera_wal_syncs_total", self.wal_syncs.get() as f64),
             (
                 "c",
@@ -182,6 +196,7 @@ impl Stats {
             ("moved", &self.moved),
             ("tryagain", &self.tryagain),
             ("ask", &self.ask),
+            ("evicted_stalled", &self.evicted_stalled),
         ] {
             let _ = writeln!(out, "core{core}_{name}:{}", v.get());
         }

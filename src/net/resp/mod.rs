@@ -24,6 +24,7 @@ use super::core::{Core, Writes};
 use super::epoll::Stream;
 use super::pubsub::Mailbox;
 use super::session::{Session, Verdict};
+use super::stall;
 use crate::cmd::{self, Value};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
@@ -432,6 +433,8 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     };
     let max_bulk = core.config().max_frame_bytes;
     let budget = core.config().memory_budget.clone();
+    let stall_timeout = core.config().stalled_frame_timeout;
+    let mut progress = Instant::now();
     let mut buf = vec![0u8; BASE_BUFFER];
     let mut borrowed = 0usize;
     let (mut start, mut filled) = (0usize, 0usize);
@@ -525,7 +528,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // Double, up to what the largest allowed command can need.
             let cap = max_bulk + BASE_BUFFER * 2;
             let grow = (buf.len() * 2).min(cap).saturating_sub(buf.len());
-            if grow == 0 || !budget.try_take(grow) {
+            if grow == 0 || !budget.take_waiting(grow, stall_timeout).await {
                 let e = WireError::new(
                     ErrorCode::OutOfMemory,
                     "no memory budget left for this command (or it exceeds max-frame-bytes)",
@@ -546,13 +549,26 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     futures::future::Either::Right(_) => continue 'conn,
                 }
             }
-            _ => read_or_stop(&core, &mut stream, &mut buf[filled..]).await,
+            // A client holding budget for a partial command must keep sending.
+            _ => match stall::read(
+                &core,
+                &mut stream,
+                &mut buf[filled..],
+                borrowed > 0,
+                progress,
+            )
+            .await
+            {
+                stall::Read::Data(n) => Some(n),
+                stall::Read::Closed | stall::Read::Evicted => None,
+            },
         };
         let Some(n) = read else {
             break 'conn Ok(());
         };
         core.stats().bytes_in(n);
         filled += n;
+        progress = Instant::now();
     };
     if borrowed > 0 {
         budget.give_back(borrowed);

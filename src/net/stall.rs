@@ -1,0 +1,74 @@
+//! Clients that hold the memory budget without sending (slowloris): a
+//! connection whose buffer holds part of a frame larger than its base
+//! buffer has borrowed budget for it. If it then sends nothing for
+//! `stalled-frame-timeout-ms`, or for `PRESSURE_GRACE` while another
+//! connection waits for budget, it is evicted and its bytes go back, so the
+//! client that is sending gets them instead of being refused
+//! (docs/operations.md, "Limits").
+
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use futures::future::{select, Either};
+use futures::AsyncReadExt;
+
+use super::core::Core;
+use super::epoll::Stream;
+
+/// How long a stalled holder keeps its bytes while another connection
+/// waits for budget.
+pub(crate) const PRESSURE_GRACE: Duration = Duration::from_millis(500);
+/// How often a holder's read checks for a stall.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What a read brought.
+pub(crate) enum Read {
+    Data(usize),
+    /// The peer closed, the read failed, or the core is stopping.
+    Closed,
+    /// Stalled while holding budget: close the connection.
+    Evicted,
+}
+
+/// Reads into `buf`. When `holding` (the connection borrowed budget for a
+/// partial frame), gives up once the client has sent nothing since
+/// `progress` for the configured timeout, or for `PRESSURE_GRACE` while
+/// another connection waits for budget.
+pub(crate) async fn read(
+    core: &Core,
+    stream: &mut Stream,
+    buf: &mut [u8],
+    holding: bool,
+    progress: Instant,
+) -> Read {
+    if !holding {
+        return match super::conn::read_or_stop(core, stream, buf).await {
+            Some(n) => Read::Data(n),
+            None => Read::Closed,
+        };
+    }
+    let timeout = core.config().stalled_frame_timeout;
+    let budget = core.config().memory_budget.clone();
+    let mut read = pin!(stream.read(buf));
+    loop {
+        let stop = pin!(core.shutdown().wait(false));
+        let tick = pin!(glommio::timer::sleep(TICK));
+        match select(read.as_mut(), select(stop, tick)).await {
+            Either::Left((Ok(n), _)) if n > 0 => return Read::Data(n),
+            Either::Left(_) => return Read::Closed,
+            Either::Right((Either::Left(_), _)) => return Read::Closed,
+            Either::Right((Either::Right(_), _)) => {
+                let idle = progress.elapsed();
+                if idle >= timeout || (budget.under_pressure() && idle >= PRESSURE_GRACE) {
+                    tracing::debug!(
+                        core = core.id(),
+                        "evicting a client that held budget for a partial frame and sent nothing for {} ms",
+                        idle.as_millis()
+                    );
+                    core.stats().evicted_stalled();
+                    return Read::Evicted;
+                }
+            }
+        }
+    }
+}
