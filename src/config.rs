@@ -32,6 +32,12 @@ pub struct Config {
     /// this long is disconnected (after 500 ms while another client waits
     /// for budget), in ms.
     pub stalled_frame_timeout_ms: u64,
+    /// Client connections the node accepts at once, on every listener
+    /// together (Redis's `maxclients`).
+    pub maxclients: usize,
+    /// Seconds after which a silent client is closed (Redis's `timeout`;
+    /// 0 = never; subscribers and blocked pops are exempt).
+    pub timeout: u64,
     /// RocksDB block cache shared by all partitions, in bytes.
     pub block_cache_bytes: usize,
     /// RocksDB memtable budget shared by all partitions, in bytes.
@@ -134,6 +140,8 @@ impl Default for Config {
             max_frame_bytes: 64 << 20,
             memory_budget_bytes: 1 << 30,
             stalled_frame_timeout_ms: 10_000,
+            maxclients: 10_000,
+            timeout: 0,
             block_cache_bytes: 512 << 20,
             read_cache_bytes: 128 << 20,
             write_buffer_bytes: 256 << 20,
@@ -348,6 +356,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max-frame-bytes must be at least 1024",
             ));
+        }
+        if self.maxclients == 0 {
+            return Err(ConfigError::Invalid("maxclients must be at least 1"));
         }
         if self.stalled_frame_timeout_ms < 100 {
             return Err(ConfigError::Invalid(

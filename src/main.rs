@@ -332,6 +332,14 @@ struct ServeArgs {
     /// budget, so stalled clients cannot starve active ones [default: 10000].
     #[arg(long, value_name = "MS")]
     stalled_frame_timeout_ms: Option<u64>,
+    /// Client connections accepted at once, all listeners together; the next one gets
+    /// `-ERR max number of clients reached` (Redis's maxclients) [default: 10000].
+    #[arg(long, value_name = "N")]
+    maxclients: Option<usize>,
+    /// Close a client silent for this many seconds; 0 = never (Redis's timeout; subscribers
+    /// and clients blocked in a pop are exempt) [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     /// Networks the binary listener (and its per-core ports) accepts clients from, as CIDRs
     /// or addresses, comma-separated [default: every address].
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
@@ -440,6 +448,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.stalled_frame_timeout_ms {
         c.stalled_frame_timeout_ms = v;
+    }
+    if let Some(v) = a.maxclients {
+        c.maxclients = v;
+    }
+    if let Some(v) = a.timeout {
+        c.timeout = v;
     }
     if let Some(v) = a.binary_allow_from {
         c.binary_allow_from = v;

@@ -827,3 +827,65 @@ fn a_stalled_partial_frame_times_out() {
     small.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"+OK\r\n");
 }
+
+/// `maxclients` counts every listener's clients: past it a client gets
+/// Redis's error and is closed, and a freed place is taken again. With
+/// `timeout`, a silent client is closed while a subscriber stays.
+#[test]
+fn maxclients_and_the_idle_timeout() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        &dir.path().join("d"),
+        &["--cores", "2", "--maxclients", "3"],
+    )
+    .unwrap();
+    let resp = p.resp.unwrap();
+    let mut held: Vec<Conn> = (0..2).map(|_| Conn::connect(resp)).collect();
+    for c in held.iter_mut() {
+        assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
+    }
+    let mut third = std::net::TcpStream::connect(p.addr).unwrap();
+    let mut f = Vec::new();
+    tessera::proto::Request::Ping(b"x").encode(1, &mut f);
+    third.write_all(&f).unwrap();
+    let mut head = [0u8; 64];
+    let n = third.read(&mut head).unwrap();
+    assert!(n > 0, "the third client (binary) is served");
+    let mut fourth = std::net::TcpStream::connect(resp).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = String::new();
+    fourth.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "-ERR max number of clients reached\r\n");
+    drop(held.pop());
+    wait_until("a freed place", Duration::from_secs(30), || {
+        Conn::try_connect(resp)
+            .and_then(|mut c| c.try_cmd(&["PING"]))
+            .is_some_and(|r| r == R::Simple("PONG".into()))
+    });
+    drop((held, third, p));
+    // The idle timeout.
+    let p = Proc::start(&dir.path().join("e"), &["--cores", "1", "--timeout", "1"]).unwrap();
+    let resp = p.resp.unwrap();
+    let mut sub = Conn::connect(resp);
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "ch"]),
+        R::Array(vec![R::bulk("subscribe"), R::bulk("ch"), R::Int(1)])
+    );
+    let mut idle = std::net::TcpStream::connect(resp).unwrap();
+    idle.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    idle.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"+PONG\r\n", "answered, then closed once silent");
+    // The subscriber, silent for longer, still gets messages.
+    let mut c = Conn::connect(resp);
+    assert_eq!(c.cmd(&["PUBLISH", "ch", "m"]), R::Int(1));
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![R::bulk("message"), R::bulk("ch"), R::bulk("m")])
+    );
+}

@@ -509,6 +509,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     let (mut start, mut filled) = (0usize, 0usize);
     let max_body = core.config().max_frame_bytes.saturating_sub(1024);
     let mut out = Vec::new();
+    let mut progress = std::time::Instant::now();
     loop {
         // Answer every complete request in the buffer.
         loop {
@@ -575,9 +576,14 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             let n = buf.len() * 2;
             buf.resize(n, 0);
         }
-        let Some(n) = conn::read_or_stop(&core, &mut stream, &mut buf[filled..]).await else {
-            return;
+        // `timeout` closes a silent keep-alive connection.
+        let n = match super::stall::read(&core, &mut stream, &mut buf[filled..], false, progress)
+            .await
+        {
+            super::stall::Read::Data(n) => n,
+            _ => return,
         };
         filled += n;
+        progress = std::time::Instant::now();
     }
 }

@@ -24,6 +24,51 @@ mod stall;
 pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Client connections open on the node, against `maxclients`.
+#[derive(Debug)]
+pub struct Clients {
+    max: usize,
+    open: AtomicUsize,
+}
+
+/// One open client connection; dropping it frees its place.
+pub struct ClientSlot(Arc<Clients>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Clients {
+    pub fn new(max: usize) -> Arc<Clients> {
+        Arc::new(Clients {
+            max,
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place for a new connection, or `None` at `maxclients`.
+    pub fn admit(self: &Arc<Clients>) -> Option<ClientSlot> {
+        let mut cur = self.open.load(Ordering::Relaxed);
+        loop {
+            if cur >= self.max {
+                return None;
+            }
+            match self.open.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(ClientSlot(self.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
 
 /// A global byte budget for large frame buffers and replies, shared by all
 /// cores, so thousands of clients sending huge frames cannot exhaust memory.

@@ -368,6 +368,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         durability: config.durability,
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
         stalled_frame_timeout: Duration::from_millis(config.stalled_frame_timeout_ms),
+        clients: super::Clients::new(config.maxclients),
+        idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
         slow_request: (config.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.slow_request_ms)),
         data_dir: config.data_dir.clone(),
@@ -677,13 +679,18 @@ fn admission(core: &Core, stream: &super::epoll::Stream, proto: Proto) -> Option
     };
     tracing::debug!(core = core.id(), ?peer, "refused a connection: {text}");
     let e = crate::codes::WireError::new(crate::codes::ErrorCode::Denied, text);
+    Some(refusal_bytes(proto, &e))
+}
+
+/// A refusal in the listener's protocol.
+fn refusal_bytes(proto: Proto, e: &crate::codes::WireError) -> Vec<u8> {
     let mut out = Vec::new();
     match proto {
-        Proto::Binary => crate::proto::encode_error(&mut out, 0, &e),
-        Proto::Resp => crate::proto::resp::encode_error(&mut out, &e),
-        Proto::Http => http::refusal(&e, &mut out),
+        Proto::Binary => crate::proto::encode_error(&mut out, 0, e),
+        Proto::Resp => crate::proto::resp::encode_error(&mut out, e),
+        Proto::Http => http::refusal(e, &mut out),
     }
-    Some(out)
+    out
 }
 
 /// Writes a refusal and closes the connection.
@@ -712,12 +719,28 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
                     }
                 };
                 let c = core.clone();
-                let refusal = admission(&core, &stream, proto);
+                let slot = core.config().clients.admit();
+                let refusal = match &slot {
+                    Some(_) => admission(&core, &stream, proto),
+                    None => Some(refusal_bytes(
+                        proto,
+                        &crate::codes::WireError::of(crate::codes::ErrorCode::MaxClients),
+                    )),
+                };
                 let spawned = match (refusal, proto) {
                     (Some(bytes), _) => gate.spawn(refuse(stream, bytes)),
-                    (None, Proto::Binary) => gate.spawn(conn::serve(c, stream)),
-                    (None, Proto::Http) => gate.spawn(http::serve(c, stream)),
-                    (None, Proto::Resp) => gate.spawn(resp::serve(c, stream)),
+                    (None, Proto::Binary) => gate.spawn(async move {
+                        let _slot = slot;
+                        conn::serve(c, stream).await
+                    }),
+                    (None, Proto::Http) => gate.spawn(async move {
+                        let _slot = slot;
+                        http::serve(c, stream).await
+                    }),
+                    (None, Proto::Resp) => gate.spawn(async move {
+                        let _slot = slot;
+                        resp::serve(c, stream).await
+                    }),
                 };
                 match spawned {
                     Ok(t) => {

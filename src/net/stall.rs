@@ -33,7 +33,8 @@ pub(crate) enum Read {
 /// Reads into `buf`. When `holding` (the connection borrowed budget for a
 /// partial frame), gives up once the client has sent nothing since
 /// `progress` for the configured timeout, or for `PRESSURE_GRACE` while
-/// another connection waits for budget.
+/// another connection waits for budget. With Redis's `timeout` set, a
+/// client silent that long since `progress` is closed.
 pub(crate) async fn read(
     core: &Core,
     stream: &mut Stream,
@@ -41,7 +42,8 @@ pub(crate) async fn read(
     holding: bool,
     progress: Instant,
 ) -> Read {
-    if !holding {
+    let idle_limit = core.config().idle_timeout;
+    if !holding && idle_limit.is_none() {
         return match super::conn::read_or_stop(core, stream, buf).await {
             Some(n) => Read::Data(n),
             None => Read::Closed,
@@ -51,14 +53,26 @@ pub(crate) async fn read(
     let budget = core.config().memory_budget.clone();
     let mut read = pin!(stream.read(buf));
     loop {
+        // A holder checks often; an idle client sleeps until its deadline.
+        let wake = match (holding, idle_limit) {
+            (true, _) => TICK,
+            (false, Some(limit)) => limit.saturating_sub(progress.elapsed()),
+            (false, None) => Duration::from_secs(86_400),
+        };
         let stop = pin!(core.shutdown().wait(false));
-        let tick = pin!(glommio::timer::sleep(TICK));
+        let tick = pin!(glommio::timer::sleep(wake));
         match select(read.as_mut(), select(stop, tick)).await {
             Either::Left((Ok(n), _)) if n > 0 => return Read::Data(n),
             Either::Left(_) => return Read::Closed,
             Either::Right((Either::Left(_), _)) => return Read::Closed,
             Either::Right((Either::Right(_), _)) => {
                 let idle = progress.elapsed();
+                if idle_limit.is_some_and(|limit| idle >= limit) {
+                    return Read::Closed;
+                }
+                if !holding {
+                    continue;
+                }
                 if idle >= timeout || (budget.under_pressure() && idle >= PRESSURE_GRACE) {
                     tracing::debug!(
                         core = core.id(),

@@ -84,11 +84,13 @@ pub enum ErrorCode {
     /// from another machine) or the listener's `allow-from` list. The
     /// connection closes after the reply.
     Denied = 31,
+    /// `maxclients` connections are open; this one closes after the reply.
+    MaxClients = 32,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -120,6 +122,7 @@ impl ErrorCode {
         ErrorCode::WrongPass,
         ErrorCode::NoPerm,
         ErrorCode::Denied,
+        ErrorCode::MaxClients,
     ];
 
     /// The number on the wire.
@@ -161,6 +164,7 @@ impl ErrorCode {
             ErrorCode::WrongPass => "WRONG_PASS",
             ErrorCode::NoPerm => "NO_PERM",
             ErrorCode::Denied => "DENIED",
+            ErrorCode::MaxClients => "MAX_CLIENTS",
         }
     }
 
@@ -214,7 +218,8 @@ impl ErrorCode {
             | ErrorCode::NoReplicas
             | ErrorCode::ClusterDown
             | ErrorCode::TryAgain
-            | ErrorCode::ShuttingDown => 503,
+            | ErrorCode::ShuttingDown
+            | ErrorCode::MaxClients => 503,
         }
     }
 
@@ -252,6 +257,7 @@ impl ErrorCode {
             ErrorCode::WrongPass => "invalid username-password pair or user is disabled.",
             ErrorCode::NoPerm => "this user has no permissions to run this command",
             ErrorCode::Denied => "this connection is refused",
+            ErrorCode::MaxClients => "max number of clients reached",
         }
     }
 }

@@ -50,6 +50,11 @@ pub struct CoreConfig {
     /// How long a client may hold budget for a partial frame without
     /// sending (`net::stall`).
     pub stalled_frame_timeout: std::time::Duration,
+    /// Client connections open on the node, against `maxclients`.
+    pub clients: Arc<super::Clients>,
+    /// Redis's `timeout`: a client silent this long is closed (not a
+    /// subscriber or a client blocked in a pop).
+    pub idle_timeout: Option<std::time::Duration>,
     /// Batches slower than this are logged.
     pub slow_request: Option<std::time::Duration>,
     pub data_dir: std::path::PathBuf,
