@@ -444,6 +444,22 @@ struct Head {
     authorization: Option<String>,
 }
 
+/// Parses an HTTP request head as the server does: `Some(true)` a head the
+/// server accepts, `Some(false)` one it refuses, `None` incomplete (for the
+/// fuzz tests, tests/fuzz.rs).
+pub fn check_head(buf: &[u8]) -> Option<bool> {
+    match parse_head(buf) {
+        Ok(Some(h)) => {
+            // What `serve` does with a head before answering it.
+            let (path, query) = h.target.split_once('?').unwrap_or((h.target.as_str(), ""));
+            let _ = (path, query, h.body_len, h.keep_alive, h.authorization);
+            Some(true)
+        }
+        Ok(None) => None,
+        Err(_) => Some(false),
+    }
+}
+
 /// Parses the request head in `buf`: `Ok(None)` when incomplete.
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];

@@ -72,6 +72,13 @@ impl User {
 
     fn apply_valued(&mut self, rule: &[u8]) -> Result<(), RuleError> {
         let (first, rest) = (rule[0], &rule[1..]);
+        // Patterns are words of the ACL file: no space in them (Redis's
+        // rule; passwords are stored hashed, so they may have spaces).
+        if matches!(first, b'~' | b'%' | b'&')
+            && rule.iter().any(|b| b.is_ascii_whitespace() || *b == 0)
+        {
+            return Err(err("Syntax error"));
+        }
         match first {
             b'>' => self.add_password(hash_password(rest)),
             b'<' => self.remove_password(&hash_password(rest))?,

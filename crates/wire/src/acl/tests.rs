@@ -40,6 +40,8 @@ fn rules_are_checked() {
     let mut u = User::new("u");
     for (rule, msg) in [
         ("foo", "Syntax error"),
+        ("~a b", "Syntax error"),
+        ("&a\tb", "Syntax error"),
         ("+@nope", "Unknown command or category name in ACL"),
         ("+nocmd", "Unknown command or category name in ACL"),
         ("+config|nosub", "Unknown command or category name in ACL"),
