@@ -12,8 +12,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use tessera::proto::codec::Reader;
-use tessera::proto::{frame, resp, Request};
+use tessera::proto::Request;
 
 const CASES: u32 = 4000;
 
@@ -112,62 +111,11 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
-fn binary_frames(bytes: &[u8]) {
-    let mut at = 0;
-    while at < bytes.len() {
-        match frame::check(&bytes[at..], 1 << 20) {
-            Ok(Some(info)) => {
-                let f = &bytes[at..at + info.total_len];
-                if let Ok(req) = Request::decode(info.kind, info.flags, info.body(f)) {
-                    // What the server does next with a request.
-                    let _ = tessera::proto::route::request_slot(&req);
-                    let _ = tessera::proto::acl::User::new("u").check_request(&req);
-                    let mut again = Vec::new();
-                    req.encode(info.id, &mut again);
-                }
-                at += info.total_len;
-            }
-            _ => break,
-        }
-    }
-}
+use tessera::proto::fuzz::{acl_text, binary_frames, resp_commands};
 
-fn resp_commands(bytes: &[u8]) {
-    let mut at = 0;
-    while at < bytes.len() {
-        match resp::parse(&bytes[at..], 1 << 20) {
-            Ok(Some(p)) => {
-                let args = p.args(&bytes[at..]);
-                if !args.is_empty() {
-                    let _ = tessera::proto::redis::plan(&args);
-                    if let Ok(row) = tessera::proto::table::lookup(&args) {
-                        let _ = row.key_positions(&args);
-                        let _ = tessera::proto::args::parse(row, &args);
-                        let _ = tessera::proto::acl::User::new("u").check(row, &args);
-                    }
-                }
-                at += p.len.max(1);
-            }
-            _ => break,
-        }
-    }
-}
-
-fn acl_text(bytes: &[u8]) {
-    let _ = tessera::proto::acl::parse_file(&String::from_utf8_lossy(bytes));
-    let mut u = tessera::proto::acl::User::new("u");
-    for w in bytes.split(|b| *b == b' ') {
-        if !w.is_empty() {
-            let _ = u.apply(w);
-        }
-    }
-    let _ = tessera::proto::acl::parse_file(&u.describe()).expect("a described user reads back");
-}
-
+/// The wire crate's bodies, and a replica's PULL reply.
 fn wire_bodies(bytes: &[u8]) {
-    let _ = tessera::proto::Hello::decode(bytes);
-    let _ = tessera::proto::cluster_slots::ClusterSlots::decode(bytes);
-    let _ = tessera::proto::value::Value::decode(&mut Reader::new(bytes), 0);
+    tessera::proto::fuzz::wire_bodies(bytes);
     let _ = tessera::repl::serve::Pulled::decode(bytes);
 }
 

@@ -17,6 +17,7 @@ pub mod codec;
 pub mod codes;
 pub mod command;
 pub mod frame;
+pub mod fuzz;
 pub mod hello;
 pub mod num;
 pub mod opcode;
