@@ -16,6 +16,9 @@ use tessera::proto::Request;
 
 const CASES: u32 = 4000;
 
+/// A target: what the server does with one input.
+type Target = fn(&[u8]);
+
 /// Valid inputs to start mutating from.
 fn frame_seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
@@ -172,7 +175,7 @@ fn corpus_inputs_are_answered() {
     if std::env::var_os("TESSERA_WRITE_CORPUS").is_some() {
         write_corpus();
     }
-    let targets: [(&str, fn(&[u8])); 6] = [
+    let targets: [(&str, Target); 6] = [
         ("binary", binary_frames),
         ("resp", resp_commands),
         ("acl", acl_text),

@@ -153,8 +153,13 @@ impl Conn {
     }
 
     fn local_error(&mut self, id: u32, e: &WireError) {
+        self.local_reply(|out| proto::encode_error(out, id, e));
+    }
+
+    /// A reply made here, without a write (an error, AUTH's OK).
+    fn local_reply(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.batch.out.len();
-        proto::encode_error(&mut self.batch.out, id, e);
+        encode(&mut self.batch.out);
         let w = self.batch.writes.len();
         self.batch.segs.push(Seg::Local {
             start,
@@ -174,18 +179,10 @@ impl Conn {
         if let Request::Auth { user, pass } = req {
             let name: &[u8] = if user.is_empty() { b"default" } else { user };
             match self.session.authenticate(acl, name, pass, info) {
-                Ok(()) => {
-                    let start = self.batch.out.len();
-                    let f = frame::begin(&mut self.batch.out, id, frame::STATUS_OK, 0);
-                    frame::finish(&mut self.batch.out, f);
-                    let w = self.batch.writes.len();
-                    self.batch.segs.push(Seg::Local {
-                        start,
-                        end: self.batch.out.len(),
-                        w0: w,
-                        w1: w,
-                    });
-                }
+                Ok(()) => self.local_reply(|out| {
+                    let f = frame::begin(out, id, frame::STATUS_OK, 0);
+                    frame::finish(out, f);
+                }),
                 Err(e) => self.local_error(id, &e),
             }
             return false;

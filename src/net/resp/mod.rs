@@ -616,6 +616,8 @@ async fn handle(
             p.ready(error_bytes(&e));
             return false;
         }
+        // `gate` answers a denial with Refuse (NOPERM, logged); Gone: the
+        // user was removed, and the connection closes.
         Verdict::Gone | Verdict::Denied(_) => return true,
     }
     let plan = redis::plan(&args);
