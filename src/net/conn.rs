@@ -453,6 +453,15 @@ impl Conn {
         }
         compact(&mut self.buf, &mut self.start, &mut self.filled);
         let need = frame::needed_len(&self.buf[..self.filled]).unwrap_or(0);
+        let budget = &self.core.config().memory_budget;
+        // A frame larger than the whole budget can never be read: refused
+        // at once, before the client sends it.
+        if need.saturating_sub(BASE_BUFFER) > budget.limit() {
+            return Err(WireError::new(
+                ErrorCode::OutOfMemory,
+                format!("a {need}-byte frame is larger than memory-budget-bytes"),
+            ));
+        }
         if need > self.buf.len() && self.filled == self.buf.len() {
             let extra = (self.buf.len() * 2).min(need) - self.buf.len();
             let cfg = self.core.config();

@@ -90,6 +90,11 @@ impl Budget {
         }
     }
 
+    /// The whole budget, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Whether a connection is waiting for budget.
     pub fn under_pressure(&self) -> bool {
         self.waiting.load(Ordering::Relaxed) > 0
