@@ -52,6 +52,8 @@ pub struct Failure<'a> {
 }
 
 pub struct Acl {
+    /// Tells this node's users from another's (in-process tests run many).
+    id: u64,
     generation: AtomicU64,
     users: Mutex<Arc<Users>>,
     log: Mutex<VecDeque<Entry>>,
@@ -70,7 +72,9 @@ impl Acl {
     /// Loads `file` when it exists (else the open default user), then
     /// applies `requirepass` to the default user.
     pub fn open(file: PathBuf, requirepass: Option<Vec<u8>>) -> Result<Acl, String> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         let acl = Acl {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             generation: AtomicU64::new(0),
             users: Mutex::new(Arc::new(Users::default())),
             log: Mutex::new(VecDeque::new()),
@@ -142,7 +146,25 @@ impl Acl {
     /// The user a new connection starts as: `default` when it is on and
     /// needs no password, else none (the connection must authenticate).
     pub fn initial_user(&self) -> Option<Arc<User>> {
-        self.user("default").filter(|u| u.enabled() && u.nopass())
+        // Every new connection (and HTTP request) asks: each core keeps the
+        // answer for the generation it read, so only a change takes the
+        // lock.
+        thread_local! {
+            static CACHED: std::cell::RefCell<Option<(u64, u64, Option<Arc<User>>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let id = self.id;
+        let generation = self.generation();
+        CACHED.with(|c| {
+            if let Some((at, g, u)) = &*c.borrow() {
+                if *at == id && *g == generation {
+                    return u.clone();
+                }
+            }
+            let u = self.user("default").filter(|u| u.enabled() && u.nopass());
+            *c.borrow_mut() = Some((id, generation, u.clone()));
+            u
+        })
     }
 
     /// Whether the default user needs no password (protected mode's and

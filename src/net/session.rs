@@ -43,7 +43,11 @@ impl Session {
         // forwards, HTTP one per request.
         static TRUSTED: std::sync::OnceLock<Arc<User>> = std::sync::OnceLock::new();
         Session {
-            user: Some(TRUSTED.get_or_init(|| Arc::new(User::default_user())).clone()),
+            user: Some(
+                TRUSTED
+                    .get_or_init(|| Arc::new(User::default_user()))
+                    .clone(),
+            ),
             generation: u64::MAX,
         }
     }
