@@ -24,6 +24,10 @@ use crate::proto::value::Value;
 /// Users by name.
 pub type Users = AHashMap<String, Arc<User>>;
 
+/// A core's copy of `Acl::initial_user`'s answer: (the node's ACL id, the
+/// generation, the user).
+type Initial = (u64, u64, Option<Arc<User>>);
+
 /// ACL LOG keeps this many entries (Redis's `acllog-max-len` default).
 const LOG_MAX: usize = 128;
 /// Failures alike within this many seconds are one entry with a count.
@@ -150,7 +154,7 @@ impl Acl {
         // answer for the generation it read, so only a change takes the
         // lock.
         thread_local! {
-            static CACHED: std::cell::RefCell<Option<(u64, u64, Option<Arc<User>>)>> =
+            static CACHED: std::cell::RefCell<Option<Initial>> =
                 const { std::cell::RefCell::new(None) };
         }
         let id = self.id;
