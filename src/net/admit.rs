@@ -1,11 +1,17 @@
 //! Who may connect at all, decided when a connection is accepted
-//! (docs/security.md): each listener's `allow-from` list, then protected
-//! mode (Redis's: with no password for the default user, only loopback
-//! clients are served).
+//! (docs/security.md): `maxclients` (the accept loop), each listener's
+//! `allow-from` list, then protected mode (Redis's: with no password for
+//! the default user, only loopback clients are served); and the one reply
+//! that refuses a connection in its listener's protocol.
 
 use std::net::IpAddr;
 
+use futures::AsyncWriteExt;
 use ipnet::IpNet;
+
+use super::core::Core;
+use super::epoll::Stream;
+use crate::codes::{ErrorCode, WireError};
 
 /// What the accept loop does with a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +62,49 @@ pub(crate) const PROTECTED_TEXT: &str = "Tessera is running in protected mode be
 /// The text for an address outside `allow-from`.
 pub(crate) const NOT_ALLOWED_TEXT: &str =
     "this listener does not accept connections from your address (allow-from)";
+
+/// What a listener speaks (the index of its `allow-from` list).
+#[derive(Clone, Copy)]
+pub(crate) enum Proto {
+    Binary = 0,
+    Resp = 1,
+    Http = 2,
+}
+
+/// The reply that refuses a new connection (`net::admit`), or `None` to
+/// serve it.
+pub(crate) fn admission(core: &Core, stream: &Stream, proto: Proto) -> Option<Vec<u8>> {
+    let cfg = core.config();
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
+    let allow = &cfg.allow_from[proto as usize];
+    // The users are read only for a remote client under protected mode.
+    let open =
+        cfg.protected_mode && peer.is_some_and(|ip| !is_local(ip)) && cfg.acl.default_is_open();
+    let text = match admit(peer, allow, cfg.protected_mode, open) {
+        Admit::Serve => return None,
+        Admit::NotAllowed => NOT_ALLOWED_TEXT,
+        Admit::Protected => PROTECTED_TEXT,
+    };
+    tracing::debug!(core = core.id(), ?peer, "refused a connection: {text}");
+    let e = WireError::new(ErrorCode::Denied, text);
+    Some(refusal_bytes(proto, &e))
+}
+
+/// A refusal in the listener's protocol.
+pub(crate) fn refusal_bytes(proto: Proto, e: &WireError) -> Vec<u8> {
+    let mut out = Vec::new();
+    match proto {
+        Proto::Binary => crate::proto::encode_error(&mut out, 0, e),
+        Proto::Resp => crate::proto::resp::encode_error(&mut out, e),
+        Proto::Http => super::http::refusal(e, &mut out),
+    }
+    out
+}
+
+/// Writes a refusal and closes the connection.
+pub(crate) async fn refuse(mut stream: Stream, bytes: Vec<u8>) {
+    let _ = stream.write_all(&bytes).await;
+}
 
 #[cfg(test)]
 mod tests {

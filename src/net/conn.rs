@@ -5,12 +5,10 @@
 //! per request; the batch's writes are awaited once (one group commit); all
 //! replies go out in one write, in request order.
 
-use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
-use futures::future::{select, Either};
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::AsyncWriteExt;
 
 use super::core::cluster::Front;
 use super::core::{Core, PartReply, Writes};
@@ -535,21 +533,6 @@ pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
         if !matches!(step, Step::More) {
             return replies;
         }
-    }
-}
-
-/// Reads into `buf`; `None` when the peer closed, the read failed or the
-/// core began shutting down.
-pub(super) async fn read_or_stop(
-    core: &Core,
-    stream: &mut Stream,
-    buf: &mut [u8],
-) -> Option<usize> {
-    let read = pin!(stream.read(buf));
-    let stop = pin!(core.shutdown().wait(false));
-    match select(read, stop).await {
-        Either::Left((Ok(n), _)) if n > 0 => Some(n),
-        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@ use glommio::net::TcpListener;
 use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
+use super::admit::{admission, refusal_bytes, refuse, Proto};
 use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
 use super::http;
@@ -652,51 +653,6 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
-}
-
-/// What a listener speaks (the index of its `allow-from` list).
-#[derive(Clone, Copy)]
-enum Proto {
-    Binary = 0,
-    Resp = 1,
-    Http = 2,
-}
-
-/// The reply that refuses a new connection (`net::admit`), or `None` to
-/// serve it.
-fn admission(core: &Core, stream: &super::epoll::Stream, proto: Proto) -> Option<Vec<u8>> {
-    use super::admit::{admit, is_local, Admit, NOT_ALLOWED_TEXT, PROTECTED_TEXT};
-    let cfg = core.config();
-    let peer = stream.peer_addr().ok().map(|a| a.ip());
-    let allow = &cfg.allow_from[proto as usize];
-    // The users are read only for a remote client under protected mode.
-    let open =
-        cfg.protected_mode && peer.is_some_and(|ip| !is_local(ip)) && cfg.acl.default_is_open();
-    let text = match admit(peer, allow, cfg.protected_mode, open) {
-        Admit::Serve => return None,
-        Admit::NotAllowed => NOT_ALLOWED_TEXT,
-        Admit::Protected => PROTECTED_TEXT,
-    };
-    tracing::debug!(core = core.id(), ?peer, "refused a connection: {text}");
-    let e = crate::codes::WireError::new(crate::codes::ErrorCode::Denied, text);
-    Some(refusal_bytes(proto, &e))
-}
-
-/// A refusal in the listener's protocol.
-fn refusal_bytes(proto: Proto, e: &crate::codes::WireError) -> Vec<u8> {
-    let mut out = Vec::new();
-    match proto {
-        Proto::Binary => crate::proto::encode_error(&mut out, 0, e),
-        Proto::Resp => crate::proto::resp::encode_error(&mut out, e),
-        Proto::Http => http::refusal(e, &mut out),
-    }
-    out
-}
-
-/// Writes a refusal and closes the connection.
-async fn refuse(mut stream: super::epoll::Stream, bytes: Vec<u8>) {
-    use futures::AsyncWriteExt;
-    let _ = stream.write_all(&bytes).await;
 }
 
 async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto) {

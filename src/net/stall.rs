@@ -1,4 +1,5 @@
-//! Clients that hold the memory budget without sending (slowloris): a
+//! A connection's reads: stopping with the core, and clients that hold
+//! the memory budget without sending (slowloris): a
 //! connection whose buffer holds part of a frame larger than its base
 //! buffer has borrowed budget for it. If it then sends nothing for
 //! `stalled-frame-timeout-ms`, or for `PRESSURE_GRACE` while another
@@ -30,6 +31,21 @@ pub(crate) enum Read {
     Evicted,
 }
 
+/// Reads into `buf`; `None` when the peer closed, the read failed or the
+/// core began shutting down.
+pub(crate) async fn read_or_stop(
+    core: &Core,
+    stream: &mut Stream,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let read = pin!(stream.read(buf));
+    let stop = pin!(core.shutdown().wait(false));
+    match select(read, stop).await {
+        Either::Left((Ok(n), _)) if n > 0 => Some(n),
+        _ => None,
+    }
+}
+
 /// Reads into `buf`. When `holding` (the connection borrowed budget for a
 /// partial frame), gives up once the client has sent nothing since
 /// `progress` for the configured timeout, or for `PRESSURE_GRACE` while
@@ -44,7 +60,7 @@ pub(crate) async fn read(
 ) -> Read {
     let idle_limit = core.config().idle_timeout;
     if !holding && idle_limit.is_none() {
-        return match super::conn::read_or_stop(core, stream, buf).await {
+        return match read_or_stop(core, stream, buf).await {
             Some(n) => Read::Data(n),
             None => Read::Closed,
         };

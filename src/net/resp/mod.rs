@@ -18,13 +18,14 @@ use std::time::Instant;
 
 use futures::AsyncWriteExt;
 
-use super::conn::{execute, read_or_stop};
+use super::conn::execute;
 use super::core::cluster::{ConnFlags, Front};
 use super::core::{Core, Writes};
 use super::epoll::Stream;
 use super::pubsub::Mailbox;
 use super::session::{Session, Verdict};
 use super::stall;
+use super::stall::read_or_stop;
 use crate::cmd::{self, Value};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
