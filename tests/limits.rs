@@ -269,6 +269,12 @@ fn maxclients_and_the_idle_timeout() {
     let mut got = Vec::new();
     idle.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"+PONG\r\n", "answered, then closed once silent");
+    // A client blocked in a pop longer than the timeout is not idle: after
+    // the pop times out it goes on (a pause well under the timeout first).
+    let mut b = Conn::connect(resp);
+    assert_eq!(b.cmd(&["BLPOP", "nothing", "2"]), R::Nil);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.cmd(&["PING"]), R::Simple("PONG".into()));
     // The subscriber, silent for longer, still gets messages.
     let mut c = Conn::connect(resp);
     assert_eq!(c.cmd(&["PUBLISH", "ch", "m"]), R::Int(1));

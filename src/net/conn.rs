@@ -560,8 +560,13 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         let started = core.config().slow_request.map(|t| (t, t0));
         let step = conn.process().await;
         let requests = conn.batch.segs.len();
-        if !conn.batch.is_empty() && conn.flush(&mut stream, t0).await.is_err() {
-            return;
+        if !conn.batch.is_empty() {
+            if conn.flush(&mut stream, t0).await.is_err() {
+                return;
+            }
+            // A reply counts as activity (`timeout`): a blocking pop that
+            // waited long is not idle when it returns.
+            progress = Instant::now();
         }
         if let Some((limit, t0)) = started {
             let took = t0.elapsed();

@@ -586,6 +586,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             if stream.write_all(&out).await.is_err() || !head.keep_alive {
                 return;
             }
+            progress = std::time::Instant::now();
         }
         compact(&mut buf, &mut start, &mut filled);
         if filled == buf.len() {

@@ -512,6 +512,9 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                 break 'conn Err(());
             }
             out.clear();
+            // A reply counts as activity (`timeout`): a blocking pop that
+            // waited long is not idle when it returns.
+            progress = Instant::now();
         }
         if close || core.shutdown().is_set() {
             break 'conn Ok(());
