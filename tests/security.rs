@@ -564,6 +564,34 @@ fn the_acl_file_persists_users() {
     assert!(e.contains("ACL file") && e.contains("line 1"), "{e}");
 }
 
+/// Cache mode (`--durability none`) wipes its data at every start, but
+/// not the users saved in its ACL file.
+#[test]
+fn cache_mode_keeps_its_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--cores", "1", "--durability", "none"];
+    let p = Proc::start(&data, &args).unwrap();
+    let mut c = Conn::connect(p.resp.unwrap());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), R::ok());
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "ann", "on", ">x", "~*", "+@all"]),
+        R::ok()
+    );
+    assert_eq!(c.cmd(&["ACL", "SAVE"]), R::ok());
+    drop(c);
+    assert!(p.terminate().success());
+    let p = Proc::start(&data, &args).unwrap();
+    let mut c = Conn::connect(p.resp.unwrap());
+    assert_eq!(c.cmd(&["GET", "k"]), R::Nil, "the cache starts empty");
+    assert_eq!(
+        c.cmd(&["AUTH", "ann", "x"]),
+        R::ok(),
+        "the saved user is back"
+    );
+    assert_eq!(c.cmd(&["ACL", "LOAD"]), R::ok(), "and so is its file");
+}
+
 /// A replica whose credentials the primary refuses does not follow it; with
 /// the right ones (a user allowed the replication opcodes) it does.
 #[test]

@@ -179,6 +179,13 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             );
         }
     }
+    // Cache mode wipes the data directory at start; the ACL file in it
+    // (the default place) is users, not data, and is kept.
+    let acl_file = config.acl_file();
+    let kept_acl = match config.durability {
+        crate::shard::Durability::None => std::fs::read(&acl_file).ok(),
+        _ => None,
+    };
     let store = Arc::new(Store::open(StoreConfig {
         data_dir: config.data_dir.clone(),
         partitions: config.partitions,
@@ -202,8 +209,13 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         tessera_cluster::net::set_link_credentials(Some((user.clone().into_bytes(), pass.clone())));
         crate::client::set_credentials(Some(crate::client::Credentials::new(user, pass)));
     }
+    if let Some(bytes) = kept_acl.filter(|_| !acl_file.exists()) {
+        if let Err(e) = std::fs::write(&acl_file, bytes) {
+            tracing::warn!("cannot restore the ACL file {}: {e}", acl_file.display());
+        }
+    }
     let acl = Arc::new(
-        crate::acl::Acl::open(config.acl_file(), config.password()?)
+        crate::acl::Acl::open(acl_file, config.password()?)
             .map_err(|e| ServerError::Setup(format!("ACL file: {e}")))?,
     );
     let manifest = store.manifest().clone();
