@@ -9,7 +9,6 @@
 //! serves them.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,11 +89,6 @@ impl Acl {
         Ok(acl)
     }
 
-    /// An open node's users (tests and tools): the default user only.
-    pub fn open_default() -> Acl {
-        Acl::open(PathBuf::new(), None).expect("no file, no error")
-    }
-
     pub fn file(&self) -> &Path {
         &self.file
     }
@@ -103,10 +97,6 @@ impl Acl {
         let text = match std::fs::read_to_string(&self.file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) if self.file.as_os_str().is_empty() => {
-                let _ = e;
-                String::new()
-            }
             Err(e) => return Err(format!("cannot read {}: {e}", self.file.display())),
         };
         let list = parse_file(&text).map_err(|e| format!("{}: {e}", self.file.display()))?;
@@ -249,7 +239,7 @@ impl Acl {
     pub fn save(&self) -> Result<(), WireError> {
         let mut text = self.list().join("\n");
         text.push('\n');
-        write_atomically(&self.file, text.as_bytes()).map_err(|e| {
+        tessera_cluster::identity::write_atomic(&self.file, text.as_bytes()).map_err(|e| {
             bad(format!(
                 "There was an error trying to save the ACLs. Please check the server logs for more information ({}: {e})",
                 self.file.display()
@@ -335,23 +325,6 @@ impl Acl {
 
 fn bad(m: impl Into<String>) -> WireError {
     WireError::new(ErrorCode::BadArguments, m)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("acl.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A random password of `bits` bits as hex (ACL GENPASS), from the

@@ -518,7 +518,7 @@ fn the_acl_file_persists_users() {
         text.contains("user ann on #") && !text.contains(">x"),
         "{text}"
     );
-    assert!(!data.join("users.acl.tmp").exists());
+    assert!(!data.join("users.tmp").exists());
     drop(c);
     assert!(p.terminate().success());
     let p = Proc::start(&data, &["--cores", "1"]).unwrap();

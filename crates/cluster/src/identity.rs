@@ -98,7 +98,11 @@ impl Identity {
 /// Writes `bytes` to `p` through a synced temporary file and a rename, then
 /// syncs the directory: after a crash `p` holds the old or the new bytes.
 pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let parent = p.parent().unwrap_or(Path::new("."));
+    // A bare file name's directory is the current one.
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let tmp = p.with_extension("tmp");
     {
