@@ -117,6 +117,27 @@ pub struct Config {
     pub binary_allow_from: Vec<String>,
     pub resp_allow_from: Vec<String>,
     pub http_allow_from: Vec<String>,
+    /// TLS (docs/security.md): the node's certificate chain and key (PEM),
+    /// read again on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// The CA that client certificates (and, for this node's own links,
+    /// the peers' certificates) must chain to.
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Whether TLS clients must present a certificate; `None` = `yes` when
+    /// `tls-ca-cert-file` is set, `no` otherwise.
+    pub tls_auth_clients: Option<crate::tls::AuthClients>,
+    /// The binary protocol's TLS listener (`HOST:PORT`, core c also on
+    /// port+1+c) or `off`.
+    pub tls_listen: String,
+    /// The RESP TLS listener, or `off`.
+    pub resp_tls_listen: String,
+    /// The HTTPS listener, or `off`.
+    pub http_tls_listen: String,
+    /// This node's replication and migration links connect with TLS
+    /// (Redis's `tls-replication`); the peers' certificates are checked
+    /// against `tls-ca-cert-file`.
+    pub tls_replication: bool,
 }
 
 impl Config {
@@ -174,6 +195,14 @@ impl Default for Config {
             binary_allow_from: Vec::new(),
             resp_allow_from: Vec::new(),
             http_allow_from: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: None,
+            tls_listen: "off".into(),
+            resp_tls_listen: "off".into(),
+            http_tls_listen: "off".into(),
+            tls_replication: false,
         }
     }
 }
@@ -255,6 +284,60 @@ impl Config {
     /// The RESP address, or `None` when RESP is off.
     pub fn resp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("resp-listen", &self.resp_listen)
+    }
+
+    /// The binary TLS address, or `None` when it is off.
+    pub fn tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        listen_or_off("tls-listen", &self.tls_listen)
+    }
+
+    /// The RESP TLS address, or `None` when it is off.
+    pub fn resp_tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        listen_or_off("resp-tls-listen", &self.resp_tls_listen)
+    }
+
+    /// The HTTPS address, or `None` when it is off.
+    pub fn http_tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        listen_or_off("http-tls-listen", &self.http_tls_listen)
+    }
+
+    /// The TLS files, when a TLS listener or TLS links are configured.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        let wanted = self.tls_addr()?.is_some()
+            || self.resp_tls_addr()?.is_some()
+            || self.http_tls_addr()?.is_some()
+            || self.tls_replication;
+        if !wanted {
+            if self.tls_cert_file.is_some() || self.tls_key_file.is_some() {
+                return Err(ConfigError::Invalid(
+                    "tls-cert-file is set but nothing uses it: add tls-listen, resp-tls-listen, http-tls-listen or tls-replication",
+                ));
+            }
+            return Ok(None);
+        }
+        let (Some(cert_file), Some(key_file)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Err(ConfigError::Invalid(
+                "a TLS listener or tls-replication needs tls-cert-file and tls-key-file",
+            ));
+        };
+        if self.tls_replication && self.tls_ca_cert_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls-replication needs tls-ca-cert-file to check the peers' certificates",
+            ));
+        }
+        use crate::tls::AuthClients;
+        let auth_clients = self
+            .tls_auth_clients
+            .unwrap_or(match self.tls_ca_cert_file {
+                Some(_) => AuthClients::Yes,
+                None => AuthClients::No,
+            });
+        Ok(Some(crate::tls::TlsFiles {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+            ca_file: self.tls_ca_cert_file.clone(),
+            auth_clients,
+        }))
     }
 
     /// The ACL file's path.
@@ -386,6 +469,7 @@ impl Config {
         self.password()?;
         self.replica_credentials()?;
         self.allow_from()?;
+        self.tls_files()?;
         if self.partitions == Some(0) {
             return Err(ConfigError::Invalid("partitions must be at least 1"));
         }

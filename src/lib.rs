@@ -67,6 +67,7 @@ pub mod config;
 pub mod errors;
 pub mod net;
 pub mod repl;
+pub mod tls;
 
 pub use tessera_client as client;
 pub use tessera_client::sync;

@@ -29,6 +29,8 @@ struct Cli {
     /// [default: TESSERA_PASSWORD]. Visible in the process list: prefer the variable.
     #[arg(long, global = true, value_name = "PASSWORD")]
     pass: Option<String>,
+    #[command(flatten)]
+    tls: tessera::tls::ClientTlsFlags,
 }
 
 /// The client commands' credentials: the flags, else the environment.
@@ -327,6 +329,8 @@ struct ServeArgs {
     /// machines get DENIED and are disconnected [default: yes].
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
     protected_mode: Option<bool>,
+    #[command(flatten)]
+    tls: tessera::tls::ServeTlsFlags,
     /// A client holding memory budget for a frame it has not finished sending is disconnected
     /// after sending nothing for this long, or after 500 ms while another client waits for
     /// budget, so stalled clients cannot starve active ones [default: 10000].
@@ -383,6 +387,7 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
         Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
+    a.tls.apply(&mut c);
     if let Some(v) = a.data_dir {
         c.data_dir = v;
     }
@@ -558,17 +563,18 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
 fn main() {
     let cli = Cli::parse();
     let serve = matches!(cli.command, Command::Serve(_));
-    if serve && (cli.user.is_some() || cli.pass.is_some()) {
-        eprintln!("tessera: --user and --pass are for the client commands; a node's own links use replica-user and replica-pass-file");
+    if serve && (cli.user.is_some() || cli.pass.is_some() || cli.tls.given()) {
+        eprintln!("tessera: --user, --pass, --tls, --cacert, --cert, --key and --sni are for the client commands; a node's own links use replica-user, replica-pass-file and tls-replication");
         std::process::exit(2);
     }
     if !serve {
-        match client_credentials(&cli) {
-            Ok(c) => tessera::client::set_credentials(c),
-            Err(e) => {
-                eprintln!("tessera: {e}");
-                std::process::exit(2);
-            }
+        let set = client_credentials(&cli)
+            .map(tessera::client::set_credentials)
+            .and_then(|()| cli.tls.options())
+            .and_then(|o| tessera::client::tls::set_tls(o.as_ref()));
+        if let Err(e) = set {
+            eprintln!("tessera: {e}");
+            std::process::exit(2);
         }
     }
     let code = match cli.command {

@@ -6,7 +6,6 @@
 
 use std::net::IpAddr;
 
-use futures::AsyncWriteExt;
 use ipnet::IpNet;
 
 use super::core::Core;
@@ -101,9 +100,15 @@ pub(crate) fn refusal_bytes(proto: Proto, e: &WireError) -> Vec<u8> {
     out
 }
 
+/// How long a refused TLS client has to finish its handshake and take
+/// the refusal.
+const REFUSAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Writes a refusal and closes the connection.
 pub(crate) async fn refuse(mut stream: Stream, bytes: Vec<u8>) {
-    let _ = stream.write_all(&bytes).await;
+    let send = std::pin::pin!(stream.send(&bytes));
+    let timeout = std::pin::pin!(glommio::timer::sleep(REFUSAL_TIMEOUT));
+    let _ = futures::future::select(send, timeout).await;
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use futures::AsyncWriteExt;
-
 use super::core::cluster::Front;
 use super::core::{Core, PartReply, Writes};
 use super::epoll::Stream;
@@ -106,6 +104,8 @@ struct Conn {
     session: Session,
     /// The client's address (for ACL LOG).
     peer: String,
+    /// Came through the TLS listener: HELLO names the TLS ports.
+    tls: bool,
 }
 
 enum Step {
@@ -209,6 +209,17 @@ impl Conn {
             }
         };
         if !self.authorize(id, &req) {
+            return;
+        }
+        if let (true, Request::Hello { version }) = (self.tls, &req) {
+            match core.hello_answer(*version, true) {
+                Ok(h) => self.local_reply(|out| {
+                    let f = frame::begin(out, id, frame::STATUS_OK, 0);
+                    out.extend_from_slice(&h);
+                    frame::finish(out, f);
+                }),
+                Err(e) => self.local_error(id, &e),
+            }
             return;
         }
         if self.gate {
@@ -337,7 +348,7 @@ impl Conn {
         let assembled = self.complete().await;
         let replies = assembled.as_deref().unwrap_or(&self.batch.out);
         self.account(replies, started.elapsed());
-        let result = stream.write_all(replies).await;
+        let result = stream.send(replies).await;
         self.recycle();
         result
     }
@@ -516,6 +527,7 @@ pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
         gate: false,
         session: Session::trusted(),
         peer: String::new(),
+        tls: false,
     };
     let mut replies = Vec::new();
     let t0 = Instant::now();
@@ -553,6 +565,7 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
+        tls: stream.is_tls(),
     };
     let mut progress = Instant::now();
     loop {

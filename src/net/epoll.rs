@@ -28,6 +28,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::tls::{RawIo, TlsConn};
+
 /// Events taken per `epoll_wait` call.
 const EVENTS: usize = 256;
 
@@ -198,43 +200,14 @@ fn retrying(mut call: impl FnMut() -> isize) -> io::Result<usize> {
     }
 }
 
-/// A client connection watched by its core's [`Poller`]: `futures`'
-/// `AsyncRead`/`AsyncWrite` over non-blocking `recv`/`send`.
-pub struct Stream {
+/// A socket registered with its core's [`Poller`].
+struct Raw {
     sock: std::net::TcpStream,
     token: usize,
     poller: Rc<Poller>,
 }
 
-impl Stream {
-    /// Takes over an accepted glommio stream (its fd is duplicated, the
-    /// original closed) and registers it with `poller`.
-    pub fn adopt(poller: &Rc<Poller>, stream: glommio::net::TcpStream) -> io::Result<Stream> {
-        // SAFETY: plain syscall on an open fd; the result is checked.
-        let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        drop(stream);
-        // SAFETY: `fd` is the new duplicate, owned by nobody else.
-        let sock = unsafe { std::net::TcpStream::from_raw_fd(fd) };
-        sock.set_nonblocking(true)?;
-        let token = poller.register(sock.as_raw_fd())?;
-        Ok(Stream {
-            sock,
-            token,
-            poller: poller.clone(),
-        })
-    }
-
-    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.sock.set_nodelay(on)
-    }
-
-    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.sock.peer_addr()
-    }
-
+impl Raw {
     fn recv(&self, buf: &mut [u8], flags: i32) -> io::Result<usize> {
         // SAFETY: `buf` is valid for `buf.len()` bytes.
         retrying(|| unsafe {
@@ -249,7 +222,12 @@ impl Stream {
 
     /// `recv` once the socket is readable; `Pending` (with the waker
     /// parked) while it is not.
-    fn poll_recv(&self, cx: &Context<'_>, buf: &mut [u8], flags: i32) -> Poll<io::Result<usize>> {
+    fn poll_recv_flags(
+        &self,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -274,36 +252,14 @@ impl Stream {
             }
         }
     }
-
-    /// Reads without consuming: resolves with the number of bytes waiting
-    /// (0 when the peer closed its side).
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_recv(cx, buf, libc::MSG_PEEK)).await
-    }
 }
 
-impl Drop for Stream {
-    fn drop(&mut self) {
-        self.poller.deregister(self.sock.as_raw_fd(), self.token);
+impl RawIo for Raw {
+    fn poll_recv(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.poll_recv_flags(cx, buf, 0)
     }
-}
 
-impl futures::AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_recv(cx, buf, 0)
-    }
-}
-
-impl futures::AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_send(&self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         // SAFETY: `buf` is valid for `buf.len()` bytes.
         let sent = retrying(|| unsafe {
             libc::send(
@@ -324,12 +280,140 @@ impl futures::AsyncWrite for Stream {
             r => Poll::Ready(r),
         }
     }
+}
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+/// A client connection watched by its core's [`Poller`]: `futures`'
+/// `AsyncRead`/`AsyncWrite` over non-blocking `recv`/`send`, through TLS
+/// on a TLS listener (`net::tls`).
+pub struct Stream {
+    raw: Raw,
+    tls: Option<Box<TlsConn>>,
+}
+
+impl Stream {
+    /// Takes over an accepted glommio stream (its fd is duplicated, the
+    /// original closed) and registers it with `poller`.
+    pub fn adopt(poller: &Rc<Poller>, stream: glommio::net::TcpStream) -> io::Result<Stream> {
+        // SAFETY: plain syscall on an open fd; the result is checked.
+        let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        drop(stream);
+        // SAFETY: `fd` is the new duplicate, owned by nobody else.
+        let sock = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+        sock.set_nonblocking(true)?;
+        let token = poller.register(sock.as_raw_fd())?;
+        Ok(Stream {
+            raw: Raw {
+                sock,
+                token,
+                poller: poller.clone(),
+            },
+            tls: None,
+        })
     }
 
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+    /// Serves this connection through TLS with `config` (the handshake runs
+    /// with the first read).
+    pub fn start_tls(&mut self, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<()> {
+        self.tls = Some(Box::new(TlsConn::new(config)?));
+        Ok(())
+    }
+
+    /// Whether the connection came through a TLS listener.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.raw.sock.set_nodelay(on)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.raw.sock.peer_addr()
+    }
+
+    fn poll_recv(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.tls {
+            Some(t) => t.poll_read(&self.raw, cx, buf, peek),
+            None => self
+                .raw
+                .poll_recv_flags(cx, buf, if peek { libc::MSG_PEEK } else { 0 }),
+        }
+    }
+
+    /// Reads without consuming: resolves with the number of bytes waiting
+    /// (0 when the peer closed its side).
+    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_recv(cx, buf, true)).await
+    }
+
+    /// Writes all of `bytes` and flushes what TLS holds back. With TLS,
+    /// completes the handshake first, so a refusal reaches a client that
+    /// has not finished it.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(t) = &mut self.tls {
+            let raw = &self.raw;
+            std::future::poll_fn(|cx| t.poll_handshake(raw, cx)).await?;
+        }
+        futures::AsyncWriteExt::write_all(self, bytes).await?;
+        futures::AsyncWriteExt::flush(self).await
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.raw
+            .poller
+            .deregister(self.raw.sock.as_raw_fd(), self.raw.token);
+    }
+}
+
+impl futures::AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_recv(cx, buf, false)
+    }
+}
+
+impl futures::AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let s = self.get_mut();
+        match &mut s.tls {
+            Some(t) => t.poll_write(&s.raw, cx, buf),
+            None => s.raw.poll_send(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let s = self.get_mut();
+        match &mut s.tls {
+            Some(t) => t.poll_flush(&s.raw, cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let s = self.get_mut();
+        if let Some(t) = &mut s.tls {
+            t.close();
+            if let Poll::Pending = t.poll_flush(&s.raw, cx) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(s.raw.sock.shutdown(std::net::Shutdown::Write))
     }
 }

@@ -13,7 +13,6 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use futures::AsyncWriteExt;
 use serde_json::{json, Value};
 
 use super::conn;
@@ -539,7 +538,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     );
                     out.clear();
                     resp.encode(false, &mut out);
-                    let _ = stream.write_all(&out).await;
+                    let _ = stream.send(&out).await;
                     return;
                 }
             };
@@ -553,7 +552,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     ),
                 ))
                 .encode(false, &mut out);
-                let _ = stream.write_all(&out).await;
+                let _ = stream.send(&out).await;
                 return;
             }
             let total = head.head_len + head.body_len;
@@ -583,7 +582,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             start += total;
             out.clear();
             resp.encode(head.keep_alive, &mut out);
-            if stream.write_all(&out).await.is_err() || !head.keep_alive {
+            if stream.send(&out).await.is_err() || !head.keep_alive {
                 return;
             }
             progress = std::time::Instant::now();

@@ -70,6 +70,80 @@ pub(super) fn bind_per_core(
     Ok((all, Some(a)))
 }
 
+/// A binary-protocol listener: a shared port every core accepts on, and
+/// each core's own port (port+1+c, or ephemeral with port 0).
+pub(super) struct Binary {
+    /// The shared port's socket of each core.
+    pub shared: Vec<StdListener>,
+    pub own: Vec<StdListener>,
+    pub shared_addr: SocketAddr,
+    pub core_addrs: Vec<SocketAddr>,
+}
+
+/// Binds a binary listener on `listen` for `cores` cores, preferring
+/// `last`'s ports when the port is 0 (cluster mode).
+pub(super) fn bind_binary(
+    listen: SocketAddr,
+    last_shared: Option<SocketAddr>,
+    last_cores: &[SocketAddr],
+    cores: usize,
+) -> Result<Binary, BindError> {
+    // Core 0's shared socket binds first; with port 0 the others reuse its port.
+    let first = bind_preferring(listen, last_shared)?;
+    let shared_addr = first.local_addr().map_err(|source| BindError {
+        addr: listen,
+        source,
+    })?;
+    let mut shared = vec![first];
+    for _ in 1..cores {
+        shared.push(bind(shared_addr)?);
+    }
+    let mut own = Vec::with_capacity(cores);
+    for c in 0..cores {
+        let mut a = listen;
+        if a.port() == 0 {
+            own.push(bind_preferring(a, last_cores.get(c).copied())?);
+            continue;
+        }
+        let port = a.port() as usize + 1 + c;
+        if port > u16::MAX as usize {
+            return Err(BindError {
+                addr: listen,
+                source: std::io::Error::other(format!(
+                    "per-core port {port} of core {c} is above 65535; choose a lower port"
+                )),
+            });
+        }
+        a.set_port(port as u16);
+        own.push(bind(a)?);
+    }
+    let core_addrs = own
+        .iter()
+        .map(|l| l.local_addr().expect("a bound socket has an address"))
+        .collect();
+    Ok(Binary {
+        shared,
+        own,
+        shared_addr,
+        core_addrs,
+    })
+}
+
+/// Deals listeners to cores: each set holds one socket per core (or none,
+/// when that listener is off), tagged with `K`.
+pub(super) fn deal<K: Copy>(
+    cores: usize,
+    sets: impl IntoIterator<Item = (K, Vec<StdListener>)>,
+) -> Vec<Vec<(K, StdListener)>> {
+    let mut per_core: Vec<Vec<_>> = (0..cores).map(|_| Vec::new()).collect();
+    for (k, set) in sets {
+        for (c, l) in set.into_iter().enumerate() {
+            per_core[c].push((k, l));
+        }
+    }
+    per_core
+}
+
 /// The addresses a cluster node listened on, kept for its next start.
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq, Eq)]
 pub(super) struct LastPorts {

@@ -26,6 +26,7 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     health::ready(&line);
+    let sighup = crate::tls::reload_on_sighup(handle.tls.clone()).map_err(ServerError::Setup)?;
     let stop_watchdog = Arc::new(AtomicBool::new(false));
     let watchdog = match health::watchdog_interval() {
         Some(interval) => Some(
@@ -61,6 +62,7 @@ pub fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Ser
     if let Some(w) = watchdog {
         let _ = w.join();
     }
+    sighup.close();
     handle.shutdown();
     let r = handle.join();
     match &r {

@@ -18,7 +18,7 @@ use super::admit::{admission, refusal_bytes, refuse, Proto};
 use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
 use super::http;
-use super::listen::{bind, bind_per_core, bind_preferring, BindError, LastPorts};
+use super::listen::{bind_binary, bind_per_core, deal, BindError, LastPorts};
 use super::mesh::{Mesh, Msg};
 use super::resp;
 use super::{conn, sys, Budget};
@@ -95,6 +95,10 @@ pub struct ServerHandle {
     pub http_addr: Option<SocketAddr>,
     /// The RESP address, when RESP is on.
     pub resp_addr: Option<SocketAddr>,
+    /// The TLS listeners' addresses, when on: binary, RESP, HTTPS.
+    pub tls_addrs: [Option<SocketAddr>; 3],
+    /// The TLS certificate state, reloaded on SIGHUP.
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// The cluster controller, in cluster mode (stopped after the cores).
     controller: Option<Arc<tessera_cluster::Controller>>,
 }
@@ -103,11 +107,15 @@ impl ServerHandle {
     /// The line printed on stdout once every listener is up.
     pub fn ready_line(&self) -> String {
         let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+        let [binary_tls, resp_tls, https] = self.tls_addrs;
         format!(
-            "tessera ready binary={} resp={} http={}",
+            "tessera ready binary={} resp={} http={} binary-tls={} resp-tls={} https={}",
             self.binary_addr,
             show(self.resp_addr),
-            show(self.http_addr)
+            show(self.http_addr),
+            show(binary_tls),
+            show(resp_tls),
+            show(https)
         )
     }
 
@@ -244,41 +252,48 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     } else {
         LastPorts::default()
     };
-    // Core 0's shared socket binds first; with port 0 the others reuse its port.
-    let first = bind_preferring(config.listen, last.binary)?;
-    let shared_addr = first.local_addr().map_err(|source| ServerError::Listen {
-        addr: config.listen,
-        source,
-    })?;
-    let mut shared = vec![first];
-    for _ in 1..cores {
-        shared.push(bind(shared_addr)?);
-    }
-    let mut own = Vec::with_capacity(cores);
-    for c in 0..cores {
-        let mut a = config.listen;
-        if a.port() == 0 {
-            own.push(bind_preferring(a, last.cores.get(c).copied())?);
-            continue;
-        }
-        let port = a.port() as usize + 1 + c;
-        if port > u16::MAX as usize {
-            return Err(ServerError::Setup(format!(
-                "per-core port {port} of core {c} is above 65535; choose a lower --listen port"
-            )));
-        }
-        a.set_port(port as u16);
-        own.push(bind(a)?);
-    }
+    let binary = bind_binary(config.listen, last.binary, &last.cores, cores)?;
+    let (shared_addr, core_addrs) = (binary.shared_addr, binary.core_addrs.clone());
     // HTTP and RESP: one SO_REUSEPORT socket per core on the same port.
     let (http, http_addr) = bind_per_core(config.http_addr()?, last.http, cores)?;
-    let mut http = http.into_iter();
     let (resp, resp_addr) = bind_per_core(config.resp_addr()?, last.resp, cores)?;
-    let mut resp = resp.into_iter();
-    let core_addrs: Vec<SocketAddr> = own
-        .iter()
-        .map(|l| l.local_addr().expect("a bound socket has an address"))
-        .collect();
+    // The TLS twins (docs/security.md, "TLS").
+    let tls = match config.tls_files()? {
+        Some(files) => Some(Arc::new(
+            crate::tls::ServerTls::new(files)
+                .map_err(|e| ServerError::Setup(format!("TLS: {e}")))?,
+        )),
+        None => None,
+    };
+    if config.tls_replication {
+        let links = config.tls_files()?.and_then(|f| f.link_options());
+        crate::client::tls::set_tls(links.as_ref())
+            .map_err(|e| ServerError::Setup(format!("tls-replication: {e}")))?;
+    }
+    let tls_binary = match config.tls_addr()? {
+        Some(a) => Some(bind_binary(a, None, &[], cores)?),
+        None => None,
+    };
+    let (resp_tls, resp_tls_addr) = bind_per_core(config.resp_tls_addr()?, None, cores)?;
+    let (http_tls, https_addr) = bind_per_core(config.http_tls_addr()?, None, cores)?;
+    let tls_ports = tls_binary
+        .as_ref()
+        .map(|b| (b.shared_addr, b.core_addrs.clone()));
+    let (tls_shared, tls_own) = tls_binary.map(|b| (b.shared, b.own)).unwrap_or_default();
+    let mut listeners = deal(
+        cores,
+        [
+            ((Proto::Binary, false), binary.shared),
+            ((Proto::Binary, false), binary.own),
+            ((Proto::Http, false), http),
+            ((Proto::Resp, false), resp),
+            ((Proto::Binary, true), tls_shared),
+            ((Proto::Binary, true), tls_own),
+            ((Proto::Resp, true), resp_tls),
+            ((Proto::Http, true), http_tls),
+        ],
+    )
+    .into_iter();
     if config.cluster {
         LastPorts {
             binary: Some(shared_addr),
@@ -289,7 +304,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .save(&config.data_dir);
     }
 
-    let hello = Hello {
+    let mut hello = Hello {
         protocol: crate::proto::hello::PROTOCOL_VERSION,
         node_id: manifest.node_id,
         cores: cores as u32,
@@ -298,12 +313,26 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         core_ports: core_addrs.iter().map(|a| a.port()).collect(),
         durability: config.durability.as_str().to_string(),
         server_version: env!("CARGO_PKG_VERSION").to_string(),
-        // Filled per answer in cluster mode (`Core::hello_reply`).
+        // Filled per answer in cluster mode (`Core::hello_answer`).
         cluster: Vec::new(),
-    }
-    .encode()
-    .map_err(|e| ServerError::Setup(e.to_string()))?;
-    let hello = Arc::new(hello);
+    };
+    let encode = |h: &Hello| {
+        h.encode()
+            .map(Arc::new)
+            .map_err(|e| ServerError::Setup(e.to_string()))
+    };
+    let plain_hello = encode(&hello)?;
+    // HELLO on a TLS connection names the TLS ports, so a shard-aware
+    // client stays on TLS when it goes straight to each core.
+    let tls_hello = match &tls_ports {
+        Some((shared, own)) => {
+            hello.shared_port = shared.port();
+            hello.core_ports = own.iter().map(|a| a.port()).collect();
+            Some(encode(&hello)?)
+        }
+        None => None,
+    };
+    let hello = plain_hello;
 
     // Replication: the persisted state, and the role to start in.
     let mut state = crate::repl::state::NodeState::load(&config.data_dir)?;
@@ -397,6 +426,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         metrics_without_auth: config.metrics_without_auth,
         protected_mode: config.protected_mode,
         allow_from: config.allow_from()?,
+        tls: tls.clone(),
     });
     let health = Arc::new(Health::new(
         cores,
@@ -405,13 +435,13 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let stall_hook = test_stall_hook();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), CoreError>)>();
     let mut joins = Vec::with_capacity(cores);
-    for (c, (inbox, (shared_l, own_l))) in inboxes
-        .into_iter()
-        .zip(shared.into_iter().zip(own))
-        .enumerate()
-    {
-        let shared_fd = shared_l.into_raw_fd();
-        let own_fd = own_l.into_raw_fd();
+    for (c, inbox) in inboxes.into_iter().enumerate() {
+        let listeners = listeners
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, l)| (k, l.into_raw_fd()))
+            .collect();
         let args = CoreArgs {
             id: c,
             store: store.clone(),
@@ -420,12 +450,10 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             inbox,
             config: core_config.clone(),
             hello: hello.clone(),
-            shared_fd,
-            own_fd,
+            tls_hello: tls_hello.clone(),
+            listeners,
             ready: ready_tx.clone(),
             health: health.clone(),
-            http_fd: http.next().map(|l| l.into_raw_fd()),
-            resp_fd: resp.next().map(|l| l.into_raw_fd()),
             stall: stall_hook.filter(|(core, _)| *core == c).map(|(_, d)| d),
             role: start_role.clone(),
             repl: start_state.clone(),
@@ -457,6 +485,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         health,
         http_addr,
         resp_addr,
+        tls_addrs: [tls_ports.as_ref().map(|p| p.0), resp_tls_addr, https_addr],
+        tls,
         controller,
     };
     let mut failure = None;
@@ -491,13 +521,12 @@ struct CoreArgs {
     inbox: flume::Receiver<Msg>,
     config: Arc<CoreConfig>,
     hello: Arc<Vec<u8>>,
-    shared_fd: RawFd,
-    own_fd: RawFd,
+    /// HELLO as a TLS connection gets it (the TLS ports).
+    tls_hello: Option<Arc<Vec<u8>>>,
+    /// This core's listening sockets: protocol, TLS or not.
+    listeners: Vec<((Proto, bool), RawFd)>,
     ready: std::sync::mpsc::Sender<(usize, Result<(), CoreError>)>,
     health: Arc<Health>,
-    /// This core's HTTP listener (SO_REUSEPORT), when HTTP is on.
-    http_fd: Option<RawFd>,
-    resp_fd: Option<RawFd>,
     /// Test hook: block this reactor's thread for this long after start-up.
     stall: Option<Duration>,
     /// The role to start in, and the persisted replication state.
@@ -530,21 +559,12 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 #[allow(unsafe_code)]
 async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let id = a.id;
-    // SAFETY: the fds come from listeners bound in `start` and handed over once.
-    let mut listeners = unsafe {
-        vec![
-            (Proto::Binary, TcpListener::from_raw_fd(a.shared_fd)),
-            (Proto::Binary, TcpListener::from_raw_fd(a.own_fd)),
-        ]
-    };
-    if let Some(fd) = a.http_fd {
-        // SAFETY: as above.
-        listeners.push((Proto::Http, unsafe { TcpListener::from_raw_fd(fd) }));
-    }
-    if let Some(fd) = a.resp_fd {
-        // SAFETY: as above.
-        listeners.push((Proto::Resp, unsafe { TcpListener::from_raw_fd(fd) }));
-    }
+    let listeners: Vec<_> = a
+        .listeners
+        .iter()
+        // SAFETY: the fds come from listeners bound in `start` and handed over once.
+        .map(|&(k, fd)| (k, unsafe { TcpListener::from_raw_fd(fd) }))
+        .collect();
     let group = Rc::new(Cell::new(1u64));
     let cores = a.topo.cores();
     let mut local = Vec::new();
@@ -583,16 +603,19 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     ));
     Core::set_self(&core);
     core.set_hello(a.hello.as_ref().clone());
+    if let Some(h) = &a.tls_hello {
+        core.set_tls_hello(h.as_ref().clone());
+    }
 
     let inbox_task = glommio::spawn_local(inbox_loop(core.clone(), a.inbox));
     let commit_task = glommio::spawn_local(commit_loop(core.clone()));
     let sync_task = glommio::spawn_local(wal_sync_loop(core.clone()));
     let gate = Gate::new();
-    for (proto, l) in listeners {
+    for ((proto, tls), l) in listeners {
         let core2 = core.clone();
         let gate2 = gate.clone();
         // A dropped glommio task is cancelled: detach it, the gate tracks it.
-        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2, proto)) {
+        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2, proto, tls)) {
             t.detach();
         }
     }
@@ -667,7 +690,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     Ok(())
 }
 
-async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto) {
+async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto, tls: bool) {
     loop {
         let accepted = {
             let accept = pin!(listener.accept());
@@ -679,7 +702,7 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
         };
         match accepted {
             Ok(stream) => {
-                let stream = match super::epoll::Stream::adopt(core.poller(), stream) {
+                let stream = match adopt(&core, stream, tls) {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(core = core.id(), "registering a connection failed: {e}");
@@ -724,6 +747,21 @@ async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: P
             }
         }
     }
+}
+
+/// Registers an accepted connection with the core's poller, through TLS
+/// on a TLS listener (with the configuration current now).
+fn adopt(
+    core: &Core,
+    stream: glommio::net::TcpStream,
+    tls: bool,
+) -> std::io::Result<super::epoll::Stream> {
+    let mut s = super::epoll::Stream::adopt(core.poller(), stream)?;
+    if tls {
+        let config = core.config().tls.as_ref().map(|t| t.config());
+        s.start_tls(config.ok_or_else(|| std::io::Error::other("TLS is not configured"))?)?;
+    }
+    Ok(s)
 }
 
 async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {

@@ -16,6 +16,7 @@
 mod credentials;
 pub mod sync;
 pub mod sys;
+pub mod tls;
 
 pub use credentials::{credentials, set_credentials, Credentials};
 
@@ -26,7 +27,6 @@ use std::rc::Rc;
 use ahash::AHashMap;
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 
 use crate::sync::Notify;
 
@@ -107,10 +107,7 @@ impl Drop for Conn {
 
 impl Conn {
     async fn open(addr: SocketAddr) -> Result<Conn, ClientError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| ClientError::Io(format!("connect {addr}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        let stream = tls::connect(addr).await?;
         let inner = Rc::new(Inner {
             out: RefCell::new(Vec::with_capacity(64 << 10)),
             wake_writer: Notify::default(),
@@ -183,6 +180,11 @@ impl Conn {
                     }
                     spare.clear();
                 }
+                // TLS keeps what the socket did not take yet.
+                if let Err(e) = wr.flush().await {
+                    writer.fail_all(ClientError::Io(e.to_string()));
+                    return;
+                }
                 if writer.closing.get() {
                     let _ = wr.close().await;
                     return;
@@ -232,7 +234,7 @@ pub type PipeReply<'a> = (u32, Result<&'a [u8], WireError>);
 /// it does not route, so send it only keys its core owns (see
 /// [`Topology::core_of_key`] and [`Hello::core_ports`]).
 pub struct Pipe {
-    stream: TcpStream,
+    stream: tls::BoxIo,
     out: Vec<u8>,
     buf: Vec<u8>,
     start: usize,
@@ -244,10 +246,7 @@ pub struct Pipe {
 
 impl Pipe {
     pub async fn connect(addr: SocketAddr) -> Result<Pipe, ClientError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| ClientError::Io(format!("connect {addr}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        let stream = tls::connect(addr).await?;
         let mut pipe = Pipe {
             stream,
             out: Vec::with_capacity(16 << 10),
@@ -283,7 +282,10 @@ impl Pipe {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = self.stream.write_all(&self.out).await;
+        let mut r = self.stream.write_all(&self.out).await;
+        if r.is_ok() {
+            r = self.stream.flush().await;
+        }
         self.out.clear();
         r.map_err(|e| ClientError::Io(e.to_string()))
     }

@@ -80,6 +80,8 @@ pub struct CoreConfig {
     pub protected_mode: bool,
     /// The binary, RESP and HTTP listeners' `allow-from` networks.
     pub allow_from: [Vec<ipnet::IpNet>; 3],
+    /// The TLS listeners' certificate, reloaded on SIGHUP (`crate::tls`).
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 /// SCAN positions a core remembers (token → last raw key returned).
@@ -100,6 +102,8 @@ pub struct Core {
     peers_drained: Cell<usize>,
     drained_notify: Notify,
     hello: RefCell<Rc<Vec<u8>>>,
+    /// HELLO as a TLS connection gets it (the TLS ports).
+    tls_hello: RefCell<Option<Rc<Vec<u8>>>>,
     /// This node's id (from the manifest, as HELLO gives it).
     node: Cell<u64>,
     scan_tokens: RefCell<Recent<Vec<u8>>>,
@@ -152,6 +156,7 @@ impl Core {
             peers_drained: Cell::new(0),
             drained_notify: Notify::default(),
             hello: RefCell::new(Rc::new(Vec::new())),
+            tls_hello: RefCell::new(None),
             node: Cell::new(0),
             scan_tokens: RefCell::new(Recent::new(SCAN_TOKENS_KEPT)),
             stats: stats::Stats::default(),
@@ -227,16 +232,7 @@ impl Core {
                 ))
             }
             Request::Hello { version } => {
-                if *version != proto::hello::PROTOCOL_VERSION {
-                    return Err(WireError::new(
-                        ErrorCode::BadArguments,
-                        format!(
-                            "protocol version {version} is not supported; this server speaks {}",
-                            proto::hello::PROTOCOL_VERSION
-                        ),
-                    ));
-                }
-                let hello = self.hello_reply()?;
+                let hello = self.hello_answer(*version, false)?;
                 ok(out, id, |o| o.extend_from_slice(&hello));
             }
             Request::Get { key } => {
@@ -544,10 +540,23 @@ impl Core {
         *core.this.borrow_mut() = Rc::downgrade(core);
     }
 
-    /// The HELLO answer: the node's, with the current cluster map in
-    /// cluster mode.
-    fn hello_reply(&self) -> Result<Rc<Vec<u8>>, WireError> {
-        let hello = self.hello.borrow().clone();
+    /// The HELLO answer for a client speaking `version`: the node's (with
+    /// the TLS ports for a TLS connection), with the current cluster map
+    /// in cluster mode.
+    pub fn hello_answer(&self, version: u16, tls: bool) -> Result<Rc<Vec<u8>>, WireError> {
+        if version != proto::hello::PROTOCOL_VERSION {
+            return Err(WireError::new(
+                ErrorCode::BadArguments,
+                format!(
+                    "protocol version {version} is not supported; this server speaks {}",
+                    proto::hello::PROTOCOL_VERSION
+                ),
+            ));
+        }
+        let hello = match &*self.tls_hello.borrow() {
+            Some(h) if tls => h.clone(),
+            _ => self.hello.borrow().clone(),
+        };
         let Some(cl) = self.cluster() else {
             return Ok(hello);
         };
@@ -565,6 +574,11 @@ impl Core {
                 .unwrap_or(0),
         );
         *self.hello.borrow_mut() = Rc::new(hello);
+    }
+
+    /// The HELLO a TLS connection gets.
+    pub fn set_tls_hello(&self, hello: Vec<u8>) {
+        *self.tls_hello.borrow_mut() = Some(Rc::new(hello));
     }
 
     /// Another core finished draining its connections.

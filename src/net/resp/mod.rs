@@ -16,8 +16,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use futures::AsyncWriteExt;
-
 use super::conn::execute;
 use super::core::cluster::{ConnFlags, Front};
 use super::core::{Core, Writes};
@@ -249,7 +247,7 @@ async fn run_one(core: &Rc<Core>, req: &Request<'_>, shape: &Shape) -> Result<Va
 
 /// Resolves when the peer has closed its side (a blocked client that went
 /// away); pipelined bytes waiting to be read leave it pending.
-async fn peer_gone(stream: &Stream) {
+async fn peer_gone(stream: &mut Stream) {
     let mut b = [0u8; 1];
     match stream.peek(&mut b).await {
         Ok(0) | Err(_) => {}
@@ -266,7 +264,7 @@ async fn settle(
     p: &mut Pending,
     st: &mut State,
     out: &mut Vec<u8>,
-    watch: Option<&Stream>,
+    watch: Option<&mut Stream>,
 ) -> bool {
     let frames = std::mem::take(&mut p.frames);
     let blocking = p
@@ -470,18 +468,18 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // come: a client that sends without reading then stalls on TCP
             // back-pressure instead of making the server hold every reply.
             if pending.items.len() >= CHUNK_COMMANDS || pending.local.len() >= FLUSH_BYTES {
-                if !settle(&core, &mut pending, &mut st, &mut out, Some(&stream)).await {
+                if !settle(&core, &mut pending, &mut st, &mut out, Some(&mut stream)).await {
                     break 'conn Ok(());
                 }
                 if out.len() >= FLUSH_BYTES {
-                    if stream.write_all(&out).await.is_err() {
+                    if stream.send(&out).await.is_err() {
                         break 'conn Err(());
                     }
                     out.clear();
                 }
             }
         }
-        if !settle(&core, &mut pending, &mut st, &mut out, Some(&stream)).await {
+        if !settle(&core, &mut pending, &mut st, &mut out, Some(&mut stream)).await {
             break 'conn Ok(());
         }
         deliver(&st, &mut out);
@@ -508,7 +506,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // writes them before it sleeps): the client is woken once for
             // many replies instead of once per reply.
             glommio::executor().yield_now().await;
-            if stream.write_all(&out).await.is_err() {
+            if stream.send(&out).await.is_err() {
                 break 'conn Err(());
             }
             out.clear();
@@ -537,7 +535,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     ErrorCode::OutOfMemory,
                     "no memory budget left for this command (or it exceeds max-frame-bytes)",
                 );
-                let _ = stream.write_all(&error_bytes(&e)).await;
+                let _ = stream.send(&error_bytes(&e)).await;
                 break 'conn Err(());
             }
             borrowed += grow;
