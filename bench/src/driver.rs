@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::types::RangeFrame;
 use tessera_client::{Client, ClientError, Pipe};
@@ -173,7 +172,7 @@ fn collection_words<'a>(op: Op, k: &'a [u8], value: &'a [u8], score: &'a str) ->
 /// A RESP connection: pipelined requests written at once, replies parsed
 /// in order with redis-protocol (without copying values).
 pub struct RespConn {
-    stream: TcpStream,
+    stream: tessera_client::tls::BoxIo,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
     start: usize,
@@ -186,10 +185,9 @@ pub use tessera_wire::resp::encode_command;
 
 impl RespConn {
     pub async fn connect(addr: SocketAddr) -> Result<RespConn, String> {
-        let stream = TcpStream::connect(addr)
+        let stream = tessera_client::tls::connect(addr)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = stream.set_nodelay(true);
+            .map_err(|e| e.to_string())?;
         let mut conn = RespConn {
             stream,
             wbuf: Vec::with_capacity(16 << 10),
@@ -250,14 +248,17 @@ impl RespConn {
         Ok((o, Instant::now()))
     }
 
+    /// Writes `wbuf` (and what TLS holds back).
+    async fn send(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(&self.wbuf).await?;
+        self.stream.flush().await
+    }
+
     /// Sends one command and returns its reply when it is a string.
     pub async fn text_command(&mut self, args: &[&[u8]]) -> Result<String, String> {
         self.wbuf.clear();
         encode_command(&mut self.wbuf, args);
-        self.stream
-            .write_all(&self.wbuf)
-            .await
-            .map_err(|e| format!("io: {e}"))?;
+        self.send().await.map_err(|e| format!("io: {e}"))?;
         let (frame, base) = self.frame().await?;
         match frame {
             RangeFrame::BulkString(r) | RangeFrame::SimpleString(r) => {
@@ -307,7 +308,7 @@ impl RespConn {
             }
             false
         };
-        if let Err(e) = self.stream.write_all(&self.wbuf).await {
+        if let Err(e) = self.send().await {
             return failed(out, 0, &format!("io: {e}"));
         }
         for i in 0..reqs.len() {

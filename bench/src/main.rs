@@ -36,6 +36,17 @@ struct Cli {
     /// The password (of --user, or of the default user) [default: TESSERA_PASSWORD].
     #[arg(long, global = true, value_name = "PASSWORD")]
     pass: Option<String>,
+    /// Connect with TLS (to the server's --tls-listen or --resp-tls-listen port).
+    #[arg(long, global = true)]
+    tls: bool,
+    /// The CA (PEM) the server's certificate must chain to (with --tls).
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// A client certificate and its key (PEM), for a server with tls-auth-clients.
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -247,6 +258,22 @@ fn main() -> ExitCode {
         (None, None) => env,
     };
     tessera_client::set_credentials(creds);
+    if cli.tls {
+        let Some(ca_file) = cli.cacert.clone() else {
+            eprintln!("tessera-bench: --tls needs --cacert FILE");
+            return ExitCode::FAILURE;
+        };
+        let o = tessera_client::tls::TlsOptions {
+            ca_file,
+            cert_file: cli.cert.clone(),
+            key_file: cli.key.clone(),
+            server_name: None,
+        };
+        if let Err(e) = tessera_client::tls::set_tls(Some(&o)) {
+            eprintln!("tessera-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     // C2000 needs file descriptors; the generator's reactors need locked memory.
     let threads = cli.run.threads.unwrap_or(4);
     if let Err(e) = tessera_client::sys::raise_limits(threads) {

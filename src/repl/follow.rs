@@ -209,13 +209,21 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
         let client = match Client::connect_partition(primary, p).await {
             Ok(c) => c,
             Err(e) => {
-                // A refusal of this node's credentials is logged once (a
-                // plain connect failure only shows in the state).
+                // A refusal of this node's credentials or certificates is
+                // logged once (a plain connect failure only shows in the
+                // state).
                 let text = e.to_string();
-                if e.code().is_some() && text != last_refusal {
+                let settings = match e.code() {
+                    Some(_) => Some("replica-user, replica-pass-file"),
+                    None if text.contains("TLS handshake") => {
+                        Some("tls-ca-cert-file, tls-cert-file, tls-replication")
+                    }
+                    None => None,
+                };
+                if let Some(settings) = settings.filter(|_| text != last_refusal) {
                     tracing::warn!(
                         partition = p,
-                        "{primary} refused this replica: {text} (replica-user, replica-pass-file)"
+                        "{primary} refused this replica: {text} ({settings})"
                     );
                     last_refusal = text;
                 }

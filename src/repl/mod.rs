@@ -13,7 +13,7 @@
 //! replication never names `net`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::proto::{frame, Hello, Request, Topology};
@@ -149,20 +149,19 @@ pub enum Error {
     },
 }
 
-/// Asks a primary for its HELLO over a plain blocking socket (used once at
-/// start to check that partition counts match).
+/// Asks a primary for its HELLO over a blocking socket, TLS with
+/// `tls-replication` (used once at start to check that partition counts
+/// match).
 pub fn primary_hello(addr: SocketAddr) -> Result<Hello, Error> {
     let io = |source| Error::Unreachable { addr, source };
     let bad = |why: String| Error::BadHello { addr, why };
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(io)?;
+    let mut s = crate::client::tls::connect_blocking(addr, Duration::from_secs(10)).map_err(io)?;
     let mut req = Vec::new();
     Request::Hello {
         version: crate::proto::hello::PROTOCOL_VERSION,
     }
     .encode(1, &mut req);
-    s.write_all(&req).map_err(io)?;
+    s.write_all(&req).and_then(|()| s.flush()).map_err(io)?;
     let mut head = [0u8; 4];
     s.read_exact(&mut head).map_err(io)?;
     let len = u32::from_be_bytes(head) as usize;

@@ -5,6 +5,7 @@
 // Helpers of test crates: `pub` for the test files, never a public surface.
 #![allow(unreachable_pub)]
 
+pub mod certs;
 pub mod cluster;
 pub mod python;
 pub mod redis_server;
@@ -147,6 +148,8 @@ pub struct Proc {
     /// The HTTP listener from the ready line, when on.
     pub http: Option<SocketAddr>,
     pub stderr_log: PathBuf,
+    /// The whole ready line.
+    pub ready: String,
 }
 
 impl Proc {
@@ -173,7 +176,23 @@ impl Proc {
             resp,
             http,
             stderr_log: log,
+            ready: line,
         })
+    }
+
+    /// The address of `key=` on the ready line (`binary-tls`, `https`...).
+    pub fn listener(&self, key: &str) -> SocketAddr {
+        self.ready
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}= on {:?}", self.ready))
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
     pub fn kill9(mut self) {

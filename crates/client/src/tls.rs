@@ -137,3 +137,31 @@ pub async fn connect(addr: SocketAddr) -> Result<BoxIo, ClientError> {
         .map_err(|e| ClientError::Io(format!("TLS handshake with {addr}: {e}")))?;
     Ok(Box::new(s))
 }
+
+/// A blocking stream, plain or TLS.
+pub trait BlockingIo: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> BlockingIo for T {}
+
+/// Opens a blocking connection to `addr` (TLS when set), with `timeout`
+/// for the connect and for every later read; for a process's few
+/// synchronous calls (a replica's first HELLO to its primary).
+pub fn connect_blocking(
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+) -> std::io::Result<Box<dyn BlockingIo>> {
+    let s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let _ = s.set_nodelay(true);
+    let current = CURRENT.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(tls) = current else {
+        return Ok(Box::new(s));
+    };
+    let name = match &tls.server_name {
+        Some(n) => ServerName::try_from(n.clone()).map_err(std::io::Error::other)?,
+        None => ServerName::IpAddress(addr.ip().into()),
+    };
+    let conn =
+        rustls::ClientConnection::new(tls.config.clone(), name).map_err(std::io::Error::other)?;
+    Ok(Box::new(rustls::StreamOwned::new(conn, s)))
+}
