@@ -3,7 +3,7 @@
 //! RESP and inline commands with their dispatch and every named command's
 //! parse, HTTP request heads, HELLO, cluster slots, typed values, the ACL
 //! file and rules, the manifest, value envelopes, replication position
-//! records and PULL replies. Each must answer (an error is an answer) and
+//! records and PULL replies, and the TLS connection loop. Each must answer (an error is an answer) and
 //! never panic. Seeds are valid encodings, mutated by flips, cuts and
 //! splices; the committed corpus (`tests/fuzz_corpus/<target>/`) runs
 //! first, each file as one input. `fuzz/` has the same targets for
@@ -114,7 +114,9 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
-use tessera::proto::fuzz::{acl_text, binary_frames, resp_commands};
+use tessera::proto::fuzz::{
+    acl_text, binary_frames, resp_commands, tls_client_hello, tls_connection,
+};
 
 /// The wire crate's bodies, and a replica's PULL reply.
 fn wire_bodies(bytes: &[u8]) {
@@ -145,7 +147,13 @@ fn write_corpus() {
     let manifest = tessera::shard::manifest::Manifest::new(7, 4, 1)
         .to_file_bytes()
         .unwrap();
-    let sets: [(&str, Vec<Vec<u8>>); 6] = [
+    let hello_then_junk = {
+        let mut v = tls_client_hello();
+        v.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]);
+        v
+    };
+    let sets: [(&str, Vec<Vec<u8>>); 7] = [
+        ("tls", vec![tls_client_hello(), hello_then_junk]),
         ("binary", frame_seeds()),
         ("resp", resp_seeds()),
         ("http", http_seeds()),
@@ -175,7 +183,10 @@ fn corpus_inputs_are_answered() {
     if std::env::var_os("TESSERA_WRITE_CORPUS").is_some() {
         write_corpus();
     }
-    let targets: [(&str, Target); 6] = [
+    let targets: [(&str, Target); 7] = [
+        ("tls", |b| {
+            tls_connection(b);
+        }),
         ("binary", binary_frames),
         ("resp", resp_commands),
         ("acl", acl_text),
@@ -251,6 +262,11 @@ proptest! {
     #[test]
     fn storage_records_and_manifests(bytes in vec(any::<u8>(), 0..300)) {
         storage_records(&bytes);
+    }
+
+    #[test]
+    fn tls_connection_loop(bytes in inputs(vec![tls_client_hello()])) {
+        tls_connection(&bytes);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::tls::{RawIo, TlsConn};
+use crate::proto::tls::{RawIo, TlsConn};
 
 /// Events taken per `epoll_wait` call.
 const EVENTS: usize = 256;
@@ -284,7 +284,7 @@ impl RawIo for Raw {
 
 /// A client connection watched by its core's [`Poller`]: `futures`'
 /// `AsyncRead`/`AsyncWrite` over non-blocking `recv`/`send`, through TLS
-/// on a TLS listener (`net::tls`).
+/// on a TLS listener (`proto::tls`).
 pub struct Stream {
     raw: Raw,
     tls: Option<Box<TlsConn>>,

@@ -21,7 +21,6 @@ pub mod run;
 pub mod server;
 mod session;
 mod stall;
-pub mod tls;
 pub use tessera_client::sys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -27,6 +27,7 @@ pub mod route;
 pub mod set_opts;
 pub mod slot;
 pub mod table;
+pub mod tls;
 pub mod value;
 
 use crate::codes::{ErrorCode, WireError};

@@ -1,7 +1,8 @@
 //! A server connection's TLS, driven as rustls's buffer state machine
 //! (`read_tls` / `process_new_packets` / `write_tls`) over whatever moves
-//! the raw bytes ([`RawIo`]): the epoll connection loops
-//! (`epoll::Stream`) and the fuzz target (`tests/fuzz.rs`, in memory).
+//! the raw bytes ([`RawIo`]): the server's epoll connection loops
+//! (`net::epoll::Stream`) and the fuzz target (`fuzz::tls_connection`, in
+//! memory). It knows no sockets.
 //!
 //! Rules:
 //! - a read first hands out plaintext already decrypted, then sends what
