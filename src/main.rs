@@ -567,6 +567,10 @@ fn main() {
         eprintln!("tessera: --user, --pass, --tls, --cacert, --cert, --key and --sni are for the client commands; a node's own links use replica-user, replica-pass-file and tls-replication");
         std::process::exit(2);
     }
+    if matches!(cli.command, Command::Cluster(_)) && cli.tls.given() {
+        eprintln!("tessera cluster: --tls is not supported yet: the cluster's own links use the plaintext binary port the cluster map records (docs/security.md)");
+        std::process::exit(2);
+    }
     if !serve {
         let set = client_credentials(&cli)
             .map(tessera::client::set_credentials)

@@ -207,6 +207,11 @@ fn every_front_end_speaks_tls_with_real_clients() {
     assert!(text(&o).contains("TLS handshake"), "{}", text(&o));
     let o = tessera_cli(&["serve", "--tls", "--cacert", ca]);
     assert_eq!(o.status.code(), Some(2));
+    let o = tessera_cli(&[
+        "cluster", "--tls", "--cacert", ca, "status", "--addr", &addr,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not supported yet"), "{}", text(&o));
 
     // Hostile and confused clients: plain RESP to the TLS port, garbage,
     // a TLS client on the plain port. Each fails; the node keeps serving.
@@ -309,8 +314,7 @@ fn mutual_tls_follows_tls_auth_clients() {
     // Settings that cannot work are refused at start, with the reason.
     let fail = |args: &[&str]| {
         let sub = tempfile::tempdir().unwrap();
-        let e = Proc::start(sub.path(), args).err().expect("refused");
-        e
+        Proc::start(sub.path(), args).err().expect("refused")
     };
     let e = fail(&["--resp-tls-listen", "127.0.0.1:0"]);
     assert!(e.contains("needs tls-cert-file and tls-key-file"), "{e}");
