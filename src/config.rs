@@ -117,6 +117,10 @@ pub struct Config {
     pub binary_allow_from: Vec<String>,
     pub resp_allow_from: Vec<String>,
     pub http_allow_from: Vec<String>,
+    /// Redis's `client-output-buffer-limit`: what the node holds for a
+    /// client that does not read before closing it, per class
+    /// (`crate::outbuf`).
+    pub client_output_buffer_limit: String,
     /// TLS (docs/security.md): the node's certificate chain and key (PEM),
     /// read again on SIGHUP.
     pub tls_cert_file: Option<PathBuf>,
@@ -195,6 +199,8 @@ impl Default for Config {
             binary_allow_from: Vec::new(),
             resp_allow_from: Vec::new(),
             http_allow_from: Vec::new(),
+            client_output_buffer_limit: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"
+                .into(),
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_cert_file: None,
@@ -230,6 +236,9 @@ pub enum ConfigError {
     /// A value out of its range, or settings that do not go together.
     #[error("{0}")]
     Invalid(&'static str),
+    /// A setting's value, with the reason it is refused.
+    #[error("{0}")]
+    Setting(String),
     #[error("{0} is empty: its first line is the password")]
     Empty(&'static str),
     #[error("{what}: {value:?} is not a network (CIDR such as 10.0.0.0/8 or 2001:db8::/32) or an address")]
@@ -299,6 +308,12 @@ impl Config {
     /// The HTTPS address, or `None` when it is off.
     pub fn http_tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("http-tls-listen", &self.http_tls_listen)
+    }
+
+    /// The output buffer limits of each client class.
+    pub fn output_limits(&self) -> Result<crate::outbuf::OutputLimits, ConfigError> {
+        crate::outbuf::OutputLimits::parse(&self.client_output_buffer_limit)
+            .map_err(ConfigError::Setting)
     }
 
     /// The TLS files, when a TLS listener or TLS links are configured.
@@ -470,6 +485,7 @@ impl Config {
         self.replica_credentials()?;
         self.allow_from()?;
         self.tls_files()?;
+        self.output_limits()?;
         if self.partitions == Some(0) {
             return Err(ConfigError::Invalid("partitions must be at least 1"));
         }

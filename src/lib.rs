@@ -66,6 +66,7 @@ pub mod cmd;
 pub mod config;
 pub mod errors;
 pub mod net;
+pub mod outbuf;
 pub mod repl;
 pub mod tls;
 

@@ -329,6 +329,11 @@ struct ServeArgs {
     /// machines get DENIED and are disconnected [default: yes].
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
     protected_mode: Option<bool>,
+    /// Redis's client-output-buffer-limit: per class (normal, replica, pubsub) a hard limit,
+    /// a soft limit and its seconds, in Redis's units; a client holding more is disconnected
+    /// [default: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"].
+    #[arg(long, value_name = "LIMITS")]
+    client_output_buffer_limit: Option<String>,
     #[command(flatten)]
     tls: tessera::tls::ServeTlsFlags,
     /// A client holding memory budget for a frame it has not finished sending is disconnected
@@ -450,6 +455,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.protected_mode {
         c.protected_mode = v;
+    }
+    if let Some(v) = a.client_output_buffer_limit {
+        c.client_output_buffer_limit = v;
     }
     if let Some(v) = a.stalled_frame_timeout_ms {
         c.stalled_frame_timeout_ms = v;

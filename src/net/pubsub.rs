@@ -9,15 +9,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::Instant;
 
 use ahash::AHashMap;
 
 use crate::proto::value::glob_match;
 use crate::sync::Notify;
-
-/// Bytes a subscriber may have waiting before it is disconnected (Redis's
-/// default `client-output-buffer-limit pubsub 32mb`).
-pub const MAILBOX_LIMIT: usize = 32 << 20;
 
 /// A message waiting for one subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,21 +25,48 @@ pub struct Delivery {
     pub payload: Vec<u8>,
 }
 
-/// One subscribed connection's queue.
-#[derive(Default)]
+/// One subscribed connection's queue, under `client-output-buffer-limit
+/// pubsub`: the messages waiting plus the replies being written count.
 pub struct Mailbox {
     queue: RefCell<VecDeque<Delivery>>,
     bytes: Cell<usize>,
-    /// Set when the queue overflowed: the connection closes.
+    /// Bytes of replies being written to the client.
+    in_flight: Cell<usize>,
+    limit: crate::outbuf::OutputLimit,
+    /// When the soft limit was first passed.
+    soft_since: Cell<Option<Instant>>,
+    /// Set when the limit was passed: nothing more is kept, and the
+    /// connection closes (`overflow` wakes it even in the middle of a write).
     pub overflowed: Cell<bool>,
+    pub overflow: Notify,
     pub ready: Notify,
 }
 
 impl Mailbox {
+    pub fn new(limit: crate::outbuf::OutputLimit) -> Mailbox {
+        Mailbox {
+            queue: RefCell::default(),
+            bytes: Cell::new(0),
+            in_flight: Cell::new(0),
+            limit,
+            soft_since: Cell::new(None),
+            overflowed: Cell::new(false),
+            overflow: Notify::default(),
+            ready: Notify::default(),
+        }
+    }
+
     fn push(&self, d: Delivery) {
+        if self.overflowed.get() {
+            return;
+        }
         let size = d.channel.len() + d.payload.len() + d.pattern.as_ref().map_or(0, |p| p.len());
-        if self.bytes.get() + size > MAILBOX_LIMIT {
+        let held = self.bytes.get() + size + self.in_flight.get();
+        if self.limit.exceeded(held, &self.soft_since, Instant::now()) {
             self.overflowed.set(true);
+            self.queue.borrow_mut().clear();
+            self.bytes.set(0);
+            self.overflow.notify();
         } else {
             self.bytes.set(self.bytes.get() + size);
             self.queue.borrow_mut().push_back(d);
@@ -54,6 +78,11 @@ impl Mailbox {
     pub fn take(&self) -> Vec<Delivery> {
         self.bytes.set(0);
         self.queue.borrow_mut().drain(..).collect()
+    }
+
+    /// Counts `bytes` of replies being written (0 once written).
+    pub fn writing(&self, bytes: usize) {
+        self.in_flight.set(bytes);
     }
 }
 
@@ -159,8 +188,8 @@ mod tests {
     #[test]
     fn channels_patterns_and_forgetting() {
         let mut ps = PubSub::default();
-        let a = Rc::new(Mailbox::default());
-        let b = Rc::new(Mailbox::default());
+        let a = Rc::new(Mailbox::new(Default::default()));
+        let b = Rc::new(Mailbox::new(Default::default()));
         ps.subscribe(1, &a, b"news");
         ps.subscribe(1, &a, b"news");
         ps.psubscribe(2, &b, b"n*");

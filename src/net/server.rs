@@ -427,6 +427,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         protected_mode: config.protected_mode,
         allow_from: config.allow_from()?,
         tls: tls.clone(),
+        output_limits: config.output_limits()?,
     });
     let health = Arc::new(Health::new(
         cores,

@@ -80,6 +80,8 @@ pub struct CoreConfig {
     pub protected_mode: bool,
     /// The binary, RESP and HTTP listeners' `allow-from` networks.
     pub allow_from: [Vec<ipnet::IpNet>; 3],
+    /// `client-output-buffer-limit`, per class.
+    pub output_limits: crate::outbuf::OutputLimits,
     /// The TLS listeners' certificate, reloaded on SIGHUP (`crate::tls`).
     pub tls: Option<Arc<crate::tls::ServerTls>>,
 }

@@ -27,6 +27,8 @@ pub struct Stats {
     /// Clients evicted for holding budget for a partial frame without
     /// sending (`net::stall`).
     evicted_stalled: Cell<u64>,
+    /// Clients closed for passing `client-output-buffer-limit`.
+    output_limit_closed: Cell<u64>,
     /// WAL syncs (group commits in fsync mode, the periodic sync in wal
     /// mode) and the time they took, in microseconds.
     wal_syncs: Cell<u64>,
@@ -68,6 +70,12 @@ impl Stats {
     #[inline]
     pub fn evicted_stalled(&self) {
         bump(&self.evicted_stalled, 1);
+    }
+
+    /// A client was closed for passing its output buffer limit.
+    #[inline]
+    pub fn output_limit_closed(&self) {
+        bump(&self.output_limit_closed, 1);
     }
 
     /// A request failed before it could run (a frame that does not decode).
@@ -173,6 +181,11 @@ impl Stats {
                 "tessera_clients_evicted_stalled_total",
                 self.evicted_stalled.get() as f64,
             ),
+            (
+                "c",
+                "tessera_clients_closed_output_limit_total",
+                self.output_limit_closed.get() as f64,
+            ),
             ("c", "tessera_wal_syncs_total", self.wal_syncs.get() as f64),
             (
                 "c",
@@ -197,6 +210,7 @@ impl Stats {
             ("tryagain", &self.tryagain),
             ("ask", &self.ask),
             ("evicted_stalled", &self.evicted_stalled),
+            ("closed_output_limit", &self.output_limit_closed),
         ] {
             let _ = writeln!(out, "core{core}_{name}:{}", v.get());
         }

@@ -136,7 +136,7 @@ mod tests {
         drop(guard);
         assert_eq!(w.blocked_clients(), 0);
         assert!(w.blocked.borrow().is_empty());
-        let mb = Rc::new(Mailbox::default());
+        let mb = Rc::new(Mailbox::new(Default::default()));
         w.subscribe(7, &mb, b"c");
         assert_eq!(w.publish(b"c", b"hi"), 1);
         w.forget(7);

@@ -210,7 +210,7 @@ pub(super) async fn conn_command(
             let pattern = c == ConnCmd::PSubscribe;
             let mb = st
                 .mailbox
-                .get_or_insert_with(|| Rc::new(Mailbox::default()))
+                .get_or_insert_with(|| Rc::new(Mailbox::new(core.config().output_limits.pubsub)))
                 .clone();
             for name in &args[1..] {
                 let list = if pattern {

@@ -41,10 +41,6 @@ mod keyspace;
 use conn_cmds::conn_command;
 
 const BASE_BUFFER: usize = 64 << 10;
-/// Replies queued for one read above this close the connection (a client
-/// that pipelines huge reads without reading them back).
-const OUTPUT_LIMIT: usize = 256 << 20;
-
 /// Commands of one read run together at most this many at a time (or
 /// until their replies pass `FLUSH_BYTES`).
 const CHUNK_COMMANDS: usize = 256;
@@ -403,6 +399,56 @@ fn deliver(st: &State, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes `out`; for a subscriber, gives up (`Ok(false)`) as soon as the
+/// messages arriving meanwhile pass its output buffer limit, so a
+/// subscriber that never reads is closed instead of held.
+async fn send_watching(
+    stream: &mut Stream,
+    out: &[u8],
+    mailbox: Option<&Mailbox>,
+) -> std::io::Result<bool> {
+    let Some(mb) = mailbox else {
+        return stream.send(out).await.map(|()| true);
+    };
+    mb.writing(out.len());
+    let send = std::pin::pin!(stream.send(out));
+    let over = std::pin::pin!(mb.overflow.wait(false));
+    let r = match futures::future::select(send, over).await {
+        futures::future::Either::Left((r, _)) => r.map(|()| true),
+        futures::future::Either::Right(_) => Ok(false),
+    };
+    mb.writing(0);
+    r
+}
+
+/// The class whose output buffer limit the client passed, if any: a
+/// subscriber's mailbox overflowed, or the replies about to be written
+/// pass the normal class's limits.
+fn over_limit(
+    st: &State,
+    limits: &crate::outbuf::OutputLimits,
+    since: &std::cell::Cell<Option<Instant>>,
+    out: &[u8],
+) -> Option<&'static str> {
+    match &st.mailbox {
+        Some(m) if st.subscriptions() > 0 => m.overflowed.get().then_some("pubsub"),
+        _ => limits
+            .normal
+            .exceeded(out.len(), since, Instant::now())
+            .then_some("normal"),
+    }
+}
+
+/// Logs and counts a client closed for its output buffer limit.
+fn overflowed(core: &Core, client: u64, class: &str) {
+    tracing::info!(
+        core = core.id(),
+        client,
+        "client closed for passing client-output-buffer-limit {class}"
+    );
+    core.stats().output_limit_closed();
+}
+
 /// Serves one RESP connection until it closes, fails, or the core stops.
 pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
@@ -431,6 +477,8 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         session,
     };
     let max_bulk = core.config().max_frame_bytes;
+    let limits = core.config().output_limits;
+    let normal_since = std::cell::Cell::new(None);
     let budget = core.config().memory_budget.clone();
     let stall_timeout = core.config().stalled_frame_timeout;
     let mut progress = Instant::now();
@@ -461,7 +509,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                 close = true;
             }
             start += used;
-            if close || out.len() > OUTPUT_LIMIT {
+            if close {
                 break;
             }
             // Long pipelines run in chunks, and their replies go out as they
@@ -472,6 +520,10 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                     break 'conn Ok(());
                 }
                 if out.len() >= FLUSH_BYTES {
+                    if let Some(class) = over_limit(&st, &limits, &normal_since, &out) {
+                        overflowed(&core, st.id, class);
+                        break 'conn Ok(());
+                    }
                     if stream.send(&out).await.is_err() {
                         break 'conn Err(());
                     }
@@ -483,21 +535,9 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             break 'conn Ok(());
         }
         deliver(&st, &mut out);
-        if st.mailbox.as_ref().is_some_and(|m| m.overflowed.get()) {
-            tracing::info!(
-                core = core.id(),
-                client = st.id,
-                "subscriber too slow (pub/sub backlog above 32 MiB); closing the connection"
-            );
-            close = true;
-        }
-        if out.len() > OUTPUT_LIMIT {
-            tracing::info!(
-                core = core.id(),
-                client = st.id,
-                "RESP output above {OUTPUT_LIMIT} bytes; closing the connection"
-            );
-            close = true;
+        if let Some(class) = over_limit(&st, &limits, &normal_since, &out) {
+            overflowed(&core, st.id, class);
+            break 'conn Ok(());
         }
         if !out.is_empty() {
             core.stats().bytes_out(out.len());
@@ -506,8 +546,13 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // writes them before it sleeps): the client is woken once for
             // many replies instead of once per reply.
             glommio::executor().yield_now().await;
-            if stream.send(&out).await.is_err() {
-                break 'conn Err(());
+            match send_watching(&mut stream, &out, st.mailbox.as_deref()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    overflowed(&core, st.id, "pubsub");
+                    break 'conn Ok(());
+                }
+                Err(_) => break 'conn Err(()),
             }
             out.clear();
             // A reply counts as activity (`timeout`): a blocking pop that
