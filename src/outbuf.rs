@@ -83,9 +83,11 @@ impl OutputLimits {
                 "normal" => &mut out.normal,
                 "replica" | "slave" => &mut out.replica,
                 "pubsub" => &mut out.pubsub,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "client-output-buffer-limit: unknown class {other:?} (normal, replica, pubsub)"
-                )),
+                ))
+                }
             };
             let num = |w: &str| {
                 parse_bytes(w).ok_or_else(|| {

@@ -551,6 +551,10 @@ pub(crate) async fn execute(core: Rc<Core>, frames: Vec<u8>) -> Vec<u8> {
 /// Serves one connection until it closes, fails, or the core shuts down.
 pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
+    let listed = core
+        .clients()
+        .open(super::clients::next_id(), &stream, "binary");
+    let entry = listed.entry.clone();
     let mut conn = Conn {
         core: core.clone(),
         buf: vec![0u8; BASE_BUFFER],
@@ -574,8 +578,12 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         let step = conn.process().await;
         let requests = conn.batch.segs.len();
         if !conn.batch.is_empty() {
-            if conn.flush(&mut stream, t0).await.is_err() {
-                return;
+            // CLIENT KILL also closes a connection blocked writing.
+            let flush = std::pin::pin!(conn.flush(&mut stream, t0));
+            let killed = std::pin::pin!(entry.kill.wait(false));
+            match futures::future::select(flush, killed).await {
+                futures::future::Either::Left((Ok(()), _)) => {}
+                _ => return,
             }
             // A reply counts as activity (`timeout`): a blocking pop that
             // waited long is not idle when it returns.
@@ -614,18 +622,23 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         }
         let filled = conn.filled;
         let holding = conn.borrowed > 0;
-        // A client holding budget for a partial frame must keep sending.
-        let n = match stall::read(
+        entry.active.set(Instant::now());
+        if *entry.user.borrow() != conn.session.user_name() {
+            *entry.user.borrow_mut() = conn.session.user_name().to_string();
+        }
+        // A client holding budget for a partial frame must keep sending;
+        // CLIENT KILL closes it while it waits.
+        let read = std::pin::pin!(stall::read(
             &core,
             &mut stream,
             &mut conn.buf[filled..],
             holding,
             progress,
-        )
-        .await
-        {
-            stall::Read::Data(n) => n,
-            stall::Read::Closed | stall::Read::Evicted => return,
+        ));
+        let killed = std::pin::pin!(entry.kill.wait(false));
+        let n = match futures::future::select(read, killed).await {
+            futures::future::Either::Left((stall::Read::Data(n), _)) => n,
+            _ => return,
         };
         core.stats().bytes_in(n);
         conn.filled += n;

@@ -334,6 +334,10 @@ impl Stream {
         self.raw.sock.peer_addr()
     }
 
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.raw.sock.local_addr()
+    }
+
     fn poll_recv(
         &mut self,
         cx: &Context<'_>,

@@ -6,6 +6,7 @@
 //! group-commits its partitions' writes once per tick.
 
 mod admit;
+pub mod clients;
 mod conn;
 pub mod core;
 pub mod epoll;

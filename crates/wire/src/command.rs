@@ -215,6 +215,13 @@ pub enum Request<'a> {
         kind: u8,
         args: Vec<&'a [u8]>,
     },
+    /// One core's client connections: listed (one CLIENT LIST line each)
+    /// or, with `kill`, closed, those `filter` picks: pairs of a field
+    /// (`id`, `addr`, `laddr`, `user`, `type`, `skipme`) and its value.
+    Clients {
+        kill: bool,
+        filter: Vec<&'a [u8]>,
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -257,6 +264,7 @@ impl<'a> Request<'a> {
             Request::Batch(_) => Opcode::Batch,
             Request::Publish { .. } => Opcode::Publish,
             Request::PubSub { .. } => Opcode::PubSub,
+            Request::Clients { .. } => Opcode::Clients,
             Request::BlockingPop { .. } => Opcode::BlockingPop,
             Request::FlushAll => Opcode::FlushAll,
             Request::Pull { .. } => Opcode::Pull,
@@ -446,6 +454,19 @@ impl<'a> Request<'a> {
                     .collect::<Result<_, _>>()?;
                 Request::PubSub { kind, args }
             }
+            Opcode::Clients => {
+                let kill = r.u8("clients action")? != 0;
+                let n = r.count("filter words", 4)?;
+                if n % 2 != 0 {
+                    return Err(Error::BadArguments(
+                        "a clients filter is field and value pairs".into(),
+                    ));
+                }
+                let filter = (0..n)
+                    .map(|_| r.bytes("filter word"))
+                    .collect::<Result<_, _>>()?;
+                Request::Clients { kill, filter }
+            }
         };
         r.end()?;
         Ok(req)
@@ -600,6 +621,13 @@ impl<'a> Request<'a> {
                 put_u32(out, args.len() as u32);
                 for a in args {
                     put_bytes(out, a);
+                }
+            }
+            Request::Clients { kill, filter } => {
+                out.push(*kill as u8);
+                put_u32(out, filter.len() as u32);
+                for w in filter {
+                    put_bytes(out, w);
                 }
             }
         }

@@ -44,6 +44,9 @@ pub enum Opcode {
     /// Cluster: a node's identity, the controller's Raft messages, forming a
     /// cluster and its status (docs/cluster.md).
     Cluster = 0x29,
+    /// The node's client connections: list them, or close those a filter
+    /// picks (CLIENT LIST and CLIENT KILL over every core).
+    Clients = 0x2A,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -79,6 +82,7 @@ impl TryFrom<u8> for Opcode {
             0x27 => Sync,
             0x28 => Role,
             0x29 => Cluster,
+            0x2A => Clients,
             other => return Err(other),
         })
     }
@@ -116,6 +120,7 @@ impl Opcode {
             Sync => "SYNC",
             Role => "ROLE",
             Cluster => "CLUSTERCTL",
+            Clients => "CLIENTS",
         }
     }
 }

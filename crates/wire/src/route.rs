@@ -154,6 +154,8 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::Publish => Some(Gather::Sum),
         Opcode::FlushAll => Some(Gather::Sum),
         Opcode::PubSub => Some(Gather::Lines),
+        Opcode::Clients if matches!(req, Request::Clients { kill: true, .. }) => Some(Gather::Sum),
+        Opcode::Clients => Some(Gather::Lines),
         Opcode::Role if matches!(req, Request::Role { action: 0, .. }) => Some(Gather::Text),
         _ => None,
     }
@@ -212,7 +214,8 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Backup { .. }
         | Request::Publish { .. }
         | Request::FlushAll
-        | Request::PubSub { .. } => here,
+        | Request::PubSub { .. }
+        | Request::Clients { .. } => here,
     }
 }
 

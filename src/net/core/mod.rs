@@ -112,6 +112,8 @@ pub struct Core {
     stats: stats::Stats,
     /// This core's pub/sub subscribers.
     waiters: waiters::Waiters,
+    /// The client connections CLIENT LIST and CLIENT KILL see.
+    clients: super::clients::Clients,
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
     repl: crate::repl::Replication,
     started: Instant,
@@ -163,6 +165,7 @@ impl Core {
             scan_tokens: RefCell::new(Recent::new(SCAN_TOKENS_KEPT)),
             stats: stats::Stats::default(),
             waiters: waiters::Waiters::default(),
+            clients: Default::default(),
             repl: Default::default(),
             started: Instant::now(),
             this: RefCell::new(std::rc::Weak::new()),
@@ -360,6 +363,16 @@ impl Core {
                 let text = self.info_text();
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
             }
+            Request::Clients { kill, filter } => {
+                let f = super::clients::Filter::parse(filter);
+                if *kill {
+                    let n = self.clients.kill(&f);
+                    ok(out, id, |o| put_u64(o, n));
+                } else {
+                    let text = self.clients.list(self.id, &f);
+                    ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
+                }
+            }
             Request::Metrics => {
                 let text = self.metrics_lines();
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
@@ -514,6 +527,11 @@ impl Core {
     /// Readiness of this core's client connections.
     pub fn poller(&self) -> &Rc<super::epoll::Poller> {
         &self.poller
+    }
+
+    /// This core's client connections.
+    pub fn clients(&self) -> &super::clients::Clients {
+        &self.clients
     }
 
     pub fn stats(&self) -> &stats::Stats {

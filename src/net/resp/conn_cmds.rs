@@ -191,7 +191,7 @@ pub(super) async fn conn_command(
             ]);
             resp::encode(out, &info, st.resp3);
         }
-        ConnCmd::Client => client(st, out, args),
+        ConnCmd::Client => client(core, st, out, args).await,
         ConnCmd::Keys => {
             let r = keys(core, args[1])
                 .await
@@ -414,7 +414,7 @@ pub(super) fn watched_failed(e: &WireError, n: usize) -> bool {
         .is_some_and(|i| i < n)
 }
 
-pub(super) fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
+pub(super) async fn client(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
     let r3 = st.resp3;
     let sub = args
         .get(1)
@@ -432,17 +432,174 @@ pub(super) fn client(st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {
         }
         b"getname" => resp::encode(out, &Value::opt(st.name.clone()), r3),
         b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
-        b"info" | b"list" => {
-            st.last_cmd = format!("client|{}", String::from_utf8_lossy(&sub));
+        b"info" => {
+            st.last_cmd = "client|info".into();
             let line = format!("{}\n", st.client_info());
             resp::encode(out, &Value::Bytes(line.into_bytes()), r3);
+        }
+        b"list" | b"kill" => {
+            st.last_cmd = format!("client|{}", String::from_utf8_lossy(&sub));
+            // This connection's own line is current in the listing.
+            st.show();
+            let r = every_core_clients(core, st, sub == b"kill", &args[2..]).await;
+            ok_or_error(out, r, r3);
         }
         _ => resp::encode_error(
             out,
             &bad(format!(
-                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, SETINFO)",
+                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, KILL, SETINFO)",
                 String::from_utf8_lossy(&sub)
             )),
         ),
     }
+}
+
+/// CLIENT LIST's and CLIENT KILL's filters, checked with Redis's errors,
+/// as the CLIENTS request carries them (field and value pairs).
+fn client_filter(
+    core: &Core,
+    st: &State,
+    kill: bool,
+    args: &[&[u8]],
+) -> Result<Vec<Vec<u8>>, WireError> {
+    let mut f: Vec<Vec<u8>> = Vec::new();
+    let kind = |t: &[u8]| {
+        let t = t.to_ascii_lowercase();
+        match t.as_slice() {
+            b"normal" | b"pubsub" | b"master" | b"replica" | b"slave" => Ok(t),
+            _ => Err(bad(format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(&t)
+            ))),
+        }
+    };
+    if !kill {
+        // [TYPE t] [ID id ...]
+        let mut i = 0;
+        while i < args.len() {
+            match args[i].to_ascii_lowercase().as_slice() {
+                b"type" if i + 1 < args.len() => {
+                    f.extend([b"type".to_vec(), kind(args[i + 1])?]);
+                    i += 2;
+                }
+                b"id" if i + 1 < args.len() => {
+                    for w in &args[i + 1..] {
+                        let id = std::str::from_utf8(w)
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .ok_or_else(|| bad("Invalid client ID"))?;
+                        f.extend([b"id".to_vec(), id.to_string().into_bytes()]);
+                    }
+                    i = args.len();
+                }
+                _ => return Err(bad("syntax error")),
+            }
+        }
+        return Ok(f);
+    }
+    // The old form: CLIENT KILL addr.
+    if args.len() == 1 {
+        return Ok(vec![b"addr".to_vec(), args[0].to_vec()]);
+    }
+    if args.len() % 2 != 0 {
+        return Err(bad("syntax error"));
+    }
+    let mut skipme = true;
+    for pair in args.chunks(2) {
+        let (field, v) = (pair[0].to_ascii_lowercase(), pair[1]);
+        match field.as_slice() {
+            b"id" => {
+                let id = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|&id| id > 0)
+                    .ok_or_else(|| bad("client-id should be greater than 0"))?;
+                // As in Redis, the last ID given is the one used.
+                if let Some(at) = f.chunks(2).position(|p| p[0] == b"id") {
+                    f.drain(at * 2..at * 2 + 2);
+                }
+                f.extend([b"id".to_vec(), id.to_string().into_bytes()]);
+            }
+            b"type" => f.extend([b"type".to_vec(), kind(v)?]),
+            b"user" => {
+                if core
+                    .config()
+                    .acl
+                    .user(&String::from_utf8_lossy(v))
+                    .is_none()
+                {
+                    return Err(bad(format!(
+                        "No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    )));
+                }
+                f.extend([b"user".to_vec(), v.to_vec()]);
+            }
+            b"addr" | b"laddr" => f.extend([field.clone(), v.to_vec()]),
+            b"skipme" => match v.to_ascii_lowercase().as_slice() {
+                b"yes" => skipme = true,
+                b"no" => skipme = false,
+                _ => return Err(bad("syntax error")),
+            },
+            _ => return Err(bad("syntax error")),
+        }
+    }
+    if skipme {
+        f.extend([b"skipme".to_vec(), st.id.to_string().into_bytes()]);
+    }
+    Ok(f)
+}
+
+/// CLIENT LIST (every core's connections, by id) or CLIENT KILL (the
+/// count closed; the old form answers OK or "No such client").
+async fn every_core_clients(
+    core: &Rc<Core>,
+    st: &State,
+    kill: bool,
+    args: &[&[u8]],
+) -> Result<Value, WireError> {
+    let filter = client_filter(core, st, kill, args)?;
+    let words: Vec<&[u8]> = filter.iter().map(|w| w.as_slice()).collect();
+    let mut f = Vec::new();
+    Request::Clients {
+        kill,
+        filter: words,
+    }
+    .encode(1, &mut f);
+    let body = match run_frames(core, f).await.pop() {
+        Some(r) => r?,
+        None => {
+            return Err(WireError::new(
+                ErrorCode::Internal,
+                "no reply from the cores",
+            ))
+        }
+    };
+    if !kill {
+        // Each core's lines, by id within a core: sort them all by id.
+        let text = String::from_utf8_lossy(&body);
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_by_key(|l| {
+            l.strip_prefix("id=")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        });
+        let mut all = lines.join("\n");
+        all.push('\n');
+        if lines.is_empty() {
+            all.clear();
+        }
+        return Ok(Value::Bytes(all.into_bytes()));
+    }
+    let n = crate::proto::codec::Reader::new(&body)
+        .u64("killed")
+        .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
+    if args.len() == 1 {
+        return match n {
+            0 => Err(bad("No such client")),
+            _ => Ok(Value::ok()),
+        };
+    }
+    Ok(Value::Int(n as i64))
 }

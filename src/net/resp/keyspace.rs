@@ -2,9 +2,8 @@
 //! with a TYPE filter and RANDOMKEY, gathered from every core.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 
-use super::{bad, run_frames, run_one, NEXT_CLIENT_ID};
+use super::{bad, run_frames, run_one};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::proto::command::NamedCommand;
@@ -116,8 +115,7 @@ pub(super) async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, 
 
 /// RANDOMKEY: the first key from a random slot onwards (wrapping around).
 pub(super) async fn random_key(core: &Rc<Core>) -> Result<Option<Vec<u8>>, WireError> {
-    let slot = (crate::shard::clock::now_ms() as u16
-        ^ (NEXT_CLIENT_ID.load(Ordering::Relaxed) as u16))
+    let slot = (crate::shard::clock::now_ms() as u16 ^ (crate::net::clients::ids_given() as u16))
         % crate::slot::SLOTS;
     for start in [cursor::make(slot, 0), 0] {
         let mut c = start;

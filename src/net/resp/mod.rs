@@ -13,9 +13,9 @@
 //! (`keyspace.rs`).
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::clients::ClientEntry;
 use super::conn::execute;
 use super::core::cluster::{ConnFlags, Front};
 use super::core::{Core, Writes};
@@ -47,15 +47,12 @@ const CHUNK_COMMANDS: usize = 256;
 /// Replies are written once this many bytes are waiting.
 const FLUSH_BYTES: usize = 1 << 20;
 
-static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// What one connection remembers between commands.
 struct State {
     id: u64,
     /// The core serving this connection (shown by CLIENT INFO).
     core: usize,
     name: Option<Vec<u8>>,
-    peer: String,
     resp3: bool,
     /// Commands queued by MULTI (`None` outside a transaction), and whether
     /// one of them was refused (EXEC then aborts).
@@ -77,21 +74,33 @@ struct State {
     asking: bool,
     /// The ACL user.
     session: Session,
+    /// What CLIENT LIST shows of this connection (`net::clients`).
+    entry: Rc<ClientEntry>,
 }
 
 impl State {
+    /// Copies what CLIENT LIST shows into the connection's entry.
+    fn show(&self) {
+        let e = &self.entry;
+        if *e.name.borrow() != self.name {
+            e.name.borrow_mut().clone_from(&self.name);
+        }
+        if *e.user.borrow() != self.session.user_name() {
+            *e.user.borrow_mut() = self.session.user_name().to_string();
+        }
+        e.cmd.borrow_mut().clone_from(&self.last_cmd);
+        e.sub.set(self.channels.len());
+        e.psub.set(self.patterns.len());
+        e.multi
+            .set(self.multi.as_ref().map_or(-1, |m| m.len() as i64));
+        e.resp.set(if self.resp3 { 3 } else { 2 });
+        e.active.set(Instant::now());
+    }
+
     /// CLIENT INFO's line (also ACL LOG's `client-info`).
     fn client_info(&self) -> String {
-        format!(
-            "id={} addr={} name={} db=0 user={} resp={} cmd={} tessera-core={}",
-            self.id,
-            self.peer,
-            String::from_utf8_lossy(self.name.as_deref().unwrap_or_default()),
-            self.session.user_name(),
-            if self.resp3 { 3 } else { 2 },
-            self.last_cmd,
-            self.core
-        )
+        self.show();
+        self.entry.line(self.core)
     }
 
     fn subscriptions(&self) -> usize {
@@ -399,25 +408,53 @@ fn deliver(st: &State, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes `out`; for a subscriber, gives up (`Ok(false)`) as soon as the
-/// messages arriving meanwhile pass its output buffer limit, so a
-/// subscriber that never reads is closed instead of held.
+/// How a write ended.
+enum Sent {
+    Done,
+    /// The subscriber's messages passed its output buffer limit meanwhile.
+    Overflow,
+    /// CLIENT KILL.
+    Killed,
+}
+
+/// Writes `out`, giving up as soon as CLIENT KILL picks the connection or,
+/// for a subscriber, the messages arriving meanwhile pass its output
+/// buffer limit: a client that never reads is closed instead of held.
 async fn send_watching(
     stream: &mut Stream,
     out: &[u8],
     mailbox: Option<&Mailbox>,
-) -> std::io::Result<bool> {
-    let Some(mb) = mailbox else {
-        return stream.send(out).await.map(|()| true);
-    };
-    mb.writing(out.len());
+    kill: &crate::sync::Notify,
+) -> std::io::Result<Sent> {
+    use futures::future::{select, Either};
+    if let Some(mb) = mailbox {
+        mb.writing(out.len());
+    }
     let send = std::pin::pin!(stream.send(out));
-    let over = std::pin::pin!(mb.overflow.wait(false));
-    let r = match futures::future::select(send, over).await {
-        futures::future::Either::Left((r, _)) => r.map(|()| true),
-        futures::future::Either::Right(_) => Ok(false),
+    // Polled only when the write has to wait.
+    let stop = std::pin::pin!(async {
+        let killed = std::pin::pin!(kill.wait(false));
+        match mailbox {
+            Some(mb) => {
+                let over = std::pin::pin!(mb.overflow.wait(false));
+                match select(over, killed).await {
+                    Either::Left(_) => Sent::Overflow,
+                    Either::Right(_) => Sent::Killed,
+                }
+            }
+            None => {
+                killed.await;
+                Sent::Killed
+            }
+        }
+    });
+    let r = match select(send, stop).await {
+        Either::Left((r, _)) => r.map(|()| Sent::Done),
+        Either::Right((s, _)) => Ok(s),
     };
-    mb.writing(0);
+    if let Some(mb) = mailbox {
+        mb.writing(0);
+    }
     r
 }
 
@@ -449,20 +486,26 @@ fn overflowed(core: &Core, client: u64, class: &str) {
     core.stats().output_limit_closed();
 }
 
+/// What ended a connection's wait.
+enum Woke {
+    /// A read: its bytes, or `None` when the connection ended.
+    Read(Option<usize>),
+    /// A pub/sub message arrived for a silent subscriber.
+    Message,
+}
+
 /// Serves one RESP connection until it closes, fails, or the core stops.
 pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
-    let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = super::clients::next_id();
     let _counted = Counted(core.clone(), id);
     let session = Session::new(&core.config().acl);
+    let listed = core.clients().open(id, &stream, "resp");
+    let kill = listed.entry.clone();
     let mut st = State {
         id,
         core: core.id(),
         name: None,
-        peer: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
         resp3: false,
         multi: None,
         multi_failed: false,
@@ -475,6 +518,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         readonly: false,
         asking: false,
         session,
+        entry: listed.entry.clone(),
     };
     let max_bulk = core.config().max_frame_bytes;
     let limits = core.config().output_limits;
@@ -524,8 +568,14 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                         overflowed(&core, st.id, class);
                         break 'conn Ok(());
                     }
-                    if stream.send(&out).await.is_err() {
-                        break 'conn Err(());
+                    let mb = st.mailbox.as_deref();
+                    match send_watching(&mut stream, &out, mb, &kill.kill).await {
+                        Ok(Sent::Done) => {}
+                        Ok(Sent::Overflow) => {
+                            overflowed(&core, st.id, "pubsub");
+                            break 'conn Ok(());
+                        }
+                        Ok(Sent::Killed) | Err(_) => break 'conn Err(()),
                     }
                     out.clear();
                 }
@@ -546,13 +596,13 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // writes them before it sleeps): the client is woken once for
             // many replies instead of once per reply.
             glommio::executor().yield_now().await;
-            match send_watching(&mut stream, &out, st.mailbox.as_deref()).await {
-                Ok(true) => {}
-                Ok(false) => {
+            match send_watching(&mut stream, &out, st.mailbox.as_deref(), &kill.kill).await {
+                Ok(Sent::Done) => {}
+                Ok(Sent::Overflow) => {
                     overflowed(&core, st.id, "pubsub");
                     break 'conn Ok(());
                 }
-                Err(_) => break 'conn Err(()),
+                Ok(Sent::Killed) | Err(_) => break 'conn Err(()),
             }
             out.clear();
             // A reply counts as activity (`timeout`): a blocking pop that
@@ -586,29 +636,45 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             borrowed += grow;
             buf.resize(buf.len() + grow, 0);
         }
-        let read = match st.mailbox.clone() {
-            // Subscribed: a message may arrive while the client is silent.
-            Some(mb) if st.subscriptions() > 0 => {
-                let r = std::pin::pin!(read_or_stop(&core, &mut stream, &mut buf[filled..]));
-                let m = std::pin::pin!(mb.ready.wait(true));
-                match futures::future::select(r, m).await {
-                    futures::future::Either::Left((r, _)) => r,
-                    futures::future::Either::Right(_) => continue 'conn,
+        // CLIENT KILL closes the connection while it waits to read.
+        st.show();
+        let mailbox = st.mailbox.clone().filter(|_| st.subscriptions() > 0);
+        let read = {
+            let reading = std::pin::pin!(async {
+                match mailbox {
+                    // Subscribed: a message may arrive while the client is silent.
+                    Some(mb) => {
+                        let r =
+                            std::pin::pin!(read_or_stop(&core, &mut stream, &mut buf[filled..]));
+                        let m = std::pin::pin!(mb.ready.wait(true));
+                        match futures::future::select(r, m).await {
+                            futures::future::Either::Left((r, _)) => Woke::Read(r),
+                            futures::future::Either::Right(_) => Woke::Message,
+                        }
+                    }
+                    // A client holding budget for a partial command must keep sending.
+                    None => Woke::Read(
+                        match stall::read(
+                            &core,
+                            &mut stream,
+                            &mut buf[filled..],
+                            borrowed > 0,
+                            progress,
+                        )
+                        .await
+                        {
+                            stall::Read::Data(n) => Some(n),
+                            stall::Read::Closed | stall::Read::Evicted => None,
+                        },
+                    ),
                 }
+            });
+            let killed = std::pin::pin!(kill.kill.wait(false));
+            match futures::future::select(reading, killed).await {
+                futures::future::Either::Left((Woke::Read(r), _)) => r,
+                futures::future::Either::Left((Woke::Message, _)) => continue 'conn,
+                futures::future::Either::Right(_) => break 'conn Ok(()),
             }
-            // A client holding budget for a partial command must keep sending.
-            _ => match stall::read(
-                &core,
-                &mut stream,
-                &mut buf[filled..],
-                borrowed > 0,
-                progress,
-            )
-            .await
-            {
-                stall::Read::Data(n) => Some(n),
-                stall::Read::Closed | stall::Read::Evicted => None,
-            },
         };
         let Some(n) = read else {
             break 'conn Ok(());

@@ -100,6 +100,14 @@ fn every_request_round_trips() {
         kind: 2,
         args: vec![],
     });
+    round_trip(Request::Clients {
+        kill: true,
+        filter: vec![b"id", b"7", b"skipme", b"3"],
+    });
+    round_trip(Request::Clients {
+        kill: false,
+        filter: vec![],
+    });
     round_trip(Request::BlockingPop {
         timeout_ms: 1500,
         left: true,

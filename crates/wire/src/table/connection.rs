@@ -28,5 +28,6 @@ const CLIENT_SUBS: &[Command] = &[
     c(G, "client|no-touch", 3, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys").reply(Reply::Status),
     c(G, "client|setinfo", 4, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "7.2.0", "Set client or connection specific info").reply(Reply::Status),
     c(G, "client|info", 2, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "6.2.0", "Returns information about the current client connection.").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
+    c(G, "client|kill", -3, ADMIN | LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.4.0", "Kill the connection of a client").reply(Reply::Varies),
     c(G, "client|list", -2, ADMIN | LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.4.0", "Get the list of client connections").reply(Reply::Bulk).tips(&["nondeterministic_output"]),
 ];

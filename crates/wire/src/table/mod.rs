@@ -686,6 +686,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         Sync => "sync",
         Role => "role",
         Cluster => "clusterctl",
+        Clients => "clientctl",
         Command | Batch => return None,
     })
 }
