@@ -118,8 +118,8 @@ pub struct Config {
     pub resp_allow_from: Vec<String>,
     pub http_allow_from: Vec<String>,
     /// Redis's `client-output-buffer-limit`: what the node holds for a
-    /// client that does not read before closing it, per class
-    /// (`crate::outbuf`).
+    /// client that does not read before closing it, per class (parsed by
+    /// the server's `outbuf` module).
     pub client_output_buffer_limit: String,
     /// TLS (docs/security.md): the node's certificate chain and key (PEM),
     /// read again on SIGHUP.
@@ -130,7 +130,7 @@ pub struct Config {
     pub tls_ca_cert_file: Option<PathBuf>,
     /// Whether TLS clients must present a certificate; `None` = `yes` when
     /// `tls-ca-cert-file` is set, `no` otherwise.
-    pub tls_auth_clients: Option<crate::tls::AuthClients>,
+    pub tls_auth_clients: Option<AuthClients>,
     /// The binary protocol's TLS listener (`HOST:PORT`, core c also on
     /// port+1+c) or `off`.
     pub tls_listen: String,
@@ -211,6 +211,19 @@ impl Default for Config {
             tls_replication: false,
         }
     }
+}
+
+/// Redis's `tls-auth-clients`: whether a TLS client must present a
+/// certificate signed by `tls-ca-cert-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthClients {
+    /// No client certificate is asked for.
+    No,
+    /// A client certificate is checked when one is presented.
+    Optional,
+    /// Every client must present a valid certificate (mutual TLS).
+    Yes,
 }
 
 /// Why a configuration cannot be used.
@@ -308,51 +321,6 @@ impl Config {
     /// The HTTPS address, or `None` when it is off.
     pub fn http_tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("http-tls-listen", &self.http_tls_listen)
-    }
-
-    /// The output buffer limits of each client class.
-    pub fn output_limits(&self) -> Result<crate::outbuf::OutputLimits, ConfigError> {
-        crate::outbuf::OutputLimits::parse(&self.client_output_buffer_limit)
-            .map_err(ConfigError::Setting)
-    }
-
-    /// The TLS files, when a TLS listener or TLS links are configured.
-    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
-        let wanted = self.tls_addr()?.is_some()
-            || self.resp_tls_addr()?.is_some()
-            || self.http_tls_addr()?.is_some()
-            || self.tls_replication;
-        if !wanted {
-            if self.tls_cert_file.is_some() || self.tls_key_file.is_some() {
-                return Err(ConfigError::Invalid(
-                    "tls-cert-file is set but nothing uses it: add tls-listen, resp-tls-listen, http-tls-listen or tls-replication",
-                ));
-            }
-            return Ok(None);
-        }
-        let (Some(cert_file), Some(key_file)) = (&self.tls_cert_file, &self.tls_key_file) else {
-            return Err(ConfigError::Invalid(
-                "a TLS listener or tls-replication needs tls-cert-file and tls-key-file",
-            ));
-        };
-        if self.tls_replication && self.tls_ca_cert_file.is_none() {
-            return Err(ConfigError::Invalid(
-                "tls-replication needs tls-ca-cert-file to check the peers' certificates",
-            ));
-        }
-        use crate::tls::AuthClients;
-        let auth_clients = self
-            .tls_auth_clients
-            .unwrap_or(match self.tls_ca_cert_file {
-                Some(_) => AuthClients::Yes,
-                None => AuthClients::No,
-            });
-        Ok(Some(crate::tls::TlsFiles {
-            cert_file: cert_file.clone(),
-            key_file: key_file.clone(),
-            ca_file: self.tls_ca_cert_file.clone(),
-            auth_clients,
-        }))
     }
 
     /// The ACL file's path.
@@ -484,8 +452,6 @@ impl Config {
         self.password()?;
         self.replica_credentials()?;
         self.allow_from()?;
-        self.tls_files()?;
-        self.output_limits()?;
         if self.partitions == Some(0) {
             return Err(ConfigError::Invalid("partitions must be at least 1"));
         }

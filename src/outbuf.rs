@@ -109,6 +109,11 @@ impl OutputLimits {
     }
 }
 
+/// The limits `c` sets (`client-output-buffer-limit`).
+pub fn limits(c: &crate::config::Config) -> Result<OutputLimits, crate::config::ConfigError> {
+    OutputLimits::parse(&c.client_output_buffer_limit).map_err(crate::config::ConfigError::Setting)
+}
+
 impl OutputLimit {
     /// Whether a client holding `held` bytes must close now. `since`
     /// remembers when the soft limit was first passed (and is cleared once

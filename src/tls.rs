@@ -12,22 +12,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use rustls::server::WebPkiClientVerifier;
-use serde::Deserialize;
 
 use crate::client::tls::{load_certs, load_key, provider, TlsOptions};
 
-/// Redis's `tls-auth-clients`: whether a TLS client must present a
-/// certificate signed by `tls-ca-cert-file`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthClients {
-    /// No client certificate is asked for.
-    No,
-    /// A client certificate is checked when one is presented.
-    Optional,
-    /// Every client must present a valid certificate (mutual TLS).
-    Yes,
-}
+pub use crate::config::AuthClients;
+use crate::config::{Config, ConfigError};
 
 /// The files a TLS listener is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +82,43 @@ impl TlsFiles {
             server_name: None,
         })
     }
+}
+
+/// The TLS files `c` asks for, when a TLS listener or TLS links are
+/// configured; settings that cannot work are refused with the reason.
+pub fn files(c: &Config) -> Result<Option<TlsFiles>, ConfigError> {
+    let wanted = c.tls_addr()?.is_some()
+        || c.resp_tls_addr()?.is_some()
+        || c.http_tls_addr()?.is_some()
+        || c.tls_replication;
+    if !wanted {
+        if c.tls_cert_file.is_some() || c.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls-cert-file is set but nothing uses it: add tls-listen, resp-tls-listen, http-tls-listen or tls-replication",
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(cert_file), Some(key_file)) = (&c.tls_cert_file, &c.tls_key_file) else {
+        return Err(ConfigError::Invalid(
+            "a TLS listener or tls-replication needs tls-cert-file and tls-key-file",
+        ));
+    };
+    if c.tls_replication && c.tls_ca_cert_file.is_none() {
+        return Err(ConfigError::Invalid(
+            "tls-replication needs tls-ca-cert-file to check the peers' certificates",
+        ));
+    }
+    let auth_clients = c.tls_auth_clients.unwrap_or(match c.tls_ca_cert_file {
+        Some(_) => AuthClients::Yes,
+        None => AuthClients::No,
+    });
+    Ok(Some(TlsFiles {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        ca_file: c.tls_ca_cert_file.clone(),
+        auth_clients,
+    }))
 }
 
 /// A node's TLS state: the files, and the configuration new connections
@@ -193,7 +219,7 @@ pub struct ServeTlsFlags {
 
 impl ServeTlsFlags {
     /// Overrides `c`'s TLS keys with the flags given.
-    pub fn apply(self, c: &mut crate::config::Config) {
+    pub fn apply(self, c: &mut Config) {
         let set = |v: Option<PathBuf>, to: &mut Option<PathBuf>| {
             if v.is_some() {
                 *to = v;

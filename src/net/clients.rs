@@ -1,5 +1,5 @@
 //! One core's client connections, for CLIENT LIST and CLIENT KILL over
-//! every core (the CLIENTS request, sent to every core and gathered).
+//! every core (the CLIENTCTL request, sent to every core and gathered).
 //!
 //! A connection registers an entry when it opens and drops it when it
 //! closes; it copies what CLIENT LIST shows into the entry once per read
@@ -71,7 +71,7 @@ impl ClientEntry {
             _ => "N",
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-core={core} tessera-proto={} tls={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-proto={} tls={} tessera-core={core}",
             self.id,
             self.addr,
             self.laddr,

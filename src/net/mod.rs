@@ -5,6 +5,7 @@
 //! inline, forwards requests for other cores' partitions over the mesh, and
 //! group-commits its partitions' writes once per tick.
 
+mod accept;
 mod admit;
 pub mod clients;
 mod conn;

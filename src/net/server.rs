@@ -14,14 +14,12 @@ use glommio::net::TcpListener;
 use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
-use super::admit::{admission, refusal_bytes, refuse, Proto};
+use super::admit::Proto;
 use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
-use super::http;
 use super::listen::{bind_binary, bind_per_core, deal, BindError, LastPorts};
 use super::mesh::{Mesh, Msg};
-use super::resp;
-use super::{conn, sys, Budget};
+use super::{sys, Budget};
 use crate::config::Config;
 use crate::proto::Opcode;
 use crate::proto::{Hello, SlotLayout, Topology};
@@ -161,6 +159,9 @@ impl From<BindError> for ServerError {
 /// Starts a node and returns once every core listens.
 pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     config.validate()?;
+    // The settings other modules read, checked before anything opens.
+    let output_limits = crate::outbuf::limits(&config)?;
+    crate::tls::files(&config)?;
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
     sys::raise_limits(cores)?;
@@ -258,7 +259,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (http, http_addr) = bind_per_core(config.http_addr()?, last.http, cores)?;
     let (resp, resp_addr) = bind_per_core(config.resp_addr()?, last.resp, cores)?;
     // The TLS twins (docs/security.md, "TLS").
-    let tls = match config.tls_files()? {
+    let tls = match crate::tls::files(&config)? {
         Some(files) => Some(Arc::new(
             crate::tls::ServerTls::new(files)
                 .map_err(|e| ServerError::Setup(format!("TLS: {e}")))?,
@@ -266,7 +267,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         None => None,
     };
     if config.tls_replication {
-        let links = config.tls_files()?.and_then(|f| f.link_options());
+        let links = crate::tls::files(&config)?.and_then(|f| f.link_options());
         crate::client::tls::set_tls(links.as_ref())
             .map_err(|e| ServerError::Setup(format!("tls-replication: {e}")))?;
     }
@@ -427,7 +428,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         protected_mode: config.protected_mode,
         allow_from: config.allow_from()?,
         tls: tls.clone(),
-        output_limits: config.output_limits()?,
+        output_limits,
     });
     let health = Arc::new(Health::new(
         cores,
@@ -616,7 +617,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
         let core2 = core.clone();
         let gate2 = gate.clone();
         // A dropped glommio task is cancelled: detach it, the gate tracks it.
-        if let Ok(t) = gate.spawn(accept_loop(core2, l, gate2, proto, tls)) {
+        if let Ok(t) = gate.spawn(super::accept::accept_loop(core2, l, gate2, proto, tls)) {
             t.detach();
         }
     }
@@ -689,80 +690,6 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
-}
-
-async fn accept_loop(core: Rc<Core>, listener: TcpListener, gate: Gate, proto: Proto, tls: bool) {
-    loop {
-        let accepted = {
-            let accept = pin!(listener.accept());
-            let stop = pin!(core.shutdown().wait(false));
-            match select(accept, stop).await {
-                Either::Left((r, _)) => r,
-                Either::Right(_) => return,
-            }
-        };
-        match accepted {
-            Ok(stream) => {
-                let stream = match adopt(&core, stream, tls) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(core = core.id(), "registering a connection failed: {e}");
-                        continue;
-                    }
-                };
-                let c = core.clone();
-                let slot = core.config().clients.admit();
-                let refusal = match &slot {
-                    Some(_) => admission(&core, &stream, proto),
-                    None => Some(refusal_bytes(
-                        proto,
-                        &crate::codes::WireError::of(crate::codes::ErrorCode::MaxClients),
-                    )),
-                };
-                let spawned = match (refusal, proto) {
-                    (Some(bytes), _) => gate.spawn(refuse(stream, bytes)),
-                    (None, Proto::Binary) => gate.spawn(async move {
-                        let _slot = slot;
-                        conn::serve(c, stream).await
-                    }),
-                    (None, Proto::Http) => gate.spawn(async move {
-                        let _slot = slot;
-                        http::serve(c, stream).await
-                    }),
-                    (None, Proto::Resp) => gate.spawn(async move {
-                        let _slot = slot;
-                        resp::serve(c, stream).await
-                    }),
-                };
-                match spawned {
-                    Ok(t) => {
-                        t.detach();
-                    }
-                    Err(_) => return,
-                }
-            }
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(core = core.id(), "accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-/// Registers an accepted connection with the core's poller, through TLS
-/// on a TLS listener (with the configuration current now).
-fn adopt(
-    core: &Core,
-    stream: glommio::net::TcpStream,
-    tls: bool,
-) -> std::io::Result<super::epoll::Stream> {
-    let mut s = super::epoll::Stream::adopt(core.poller(), stream)?;
-    if tls {
-        let config = core.config().tls.as_ref().map(|t| t.config());
-        s.start_tls(config.ok_or_else(|| std::io::Error::other("TLS is not configured"))?)?;
-    }
-    Ok(s)
 }
 
 async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {

@@ -120,7 +120,7 @@ impl Opcode {
             Sync => "SYNC",
             Role => "ROLE",
             Cluster => "CLUSTERCTL",
-            Clients => "CLIENTS",
+            Clients => "CLIENTCTL",
         }
     }
 }

@@ -1,0 +1,87 @@
+//! A RESP connection's writes under its limits: CLIENT KILL and
+//! `client-output-buffer-limit` (docs/operations.md, "Limits") end a
+//! write that waits on a client that does not read.
+
+use std::time::Instant;
+
+use super::{State, Stream};
+use crate::net::core::Core;
+use crate::net::pubsub::Mailbox;
+
+/// How a write ended.
+pub(super) enum Sent {
+    Done,
+    /// The subscriber's messages passed its output buffer limit meanwhile.
+    Overflow,
+    /// CLIENT KILL.
+    Killed,
+}
+
+/// Writes `out`, giving up as soon as CLIENT KILL picks the connection or,
+/// for a subscriber, the messages arriving meanwhile pass its output
+/// buffer limit: a client that never reads is closed instead of held.
+pub(super) async fn send_watching(
+    stream: &mut Stream,
+    out: &[u8],
+    mailbox: Option<&Mailbox>,
+    kill: &crate::sync::Notify,
+) -> std::io::Result<Sent> {
+    use futures::future::{select, Either};
+    if let Some(mb) = mailbox {
+        mb.writing(out.len());
+    }
+    let send = std::pin::pin!(stream.send(out));
+    // Polled only when the write has to wait.
+    let stop = std::pin::pin!(async {
+        let killed = std::pin::pin!(kill.wait(false));
+        match mailbox {
+            Some(mb) => {
+                let over = std::pin::pin!(mb.overflow.wait(false));
+                match select(over, killed).await {
+                    Either::Left(_) => Sent::Overflow,
+                    Either::Right(_) => Sent::Killed,
+                }
+            }
+            None => {
+                killed.await;
+                Sent::Killed
+            }
+        }
+    });
+    let r = match select(send, stop).await {
+        Either::Left((r, _)) => r.map(|()| Sent::Done),
+        Either::Right((s, _)) => Ok(s),
+    };
+    if let Some(mb) = mailbox {
+        mb.writing(0);
+    }
+    r
+}
+
+/// The class whose output buffer limit the client passed, if any: a
+/// subscriber's mailbox overflowed, or the replies about to be written
+/// pass the normal class's limits.
+pub(super) fn over_limit(
+    st: &State,
+    limits: &crate::outbuf::OutputLimits,
+    since: &std::cell::Cell<Option<Instant>>,
+    out: &[u8],
+) -> Option<&'static str> {
+    match &st.mailbox {
+        Some(m) if st.subscriptions() > 0 => m.overflowed.get().then_some("pubsub"),
+        _ => limits
+            .normal
+            .exceeded(out.len(), since, Instant::now())
+            .then_some("normal"),
+    }
+}
+
+/// Logs and counts a client closed for its output buffer limit.
+pub(super) fn overflowed(core: &Core, client: u64, class: &str) {
+    tracing::info!(
+        core = core.id(),
+        client,
+        "client closed for passing client-output-buffer-limit {class}"
+    );
+    core.stats().output_limit_closed();
+}
