@@ -72,7 +72,7 @@ impl OutputLimits {
     /// Parses Redis's form; classes not named keep their defaults.
     pub fn parse(s: &str) -> Result<OutputLimits, String> {
         let words: Vec<&str> = s.split_whitespace().collect();
-        if words.is_empty() || words.len() % 4 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(4) {
             return Err(format!(
                 "client-output-buffer-limit {s:?}: give groups of four: <class> <hard> <soft> <soft seconds>"
             ));

@@ -414,7 +414,7 @@ impl futures::AsyncWrite for Stream {
         let s = self.get_mut();
         if let Some(t) = &mut s.tls {
             t.close();
-            if let Poll::Pending = t.poll_flush(&s.raw, cx) {
+            if t.poll_flush(&s.raw, cx).is_pending() {
                 return Poll::Pending;
             }
         }

@@ -501,7 +501,7 @@ fn client_filter(
     if args.len() == 1 {
         return Ok(vec![b"addr".to_vec(), args[0].to_vec()]);
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(bad("syntax error"));
     }
     let mut skipme = true;
