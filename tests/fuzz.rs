@@ -131,7 +131,7 @@ fn storage_records(bytes: &[u8]) {
 }
 
 fn http_heads(bytes: &[u8]) {
-    let _ = tessera::net::http::check_head(bytes);
+    let _ = tessera::proto::fuzz::http_heads(bytes);
 }
 
 /// `TESSERA_WRITE_CORPUS=1 cargo test --test fuzz corpus` writes the seeds

@@ -283,3 +283,73 @@ fn maxclients_and_the_idle_timeout() {
         R::Array(vec![R::bulk("message"), R::bulk("ch"), R::bulk("m")])
     );
 }
+
+/// The full-scale slowloris: 2,000 clients each announce a 512 MB
+/// bulk (accepted: `--max-frame-bytes` above it), send 128 KiB of it and
+/// stall. The node's memory stays within its budget plus each
+/// connection's base buffer, and an active client's 1 MiB writes are
+/// served throughout (the stalled ones are evicted for it).
+#[test]
+fn two_thousand_stalled_clients_announcing_512_mb_bulks() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 128usize << 20;
+    let p = Proc::start(
+        &dir.path().join("d"),
+        &[
+            "--cores",
+            "2",
+            "--memory-budget-bytes",
+            &budget.to_string(),
+            "--max-frame-bytes",
+            "600000000",
+            "--stalled-frame-timeout-ms",
+            "600000",
+        ],
+    )
+    .unwrap();
+    let resp = p.resp.unwrap();
+    let part = vec![b'x'; 128 << 10];
+    let mut stalled = Vec::new();
+    for i in 0..2000 {
+        let mut s = std::net::TcpStream::connect(resp).unwrap();
+        let head = format!("*3\r\n$3\r\nSET\r\n$6\r\ns{i:05}\r\n$536870912\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        // The node may stop reading (or evict): a short write is fine.
+        s.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let _ = s.write_all(&part);
+        stalled.push(s);
+    }
+    // An active client writes 1 MiB values while they stall.
+    let mut c = Conn::connect(resp);
+    let value = "v".repeat(1 << 20);
+    for k in 0..16 {
+        assert_eq!(
+            c.cmd(&["SET", &format!("big{k}"), &value]),
+            R::ok(),
+            "SET big{k}"
+        );
+    }
+    assert_eq!(c.cmd(&["STRLEN", "big15"]), R::Int(1 << 20));
+    assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
+    let rss: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap()
+        * 1024;
+    // The budget, 2,000 base buffers of 64 KiB (125 MiB), and the node's
+    // own memory (caches, memtables, reactors; about 150 MiB here).
+    let bound = budget + 2000 * (64 << 10) + (256 << 20);
+    assert!(
+        rss < bound,
+        "RSS {} MiB over {} MiB",
+        rss >> 20,
+        bound >> 20
+    );
+    eprintln!("RSS with 2,000 stalled clients: {} MiB", rss >> 20);
+    drop(stalled);
+}

@@ -23,11 +23,8 @@ use super::session::{Session, Verdict};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{compact, Reader};
 use crate::proto::command::read_found;
+use crate::proto::http_head::Head;
 use crate::proto::{self, frame, Request, SetArgs};
-
-/// Largest request head (request line and headers).
-const MAX_HEAD: usize = 64 << 10;
-const MAX_HEADERS: usize = 64;
 
 /// A response about to be written.
 pub struct Response {
@@ -226,16 +223,10 @@ fn basic_auth(core: &Core, header: Option<&str>) -> Result<Session, WireError> {
     let Some(h) = header else {
         return Ok(s);
     };
-    let wrong = || WireError::of(ErrorCode::WrongPass);
-    let (scheme, value) = h.trim().split_once(' ').ok_or_else(wrong)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(wrong());
-    }
-    let decoded = B64.decode(value.trim()).map_err(|_| wrong())?;
-    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(wrong)?;
-    let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
-    let user: &[u8] = if user.is_empty() { b"default" } else { user };
-    s.authenticate(acl, user, pass, || "protocol=http".into())?;
+    let (user, pass) = crate::proto::http_head::basic_credentials(h)
+        .ok_or_else(|| WireError::of(ErrorCode::WrongPass))?;
+    let user: &[u8] = if user.is_empty() { b"default" } else { &user };
+    s.authenticate(acl, user, &pass, || "protocol=http".into())?;
     Ok(s)
 }
 
@@ -433,89 +424,15 @@ async fn kv(
     }
 }
 
-/// What the head of a request said about its body and the connection.
-struct Head {
-    method: String,
-    target: String,
-    body_len: usize,
-    keep_alive: bool,
-    head_len: usize,
-    authorization: Option<String>,
-}
-
-/// Parses an HTTP request head as the server does: `Some(true)` a head the
-/// server accepts, `Some(false)` one it refuses, `None` incomplete (for the
-/// fuzz tests, tests/fuzz.rs).
-pub fn check_head(buf: &[u8]) -> Option<bool> {
-    match parse_head(buf) {
-        Ok(Some(h)) => {
-            // What `serve` does with a head before answering it.
-            let (path, query) = h.target.split_once('?').unwrap_or((h.target.as_str(), ""));
-            let _ = (path, query, h.body_len, h.keep_alive, h.authorization);
-            Some(true)
-        }
-        Ok(None) => None,
-        Err(_) => Some(false),
-    }
-}
-
-/// Parses the request head in `buf`: `Ok(None)` when incomplete.
+/// Parses the request head in `buf` (`proto::http_head`): `Ok(None)` when
+/// incomplete, the refusal as a response.
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, Response> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > MAX_HEAD {
-                return Err(Response::json(
-                    431,
-                    json!({"error": "BAD_FRAME", "message": "request head over 64 KiB"}),
-                ));
-            }
-            return Ok(None);
-        }
-        Err(e) => {
-            return Err(Response::error(&WireError::new(
-                ErrorCode::BadFrame,
-                format!("malformed HTTP request: {e}"),
-            )))
-        }
-    };
-    let mut body_len = 0;
-    let mut keep_alive = req.version == Some(1);
-    let mut authorization = None;
-    for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        if name == "authorization" {
-            authorization = Some(String::from_utf8_lossy(h.value).into_owned());
-            continue;
-        }
-        let value = String::from_utf8_lossy(h.value).trim().to_ascii_lowercase();
-        match name.as_str() {
-            "content-length" => {
-                body_len = value
-                    .parse()
-                    .map_err(|_| Response::bad(format!("bad Content-Length {value:?}")))?;
-            }
-            "transfer-encoding" => {
-                return Err(Response::json(
-                    411,
-                    json!({"error": "BAD_FRAME", "message": "chunked bodies are not supported; send Content-Length"}),
-                ))
-            }
-            "connection" if value == "close" => keep_alive = false,
-            "connection" if value == "keep-alive" => keep_alive = true,
-            _ => {}
-        }
-    }
-    Ok(Some(Head {
-        method: req.method.unwrap_or("").to_string(),
-        target: req.path.unwrap_or("/").to_string(),
-        body_len,
-        keep_alive,
-        head_len,
-        authorization,
-    }))
+    crate::proto::http_head::parse(buf).map_err(|r| {
+        Response::json(
+            r.status,
+            json!({"error": r.error.code.name(), "message": r.error.message}),
+        )
+    })
 }
 
 /// Serves one HTTP connection (keep-alive) until it closes or the core stops.

@@ -76,6 +76,23 @@ pub fn wire_bodies(bytes: &[u8]) {
     let _ = crate::value::Value::decode(&mut Reader::new(bytes), 0);
 }
 
+/// HTTP request heads as the HTTP front end reads them: the head, its
+/// target split at `?`, its Basic credentials. `Some(true)` a head the
+/// server accepts, `Some(false)` one it refuses, `None` incomplete.
+pub fn http_heads(bytes: &[u8]) -> Option<bool> {
+    match crate::http_head::parse(bytes) {
+        Ok(Some(h)) => {
+            let _ = h.target.split_once('?');
+            if let Some(a) = &h.authorization {
+                let _ = crate::http_head::basic_credentials(a);
+            }
+            Some(true)
+        }
+        Ok(None) => None,
+        Err(_) => Some(false),
+    }
+}
+
 /// The TLS connection loop as a server connection drives it
 /// ([`crate::tls::TlsConn`]): `bytes` arrive from the client in pieces
 /// (handshake records, alerts, application data, garbage), every piece is

@@ -19,6 +19,7 @@ pub mod command;
 pub mod frame;
 pub mod fuzz;
 pub mod hello;
+pub mod http_head;
 pub mod num;
 pub mod opcode;
 pub mod redis;
