@@ -166,14 +166,8 @@ fn stalled_clients_give_the_budget_to_active_ones() {
     assert!(evicted > 0, "no stalled client was evicted:\n{info}");
     // RSS: the budget plus the node's own memory (caches, memtables,
     // reactors), measured at about 150 MiB on this build.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
-    let rss_kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(rss_kib * 1024 < budget + (384 << 20), "RSS {rss_kib} KiB");
+    let rss = common::rss_bytes(p.child.id());
+    assert!(rss < budget + (384 << 20), "RSS {} MiB", rss >> 20);
     drop(stalled);
 }
 
@@ -333,14 +327,7 @@ fn two_thousand_stalled_clients_announcing_512_mb_bulks() {
     }
     assert_eq!(c.cmd(&["STRLEN", "big15"]), R::Int(1 << 20));
     assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
-    let rss: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap()
-        * 1024;
+    let rss = common::rss_bytes(p.child.id());
     // The budget, 2,000 base buffers of 64 KiB (125 MiB), and the node's
     // own memory (caches, memtables, reactors; about 150 MiB here).
     let bound = budget + 2000 * (64 << 10) + (256 << 20);

@@ -11,18 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::resp::{Conn, R};
-use common::{info_sum, wait_until, Proc};
-
-fn rss_bytes(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap()
-        * 1024
-}
+use common::{info_sum, rss_bytes, wait_until, Proc};
 
 fn closed_for_output(c: &mut Conn) -> u64 {
     info_sum(&common::replication::info(c), "core", "closed_output_limit")

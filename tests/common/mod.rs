@@ -237,6 +237,18 @@ pub fn parse_ready(line: &str) -> Option<SocketAddr> {
         .and_then(|(_, v)| v.parse().ok())
 }
 
+/// A process's resident memory, in bytes (`VmRSS` of /proc/PID/status).
+pub fn rss_bytes(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<usize>().ok())
+        .expect("VmRSS in /proc/PID/status")
+        * 1024
+}
+
 /// Polls `cond` until it holds or the deadline passes.
 pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
