@@ -3,18 +3,23 @@
 //!
 //! A connection registers an entry when it opens and drops it when it
 //! closes; it copies what CLIENT LIST shows into the entry once per read
-//! (not per command). CLIENT KILL sets the entry's `kill` flag, which the
-//! connection watches while it waits to read or to write.
+//! (not per command). CLIENT KILL shuts the socket down: the connection's
+//! next read ends (and a write blocked on a client that does not read
+//! fails), so the connection loops pay nothing per read for it. The
+//! caller's own socket is shut for reading only, so it still gets its
+//! reply (`SKIPME no`).
+
+// shutdown(2) on a connection's socket has no safe binding here.
+#![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ahash::AHashMap;
-
-use crate::sync::Notify;
 
 /// Client ids, unique in the node (RESP and binary connections).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -47,8 +52,9 @@ pub struct ClientEntry {
     /// Commands queued in MULTI, or -1 outside one.
     pub multi: Cell<i64>,
     pub resp: Cell<u8>,
-    /// Set by CLIENT KILL: the connection closes.
-    pub kill: Notify,
+    /// The connection's socket (open while the entry is listed: the
+    /// entry goes before the stream closes, on the same core).
+    fd: RawFd,
 }
 
 impl ClientEntry {
@@ -71,10 +77,11 @@ impl ClientEntry {
             _ => "N",
         };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-proto={} tls={} tessera-core={core}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-proto={} tls={} tessera-core={core}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd,
             String::from_utf8_lossy(self.name.borrow().as_deref().unwrap_or_default()),
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.active.get()).as_secs(),
@@ -100,6 +107,8 @@ pub struct Filter {
     user: Option<String>,
     kind: Option<String>,
     skip: Option<u64>,
+    /// The connection that asked (its socket keeps its write side).
+    caller: Option<u64>,
 }
 
 impl Filter {
@@ -115,6 +124,7 @@ impl Filter {
                 b"user" => f.user = Some(v),
                 b"type" => f.kind = Some(v.to_ascii_lowercase()),
                 b"skipme" => f.skip = v.parse().ok(),
+                b"caller" => f.caller = v.parse().ok(),
                 _ => {}
             }
         }
@@ -170,7 +180,7 @@ impl Clients {
             psub: Cell::new(0),
             multi: Cell::new(-1),
             resp: Cell::new(2),
-            kill: Notify::default(),
+            fd: stream.raw_fd(),
         });
         self.map.borrow_mut().insert(id, entry.clone());
         Listed {
@@ -196,7 +206,14 @@ impl Clients {
         let map = self.map.borrow();
         let mut n = 0;
         for e in map.values().filter(|e| filter.picks(e)) {
-            e.kill.notify();
+            let how = if filter.caller == Some(e.id) {
+                libc::SHUT_RD
+            } else {
+                libc::SHUT_RDWR
+            };
+            // SAFETY: `e.fd` is open while its entry is listed (see `fd`);
+            // shutdown(2) only changes the socket's state.
+            unsafe { libc::shutdown(e.fd, how) };
             n += 1;
         }
         n

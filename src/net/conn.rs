@@ -578,12 +578,8 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         let step = conn.process().await;
         let requests = conn.batch.segs.len();
         if !conn.batch.is_empty() {
-            // CLIENT KILL also closes a connection blocked writing.
-            let flush = std::pin::pin!(conn.flush(&mut stream, t0));
-            let killed = std::pin::pin!(entry.kill.wait(false));
-            match futures::future::select(flush, killed).await {
-                futures::future::Either::Left((Ok(()), _)) => {}
-                _ => return,
+            if conn.flush(&mut stream, t0).await.is_err() {
+                return;
             }
             // A reply counts as activity (`timeout`): a blocking pop that
             // waited long is not idle when it returns.
@@ -626,19 +622,18 @@ pub(crate) async fn serve(core: Rc<Core>, mut stream: Stream) {
         if *entry.user.borrow() != conn.session.user_name() {
             *entry.user.borrow_mut() = conn.session.user_name().to_string();
         }
-        // A client holding budget for a partial frame must keep sending;
-        // CLIENT KILL closes it while it waits.
-        let read = std::pin::pin!(stall::read(
+        // A client holding budget for a partial frame must keep sending.
+        let n = match stall::read(
             &core,
             &mut stream,
             &mut conn.buf[filled..],
             holding,
             progress,
-        ));
-        let killed = std::pin::pin!(entry.kill.wait(false));
-        let n = match futures::future::select(read, killed).await {
-            futures::future::Either::Left((stall::Read::Data(n), _)) => n,
-            _ => return,
+        )
+        .await
+        {
+            stall::Read::Data(n) => n,
+            stall::Read::Closed | stall::Read::Evicted => return,
         };
         core.stats().bytes_in(n);
         conn.filled += n;

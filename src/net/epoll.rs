@@ -334,6 +334,12 @@ impl Stream {
         self.raw.sock.peer_addr()
     }
 
+    /// The socket's descriptor (CLIENT LIST's `fd`, CLIENT KILL's
+    /// shutdown: `net::clients`).
+    pub fn raw_fd(&self) -> RawFd {
+        self.raw.sock.as_raw_fd()
+    }
+
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.raw.sock.local_addr()
     }

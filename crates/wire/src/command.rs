@@ -217,7 +217,7 @@ pub enum Request<'a> {
     },
     /// One core's client connections: listed (one CLIENT LIST line each)
     /// or, with `kill`, closed, those `filter` picks: pairs of a field
-    /// (`id`, `addr`, `laddr`, `user`, `type`, `skipme`) and its value.
+    /// (`id`, `addr`, `laddr`, `user`, `type`, `skipme`, `caller`) and its value.
     Clients {
         kill: bool,
         filter: Vec<&'a [u8]>,

@@ -547,6 +547,8 @@ fn client_filter(
     if skipme {
         f.extend([b"skipme".to_vec(), st.id.to_string().into_bytes()]);
     }
+    // The caller's own socket keeps its write side: its reply goes out.
+    f.extend([b"caller".to_vec(), st.id.to_string().into_bytes()]);
     Ok(f)
 }
 

@@ -410,14 +410,6 @@ fn deliver(st: &State, out: &mut Vec<u8>) {
     }
 }
 
-/// What ended a connection's wait.
-enum Woke {
-    /// A read: its bytes, or `None` when the connection ended.
-    Read(Option<usize>),
-    /// A pub/sub message arrived for a silent subscriber.
-    Message,
-}
-
 /// Serves one RESP connection until it closes, fails, or the core stops.
 pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     core.connection_opened(&stream);
@@ -425,7 +417,6 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
     let _counted = Counted(core.clone(), id);
     let session = Session::new(&core.config().acl);
     let listed = core.clients().open(id, &stream, "resp");
-    let kill = listed.entry.clone();
     let mut st = State {
         id,
         core: core.id(),
@@ -493,13 +484,13 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
                         break 'conn Ok(());
                     }
                     let mb = st.mailbox.as_deref();
-                    match send_watching(&mut stream, &out, mb, &kill.kill).await {
+                    match send_watching(&mut stream, &out, mb).await {
                         Ok(Sent::Done) => {}
                         Ok(Sent::Overflow) => {
                             overflowed(&core, st.id, "pubsub");
                             break 'conn Ok(());
                         }
-                        Ok(Sent::Killed) | Err(_) => break 'conn Err(()),
+                        Err(_) => break 'conn Err(()),
                     }
                     out.clear();
                 }
@@ -520,13 +511,13 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             // writes them before it sleeps): the client is woken once for
             // many replies instead of once per reply.
             glommio::executor().yield_now().await;
-            match send_watching(&mut stream, &out, st.mailbox.as_deref(), &kill.kill).await {
+            match send_watching(&mut stream, &out, st.mailbox.as_deref()).await {
                 Ok(Sent::Done) => {}
                 Ok(Sent::Overflow) => {
                     overflowed(&core, st.id, "pubsub");
                     break 'conn Ok(());
                 }
-                Ok(Sent::Killed) | Err(_) => break 'conn Err(()),
+                Err(_) => break 'conn Err(()),
             }
             out.clear();
             // A reply counts as activity (`timeout`): a blocking pop that
@@ -560,45 +551,31 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             borrowed += grow;
             buf.resize(buf.len() + grow, 0);
         }
-        // CLIENT KILL closes the connection while it waits to read.
+        // What CLIENT LIST shows, as of this read.
         st.show();
-        let mailbox = st.mailbox.clone().filter(|_| st.subscriptions() > 0);
-        let read = {
-            let reading = std::pin::pin!(async {
-                match mailbox {
-                    // Subscribed: a message may arrive while the client is silent.
-                    Some(mb) => {
-                        let r =
-                            std::pin::pin!(read_or_stop(&core, &mut stream, &mut buf[filled..]));
-                        let m = std::pin::pin!(mb.ready.wait(true));
-                        match futures::future::select(r, m).await {
-                            futures::future::Either::Left((r, _)) => Woke::Read(r),
-                            futures::future::Either::Right(_) => Woke::Message,
-                        }
-                    }
-                    // A client holding budget for a partial command must keep sending.
-                    None => Woke::Read(
-                        match stall::read(
-                            &core,
-                            &mut stream,
-                            &mut buf[filled..],
-                            borrowed > 0,
-                            progress,
-                        )
-                        .await
-                        {
-                            stall::Read::Data(n) => Some(n),
-                            stall::Read::Closed | stall::Read::Evicted => None,
-                        },
-                    ),
+        let read = match st.mailbox.clone() {
+            // Subscribed: a message may arrive while the client is silent.
+            Some(mb) if st.subscriptions() > 0 => {
+                let r = std::pin::pin!(read_or_stop(&core, &mut stream, &mut buf[filled..]));
+                let m = std::pin::pin!(mb.ready.wait(true));
+                match futures::future::select(r, m).await {
+                    futures::future::Either::Left((r, _)) => r,
+                    futures::future::Either::Right(_) => continue 'conn,
                 }
-            });
-            let killed = std::pin::pin!(kill.kill.wait(false));
-            match futures::future::select(reading, killed).await {
-                futures::future::Either::Left((Woke::Read(r), _)) => r,
-                futures::future::Either::Left((Woke::Message, _)) => continue 'conn,
-                futures::future::Either::Right(_) => break 'conn Ok(()),
             }
+            // A client holding budget for a partial command must keep sending.
+            _ => match stall::read(
+                &core,
+                &mut stream,
+                &mut buf[filled..],
+                borrowed > 0,
+                progress,
+            )
+            .await
+            {
+                stall::Read::Data(n) => Some(n),
+                stall::Read::Closed | stall::Read::Evicted => None,
+            },
         };
         let Some(n) = read else {
             break 'conn Ok(());

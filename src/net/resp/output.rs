@@ -1,6 +1,6 @@
-//! A RESP connection's writes under its limits: CLIENT KILL and
-//! `client-output-buffer-limit` (docs/operations.md, "Limits") end a
-//! write that waits on a client that does not read.
+//! A RESP connection's writes under `client-output-buffer-limit`
+//! (docs/operations.md, "Limits"): a write that waits on a subscriber that
+//! does not read ends once its messages pass the limit.
 
 use std::time::Instant;
 
@@ -13,48 +13,28 @@ pub(super) enum Sent {
     Done,
     /// The subscriber's messages passed its output buffer limit meanwhile.
     Overflow,
-    /// CLIENT KILL.
-    Killed,
 }
 
-/// Writes `out`, giving up as soon as CLIENT KILL picks the connection or,
-/// for a subscriber, the messages arriving meanwhile pass its output
-/// buffer limit: a client that never reads is closed instead of held.
+/// Writes `out`; for a subscriber, gives up as soon as the messages
+/// arriving meanwhile pass its output buffer limit, so a subscriber that
+/// never reads is closed instead of held.
 pub(super) async fn send_watching(
     stream: &mut Stream,
     out: &[u8],
     mailbox: Option<&Mailbox>,
-    kill: &crate::sync::Notify,
 ) -> std::io::Result<Sent> {
     use futures::future::{select, Either};
-    if let Some(mb) = mailbox {
-        mb.writing(out.len());
-    }
-    let send = std::pin::pin!(stream.send(out));
-    // Polled only when the write has to wait.
-    let stop = std::pin::pin!(async {
-        let killed = std::pin::pin!(kill.wait(false));
-        match mailbox {
-            Some(mb) => {
-                let over = std::pin::pin!(mb.overflow.wait(false));
-                match select(over, killed).await {
-                    Either::Left(_) => Sent::Overflow,
-                    Either::Right(_) => Sent::Killed,
-                }
-            }
-            None => {
-                killed.await;
-                Sent::Killed
-            }
-        }
-    });
-    let r = match select(send, stop).await {
-        Either::Left((r, _)) => r.map(|()| Sent::Done),
-        Either::Right((s, _)) => Ok(s),
+    let Some(mb) = mailbox else {
+        return stream.send(out).await.map(|()| Sent::Done);
     };
-    if let Some(mb) = mailbox {
-        mb.writing(0);
-    }
+    mb.writing(out.len());
+    let send = std::pin::pin!(stream.send(out));
+    let over = std::pin::pin!(mb.overflow.wait(false));
+    let r = match select(send, over).await {
+        Either::Left((r, _)) => r.map(|()| Sent::Done),
+        Either::Right(_) => Ok(Sent::Overflow),
+    };
+    mb.writing(0);
     r
 }
 
