@@ -81,8 +81,9 @@ struct State {
 }
 
 impl State {
-    /// Copies what CLIENT LIST shows into the connection's entry.
-    fn show(&self) {
+    /// Copies what CLIENT LIST shows into the connection's entry; `at` is
+    /// the time of the last request.
+    fn show_at(&self, at: Instant) {
         let e = &self.entry;
         if *e.name.borrow() != self.name {
             e.name.borrow_mut().clone_from(&self.name);
@@ -90,13 +91,20 @@ impl State {
         if *e.user.borrow() != self.session.user_name() {
             *e.user.borrow_mut() = self.session.user_name().to_string();
         }
-        e.cmd.borrow_mut().clone_from(&self.last_cmd);
+        if *e.cmd.borrow() != self.last_cmd {
+            e.cmd.borrow_mut().clone_from(&self.last_cmd);
+        }
         e.sub.set(self.channels.len());
         e.psub.set(self.patterns.len());
         e.multi
             .set(self.multi.as_ref().map_or(-1, |m| m.len() as i64));
         e.resp.set(if self.resp3 { 3 } else { 2 });
-        e.active.set(Instant::now());
+        e.active.set(at);
+    }
+
+    /// Copies what CLIENT LIST shows into the connection's entry, now.
+    fn show(&self) {
+        self.show_at(Instant::now());
     }
 
     /// CLIENT INFO's line (also ACL LOG's `client-info`).
@@ -552,7 +560,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
             buf.resize(buf.len() + grow, 0);
         }
         // What CLIENT LIST shows, as of this read.
-        st.show();
+        st.show_at(progress);
         let read = match st.mailbox.clone() {
             // Subscribed: a message may arrive while the client is silent.
             Some(mb) if st.subscriptions() > 0 => {
