@@ -6,8 +6,8 @@
 //! (not per command). CLIENT KILL shuts the socket down: the connection's
 //! next read ends (and a write blocked on a client that does not read
 //! fails), so the connection loops pay nothing per read for it. The
-//! caller's own socket is shut for reading only, so it still gets its
-//! reply (`SKIPME no`).
+//! caller's own connection (`SKIPME no`) is only marked: it closes itself
+//! once its reply is written.
 
 // shutdown(2) on a connection's socket has no safe binding here.
 #![allow(unsafe_code)]
@@ -52,6 +52,8 @@ pub struct ClientEntry {
     /// Commands queued in MULTI, or -1 outside one.
     pub multi: Cell<i64>,
     pub resp: Cell<u8>,
+    /// Picked by CLIENT KILL.
+    pub killed: Cell<bool>,
     /// The connection's socket (open while the entry is listed: the
     /// entry goes before the stream closes, on the same core).
     fd: RawFd,
@@ -107,7 +109,7 @@ pub struct Filter {
     user: Option<String>,
     kind: Option<String>,
     skip: Option<u64>,
-    /// The connection that asked (its socket keeps its write side).
+    /// The connection that asked (it closes itself after its reply).
     caller: Option<u64>,
 }
 
@@ -180,6 +182,7 @@ impl Clients {
             psub: Cell::new(0),
             multi: Cell::new(-1),
             resp: Cell::new(2),
+            killed: Cell::new(false),
             fd: stream.raw_fd(),
         });
         self.map.borrow_mut().insert(id, entry.clone());
@@ -206,14 +209,12 @@ impl Clients {
         let map = self.map.borrow();
         let mut n = 0;
         for e in map.values().filter(|e| filter.picks(e)) {
-            let how = if filter.caller == Some(e.id) {
-                libc::SHUT_RD
-            } else {
-                libc::SHUT_RDWR
-            };
-            // SAFETY: `e.fd` is open while its entry is listed (see `fd`);
-            // shutdown(2) only changes the socket's state.
-            unsafe { libc::shutdown(e.fd, how) };
+            e.killed.set(true);
+            if filter.caller != Some(e.id) {
+                // SAFETY: `e.fd` is open while its entry is listed (see
+                // `fd`); shutdown(2) only changes the socket's state.
+                unsafe { libc::shutdown(e.fd, libc::SHUT_RDWR) };
+            }
             n += 1;
         }
         n

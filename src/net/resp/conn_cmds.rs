@@ -191,7 +191,11 @@ pub(super) async fn conn_command(
             ]);
             resp::encode(out, &info, st.resp3);
         }
-        ConnCmd::Client => client(core, st, out, args).await,
+        ConnCmd::Client => {
+            client(core, st, out, args).await;
+            // CLIENT KILL ... SKIPME no picked this connection: reply, then close.
+            return st.entry.killed.get();
+        }
         ConnCmd::Keys => {
             let r = keys(core, args[1])
                 .await
@@ -547,7 +551,7 @@ fn client_filter(
     if skipme {
         f.extend([b"skipme".to_vec(), st.id.to_string().into_bytes()]);
     }
-    // The caller's own socket keeps its write side: its reply goes out.
+    // The caller's own connection closes itself after its reply.
     f.extend([b"caller".to_vec(), st.id.to_string().into_bytes()]);
     Ok(f)
 }
