@@ -49,6 +49,18 @@ struct Current {
     server_name: Option<String>,
 }
 
+impl Current {
+    /// The name the server's certificate is checked against: the given
+    /// one, or the IP address dialled.
+    fn server_name(&self, addr: SocketAddr) -> std::io::Result<ServerName<'static>> {
+        match &self.server_name {
+            Some(n) => ServerName::try_from(n.clone())
+                .map_err(|e| std::io::Error::other(format!("TLS server name {n:?}: {e}"))),
+            None => Ok(ServerName::IpAddress(addr.ip().into())),
+        }
+    }
+}
+
 static CURRENT: RwLock<Option<Arc<Current>>> = RwLock::new(None);
 
 /// The certificates of a PEM file.
@@ -126,11 +138,9 @@ pub async fn connect(addr: SocketAddr) -> Result<BoxIo, ClientError> {
     let Some(tls) = current else {
         return Ok(Box::new(stream));
     };
-    let name = match &tls.server_name {
-        Some(n) => ServerName::try_from(n.clone())
-            .map_err(|e| ClientError::Io(format!("TLS server name {n:?}: {e}")))?,
-        None => ServerName::IpAddress(addr.ip().into()),
-    };
+    let name = tls
+        .server_name(addr)
+        .map_err(|e| ClientError::Io(e.to_string()))?;
     let s = TlsConnector::from(tls.config.clone())
         .connect(name, stream)
         .await
@@ -157,10 +167,7 @@ pub fn connect_blocking(
     let Some(tls) = current else {
         return Ok(Box::new(s));
     };
-    let name = match &tls.server_name {
-        Some(n) => ServerName::try_from(n.clone()).map_err(std::io::Error::other)?,
-        None => ServerName::IpAddress(addr.ip().into()),
-    };
+    let name = tls.server_name(addr)?;
     let conn =
         rustls::ClientConnection::new(tls.config.clone(), name).map_err(std::io::Error::other)?;
     Ok(Box::new(rustls::StreamOwned::new(conn, s)))

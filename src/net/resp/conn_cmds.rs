@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::keyspace::{keys, random_key, scan_type};
-use super::{bad, ok_or_error, push, run_frames, run_one, State};
+use super::{bad, ok_or_error, push, run_frames, run_one, run_request, State};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::net::pubsub::Mailbox;
@@ -566,21 +566,11 @@ async fn every_core_clients(
 ) -> Result<Value, WireError> {
     let filter = client_filter(core, st, kill, args)?;
     let words: Vec<&[u8]> = filter.iter().map(|w| w.as_slice()).collect();
-    let mut f = Vec::new();
-    Request::Clients {
+    let req = Request::Clients {
         kill,
         filter: words,
-    }
-    .encode(1, &mut f);
-    let body = match run_frames(core, f).await.pop() {
-        Some(r) => r?,
-        None => {
-            return Err(WireError::new(
-                ErrorCode::Internal,
-                "no reply from the cores",
-            ))
-        }
     };
+    let body = run_request(core, &req).await?;
     if !kill {
         // Each core's lines, by id within a core: sort them all by id.
         let text = String::from_utf8_lossy(&body);

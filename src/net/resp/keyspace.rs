@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::{bad, run_frames, run_one};
+use super::{bad, run_frames, run_one, run_request};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::proto::command::NamedCommand;
@@ -24,17 +24,7 @@ pub(super) async fn scan_page(
         count,
         prefix,
     };
-    let mut f = Vec::new();
-    req.encode(1, &mut f);
-    let body = match run_frames(core, f).await.pop() {
-        Some(r) => r?,
-        None => {
-            return Err(WireError::new(
-                ErrorCode::Internal,
-                "no reply from the core",
-            ))
-        }
-    };
+    let body = run_request(core, &req).await?;
     let bad = |e: crate::proto::Error| {
         WireError::new(ErrorCode::Internal, format!("bad SCAN reply: {e}"))
     };

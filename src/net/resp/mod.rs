@@ -248,16 +248,19 @@ async fn run_frames(core: &Rc<Core>, frames: Vec<u8>) -> Vec<Result<Vec<u8>, Wir
 
 /// Runs one request alone and converts its reply.
 async fn run_one(core: &Rc<Core>, req: &Request<'_>, shape: &Shape) -> Result<Value, WireError> {
+    redis::convert(shape, &run_request(core, req).await?)
+}
+
+/// Runs one request as a batch of its own; its reply body.
+async fn run_request(core: &Rc<Core>, req: &Request<'_>) -> Result<Vec<u8>, WireError> {
     let mut f = Vec::new();
     req.encode(1, &mut f);
-    match run_frames(core, f).await.pop() {
-        Some(Ok(body)) => redis::convert(shape, &body),
-        Some(Err(e)) => Err(e),
-        None => Err(WireError::new(
+    run_frames(core, f).await.pop().unwrap_or_else(|| {
+        Err(WireError::new(
             ErrorCode::Internal,
             "no reply from the core",
-        )),
-    }
+        ))
+    })
 }
 
 /// Resolves when the peer has closed its side (a blocked client that went
