@@ -2,8 +2,7 @@
 //! (docs/cluster.md). Each subcommand speaks the `CLUSTER` opcode to the
 //! nodes' binary ports with plain blocking sockets.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tessera_cluster::controller::{IdentityReply, JoinRequest, Status};
@@ -34,11 +33,8 @@ pub fn call(addr: &str, action: u8, body: &[u8]) -> Result<Vec<u8>, String> {
 /// process has credentials: `--user`/`--pass`, `TESSERA_PASSWORD`).
 pub(crate) fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
     let sa = resolve(addr)?;
-    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))
+    let mut s = crate::client::tls::connect_blocking(sa, Duration::from_secs(5), CALL_TIMEOUT)
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    s.set_read_timeout(Some(CALL_TIMEOUT))
-        .and_then(|_| s.set_nodelay(true))
-        .map_err(|e| format!("{addr}: {e}"))?;
     if let Some(c) = crate::client::credentials() {
         exchange(
             &mut s,
@@ -53,7 +49,11 @@ pub(crate) fn call_request(addr: &str, req: &Request<'_>) -> Result<Vec<u8>, Str
 }
 
 /// Sends `req` and reads its reply.
-fn exchange(s: &mut TcpStream, addr: &str, req: &Request<'_>) -> Result<Vec<u8>, String> {
+fn exchange(
+    s: &mut dyn crate::client::tls::BlockingIo,
+    addr: &str,
+    req: &Request<'_>,
+) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     req.encode(1, &mut out);
     s.write_all(&out).map_err(|e| format!("{addr}: {e}"))?;

@@ -142,6 +142,11 @@ pub struct Config {
     /// (Redis's `tls-replication`); the peers' certificates are checked
     /// against `tls-ca-cert-file`.
     pub tls_replication: bool,
+    /// The links between cluster nodes use TLS (Redis's `tls-cluster`):
+    /// the node is listed in the cluster map under its `tls-listen`
+    /// address and TLS core ports, and its Raft, cluster, replication and
+    /// migration links connect with TLS.
+    pub tls_cluster: bool,
 }
 
 impl Config {
@@ -209,6 +214,7 @@ impl Default for Config {
             resp_tls_listen: "off".into(),
             http_tls_listen: "off".into(),
             tls_replication: false,
+            tls_cluster: false,
         }
     }
 }

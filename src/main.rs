@@ -572,11 +572,7 @@ fn main() {
     let cli = Cli::parse();
     let serve = matches!(cli.command, Command::Serve(_));
     if serve && (cli.user.is_some() || cli.pass.is_some() || cli.tls.given()) {
-        eprintln!("tessera: --user, --pass, --tls, --cacert, --cert, --key and --sni are for the client commands; a node's own links use replica-user, replica-pass-file and tls-replication");
-        std::process::exit(2);
-    }
-    if matches!(cli.command, Command::Cluster(_)) && cli.tls.given() {
-        eprintln!("tessera cluster: --tls is not supported yet: the cluster's own links use the plaintext binary port the cluster map records (docs/security.md)");
+        eprintln!("tessera: --user, --pass, --tls, --cacert, --cert, --key and --sni are for the client commands; a node's own links use replica-user, replica-pass-file, tls-replication and tls-cluster");
         std::process::exit(2);
     }
     if !serve {

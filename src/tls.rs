@@ -90,7 +90,8 @@ pub fn files(c: &Config) -> Result<Option<TlsFiles>, ConfigError> {
     let wanted = c.tls_addr()?.is_some()
         || c.resp_tls_addr()?.is_some()
         || c.http_tls_addr()?.is_some()
-        || c.tls_replication;
+        || c.tls_replication
+        || c.tls_cluster;
     if !wanted {
         if c.tls_cert_file.is_some() || c.tls_key_file.is_some() {
             return Err(ConfigError::Invalid(
@@ -108,6 +109,23 @@ pub fn files(c: &Config) -> Result<Option<TlsFiles>, ConfigError> {
         return Err(ConfigError::Invalid(
             "tls-replication needs tls-ca-cert-file to check the peers' certificates",
         ));
+    }
+    if c.tls_cluster {
+        if c.tls_ca_cert_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls-cluster needs tls-ca-cert-file to check the other nodes' certificates",
+            ));
+        }
+        if !c.cluster {
+            return Err(ConfigError::Invalid(
+                "tls-cluster is for cluster mode (--cluster); a replica's links use tls-replication",
+            ));
+        }
+        if c.tls_addr()?.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls-cluster lists this node under its tls-listen address: set tls-listen",
+            ));
+        }
     }
     let auth_clients = c.tls_auth_clients.unwrap_or(match c.tls_ca_cert_file {
         Some(_) => AuthClients::Yes,
@@ -215,6 +233,11 @@ pub struct ServeTlsFlags {
     /// against --tls-ca-cert-file and presenting --tls-cert-file (Redis's tls-replication).
     #[arg(long)]
     tls_replication: bool,
+    /// Cluster mode: the links between nodes (Raft, cluster requests, replication,
+    /// migration) use TLS, and the cluster map lists this node under its --tls-listen
+    /// address and TLS core ports (Redis's tls-cluster). Set it on every node.
+    #[arg(long)]
+    tls_cluster: bool,
 }
 
 impl ServeTlsFlags {
@@ -241,6 +264,7 @@ impl ServeTlsFlags {
             }
         }
         c.tls_replication |= self.tls_replication;
+        c.tls_cluster |= self.tls_cluster;
     }
 }
 

@@ -118,16 +118,14 @@ use tessera::proto::fuzz::{
     acl_text, binary_frames, resp_commands, tls_client_hello, tls_connection,
 };
 
-/// The wire crate's bodies, and a replica's PULL reply.
+/// The wire crate's bodies, and a replica's PULL and SYNC replies.
 fn wire_bodies(bytes: &[u8]) {
     tessera::proto::fuzz::wire_bodies(bytes);
-    let _ = tessera::repl::serve::Pulled::decode(bytes);
+    tessera::repl::fuzz::replies(bytes);
 }
 
 fn storage_records(bytes: &[u8]) {
-    let _ = tessera::shard::manifest::Manifest::from_file_bytes(bytes);
-    let _ = tessera::shard::position::Record::decode(bytes);
-    let _ = tessera::shard::envelope::decode(bytes);
+    tessera::shard::fuzz::records(bytes);
 }
 
 fn http_heads(bytes: &[u8]) {

@@ -207,11 +207,6 @@ fn every_front_end_speaks_tls_with_real_clients() {
     assert!(text(&o).contains("TLS handshake"), "{}", text(&o));
     let o = tessera_cli(&["serve", "--tls", "--cacert", ca]);
     assert_eq!(o.status.code(), Some(2));
-    let o = tessera_cli(&[
-        "cluster", "--tls", "--cacert", ca, "status", "--addr", &addr,
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("not supported yet"), "{}", text(&o));
 
     // Hostile and confused clients: plain RESP to the TLS port, garbage,
     // a TLS client on the plain port. Each fails; the node keeps serving.

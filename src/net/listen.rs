@@ -153,6 +153,14 @@ pub(super) struct LastPorts {
     pub cores: Vec<SocketAddr>,
     pub resp: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    /// The binary TLS listener and its cores' ports (what `tls-cluster`
+    /// lists), and RESP's TLS twin.
+    #[serde(default)]
+    pub tls: Option<SocketAddr>,
+    #[serde(default)]
+    pub tls_cores: Vec<SocketAddr>,
+    #[serde(default)]
+    pub resp_tls: Option<SocketAddr>,
 }
 
 fn file(data_dir: &Path) -> PathBuf {
@@ -268,6 +276,9 @@ mod tests {
             cores: vec!["127.0.0.1:4001".parse().unwrap()],
             resp: Some("127.0.0.1:6379".parse().unwrap()),
             http: None,
+            tls: Some("127.0.0.1:4100".parse().unwrap()),
+            tls_cores: vec!["127.0.0.1:4101".parse().unwrap()],
+            resp_tls: None,
         };
         p.save(d.path());
         assert_eq!(LastPorts::load(d.path()), p);

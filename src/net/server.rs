@@ -266,16 +266,21 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         )),
         None => None,
     };
-    if config.tls_replication {
+    if config.tls_replication || config.tls_cluster {
         let links = crate::tls::files(&config)?.and_then(|f| f.link_options());
         crate::client::tls::set_tls(links.as_ref())
-            .map_err(|e| ServerError::Setup(format!("tls-replication: {e}")))?;
+            .map_err(|e| ServerError::Setup(format!("TLS links: {e}")))?;
+        if let (true, Some(o)) = (config.tls_cluster, &links) {
+            let c = crate::client::tls::client_config(o)
+                .map_err(|e| ServerError::Setup(format!("tls-cluster: {e}")))?;
+            tessera_cluster::net::set_link_tls(Some(c));
+        }
     }
     let tls_binary = match config.tls_addr()? {
-        Some(a) => Some(bind_binary(a, None, &[], cores)?),
+        Some(a) => Some(bind_binary(a, last.tls, &last.tls_cores, cores)?),
         None => None,
     };
-    let (resp_tls, resp_tls_addr) = bind_per_core(config.resp_tls_addr()?, None, cores)?;
+    let (resp_tls, resp_tls_addr) = bind_per_core(config.resp_tls_addr()?, last.resp_tls, cores)?;
     let (http_tls, https_addr) = bind_per_core(config.http_tls_addr()?, None, cores)?;
     let tls_ports = tls_binary
         .as_ref()
@@ -301,6 +306,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             cores: core_addrs.clone(),
             resp: resp_addr,
             http: http_addr,
+            tls: tls_ports.as_ref().map(|p| p.0),
+            tls_cores: tls_ports.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
+            resp_tls: resp_tls_addr,
         }
         .save(&config.data_dir);
     }
@@ -387,19 +395,27 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
     };
     state.save(&config.data_dir)?;
+    // The address the other nodes reach this one at: with tls-cluster, the
+    // TLS listener's (and its core ports, and RESP's TLS twin), so every
+    // link between nodes is TLS.
+    let (listed, listed_cores, listed_resp) = match (&tls_ports, config.tls_cluster) {
+        (Some((shared, own)), true) => (*shared, own.clone(), resp_tls_addr.or(resp_addr)),
+        _ => (shared_addr, core_addrs.clone(), resp_addr),
+    };
     let advertise = match &config.advertise {
+        Some(a) if config.tls_cluster => with_port(a, listed.port())?,
         Some(a) => a.clone(),
-        None if shared_addr.ip().is_unspecified() => String::new(),
-        None => shared_addr.to_string(),
+        None if listed.ip().is_unspecified() => String::new(),
+        None => listed.to_string(),
     };
     let start_state = state.clone();
     let controller = if config.cluster {
         Some(super::core::cluster::start_controller(
             &config,
             &advertise,
-            resp_addr,
+            listed_resp,
             http_addr,
-            &core_addrs,
+            &listed_cores,
             &topo,
         )?)
     } else {
@@ -747,4 +763,15 @@ async fn wal_sync_loop(core: Rc<Core>) {
         glommio::timer::sleep(WAL_SYNC_INTERVAL).await;
         core.sync_wal().await;
     }
+}
+
+/// `advertise` (`HOST:PORT`) with its port replaced by `port`: the host
+/// the operator gave, the port of the listener the map lists.
+fn with_port(advertise: &str, port: u16) -> Result<String, ServerError> {
+    let host = advertise
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| ServerError::Setup(format!("--advertise {advertise:?} is not HOST:PORT")))?;
+    Ok(format!("{host}:{port}"))
 }

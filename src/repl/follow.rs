@@ -10,13 +10,11 @@ use std::time::Duration;
 use super::host::Host;
 use super::link::timed;
 use super::node::{learn_epoch, learn_peers, pause};
-use super::position::Record;
-use super::serve::Pulled;
+use super::serve::{Chunk, Pulled};
 use super::PeerError;
 use super::StreamState;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
-use crate::proto::codec::Reader;
 use crate::proto::Request;
 use crate::shard::Partition;
 
@@ -149,21 +147,13 @@ async fn full_sync<H: Host>(h: &H, part: &Partition, client: &Client) -> Result<
             max_bytes: PULL_BYTES,
         };
         let body = call(h, client, &req).await?;
-        let bad = |e: crate::proto::Error| PullError::Lost(format!("bad SYNC reply: {e}"));
-        let mut r = Reader::new(&body);
-        session = r.u64("session").map_err(bad)?;
-        let record = Record::decode(r.bytes("record").map_err(bad)?)
-            .ok_or_else(|| PullError::Lost("bad SYNC record".into()))?;
-        let done = r.u8("done").map_err(bad)? != 0;
-        let n = r.count("entries", 9).map_err(bad)?;
-        let mut entries = Vec::with_capacity(n);
-        for _ in 0..n {
-            let cf = r.u8("cf").map_err(bad)?;
-            let k = r.bytes("key").map_err(bad)?.to_vec();
-            let v = r.bytes("value").map_err(bad)?.to_vec();
-            entries.push((cf, k, v));
-        }
-        r.end().map_err(bad)?;
+        let Chunk {
+            session: next,
+            record,
+            done,
+            entries,
+        } = Chunk::decode(&body).map_err(|e| PullError::Lost(format!("bad SYNC reply: {e}")))?;
+        session = next;
         if let Some((cf, k, _)) = entries.last() {
             after = (*cf, k.clone());
         }

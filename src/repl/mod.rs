@@ -23,6 +23,7 @@ use crate::proto::{frame, Hello, Request, Topology};
 pub use crate::shard::position;
 pub mod core_state;
 pub mod follow;
+pub mod fuzz;
 pub mod host;
 pub mod link;
 pub mod node;
@@ -155,7 +156,12 @@ pub enum Error {
 pub fn primary_hello(addr: SocketAddr) -> Result<Hello, Error> {
     let io = |source| Error::Unreachable { addr, source };
     let bad = |why: String| Error::BadHello { addr, why };
-    let mut s = crate::client::tls::connect_blocking(addr, Duration::from_secs(10)).map_err(io)?;
+    let mut s = crate::client::tls::connect_blocking(
+        addr,
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+    )
+    .map_err(io)?;
     let mut req = Vec::new();
     Request::Hello {
         version: crate::proto::hello::PROTOCOL_VERSION,

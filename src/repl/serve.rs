@@ -266,6 +266,41 @@ fn end_sync<H: Host>(h: &H, session: u64) {
     }
 }
 
+/// Decodes one chunk of a checkpoint session (the layout `put_chunk`
+/// writes): a replica's full sync and a slot migration's copy read it.
+pub struct Chunk {
+    pub session: u64,
+    pub record: Record,
+    pub done: bool,
+    /// (column family, key, value), in the source's order.
+    pub entries: Vec<(u8, Vec<u8>, Vec<u8>)>,
+}
+
+impl Chunk {
+    pub fn decode(body: &[u8]) -> Result<Chunk, crate::proto::Error> {
+        let mut r = Reader::new(body);
+        let session = r.u64("session")?;
+        let record = Record::decode(r.bytes("record")?)
+            .ok_or_else(|| crate::proto::Error::BadArguments("bad position record".into()))?;
+        let done = r.u8("done")? != 0;
+        let n = r.count("entries", 9)?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let cf = r.u8("cf")?;
+            let key = r.bytes("key")?.to_vec();
+            let value = r.bytes("value")?.to_vec();
+            entries.push((cf, key, value));
+        }
+        r.end()?;
+        Ok(Chunk {
+            session,
+            record,
+            done,
+            entries,
+        })
+    }
+}
+
 /// Decodes a PULL reply.
 pub struct Pulled {
     pub epoch: Epoch,

@@ -75,6 +75,13 @@ fn sign(dir: &Path, name: &str, ca: &str, ext: &str) {
 
 /// Makes a CA named `tag` and its server and client certificates in `dir`.
 pub fn make(dir: &Path, tag: &str) -> Certs {
+    make_for(dir, tag, &[])
+}
+
+/// `make`, with the server certificate also valid for the IP addresses
+/// `ips` (cluster nodes on their own loopback addresses).
+#[allow(dead_code)]
+pub fn make_for(dir: &Path, tag: &str, ips: &[String]) -> Certs {
     let ca = format!("{tag}-ca");
     openssl(
         dir,
@@ -102,7 +109,10 @@ pub fn make(dir: &Path, tag: &str) -> Certs {
         dir,
         &server,
         &ca,
-        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        &format!(
+            "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost{}\nextendedKeyUsage=serverAuth,clientAuth\n",
+            ips.iter().map(|ip| format!(",IP:{ip}")).collect::<String>()
+        ),
     );
     let client = format!("{tag}-client");
     request(dir, &client, &format!("client {tag}"));

@@ -13,6 +13,8 @@ pub struct ClusterNode {
     pub binary: SocketAddr,
     pub resp: SocketAddr,
     pub http: Option<SocketAddr>,
+    /// The binary TLS listener (`tls-cluster` nodes).
+    pub tls: Option<SocketAddr>,
     pub dir: std::path::PathBuf,
     pub ip: String,
 }
@@ -94,6 +96,7 @@ pub fn start_node_env(
         binary: word(&line, "binary=").expect("binary address"),
         resp: word(&line, "resp=").expect("resp address"),
         http: word(&line, "http="),
+        tls: word(&line, "binary-tls="),
         dir: dir.to_path_buf(),
         ip: ip.to_string(),
     }

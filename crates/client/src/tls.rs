@@ -152,16 +152,18 @@ pub async fn connect(addr: SocketAddr) -> Result<BoxIo, ClientError> {
 pub trait BlockingIo: std::io::Read + std::io::Write + Send {}
 impl<T: std::io::Read + std::io::Write + Send> BlockingIo for T {}
 
-/// Opens a blocking connection to `addr` (TLS when set), with `timeout`
-/// for the connect and for every later read; for a process's few
-/// synchronous calls (a replica's first HELLO to its primary).
+/// Opens a blocking connection to `addr` (TLS when set), with `connect`
+/// as the connect's timeout and `io` for every later read and write; for a
+/// process's few synchronous calls (a replica's first HELLO to its
+/// primary, `tessera cluster` and a node forming its declared cluster).
 pub fn connect_blocking(
     addr: SocketAddr,
-    timeout: std::time::Duration,
+    connect: std::time::Duration,
+    io: std::time::Duration,
 ) -> std::io::Result<Box<dyn BlockingIo>> {
-    let s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
+    let s = std::net::TcpStream::connect_timeout(&addr, connect)?;
+    s.set_read_timeout(Some(io))?;
+    s.set_write_timeout(Some(io))?;
     let _ = s.set_nodelay(true);
     let current = CURRENT.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(tls) = current else {

@@ -23,7 +23,7 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use tessera_wire::{decode_error, frame, Request};
@@ -109,10 +109,17 @@ pub enum Reply<T, E> {
     Refused(String),
 }
 
+/// A link's stream: TCP, or TLS over it with `tls-cluster`.
+pub trait LinkIo: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> LinkIo for T {}
+
+/// A kept connection to a node.
+pub type Link = Box<dyn LinkIo>;
+
 /// Sends one `CLUSTER` request over a fresh or kept connection and returns
 /// the reply body (the error text of an error reply).
 pub async fn call(
-    conn: &mut Option<TcpStream>,
+    conn: &mut Option<Link>,
     addr: &str,
     action: u8,
     body: &[u8],
@@ -136,9 +143,36 @@ fn link_credentials() -> Option<(Vec<u8>, Vec<u8>)> {
         .clone()
 }
 
+/// The TLS client configuration this node's cluster links use
+/// (`tls-cluster`), set once at start; `None` = plain TCP.
+static LINK_TLS: std::sync::RwLock<Option<Arc<rustls::ClientConfig>>> =
+    std::sync::RwLock::new(None);
+
+pub fn set_link_tls(c: Option<Arc<rustls::ClientConfig>>) {
+    *LINK_TLS.write().unwrap_or_else(|p| p.into_inner()) = c;
+}
+
+/// Connects to `sa`: TCP with no delay, then the TLS handshake when the
+/// links use TLS (the peer's certificate is checked against the IP address
+/// dialled, as the replication links check it).
+async fn connect(sa: SocketAddr) -> Result<Link, std::io::Error> {
+    let s = TcpStream::connect(sa).await?;
+    s.set_nodelay(true)?;
+    let tls = LINK_TLS.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(config) = tls else {
+        return Ok(Box::new(s));
+    };
+    let name = rustls::pki_types::ServerName::IpAddress(sa.ip().into());
+    let s = tokio_rustls::TlsConnector::from(config)
+        .connect(name, s)
+        .await
+        .map_err(|e| std::io::Error::other(format!("TLS handshake with {sa}: {e}")))?;
+    Ok(Box::new(s))
+}
+
 /// Sends any request over a fresh or kept connection.
 pub async fn call_request(
-    conn: &mut Option<TcpStream>,
+    conn: &mut Option<Link>,
     addr: &str,
     req: &Request<'_>,
 ) -> Result<Result<Vec<u8>, String>, std::io::Error> {
@@ -149,8 +183,7 @@ pub async fn call_request(
                 format!("bad address {addr}"),
             )
         })?;
-        let mut s = TcpStream::connect(sa).await?;
-        s.set_nodelay(true)?;
+        let mut s = connect(sa).await?;
         if let Some((user, pass)) = link_credentials() {
             if let Err(e) = exchange(
                 &mut s,
@@ -180,7 +213,7 @@ pub async fn call_request(
 }
 
 async fn exchange(
-    s: &mut TcpStream,
+    s: &mut Link,
     req: &Request<'_>,
 ) -> Result<Result<Vec<u8>, String>, std::io::Error> {
     let mut out = Vec::new();
@@ -238,7 +271,7 @@ pub struct Peer {
     shared: Arc<Shared>,
     target: u64,
     addr: String,
-    conn: Option<TcpStream>,
+    conn: Option<Link>,
 }
 
 #[derive(Debug, thiserror::Error)]

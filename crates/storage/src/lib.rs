@@ -14,6 +14,7 @@ pub mod backup;
 pub mod clock;
 pub mod envelope;
 pub mod failpoint;
+pub mod fuzz;
 pub mod hash;
 pub mod list;
 pub mod manifest;

@@ -104,7 +104,7 @@ pub(super) async fn lease_loop(ctl: std::sync::Weak<Controller>) {
     // The kept connection to the leader; a request that finds it busy (a
     // slow answer still pending) opens its own, so one slow answer never
     // delays the next request.
-    let kept: Arc<tokio::sync::Mutex<(u64, Option<tokio::net::TcpStream>)>> = Arc::default();
+    let kept: Arc<tokio::sync::Mutex<(u64, Option<crate::net::Link>)>> = Arc::default();
     while let Some(c) = tick(&ctl).await {
         let every = c.timings.ping_every();
         let map = c.store.map();
@@ -238,7 +238,7 @@ async fn tick(ctl: &std::sync::Weak<Controller>) -> Option<Arc<Controller>> {
     ctl.upgrade()
 }
 
-type Conns = HashMap<u64, Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>>;
+type Conns = HashMap<u64, Arc<tokio::sync::Mutex<Option<crate::net::Link>>>>;
 
 impl Controller {
     /// Fails `shard` over: promotes its live replica with the most write
@@ -325,7 +325,7 @@ pub(super) async fn relay_loop(
     ctl: std::sync::Weak<Controller>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(Vec<u8>, Vec<u8>)>,
 ) {
-    let mut conns: HashMap<u64, Option<tokio::net::TcpStream>> = HashMap::new();
+    let mut conns: HashMap<u64, Option<crate::net::Link>> = HashMap::new();
     while let Some((channel, message)) = rx.recv().await {
         let Some(c) = ctl.upgrade() else { return };
         let map = c.store.map();

@@ -16,6 +16,7 @@ use crate::client::{Client, ClientError};
 use crate::proto::codec::{put_bytes, put_u32, put_u64, Reader};
 use crate::proto::{Request, Topology};
 use crate::repl::position::Record;
+use crate::repl::serve::Chunk;
 use crate::shard::partition::migrate::{slot_ops, SlotOp};
 use crate::shard::Partition;
 
@@ -136,22 +137,18 @@ async fn copy(core: &Core, part: &Partition, m: &Migration, s: &mut Stream) -> R
                 body: &body,
             })
             .await?;
-        let bad = |e: crate::proto::Error| Stop::Failed(format!("bad copy chunk: {e}"));
-        let mut r = Reader::new(&reply);
-        session = r.u64("session").map_err(bad)?;
-        let record = Record::decode(r.bytes("record").map_err(bad)?)
-            .ok_or_else(|| Stop::Failed("bad copy record".into()))?;
-        let done = r.u8("done").map_err(bad)? != 0;
-        let n = r.count("entries", 9).map_err(bad)?;
-        let mut ops = Vec::with_capacity(n);
-        for _ in 0..n {
-            let cf = r.u8("cf").map_err(bad)?;
-            let key = r.bytes("key").map_err(bad)?.to_vec();
-            let value = r.bytes("value").map_err(bad)?.to_vec();
-            after = (cf, key.clone());
-            ops.push(SlotOp::Put { cf, key, value });
+        let chunk =
+            Chunk::decode(&reply).map_err(|e| Stop::Failed(format!("bad copy chunk: {e}")))?;
+        session = chunk.session;
+        let (record, done) = (chunk.record, chunk.done);
+        if let Some((cf, key, _)) = chunk.entries.last() {
+            after = (*cf, key.clone());
         }
-        r.end().map_err(bad)?;
+        let ops: Vec<SlotOp> = chunk
+            .entries
+            .into_iter()
+            .map(|(cf, key, value)| SlotOp::Put { cf, key, value })
+            .collect();
         part.observe_version(record.clock);
         stage(core, part, m, ops).await?;
         super::fail_point("cluster.migrate-copy")
