@@ -52,6 +52,12 @@ pub struct Config {
     pub log_level: String,
     /// Request batches slower than this are logged (0 = never).
     pub slow_request_ms: u64,
+    /// SLOWLOG records requests that run at least this many microseconds
+    /// on their core (Redis's name and default; 0 = every request,
+    /// negative = none).
+    pub slowlog_log_slower_than: i64,
+    /// SLOWLOG keeps this many entries (Redis's name and default).
+    pub slowlog_max_len: u64,
     /// Directory under which BACKUP may write; `None` disables backups.
     pub backup_root: Option<PathBuf>,
     /// HTTP address (`HOST:PORT`, port 0 = ephemeral) or `off`.
@@ -121,6 +127,14 @@ pub struct Config {
     /// client that does not read before closing it, per class (parsed by
     /// the server's `outbuf` module).
     pub client_output_buffer_limit: String,
+    /// Redis's `proto-max-bulk-len`: the largest RESP bulk string, in
+    /// bytes or Redis's units (`32mb`); unset = `max-frame-bytes` less
+    /// 1 KiB (a bulk travels inside the node as one frame).
+    pub proto_max_bulk_len: Option<String>,
+    /// Redis's `client-query-buffer-limit`: the most a RESP connection
+    /// buffers of a command not yet complete; unset = `proto-max-bulk-len`
+    /// plus 64 KiB (what the largest command with one bulk needs).
+    pub client_query_buffer_limit: Option<String>,
     /// TLS (docs/security.md): the node's certificate chain and key (PEM),
     /// read again on SIGHUP.
     pub tls_cert_file: Option<PathBuf>,
@@ -178,6 +192,8 @@ impl Default for Config {
             memtable_bytes: 64 << 20,
             log_level: "info".into(),
             slow_request_ms: 250,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             backup_root: None,
             http_listen: "127.0.0.1:8700".into(),
             resp_listen: "127.0.0.1:6380".into(),
@@ -206,6 +222,8 @@ impl Default for Config {
             http_allow_from: Vec::new(),
             client_output_buffer_limit: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"
                 .into(),
+            proto_max_bulk_len: None,
+            client_query_buffer_limit: None,
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_cert_file: None,

@@ -210,6 +210,14 @@ struct ServeArgs {
     /// Largest frame accepted, in bytes [default: 67108864 (64 MiB)].
     #[arg(long, value_name = "BYTES")]
     max_frame_bytes: Option<usize>,
+    /// Largest RESP bulk string, in bytes or Redis's units (32mb) [default: max-frame-bytes
+    /// less 1 KiB].
+    #[arg(long, value_name = "SIZE")]
+    proto_max_bulk_len: Option<String>,
+    /// The most a RESP connection buffers of a command not yet complete; past it the
+    /// client gets an error and is closed [default: proto-max-bulk-len + 64 KiB].
+    #[arg(long, value_name = "SIZE")]
+    client_query_buffer_limit: Option<String>,
     /// Global memory budget for large frame buffers, in bytes [default: 1073741824 (1 GiB)].
     #[arg(long, value_name = "BYTES")]
     memory_budget_bytes: Option<usize>,
@@ -238,6 +246,13 @@ struct ServeArgs {
     /// Log request batches that take at least this long, in ms; 0 = never [default: 250].
     #[arg(long, value_name = "MS")]
     slow_request_ms: Option<u64>,
+    /// SLOWLOG records requests that run at least this many microseconds on their core;
+    /// 0 = every request, negative = none [default: 10000].
+    #[arg(long, value_name = "MICROS", allow_negative_numbers = true)]
+    slowlog_log_slower_than: Option<i64>,
+    /// SLOWLOG keeps this many entries [default: 128].
+    #[arg(long, value_name = "N")]
+    slowlog_max_len: Option<u64>,
     /// HTTP interface (health, info, KV): HOST:PORT, port 0 = ephemeral, or `off`
     /// [default: 127.0.0.1:8700].
     #[arg(long, value_name = "HOST:PORT|off")]
@@ -411,6 +426,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     if let Some(v) = a.max_frame_bytes {
         c.max_frame_bytes = v;
     }
+    if a.proto_max_bulk_len.is_some() {
+        c.proto_max_bulk_len = a.proto_max_bulk_len;
+    }
+    if a.client_query_buffer_limit.is_some() {
+        c.client_query_buffer_limit = a.client_query_buffer_limit;
+    }
     if let Some(v) = a.memory_budget_bytes {
         c.memory_budget_bytes = v;
     }
@@ -431,6 +452,12 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.slow_request_ms {
         c.slow_request_ms = v;
+    }
+    if let Some(v) = a.slowlog_log_slower_than {
+        c.slowlog_log_slower_than = v;
+    }
+    if let Some(v) = a.slowlog_max_len {
+        c.slowlog_max_len = v;
     }
     if a.backup_root.is_some() {
         c.backup_root = a.backup_root;

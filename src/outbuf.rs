@@ -114,6 +114,43 @@ pub fn limits(c: &crate::config::Config) -> Result<OutputLimits, crate::config::
     OutputLimits::parse(&c.client_output_buffer_limit).map_err(crate::config::ConfigError::Setting)
 }
 
+/// `proto-max-bulk-len` and `client-query-buffer-limit` as `c` sets
+/// them, checked against each other and `max-frame-bytes`.
+pub fn query_limits(
+    c: &crate::config::Config,
+) -> Result<(usize, usize), crate::config::ConfigError> {
+    use crate::config::ConfigError::Setting;
+    let size =
+        |name: &str, v: &Option<String>| -> Result<Option<usize>, crate::config::ConfigError> {
+            v.as_deref()
+                .map(|s| {
+                    parse_bytes(s)
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            Setting(format!(
+                                "{name}: {s:?} is not a size (bytes, or 512kb, 32mb, 1gb)"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+    let frame_room = c.max_frame_bytes.saturating_sub(1024);
+    let bulk = size("proto-max-bulk-len", &c.proto_max_bulk_len)?.unwrap_or(frame_room);
+    if bulk < 1024 || bulk > frame_room {
+        return Err(Setting(format!(
+            "proto-max-bulk-len {bulk} must be at least 1024 and at most max-frame-bytes less 1 KiB ({frame_room}): a bulk travels inside the node as one frame"
+        )));
+    }
+    let query = size("client-query-buffer-limit", &c.client_query_buffer_limit)?
+        .unwrap_or(bulk + (64 << 10));
+    if query < bulk {
+        return Err(Setting(format!(
+            "client-query-buffer-limit {query} is smaller than proto-max-bulk-len {bulk}: a command with one bulk of the largest size could never be read"
+        )));
+    }
+    Ok((bulk, query))
+}
+
 impl OutputLimit {
     /// Whether a client holding `held` bytes must close now. `since`
     /// remembers when the soft limit was first passed (and is cleared once

@@ -340,3 +340,71 @@ fn two_thousand_stalled_clients_announcing_512_mb_bulks() {
     eprintln!("RSS with 2,000 stalled clients: {} MiB", rss >> 20);
     drop(stalled);
 }
+
+/// `proto-max-bulk-len` bounds one bulk and `client-query-buffer-limit`
+/// what a RESP connection buffers of an incomplete command: past either
+/// the client gets an error and is closed, others are served; settings
+/// that cannot work stop the start.
+#[test]
+fn proto_max_bulk_len_and_client_query_buffer_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let p = Proc::start(
+        &data,
+        &[
+            "--proto-max-bulk-len",
+            "1mb",
+            "--client-query-buffer-limit",
+            "2mb",
+        ],
+    )
+    .unwrap();
+    let resp = p.resp.unwrap();
+    let mut ok = Conn::connect(resp);
+    let fits = "v".repeat(900 << 10);
+    assert_eq!(ok.cmd(&["SET", "k", &fits]), R::ok());
+    // One bulk past proto-max-bulk-len.
+    let mut big = Conn::connect(resp);
+    let over = "v".repeat((1 << 20) + 1);
+    let e = big.try_cmd(&["SET", "k2", &over]);
+    assert!(matches!(&e, Some(R::Err(m)) if m.contains("bulk")), "{e:?}");
+    assert_eq!(big.try_cmd(&["PING"]), None, "closed");
+    // Bulks that each fit, in one command just past the query buffer (the
+    // rest it sends fits in the sockets' buffers, so it is not refused
+    // by a reset before it reads the reply).
+    let mut many = Conn::connect(resp);
+    let (most, rest) = ("v".repeat(1000 << 10), "v".repeat(100 << 10));
+    let e = many.try_cmd(&["MSET", "a", &most, "b", &most, "c", &rest]);
+    assert!(
+        matches!(&e, Some(R::Err(m)) if m.contains("client-query-buffer-limit")),
+        "{e:?}"
+    );
+    assert_eq!(many.try_cmd(&["PING"]), None, "closed");
+    // The others are served, and nothing of the refused commands was written.
+    assert_eq!(ok.cmd(&["STRLEN", "k"]), R::Int(900 << 10));
+    assert_eq!(ok.cmd(&["EXISTS", "k2", "a", "b", "c"]), R::Int(0));
+    drop(p);
+
+    for (args, why) in [
+        (
+            &["--proto-max-bulk-len", "1gb"][..],
+            "proto-max-bulk-len 1073741824 must be at least 1024 and at most max-frame-bytes",
+        ),
+        (
+            &[
+                "--proto-max-bulk-len",
+                "2mb",
+                "--client-query-buffer-limit",
+                "1mb",
+            ][..],
+            "client-query-buffer-limit 1048576 is smaller than proto-max-bulk-len 2097152",
+        ),
+        (
+            &["--client-query-buffer-limit", "lots"][..],
+            "client-query-buffer-limit: \"lots\" is not a size",
+        ),
+    ] {
+        let e = Proc::start(&data, args).err().expect("refused");
+        assert!(e.contains(why), "{args:?}: {e}");
+    }
+}

@@ -22,6 +22,7 @@ pub mod restart;
 pub mod run;
 pub mod server;
 mod session;
+pub mod slowlog;
 mod stall;
 pub use tessera_client::sys;
 

@@ -161,6 +161,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     config.validate()?;
     // The settings other modules read, checked before anything opens.
     let output_limits = crate::outbuf::limits(&config)?;
+    let query_limits = crate::outbuf::query_limits(&config)?;
     crate::tls::files(&config)?;
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
@@ -424,6 +425,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
         max_frame_bytes: config.max_frame_bytes,
+        proto_max_bulk_len: query_limits.0,
+        client_query_buffer_limit: query_limits.1,
         durability: config.durability,
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
         stalled_frame_timeout: Duration::from_millis(config.stalled_frame_timeout_ms),
@@ -431,6 +434,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
         slow_request: (config.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.slow_request_ms)),
+        slowlog_slower_than: u64::try_from(config.slowlog_log_slower_than).ok(),
+        slowlog_max_len: usize::try_from(config.slowlog_max_len).unwrap_or(usize::MAX),
         data_dir: config.data_dir.clone(),
         backup_root: config.backup_root.clone(),
         repl_state: Arc::new(std::sync::Mutex::new(state)),

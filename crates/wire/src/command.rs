@@ -222,6 +222,13 @@ pub enum Request<'a> {
         kill: bool,
         filter: Vec<&'a [u8]>,
     },
+    /// One core's slow log: `action` 0 = its newest `count` entries
+    /// (each entry encoded as the slow log's own type), 1 = how many it
+    /// holds, 2 = clear it.
+    SlowLog {
+        action: u8,
+        count: u32,
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -265,6 +272,7 @@ impl<'a> Request<'a> {
             Request::Publish { .. } => Opcode::Publish,
             Request::PubSub { .. } => Opcode::PubSub,
             Request::Clients { .. } => Opcode::Clients,
+            Request::SlowLog { .. } => Opcode::SlowLog,
             Request::BlockingPop { .. } => Opcode::BlockingPop,
             Request::FlushAll => Opcode::FlushAll,
             Request::Pull { .. } => Opcode::Pull,
@@ -467,6 +475,14 @@ impl<'a> Request<'a> {
                     .collect::<Result<_, _>>()?;
                 Request::Clients { kill, filter }
             }
+            Opcode::SlowLog => {
+                let action = r.u8("slowlog action")?;
+                if action > 2 {
+                    return Err(Error::BadArguments(format!("slowlog action {action}")));
+                }
+                let count = r.u32("count")?;
+                Request::SlowLog { action, count }
+            }
         };
         r.end()?;
         Ok(req)
@@ -629,6 +645,10 @@ impl<'a> Request<'a> {
                 for w in filter {
                     put_bytes(out, w);
                 }
+            }
+            Request::SlowLog { action, count } => {
+                out.push(*action);
+                put_u32(out, *count);
             }
         }
     }

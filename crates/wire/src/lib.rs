@@ -27,6 +27,7 @@ pub mod resp;
 pub mod route;
 pub mod set_opts;
 pub mod slot;
+pub mod slowlog;
 pub mod table;
 pub mod tls;
 pub mod value;

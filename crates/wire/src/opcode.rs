@@ -47,6 +47,9 @@ pub enum Opcode {
     /// The node's client connections: list them, or close those a filter
     /// picks (CLIENT LIST and CLIENT KILL over every core).
     Clients = 0x2A,
+    /// The slow log of every core: its entries, their count, or a reset
+    /// (SLOWLOG GET/LEN/RESET).
+    SlowLog = 0x2B,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -83,6 +86,7 @@ impl TryFrom<u8> for Opcode {
             0x28 => Role,
             0x29 => Cluster,
             0x2A => Clients,
+            0x2B => SlowLog,
             other => return Err(other),
         })
     }
@@ -121,6 +125,7 @@ impl Opcode {
             Role => "ROLE",
             Cluster => "CLUSTERCTL",
             Clients => "CLIENTCTL",
+            SlowLog => "SLOWLOGCTL",
         }
     }
 }

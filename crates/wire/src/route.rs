@@ -156,6 +156,8 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::PubSub => Some(Gather::Lines),
         Opcode::Clients if matches!(req, Request::Clients { kill: true, .. }) => Some(Gather::Sum),
         Opcode::Clients => Some(Gather::Lines),
+        Opcode::SlowLog if matches!(req, Request::SlowLog { action: 0, .. }) => Some(Gather::Lines),
+        Opcode::SlowLog => Some(Gather::Sum),
         Opcode::Role if matches!(req, Request::Role { action: 0, .. }) => Some(Gather::Text),
         _ => None,
     }
@@ -215,7 +217,8 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Publish { .. }
         | Request::FlushAll
         | Request::PubSub { .. }
-        | Request::Clients { .. } => here,
+        | Request::Clients { .. }
+        | Request::SlowLog { .. } => here,
     }
 }
 

@@ -45,6 +45,9 @@ pub type Writes = Vec<(u32, u64)>;
 /// Settings every core shares.
 pub struct CoreConfig {
     pub max_frame_bytes: usize,
+    /// `proto-max-bulk-len` and `client-query-buffer-limit` (RESP).
+    pub proto_max_bulk_len: usize,
+    pub client_query_buffer_limit: usize,
     pub durability: Durability,
     pub memory_budget: Arc<super::Budget>,
     /// How long a client may hold budget for a partial frame without
@@ -57,6 +60,12 @@ pub struct CoreConfig {
     pub idle_timeout: Option<std::time::Duration>,
     /// Batches slower than this are logged.
     pub slow_request: Option<std::time::Duration>,
+    /// SLOWLOG: requests that run at least this many microseconds are
+    /// recorded (`None`: none are; `slowlog-log-slower-than` negative).
+    pub slowlog_slower_than: Option<u64>,
+    /// SLOWLOG: the most entries kept (per core; SLOWLOG shows the newest
+    /// this many of the node's).
+    pub slowlog_max_len: usize,
     pub data_dir: std::path::PathBuf,
     /// Where BACKUP may write; `None` refuses backups.
     pub backup_root: Option<std::path::PathBuf>,
@@ -114,6 +123,8 @@ pub struct Core {
     waiters: waiters::Waiters,
     /// The client connections CLIENT LIST and CLIENT KILL see.
     clients: super::clients::Clients,
+    /// The requests that ran slower than `slowlog-log-slower-than`.
+    slowlog: super::slowlog::SlowLog,
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
     repl: crate::repl::Replication,
     started: Instant,
@@ -166,6 +177,7 @@ impl Core {
             stats: stats::Stats::default(),
             waiters: waiters::Waiters::default(),
             clients: Default::default(),
+            slowlog: Default::default(),
             repl: Default::default(),
             started: Instant::now(),
             this: RefCell::new(std::rc::Weak::new()),
@@ -186,8 +198,16 @@ impl Core {
         out: &mut Vec<u8>,
         writes: &mut Writes,
     ) {
+        let timed = self.config.slowlog_slower_than.map(|t| (t, Instant::now()));
         let result = self.try_exec_local(req, id, out, writes).await;
         self.stats.request(result.is_ok());
+        if let Some((limit, t0)) = timed {
+            let micros = t0.elapsed().as_micros() as u64;
+            if micros >= limit && !matches!(req, Request::SlowLog { .. }) {
+                self.slowlog
+                    .record(self.config.slowlog_max_len, req, micros);
+            }
+        }
         if let Err(e) = result {
             proto::encode_error(out, id, &e);
         }
@@ -373,6 +393,11 @@ impl Core {
                     ok(out, id, |o| o.extend_from_slice(text.as_bytes()));
                 }
             }
+            Request::SlowLog { action, count } => match action {
+                0 => ok(out, id, |o| self.slowlog.newest(*count as usize, o)),
+                1 => ok(out, id, |o| put_u64(o, self.slowlog.entries())),
+                _ => ok(out, id, |o| put_u64(o, self.slowlog.reset())),
+            },
             Request::Metrics => {
                 let text = self.metrics_lines();
                 ok(out, id, |o| o.extend_from_slice(text.as_bytes()));

@@ -38,6 +38,7 @@ mod cluster_cmds;
 mod conn_cmds;
 mod keyspace;
 mod output;
+mod slowlog;
 
 use conn_cmds::conn_command;
 use output::{over_limit, overflowed, send_watching, Sent};
@@ -446,7 +447,8 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         session,
         entry: listed.entry.clone(),
     };
-    let max_bulk = core.config().max_frame_bytes;
+    let max_bulk = core.config().proto_max_bulk_len;
+    let max_query = core.config().client_query_buffer_limit;
     let limits = core.config().output_limits;
     let normal_since = std::cell::Cell::new(None);
     let budget = core.config().memory_budget.clone();
@@ -548,14 +550,26 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         }
         compact(&mut buf, &mut start, &mut filled);
         if filled == buf.len() {
-            // Double, up to what the largest allowed command can need.
-            let cap = max_bulk + BASE_BUFFER * 2;
-            let grow = (buf.len() * 2).min(cap).saturating_sub(buf.len());
-            if grow == 0 || !budget.take_waiting(grow, stall_timeout).await {
-                let e = WireError::new(
+            // Double, up to client-query-buffer-limit: a command that
+            // needs more is refused and the connection closed (as Redis
+            // closes a client past the limit).
+            let grow = (buf.len() * 2).min(max_query).saturating_sub(buf.len());
+            let e = if grow == 0 {
+                Some(WireError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!(
+                        "the command does not fit in client-query-buffer-limit ({max_query} bytes)"
+                    ),
+                ))
+            } else if !budget.take_waiting(grow, stall_timeout).await {
+                Some(WireError::new(
                     ErrorCode::OutOfMemory,
-                    "no memory budget left for this command (or it exceeds max-frame-bytes)",
-                );
+                    "no memory budget left for this command",
+                ))
+            } else {
+                None
+            };
+            if let Some(e) = e {
                 let _ = stream.send(&error_bytes(&e)).await;
                 break 'conn Err(());
             }

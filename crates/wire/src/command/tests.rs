@@ -100,6 +100,10 @@ fn every_request_round_trips() {
         kind: 2,
         args: vec![],
     });
+    round_trip(Request::SlowLog {
+        action: 0,
+        count: 10,
+    });
     round_trip(Request::Clients {
         kill: true,
         filter: vec![b"id", b"7", b"skipme", b"3"],

@@ -328,6 +328,8 @@ pub enum ConnCmd {
     ReadOnly,
     ReadWrite,
     Asking,
+    /// SLOWLOG GET/LEN/RESET/HELP (every core's slow log).
+    SlowLog,
 }
 
 /// One command (or subcommand, named `parent|sub`).
@@ -687,6 +689,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         Role => "role",
         Cluster => "clusterctl",
         Clients => "clientctl",
+        SlowLog => "slowlogctl",
         Command | Batch => return None,
     })
 }
