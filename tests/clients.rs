@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::resp::{Conn, R};
-use common::Proc;
+use common::{wait_until, Proc};
 
 fn text(r: R) -> String {
     match r {
@@ -188,4 +188,67 @@ fn client_errors_match_redis_server() {
         );
     }
     assert!(matches!(app.cmd(&["CLIENT", "INFO"]), R::Bulk(_)));
+}
+
+/// A client the node is blocked writing to (it pipelines large GETs and
+/// never reads) is killed all the same: the shut-down socket fails the
+/// blocked write, the connection ends and leaves CLIENT LIST, and the node
+/// keeps serving.
+#[test]
+fn kill_reaches_a_client_the_node_is_blocked_writing_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(&dir.path().join("d"), &["--cores", "1"]).unwrap();
+    let resp = p.resp.unwrap();
+    let mut c = Conn::connect(resp);
+    let value = "v".repeat(8 << 20);
+    assert_eq!(c.cmd(&["SET", "big", &value]), R::ok());
+    let mut stuck = TcpStream::connect(resp).unwrap();
+    stuck.write_all(b"CLIENT ID\r\n").unwrap();
+    let mut b = [0u8; 64];
+    let n = stuck.read(&mut b).unwrap();
+    let id: u64 = String::from_utf8_lossy(&b[1..n]).trim().parse().unwrap();
+    // 40 × 8 MiB of replies: far more than the sockets' buffers hold.
+    stuck.write_all(&b"GET big\r\n".repeat(40)).unwrap();
+    // The replies fill both ends' queues (tx_queue and rx_queue in
+    // /proc/net/tcp, summed over the connection's two sockets): the node
+    // is blocked writing the rest.
+    let port = format!(":{:04X}", stuck.local_addr().unwrap().port());
+    let queued = || -> u64 {
+        std::fs::read_to_string("/proc/net/tcp")
+            .unwrap()
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 4 && (f[1].ends_with(&port) || f[2].ends_with(&port)))
+            .flat_map(|f| {
+                f[4].split(':')
+                    .map(|q| u64::from_str_radix(q, 16).unwrap_or(0))
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    wait_until(
+        "the node blocks writing to the client",
+        Duration::from_secs(30),
+        || queued() > 1 << 20,
+    );
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]), R::Int(1));
+    wait_until(
+        "the killed client leaves CLIENT LIST",
+        Duration::from_secs(30),
+        || !text(c.cmd(&["CLIENT", "LIST"])).contains(&format!("id={id} ")),
+    );
+    // Its stream ends (after what was already queued for it).
+    let mut sink = vec![0u8; 1 << 20];
+    let mut total = 0usize;
+    loop {
+        match stuck.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    assert!(
+        total < 40 * (8 << 20),
+        "{total} bytes: every reply was sent"
+    );
+    assert_eq!(c.cmd(&["STRLEN", "big"]), R::Int(8 << 20));
 }
