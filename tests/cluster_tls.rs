@@ -13,25 +13,22 @@ use common::certs::{self, Certs};
 use common::cluster::*;
 use common::resp::{Conn, R};
 
+/// A node's certificate, key and CA flags.
+fn files(c: &Certs) -> [&str; 6] {
+    [
+        "--tls-cert-file",
+        c.server_cert.to_str().unwrap(),
+        "--tls-key-file",
+        c.server_key.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        c.ca.to_str().unwrap(),
+    ]
+}
+
 fn tls_cluster_node(root: &std::path::Path, i: usize, ip: &str, c: &Certs) -> ClusterNode {
     let any = format!("{ip}:0");
-    start_node(
-        &root.join(format!("n{i}")),
-        ip,
-        &any,
-        &any,
-        &[
-            "--tls-cluster",
-            "--tls-listen",
-            &any,
-            "--tls-cert-file",
-            c.server_cert.to_str().unwrap(),
-            "--tls-key-file",
-            c.server_key.to_str().unwrap(),
-            "--tls-ca-cert-file",
-            c.ca.to_str().unwrap(),
-        ],
-    )
+    let args = [&["--tls-cluster", "--tls-listen", &any][..], &files(c)].concat();
+    start_node(&root.join(format!("n{i}")), ip, &any, &any, &args)
 }
 
 /// `tessera cluster ARGS` over TLS with the client certificate of `c`.
@@ -55,14 +52,7 @@ fn a_tls_cluster_forms_migrates_and_fails_over_with_no_plaintext_link() {
     let c = certs::make_for(root.path(), "cl", &ips);
     // Settings that cannot work stop the start, with the reason.
     let bad = root.path().join("bad");
-    let files = [
-        "--tls-cert-file",
-        c.server_cert.to_str().unwrap(),
-        "--tls-key-file",
-        c.server_key.to_str().unwrap(),
-        "--tls-ca-cert-file",
-        c.ca.to_str().unwrap(),
-    ];
+    let files = files(&c);
     refuses_to_start(
         &[&["serve", "--cluster", "--tls-cluster"][..], &files].concat(),
         &bad,

@@ -356,19 +356,11 @@ fn a_password_gates_every_front_end() {
     ])
     .contains("NOPERM this user has no permissions to run the 'set' command"));
     // redis-py with a user name and password.
-    let py = common::python::python();
-    let script = format!(
+    common::python::assert_prints_ok(&format!(
         "import redis\nr = redis.Redis(port={}, username='reader', password='rpw')\nassert r.get('k') == b'v'\ntry:\n    r.set('k', 'x')\n    raise SystemExit('SET passed')\nexcept redis.exceptions.NoPermissionError:\n    pass\ntry:\n    redis.Redis(port={}).get('k')\n    raise SystemExit('no password passed')\nexcept redis.exceptions.AuthenticationError:\n    pass\nprint('ok')\n",
         resp.port(),
         resp.port()
-    );
-    let o = Command::new(&py).args(["-c", &script]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "ok",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ));
     // The binary protocol through `tessera cli`.
     let tcli = |env: &[(&str, &str)], args: &[&str]| {
         let o = Command::new(common::binary())

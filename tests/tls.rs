@@ -118,19 +118,11 @@ fn every_front_end_speaks_tls_with_real_clients() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), big);
 
     // redis-py with ssl=True: a pipeline of 2,000 commands.
-    let py = common::python::python();
-    let script = format!(
+    common::python::assert_prints_ok(&format!(
         "import redis\nr = redis.Redis(port={}, ssl=True, ssl_ca_certs={:?})\np = r.pipeline(transaction=False)\nfor i in range(2000):\n    p.set('p%d' % i, i)\np.execute()\nassert r.get('p1999') == b'1999'\nassert r.get('k') == b'v'\nprint('ok')\n",
         rtls.port(),
         c.ca
-    );
-    let o = Command::new(&py).args(["-c", &script]).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "ok",
-        "{}",
-        text(&o)
-    );
+    ));
 
     // curl --cacert over HTTPS: health and plain KV.
     let curl = |args: &[&str]| {

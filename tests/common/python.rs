@@ -33,3 +33,20 @@ pub fn python() -> PathBuf {
     }
     py
 }
+
+/// Runs `script` with the virtualenv's python and asserts that it printed
+/// `ok` (its stderr is shown when it did not).
+#[allow(dead_code)]
+pub fn assert_prints_ok(script: &str) {
+    let o = Command::new(python())
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "ok",
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

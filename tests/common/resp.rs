@@ -175,3 +175,33 @@ impl Conn {
         self.try_read().expect("the server closed the connection")
     }
 }
+
+/// Each of `cmds` (words separated by spaces) answers on `t` exactly as on
+/// `r` (a redis-server).
+#[allow(dead_code)]
+pub fn same_as_redis(t: &mut Conn, r: &mut Conn, cmds: &[&str]) {
+    for cmd in cmds {
+        let words: Vec<&str> = cmd.split(' ').collect();
+        assert_eq!(t.cmd(&words), r.cmd(&words), "{cmd}");
+    }
+}
+
+/// A user with every command but `@admin` gets NOPERM for each of `cmds`
+/// on the node at `resp` (through `admin`, a connection that may create
+/// users).
+#[allow(dead_code)]
+pub fn admin_only(admin: &mut Conn, resp: std::net::SocketAddr, cmds: &[&[&str]]) {
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "app", "on", ">pw", "~*", "+@all", "-@admin"]),
+        R::ok()
+    );
+    let mut app = Conn::connect(resp);
+    assert_eq!(app.cmd(&["AUTH", "app", "pw"]), R::ok());
+    for cmd in cmds {
+        let e = app.cmd(cmd);
+        assert!(
+            matches!(&e, R::Err(m) if m.starts_with("NOPERM")),
+            "{cmd:?}: {e:?}"
+        );
+    }
+}
