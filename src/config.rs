@@ -15,8 +15,9 @@ pub struct Config {
     /// Where the partitions live.
     pub data_dir: PathBuf,
     /// Shared binary-protocol address; core c also listens on port+1+c
-    /// (ephemeral ports when the port is 0).
-    pub listen: SocketAddr,
+    /// (ephemeral ports when the port is 0); `off` leaves only the binary
+    /// TLS listener (`tls-listen`).
+    pub listen: String,
     /// Reactor count; `None` = the CPUs in the process's affinity mask.
     pub cores: Option<usize>,
     /// Partitions of a new data directory; `None` = one per CPU in the
@@ -177,7 +178,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./tessera-data"),
-            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            listen: "127.0.0.1:7700".into(),
             cores: None,
             partitions: None,
             durability: Durability::Wal,
@@ -332,6 +333,11 @@ impl Config {
         listen_or_off("resp-listen", &self.resp_listen)
     }
 
+    /// The plaintext binary address, or `None` when it is off.
+    pub fn binary_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        listen_or_off("listen", &self.listen)
+    }
+
     /// The binary TLS address, or `None` when it is off.
     pub fn tls_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         listen_or_off("tls-listen", &self.tls_listen)
@@ -408,6 +414,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http_addr()?;
         self.resp_addr()?;
+        if self.binary_addr()?.is_none() {
+            if self.tls_addr()?.is_none() {
+                return Err(ConfigError::Invalid(
+                    "listen off needs tls-listen: the binary protocol is how tessera cli, replicas and cluster nodes reach a node",
+                ));
+            }
+            if self.cluster && !self.tls_cluster {
+                return Err(ConfigError::Invalid(
+                    "listen off in cluster mode needs tls-cluster: the other nodes reach this one over the binary protocol",
+                ));
+            }
+        }
         if self.replica_of.is_some() && self.durability == Durability::None {
             return Err(ConfigError::Invalid(
                 "replica-of needs a WAL: durability none (cache mode) cannot replicate",

@@ -189,9 +189,10 @@ struct ServeArgs {
     /// Data directory (created on first start).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Shared binary-protocol address; core c also listens on PORT+1+c (port 0 = ephemeral ports).
-    #[arg(long, value_name = "HOST:PORT")]
-    listen: Option<SocketAddr>,
+    /// Shared binary-protocol address; core c also listens on PORT+1+c (port 0 = ephemeral
+    /// ports); `off` leaves only --tls-listen [default: 127.0.0.1:7700].
+    #[arg(long, value_name = "HOST:PORT|off")]
+    listen: Option<String>,
     /// Number of reactors [default: the CPUs in this process's affinity mask, so `taskset` works].
     /// On a machine shared with the clients (a laptop, a 2-CPU box running the load too), use
     /// fewer: on 2 CPUs, `--cores 1` served redis-benchmark C1000 at 0.85-1.0x redis-server where

@@ -2,7 +2,8 @@
 //! whose nodes reach each other only over TLS. The map lists only TLS
 //! addresses, the cluster forms, replicates, migrates and fails over with
 //! `tessera cluster --tls`, and every node's CLIENT LIST shows its peers'
-//! links on its TLS ports and none on its plaintext binary ports.
+//! links on its TLS ports and none on its plaintext binary ports. Half the
+//! nodes run with their plaintext binary listener `off`.
 
 mod common;
 
@@ -25,10 +26,13 @@ fn files(c: &Certs) -> [&str; 6] {
     ]
 }
 
+/// Node `i` on `ip`; the odd ones with their plaintext binary listener
+/// `off`.
 fn tls_cluster_node(root: &std::path::Path, i: usize, ip: &str, c: &Certs) -> ClusterNode {
     let any = format!("{ip}:0");
     let args = [&["--tls-cluster", "--tls-listen", &any][..], &files(c)].concat();
-    start_node(&root.join(format!("n{i}")), ip, &any, &any, &args)
+    let plain = if i % 2 == 1 { "off" } else { any.as_str() };
+    start_node(&root.join(format!("n{i}")), ip, plain, &any, &args)
 }
 
 /// `tessera cluster ARGS` over TLS with the client certificate of `c`.
@@ -67,6 +71,27 @@ fn a_tls_cluster_forms_migrates_and_fails_over_with_no_plaintext_link() {
         &bad,
         "tls-cluster is for cluster mode",
     );
+    refuses_to_start(
+        &["serve", "--listen", "off", "--resp-listen", "off"],
+        &bad,
+        "listen off needs tls-listen",
+    );
+    refuses_to_start(
+        &[
+            &[
+                "serve",
+                "--cluster",
+                "--listen",
+                "off",
+                "--tls-listen",
+                "127.0.0.1:0",
+            ][..],
+            &files,
+        ]
+        .concat(),
+        &bad,
+        "listen off in cluster mode needs tls-cluster",
+    );
 
     let mut nodes: Vec<Option<ClusterNode>> = ips
         .iter()
@@ -75,11 +100,15 @@ fn a_tls_cluster_forms_migrates_and_fails_over_with_no_plaintext_link() {
         .collect();
     let tls_addr = |n: &ClusterNode| n.tls.expect("a binary-tls address").to_string();
     let addrs: Vec<String> = nodes.iter().flatten().map(tls_addr).collect();
+    // The even nodes' plaintext binary addresses (the odd ones have none:
+    // their `binary` is their TLS address).
     let plain: Vec<String> = nodes
         .iter()
         .flatten()
+        .filter(|n| n.tls != Some(n.binary))
         .map(|n| n.binary.to_string())
         .collect();
+    assert_eq!(plain.len(), 2);
 
     // Without --tls, a TLS port answers nothing a client can read.
     let (ok, _, _) = cluster_cmd(&["status", "--addr", &addrs[0]]);
@@ -103,11 +132,11 @@ fn a_tls_cluster_forms_migrates_and_fails_over_with_no_plaintext_link() {
     let (ok, status, err) = cluster_tls(&c, &["status", "--addr", &addrs[1]]);
     assert!(ok, "{err}");
     assert!(status.contains("4 node(s), 2 shard(s)"), "{status}");
-    for (t, p) in addrs.iter().zip(&plain) {
-        assert!(
-            status.contains(t.as_str()) && !status.contains(p.as_str()),
-            "{status}"
-        );
+    for t in &addrs {
+        assert!(status.contains(t.as_str()), "{status}");
+    }
+    for p in &plain {
+        assert!(!status.contains(p.as_str()), "{status}");
     }
 
     // A key in slots 0-10, written on its primary.

@@ -14,7 +14,7 @@ use tessera_bench::workload::{Dist, Mix, Op, ValueSize};
 fn node(dir: &std::path::Path, cores: usize) -> tessera::ServerHandle {
     tessera::start(Config {
         data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: "127.0.0.1:0".into(),
         cores: Some(cores),
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,
@@ -222,7 +222,7 @@ fn binary_runs_against_a_cluster_with_no_cross_node_hop() {
         .map(|d| {
             tessera::start(Config {
                 data_dir: d.path().to_path_buf(),
-                listen: "127.0.0.1:0".parse().unwrap(),
+                listen: "127.0.0.1:0".into(),
                 cores: Some(1),
                 partitions: Some(2),
                 block_cache_bytes: 8 << 20,

@@ -19,7 +19,7 @@ fn runs_over_the_binary_and_resp_tls_listeners() {
     let c = certs::make(dir.path(), "bench");
     let h = tessera::start(Config {
         data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: "127.0.0.1:0".into(),
         cores: Some(2),
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 16 << 20,

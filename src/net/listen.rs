@@ -237,6 +237,30 @@ fn is_free(addr: SocketAddr) -> bool {
     )
 }
 
+/// The binary address the other nodes and replicas are given for this
+/// node: `advertise` as the operator gave it (with `tls-cluster`, its host
+/// with the port of `listed`, the TLS listener), or `listed` itself unless
+/// it is a wildcard (then nothing: cluster mode asks for `--advertise`).
+pub(super) fn advertised(
+    advertise: Option<&str>,
+    listed: SocketAddr,
+    tls_cluster: bool,
+) -> Result<String, String> {
+    match advertise {
+        Some(a) if tls_cluster => {
+            let host = a
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| format!("--advertise {a:?} is not HOST:PORT"))?;
+            Ok(format!("{host}:{}", listed.port()))
+        }
+        Some(a) => Ok(a.to_string()),
+        None if listed.ip().is_unspecified() => Ok(String::new()),
+        None => Ok(listed.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +308,23 @@ mod tests {
         assert_eq!(LastPorts::load(d.path()), p);
         std::fs::write(file(d.path()), b"{not json").unwrap();
         assert_eq!(LastPorts::load(d.path()), LastPorts::default());
+    }
+
+    #[test]
+    fn the_advertised_address_takes_the_tls_port_with_tls_cluster() {
+        let tls: SocketAddr = "10.0.0.1:7800".parse().unwrap();
+        assert_eq!(advertised(Some("db1:7000"), tls, true).unwrap(), "db1:7800");
+        assert_eq!(
+            advertised(Some("[::1]:7000"), tls, true).unwrap(),
+            "[::1]:7800"
+        );
+        assert_eq!(
+            advertised(Some("db1:7000"), tls, false).unwrap(),
+            "db1:7000"
+        );
+        assert_eq!(advertised(None, tls, true).unwrap(), "10.0.0.1:7800");
+        let any: SocketAddr = "0.0.0.0:7800".parse().unwrap();
+        assert_eq!(advertised(None, any, false).unwrap(), "");
+        assert!(advertised(Some("nohost"), tls, true).is_err());
     }
 }

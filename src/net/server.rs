@@ -80,8 +80,10 @@ pub enum CoreError {
 
 /// A running node.
 pub struct ServerHandle {
-    /// The shared binary-protocol address.
+    /// The shared binary-protocol address (the TLS one with `listen off`).
     pub binary_addr: SocketAddr,
+    /// Whether the plaintext binary listener is on.
+    pub binary_plaintext: bool,
     /// Each core's own address.
     pub core_addrs: Vec<SocketAddr>,
     pub node_id: u64,
@@ -108,7 +110,7 @@ impl ServerHandle {
         let [binary_tls, resp_tls, https] = self.tls_addrs;
         format!(
             "tessera ready binary={} resp={} http={} binary-tls={} resp-tls={} https={}",
-            self.binary_addr,
+            show(self.binary_plaintext.then_some(self.binary_addr)),
             show(self.resp_addr),
             show(self.http_addr),
             show(binary_tls),
@@ -254,8 +256,10 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     } else {
         LastPorts::default()
     };
-    let binary = bind_binary(config.listen, last.binary, &last.cores, cores)?;
-    let (shared_addr, core_addrs) = (binary.shared_addr, binary.core_addrs.clone());
+    let binary = match config.binary_addr()? {
+        Some(a) => Some(bind_binary(a, last.binary, &last.cores, cores)?),
+        None => None,
+    };
     // HTTP and RESP: one SO_REUSEPORT socket per core on the same port.
     let (http, http_addr) = bind_per_core(config.http_addr()?, last.http, cores)?;
     let (resp, resp_addr) = bind_per_core(config.resp_addr()?, last.resp, cores)?;
@@ -287,11 +291,20 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .as_ref()
         .map(|b| (b.shared_addr, b.core_addrs.clone()));
     let (tls_shared, tls_own) = tls_binary.map(|b| (b.shared, b.own)).unwrap_or_default();
+    // The node's binary address: the plaintext one, or with `listen off`
+    // the TLS one (`Config::validate` asks for it then).
+    let plain_addr = binary.as_ref().map(|b| b.shared_addr);
+    let (shared_addr, core_addrs) = match (&binary, &tls_ports) {
+        (Some(b), _) => (b.shared_addr, b.core_addrs.clone()),
+        (None, Some((s, c))) => (*s, c.clone()),
+        (None, None) => return Err(ServerError::Setup("no binary listener".into())),
+    };
+    let (plain_shared, plain_own) = binary.map(|b| (b.shared, b.own)).unwrap_or_default();
     let mut listeners = deal(
         cores,
         [
-            ((Proto::Binary, false), binary.shared),
-            ((Proto::Binary, false), binary.own),
+            ((Proto::Binary, false), plain_shared),
+            ((Proto::Binary, false), plain_own),
             ((Proto::Http, false), http),
             ((Proto::Resp, false), resp),
             ((Proto::Binary, true), tls_shared),
@@ -303,8 +316,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .into_iter();
     if config.cluster {
         LastPorts {
-            binary: Some(shared_addr),
-            cores: core_addrs.clone(),
+            binary: plain_addr,
+            cores: plain_addr.map(|_| core_addrs.clone()).unwrap_or_default(),
             resp: resp_addr,
             http: http_addr,
             tls: tls_ports.as_ref().map(|p| p.0),
@@ -403,12 +416,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         (Some((shared, own)), true) => (*shared, own.clone(), resp_tls_addr.or(resp_addr)),
         _ => (shared_addr, core_addrs.clone(), resp_addr),
     };
-    let advertise = match &config.advertise {
-        Some(a) if config.tls_cluster => with_port(a, listed.port())?,
-        Some(a) => a.clone(),
-        None if listed.ip().is_unspecified() => String::new(),
-        None => listed.to_string(),
-    };
+    let advertise =
+        super::listen::advertised(config.advertise.as_deref(), listed, config.tls_cluster)
+            .map_err(ServerError::Setup)?;
     let start_state = state.clone();
     let controller = if config.cluster {
         Some(super::core::cluster::start_controller(
@@ -501,6 +511,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     drop(ready_tx);
     let handle = ServerHandle {
         binary_addr: shared_addr,
+        binary_plaintext: plain_addr.is_some(),
         core_addrs,
         node_id: manifest.node_id,
         mesh,
@@ -768,15 +779,4 @@ async fn wal_sync_loop(core: Rc<Core>) {
         glommio::timer::sleep(WAL_SYNC_INTERVAL).await;
         core.sync_wal().await;
     }
-}
-
-/// `advertise` (`HOST:PORT`) with its port replaced by `port`: the host
-/// the operator gave, the port of the listener the map lists.
-fn with_port(advertise: &str, port: u16) -> Result<String, ServerError> {
-    let host = advertise
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| ServerError::Setup(format!("--advertise {advertise:?} is not HOST:PORT")))?;
-    Ok(format!("{host}:{port}"))
 }

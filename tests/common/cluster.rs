@@ -93,7 +93,10 @@ pub fn start_node_env(
     );
     ClusterNode {
         child,
-        binary: word(&line, "binary=").expect("binary address"),
+        // With `--listen off`, the binary TLS address.
+        binary: word(&line, "binary=")
+            .or_else(|| word(&line, "binary-tls="))
+            .expect("binary address"),
         resp: word(&line, "resp=").expect("resp address"),
         http: word(&line, "http="),
         tls: word(&line, "binary-tls="),

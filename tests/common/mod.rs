@@ -34,7 +34,7 @@ pub fn block_on<T: 'static>(f: impl Future<Output = T> + 'static) -> T {
 pub fn config(dir: &Path, cores: usize) -> Config {
     Config {
         data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: "127.0.0.1:0".into(),
         cores: Some(cores),
         partitions: None,
         durability: Durability::Wal,
