@@ -100,7 +100,9 @@ fn every_cores_slow_requests_are_listed_newest_first() {
         "import redis\nr = redis.Redis(port={})\nr.get('key1')\nlog = r.slowlog_get(1)\nassert log[0]['command'] == b'GET key1', log\nassert r.slowlog_len() == 5\nassert r.slowlog_reset()\nprint('ok')\n",
         resp.port()
     ));
-    // SLOWLOG itself is not recorded.
+    // SLOWLOG itself is not recorded, nor a blocked pop's wait.
+    assert_eq!(int(c.cmd(&["SLOWLOG", "LEN"])), 0);
+    assert_eq!(c.cmd(&["BLPOP", "empty", "0.1"]), R::Nil);
     assert_eq!(int(c.cmd(&["SLOWLOG", "LEN"])), 0);
 }
 

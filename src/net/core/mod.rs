@@ -198,12 +198,16 @@ impl Core {
         out: &mut Vec<u8>,
         writes: &mut Writes,
     ) {
-        let timed = self.config.slowlog_slower_than.map(|t| (t, Instant::now()));
+        let timed = self
+            .config
+            .slowlog_slower_than
+            .filter(|_| slowlog_times(req))
+            .map(|t| (t, Instant::now()));
         let result = self.try_exec_local(req, id, out, writes).await;
         self.stats.request(result.is_ok());
         if let Some((limit, t0)) = timed {
             let micros = t0.elapsed().as_micros() as u64;
-            if micros >= limit && !matches!(req, Request::SlowLog { .. }) {
+            if micros >= limit {
                 self.slowlog
                     .record(self.config.slowlog_max_len, req, micros);
             }
@@ -698,6 +702,21 @@ impl Core {
     }
 
     // ---- group commit ------------------------------------------------------
+}
+
+/// Whether SLOWLOG times `req`: not the requests that wait by design (a
+/// blocked pop, a replica's long-polled PULL, a checkpoint's SYNC chunk,
+/// the cluster's own messages) and not SLOWLOG's own gathering, as Redis
+/// does not count a blocked client's wait.
+fn slowlog_times(req: &Request<'_>) -> bool {
+    !matches!(
+        req,
+        Request::BlockingPop { .. }
+            | Request::Pull { .. }
+            | Request::Sync { .. }
+            | Request::Cluster { .. }
+            | Request::SlowLog { .. }
+    )
 }
 
 /// Whether a request writes (refused on a replica or a fenced node), from
