@@ -1,7 +1,8 @@
 //! CLIENT LIST and CLIENT KILL over every core (docs/redis-compat.md) on
 //! the real binary: connections on both cores (binary ones pinned through
 //! each core's own port) are listed and killed wherever the command runs;
-//! filters and errors answer as redis-server 7.0 does.
+//! filters and errors answer as redis-server 7.0 does. CLIENT REPLY drops
+//! exactly the replies redis-server drops.
 
 mod common;
 
@@ -249,4 +250,52 @@ fn kill_reaches_a_client_the_node_is_blocked_writing_to() {
         "{total} bytes: every reply was sent"
     );
     assert_eq!(c.cmd(&["STRLEN", "big"]), R::Int(8 << 20));
+}
+
+/// The bytes a server answers to `script` (inline commands, one per line),
+/// read until the reply of a final `ECHO end-of-script`.
+fn raw_replies(addr: SocketAddr, script: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("{script}ECHO end-of-script\r\n").as_bytes())
+        .unwrap();
+    let marker = b"$13\r\nend-of-script\r\n";
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !got.ends_with(marker) {
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&b[..n]);
+    }
+    got
+}
+
+/// CLIENT REPLY OFF, ON and SKIP, in pipelines that mix local commands,
+/// other cores' keys, connection commands, errors, MULTI and RESET: the
+/// same bytes as redis-server, with replies dropped exactly where its are.
+#[test]
+fn client_reply_drops_what_redis_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(&dir.path().join("d"), &["--cores", "2"]).unwrap();
+    let (_redis, raddr) = common::redis_server::redis_server();
+    let scripts = [
+        "CLIENT REPLY SKIP\r\nCLIENT REPLY SKIP\r\nPING a\r\nPING b\r\nCLIENT REPLY OFF\r\nPING c\r\n\
+         CLIENT REPLY FOO\r\nCLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nPING d\r\nCLIENT REPLY\r\n\
+         CLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\n",
+        // Writes to keys on both cores while off: they apply, silently.
+        "DEL k1 k2 k3 k4\r\nCLIENT REPLY OFF\r\nSET k1 a\r\nSET k2 b\r\nINCR k3\r\nHSET k4 f v\r\n\
+         GET k1\r\nNOSUCHCOMMAND\r\nCLIENT REPLY ON\r\nMGET k1 k2 k3\r\nCLIENT REPLY SKIP\r\n\
+         HGET k4 f\r\nHGET k4 f\r\n",
+        "CLIENT REPLY SKIP\r\nMULTI\r\nINCR k5\r\nEXEC\r\nCLIENT REPLY SKIP\r\nCLIENT ID\r\n\
+         CLIENT REPLY OFF\r\nRESET\r\nPING after-reset\r\nGET k5\r\n",
+    ];
+    for script in scripts {
+        let ours = raw_replies(p.resp.unwrap(), script);
+        let theirs = raw_replies(raddr, script);
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs),
+            "{script}"
+        );
+    }
 }

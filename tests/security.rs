@@ -285,6 +285,26 @@ fn key_permissions_follow_redis_key_specs() {
             compared += 1;
         }
     }
+    // Commands whose key access depends on their arguments.
+    for probe in [
+        "bitfield r1 get u8 0",
+        "bitfield r1 overflow sat get u8 0",
+        "bitfield r1 set u8 0 1",
+        "bitfield b1 incrby u8 0 1",
+        "bitfield w1 get u8 0",
+        "bitfield w1 set u8 0 1",
+        "bitfield r1 get u8",
+        "bitfield_ro r1 get u8 0",
+        "copy r1 w1",
+        "copy w1 r1",
+        "bitop and w1 r1 b1",
+        "set r1 v get",
+        "set w1 v",
+    ] {
+        let mut w: Vec<&str> = vec!["ACL", "DRYRUN", "u"];
+        w.extend(probe.split(' '));
+        assert_eq!(ours.cmd(&w), theirs.cmd(&w), "{w:?}");
+    }
     assert!(compared > 400, "only {compared} probes");
 }
 

@@ -1,9 +1,9 @@
 //! Keys of any type and strings: TYPE, DEL, UNLINK, EXISTS, EXPIRE,
 //! PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL, PERSIST, RENAME,
-//! RENAMENX, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
+//! RENAMENX, COPY, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
 //! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX (keys in one slot),
 //! INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE,
-//! SETRANGE: their apply (the parse: `proto::args::keys`), and the string
+//! SETRANGE, LCS: their apply (the parse: `proto::args::keys`), and the string
 //! operations the binary fast opcodes share with them.
 
 use super::{CmdError, CmdResult, Value};
@@ -185,7 +185,7 @@ fn too_long() -> CmdError {
 }
 
 /// The string at `key` and its expiry (empty and none when absent).
-fn string_and_expiry(t: &Tx<'_>, key: &[u8]) -> Result<(Vec<u8>, u64), Error> {
+pub(super) fn string_and_expiry(t: &Tx<'_>, key: &[u8]) -> Result<(Vec<u8>, u64), Error> {
     Ok(match t.get_string(key)? {
         None => (Vec::new(), 0),
         Some((m, v)) => (v, m.expire_at_ms),
@@ -242,6 +242,10 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
             })
         }
         KeyCmd::Persist(key) => Value::Int(persist_key(t, key)? as i64),
+        KeyCmd::Copy { from, to, replace } => {
+            t.writable()?;
+            Value::Int(t.copy(from, to, replace)? as i64)
+        }
         KeyCmd::Rename { from, to, nx } => {
             t.writable()?;
             let done = t.rename(from, to, nx)?;
@@ -386,6 +390,20 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
             t.writable()?;
             t.put_string(key, &v, at);
             Value::Int(v.len() as i64)
+        }
+        KeyCmd::Lcs { a, b, ref opts } => {
+            let read = |key| {
+                t.with_live(key, |v| match v {
+                    Some((m, _)) if m.vtype != ValueType::String => None,
+                    v => Some(v.map(|(_, body)| body.to_vec()).unwrap_or_default()),
+                })
+            };
+            let (Some(x), Some(y)) = (read(a)?, read(b)?) else {
+                return Err(CmdError::Wire(bad(
+                    "The specified keys must contain string values",
+                )));
+            };
+            return super::lcs::lcs(&x, &y, opts.as_ref().map_err(|e| e.clone())?);
         }
     })
 }

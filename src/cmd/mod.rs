@@ -12,8 +12,10 @@
 //! frames, RESP in its own syntax; `tessera cli` and the Rust client build
 //! the argument vectors.
 
+pub mod bits;
 pub mod hash;
 pub mod keys;
+pub mod lcs;
 pub mod list;
 pub mod set;
 pub mod zset;
@@ -106,6 +108,7 @@ pub fn apply(
         Named::Set(c) => set::apply(tx, c),
         Named::ZSet(c) => zset::apply(tx, c),
         Named::List(c) => list::apply(tx, c),
+        Named::Bits(c) => bits::apply(tx, c),
     }?;
     Ok((tx.version_of(first)?, value))
 }

@@ -439,6 +439,28 @@ impl<'p> Tx<'p> {
         if only_if_absent && self.load(to)?.is_some() {
             return Ok(false);
         }
+        self.write_copy(from, meta, &body, to)?;
+        self.delete(Cf::Meta, raw_key(self.slot, from));
+        Ok(true)
+    }
+
+    /// COPY within the slot: `to` gets `from`'s value and expiry (a
+    /// collection's members copied under a new generation, O(N)).
+    /// `Ok(false)` when `from` is missing, or `to` exists and not `replace`.
+    pub fn copy(&mut self, from: &[u8], to: &[u8], replace: bool) -> Result<bool, Error> {
+        let Some((meta, body)) = self.load(from)? else {
+            return Ok(false);
+        };
+        if !replace && self.load(to)?.is_some() {
+            return Ok(false);
+        }
+        self.write_copy(from, meta, &body, to)?;
+        Ok(true)
+    }
+
+    /// Writes the record of `from` (`meta`, `body`) under `to` with a new
+    /// version; a collection's members are copied under a new generation.
+    fn write_copy(&mut self, from: &[u8], meta: Meta, body: &[u8], to: &[u8]) -> Result<(), Error> {
         let mut new = meta;
         new.version = self.next_version();
         if meta.vtype != ValueType::String {
@@ -446,20 +468,19 @@ impl<'p> Tx<'p> {
             let old_prefix = subkey::prefix(self.slot, from, meta.generation);
             let new_prefix = subkey::prefix(self.slot, to, new.generation);
             let hi = subkey::end_of(&old_prefix);
-            let mut moved = Vec::new();
+            let mut copied = Vec::new();
             self.range(&old_prefix, &hi, false, &mut |k, v| {
-                moved.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
+                copied.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
                 Ok(true)
             })?;
-            for (rest, v) in moved {
+            for (rest, v) in copied {
                 let mut k = new_prefix.clone();
                 k.extend_from_slice(&rest);
                 self.put(Cf::Sub, k, v);
             }
         }
-        self.store(to, &new, &body);
-        self.delete(Cf::Meta, raw_key(self.slot, from));
-        Ok(true)
+        self.store(to, &new, body);
+        Ok(())
     }
 
     // ---- collections -----------------------------------------------------------

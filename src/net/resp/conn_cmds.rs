@@ -1,5 +1,5 @@
 //! The RESP connection's own commands: QUIT, RESET, MULTI/EXEC/DISCARD,
-//! WATCH/UNWATCH, HELLO, CLIENT, KEYS, RANDOMKEY, SCAN with TYPE, and
+//! WATCH/UNWATCH, HELLO, CLIENT (and CLIENT REPLY's state), KEYS, RANDOMKEY, SCAN with TYPE, and
 //! (P)SUBSCRIBE/(P)UNSUBSCRIBE.
 
 use std::rc::Rc;
@@ -48,6 +48,7 @@ pub(super) async fn conn_command(
             return true;
         }
         ConnCmd::Reset => {
+            st.replies = Replies::reset();
             core.waiters().forget(st.id);
             st.channels.clear();
             st.patterns.clear();
@@ -384,6 +385,49 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     }
 }
 
+/// CLIENT REPLY: OFF drops every reply until ON, SKIP the next command's.
+/// Pub/sub messages still arrive (as in Redis 7.2).
+#[derive(Debug, Default)]
+pub(super) struct Replies {
+    off: bool,
+    skip_next: bool,
+    /// The command that ran turned replies back on (CLIENT REPLY ON,
+    /// RESET): it answers although it started muted.
+    back_on: bool,
+}
+
+impl Replies {
+    /// Whether the reply of the command about to run is dropped.
+    pub(super) fn mute_next(&mut self) -> bool {
+        self.back_on = false;
+        self.off || std::mem::take(&mut self.skip_next)
+    }
+
+    /// Whether a muted connection command's reply goes out after all.
+    pub(super) fn back_on(&self) -> bool {
+        self.back_on
+    }
+
+    /// After RESET: replies on.
+    fn reset() -> Replies {
+        Replies {
+            back_on: true,
+            ..Replies::default()
+        }
+    }
+
+    /// CLIENT REPLY ON|OFF|SKIP; whether it answers (only ON does).
+    fn set(&mut self, mode: &[u8]) -> Result<bool, WireError> {
+        match mode.to_ascii_lowercase().as_slice() {
+            b"on" => *self = Replies::reset(),
+            b"off" => self.off = true,
+            b"skip" => self.skip_next = !self.off,
+            _ => return Err(bad("syntax error")),
+        }
+        Ok(self.back_on)
+    }
+}
+
 /// PING and ECHO queued inside MULTI: their reply at EXEC (`Some(Ok)`), a
 /// wrong argument count (`Some(Err)`: the transaction fails at once, where
 /// Redis answers the error inside EXEC's array), or `None` for any other
@@ -436,6 +480,11 @@ pub(super) async fn client(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>, a
             }
         }
         b"getname" => resp::encode(out, &Value::opt(st.name.clone()), r3),
+        b"reply" if args.len() == 3 => match st.replies.set(args[2]) {
+            Ok(true) => resp::encode(out, &Value::ok(), r3),
+            Ok(false) => {}
+            Err(e) => resp::encode_error(out, &e),
+        },
         b"setinfo" | b"no-evict" | b"no-touch" => resp::encode(out, &Value::ok(), r3),
         b"info" => {
             st.last_cmd = "client|info".into();
@@ -452,7 +501,7 @@ pub(super) async fn client(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>, a
         _ => resp::encode_error(
             out,
             &bad(format!(
-                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, KILL, SETINFO)",
+                "unknown subcommand or wrong number of arguments for 'client|{}' (Tessera supports ID, SETNAME, GETNAME, INFO, LIST, KILL, REPLY, SETINFO)",
                 String::from_utf8_lossy(&sub)
             )),
         ),

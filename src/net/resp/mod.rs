@@ -79,6 +79,7 @@ struct State {
     session: Session,
     /// What CLIENT LIST shows of this connection (`net::clients`).
     entry: Rc<ClientEntry>,
+    replies: conn_cmds::Replies,
 }
 
 impl State {
@@ -146,6 +147,10 @@ struct Pending {
     next_id: u32,
     /// `Item::Run` entries in `items` (frames waiting to run).
     runs: usize,
+    /// Whether each item's reply is dropped (CLIENT REPLY), and whether the
+    /// command being planned is.
+    muted: Vec<bool>,
+    mute: bool,
     local: Vec<u8>,
     writes: Writes,
     /// When the first local command of this batch ran (for the metrics).
@@ -169,7 +174,12 @@ enum Item {
 
 impl Pending {
     fn ready(&mut self, bytes: Vec<u8>) {
-        self.items.push(Item::Ready(bytes));
+        self.push(Item::Ready(bytes));
+    }
+
+    fn push(&mut self, item: Item) {
+        self.items.push(item);
+        self.muted.push(self.mute);
     }
 
     /// Queues `req`, or runs it now when this core owns its key and nothing
@@ -180,7 +190,7 @@ impl Pending {
             self.started.get_or_insert_with(Instant::now);
             core.exec_local(req, 0, &mut self.local, &mut self.writes)
                 .await;
-            self.items.push(Item::Local {
+            self.push(Item::Local {
                 shape,
                 op: req.opcode() as u8,
                 start,
@@ -193,13 +203,14 @@ impl Pending {
         self.next_id += 1;
         self.runs += 1;
         req.encode(self.next_id, &mut self.frames);
-        self.items.push(Item::Run(shape));
+        self.push(Item::Run(shape));
     }
 
     /// Forgets the batch (its local commands have run).
     fn clear(&mut self) {
         self.frames.clear();
         self.items.clear();
+        self.muted.clear();
         self.next_id = 0;
         self.runs = 0;
         self.local.clear();
@@ -311,10 +322,11 @@ async fn settle(
     }
     let took = p.started.map(|t0| t0.elapsed()).unwrap_or_default();
     let mut replies = replies.into_iter();
-    for item in p.items.drain(..) {
+    for (item, muted) in p.items.drain(..).zip(p.muted.drain(..)) {
+        let mark = out.len();
         let (shape, converted) = match item {
             Item::Ready(b) => {
-                out.extend_from_slice(&b);
+                out.extend_from_slice(if muted { &[] } else { &b[..] });
                 continue;
             }
             Item::Run(shape) => {
@@ -361,6 +373,9 @@ async fn settle(
             }
             Ok(v) => resp::encode(out, &v, st.resp3),
             Err(e) => resp::encode_error(out, &e),
+        }
+        if muted {
+            out.truncate(mark);
         }
     }
     p.clear();
@@ -446,6 +461,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         asking: false,
         session,
         entry: listed.entry.clone(),
+        replies: Default::default(),
     };
     let max_bulk = core.config().proto_max_bulk_len;
     let max_query = core.config().client_query_buffer_limit;
@@ -625,6 +641,7 @@ async fn handle(
     words: &[&[u8]],
 ) -> bool {
     let mut args: Vec<&[u8]> = words.to_vec();
+    p.mute = st.replies.mute_next();
     st.last_cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
     // HSCAN/SSCAN/ZSCAN take integer cursors here; the storage takes the
     // member cursor each one stands for.
@@ -759,7 +776,12 @@ async fn handle(
         Plan::Conn(c) => {
             // Connection commands see every earlier reply first.
             settle(core, p, st, out, None).await;
-            return conn_command(core, st, out, c, &args).await;
+            let mark = out.len();
+            let close = conn_command(core, st, out, c, &args).await;
+            if p.mute && !st.replies.back_on() {
+                out.truncate(mark);
+            }
+            return close;
         }
     }
     false

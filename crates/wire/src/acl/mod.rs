@@ -6,7 +6,7 @@
 //! commands a user may run are a bit set over the table's rows and
 //! subcommands, categories come from `Command::acl_categories`, and keys
 //! from `Command::key_positions` with the read/write needs the table's
-//! `NOACCESS` and `DEST_FIRST` flags give (Redis's key specs). Everything
+//! `NOACCESS`, `DEST_FIRST` and `SOURCE_FIRST` flags give (Redis's key specs). Everything
 //! here is pure; the server keeps the users and the ACL file.
 
 mod rules;
@@ -329,12 +329,38 @@ fn key_needs(cmd: &Command, args: &[&[u8]], n: usize) -> (bool, bool) {
     if cmd.has(flag::DEST_FIRST) {
         return (n > 0, n == 0);
     }
+    if cmd.has(flag::SOURCE_FIRST) {
+        return (n == 0, n > 0);
+    }
     // SET reads its key only with GET (Redis's variable key flags).
     if cmd.name == "set" {
         let get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
         return (get, true);
     }
+    // BITFIELD writes only with SET or INCRBY (Redis's bitfieldGetKeys,
+    // which also counts a malformed argument list as a write).
+    if cmd.name == "bitfield" {
+        return (true, !bitfield_reads_only(args));
+    }
     (!cmd.has(flag::NOACCESS), write)
+}
+
+/// Whether BITFIELD's arguments (`args[0]` the name) hold only GETs and
+/// OVERFLOWs, well formed.
+fn bitfield_reads_only(args: &[&[u8]]) -> bool {
+    let mut i = 2;
+    while i < args.len() {
+        let left = args.len() - i - 1;
+        let w = args[i];
+        if w.eq_ignore_ascii_case(b"get") && left >= 2 {
+            i += 3;
+        } else if w.eq_ignore_ascii_case(b"overflow") && left >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// The channels a command names, each with whether it is a pattern taken

@@ -1,8 +1,8 @@
 //! Keys of any type and strings: TYPE, DEL, UNLINK, EXISTS, EXPIRE,
 //! PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL, PERSIST, RENAME,
-//! RENAMENX, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
+//! RENAMENX, COPY, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
 //! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX, INCR, INCRBY, DECR,
-//! DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE, SETRANGE.
+//! DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE, SETRANGE, LCS.
 
 use super::{bad, not_named, syntax, Args, WordPairs};
 use crate::codes::{ErrorCode, WireError};
@@ -54,6 +54,12 @@ pub enum KeyCmd<'a> {
         from: Key<'a>,
         to: Key<'a>,
         nx: bool,
+    },
+    /// COPY source destination [DB 0] [REPLACE]: one database, so DB names 0.
+    Copy {
+        from: Key<'a>,
+        to: Key<'a>,
+        replace: bool,
     },
     Get(Key<'a>),
     Set {
@@ -110,6 +116,47 @@ pub enum KeyCmd<'a> {
         offset: usize,
         piece: &'a [u8],
     },
+    /// LCS: the options parse after the keys are read, as in Redis.
+    Lcs {
+        a: Key<'a>,
+        b: Key<'a>,
+        opts: Result<LcsOpts, WireError>,
+    },
+}
+
+/// What LCS answers: the common string, its length (LEN), or the matching
+/// ranges (IDX, with MINMATCHLEN and WITHMATCHLEN).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LcsOpts {
+    pub len: bool,
+    pub idx: bool,
+    pub min_match_len: u64,
+    pub with_match_len: bool,
+}
+
+impl LcsOpts {
+    fn parse(a: &mut Args<'_>) -> Result<LcsOpts, WireError> {
+        let mut o = LcsOpts::default();
+        while a.left() > 0 {
+            if a.eat("idx") {
+                o.idx = true;
+            } else if a.eat("len") {
+                o.len = true;
+            } else if a.eat("withmatchlen") {
+                o.with_match_len = true;
+            } else if a.left() > 1 && a.eat("minmatchlen") {
+                o.min_match_len = a.int()?.max(0) as u64;
+            } else {
+                return Err(syntax());
+            }
+        }
+        if o.idx && o.len {
+            return Err(bad(
+                "If you want both the length and indexes, please just use IDX.",
+            ));
+        }
+        Ok(o)
+    }
 }
 
 impl<'a> KeyCmd<'a> {
@@ -133,6 +180,7 @@ impl<'a> KeyCmd<'a> {
                 to: a.word()?,
                 nx: name == "renamenx",
             },
+            "copy" => copy(a)?,
             "get" => KeyCmd::Get(a.word()?),
             "set" => {
                 let (key, value) = (a.word()?, a.word()?);
@@ -193,6 +241,11 @@ impl<'a> KeyCmd<'a> {
                 let offset = usize::try_from(offset).map_err(|_| bad("offset is out of range"))?;
                 KeyCmd::SetRange { key, offset, piece }
             }
+            "lcs" => KeyCmd::Lcs {
+                a: a.word()?,
+                b: a.word()?,
+                opts: LcsOpts::parse(a),
+            },
             _ => return Err(not_named(name)),
         })
     }
@@ -235,6 +288,32 @@ fn expire<'a>(a: &mut Args<'a>, unit_ms: i64, absolute: bool) -> Result<KeyCmd<'
         absolute,
         cond,
     })
+}
+
+/// COPY's options, with Redis's errors: one database exists, so `DB n`
+/// other than 0 is out of range (as SELECT n is).
+fn copy<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
+    let (from, to) = (a.word()?, a.word()?);
+    let mut replace = false;
+    while a.left() > 0 {
+        if a.eat("replace") {
+            replace = true;
+        } else if a.left() > 1 && a.eat("db") {
+            let db = a.int()?;
+            if i32::try_from(db).is_err() {
+                return Err(WireError::of(ErrorCode::NotInteger));
+            }
+            if db != 0 {
+                return Err(bad("DB index is out of range"));
+            }
+        } else {
+            return Err(syntax());
+        }
+    }
+    if from == to {
+        return Err(bad("source and destination objects are the same"));
+    }
+    Ok(KeyCmd::Copy { from, to, replace })
 }
 
 fn setex<'a>(a: &mut Args<'a>, unit_ms: u64, name: &str) -> Result<KeyCmd<'a>, WireError> {

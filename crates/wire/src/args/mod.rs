@@ -4,7 +4,7 @@
 //! arrives as an argument vector: in RESP, in the binary protocol's COMMAND
 //! and BATCH frames, over HTTP, or from `tessera cli`. [`parse`] turns the
 //! vector into the command's typed arguments, one enum per command family
-//! (`keys`, `hash`, `set`, `zset`, `list`); the server applies them to a
+//! (`keys`, `hash`, `set`, `zset`, `list`, `bits`); the server applies them to a
 //! storage transaction (its `cmd` module) and answers a typed
 //! [`Value`](crate::value::Value), which each protocol encodes.
 //!
@@ -12,6 +12,7 @@
 //! command table's business (`table`, flag `STORED`): [`parse`] takes the
 //! row the table found, so the arity is already checked.
 
+pub mod bits;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -31,6 +32,7 @@ pub enum Named<'a> {
     Set(set::SetCmd<'a>),
     ZSet(zset::ZSetCmd<'a>),
     List(list::ListCmd<'a>),
+    Bits(bits::BitCmd<'a>),
 }
 
 /// Parses `args` (the name first) as the command of `row`, a row of the
@@ -48,6 +50,7 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
         Group::Set => Named::Set(set::SetCmd::parse(name, a)?),
         Group::SortedSet => Named::ZSet(zset::ZSetCmd::parse(name, a)?),
         Group::List => Named::List(list::ListCmd::parse(name, a)?),
+        Group::Bitmap => Named::Bits(bits::BitCmd::parse(name, a)?),
         _ => return Err(not_named(name)),
     })
 }

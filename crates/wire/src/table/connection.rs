@@ -25,6 +25,7 @@ const CLIENT_SUBS: &[Command] = &[
     c(G, "client|setname", 3, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.6.9", "Set the current connection name").reply(Reply::Status),
     c(G, "client|getname", 2, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "2.6.9", "Get the current connection name").reply(Reply::BulkOrNil),
     c(G, "client|no-evict", 3, ADMIN | LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "7.0.0", "Set client eviction mode for the current connection").reply(Reply::Status),
+    c(G, "client|reply", 3, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "3.2.0", "Instruct the server whether to reply to commands").reply(Reply::Status),
     c(G, "client|no-touch", 3, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys").reply(Reply::Status),
     c(G, "client|setinfo", 4, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "7.2.0", "Set client or connection specific info").reply(Reply::Status),
     c(G, "client|info", 2, LOADING | NOSCRIPT | STALE, NONE, acl::CONNECTION, "6.2.0", "Returns information about the current client connection.").reply(Reply::Bulk).tips(&["nondeterministic_output"]),

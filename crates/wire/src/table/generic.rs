@@ -8,6 +8,7 @@ const G: Group = Group::Generic;
 
 #[rustfmt::skip]
 pub(super) const COMMANDS: &[Command] = &[
+    c(G, "copy", -3, DENYOOM | WRITE | STORED | SOURCE_FIRST, k(1, 2, 1), acl::KEYSPACE, "6.2.0", "Copy a key").reply(Reply::Int),
     c(G, "del", -2, WRITE | STORED | NOACCESS, k(1, -1, 1), acl::KEYSPACE, "1.0.0", "Delete a key").reply(Reply::Int).resp(Planner::Del).tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
     c(G, "exists", -2, FAST | READONLY | STORED | NOACCESS, k(1, -1, 1), acl::KEYSPACE, "1.0.0", "Determine if a key exists").reply(Reply::Int).resp(Planner::Exists).tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
     c(G, "expire", -3, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "1.0.0", "Set a key's time to live in seconds").reply(Reply::Int),

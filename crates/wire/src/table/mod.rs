@@ -13,6 +13,7 @@
 //! The rows live in one file per Redis group (`string.rs`, `hash.rs`, ...);
 //! `tessera.rs` holds the binary-only opcodes.
 
+mod bitmap;
 mod cluster;
 mod connection;
 mod generic;
@@ -87,6 +88,9 @@ pub mod flag {
     /// Tessera (from Redis's key specs): the first key is only written
     /// (the *STORE commands' destination) and the others only read.
     pub const DEST_FIRST: u32 = 1 << 27;
+    /// Tessera (from Redis's key specs): the first key is only read and
+    /// the second only written (COPY).
+    pub const SOURCE_FIRST: u32 = 1 << 28;
 }
 
 /// ACL categories a row names explicitly. `@write`, `@read`, `@admin`,
@@ -109,9 +113,9 @@ pub mod acl {
     pub const DANGEROUS: u32 = 1 << 13;
     pub const CONNECTION: u32 = 1 << 14;
     pub const TRANSACTION: u32 = 1 << 15;
+    pub const BITMAP: u32 = 1 << 16;
     /// Redis's categories of types Tessera does not have yet: no command
     /// carries them, but ACL rules may name them.
-    pub const BITMAP: u32 = 1 << 16;
     pub const HYPERLOGLOG: u32 = 1 << 17;
     pub const GEO: u32 = 1 << 18;
     pub const STREAM: u32 = 1 << 19;
@@ -144,8 +148,8 @@ pub mod acl {
     pub fn by_name(name: &str) -> Option<u32> {
         ORDERED.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
     }
-    /// The names of the first sixteen bits, in bit order.
-    pub const NAMES: [&str; 16] = [
+    /// The names of the bits, in bit order.
+    pub const NAMES: [&str; 21] = [
         "keyspace",
         "read",
         "write",
@@ -162,6 +166,11 @@ pub mod acl {
         "dangerous",
         "connection",
         "transaction",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "scripting",
     ];
 }
 
@@ -209,6 +218,7 @@ pub enum Group {
     Set,
     SortedSet,
     List,
+    Bitmap,
     PubSub,
     Transactions,
     Connection,
@@ -227,6 +237,7 @@ impl Group {
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
             Group::List => "list",
+            Group::Bitmap => "bitmap",
             Group::PubSub => "pubsub",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
@@ -564,6 +575,7 @@ impl Command {
 /// Every row of every group file.
 fn rows() -> impl Iterator<Item = &'static Command> {
     [
+        bitmap::COMMANDS,
         cluster::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,
@@ -695,104 +707,4 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_are_consistent() {
-        let mut names = std::collections::HashSet::new();
-        for c in rows() {
-            assert!(names.insert(c.name), "{} is declared twice", c.name);
-            assert_eq!(c.name, c.name.to_ascii_lowercase());
-            assert!(c.arity != 0, "{}", c.name);
-            assert!(!c.summary.is_empty() && !c.since.is_empty(), "{}", c.name);
-            assert!(
-                !(c.has(flag::WRITE) && c.has(flag::READONLY)),
-                "{} is write and readonly",
-                c.name
-            );
-            assert!(c.reply.is_some(), "{} declares no reply shape", c.name);
-            assert_eq!(
-                c.has(flag::BINARY_ONLY),
-                c.reply == Some(Reply::Binary),
-                "{}: binary-only rows, and only they, answer binary bodies",
-                c.name
-            );
-            for s in c.subcommands {
-                assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
-                assert!(s.reply.is_some(), "{} declares no reply shape", s.name);
-            }
-            if c.has(flag::BINARY_ONLY) {
-                assert_eq!(c.exec, Exec::Binary, "{}", c.name);
-            }
-            if c.has(flag::STORED) {
-                assert_ne!(c.keys, Keys::None, "{} is stored but names no key", c.name);
-            }
-        }
-    }
-
-    #[test]
-    fn every_opcode_has_its_row() {
-        for b in 0..=255u8 {
-            if let Ok(op) = Opcode::try_from(b) {
-                if !matches!(op, Opcode::Command | Opcode::Batch) {
-                    assert!(by_opcode(op).is_some(), "{op:?} has no row");
-                }
-            }
-        }
-        assert!(by_opcode(Opcode::Set).unwrap().is_write());
-        assert!(!by_opcode(Opcode::Get).unwrap().is_write());
-    }
-
-    #[test]
-    fn keys_by_position_and_by_count() {
-        let mset = get(b"MSET").unwrap();
-        assert_eq!(
-            mset.keys_of(&[b"mset", b"a", b"1", b"b", b"2"]).unwrap(),
-            vec![&b"a"[..], b"b"]
-        );
-        let blpop = get(b"blpop").unwrap();
-        assert_eq!(
-            blpop.keys_of(&[b"blpop", b"a", b"b", b"0"]).unwrap(),
-            vec![&b"a"[..], b"b"]
-        );
-        let zu = get(b"zunionstore").unwrap();
-        assert_eq!(
-            zu.keys_of(&[
-                b"zunionstore",
-                b"d",
-                b"2",
-                b"a",
-                b"b",
-                b"WEIGHTS",
-                b"1",
-                b"2"
-            ])
-            .unwrap(),
-            vec![&b"d"[..], b"a", b"b"]
-        );
-        assert!(zu
-            .keys_of(&[b"zunionstore", b"d", b"3", b"a", b"b"])
-            .is_err());
-        assert!(zu.keys_of(&[b"zunionstore", b"d", b"x", b"a"]).is_err());
-        assert!(zu.keys_of(&[b"zunionstore", b"d", b"0", b"a"]).is_err());
-        assert_eq!(zu.legacy_keys(), (1, 1, 1));
-        let z = get(b"zunion").unwrap();
-        assert_eq!(
-            z.keys_of(&[b"zunion", b"1", b"a"]).unwrap(),
-            vec![&b"a"[..]]
-        );
-        assert_eq!(z.legacy_keys(), (0, 0, 0));
-    }
-
-    #[test]
-    fn lookup_checks_arity_and_names() {
-        assert!(lookup(&[b"HSET", b"k"]).is_err());
-        assert_eq!(
-            lookup(&[b"nosuch"]).unwrap_err().code,
-            ErrorCode::UnknownCommand
-        );
-        assert_eq!(lookup(&[b"hset", b"k", b"f", b"v"]).unwrap().name, "hset");
-        assert!(get(&[b'a'; 40]).is_none());
-    }
-}
+mod tests;

@@ -19,6 +19,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "incr", 2, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::STRING, "1.0.0", "Increment the integer value of a key by one").reply(Reply::Int).resp(Planner::Incr),
     c(G, "incrby", 3, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::STRING, "1.0.0", "Increment the integer value of a key by the given amount").reply(Reply::Int).resp(Planner::IncrBy),
     c(G, "incrbyfloat", 3, DENYOOM | FAST | WRITE | STORED, k(1, 1, 1), acl::STRING, "2.6.0", "Increment the float value of a key by the given amount").reply(Reply::Bulk),
+    c(G, "lcs", -3, READONLY | STORED, k(1, 2, 1), acl::STRING, "7.0.0", "Find longest common substring").reply(Reply::Varies),
     c(G, "mget", -2, FAST | READONLY | STORED, k(1, -1, 1), acl::STRING, "1.0.0", "Get the values of all the given keys").reply(Reply::Array).resp(Planner::MGet).tips(&["request_policy:multi_shard"]),
     c(G, "mset", -3, DENYOOM | WRITE | STORED | NOACCESS, k(1, -1, 2), acl::STRING, "1.0.1", "Set multiple keys to multiple values").reply(Reply::Status).resp(Planner::MSet).tips(&["request_policy:multi_shard", "response_policy:all_succeeded"]),
     c(G, "msetnx", -3, DENYOOM | WRITE | STORED | NOACCESS, k(1, -1, 2), acl::STRING, "1.0.1", "Set multiple keys to multiple values, only if none of the keys exist").reply(Reply::Int).tips(&["request_policy:multi_shard", "response_policy:agg_min"]),
