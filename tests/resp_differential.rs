@@ -47,7 +47,7 @@ fn random_command(g: &mut Gen) -> Vec<String> {
     let i = g.int(-4, 4);
     let j = g.int(-4, 4);
     let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match g.below(77) {
+    match g.below(78) {
         0 => w(&["SET", &k, &m]),
         1 => w(&["GET", &k]),
         2 => w(&["INCR", &k]),
@@ -147,6 +147,33 @@ fn random_command(g: &mut Gen) -> Vec<String> {
             _ => w(&["ZRANGEBYLEX", "{k}lex", "-", &format!("[{m}")]),
         },
         74 => w(&["ZREMRANGEBYSCORE", &k, &score, "+inf"]),
+        76 => match g.below(5) {
+            0 => w(&["ZRANGESTORE", &k2, &k, &i, &j]),
+            1 => w(&[
+                "ZRANGESTORE",
+                &k2,
+                &k,
+                "-inf",
+                &score,
+                "BYSCORE",
+                "LIMIT",
+                "0",
+                "2",
+            ]),
+            2 => w(&["ZRANGESTORE", &k2, &k, &score, "-inf", "BYSCORE", "REV"]),
+            3 => w(&[
+                "ZRANGESTORE",
+                &k2,
+                &k,
+                "0",
+                "-1",
+                "BYSCORE",
+                "LIMIT",
+                "-1",
+                "1",
+            ]),
+            _ => w(&["ZRANGE", &k, "0", "-1", "BYSCORE", "LIMIT", "-1", "1"]),
+        },
         75 => match g.below(3) {
             0 => w(&["COPY", &k, &k2]),
             1 => w(&["COPY", &k, &k2, "REPLACE"]),

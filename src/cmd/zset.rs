@@ -114,12 +114,23 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
             }
             Some((r, _)) => Value::Int(r as i64),
         },
-        ZSetCmd::Range { range: None, .. } => Value::Array(Vec::new()),
+        // A negative LIMIT offset selects nothing, of a sorted set.
+        ZSetCmd::Range {
+            key, range: None, ..
+        } => t.zcard(key).map(|_| Value::Array(Vec::new()))?,
         ZSetCmd::Range {
             key,
             range: Some(r),
             with_scores,
         } => scored(t.zrange(key, &zrange(r))?, with_scores),
+        ZSetCmd::RangeStore { dest, src, range } => {
+            let items = match range {
+                // The source's type is checked all the same.
+                None => t.zcard(src).map(|_| Vec::new())?,
+                Some(r) => t.zrange(src, &zrange(r))?,
+            };
+            Value::Int(t.zstore(dest, &items)? as i64)
+        }
         ZSetCmd::RemRange { key, by } => Value::Int(t.zremrange(key, range_by(by))? as i64),
         ZSetCmd::Pop { key, count, max } => scored(t.zpop(key, count, max)?, true),
         ZSetCmd::Scan { key, ref scan } => {

@@ -602,6 +602,13 @@ impl Tx<'_> {
     ) -> Result<u64, Error> {
         self.writable()?;
         let items = self.zcombine(op, keys, weights, agg)?;
+        self.zstore(dest, &items)
+    }
+
+    /// Replaces `dest` (of any type) with the sorted set of `items`, or
+    /// deletes it when there are none (the *STORE commands); their count.
+    pub fn zstore(&mut self, dest: &[u8], items: &[(Vec<u8>, f64)]) -> Result<u64, Error> {
+        self.writable()?;
         self.remove(dest)?;
         if items.is_empty() {
             return Ok(0);

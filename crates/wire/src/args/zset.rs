@@ -118,6 +118,12 @@ pub enum ZSetCmd<'a> {
         range: Option<ZRange<'a>>,
         with_scores: bool,
     },
+    /// ZRANGESTORE: ZRANGE's selection of `src` stored in `dest`.
+    RangeStore {
+        dest: Key<'a>,
+        src: Key<'a>,
+        range: Option<ZRange<'a>>,
+    },
     RemRange {
         key: Key<'a>,
         by: RangeBy<'a>,
@@ -224,7 +230,18 @@ impl<'a> ZSetCmd<'a> {
                     with_score,
                 }
             }
-            "zrange" => zrange(key, a)?,
+            "zrange" => zrange(key, a, false)?,
+            // `key` is the destination here.
+            "zrangestore" => match zrange(a.word()?, a, true)? {
+                ZSetCmd::Range {
+                    key: src, range, ..
+                } => ZSetCmd::RangeStore {
+                    dest: key,
+                    src,
+                    range,
+                },
+                _ => return Err(syntax()),
+            },
             "zrevrange" => zrange_old(key, a, Kind::Rank, true)?,
             "zrangebyscore" => zrange_old(key, a, Kind::Score, false)?,
             "zrevrangebyscore" => zrange_old(key, a, Kind::Score, true)?,
@@ -389,8 +406,9 @@ fn finish<'a>(
     })
 }
 
-/// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES].
-fn zrange<'a>(key: Key<'a>, a: &mut Args<'a>) -> Result<ZSetCmd<'a>, WireError> {
+/// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES];
+/// for ZRANGESTORE (`store`) without WITHSCORES.
+fn zrange<'a>(key: Key<'a>, a: &mut Args<'a>, store: bool) -> Result<ZSetCmd<'a>, WireError> {
     let (w1, w2) = (a.word()?, a.word()?);
     let mut kind = Kind::Rank;
     let mut rev = false;
@@ -403,14 +421,14 @@ fn zrange<'a>(key: Key<'a>, a: &mut Args<'a>) -> Result<ZSetCmd<'a>, WireError> 
             kind = Kind::Lex;
         } else if a.eat("rev") {
             rev = true;
-        } else if a.eat("withscores") {
+        } else if !store && a.eat("withscores") {
             with_scores = true;
         } else {
             tail.push(a.word()?);
         }
     }
     let r = range_of(kind, rev, w1, w2)?;
-    finish(&mut Args::new(&tail), key, r, with_scores, true)
+    finish(&mut Args::new(&tail), key, r, with_scores, !store)
 }
 
 /// ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX.

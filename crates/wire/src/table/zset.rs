@@ -22,6 +22,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "zmscore", -3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "6.2.0", "Get the score associated with the given members in a sorted set").reply(Reply::Array),
     c(G, "zpopmax", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "5.0.0", "Remove and return members with the highest scores in a sorted set").reply(Reply::Array),
     c(G, "zpopmin", -2, FAST | WRITE | STORED, k(1, 1, 1), acl::SORTEDSET, "5.0.0", "Remove and return members with the lowest scores in a sorted set").reply(Reply::Array),
+    c(G, "zrangestore", -5, DENYOOM | WRITE | STORED | DEST_FIRST, k(1, 2, 1), acl::SORTEDSET, "6.2.0", "Store a range of members from sorted set into another key").reply(Reply::Int),
     c(G, "zrange", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Return a range of members in a sorted set").reply(Reply::Array),
     c(G, "zrangebylex", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Return a range of members in a sorted set, by lexicographical range").reply(Reply::Array),
     c(G, "zrangebyscore", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.0.5", "Return a range of members in a sorted set, by score").reply(Reply::Array),
