@@ -202,26 +202,34 @@ fn normalize(cmd: &str, r: R) -> R {
     }
 }
 
-#[test]
-fn same_replies_as_redis_server() {
+/// One seeded stream per seed: `reset` first on both servers, then `steps`
+/// commands of `gen`, whose replies (after `normalize`) must be equal and
+/// fit the shape the command table declares for Redis's own answer; then
+/// `after_seed`. Returns the commands redis-server answered without an
+/// error.
+fn compare_streams(
+    seeds: &[u64],
+    reset: &[&[&str]],
+    gen: fn(&mut Gen) -> Vec<String>,
+    mut after_seed: impl FnMut(&mut Conn, &mut Conn),
+) -> std::collections::BTreeSet<&'static str> {
     let (_redis, raddr) = common::redis_server::redis_server();
     let n = node();
     let mut ours = Conn::connect(n.resp_addr());
     let mut theirs = Conn::connect(raddr);
-    let mut shapes_checked = std::collections::BTreeSet::new();
-    for seed in [7u64, 1234, 99991, 31337, 4242] {
+    let mut answered = std::collections::BTreeSet::new();
+    for &seed in seeds {
         let mut g = Gen(seed);
-        for k in KEYS.iter().chain(&["{k}lex"]) {
-            ours.cmd(&["DEL", k]);
-            theirs.cmd(&["DEL", k]);
+        for c in [&mut ours, &mut theirs] {
+            for cmd in reset {
+                c.cmd(cmd);
+            }
         }
         for step in 0..2000 {
-            let cmd = random_command(&mut g);
+            let cmd = gen(&mut g);
             let words: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
             let a = normalize(words[0], ours.cmd(&words));
             let b = normalize(words[0], theirs.cmd(&words));
-            // The reply shape the command table declares holds for Redis's
-            // own answer (and so for ours, which must equal it).
             let row = tessera::proto::table::get(words[0].as_bytes()).expect("a row");
             assert!(
                 b.fits(row.reply_shape()),
@@ -229,11 +237,24 @@ fn same_replies_as_redis_server() {
                 row.reply_shape()
             );
             if !matches!(b, R::Err(_)) {
-                shapes_checked.insert(row.name);
+                answered.insert(row.name);
             }
             assert_eq!(a, b, "seed {seed}, step {step}: {words:?}");
         }
+        after_seed(&mut ours, &mut theirs);
     }
+    answered
+}
+
+#[test]
+fn same_replies_as_redis_server() {
+    let reset: &[&[&str]] = &[&["DEL", "{k}1", "{k}2", "{k}3", "{k}4", "{k}lex"]];
+    let shapes_checked = compare_streams(
+        &[7, 1234, 99991, 31337, 4242],
+        reset,
+        random_command,
+        |_, _| {},
+    );
     assert!(
         shapes_checked.len() >= 70,
         "only {} commands' reply shapes were checked",
@@ -372,33 +393,16 @@ fn random_bit_command(g: &mut Gen) -> Vec<String> {
 
 #[test]
 fn bitmaps_and_lcs_as_redis_server() {
-    let (_redis, raddr) = common::redis_server::redis_server();
-    let n = node();
-    let mut ours = Conn::connect(n.resp_addr());
-    let mut theirs = Conn::connect(raddr);
-    let mut answered = std::collections::BTreeSet::new();
-    for seed in [11u64, 2024, 77777] {
-        let mut g = Gen(seed);
-        for c in [&mut ours, &mut theirs] {
-            c.cmd(&["DEL", "{b}1", "{b}2", "{b}3", "{b}hash"]);
-            c.cmd(&["HSET", "{b}hash", "f", "v"]);
-        }
-        for step in 0..2000 {
-            let cmd = random_bit_command(&mut g);
-            let words: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
-            let (a, b) = (ours.cmd(&words), theirs.cmd(&words));
-            let row = tessera::proto::table::get(words[0].as_bytes()).expect("a row");
-            assert!(b.fits(row.reply_shape()), "{words:?}: {b:?}");
-            if !matches!(b, R::Err(_)) {
-                answered.insert(row.name);
-            }
-            assert_eq!(a, b, "seed {seed}, step {step}: {words:?}");
-        }
-        // The values themselves, byte for byte.
+    let reset: &[&[&str]] = &[
+        &["DEL", "{b}1", "{b}2", "{b}3", "{b}hash"],
+        &["HSET", "{b}hash", "f", "v"],
+    ];
+    // After each seed, the values themselves, byte for byte.
+    let answered = compare_streams(&[11, 2024, 77777], reset, random_bit_command, |o, t| {
         for k in BIT_KEYS {
-            assert_eq!(ours.cmd(&["GET", k]), theirs.cmd(&["GET", k]), "{k}");
+            assert_eq!(o.cmd(&["GET", k]), t.cmd(&["GET", k]), "{k}");
         }
-    }
+    });
     for name in [
         "setbit",
         "getbit",

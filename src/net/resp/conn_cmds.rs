@@ -1,6 +1,6 @@
 //! The RESP connection's own commands: QUIT, RESET, MULTI/EXEC/DISCARD,
-//! WATCH/UNWATCH, HELLO, CLIENT (and CLIENT REPLY's state), KEYS, RANDOMKEY, SCAN with TYPE, and
-//! (P)SUBSCRIBE/(P)UNSUBSCRIBE.
+//! WATCH/UNWATCH, HELLO, CLIENT (and CLIENT REPLY's state), KEYS,
+//! RANDOMKEY, SCAN with TYPE, and (P)SUBSCRIBE/(P)UNSUBSCRIBE.
 
 use std::rc::Rc;
 
