@@ -8,6 +8,7 @@
 
 use super::{CmdError, CmdResult, Value};
 use crate::proto::args::bad;
+use crate::proto::args::bits::MAX_STRING;
 pub use crate::proto::args::keys::ExpireIf;
 use crate::proto::args::keys::{GetExpiry, KeyCmd};
 use crate::proto::set_opts::{Expire, SetOptions};
@@ -174,9 +175,6 @@ fn type_name(t: ValueType) -> &'static str {
         ValueType::List => "list",
     }
 }
-
-/// Longest string APPEND and SETRANGE may build (Redis's proto-max-bulk-len).
-const MAX_STRING: usize = 512 << 20;
 
 fn too_long() -> CmdError {
     CmdError::Wire(bad(

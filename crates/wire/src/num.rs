@@ -5,6 +5,12 @@
 //! (`shard::hash::parse_int`, which cannot depend on this crate); a server
 //! test checks that both accept and reject the same words.
 
+/// An integer argument, or Redis's `value is not an integer or out of
+/// range`.
+pub fn int_arg(w: &[u8]) -> Result<i64, crate::codes::WireError> {
+    parse_int(w).ok_or_else(|| crate::codes::WireError::of(crate::codes::ErrorCode::NotInteger))
+}
+
 /// Parses an integer strictly, as Redis does: `0`, or an optional `-`
 /// then digits without a leading zero, within i64.
 pub fn parse_int(b: &[u8]) -> Option<i64> {

@@ -5,7 +5,7 @@
 
 use crate::codes::{ErrorCode, WireError};
 use crate::command::SetArgs;
-use crate::num::parse_int;
+use crate::num::int_arg;
 
 /// When a SET's value expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl SetOptions {
             i += 1;
         }
         if let Some((ms, absolute, word)) = expire {
-            let n = parse_int(word).ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+            let n = int_arg(word)?;
             let at = u64::try_from(n)
                 .ok()
                 .filter(|&n| n > 0)
@@ -97,7 +97,7 @@ impl SetOptions {
             });
         }
         if let Some(v) = version {
-            let n = parse_int(v).ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+            let n = int_arg(v)?;
             o.version = Some(u64::try_from(n).map_err(|_| {
                 WireError::new(ErrorCode::BadArguments, "VER must not be negative")
             })?);

@@ -8,13 +8,16 @@
 
 use super::{bad, syntax, Args};
 use crate::codes::{ErrorCode, WireError};
-use crate::num::parse_int;
+use crate::num::{int_arg, parse_int};
 
 type Key<'a> = &'a [u8];
 
-/// The highest bit a bitmap command may address, exclusive: Redis's
-/// `proto-max-bulk-len` (512 MB) in bits.
-pub const MAX_BITS: u64 = (512 << 20) * 8;
+/// The longest string a command may build (APPEND, SETRANGE, SETBIT,
+/// BITFIELD): Redis's default `proto-max-bulk-len`, 512 MB.
+pub const MAX_STRING: usize = 512 << 20;
+
+/// The highest bit a bitmap command may address, exclusive.
+pub const MAX_BITS: u64 = MAX_STRING as u64 * 8;
 
 /// A range of BITCOUNT or BITPOS: `start` and `end` (negative from the
 /// end), in bytes or, with `bits`, in bits.
@@ -201,16 +204,12 @@ fn unit(w: &[u8]) -> Result<bool, WireError> {
     }
 }
 
-fn int(w: &[u8]) -> Result<i64, WireError> {
-    parse_int(w).ok_or_else(|| WireError::of(ErrorCode::NotInteger))
-}
-
 /// BITCOUNT's `[start end [BYTE|BIT]]`.
 fn count_range(w: &[&[u8]]) -> Result<Option<BitRange>, WireError> {
     match w.len() {
         0 => Ok(None),
         2 | 3 => {
-            let (start, end) = (int(w[0])?, int(w[1])?);
+            let (start, end) = (int_arg(w[0])?, int_arg(w[1])?);
             // Redis answers 0 for this before it reads the unit.
             let bits = if start < 0 && end < 0 && start > end {
                 false
@@ -235,9 +234,9 @@ fn pos_range(w: &[&[u8]]) -> Result<Option<BitRange>, WireError> {
     if w.len() > 3 {
         return Err(syntax());
     }
-    let start = int(w[0])?;
+    let start = int_arg(w[0])?;
     let bits = w.get(2).map_or(Ok(false), |u| unit(u))?;
-    let end = w.get(1).map(|e| int(e)).transpose()?;
+    let end = w.get(1).map(|e| int_arg(e)).transpose()?;
     Ok(Some(BitRange { start, end, bits }))
 }
 
@@ -269,8 +268,8 @@ fn fields(a: &mut Args<'_>) -> Result<Vec<Field>, WireError> {
         let offset = bit_offset(a.word()?, Some(ty.bits))?;
         let op = match sub.as_slice() {
             b"get" => FieldOp::Get,
-            b"set" => FieldOp::Set(int(a.word()?)?),
-            _ => FieldOp::IncrBy(int(a.word()?)?),
+            b"set" => FieldOp::Set(a.int()?),
+            _ => FieldOp::IncrBy(a.int()?),
         };
         out.push(Field {
             ty,

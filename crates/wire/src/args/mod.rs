@@ -20,7 +20,7 @@ pub mod set;
 pub mod zset;
 
 use crate::codes::{ErrorCode, WireError};
-use crate::num::{parse_float, parse_int};
+use crate::num::{int_arg, parse_float, parse_int};
 use crate::table::{flag, Command, Group};
 use crate::value::{glob_match, Value};
 
@@ -172,7 +172,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn int(&mut self) -> Result<i64, WireError> {
-        parse_int(self.word()?).ok_or_else(|| WireError::of(ErrorCode::NotInteger))
+        int_arg(self.word()?)
     }
 
     /// A non-negative integer.

@@ -3,8 +3,8 @@
 //! SINTERCARD, SMOVE.
 
 use super::{keys_and_limit, not_named, Args, ScanOpts, SetOp};
-use crate::codes::{ErrorCode, WireError};
-use crate::num::parse_int;
+use crate::codes::WireError;
+use crate::num::int_arg;
 
 type Key<'a> = &'a [u8];
 
@@ -117,12 +117,7 @@ impl<'a> SetCmd<'a> {
                 count: a.last_count()?,
             },
             "srandmember" => {
-                let count = match a.maybe() {
-                    Some(w) => {
-                        Some(parse_int(w).ok_or_else(|| WireError::of(ErrorCode::NotInteger))?)
-                    }
-                    None => None,
-                };
+                let count = a.maybe().map(int_arg).transpose()?;
                 a.end()?;
                 SetCmd::RandMember { key, count }
             }
@@ -172,7 +167,7 @@ mod tests {
         );
         assert_eq!(
             parse(&[b"spop", b"s", b"-1"]).unwrap_err().code,
-            ErrorCode::OutOfRange
+            crate::codes::ErrorCode::OutOfRange
         );
         assert_eq!(
             parse(&[b"srandmember", b"s", b"-3"]).unwrap(),

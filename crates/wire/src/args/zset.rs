@@ -8,7 +8,7 @@
 
 use super::{bad, keys_and_limit, keys_end_count, not_named, syntax, Args, ScanOpts, SetOp};
 use crate::codes::{ErrorCode, WireError};
-use crate::num::{parse_float, parse_int};
+use crate::num::{int_arg, parse_float};
 
 type Key<'a> = &'a [u8];
 
@@ -334,10 +334,7 @@ fn zadd<'a>(key: Key<'a>, a: &mut Args<'a>) -> Result<ZSetCmd<'a>, WireError> {
 /// The selection of `kind` from two words, in the order given.
 fn selection<'a>(kind: Kind, lo: &'a [u8], hi: &'a [u8]) -> Result<RangeBy<'a>, WireError> {
     Ok(match kind {
-        Kind::Rank => {
-            let p = |w: &[u8]| parse_int(w).ok_or_else(|| WireError::of(ErrorCode::NotInteger));
-            RangeBy::Rank(p(lo)?, p(hi)?)
-        }
+        Kind::Rank => RangeBy::Rank(int_arg(lo)?, int_arg(hi)?),
         Kind::Score => RangeBy::Score(score_bound(lo)?, score_bound(hi)?),
         Kind::Lex => RangeBy::Lex(lex_bound(lo)?, lex_bound(hi)?),
     })
