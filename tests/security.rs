@@ -241,7 +241,14 @@ fn key_permissions_follow_redis_key_specs() {
     assert_eq!(ours.cmd(&setup), theirs.cmd(&setup));
     let mut compared = 0;
     for c in table::redis_commands() {
-        if c.keys == Keys::None || c.has(flag::BINARY_ONLY) || !c.subcommands.is_empty() {
+        // PFMERGE with a destination alone: Redis 7.0 finds no keys in it
+        // (its sources' key spec starts past the end, which fails the whole
+        // extraction), so it checks none; its probes with sources are below.
+        if c.keys == Keys::None
+            || c.has(flag::BINARY_ONLY)
+            || !c.subcommands.is_empty()
+            || c.name == "pfmerge"
+        {
             continue;
         }
         let words = c.arity.unsigned_abs() as usize;
@@ -300,6 +307,11 @@ fn key_permissions_follow_redis_key_specs() {
         "bitop and w1 r1 b1",
         "set r1 v get",
         "set w1 v",
+        "pfmerge w1 r1",
+        "pfmerge r1 r2",
+        "pfmerge b1 r1",
+        "pfmerge b1 w1",
+        "pfmerge b1 b2 r1",
     ] {
         let mut w: Vec<&str> = vec!["ACL", "DRYRUN", "u"];
         w.extend(probe.split(' '));

@@ -14,6 +14,7 @@
 
 pub mod bits;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod lcs;
 pub mod list;
@@ -109,6 +110,7 @@ pub fn apply(
         Named::ZSet(c) => zset::apply(tx, c),
         Named::List(c) => list::apply(tx, c),
         Named::Bits(c) => bits::apply(tx, c),
+        Named::Hll(c) => hll::apply(tx, c),
     }?;
     Ok((tx.version_of(first)?, value))
 }

@@ -86,11 +86,14 @@ pub enum ErrorCode {
     Denied = 31,
     /// `maxclients` connections are open; this one closes after the reply.
     MaxClients = 32,
+    /// The value is not a valid object of its kind (a corrupted
+    /// HyperLogLog).
+    InvalidObject = 33,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -123,6 +126,7 @@ impl ErrorCode {
         ErrorCode::NoPerm,
         ErrorCode::Denied,
         ErrorCode::MaxClients,
+        ErrorCode::InvalidObject,
     ];
 
     /// The number on the wire.
@@ -165,6 +169,7 @@ impl ErrorCode {
             ErrorCode::NoPerm => "NO_PERM",
             ErrorCode::Denied => "DENIED",
             ErrorCode::MaxClients => "MAX_CLIENTS",
+            ErrorCode::InvalidObject => "INVALID_OBJECT",
         }
     }
 
@@ -188,6 +193,7 @@ impl ErrorCode {
             ErrorCode::WrongPass => "WRONGPASS",
             ErrorCode::NoPerm => "NOPERM",
             ErrorCode::Denied => "DENIED",
+            ErrorCode::InvalidObject => "INVALIDOBJ",
             _ => "ERR",
         }
     }
@@ -204,7 +210,8 @@ impl ErrorCode {
             | ErrorCode::OutOfRange
             | ErrorCode::ExecAbort
             | ErrorCode::Overflow
-            | ErrorCode::CrossSlot => 400,
+            | ErrorCode::CrossSlot
+            | ErrorCode::InvalidObject => 400,
             ErrorCode::Moved | ErrorCode::Ask => 307,
             ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
@@ -258,6 +265,7 @@ impl ErrorCode {
             ErrorCode::NoPerm => "this user has no permissions to run this command",
             ErrorCode::Denied => "this connection is refused",
             ErrorCode::MaxClients => "max number of clients reached",
+            ErrorCode::InvalidObject => "Corrupted HLL object detected",
         }
     }
 }

@@ -326,6 +326,10 @@ impl User {
 /// What key number `n` of `cmd` needs: (read, write).
 fn key_needs(cmd: &Command, args: &[&[u8]], n: usize) -> (bool, bool) {
     let write = cmd.is_write();
+    // PFMERGE also reads its destination (key spec `RW access insert`).
+    if cmd.name == "pfmerge" {
+        return (true, n == 0);
+    }
     if cmd.has(flag::DEST_FIRST) {
         return (n > 0, n == 0);
     }

@@ -4,7 +4,7 @@
 //! arrives as an argument vector: in RESP, in the binary protocol's COMMAND
 //! and BATCH frames, over HTTP, or from `tessera cli`. [`parse`] turns the
 //! vector into the command's typed arguments, one enum per command family
-//! (`keys`, `hash`, `set`, `zset`, `list`, `bits`); the server applies them to a
+//! (`keys`, `hash`, `set`, `zset`, `list`, `bits`, `hll`); the server applies them to a
 //! storage transaction (its `cmd` module) and answers a typed
 //! [`Value`](crate::value::Value), which each protocol encodes.
 //!
@@ -14,6 +14,7 @@
 
 pub mod bits;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod set;
@@ -33,6 +34,7 @@ pub enum Named<'a> {
     ZSet(zset::ZSetCmd<'a>),
     List(list::ListCmd<'a>),
     Bits(bits::BitCmd<'a>),
+    Hll(hll::PfCmd<'a>),
 }
 
 /// Parses `args` (the name first) as the command of `row`, a row of the
@@ -51,6 +53,7 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
         Group::SortedSet => Named::ZSet(zset::ZSetCmd::parse(name, a)?),
         Group::List => Named::List(list::ListCmd::parse(name, a)?),
         Group::Bitmap => Named::Bits(bits::BitCmd::parse(name, a)?),
+        Group::HyperLogLog => Named::Hll(hll::PfCmd::parse(name, a)?),
         _ => return Err(not_named(name)),
     })
 }

@@ -18,6 +18,7 @@ mod cluster;
 mod connection;
 mod generic;
 mod hash;
+mod hyperloglog;
 pub mod info;
 mod list;
 mod pubsub;
@@ -219,6 +220,7 @@ pub enum Group {
     SortedSet,
     List,
     Bitmap,
+    HyperLogLog,
     PubSub,
     Transactions,
     Connection,
@@ -238,6 +240,7 @@ impl Group {
             Group::SortedSet => "sorted-set",
             Group::List => "list",
             Group::Bitmap => "bitmap",
+            Group::HyperLogLog => "hyperloglog",
             Group::PubSub => "pubsub",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
@@ -580,6 +583,7 @@ fn rows() -> impl Iterator<Item = &'static Command> {
         connection::COMMANDS,
         generic::COMMANDS,
         hash::COMMANDS,
+        hyperloglog::COMMANDS,
         list::COMMANDS,
         pubsub::COMMANDS,
         server::COMMANDS,
