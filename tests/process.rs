@@ -293,6 +293,35 @@ fn damaged_or_foreign_data_directories_are_refused() {
     assert!(foreign.join("notes.txt").exists(), "nothing was touched");
 }
 
+/// Listeners whose ports coincide (here RESP on core 0's own binary
+/// port) are refused before anything binds: with SO_REUSEPORT they would
+/// share the port and take each other's connections at random.
+#[test]
+fn listeners_on_one_port_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port this test holds, so no other listener is disturbed.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let out = std::process::Command::new(common::binary())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(tmp.path().join("d"))
+        .args(["--cores", "2", "--http-listen", "off"])
+        .args(["--listen", &format!("127.0.0.1:{}", port - 1)])
+        .args(["--resp-listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "resp-listen 127.0.0.1:{port} is the same port as core 0's port {port}"
+        )),
+        "{err}"
+    );
+    assert!(held.local_addr().is_ok());
+}
+
 #[test]
 fn cache_mode_starts_empty() {
     let tmp = tempfile::tempdir().unwrap();

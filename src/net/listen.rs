@@ -33,6 +33,97 @@ pub(super) fn bind(addr: SocketAddr) -> Result<StdListener, BindError> {
     Ok(sock.into())
 }
 
+/// The node's configured listeners, refused when their ports coincide
+/// ([`check_distinct`]).
+pub(super) fn check_ports(config: &crate::config::Config, cores: usize) -> Result<(), String> {
+    let planned = |setting, addr, per_core| Planned {
+        setting,
+        addr,
+        per_core,
+    };
+    let all = [
+        planned(
+            "listen",
+            config.binary_addr().map_err(|e| e.to_string())?,
+            true,
+        ),
+        planned(
+            "tls-listen",
+            config.tls_addr().map_err(|e| e.to_string())?,
+            true,
+        ),
+        planned(
+            "resp-listen",
+            config.resp_addr().map_err(|e| e.to_string())?,
+            false,
+        ),
+        planned(
+            "resp-tls-listen",
+            config.resp_tls_addr().map_err(|e| e.to_string())?,
+            false,
+        ),
+        planned(
+            "http-listen",
+            config.http_addr().map_err(|e| e.to_string())?,
+            false,
+        ),
+        planned(
+            "http-tls-listen",
+            config.http_tls_addr().map_err(|e| e.to_string())?,
+            false,
+        ),
+    ];
+    check_distinct(&all, cores)
+}
+
+/// A configured listener: its setting's name, its address (`None` when
+/// off) and whether it also takes a port per core after its own (the
+/// binary listeners: port+1+c).
+pub(super) struct Planned {
+    pub setting: &'static str,
+    pub addr: Option<SocketAddr>,
+    pub per_core: bool,
+}
+
+/// Refuses listeners whose ports coincide. The sockets bind with
+/// SO_REUSEPORT, so two of this node's listeners on one port would share
+/// it silently and each connection would land on either at random (a
+/// binary client on the RESP listener, say). Port 0 (ephemeral) never
+/// collides; a wildcard address collides with every address.
+pub(super) fn check_distinct(planned: &[Planned], cores: usize) -> Result<(), String> {
+    let mut taken: Vec<(SocketAddr, String)> = Vec::new();
+    for p in planned {
+        let Some(addr) = p.addr.filter(|a| a.port() != 0) else {
+            continue;
+        };
+        let mut mine = vec![(addr, format!("{} {addr}", p.setting))];
+        if p.per_core {
+            for c in 0..cores {
+                let port = addr.port() as usize + 1 + c;
+                if let Ok(port) = u16::try_from(port) {
+                    let mut a = addr;
+                    a.set_port(port);
+                    mine.push((a, format!("core {c}'s port {port} of {} {addr}", p.setting)));
+                }
+            }
+        }
+        for (a, what) in mine {
+            let clash = taken.iter().find(|(b, _)| {
+                b.port() == a.port()
+                    && (b.ip() == a.ip() || b.ip().is_unspecified() || a.ip().is_unspecified())
+            });
+            if let Some((_, other)) = clash {
+                return Err(format!(
+                    "{what} is the same port as {other}; give the listeners ports apart \
+                     (a binary listener also takes the {cores} ports after its own, one per core)"
+                ));
+            }
+            taken.push((a, what));
+        }
+    }
+    Ok(())
+}
+
 /// Binds `configured`, or with port 0 `last`'s port first (see [`prefer`]),
 /// falling back to a new port if that bind fails after all.
 pub(super) fn bind_preferring(
@@ -326,5 +417,84 @@ mod tests {
         let any: SocketAddr = "0.0.0.0:7800".parse().unwrap();
         assert_eq!(advertised(None, any, false).unwrap(), "");
         assert!(advertised(Some("nohost"), tls, true).is_err());
+    }
+}
+
+#[cfg(test)]
+mod distinct_tests {
+    use super::{check_distinct, Planned};
+
+    fn p(setting: &'static str, addr: &str, per_core: bool) -> Planned {
+        Planned {
+            setting,
+            addr: Some(addr.parse().unwrap()),
+            per_core,
+        }
+    }
+
+    #[test]
+    fn a_listener_on_a_core_port_is_refused() {
+        let e = check_distinct(
+            &[
+                p("listen", "127.0.0.1:7700", true),
+                p("resp-listen", "127.0.0.1:7701", false),
+            ],
+            2,
+        )
+        .unwrap_err();
+        assert!(e.contains("resp-listen 127.0.0.1:7701"), "{e}");
+        assert!(e.contains("core 0's port 7701 of listen"), "{e}");
+        // The third core's port, with three cores; a wildcard address.
+        assert!(check_distinct(
+            &[
+                p("listen", "127.0.0.1:7700", true),
+                p("http-listen", "0.0.0.0:7703", false),
+            ],
+            3,
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn apart_ephemeral_or_on_other_addresses_is_fine() {
+        let ok = |v: &[Planned], cores| check_distinct(v, cores);
+        assert!(ok(
+            &[
+                p("listen", "127.0.0.1:7700", true),
+                p("resp-listen", "127.0.0.1:6379", false),
+                p("http-listen", "127.0.0.1:7703", false),
+            ],
+            2
+        )
+        .is_ok());
+        assert!(ok(
+            &[
+                p("listen", "127.0.0.1:0", true),
+                p("resp-listen", "127.0.0.1:0", false),
+                p("http-listen", "127.0.0.1:0", false),
+            ],
+            2
+        )
+        .is_ok());
+        assert!(ok(
+            &[
+                p("listen", "127.0.0.1:7700", true),
+                p("resp-listen", "127.0.0.2:7701", false),
+            ],
+            2
+        )
+        .is_ok());
+        assert!(ok(
+            &[
+                Planned {
+                    setting: "tls-listen",
+                    addr: None,
+                    per_core: true
+                },
+                p("listen", "127.0.0.1:7700", true),
+            ],
+            2
+        )
+        .is_ok());
     }
 }

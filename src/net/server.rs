@@ -17,7 +17,7 @@ use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 use super::admit::Proto;
 use super::core::{release_group, serve_forwarded, Core, CoreConfig};
 use super::health::{self, Health};
-use super::listen::{bind_binary, bind_per_core, deal, BindError, LastPorts};
+use super::listen::{bind_binary, bind_per_core, check_ports, deal, BindError, LastPorts};
 use super::mesh::{Mesh, Msg};
 use super::{sys, Budget};
 use crate::config::Config;
@@ -167,6 +167,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     crate::tls::files(&config)?;
     let cpus = sys::affinity_cpus();
     let cores = config.cores.unwrap_or(cpus.len()).max(1);
+    check_ports(&config, cores).map_err(ServerError::Setup)?;
     sys::raise_limits(cores)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
