@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::resp::{Conn, R};
+use common::resp::{conn_on_core, Conn, R};
 use common::Node;
 
 fn node() -> Node {
@@ -388,21 +387,6 @@ fn hello_3_client_and_server_commands() {
         assert_eq!(items, 40, "{cmd}");
     }
     assert_eq!(c.cmd(&["HSCAN", "bigh", "987654"]).err_word(), Some("ERR"));
-}
-
-/// A RESP connection to core `want` (connections land on cores by the
-/// kernel's SO_REUSEPORT hash; CLIENT INFO names the core).
-fn conn_on_core(addr: SocketAddr, want: usize) -> Conn {
-    for _ in 0..200 {
-        let mut c = Conn::connect(addr);
-        let R::Bulk(info) = c.cmd(&["CLIENT", "INFO"]) else {
-            panic!()
-        };
-        if String::from_utf8_lossy(&info).contains(&format!("tessera-core={want}\n")) {
-            return c;
-        }
-    }
-    panic!("no connection landed on core {want} in 200 tries");
 }
 
 /// One pipeline mixing commands this core runs at once (its own keys) with

@@ -257,8 +257,9 @@ fn key_permissions_follow_redis_key_specs() {
             .iter()
             .map(|p| {
                 let mut v = vec![c.name.to_string()];
+                // The word before the key count.
                 let fixed = match c.keys {
-                    Keys::NumKeys { fixed } => fixed as usize,
+                    Keys::NumKeys { fixed, skip } => (fixed + skip) as usize,
                     _ => 0,
                 };
                 for i in 1..words.max(2) {

@@ -736,6 +736,7 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
                     frame.get(8).and_then(|&b| Opcode::try_from(b).ok()),
                     Some(
                         Opcode::BlockingPop
+                            | Opcode::Block
                             | Opcode::Pull
                             | Opcode::Sync
                             | Opcode::Role

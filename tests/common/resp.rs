@@ -205,3 +205,18 @@ pub fn admin_only(admin: &mut Conn, resp: std::net::SocketAddr, cmds: &[&[&str]]
         );
     }
 }
+
+/// A RESP connection to core `want` (connections land on cores by the
+/// kernel's SO_REUSEPORT hash; CLIENT INFO names the core).
+pub fn conn_on_core(addr: std::net::SocketAddr, want: usize) -> Conn {
+    for _ in 0..200 {
+        let mut c = Conn::connect(addr);
+        let R::Bulk(info) = c.cmd(&["CLIENT", "INFO"]) else {
+            panic!()
+        };
+        if String::from_utf8_lossy(&info).contains(&format!("tessera-core={want}\n")) {
+            return c;
+        }
+    }
+    panic!("no connection landed on core {want} in 200 tries");
+}

@@ -661,6 +661,21 @@ impl Client {
         Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
+    /// Runs a blocking command as Redis words (`["BZPOPMIN", "z", "1.5"]`;
+    /// BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX): the answer once something was
+    /// popped, or nil when the timeout ran out.
+    pub async fn block(&self, args: &[&[u8]]) -> Result<Value, ClientError> {
+        let b = self
+            .call(&Request::Block {
+                args: args.to_vec(),
+            })
+            .await?;
+        let mut r = Reader::new(&b);
+        let value = Value::decode(&mut r, 0).map_err(proto_err)?;
+        r.end().map_err(proto_err)?;
+        Ok(value)
+    }
+
     /// Runs a named command (`["HSET", "h", "f", "v"]`); returns the first
     /// key's version afterwards (0 when it does not exist) and the answer.
     pub async fn command(&self, args: &[&[u8]]) -> Result<(u64, Value), ClientError> {

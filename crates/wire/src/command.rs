@@ -229,6 +229,13 @@ pub enum Request<'a> {
         action: u8,
         count: u32,
     },
+    /// A blocking command of the command table (`args`: its words as in
+    /// Redis, the name first and the timeout in seconds where Redis has it),
+    /// waiting for one of its keys to have something to pop; nil when the
+    /// time runs out. All keys in one slot.
+    Block {
+        args: Vec<&'a [u8]>,
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -273,6 +280,7 @@ impl<'a> Request<'a> {
             Request::PubSub { .. } => Opcode::PubSub,
             Request::Clients { .. } => Opcode::Clients,
             Request::SlowLog { .. } => Opcode::SlowLog,
+            Request::Block { .. } => Opcode::Block,
             Request::BlockingPop { .. } => Opcode::BlockingPop,
             Request::FlushAll => Opcode::FlushAll,
             Request::Pull { .. } => Opcode::Pull,
@@ -483,6 +491,9 @@ impl<'a> Request<'a> {
                 let count = r.u32("count")?;
                 Request::SlowLog { action, count }
             }
+            Opcode::Block => Request::Block {
+                args: keys(&mut r)?,
+            },
         };
         r.end()?;
         Ok(req)
@@ -650,6 +661,7 @@ impl<'a> Request<'a> {
                 out.push(*action);
                 put_u32(out, *count);
             }
+            Request::Block { args } => put_keys(out, args),
         }
     }
 

@@ -50,6 +50,9 @@ pub enum Opcode {
     /// The slow log of every core: its entries, their count, or a reset
     /// (SLOWLOG GET/LEN/RESET).
     SlowLog = 0x2B,
+    /// A blocking command of the command table (BLMPOP, BZMPOP, BZPOPMIN,
+    /// BZPOPMAX) that waits for its keys to have something to pop.
+    Block = 0x2C,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -87,6 +90,7 @@ impl TryFrom<u8> for Opcode {
             0x29 => Cluster,
             0x2A => Clients,
             0x2B => SlowLog,
+            0x2C => Block,
             other => return Err(other),
         })
     }
@@ -126,6 +130,7 @@ impl Opcode {
             Cluster => "CLUSTERCTL",
             Clients => "CLIENTCTL",
             SlowLog => "SLOWLOGCTL",
+            Block => "BLOCK",
         }
     }
 }

@@ -46,6 +46,9 @@ pub enum Shape {
     /// A blocking pop: `true` answers [key, element] or a null array
     /// (BLPOP, BRPOP); `false` the element or nil (BLMOVE, BRPOPLPUSH).
     BPop(bool),
+    /// BLOCK (BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX): a value; nil is a null
+    /// array.
+    Block,
 }
 
 pub use super::table::ConnCmd;
@@ -207,6 +210,12 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
             Plan::Run(req, _) => Plan::Run(req, Shape::MemberScan),
             other => other,
         },
+        Planner::Block => Plan::Run(
+            Request::Block {
+                args: args.to_vec(),
+            },
+            Shape::Block,
+        ),
         Planner::BPop => {
             let left = args[0].eq_ignore_ascii_case(b"blpop");
             blocking(args, left, &args[1..n - 1], None, args[n - 1])
@@ -369,6 +378,24 @@ pub fn literal_prefix(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
+/// A blocking command's timeout: seconds (a float; 0 = forever) in
+/// milliseconds, with Redis's errors.
+pub fn timeout_ms(word: &[u8]) -> Result<u64, WireError> {
+    let bad = |m| WireError::new(ErrorCode::BadArguments, m);
+    let Some(secs) = crate::num::parse_float(word) else {
+        return Err(bad("timeout is not a float or out of range"));
+    };
+    // Rounded up, so a positive timeout below a millisecond still times
+    // out (never 0 = forever). Redis 7.0 casts the milliseconds to a
+    // signed 64-bit integer: an infinite or huge timeout comes out
+    // negative, and a tiny negative one as 0.
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err(bad("timeout is negative"));
+    }
+    Ok(ms as u64)
+}
+
 /// BLPOP, BRPOP, BLMOVE, BRPOPLPUSH: the timeout is in seconds (a float;
 /// 0 = forever).
 fn blocking<'a>(
@@ -378,17 +405,9 @@ fn blocking<'a>(
     dest: Option<(&'a [u8], bool)>,
     timeout: &[u8],
 ) -> Plan<'a> {
-    let Some(secs) = crate::num::parse_float(timeout).filter(|t| t.is_finite()) else {
-        return err("timeout is not a float or out of range");
-    };
-    if secs < 0.0 {
-        return err("timeout is negative");
-    }
-    // A positive timeout below a millisecond still times out (never 0 = forever).
-    let timeout_ms = if secs == 0.0 {
-        0
-    } else {
-        ((secs * 1000.0).ceil() as u64).max(1)
+    let timeout_ms = match timeout_ms(timeout) {
+        Ok(t) => t,
+        Err(e) => return Plan::Error(e),
     };
     Plan::Run(
         Request::BlockingPop {
@@ -475,6 +494,7 @@ pub fn convert(shape: &Shape, body: &[u8]) -> Result<Value, WireError> {
             r.u64("version").map_err(bad)?;
             Value::decode(&mut r, 0).map_err(bad)?
         }
+        Shape::Block => Value::decode(&mut r, 0).map_err(bad)?,
         Shape::Found => Value::opt(read_found(&mut r).map_err(bad)?.map(|v| v.value)),
         Shape::SetOk => {
             if r.u8("applied").map_err(bad)? == 1 {

@@ -190,7 +190,8 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
             topo.core_of_key(keys[0])
         }
         Request::MSet { pairs } => topo.core_of_key(pairs[0].0),
-        Request::Command(c) => command_home(topo, c).unwrap_or(here),
+        Request::Command(c) => command_home(topo, &c.args).unwrap_or(here),
+        Request::Block { args, .. } => command_home(topo, args).unwrap_or(here),
         Request::BlockingPop { keys, .. } => topo.core_of_key(keys[0]),
         Request::Pull { partition, .. } if *partition < topo.partitions() => {
             topo.core_of_partition(*partition)
@@ -204,7 +205,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Cluster { .. } => here,
         Request::Batch(cmds) => cmds
             .first()
-            .and_then(|c| command_home(topo, c))
+            .and_then(|c| command_home(topo, &c.args))
             .unwrap_or(here),
         Request::Scan { cursor: c, .. } => topo.core_of_slot(cursor::slot(*c)),
         Request::Ping(_)
@@ -224,10 +225,10 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
 
 /// The core owning a named command's first key; `None` when the command is
 /// unknown or names no key (the core that has it answers the error).
-fn command_home(topo: &Topology, c: &super::command::NamedCommand<'_>) -> Option<usize> {
-    let cmd = super::table::lookup(&c.args).ok()?;
-    let keys = cmd.key_positions(&c.args).ok()?;
-    keys.first().map(|&i| topo.core_of_key(c.args[i]))
+fn command_home(topo: &Topology, args: &[&[u8]]) -> Option<usize> {
+    let cmd = super::table::lookup(args).ok()?;
+    let keys = cmd.key_positions(args).ok()?;
+    keys.first().map(|&i| topo.core_of_key(args[i]))
 }
 
 /// The one slot every key of a request lies in, as Redis Cluster decides
@@ -246,15 +247,15 @@ pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
             }
         }
     };
-    let named = |c: &super::command::NamedCommand<'_>,
+    let named = |args: &[&[u8]],
                  add: &mut dyn FnMut(&[u8]) -> Result<(), WireError>|
      -> Result<(), WireError> {
         // An unknown or malformed command names no key here; running it
         // answers the error.
-        if let Ok(cmd) = super::table::lookup(&c.args) {
-            if let Ok(keys) = cmd.key_positions(&c.args) {
+        if let Ok(cmd) = super::table::lookup(args) {
+            if let Ok(keys) = cmd.key_positions(args) {
                 for i in keys {
-                    add(c.args[i])?;
+                    add(args[i])?;
                 }
             }
         }
@@ -282,10 +283,11 @@ pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
                 add(d)?;
             }
         }
-        Request::Command(c) => named(c, &mut add)?,
+        Request::Command(c) => named(&c.args, &mut add)?,
+        Request::Block { args, .. } => named(args, &mut add)?,
         Request::Batch(cmds) => {
             for c in cmds {
-                named(c, &mut add)?;
+                named(&c.args, &mut add)?;
             }
         }
         _ => {}

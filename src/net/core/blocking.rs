@@ -1,16 +1,25 @@
-//! Blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH) on the core owning
-//! their keys: registered on the keys (`waiters.rs`), woken by writes to
-//! them.
+//! Blocking pops on the core owning their keys: BLPOP, BRPOP, BLMOVE and
+//! BRPOPLPUSH (the BPOP opcode), and BLMPOP, BZMPOP, BZPOPMIN and
+//! BZPOPMAX (the BLOCK opcode, which carries the command's own words).
+//! Each is registered on its keys (`waiters.rs`) and woken by writes to
+//! them; the pop itself is the non-blocking command (LPOP, LMOVE, LMPOP,
+//! ZMPOP), so it answers and fails exactly as that one does.
 
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::Core;
-use crate::cmd;
-use crate::codes::WireError;
+use crate::cmd::{self, Value};
+use crate::codes::{ErrorCode, WireError};
 use crate::proto::command::NamedCommand;
+use crate::proto::redis::timeout_ms;
+use crate::proto::table;
 use crate::shard::clock::now_ms;
 use crate::sync::Notify;
+
+/// What a blocking pop returns: the attempt that found something and its
+/// answer (or nothing when the time ran out), and the write to wait for.
+type Found = (Option<(usize, Value)>, Option<(u32, u64)>);
 
 impl Core {
     /// BLPOP/BRPOP/BLMOVE on the core owning the keys: pops now if any list
@@ -27,9 +36,94 @@ impl Core {
         let mut all: Vec<&[u8]> = keys.to_vec();
         all.extend(dest.map(|d| d.0));
         let slot = cmd::common_slot(&all)?;
+        let end = |left: bool| -> &'static [u8] {
+            if left {
+                b"LEFT"
+            } else {
+                b"RIGHT"
+            }
+        };
+        let attempts: Vec<Vec<&[u8]>> = keys
+            .iter()
+            .map(|&key| match dest {
+                None => vec![if left { b"LPOP" } else { b"RPOP" }, key],
+                Some((d, to_left)) => vec![b"LMOVE", key, d, end(left), end(to_left)],
+            })
+            .collect();
+        let (found, group) = self.pop_or_wait(timeout_ms, keys, slot, &attempts).await?;
+        Ok(match found {
+            Some((i, Value::Bytes(v))) => (Some((keys[i].to_vec(), v)), group),
+            _ => (None, None),
+        })
+    }
+
+    /// BLMPOP, BZMPOP, BZPOPMIN and BZPOPMAX, given as Redis words: the
+    /// keys from the command table, the timeout parsed after them (Redis's
+    /// order of errors), then LMPOP or ZMPOP until it pops something.
+    /// Nil when the time runs out.
+    pub(super) async fn blocking_command(
+        &self,
+        args: &[&[u8]],
+    ) -> Result<(Value, Option<(u32, u64)>), WireError> {
+        let row = table::lookup(args)?;
+        let keys = row.keys_of(args)?;
+        let slot = cmd::common_slot(&keys)?;
+        let n = args.len();
+        let count = keys.len().to_string();
+        let (timeout, inner): (&[u8], Vec<&[u8]>) = match row.name {
+            "blmpop" | "bzmpop" => {
+                let name: &[u8] = if row.name == "blmpop" {
+                    b"LMPOP"
+                } else {
+                    b"ZMPOP"
+                };
+                let words = std::iter::once(name).chain(args[2..].iter().copied());
+                (args[1], words.collect())
+            }
+            // BZPOPMIN k1 k2 t: ZMPOP 2 k1 k2 MIN, one member.
+            "bzpopmin" | "bzpopmax" => {
+                let end: &[u8] = if row.name == "bzpopmin" {
+                    b"MIN"
+                } else {
+                    b"MAX"
+                };
+                let mut words: Vec<&[u8]> = vec![b"ZMPOP", count.as_bytes()];
+                words.extend(&keys);
+                words.push(end);
+                (args[n - 1], words)
+            }
+            other => {
+                return Err(WireError::new(
+                    ErrorCode::UnknownCommand,
+                    format!(
+                    "'{other}' is not a command BLOCK runs (BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX)"
+                ),
+                ))
+            }
+        };
+        let timeout = timeout_ms(timeout)?;
+        let (found, group) = self
+            .pop_or_wait(timeout, &keys, slot, std::slice::from_ref(&inner))
+            .await?;
+        Ok(match found {
+            None => (Value::Nil, None),
+            Some((_, v)) if row.name.starts_with("bzpop") => (one_member(v), group),
+            Some((_, v)) => (v, group),
+        })
+    }
+
+    /// Runs `attempts` (named commands, in order) until one answers
+    /// something other than nil; while none does, waits for a write to one
+    /// of `keys`, the timeout (0 = none) or shutdown.
+    async fn pop_or_wait(
+        &self,
+        timeout_ms: u64,
+        keys: &[&[u8]],
+        slot: u16,
+        attempts: &[Vec<&[u8]>],
+    ) -> Result<Found, WireError> {
         let deadline =
             (timeout_ms > 0).then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms));
-        let side: &[u8] = if left { b"LEFT" } else { b"RIGHT" };
         let me = Rc::new(Notify::default());
         let _registered = self.waiters.block_on(keys, &me);
         loop {
@@ -38,24 +132,13 @@ impl Core {
             if let Some(e) = self.cluster.as_ref().and_then(|cl| cl.moved_away(slot)) {
                 return Err(e);
             }
-            for key in keys {
-                let words: Vec<&[u8]> = match dest {
-                    None => vec![if left { b"LPOP" } else { b"RPOP" }, key],
-                    Some((d, to_left)) => {
-                        vec![
-                            b"LMOVE",
-                            key,
-                            d,
-                            side,
-                            if to_left { b"LEFT" } else { b"RIGHT" },
-                        ]
-                    }
-                };
+            for (i, words) in attempts.iter().enumerate() {
                 let (mut r, group) = self
-                    .run_named(&[NamedCommand::new(words)], now_ms())
+                    .run_named(&[NamedCommand::new(words.clone())], now_ms())
                     .await?;
-                if let Some((_, cmd::Value::Bytes(v))) = r.pop() {
-                    return Ok((Some((key.to_vec(), v)), group));
+                match r.pop() {
+                    None | Some((_, Value::Nil)) => {}
+                    Some((_, v)) => return Ok((Some((i, v)), group)),
                 }
             }
             let wait = me.wait(true);
@@ -83,4 +166,18 @@ impl Core {
             }
         }
     }
+}
+
+/// ZMPOP's `[key, [[member, score]]]` as BZPOPMIN's `[key, member, score]`.
+fn one_member(v: Value) -> Value {
+    if let Value::Array(kv) = &v {
+        if let [key, Value::Array(pairs)] = kv.as_slice() {
+            if let [Value::Array(ms)] = pairs.as_slice() {
+                let mut out = vec![key.clone()];
+                out.extend(ms.iter().cloned());
+                return Value::Array(out);
+            }
+        }
+    }
+    v
 }

@@ -348,7 +348,7 @@ impl CoreCluster {
         }
         // A blocked pop waits for a push, which the fence refuses: it is
         // not counted, or a fence would wait for it.
-        if matches!(req, Request::BlockingPop { .. }) {
+        if matches!(req, Request::BlockingPop { .. } | Request::Block { .. }) {
             return Ok(Admitted {
                 cl: self,
                 gen: None,

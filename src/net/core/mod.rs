@@ -500,6 +500,11 @@ impl Core {
                     }
                 });
             }
+            Request::Block { args } => {
+                let (value, group) = self.blocking_command(args).await?;
+                writes.extend(group);
+                ok(out, id, |o| value.encode(o));
+            }
             Request::Batch(cmds) => {
                 let (results, group) = self.run_named(cmds, now).await?;
                 writes.extend(group);
@@ -712,6 +717,7 @@ fn slowlog_times(req: &Request<'_>) -> bool {
     !matches!(
         req,
         Request::BlockingPop { .. }
+            | Request::Block { .. }
             | Request::Pull { .. }
             | Request::Sync { .. }
             | Request::Cluster { .. }
@@ -744,7 +750,7 @@ pub async fn serve_forwarded(
     let mut reply = reply;
     match frame::check(&frame_bytes, usize::MAX) {
         Ok(Some(info)) => match Request::decode(info.kind, info.flags, info.body(&frame_bytes)) {
-            Ok(req @ Request::BlockingPop { .. }) => {
+            Ok(req @ (Request::BlockingPop { .. } | Request::Block { .. })) => {
                 // A client that disconnects while blocked must not take an
                 // element: stop waiting when the asking core drops the reply.
                 let run = std::pin::pin!(core.exec_local(&req, 0, &mut out, &mut writes));

@@ -5,7 +5,8 @@
 use std::rc::Rc;
 
 use super::keyspace::{keys, random_key, scan_type};
-use super::{bad, ok_or_error, push, run_frames, run_one, run_request, State};
+use super::messages::push;
+use super::{bad, ok_or_error, run_frames, run_one, run_request, State};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::net::pubsub::Mailbox;

@@ -37,6 +37,7 @@ mod auth;
 mod cluster_cmds;
 mod conn_cmds;
 mod keyspace;
+mod messages;
 mod output;
 mod slowlog;
 
@@ -222,7 +223,7 @@ impl Pending {
 /// Whether `req` runs on this core as it is: a single-key request whose key
 /// this core owns (not a blocking pop, which must watch its client).
 fn runs_here(core: &Core, req: &Request<'_>, shape: &Shape) -> bool {
-    !matches!(shape, Shape::BPop(_))
+    !matches!(shape, Shape::BPop(_) | Shape::Block)
         && everywhere(req).is_none()
         && split(core.topo(), req).is_none()
         && home_core(core.topo(), req, core.id()) == core.id()
@@ -300,7 +301,7 @@ async fn settle(
     let blocking = p
         .items
         .iter()
-        .any(|i| matches!(i, Item::Run(Shape::BPop(_))));
+        .any(|i| matches!(i, Item::Run(Shape::BPop(_) | Shape::Block)));
     let replies = match watch.filter(|_| blocking) {
         Some(stream) => {
             let run = std::pin::pin!(run_frames(core, frames));
@@ -356,7 +357,12 @@ async fn settle(
             }
         };
         match converted {
-            Ok(Value::Nil) if matches!(shape, Shape::BPop(true) | Shape::NamedOrNullArray) => {
+            Ok(Value::Nil)
+                if matches!(
+                    shape,
+                    Shape::BPop(true) | Shape::NamedOrNullArray | Shape::Block
+                ) =>
+            {
                 resp::encode_null_array(out, st.resp3)
             }
             Ok(Value::Array(mut page)) if shape == Shape::MemberScan => {
@@ -401,39 +407,6 @@ impl Drop for Counted {
     fn drop(&mut self) {
         self.0.stats().connection_closed();
         self.0.waiters().forget(self.1);
-    }
-}
-
-/// Appends a pub/sub push (`>` in RESP3, an array in RESP2).
-fn push(out: &mut Vec<u8>, items: &[Value], resp3: bool) {
-    out.push(if resp3 { b'>' } else { b'*' });
-    out.extend_from_slice(items.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for i in items {
-        resp::encode(out, i, resp3);
-    }
-}
-
-/// Appends every waiting pub/sub message.
-fn deliver(st: &State, out: &mut Vec<u8>) {
-    let Some(mb) = &st.mailbox else {
-        return;
-    };
-    for d in mb.take() {
-        let items = match d.pattern {
-            None => vec![
-                Value::bytes(b"message".to_vec()),
-                Value::Bytes(d.channel),
-                Value::Bytes(d.payload),
-            ],
-            Some(p) => vec![
-                Value::bytes(b"pmessage".to_vec()),
-                Value::Bytes(p),
-                Value::Bytes(d.channel),
-                Value::Bytes(d.payload),
-            ],
-        };
-        push(out, &items, st.resp3);
     }
 }
 
@@ -528,7 +501,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         if !settle(&core, &mut pending, &mut st, &mut out, Some(&mut stream)).await {
             break 'conn Ok(());
         }
-        deliver(&st, &mut out);
+        messages::deliver(&st, &mut out);
         if let Some(class) = over_limit(&st, &limits, &normal_since, &out) {
             overflowed(&core, st.id, class);
             break 'conn Ok(());

@@ -17,7 +17,7 @@ use ahash::AHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::codes::{ErrorCode, WireError};
-use crate::command::{NamedCommand, Request};
+use crate::command::Request;
 use crate::table::{self, flag, Command};
 use crate::value::glob_match;
 
@@ -228,14 +228,15 @@ impl User {
         if self.unrestricted {
             return Ok(());
         }
-        let named = |c: &NamedCommand<'_>| match table::lookup(&c.args) {
-            Ok(cmd) => self.check(cmd, &c.args),
+        let named = |args: &[&[u8]]| match table::lookup(args) {
+            Ok(cmd) => self.check(cmd, args),
             // The core answers the unknown command or the bad arity.
             Err(_) => Ok(()),
         };
         match req {
-            Request::Command(c) => return named(c),
-            Request::Batch(cs) => return cs.iter().try_for_each(named),
+            Request::Command(c) => return named(&c.args),
+            Request::Block { args, .. } => return named(args),
+            Request::Batch(cs) => return cs.iter().try_for_each(|c| named(&c.args)),
             _ => {}
         }
         let Some(row) = table::by_opcode(req.opcode()) else {

@@ -166,7 +166,7 @@ fn key_specs(c: &Command) -> Vec<Value> {
             };
             vec![spec(first as i64, range(lastkey, step as i64))]
         }
-        Keys::NumKeys { fixed } => {
+        Keys::NumKeys { fixed, skip } => {
             let mut specs = Vec::new();
             if fixed > 0 {
                 specs.push(spec(1, range(fixed as i64 - 1, 1)));
@@ -182,7 +182,7 @@ fn key_specs(c: &Command) -> Vec<Value> {
                     ]),
                 ),
             ]);
-            specs.push(spec(fixed as i64 + 1, keynum));
+            specs.push(spec(fixed as i64 + skip as i64 + 1, keynum));
             specs
         }
     }

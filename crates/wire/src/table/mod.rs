@@ -262,11 +262,13 @@ pub enum Keys {
         last: i8,
         step: u8,
     },
-    /// `fixed` keys from word 1, then a key count, then that many keys
-    /// (ZUNIONSTORE dest numkeys key ...: fixed 1; ZUNION numkeys key ...:
-    /// fixed 0). Redis calls these movable keys.
+    /// `fixed` keys from word 1, then `skip` words that are not keys, then
+    /// a key count, then that many keys (ZUNIONSTORE dest numkeys key ...:
+    /// fixed 1; ZUNION numkeys key ...: fixed 0; BLMPOP timeout numkeys
+    /// key ...: skip 1). Redis calls these movable keys.
     NumKeys {
         fixed: u8,
+        skip: u8,
     },
 }
 
@@ -300,6 +302,8 @@ pub enum Planner {
     PubSub,
     MemberScan,
     BPop,
+    /// BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX: the BLOCK opcode with the words.
+    Block,
     BMove,
     BRPopLPush,
     Get,
@@ -469,9 +473,9 @@ impl Command {
     /// give the fixed keys only).
     pub fn legacy_keys(&self) -> (i64, i64, i64) {
         match self.keys {
-            Keys::None | Keys::NumKeys { fixed: 0 } => (0, 0, 0),
+            Keys::None | Keys::NumKeys { fixed: 0, .. } => (0, 0, 0),
             Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
-            Keys::NumKeys { fixed } => (1, fixed as i64, 1),
+            Keys::NumKeys { fixed, .. } => (1, fixed as i64, 1),
         }
     }
 
@@ -493,13 +497,16 @@ impl Command {
                 };
                 Ok((first..=last).step_by((step as usize).max(1)).collect())
             }
-            Keys::NumKeys { fixed } => {
+            Keys::NumKeys { fixed, skip } => {
                 let fixed = fixed as usize;
-                let at = fixed + 1;
+                let at = fixed + skip as usize + 1;
                 // Redis words these errors in three ways: ZUNION's family;
                 // SINTERCARD; LMPOP and ZMPOP (SINTERCARD's count error,
                 // ZUNION's for too many keys).
-                let newer = matches!(self.name, "sintercard" | "lmpop" | "zmpop");
+                let newer = matches!(
+                    self.name,
+                    "sintercard" | "lmpop" | "zmpop" | "blmpop" | "bzmpop"
+                );
                 let too_many = match self.name {
                     "sintercard" => "Number of keys can't be greater than number of args",
                     _ => "syntax error",
@@ -706,6 +713,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         Cluster => "clusterctl",
         Clients => "clientctl",
         SlowLog => "slowlogctl",
+        Block => "block",
         Command | Batch => return None,
     })
 }

@@ -13,7 +13,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "sdiff", -2, READONLY | STORED, k(1, -1, 1), acl::SET, "1.0.0", "Subtract multiple sets").reply(Reply::Array).tips(&["nondeterministic_output_order"]),
     c(G, "sdiffstore", -3, DENYOOM | WRITE | STORED | DEST_FIRST, k(1, -1, 1), acl::SET, "1.0.0", "Subtract multiple sets and store the resulting set in a key").reply(Reply::Int),
     c(G, "sinter", -2, READONLY | STORED, k(1, -1, 1), acl::SET, "1.0.0", "Intersect multiple sets").reply(Reply::Array).tips(&["nondeterministic_output_order"]),
-    c(G, "sintercard", -3, READONLY | STORED, Keys::NumKeys { fixed: 0 }, acl::SET, "7.0.0", "Intersect multiple sets and return the cardinality of the result").reply(Reply::Int),
+    c(G, "sintercard", -3, READONLY | STORED, Keys::NumKeys { fixed: 0, skip: 0 }, acl::SET, "7.0.0", "Intersect multiple sets and return the cardinality of the result").reply(Reply::Int),
     c(G, "sinterstore", -3, DENYOOM | WRITE | STORED | DEST_FIRST, k(1, -1, 1), acl::SET, "1.0.0", "Intersect multiple sets and store the resulting set in a key").reply(Reply::Int),
     c(G, "sismember", 3, FAST | READONLY | STORED | NOACCESS, k(1, 1, 1), acl::SET, "1.0.0", "Determine if a given value is a member of a set").reply(Reply::Int),
     c(G, "smembers", 2, READONLY | STORED, k(1, 1, 1), acl::SET, "1.0.0", "Get all the members in a set").reply(Reply::Array).tips(&["nondeterministic_output_order"]),

@@ -15,6 +15,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "sync", -1, ADMIN | BINARY_ONLY, NONE, 0, "0.1.0", "A replica copies a checkpoint of a partition (full sync)").reply(Reply::Binary).binary(),
     c(G, "role", -1, ADMIN | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "Replication role: status, REPLICAOF, PROMOTE").reply(Reply::Binary).binary(),
     c(G, "clientctl", -1, ADMIN | LOADING | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "The node's client connections on every core: list them, or close those a filter picks").reply(Reply::Binary).binary(),
+    c(G, "block", -1, BLOCKING | WRITE | BINARY_ONLY, NONE, 0, "0.1.0", "A blocking command of the table (BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX) that waits for something to pop").reply(Reply::Binary).binary(),
     c(G, "slowlogctl", -1, ADMIN | LOADING | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "The slow log of every core: its entries, their count, or a reset").reply(Reply::Binary).binary(),
     c(G, "clusterctl", -1, ADMIN | STALE | BINARY_ONLY, NONE, 0, "0.1.0", "Cluster control: a node's identity, the controller's Raft messages, forming a cluster, its status").reply(Reply::Binary).binary(),
 ];
