@@ -369,7 +369,7 @@ impl From<Value> for Output {
             Value::Double(d) => Output::Bytes(format_float(d).into_bytes()),
             Value::Status(s) => Output::Status(s),
             Value::Array(items) => Output::List(items.into_iter().map(Output::from).collect()),
-            Value::Map(pairs) => Output::List(
+            Value::Map(pairs) | Value::Pairs(pairs) => Output::List(
                 pairs
                     .into_iter()
                     .flat_map(|(k, v)| [Output::from(k), Output::from(v)])

@@ -239,11 +239,9 @@ fn hashes_sets_sorted_sets_and_lists() {
         );
         assert_eq!(
             ok(&c, &["ZRANGE", "z", "(2", "11", "BYSCORE", "WITHSCORES"]).await,
-            Value::Array(vec![
-                b("b"),
-                Value::Double(2.5),
-                b("a"),
-                Value::Double(11.0)
+            Value::Pairs(vec![
+                (b("b"), Value::Double(2.5)),
+                (b("a"), Value::Double(11.0))
             ])
         );
         assert_eq!(
@@ -285,7 +283,7 @@ fn hashes_sets_sorted_sets_and_lists() {
         );
         assert_eq!(
             ok(&c, &["ZREVRANGE", "lex", "0", "0", "WITHSCORES"]).await,
-            Value::Array(vec![b("d"), Value::Double(0.0)])
+            Value::Pairs(vec![(b("d"), Value::Double(0.0))])
         );
         assert_eq!(
             ok(&c, &["ZPOPMIN", "z"]).await,
@@ -293,11 +291,9 @@ fn hashes_sets_sorted_sets_and_lists() {
         );
         assert_eq!(
             ok(&c, &["ZPOPMAX", "z", "2"]).await,
-            Value::Array(vec![
-                b("max"),
-                Value::Double(f64::INFINITY),
-                b("a"),
-                Value::Double(11.0)
+            Value::Pairs(vec![
+                (b("max"), Value::Double(f64::INFINITY)),
+                (b("a"), Value::Double(11.0))
             ])
         );
         assert_eq!(

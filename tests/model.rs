@@ -63,15 +63,17 @@ fn zsorted(z: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
     v
 }
 
+/// Members, with their scores as pairs (WITHSCORES, a pop's count).
 fn scored(items: &[(Vec<u8>, f64)], with: bool) -> Value {
-    let mut out = Vec::new();
-    for (m, s) in items {
-        out.push(bv(m));
-        if with {
-            out.push(Value::Double(*s));
-        }
+    match with {
+        true => Value::Pairs(
+            items
+                .iter()
+                .map(|(m, s)| (bv(m), Value::Double(*s)))
+                .collect(),
+        ),
+        false => Value::Array(items.iter().map(|(m, _)| bv(m)).collect()),
     }
-    Value::Array(out)
 }
 
 /// Applies one command to the model. Only the commands the generators
@@ -300,7 +302,7 @@ fn apply(db: &mut Db, w: &[String]) -> Answer {
             }
             let with = w.iter().any(|x| x == "WITHSCORES");
             Ok(match norm(int(&w[2]), int(&w[3]), all.len()) {
-                None => Value::Array(vec![]),
+                None => scored(&[], with),
                 Some((s, e)) => scored(&all[s..=e], with),
             })
         }

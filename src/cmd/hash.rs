@@ -61,6 +61,18 @@ pub fn apply(t: &mut Tx<'_>, c: &HashCmd<'_>) -> CmdResult {
         HashCmd::MGet { key, fields } => Value::list(t.hmget(key, fields)?, Value::opt),
         HashCmd::Del { key, fields } => Value::Int(t.hdel(key, fields)? as i64),
         HashCmd::GetAll(key) => pairs(t.hgetall(key)?),
+        HashCmd::RandField { key, count, values } => {
+            let got = super::set::with_rng(|r| t.hrandfield(key, count.unwrap_or(1), r))?;
+            match count {
+                None => Value::opt(got.into_iter().next().map(|(f, _)| f)),
+                Some(_) if values => Value::Pairs(
+                    got.into_iter()
+                        .map(|(f, v)| (Value::Bytes(f), Value::Bytes(v)))
+                        .collect(),
+                ),
+                Some(_) => Value::list(got, |(f, _)| Value::Bytes(f)),
+            }
+        }
         HashCmd::Keys(key) => Value::list(t.hgetall(key)?, |(f, _)| Value::Bytes(f)),
         HashCmd::Vals(key) => Value::list(t.hgetall(key)?, |(_, v)| Value::Bytes(v)),
         HashCmd::Len(key) => Value::Int(t.hlen(key)? as i64),

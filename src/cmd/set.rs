@@ -12,6 +12,12 @@ thread_local! {
     static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
 }
 
+/// Runs `f` with this core's sampling generator (SPOP, SRANDMEMBER,
+/// HRANDFIELD, ZRANDMEMBER).
+pub(super) fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
+    RNG.with(|r| f(&mut r.borrow_mut()))
+}
+
 /// One member (or nil) without a count, an array with one.
 fn one_or_many(items: Vec<Vec<u8>>, counted: bool) -> Value {
     if counted {
@@ -32,11 +38,11 @@ pub fn apply(t: &mut Tx<'_>, c: &SetCmd<'_>) -> CmdResult {
         SetCmd::Members(key) => Value::list(t.smembers(key)?, Value::Bytes),
         SetCmd::Card(key) => Value::Int(t.scard(key)? as i64),
         SetCmd::Pop { key, count } => {
-            let popped = RNG.with(|r| t.spop(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+            let popped = with_rng(|r| t.spop(key, count.unwrap_or(1), r))?;
             one_or_many(popped, count.is_some())
         }
         SetCmd::RandMember { key, count } => {
-            let got = RNG.with(|r| t.srandmember(key, count.unwrap_or(1), &mut r.borrow_mut()))?;
+            let got = with_rng(|r| t.srandmember(key, count.unwrap_or(1), r))?;
             one_or_many(got, count.is_some())
         }
         SetCmd::Scan { key, ref scan } => {

@@ -45,6 +45,8 @@ fn aggregate(a: Aggregate) -> store::Aggregate {
     }
 }
 
+/// Members, flat with their scores (ZPOPMIN without a count, ZSCAN: flat
+/// in RESP3 too).
 fn scored(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Value {
     let mut out = Vec::with_capacity(items.len() * if with_scores { 2 } else { 1 });
     for (m, s) in items {
@@ -54,6 +56,21 @@ fn scored(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Value {
         }
     }
     Value::Array(out)
+}
+
+/// Members, with their scores as pairs (ZRANGE and the set operations'
+/// WITHSCORES, ZRANDMEMBER, ZPOPMIN with a count: pairs in RESP3).
+fn ranged(items: Vec<(Vec<u8>, f64)>, with_scores: bool) -> Value {
+    if with_scores {
+        Value::Pairs(
+            items
+                .into_iter()
+                .map(|(m, s)| (Value::Bytes(m), Value::Double(s)))
+                .collect(),
+        )
+    } else {
+        Value::list(items, |(m, _)| Value::Bytes(m))
+    }
 }
 
 fn double_or_nil(s: Option<f64>) -> Value {
@@ -82,6 +99,13 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
         }
         ZSetCmd::Rem { key, members } => Value::Int(t.zrem(key, members)? as i64),
         ZSetCmd::Score { key, member } => double_or_nil(t.zscore(key, member)?),
+        ZSetCmd::RandMember { key, count, scores } => {
+            let got = super::set::with_rng(|r| t.zrandmember(key, count.unwrap_or(1), r))?;
+            match count {
+                None => Value::opt(got.into_iter().next().map(|(m, _)| m)),
+                Some(_) => ranged(got, scores),
+            }
+        }
         ZSetCmd::MScore { key, members } => {
             let mut out = Vec::with_capacity(members.len());
             for m in members {
@@ -122,7 +146,7 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
             key,
             range: Some(r),
             with_scores,
-        } => scored(t.zrange(key, &zrange(r))?, with_scores),
+        } => ranged(t.zrange(key, &zrange(r))?, with_scores),
         ZSetCmd::RangeStore { dest, src, range } => {
             let items = match range {
                 // The source's type is checked all the same.
@@ -132,7 +156,18 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
             Value::Int(t.zstore(dest, &items)? as i64)
         }
         ZSetCmd::RemRange { key, by } => Value::Int(t.zremrange(key, range_by(by))? as i64),
-        ZSetCmd::Pop { key, count, max } => scored(t.zpop(key, count, max)?, true),
+        ZSetCmd::Pop {
+            key,
+            count,
+            counted,
+            max,
+        } => {
+            let popped = t.zpop(key, count, max)?;
+            match counted {
+                true => ranged(popped, true),
+                false => scored(popped, true),
+            }
+        }
         ZSetCmd::Scan { key, ref scan } => {
             let (next, items) =
                 t.zscan(key, scan.after.as_deref(), scan.count, &|m| scan.keep(m))?;
@@ -156,7 +191,7 @@ pub fn apply(t: &mut Tx<'_>, c: &ZSetCmd<'_>) -> CmdResult {
             let (op, agg) = (set_op(op), aggregate(agg));
             match dest {
                 Some(d) => Value::Int(t.zcombine_store(op, d, keys, weights, agg)? as i64),
-                None => scored(t.zcombine(op, keys, weights, agg)?, with_scores),
+                None => ranged(t.zcombine(op, keys, weights, agg)?, with_scores),
             }
         }
     })

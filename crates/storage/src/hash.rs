@@ -3,6 +3,7 @@
 
 use super::envelope::ValueType;
 use super::partition::Cf;
+use super::set::Rng;
 use super::tx::{Coll, Page, Pair, Pairs, Tx};
 use super::Error;
 
@@ -135,6 +136,15 @@ impl Tx<'_> {
         match self.hash(key)? {
             None => Ok(Vec::new()),
             Some(c) => self.all_members(&c),
+        }
+    }
+
+    /// HRANDFIELD: `count` random fields with their values (>= 0
+    /// distinct, < 0 with repeats; `crate::sample`).
+    pub fn hrandfield(&self, key: &[u8], count: i64, rng: &mut Rng) -> Result<Pairs, Error> {
+        match self.hash(key)? {
+            None => Ok(Vec::new()),
+            Some(c) => self.random_members(&c, count, rng),
         }
     }
 

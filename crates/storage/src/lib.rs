@@ -20,6 +20,7 @@ pub mod list;
 pub mod manifest;
 pub mod partition;
 pub mod position;
+mod sample;
 pub mod set;
 pub mod subkey;
 pub mod tx;

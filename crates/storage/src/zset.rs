@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::envelope::ValueType;
 use super::partition::{Ahead, Cf};
-use super::set::SetOp;
+use super::set::{Rng, SetOp};
 use super::subkey;
 use super::tx::{Coll, Page, ScoreVisit, Tx};
 use super::Error;
@@ -263,6 +263,23 @@ impl Tx<'_> {
             None => Ok(None),
             Some(c) => self.zscore_in(&c, member),
         }
+    }
+
+    /// ZRANDMEMBER: `count` random members with their scores (>= 0
+    /// distinct, < 0 with repeats; `crate::sample`).
+    pub fn zrandmember(
+        &self,
+        key: &[u8],
+        count: i64,
+        rng: &mut Rng,
+    ) -> Result<Vec<(Vec<u8>, f64)>, Error> {
+        let Some(c) = self.zset(key)? else {
+            return Ok(Vec::new());
+        };
+        self.random_members(&c, count, rng)?
+            .into_iter()
+            .map(|(m, v)| Ok((m, read_score(&v)?)))
+            .collect()
     }
 
     pub fn zcard(&self, key: &[u8]) -> Result<u64, Error> {

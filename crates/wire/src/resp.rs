@@ -331,6 +331,16 @@ pub fn encode(out: &mut Vec<u8>, v: &Value, resp3: bool) {
                 encode(out, v, resp3);
             }
         }
+        Value::Pairs(pairs) => {
+            header(out, b'*', pairs.len() * if resp3 { 1 } else { 2 });
+            for (k, v) in pairs {
+                if resp3 {
+                    header(out, b'*', 2);
+                }
+                encode(out, k, resp3);
+                encode(out, v, resp3);
+            }
+        }
         Value::Status(s) => {
             out.push(b'+');
             out.extend_from_slice(s.as_bytes());

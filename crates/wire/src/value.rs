@@ -17,6 +17,10 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
     /// A short status word (`OK`, a type name).
     Status(String),
+    /// Members with their scores or values (WITHSCORES, WITHVALUES): a
+    /// flat array in RESP2, an array of two-element arrays in RESP3, as
+    /// Redis 7 answers them.
+    Pairs(Vec<(Value, Value)>),
 }
 
 impl Value {
@@ -71,6 +75,14 @@ impl Value {
                 out.push(6);
                 put_bytes(out, s.as_bytes());
             }
+            Value::Pairs(pairs) => {
+                out.push(7);
+                put_u32(out, pairs.len() as u32);
+                for (k, v) in pairs {
+                    k.encode(out);
+                    v.encode(out);
+                }
+            }
         }
     }
 
@@ -93,13 +105,16 @@ impl Value {
                 }
                 Value::Array(items)
             }
-            5 => {
-                let n = r.count("map length", 2)?;
+            tag @ (5 | 7) => {
+                let n = r.count("pair count", 2)?;
                 let mut pairs = Vec::with_capacity(n);
                 for _ in 0..n {
                     pairs.push((Value::decode(r, depth + 1)?, Value::decode(r, depth + 1)?));
                 }
-                Value::Map(pairs)
+                match tag {
+                    5 => Value::Map(pairs),
+                    _ => Value::Pairs(pairs),
+                }
             }
             6 => Value::Status(String::from_utf8_lossy(r.bytes("status")?).into_owned()),
             t => return Err(ProtoError::BadArguments(format!("unknown value tag {t}"))),

@@ -68,6 +68,13 @@ pub enum HashCmd<'a> {
         fields: &'a [&'a [u8]],
     },
     GetAll(Key<'a>),
+    /// HRANDFIELD: without a count one field (or nil); a count >= 0 gives
+    /// distinct fields, < 0 allows repeats; `values` with WITHVALUES.
+    RandField {
+        key: Key<'a>,
+        count: Option<i64>,
+        values: bool,
+    },
     Keys(Key<'a>),
     Vals(Key<'a>),
     Len(Key<'a>),
@@ -138,6 +145,14 @@ impl<'a> HashCmd<'a> {
                 fields: a.rest(),
             },
             "hgetall" => HashCmd::GetAll(key),
+            "hrandfield" => {
+                let c = super::random_count(a, Some("withvalues"))?;
+                HashCmd::RandField {
+                    key,
+                    count: c.map(|(n, _)| n),
+                    values: c.is_some_and(|(_, w)| w),
+                }
+            }
             "hkeys" => HashCmd::Keys(key),
             "hvals" => HashCmd::Vals(key),
             "hlen" => HashCmd::Len(key),

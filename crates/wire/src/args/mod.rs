@@ -58,6 +58,45 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
     })
 }
 
+/// The most members one SRANDMEMBER, HRANDFIELD or ZRANDMEMBER answers
+/// with a negative count (repeats allowed): the reply is built in memory,
+/// so a count of a billion would take the node's memory, where Redis
+/// streams it into the client's output buffer until the client's output
+/// limit closes it.
+pub const MAX_RANDOM_REPLY: u64 = 1 << 22;
+
+/// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER, and whether a
+/// second word asked for the values (`with`: WITHVALUES or WITHSCORES, if
+/// the command takes one), with Redis's errors in its order.
+pub fn random_count(
+    a: &mut Args<'_>,
+    with: Option<&str>,
+) -> Result<Option<(i64, bool)>, WireError> {
+    let Some(w) = a.maybe() else {
+        return Ok(None);
+    };
+    let count = int_arg(w)?;
+    if count == i64::MIN {
+        return Err(bad(
+            "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let with = match (a.maybe(), with) {
+        (None, _) => false,
+        (Some(w), Some(name)) if a.left() == 0 && w.eq_ignore_ascii_case(name.as_bytes()) => true,
+        _ => return Err(syntax()),
+    };
+    if with && count.unsigned_abs() > i64::MAX as u64 / 2 {
+        return Err(bad("value is out of range"));
+    }
+    if count < 0 && count.unsigned_abs() > MAX_RANDOM_REPLY {
+        return Err(bad(format!(
+            "a negative count answers at most {MAX_RANDOM_REPLY} members (the reply is built in memory)"
+        )));
+    }
+    Ok(Some((count, with)))
+}
+
 /// The error of a name that is no named command.
 pub fn not_named(name: &str) -> WireError {
     WireError::new(

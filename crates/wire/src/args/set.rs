@@ -4,7 +4,6 @@
 
 use super::{keys_and_limit, not_named, Args, ScanOpts, SetOp};
 use crate::codes::WireError;
-use crate::num::int_arg;
 
 type Key<'a> = &'a [u8];
 
@@ -116,11 +115,10 @@ impl<'a> SetCmd<'a> {
                 key,
                 count: a.last_count()?,
             },
-            "srandmember" => {
-                let count = a.maybe().map(int_arg).transpose()?;
-                a.end()?;
-                SetCmd::RandMember { key, count }
-            }
+            "srandmember" => SetCmd::RandMember {
+                key,
+                count: super::random_count(a, None)?.map(|(n, _)| n),
+            },
             "smove" => {
                 let (dst, member) = (a.word()?, a.word()?);
                 a.end()?;

@@ -84,6 +84,14 @@ pub enum ZSetCmd<'a> {
         key: Key<'a>,
         member: &'a [u8],
     },
+    /// ZRANDMEMBER: without a count one member (or nil); a count >= 0
+    /// gives distinct members, < 0 allows repeats; `scores` with
+    /// WITHSCORES.
+    RandMember {
+        key: Key<'a>,
+        count: Option<i64>,
+        scores: bool,
+    },
     MScore {
         key: Key<'a>,
         members: &'a [&'a [u8]],
@@ -129,9 +137,12 @@ pub enum ZSetCmd<'a> {
         by: RangeBy<'a>,
     },
     /// ZPOPMIN and ZPOPMAX (`max`).
+    /// ZPOPMIN/ZPOPMAX; `counted` when a count was given (RESP3 then
+    /// answers pairs, as Redis 7 does).
     Pop {
         key: Key<'a>,
         count: u64,
+        counted: bool,
         max: bool,
     },
     Scan {
@@ -195,6 +206,14 @@ impl<'a> ZSetCmd<'a> {
                 key,
                 members: a.rest(),
             },
+            "zrandmember" => {
+                let c = super::random_count(a, Some("withscores"))?;
+                ZSetCmd::RandMember {
+                    key,
+                    count: c.map(|(n, _)| n),
+                    scores: c.is_some_and(|(_, w)| w),
+                }
+            }
             "zscore" => ZSetCmd::Score {
                 key,
                 member: a.word()?,
@@ -250,11 +269,15 @@ impl<'a> ZSetCmd<'a> {
             "zremrangebyrank" => zremrange(key, a, Kind::Rank)?,
             "zremrangebyscore" => zremrange(key, a, Kind::Score)?,
             "zremrangebylex" => zremrange(key, a, Kind::Lex)?,
-            "zpopmin" | "zpopmax" => ZSetCmd::Pop {
-                key,
-                count: a.last_count()?.unwrap_or(1),
-                max: name == "zpopmax",
-            },
+            "zpopmin" | "zpopmax" => {
+                let count = a.last_count()?;
+                ZSetCmd::Pop {
+                    key,
+                    count: count.unwrap_or(1),
+                    counted: count.is_some(),
+                    max: name == "zpopmax",
+                }
+            }
             "zscan" => ZSetCmd::Scan {
                 key,
                 scan: ScanOpts::parse(a)?,

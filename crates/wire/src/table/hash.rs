@@ -18,6 +18,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "hlen", 2, FAST | READONLY | STORED | NOACCESS, k(1, 1, 1), acl::HASH, "2.0.0", "Get the number of fields in a hash").reply(Reply::Int),
     c(G, "hmget", -3, FAST | READONLY | STORED, k(1, 1, 1), acl::HASH, "2.0.0", "Get the values of all the given hash fields").reply(Reply::Array),
     c(G, "hmset", -4, DENYOOM | FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::HASH, "2.0.0", "Set multiple hash fields to multiple values").reply(Reply::Status),
+    c(G, "hrandfield", -2, READONLY | STORED, k(1, 1, 1), acl::HASH, "6.2.0", "Get one or multiple random fields from a hash").reply(Reply::Varies).tips(&["nondeterministic_output"]),
     c(G, "hscan", -3, READONLY | STORED, k(1, 1, 1), acl::HASH, "2.8.0", "Incrementally iterate hash fields and associated values").reply(Reply::Array).resp(Planner::MemberScan).tips(&["nondeterministic_output"]),
     c(G, "hset", -4, DENYOOM | FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::HASH, "2.0.0", "Set the string value of a hash field").reply(Reply::Int),
     c(G, "hsetnx", 4, DENYOOM | FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::HASH, "2.0.0", "Set the value of a hash field, only if the field does not exist").reply(Reply::Int),

@@ -29,6 +29,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "zrange", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Return a range of members in a sorted set").reply(Reply::Array),
     c(G, "zrangebylex", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Return a range of members in a sorted set, by lexicographical range").reply(Reply::Array),
     c(G, "zrangebyscore", -4, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "1.0.5", "Return a range of members in a sorted set, by score").reply(Reply::Array),
+    c(G, "zrandmember", -2, READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "6.2.0", "Get one or multiple random elements from a sorted set").reply(Reply::Varies).tips(&["nondeterministic_output"]),
     c(G, "zrank", 3, FAST | READONLY | STORED, k(1, 1, 1), acl::SORTEDSET, "2.0.0", "Determine the index of a member in a sorted set").reply(Reply::IntOrNil),
     c(G, "zrem", -3, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::SORTEDSET, "1.2.0", "Remove one or more members from a sorted set").reply(Reply::Int),
     c(G, "zremrangebylex", 4, WRITE | STORED | NOACCESS, k(1, 1, 1), acl::SORTEDSET, "2.8.9", "Remove all members in a sorted set between the given lexicographical range").reply(Reply::Int),
