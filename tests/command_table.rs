@@ -649,3 +649,59 @@ fn lmpop_and_zmpop_match_redis_server() {
     assert_eq!(raw(raddr), *b"*-1\r\n");
     drop(redis);
 }
+
+/// OBJECT: Redis's replies and errors where Tessera's layout agrees
+/// (strings, missing keys, FREQ under noeviction, arity, unknown
+/// subcommands), and Tessera's own names for collections.
+#[test]
+fn object_matches_redis_server_where_layouts_agree() {
+    let (redis, raddr) = redis_server();
+    let node = Node::start(2);
+    let mut ours = Conn::connect(node.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let long = "a".repeat(45);
+    for c in [&mut ours, &mut theirs] {
+        for (k, v) in [
+            ("i", "123"),
+            ("e", "hello"),
+            ("n", "0123"),
+            ("r", long.as_str()),
+        ] {
+            c.cmd(&["SET", k, v]);
+        }
+    }
+    for w in [
+        &["OBJECT", "ENCODING", "i"][..],
+        &["OBJECT", "encoding", "e"],
+        &["OBJECT", "ENCODING", "n"],
+        &["OBJECT", "ENCODING", "r"],
+        &["OBJECT", "ENCODING", "nokey"],
+        &["OBJECT", "REFCOUNT", "e"],
+        &["OBJECT", "REFCOUNT", "nokey"],
+        &["OBJECT", "IDLETIME", "e"],
+        &["OBJECT", "IDLETIME", "nokey"],
+        &["OBJECT", "FREQ", "e"],
+        &["OBJECT", "FREQ", "nokey"],
+        &["OBJECT", "FOO", "e"],
+        &["OBJECT", "ENCODING"],
+        &["OBJECT", "ENCODING", "e", "x"],
+        &["OBJECT", "HELP", "x"],
+        &["OBJECT"],
+    ] {
+        assert_eq!(ours.cmd(w), theirs.cmd(w), "{w:?}");
+    }
+    assert!(matches!(ours.cmd(&["OBJECT", "HELP"]), R::Array(v) if v.len() > 5));
+    ours.cmd(&["HSET", "h", "f", "v"]);
+    ours.cmd(&["ZADD", "z", "1", "m"]);
+    ours.cmd(&["SADD", "s", "m"]);
+    ours.cmd(&["RPUSH", "l", "x"]);
+    for (k, name) in [
+        ("h", "subkeys"),
+        ("z", "skiplist"),
+        ("s", "hashtable"),
+        ("l", "subkeys"),
+    ] {
+        assert_eq!(ours.cmd(&["OBJECT", "ENCODING", k]), R::bulk(name), "{k}");
+    }
+    drop(redis);
+}

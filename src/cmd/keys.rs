@@ -10,9 +10,9 @@ use super::{CmdError, CmdResult, Value};
 use crate::proto::args::bad;
 use crate::proto::args::bits::MAX_STRING;
 pub use crate::proto::args::keys::ExpireIf;
-use crate::proto::args::keys::{GetExpiry, KeyCmd};
+use crate::proto::args::keys::{GetExpiry, KeyCmd, ObjectInfo};
 use crate::proto::set_opts::{Expire, SetOptions};
-use crate::shard::envelope::{Meta, ValueType};
+use crate::shard::envelope::{Meta, ValueType, FORMAT_V2};
 use crate::shard::tx::Tx;
 use crate::shard::Error;
 
@@ -166,6 +166,30 @@ pub fn ttl_ms(t: &Tx<'_>, key: &[u8]) -> Result<i64, Error> {
 
 // ---- the named commands -----------------------------------------------------
 
+/// OBJECT ENCODING's names for Tessera's layout (docs/redis-compat.md):
+/// a string is one stored value, named as Redis names a value SET wrote
+/// (`int`, `embstr` up to 44 bytes, `raw`); a set of format 2 keeps its
+/// members by hash (`hashtable`); a sorted set keeps a member map and a
+/// score index (`skiplist`); hashes, lists and older sets keep one subkey
+/// per field, element or member (`subkeys`).
+fn encoding(t: &Tx<'_>, key: &[u8], m: &Meta) -> Result<&'static str, CmdError> {
+    Ok(match m.vtype {
+        ValueType::String => t.read_string(key, |v| match v {
+            Some((_, s))
+                if crate::proto::num::parse_int(s)
+                    .is_some_and(|n| n.to_string().as_bytes() == s) =>
+            {
+                "int"
+            }
+            Some((_, s)) if s.len() <= 44 => "embstr",
+            _ => "raw",
+        })?,
+        ValueType::Set if m.format >= FORMAT_V2 => "hashtable",
+        ValueType::ZSet => "skiplist",
+        ValueType::Hash | ValueType::Set | ValueType::List => "subkeys",
+    })
+}
+
 fn type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::String => "string",
@@ -194,6 +218,25 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
     Ok(match *c {
         KeyCmd::Type(key) => {
             Value::Status(t.meta(key)?.map_or("none", |m| type_name(m.vtype)).into())
+        }
+        KeyCmd::Object { key, what } => {
+            let Some(m) = t.meta(key)? else {
+                return Ok(Value::Nil);
+            };
+            match what {
+                ObjectInfo::Encoding => Value::bytes(encoding(t, key, &m)?),
+                // Nothing is shared between keys.
+                ObjectInfo::RefCount => Value::Int(1),
+                // Reads are not recorded: the time since the last write,
+                // from the version clock (unix ms << 16).
+                ObjectInfo::IdleTime => {
+                    Value::Int((t.now_ms.saturating_sub(m.version >> 16) / 1000) as i64)
+                }
+                // The policy is noeviction: Redis's answer then.
+                ObjectInfo::Freq => return Err(bad(
+                    "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                ).into()),
+            }
         }
         KeyCmd::Del(keys) => {
             let mut n = 0;

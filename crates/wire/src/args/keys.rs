@@ -30,6 +30,11 @@ pub enum GetExpiry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyCmd<'a> {
     Type(Key<'a>),
+    /// OBJECT ENCODING, FREQ, REFCOUNT or IDLETIME of a key.
+    Object {
+        key: Key<'a>,
+        what: ObjectInfo,
+    },
     /// DEL and UNLINK.
     Del(&'a [Key<'a>]),
     Exists(&'a [Key<'a>]),
@@ -159,10 +164,31 @@ impl LcsOpts {
     }
 }
 
+/// What OBJECT asks about a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectInfo {
+    Encoding,
+    Freq,
+    RefCount,
+    IdleTime,
+}
+
 impl<'a> KeyCmd<'a> {
     pub fn parse(name: &str, a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
         Ok(match name {
             "type" => KeyCmd::Type(a.word()?),
+            "object|encoding" | "object|freq" | "object|refcount" | "object|idletime" => {
+                a.word()?; // the subcommand
+                KeyCmd::Object {
+                    key: a.word()?,
+                    what: match name {
+                        "object|encoding" => ObjectInfo::Encoding,
+                        "object|freq" => ObjectInfo::Freq,
+                        "object|refcount" => ObjectInfo::RefCount,
+                        _ => ObjectInfo::IdleTime,
+                    },
+                }
+            }
             "del" | "unlink" => KeyCmd::Del(a.rest()),
             "exists" => KeyCmd::Exists(a.rest()),
             "expire" => expire(a, 1000, false)?,

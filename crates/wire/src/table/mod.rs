@@ -662,6 +662,18 @@ pub fn lookup(args: &[&[u8]]) -> Result<&'static Command, WireError> {
     if !cmd.arity_fits(args.len()) {
         return Err(arity_error(cmd.name));
     }
+    // A container's stored subcommand (OBJECT ENCODING key) is a named
+    // command of its own: its row has the keys, arity and parse.
+    if let Some(sub) = args
+        .get(1)
+        .and_then(|w| cmd.subcommand(w))
+        .filter(|s| s.has(flag::STORED))
+    {
+        if !sub.arity_fits(args.len()) {
+            return Err(arity_error(sub.name));
+        }
+        return Ok(sub);
+    }
     Ok(cmd)
 }
 
