@@ -219,6 +219,7 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
         KeyCmd::Type(key) => {
             Value::Status(t.meta(key)?.map_or("none", |m| type_name(m.vtype)).into())
         }
+        KeyCmd::Sort(ref s) => return super::sort::apply(t, s),
         KeyCmd::Object { key, what } => {
             let Some(m) = t.meta(key)? else {
                 return Ok(Value::Nil);

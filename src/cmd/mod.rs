@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lcs;
 pub mod list;
 pub mod set;
+pub mod sort;
 pub mod zset;
 
 use crate::codes::{ErrorCode, WireError};

@@ -30,6 +30,8 @@ pub enum GetExpiry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyCmd<'a> {
     Type(Key<'a>),
+    /// SORT and (no `store`) SORT_RO.
+    Sort(SortArgs<'a>),
     /// OBJECT ENCODING, FREQ, REFCOUNT or IDLETIME of a key.
     Object {
         key: Key<'a>,
@@ -164,6 +166,49 @@ impl LcsOpts {
     }
 }
 
+/// SORT's options, in Redis's parse (the last of a repeated option wins;
+/// GETs accumulate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortArgs<'a> {
+    pub key: Key<'a>,
+    /// BY pattern; without a `*` it only skips the sorting.
+    pub by: Option<&'a [u8]>,
+    /// LIMIT offset count.
+    pub limit: Option<(i64, i64)>,
+    pub gets: Vec<&'a [u8]>,
+    pub desc: bool,
+    pub alpha: bool,
+    pub store: Option<Key<'a>>,
+}
+
+impl<'a> SortArgs<'a> {
+    fn parse(a: &mut Args<'a>, may_store: bool) -> Result<SortArgs<'a>, WireError> {
+        let mut s = SortArgs {
+            key: a.word()?,
+            by: None,
+            limit: None,
+            gets: Vec::new(),
+            desc: false,
+            alpha: false,
+            store: None,
+        };
+        while let Some(w) = a.maybe() {
+            let left = a.left();
+            match w.to_ascii_lowercase().as_slice() {
+                b"asc" => s.desc = false,
+                b"desc" => s.desc = true,
+                b"alpha" => s.alpha = true,
+                b"limit" if left >= 2 => s.limit = Some((a.int()?, a.int()?)),
+                b"store" if may_store && left >= 1 => s.store = Some(a.word()?),
+                b"by" if left >= 1 => s.by = Some(a.word()?),
+                b"get" if left >= 1 => s.gets.push(a.word()?),
+                _ => return Err(syntax()),
+            }
+        }
+        Ok(s)
+    }
+}
+
 /// What OBJECT asks about a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectInfo {
@@ -177,6 +222,7 @@ impl<'a> KeyCmd<'a> {
     pub fn parse(name: &str, a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
         Ok(match name {
             "type" => KeyCmd::Type(a.word()?),
+            "sort" | "sort_ro" => KeyCmd::Sort(SortArgs::parse(a, name == "sort")?),
             "object|encoding" | "object|freq" | "object|refcount" | "object|idletime" => {
                 a.word()?; // the subcommand
                 KeyCmd::Object {

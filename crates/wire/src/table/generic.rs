@@ -2,7 +2,7 @@
 //! keys, categories and summaries).
 
 use super::flag::*;
-use super::{acl, c, k, Command, ConnCmd, Group, Planner, Reply, NONE};
+use super::{acl, c, k, Command, ConnCmd, Group, Keys, Planner, Reply, NONE};
 
 const G: Group = Group::Generic;
 
@@ -25,6 +25,8 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "rename", 3, WRITE | STORED, k(1, 2, 1), acl::KEYSPACE, "1.0.0", "Rename a key").reply(Reply::Status),
     c(G, "renamenx", 3, FAST | WRITE | STORED, k(1, 2, 1), acl::KEYSPACE, "1.0.0", "Rename a key, only if the new key does not exist").reply(Reply::Int),
     c(G, "scan", -2, READONLY, NONE, acl::KEYSPACE, "2.8.0", "Incrementally iterate the keys space").reply(Reply::Array).resp(Planner::Scan).tips(&["nondeterministic_output", "request_policy:special"]),
+    c(G, "sort", -2, DENYOOM | WRITE | STORED | SOURCE_FIRST, Keys::Sort, acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS, "1.0.0", "Sort the elements in a list, set or sorted set").reply(Reply::Varies),
+    c(G, "sort_ro", -2, READONLY | STORED, Keys::Sort, acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS, "7.0.0", "Sort the elements in a list, set or sorted set. Read-only variant of SORT.").reply(Reply::Array),
     c(G, "ttl", 2, FAST | READONLY | STORED, k(1, 1, 1), acl::KEYSPACE, "1.0.0", "Get the time to live for a key in seconds").reply(Reply::Int).tips(&["nondeterministic_output"]),
     c(G, "type", 2, FAST | READONLY | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "1.0.0", "Determine the type stored at key").reply(Reply::Status),
     c(G, "unlink", -2, FAST | WRITE | STORED | NOACCESS, k(1, -1, 1), acl::KEYSPACE, "4.0.0", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.").reply(Reply::Int).resp(Planner::Del).tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),

@@ -270,6 +270,10 @@ pub enum Keys {
         fixed: u8,
         skip: u8,
     },
+    /// SORT: word 1, and the word after the last STORE (skipping LIMIT's,
+    /// GET's and BY's arguments, as Redis's `sortGetKeys` does); SORT_RO:
+    /// word 1. Movable, as the keys BY and GET patterns form are.
+    Sort,
 }
 
 /// How RESP runs a command that is not a plain named command.
@@ -457,7 +461,7 @@ impl Command {
 
     /// Redis's movable keys: found by parsing the words, not by position.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::NumKeys { .. })
+        matches!(self.keys, Keys::NumKeys { .. } | Keys::Sort)
     }
 
     /// Whether `n` words (the name included) fit the arity.
@@ -476,6 +480,7 @@ impl Command {
             Keys::None | Keys::NumKeys { fixed: 0, .. } => (0, 0, 0),
             Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
             Keys::NumKeys { fixed, .. } => (1, fixed as i64, 1),
+            Keys::Sort => (1, 1, 1),
         }
     }
 
@@ -496,6 +501,23 @@ impl Command {
                     (last as usize).min(n - 1)
                 };
                 Ok((first..=last).step_by((step as usize).max(1)).collect())
+            }
+            Keys::Sort => {
+                let mut keys = vec![1];
+                let mut store = None;
+                let mut i = 2;
+                while i < n {
+                    let w = args[i].to_ascii_lowercase();
+                    match w.as_slice() {
+                        b"limit" => i += 2,
+                        b"get" | b"by" => i += 1,
+                        b"store" if i + 1 < n && self.name == "sort" => store = Some(i + 1),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                keys.extend(store);
+                Ok(keys)
             }
             Keys::NumKeys { fixed, skip } => {
                 let fixed = fixed as usize;
