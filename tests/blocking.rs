@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::resp::{conn_on_core, Conn, R};
+use common::resp::{conn_on_core, first_five_bytes, wait_for_blocked, Conn, R};
 use common::{block_on, Node};
 use tessera::proto::value::Value;
 
@@ -15,7 +13,6 @@ use tessera::proto::value::Value;
 /// popped (`*-1`), in RESP2 and RESP3.
 #[test]
 fn blocking_mpops_match_redis_server() {
-    use std::io::{Read, Write};
     let (redis, raddr) = common::redis_server::redis_server();
     let node = Node::start(2);
     let mut ours = Conn::connect(node.resp_addr());
@@ -73,39 +70,10 @@ fn blocking_mpops_match_redis_server() {
     ] {
         assert_eq!(ours.cmd(w), theirs.cmd(w), "{w:?}");
     }
-    let raw = |addr| {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"*3\r\n$8\r\nBZPOPMIN\r\n$6\r\n{b}nil\r\n$4\r\n0.01\r\n")
-            .unwrap();
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).unwrap();
-        b
-    };
-    assert_eq!(raw(node.resp_addr()), *b"*-1\r\n");
-    assert_eq!(raw(raddr), *b"*-1\r\n");
+    let req = b"*3\r\n$8\r\nBZPOPMIN\r\n$6\r\n{b}nil\r\n$4\r\n0.01\r\n";
+    assert_eq!(first_five_bytes(node.resp_addr(), req), *b"*-1\r\n");
+    assert_eq!(first_five_bytes(raddr, req), *b"*-1\r\n");
     drop(redis);
-}
-
-fn blocked(c: &mut Conn) -> u64 {
-    let R::Bulk(info) = c.cmd(&["INFO"]) else {
-        panic!()
-    };
-    String::from_utf8_lossy(&info)
-        .lines()
-        .filter_map(|l| l.split_once("_blocked_clients:"))
-        .map(|(_, n)| n.trim().parse::<u64>().unwrap())
-        .sum()
-}
-
-fn wait_for_blocked(c: &mut Conn, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while blocked(c) != want {
-        assert!(
-            Instant::now() < deadline,
-            "blocked clients never reached {want}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]

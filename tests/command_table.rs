@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::redis_server::{redis_server, Redis};
-use common::resp::{Conn, R};
+use common::resp::{first_five_bytes, Conn, R};
 use common::Node;
 
 /// Commands Tessera adds (docs/protocol.md); Redis does not know them.
@@ -590,7 +590,6 @@ fn smove_matches_redis_server() {
 /// null array (`*-1`), byte for byte.
 #[test]
 fn lmpop_and_zmpop_match_redis_server() {
-    use std::io::{Read, Write};
     let (redis, raddr) = redis_server();
     let node = Node::start(2);
     let mut ours = Conn::connect(node.resp_addr());
@@ -637,16 +636,9 @@ fn lmpop_and_zmpop_match_redis_server() {
         R::Nil,
         "the set was emptied"
     );
-    let raw = |addr| {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"*4\r\n$5\r\nLMPOP\r\n$1\r\n1\r\n$6\r\n{l}nil\r\n$4\r\nLEFT\r\n")
-            .unwrap();
-        let mut b = [0u8; 5];
-        s.read_exact(&mut b).unwrap();
-        b
-    };
-    assert_eq!(raw(node.resp_addr()), *b"*-1\r\n");
-    assert_eq!(raw(raddr), *b"*-1\r\n");
+    let req = b"*4\r\n$5\r\nLMPOP\r\n$1\r\n1\r\n$6\r\n{l}nil\r\n$4\r\nLEFT\r\n";
+    assert_eq!(first_five_bytes(node.resp_addr(), req), *b"*-1\r\n");
+    assert_eq!(first_five_bytes(raddr, req), *b"*-1\r\n");
     drop(redis);
 }
 

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::resp::{conn_on_core, Conn, R};
+use common::resp::{conn_on_core, wait_for_blocked, Conn, R};
 use common::Node;
 
 fn node() -> Node {
@@ -629,32 +629,12 @@ fn blocking_pops_wait_wake_and_lose_nothing() {
     assert_eq!(all, want, "lost or duplicated elements");
     assert_eq!(producer.cmd(&["LLEN", "{q}jobs"]), R::Int(0));
     // A client that disconnects while blocked takes nothing.
-    let blocked = |c: &mut Conn| -> u64 {
-        let R::Bulk(info) = c.cmd(&["INFO"]) else {
-            panic!()
-        };
-        String::from_utf8_lossy(&info)
-            .lines()
-            .filter_map(|l| l.split_once("_blocked_clients:"))
-            .map(|(_, n)| n.trim().parse::<u64>().unwrap())
-            .sum()
-    };
-    let wait_for = |c: &mut Conn, want: u64| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while blocked(c) != want {
-            assert!(
-                Instant::now() < deadline,
-                "blocked clients never reached {want}"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    };
     for core in [0, 1] {
         let mut gone = conn_on_core(addr, core);
         gone.send_raw(&Conn::encode(&[b"BLPOP", b"{q}left", b"0"]));
-        wait_for(&mut producer, 1);
+        wait_for_blocked(&mut producer, 1);
         drop(gone);
-        wait_for(&mut producer, 0);
+        wait_for_blocked(&mut producer, 0);
         producer.cmd(&["RPUSH", "{q}left", "kept"]);
         assert_eq!(
             producer.cmd(&["LPOP", "{q}left"]),

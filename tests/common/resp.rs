@@ -220,3 +220,38 @@ pub fn conn_on_core(addr: std::net::SocketAddr, want: usize) -> Conn {
     }
     panic!("no connection landed on core {want} in 200 tries");
 }
+
+/// The sum of INFO's `coreN_blocked_clients` lines.
+pub fn blocked_clients(c: &mut Conn) -> u64 {
+    let R::Bulk(info) = c.cmd(&["INFO"]) else {
+        panic!()
+    };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| l.split_once("_blocked_clients:"))
+        .map(|(_, n)| n.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// Waits (bounded) until INFO counts `want` blocked clients.
+pub fn wait_for_blocked(c: &mut Conn, want: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while blocked_clients(c) != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "blocked clients never reached {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// The first five bytes a server at `addr` answers to the raw `request`
+/// (a null array is `*-1\r\n` in RESP2).
+pub fn first_five_bytes(addr: std::net::SocketAddr, request: &[u8]) -> [u8; 5] {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request).unwrap();
+    let mut b = [0u8; 5];
+    s.read_exact(&mut b).unwrap();
+    b
+}

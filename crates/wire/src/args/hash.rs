@@ -146,12 +146,8 @@ impl<'a> HashCmd<'a> {
             },
             "hgetall" => HashCmd::GetAll(key),
             "hrandfield" => {
-                let c = super::random_count(a, Some("withvalues"))?;
-                HashCmd::RandField {
-                    key,
-                    count: c.map(|(n, _)| n),
-                    values: c.is_some_and(|(_, w)| w),
-                }
+                let (count, values) = super::random_count(a, Some("withvalues"))?;
+                HashCmd::RandField { key, count, values }
             }
             "hkeys" => HashCmd::Keys(key),
             "hvals" => HashCmd::Vals(key),

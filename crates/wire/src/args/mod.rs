@@ -65,15 +65,16 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
 /// limit closes it.
 pub const MAX_RANDOM_REPLY: u64 = 1 << 22;
 
-/// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER, and whether a
-/// second word asked for the values (`with`: WITHVALUES or WITHSCORES, if
-/// the command takes one), with Redis's errors in its order.
+/// The count of SRANDMEMBER, HRANDFIELD and ZRANDMEMBER (`None`: no
+/// count), and whether a second word asked for the values (`with`:
+/// WITHVALUES or WITHSCORES, if the command takes one), with Redis's
+/// errors in its order.
 pub fn random_count(
     a: &mut Args<'_>,
     with: Option<&str>,
-) -> Result<Option<(i64, bool)>, WireError> {
+) -> Result<(Option<i64>, bool), WireError> {
     let Some(w) = a.maybe() else {
-        return Ok(None);
+        return Ok((None, false));
     };
     let count = int_arg(w)?;
     if count == i64::MIN {
@@ -94,7 +95,7 @@ pub fn random_count(
             "a negative count answers at most {MAX_RANDOM_REPLY} members (the reply is built in memory)"
         )));
     }
-    Ok(Some((count, with)))
+    Ok((Some(count), with))
 }
 
 /// The error of a name that is no named command.

@@ -117,7 +117,7 @@ impl<'a> SetCmd<'a> {
             },
             "srandmember" => SetCmd::RandMember {
                 key,
-                count: super::random_count(a, None)?.map(|(n, _)| n),
+                count: super::random_count(a, None)?.0,
             },
             "smove" => {
                 let (dst, member) = (a.word()?, a.word()?);

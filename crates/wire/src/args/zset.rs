@@ -207,12 +207,8 @@ impl<'a> ZSetCmd<'a> {
                 members: a.rest(),
             },
             "zrandmember" => {
-                let c = super::random_count(a, Some("withscores"))?;
-                ZSetCmd::RandMember {
-                    key,
-                    count: c.map(|(n, _)| n),
-                    scores: c.is_some_and(|(_, w)| w),
-                }
+                let (count, scores) = super::random_count(a, Some("withscores"))?;
+                ZSetCmd::RandMember { key, count, scores }
             }
             "zscore" => ZSetCmd::Score {
                 key,
