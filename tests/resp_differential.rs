@@ -7,7 +7,8 @@
 //! HyperLogLogs: sparse and dense values, merges, cached cardinalities and
 //! corrupted strings, with the stored bytes compared after each seed. A
 //! fourth does SORT and SORT_RO over lists, sets and sorted sets, with BY
-//! and GET patterns, LIMIT, DESC, ALPHA and STORE.
+//! and GET patterns, LIMIT, DESC, ALPHA and STORE. A fifth does GEOADD,
+//! GEOPOS, GEODIST and GEOHASH over random and edge coordinates.
 
 mod common;
 
@@ -644,6 +645,81 @@ fn sort_as_redis_server() {
         );
     });
     for name in ["sort", "sort_ro"] {
+        assert!(
+            answered.contains(name),
+            "{name} never answered without an error"
+        );
+    }
+}
+
+const GEO_MEMBERS: &[&str] = &["a", "b", "c", "d", "pole", "none"];
+
+/// A geo command over `{g}1` (or a key of another type), with random
+/// coordinates, the edges of the geohash's ranges and bad ones.
+fn random_geo_command(g: &mut Gen) -> Vec<String> {
+    let key = if g.below(20) == 0 { "{g}str" } else { "{g}1" }.to_string();
+    let coord = |g: &mut Gen, max: f64| -> String {
+        match g.below(12) {
+            0 => format!("{max}"),
+            1 => format!("-{max}"),
+            2 => g.pick(&["200", "-85.06", "x", "inf", "0"]).to_string(),
+            _ => format!(
+                "{:.6}",
+                (g.below(2_000_001) as f64 / 1_000_000.0 - 1.0) * max
+            ),
+        }
+    };
+    let mut w: Vec<String> = Vec::new();
+    match g.below(8) {
+        0..=2 => {
+            w.extend(["GEOADD".into(), key]);
+            if g.below(5) == 0 {
+                w.push(g.pick(&["NX", "XX", "CH", "xx"]).into());
+            }
+            for _ in 0..=g.below(3) {
+                let lon = coord(g, 180.0);
+                let lat = coord(g, 85.05112878);
+                w.extend([lon, lat, g.pick(GEO_MEMBERS).into()]);
+            }
+            if g.below(15) == 0 {
+                w.pop();
+            }
+        }
+        3 | 4 => {
+            w.extend(["GEOPOS".into(), key]);
+            for _ in 0..=g.below(3) {
+                w.push(g.pick(GEO_MEMBERS).into());
+            }
+        }
+        5 | 6 => {
+            w.extend([
+                "GEODIST".into(),
+                key,
+                g.pick(GEO_MEMBERS).into(),
+                g.pick(GEO_MEMBERS).into(),
+            ]);
+            if g.below(2) == 0 {
+                w.push(g.pick(&["m", "KM", "ft", "mi", "parsec"]).into());
+            }
+        }
+        _ => {
+            w.extend(["GEOHASH".into(), key]);
+            for _ in 0..=g.below(3) {
+                w.push(g.pick(GEO_MEMBERS).into());
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn geo_as_redis_server() {
+    let reset: &[&[&str]] = &[&["DEL", "{g}1"], &["SET", "{g}str", "x"]];
+    let answered = compare_streams(&[17, 2718, 31415], reset, random_geo_command, |o, t| {
+        let w = ["ZRANGE", "{g}1", "0", "-1", "WITHSCORES"];
+        assert_eq!(o.cmd(&w), t.cmd(&w));
+    });
+    for name in ["geoadd", "geopos", "geodist", "geohash"] {
         assert!(
             answered.contains(name),
             "{name} never answered without an error"

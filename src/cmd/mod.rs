@@ -13,6 +13,7 @@
 //! the argument vectors.
 
 pub mod bits;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
@@ -112,6 +113,7 @@ pub fn apply(
         Named::List(c) => list::apply(tx, c),
         Named::Bits(c) => bits::apply(tx, c),
         Named::Hll(c) => hll::apply(tx, c),
+        Named::Geo(c) => geo::apply(tx, c),
     }?;
     Ok((tx.version_of(first)?, value))
 }

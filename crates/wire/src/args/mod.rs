@@ -13,6 +13,7 @@
 //! row the table found, so the arity is already checked.
 
 pub mod bits;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
@@ -35,6 +36,7 @@ pub enum Named<'a> {
     List(list::ListCmd<'a>),
     Bits(bits::BitCmd<'a>),
     Hll(hll::PfCmd<'a>),
+    Geo(geo::GeoCmd<'a>),
 }
 
 /// Parses `args` (the name first) as the command of `row`, a row of the
@@ -54,6 +56,7 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
         Group::List => Named::List(list::ListCmd::parse(name, a)?),
         Group::Bitmap => Named::Bits(bits::BitCmd::parse(name, a)?),
         Group::HyperLogLog => Named::Hll(hll::PfCmd::parse(name, a)?),
+        Group::Geo => Named::Geo(geo::GeoCmd::parse(name, a)?),
         _ => return Err(not_named(name)),
     })
 }

@@ -17,6 +17,7 @@ mod bitmap;
 mod cluster;
 mod connection;
 mod generic;
+mod geo;
 mod hash;
 mod hyperloglog;
 pub mod info;
@@ -221,6 +222,7 @@ pub enum Group {
     List,
     Bitmap,
     HyperLogLog,
+    Geo,
     PubSub,
     Transactions,
     Connection,
@@ -241,6 +243,7 @@ impl Group {
             Group::List => "list",
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
+            Group::Geo => "geo",
             Group::PubSub => "pubsub",
             Group::Transactions => "transactions",
             Group::Connection => "connection",
@@ -611,6 +614,7 @@ fn rows() -> impl Iterator<Item = &'static Command> {
         cluster::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,
+        geo::COMMANDS,
         hash::COMMANDS,
         hyperloglog::COMMANDS,
         list::COMMANDS,

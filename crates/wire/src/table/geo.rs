@@ -1,0 +1,16 @@
+//! Geo: rows of the command table (Redis 7.0's arity, flags, keys,
+//! categories and summaries). A geo index is a sorted set whose scores are
+//! Redis's 52-bit geohashes.
+
+use super::flag::*;
+use super::{acl, c, k, Command, Group, Reply};
+
+const G: Group = Group::Geo;
+
+#[rustfmt::skip]
+pub(super) const COMMANDS: &[Command] = &[
+    c(G, "geoadd", -5, DENYOOM | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::GEO, "3.2.0", "Add one or more geospatial items in the geospatial index represented using a sorted set").reply(Reply::Int),
+    c(G, "geodist", -4, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns the distance between two members of a geospatial index").reply(Reply::BulkOrNil),
+    c(G, "geohash", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns members of a geospatial index as standard geohash strings").reply(Reply::Array),
+    c(G, "geopos", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns longitude and latitude of members of a geospatial index").reply(Reply::Array),
+];
