@@ -670,7 +670,7 @@ fn random_geo_command(g: &mut Gen) -> Vec<String> {
         }
     };
     let mut w: Vec<String> = Vec::new();
-    match g.below(8) {
+    match g.below(14) {
         0..=2 => {
             w.extend(["GEOADD".into(), key]);
             if g.below(5) == 0 {
@@ -702,11 +702,70 @@ fn random_geo_command(g: &mut Gen) -> Vec<String> {
                 w.push(g.pick(&["m", "KM", "ft", "mi", "parsec"]).into());
             }
         }
-        _ => {
+        7 => {
             w.extend(["GEOHASH".into(), key]);
             for _ in 0..=g.below(3) {
                 w.push(g.pick(GEO_MEMBERS).into());
             }
+        }
+        // A cluster of points near Palermo, so searches find several.
+        8..=10 => {
+            w.extend(["GEOADD".into(), "{g}1".into()]);
+            for _ in 0..5 {
+                let lon = format!("{:.6}", 13.0 + g.below(2_000_000) as f64 / 1_000_000.0);
+                let lat = format!("{:.6}", 38.0 + g.below(1_000_000) as f64 / 1_000_000.0);
+                w.extend([lon, lat, format!("p{}", g.below(60))]);
+            }
+        }
+        // Searches (lower-case names: Redis's errors quote the name as typed).
+        _ => {
+            let store = g.below(4) == 0;
+            if store {
+                w.extend(["geosearchstore".into(), "{g}dest".into(), key]);
+            } else {
+                w.extend(["geosearch".into(), key]);
+            }
+            let mut opts: Vec<Vec<String>> = Vec::new();
+            let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+            match g.below(6) {
+                0 => opts.push(s(&["FROMMEMBER", g.pick(&["p1", "p2", "a", "nope"])])),
+                1 => opts.push(s(&["FROMLONLAT", "200", "1"])),
+                5 => {}
+                _ => {
+                    let lon = format!("{:.4}", 13.0 + g.below(20_000) as f64 / 10_000.0);
+                    let lat = format!("{:.4}", 38.0 + g.below(10_000) as f64 / 10_000.0);
+                    opts.push(vec!["FROMLONLAT".into(), lon, lat]);
+                }
+            }
+            let unit = g.pick(&["km", "m", "mi", "ft", "km", "parsec"]).to_string();
+            match g.below(7) {
+                0 => opts.push(vec!["BYBOX".into(), g.int(1, 150), g.int(1, 150), unit]),
+                1 => opts.push(s(&["BYRADIUS", "-1", "km"])),
+                2 => {}
+                3 => opts.push(vec!["BYRADIUS".into(), g.int(0, 3000), "km".into()]),
+                _ => opts.push(vec!["BYRADIUS".into(), g.int(1, 120), unit]),
+            }
+            if g.below(2) == 0 {
+                opts.push(s(&[g.pick(&["ASC", "DESC"])]));
+            }
+            if g.below(3) == 0 {
+                opts.push(vec!["COUNT".into(), g.int(-1, 8)]);
+                if g.below(3) == 0 {
+                    opts.push(s(&["ANY"]));
+                }
+            } else if g.below(20) == 0 {
+                opts.push(s(&["ANY"]));
+            }
+            for o in ["WITHDIST", "WITHHASH", "WITHCOORD", "STOREDIST"] {
+                if g.below(4) == 0 {
+                    opts.push(s(&[o]));
+                }
+            }
+            // Options in any order.
+            for i in (1..opts.len()).rev() {
+                opts.swap(i, g.below(i as u64 + 1) as usize);
+            }
+            w.extend(opts.into_iter().flatten());
         }
     }
     w
@@ -714,12 +773,21 @@ fn random_geo_command(g: &mut Gen) -> Vec<String> {
 
 #[test]
 fn geo_as_redis_server() {
-    let reset: &[&[&str]] = &[&["DEL", "{g}1"], &["SET", "{g}str", "x"]];
+    let reset: &[&[&str]] = &[&["DEL", "{g}1", "{g}dest"], &["SET", "{g}str", "x"]];
     let answered = compare_streams(&[17, 2718, 31415], reset, random_geo_command, |o, t| {
-        let w = ["ZRANGE", "{g}1", "0", "-1", "WITHSCORES"];
-        assert_eq!(o.cmd(&w), t.cmd(&w));
+        for k in ["{g}1", "{g}dest"] {
+            let w = ["ZRANGE", k, "0", "-1", "WITHSCORES"];
+            assert_eq!(o.cmd(&w), t.cmd(&w));
+        }
     });
-    for name in ["geoadd", "geopos", "geodist", "geohash"] {
+    for name in [
+        "geoadd",
+        "geopos",
+        "geodist",
+        "geohash",
+        "geosearch",
+        "geosearchstore",
+    ] {
         assert!(
             answered.contains(name),
             "{name} never answered without an error"

@@ -33,6 +33,54 @@ pub enum GeoCmd<'a> {
         key: Key<'a>,
         members: &'a [&'a [u8]],
     },
+    /// GEOSEARCH and (with `dest`) GEOSEARCHSTORE. Redis checks the key's
+    /// type before the options, and looks FROMMEMBER's member up where it
+    /// stands among them: the options' errors wait for the apply.
+    Search {
+        dest: Option<Key<'a>>,
+        key: Key<'a>,
+        opts: Result<Search<'a>, SearchError>,
+    },
+}
+
+/// Where a search is centred.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Center<'a> {
+    Member(&'a [u8]),
+    LonLat(f64, f64),
+}
+
+/// The area searched, in the request's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Area {
+    Radius(f64),
+    Box { width: f64, height: f64 },
+}
+
+/// GEOSEARCH's options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search<'a> {
+    pub center: Center<'a>,
+    pub area: Area,
+    /// Meters per unit.
+    pub unit: f64,
+    /// `Some(true)` ASC, `Some(false)` DESC.
+    pub ascending: Option<bool>,
+    /// 0: no COUNT.
+    pub count: u64,
+    pub any: bool,
+    pub with_dist: bool,
+    pub with_hash: bool,
+    pub with_coord: bool,
+    pub store_dist: bool,
+}
+
+/// An option error, and the FROMMEMBER member given before it (Redis
+/// looks that one up first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchError {
+    pub error: WireError,
+    pub member: Option<Vec<u8>>,
 }
 
 /// The longitudes and latitudes Redis's geohash covers (EPSG:3857).
@@ -91,6 +139,17 @@ impl<'a> GeoCmd<'a> {
                 key,
                 members: a.rest(),
             },
+            "geosearch" | "geosearchstore" => {
+                let (dest, key) = match name {
+                    "geosearchstore" => (Some(key), a.word()?),
+                    _ => (None, key),
+                };
+                GeoCmd::Search {
+                    dest,
+                    key,
+                    opts: search(name, a.rest(), dest.is_some()),
+                }
+            }
             "geodist" => {
                 let (from, to) = (a.word()?, a.word()?);
                 let unit = match a.maybe() {
@@ -119,4 +178,131 @@ fn unit(w: &[u8]) -> Result<f64, WireError> {
         b"mi" => 1609.34,
         _ => return Err(bad("unsupported unit provided. please use M, KM, FT, MI")),
     })
+}
+
+/// GEOSEARCH's options in Redis's order of checks (`georadiusGeneric`).
+fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, SearchError> {
+    let (mut center, mut area, mut unit_m) = (None, None, 1.0);
+    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
+        (false, false, false, false);
+    let mut s = Search {
+        center: Center::LonLat(0.0, 0.0),
+        area: Area::Radius(0.0),
+        unit: 1.0,
+        ascending: None,
+        count: 0,
+        any: false,
+        with_dist: false,
+        with_hash: false,
+        with_coord: false,
+        store_dist: false,
+    };
+    let float = |w: &[u8]| parse_float(w).ok_or_else(|| WireError::of(ErrorCode::NotFloat));
+    let mut i = 0;
+    while i < w.len() {
+        let member = match center {
+            Some(Center::Member(m)) => Some(m),
+            _ => None,
+        };
+        let fail = |error| SearchError {
+            error,
+            member: member.map(<[u8]>::to_vec),
+        };
+        let left = w.len() - i - 1;
+        match w[i].to_ascii_lowercase().as_slice() {
+            b"withdist" => s.with_dist = true,
+            b"withhash" => s.with_hash = true,
+            b"withcoord" => s.with_coord = true,
+            b"any" => s.any = true,
+            b"asc" => s.ascending = Some(true),
+            b"desc" => s.ascending = Some(false),
+            b"count" if left >= 1 => {
+                let n = crate::num::int_arg(w[i + 1]).map_err(fail)?;
+                if n <= 0 {
+                    return Err(fail(bad("COUNT must be > 0")));
+                }
+                s.count = n as u64;
+                i += 1;
+            }
+            b"frommember" if left >= 1 => {
+                center = Some(Center::Member(w[i + 1]));
+                from_member = true;
+                i += 1;
+            }
+            b"fromlonlat" if left >= 2 => {
+                let (lon, lat) = (
+                    float(w[i + 1]).map_err(fail)?,
+                    float(w[i + 2]).map_err(fail)?,
+                );
+                if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
+                    return Err(fail(bad(format!(
+                        "invalid longitude,latitude pair {lon:.6},{lat:.6}"
+                    ))));
+                }
+                center = Some(Center::LonLat(lon, lat));
+                from_lonlat = true;
+                i += 2;
+            }
+            b"byradius" if left >= 2 => {
+                let r = float(w[i + 1]).map_err(fail)?;
+                if r < 0.0 {
+                    return Err(fail(bad("radius cannot be negative")));
+                }
+                unit_m = unit(w[i + 2]).map_err(fail)?;
+                area = Some(Area::Radius(r));
+                by_radius = true;
+                i += 2;
+            }
+            b"bybox" if left >= 3 => {
+                let (width, height) = (
+                    float(w[i + 1]).map_err(fail)?,
+                    float(w[i + 2]).map_err(fail)?,
+                );
+                if width < 0.0 || height < 0.0 {
+                    return Err(fail(bad("height or width cannot be negative")));
+                }
+                unit_m = unit(w[i + 3]).map_err(fail)?;
+                area = Some(Area::Box { width, height });
+                by_box = true;
+                i += 3;
+            }
+            b"storedist" if store => s.store_dist = true,
+            _ => return Err(fail(syntax())),
+        }
+        i += 1;
+    }
+    let fail = |m: String| SearchError {
+        error: bad(m),
+        member: match center {
+            Some(Center::Member(m)) => Some(m.to_vec()),
+            _ => None,
+        },
+    };
+    if store && (s.with_dist || s.with_hash || s.with_coord) {
+        return Err(fail(
+            "GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options".into(),
+        ));
+    }
+    // Redis checks flags, not counts: FROMMEMBER twice passes (the last
+    // wins), FROMMEMBER with FROMLONLAT does not.
+    if from_member == from_lonlat {
+        return Err(fail(format!(
+            "exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+        )));
+    }
+    if by_radius == by_box {
+        return Err(fail(format!(
+            "exactly one of BYRADIUS and BYBOX can be specified for {name}"
+        )));
+    }
+    let (Some(center), Some(area)) = (center, area) else {
+        return Err(fail(format!("syntax error in {name}")));
+    };
+    if s.any && s.count == 0 {
+        return Err(fail("the ANY argument requires COUNT argument".into()));
+    }
+    s.center = center;
+    s.area = area;
+    s.unit = unit_m;
+    Ok(s)
 }

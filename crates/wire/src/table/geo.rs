@@ -12,5 +12,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "geoadd", -5, DENYOOM | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::GEO, "3.2.0", "Add one or more geospatial items in the geospatial index represented using a sorted set").reply(Reply::Int),
     c(G, "geodist", -4, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns the distance between two members of a geospatial index").reply(Reply::BulkOrNil),
     c(G, "geohash", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns members of a geospatial index as standard geohash strings").reply(Reply::Array),
+    c(G, "geosearch", -7, READONLY | STORED, k(1, 1, 1), acl::GEO, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.").reply(Reply::Array),
+    c(G, "geosearchstore", -8, DENYOOM | WRITE | STORED | DEST_FIRST, k(1, 2, 1), acl::GEO, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.").reply(Reply::Int),
     c(G, "geopos", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns longitude and latitude of members of a geospatial index").reply(Reply::Array),
 ];
