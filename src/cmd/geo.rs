@@ -176,12 +176,17 @@ fn rad_deg(r: f64) -> f64 {
 fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let v = ((deg_rad(lon2) - deg_rad(lon1)) / 2.0).sin();
     if v == 0.0 {
-        return EARTH_RADIUS_IN_METERS * (deg_rad(lat2) - deg_rad(lat1)).abs();
+        return lat_distance(lat1, lat2);
     }
     let (lat1r, lat2r) = (deg_rad(lat1), deg_rad(lat2));
     let u = ((lat2r - lat1r) / 2.0).sin();
     let a = u * u + lat1r.cos() * lat2r.cos() * v * v;
     2.0 * EARTH_RADIUS_IN_METERS * a.sqrt().asin()
+}
+
+/// Redis's `geohashGetLatDistance`: the distance along a meridian.
+fn lat_distance(lat1: f64, lat2: f64) -> f64 {
+    EARTH_RADIUS_IN_METERS * (deg_rad(lat2) - deg_rad(lat1)).abs()
 }
 
 /// A coordinate as Redis prints it (`%.17Lf`, trailing zeros cut).
@@ -337,8 +342,7 @@ fn within(area: Area, unit: f64, c: (f64, f64), p: (f64, f64)) -> Option<f64> {
             (d <= r * unit).then_some(d)
         }
         Area::Box { width, height } => {
-            let lat_d = EARTH_RADIUS_IN_METERS * (deg_rad(c.1) - deg_rad(p.1)).abs();
-            if lat_d > height * unit / 2.0 {
+            if lat_distance(p.1, c.1) > height * unit / 2.0 {
                 return None;
             }
             if distance(p.0, p.1, c.0, p.1) > width * unit / 2.0 {
@@ -456,26 +460,16 @@ fn cells(lon: f64, lat: f64, area: Area, unit: f64) -> Vec<(u64, u32)> {
     let mut live = [true; 8];
     if step >= 2 {
         let (lat_lo, lat_hi, lon_lo, lon_hi) = cell(hash, step);
-        // Indexes into N, S, E, W, NE, NW, SE, SW.
-        if lat_lo < min_lat {
-            for i in [1, 7, 6] {
-                live[i] = false;
-            }
-        }
-        if lat_hi > max_lat {
-            for i in [0, 4, 5] {
-                live[i] = false;
-            }
-        }
-        if lon_lo < min_lon {
-            for i in [3, 7, 5] {
-                live[i] = false;
-            }
-        }
-        if lon_hi > max_lon {
-            for i in [2, 6, 4] {
-                live[i] = false;
-            }
+        // A side the centre's cell already passes needs no neighbour there
+        // (indexes into N, S, E, W, NE, NW, SE, SW).
+        let sides = [
+            (lat_lo < min_lat, [1, 7, 6]),
+            (lat_hi > max_lat, [0, 4, 5]),
+            (lon_lo < min_lon, [3, 7, 5]),
+            (lon_hi > max_lon, [2, 6, 4]),
+        ];
+        for i in sides.iter().filter(|(past, _)| *past).flat_map(|(_, n)| n) {
+            live[*i] = false;
         }
     }
     let all: Vec<Option<u64>> = std::iter::once(Some(hash))

@@ -40,27 +40,13 @@ pub fn apply(t: &mut Tx<'_>, s: &SortArgs<'_>) -> CmdResult {
         }
         Some(_) => return Err(WireError::of(ErrorCode::WrongType).into()),
     };
-    let mut sorting = s.by.is_none_or(|p| p.contains(&b'*'));
-    let stored_set = vtype == Some(ValueType::Set) && s.store.is_some();
-    if !sorting && stored_set {
+    let sorting = s.by.is_none_or(|p| p.contains(&b'*'));
+    if sorting {
+        sort(t, s.by, s.alpha, s.desc, &mut elems)?;
+    } else if vtype == Some(ValueType::Set) && s.store.is_some() {
         // Redis sorts a set it stores unsorted by its members (ALPHA), so
         // the stored list does not depend on the set's internal order.
-        sorting = true;
-    }
-    if sorting {
-        let forced;
-        let s = if stored_set && s.by.is_some_and(|p| !p.contains(&b'*')) {
-            forced = SortArgs {
-                by: None,
-                alpha: true,
-                gets: s.gets.clone(),
-                ..*s
-            };
-            &forced
-        } else {
-            s
-        };
-        sort(t, s, &mut elems)?;
+        sort(t, None, true, s.desc, &mut elems)?;
     } else if s.desc && vtype != Some(ValueType::Set) {
         // BY without a `*`: the stored order, from the end with DESC.
         elems.reverse();
@@ -121,16 +107,22 @@ fn limits(limit: Option<(i64, i64)>, n: i64) -> (i64, i64) {
 
 /// Sorts `elems` by themselves or by what BY finds, as numbers or (ALPHA)
 /// bytes, descending with DESC.
-fn sort(t: &Tx<'_>, s: &SortArgs<'_>, elems: &mut Vec<Vec<u8>>) -> Result<(), CmdError> {
+fn sort(
+    t: &Tx<'_>,
+    by: Option<&[u8]>,
+    alpha: bool,
+    desc: bool,
+    elems: &mut Vec<Vec<u8>>,
+) -> Result<(), CmdError> {
     // (element, the bytes to compare, the score to compare)
     let mut keyed: Vec<(Vec<u8>, Option<Vec<u8>>, f64)> = Vec::with_capacity(elems.len());
     for e in elems.drain(..) {
-        let by = match s.by {
+        let by = match by {
             Some(p) => lookup(t, p, &e)?,
             None => Some(e.clone()),
         };
         // A BY key that is missing scores 0.
-        let score = match (&by, s.alpha) {
+        let score = match (&by, alpha) {
             (Some(v), false) => {
                 strtod(v).ok_or_else(|| bad("One or more scores can't be converted into double"))?
             }
@@ -139,7 +131,7 @@ fn sort(t: &Tx<'_>, s: &SortArgs<'_>, elems: &mut Vec<Vec<u8>>) -> Result<(), Cm
         keyed.push((e, by, score));
     }
     keyed.sort_by(|a, b| {
-        let o = if s.alpha {
+        let o = if alpha {
             // What BY did not find sorts first.
             a.1.cmp(&b.1)
         } else {
@@ -147,7 +139,7 @@ fn sort(t: &Tx<'_>, s: &SortArgs<'_>, elems: &mut Vec<Vec<u8>>) -> Result<(), Cm
                 .unwrap_or(Ordering::Equal)
                 .then_with(|| a.0.cmp(&b.0))
         };
-        if s.desc {
+        if desc {
             o.reverse()
         } else {
             o

@@ -112,15 +112,7 @@ impl<'a> GeoCmd<'a> {
                 }
                 let mut points = Vec::with_capacity(rest.len() / 3);
                 for t in rest.chunks(3) {
-                    let float =
-                        |w| parse_float(w).ok_or_else(|| WireError::of(ErrorCode::NotFloat));
-                    let (lon, lat) = (float(t[0])?, float(t[1])?);
-                    if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat)
-                    {
-                        return Err(bad(format!(
-                            "invalid longitude,latitude pair {lon:.6},{lat:.6}"
-                        )));
-                    }
+                    let (lon, lat) = lon_lat(t[0], t[1])?;
                     points.push((lon, lat, t[2]));
                 }
                 GeoCmd::Add {
@@ -167,6 +159,19 @@ impl<'a> GeoCmd<'a> {
             _ => return Err(super::not_named(name)),
         })
     }
+}
+
+/// A longitude and latitude inside the geohash's ranges (Redis's
+/// `extractLongLatOrReply`).
+fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), WireError> {
+    let float = |w| parse_float(w).ok_or_else(|| WireError::of(ErrorCode::NotFloat));
+    let (lon, lat) = (float(lon)?, float(lat)?);
+    if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
+        return Err(bad(format!(
+            "invalid longitude,latitude pair {lon:.6},{lat:.6}"
+        )));
+    }
+    Ok((lon, lat))
 }
 
 /// Meters per M, KM, FT or MI.
@@ -230,15 +235,7 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
                 i += 1;
             }
             b"fromlonlat" if left >= 2 => {
-                let (lon, lat) = (
-                    float(w[i + 1]).map_err(fail)?,
-                    float(w[i + 2]).map_err(fail)?,
-                );
-                if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
-                    return Err(fail(bad(format!(
-                        "invalid longitude,latitude pair {lon:.6},{lat:.6}"
-                    ))));
-                }
+                let (lon, lat) = lon_lat(w[i + 1], w[i + 2]).map_err(fail)?;
                 center = Some(Center::LonLat(lon, lat));
                 from_lonlat = true;
                 i += 2;
