@@ -64,6 +64,7 @@ pub mod cluster_cli;
 pub mod cluster_ops;
 pub mod cmd;
 pub mod config;
+pub mod drain;
 pub mod errors;
 pub mod net;
 pub mod outbuf;

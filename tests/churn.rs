@@ -301,6 +301,8 @@ fn concurrent_pops_past_the_block_cache_never_leak_would_block() {
         c.block_cache_bytes = 0;
         c.write_buffer_bytes = 2 << 20;
         c.read_cache_bytes = 0;
+        // A small overlay, so the lists are drained to RocksDB's files.
+        c.memtable_bytes = 1 << 20;
     });
     let addr = node.resp_addr();
     const LISTS: usize = 4;

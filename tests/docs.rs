@@ -195,7 +195,9 @@ fn the_crates_keep_their_arrows() {
 /// `net → {cmd, repl, config, ...}`, `cmd` → the wire and storage crates,
 /// `repl` → those and the client (it connects to its primary and peers),
 /// and nothing points back at `net` or `cli` (replication reaches the core
-/// through the `repl::Host` trait that `net` implements).
+/// through the `repl::Host` trait that `net` implements). `drain` (the
+/// waits for a partition's drains on its core) is a leaf over `shard` that
+/// the committer and replication share.
 #[test]
 fn the_server_modules_point_one_way() {
     fn uses(path: &std::path::Path, out: &mut std::collections::BTreeSet<String>) {
@@ -224,9 +226,10 @@ fn the_server_modules_point_one_way() {
         (
             "repl",
             &[
-                "client", "codes", "errors", "proto", "shard", "slot", "sync",
+                "client", "codes", "drain", "errors", "proto", "shard", "slot", "sync",
             ],
         ),
+        ("drain", &["shard"]),
         ("config", &["shard"]),
         ("cli", &["client", "cmd", "codes", "proto"]),
     ];

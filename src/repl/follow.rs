@@ -111,6 +111,9 @@ async fn pull_once<H: Host>(
     if u.batches.is_empty() {
         return Ok(false);
     }
+    // Writes this node absorbed as a primary must not shadow the batches
+    // applied below.
+    crate::drain::settle(part).await;
     let done = glommio::executor()
         .spawn_blocking(part.apply_fn(u.batches))
         .await
@@ -132,6 +135,7 @@ async fn full_sync<H: Host>(h: &H, part: &Partition, client: &Client) -> Result<
     let p = part.id();
     set_state(h, p, |s| s.state = "full-sync".into());
     tracing::warn!(partition = p, "full sync: copying the partition in full");
+    crate::drain::settle(part).await;
     glommio::executor()
         .spawn_blocking(part.begin_full_sync_fn())
         .await

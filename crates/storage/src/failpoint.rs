@@ -40,6 +40,7 @@ pub const POINTS: &[&str] = &[
     "storage.batch-write",
     "storage.wal-sync",
     "storage.checkpoint",
+    "storage.drain-write",
     "storage.manifest-write",
     "cluster.migrate-copy",
     "cluster.migrate-catch-up",

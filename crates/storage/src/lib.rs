@@ -35,6 +35,7 @@ pub use manifest::{Layout, Manifest, PartitionSlots, SlotRange};
 /// The replication log: every batch a partition commits, read back for
 /// replicas (it lives with the partition, whose internals it reads).
 pub use partition::repl_log;
+pub use partition::journal;
 pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage, READ_AHEAD, WINDOW_CHUNK};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected
@@ -352,9 +353,16 @@ impl Store {
             "tessera-generations",
             move |_l: u32, k: &[u8], _v: &[u8]| subkey_filter(&filter_db, k),
         );
+        // The journal (absorbed groups' batches, partition/journal.rs):
+        // written once, read back only after a crash, deleted by drains.
+        let mut jrn_opts = rocksdb::Options::default();
+        jrn_opts.set_write_buffer_manager(&self.shared.write_buffers);
+        jrn_opts.set_write_buffer_size(self.config.memtable_bytes);
+        jrn_opts.set_compression_type(rocksdb::DBCompressionType::None);
         let cfs = vec![
             rocksdb::ColumnFamilyDescriptor::new("default", opts.clone()),
             rocksdb::ColumnFamilyDescriptor::new(partition::SUB_CF, sub_opts),
+            rocksdb::ColumnFamilyDescriptor::new(partition::journal::CF, jrn_opts),
         ];
         let path = partition_dir(&self.config.data_dir, p);
         let db = rocksdb::DB::open_cf_descriptors(&opts, &path, cfs)
@@ -362,7 +370,16 @@ impl Store {
         let db = Arc::new(db);
         let _ = this.set(Arc::downgrade(&db));
         let cache = self.config.read_cache_bytes / self.manifest.partitions.max(1) as usize;
-        Partition::new(p, slots, db, opts, self.config.durability, group, cache)
+        Partition::new(
+            p,
+            slots,
+            db,
+            opts,
+            self.config.durability,
+            group,
+            cache,
+            self.config.memtable_bytes,
+        )
     }
 }
 

@@ -93,14 +93,21 @@ impl Core {
         let g = self.groups.close();
         let mut written: Vec<Rc<Partition>> = Vec::new();
         for p in &self.local {
+            if p.ranged_staged() {
+                // Range deletions follow every drain (the one they write
+                // first covers all that is absorbed).
+                crate::drain::idle(p).await;
+            }
             let Some(write) = p.write_staged() else {
                 continue;
             };
-            // Taken with the batch (nothing runs in between): a stalled
-            // write awaits below, and the compactions of commands staged
-            // meanwhile must wait for their own batch, or they would run
-            // before their deletions exist.
-            let compaction = p.take_compaction();
+            // A range deletion's batch writes everything absorbed before
+            // itself, so its compactions can run once it is written; the
+            // others' run after the drain that takes their deletions.
+            let compaction = match &write {
+                InlineWrite::Offload(_) => p.take_compaction(),
+                _ => None,
+            };
             let wrote = match write {
                 InlineWrite::Done(data) => {
                     p.note_written(data);
@@ -131,6 +138,9 @@ impl Core {
             p.finish_group(g);
             if wrote {
                 written.push(p.clone());
+                if let Some(d) = p.take_drain(false) {
+                    crate::drain::start(p, d);
+                }
             }
             match compaction {
                 Some(job) if wrote => start_range_compaction(p, job),

@@ -88,6 +88,9 @@ impl Core {
                     i.read_cache_misses,
                 ),
                 ("g", "tessera_partition_read_cache_keys", i.read_cache_keys),
+                ("g", "tessera_partition_absorbed_bytes", i.absorbed_bytes),
+                ("c", "tessera_partition_drains_total", i.drains),
+                ("c", "tessera_partition_keys_written_total", i.keys_written),
                 (
                     "g",
                     "tessera_partition_poisoned",
@@ -167,6 +170,9 @@ impl Core {
             let _ = writeln!(s, "partition{n}_read_cache_hits:{}", i.read_cache_hits);
             let _ = writeln!(s, "partition{n}_read_cache_misses:{}", i.read_cache_misses);
             let _ = writeln!(s, "partition{n}_read_cache_keys:{}", i.read_cache_keys);
+            let _ = writeln!(s, "partition{n}_absorbed_bytes:{}", i.absorbed_bytes);
+            let _ = writeln!(s, "partition{n}_drains:{}", i.drains);
+            let _ = writeln!(s, "partition{n}_keys_written:{}", i.keys_written);
             let _ = writeln!(s, "partition{n}_group_commits:{}", i.groups);
             let _ = writeln!(s, "partition{n}_write_stalls:{}", i.stalls);
             let _ = writeln!(s, "partition{n}_wal_synced:{}", i.wal_synced);

@@ -5,7 +5,7 @@
 
 use rocksdb::{ErrorKind, WriteBatch, WriteOptions};
 
-use super::{Cf, InlineWrite, Partition, SUB_CF};
+use super::{InlineWrite, Partition, SUB_CF};
 use crate::failpoint;
 use crate::{Durability, Error};
 
@@ -13,7 +13,7 @@ impl Partition {
     /// Whether writes are staged and not yet taken.
     pub fn has_pending(&self) -> bool {
         let p = self.pending.borrow();
-        p.overlay_staged || !p.batch.is_empty()
+        p.has_staged() || !p.batch.is_empty()
     }
 
     /// Writes the staged batch (all of it belongs to groups up to the
@@ -31,7 +31,9 @@ impl Partition {
     }
 
     /// Takes the staged batch (all of it belongs to groups up to the closed
-    /// one), and whether it holds a range deletion.
+    /// one), and whether it holds a range deletion. It is journaled
+    /// (`journal.rs`) unless it holds a range deletion: such a batch is
+    /// written as it is, after a drain of everything absorbed.
     fn take_batch(&self) -> Option<(WriteBatch, bool)> {
         let mut p = self.pending.borrow_mut();
         p.append_overlay();
@@ -40,7 +42,17 @@ impl Partition {
             return None;
         }
         self.stats.groups.set(self.stats.groups.get() + 1);
-        let mut batch = std::mem::take(&mut p.batch);
+        let inner = std::mem::take(&mut p.batch);
+        let mut batch = if ranged {
+            self.take_ranged_drain(&mut p);
+            inner
+        } else {
+            let index = self.log.borrow().last.index + 1;
+            p.journaled += inner.size_in_bytes();
+            self.taken.set(index);
+            self.wrap(index, &inner)
+        };
+        drop(p);
         self.seal(&mut batch);
         Some((batch, ranged))
     }
@@ -68,12 +80,17 @@ impl Partition {
     ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
         let db = self.db.clone();
         let disable_wal = self.durability == Durability::None;
+        let pre = self.pre_drain_data();
         move || {
             if let Some(e) = failpoint::hit("storage.batch-write") {
                 return Err(Error::storage("write a batch", e));
             }
             let mut opts = WriteOptions::default();
             opts.disable_wal(disable_wal);
+            if let Some(pre) = pre {
+                db.write_opt(WriteBatch::from_data(&pre), &opts)
+                    .map_err(|e| Error::storage("write a drain", e))?;
+            }
             db.write_opt(WriteBatch::from_data(&data), &opts)
                 .map_err(|e| Error::storage("write a batch", e))
         }
@@ -96,37 +113,19 @@ impl Partition {
         }
     }
 
-    /// Drops overlay entries of groups up to `group`, now readable from RocksDB.
+    /// Notes that the batch taken for `group` is written (or, poisoned,
+    /// not). Its writes stay in the overlay until a drain (`journal.rs`);
+    /// after a failed write they stay too, as Redis keeps a write whose
+    /// AOF append failed, and the partition takes no more writes.
     pub fn finish_group(&self, group: u64) {
         if self.flushed.get().is_some_and(|f| f <= group) {
             self.flushed.set(None);
         }
         let written = self.group_status(group).is_ok();
-        let mut p = self.pending.borrow_mut();
-        let mut cache = self.cache.borrow_mut();
-        for (raw, e) in p.overlay.extract_if(|_, e| e.group <= group) {
-            match written {
-                true => cache.committed(Cf::Meta, raw, e.value),
-                false => cache.forget(Cf::Meta, &raw),
-            }
+        if written {
+            self.written.set(self.taken.get());
         }
-        if !p.sub.is_empty() {
-            // Usually every staged subkey belongs to this group; later
-            // groups' (a write still in flight) go back.
-            for (raw, (g, value)) in std::mem::take(&mut p.sub) {
-                if g > group {
-                    p.sub.insert(raw, (g, value));
-                } else if written {
-                    cache.windows.committed(&raw, value.as_ref());
-                    // Score-index entries are read only by range reads.
-                    if !crate::subkey::is_score_entry(&raw) {
-                        cache.committed(Cf::Sub, raw, value);
-                    }
-                } else {
-                    cache.forget(Cf::Sub, &raw);
-                }
-            }
-        }
+        self.finish_ranged_drain(written);
     }
 
     /// Stops the partition accepting writes from `group` on.
@@ -178,7 +177,12 @@ impl Partition {
             }
             let fail = |e: rocksdb::Error| Error::storage(what.clone(), e);
             let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
-            cp.create_checkpoint(&dest).map_err(fail)
+            cp.create_checkpoint(&dest).map_err(fail)?;
+            drop(cp);
+            // The copy's journal records go into its column families, so
+            // whoever reads or restores it finds every write its position
+            // record counts.
+            super::journal::settle_copy(&dest)
         }
     }
 

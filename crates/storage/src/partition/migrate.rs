@@ -10,7 +10,8 @@
 
 use std::rc::Rc;
 
-use super::{Partition, CLOCK_KEY};
+use super::batch::{tag, truncated, Cursor};
+use super::{journal, Partition};
 use crate::envelope;
 use crate::Error;
 
@@ -49,78 +50,48 @@ fn slot_of(key: &[u8]) -> Option<u16> {
     (key.len() >= 2).then(|| u16::from_be_bytes([key[0], key[1]]))
 }
 
-/// RocksDB's record tags in a WriteBatch (`db/dbformat.h`).
-mod tag {
-    pub(super) const DELETE: u8 = 0x0;
-    pub(super) const PUT: u8 = 0x1;
-    pub(super) const LOG_DATA: u8 = 0x3;
-    pub(super) const CF_DELETE: u8 = 0x4;
-    pub(super) const CF_PUT: u8 = 0x5;
-    pub(super) const SINGLE_DELETE: u8 = 0x7;
-    pub(super) const CF_SINGLE_DELETE: u8 = 0x8;
-    pub(super) const NOOP: u8 = 0xD;
-    pub(super) const CF_RANGE_DELETE: u8 = 0xE;
-    pub(super) const RANGE_DELETE: u8 = 0xF;
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn varint(&mut self) -> Result<u32, Error> {
-        let mut v = 0u32;
-        for shift in (0..35).step_by(7) {
-            let (&byte, rest) = self.b.split_first().ok_or_else(truncated)?;
-            self.b = rest;
-            v |= u32::from(byte & 0x7F) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(Error::Corrupt(
-            "a write batch has an overlong varint".into(),
-        ))
-    }
-
-    fn slice(&mut self) -> Result<&'a [u8], Error> {
-        let n = self.varint()? as usize;
-        if self.b.len() < n {
-            return Err(truncated());
-        }
-        let (s, rest) = self.b.split_at(n);
-        self.b = rest;
-        Ok(s)
-    }
-}
-
-fn truncated() -> Error {
-    Error::Corrupt("a replicated write batch is truncated".into())
-}
 
 /// The writes of a WriteBatch's bytes (RocksDB's `WriteBatch` rep: 8 bytes
 /// of sequence, 4 of count, then tagged records) whose keys lie in a slot
 /// `keep` accepts. A range deletion is cut into the kept slots it overlaps.
 /// Partition-internal keys (position, clock) are never in a slot.
 pub fn slot_ops(batch: &[u8], keep: impl Fn(u16) -> bool) -> Result<Vec<SlotOp>, Error> {
+    let mut out = Vec::new();
+    batch_slot_ops(batch, &keep, &mut out)?;
+    Ok(out)
+}
+
+/// `slot_ops` into `out`; a journal record's group batch is read in place
+/// (the journal's own deletions are not the slots').
+fn batch_slot_ops(batch: &[u8], keep: &dyn Fn(u16) -> bool, out: &mut Vec<SlotOp>) -> Result<(), Error> {
     if batch.len() < 12 {
         return Err(truncated());
     }
     let mut c = Cursor { b: &batch[12..] };
-    let mut out = Vec::new();
     let kept = |key: &[u8]| slot_of(key).is_some_and(|s| s < crate::manifest::SLOTS && keep(s));
     while let Some((&t, rest)) = c.b.split_first() {
         c.b = rest;
         let cf = match t {
             tag::CF_DELETE | tag::CF_PUT | tag::CF_SINGLE_DELETE | tag::CF_RANGE_DELETE => {
                 let id = c.varint()?;
-                u8::try_from(id).ok().filter(|&i| i <= 1).ok_or_else(|| {
-                    Error::Corrupt(format!("a write batch names column family {id}"))
-                })?
+                u8::try_from(id)
+                    .ok()
+                    .filter(|&i| i <= journal::CF_ID)
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!("a write batch names column family {id}"))
+                    })?
             }
             _ => 0,
         };
         match t {
+            tag::CF_PUT if cf == journal::CF_ID => {
+                c.slice()?;
+                batch_slot_ops(c.slice()?, keep, out)?;
+            }
+            tag::CF_RANGE_DELETE if cf == journal::CF_ID => {
+                c.slice()?;
+                c.slice()?;
+            }
             tag::PUT | tag::CF_PUT => {
                 let (k, v) = (c.slice()?, c.slice()?);
                 if kept(k) {
@@ -163,7 +134,7 @@ pub fn slot_ops(batch: &[u8], keep: impl Fn(u16) -> bool) -> Result<Vec<SlotOp>,
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 impl Partition {
@@ -187,11 +158,11 @@ impl Partition {
                 SlotOp::Delete { cf: 0, key } => p.stage(key, group, None),
                 SlotOp::Put { key, value, .. } => {
                     p.batch.put_cf(sub, &key, &value);
-                    p.sub.insert(key, (group, Some(Rc::from(value))));
+                    p.stage_sub(key, group, Some(Rc::from(value)));
                 }
                 SlotOp::Delete { key, .. } => {
                     p.batch.delete_cf(sub, &key);
-                    p.sub.insert(key, (group, None));
+                    p.stage_sub(key, group, None);
                 }
                 SlotOp::DeleteRange { cf, from, to } => {
                     // Staged values of the range would be appended after
@@ -200,13 +171,10 @@ impl Partition {
                     p.ranged = true;
                     if cf == 0 {
                         p.batch.delete_range(&from, &to);
-                        p.overlay
-                            .retain(|k, _| k.as_slice() < from.as_slice() || k >= &to);
                     } else {
                         p.batch.delete_range_cf(sub, &from, &to);
-                        p.sub
-                            .retain(|k, _| k.as_slice() < from.as_slice() || k >= &to);
                     }
+                    p.retain_keys(cf == 0, |k| k >= from.as_slice() && k < to.as_slice());
                     self.cache.borrow_mut().clear();
                 }
             }
@@ -265,10 +233,7 @@ impl Partition {
     /// it reaches the last one.
     pub fn observe_version(&self, version: u64) {
         if let Some(mark) = self.clock.borrow_mut().observe_persisting(version) {
-            self.pending
-                .borrow_mut()
-                .batch
-                .put(CLOCK_KEY, mark.to_be_bytes());
+            self.stage_mark(mark);
         }
     }
 }
@@ -299,7 +264,7 @@ mod tests {
         b.delete_cf(sub, k(6, "x"));
         b.delete_range([0u8, 0].as_slice(), [0xFFu8, 0xFF].as_slice());
         b.delete_range_cf(sub, k(5, "c"), k(7, ""));
-        b.put(CLOCK_KEY, b"x");
+        b.put(super::CLOCK_KEY, b"x");
         let ops = slot_ops(b.data(), |s| s == 5).unwrap();
         let (lo, hi) = slot_bounds(5);
         assert_eq!(

@@ -12,12 +12,10 @@
 //! per tick and writes it; acknowledgements wait for that group.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ahash::AHashMap;
-use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB};
+use rocksdb::{DBPinnableSlice, ErrorKind, ReadOptions, ReadTier, WriteOptions, DB};
 
 use super::clock::Hlc;
 use super::envelope::{self, Meta};
@@ -25,8 +23,10 @@ use super::manifest::PartitionSlots;
 use super::{Durability, Error};
 use repl_log::LogState;
 
+mod batch;
 mod cache;
 mod commit;
+pub mod journal;
 pub mod migrate;
 mod pending;
 pub mod repl_log;
@@ -99,6 +99,12 @@ pub struct PartitionInfo {
     pub read_cache_hits: u64,
     pub read_cache_misses: u64,
     pub read_cache_keys: u64,
+    /// Absorbed writes (`journal.rs`): bytes in the overlay, drains
+    /// finished, and keys RocksDB wrote into its memtables (journal
+    /// records, position records and drained keys alike).
+    pub absorbed_bytes: u64,
+    pub drains: u64,
+    pub keys_written: u64,
     pub poisoned: Option<String>,
 }
 
@@ -203,6 +209,19 @@ pub struct Partition {
     /// this partition's ranges is running (one at a time).
     compact_queue: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
     compacting: Cell<bool>,
+    /// Absorbed writes (`journal.rs`): the overlay's budget in bytes, the
+    /// replication index of the last journaled batch taken and of the last
+    /// one written, whether a drain is running or wanted, drains finished,
+    /// and the drain a range deletion's batch writes before itself.
+    absorb_bytes: usize,
+    taken: Cell<u64>,
+    written: Cell<u64>,
+    draining: Cell<bool>,
+    drain_wanted: Cell<bool>,
+    drain_count: Cell<u64>,
+    /// The first journal record no drain has deleted.
+    jrn_from: Cell<u64>,
+    pre_drain: RefCell<Option<journal::Drain>>,
     pub stats: PartitionStats,
 }
 
@@ -219,7 +238,9 @@ impl Partition {
         durability: Durability,
         group: Rc<Cell<u64>>,
         read_cache_bytes: usize,
+        absorb_bytes: usize,
     ) -> Result<Partition, Error> {
+        journal::replay(&db)?;
         let high_water = match db.get(CLOCK_KEY).map_err(storage)? {
             Some(v) if v.len() == 8 => {
                 let mut a = [0u8; 8];
@@ -254,19 +275,20 @@ impl Partition {
             clock: RefCell::new(Hlc::resume(high_water)),
             log: RefCell::new(log),
             cache: RefCell::new(ReadCache::new(read_cache_bytes)),
-            pending: RefCell::new(Pending {
-                batch: WriteBatch::default(),
-                overlay: AHashMap::new(),
-                batch_no: 0,
-                overlay_staged: false,
-                sub: BTreeMap::new(),
-                ranged: false,
-            }),
+            pending: RefCell::new(Pending::new()),
             group,
             poisoned: RefCell::new(None),
             compact_queue: RefCell::new(Vec::new()),
             compacting: Cell::new(false),
             flushed: Cell::new(None),
+            absorb_bytes,
+            taken: Cell::new(0),
+            written: Cell::new(0),
+            draining: Cell::new(false),
+            drain_wanted: Cell::new(false),
+            drain_count: Cell::new(0),
+            jrn_from: Cell::new(0),
+            pre_drain: RefCell::new(None),
             stats: PartitionStats::default(),
         })
     }
@@ -578,12 +600,20 @@ impl Partition {
     fn next_version(&self, now_ms: u64) -> u64 {
         let (v, mark) = self.clock.borrow_mut().next(now_ms);
         if let Some(mark) = mark {
-            self.pending
-                .borrow_mut()
-                .batch
-                .put(CLOCK_KEY, mark.to_be_bytes());
+            self.stage_mark(mark);
         }
         v
+    }
+
+    /// Stages a new high-water mark of the clock (in the overlay, like any
+    /// value, so drains and replays carry it).
+    pub(super) fn stage_mark(&self, mark: u64) {
+        let group = self.group.get();
+        self.pending.borrow_mut().stage(
+            CLOCK_KEY.to_vec(),
+            group,
+            Some(Rc::from(&mark.to_be_bytes()[..])),
+        );
     }
 
     /// Stages a transaction's writes into the open group, all or nothing
@@ -599,7 +629,7 @@ impl Partition {
             (Cf::Sub, Some(v)) => {
                 p.batch
                     .put_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw, v);
-                p.sub.insert(raw, (group, value));
+                p.stage_sub(raw, group, value);
             }
             (Cf::Sub, None) => {
                 p.batch
@@ -608,7 +638,7 @@ impl Partition {
                 if !cache.windows.is_empty() {
                     cache.windows.staged_delete(&raw);
                 }
-                p.sub.insert(raw, (group, value));
+                p.stage_sub(raw, group, value);
             }
         });
         self.stats.writes.set(self.stats.writes.get() + n);
@@ -628,9 +658,7 @@ impl Partition {
         p.batch
             .delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF].as_slice());
         p.ranged = true;
-        p.overlay.clear();
-        p.overlay_staged = false;
-        p.sub.clear();
+        p.clear();
         self.cache.borrow_mut().clear();
         self.flushed.set(Some(group));
         Ok(group)
@@ -682,6 +710,11 @@ impl Partition {
             read_cache_hits: self.cache.borrow().hits,
             read_cache_misses: self.cache.borrow().misses,
             read_cache_keys: self.cache.borrow().len() as u64,
+            absorbed_bytes: self.absorbed_bytes(),
+            drains: self.drains(),
+            keys_written: self
+                .options
+                .get_ticker_count(rocksdb::statistics::Ticker::NumberKeysWritten),
             poisoned: self.poisoned.borrow().as_ref().map(|(_, w)| w.clone()),
         }
     }

@@ -1,6 +1,8 @@
-//! A partition's group-commit staging: the open WriteBatch and the overlay
-//! of staged values that reads and read-modify-write commands consult
-//! until their group is written.
+//! A partition's group-commit staging and its absorbed writes: the open
+//! WriteBatch, and the overlay of values that reads consult first. An
+//! overlay entry stays after its group is written (the group reached
+//! RocksDB only as one journal record, `journal.rs`) until a drain hands
+//! the overlay to RocksDB's column families, sorted and deduplicated.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -11,74 +13,149 @@ use rocksdb::WriteBatch;
 /// A staged value: the encoded envelope, or `None` for a deletion.
 pub(super) type Staged = Option<Rc<[u8]>>;
 
-/// A staged metadata record or string: its group, the batch that takes it
-/// (see `Pending::batch_no`) and the value.
+/// A metadata record or string in the overlay: the group that last wrote
+/// it and its value.
 pub(super) struct Entry {
     pub(super) group: u64,
-    pub(super) batch: u64,
     pub(super) value: Staged,
+}
+
+fn cost(key: &[u8], v: &Staged) -> usize {
+    key.len() + v.as_ref().map_or(0, |v| v.len()) + 48
 }
 
 pub(super) struct Pending {
     /// Writes other than staged metadata records and strings, in staging
     /// order: subkeys, range deletions (FLUSHALL), clock marks.
     pub(super) batch: WriteBatch,
-    /// Staged metadata records and strings (default column family). The
-    /// last value of each key joins the next batch, in key order, after
+    /// Metadata records and strings (default column family) written since
+    /// the last drain, each with its last value.
+    pub(super) overlay: AHashMap<Vec<u8>, Entry>,
+    /// Keys staged into the overlay since the batch was last taken (may
+    /// repeat): their last values join the next batch, in key order, after
     /// `batch`'s own writes (a range deletion clears the overlay, so what
     /// follows it stays after it).
-    pub(super) overlay: AHashMap<Vec<u8>, Entry>,
-    /// Number of the batch being staged; overlay entries carrying it are
-    /// not yet taken.
-    pub(super) batch_no: u64,
-    /// Whether an overlay entry carries `batch_no`.
-    pub(super) overlay_staged: bool,
-    /// Staged subkeys (the `sub` column family), ordered for range reads.
+    pub(super) staged: Vec<Vec<u8>>,
+    /// Subkeys (the `sub` column family) written since the last drain,
+    /// ordered for range reads, with the group that last wrote each.
     pub(super) sub: BTreeMap<Vec<u8>, (u64, Staged)>,
     /// Whether `batch` holds a range deletion (a migration's clean-up,
     /// FLUSHALL): such a batch is written from the blocking pool.
     pub(super) ranged: bool,
+    /// Bytes the overlay and `sub` hold (keys, values and a fixed cost per
+    /// entry): a drain starts when they pass the partition's budget.
+    pub(super) bytes: usize,
+    /// Bytes of the batches journaled since the last drain.
+    pub(super) journaled: usize,
 }
 
 impl Pending {
-    pub(super) fn stage(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
-        let batch = self.batch_no;
-        self.overlay.insert(
-            raw,
-            Entry {
-                group,
-                batch,
-                value,
-            },
-        );
-        self.overlay_staged = true;
+    pub(super) fn new() -> Pending {
+        Pending {
+            batch: WriteBatch::default(),
+            overlay: AHashMap::new(),
+            staged: Vec::new(),
+            sub: BTreeMap::new(),
+            ranged: false,
+            bytes: 0,
+            journaled: 0,
+        }
     }
 
-    /// Moves the overlay's untaken writes into `batch`, in key order: the
-    /// memtable inserts of a sorted batch walk neighbouring skiplist nodes,
-    /// still in the CPU cache (each insert still searches from the top:
-    /// RocksDB reuses the last position only for the very next key). A key
-    /// staged twice since the last batch is written once, with its last
-    /// value.
-    pub(super) fn append_overlay(&mut self) {
-        if !self.overlay_staged {
-            return;
-        }
-        let n = self.batch_no;
-        self.batch_no += 1;
-        self.overlay_staged = false;
-        let mut fresh: Vec<(&Vec<u8>, &Staged)> = self
-            .overlay
-            .iter()
-            .filter(|(_, e)| e.batch == n)
-            .map(|(k, e)| (k, &e.value))
-            .collect();
-        fresh.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (raw, value) in fresh {
-            match value {
-                Some(v) => self.batch.put(raw, v),
-                None => self.batch.delete(raw),
+    pub(super) fn stage(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
+        self.staged.push(raw.clone());
+        self.bytes += cost(&raw, &value);
+        match self.overlay.entry(raw) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                self.bytes -= cost(o.key(), &o.get().value);
+                o.insert(Entry { group, value });
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Entry { group, value });
             }
         }
+    }
+
+    pub(super) fn stage_sub(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
+        self.bytes += cost(&raw, &value);
+        match self.sub.entry(raw) {
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                self.bytes -= cost(o.key(), &o.get().1);
+                o.insert((group, value));
+            }
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((group, value));
+            }
+        }
+    }
+
+    /// Forgets every absorbed write of a user key (FLUSHALL, a full
+    /// sync); the clock's high-water mark stays.
+    pub(super) fn clear(&mut self) {
+        self.overlay
+            .retain(|k, _| k.starts_with(&super::META_PREFIX));
+        self.staged.retain(|k| k.starts_with(&super::META_PREFIX));
+        self.sub.clear();
+        self.recount();
+    }
+
+    /// Drops the overlay's (`meta`) or `sub`'s entries for which `gone` holds.
+    pub(super) fn retain_keys(&mut self, meta: bool, gone: impl Fn(&[u8]) -> bool) {
+        match meta {
+            true => self.overlay.retain(|k, _| !gone(k)),
+            false => self.sub.retain(|k, _| !gone(k)),
+        }
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        self.bytes = self.overlay.iter().map(|(k, e)| cost(k, &e.value)).sum::<usize>()
+            + self.sub.iter().map(|(k, (_, v))| cost(k, v)).sum::<usize>();
+    }
+
+    /// Whether the overlay's last values of the keys staged since the
+    /// batch was taken are still to join it.
+    pub(super) fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Moves the last values of the keys staged since the batch was taken
+    /// into `batch`, in key order (the memtable inserts of a drain or a
+    /// replay walk neighbouring skiplist nodes). A key staged twice is
+    /// written once, with its last value.
+    pub(super) fn append_overlay(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let mut keys = std::mem::take(&mut self.staged);
+        keys.sort_unstable();
+        keys.dedup();
+        for raw in keys {
+            // Gone: a range deletion staged after it removed it.
+            let Some(e) = self.overlay.get(&raw) else {
+                continue;
+            };
+            match &e.value {
+                Some(v) => self.batch.put(&raw, v),
+                None => self.batch.delete(&raw),
+            }
+        }
+    }
+
+    /// Removes the entries of groups before `group` (now in RocksDB's
+    /// column families), handing each to `f` (`true` for a subkey).
+    pub(super) fn drained(&mut self, group: u64, mut f: impl FnMut(bool, Vec<u8>, Staged)) {
+        for (raw, e) in self.overlay.extract_if(|_, e| e.group < group) {
+            f(false, raw, e.value);
+        }
+        let all = std::mem::take(&mut self.sub);
+        for (raw, (g, v)) in all {
+            if g < group {
+                f(true, raw, v);
+            } else {
+                self.sub.insert(raw, (g, v));
+            }
+        }
+        self.recount();
     }
 }

@@ -289,7 +289,7 @@ impl Partition {
             let mut bytes = 0;
             for item in it {
                 let (seq, batch) = item.map_err(storage)?;
-                if start.is_some_and(|s| seq <= s) {
+                if start.is_some_and(|s| seq <= s) || super::journal::is_drain(batch.data()) {
                     continue;
                 }
                 let rec = Record::of_batch(batch.data());
@@ -354,7 +354,7 @@ impl Partition {
                     )));
                 }
                 prev = r.index;
-                let seq = write(&db, WriteBatch::from_data(&data), durability)?;
+                let seq = write(&db, super::journal::unwrap(&data)?, durability)?;
                 done.push((r, seq, data));
             }
             Ok(done)
@@ -385,6 +385,11 @@ impl Partition {
             log.recent.clear();
             log.clear_tail();
             self.cache.borrow_mut().clear();
+            // Absorbed writes belong to the history being replaced (the
+            // core drained them first: no drain runs now).
+            let mut p = self.pending.borrow_mut();
+            p.clear();
+            p.journaled = 0;
         }
         move || {
             let sub = db
@@ -395,6 +400,9 @@ impl Partition {
             b.delete_range([0u8, 0].as_slice(), META_PREFIX.as_slice());
             b.delete_range_cf(sub, [0u8].as_slice(), [0xFFu8, 0xFF, 0xFF].as_slice());
             b.delete(position::KEY);
+            if let Some(jrn) = db.cf_handle(super::journal::CF) {
+                b.delete_range_cf(jrn, [0u8].as_slice(), [0xFFu8; 9].as_slice());
+            }
             write(&db, b, durability).map(|_| ())
         }
     }

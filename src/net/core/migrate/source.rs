@@ -239,6 +239,7 @@ pub(in crate::net::core) async fn slot_keys(
 ) -> Result<std::collections::BTreeMap<u16, u64>, WireError> {
     let mut counts = std::collections::BTreeMap::<u16, u64>::new();
     for p in core.local() {
+        crate::drain::settle(p).await;
         let part = glommio::executor()
             .spawn_blocking(p.slot_keys_fn())
             .await

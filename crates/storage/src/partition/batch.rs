@@ -1,0 +1,54 @@
+//! Reading RocksDB's WriteBatch bytes (its `rep`: 8 bytes of sequence, 4
+//! of count, then tagged records), for slot migration's replay
+//! (`migrate.rs`) and the journal's unwrapping (`journal.rs`).
+
+use crate::Error;
+
+/// RocksDB's record tags in a WriteBatch (`db/dbformat.h`).
+pub(super) mod tag {
+    pub(in crate::partition) const DELETE: u8 = 0x0;
+    pub(in crate::partition) const PUT: u8 = 0x1;
+    pub(in crate::partition) const LOG_DATA: u8 = 0x3;
+    pub(in crate::partition) const CF_DELETE: u8 = 0x4;
+    pub(in crate::partition) const CF_PUT: u8 = 0x5;
+    pub(in crate::partition) const SINGLE_DELETE: u8 = 0x7;
+    pub(in crate::partition) const CF_SINGLE_DELETE: u8 = 0x8;
+    pub(in crate::partition) const NOOP: u8 = 0xD;
+    pub(in crate::partition) const CF_RANGE_DELETE: u8 = 0xE;
+    pub(in crate::partition) const RANGE_DELETE: u8 = 0xF;
+}
+
+pub(super) struct Cursor<'a> {
+    pub(super) b: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn varint(&mut self) -> Result<u32, Error> {
+        let mut v = 0u32;
+        for shift in (0..35).step_by(7) {
+            let (&byte, rest) = self.b.split_first().ok_or_else(truncated)?;
+            self.b = rest;
+            v |= u32::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::Corrupt(
+            "a write batch has an overlong varint".into(),
+        ))
+    }
+
+    pub(super) fn slice(&mut self) -> Result<&'a [u8], Error> {
+        let n = self.varint()? as usize;
+        if self.b.len() < n {
+            return Err(truncated());
+        }
+        let (s, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(s)
+    }
+}
+
+pub(super) fn truncated() -> Error {
+    Error::Corrupt("a replicated write batch is truncated".into())
+}
