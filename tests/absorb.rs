@@ -26,8 +26,10 @@ fn set(p: &Partition, k: &str, v: &str) {
 fn get(p: &Partition, k: &str) -> Option<String> {
     let k = k.as_bytes();
     let t = Tx::new(p, key_slot(k), tessera::shard::clock::now_ms());
-    t.read_string(k, |v| v.map(|(_, b)| String::from_utf8(b.to_vec()).unwrap()))
-        .unwrap()
+    t.read_string(k, |v| {
+        v.map(|(_, b)| String::from_utf8(b.to_vec()).unwrap())
+    })
+    .unwrap()
 }
 
 /// Commits the open group without draining (what the core does until the
@@ -37,7 +39,9 @@ fn commit(p: &Partition, group: &Cell<u64>) {
     group.set(g + 1);
     match p.write_staged() {
         Some(InlineWrite::Done(_)) | None => {}
-        Some(InlineWrite::Stalled(d) | InlineWrite::Offload(d)) => p.write_blocking_fn(d)().unwrap(),
+        Some(InlineWrite::Stalled(d) | InlineWrite::Offload(d)) => {
+            p.write_blocking_fn(d)().unwrap()
+        }
         Some(InlineWrite::Failed(e)) => panic!("{e}"),
     }
     p.finish_group(g);
@@ -114,8 +118,16 @@ fn the_journal_is_replayed_at_open_and_a_flush_is_never_undone() {
     }
     let s = shard_store(dir.path(), Durability::Wal);
     let p = s.open_partition(0, Rc::new(Cell::new(1))).unwrap();
-    assert_eq!(p.info().absorbed_bytes, 0, "replayed into the column families");
-    assert_eq!(get(&p, "old1"), None, "FLUSHALL is not undone by the journal");
+    assert_eq!(
+        p.info().absorbed_bytes,
+        0,
+        "replayed into the column families"
+    );
+    assert_eq!(
+        get(&p, "old1"),
+        None,
+        "FLUSHALL is not undone by the journal"
+    );
     assert_eq!(get(&p, "old7"), None);
     assert_eq!(get(&p, "before"), None);
     assert_eq!(get(&p, "after").as_deref(), Some("1"));
@@ -131,7 +143,11 @@ fn a_server_under_pipelined_overwrites_writes_few_memtable_keys() {
     for i in 0..N {
         let k = format!("key{}", i % 20);
         let v = format!("value{i}");
-        c.send_raw(&Conn::encode(&[b"SET".as_slice(), k.as_bytes(), v.as_bytes()]));
+        c.send_raw(&Conn::encode(&[
+            b"SET".as_slice(),
+            k.as_bytes(),
+            v.as_bytes(),
+        ]));
     }
     for _ in 0..N {
         assert!(matches!(c.read(), R::Simple(_)));
@@ -172,4 +188,44 @@ fn a_server_under_pipelined_overwrites_writes_few_memtable_keys() {
         }
     }
     assert_eq!(found.len(), 20, "{found:?}");
+}
+
+#[test]
+fn member_deletions_are_flushed_early_so_pops_stay_pops() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    let k = b"set";
+    let names: Vec<Vec<u8>> = (0..1000).map(|i| format!("m{i:04}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = names.iter().map(|n| n.as_slice()).collect();
+    let mut t = Tx::new(&p, key_slot(k), tessera::shard::clock::now_ms());
+    assert_eq!(t.sadd(k, &refs).unwrap(), 1000);
+    t.commit();
+    commit(&p, &group);
+    let before = p.info().keys_written;
+    let mut rng = tessera::shard::set::Rng::seeded();
+    let mut popped = std::collections::BTreeSet::new();
+    let mut flushes = 0;
+    for _ in 0..600 {
+        let mut t = Tx::new(&p, key_slot(k), tessera::shard::clock::now_ms());
+        let got = t.spop(k, 1, &mut rng).unwrap();
+        t.commit();
+        assert_eq!(got.len(), 1);
+        assert!(popped.insert(got[0].clone()), "popped twice");
+        commit(&p, &group);
+        // What the core's committer does after each group.
+        if let Some(d) = p.take_drain(false) {
+            flushes += 1;
+            d.run(&p).unwrap();
+        }
+    }
+    // The deletions went to RocksDB 64 at a time, without a full drain
+    // (the members' puts stay absorbed).
+    assert!((8..=10).contains(&flushes), "{flushes} deletion flushes");
+    assert_eq!(p.info().drains, 0);
+    let flushed = p.info().keys_written - before - 2 * 600;
+    assert!(flushed >= 600 - 64, "{flushed} deletions flushed");
+    let t = Tx::new(&p, key_slot(k), tessera::shard::clock::now_ms());
+    assert_eq!(t.scard(k).unwrap(), 400);
 }

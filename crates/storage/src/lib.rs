@@ -32,10 +32,10 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 
 pub use manifest::{Layout, Manifest, PartitionSlots, SlotRange};
+pub use partition::journal;
 /// The replication log: every batch a partition commits, read back for
 /// replicas (it lives with the partition, whose internals it reads).
 pub use partition::repl_log;
-pub use partition::journal;
 pub use partition::{InlineWrite, Partition, PartitionInfo, ScanPage, READ_AHEAD, WINDOW_CHUNK};
 
 /// The underlying error of a storage failure: RocksDB's, or an injected

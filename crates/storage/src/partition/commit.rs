@@ -80,17 +80,14 @@ impl Partition {
     ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
         let db = self.db.clone();
         let disable_wal = self.durability == Durability::None;
-        let pre = self.pre_drain_data();
+        let pre = self.take_pre_drain();
         move || {
             if let Some(e) = failpoint::hit("storage.batch-write") {
                 return Err(Error::storage("write a batch", e));
             }
+            super::journal::write_drain(&db, pre, disable_wal)?;
             let mut opts = WriteOptions::default();
             opts.disable_wal(disable_wal);
-            if let Some(pre) = pre {
-                db.write_opt(WriteBatch::from_data(&pre), &opts)
-                    .map_err(|e| Error::storage("write a drain", e))?;
-            }
             db.write_opt(WriteBatch::from_data(&data), &opts)
                 .map_err(|e| Error::storage("write a batch", e))
         }

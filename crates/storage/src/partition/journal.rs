@@ -34,6 +34,11 @@ const DRAIN_MARK: &[u8] = b"tessera-drain";
 /// A drain starts when the journal since the last one holds this many
 /// times the overlay's budget.
 const JOURNAL_FACTOR: usize = 4;
+/// Subkey deletions the overlay holds before they are flushed to RocksDB
+/// on their own: a range read (a pop, HGETALL) steps over the overlay's
+/// deletions one by one, and RocksDB's own (its tombstones, read-ahead
+/// windows, compactions on deletions) keep a pop a pop under any history.
+const DEAD_FLUSH: usize = 64;
 
 fn key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -104,7 +109,8 @@ pub fn replay(db: &DB) -> Result<u64, Error> {
         let mut b = WriteBatch::default();
         b.delete_range_cf(jrn, key(0), key(last.saturating_add(1)));
         b.put_log_data(DRAIN_MARK);
-        db.write(b).map_err(|e| storage("delete the replayed journal", e))?;
+        db.write(b)
+            .map_err(|e| storage("delete the replayed journal", e))?;
     }
     Ok(n)
 }
@@ -116,8 +122,8 @@ pub fn settle_copy(dir: &Path) -> Result<(), Error> {
     let mut opts = rocksdb::Options::default();
     opts.create_missing_column_families(true);
     let what = format!("open checkpoint {}", dir.display());
-    let db = DB::open_cf(&opts, dir, ["default", super::SUB_CF, CF])
-        .map_err(|e| storage(&what, e))?;
+    let db =
+        DB::open_cf(&opts, dir, ["default", super::SUB_CF, CF]).map_err(|e| storage(&what, e))?;
     replay(&db)?;
     db.flush_wal(true).map_err(|e| storage(&what, e))?;
     Ok(())
@@ -127,9 +133,30 @@ pub fn settle_copy(dir: &Path) -> Result<(), Error> {
 pub struct Drain {
     /// Entries of groups before this one are in `data`.
     group: u64,
+    /// A flush of these subkey deletions only (the journal stays whole).
+    dead: Option<Vec<Vec<u8>>>,
     /// Journal records before this index are deleted once it is written.
     upto: u64,
-    data: Vec<u8>,
+    /// The batch (taken by `write_fn`).
+    batch: Option<WriteBatch>,
+}
+
+/// Writes a drain's batch (blocking pool).
+pub(super) fn write_drain(
+    db: &DB,
+    batch: Option<WriteBatch>,
+    disable_wal: bool,
+) -> Result<(), Error> {
+    let Some(batch) = batch else {
+        return Ok(());
+    };
+    if let Some(e) = crate::failpoint::hit("storage.drain-write") {
+        return Err(Error::storage("write a drain", e));
+    }
+    let mut opts = rocksdb::WriteOptions::default();
+    opts.disable_wal(disable_wal);
+    db.write_opt(batch, &opts)
+        .map_err(|e| Error::storage("write a drain", e))
 }
 
 impl Drain {
@@ -139,17 +166,9 @@ impl Drain {
         p: &Partition,
     ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
         let db = p.db.clone();
-        let data = std::mem::take(&mut self.data);
+        let batch = self.batch.take();
         let disable_wal = p.durability == crate::Durability::None;
-        move || {
-            if let Some(e) = crate::failpoint::hit("storage.drain-write") {
-                return Err(Error::storage("write a drain", e));
-            }
-            let mut opts = rocksdb::WriteOptions::default();
-            opts.disable_wal(disable_wal);
-            db.write_opt(WriteBatch::from_data(&data), &opts)
-                .map_err(|e| Error::storage("write a drain", e))
-        }
+        move || write_drain(&db, batch, disable_wal)
     }
 
     /// Writes the drain on the calling thread and finishes it (tests).
@@ -220,18 +239,38 @@ impl Partition {
             || self.drain_wanted.get()
             || p.bytes >= self.absorb_bytes
             || p.journaled >= self.absorb_bytes * JOURNAL_FACTOR;
+        if !empty && !due && p.dead.len() >= DEAD_FLUSH {
+            let keys = p.dead_before(self.group.get());
+            if keys.is_empty() {
+                return None;
+            }
+            let mut b = WriteBatch::default();
+            let sub = self.sub_cf();
+            for k in &keys {
+                b.delete_cf(sub, k);
+            }
+            b.put_log_data(DRAIN_MARK);
+            self.draining.set(true);
+            return Some(Drain {
+                group: self.group.get(),
+                dead: Some(keys),
+                upto: 0,
+                batch: Some(b),
+            });
+        }
         if empty || !due {
             return None;
         }
         let upto = self.written.get() + 1;
-        let data = self.drain_batch(&p, upto - 1).data().to_vec();
+        let batch = Some(self.drain_batch(&p, upto - 1));
         p.journaled = 0;
         self.draining.set(true);
         self.drain_wanted.set(false);
         Some(Drain {
             group: self.group.get(),
+            dead: None,
             upto,
-            data,
+            batch,
         })
     }
 
@@ -243,12 +282,13 @@ impl Partition {
             return;
         }
         let upto = self.taken.get() + 1;
-        let data = self.drain_batch(p, upto - 1).data().to_vec();
+        let batch = Some(self.drain_batch(p, upto - 1));
         p.journaled = 0;
         *self.pre_drain.borrow_mut() = Some(Drain {
             group: self.group.get(),
+            dead: None,
             upto,
-            data,
+            batch,
         });
     }
 
@@ -288,6 +328,21 @@ impl Partition {
     /// the read cache (those written again since stay).
     pub fn drain_done(&self, d: Drain, written: bool) {
         self.draining.set(false);
+        if let Some(keys) = d.dead {
+            let mut p = self.pending.borrow_mut();
+            if !written {
+                p.dead.extend(keys);
+                return;
+            }
+            let mut cache = self.cache.borrow_mut();
+            p.flushed_dead(keys, |raw| {
+                cache.windows.committed(&raw, None);
+                if !crate::subkey::is_score_entry(&raw) {
+                    cache.committed(Cf::Sub, raw, None);
+                }
+            });
+            return;
+        }
         if written {
             self.drain_count.set(self.drain_count.get() + 1);
             self.jrn_from.set(self.jrn_from.get().max(d.upto));
@@ -324,7 +379,10 @@ impl Partition {
     }
 
     /// The drain batch to write before a range deletion's batch, if any.
-    pub(super) fn pre_drain_data(&self) -> Option<Vec<u8>> {
-        self.pre_drain.borrow().as_ref().map(|d| d.data.clone())
+    pub(super) fn take_pre_drain(&self) -> Option<WriteBatch> {
+        self.pre_drain
+            .borrow_mut()
+            .as_mut()
+            .and_then(|d| d.batch.take())
     }
 }

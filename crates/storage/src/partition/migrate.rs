@@ -50,7 +50,6 @@ fn slot_of(key: &[u8]) -> Option<u16> {
     (key.len() >= 2).then(|| u16::from_be_bytes([key[0], key[1]]))
 }
 
-
 /// The writes of a WriteBatch's bytes (RocksDB's `WriteBatch` rep: 8 bytes
 /// of sequence, 4 of count, then tagged records) whose keys lie in a slot
 /// `keep` accepts. A range deletion is cut into the kept slots it overlaps.
@@ -63,7 +62,11 @@ pub fn slot_ops(batch: &[u8], keep: impl Fn(u16) -> bool) -> Result<Vec<SlotOp>,
 
 /// `slot_ops` into `out`; a journal record's group batch is read in place
 /// (the journal's own deletions are not the slots').
-fn batch_slot_ops(batch: &[u8], keep: &dyn Fn(u16) -> bool, out: &mut Vec<SlotOp>) -> Result<(), Error> {
+fn batch_slot_ops(
+    batch: &[u8],
+    keep: &dyn Fn(u16) -> bool,
+    out: &mut Vec<SlotOp>,
+) -> Result<(), Error> {
     if batch.len() < 12 {
         return Err(truncated());
     }

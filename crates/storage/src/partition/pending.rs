@@ -47,6 +47,10 @@ pub(super) struct Pending {
     pub(super) bytes: usize,
     /// Bytes of the batches journaled since the last drain.
     pub(super) journaled: usize,
+    /// Subkeys staged as deleted since the last drain or deletion flush
+    /// (may repeat, or have been written again since): range reads step
+    /// over `sub`'s deletions, so they are flushed early (`journal.rs`).
+    pub(super) dead: Vec<Vec<u8>>,
 }
 
 impl Pending {
@@ -59,6 +63,7 @@ impl Pending {
             ranged: false,
             bytes: 0,
             journaled: 0,
+            dead: Vec::new(),
         }
     }
 
@@ -77,6 +82,9 @@ impl Pending {
     }
 
     pub(super) fn stage_sub(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
+        if value.is_none() {
+            self.dead.push(raw.clone());
+        }
         self.bytes += cost(&raw, &value);
         match self.sub.entry(raw) {
             std::collections::btree_map::Entry::Occupied(mut o) => {
@@ -96,6 +104,7 @@ impl Pending {
             .retain(|k, _| k.starts_with(&super::META_PREFIX));
         self.staged.retain(|k| k.starts_with(&super::META_PREFIX));
         self.sub.clear();
+        self.dead.clear();
         self.recount();
     }
 
@@ -109,7 +118,11 @@ impl Pending {
     }
 
     fn recount(&mut self) {
-        self.bytes = self.overlay.iter().map(|(k, e)| cost(k, &e.value)).sum::<usize>()
+        self.bytes = self
+            .overlay
+            .iter()
+            .map(|(k, e)| cost(k, &e.value))
+            .sum::<usize>()
             + self.sub.iter().map(|(k, (_, v))| cost(k, v)).sum::<usize>();
     }
 
@@ -156,6 +169,31 @@ impl Pending {
                 self.sub.insert(raw, (g, v));
             }
         }
+        self.dead
+            .retain(|k| matches!(self.sub.get(k), Some((_, None))));
         self.recount();
+    }
+
+    /// The subkeys staged as deleted in groups before `group` that are
+    /// still deleted, sorted, each once.
+    pub(super) fn dead_before(&mut self, group: u64) -> Vec<Vec<u8>> {
+        let mut keys = std::mem::take(&mut self.dead);
+        keys.sort_unstable();
+        keys.dedup();
+        keys.retain(|k| matches!(self.sub.get(k), Some((g, None)) if *g < group));
+        keys
+    }
+
+    /// Removes the deletions `keys` flushed to RocksDB, unless written
+    /// again since; hands each removed one to `f`.
+    pub(super) fn flushed_dead(&mut self, keys: Vec<Vec<u8>>, mut f: impl FnMut(Vec<u8>)) {
+        for k in keys {
+            if let Some((_, None)) = self.sub.get(&k) {
+                if let Some((raw, _)) = self.sub.remove_entry(&k) {
+                    self.bytes = self.bytes.saturating_sub(cost(&raw, &None));
+                    f(raw);
+                }
+            }
+        }
     }
 }
