@@ -7,7 +7,6 @@
 //! commits, and whatever writes around the overlay (replication, a full
 //! sync, FLUSHALL) clears it.
 
-use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use ahash::AHashMap;
@@ -111,38 +110,12 @@ impl ReadCache {
         }
     }
 
-    /// A write committed: the cache takes the new value, or that the key
-    /// is now absent (write-through, so a read after a write hits). One
-    /// hash probe when the key is cached already; a stale copy in the old
-    /// generation is shadowed by the current one.
-    pub(crate) fn committed(&mut self, cf: Cf, raw: Vec<u8>, v: Known) {
-        if self.limit == 0 {
+    /// Drops what the cache knows of `raw` (its read-ahead windows stay): a
+    /// write absorbed into the overlay shadows it until a drain writes the
+    /// new value to RocksDB, after which a read finds it there.
+    pub(crate) fn shadowed(&mut self, cf: Cf, raw: &[u8]) {
+        if self.cur.len() + self.old.len() == 0 {
             return;
-        }
-        if !cacheable(&v) {
-            self.forget(cf, &raw);
-            return;
-        }
-        let add = cost(&raw, &v);
-        match self.cur.of(cf).entry(raw) {
-            Entry::Occupied(mut e) => {
-                let was = cost(e.key(), e.get());
-                self.cur_bytes = self.cur_bytes + add - was;
-                e.insert(v);
-            }
-            Entry::Vacant(e) => {
-                self.cur_bytes += add;
-                e.insert(v);
-                self.turn_over_if_full();
-            }
-        }
-    }
-
-    /// Drops what the cache knows of `raw` (a write whose outcome is
-    /// unknown, or a value too large to keep).
-    pub(crate) fn forget(&mut self, cf: Cf, raw: &[u8]) {
-        if cf == Cf::Sub {
-            self.windows.forget(raw);
         }
         if let Some(old) = self.cur.of(cf).remove(raw) {
             self.cur_bytes -= cost(raw, &old);
@@ -211,12 +184,14 @@ mod tests {
         assert_eq!(c.get(Cf::Meta, b"k"), Some(None));
         // The same bytes as a subkey are another key.
         assert_eq!(c.get(Cf::Sub, b"k"), None);
-        c.committed(Cf::Sub, b"k".to_vec(), v("member"));
+        c.fill(Cf::Sub, b"k", v("member"));
         assert_eq!(c.get(Cf::Sub, b"k"), Some(v("member")));
         assert_eq!(c.get(Cf::Meta, b"k"), Some(None));
-        c.committed(Cf::Sub, b"k".to_vec(), None);
+        // An absorbed write shadows it: the cache forgets it.
+        c.shadowed(Cf::Sub, b"k");
+        c.fill(Cf::Sub, b"k", None);
         assert_eq!(c.get(Cf::Sub, b"k"), Some(None));
-        c.forget(Cf::Sub, b"k");
+        c.shadowed(Cf::Sub, b"k");
         assert_eq!(c.get(Cf::Sub, b"k"), None);
         assert_eq!((c.hits, c.misses), (4, 3));
     }
@@ -224,9 +199,10 @@ mod tests {
     #[test]
     fn large_values_are_forgotten_not_kept() {
         let mut c = ReadCache::new(1 << 30);
-        c.committed(Cf::Meta, b"k".to_vec(), v("small"));
+        c.fill(Cf::Meta, b"k", v("small"));
+        c.shadowed(Cf::Meta, b"k");
         let big: Known = Some(Rc::from(vec![0u8; CACHE_MAX_VALUE + 1]));
-        c.committed(Cf::Meta, b"k".to_vec(), big);
+        c.fill(Cf::Meta, b"k", big);
         assert_eq!(c.get(Cf::Meta, b"k"), None);
         assert_eq!(c.cur_bytes, 0);
     }
@@ -236,7 +212,7 @@ mod tests {
         // Each entry costs 1 + 10 + 64 = 75 bytes; half of 1,000 is 6 entries.
         let mut c = ReadCache::new(1000);
         for i in 0..20u8 {
-            c.committed(Cf::Sub, vec![i], Some(Rc::from(vec![i; 10])));
+            c.fill(Cf::Sub, &[i], Some(Rc::from(vec![i; 10])));
             assert!(c.cur_bytes <= 500, "{} bytes after {i}", c.cur_bytes);
         }
         assert!(c.len() <= 14, "{} entries", c.len());

@@ -20,7 +20,7 @@ use rocksdb::{WriteBatch, DB};
 
 use super::batch::{tag, Cursor};
 use super::pending::Pending;
-use super::{Cf, Partition};
+use super::Partition;
 use crate::position::{self, Record};
 use crate::Error;
 
@@ -335,12 +335,7 @@ impl Partition {
                 return;
             }
             let mut cache = self.cache.borrow_mut();
-            p.flushed_dead(keys, |raw| {
-                cache.windows.committed(&raw, None);
-                if !crate::subkey::is_score_entry(&raw) {
-                    cache.committed(Cf::Sub, raw, None);
-                }
-            });
+            p.flushed_dead(keys, |raw| cache.windows.committed(&raw, None));
             return;
         }
         if written {
@@ -350,20 +345,16 @@ impl Partition {
         }
     }
 
-    /// Moves the overlay's entries of groups before `group`, now in the
-    /// column families, into the read cache.
+    /// Drops the overlay's entries of groups before `group`, now in the
+    /// column families (the read cache forgot them when they were staged,
+    /// so reads find them in RocksDB); read-ahead windows take the drained
+    /// subkeys.
     pub(super) fn drained_before(&self, group: u64) {
         let mut p = self.pending.borrow_mut();
         let mut cache = self.cache.borrow_mut();
-        p.drained(group, |sub, raw, value| {
-            if !sub {
-                cache.committed(Cf::Meta, raw, value);
-                return;
-            }
-            cache.windows.committed(&raw, value.as_ref());
-            // Score-index entries are read only by range reads.
-            if !crate::subkey::is_score_entry(&raw) {
-                cache.committed(Cf::Sub, raw, value);
+        p.drained(group, |raw, value| {
+            if !cache.windows.is_empty() {
+                cache.windows.committed(raw, value.as_ref());
             }
         });
     }

@@ -267,7 +267,7 @@ mod tests {
         b.delete_cf(sub, k(6, "x"));
         b.delete_range([0u8, 0].as_slice(), [0xFFu8, 0xFF].as_slice());
         b.delete_range_cf(sub, k(5, "c"), k(7, ""));
-        b.put(super::CLOCK_KEY, b"x");
+        b.put(crate::partition::CLOCK_KEY, b"x");
         let ops = slot_ops(b.data(), |s| s == 5).unwrap();
         let (lo, hi) = slot_bounds(5);
         assert_eq!(

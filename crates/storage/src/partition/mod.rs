@@ -623,22 +623,25 @@ impl Partition {
         // Looked up by name, so only when a subkey is written.
         let mut sub = None;
         let mut p = self.pending.borrow_mut();
+        let mut cache = self.cache.borrow_mut();
         let n = writes.len() as u64;
-        writes.drain_sorted(|(cf, raw), value: Staged| match (cf, &value) {
-            (Cf::Meta, _) => p.stage(raw, group, value),
-            (Cf::Sub, Some(v)) => {
-                p.batch
-                    .put_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw, v);
-                p.stage_sub(raw, group, value);
-            }
-            (Cf::Sub, None) => {
-                p.batch
-                    .delete_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw);
-                let mut cache = self.cache.borrow_mut();
-                if !cache.windows.is_empty() {
-                    cache.windows.staged_delete(&raw);
+        writes.drain_sorted(|(cf, raw), value: Staged| {
+            cache.shadowed(cf, &raw);
+            match (cf, &value) {
+                (Cf::Meta, _) => p.stage(raw, group, value),
+                (Cf::Sub, Some(v)) => {
+                    p.batch
+                        .put_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw, v);
+                    p.stage_sub(raw, group, value);
                 }
-                p.stage_sub(raw, group, value);
+                (Cf::Sub, None) => {
+                    p.batch
+                        .delete_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw);
+                    if !cache.windows.is_empty() {
+                        cache.windows.staged_delete(&raw);
+                    }
+                    p.stage_sub(raw, group, value);
+                }
             }
         });
         self.stats.writes.set(self.stats.writes.get() + n);

@@ -156,19 +156,16 @@ impl Pending {
     }
 
     /// Removes the entries of groups before `group` (now in RocksDB's
-    /// column families), handing each to `f` (`true` for a subkey).
-    pub(super) fn drained(&mut self, group: u64, mut f: impl FnMut(bool, Vec<u8>, Staged)) {
-        for (raw, e) in self.overlay.extract_if(|_, e| e.group < group) {
-            f(false, raw, e.value);
-        }
-        let all = std::mem::take(&mut self.sub);
-        for (raw, (g, v)) in all {
-            if g < group {
-                f(true, raw, v);
-            } else {
-                self.sub.insert(raw, (g, v));
+    /// column families), handing each subkey removed to `f`.
+    pub(super) fn drained(&mut self, group: u64, mut f: impl FnMut(&[u8], &Staged)) {
+        self.overlay.retain(|_, e| e.group >= group);
+        self.sub.retain(|k, (g, v)| {
+            let keep = *g >= group;
+            if !keep {
+                f(k, v);
             }
-        }
+            keep
+        });
         self.dead
             .retain(|k| matches!(self.sub.get(k), Some((_, None))));
         self.recount();
