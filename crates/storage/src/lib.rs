@@ -377,8 +377,10 @@ impl Store {
             opts,
             self.config.durability,
             group,
-            cache,
-            self.config.memtable_bytes,
+            partition::Budgets {
+                read_cache_bytes: cache,
+                absorb_bytes: self.config.memtable_bytes,
+            },
         )
     }
 }

@@ -66,7 +66,7 @@ impl Core {
                 .cloned()
         };
         let count = count.clamp(1, 100_000) as usize;
-        crate::drain::settle(&part).await;
+        crate::drain::settle(part).await;
         let page = glommio::executor()
             .spawn_blocking(part.scan_fn(slot, after, prefix.to_vec(), count, now))
             .await

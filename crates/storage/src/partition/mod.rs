@@ -108,6 +108,13 @@ pub struct PartitionInfo {
     pub poisoned: Option<String>,
 }
 
+/// A partition's memory budgets: its read cache, and the absorbed writes
+/// its overlay holds before a drain (`journal.rs`).
+pub(super) struct Budgets {
+    pub(super) read_cache_bytes: usize,
+    pub(super) absorb_bytes: usize,
+}
+
 /// The result of writing a batch inline.
 pub enum InlineWrite {
     /// Written; the batch's bytes (kept for replicas, `note_written`).
@@ -237,9 +244,12 @@ impl Partition {
         options: rocksdb::Options,
         durability: Durability,
         group: Rc<Cell<u64>>,
-        read_cache_bytes: usize,
-        absorb_bytes: usize,
+        budgets: Budgets,
     ) -> Result<Partition, Error> {
+        let Budgets {
+            read_cache_bytes,
+            absorb_bytes,
+        } = budgets;
         journal::replay(&db)?;
         let high_water = match db.get(CLOCK_KEY).map_err(storage)? {
             Some(v) if v.len() == 8 => {
