@@ -210,3 +210,61 @@ fn an_abort_at_a_batch_write_loses_no_acknowledged_write() {
         }
     });
 }
+
+/// A drain of absorbed writes that fails leaves them absorbed (in the
+/// overlay and the journal): nothing is poisoned, reads see every write,
+/// the next drain writes them, and a restart finds them all.
+#[test]
+fn a_failed_drain_keeps_the_writes_absorbed() {
+    let _points = exclusive();
+    // A small overlay (the floor of `memtable-bytes`), so drains are due.
+    let small = |c: &mut tessera::Config| {
+        c.cores = Some(1);
+        c.memtable_bytes = 64 << 10;
+    };
+    let node = Node::start_in(tempfile::tempdir().unwrap(), small);
+    let addr = node.addr();
+    failpoint::cfg("storage.drain-write", "return(injected)").unwrap();
+    let value = vec![b'v'; 200];
+    let v = value.clone();
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        for i in 0..2000 {
+            c.set(format!("k{i}").as_bytes(), &v).await.unwrap();
+        }
+        let info = c.info().await.unwrap();
+        assert_eq!(common::info_sum(&info, "partition", "drains"), 0, "{info}");
+        assert!(common::info_sum(&info, "partition", "absorbed_bytes") > 400_000);
+        let parts = info.matches("_poisoned:").count();
+        assert_eq!(info.matches("_poisoned:no").count(), parts, "{info}");
+        assert_eq!(c.get(b"k7").await.unwrap().unwrap().value, v);
+    });
+    failpoint::remove("storage.drain-write");
+    let v = value.clone();
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        c.set(b"one-more", &v).await.unwrap();
+    });
+    // The drain that commit starts runs in the blocking pool.
+    common::wait_until("a drain", std::time::Duration::from_secs(30), || {
+        block_on(async move {
+            let c = Client::connect(addr).await.unwrap();
+            let info = c.info().await.unwrap();
+            common::info_sum(&info, "partition", "drains") > 0
+        })
+    });
+    let dir = node.stop();
+    let node = Node::start_in(dir, small);
+    let addr = node.addr();
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        for i in (0..2000).step_by(37) {
+            let k = format!("k{i}");
+            assert_eq!(
+                c.get(k.as_bytes()).await.unwrap().map(|v| v.value),
+                Some(value.clone()),
+                "{k} was acknowledged"
+            );
+        }
+    });
+}
