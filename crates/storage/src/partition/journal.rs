@@ -134,7 +134,7 @@ pub struct Drain {
     /// Entries of groups before this one are in `data`.
     group: u64,
     /// A flush of these subkey deletions only (the journal stays whole).
-    dead: Option<Vec<Vec<u8>>>,
+    dead: Option<Vec<(Vec<u8>, bool)>>,
     /// Journal records before this index are deleted once it is written.
     upto: u64,
     /// The batch (taken by `write_fn`).
@@ -159,22 +159,22 @@ pub(super) fn write_drain(
         .map_err(|e| Error::storage("write a drain", e))
 }
 
-/// Writes the deletions of `keys` that RocksDB holds (blocking pool). A
+/// Writes the deletions of `keys` that RocksDB may hold (blocking pool). A
 /// member added and removed between two drains never reached RocksDB: no
 /// tombstone is written for it, so range reads over the collection's
 /// stored members (a random SPOP's seek) never step over one. Nothing else
 /// writes the column families meanwhile (drains are one at a time, and
 /// range deletions wait for them).
-fn write_dead(db: &DB, keys: &[Vec<u8>], disable_wal: bool) -> Result<(), Error> {
+fn write_dead(db: &DB, keys: &[(Vec<u8>, bool)], disable_wal: bool) -> Result<(), Error> {
     let sub = db
         .cf_handle(super::SUB_CF)
         .ok_or_else(|| Error::Corrupt("no subkey column family".into()))?;
     let mut b = WriteBatch::default();
-    for k in keys {
-        let held = db
-            .get_pinned_cf(sub, k)
-            .map_err(|e| Error::storage("read a deleted member", e))?;
-        if held.is_some() {
+    for (k, check) in keys {
+        // A deletion that replaced an absorbed put is checked (`false`
+        // only when RocksDB surely lacks it: memtables, filters); any
+        // other deleted a member read from RocksDB.
+        if !check || db.key_may_exist_cf(&sub, k) {
             b.delete_cf(sub, k);
         }
     }

@@ -50,7 +50,9 @@ pub(super) struct Pending {
     /// Subkeys staged as deleted since the last drain or deletion flush
     /// (may repeat, or have been written again since): range reads step
     /// over `sub`'s deletions, so they are flushed early (`journal.rs`).
-    pub(super) dead: Vec<Vec<u8>>,
+    /// With each, whether the deletion replaced a put the overlay held (so
+    /// RocksDB may never have had the member: the flush checks).
+    pub(super) dead: Vec<(Vec<u8>, bool)>,
 }
 
 impl Pending {
@@ -82,18 +84,22 @@ impl Pending {
     }
 
     pub(super) fn stage_sub(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
-        if value.is_none() {
-            self.dead.push(raw.clone());
-        }
+        let dead = value.is_none().then(|| raw.clone());
         self.bytes += cost(&raw, &value);
-        match self.sub.entry(raw) {
+        let replaced_put = match self.sub.entry(raw) {
             std::collections::btree_map::Entry::Occupied(mut o) => {
                 self.bytes -= cost(o.key(), &o.get().1);
+                let put = o.get().1.is_some();
                 o.insert((group, value));
+                put
             }
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert((group, value));
+                false
             }
+        };
+        if let Some(k) = dead {
+            self.dead.push((k, replaced_put));
         }
     }
 
@@ -167,24 +173,30 @@ impl Pending {
             keep
         });
         self.dead
-            .retain(|k| matches!(self.sub.get(k), Some((_, None))));
+            .retain(|(k, _)| matches!(self.sub.get(k), Some((_, None))));
         self.recount();
     }
 
     /// The subkeys staged as deleted in groups before `group` that are
-    /// still deleted, sorted, each once.
-    pub(super) fn dead_before(&mut self, group: u64) -> Vec<Vec<u8>> {
+    /// still deleted, sorted, each once (with whether the flush checks).
+    pub(super) fn dead_before(&mut self, group: u64) -> Vec<(Vec<u8>, bool)> {
         let mut keys = std::mem::take(&mut self.dead);
         keys.sort_unstable();
-        keys.dedup();
-        keys.retain(|k| matches!(self.sub.get(k), Some((g, None)) if *g < group));
+        keys.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 |= later.1;
+            }
+            same
+        });
+        keys.retain(|(k, _)| matches!(self.sub.get(k), Some((g, None)) if *g < group));
         keys
     }
 
     /// Removes the deletions `keys` flushed to RocksDB, unless written
     /// again since; hands each removed one to `f`.
-    pub(super) fn flushed_dead(&mut self, keys: Vec<Vec<u8>>, mut f: impl FnMut(Vec<u8>)) {
-        for k in keys {
+    pub(super) fn flushed_dead(&mut self, keys: Vec<(Vec<u8>, bool)>, mut f: impl FnMut(Vec<u8>)) {
+        for (k, _) in keys {
             if let Some((_, None)) = self.sub.get(&k) {
                 if let Some((raw, _)) = self.sub.remove_entry(&k) {
                     self.bytes = self.bytes.saturating_sub(cost(&raw, &None));
