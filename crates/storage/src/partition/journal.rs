@@ -20,7 +20,7 @@ use rocksdb::{WriteBatch, DB};
 
 use super::batch::{tag, Cursor};
 use super::pending::Pending;
-use super::Partition;
+use super::{Cf, Partition};
 use crate::position::{self, Record};
 use crate::Error;
 
@@ -370,14 +370,19 @@ impl Partition {
     }
 
     /// Drops the overlay's entries of groups before `group`, now in the
-    /// column families (the read cache forgot them when they were staged,
-    /// so reads find them in RocksDB); read-ahead windows take the drained
-    /// subkeys.
+    /// column families: strings and metadata go to the read cache (a GET
+    /// after a drain hits it), read-ahead windows take the drained subkeys
+    /// (the cache forgot members when they were staged, so their reads
+    /// find them in RocksDB).
     pub(super) fn drained_before(&self, group: u64) {
         let mut p = self.pending.borrow_mut();
         let mut cache = self.cache.borrow_mut();
-        p.drained(group, |raw, value| {
-            if !cache.windows.is_empty() {
+        p.drained(group, |sub, raw, value| {
+            if !sub {
+                if cache.enabled() {
+                    cache.fill(Cf::Meta, raw, value.clone());
+                }
+            } else if !cache.windows.is_empty() {
                 cache.windows.committed(raw, value.as_ref());
             }
         });

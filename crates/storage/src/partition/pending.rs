@@ -162,13 +162,15 @@ impl Pending {
     }
 
     /// Removes the entries of groups before `group` (now in RocksDB's
-    /// column families), handing each subkey removed to `f`.
-    pub(super) fn drained(&mut self, group: u64, mut f: impl FnMut(&[u8], &Staged)) {
-        self.overlay.retain(|_, e| e.group >= group);
+    /// column families), handing each to `f` (`true` for a subkey).
+    pub(super) fn drained(&mut self, group: u64, mut f: impl FnMut(bool, &[u8], &Staged)) {
+        for (raw, e) in self.overlay.extract_if(|_, e| e.group < group) {
+            f(false, &raw, &e.value);
+        }
         self.sub.retain(|k, (g, v)| {
             let keep = *g >= group;
             if !keep {
-                f(k, v);
+                f(true, k, v);
             }
             keep
         });
