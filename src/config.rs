@@ -44,7 +44,8 @@ pub struct Config {
     /// RocksDB memtable budget shared by all partitions, in bytes.
     pub write_buffer_bytes: usize,
     /// Size at which a partition's memtable of strings and metadata is
-    /// flushed, in bytes.
+    /// flushed, in bytes; also the partition's budget of absorbed writes
+    /// (docs/storage.md, "The write path").
     pub memtable_bytes: usize,
     /// Committed values of recently used keys kept by each core for reads,
     /// in bytes for the whole node (split over the partitions; 0 = off).

@@ -228,10 +228,12 @@ struct ServeArgs {
     /// RocksDB memtable budget shared by all partitions, in bytes [default: 268435456 (256 MiB)].
     #[arg(long, value_name = "BYTES")]
     write_buffer_bytes: Option<usize>,
-    /// Size at which a partition's memtable of strings and metadata is flushed, in bytes. Smaller
-    /// memtables (4 MiB) stay in the CPU cache and made small-keyspace writes 8-13% faster, but
-    /// flush and compact more: under heavy writes over millions of keys they were 17% slower
-    /// (BENCHMARKS.md) [default: 67108864 (64 MiB)].
+    /// Size at which a partition's memtable of strings and metadata is flushed, in bytes; also
+    /// the bytes of written values a partition absorbs in memory before a drain writes each key
+    /// once into RocksDB (docs/storage.md, "The write path"). Smaller memtables (4 MiB) stay in
+    /// the CPU cache and made small-keyspace writes 8-13% faster, but flush and compact more:
+    /// under heavy writes over millions of keys they were 17% slower (BENCHMARKS.md)
+    /// [default: 67108864 (64 MiB)].
     #[arg(long, value_name = "BYTES")]
     memtable_bytes: Option<usize>,
     /// Read cache: committed values of recently read or written keys and collection members,
