@@ -364,9 +364,15 @@ impl Partition {
         }
         if written {
             self.drain_count.set(self.drain_count.get() + 1);
-            self.jrn_from.set(self.jrn_from.get().max(d.upto));
-            self.drained_before(d.group);
+            self.drained(&d);
         }
+    }
+
+    /// A full drain `d` is written: the journal records it covers are
+    /// deleted, and its entries leave the overlay.
+    fn drained(&self, d: &Drain) {
+        self.jrn_from.set(self.jrn_from.get().max(d.upto));
+        self.drained_before(d.group);
     }
 
     /// Drops the overlay's entries of groups before `group`, now in the
@@ -392,8 +398,7 @@ impl Partition {
     pub(super) fn finish_ranged_drain(&self, written: bool) {
         if let Some(d) = self.pre_drain.borrow_mut().take() {
             if written {
-                self.jrn_from.set(self.jrn_from.get().max(d.upto));
-                self.drained_before(d.group);
+                self.drained(&d);
             }
         }
     }
