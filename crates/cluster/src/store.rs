@@ -56,6 +56,10 @@ pub struct Published {
     /// writes the last map let it admit (one flag per slot; empty: none).
     me: u64,
     writable: std::sync::Mutex<Vec<bool>>,
+    /// Whether this node's replication role is a replica's: a map that
+    /// makes it a primary lets it admit writes only once it is promoted
+    /// (`set_replica`).
+    replica: std::sync::atomic::AtomicBool,
 }
 
 impl Published {
@@ -84,6 +88,16 @@ impl Published {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Tells whether this node's replication role is a replica's (set
+    /// before a promotion starts, so the log's time is never after writes
+    /// are admitted, and after a demotion ends) and logs the writes this
+    /// changes.
+    pub fn set_replica(&self, replica: bool) {
+        let m = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.replica.store(replica, Ordering::Release);
+        self.log_writable(&m);
+    }
+
     /// Logs which slots' writes this node admits from now on, when the map
     /// changes them (`cluster: writes ...`, with the wall clock in
     /// microseconds and the process id): the record that no slot was ever
@@ -94,7 +108,10 @@ impl Published {
         if self.me == 0 {
             return;
         }
-        let now = map.writable_slots(self.me);
+        let mut now = map.writable_slots(self.me);
+        if self.replica.load(Ordering::Acquire) {
+            now.fill(false);
+        }
         let mut was = self.writable.lock().unwrap_or_else(|p| p.into_inner());
         was.resize(now.len(), false);
         if *was == now {

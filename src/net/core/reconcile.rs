@@ -95,9 +95,25 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                         routes.map.epoch,
                         want.as_deref().unwrap_or("a replica")
                     );
+                    // The writes log (`Published::set_replica`) says a
+                    // promoted node admits writes from just before its
+                    // promotion, and a demoted one none from just after.
+                    let published = cl.controller().published();
+                    let promote = a == crate::repl::node::PROMOTE;
+                    if promote {
+                        published.set_replica(false);
+                    }
                     match crate::repl::role::request(&*core, a, &arg).await {
-                        Ok(_) => applied = version,
+                        Ok(_) => {
+                            applied = version;
+                            if replicaof {
+                                published.set_replica(true);
+                            }
+                        }
                         Err(e) => {
+                            if promote {
+                                published.set_replica(true);
+                            }
                             tracing::warn!("cluster: role change not done yet: {}", e.message)
                         }
                     }
