@@ -233,9 +233,10 @@ fn spop_steps_over_a_bounded_number_of_deletions() {
     // A pop steps over the deletions between its random point and the next
     // member: in proportion to deleted / live members, which compaction
     // keeps at most 1 while the set is large (and at most 1,024 / live for
-    // its last members). Measured: about 1 entry per pop over the first
-    // 17,000 pops, about 10 per pop over the whole drain. Taking the first
-    // member after earlier deletions, as before, steps over all of them.
+    // its last members). Measured: about 10 per pop over the whole drain
+    // when each pop seeked; about 1.8 since pops take the members a seek
+    // read ahead into a window. Taking the first member after earlier
+    // deletions, as before both, steps over all of them.
     let mut total = 0u64;
     let mut seen = std::collections::HashSet::new();
     for i in 0..N {
@@ -247,12 +248,15 @@ fn spop_steps_over_a_bounded_number_of_deletions() {
             popped[0]
         );
         total += skipped;
+        // Each random seek reads a window of members ahead (counted as
+        // stepped over) that the pops after it take.
         assert!(
-            total <= 16 * (i as u64 + 1),
+            total <= 16 * (i as u64 + 1) + WINDOW_CHUNK as u64,
             "{} SPOPs stepped over {total} entries",
             i + 1
         );
     }
+    eprintln!("{N} SPOPs stepped over {total} entries");
     assert_eq!(fx.step(k, |tx| tx.scard(k)).0, 0);
     assert!(fx.p.info().range_compactions > 0, "no range compaction ran");
 }

@@ -11,6 +11,7 @@
 //! all their keys share it.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use super::envelope::{self, Meta, ValueType};
 use super::partition::{raw_key, Ahead, Cf, Partition, Status};
@@ -272,6 +273,11 @@ impl<'p> Tx<'p> {
         self.range_ahead(lo, hi, reverse, Ahead::No, f)
     }
 
+    /// A random stored subkey of `[lo, hi)` a read-ahead window holds.
+    pub fn window_pick(&self, lo: &[u8], hi: &[u8], r: u64) -> Option<Vec<u8>> {
+        self.part.window_pick(lo, hi, r)
+    }
+
     /// `range`, reading RocksDB through read-ahead windows as `ahead` says
     /// (the pops: `partition/stored.rs`).
     pub fn range_ahead(
@@ -312,7 +318,7 @@ impl<'p> Tx<'p> {
                 (Some(_), None) => (false, false),
                 (None, Some(_)) => (true, false),
                 (Some(d), Some((o, _))) => {
-                    let o = o.as_slice();
+                    let o = &o[..];
                     let first = if reverse { o > d } else { o < d };
                     (first || o == d, o == d)
                 }
@@ -649,21 +655,26 @@ struct Overlay<'p> {
     reverse: bool,
     staged: VecDeque<Written>,
     staged_done: bool,
+    /// Entries the next copy of the staged group takes: a few first (a pop
+    /// stops at its first live entry), more as the read goes on.
+    chunk: usize,
     /// This transaction's writes in the range, in the read's order.
     own: std::iter::Peekable<std::vec::IntoIter<Written>>,
 }
 
 /// A subkey and its value, or `None` for a deletion.
-type Written = (Vec<u8>, Option<Vec<u8>>);
+/// (Shared with the overlay: a chunk copies no bytes.)
+type Written = (Rc<[u8]>, Option<Rc<[u8]>>);
 
-/// Staged subkeys a range read copies at a time.
+/// Staged subkeys a range read copies at a time: first, and at most.
+const STAGED_FIRST: usize = 4;
 const STAGED_CHUNK: usize = 32;
 
 impl<'p> Overlay<'p> {
     fn new(tx: &Tx<'p>, lo: &[u8], hi: &[u8], reverse: bool) -> Self {
         let mut own = Vec::new();
         tx.writes.each_sub_in(lo, hi, |k, v| {
-            own.push((k.to_vec(), v.as_deref().map(<[u8]>::to_vec)));
+            own.push((Rc::from(k), v.as_deref().map(Rc::from)));
         });
         if reverse {
             own.reverse();
@@ -675,22 +686,26 @@ impl<'p> Overlay<'p> {
             reverse,
             staged: VecDeque::new(),
             staged_done: false,
+            chunk: STAGED_FIRST,
             own: own.into_iter().peekable(),
         }
     }
 
     fn staged_front(&mut self) -> Option<&Written> {
         if self.staged.is_empty() && !self.staged_done {
+            let want = self.chunk;
+            self.chunk = (want * 2).min(STAGED_CHUNK);
             let chunk = self
                 .part
-                .staged_sub_chunk(&self.lo, &self.hi, self.reverse, STAGED_CHUNK);
-            self.staged_done = chunk.len() < STAGED_CHUNK;
+                .staged_sub_chunk(&self.lo, &self.hi, self.reverse, want);
+            self.staged_done = chunk.len() < want;
             if let Some((last, _)) = chunk.last() {
                 // Narrow the rest of the range to beyond the chunk's last key.
                 if self.reverse {
-                    self.hi = last.clone();
+                    self.hi = last.to_vec();
                 } else {
-                    self.lo = last.clone();
+                    self.lo.clear();
+                    self.lo.extend_from_slice(last);
                     self.lo.push(0);
                 }
             }

@@ -255,6 +255,10 @@ pub fn format_double(d: f64) -> String {
             "0".into()
         };
     }
+    // An integer %.17g prints exactly, as an integer (most scores).
+    if d.fract() == 0.0 && d.abs() < 1e15 {
+        return (d as i64).to_string();
+    }
     // 17 significant digits in scientific form, then %g's choice of form.
     let sci = format!("{:.16e}", d);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -454,6 +458,10 @@ mod tests {
             (1e20, "1e+20"),
             (1e-5, "1.0000000000000001e-05"),
             (123456.0, "123456"),
+            (-42.0, "-42"),
+            (999999999999999.0, "999999999999999"),
+            (1e15, "1000000000000000"),
+            (1e16, "10000000000000000"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
         ] {

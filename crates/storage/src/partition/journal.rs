@@ -238,7 +238,7 @@ impl Partition {
             }
         }
         let sub = self.sub_cf();
-        for (k, (_, v)) in &p.sub {
+        for (k, (_, v)) in p.sub.iter() {
             match v {
                 Some(v) => b.put_cf(sub, k, v),
                 None => b.delete_cf(sub, k),

@@ -161,11 +161,11 @@ impl Partition {
                 SlotOp::Delete { cf: 0, key } => p.stage(key, group, None),
                 SlotOp::Put { key, value, .. } => {
                     p.batch.put_cf(sub, &key, &value);
-                    p.stage_sub(key, group, Some(Rc::from(value)));
+                    p.stage_sub(key, group, Some(Rc::from(value)), |_| false);
                 }
                 SlotOp::Delete { key, .. } => {
                     p.batch.delete_cf(sub, &key);
-                    p.stage_sub(key, group, None);
+                    p.stage_sub(key, group, None, |_| false);
                 }
                 SlotOp::DeleteRange { cf, from, to } => {
                     // Staged values of the range would be appended after

@@ -492,16 +492,13 @@ impl Partition {
         hi: &[u8],
         reverse: bool,
         n: usize,
-    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    ) -> Vec<(Rc<[u8]>, Staged)> {
         if lo >= hi {
             return Vec::new();
         }
         let p = self.pending.borrow();
-        let range = p
-            .sub
-            .range::<[u8], _>((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi)));
-        let copy =
-            |(k, (_, v)): (&Vec<u8>, &(u64, Staged))| (k.clone(), v.as_ref().map(|v| v.to_vec()));
+        let range = p.sub.range(lo, hi);
+        let copy = |(k, (_, v)): (&Rc<[u8]>, &(u64, Staged))| (k.clone(), v.clone());
         match reverse {
             false => range.take(n).map(copy).collect(),
             true => range.rev().take(n).map(copy).collect(),
@@ -635,6 +632,11 @@ impl Partition {
         let mut p = self.pending.borrow_mut();
         let mut cache = self.cache.borrow_mut();
         let n = writes.len() as u64;
+        // Whether the sub column family surely lacks a key (memtables and
+        // filters, never disk). Not while a drain is written: its batch may
+        // hold an older put of the key.
+        let draining = self.draining.get();
+        let absent = |cf, k: &[u8]| !draining && !self.db.key_may_exist_cf(cf, k);
         writes.drain_sorted(|(cf, raw), value: Staged| {
             cache.shadowed(cf, &raw);
             match (cf, &value) {
@@ -642,15 +644,15 @@ impl Partition {
                 (Cf::Sub, Some(v)) => {
                     p.batch
                         .put_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw, v);
-                    p.stage_sub(raw, group, value);
+                    p.stage_sub(raw, group, value, |_| false);
                 }
                 (Cf::Sub, None) => {
-                    p.batch
-                        .delete_cf(*sub.get_or_insert_with(|| self.sub_cf()), &raw);
+                    let cf = *sub.get_or_insert_with(|| self.sub_cf());
+                    p.batch.delete_cf(cf, &raw);
                     if !cache.windows.is_empty() {
                         cache.windows.staged_delete(&raw);
                     }
-                    p.stage_sub(raw, group, value);
+                    p.stage_sub(raw, group, value, |k| absent(cf, k));
                 }
             }
         });

@@ -4,7 +4,8 @@
 //! RocksDB only as one journal record, `journal.rs`) until a drain hands
 //! the overlay to RocksDB's column families, sorted and deduplicated.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::ops::Bound::{Excluded, Included};
 use std::rc::Rc;
 
 use ahash::AHashMap;
@@ -38,7 +39,7 @@ pub(super) struct Pending {
     pub(super) staged: Vec<Vec<u8>>,
     /// Subkeys (the `sub` column family) written since the last drain,
     /// ordered for range reads, with the group that last wrote each.
-    pub(super) sub: BTreeMap<Vec<u8>, (u64, Staged)>,
+    pub(super) sub: SubOverlay,
     /// Whether `batch` holds a range deletion (a migration's clean-up,
     /// FLUSHALL): such a batch is written from the blocking pool.
     pub(super) ranged: bool,
@@ -61,7 +62,7 @@ impl Pending {
             batch: WriteBatch::default(),
             overlay: AHashMap::new(),
             staged: Vec::new(),
-            sub: BTreeMap::new(),
+            sub: SubOverlay::default(),
             ranged: false,
             bytes: 0,
             journaled: 0,
@@ -83,20 +84,33 @@ impl Pending {
         }
     }
 
-    pub(super) fn stage_sub(&mut self, raw: Vec<u8>, group: u64, value: Staged) {
+    /// Stages a subkey write. A deletion of a put the overlay holds, of a
+    /// key RocksDB surely lacks (`absent`), takes the entry out of the
+    /// overlay instead: nothing needs shadowing, so range reads never step
+    /// over it and no deletion flush writes it (a member pushed and popped,
+    /// or added and removed, between two drains never reaches RocksDB).
+    pub(super) fn stage_sub(
+        &mut self,
+        raw: Vec<u8>,
+        group: u64,
+        value: Staged,
+        absent: impl FnOnce(&[u8]) -> bool,
+    ) {
+        let klen = raw.len();
+        if value.is_none() && matches!(self.sub.get(&raw), Some((_, Some(_)))) && absent(&raw) {
+            if let Some((_, old)) = self.sub.remove(&raw) {
+                self.bytes -= klen + cost(&[], &old);
+            }
+            return;
+        }
         let dead = value.is_none().then(|| raw.clone());
         self.bytes += cost(&raw, &value);
-        let replaced_put = match self.sub.entry(raw) {
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                self.bytes -= cost(o.key(), &o.get().1);
-                let put = o.get().1.is_some();
-                o.insert((group, value));
-                put
+        let replaced_put = match self.sub.insert(raw, (group, value)) {
+            Some((_, old)) => {
+                self.bytes -= klen + cost(&[], &old);
+                old.is_some()
             }
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((group, value));
-                false
-            }
+            None => false,
         };
         if let Some(k) = dead {
             self.dead.push((k, replaced_put));
@@ -200,11 +214,167 @@ impl Pending {
     pub(super) fn flushed_dead(&mut self, keys: Vec<(Vec<u8>, bool)>, mut f: impl FnMut(Vec<u8>)) {
         for (k, _) in keys {
             if let Some((_, None)) = self.sub.get(&k) {
-                if let Some((raw, _)) = self.sub.remove_entry(&k) {
-                    self.bytes = self.bytes.saturating_sub(cost(&raw, &None));
-                    f(raw);
-                }
+                self.sub.remove(&k);
+                self.bytes = self.bytes.saturating_sub(cost(&k, &None));
+                f(k);
             }
         }
+    }
+}
+
+/// A subkey's entry in the overlay: the group that last wrote it and its
+/// value.
+pub(super) type SubEntry = (u64, Staged);
+
+/// The overlay's subkeys: a hash map for the point reads and writes every
+/// collection command makes (one hash of the key, where a tree of a few
+/// hundred thousand keys sharing their collection's prefix compared it
+/// with some thirty others), and the keys in order for range reads.
+/// (One tree per collection, comparing only what follows its prefix, was
+/// measured too: no faster, BENCHMARKS.md.)
+#[derive(Default)]
+pub(super) struct SubOverlay {
+    map: AHashMap<Rc<[u8]>, SubEntry>,
+    order: BTreeSet<Rc<[u8]>>,
+}
+
+impl SubOverlay {
+    pub(super) fn get(&self, k: &[u8]) -> Option<&SubEntry> {
+        self.map.get(k)
+    }
+
+    pub(super) fn contains_key(&self, k: &[u8]) -> bool {
+        self.map.contains_key(k)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Sets `raw`'s entry; answers the one it replaced.
+    pub(super) fn insert(&mut self, raw: Vec<u8>, e: SubEntry) -> Option<SubEntry> {
+        if let Some(slot) = self.map.get_mut(raw.as_slice()) {
+            return Some(std::mem::replace(slot, e));
+        }
+        let k: Rc<[u8]> = Rc::from(raw);
+        self.order.insert(k.clone());
+        self.map.insert(k, e);
+        None
+    }
+
+    pub(super) fn remove(&mut self, k: &[u8]) -> Option<SubEntry> {
+        let (k, e) = self.map.remove_entry(k)?;
+        self.order.remove(&k);
+        Some(e)
+    }
+
+    /// Keeps the entries for which `f` holds.
+    pub(super) fn retain(&mut self, mut f: impl FnMut(&[u8], &mut SubEntry) -> bool) {
+        let before = self.map.len();
+        self.map.retain(|k, e| f(k, e));
+        if self.map.len() == before {
+            return;
+        }
+        if self.map.len() < before / 4 {
+            // Most went (a drain): the few left are sorted again.
+            let mut keys: Vec<Rc<[u8]>> = self.map.keys().cloned().collect();
+            keys.sort_unstable();
+            self.order = keys.into_iter().collect();
+        } else {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+
+    /// Every entry, in key order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &SubEntry)> {
+        self.order.iter().map(|k| (&k[..], &self.map[k]))
+    }
+
+    /// The entries of `[lo, hi)`, in key order.
+    pub(super) fn range<'a>(
+        &'a self,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> impl DoubleEndedIterator<Item = (&'a Rc<[u8]>, &'a SubEntry)> + 'a {
+        self.order
+            .range::<[u8], _>((Included(lo), Excluded(hi)))
+            .map(|k| (k, &self.map[k]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subkey of collection `key` (tag `m`) with `rest` after its prefix.
+    fn sub(key: &[u8], rest: &[u8]) -> Vec<u8> {
+        let mut k = crate::subkey::tagged(&crate::subkey::prefix(7, key, 1), b'm');
+        k.extend_from_slice(rest);
+        k
+    }
+
+    #[test]
+    fn the_hash_map_and_the_order_stay_in_step() {
+        let mut o = SubOverlay::default();
+        let mut all = Vec::new();
+        for key in [&b"a"[..], b"ab", b"b", b"zz"] {
+            for rest in [&b""[..], b"\x00", b"m1", b"m2", b"\xff\xff"] {
+                all.push(sub(key, rest));
+            }
+        }
+        // And keys too short for a prefix.
+        all.extend([vec![0u8], vec![0, 7, 0], vec![0xff; 3]]);
+        for (i, k) in all.iter().enumerate() {
+            assert!(o.insert(k.clone(), (i as u64, None)).is_none());
+        }
+        all.sort();
+        let keys = |it: Vec<&[u8]>| it.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
+        assert_eq!(keys(o.iter().map(|(k, _)| k).collect()), all);
+        // Every range, both ways, against the sorted list.
+        let mut bounds = all.clone();
+        bounds.extend([
+            vec![],
+            vec![0, 7],
+            sub(b"ab", b"m"),
+            sub(b"b", b"z"),
+            vec![0xff; 9],
+        ]);
+        for lo in &bounds {
+            for hi in &bounds {
+                if lo >= hi {
+                    continue;
+                }
+                let want: Vec<Vec<u8>> = all
+                    .iter()
+                    .filter(|k| *k >= lo && *k < hi)
+                    .cloned()
+                    .collect();
+                let got: Vec<Vec<u8>> = o.range(lo, hi).map(|(k, _)| k.to_vec()).collect();
+                assert_eq!(got, want, "[{lo:?}, {hi:?})");
+                let mut back: Vec<Vec<u8>> =
+                    o.range(lo, hi).rev().map(|(k, _)| k.to_vec()).collect();
+                back.reverse();
+                assert_eq!(back, want, "[{lo:?}, {hi:?}) reversed");
+            }
+        }
+        // Removal and retain keep both sides in step.
+        assert!(o.remove(&all[3]).is_some());
+        assert!(o.remove(&all[3]).is_none());
+        o.retain(|k, _| k.len() != 3);
+        let left: Vec<Vec<u8>> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| *i != 3 && k.len() != 3)
+            .map(|(_, k)| k.clone())
+            .collect();
+        assert_eq!(keys(o.iter().map(|(k, _)| k).collect()), left);
+        o.retain(|_, _| false);
+        assert!(o.is_empty() && o.iter().next().is_none());
     }
 }

@@ -86,6 +86,19 @@ impl Partition {
         Stored::Window(Box::new(w))
     }
 
+    /// A random stored key of `[lo, hi)` that a read-ahead window holds
+    /// (`r` chooses it), if any: where a random pop's seek starts.
+    pub(crate) fn window_pick(&self, lo: &[u8], hi: &[u8], r: u64) -> Option<Vec<u8>> {
+        if self.flushed.get().is_some() {
+            return None;
+        }
+        let cache = self.cache.borrow();
+        if !cache.enabled() {
+            return None;
+        }
+        cache.windows.pick(lo, hi, r)
+    }
+
     /// Reads up to `WINDOW_CHUNK` stored entries of `[lo, hi)` from the
     /// end the read starts at (fewer when they reach a quarter of
     /// `WINDOW_MAX_BYTES`), and adds them as a window. `false` when it

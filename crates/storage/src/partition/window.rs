@@ -148,6 +148,32 @@ impl Windows {
         self.by_start.insert(start, w);
     }
 
+    /// A key of `[lo, hi)` that a window holds, chosen by `r` among those
+    /// of the highest window holding any.
+    pub(crate) fn pick(&self, lo: &[u8], hi: &[u8], r: u64) -> Option<Vec<u8>> {
+        let inside = (Included(lo), Excluded(hi));
+        for (_, w) in self
+            .by_start
+            .range::<[u8], _>((Unbounded, Excluded(hi)))
+            .rev()
+        {
+            if w.end.as_slice() <= lo {
+                // Windows never overlap: the ones below end lower still.
+                break;
+            }
+            let n = w.entries.range::<[u8], _>(inside).count() as u64;
+            if n > 0 {
+                let i = (r % n) as usize;
+                return w
+                    .entries
+                    .range::<[u8], _>(inside)
+                    .nth(i)
+                    .map(|(k, _)| k.clone());
+            }
+        }
+        None
+    }
+
     fn holding_mut(&mut self, key: &[u8]) -> Option<&mut Window> {
         let (_, w) = self
             .by_start
