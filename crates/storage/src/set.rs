@@ -138,10 +138,10 @@ impl Tx<'_> {
         } else {
             UNIFORM_SAMPLE_MAX_V1
         };
-        // Taking more than half by random seeks would mostly find members
-        // already taken: read them all instead.
         let (lo, hi) = c.member_range();
         let ahead = if pop { Ahead::Extend } else { Ahead::No };
+        // Taking more than half by random seeks would mostly find members
+        // already taken: read them all instead.
         if n >= c.size || c.size <= uniform_max || n.saturating_mul(2) > c.size {
             let mut all = Vec::with_capacity(c.size.min(1 << 16) as usize);
             self.range_ahead(&lo, &hi, false, ahead, &mut |k, _| {
