@@ -4,7 +4,7 @@
 //! RocksDB only as one journal record, `journal.rs`) until a drain hands
 //! the overlay to RocksDB's column families, sorted and deduplicated.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Included};
 use std::rc::Rc;
 
@@ -229,18 +229,24 @@ pub(super) type SubEntry = (u64, Staged);
 /// The overlay's subkeys: a hash map for the point reads and writes every
 /// collection command makes (one hash of the key, where a tree of a few
 /// hundred thousand keys sharing their collection's prefix compared it
-/// with some thirty others), and the keys in order for range reads.
+/// with some thirty others), and the keys in order for range reads. Both
+/// index the entries by their place in `slab`, so walking the order (a
+/// drain) reads the entries without hashing every key again, in the order
+/// they were first written when keys grow with time (a list's pushes).
 /// (One tree per collection, comparing only what follows its prefix, was
 /// measured too: no faster, BENCHMARKS.md.)
 #[derive(Default)]
 pub(super) struct SubOverlay {
-    map: AHashMap<Rc<[u8]>, SubEntry>,
-    order: BTreeSet<Rc<[u8]>>,
+    map: AHashMap<Rc<[u8]>, u32>,
+    order: BTreeMap<Rc<[u8]>, u32>,
+    slab: Vec<SubEntry>,
+    /// Places in `slab` no key uses.
+    free: Vec<u32>,
 }
 
 impl SubOverlay {
     pub(super) fn get(&self, k: &[u8]) -> Option<&SubEntry> {
-        self.map.get(k)
+        self.map.get(k).map(|&i| &self.slab[i as usize])
     }
 
     pub(super) fn contains_key(&self, k: &[u8]) -> bool {
@@ -253,47 +259,81 @@ impl SubOverlay {
 
     /// Sets `raw`'s entry; answers the one it replaced.
     pub(super) fn insert(&mut self, raw: Vec<u8>, e: SubEntry) -> Option<SubEntry> {
-        if let Some(slot) = self.map.get_mut(raw.as_slice()) {
-            return Some(std::mem::replace(slot, e));
+        if let Some(&i) = self.map.get(raw.as_slice()) {
+            return Some(std::mem::replace(&mut self.slab[i as usize], e));
         }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = e;
+                i
+            }
+            None => {
+                self.slab.push(e);
+                (self.slab.len() - 1) as u32
+            }
+        };
         let k: Rc<[u8]> = Rc::from(raw);
-        self.order.insert(k.clone());
-        self.map.insert(k, e);
+        self.order.insert(k.clone(), i);
+        self.map.insert(k, i);
         None
     }
 
     pub(super) fn remove(&mut self, k: &[u8]) -> Option<SubEntry> {
-        let (k, e) = self.map.remove_entry(k)?;
+        let (k, i) = self.map.remove_entry(k)?;
         self.order.remove(&k);
-        Some(e)
+        self.free.push(i);
+        Some(std::mem::replace(&mut self.slab[i as usize], (0, None)))
     }
 
-    /// Keeps the entries for which `f` holds.
+    /// Keeps the entries for which `f` holds (called in key order).
     pub(super) fn retain(&mut self, mut f: impl FnMut(&[u8], &mut SubEntry) -> bool) {
-        let before = self.map.len();
-        self.map.retain(|k, e| f(k, e));
-        if self.map.len() == before {
+        let (mut kept, mut gone) = (Vec::new(), Vec::new());
+        for (k, &i) in &self.order {
+            match f(k, &mut self.slab[i as usize]) {
+                true => kept.push((k.clone(), i)),
+                false => gone.push(k.clone()),
+            }
+        }
+        if gone.is_empty() {
             return;
         }
-        if self.map.len() < before / 4 {
-            // Most went (a drain): the few left are sorted again.
-            let mut keys: Vec<Rc<[u8]>> = self.map.keys().cloned().collect();
-            keys.sort_unstable();
-            self.order = keys.into_iter().collect();
-        } else {
-            let map = &self.map;
-            self.order.retain(|k| map.contains_key(k));
+        if kept.len() >= gone.len() {
+            for k in gone {
+                self.remove(&k);
+            }
+            return;
         }
+        // Most went (a drain): the few left are placed again (the hash map
+        // keeps its capacity).
+        let mut slab = std::mem::take(&mut self.slab);
+        self.order.clear();
+        self.map.clear();
+        self.free.clear();
+        for (k, i) in kept {
+            let e = std::mem::replace(&mut slab[i as usize], (0, None));
+            self.insert_rc(k, e);
+        }
+    }
+
+    fn insert_rc(&mut self, k: Rc<[u8]>, e: SubEntry) {
+        self.slab.push(e);
+        let i = (self.slab.len() - 1) as u32;
+        self.order.insert(k.clone(), i);
+        self.map.insert(k, i);
     }
 
     pub(super) fn clear(&mut self) {
         self.map.clear();
         self.order.clear();
+        self.slab.clear();
+        self.free.clear();
     }
 
     /// Every entry, in key order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &SubEntry)> {
-        self.order.iter().map(|k| (&k[..], &self.map[k]))
+        self.order
+            .iter()
+            .map(|(k, &i)| (&k[..], &self.slab[i as usize]))
     }
 
     /// The entries of `[lo, hi)`, in key order.
@@ -304,7 +344,7 @@ impl SubOverlay {
     ) -> impl DoubleEndedIterator<Item = (&'a Rc<[u8]>, &'a SubEntry)> + 'a {
         self.order
             .range::<[u8], _>((Included(lo), Excluded(hi)))
-            .map(|k| (k, &self.map[k]))
+            .map(|(k, &i)| (k, &self.slab[i as usize]))
     }
 }
 
@@ -330,9 +370,19 @@ mod tests {
         }
         // And keys too short for a prefix.
         all.extend([vec![0u8], vec![0, 7, 0], vec![0xff; 3]]);
+        // Each entry's value is its key, so a mixed-up place shows.
+        let val = |k: &[u8]| Some(Rc::from(k));
         for (i, k) in all.iter().enumerate() {
-            assert!(o.insert(k.clone(), (i as u64, None)).is_none());
+            assert!(o.insert(k.clone(), (i as u64, val(k))).is_none());
         }
+        let check = |o: &SubOverlay, want: &[Vec<u8>]| {
+            let got: Vec<Vec<u8>> = o.iter().map(|(k, _)| k.to_vec()).collect();
+            assert_eq!(got, want);
+            for (k, (_, v)) in o.iter() {
+                assert_eq!(v.as_deref(), Some(k));
+                assert_eq!(o.get(k).and_then(|e| e.1.as_deref()), Some(k));
+            }
+        };
         all.sort();
         let keys = |it: Vec<&[u8]>| it.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
         assert_eq!(keys(o.iter().map(|(k, _)| k).collect()), all);
@@ -363,17 +413,30 @@ mod tests {
                 assert_eq!(back, want, "[{lo:?}, {hi:?}) reversed");
             }
         }
-        // Removal and retain keep both sides in step.
+        // Removal, a freed place taken again, and retain (a few going, then
+        // most) keep the three in step.
         assert!(o.remove(&all[3]).is_some());
         assert!(o.remove(&all[3]).is_none());
-        o.retain(|k, _| k.len() != 3);
-        let left: Vec<Vec<u8>> = all
+        let new = sub(b"n", b"new");
+        assert!(o.insert(new.clone(), (99, val(&new))).is_none());
+        let mut left: Vec<Vec<u8>> = all
             .iter()
             .enumerate()
-            .filter(|(i, k)| *i != 3 && k.len() != 3)
+            .filter(|(i, _)| *i != 3)
             .map(|(_, k)| k.clone())
+            .chain([new.clone()])
             .collect();
-        assert_eq!(keys(o.iter().map(|(k, _)| k).collect()), left);
+        left.sort();
+        check(&o, &left);
+        o.retain(|k, _| k.len() != 3);
+        left.retain(|k| k.len() != 3);
+        check(&o, &left);
+        o.retain(|k, _| k.ends_with(b"m1"));
+        left.retain(|k| k.ends_with(b"m1"));
+        assert_eq!(left.len(), 4);
+        check(&o, &left);
+        // `a`+`m1` was the third key written.
+        assert_eq!(o.insert(left[0].clone(), (7, None)).map(|e| e.0), Some(2));
         o.retain(|_, _| false);
         assert!(o.is_empty() && o.iter().next().is_none());
     }
