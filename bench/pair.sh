@@ -14,14 +14,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 T=${T:-$here/../target/release/tessera}
-work=${1:-$(mktemp -d)}
+# A scratch directory of its own is removed at the end; one given is kept.
+owned=""
+if [ -n "${1:-}" ]; then work=$1; else work=$(mktemp -d); owned=$work; fi
 LOAD=${LOAD:--c 50 -P 16}
 N=${N:-2000000}
 OPS=${OPS:-set get hset sadd zadd lpush rpop spop zpopmin}
 pids=()
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-trap stop_all EXIT
+trap 'stop_all; [ -z "$owned" ] || rm -rf "$owned"' EXIT
 start_pair
 tpid=${pids[0]}
 rpid=${pids[1]}

@@ -14,14 +14,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 T=${T:-$here/../target/release/tessera}
-work=${1:-$(mktemp -d)}
+# A scratch directory of its own is removed at the end; one given is kept.
+owned=""
+if [ -n "${1:-}" ]; then work=$1; else work=$(mktemp -d); owned=$work; fi
 LOAD=${LOAD:--c 1000}
 N=${N:-1000000}
 OPS=${OPS:-set get}
 pids=()
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-trap stop_all EXIT
+trap 'stop_all; [ -z "$owned" ] || rm -rf "$owned"' EXIT
 c="$work/certs"
 rm -rf "$c"; mkdir -p "$c"
 (
