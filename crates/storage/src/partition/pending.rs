@@ -282,7 +282,7 @@ impl SubOverlay {
         let (k, i) = self.map.remove_entry(k)?;
         self.order.remove(&k);
         self.free.push(i);
-        Some(std::mem::replace(&mut self.slab[i as usize], (0, None)))
+        Some(std::mem::take(&mut self.slab[i as usize]))
     }
 
     /// Keeps the entries for which `f` holds (called in key order).
@@ -310,7 +310,7 @@ impl SubOverlay {
         self.map.clear();
         self.free.clear();
         for (k, i) in kept {
-            let e = std::mem::replace(&mut slab[i as usize], (0, None));
+            let e = std::mem::take(&mut slab[i as usize]);
             self.insert_rc(k, e);
         }
     }
