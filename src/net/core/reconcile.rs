@@ -88,7 +88,13 @@ pub async fn reconcile_loop(core: Rc<Core>) {
                 }
             }
             match action {
-                None => applied = version,
+                None => {
+                    // Already a replica (a restart): the writes log knows.
+                    if matches!(now, CoreRole::Replica(_)) {
+                        cl.controller().published().set_replica(true);
+                    }
+                    applied = version
+                }
                 Some(a) => {
                     tracing::info!(
                         "cluster: the map (epoch {}) makes this node {what} {}",
