@@ -167,16 +167,17 @@ impl Tx<'_> {
                 false => None,
             };
             let seek = seek.unwrap_or_else(|| [lo.as_slice(), &r.to_be_bytes()].concat());
+            // The first member not taken yet from the seek on, else from
+            // the start of the set (wrapping).
             let mut found = None;
-            self.range_ahead(&seek, &hi, false, ahead, &mut |k, _| {
-                found = (!picked.contains(c.member_of(k))).then(|| c.member_of(k).to_vec());
-                Ok(found.is_none())
-            })?;
-            if found.is_none() {
-                self.range_ahead(&lo, &hi, false, ahead, &mut |k, _| {
+            for from in [seek.as_slice(), lo.as_slice()] {
+                self.range_ahead(from, &hi, false, ahead, &mut |k, _| {
                     found = (!picked.contains(c.member_of(k))).then(|| c.member_of(k).to_vec());
                     Ok(found.is_none())
                 })?;
+                if found.is_some() {
+                    break;
+                }
             }
             picked.extend(found);
         }

@@ -262,19 +262,7 @@ impl SubOverlay {
         if let Some(&i) = self.map.get(raw.as_slice()) {
             return Some(std::mem::replace(&mut self.slab[i as usize], e));
         }
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slab[i as usize] = e;
-                i
-            }
-            None => {
-                self.slab.push(e);
-                (self.slab.len() - 1) as u32
-            }
-        };
-        let k: Rc<[u8]> = Rc::from(raw);
-        self.order.insert(k.clone(), i);
-        self.map.insert(k, i);
+        self.insert_rc(Rc::from(raw), e);
         None
     }
 
@@ -315,9 +303,18 @@ impl SubOverlay {
         }
     }
 
+    /// Places a new key's entry (in a free place of `slab` when one is).
     fn insert_rc(&mut self, k: Rc<[u8]>, e: SubEntry) {
-        self.slab.push(e);
-        let i = (self.slab.len() - 1) as u32;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = e;
+                i
+            }
+            None => {
+                self.slab.push(e);
+                (self.slab.len() - 1) as u32
+            }
+        };
         self.order.insert(k.clone(), i);
         self.map.insert(k, i);
     }

@@ -61,9 +61,7 @@ impl Partition {
     /// The stored entries of `[lo, hi)`, positioned at the first (the last
     /// when `reverse`).
     pub(crate) fn stored(&self, lo: &[u8], hi: &[u8], reverse: bool, ahead: Ahead) -> Stored<'_> {
-        let windows_ok =
-            ahead != Ahead::No && self.flushed.get().is_none() && self.cache.borrow().enabled();
-        if !windows_ok {
+        if ahead == Ahead::No || !self.windows_usable() {
             let mut it = self.sub_iter(lo, hi);
             if reverse {
                 it.seek_to_last();
@@ -89,14 +87,16 @@ impl Partition {
     /// A random stored key of `[lo, hi)` that a read-ahead window holds
     /// (`r` chooses it), if any: where a random pop's seek starts.
     pub(crate) fn window_pick(&self, lo: &[u8], hi: &[u8], r: u64) -> Option<Vec<u8>> {
-        if self.flushed.get().is_some() {
+        if !self.windows_usable() {
             return None;
         }
-        let cache = self.cache.borrow();
-        if !cache.enabled() {
-            return None;
-        }
-        cache.windows.pick(lo, hi, r)
+        self.cache.borrow().windows.pick(lo, hi, r)
+    }
+
+    /// Whether read-ahead windows may be read: the cache is on, and no
+    /// FLUSHALL is staged (after one nothing stored is visible).
+    fn windows_usable(&self) -> bool {
+        self.flushed.get().is_none() && self.cache.borrow().enabled()
     }
 
     /// Reads up to `WINDOW_CHUNK` stored entries of `[lo, hi)` from the
