@@ -79,7 +79,7 @@ impl Tx<'_> {
             };
             let (lo, hi) = (index_key(&c, lo), index_key(&c, hi));
             let v = self
-                .get_ahead(&k, &lo, &hi, !left)?
+                .get_ahead(&k, &lo, &hi)?
                 .ok_or_else(|| Error::Corrupt(format!("list element {i} is missing")))?;
             self.delete(Cf::Sub, k);
             out.push(v);

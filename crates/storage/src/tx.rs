@@ -239,17 +239,11 @@ impl<'p> Tx<'p> {
     /// Reads a subkey like `get`, reading ahead the stored subkeys of
     /// `[lo, hi)` into the read cache when it would go to RocksDB
     /// (`Partition::read_sub_ahead`).
-    pub fn get_ahead(
-        &self,
-        raw: &[u8],
-        lo: &[u8],
-        hi: &[u8],
-        reverse: bool,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    pub fn get_ahead(&self, raw: &[u8], lo: &[u8], hi: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         if let Some(v) = self.own_write(Cf::Sub, raw) {
             return Ok(v);
         }
-        self.part.read_sub_ahead(raw, lo, hi, reverse)
+        self.part.read_sub_ahead(raw, lo, hi)
     }
 
     pub fn put(&mut self, cf: Cf, raw: Vec<u8>, value: Vec<u8>) {

@@ -378,22 +378,23 @@ impl Partition {
     }
 
     /// Reads a subkey like `read_sub`; when neither the staged group nor
-    /// the read cache knows it, first reads up to `READ_AHEAD` stored
-    /// subkeys of `[lo, hi)` into the cache, starting at the end nearest
-    /// `raw` (`hi` when `reverse`), so the reads of the next ones hit it: a
-    /// list's pops walk its elements in order. `[lo, hi)` holds `raw`.
+    /// the read cache knows it, first reads the stored subkeys of
+    /// `[lo, hi)` into the cache, so the reads of the next ones hit it: a
+    /// list's pops walk its elements in order. `[lo, hi)` holds `raw` and
+    /// at most `READ_AHEAD` keys. It is read forwards even for pops from
+    /// the right: RocksDB steps backwards at several times the cost
+    /// (BENCHMARKS.md, issue 18's sixth session).
     pub(super) fn read_sub_ahead(
         &self,
         raw: &[u8],
         lo: &[u8],
         hi: &[u8],
-        reverse: bool,
     ) -> Result<Option<Vec<u8>>, Error> {
         if let Some(v) = self.known_sub(raw) {
             return Ok(v);
         }
         if self.cache.borrow().enabled() {
-            self.read_ahead(lo, hi, reverse)?;
+            self.read_ahead(lo, hi)?;
             if let Some(v) = self.cache.borrow_mut().get(Cf::Sub, raw) {
                 return Ok(v.map(|v| v.to_vec()));
             }
@@ -439,13 +440,9 @@ impl Partition {
     /// Fills the read cache with up to `READ_AHEAD` stored subkeys of
     /// `[lo, hi)` (those the staged group holds are left to it).
     /// `Error::WouldBlock` when not even the first is in memory.
-    fn read_ahead(&self, lo: &[u8], hi: &[u8], reverse: bool) -> Result<(), Error> {
+    fn read_ahead(&self, lo: &[u8], hi: &[u8]) -> Result<(), Error> {
         let mut it = self.sub_iter(lo, hi);
-        if reverse {
-            it.seek_to_last();
-        } else {
-            it.seek_to_first();
-        }
+        it.seek_to_first();
         let p = self.pending.borrow();
         let mut cache = self.cache.borrow_mut();
         let mut read = 0u64;
@@ -456,11 +453,7 @@ impl Partition {
                 }
             }
             read += 1;
-            if reverse {
-                it.prev();
-            } else {
-                it.next();
-            }
+            it.next();
         }
         self.stats
             .read_ahead
@@ -469,7 +462,7 @@ impl Partition {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::Incomplete && read == 0 => {
                 drop((p, cache));
-                self.missed_range(lo, hi, reverse);
+                self.missed_range(lo, hi, false);
                 Err(Error::WouldBlock)
             }
             // What was read is kept; the point read handles the rest.

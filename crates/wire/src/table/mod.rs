@@ -30,6 +30,7 @@ mod tessera;
 mod transactions;
 mod zset;
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use ahash::AHashMap;
@@ -651,8 +652,24 @@ pub fn redis_commands() -> Vec<&'static Command> {
         .collect()
 }
 
+thread_local! {
+    /// The row this thread found last (`get`).
+    static LAST: Cell<Option<&'static Command>> = const { Cell::new(None) };
+}
+
 /// The command named `name` (any case).
+///
+/// A request looks its command up several times (parsing, routing, the
+/// ACL check, the command itself) and a pipeline mostly repeats one, so
+/// the row found last on this thread is compared first, without hashing
+/// (BENCHMARKS.md, issue 18's sixth session).
 pub fn get(name: &[u8]) -> Option<&'static Command> {
+    if let Some(c) = LAST
+        .with(Cell::get)
+        .filter(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    {
+        return Some(c);
+    }
     if name.len() > 32 {
         return None;
     }
@@ -660,7 +677,11 @@ pub fn get(name: &[u8]) -> Option<&'static Command> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    by_name().get(&*lower).copied()
+    let found = by_name().get(&*lower).copied();
+    if found.is_some() {
+        LAST.with(|l| l.set(found));
+    }
+    found
 }
 
 /// Redis's wrong-arity error.

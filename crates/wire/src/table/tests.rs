@@ -101,6 +101,23 @@ fn lookup_checks_arity_and_names() {
 }
 
 #[test]
+fn the_last_row_found_answers_only_its_own_name() {
+    assert_eq!(get(b"HSet").unwrap().name, "hset");
+    assert_eq!(get(b"hset").unwrap().name, "hset");
+    for (name, row) in [
+        (&b"hse"[..], None),
+        (b"hsetnx", Some("hsetnx")),
+        (b"hsetnx\0", None),
+        (b"nosuch", None),
+        (b"HSET", Some("hset")),
+        (b"set", Some("set")),
+        (b"hset", Some("hset")),
+    ] {
+        assert_eq!(get(name).map(|c| c.name), row, "{name:?}");
+    }
+}
+
+#[test]
 fn category_names_follow_their_bits() {
     for (name, bit) in acl::ORDERED {
         assert_eq!(acl::NAMES[bit.trailing_zeros() as usize], name);
