@@ -368,6 +368,9 @@ impl From<Value> for Output {
             Value::Bytes(b) => Output::Bytes(b),
             Value::Double(d) => Output::Bytes(format_float(d).into_bytes()),
             Value::Status(s) => Output::Status(s),
+            Value::Error(e) => {
+                Output::Text(format!("(error) {} {}", e.code.resp_prefix(), e.message))
+            }
             Value::Array(items) => Output::List(items.into_iter().map(Output::from).collect()),
             Value::Map(pairs) | Value::Pairs(pairs) => Output::List(
                 pairs

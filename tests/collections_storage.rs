@@ -233,3 +233,40 @@ fn flush_all_hides_everything_at_once_and_survives_a_restart() {
     (p.compact_fn())();
     assert_eq!((p.count_subkeys_fn())(), 0);
 }
+
+/// A savepoint takes back exactly the writes after it: new keys, changed
+/// ones and deletions, in one transaction that then commits the rest (what
+/// EXEC does with a command that fails).
+#[test]
+fn undoing_to_a_savepoint_keeps_the_writes_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = shard_store(dir.path(), Durability::Wal);
+    let group = Rc::new(Cell::new(1));
+    let p = s.open_partition(0, group.clone()).unwrap();
+    let key = b"{u}h";
+    run(&p, key, |tx| tx.hset(b"{u}h", &[(b"gone", b"0")]));
+    commit_group(&p, &group);
+    run(&p, key, |tx| {
+        tx.hset(b"{u}h", &[(b"a", b"1"), (b"b", b"1")])?;
+        let sp = tx.savepoint();
+        tx.hset(b"{u}h", &[(b"a", b"2"), (b"c", b"2")])?;
+        tx.hdel(b"{u}h", &[b"gone", b"b"])?;
+        tx.put_string(b"{u}s", b"later", 0);
+        assert_eq!(tx.hlen(b"{u}h")?, 2);
+        tx.undo_to(sp);
+        // A second savepoint after the undo works from where it stands.
+        let sp = tx.savepoint();
+        tx.hset(b"{u}h", &[(b"d", b"3")])?;
+        tx.undo_to(sp);
+        Ok(())
+    });
+    commit_group(&p, &group);
+    let all = run(&p, key, |tx| tx.hgetall(b"{u}h"));
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = [("a", "1"), ("b", "1"), ("gone", "0")]
+        .iter()
+        .map(|(f, v)| (f.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(all, expected);
+    assert_eq!(run(&p, key, |tx| tx.hlen(b"{u}h")), 3);
+    assert!(run(&p, b"{u}s", |tx| tx.load(b"{u}s")).is_none());
+}

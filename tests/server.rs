@@ -8,6 +8,8 @@ use std::rc::Rc;
 use common::{block_on, server_code, Node};
 use tessera::client::Client;
 use tessera::codes::ErrorCode;
+use tessera::proto::command::NamedCommand;
+use tessera::proto::value::Value;
 use tessera::proto::SetArgs;
 
 #[test]
@@ -349,5 +351,72 @@ fn expired_keys_vanish() {
             ..Default::default()
         };
         assert!(c.set_with(b"soon", b"back", nx).await.unwrap().applied);
+    });
+}
+
+/// BATCH's KEEP_GOING flag (what RESP's EXEC sends): a flagged command that
+/// fails answers its error as its value while the rest applies.
+#[test]
+fn batched_commands_flagged_keep_going_fail_alone() {
+    let node = Node::start(2);
+    let addr = node.addr();
+    block_on(async move {
+        let c = Client::connect(addr).await.unwrap();
+        let cmd = |w: &'static [&'static str]| {
+            NamedCommand::new(w.iter().map(|s| s.as_bytes()).collect())
+        };
+        let ok = |words: &'static [&'static str]| {
+            let c = &c;
+            async move {
+                let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+                c.command(&args).await.unwrap().1
+            }
+        };
+        ok(&["SET", "{u1}name", "ann"]).await;
+        // KEEP_GOING: a flagged command that fails (a wrong type, a bad
+        // argument, an unknown name) answers its error as its value and
+        // the rest of the batch applies.
+        let r = c
+            .batch(&[
+                cmd(&["SADD", "{u1}tags", "kept"]),
+                cmd(&["INCR", "{u1}name"]).keep_going(),
+                cmd(&["HSET", "{u1}profile", "odd"]).keep_going(),
+                cmd(&["NOPE", "{u1}a"]).keep_going(),
+                cmd(&["HSET", "{u1}profile", "city", "Rome"]).keep_going(),
+            ])
+            .await
+            .unwrap();
+        let codes: Vec<Option<ErrorCode>> = r
+            .iter()
+            .map(|(_, v)| match v {
+                Value::Error(e) => Some(e.code),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                None,
+                Some(ErrorCode::NotInteger),
+                Some(ErrorCode::BadArguments),
+                Some(ErrorCode::UnknownCommand),
+                None
+            ]
+        );
+        assert_eq!(r[1].0, 0, "a failed command answers version 0");
+        assert_eq!(
+            ok(&["HGET", "{u1}profile", "city"]).await,
+            Value::Bytes(b"Rome".to_vec())
+        );
+        assert_eq!(ok(&["SISMEMBER", "{u1}tags", "kept"]).await, Value::Int(1));
+        // An unflagged failure still stops the whole batch.
+        let e = c
+            .batch(&[
+                cmd(&["SADD", "{u1}tags", "never"]).keep_going(),
+                cmd(&["INCR", "{u1}name"]),
+            ])
+            .await;
+        assert_eq!(server_code(e), ErrorCode::NotInteger);
+        assert_eq!(ok(&["SISMEMBER", "{u1}tags", "never"]).await, Value::Int(0));
     });
 }

@@ -693,6 +693,7 @@ impl Client {
             .call(&Request::Command(NamedCommand {
                 expected_version: expected,
                 args: args.to_vec(),
+                keep_going: false,
             }))
             .await?;
         let mut r = Reader::new(&b);

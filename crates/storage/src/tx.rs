@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::envelope::{self, Meta, ValueType};
-use super::partition::{raw_key, Ahead, Cf, Partition, Status};
+use super::partition::{raw_key, Ahead, Cf, Partition, Status, WriteKey, WriteValue};
 use super::subkey;
 use super::Error;
 
@@ -172,6 +172,16 @@ pub struct Tx<'p> {
     writes: super::partition::TxWrites,
     /// Subkey ranges to compact once this transaction commits.
     compact: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Once a savepoint is taken: each write's key and what it replaced
+    /// (`None`: nothing), so `undo_to` can take writes back.
+    undo: Option<Vec<(WriteKey, Option<WriteValue>)>>,
+}
+
+/// A point a transaction's writes can be taken back to (`Tx::undo_to`).
+#[derive(Debug, Clone, Copy)]
+pub struct Savepoint {
+    undo: usize,
+    compact: usize,
 }
 
 /// Visitor of a range read: gets each live `(subkey, value)`, returns
@@ -186,7 +196,40 @@ impl<'p> Tx<'p> {
             now_ms,
             writes: Default::default(),
             compact: Vec::new(),
+            undo: None,
         }
+    }
+
+    /// Marks where the writes stand, so a command that fails part way can
+    /// be taken back alone (EXEC goes on past a failed command, as Redis's
+    /// does). Costs nothing until taken: only then are writes logged.
+    pub fn savepoint(&mut self) -> Savepoint {
+        Savepoint {
+            undo: self.undo.get_or_insert_with(Vec::new).len(),
+            compact: self.compact.len(),
+        }
+    }
+
+    /// Takes back every write since `sp`, newest first.
+    pub fn undo_to(&mut self, sp: Savepoint) {
+        self.compact.truncate(sp.compact);
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        for (k, old) in undo.drain(sp.undo..).rev() {
+            match old {
+                Some(v) => self.writes.insert(k, v),
+                None => self.writes.remove(&k),
+            }
+        }
+    }
+
+    /// Every write goes through here (the undo log, when one is kept).
+    fn write(&mut self, k: WriteKey, v: WriteValue) {
+        if let Some(undo) = self.undo.as_mut() {
+            undo.push((k.clone(), self.writes.get(&k).cloned()));
+        }
+        self.writes.insert(k, v);
     }
 
     /// Stages every write into the open group; `None` when nothing was written.
@@ -247,11 +290,11 @@ impl<'p> Tx<'p> {
     }
 
     pub fn put(&mut self, cf: Cf, raw: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert((cf, raw), Some(value.into()));
+        self.write((cf, raw), Some(value.into()));
     }
 
     pub fn delete(&mut self, cf: Cf, raw: Vec<u8>) {
-        self.writes.insert((cf, raw), None);
+        self.write((cf, raw), None);
     }
 
     /// Visits the live subkeys in `[lo, hi)` in order (descending when
@@ -396,7 +439,7 @@ impl<'p> Tx<'p> {
 
     /// Writes a whole record for `key` (any type).
     pub fn store(&mut self, key: &[u8], meta: &Meta, body: &[u8]) {
-        self.writes.insert(
+        self.write(
             (Cf::Meta, raw_key(self.slot, key)),
             Some(envelope::encode_shared(meta, body)),
         );

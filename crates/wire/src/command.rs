@@ -26,6 +26,10 @@ pub mod set_flags {
 pub mod command_flags {
     /// A u64 expected version of the first key precedes the arguments (CAS).
     pub const CAS: u8 = 0x01;
+    /// In a BATCH: a run-time failure of this command takes back its own
+    /// writes only, its error becomes its value, and the batch goes on
+    /// (EXEC, as Redis runs it).
+    pub const KEEP_GOING: u8 = 0x02;
 }
 
 /// One named command: an optional expected version of its first key, and
@@ -34,6 +38,8 @@ pub mod command_flags {
 pub struct NamedCommand<'a> {
     pub expected_version: Option<u64>,
     pub args: Vec<&'a [u8]>,
+    /// `command_flags::KEEP_GOING` (batched commands only).
+    pub keep_going: bool,
 }
 
 impl<'a> NamedCommand<'a> {
@@ -41,6 +47,15 @@ impl<'a> NamedCommand<'a> {
         NamedCommand {
             expected_version: None,
             args,
+            keep_going: false,
+        }
+    }
+
+    /// A batched command whose failure leaves the others applied.
+    pub fn keep_going(self) -> Self {
+        NamedCommand {
+            keep_going: true,
+            ..self
         }
     }
 
@@ -60,14 +75,18 @@ impl<'a> NamedCommand<'a> {
         Ok(NamedCommand {
             expected_version,
             args,
+            keep_going: flags & command_flags::KEEP_GOING != 0,
         })
     }
 
     fn flags(&self) -> u8 {
-        if self.expected_version.is_some() {
-            command_flags::CAS
-        } else {
-            0
+        let cas = match self.expected_version {
+            Some(_) => command_flags::CAS,
+            None => 0,
+        };
+        match self.keep_going {
+            true => cas | command_flags::KEEP_GOING,
+            false => cas,
         }
     }
 
@@ -431,7 +450,7 @@ impl<'a> Request<'a> {
                 let mut cmds = Vec::with_capacity(n);
                 for _ in 0..n {
                     let f = r.u8("command flags")?;
-                    if f & !command_flags::CAS != 0 {
+                    if f & !(command_flags::CAS | command_flags::KEEP_GOING) != 0 {
                         return Err(Error::BadArguments(format!(
                             "a batched command does not take flags {f:#04x}"
                         )));

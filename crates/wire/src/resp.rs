@@ -335,6 +335,7 @@ pub fn encode(out: &mut Vec<u8>, v: &Value, resp3: bool) {
                 encode(out, v, resp3);
             }
         }
+        Value::Error(e) => encode_error(out, e),
         Value::Pairs(pairs) => {
             header(out, b'*', pairs.len() * if resp3 { 1 } else { 2 });
             for (k, v) in pairs {

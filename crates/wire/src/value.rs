@@ -2,7 +2,8 @@
 //! (docs/protocol.md, "Values"), and Redis's glob matching, which the
 //! server's SCAN family, `COMMAND LIST FILTERBY PATTERN` and pub/sub share.
 
-use crate::codec::{put_bytes, put_u32, put_u64, Reader};
+use crate::codec::{put_bytes, put_u16, put_u32, put_u64, Reader};
+use crate::codes::{ErrorCode, WireError};
 use crate::Error as ProtoError;
 
 /// A command's answer.
@@ -21,6 +22,9 @@ pub enum Value {
     /// flat array in RESP2, an array of two-element arrays in RESP3, as
     /// Redis 7 answers them.
     Pairs(Vec<(Value, Value)>),
+    /// A command's error in a BATCH whose command carried `KEEP_GOING`
+    /// (EXEC's array holds the errors of the commands that failed).
+    Error(WireError),
 }
 
 impl Value {
@@ -83,6 +87,11 @@ impl Value {
                     v.encode(out);
                 }
             }
+            Value::Error(e) => {
+                out.push(8);
+                put_u16(out, e.code.number());
+                put_bytes(out, e.message.as_bytes());
+            }
         }
     }
 
@@ -117,6 +126,11 @@ impl Value {
                 }
             }
             6 => Value::Status(String::from_utf8_lossy(r.bytes("status")?).into_owned()),
+            8 => {
+                let code = ErrorCode::try_from(r.u16("error code")?).unwrap_or(ErrorCode::Internal);
+                let message = String::from_utf8_lossy(r.bytes("error message")?).into_owned();
+                Value::Error(WireError::new(code, message))
+            }
             t => return Err(ProtoError::BadArguments(format!("unknown value tag {t}"))),
         })
     }

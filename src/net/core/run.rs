@@ -68,7 +68,10 @@ impl Core {
     }
 
     /// Runs named commands whose keys share one slot in one transaction:
-    /// all of them apply (one staged unit of the open group) or none does.
+    /// all of them apply (one staged unit of the open group) or none does,
+    /// except that a command flagged `keep_going` which fails (its
+    /// arguments or at run time) takes back only its own writes and
+    /// answers its error as its value (EXEC, as Redis runs it).
     /// Returns each command's (version, value) and the write to wait for.
     pub(super) async fn run_named(
         &self,
@@ -86,12 +89,21 @@ impl Core {
         let mut specs = Vec::with_capacity(cmds.len());
         let mut keys: Vec<&[u8]> = Vec::new();
         for (i, c) in cmds.iter().enumerate() {
-            let row = cmd::lookup(&c.args).map_err(|e| at(i, e))?;
-            let start = keys.len();
-            keys.extend(row.keys_of(&c.args).map_err(|e| at(i, e))?);
-            let parsed = args::parse(row, &c.args).map_err(|e| at(i, e))?;
-            // The command's first key: its CAS check and its version.
-            specs.push((parsed, keys.get(start).copied().unwrap_or_default()));
+            let spec = (|| {
+                let row = cmd::lookup(&c.args)?;
+                let mine = row.keys_of(&c.args)?;
+                let parsed = args::parse(row, &c.args)?;
+                // The command's first key: its CAS check and its version.
+                Ok((parsed, mine))
+            })();
+            match spec {
+                Ok((parsed, mine)) => {
+                    specs.push(Ok((parsed, mine.first().copied().unwrap_or_default())));
+                    keys.extend(mine);
+                }
+                Err(e) if c.keep_going => specs.push(Err(e)),
+                Err(e) => return Err(at(i, e)),
+            }
         }
         let slot = cmd::common_slot(&keys)?;
         let part = self.part_of_slot(slot)?;
@@ -102,17 +114,31 @@ impl Core {
             let mut blocked = false;
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
-            for (i, (c, (parsed, first))) in cmds.iter().zip(&specs).enumerate() {
+            for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
+                let (parsed, first) = match spec {
+                    Ok(s) => s,
+                    Err(e) => {
+                        results.push((0, cmd::Value::Error(e.clone())));
+                        continue;
+                    }
+                };
+                let undo = c.keep_going.then(|| tx.savepoint());
                 match cmd::apply(&mut tx, parsed, first, c.expected_version) {
                     Ok(r) => results.push(r),
                     Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
                         blocked = true;
                         break;
                     }
-                    Err(e) => {
-                        part.allow_disk(false);
-                        return Err(at(i, e.into_wire()));
-                    }
+                    Err(e) => match undo {
+                        Some(sp) => {
+                            tx.undo_to(sp);
+                            results.push((0, cmd::Value::Error(e.into_wire())));
+                        }
+                        None => {
+                            part.allow_disk(false);
+                            return Err(at(i, e.into_wire()));
+                        }
+                    },
                 }
             }
             part.allow_disk(false);

@@ -317,8 +317,8 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     let mut stored: Vec<&Vec<Vec<u8>>> = Vec::new();
     for (i, q) in queued.iter().enumerate() {
         match multi_keyless(q) {
-            Some(Ok(v)) => local.push((i, v)),
-            _ => stored.push(q),
+            Some(v) => local.push((i, v)),
+            None => stored.push(q),
         }
     }
     let splice = |mut results: Vec<Value>| {
@@ -336,10 +336,13 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
         .map(|(k, v)| NamedCommand {
             expected_version: Some(*v),
             args: vec![b"TYPE".as_slice(), k.as_slice()],
+            keep_going: false,
         })
         .collect();
+    // A queued command that fails leaves the others applied, as in Redis;
+    // a changed WATCHed key still stops them all.
     for q in &stored {
-        cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()));
+        cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()).keep_going());
     }
     if stored.is_empty() {
         // Only the WATCH checks: an empty transaction answers an empty
@@ -429,27 +432,22 @@ impl Replies {
     }
 }
 
-/// PING and ECHO queued inside MULTI: their reply at EXEC (`Some(Ok)`), a
-/// wrong argument count (`Some(Err)`: the transaction fails at once, where
-/// Redis answers the error inside EXEC's array), or `None` for any other
-/// command.
-pub(super) fn multi_keyless(args: &[impl AsRef<[u8]>]) -> Option<Result<Value, WireError>> {
+/// PING and ECHO queued inside MULTI: their reply at EXEC (PING's error
+/// for too many arguments too, which Redis also answers inside EXEC's
+/// array), or `None` for any other command.
+pub(super) fn multi_keyless(args: &[impl AsRef<[u8]>]) -> Option<Value> {
     let name = args.first()?.as_ref().to_ascii_lowercase();
-    let wrong = |n: &str| {
-        Some(Err(bad(format!(
-            "wrong number of arguments for '{n}' command"
-        ))))
-    };
+    let wrong = |n: &str| Value::Error(bad(format!("wrong number of arguments for '{n}' command")));
     match name.as_slice() {
-        b"ping" => match args {
-            [_] => Some(Ok(Value::Status("PONG".into()))),
-            [_, m] => Some(Ok(Value::Bytes(m.as_ref().to_vec()))),
+        b"ping" => Some(match args {
+            [_] => Value::Status("PONG".into()),
+            [_, m] => Value::Bytes(m.as_ref().to_vec()),
             _ => wrong("ping"),
-        },
-        b"echo" => match args {
-            [_, m] => Some(Ok(Value::Bytes(m.as_ref().to_vec()))),
+        }),
+        b"echo" => Some(match args {
+            [_, m] => Value::Bytes(m.as_ref().to_vec()),
             _ => wrong("echo"),
-        },
+        }),
         _ => None,
     }
 }

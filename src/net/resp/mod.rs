@@ -710,10 +710,11 @@ async fn handle(
                 | ConnCmd::Reset,
             ) => {}
             _ => {
-                // PING and ECHO are answered at EXEC; the rest must be
-                // data-model commands.
+                // PING and ECHO are answered at EXEC (their arity checked
+                // now, as Redis checks it); the rest must be data-model
+                // commands.
                 let queueable = match conn_cmds::multi_keyless(&args) {
-                    Some(r) => r.map(drop),
+                    Some(_) => crate::proto::table::lookup(&args).map(drop),
                     None => cmd::lookup(&args).map(drop),
                 };
                 let reply = match queueable {

@@ -138,7 +138,7 @@ pub enum Cf {
     Sub,
 }
 
-pub(crate) use tx_writes::TxWrites;
+pub(crate) use tx_writes::{TxWrites, WriteKey, WriteValue};
 
 /// Name of the subkey column family.
 pub const SUB_CF: &str = "sub";

@@ -75,6 +75,20 @@ impl TxWrites {
         }
     }
 
+    /// Forgets the write of `k` (a transaction undoing to a savepoint).
+    pub(crate) fn remove(&mut self, k: &WriteKey) {
+        match self {
+            TxWrites::Small(v) => {
+                if let Ok(i) = v.binary_search_by(|(x, _)| x.cmp(k)) {
+                    v.remove(i);
+                }
+            }
+            TxWrites::Large(m) => {
+                m.remove(k);
+            }
+        }
+    }
+
     /// Calls `f` with each subkey write in `[lo, hi)`, ascending.
     pub(crate) fn each_sub_in(&self, lo: &[u8], hi: &[u8], mut f: impl FnMut(&[u8], &WriteValue)) {
         let (lo, hi) = ((Cf::Sub, lo.to_vec()), (Cf::Sub, hi.to_vec()));

@@ -87,6 +87,7 @@ fn every_request_round_trips() {
     round_trip(Request::Command(NamedCommand {
         expected_version: Some(7),
         args: vec![b"HDEL", b"h", b"f"],
+        keep_going: false,
     }));
     round_trip(Request::Publish {
         channel: b"news",
@@ -123,6 +124,13 @@ fn every_request_round_trips() {
         NamedCommand {
             expected_version: Some(0),
             args: vec![b"SADD", b"{a}2", b"m"],
+            keep_going: false,
+        },
+        NamedCommand::new(vec![b"INCR", b"{a}3"]).keep_going(),
+        NamedCommand {
+            expected_version: Some(9),
+            args: vec![b"DEL", b"{a}4"],
+            keep_going: true,
         },
     ]));
 }
