@@ -493,6 +493,15 @@ fn multi_runs_ping_echo_and_failing_commands_as_redis_server_does() {
         &["HGETALL", "{m}h"],
         &["TYPE", "{m}s"],
         &["SCARD", "{m}t"],
+        // Commands that are not data commands run at EXEC too, their
+        // replies in their places.
+        &["MULTI"],
+        &["CLIENT", "SETNAME", "tx"],
+        &["SET", "{m}p", "1"],
+        &["PUBLISH", "nobody", "hi"],
+        &["CLIENT", "GETNAME"],
+        &["GET", "{m}p"],
+        &["EXEC"],
         // ECHO's arity is checked while queueing: EXEC is refused.
         &["MULTI"],
         &["ECHO", "a", "b"],
@@ -502,6 +511,27 @@ fn multi_runs_ping_echo_and_failing_commands_as_redis_server_does() {
     ];
     for words in script {
         assert_same_reply(words, ours.cmd(words), theirs.cmd(words));
+    }
+    // INFO answers inside EXEC; a command that blocks, writes outside the
+    // batch or subscribes is refused while queueing (docs/redis-compat.md).
+    assert_eq!(ours.cmd(&["MULTI"]), R::ok());
+    ours.cmd(&["INFO", "server"]);
+    ours.cmd(&["INCR", "{m}p"]);
+    match ours.cmd(&["EXEC"]) {
+        R::Array(items) => {
+            assert!(matches!(&items[0], R::Bulk(b) if b.starts_with(b"# Server")));
+            assert_eq!(items[1], R::Int(2));
+        }
+        r => panic!("{r:?}"),
+    }
+    for refused in [
+        &["BLPOP", "{m}l", "0"][..],
+        &["FLUSHALL"],
+        &["SUBSCRIBE", "ch"],
+    ] {
+        assert_eq!(ours.cmd(&["MULTI"]), R::ok());
+        assert_eq!(ours.cmd(refused).err_word(), Some("ERR"), "{refused:?}");
+        assert_eq!(ours.cmd(&["EXEC"]).err_word(), Some("EXECABORT"));
     }
     // A watched key another client changes: the PING-only transaction is
     // not run (a null reply), on both servers.

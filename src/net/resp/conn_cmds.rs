@@ -6,12 +6,12 @@ use std::rc::Rc;
 
 use super::keyspace::{keys, random_key, scan_type};
 use super::messages::push;
-use super::{bad, ok_or_error, run_frames, run_one, run_request, State};
+use super::{bad, ok_or_error, run_frames, run_request, State};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::core::Core;
 use crate::net::pubsub::Mailbox;
 use crate::proto::command::NamedCommand;
-use crate::proto::redis::{ConnCmd, Shape};
+use crate::proto::redis::ConnCmd;
 use crate::proto::resp;
 use crate::proto::value::Value;
 use crate::proto::Request;
@@ -114,7 +114,7 @@ pub(super) async fn conn_command(
             st.watched.clear();
             resp::encode(out, &Value::ok(), r3);
         }
-        ConnCmd::Exec => exec(core, st, out).await,
+        ConnCmd::Exec => super::multi::exec(core, st, out).await,
         ConnCmd::Hello => {
             let mut proto = if st.resp3 { 3 } else { 2 };
             let mut i = 1;
@@ -293,102 +293,6 @@ pub(super) async fn conn_command(
     false
 }
 
-/// EXEC: the queued commands as one atomic batch, guarded by the WATCHed
-/// versions (each becomes a `TYPE key` with an expected version in front).
-pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
-    let Some(queued) = st.multi.take() else {
-        resp::encode_error(out, &bad("EXEC without MULTI"));
-        return;
-    };
-    let watched = std::mem::take(&mut st.watched);
-    if std::mem::take(&mut st.multi_failed) {
-        resp::encode_error(
-            out,
-            &WireError::new(
-                ErrorCode::ExecAbort,
-                "Transaction discarded because of previous errors.",
-            ),
-        );
-        return;
-    }
-    // PING and ECHO are answered here, in their places in the reply; the
-    // rest runs as one batch after the WATCH checks.
-    let mut local: Vec<(usize, Value)> = Vec::new();
-    let mut stored: Vec<&Vec<Vec<u8>>> = Vec::new();
-    for (i, q) in queued.iter().enumerate() {
-        match multi_keyless(q) {
-            Some(v) => local.push((i, v)),
-            None => stored.push(q),
-        }
-    }
-    let splice = |mut results: Vec<Value>| {
-        for (i, v) in local {
-            results.insert(i.min(results.len()), v);
-        }
-        Value::Array(results)
-    };
-    if stored.is_empty() && watched.is_empty() {
-        resp::encode(out, &splice(Vec::new()), st.resp3);
-        return;
-    }
-    let mut cmds: Vec<NamedCommand<'_>> = watched
-        .iter()
-        .map(|(k, v)| NamedCommand {
-            expected_version: Some(*v),
-            args: vec![b"TYPE".as_slice(), k.as_slice()],
-            keep_going: false,
-        })
-        .collect();
-    // A queued command that fails leaves the others applied, as in Redis;
-    // a changed WATCHed key still stops them all.
-    for q in &stored {
-        cmds.push(NamedCommand::new(q.iter().map(|w| w.as_slice()).collect()).keep_going());
-    }
-    if stored.is_empty() {
-        // Only the WATCH checks: an empty transaction answers an empty
-        // array either way; PINGs answer unless a watched key changed.
-        // (Every command of this batch is a WATCH check.)
-        let r = run_one(core, &Request::Batch(cmds), &Shape::Count).await;
-        match r {
-            Err(e) if !queued.is_empty() && e.code == ErrorCode::VersionConflict => {
-                resp::encode_null_array(out, st.resp3)
-            }
-            _ => resp::encode(out, &splice(Vec::new()), st.resp3),
-        }
-        return;
-    }
-    let mut f = Vec::new();
-    Request::Batch(cmds).encode(1, &mut f);
-    match run_frames(core, f).await.pop() {
-        Some(Ok(body)) => {
-            let mut r = crate::proto::codec::Reader::new(&body);
-            let n = r.u32("n").unwrap_or(0) as usize;
-            let mut values = Vec::with_capacity(n);
-            for _ in 0..n {
-                if r.u64("version").is_err() {
-                    break;
-                }
-                match Value::decode(&mut r, 0) {
-                    Ok(v) => values.push(v),
-                    Err(_) => break,
-                }
-            }
-            let results: Vec<Value> = values.into_iter().skip(watched.len()).collect();
-            resp::encode(out, &splice(results), st.resp3);
-        }
-        Some(Err(e))
-            if e.code == ErrorCode::VersionConflict && watched_failed(&e, watched.len()) =>
-        {
-            resp::encode_null_array(out, st.resp3);
-        }
-        Some(Err(e)) => resp::encode_error(out, &e),
-        None => resp::encode_error(
-            out,
-            &WireError::new(ErrorCode::Internal, "no reply from the core"),
-        ),
-    }
-}
-
 /// CLIENT REPLY: OFF drops every reply until ON, SKIP the next command's.
 /// Pub/sub messages still arrive (as in Redis 7.2).
 #[derive(Debug, Default)]
@@ -430,36 +334,6 @@ impl Replies {
         }
         Ok(self.back_on)
     }
-}
-
-/// PING and ECHO queued inside MULTI: their reply at EXEC (PING's error
-/// for too many arguments too, which Redis also answers inside EXEC's
-/// array), or `None` for any other command.
-pub(super) fn multi_keyless(args: &[impl AsRef<[u8]>]) -> Option<Value> {
-    let name = args.first()?.as_ref().to_ascii_lowercase();
-    let wrong = |n: &str| Value::Error(bad(format!("wrong number of arguments for '{n}' command")));
-    match name.as_slice() {
-        b"ping" => Some(match args {
-            [_] => Value::Status("PONG".into()),
-            [_, m] => Value::Bytes(m.as_ref().to_vec()),
-            _ => wrong("ping"),
-        }),
-        b"echo" => Some(match args {
-            [_, m] => Value::Bytes(m.as_ref().to_vec()),
-            _ => wrong("echo"),
-        }),
-        _ => None,
-    }
-}
-
-/// Whether a batch's version conflict came from one of the WATCH checks
-/// (the first `n` commands; the message starts `command i:`).
-pub(super) fn watched_failed(e: &WireError, n: usize) -> bool {
-    e.message
-        .strip_prefix("command ")
-        .and_then(|m| m.split(':').next())
-        .and_then(|i| i.parse::<usize>().ok())
-        .is_some_and(|i| i < n)
 }
 
 pub(super) async fn client(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>, args: &[&[u8]]) {

@@ -24,7 +24,7 @@ use super::pubsub::Mailbox;
 use super::session::{Session, Verdict};
 use super::stall;
 use super::stall::read_or_stop;
-use crate::cmd::{self, Value};
+use crate::cmd::Value;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::compact;
 use crate::proto::redis::{self, ConnCmd, Plan, Shape};
@@ -38,6 +38,7 @@ mod cluster_cmds;
 mod conn_cmds;
 mod keyspace;
 mod messages;
+mod multi;
 mod output;
 mod slowlog;
 
@@ -710,14 +711,7 @@ async fn handle(
                 | ConnCmd::Reset,
             ) => {}
             _ => {
-                // PING and ECHO are answered at EXEC (their arity checked
-                // now, as Redis checks it); the rest must be data-model
-                // commands.
-                let queueable = match conn_cmds::multi_keyless(&args) {
-                    Some(_) => crate::proto::table::lookup(&args).map(drop),
-                    None => cmd::lookup(&args).map(drop),
-                };
-                let reply = match queueable {
+                let reply = match multi::queueable(&args) {
                     Ok(()) => {
                         if let Some(q) = st.multi.as_mut() {
                             q.push(args.iter().map(|a| a.to_vec()).collect());
@@ -728,10 +722,6 @@ async fn handle(
                         st.multi_failed = true;
                         let e = match &plan {
                             Plan::Error(pe) => pe.clone(),
-                            _ if e.code == ErrorCode::UnknownCommand => WireError::new(
-                                ErrorCode::BadArguments,
-                                format!("'{}' cannot run inside a transaction on Tessera (docs/redis-compat.md)", st.last_cmd),
-                            ),
                             _ => e,
                         };
                         p.ready(error_bytes(&e));
