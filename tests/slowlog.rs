@@ -147,3 +147,112 @@ fn a_negative_threshold_records_nothing_and_errors_match_redis_server() {
         ],
     );
 }
+
+/// CONFIG SET changes the slow log's settings and `maxclients` on every core
+/// of a running node, CONFIG GET shows the values in force, and CONFIG's
+/// errors match redis-server 7.0's to the letter.
+#[test]
+fn config_set_changes_settings_at_run_time_on_every_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        &dir.path().join("d"),
+        &["--cores", "2", "--slowlog-log-slower-than", "-1"],
+    )
+    .unwrap();
+    let resp = p.resp.unwrap();
+    let mut c = Conn::connect(resp);
+    let pair = |k: &str, v: &str| R::Array(vec![R::bulk(k), R::bulk(v)]);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "slowlog-log-slower-than"]),
+        pair("slowlog-log-slower-than", "-1")
+    );
+    let set_keys = |c: &mut Conn| {
+        for i in 0..4 {
+            assert_eq!(c.cmd(&["SET", &format!("key{i}"), "v"]), R::ok());
+        }
+    };
+    set_keys(&mut c);
+    assert_eq!(int(c.cmd(&["SLOWLOG", "LEN"])), 0);
+    // Every request is recorded now, on both cores.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        R::ok()
+    );
+    set_keys(&mut c);
+    let all = entries(c.cmd(&["SLOWLOG", "GET", "-1"]));
+    let keys: Vec<&str> = all.iter().map(|e| e.1[1].as_str()).collect();
+    assert_eq!(keys, ["key3", "key2", "key1", "key0"]);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-max-len", "2"]), R::ok());
+    assert_eq!(int(c.cmd(&["SLOWLOG", "LEN"])), 2);
+    // Several at once; then nothing is recorded again.
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "slowlog-log-slower-than",
+            "-1",
+            "slowlog-max-len",
+            "128"
+        ]),
+        R::ok()
+    );
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), R::ok());
+    set_keys(&mut c);
+    assert_eq!(int(c.cmd(&["SLOWLOG", "LEN"])), 0);
+    // maxclients: a second connection is refused while it is 1.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "1"]), R::ok());
+    let refused = Conn::connect(resp).cmd(&["PING"]);
+    assert_eq!(refused, R::Err("ERR max number of clients reached".into()));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "100"]), R::ok());
+    assert_eq!(Conn::connect(resp).cmd(&["PING"]), R::Simple("PONG".into()));
+    // What is fixed at start says what is in force.
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "durability"]),
+        pair("durability", "wal")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "APPENDFSYNC"]),
+        pair("appendfsync", "everysec")
+    );
+    let R::Array(slow) = c.cmd(&["CONFIG", "GET", "slowlog*"]) else {
+        panic!()
+    };
+    assert_eq!(slow.len(), 4, "{slow:?}");
+
+    let (_redis, raddr) = common::redis_server::redis_server();
+    let mut r = Conn::connect(raddr);
+    same_as_redis(
+        &mut c,
+        &mut r,
+        &[
+            "CONFIG SET",
+            "CONFIG SET timeout",
+            "CONFIG GET",
+            "CONFIG SET nosuch 1",
+            "CONFIG SET timeout abc",
+            "CONFIG SET timeout -1",
+            "CONFIG SET timeout 1x",
+            "CONFIG SET maxclients 0",
+            "CONFIG SET slowlog-max-len -1",
+            "CONFIG SET slowlog-log-slower-than -2",
+            "CONFIG SET databases 4",
+            "CONFIG SET databases 4 timeout x",
+            "CONFIG SET timeout x nosuch 1",
+            "CONFIG SET timeout 1 TIMEOUT 2",
+            "CONFIG SET timeout 5 slowlog-max-len",
+            "CONFIG SET Timeout 7",
+            "CONFIG GET timeout",
+            "CONFIG GET nosuch",
+            "CONFIG SET timeout 0",
+            "CONFIG GET maxmemory-policy",
+        ],
+    );
+    admin_only(
+        &mut c,
+        resp,
+        &[
+            &["CONFIG", "GET", "timeout"],
+            &["CONFIG", "SET", "timeout", "0"],
+        ],
+    );
+}

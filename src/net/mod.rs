@@ -32,7 +32,8 @@ use std::sync::Arc;
 /// Client connections open on the node, against `maxclients`.
 #[derive(Debug)]
 pub struct Clients {
-    max: usize,
+    /// `maxclients` (CONFIG SET changes it; connections already open stay).
+    max: AtomicUsize,
     open: AtomicUsize,
 }
 
@@ -48,16 +49,24 @@ impl Drop for ClientSlot {
 impl Clients {
     pub fn new(max: usize) -> Arc<Clients> {
         Arc::new(Clients {
-            max,
+            max: max.into(),
             open: AtomicUsize::new(0),
         })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed)
     }
 
     /// A place for a new connection, or `None` at `maxclients`.
     pub fn admit(self: &Arc<Clients>) -> Option<ClientSlot> {
         let mut cur = self.open.load(Ordering::Relaxed);
         loop {
-            if cur >= self.max {
+            if cur >= self.max() {
                 return None;
             }
             match self.open.compare_exchange_weak(

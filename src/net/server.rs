@@ -442,16 +442,18 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         memory_budget: Arc::new(Budget::new(config.memory_budget_bytes)),
         stalled_frame_timeout: Duration::from_millis(config.stalled_frame_timeout_ms),
         clients: super::Clients::new(config.maxclients),
-        idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+        idle_timeout_secs: config.timeout.into(),
         slow_request: (config.slow_request_ms > 0)
             .then(|| Duration::from_millis(config.slow_request_ms)),
-        slowlog_slower_than: u64::try_from(config.slowlog_log_slower_than).ok(),
-        slowlog_max_len: usize::try_from(config.slowlog_max_len).unwrap_or(usize::MAX),
+        slowlog_slower_than: config.slowlog_log_slower_than.into(),
+        slowlog_max_len: usize::try_from(config.slowlog_max_len)
+            .unwrap_or(usize::MAX)
+            .into(),
         data_dir: config.data_dir.clone(),
         backup_root: config.backup_root.clone(),
         repl_state: Arc::new(std::sync::Mutex::new(state)),
         advertise,
-        min_replicas_to_ack: config.min_replicas_to_ack,
+        min_replicas_to_ack: config.min_replicas_to_ack.into(),
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
         cluster: controller.clone(),
         migrate_bytes_per_sec: config.migrate_bytes_per_sec,

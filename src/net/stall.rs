@@ -58,7 +58,7 @@ pub(crate) async fn read(
     holding: bool,
     progress: Instant,
 ) -> Read {
-    let idle_limit = core.config().idle_timeout;
+    let idle_limit = core.config().idle_timeout();
     if !holding && idle_limit.is_none() {
         return match read_or_stop(core, stream, buf).await {
             Some(n) => Read::Data(n),

@@ -444,41 +444,13 @@ fn pubsub<'a>(args: &[&'a [u8]]) -> Plan<'a> {
     )
 }
 
-/// CONFIG GET for what client libraries ask about; CONFIG SET refused;
-/// CONFIG RESETSTAT accepted.
+/// CONFIG GET and SET answer on the connection, which knows the node's
+/// settings (`net::resp::config`); CONFIG RESETSTAT is accepted.
 fn config<'a>(args: &[&'a [u8]]) -> Plan<'a> {
     let sub = args.get(1).map(|s| s.to_ascii_lowercase());
     match sub.as_deref() {
-        Some(b"get") if args.len() >= 3 => {
-            const KNOWN: &[(&str, &str)] = &[
-                ("databases", "1"),
-                ("maxmemory", "0"),
-                ("maxmemory-policy", "noeviction"),
-                ("appendonly", "yes"),
-                ("appendfsync", "everysec"),
-                ("save", ""),
-                ("timeout", "0"),
-                ("cluster-enabled", "no"),
-                ("proto-max-bulk-len", "536870912"),
-            ];
-            let mut pairs = Vec::new();
-            for pat in &args[2..] {
-                for (k, v) in KNOWN {
-                    if glob_match(&pat.to_ascii_lowercase(), k.as_bytes())
-                        && !pairs
-                            .iter()
-                            .any(|(a, _): &(Value, Value)| *a == Value::bytes(*k))
-                    {
-                        pairs.push((Value::bytes(*k), Value::bytes(*v)));
-                    }
-                }
-            }
-            Plan::Reply(Value::Map(pairs))
-        }
+        Some(b"get" | b"set") => Plan::Conn(ConnCmd::Config),
         Some(b"resetstat") => Plan::Reply(Value::ok()),
-        Some(b"set") => {
-            err("CONFIG SET is not supported: Tessera is configured by its flags and TOML file")
-        }
         _ => arity("config"),
     }
 }

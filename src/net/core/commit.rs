@@ -224,7 +224,7 @@ pub(super) fn start_range_compaction(p: &Rc<Partition>, job: impl FnOnce() + Sen
 /// before every earlier group. The next group commits meanwhile.
 pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
     let groups = &core.groups;
-    if core.config.min_replicas_to_ack == 0 {
+    if core.config.min_replicas_to_ack() == 0 {
         groups.committed.advance(g);
         return;
     }

@@ -21,13 +21,14 @@ use crate::proto::table;
 use crate::proto::{self, frame, Request, Topology};
 use crate::repl;
 use crate::shard::clock::now_ms;
-use crate::shard::{Durability, Partition};
+use crate::shard::Partition;
 use crate::sync::{Notify, Recent};
 
 /// Warm-ups from the blocking pool before a read may touch disk inline.
 mod blocking;
 pub mod cluster;
 pub mod commit;
+mod config;
 mod host;
 mod keyspace;
 pub mod migrate;
@@ -42,58 +43,7 @@ pub use commit::release_group;
 /// Writes a request staged: (partition, group).
 pub type Writes = Vec<(u32, u64)>;
 
-/// Settings every core shares.
-pub struct CoreConfig {
-    pub max_frame_bytes: usize,
-    /// `proto-max-bulk-len` and `client-query-buffer-limit` (RESP).
-    pub proto_max_bulk_len: usize,
-    pub client_query_buffer_limit: usize,
-    pub durability: Durability,
-    pub memory_budget: Arc<super::Budget>,
-    /// How long a client may hold budget for a partial frame without
-    /// sending (`net::stall`).
-    pub stalled_frame_timeout: std::time::Duration,
-    /// Client connections open on the node, against `maxclients`.
-    pub clients: Arc<super::Clients>,
-    /// Redis's `timeout`: a client silent this long is closed (not a
-    /// subscriber or a client blocked in a pop).
-    pub idle_timeout: Option<std::time::Duration>,
-    /// Batches slower than this are logged.
-    pub slow_request: Option<std::time::Duration>,
-    /// SLOWLOG: requests that run at least this many microseconds are
-    /// recorded (`None`: none are; `slowlog-log-slower-than` negative).
-    pub slowlog_slower_than: Option<u64>,
-    /// SLOWLOG: the most entries kept (per core; SLOWLOG shows the newest
-    /// this many of the node's).
-    pub slowlog_max_len: usize,
-    pub data_dir: std::path::PathBuf,
-    /// Where BACKUP may write; `None` refuses backups.
-    pub backup_root: Option<std::path::PathBuf>,
-    /// The node's persisted replication state (epoch, role, peers); only
-    /// role changes and peer discoveries touch it, from the blocking pool.
-    pub repl_state: Arc<std::sync::Mutex<crate::repl::state::NodeState>>,
-    /// The binary `HOST:PORT` this node gives its primary and peers.
-    pub advertise: String,
-    /// Replicas that must have applied a group before its acks (0 = async).
-    pub min_replicas_to_ack: u32,
-    pub replica_ack_timeout: std::time::Duration,
-    /// The cluster controller, in cluster mode.
-    pub cluster: Option<Arc<tessera_cluster::Controller>>,
-    /// The most a slot migration copies into this node per second (0: no limit).
-    pub migrate_bytes_per_sec: u64,
-    /// The ACL users every front end checks (docs/security.md).
-    pub acl: Arc<crate::acl::Acl>,
-    /// HTTP `/metrics` needs no credentials.
-    pub metrics_without_auth: bool,
-    /// Protected mode (`net::admit`).
-    pub protected_mode: bool,
-    /// The binary, RESP and HTTP listeners' `allow-from` networks.
-    pub allow_from: [Vec<ipnet::IpNet>; 3],
-    /// `client-output-buffer-limit`, per class.
-    pub output_limits: crate::outbuf::OutputLimits,
-    /// The TLS listeners' certificate, reloaded on SIGHUP (`crate::tls`).
-    pub tls: Option<Arc<crate::tls::ServerTls>>,
-}
+pub use config::CoreConfig;
 
 /// SCAN positions a core remembers (token → last raw key returned).
 const SCAN_TOKENS_KEPT: usize = 65536;
@@ -200,7 +150,7 @@ impl Core {
     ) {
         let timed = self
             .config
-            .slowlog_slower_than
+            .slowlog_slower_than()
             .filter(|_| slowlog_times(req))
             .map(|t| (t, Instant::now()));
         let result = self.try_exec_local(req, id, out, writes).await;
@@ -209,7 +159,7 @@ impl Core {
             let micros = t0.elapsed().as_micros() as u64;
             if micros >= limit {
                 self.slowlog
-                    .record(self.config.slowlog_max_len, req, micros);
+                    .record(self.config.slowlog_max_len(), req, micros);
             }
         }
         if let Err(e) = result {
@@ -666,7 +616,7 @@ impl Core {
                     ErrorCode::NoReplicas,
                     format!(
                         "fewer than {} replicas applied the write within {} ms; it is applied on the primary and may be on some replicas",
-                        self.config.min_replicas_to_ack,
+                        self.config.min_replicas_to_ack(),
                         self.config.replica_ack_timeout.as_millis()
                     ),
                 )
@@ -678,7 +628,7 @@ impl Core {
     /// beyond each `(partition, sequence)`, or the timeout; returns whether
     /// they did.
     async fn replicas_reached(&self, targets: &[(u32, u64)]) -> bool {
-        let need = self.config.min_replicas_to_ack as usize;
+        let need = self.config.min_replicas_to_ack() as usize;
         let deadline = Instant::now() + self.config.replica_ack_timeout;
         loop {
             if self.repl().replicas_reached(targets, need) {

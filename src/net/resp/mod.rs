@@ -35,6 +35,7 @@ use crate::sync::Recent;
 
 mod auth;
 mod cluster_cmds;
+mod config;
 mod conn_cmds;
 mod keyspace;
 mod messages;

@@ -23,7 +23,7 @@ pub(super) async fn slowlog(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, Wi
         .unwrap_or_default();
     // SLOWLOG shows the node's newest `slowlog-max-len` entries; each core
     // keeps that many of its own.
-    let max = core.config().slowlog_max_len;
+    let max = core.config().slowlog_max_len();
     match (sub.as_slice(), args.len()) {
         (b"len", 2) => {
             let body = run_request(

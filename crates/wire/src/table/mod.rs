@@ -356,6 +356,8 @@ pub enum ConnCmd {
     Asking,
     /// SLOWLOG GET/LEN/RESET/HELP (every core's slow log).
     SlowLog,
+    /// CONFIG GET/SET (the node's settings, some changeable at run time).
+    Config,
 }
 
 /// One command (or subcommand, named `parent|sub`).
