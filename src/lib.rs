@@ -66,6 +66,7 @@ pub mod cmd;
 pub mod config;
 pub mod drain;
 pub mod errors;
+pub mod logs;
 pub mod net;
 pub mod outbuf;
 pub mod repl;

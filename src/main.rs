@@ -550,35 +550,6 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     Ok(c)
 }
 
-/// Logs go to stderr (the journal under systemd), filtered by RUST_LOG when
-/// set, else by the configured level. openraft's own lines are kept to
-/// errors unless the filter names openraft: at info and warn it reports
-/// every election step and every message it ignores after a membership or
-/// vote change, which is its normal work (Tessera logs the cluster's
-/// events itself).
-fn init_logging(level: &str) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
-    let quiet_raft = |f: &str| {
-        if f.contains("openraft") {
-            f.to_string()
-        } else {
-            format!("{f},openraft=error")
-        }
-    };
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(quiet_raft(&v))
-            .map_err(|e| format!("invalid RUST_LOG {v:?}: {e}"))?,
-        _ => EnvFilter::try_new(quiet_raft(level))
-            .map_err(|e| format!("invalid log-level {level:?}: {e}"))?,
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init()
-        .map_err(|e| format!("cannot start logging: {e}"))
-}
-
 /// Resolves when SIGTERM or SIGINT arrives.
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
@@ -618,7 +589,7 @@ fn main() {
     let code = match cli.command {
         Command::Serve(a) => {
             let result = config_from(*a).and_then(|c| {
-                init_logging(&c.log_level)?;
+                tessera::logs::init(&c.log_level)?;
                 tessera::failpoint::setup_from_env().map_err(|e| e.to_string())?;
                 let stop = shutdown_signal()?;
                 tessera::run(c, stop).map_err(|e| e.to_string())

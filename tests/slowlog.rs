@@ -205,6 +205,56 @@ fn config_set_changes_settings_at_run_time_on_every_core() {
     assert_eq!(refused, R::Err("ERR max number of clients reached".into()));
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "100"]), R::ok());
     assert_eq!(Conn::connect(resp).cmd(&["PING"]), R::Simple("PONG".into()));
+    // The log filter, checked before it applies.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "log-level", "debug,tessera=trace"]),
+        R::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "log-level"]),
+        pair("log-level", "debug,tessera=trace")
+    );
+    let bad = c.cmd(&["CONFIG", "SET", "log-level", "tessera=loud"]);
+    assert!(
+        matches!(&bad, R::Err(e) if e.starts_with("ERR CONFIG SET failed (possibly related to argument 'log-level') - ")),
+        "{bad:?}"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "log-level", "info"]), R::ok());
+    // The read cache: off empties every partition's within a heartbeat,
+    // and reads then keep nothing; on again, reads fill it. (Polled, a
+    // bounded number of times: each core applies it with its heartbeat.)
+    let cached = |c: &mut Conn| -> u64 {
+        let R::Bulk(info) = c.cmd(&["INFO"]) else {
+            panic!()
+        };
+        String::from_utf8_lossy(&info)
+            .lines()
+            .filter(|l| l.starts_with("partition") && l.contains("_read_cache_keys:"))
+            .map(|l| l.rsplit(':').next().unwrap().trim().parse::<u64>().unwrap())
+            .sum()
+    };
+    let settle = |c: &mut Conn, want_zero: bool| {
+        for _ in 0..200 {
+            // Absent keys: their absence is read from RocksDB and cached
+            // (the keys written above are still in the overlay).
+            for i in 0..8 {
+                assert_eq!(c.cmd(&["GET", &format!("absent{i}")]), R::Nil);
+            }
+            if (cached(c) == 0) == want_zero {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the read cache did not follow CONFIG SET (want empty: {want_zero})");
+    };
+    settle(&mut c, false);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "read-cache-bytes", "0"]), R::ok());
+    settle(&mut c, true);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "read-cache-bytes", "1048576"]),
+        R::ok()
+    );
+    settle(&mut c, false);
     // What is fixed at start says what is in force.
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "durability"]),

@@ -454,6 +454,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         repl_state: Arc::new(std::sync::Mutex::new(state)),
         advertise,
         min_replicas_to_ack: config.min_replicas_to_ack.into(),
+        read_cache_bytes: config.read_cache_bytes.into(),
         replica_ack_timeout: Duration::from_millis(config.replica_ack_timeout_ms),
         cluster: controller.clone(),
         migrate_bytes_per_sec: config.migrate_bytes_per_sec,
@@ -584,6 +585,7 @@ fn test_stall_hook() -> Option<(usize, Duration)> {
 async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
     loop {
         health.beat(core.id());
+        core.apply_settings();
         let stop = pin!(core.shutdown().wait(false));
         let tick = pin!(glommio::timer::sleep(health.interval));
         if let Either::Left(_) = select(stop, tick).await {

@@ -41,6 +41,9 @@ pub struct CoreConfig {
     pub advertise: String,
     /// Replicas that must have applied a group before its acks (0 = async).
     pub min_replicas_to_ack: AtomicU32,
+    /// The node's read cache in bytes, shared by its partitions; each core
+    /// applies a change to its own partitions (`Core::apply_settings`).
+    pub read_cache_bytes: AtomicUsize,
     pub replica_ack_timeout: std::time::Duration,
     /// The cluster controller, in cluster mode.
     pub cluster: Option<Arc<tessera_cluster::Controller>>,
@@ -79,6 +82,22 @@ impl CoreConfig {
         match self.idle_timeout_secs.load(Ordering::Relaxed) {
             0 => None,
             s => Some(std::time::Duration::from_secs(s)),
+        }
+    }
+}
+
+impl super::Core {
+    /// Gives this core's partitions what CONFIG SET changed that they hold
+    /// themselves (the read cache's budget, split evenly over the node's
+    /// partitions). Runs with every heartbeat, so within a beat of the SET.
+    pub fn apply_settings(&self) {
+        let total = self.config.read_cache_bytes.load(Ordering::Relaxed);
+        if self.read_cache_applied.replace(total) == total {
+            return;
+        }
+        let each = total / self.topo.partitions().max(1) as usize;
+        for p in self.parts.iter().flatten() {
+            p.set_read_cache_bytes(each);
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct Core {
     /// Role, epoch, peers, streams, replicas' positions, full syncs.
     repl: crate::repl::Replication,
     started: Instant,
+    /// The read cache budget this core's partitions were last given
+    /// (`apply_settings`).
+    read_cache_applied: Cell<usize>,
     /// This core itself (set once it is in its `Rc`), for tasks it spawns.
     this: RefCell<std::rc::Weak<Core>>,
     /// The cluster map's routes, in cluster mode.
@@ -108,6 +111,9 @@ impl Core {
             parts[p.id() as usize] = Some(p.clone());
         }
         let cluster = config.cluster.clone().map(cluster::CoreCluster::new);
+        let read_cache = config
+            .read_cache_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
         Core {
             id,
             topo,
@@ -130,6 +136,7 @@ impl Core {
             slowlog: Default::default(),
             repl: Default::default(),
             started: Instant::now(),
+            read_cache_applied: Cell::new(read_cache),
             this: RefCell::new(std::rc::Weak::new()),
             cluster,
         }

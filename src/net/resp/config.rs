@@ -22,11 +22,28 @@ struct Int {
     apply: fn(&CoreConfig, i64),
 }
 
+/// Or text that `check` accepts (its error is the one CONFIG SET answers).
+struct Text {
+    check: fn(&str) -> Result<(), String>,
+    apply: fn(&CoreConfig, &str),
+}
+
+enum Set {
+    Int(Int),
+    Text(Text),
+}
+
+/// A value checked and ready to apply.
+enum Checked<'a> {
+    Int(&'a Int, i64),
+    Text(&'a Text, String),
+}
+
 struct Setting {
     name: &'static str,
     get: fn(&CoreConfig) -> String,
     /// `None`: set at start only (flags or the TOML file).
-    set: Option<Int>,
+    set: Option<Set>,
 }
 
 const fn fixed(name: &'static str, get: fn(&CoreConfig) -> String) -> Setting {
@@ -42,47 +59,68 @@ const SETTINGS: &[Setting] = &[
     Setting {
         name: "slowlog-log-slower-than",
         get: |c| c.slowlog_slower_than.load(Ordering::Relaxed).to_string(),
-        set: Some(Int {
+        set: Some(Set::Int(Int {
             min: -1,
             max: i64::MAX,
             apply: |c, v| c.slowlog_slower_than.store(v, Ordering::Relaxed),
-        }),
+        })),
     },
     Setting {
         name: "slowlog-max-len",
         get: |c| c.slowlog_max_len().to_string(),
-        set: Some(Int {
+        set: Some(Set::Int(Int {
             min: 0,
             max: i64::MAX,
             apply: |c, v| c.slowlog_max_len.store(v as usize, Ordering::Relaxed),
-        }),
+        })),
     },
     Setting {
         name: "maxclients",
         get: |c| c.clients.max().to_string(),
-        set: Some(Int {
+        set: Some(Set::Int(Int {
             min: 1,
             max: u32::MAX as i64,
             apply: |c, v| c.clients.set_max(v as usize),
-        }),
+        })),
     },
     Setting {
         name: "timeout",
         get: |c| c.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
-        set: Some(Int {
+        set: Some(Set::Int(Int {
             min: 0,
             max: i32::MAX as i64,
             apply: |c, v| c.idle_timeout_secs.store(v as u64, Ordering::Relaxed),
-        }),
+        })),
     },
     Setting {
         name: "min-replicas-to-ack",
         get: |c| c.min_replicas_to_ack().to_string(),
-        set: Some(Int {
+        set: Some(Set::Int(Int {
             min: 0,
             max: i32::MAX as i64,
             apply: |c, v| c.min_replicas_to_ack.store(v as u32, Ordering::Relaxed),
-        }),
+        })),
+    },
+    Setting {
+        name: "read-cache-bytes",
+        get: |c| c.read_cache_bytes.load(Ordering::Relaxed).to_string(),
+        set: Some(Set::Int(Int {
+            min: 0,
+            max: i64::MAX,
+            apply: |c, v| c.read_cache_bytes.store(v as usize, Ordering::Relaxed),
+        })),
+    },
+    Setting {
+        name: "log-level",
+        get: |_| crate::logs::level(),
+        set: Some(Set::Text(Text {
+            check: crate::logs::check,
+            apply: |_, v| {
+                if let Err(e) = crate::logs::set_level(v) {
+                    tracing::warn!("log-level {v:?} not applied: {e}");
+                }
+            },
+        })),
     },
     fixed("databases", |_| "1".into()),
     fixed("maxmemory", |_| "0".into()),
@@ -191,37 +229,52 @@ fn set(cfg: &CoreConfig, pairs: &[&[u8]]) -> Result<Value, WireError> {
             String::from_utf8_lossy(unknown[0])
         )));
     }
-    let mut plan: Vec<(&Setting, &Int, &[u8])> = Vec::new();
+    let mut plan: Vec<(&Setting, &Set, &[u8])> = Vec::new();
     for p in pairs.chunks(2) {
         let s = lookup(p[0]).expect("checked above");
         let name = String::from_utf8_lossy(p[0]);
-        let Some(int) = &s.set else {
+        let Some(how) = &s.set else {
             return Err(failed(&name, "can't set immutable config"));
         };
         if plan.iter().any(|(done, _, _)| done.name == s.name) {
             return Err(failed(&name, "duplicate parameter"));
         }
-        plan.push((s, int, p[1]));
+        plan.push((s, how, p[1]));
     }
     let mut values = Vec::with_capacity(plan.len());
-    for (s, int, raw) in &plan {
-        let v = parse_int(raw)
-            .ok_or_else(|| failed(s.name, "argument couldn't be parsed into an integer"))?;
-        if !(int.min..=int.max).contains(&v) {
-            return Err(failed(
-                s.name,
-                &format!(
-                    "argument must be between {} and {} inclusive",
-                    int.min, int.max
-                ),
-            ));
-        }
-        values.push(v);
+    for (s, how, raw) in &plan {
+        values.push(check(s.name, how, raw).map_err(|why| failed(s.name, &why))?);
     }
-    for ((_, int, _), v) in plan.iter().zip(values) {
-        (int.apply)(cfg, v);
+    for v in values {
+        match v {
+            Checked::Int(int, v) => (int.apply)(cfg, v),
+            Checked::Text(text, v) => (text.apply)(cfg, &v),
+        }
     }
     Ok(Value::ok())
+}
+
+/// Parses one value as its setting takes it, or says why not.
+fn check<'a>(name: &str, how: &'a Set, raw: &[u8]) -> Result<Checked<'a>, String> {
+    match how {
+        Set::Int(int) => {
+            let v = parse_int(raw).ok_or("argument couldn't be parsed into an integer")?;
+            if !(int.min..=int.max).contains(&v) {
+                return Err(format!(
+                    "argument must be between {} and {} inclusive",
+                    int.min, int.max
+                ));
+            }
+            Ok(Checked::Int(int, v))
+        }
+        Set::Text(text) => {
+            let v = std::str::from_utf8(raw)
+                .map_err(|_| format!("{name} must be UTF-8"))?
+                .to_string();
+            (text.check)(&v)?;
+            Ok(Checked::Text(text, v))
+        }
+    }
 }
 
 /// CONFIG GET's and SET's argument counts, as Redis words them.

@@ -155,6 +155,16 @@ impl ReadCache {
         }
     }
 
+    /// A new budget (CONFIG SET read-cache-bytes). A smaller one starts
+    /// the cache afresh, so it holds no more than the new budget at once;
+    /// 0 turns it off (and empty, so it is exact when turned on again).
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        if limit < self.limit {
+            self.clear();
+        }
+        self.limit = limit;
+    }
+
     pub(crate) fn clear(&mut self) {
         self.cur = Generation::default();
         self.old = Generation::default();

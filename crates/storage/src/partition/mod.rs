@@ -686,6 +686,11 @@ impl Partition {
 
     // ---- figures -------------------------------------------------------------
 
+    /// Sets the read cache's budget in bytes (0: off).
+    pub fn set_read_cache_bytes(&self, bytes: usize) {
+        self.cache.borrow_mut().set_limit(bytes);
+    }
+
     pub fn info(&self) -> PartitionInfo {
         let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         PartitionInfo {
