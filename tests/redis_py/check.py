@@ -102,6 +102,15 @@ try:
 except redis.ResponseError as e:
     assert "CROSSSLOT" in str(e), e
 
+# A command that fails inside a transaction answers its error in its
+# place; the others apply (raise_on_error=False returns the exception).
+with r.pipeline(transaction=True) as p:
+    p.set("{t}s", "str").lpush("{t}s", "x").incr("{t}n").ping()
+    got = p.execute(raise_on_error=False)
+    assert got[0] is True and got[2] == 1 and got[3] is True, got
+    assert isinstance(got[1], redis.ResponseError) and "WRONGTYPE" in str(got[1]), got
+assert r.get("{t}n") == "1" and r.type("{t}s") == "string"
+
 # Errors come back as Python exceptions with Redis's text.
 r.hset("wrong", "f", "v")
 try:
