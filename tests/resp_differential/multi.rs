@@ -1,0 +1,57 @@
+//! The seeded command stream inside MULTI blocks: each reply while
+//! queueing, and EXEC's array element by element, must equal
+//! redis-server's. Blocks mix commands that fail at run time (wrong types,
+//! bad numbers, missing keys for RENAME) with ones that apply, so EXEC's
+//! partial application (the failed commands' errors in their places, the
+//! others applied) is compared on every block.
+
+use super::{node, normalize, random_command, Gen};
+use crate::common::resp::{Conn, R};
+
+#[test]
+fn transactions_of_random_commands_match_redis_server() {
+    let (_redis, raddr) = crate::common::redis_server::redis_server();
+    let n = node();
+    let mut ours = Conn::connect(n.resp_addr());
+    let mut theirs = Conn::connect(raddr);
+    let mut failed_inside = 0;
+    for seed in [11u64, 2024, 777] {
+        let mut g = Gen(seed);
+        for c in [&mut ours, &mut theirs] {
+            c.cmd(&["DEL", "{k}1", "{k}2", "{k}3", "{k}4", "{k}lex"]);
+        }
+        for block in 0..150 {
+            for c in [&mut ours, &mut theirs] {
+                assert_eq!(c.cmd(&["MULTI"]), R::ok());
+            }
+            let mut names = Vec::new();
+            for _ in 0..1 + g.below(6) {
+                let cmd = random_command(&mut g);
+                let words: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+                let (a, b) = (ours.cmd(&words), theirs.cmd(&words));
+                assert_eq!(a, b, "seed {seed}, block {block}, queueing {words:?}");
+                names.push(cmd[0].clone());
+            }
+            let (a, b) = (ours.cmd(&["EXEC"]), theirs.cmd(&["EXEC"]));
+            match (a, b) {
+                (R::Array(a), R::Array(b)) => {
+                    assert_eq!(a.len(), b.len(), "seed {seed}, block {block}: {names:?}");
+                    for ((x, y), name) in a.into_iter().zip(b).zip(&names) {
+                        failed_inside += matches!(y, R::Err(_)) as usize;
+                        assert_eq!(
+                            normalize(name, x),
+                            normalize(name, y),
+                            "seed {seed}, block {block}: {name} in {names:?}"
+                        );
+                    }
+                }
+                (a, b) => assert_eq!(a, b, "seed {seed}, block {block}: {names:?}"),
+            }
+        }
+    }
+    // The blocks did exercise commands failing inside EXEC.
+    assert!(
+        failed_inside >= 20,
+        "only {failed_inside} failures inside EXEC"
+    );
+}
