@@ -12,6 +12,8 @@
 //! stream also runs inside MULTI blocks (`resp_differential/multi.rs`).
 
 mod common;
+#[path = "resp_differential/georadius.rs"]
+mod georadius;
 #[path = "resp_differential/multi.rs"]
 mod multi;
 

@@ -18,6 +18,7 @@ use crate::proto::args::geo::{
 use crate::shard::envelope::ValueType;
 use crate::shard::tx::Tx;
 use crate::shard::zset::{ScoreBound, ZAddFlags, ZAddResult, ZRange, ZRangeBy};
+use crate::slot::key_slot;
 
 const STEP: u32 = 26;
 const EARTH_RADIUS_IN_METERS: f64 = 6_372_797.560_856;
@@ -73,7 +74,12 @@ pub fn apply(t: &mut Tx<'_>, c: &GeoCmd<'_>) -> CmdResult {
             let d = distance(lon1, lat1, lon2, lat2) / unit;
             Value::bytes(format!("{d:.4}"))
         }
-        GeoCmd::Search { dest, key, opts } => search(t, *dest, key, opts)?,
+        GeoCmd::Search {
+            dest,
+            key,
+            opts,
+            first,
+        } => search(t, *dest, key, opts, *first)?,
         GeoCmd::Hash { key, members } => {
             let mut out = Vec::with_capacity(members.len());
             for m in members.iter() {
@@ -205,7 +211,14 @@ fn search(
     dest: Option<&[u8]>,
     key: &[u8],
     opts: &Result<Search<'_>, SearchError>,
+    first: Option<&[u8]>,
 ) -> CmdResult {
+    // GEORADIUS stores into its last STORE or STOREDIST key, where the key
+    // check (Redis's key specifications) saw the first of each: a later
+    // one in another slot must not be written here.
+    if dest.is_some_and(|d| key_slot(d) != t.slot) {
+        return Err(WireError::of(ErrorCode::CrossSlot).into());
+    }
     let exists = match t.meta(key)? {
         Some(m) if m.vtype != ValueType::ZSet => {
             return Err(WireError::of(ErrorCode::WrongType).into())
@@ -218,16 +231,26 @@ fn search(
             None => Err(bad("could not decode requested zset member").into()),
         }
     };
+    // GEORADIUSBYMEMBER: the member before the radius and the options.
+    if let (Some(m), true) = (first, exists) {
+        member_at(t, m)?;
+    }
     let s = match opts {
-        Ok(s) => s,
+        Ok(s) => Some(s),
+        // GEORADIUSBYMEMBER's radius, not read without a key.
+        Err(e) if !exists && e.when_exists => None,
         Err(e) => {
             if let (true, Some(m)) = (exists, &e.member) {
                 member_at(t, m)?;
             }
-            return Err(e.error.clone().into());
+            let error = match (exists, &e.shape) {
+                (true, Some(shape)) => shape,
+                _ => &e.error,
+            };
+            return Err(error.clone().into());
         }
     };
-    if !exists {
+    let Some(s) = s.filter(|_| exists) else {
         return Ok(match dest {
             Some(d) => {
                 if t.meta(d)?.is_some() {
@@ -238,7 +261,7 @@ fn search(
             }
             None => Value::Array(Vec::new()),
         });
-    }
+    };
     let (lon, lat) = match s.center {
         Center::Member(m) => member_at(t, m)?,
         Center::LonLat(lon, lat) => (lon, lat),

@@ -33,13 +33,16 @@ pub enum GeoCmd<'a> {
         key: Key<'a>,
         members: &'a [&'a [u8]],
     },
-    /// GEOSEARCH and (with `dest`) GEOSEARCHSTORE. Redis checks the key's
-    /// type before the options, and looks FROMMEMBER's member up where it
-    /// stands among them: the options' errors wait for the apply.
+    /// GEOSEARCH and (with `dest`) GEOSEARCHSTORE, and the GEORADIUS
+    /// family. Redis checks the key's type before the options, and looks
+    /// FROMMEMBER's member up where it stands among them: the options'
+    /// errors wait for the apply. GEORADIUSBYMEMBER's member (`first`) is
+    /// looked up before the radius and the options are checked.
     Search {
         dest: Option<Key<'a>>,
         key: Key<'a>,
         opts: Result<Search<'a>, SearchError>,
+        first: Option<&'a [u8]>,
     },
 }
 
@@ -81,6 +84,14 @@ pub struct Search<'a> {
 pub struct SearchError {
     pub error: WireError,
     pub member: Option<Vec<u8>>,
+    /// `error` is GEORADIUSBYMEMBER's radius or unit error: Redis reads
+    /// them only when the key exists (a missing key answers the empty reply
+    /// instead).
+    pub when_exists: bool,
+    /// GEORADIUSBYMEMBER's radius or unit error beside an option's
+    /// (`error`): it is the answer when the key exists (Redis reads the
+    /// radius before the options then).
+    pub shape: Option<WireError>,
 }
 
 /// The longitudes and latitudes Redis's geohash covers (EPSG:3857).
@@ -140,6 +151,22 @@ impl<'a> GeoCmd<'a> {
                     dest,
                     key,
                     opts: search(name, a.rest(), dest.is_some()),
+                    first: None,
+                }
+            }
+            "georadius" | "georadius_ro" | "georadiusbymember" | "georadiusbymember_ro" => {
+                let by_member = name.starts_with("georadiusbymember");
+                let rest = a.rest();
+                // The table's arity leaves the centre, radius and unit.
+                if rest.len() < if by_member { 3 } else { 4 } {
+                    return Err(syntax());
+                }
+                let (dest, opts) = radius(rest, by_member, !name.ends_with("_ro"));
+                GeoCmd::Search {
+                    dest,
+                    key,
+                    opts,
+                    first: by_member.then(|| rest[0]),
                 }
             }
             "geodist" => {
@@ -212,6 +239,8 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
         let fail = |error| SearchError {
             error,
             member: member.map(<[u8]>::to_vec),
+            when_exists: false,
+            shape: None,
         };
         let left = w.len() - i - 1;
         match w[i].to_ascii_lowercase().as_slice() {
@@ -274,6 +303,8 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
             Some(Center::Member(m)) => Some(m.to_vec()),
             _ => None,
         },
+        when_exists: false,
+        shape: None,
     };
     if store && (s.with_dist || s.with_hash || s.with_coord) {
         return Err(fail(
@@ -302,4 +333,113 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
     s.area = area;
     s.unit = unit_m;
     Ok(s)
+}
+
+/// GEORADIUS's and GEORADIUSBYMEMBER's words after the key (the centre,
+/// radius and unit, then the options), in Redis's order of checks
+/// (`georadiusGeneric`), as a search; and the STORE or STOREDIST key (the
+/// last one given), when `store` allows one.
+#[allow(clippy::type_complexity)]
+fn radius<'a>(
+    w: &'a [&'a [u8]],
+    by_member: bool,
+    store: bool,
+) -> (Option<Key<'a>>, Result<Search<'a>, SearchError>) {
+    let member = by_member.then(|| w[0].to_vec());
+    // Filled in once the radius is read (GEORADIUSBYMEMBER's may wait).
+    let mut shape_error: Option<WireError> = None;
+    let fail = |error, shape: &Option<WireError>| SearchError {
+        error,
+        member: member.clone(),
+        when_exists: false,
+        shape: shape.clone(),
+    };
+    let mut s = Search {
+        center: Center::Member(w[0]),
+        area: Area::Radius(0.0),
+        unit: 1.0,
+        ascending: None,
+        count: 0,
+        any: false,
+        with_dist: false,
+        with_hash: false,
+        with_coord: false,
+        store_dist: false,
+    };
+    // The centre and radius; GEORADIUSBYMEMBER's are only read when the
+    // key exists, after its options.
+    let at = if by_member { 1 } else { 2 };
+    let shape = (|| {
+        if !by_member {
+            let (lon, lat) = lon_lat(w[0], w[1])?;
+            s.center = Center::LonLat(lon, lat);
+        }
+        let r = parse_float(w[at]).ok_or_else(|| bad("need numeric radius"))?;
+        if r < 0.0 {
+            return Err(bad("radius cannot be negative"));
+        }
+        s.area = Area::Radius(r);
+        s.unit = unit(w[at + 1])?;
+        Ok(())
+    })();
+    match (shape, by_member) {
+        (Err(e), false) => return (None, Err(fail(e, &None))),
+        (Err(e), true) => shape_error = Some(e),
+        (Ok(()), _) => {}
+    }
+    let fail = |e| fail(e, &shape_error);
+    let mut dest = None;
+    let mut i = at + 2;
+    while i < w.len() {
+        let left = w.len() - i - 1;
+        match w[i].to_ascii_lowercase().as_slice() {
+            b"withdist" => s.with_dist = true,
+            b"withhash" => s.with_hash = true,
+            b"withcoord" => s.with_coord = true,
+            b"any" => s.any = true,
+            b"asc" => s.ascending = Some(true),
+            b"desc" => s.ascending = Some(false),
+            b"count" if left >= 1 => {
+                let n = match crate::num::int_arg(w[i + 1]) {
+                    Ok(n) => n,
+                    Err(e) => return (None, Err(fail(e))),
+                };
+                if n <= 0 {
+                    return (None, Err(fail(bad("COUNT must be > 0"))));
+                }
+                s.count = n as u64;
+                i += 1;
+            }
+            o @ (b"store" | b"storedist") if left >= 1 && store => {
+                dest = Some(w[i + 1]);
+                s.store_dist = o == b"storedist";
+                i += 1;
+            }
+            _ => return (None, Err(fail(syntax()))),
+        }
+        i += 1;
+    }
+    if dest.is_some() && (s.with_dist || s.with_hash || s.with_coord) {
+        return (None, Err(fail(bad(
+            "STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
+        ))));
+    }
+    if s.any && s.count == 0 {
+        return (
+            None,
+            Err(fail(bad("the ANY argument requires COUNT argument"))),
+        );
+    }
+    match shape_error {
+        None => (dest, Ok(s)),
+        Some(error) => (
+            dest,
+            Err(SearchError {
+                error,
+                member,
+                when_exists: true,
+                shape: None,
+            }),
+        ),
+    }
 }

@@ -166,7 +166,7 @@ fn key_specs(c: &Command) -> Vec<Value> {
             };
             vec![spec(first as i64, range(lastkey, step as i64))]
         }
-        Keys::Sort => vec![spec(1, range(0, 1))],
+        Keys::Sort | Keys::GeoStore => vec![spec(1, range(0, 1))],
         Keys::NumKeys { fixed, skip } => {
             let mut specs = Vec::new();
             if fixed > 0 {

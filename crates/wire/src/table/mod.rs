@@ -278,6 +278,10 @@ pub enum Keys {
     /// GET's and BY's arguments, as Redis's `sortGetKeys` does); SORT_RO:
     /// word 1. Movable, as the keys BY and GET patterns form are.
     Sort,
+    /// GEORADIUS and GEORADIUSBYMEMBER: word 1, then the words after the
+    /// first STORE and the first STOREDIST among the options (Redis 7's
+    /// key specifications, which COMMAND GETKEYS and cluster clients use).
+    GeoStore,
 }
 
 /// How RESP runs a command that is not a plain named command.
@@ -467,7 +471,10 @@ impl Command {
 
     /// Redis's movable keys: found by parsing the words, not by position.
     pub fn movable_keys(&self) -> bool {
-        matches!(self.keys, Keys::NumKeys { .. } | Keys::Sort)
+        matches!(
+            self.keys,
+            Keys::NumKeys { .. } | Keys::Sort | Keys::GeoStore
+        )
     }
 
     /// Whether `n` words (the name included) fit the arity.
@@ -486,7 +493,7 @@ impl Command {
             Keys::None | Keys::NumKeys { fixed: 0, .. } => (0, 0, 0),
             Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
             Keys::NumKeys { fixed, .. } => (1, fixed as i64, 1),
-            Keys::Sort => (1, 1, 1),
+            Keys::Sort | Keys::GeoStore => (1, 1, 1),
         }
     }
 
@@ -524,6 +531,25 @@ impl Command {
                 }
                 keys.extend(store);
                 Ok(keys)
+            }
+            Keys::GeoStore => {
+                // The options start after the centre, radius and unit.
+                let from = if self.name.starts_with("georadiusbymember") {
+                    5
+                } else {
+                    6
+                };
+                let after = |word: &[u8]| {
+                    (from..n)
+                        .find(|&i| args[i].eq_ignore_ascii_case(word))
+                        .map(|i| i + 1)
+                        .filter(|&k| k < n)
+                };
+                Ok([Some(1), after(b"store"), after(b"storedist")]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&k| k < n)
+                    .collect())
             }
             Keys::NumKeys { fixed, skip } => {
                 let fixed = fixed as usize;
