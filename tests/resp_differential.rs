@@ -8,14 +8,12 @@
 //! corrupted strings, with the stored bytes compared after each seed. A
 //! fourth does SORT and SORT_RO over lists, sets and sorted sets, with BY
 //! and GET patterns, LIMIT, DESC, ALPHA and STORE. A fifth does GEOADD,
-//! GEOPOS, GEODIST and GEOHASH over random and edge coordinates. The first
-//! stream also runs inside MULTI blocks (`resp_differential/multi.rs`).
+//! GEOPOS, GEODIST and GEOHASH over random and edge coordinates; more are
+//! in `resp_differential/` (MULTI blocks, GEORADIUS).
 
 mod common;
-#[path = "resp_differential/georadius.rs"]
-mod georadius;
-#[path = "resp_differential/multi.rs"]
-mod multi;
+#[path = "resp_differential/mod.rs"]
+mod more;
 
 use common::resp::{Conn, R};
 use common::Node;

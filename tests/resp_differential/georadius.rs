@@ -2,7 +2,7 @@
 //! beside the geo writes of `random_geo_command`: replies (in their order),
 //! errors and what STORE and STOREDIST wrote must be redis-server's.
 
-use super::{compare_streams, random_geo_command, Gen};
+use crate::{compare_streams, random_geo_command, Gen};
 
 fn random_radius_command(g: &mut Gen) -> Vec<String> {
     if g.below(3) == 0 {

@@ -5,8 +5,8 @@
 //! partial application (the failed commands' errors in their places, the
 //! others applied) is compared on every block.
 
-use super::{node, normalize, random_command, Gen};
 use crate::common::resp::{Conn, R};
+use crate::{node, normalize, random_command, Gen};
 
 #[test]
 fn transactions_of_random_commands_match_redis_server() {

@@ -20,3 +20,25 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "georadiusbymember_ro", -5, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.10", "A read-only variant for GEORADIUSBYMEMBER").reply(Reply::Array),
     c(G, "geopos", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns longitude and latitude of members of a geospatial index").reply(Reply::Array),
 ];
+
+/// GEORADIUS's and GEORADIUSBYMEMBER's key positions (`Keys::GeoStore`):
+/// word 1, then the words after the first STORE and the first STOREDIST
+/// among the options, which start after the centre, radius and unit.
+pub(super) fn store_keys(name: &str, args: &[&[u8]]) -> Vec<usize> {
+    let n = args.len();
+    let from = if name.starts_with("georadiusbymember") {
+        5
+    } else {
+        6
+    };
+    let after = |word: &[u8]| {
+        (from..n)
+            .find(|&i| args[i].eq_ignore_ascii_case(word))
+            .map(|i| i + 1)
+    };
+    [Some(1), after(b"store"), after(b"storedist")]
+        .into_iter()
+        .flatten()
+        .filter(|&k| k < n)
+        .collect()
+}

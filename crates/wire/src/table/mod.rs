@@ -532,25 +532,7 @@ impl Command {
                 keys.extend(store);
                 Ok(keys)
             }
-            Keys::GeoStore => {
-                // The options start after the centre, radius and unit.
-                let from = if self.name.starts_with("georadiusbymember") {
-                    5
-                } else {
-                    6
-                };
-                let after = |word: &[u8]| {
-                    (from..n)
-                        .find(|&i| args[i].eq_ignore_ascii_case(word))
-                        .map(|i| i + 1)
-                        .filter(|&k| k < n)
-                };
-                Ok([Some(1), after(b"store"), after(b"storedist")]
-                    .into_iter()
-                    .flatten()
-                    .filter(|&k| k < n)
-                    .collect())
-            }
+            Keys::GeoStore => Ok(geo::store_keys(self.name, args)),
             Keys::NumKeys { fixed, skip } => {
                 let fixed = fixed as usize;
                 let at = fixed + skip as usize + 1;
