@@ -78,6 +78,49 @@ pub struct Search<'a> {
     pub store_dist: bool,
 }
 
+impl<'a> Search<'a> {
+    fn new(center: Center<'a>) -> Search<'a> {
+        Search {
+            center,
+            area: Area::Radius(0.0),
+            unit: 1.0,
+            ascending: None,
+            count: 0,
+            any: false,
+            with_dist: false,
+            with_hash: false,
+            with_coord: false,
+            store_dist: false,
+        }
+    }
+
+    /// The options GEOSEARCH and GEORADIUS share (WITHDIST, WITHHASH,
+    /// WITHCOORD, ANY, ASC, DESC, COUNT n) at `w[i]`: the words after it
+    /// that it took, or `None` when it is none of them.
+    fn shared_option(&mut self, w: &[&[u8]], i: usize) -> Option<Result<usize, WireError>> {
+        match w[i].to_ascii_lowercase().as_slice() {
+            b"withdist" => self.with_dist = true,
+            b"withhash" => self.with_hash = true,
+            b"withcoord" => self.with_coord = true,
+            b"any" => self.any = true,
+            b"asc" => self.ascending = Some(true),
+            b"desc" => self.ascending = Some(false),
+            b"count" if i + 1 < w.len() => {
+                return Some(match crate::num::int_arg(w[i + 1]) {
+                    Ok(n) if n > 0 => {
+                        self.count = n as u64;
+                        Ok(1)
+                    }
+                    Ok(_) => Err(bad("COUNT must be > 0")),
+                    Err(e) => Err(e),
+                });
+            }
+            _ => return None,
+        }
+        Some(Ok(0))
+    }
+}
+
 /// An option error, and the FROMMEMBER member given before it (Redis
 /// looks that one up first).
 #[derive(Debug, Clone, PartialEq)]
@@ -217,18 +260,7 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
     let (mut center, mut area, mut unit_m) = (None, None, 1.0);
     let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
         (false, false, false, false);
-    let mut s = Search {
-        center: Center::LonLat(0.0, 0.0),
-        area: Area::Radius(0.0),
-        unit: 1.0,
-        ascending: None,
-        count: 0,
-        any: false,
-        with_dist: false,
-        with_hash: false,
-        with_coord: false,
-        store_dist: false,
-    };
+    let mut s = Search::new(Center::LonLat(0.0, 0.0));
     let float = |w: &[u8]| parse_float(w).ok_or_else(|| WireError::of(ErrorCode::NotFloat));
     let mut i = 0;
     while i < w.len() {
@@ -243,21 +275,11 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
             shape: None,
         };
         let left = w.len() - i - 1;
+        if let Some(took) = s.shared_option(w, i) {
+            i += took.map_err(fail)? + 1;
+            continue;
+        }
         match w[i].to_ascii_lowercase().as_slice() {
-            b"withdist" => s.with_dist = true,
-            b"withhash" => s.with_hash = true,
-            b"withcoord" => s.with_coord = true,
-            b"any" => s.any = true,
-            b"asc" => s.ascending = Some(true),
-            b"desc" => s.ascending = Some(false),
-            b"count" if left >= 1 => {
-                let n = crate::num::int_arg(w[i + 1]).map_err(fail)?;
-                if n <= 0 {
-                    return Err(fail(bad("COUNT must be > 0")));
-                }
-                s.count = n as u64;
-                i += 1;
-            }
             b"frommember" if left >= 1 => {
                 center = Some(Center::Member(w[i + 1]));
                 from_member = true;
@@ -354,18 +376,7 @@ fn radius<'a>(
         when_exists: false,
         shape: shape.clone(),
     };
-    let mut s = Search {
-        center: Center::Member(w[0]),
-        area: Area::Radius(0.0),
-        unit: 1.0,
-        ascending: None,
-        count: 0,
-        any: false,
-        with_dist: false,
-        with_hash: false,
-        with_coord: false,
-        store_dist: false,
-    };
+    let mut s = Search::new(Center::Member(w[0]));
     // The centre and radius; GEORADIUSBYMEMBER's are only read when the
     // key exists, after its options.
     let at = if by_member { 1 } else { 2 };
@@ -392,24 +403,15 @@ fn radius<'a>(
     let mut i = at + 2;
     while i < w.len() {
         let left = w.len() - i - 1;
-        match w[i].to_ascii_lowercase().as_slice() {
-            b"withdist" => s.with_dist = true,
-            b"withhash" => s.with_hash = true,
-            b"withcoord" => s.with_coord = true,
-            b"any" => s.any = true,
-            b"asc" => s.ascending = Some(true),
-            b"desc" => s.ascending = Some(false),
-            b"count" if left >= 1 => {
-                let n = match crate::num::int_arg(w[i + 1]) {
-                    Ok(n) => n,
-                    Err(e) => return (None, Err(fail(e))),
-                };
-                if n <= 0 {
-                    return (None, Err(fail(bad("COUNT must be > 0"))));
-                }
-                s.count = n as u64;
-                i += 1;
+        match s.shared_option(w, i) {
+            Some(Ok(took)) => {
+                i += took + 1;
+                continue;
             }
+            Some(Err(e)) => return (None, Err(fail(e))),
+            None => {}
+        }
+        match w[i].to_ascii_lowercase().as_slice() {
             o @ (b"store" | b"storedist") if left >= 1 && store => {
                 dest = Some(w[i + 1]);
                 s.store_dist = o == b"storedist";
