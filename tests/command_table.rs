@@ -528,6 +528,10 @@ fn multi_runs_ping_echo_and_failing_commands_as_redis_server_does() {
         &["HGETALL", "{m}h"],
         &["TYPE", "{m}s"],
         &["SCARD", "{m}t"],
+        // A transaction whose only command fails when EXEC runs it.
+        &["MULTI"],
+        &["SET", "{m}k", "v", "EX", "nope"],
+        &["EXEC"],
         // Commands that are not data commands run at EXEC too, their
         // replies in their places.
         &["MULTI"],

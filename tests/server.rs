@@ -409,6 +409,15 @@ fn batched_commands_flagged_keep_going_fail_alone() {
             Value::Bytes(b"Rome".to_vec())
         );
         assert_eq!(ok(&["SISMEMBER", "{u1}tags", "kept"]).await, Value::Int(1));
+        // Only failures: each answers its error, nothing runs.
+        let r = c
+            .batch(&[
+                cmd(&["SET", "{u1}x", "v", "EX", "nope"]).keep_going(),
+                cmd(&["NOPE"]).keep_going(),
+            ])
+            .await
+            .unwrap();
+        assert!(r.iter().all(|(_, v)| matches!(v, Value::Error(_))), "{r:?}");
         // An unflagged failure still stops the whole batch.
         let e = c
             .batch(&[

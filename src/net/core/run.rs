@@ -105,6 +105,11 @@ impl Core {
                 Err(e) => return Err(at(i, e)),
             }
         }
+        // Every command failed before it ran (KEEP_GOING): their errors.
+        if specs.iter().all(|s| s.is_err()) {
+            let errors = specs.into_iter().filter_map(Result::err);
+            return Ok((errors.map(|e| (0, cmd::Value::Error(e))).collect(), None));
+        }
         let slot = cmd::common_slot(&keys)?;
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
