@@ -567,6 +567,7 @@ fn multi_runs_ping_echo_and_failing_commands_as_redis_server_does() {
         &["BLPOP", "{m}l", "0"][..],
         &["FLUSHALL"],
         &["SUBSCRIBE", "ch"],
+        &["CLIENT", "REPLY", "OFF"],
     ] {
         assert_eq!(ours.cmd(&["MULTI"]), R::ok());
         assert_eq!(ours.cmd(refused).err_word(), Some("ERR"), "{refused:?}");

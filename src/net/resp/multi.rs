@@ -31,7 +31,13 @@ pub(super) fn queueable(args: &[&[u8]]) -> Result<(), WireError> {
         "it blocks"
     } else if row.has(flag::WRITE) {
         "it writes outside the transaction's batch"
-    } else if row.has(flag::NO_MULTI) || row.name.ends_with("subscribe") {
+    } else if row.has(flag::NO_MULTI)
+        || row.name.ends_with("subscribe")
+        || (row.name == "client"
+            && args
+                .get(1)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"reply")))
+    {
         "it changes what the connection receives"
     } else if !row.keys_of(args)?.is_empty() {
         "its keys would be read outside the transaction's batch"
