@@ -14,9 +14,9 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "geohash", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns members of a geospatial index as standard geohash strings").reply(Reply::Array),
     c(G, "geosearch", -7, READONLY | STORED, k(1, 1, 1), acl::GEO, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.").reply(Reply::Array),
     c(G, "geosearchstore", -8, DENYOOM | WRITE | STORED | DEST_FIRST, k(1, 2, 1), acl::GEO, "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.").reply(Reply::Int),
-    c(G, "georadius", -6, DENYOOM | WRITE | STORED, Keys::GeoStore, acl::GEO, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point").reply(Reply::Varies),
+    c(G, "georadius", -6, DENYOOM | WRITE | STORED | SOURCE_FIRST, Keys::GeoStore, acl::GEO, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point").reply(Reply::Varies),
     c(G, "georadius_ro", -6, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.10", "A read-only variant for GEORADIUS").reply(Reply::Array),
-    c(G, "georadiusbymember", -5, DENYOOM | WRITE | STORED, Keys::GeoStore, acl::GEO, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member").reply(Reply::Varies),
+    c(G, "georadiusbymember", -5, DENYOOM | WRITE | STORED | SOURCE_FIRST, Keys::GeoStore, acl::GEO, "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member").reply(Reply::Varies),
     c(G, "georadiusbymember_ro", -5, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.10", "A read-only variant for GEORADIUSBYMEMBER").reply(Reply::Array),
     c(G, "geopos", -2, READONLY | STORED, k(1, 1, 1), acl::GEO, "3.2.0", "Returns longitude and latitude of members of a geospatial index").reply(Reply::Array),
 ];
