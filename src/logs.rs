@@ -59,8 +59,12 @@ pub fn level() -> String {
         .unwrap_or_default()
 }
 
-/// Checks a filter without applying it.
+/// Checks a filter without applying it (and that there is a filter to
+/// replace: a server run inside another program's process has none).
 pub fn check(directives: &str) -> Result<(), String> {
+    if LIVE.get().is_none() {
+        return Err("this process's logging was not started by tessera serve".into());
+    }
     filter(directives).map(drop)
 }
 
