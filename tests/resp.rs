@@ -748,3 +748,16 @@ fn redis_cli_and_redis_benchmark_work() {
         "{text}"
     );
 }
+
+/// A server inside another process (the tests' own) has no log filter of
+/// its own to replace: CONFIG SET log-level says so rather than answer OK.
+#[test]
+fn config_set_log_level_needs_the_servers_own_logging() {
+    let n = node();
+    let mut c = Conn::connect(n.resp_addr());
+    let r = c.cmd(&["CONFIG", "SET", "log-level", "info"]);
+    assert!(
+        matches!(&r, R::Err(e) if e.contains("logging was not started")),
+        "{r:?}"
+    );
+}
