@@ -140,14 +140,7 @@ const SETTINGS: &[Setting] = &[
         }
         .into()
     }),
-    fixed("durability", |c| {
-        match c.durability {
-            Durability::None => "none",
-            Durability::Wal => "wal",
-            Durability::Fsync => "fsync",
-        }
-        .into()
-    }),
+    fixed("durability", |c| c.durability.as_str().into()),
     fixed("save", |_| String::new()),
     fixed("cluster-enabled", |c| {
         match c.cluster.is_some() {
