@@ -79,7 +79,7 @@ pub fn apply(t: &mut Tx<'_>, c: &GeoCmd<'_>) -> CmdResult {
             key,
             opts,
             first,
-        } => search(t, *dest, key, opts, *first)?,
+        } => search(t, *dest, key, opts, first)?,
         GeoCmd::Hash { key, members } => {
             let mut out = Vec::with_capacity(members.len());
             for m in members.iter() {
@@ -211,7 +211,7 @@ fn search(
     dest: Option<&[u8]>,
     key: &[u8],
     opts: &Result<Search<'_>, SearchError>,
-    first: Option<&[u8]>,
+    first: &Option<(&[u8], Option<WireError>)>,
 ) -> CmdResult {
     // GEORADIUS stores into its last STORE or STOREDIST key, where the key
     // check (Redis's key specifications) saw the first of each: a later
@@ -231,26 +231,23 @@ fn search(
             None => Err(bad("could not decode requested zset member").into()),
         }
     };
-    // GEORADIUSBYMEMBER: the member before the radius and the options.
-    if let (Some(m), true) = (first, exists) {
+    // GEORADIUSBYMEMBER: the member, then the radius, before the options.
+    if let (Some((m, radius)), true) = (first, exists) {
         member_at(t, m)?;
+        if let Some(e) = radius {
+            return Err(e.clone().into());
+        }
     }
     let s = match opts {
-        Ok(s) => Some(s),
-        // GEORADIUSBYMEMBER's radius, not read without a key.
-        Err(e) if !exists && e.when_exists => None,
+        Ok(s) => s,
         Err(e) => {
             if let (true, Some(m)) = (exists, &e.member) {
                 member_at(t, m)?;
             }
-            let error = match (exists, &e.shape) {
-                (true, Some(shape)) => shape,
-                _ => &e.error,
-            };
-            return Err(error.clone().into());
+            return Err(e.error.clone().into());
         }
     };
-    let Some(s) = s.filter(|_| exists) else {
+    if !exists {
         return Ok(match dest {
             Some(d) => {
                 if t.meta(d)?.is_some() {
@@ -261,7 +258,7 @@ fn search(
             }
             None => Value::Array(Vec::new()),
         });
-    };
+    }
     let (lon, lat) = match s.center {
         Center::Member(m) => member_at(t, m)?,
         Center::LonLat(lon, lat) => (lon, lat),

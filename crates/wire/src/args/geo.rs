@@ -37,12 +37,13 @@ pub enum GeoCmd<'a> {
     /// family. Redis checks the key's type before the options, and looks
     /// FROMMEMBER's member up where it stands among them: the options'
     /// errors wait for the apply. GEORADIUSBYMEMBER's member (`first`) is
-    /// looked up before the radius and the options are checked.
+    /// looked up before anything else, then its radius's error is answered;
+    /// neither happens when the key is missing.
     Search {
         dest: Option<Key<'a>>,
         key: Key<'a>,
         opts: Result<Search<'a>, SearchError>,
-        first: Option<&'a [u8]>,
+        first: Option<(&'a [u8], Option<WireError>)>,
     },
 }
 
@@ -127,14 +128,6 @@ impl<'a> Search<'a> {
 pub struct SearchError {
     pub error: WireError,
     pub member: Option<Vec<u8>>,
-    /// `error` is GEORADIUSBYMEMBER's radius or unit error: Redis reads
-    /// them only when the key exists (a missing key answers the empty reply
-    /// instead).
-    pub when_exists: bool,
-    /// GEORADIUSBYMEMBER's radius or unit error beside an option's
-    /// (`error`): it is the answer when the key exists (Redis reads the
-    /// radius before the options then).
-    pub shape: Option<WireError>,
 }
 
 /// The longitudes and latitudes Redis's geohash covers (EPSG:3857).
@@ -204,13 +197,7 @@ impl<'a> GeoCmd<'a> {
                 if rest.len() < if by_member { 3 } else { 4 } {
                     return Err(syntax());
                 }
-                let (dest, opts) = radius(rest, by_member, !name.ends_with("_ro"));
-                GeoCmd::Search {
-                    dest,
-                    key,
-                    opts,
-                    first: by_member.then(|| rest[0]),
-                }
+                radius(key, rest, by_member, !name.ends_with("_ro"))
             }
             "geodist" => {
                 let (from, to) = (a.word()?, a.word()?);
@@ -271,8 +258,6 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
         let fail = |error| SearchError {
             error,
             member: member.map(<[u8]>::to_vec),
-            when_exists: false,
-            shape: None,
         };
         let left = w.len() - i - 1;
         if let Some(took) = s.shared_option(w, i) {
@@ -325,8 +310,6 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
             Some(Center::Member(m)) => Some(m.to_vec()),
             _ => None,
         },
-        when_exists: false,
-        shape: None,
     };
     if store && (s.with_dist || s.with_hash || s.with_coord) {
         return Err(fail(
@@ -357,28 +340,17 @@ fn search<'a>(name: &str, w: &'a [&'a [u8]], store: bool) -> Result<Search<'a>, 
     Ok(s)
 }
 
-/// GEORADIUS's and GEORADIUSBYMEMBER's words after the key (the centre,
-/// radius and unit, then the options), in Redis's order of checks
-/// (`georadiusGeneric`), as a search; and the STORE or STOREDIST key (the
-/// last one given), when `store` allows one.
-#[allow(clippy::type_complexity)]
-fn radius<'a>(
-    w: &'a [&'a [u8]],
-    by_member: bool,
-    store: bool,
-) -> (Option<Key<'a>>, Result<Search<'a>, SearchError>) {
-    let member = by_member.then(|| w[0].to_vec());
-    // Filled in once the radius is read (GEORADIUSBYMEMBER's may wait).
-    let mut shape_error: Option<WireError> = None;
-    let fail = |error, shape: &Option<WireError>| SearchError {
+/// GEORADIUS and GEORADIUSBYMEMBER from the words after the key (the
+/// centre, radius and unit, then the options), in Redis's order of checks
+/// (`georadiusGeneric`): a search, the STORE or STOREDIST key (the last one
+/// given) when `store` allows one, and GEORADIUSBYMEMBER's member with its
+/// radius's error (Redis reads the radius only after finding the member).
+fn radius<'a>(key: Key<'a>, w: &'a [&'a [u8]], by_member: bool, store: bool) -> GeoCmd<'a> {
+    let fail = |error| SearchError {
         error,
-        member: member.clone(),
-        when_exists: false,
-        shape: shape.clone(),
+        member: None,
     };
     let mut s = Search::new(Center::Member(w[0]));
-    // The centre and radius; GEORADIUSBYMEMBER's are only read when the
-    // key exists, after its options.
     let at = if by_member { 1 } else { 2 };
     let shape = (|| {
         if !by_member {
@@ -393,55 +365,41 @@ fn radius<'a>(
         s.unit = unit(w[at + 1])?;
         Ok(())
     })();
-    match (shape, by_member) {
-        (Err(e), false) => return (None, Err(fail(e, &None))),
-        (Err(e), true) => shape_error = Some(e),
-        (Ok(()), _) => {}
-    }
-    let fail = |e| fail(e, &shape_error);
     let mut dest = None;
-    let mut i = at + 2;
-    while i < w.len() {
-        let left = w.len() - i - 1;
-        match s.shared_option(w, i) {
-            Some(Ok(took)) => {
-                i += took + 1;
-                continue;
-            }
-            Some(Err(e)) => return (None, Err(fail(e))),
-            None => {}
-        }
-        match w[i].to_ascii_lowercase().as_slice() {
-            o @ (b"store" | b"storedist") if left >= 1 && store => {
-                dest = Some(w[i + 1]);
-                s.store_dist = o == b"storedist";
+    let opts = match (&shape, by_member) {
+        (Err(e), false) => Err(fail(e.clone())),
+        _ => (|| {
+            let mut i = at + 2;
+            while i < w.len() {
+                if let Some(took) = s.shared_option(w, i) {
+                    i += took.map_err(fail)? + 1;
+                    continue;
+                }
+                match w[i].to_ascii_lowercase().as_slice() {
+                    o @ (b"store" | b"storedist") if i + 1 < w.len() && store => {
+                        dest = Some(w[i + 1]);
+                        s.store_dist = o == b"storedist";
+                        i += 1;
+                    }
+                    _ => return Err(fail(syntax())),
+                }
                 i += 1;
             }
-            _ => return (None, Err(fail(syntax()))),
-        }
-        i += 1;
-    }
-    if dest.is_some() && (s.with_dist || s.with_hash || s.with_coord) {
-        return (None, Err(fail(bad(
-            "STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
-        ))));
-    }
-    if s.any && s.count == 0 {
-        return (
-            None,
-            Err(fail(bad("the ANY argument requires COUNT argument"))),
-        );
-    }
-    match shape_error {
-        None => (dest, Ok(s)),
-        Some(error) => (
-            dest,
-            Err(SearchError {
-                error,
-                member,
-                when_exists: true,
-                shape: None,
-            }),
-        ),
+            if dest.is_some() && (s.with_dist || s.with_hash || s.with_coord) {
+                return Err(fail(bad(
+                    "STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
+                )));
+            }
+            if s.any && s.count == 0 {
+                return Err(fail(bad("the ANY argument requires COUNT argument")));
+            }
+            Ok(s)
+        })(),
+    };
+    GeoCmd::Search {
+        dest: dest.filter(|_| opts.is_ok()),
+        key,
+        first: by_member.then(|| (w[0], shape.err())),
+        opts,
     }
 }
