@@ -16,6 +16,7 @@ pub mod cluster_slots;
 pub mod codec;
 pub mod codes;
 pub mod command;
+pub mod dump;
 pub mod frame;
 pub mod fuzz;
 pub mod hello;
