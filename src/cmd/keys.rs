@@ -220,6 +220,8 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
             Value::Status(t.meta(key)?.map_or("none", |m| type_name(m.vtype)).into())
         }
         KeyCmd::Sort(ref s) => return super::sort::apply(t, s),
+        KeyCmd::Dump(key) => return super::dump::dump(t, key),
+        KeyCmd::Restore(ref r) => return super::dump::restore(t, r),
         KeyCmd::Object { key, what } => {
             let Some(m) = t.meta(key)? else {
                 return Ok(Value::Nil);

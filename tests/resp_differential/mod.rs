@@ -1,4 +1,5 @@
 //! More seeded streams against redis-server (see `resp_differential.rs`).
 
+mod dump;
 mod georadius;
 mod multi;

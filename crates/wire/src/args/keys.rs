@@ -2,7 +2,8 @@
 //! PEXPIRE, EXPIREAT, PEXPIREAT (NX/XX/GT/LT), TTL, PTTL, PERSIST, RENAME,
 //! RENAMENX, COPY, GET, SET (NX/XX/EX/PX/EXAT/PXAT/KEEPTTL/GET), SETNX, SETEX,
 //! PSETEX, GETSET, GETDEL, GETEX, MGET, MSET, MSETNX, INCR, INCRBY, DECR,
-//! DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE, SETRANGE, LCS.
+//! DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE, SETRANGE, LCS, DUMP,
+//! RESTORE.
 
 use super::{bad, not_named, syntax, Args, WordPairs};
 use crate::codes::{ErrorCode, WireError};
@@ -68,6 +69,9 @@ pub enum KeyCmd<'a> {
         to: Key<'a>,
         replace: bool,
     },
+    /// DUMP: the value in Redis's serialization (`crate::dump`).
+    Dump(Key<'a>),
+    Restore(Restore<'a>),
     Get(Key<'a>),
     Set {
         key: Key<'a>,
@@ -129,6 +133,21 @@ pub enum KeyCmd<'a> {
         b: Key<'a>,
         opts: Result<LcsOpts, WireError>,
     },
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f].
+/// The TTL is parsed after the key is found free, as Redis checks it, so
+/// it travels as a result; IDLETIME and FREQ are checked and have no
+/// effect (Tessera keeps no access clock).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore<'a> {
+    pub key: Key<'a>,
+    /// Milliseconds to live, or a Unix time in milliseconds (`absttl`);
+    /// 0 = no expiry.
+    pub ttl_ms: Result<i64, WireError>,
+    pub payload: &'a [u8],
+    pub replace: bool,
+    pub absttl: bool,
 }
 
 /// What LCS answers: the common string, its length (LEN), or the matching
@@ -253,6 +272,8 @@ impl<'a> KeyCmd<'a> {
                 nx: name == "renamenx",
             },
             "copy" => copy(a)?,
+            "dump" => KeyCmd::Dump(a.word()?),
+            "restore" => KeyCmd::Restore(restore(a)?),
             "get" => KeyCmd::Get(a.word()?),
             "set" => {
                 let (key, value) = (a.word()?, a.word()?);
@@ -386,6 +407,46 @@ fn copy<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
         return Err(bad("source and destination objects are the same"));
     }
     Ok(KeyCmd::Copy { from, to, replace })
+}
+
+fn restore<'a>(a: &mut Args<'a>) -> Result<Restore<'a>, WireError> {
+    let key = a.word()?;
+    let ttl = a.word()?;
+    let payload = a.word()?;
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, false, false);
+    while a.left() > 0 {
+        if a.eat("replace") {
+            replace = true;
+        } else if a.eat("absttl") {
+            absttl = true;
+        } else if a.left() > 1 && !freq && a.eat("idletime") {
+            if a.int()? < 0 {
+                return Err(bad("Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = true;
+        } else if a.left() > 1 && !idle && a.eat("freq") {
+            if !(0..=255).contains(&a.int()?) {
+                return Err(bad("Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            freq = true;
+        } else {
+            return Err(syntax());
+        }
+    }
+    let ttl_ms = crate::num::int_arg(ttl).and_then(|t| {
+        if t < 0 {
+            Err(bad("Invalid TTL value, must be >= 0"))
+        } else {
+            Ok(t)
+        }
+    });
+    Ok(Restore {
+        key,
+        ttl_ms,
+        payload,
+        replace,
+        absttl,
+    })
 }
 
 fn setex<'a>(a: &mut Args<'a>, unit_ms: u64, name: &str) -> Result<KeyCmd<'a>, WireError> {

@@ -10,6 +10,7 @@ const G: Group = Group::Generic;
 pub(super) const COMMANDS: &[Command] = &[
     c(G, "copy", -3, DENYOOM | WRITE | STORED | SOURCE_FIRST, k(1, 2, 1), acl::KEYSPACE, "6.2.0", "Copy a key").reply(Reply::Int),
     c(G, "del", -2, WRITE | STORED | NOACCESS, k(1, -1, 1), acl::KEYSPACE, "1.0.0", "Delete a key").reply(Reply::Int).resp(Planner::Del).tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
+    c(G, "dump", 2, READONLY | STORED, k(1, 1, 1), acl::KEYSPACE, "2.6.0", "Return a serialized version of the value stored at the specified key.").reply(Reply::BulkOrNil).tips(&["nondeterministic_output"]),
     c(G, "exists", -2, FAST | READONLY | STORED | NOACCESS, k(1, -1, 1), acl::KEYSPACE, "1.0.0", "Determine if a key exists").reply(Reply::Int).resp(Planner::Exists).tips(&["request_policy:multi_shard", "response_policy:agg_sum"]),
     c(G, "expire", -3, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "1.0.0", "Set a key's time to live in seconds").reply(Reply::Int),
     c(G, "expiretime", 2, FAST | READONLY | STORED, k(1, 1, 1), acl::KEYSPACE, "7.0.0", "Get the expiration Unix timestamp for a key").reply(Reply::Int),
@@ -24,6 +25,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "randomkey", 1, READONLY, NONE, acl::KEYSPACE, "1.0.0", "Return a random key from the keyspace").reply(Reply::BulkOrNil).conn(ConnCmd::RandomKey).tips(&["request_policy:all_shards", "nondeterministic_output"]),
     c(G, "rename", 3, WRITE | STORED, k(1, 2, 1), acl::KEYSPACE, "1.0.0", "Rename a key").reply(Reply::Status),
     c(G, "renamenx", 3, FAST | WRITE | STORED, k(1, 2, 1), acl::KEYSPACE, "1.0.0", "Rename a key, only if the new key does not exist").reply(Reply::Int),
+    c(G, "restore", -4, DENYOOM | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE | acl::DANGEROUS, "2.6.0", "Create a key using the provided serialized value, previously obtained using DUMP.").reply(Reply::Status),
     c(G, "scan", -2, READONLY, NONE, acl::KEYSPACE, "2.8.0", "Incrementally iterate the keys space").reply(Reply::Array).resp(Planner::Scan).tips(&["nondeterministic_output", "request_policy:special"]),
     c(G, "sort", -2, DENYOOM | WRITE | STORED | SOURCE_FIRST, Keys::Sort, acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS, "1.0.0", "Sort the elements in a list, set or sorted set").reply(Reply::Varies),
     c(G, "sort_ro", -2, READONLY | STORED, Keys::Sort, acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS, "7.0.0", "Sort the elements in a list, set or sorted set. Read-only variant of SORT.").reply(Reply::Array),
