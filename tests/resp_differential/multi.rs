@@ -55,3 +55,52 @@ fn transactions_of_random_commands_match_redis_server() {
         "only {failed_inside} failures inside EXEC"
     );
 }
+
+/// Blocking pops inside MULTI do not block: EXEC's array holds what each
+/// would have answered at once, in RESP2 and RESP3, as redis-server's.
+#[test]
+fn blocking_pops_inside_multi_match_redis_server() {
+    let (_redis, raddr) = crate::common::redis_server::redis_server();
+    let n = node();
+    let block: &[&[&str]] = &[
+        &["BLPOP", "{b}l1", "{b}l2", "0"],
+        &["RPUSH", "{b}l2", "a", "b", "c", "d", "e"],
+        &["BLPOP", "{b}l1", "{b}l2", "0"],
+        &["BRPOP", "{b}l2", "1.5"],
+        &["BLMOVE", "{b}l2", "{b}l1", "LEFT", "RIGHT", "0"],
+        &["BRPOPLPUSH", "{b}l2", "{b}l1", "0"],
+        &["BRPOPLPUSH", "{b}none", "{b}l1", "0"],
+        &["BLMPOP", "0", "2", "{b}none", "{b}l1", "LEFT", "COUNT", "5"],
+        &["BLMPOP", "0", "1", "{b}none", "LEFT"],
+        &["BZPOPMIN", "{b}z", "0"],
+        &["ZADD", "{b}z", "1", "m", "2.5", "n", "3", "o"],
+        &["BZPOPMIN", "{b}z", "{b}none", "0"],
+        &["BZPOPMAX", "{b}none", "{b}z", "0"],
+        &["BZMPOP", "0", "1", "{b}z", "MIN", "COUNT", "3"],
+        &["BZMPOP", "0", "1", "{b}z", "MAX"],
+        &["LMPOP", "1", "{b}none", "LEFT"],
+        &["BLPOP", "{b}l1", "x"],
+        &["BLPOP", "{b}l1", "-1"],
+        &["SET", "{b}s", "v"],
+        &["BLPOP", "{b}s", "0"],
+        &["BZPOPMIN", "{b}s", "0"],
+    ];
+    for protocol in ["2", "3"] {
+        let mut ours = Conn::connect(n.resp_addr());
+        let mut theirs = Conn::connect(raddr);
+        for c in [&mut ours, &mut theirs] {
+            assert!(!matches!(c.cmd(&["HELLO", protocol]), R::Err(_)));
+            c.cmd(&["DEL", "{b}l1", "{b}l2", "{b}z", "{b}s"]);
+            assert_eq!(c.cmd(&["MULTI"]), R::ok());
+            for words in block {
+                assert_eq!(c.cmd(words), R::Simple("QUEUED".into()), "{words:?}");
+            }
+        }
+        let (a, b) = (ours.cmd(&["EXEC"]), theirs.cmd(&["EXEC"]));
+        assert!(
+            matches!(&b, R::Array(items) if items.len() == block.len()),
+            "{b:?}"
+        );
+        assert_eq!(a, b, "RESP{protocol}");
+    }
+}

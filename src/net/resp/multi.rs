@@ -2,6 +2,7 @@
 //! runs the queued data commands as one atomic batch and answers the
 //! other commands in their places.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,18 +14,20 @@ use crate::net::core::Core;
 use crate::proto::command::NamedCommand;
 use crate::proto::redis::Shape;
 use crate::proto::resp;
-use crate::proto::table::{self, flag};
+use crate::proto::table::{self, flag, Reply};
+use crate::proto::unblocked::{self, unblocked, Reshape};
 use crate::proto::value::Value;
 use crate::proto::Request;
 
 /// Whether `args` may be queued inside MULTI: the data commands (one
-/// atomic batch at EXEC), and commands that neither name keys, write,
-/// block nor subscribe (INFO, PUBLISH, TIME, CLIENT, CONFIG GET, ...: run
+/// atomic batch at EXEC), the blocking pops (which run at EXEC without
+/// blocking, as their non-blocking forms in the batch, as in Redis), and
+/// commands that neither name keys, write, block nor subscribe (INFO, PUBLISH, TIME, CLIENT, CONFIG GET, ...: run
 /// at EXEC after the batch, their replies in their places). The error is
 /// the one the client gets now; EXEC then answers EXECABORT.
 pub(super) fn queueable(args: &[&[u8]]) -> Result<(), WireError> {
     let row = table::lookup(args)?;
-    if row.has(flag::STORED) || multi_keyless(args).is_some() {
+    if row.has(flag::STORED) || multi_keyless(args).is_some() || unblocked(args).is_some() {
         return Ok(());
     }
     let why = if row.has(flag::BLOCKING) {
@@ -54,8 +57,14 @@ pub(super) fn queueable(args: &[&[u8]]) -> Result<(), WireError> {
 enum Queued<'q> {
     /// PING and ECHO: answered at once.
     Keyless(Value),
-    /// A data command: part of the atomic batch.
-    Stored(&'q [Vec<u8>]),
+    /// A data command: part of the atomic batch. A blocking pop is its
+    /// non-blocking form, its reply reshaped; `null_array` when the
+    /// command answers nothing with a null array (LMPOP, BLPOP, ...).
+    Stored {
+        words: Cow<'q, [Vec<u8>]>,
+        reshape: Reshape,
+        null_array: bool,
+    },
     /// Anything else `queueable` let in: run after the batch.
     Other(&'q [Vec<u8>]),
 }
@@ -81,19 +90,7 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
         );
         return;
     }
-    let plan: Vec<Queued<'_>> = queued
-        .iter()
-        .map(|q| match multi_keyless(q) {
-            Some(v) => Queued::Keyless(v),
-            None => {
-                let words: Vec<&[u8]> = q.iter().map(|w| w.as_slice()).collect();
-                match cmd::lookup(&words) {
-                    Ok(_) => Queued::Stored(q),
-                    Err(_) => Queued::Other(q),
-                }
-            }
-        })
-        .collect();
+    let plan: Vec<Queued<'_>> = queued.iter().map(|q| plan_one(q)).collect();
     let mut cmds: Vec<NamedCommand<'_>> = watched
         .iter()
         .map(|(k, v)| NamedCommand {
@@ -105,8 +102,8 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     // A queued command that fails leaves the others applied, as in Redis;
     // a changed WATCHed key still stops them all.
     for q in &plan {
-        if let Queued::Stored(q) = q {
-            let words = q.iter().map(|w| w.as_slice()).collect();
+        if let Queued::Stored { words, .. } = q {
+            let words = words.iter().map(|w| w.as_slice()).collect();
             cmds.push(NamedCommand::new(words).keep_going());
         }
     }
@@ -121,8 +118,13 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
         let mut reply = Vec::new();
         match q {
             Queued::Keyless(v) => resp::encode(&mut reply, v, st.resp3),
-            Queued::Stored(_) => match stored.next() {
-                Some(v) => resp::encode(&mut reply, &v, st.resp3),
+            Queued::Stored {
+                reshape,
+                null_array,
+                ..
+            } => match stored.next() {
+                Some(Value::Nil) if *null_array => resp::encode_null_array(&mut reply, st.resp3),
+                Some(v) => resp::encode(&mut reply, &unblocked::reshape(*reshape, v), st.resp3),
                 None => resp::encode_error(
                     &mut reply,
                     &WireError::new(ErrorCode::Internal, "a reply is missing"),
@@ -134,6 +136,26 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(format!("*{}\r\n", replies.len()).as_bytes());
     replies.iter().for_each(|r| out.extend_from_slice(r));
+}
+
+/// How EXEC runs one queued command.
+fn plan_one(q: &[Vec<u8>]) -> Queued<'_> {
+    if let Some(v) = multi_keyless(q) {
+        return Queued::Keyless(v);
+    }
+    let words: Vec<&[u8]> = q.iter().map(|w| w.as_slice()).collect();
+    let null_array = table::lookup(&words).is_ok_and(|row| row.reply_shape() == Reply::ArrayOrNil);
+    let (words, reshape) = match unblocked(&words) {
+        Some(Ok((run, reshape))) => (Cow::Owned(run), reshape),
+        Some(Err(e)) => return Queued::Keyless(Value::Error(e)),
+        None if cmd::lookup(&words).is_ok() => (Cow::Borrowed(q), Reshape::Same),
+        None => return Queued::Other(q),
+    };
+    Queued::Stored {
+        words,
+        reshape,
+        null_array,
+    }
 }
 
 /// Why EXEC answers no array.
