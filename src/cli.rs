@@ -368,9 +368,7 @@ impl From<Value> for Output {
             Value::Bytes(b) => Output::Bytes(b),
             Value::Double(d) => Output::Bytes(format_float(d).into_bytes()),
             Value::Status(s) => Output::Status(s),
-            Value::Error(e) => {
-                Output::Text(format!("(error) {} {}", e.code.resp_prefix(), e.message))
-            }
+            Value::Error(e) => Output::Text(format!("(error) {}", e.resp_text())),
             Value::Array(items) => Output::List(items.into_iter().map(Output::from).collect()),
             Value::Map(pairs) | Value::Pairs(pairs) => Output::List(
                 pairs
@@ -411,7 +409,7 @@ pub fn run(addr: SocketAddr, args: Vec<Vec<u8>>) -> i32 {
                 0
             }
             Err(CliError::Client(ClientError::Server(w))) => {
-                eprintln!("(error) {} {}", w.code.resp_prefix(), w.message);
+                eprintln!("(error) {}", w.resp_text());
                 1
             }
             Err(e) => {

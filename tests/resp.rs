@@ -67,7 +67,7 @@ fn pipelined_inline_and_exact_bytes() {
         c.cmd(&["FOO", "bar"]),
         R::Err("ERR unknown command 'FOO', with args beginning with: 'bar' ".into())
     );
-    assert_eq!(c.cmd(&["EVAL", "return 1", "0"]).err_word(), Some("ERR"));
+    assert_eq!(c.cmd(&["FCALL", "f", "0"]).err_word(), Some("ERR"));
     assert_eq!(c.cmd(&["SELECT", "0"]), R::ok());
     assert_eq!(c.cmd(&["SELECT", "1"]).err_word(), Some("ERR"));
     assert_eq!(c.cmd(&["MSET", "{a}1", "1", "{a}2", "2"]), R::ok());

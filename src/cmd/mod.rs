@@ -13,12 +13,14 @@
 //! the argument vectors.
 
 pub mod bits;
+pub mod dump;
 pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod lcs;
 pub mod list;
+pub mod script;
 pub mod set;
 pub mod sort;
 pub mod zset;
@@ -114,6 +116,7 @@ pub fn apply(
         Named::Bits(c) => bits::apply(tx, c),
         Named::Hll(c) => hll::apply(tx, c),
         Named::Geo(c) => geo::apply(tx, c),
+        Named::Script(c) => script::eval(tx, c),
     }?;
     Ok((tx.version_of(first)?, value))
 }

@@ -111,6 +111,24 @@ with r.pipeline(transaction=True) as p:
     assert isinstance(got[1], redis.ResponseError) and "WRONGTYPE" in str(got[1]), got
 assert r.get("{t}n") == "1" and r.type("{t}s") == "string"
 
+# Scripts: redis-py's Script object (EVALSHA, then EVAL after NOSCRIPT),
+# a rate limiter of the usual shape, and a script inside a pipeline.
+limiter = r.register_script("""
+local n = redis.call('incr', KEYS[1])
+if n == 1 then redis.call('pexpire', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then return 0 end
+return 1
+""")
+assert [limiter(keys=["{rl}user:1"], args=[3, 60000]) for _ in range(5)] == [1, 1, 1, 0, 0]
+assert 0 < r.pttl("{rl}user:1") <= 60000
+r.script_flush()
+assert limiter(keys=["{rl}user:2"], args=[1, 60000]) == 1
+with r.pipeline(transaction=True) as p:
+    p.set("{rl}k", "5")
+    p.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "{rl}k", 10)
+    assert p.execute() == [True, 15]
+assert r.script_exists(limiter.sha) == [True]
+
 # Errors come back as Python exceptions with Redis's text.
 r.hset("wrong", "f", "v")
 try:

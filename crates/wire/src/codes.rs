@@ -89,11 +89,20 @@ pub enum ErrorCode {
     /// The value is not a valid object of its kind (a corrupted
     /// HyperLogLog).
     InvalidObject = 33,
+    /// RESTORE without REPLACE to a key that exists.
+    BusyKey = 34,
+    /// EVALSHA of a script the node does not have.
+    NoScript = 35,
+    /// An error a script returned or raised: the message is the whole
+    /// text, its own code word first (`redis.error_reply`, `{err=...}`).
+    Script = 36,
+    /// SCRIPT KILL with no script running.
+    NotBusy = 37,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -127,6 +136,10 @@ impl ErrorCode {
         ErrorCode::Denied,
         ErrorCode::MaxClients,
         ErrorCode::InvalidObject,
+        ErrorCode::BusyKey,
+        ErrorCode::NoScript,
+        ErrorCode::Script,
+        ErrorCode::NotBusy,
     ];
 
     /// The number on the wire.
@@ -170,6 +183,10 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::MaxClients => "MAX_CLIENTS",
             ErrorCode::InvalidObject => "INVALID_OBJECT",
+            ErrorCode::BusyKey => "BUSY_KEY",
+            ErrorCode::NoScript => "NO_SCRIPT",
+            ErrorCode::Script => "SCRIPT",
+            ErrorCode::NotBusy => "NOT_BUSY",
         }
     }
 
@@ -194,6 +211,10 @@ impl ErrorCode {
             ErrorCode::NoPerm => "NOPERM",
             ErrorCode::Denied => "DENIED",
             ErrorCode::InvalidObject => "INVALIDOBJ",
+            ErrorCode::BusyKey => "BUSYKEY",
+            ErrorCode::NoScript => "NOSCRIPT",
+            ErrorCode::Script => "",
+            ErrorCode::NotBusy => "NOTBUSY",
             _ => "ERR",
         }
     }
@@ -215,7 +236,13 @@ impl ErrorCode {
             ErrorCode::Moved | ErrorCode::Ask => 307,
             ErrorCode::ClusterRefused => 409,
             ErrorCode::FrameTooLarge => 413,
-            ErrorCode::WrongType | ErrorCode::VersionConflict | ErrorCode::SyncNeeded => 409,
+            ErrorCode::WrongType
+            | ErrorCode::VersionConflict
+            | ErrorCode::SyncNeeded
+            | ErrorCode::BusyKey => 409,
+            ErrorCode::NoScript => 404,
+            ErrorCode::Script => 400,
+            ErrorCode::NotBusy => 409,
             ErrorCode::ReadOnly | ErrorCode::NoPerm | ErrorCode::Denied => 403,
             ErrorCode::NoAuth | ErrorCode::WrongPass => 401,
             ErrorCode::NoSuchKey => 404,
@@ -266,6 +293,10 @@ impl ErrorCode {
             ErrorCode::Denied => "this connection is refused",
             ErrorCode::MaxClients => "max number of clients reached",
             ErrorCode::InvalidObject => "Corrupted HLL object detected",
+            ErrorCode::BusyKey => "Target key name already exists.",
+            ErrorCode::NoScript => "No matching script. Please use EVAL.",
+            ErrorCode::Script => "ERR script error",
+            ErrorCode::NotBusy => "No scripts in execution right now.",
         }
     }
 }
@@ -304,6 +335,17 @@ impl WireError {
 
     pub fn of(code: ErrorCode) -> Self {
         WireError::new(code, code.default_message())
+    }
+}
+
+impl WireError {
+    /// The error as a RESP client reads it: the code word, then the
+    /// message (a script's own error is its message alone).
+    pub fn resp_text(&self) -> String {
+        match self.code.resp_prefix() {
+            "" => self.message.clone(),
+            p => format!("{p} {}", self.message),
+        }
     }
 }
 

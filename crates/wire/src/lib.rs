@@ -31,6 +31,7 @@ pub mod slot;
 pub mod slowlog;
 pub mod table;
 pub mod tls;
+pub mod unblocked;
 pub mod value;
 
 use crate::codes::{ErrorCode, WireError};

@@ -364,9 +364,7 @@ pub fn encode_null_array(out: &mut Vec<u8>, resp3: bool) {
 /// (line breaks replaced, as they would end the reply).
 pub fn encode_error(out: &mut Vec<u8>, e: &WireError) {
     out.push(b'-');
-    out.extend_from_slice(e.code.resp_prefix().as_bytes());
-    out.push(b' ');
-    for b in e.message.bytes() {
+    for b in e.resp_text().bytes() {
         out.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
     }
     out.extend_from_slice(b"\r\n");

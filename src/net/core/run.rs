@@ -30,6 +30,18 @@ impl Core {
         })
     }
 
+    /// The first slot whose partition is on this core.
+    fn local_slot(&self) -> Result<u16, WireError> {
+        (0..crate::slot::SLOTS)
+            .find(|&s| self.partition(self.topo.partition_of_slot(s)).is_some())
+            .ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::Internal,
+                    format!("core {} has no partition", self.id),
+                )
+            })
+    }
+
     /// Runs one key's command (a fast opcode) in a transaction of the
     /// key's slot, bringing the key into the block cache from the blocking
     /// pool whenever RocksDB would have to read disk; what it wrote joins
@@ -110,7 +122,19 @@ impl Core {
             let errors = specs.into_iter().filter_map(Result::err);
             return Ok((errors.map(|e| (0, cmd::Value::Error(e))).collect(), None));
         }
-        let slot = cmd::common_slot(&keys)?;
+        let slot = match cmd::common_slot(&keys) {
+            // A script that declares no keys runs in a slot of this core.
+            Err(_)
+                if keys.is_empty()
+                    && specs
+                        .iter()
+                        .flatten()
+                        .any(|(p, _)| matches!(p, args::Named::Script(_))) =>
+            {
+                self.local_slot()?
+            }
+            other => other?,
+        };
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
         loop {
@@ -157,7 +181,7 @@ impl Core {
             }
             drop(tx);
             glommio::executor()
-                .spawn_blocking(part.warm_fn(slot, keys[0]))
+                .spawn_blocking(part.warm_fn(slot, keys.first().copied().unwrap_or_default()))
                 .await;
         }
     }

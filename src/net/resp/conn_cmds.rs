@@ -33,6 +33,7 @@ pub(super) async fn conn_command(
         ConnCmd::Cluster => ok_or_error(out, super::cluster_cmds::cluster(core, args).await, r3),
         ConnCmd::SlowLog => ok_or_error(out, super::slowlog::slowlog(core, args).await, r3),
         ConnCmd::Config => ok_or_error(out, super::config::config(core, args), r3),
+        ConnCmd::Script => ok_or_error(out, script(args), r3),
         ConnCmd::ReadOnly | ConnCmd::ReadWrite | ConnCmd::Asking => {
             if core.cluster().is_none() {
                 resp::encode_error(out, &bad("This instance has cluster support disabled"));
@@ -522,4 +523,36 @@ async fn every_core_clients(
         };
     }
     Ok(Value::Int(n as i64))
+}
+
+/// SCRIPT LOAD, EXISTS, FLUSH [ASYNC|SYNC] and KILL: the node's script
+/// cache (`cmd::script`), with Redis's replies and errors.
+fn script(args: &[&[u8]]) -> Result<Value, WireError> {
+    use crate::cmd::script;
+    let sub = args
+        .get(1)
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match (sub.as_slice(), &args[2..]) {
+        (b"load", [body]) => Ok(Value::bytes(script::load(body)?)),
+        (b"exists", shas) => Ok(Value::list(script::exists(shas), |b| Value::Int(b as i64))),
+        (b"flush", mode) => {
+            match mode {
+                [] => {}
+                [m] if m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync") => {}
+                _ => return Err(bad("SCRIPT FLUSH only support SYNC|ASYNC option")),
+            }
+            script::flush();
+            Ok(Value::ok())
+        }
+        (b"kill", []) if script::kill() => Ok(Value::ok()),
+        (b"kill", []) => Err(WireError::new(
+            ErrorCode::NotBusy,
+            "No scripts in execution right now.",
+        )),
+        _ => Err(bad(format!(
+            "unknown subcommand '{}'. Try SCRIPT HELP.",
+            String::from_utf8_lossy(args.get(1).copied().unwrap_or_default())
+        ))),
+    }
 }

@@ -18,6 +18,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod script;
 pub mod set;
 pub mod zset;
 
@@ -37,6 +38,7 @@ pub enum Named<'a> {
     Bits(bits::BitCmd<'a>),
     Hll(hll::PfCmd<'a>),
     Geo(geo::GeoCmd<'a>),
+    Script(script::ScriptCmd<'a>),
 }
 
 /// Parses `args` (the name first) as the command of `row`, a row of the
@@ -57,6 +59,7 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
         Group::Bitmap => Named::Bits(bits::BitCmd::parse(name, a)?),
         Group::HyperLogLog => Named::Hll(hll::PfCmd::parse(name, a)?),
         Group::Geo => Named::Geo(geo::GeoCmd::parse(name, a)?),
+        Group::Scripting => Named::Script(script::ScriptCmd::parse(name, a)?),
         _ => return Err(not_named(name)),
     })
 }

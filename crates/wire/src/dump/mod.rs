@@ -93,10 +93,22 @@ pub fn encode(o: &Object) -> Vec<u8> {
             }
         }
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64::crc64(0, &out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    seal(out)
+}
+
+/// Redis's CRC-64 (Jones) of `data`: a payload's last 8 bytes are this
+/// of the bytes before them.
+pub fn checksum(data: &[u8]) -> u64 {
+    crc64::crc64(0, data)
+}
+
+/// A payload of `body` (a type byte and a value, already serialised):
+/// the body, RDB version 10 and the checksum.
+pub fn seal(mut body: Vec<u8>) -> Vec<u8> {
+    body.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = checksum(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
 }
 
 /// RDB's length: 6 bits, 14 bits (big-endian), or a marker byte and a
@@ -132,7 +144,7 @@ pub fn decode(payload: &[u8]) -> Result<Object> {
     let mut crc = [0; 8];
     crc.copy_from_slice(&footer[2..]);
     if version > MAX_RDB_VERSION
-        || crc64::crc64(0, &payload[..payload.len() - 8]) != u64::from_le_bytes(crc)
+        || checksum(&payload[..payload.len() - 8]) != u64::from_le_bytes(crc)
     {
         return Err(DumpError::VersionOrChecksum);
     }
@@ -215,7 +227,9 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_encoding()? {
-            (n, false) => Ok(self.take(usize::try_from(n).map_err(|_| DumpError::BadFormat)?)?.to_vec()),
+            (n, false) => Ok(self
+                .take(usize::try_from(n).map_err(|_| DumpError::BadFormat)?)?
+                .to_vec()),
             (0, true) => Ok((self.byte()? as i8).to_string().into_bytes()),
             (1, true) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             (2, true) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
@@ -332,7 +346,7 @@ fn text_score(b: &[u8]) -> Result<f64> {
 
 /// A packed hash: field, value, field, value, ...
 fn paired(items: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(DumpError::BadFormat);
     }
     let mut it = items.into_iter();

@@ -14,7 +14,11 @@ fn int_text(v: i64) -> Vec<u8> {
 
 fn le_int(b: &[u8]) -> i64 {
     // Sign-extends a little-endian integer of 1 to 8 bytes.
-    let mut a = [if b.last().is_some_and(|x| x & 0x80 != 0) { 0xff } else { 0 }; 8];
+    let mut a = [if b.last().is_some_and(|x| x & 0x80 != 0) {
+        0xff
+    } else {
+        0
+    }; 8];
     a[..b.len()].copy_from_slice(b);
     i64::from_le_bytes(a)
 }
@@ -147,5 +151,8 @@ pub(super) fn intset(b: &[u8]) -> Result<Vec<Vec<u8>>> {
     if !matches!(width, 2 | 4 | 8) || count.checked_mul(width) != Some(b.len() - 8) {
         return bad();
     }
-    Ok(b[8..].chunks_exact(width).map(|c| int_text(le_int(c))).collect())
+    Ok(b[8..]
+        .chunks_exact(width)
+        .map(|c| int_text(le_int(c)))
+        .collect())
 }

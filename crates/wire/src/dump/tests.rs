@@ -138,7 +138,11 @@ fn refuses_what_redis_refuses() {
         vec![0, 0xc4],
     ];
     for body in bad {
-        assert_eq!(decode(&stamp(&body, 10)), Err(DumpError::BadFormat), "{body:?}");
+        assert_eq!(
+            decode(&stamp(&body, 10)),
+            Err(DumpError::BadFormat),
+            "{body:?}"
+        );
     }
     assert_eq!(
         decode(&stamp(&[15, 0], 10)),
@@ -229,7 +233,15 @@ fn reads_redis_6_ziplists() {
         Ok(&long),
     ];
     let want: Vec<Vec<u8>> = [
-        "a", "0", "12", "-100", "30000", "-8000000", "2000000000", "-9000000000", &long,
+        "a",
+        "0",
+        "12",
+        "-100",
+        "30000",
+        "-8000000",
+        "2000000000",
+        "-9000000000",
+        &long,
     ]
     .iter()
     .map(|s| b(s))
@@ -272,7 +284,9 @@ fn corrupt_values_never_panic() {
             let _ = decode(&stamp(&body[..cut], 10));
         }
         for i in 0..body.len() {
-            for v in [0x00, 0x01, 0x3f, 0x40, 0x7f, 0x80, 0x81, 0xc0, 0xf0, 0xfe, 0xff] {
+            for v in [
+                0x00, 0x01, 0x3f, 0x40, 0x7f, 0x80, 0x81, 0xc0, 0xf0, 0xfe, 0xff,
+            ] {
                 let mut c = body.to_vec();
                 c[i] = v;
                 let _ = decode(&stamp(&c, 10));

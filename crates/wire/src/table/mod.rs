@@ -23,6 +23,7 @@ mod hyperloglog;
 pub mod info;
 mod list;
 mod pubsub;
+mod scripting;
 mod server;
 mod set;
 mod string;
@@ -38,63 +39,7 @@ use ahash::AHashMap;
 use super::Opcode;
 use crate::codes::{ErrorCode, WireError};
 
-/// Command flags: Redis 7's names (lower case in `COMMAND`), then
-/// Tessera's own, which `COMMAND` does not show.
-pub mod flag {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_SLOWLOG: u32 = 1 << 9;
-    pub const FAST: u32 = 1 << 10;
-    pub const NO_AUTH: u32 = 1 << 11;
-    pub const NO_MULTI: u32 = 1 << 12;
-    pub const ALLOW_BUSY: u32 = 1 << 13;
-    pub const NO_ASYNC_LOADING: u32 = 1 << 14;
-    pub const MAY_REPLICATE: u32 = 1 << 15;
-    /// Redis's names of the bits above, in bit order.
-    pub const NAMES: [&str; 16] = [
-        "write",
-        "readonly",
-        "denyoom",
-        "admin",
-        "pubsub",
-        "noscript",
-        "blocking",
-        "loading",
-        "stale",
-        "skip_slowlog",
-        "fast",
-        "no_auth",
-        "no_multi",
-        "allow_busy",
-        "no_async_loading",
-        "may_replicate",
-    ];
-    /// Tessera: applied by the storage side's named-command registry
-    /// (the server's `cmd`), so it can run in a binary COMMAND or BATCH frame and
-    /// inside MULTI.
-    pub const STORED: u32 = 1 << 24;
-    /// Tessera: a binary-protocol opcode only; RESP and `COMMAND` do not
-    /// know it.
-    pub const BINARY_ONLY: u32 = 1 << 25;
-    /// Tessera (from Redis's key specs): the keys are not read, so an ACL
-    /// user needs no read permission on them (`%W~` suffices for a write,
-    /// any pattern for a read such as EXISTS). Without it a read command
-    /// needs `%R~` and a write command both.
-    pub const NOACCESS: u32 = 1 << 26;
-    /// Tessera (from Redis's key specs): the first key is only written
-    /// (the *STORE commands' destination) and the others only read.
-    pub const DEST_FIRST: u32 = 1 << 27;
-    /// Tessera (from Redis's key specs): the first key is only read and
-    /// the second only written (COPY).
-    pub const SOURCE_FIRST: u32 = 1 << 28;
-}
+pub mod flag;
 
 /// ACL categories a row names explicitly. `@write`, `@read`, `@admin`,
 /// `@dangerous`, `@pubsub`, `@fast`, `@slow` and `@blocking` also follow
@@ -117,10 +62,10 @@ pub mod acl {
     pub const CONNECTION: u32 = 1 << 14;
     pub const TRANSACTION: u32 = 1 << 15;
     pub const BITMAP: u32 = 1 << 16;
-    /// Redis's categories of types Tessera does not have yet: no command
-    /// carries them, but ACL rules may name them.
     pub const HYPERLOGLOG: u32 = 1 << 17;
     pub const GEO: u32 = 1 << 18;
+    /// No command carries it yet (Tessera has no streams), but ACL rules
+    /// may name it.
     pub const STREAM: u32 = 1 << 19;
     pub const SCRIPTING: u32 = 1 << 20;
     /// Every category in the order `ACL CAT` lists them (Redis's).
@@ -229,6 +174,7 @@ pub enum Group {
     Connection,
     Server,
     Cluster,
+    Scripting,
     /// Binary-only opcodes.
     Tessera,
 }
@@ -250,6 +196,7 @@ impl Group {
             Group::Connection => "connection",
             Group::Server => "server",
             Group::Cluster => "cluster",
+            Group::Scripting => "scripting",
             Group::Tessera => "tessera",
         }
     }
@@ -362,6 +309,8 @@ pub enum ConnCmd {
     SlowLog,
     /// CONFIG GET/SET (the node's settings, some changeable at run time).
     Config,
+    /// SCRIPT LOAD/EXISTS/FLUSH/KILL (the node's script cache).
+    Script,
 }
 
 /// One command (or subcommand, named `parent|sub`).
@@ -465,8 +414,14 @@ impl Command {
     }
 
     /// Whether it changes data (refused on a replica or a fenced node).
+    /// Whether the command may write: flagged `write`, or EVAL and EVALSHA,
+    /// whose scripts may (Redis's key specs: RW). A replica refuses them,
+    /// a migration's fence waits for them, ACL asks write permission.
     pub fn is_write(&self) -> bool {
         self.has(flag::WRITE)
+            || (self.group == Group::Scripting
+                && matches!(self.keys, Keys::NumKeys { .. })
+                && !self.has(flag::READONLY))
     }
 
     /// Redis's movable keys: found by parsing the words, not by position.
@@ -533,6 +488,9 @@ impl Command {
                 Ok(keys)
             }
             Keys::GeoStore => Ok(geo::store_keys(self.name, args)),
+            Keys::NumKeys { .. } if self.group == Group::Scripting => {
+                scripting::key_positions(args)
+            }
             Keys::NumKeys { fixed, skip } => {
                 let fixed = fixed as usize;
                 let at = fixed + skip as usize + 1;
@@ -598,7 +556,8 @@ impl Command {
             (flag::FAST, acl::FAST),
             (flag::BLOCKING, acl::BLOCKING),
         ] {
-            if self.has(f) {
+            // A read-only script (EVAL_RO) is not `@read` (Redis's rule).
+            if self.has(f) && !(c == acl::READ && self.acl & acl::SCRIPTING != 0) {
                 a |= c;
             }
         }
@@ -630,6 +589,7 @@ fn rows() -> impl Iterator<Item = &'static Command> {
         hyperloglog::COMMANDS,
         list::COMMANDS,
         pubsub::COMMANDS,
+        scripting::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,
         string::COMMANDS,
