@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::redis_server::{redis_server, Redis};
+use common::redis_server::redis_server;
 use common::resp::{first_five_bytes, Conn, R};
 use common::Node;
 
@@ -83,19 +83,9 @@ fn assert_same_reply(words: &[&str], ours: R, theirs: R) {
     }
 }
 
-/// A real redis-server and a two-core Tessera, kept alive by the first
-/// value, and a RESP connection to each.
-fn both() -> ((Redis, Node), Conn, Conn) {
-    let (redis, raddr) = redis_server();
-    let node = Node::start(2);
-    let ours = Conn::connect(node.resp_addr());
-    let theirs = Conn::connect(raddr);
-    ((redis, node), ours, theirs)
-}
-
 #[test]
 fn command_info_agrees_with_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let R::Array(entries) = ours.cmd(&["COMMAND"]) else {
         panic!("COMMAND is not an array")
     };
@@ -130,7 +120,7 @@ fn command_info_agrees_with_redis_server() {
 
 #[test]
 fn getkeys_agrees_with_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let cases: &[&[&str]] = &[
         &["SET", "k", "v", "EX", "10", "GET"],
         &["MSET", "a", "1", "b", "2", "c", "3"],
@@ -211,7 +201,7 @@ fn getkeys_agrees_with_redis_server() {
 /// way Redis does.
 #[test]
 fn subcommands_are_checked_like_redis() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     for case in [
         &["CLIENT", "NOSUCH"][..],
         &["CLIENT", "SETNAME"],
@@ -242,7 +232,7 @@ fn subcommands_are_checked_like_redis() {
 /// STORE forms) answer what redis-server answers, errors included.
 #[test]
 fn sorted_set_combinations_match_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let setup: &[&[&str]] = &[
         &["ZADD", "{z}a", "1", "x", "2", "y", "3", "z", "-inf", "low"],
         &[
@@ -331,7 +321,7 @@ fn sorted_set_combinations_match_redis_server() {
 /// the commands the differential run does not reach (nil cases included).
 #[test]
 fn reply_shapes_hold_on_both_servers() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let cases: &[&[&str]] = &[
         &["PING"],
         &["PING", "hi"],
@@ -418,7 +408,7 @@ fn reply_shapes_hold_on_both_servers() {
 /// errors and the value left behind included.
 #[test]
 fn set_options_match_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let cases: &[&[&str]] = &[
         &["SET", "{o}k", "v1"],
         &["SET", "{o}k", "v", "NX", "XX"],
@@ -457,7 +447,7 @@ fn set_options_match_redis_server() {
 /// as TTL rounds, or milliseconds), also after PERSIST and a new EXPIREAT.
 #[test]
 fn expiretime_matches_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let at_ms = 4_102_444_800_123u64; // 2100-01-01, plus 123 ms
     let steps: Vec<Vec<String>> = vec![
         vec!["EXPIRETIME".into(), "{x}k".into()],
@@ -588,7 +578,7 @@ fn multi_runs_ping_echo_and_failing_commands_as_redis_server_does() {
 /// redis-server.
 #[test]
 fn intercard_commands_match_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let steps: &[&[&str]] = &[
         &["SADD", "{s}1", "a", "b", "c", "d"],
         &["SADD", "{s}2", "b", "c", "d", "e"],
@@ -643,7 +633,7 @@ fn intercard_commands_match_redis_server() {
 /// really moves (and the emptied source is gone).
 #[test]
 fn smove_matches_redis_server() {
-    let (_servers, mut ours, mut theirs) = both();
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     let steps: &[&[&str]] = &[
         &["SMOVE", "{m}a", "{m}b", "x"],
         &["SADD", "{m}a", "x", "y"],

@@ -81,10 +81,7 @@ const SAME: &[&[&str]] = &[
 
 #[test]
 fn scripts_answer_as_redis_server_does() {
-    let (_redis, raddr) = common::redis_server::redis_server();
-    let n = Node::start(2);
-    let mut ours = Conn::connect(n.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = common::beside_redis();
     // The SHA-1 of `return 'loaded'`, which SCRIPT LOAD answers.
     assert_eq!(
         theirs.cmd(&["SCRIPT", "LOAD", "return 'loaded'"]),

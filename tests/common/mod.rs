@@ -341,3 +341,14 @@ pub fn sigterm(pid: u32) {
         libc::kill(pid as i32, libc::SIGTERM);
     }
 }
+
+/// A real redis-server and a two-core Tessera, kept alive by the first
+/// value, and a RESP connection to each (Tessera's first): the set-up of
+/// every comparison with redis-server.
+pub fn beside_redis() -> ((redis_server::Redis, Node), resp::Conn, resp::Conn) {
+    let (redis, raddr) = redis_server::redis_server();
+    let node = Node::start(2);
+    let ours = resp::Conn::connect(node.resp_addr());
+    let theirs = resp::Conn::connect(raddr);
+    ((redis, node), ours, theirs)
+}

@@ -4,7 +4,7 @@
 //! compared reply by reply.
 
 use crate::common::resp::{Conn, R};
-use crate::{node, Gen};
+use crate::Gen;
 
 fn bytes(r: R) -> Vec<u8> {
     match r {
@@ -155,10 +155,7 @@ fn values(g: &mut Gen) -> Vec<(String, Vec<Vec<String>>)> {
 
 #[test]
 fn dump_and_restore_move_every_type_both_ways() {
-    let (_redis, raddr) = crate::common::redis_server::redis_server();
-    let n = node();
-    let mut ours = Conn::connect(n.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = crate::common::beside_redis();
     let mut g = Gen(99);
     for (key, cmds) in values(&mut g) {
         for cmd in &cmds {
@@ -202,10 +199,7 @@ fn dump_and_restore_move_every_type_both_ways() {
 
 #[test]
 fn restore_options_and_errors_match_redis_server() {
-    let (_redis, raddr) = crate::common::redis_server::redis_server();
-    let n = node();
-    let mut ours = Conn::connect(n.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = crate::common::beside_redis();
     assert_eq!(theirs.cmd(&["RPUSH", "src", "a", "b"]), R::Int(2));
     let p = bytes(theirs.cmd(&["DUMP", "src"]));
     let mut corrupt = p.clone();

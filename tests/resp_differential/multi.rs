@@ -10,10 +10,7 @@ use crate::{node, normalize, random_command, Gen};
 
 #[test]
 fn transactions_of_random_commands_match_redis_server() {
-    let (_redis, raddr) = crate::common::redis_server::redis_server();
-    let n = node();
-    let mut ours = Conn::connect(n.resp_addr());
-    let mut theirs = Conn::connect(raddr);
+    let (_servers, mut ours, mut theirs) = crate::common::beside_redis();
     let mut failed_inside = 0;
     for seed in [11u64, 2024, 777] {
         let mut g = Gen(seed);
