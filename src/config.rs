@@ -60,6 +60,9 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// SLOWLOG keeps this many entries (Redis's name and default).
     pub slowlog_max_len: u64,
+    /// Databases SELECT can pick, 0 to `databases - 1` (Redis's name and
+    /// default; 1 to 4096). Cluster mode has database 0 only.
+    pub databases: u16,
     /// Directory under which BACKUP may write; `None` disables backups.
     pub backup_root: Option<PathBuf>,
     /// HTTP address (`HOST:PORT`, port 0 = ephemeral) or `off`.
@@ -196,6 +199,7 @@ impl Default for Config {
             slow_request_ms: 250,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            databases: 16,
             backup_root: None,
             http_listen: "127.0.0.1:8700".into(),
             resp_listen: "127.0.0.1:6380".into(),
@@ -413,6 +417,9 @@ impl Config {
 
     /// Checks values that would otherwise fail late.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.databases == 0 || self.databases > crate::shard::space::MAX_DATABASES {
+            return Err(ConfigError::Invalid("databases must be 1 to 4096"));
+        }
         self.http_addr()?;
         self.resp_addr()?;
         if self.binary_addr()?.is_none() {

@@ -256,6 +256,10 @@ struct ServeArgs {
     /// SLOWLOG keeps this many entries [default: 128].
     #[arg(long, value_name = "N")]
     slowlog_max_len: Option<u64>,
+    /// Databases Redis clients can SELECT (0 to N-1), 1 to 4096; cluster mode has database 0
+    /// only [default: 16].
+    #[arg(long, value_name = "N")]
+    databases: Option<u16>,
     /// HTTP interface (health, info, KV): HOST:PORT, port 0 = ephemeral, or `off`
     /// [default: 127.0.0.1:8700].
     #[arg(long, value_name = "HOST:PORT|off")]
@@ -461,6 +465,9 @@ fn config_from(a: ServeArgs) -> Result<Config, String> {
     }
     if let Some(v) = a.slowlog_max_len {
         c.slowlog_max_len = v;
+    }
+    if let Some(v) = a.databases {
+        c.databases = v;
     }
     if a.backup_root.is_some() {
         c.backup_root = a.backup_root;

@@ -55,7 +55,7 @@ fn random_command(g: &mut Gen) -> Vec<String> {
     let i = g.int(-4, 4);
     let j = g.int(-4, 4);
     let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match g.below(78) {
+    match g.below(79) {
         0 => w(&["SET", &k, &m]),
         1 => w(&["GET", &k]),
         2 => w(&["INCR", &k]),
@@ -185,8 +185,16 @@ fn random_command(g: &mut Gen) -> Vec<String> {
         75 => match g.below(3) {
             0 => w(&["COPY", &k, &k2]),
             1 => w(&["COPY", &k, &k2, "REPLACE"]),
-            _ => w(&["COPY", &k, &k2, "DB", "0", "REPLACE"]),
+            _ => w(&[
+                "COPY",
+                &k,
+                &k2,
+                "DB",
+                g.pick(&["0", "1", "2", "16"]),
+                "REPLACE",
+            ]),
         },
+        77 => w(&["MOVE", &k, g.pick(&["0", "1", "2", "16", "x"])]),
         _ => w(&["RPOPLPUSH", &k, &k2]),
     }
 }

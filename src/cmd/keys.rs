@@ -13,6 +13,7 @@ pub use crate::proto::args::keys::ExpireIf;
 use crate::proto::args::keys::{GetExpiry, KeyCmd, ObjectInfo};
 use crate::proto::set_opts::{Expire, SetOptions};
 use crate::shard::envelope::{Meta, ValueType, FORMAT_V2};
+use crate::shard::space;
 use crate::shard::tx::Tx;
 use crate::shard::Error;
 
@@ -286,9 +287,38 @@ pub fn apply(t: &mut Tx<'_>, c: &KeyCmd<'_>) -> CmdResult {
             })
         }
         KeyCmd::Persist(key) => Value::Int(persist_key(t, key)? as i64),
-        KeyCmd::Copy { from, to, replace } => {
+        KeyCmd::Copy {
+            from,
+            to,
+            db,
+            replace,
+        } => {
+            let here = space::db_of(t.space);
+            let to_db = match db {
+                None => here,
+                Some(_) if space::cluster_mode() => {
+                    return Err(
+                        bad("Copying to another database is not allowed in cluster mode").into(),
+                    )
+                }
+                Some(n) => space::checked(n).ok_or_else(|| bad("DB index is out of range"))?,
+            };
+            if from == to && to_db == here {
+                return Err(bad("source and destination objects are the same").into());
+            }
             t.writable()?;
-            Value::Int(t.copy(from, to, replace)? as i64)
+            Value::Int(t.copy(from, to, to_db, replace)? as i64)
+        }
+        KeyCmd::Move { key, db } => {
+            if space::cluster_mode() {
+                return Err(bad("MOVE is not allowed in cluster mode").into());
+            }
+            let to_db = space::checked(db).ok_or_else(|| bad("DB index is out of range"))?;
+            if to_db == space::db_of(t.space) {
+                return Err(bad("source and destination objects are the same").into());
+            }
+            t.writable()?;
+            Value::Int(t.move_to(key, to_db)? as i64)
         }
         KeyCmd::Rename { from, to, nx } => {
             t.writable()?;

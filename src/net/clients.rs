@@ -52,6 +52,8 @@ pub struct ClientEntry {
     /// Commands queued in MULTI, or -1 outside one.
     pub multi: Cell<i64>,
     pub resp: Cell<u8>,
+    /// The selected database (SELECT).
+    pub db: Cell<u16>,
     /// Picked by CLIENT KILL.
     pub killed: Cell<bool>,
     /// The connection's socket (open while the entry is listed: the
@@ -79,7 +81,7 @@ impl ClientEntry {
             _ => "N",
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-proto={} tls={} tessera-core={core}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} tessera-proto={} tls={} tessera-core={core}",
             self.id,
             self.addr,
             self.laddr,
@@ -87,6 +89,7 @@ impl ClientEntry {
             String::from_utf8_lossy(self.name.borrow().as_deref().unwrap_or_default()),
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.active.get()).as_secs(),
+            self.db.get(),
             self.sub.get(),
             self.psub.get(),
             self.multi.get(),
@@ -182,6 +185,7 @@ impl Clients {
             psub: Cell::new(0),
             multi: Cell::new(-1),
             resp: Cell::new(2),
+            db: Cell::new(0),
             killed: Cell::new(false),
             fd: stream.raw_fd(),
         });

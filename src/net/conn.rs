@@ -295,7 +295,7 @@ impl Conn {
             return;
         }
         if let Some((gather, split_parts)) = split(core.topo(), &req) {
-            let total = match &req {
+            let total = match req.db_and_inner().1 {
                 Request::MGet { keys } => keys.len(),
                 _ => 0,
             };

@@ -435,6 +435,8 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     };
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
+        databases: config.databases,
+        cluster_mode: config.cluster,
         max_frame_bytes: config.max_frame_bytes,
         proto_max_bulk_len: query_limits.0,
         client_query_buffer_limit: query_limits.1,
@@ -598,6 +600,8 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 #[allow(unsafe_code)]
 async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let id = a.id;
+    crate::shard::space::set_databases(a.config.databases);
+    crate::shard::space::set_cluster_mode(a.config.cluster_mode);
     let listeners: Vec<_> = a
         .listeners
         .iter()

@@ -171,4 +171,27 @@ r3.hset("h3", mapping={"x": "1"})
 assert r3.hgetall("h3") == {"x": "1"}
 assert r3.zadd("z3", {"m": 1.5}) == 1 and r3.zscore("z3", "m") == 1.5
 
+# Databases: redis://host/N clients (redis-py sends SELECT on connect),
+# pipelines inside MULTI, MOVE, FLUSHDB, SCAN of one database.
+d3 = redis.Redis.from_url(f"redis://127.0.0.1:{port}/3", decode_responses=True)
+d0 = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0", decode_responses=True)
+d3.set("dbkey", "three")
+d0.set("dbkey", "zero")
+assert d3.get("dbkey") == "three" and d0.get("dbkey") == "zero"
+with d3.pipeline(transaction=True) as p:
+    p.incr("{d}n").incr("{d}n").hset("{d}h", "f", "v")
+    assert p.execute() == [1, 2, 1]
+assert d0.get("{d}n") is None and d3.get("{d}n") == "2"
+assert d3.move("{d}h", 4) is True
+d4 = redis.Redis.from_url(f"redis://127.0.0.1:{port}/4", decode_responses=True)
+assert d4.hgetall("{d}h") == {"f": "v"} and d3.exists("{d}h") == 0
+assert sorted(d3.scan_iter()) == ["dbkey", "{d}n"]
+assert d3.dbsize() == 2
+assert d3.flushdb() and d3.dbsize() == 0 and d0.get("dbkey") == "zero"
+try:
+    redis.Redis.from_url(f"redis://127.0.0.1:{port}/16").ping()
+    raise AssertionError("database 16 accepted")
+except redis.ResponseError as e:
+    assert "DB index is out of range" in str(e), e
+
 print("ok")

@@ -452,7 +452,7 @@ impl Client {
     pub(crate) async fn call_here(&self, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
         if self.conns.len() > 1 {
             if let Some((gather, parts)) = split(&self.topo, req) {
-                let total = match req {
+                let total = match req.db_and_inner().1 {
                     Request::MGet { keys } => keys.len(),
                     _ => 0,
                 };

@@ -22,6 +22,7 @@ pub mod partition;
 pub mod position;
 mod sample;
 pub mod set;
+pub mod space;
 pub mod subkey;
 pub mod tx;
 pub mod zset;

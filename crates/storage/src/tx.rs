@@ -18,6 +18,8 @@ use super::partition::{raw_key, Ahead, Cf, Partition, Status, WriteKey, WriteVal
 use super::subkey;
 use super::Error;
 
+mod copy;
+
 /// A member with its value (a hash's field and value).
 pub type Pair = (Vec<u8>, Vec<u8>);
 
@@ -164,10 +166,14 @@ fn be_u64(b: &[u8]) -> Result<u64, Error> {
         .ok_or_else(|| Error::Corrupt("collection metadata too short".into()))
 }
 
-/// A command's view of one partition, bound to one slot.
+/// A command's view of one partition, bound to one slot of one database.
 pub struct Tx<'p> {
     part: &'p Partition,
+    /// The keys' slot (Redis Cluster's).
     pub slot: u16,
+    /// Where the keys are stored: the slot for database 0, the database's
+    /// space otherwise (`crate::space`).
+    pub space: u16,
     pub now_ms: u64,
     writes: super::partition::TxWrites,
     /// Subkey ranges to compact once this transaction commits.
@@ -190,9 +196,15 @@ pub type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, Error> + 'f;
 
 impl<'p> Tx<'p> {
     pub fn new(part: &'p Partition, slot: u16, now_ms: u64) -> Tx<'p> {
+        Tx::in_db(part, slot, 0, now_ms)
+    }
+
+    /// A transaction on keys of `slot` in database `db`.
+    pub fn in_db(part: &'p Partition, slot: u16, db: u16, now_ms: u64) -> Tx<'p> {
         Tx {
             part,
             slot,
+            space: crate::space::space(db, slot),
             now_ms,
             writes: Default::default(),
             compact: Vec::new(),
@@ -402,7 +414,7 @@ impl<'p> Tx<'p> {
         key: &[u8],
         f: impl FnOnce(Option<(Meta, &[u8])>) -> R,
     ) -> Result<R, Error> {
-        let k = (Cf::Meta, raw_key(self.slot, key));
+        let k = (Cf::Meta, raw_key(self.space, key));
         match self.writes.get(&k) {
             None => self.part.read_live_with(&k.1, self.now_ms, f),
             Some(None) => Ok(f(None)),
@@ -440,7 +452,7 @@ impl<'p> Tx<'p> {
     /// Writes a whole record for `key` (any type).
     pub fn store(&mut self, key: &[u8], meta: &Meta, body: &[u8]) {
         self.write(
-            (Cf::Meta, raw_key(self.slot, key)),
+            (Cf::Meta, raw_key(self.space, key)),
             Some(envelope::encode_shared(meta, body)),
         );
     }
@@ -451,7 +463,7 @@ impl<'p> Tx<'p> {
         if self.meta(key)?.is_none() {
             return Ok(false);
         }
-        self.delete(Cf::Meta, raw_key(self.slot, key));
+        self.delete(Cf::Meta, raw_key(self.space, key));
         Ok(true)
     }
 
@@ -467,63 +479,6 @@ impl<'p> Tx<'p> {
         meta.version = self.next_version();
         self.store(key, &meta, &body);
         Ok(true)
-    }
-
-    /// RENAME within the slot: moves the value (a collection's members are
-    /// copied under a new generation, O(N)). Keeps the expiry. `Ok(false)`
-    /// when `only_if_absent` and `to` exists.
-    pub fn rename(&mut self, from: &[u8], to: &[u8], only_if_absent: bool) -> Result<bool, Error> {
-        let Some((meta, body)) = self.load(from)? else {
-            return Err(Error::NoSuchKey);
-        };
-        if from == to {
-            return Ok(!only_if_absent);
-        }
-        if only_if_absent && self.load(to)?.is_some() {
-            return Ok(false);
-        }
-        self.write_copy(from, meta, &body, to)?;
-        self.delete(Cf::Meta, raw_key(self.slot, from));
-        Ok(true)
-    }
-
-    /// COPY within the slot: `to` gets `from`'s value and expiry (a
-    /// collection's members copied under a new generation, O(N)).
-    /// `Ok(false)` when `from` is missing, or `to` exists and not `replace`.
-    pub fn copy(&mut self, from: &[u8], to: &[u8], replace: bool) -> Result<bool, Error> {
-        let Some((meta, body)) = self.load(from)? else {
-            return Ok(false);
-        };
-        if !replace && self.load(to)?.is_some() {
-            return Ok(false);
-        }
-        self.write_copy(from, meta, &body, to)?;
-        Ok(true)
-    }
-
-    /// Writes the record of `from` (`meta`, `body`) under `to` with a new
-    /// version; a collection's members are copied under a new generation.
-    fn write_copy(&mut self, from: &[u8], meta: Meta, body: &[u8], to: &[u8]) -> Result<(), Error> {
-        let mut new = meta;
-        new.version = self.next_version();
-        if meta.vtype != ValueType::String {
-            new.generation = self.next_version();
-            let old_prefix = subkey::prefix(self.slot, from, meta.generation);
-            let new_prefix = subkey::prefix(self.slot, to, new.generation);
-            let hi = subkey::end_of(&old_prefix);
-            let mut copied = Vec::new();
-            self.range(&old_prefix, &hi, false, &mut |k, v| {
-                copied.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
-                Ok(true)
-            })?;
-            for (rest, v) in copied {
-                let mut k = new_prefix.clone();
-                k.extend_from_slice(&rest);
-                self.put(Cf::Sub, k, v);
-            }
-        }
-        self.store(to, &new, body);
-        Ok(())
     }
 
     // ---- collections -----------------------------------------------------------
@@ -559,7 +514,7 @@ impl<'p> Tx<'p> {
             ValueType::String => {}
         }
         Ok(Some(Coll {
-            prefix: subkey::prefix(self.slot, key, meta.generation),
+            prefix: subkey::prefix(self.space, key, meta.generation),
             meta,
             size,
             head,
@@ -592,7 +547,7 @@ impl<'p> Tx<'p> {
             dead: 0,
             low: Vec::new(),
             high: Vec::new(),
-            prefix: subkey::prefix(self.slot, key, generation),
+            prefix: subkey::prefix(self.space, key, generation),
         })
     }
 
@@ -600,7 +555,7 @@ impl<'p> Tx<'p> {
     /// collection is deleted (as in Redis).
     pub fn save(&mut self, key: &[u8], c: &mut Coll) {
         if c.size == 0 {
-            self.delete(Cf::Meta, raw_key(self.slot, key));
+            self.delete(Cf::Meta, raw_key(self.space, key));
             return;
         }
         c.meta.version = self.next_version();

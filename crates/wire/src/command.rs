@@ -255,6 +255,15 @@ pub enum Request<'a> {
     Block {
         args: Vec<&'a [u8]>,
     },
+    /// `inner` run in database `db` (RESP's SELECT; never 0: database 0
+    /// is every request's own). Only data requests are wrapped
+    /// (`Opcode::in_database`).
+    InDb {
+        db: u16,
+        inner: Box<Request<'a>>,
+    },
+    /// Deletes every key of the request's database (FLUSHDB).
+    FlushDb,
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -306,6 +315,28 @@ impl<'a> Request<'a> {
             Request::Sync { .. } => Opcode::Sync,
             Request::Role { .. } => Opcode::Role,
             Request::Cluster { .. } => Opcode::Cluster,
+            Request::InDb { .. } => Opcode::Db,
+            Request::FlushDb => Opcode::FlushDb,
+        }
+    }
+
+    /// This request run in database `db` (itself for database 0).
+    pub fn in_db(self, db: u16) -> Request<'a> {
+        match (db, self) {
+            (0, r) => r,
+            (db, Request::InDb { inner, .. }) => Request::InDb { db, inner },
+            (db, r) => Request::InDb {
+                db,
+                inner: Box::new(r),
+            },
+        }
+    }
+
+    /// The request's database and the request run in it.
+    pub fn db_and_inner(&self) -> (u16, &Request<'a>) {
+        match self {
+            Request::InDb { db, inner } => (*db, inner),
+            r => (0, r),
         }
     }
 
@@ -513,6 +544,28 @@ impl<'a> Request<'a> {
             Opcode::Block => Request::Block {
                 args: keys(&mut r)?,
             },
+            Opcode::FlushDb => Request::FlushDb,
+            Opcode::Db => {
+                let db = r.u16("database")?;
+                let op = r.u8("opcode")?;
+                let fl = r.u8("flags")?;
+                let inner = Request::decode(op, fl, r.rest())?;
+                if !inner.opcode().in_database() {
+                    return Err(Error::BadArguments(format!(
+                        "DB wraps data requests only, not {}",
+                        inner.opcode().name()
+                    )));
+                }
+                if db == 0 {
+                    return Err(Error::BadArguments(
+                        "DB 0 is every request's own: send the request unwrapped".into(),
+                    ));
+                }
+                Request::InDb {
+                    db,
+                    inner: Box::new(inner),
+                }
+            }
         };
         r.end()?;
         Ok(req)
@@ -594,7 +647,17 @@ impl<'a> Request<'a> {
                 put_u32(out, *count);
                 put_bytes(out, prefix);
             }
-            Request::DbSize | Request::Info | Request::Metrics | Request::FlushAll => {}
+            Request::DbSize
+            | Request::Info
+            | Request::Metrics
+            | Request::FlushAll
+            | Request::FlushDb => {}
+            Request::InDb { db, inner } => {
+                put_u16(out, *db);
+                out.push(inner.opcode() as u8);
+                out.push(inner.flags());
+                inner.encode_body(out);
+            }
             Request::Backup { dir } => put_bytes(out, dir),
             Request::Command(c) => c.encode_body(out),
             Request::Batch(cmds) => {
@@ -692,73 +755,8 @@ impl<'a> Request<'a> {
     }
 }
 
-// ---- response bodies --------------------------------------------------------
-//
-// GET        u8 found; if 1: u64 version, bytes value
-// SET        u8 applied, u64 version
-// DEL/EXISTS u64 count
-// MGET       u32 n; n × (u8 found; if 1: u64 version, bytes value)
-// MSET       u64 keys written
-// INCRBY     i64 value, u64 version
-// EXPIRE     u8 (1 = applied)      PERSIST u8 (1 = expiry removed)
-// TTL        i64 ms (-2 missing, -1 no expiry)
-// SCAN       u64 next cursor (0 = done), u32 n, n × bytes key
-// DBSIZE     u64 estimated keys
-// INFO       UTF-8 text, `key:value` lines and `# section` headers
-// PING       the request body, echoed
-// HELLO      see `hello.rs`
-// COMMAND    u64 version of the first key afterwards (0 = absent), value
-// BATCH      u32 n; n × (u64 version, value)
-// PUBLISH    u64 subscribers reached (summed over cores)
-// FLUSHALL   u64 partitions flushed (summed over cores)
-// PULL       u64 primary's latest sequence, u32 n, n × (u64 last sequence, bytes batch)
-// BPOP       u8 found; if 1: bytes key, bytes element (0 = timed out)
-// PUBSUB     kind 0: n × bytes channel; 1: n × (bytes channel, u64 count);
-//            2: u64 pattern subscriptions (bodies of all cores concatenated)
-// value      see `cmd::Value::encode`
-// error      u16 code, then the UTF-8 message (rest of the body)
-
-/// A value with its version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versioned {
-    pub version: u64,
-    pub value: Vec<u8>,
-}
-
-/// Appends an optional versioned value.
-pub fn put_found(out: &mut Vec<u8>, v: Option<(u64, &[u8])>) {
-    match v {
-        None => out.push(0),
-        Some((version, value)) => {
-            out.push(1);
-            put_u64(out, version);
-            put_bytes(out, value);
-        }
-    }
-}
-
-/// Reads an optional versioned value.
-pub fn read_found(r: &mut Reader<'_>) -> Result<Option<Versioned>, Error> {
-    match r.u8("found")? {
-        0 => Ok(None),
-        1 => Ok(Some(Versioned {
-            version: r.u64("version")?,
-            value: r.bytes("value")?.to_vec(),
-        })),
-        other => Err(Error::BadArguments(format!("found flag {other}"))),
-    }
-}
-
-/// Skips an optional versioned value, returning its encoded bytes.
-pub fn skip_found<'a>(r: &mut Reader<'a>, whole: &'a [u8]) -> Result<&'a [u8], Error> {
-    let start = whole.len() - r.remaining();
-    if r.u8("found")? == 1 {
-        r.u64("version")?;
-        r.bytes("value")?;
-    }
-    let end = whole.len() - r.remaining();
-    Ok(&whole[start..end])
-}
+mod found;
+pub use found::{put_found, read_found, skip_found, Versioned};
 
 #[cfg(test)]
 mod tests;

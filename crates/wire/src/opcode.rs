@@ -53,6 +53,11 @@ pub enum Opcode {
     /// A blocking command of the command table (BLMPOP, BZMPOP, BZPOPMIN,
     /// BZPOPMAX) that waits for its keys to have something to pop.
     Block = 0x2C,
+    /// A data request run in a database other than 0 (RESP's SELECT): the
+    /// database number, then the wrapped request's opcode, flags and body.
+    Db = 0x2D,
+    /// Deletes every key of the request's database (FLUSHDB).
+    FlushDb = 0x2E,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -91,12 +96,39 @@ impl TryFrom<u8> for Opcode {
             0x2A => Clients,
             0x2B => SlowLog,
             0x2C => Block,
+            0x2D => Db,
+            0x2E => FlushDb,
             other => return Err(other),
         })
     }
 }
 
 impl Opcode {
+    /// Whether the request works on one database's keys, so a DB request
+    /// may wrap it.
+    pub fn in_database(self) -> bool {
+        use Opcode::*;
+        matches!(
+            self,
+            Get | Set
+                | Del
+                | Exists
+                | MGet
+                | MSet
+                | IncrBy
+                | Expire
+                | Persist
+                | Ttl
+                | Scan
+                | DbSize
+                | Command
+                | Batch
+                | BlockingPop
+                | Block
+                | FlushDb
+        )
+    }
+
     pub fn name(self) -> &'static str {
         use Opcode::*;
         match self {
@@ -131,6 +163,8 @@ impl Opcode {
             Clients => "CLIENTCTL",
             SlowLog => "SLOWLOGCTL",
             Block => "BLOCK",
+            Db => "DB",
+            FlushDb => "FLUSHDB",
         }
     }
 }

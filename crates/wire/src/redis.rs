@@ -78,6 +78,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("function", "functions are not supported"),
     ("fcall", "functions are not supported"),
     ("fcall_ro", "functions are not supported"),
+    ("swapdb", "databases cannot be swapped yet"),
 ];
 
 /// Plans one command (`args[0]` is its name): its row of the command table
@@ -156,11 +157,6 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
             _ => arity("ping"),
         },
         Planner::Echo => Plan::Reply(Value::Bytes(args[1].to_vec())),
-        Planner::Select => match parse_int(args[1]) {
-            Some(0) => Plan::Reply(Value::ok()),
-            Some(_) => err("DB index is out of range"),
-            None => Plan::Error(WireError::of(ErrorCode::NotInteger)),
-        },
         Planner::Time => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -188,7 +184,10 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
                 || (n == 2
                     && matches!(args[1].to_ascii_lowercase().as_slice(), b"async" | b"sync")) =>
         {
-            Plan::Run(Request::FlushAll, Shape::Ok)
+            match args[0].eq_ignore_ascii_case(b"flushdb") {
+                true => Plan::Run(Request::FlushDb, Shape::Ok),
+                false => Plan::Run(Request::FlushAll, Shape::Ok),
+            }
         }
         Planner::Flush => err("syntax error"),
         Planner::Info => Plan::Run(Request::Info, Shape::Info),

@@ -31,6 +31,14 @@ pub type SplitPart<'a> = (usize, Request<'a>, Vec<usize>);
 /// Splits a multi-key request by owning core. Returns `None` when every key
 /// lives on one core (then the request is run or forwarded whole).
 pub fn split<'a>(topo: &Topology, req: &Request<'a>) -> Option<(Gather, Vec<SplitPart<'a>>)> {
+    if let Request::InDb { db, inner } = req {
+        let (gather, parts) = split(topo, inner)?;
+        let parts = parts
+            .into_iter()
+            .map(|(core, sub, idx)| (core, sub.in_db(*db), idx))
+            .collect();
+        return Some((gather, parts));
+    }
     let (gather, keys): (Gather, Vec<&[u8]>) = match req {
         Request::Del { keys } | Request::Exists { keys } => (Gather::Sum, keys.clone()),
         Request::MGet { keys } => (Gather::Items, keys.clone()),
@@ -120,9 +128,9 @@ pub fn combine(
                     break;
                 }
                 for &i in idx {
-                    match skip_found(&mut r, b) {
-                        Ok(item) => items[i] = item,
-                        Err(_) => failed = true,
+                    match (skip_found(&mut r, b), items.get_mut(i)) {
+                        (Ok(item), Some(slot)) => *slot = item,
+                        _ => failed = true,
                     }
                 }
             }
@@ -147,12 +155,13 @@ pub fn combine(
 /// The opcode of a request that must reach every core (DBSIZE, INFO, BACKUP).
 pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
     match req.opcode() {
+        Opcode::Db => everywhere(req.db_and_inner().1),
         Opcode::DbSize => Some(Gather::Sum),
         Opcode::Info => Some(Gather::Text),
         Opcode::Backup => Some(Gather::Sum),
         Opcode::Metrics => Some(Gather::Lines),
         Opcode::Publish => Some(Gather::Sum),
-        Opcode::FlushAll => Some(Gather::Sum),
+        Opcode::FlushAll | Opcode::FlushDb => Some(Gather::Sum),
         Opcode::PubSub => Some(Gather::Lines),
         Opcode::Clients if matches!(req, Request::Clients { kill: true, .. }) => Some(Gather::Sum),
         Opcode::Clients => Some(Gather::Lines),
@@ -180,6 +189,7 @@ fn single_key<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
 /// The core a request should run on, for requests not split by key.
 pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
     match req {
+        Request::InDb { inner, .. } => home_core(topo, inner, here),
         Request::Get { .. }
         | Request::Set { .. }
         | Request::IncrBy { .. }
@@ -217,6 +227,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Backup { .. }
         | Request::Publish { .. }
         | Request::FlushAll
+        | Request::FlushDb
         | Request::PubSub { .. }
         | Request::Clients { .. }
         | Request::SlowLog { .. } => here,
@@ -236,6 +247,7 @@ fn command_home(topo: &Topology, args: &[&[u8]]) -> Option<usize> {
 /// in different slots (MGET, MSET, DEL and EXISTS included). Cluster mode
 /// asks this before running anything.
 pub fn request_slot(req: &Request<'_>) -> Result<Option<u16>, WireError> {
+    let req = req.db_and_inner().1;
     let mut slot: Option<u16> = None;
     let mut add = |k: &[u8]| -> Result<(), WireError> {
         let s = crate::slot::key_slot(k);

@@ -71,6 +71,7 @@ impl Entry {
 /// The words of `req` as a client would have sent them, cut to Redis's
 /// limits; a password is `(redacted)`.
 pub fn argv(req: &Request<'_>) -> Vec<Vec<u8>> {
+    let req = req.db_and_inner().1;
     let mut words: Vec<Cow<'_, [u8]>> = Vec::new();
     let name = |n: &'static str| Cow::Borrowed(n.as_bytes());
     let num = |n: String| Cow::Owned(n.into_bytes());

@@ -28,6 +28,7 @@ impl Core {
     /// here, so an element is either returned or left in the list.
     pub(super) async fn blocking_pop(
         &self,
+        db: u16,
         timeout_ms: u64,
         left: bool,
         keys: &[&[u8]],
@@ -50,7 +51,9 @@ impl Core {
                 Some((d, to_left)) => vec![b"LMOVE", key, d, end(left), end(to_left)],
             })
             .collect();
-        let (found, group) = self.pop_or_wait(timeout_ms, keys, slot, &attempts).await?;
+        let (found, group) = self
+            .pop_or_wait(db, timeout_ms, keys, slot, &attempts)
+            .await?;
         Ok(match found {
             Some((i, Value::Bytes(v))) => (Some((keys[i].to_vec(), v)), group),
             _ => (None, None),
@@ -63,6 +66,7 @@ impl Core {
     /// Nil when the time runs out.
     pub(super) async fn blocking_command(
         &self,
+        db: u16,
         args: &[&[u8]],
     ) -> Result<(Value, Option<(u32, u64)>), WireError> {
         let row = table::lookup(args)?;
@@ -103,7 +107,7 @@ impl Core {
         };
         let timeout = timeout_ms(timeout)?;
         let (found, group) = self
-            .pop_or_wait(timeout, &keys, slot, std::slice::from_ref(&inner))
+            .pop_or_wait(db, timeout, &keys, slot, std::slice::from_ref(&inner))
             .await?;
         Ok(match found {
             None => (Value::Nil, None),
@@ -117,6 +121,7 @@ impl Core {
     /// of `keys`, the timeout (0 = none) or shutdown.
     async fn pop_or_wait(
         &self,
+        db: u16,
         timeout_ms: u64,
         keys: &[&[u8]],
         slot: u16,
@@ -134,7 +139,7 @@ impl Core {
             }
             for (i, words) in attempts.iter().enumerate() {
                 let (mut r, group) = self
-                    .run_named(&[NamedCommand::new(words.clone())], now_ms())
+                    .run_named(&[NamedCommand::new(words.clone())], db, now_ms())
                     .await?;
                 match r.pop() {
                     None | Some((_, Value::Nil)) => {}

@@ -32,6 +32,10 @@ pub struct CoreConfig {
     /// this many of the node's).
     pub slowlog_max_len: AtomicUsize,
     pub data_dir: std::path::PathBuf,
+    /// Databases SELECT can pick (`databases`; 1 in cluster mode).
+    pub databases: u16,
+    /// Cluster mode: database 0 only.
+    pub cluster_mode: bool,
     /// Where BACKUP may write; `None` refuses backups.
     pub backup_root: Option<std::path::PathBuf>,
     /// The node's persisted replication state (epoch, role, peers); only

@@ -3,7 +3,7 @@
 
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::hello::cursor;
-use crate::shard::backup;
+use crate::shard::{self, backup};
 
 use super::{wire, Core};
 
@@ -45,8 +45,11 @@ impl Core {
     }
 
     /// One SCAN page within the partition of the cursor's slot.
+    /// In database 1 and up a cursor names a slot of the partition being
+    /// scanned (its first), whose database space is read.
     pub(super) async fn scan(
         &self,
+        db: u16,
         c: u64,
         count: u32,
         prefix: &[u8],
@@ -55,6 +58,7 @@ impl Core {
         let slot = cursor::slot(c);
         let token = cursor::token(c);
         let part = self.part_of_slot(slot)?;
+        let space = shard::space::space(db, slot);
         let after = if token == 0 {
             None
         } else {
@@ -62,29 +66,52 @@ impl Core {
             self.scan_tokens
                 .borrow()
                 .get(&token)
-                .filter(|k| k.len() >= 2 && k[..2] == slot.to_be_bytes())
+                .filter(|k| k.len() >= 2 && k[..2] == space.to_be_bytes())
                 .cloned()
         };
         let count = count.clamp(1, 100_000) as usize;
         crate::drain::settle(part).await;
+        let (prefix, first) = (prefix.to_vec(), part.slots().first);
+        type PageFn = Box<dyn FnOnce() -> Result<shard::ScanPage, shard::Error> + Send>;
+        let page: PageFn = match db {
+            0 => Box::new(part.scan_fn(slot, after, prefix, count, now)),
+            _ => Box::new(part.scan_space_fn(space, after, prefix, count, now)),
+        };
         let page = glommio::executor()
-            .spawn_blocking(part.scan_fn(slot, after, prefix.to_vec(), count, now))
+            .spawn_blocking(page)
             .await
             .map_err(wire)?;
+        // Database 1 and up: the cursor names the partition's first slot.
+        let resume_slot = |s: u16| if db == 0 { s } else { first };
         let next = match page.resume {
             Some((s, Some(last))) => {
                 // Tokens differ per core so a cursor never names another core's entry.
                 let mut tokens = self.scan_tokens.borrow_mut();
                 let t = (((tokens.next_seq() << 8) | self.id as u64) & cursor::TOKEN_MASK).max(1);
                 tokens.insert(t, last);
-                cursor::make(s, t)
+                cursor::make(resume_slot(s), t)
             }
-            Some((s, None)) => cursor::make(s, 0),
+            Some((s, None)) => cursor::make(resume_slot(s), 0),
             None => match part.slots().next_partition {
                 Some(first) => cursor::make(first, 0),
                 None => 0,
             },
         };
         Ok((next, page.keys))
+    }
+
+    /// DBSIZE of database `db` (1 and up) on this core: its live keys,
+    /// counted (O(N)) after a drain.
+    pub(super) async fn count_db(&self, db: u16, now: u64) -> Result<u64, WireError> {
+        let mut n = 0;
+        for part in &self.local {
+            crate::drain::settle(part).await;
+            let space = shard::space::space(db, part.slots().first);
+            n += glommio::executor()
+                .spawn_blocking(part.count_space_fn(space, now))
+                .await
+                .map_err(wire)?;
+        }
+        Ok(n)
     }
 }

@@ -185,6 +185,16 @@ impl Core {
         writes: &mut Writes,
     ) -> Result<(), WireError> {
         let now = now_ms();
+        let (db, req) = req.db_and_inner();
+        if db != 0 && crate::shard::space::checked(i64::from(db)).is_none() {
+            return Err(WireError::new(
+                ErrorCode::BadArguments,
+                match self.cluster {
+                    Some(_) => "SELECT is not allowed in cluster mode".to_string(),
+                    None => format!("DB index is out of range ({db})"),
+                },
+            ));
+        }
         // Cluster mode: a write is refused while its slot's migration is
         // fenced, and counted while it runs (a fence waits for it).
         let _admitted = match is_write(req) {
@@ -224,7 +234,7 @@ impl Core {
             Request::Get { key } => {
                 let start = frame::begin(out, id, frame::STATUS_OK, 0);
                 let r = self
-                    .on_key(key, now, writes, |t| {
+                    .on_key(db, key, now, writes, |t| {
                         t.read_string(key, |v| put_found(out, v.map(|(m, b)| (m.version, b))))
                     })
                     .await;
@@ -239,7 +249,7 @@ impl Core {
             Request::Set { key, value, args } => {
                 let opts = SetOptions::from(args);
                 let done = self
-                    .on_key(key, now, writes, |t| {
+                    .on_key(db, key, now, writes, |t| {
                         cmd::keys::set_with(t, key, value, &opts)
                     })
                     .await?;
@@ -252,7 +262,7 @@ impl Core {
                 let mut n = 0u64;
                 for key in keys {
                     n += self
-                        .on_key(key, now, writes, |t| cmd::keys::del_key(t, key))
+                        .on_key(db, key, now, writes, |t| cmd::keys::del_key(t, key))
                         .await? as u64;
                 }
                 ok(out, id, |o| put_u64(o, n));
@@ -261,7 +271,7 @@ impl Core {
                 let mut n = 0u64;
                 for key in keys {
                     n += self
-                        .on_key(key, now, writes, |t| t.meta(key))
+                        .on_key(db, key, now, writes, |t| t.meta(key))
                         .await?
                         .is_some() as u64;
                 }
@@ -272,7 +282,7 @@ impl Core {
                 put_u32(out, keys.len() as u32);
                 for key in keys {
                     let r = self
-                        .on_key(key, now, writes, |t| {
+                        .on_key(db, key, now, writes, |t| {
                             cmd::keys::string_or_none(t, key, |v| {
                                 put_found(out, v.map(|(m, b)| (m.version, b)))
                             })
@@ -288,7 +298,7 @@ impl Core {
             Request::MSet { pairs } => {
                 let opts = SetOptions::default();
                 for (key, value) in pairs {
-                    self.on_key(key, now, writes, |t| {
+                    self.on_key(db, key, now, writes, |t| {
                         cmd::keys::set_with(t, key, value, &opts)
                     })
                     .await?;
@@ -297,7 +307,7 @@ impl Core {
             }
             Request::IncrBy { key, delta } => {
                 let (value, version) = self
-                    .on_key(key, now, writes, |t| cmd::keys::incr_by(t, key, *delta))
+                    .on_key(db, key, now, writes, |t| cmd::keys::incr_by(t, key, *delta))
                     .await?;
                 ok(out, id, |o| {
                     put_i64(o, value);
@@ -306,19 +316,21 @@ impl Core {
             }
             Request::Expire { key, ttl_ms } => {
                 let done = self
-                    .on_key(key, now, writes, |t| cmd::keys::expire_in(t, key, *ttl_ms))
+                    .on_key(db, key, now, writes, |t| {
+                        cmd::keys::expire_in(t, key, *ttl_ms)
+                    })
                     .await?;
                 ok(out, id, |o| o.push(done as u8));
             }
             Request::Persist { key } => {
                 let done = self
-                    .on_key(key, now, writes, |t| cmd::keys::persist_key(t, key))
+                    .on_key(db, key, now, writes, |t| cmd::keys::persist_key(t, key))
                     .await?;
                 ok(out, id, |o| o.push(done as u8));
             }
             Request::Ttl { key } => {
                 let ttl = self
-                    .on_key(key, now, writes, |t| cmd::keys::ttl_ms(t, key))
+                    .on_key(db, key, now, writes, |t| cmd::keys::ttl_ms(t, key))
                     .await?;
                 ok(out, id, |o| put_i64(o, ttl));
             }
@@ -327,7 +339,7 @@ impl Core {
                 count,
                 prefix,
             } => {
-                let (next, keys) = self.scan(*c, *count, prefix, now).await?;
+                let (next, keys) = self.scan(db, *c, *count, prefix, now).await?;
                 ok(out, id, |o| {
                     put_u64(o, next);
                     put_u32(o, keys.len() as u32);
@@ -336,8 +348,12 @@ impl Core {
                     }
                 });
             }
-            Request::DbSize => {
+            Request::DbSize if db == 0 => {
                 let n: u64 = self.local.iter().map(|p| p.info().estimate_keys).sum();
+                ok(out, id, |o| put_u64(o, n));
+            }
+            Request::DbSize => {
+                let n = self.count_db(db, now).await?;
                 ok(out, id, |o| put_u64(o, n));
             }
             Request::Info => {
@@ -368,7 +384,7 @@ impl Core {
                 ok(out, id, |o| put_u64(o, n));
             }
             Request::Command(c) => {
-                let (results, group) = self.run_named(std::slice::from_ref(c), now).await?;
+                let (results, group) = self.run_named(std::slice::from_ref(c), db, now).await?;
                 writes.extend(group);
                 ok(out, id, |o| {
                     for (version, value) in &results {
@@ -412,6 +428,20 @@ impl Core {
                     .map_err(|e| WireError::new(ErrorCode::ClusterRefused, e.to_string()))?;
                 ok(out, id, |o| o.extend_from_slice(&answer));
             }
+            Request::FlushDb => {
+                for p in &self.local {
+                    let g = p.flush_db(db).map_err(wire)?;
+                    writes.push((p.id(), g));
+                }
+                ok(out, id, |o| put_u64(o, self.local.len() as u64));
+            }
+            // `db_and_inner` unwrapped it; DB never wraps DB.
+            Request::InDb { .. } => {
+                return Err(WireError::new(
+                    ErrorCode::BadArguments,
+                    "DB wraps data requests only",
+                ))
+            }
             Request::FlushAll => {
                 for p in &self.local {
                     let g = p.flush_all().map_err(wire)?;
@@ -446,7 +476,9 @@ impl Core {
                 keys,
                 dest,
             } => {
-                let (found, group) = self.blocking_pop(*timeout_ms, *left, keys, *dest).await?;
+                let (found, group) = self
+                    .blocking_pop(db, *timeout_ms, *left, keys, *dest)
+                    .await?;
                 writes.extend(group);
                 ok(out, id, |o| match found {
                     None => o.push(0),
@@ -458,12 +490,12 @@ impl Core {
                 });
             }
             Request::Block { args } => {
-                let (value, group) = self.blocking_command(args).await?;
+                let (value, group) = self.blocking_command(db, args).await?;
                 writes.extend(group);
                 ok(out, id, |o| value.encode(o));
             }
             Request::Batch(cmds) => {
-                let (results, group) = self.run_named(cmds, now).await?;
+                let (results, group) = self.run_named(cmds, db, now).await?;
                 writes.extend(group);
                 ok(out, id, |o| {
                     put_u32(o, results.len() as u32);
@@ -672,7 +704,7 @@ impl Core {
 /// does not count a blocked client's wait.
 fn slowlog_times(req: &Request<'_>) -> bool {
     !matches!(
-        req,
+        req.db_and_inner().1,
         Request::BlockingPop { .. }
             | Request::Block { .. }
             | Request::Pull { .. }
@@ -707,7 +739,12 @@ pub async fn serve_forwarded(
     let mut reply = reply;
     match frame::check(&frame_bytes, usize::MAX) {
         Ok(Some(info)) => match Request::decode(info.kind, info.flags, info.body(&frame_bytes)) {
-            Ok(req @ (Request::BlockingPop { .. } | Request::Block { .. })) => {
+            Ok(req)
+                if matches!(
+                    req.db_and_inner().1,
+                    Request::BlockingPop { .. } | Request::Block { .. }
+                ) =>
+            {
                 // A client that disconnects while blocked must not take an
                 // element: stop waiting when the asking core drops the reply.
                 let run = std::pin::pin!(core.exec_local(&req, 0, &mut out, &mut writes));

@@ -11,6 +11,7 @@ use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::args;
 use crate::proto::command::NamedCommand;
+use crate::shard::space::space as t_space;
 use crate::shard::tx::Tx;
 use crate::shard::{self, Partition};
 use crate::slot::key_slot;
@@ -48,6 +49,7 @@ impl Core {
     /// `writes`.
     pub(super) async fn on_key<T>(
         &self,
+        db: u16,
         key: &[u8],
         now: u64,
         writes: &mut Writes,
@@ -59,14 +61,14 @@ impl Core {
         loop {
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
-            let mut t = Tx::new(part, slot, now);
+            let mut t = Tx::in_db(part, slot, db, now);
             let r = op(&mut t);
             part.allow_disk(false);
             match r {
                 Err(shard::Error::WouldBlock) if !disk => {
                     drop(t);
                     glommio::executor()
-                        .spawn_blocking(part.warm_fn(slot, key))
+                        .spawn_blocking(part.warm_fn(t_space(db, slot), key))
                         .await;
                     warmed += 1;
                 }
@@ -88,6 +90,7 @@ impl Core {
     pub(super) async fn run_named(
         &self,
         cmds: &[NamedCommand<'_>],
+        db: u16,
         now: u64,
     ) -> Result<(Vec<(u64, cmd::Value)>, Option<(u32, u64)>), WireError> {
         let batch = cmds.len() > 1;
@@ -138,7 +141,7 @@ impl Core {
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
         loop {
-            let mut tx = Tx::new(part, slot, now);
+            let mut tx = Tx::in_db(part, slot, db, now);
             let mut results = Vec::with_capacity(cmds.len());
             let mut blocked = false;
             let disk = warmed >= WARM_ATTEMPTS;
@@ -181,7 +184,9 @@ impl Core {
             }
             drop(tx);
             glommio::executor()
-                .spawn_blocking(part.warm_fn(slot, keys.first().copied().unwrap_or_default()))
+                .spawn_blocking(
+                    part.warm_fn(t_space(db, slot), keys.first().copied().unwrap_or_default()),
+                )
                 .await;
         }
     }

@@ -193,7 +193,7 @@ async fn keys_in_slot(
     let mut found = Vec::new();
     let mut c = cursor::make(slot, 0);
     loop {
-        let (next, page) = scan_page(core, c, 1000, b"").await?;
+        let (next, page) = scan_page(core, 0, c, 1000, b"").await?;
         let mut past = false;
         for k in page {
             if key_slot(&k) == slot {

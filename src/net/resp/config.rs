@@ -122,7 +122,10 @@ const SETTINGS: &[Setting] = &[
             },
         })),
     },
-    fixed("databases", |_| "1".into()),
+    fixed("databases", |_| match crate::shard::space::cluster_mode() {
+        true => "1".into(),
+        false => crate::shard::space::databases().to_string(),
+    }),
     fixed("maxmemory", |_| "0".into()),
     fixed("maxmemory-policy", |_| "noeviction".into()),
     fixed("appendonly", |c| {

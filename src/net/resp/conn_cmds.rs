@@ -46,6 +46,13 @@ pub(super) async fn conn_command(
             }
             resp::encode(out, &Value::ok(), r3);
         }
+        ConnCmd::Select => match select(core, args[1]) {
+            Ok(db) => {
+                st.db = db;
+                resp::encode(out, &Value::ok(), r3);
+            }
+            Err(e) => resp::encode_error(out, &e),
+        },
         ConnCmd::Quit => {
             resp::encode(out, &Value::ok(), r3);
             return true;
@@ -62,6 +69,7 @@ pub(super) async fn conn_command(
             st.name = None;
             st.readonly = false;
             st.asking = false;
+            st.db = 0;
             st.session.reset(&core.config().acl);
             resp::encode(out, &Value::Status("RESET".into()), false);
         }
@@ -88,14 +96,15 @@ pub(super) async fn conn_command(
                 return false;
             }
             for key in &args[1..] {
-                let req = Request::Command(NamedCommand::new(vec![b"TYPE", key]));
+                let req = Request::Command(NamedCommand::new(vec![b"TYPE", key])).in_db(st.db);
                 let mut f = Vec::new();
                 req.encode(1, &mut f);
                 match run_frames(core, f).await.pop() {
                     Some(Ok(body)) if body.len() >= 8 => {
                         let mut v = [0u8; 8];
                         v.copy_from_slice(&body[..8]);
-                        st.watched.push((key.to_vec(), u64::from_be_bytes(v)));
+                        st.watched
+                            .push((st.db, key.to_vec(), u64::from_be_bytes(v)));
                     }
                     Some(Err(e)) => {
                         resp::encode_error(out, &e);
@@ -202,17 +211,17 @@ pub(super) async fn conn_command(
             return st.entry.killed.get();
         }
         ConnCmd::Keys => {
-            let r = keys(core, args[1])
+            let r = keys(core, st.db, args[1])
                 .await
                 .map(|ks| Value::Array(ks.into_iter().map(Value::Bytes).collect()));
             ok_or_error(out, r, r3);
         }
         ConnCmd::ScanType => {
-            let r = scan_type(core, args).await;
+            let r = scan_type(core, st.db, args).await;
             ok_or_error(out, r, r3);
         }
         ConnCmd::RandomKey => {
-            let r = random_key(core).await.map(Value::opt);
+            let r = random_key(core, st.db).await.map(Value::opt);
             ok_or_error(out, r, r3);
         }
         ConnCmd::Subscribe | ConnCmd::PSubscribe => {
@@ -555,4 +564,16 @@ fn script(args: &[&[u8]]) -> Result<Value, WireError> {
             String::from_utf8_lossy(args.get(1).copied().unwrap_or_default())
         ))),
     }
+}
+
+/// SELECT's database, with Redis's errors.
+fn select(core: &Rc<Core>, word: &[u8]) -> Result<u16, WireError> {
+    let n = std::str::from_utf8(word)
+        .ok()
+        .and_then(|w| w.parse::<i32>().ok())
+        .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+    if core.cluster().is_some() && n != 0 {
+        return Err(bad("SELECT is not allowed in cluster mode"));
+    }
+    crate::shard::space::checked(i64::from(n)).ok_or_else(|| bad("DB index is out of range"))
 }

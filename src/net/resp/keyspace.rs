@@ -12,9 +12,11 @@ use crate::proto::redis::{self, Plan, Shape};
 use crate::proto::value::{glob_match, Value};
 use crate::proto::Request;
 
-/// One binary SCAN page: the next cursor (0 = done) and its keys.
+/// One binary SCAN page of database `db`: the next cursor (0 = done) and
+/// its keys.
 pub(super) async fn scan_page(
     core: &Rc<Core>,
+    db: u16,
     cursor: u64,
     count: u32,
     prefix: &[u8],
@@ -23,7 +25,8 @@ pub(super) async fn scan_page(
         cursor,
         count,
         prefix,
-    };
+    }
+    .in_db(db);
     let body = run_request(core, &req).await?;
     let bad = |e: crate::proto::Error| {
         WireError::new(ErrorCode::Internal, format!("bad SCAN reply: {e}"))
@@ -39,12 +42,16 @@ pub(super) async fn scan_page(
 
 /// KEYS: a full scan of every slot, filtered by the glob (documented as
 /// O(N) over the whole key space).
-pub(super) async fn keys(core: &Rc<Core>, pattern: &[u8]) -> Result<Vec<Vec<u8>>, WireError> {
+pub(super) async fn keys(
+    core: &Rc<Core>,
+    db: u16,
+    pattern: &[u8],
+) -> Result<Vec<Vec<u8>>, WireError> {
     let prefix = redis::literal_prefix(pattern);
     let mut found = Vec::new();
     let mut c = 0u64;
     loop {
-        let (next, page) = scan_page(core, c, 1000, prefix).await?;
+        let (next, page) = scan_page(core, db, c, 1000, prefix).await?;
         found.extend(page.into_iter().filter(|k| glob_match(pattern, k)));
         if next == 0 {
             return Ok(found);
@@ -55,7 +62,11 @@ pub(super) async fn keys(core: &Rc<Core>, pattern: &[u8]) -> Result<Vec<Vec<u8>>
 
 /// SCAN ... TYPE t: the page as plain SCAN gives it (TYPE removed), then
 /// the keys whose TYPE is `t` (one pipelined TYPE per key).
-pub(super) async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, WireError> {
+pub(super) async fn scan_type(
+    core: &Rc<Core>,
+    db: u16,
+    args: &[&[u8]],
+) -> Result<Value, WireError> {
     let mut plain: Vec<&[u8]> = Vec::with_capacity(args.len());
     let mut wanted = None;
     let mut i = 0;
@@ -76,7 +87,7 @@ pub(super) async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, 
     let Plan::Run(req, shape) = redis::plan(&plain) else {
         return Err(bad("syntax error"));
     };
-    let Value::Array(mut page) = run_one(core, &req, &shape).await? else {
+    let Value::Array(mut page) = run_one(core, &req.in_db(db), &shape).await? else {
         return Err(WireError::new(ErrorCode::Internal, "bad SCAN reply"));
     };
     let Some(Value::Array(keys)) = page.pop() else {
@@ -85,7 +96,9 @@ pub(super) async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, 
     let mut frames = Vec::new();
     for (n, k) in keys.iter().enumerate() {
         if let Value::Bytes(k) = k {
-            Request::Command(NamedCommand::new(vec![b"TYPE", k])).encode(n as u32 + 1, &mut frames);
+            Request::Command(NamedCommand::new(vec![b"TYPE", k]))
+                .in_db(db)
+                .encode(n as u32 + 1, &mut frames);
         }
     }
     let types = run_frames(core, frames).await;
@@ -103,14 +116,15 @@ pub(super) async fn scan_type(core: &Rc<Core>, args: &[&[u8]]) -> Result<Value, 
     Ok(Value::Array(page))
 }
 
-/// RANDOMKEY: the first key from a random slot onwards (wrapping around).
-pub(super) async fn random_key(core: &Rc<Core>) -> Result<Option<Vec<u8>>, WireError> {
+/// RANDOMKEY: the first key from a random slot onwards (wrapping around);
+/// in databases 1 and up, from a random slot's partition onwards.
+pub(super) async fn random_key(core: &Rc<Core>, db: u16) -> Result<Option<Vec<u8>>, WireError> {
     let slot = (crate::shard::clock::now_ms() as u16 ^ (crate::net::clients::ids_given() as u16))
         % crate::slot::SLOTS;
     for start in [cursor::make(slot, 0), 0] {
         let mut c = start;
         loop {
-            let (next, page) = scan_page(core, c, 1, b"").await?;
+            let (next, page) = scan_page(core, db, c, 1, b"").await?;
             if let Some(k) = page.into_iter().next() {
                 return Ok(Some(k));
             }

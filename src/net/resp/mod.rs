@@ -64,8 +64,11 @@ struct State {
     /// one of them was refused (EXEC then aborts).
     multi: Option<Vec<Vec<Vec<u8>>>>,
     multi_failed: bool,
-    /// WATCHed keys with the version they had.
-    watched: Vec<(Vec<u8>, u64)>,
+    /// WATCHed keys with the version they had, in the database selected
+    /// when they were watched.
+    watched: Vec<(u16, Vec<u8>, u64)>,
+    /// The selected database (SELECT; always 0 in cluster mode).
+    db: u16,
     last_cmd: String,
     /// Pub/sub: the mailbox (once subscribed), channels and patterns.
     mailbox: Option<Rc<Mailbox>>,
@@ -104,6 +107,7 @@ impl State {
         e.multi
             .set(self.multi.as_ref().map_or(-1, |m| m.len() as i64));
         e.resp.set(if self.resp3 { 3 } else { 2 });
+        e.db.set(self.db);
         e.active.set(at);
     }
 
@@ -427,6 +431,7 @@ pub async fn serve(core: Rc<Core>, mut stream: Stream) {
         multi: None,
         multi_failed: false,
         watched: Vec::new(),
+        db: 0,
         last_cmd: String::new(),
         mailbox: None,
         channels: Vec::new(),
@@ -737,7 +742,7 @@ async fn handle(
     match plan {
         Plan::Reply(v) => p.ready(value_bytes(&v, st.resp3)),
         Plan::Error(e) => p.ready(error_bytes(&e)),
-        Plan::Run(req, shape) => p.run(core, &req, shape).await,
+        Plan::Run(req, shape) => p.run(core, &req.in_db(st.db), shape).await,
         Plan::Conn(c) => {
             // Connection commands see every earlier reply first.
             settle(core, p, st, out, None).await;

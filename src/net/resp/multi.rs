@@ -30,7 +30,9 @@ pub(super) fn queueable(args: &[&[u8]]) -> Result<(), WireError> {
     if row.has(flag::STORED) || multi_keyless(args).is_some() || unblocked(args).is_some() {
         return Ok(());
     }
-    let why = if row.has(flag::BLOCKING) {
+    let why = if row.name == "select" {
+        "it would change the database of the commands queued after it"
+    } else if row.has(flag::BLOCKING) {
         "it blocks"
     } else if row.has(flag::WRITE) {
         "it writes outside the transaction's batch"
@@ -91,9 +93,24 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
         return;
     }
     let plan: Vec<Queued<'_>> = queued.iter().map(|q| plan_one(q)).collect();
-    let mut cmds: Vec<NamedCommand<'_>> = watched
+    // Keys watched in another database are checked first, on their own.
+    let (here, elsewhere): (Vec<_>, Vec<_>) = watched.iter().partition(|w| w.0 == st.db);
+    for (db, k, v) in elsewhere {
+        let check = NamedCommand {
+            expected_version: Some(*v),
+            args: vec![b"TYPE".as_slice(), k.as_slice()],
+            keep_going: false,
+        };
+        let req = Request::Batch(vec![check]).in_db(*db);
+        if let Err(e) = run_one(core, &req, &Shape::Count).await {
+            if e.code == ErrorCode::VersionConflict {
+                return resp::encode_null_array(out, st.resp3);
+            }
+        }
+    }
+    let mut cmds: Vec<NamedCommand<'_>> = here
         .iter()
-        .map(|(k, v)| NamedCommand {
+        .map(|(_, k, v)| NamedCommand {
             expected_version: Some(*v),
             args: vec![b"TYPE".as_slice(), k.as_slice()],
             keep_going: false,
@@ -107,7 +124,7 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
             cmds.push(NamedCommand::new(words).keep_going());
         }
     }
-    let stored = match batch(core, cmds, watched.len(), !queued.is_empty()).await {
+    let stored = match batch(core, cmds, here.len(), st.db, !queued.is_empty()).await {
         Ok(values) => values,
         Err(Abort::Watched) => return resp::encode_null_array(out, st.resp3),
         Err(Abort::Failed(e)) => return resp::encode_error(out, &e),
@@ -172,6 +189,7 @@ async fn batch(
     core: &Rc<Core>,
     cmds: Vec<NamedCommand<'_>>,
     watches: usize,
+    db: u16,
     queued_any: bool,
 ) -> Result<Vec<Value>, Abort> {
     if cmds.is_empty() {
@@ -180,13 +198,13 @@ async fn batch(
     if cmds.len() == watches {
         // Only the WATCH checks: an empty transaction answers an empty
         // array either way; the others answer unless a watched key changed.
-        return match run_one(core, &Request::Batch(cmds), &Shape::Count).await {
+        return match run_one(core, &Request::Batch(cmds).in_db(db), &Shape::Count).await {
             Err(e) if queued_any && e.code == ErrorCode::VersionConflict => Err(Abort::Watched),
             _ => Ok(Vec::new()),
         };
     }
     let mut f = Vec::new();
-    Request::Batch(cmds).encode(1, &mut f);
+    Request::Batch(cmds).in_db(db).encode(1, &mut f);
     match run_frames(core, f).await.pop() {
         Some(Ok(body)) => {
             let mut r = crate::proto::codec::Reader::new(&body);

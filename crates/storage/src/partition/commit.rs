@@ -118,6 +118,9 @@ impl Partition {
         if self.flushed.get().is_some_and(|f| f <= group) {
             self.flushed.set(None);
         }
+        self.flushed_spaces
+            .borrow_mut()
+            .retain(|&(g, _, _)| g > group);
         let written = self.group_status(group).is_ok();
         if written {
             self.written.set(self.taken.get());

@@ -41,6 +41,7 @@ pub(crate) use stored::Status;
 pub use window::WINDOW_CHUNK;
 
 use cache::ReadCache;
+use migrate::SlotOp;
 use pending::{Pending, Staged};
 
 /// Prefix of partition-internal keys; slots never reach it (they are < 16384).
@@ -210,6 +211,9 @@ pub struct Partition {
     /// The group of a staged FLUSH not yet committed: until then RocksDB's
     /// older data must read as gone.
     flushed: Cell<Option<u64>>,
+    /// The spaces `[lo, hi)` of a staged FLUSHDB (with its group) not yet
+    /// committed: until then RocksDB's older data there must read as gone.
+    flushed_spaces: RefCell<Vec<(u64, u16, u16)>>,
     /// Group from which writes failed, and why.
     poisoned: RefCell<Option<(u64, String)>>,
     /// Subkey ranges waiting to be compacted, and whether a compaction of
@@ -291,6 +295,7 @@ impl Partition {
             compact_queue: RefCell::new(Vec::new()),
             compacting: Cell::new(false),
             flushed: Cell::new(None),
+            flushed_spaces: RefCell::new(Vec::new()),
             absorb_bytes,
             taken: Cell::new(0),
             written: Cell::new(0),
@@ -320,7 +325,7 @@ impl Partition {
         if let Some(e) = self.pending.borrow().overlay.get(raw) {
             return Ok(e.value.clone().map(RawValue::Staged));
         }
-        if self.flushed.get().is_some() {
+        if self.hidden(raw) {
             return Ok(None);
         }
         if let Some(v) = self.cache.borrow_mut().get(Cf::Meta, raw) {
@@ -408,7 +413,7 @@ impl Partition {
         if let Some((_, staged)) = self.pending.borrow().sub.get(raw) {
             return Some(staged.as_ref().map(|v| v.to_vec()));
         }
-        if self.flushed.get().is_some() {
+        if self.hidden(raw) {
             return Some(None);
         }
         let known = self.cache.borrow_mut().get(Cf::Sub, raw)?;
@@ -507,7 +512,7 @@ impl Partition {
         }
         opts.set_iterate_lower_bound(lo.to_vec());
         // After a staged FLUSH nothing stored is visible: an empty range.
-        let hi = if self.flushed.get().is_some() { lo } else { hi };
+        let hi = if self.hidden(lo) { lo } else { hi };
         opts.set_iterate_upper_bound(hi.to_vec());
         self.db.raw_iterator_cf_opt(self.sub_cf(), opts)
     }
@@ -670,6 +675,42 @@ impl Partition {
         self.cache.borrow_mut().clear();
         self.flushed.set(Some(group));
         Ok(group)
+    }
+
+    /// FLUSHDB: stages the deletion of every key and member of database
+    /// `db` (one range deletion per column family, applied with the group
+    /// commit). Returns the group.
+    pub fn flush_db(&self, db: u16) -> Result<u64, Error> {
+        let (lo, hi) = match db {
+            0 => (0, crate::manifest::SLOTS),
+            n => {
+                let s = crate::space::space(n, 0);
+                (s, s + 1)
+            }
+        };
+        let ops = [0u8, 1]
+            .map(|cf| SlotOp::DeleteRange {
+                cf,
+                from: lo.to_be_bytes().to_vec(),
+                to: hi.to_be_bytes().to_vec(),
+            })
+            .into();
+        let group = self.stage_migrated(ops)?;
+        self.flushed_spaces.borrow_mut().push((group, lo, hi));
+        Ok(group)
+    }
+
+    /// Whether `raw` lies where a staged, uncommitted FLUSHALL or FLUSHDB
+    /// deleted everything RocksDB holds.
+    fn hidden(&self, raw: &[u8]) -> bool {
+        if self.flushed.get().is_some() {
+            return true;
+        }
+        let spaces = self.flushed_spaces.borrow();
+        !spaces.is_empty() && {
+            let s = raw.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            spaces.iter().any(|&(_, lo, hi)| (lo..hi).contains(&s))
+        }
     }
 
     /// The next version of the partition's clock (also used as a new

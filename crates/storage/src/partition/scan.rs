@@ -24,6 +24,56 @@ impl Partition {
     }
 }
 
+impl Partition {
+    /// `scan_fn` over the keys of one database's space (databases 1 and
+    /// up keep all of a partition's keys under one space).
+    pub fn scan_space_fn(
+        &self,
+        space: u16,
+        after: Option<Vec<u8>>,
+        prefix: Vec<u8>,
+        count: usize,
+        now_ms: u64,
+    ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
+        let db = self.db.clone();
+        let slots = PartitionSlots {
+            first: space,
+            end: space + 1,
+            step: 1,
+            next_partition: None,
+        };
+        move || scan(&db, space, slots, after, &prefix, count, now_ms)
+    }
+
+    /// A closure counting the live keys of one database's space (blocking
+    /// pool; DBSIZE of databases 1 and up, O(N)).
+    pub fn count_space_fn(
+        &self,
+        space: u16,
+        now_ms: u64,
+    ) -> impl FnOnce() -> Result<u64, Error> + Send + 'static {
+        let db = self.db.clone();
+        move || {
+            let mut opts = ReadOptions::default();
+            opts.set_iterate_upper_bound((space + 1).to_be_bytes().to_vec());
+            opts.fill_cache(false);
+            let mut it = db.raw_iterator_opt(opts);
+            it.seek(space.to_be_bytes());
+            let mut n = 0;
+            while it.valid() {
+                let live = it
+                    .value()
+                    .and_then(envelope::expire_at_ms)
+                    .is_some_and(|at| at == 0 || at > now_ms);
+                n += u64::from(live);
+                it.next();
+            }
+            it.status().map_err(storage)?;
+            Ok(n)
+        }
+    }
+}
+
 /// One page of a scan.
 #[derive(Debug, Default)]
 pub struct ScanPage {

@@ -234,6 +234,7 @@ impl User {
             Err(_) => Ok(()),
         };
         match req {
+            Request::InDb { inner, .. } => return self.check_request(inner),
             Request::Command(c) => return named(&c.args),
             Request::Block { args, .. } => return named(args),
             Request::Batch(cs) => return cs.iter().try_for_each(|c| named(&c.args)),

@@ -63,11 +63,18 @@ pub enum KeyCmd<'a> {
         to: Key<'a>,
         nx: bool,
     },
-    /// COPY source destination [DB 0] [REPLACE]: one database, so DB names 0.
+    /// COPY source destination [DB n] [REPLACE]; `db` as given (its range
+    /// is the server's to check).
     Copy {
         from: Key<'a>,
         to: Key<'a>,
+        db: Option<i64>,
         replace: bool,
+    },
+    /// MOVE key db.
+    Move {
+        key: Key<'a>,
+        db: i64,
     },
     /// DUMP: the value in Redis's serialization (`crate::dump`).
     Dump(Key<'a>),
@@ -272,6 +279,7 @@ impl<'a> KeyCmd<'a> {
                 nx: name == "renamenx",
             },
             "copy" => copy(a)?,
+            "move" => move_key(a)?,
             "dump" => KeyCmd::Dump(a.word()?),
             "restore" => KeyCmd::Restore(restore(a)?),
             "get" => KeyCmd::Get(a.word()?),
@@ -383,30 +391,44 @@ fn expire<'a>(a: &mut Args<'a>, unit_ms: i64, absolute: bool) -> Result<KeyCmd<'
     })
 }
 
-/// COPY's options, with Redis's errors: one database exists, so `DB n`
-/// other than 0 is out of range (as SELECT n is).
+/// COPY's options, with Redis's errors (a database out of range, or the
+/// source named as the destination, is the server's to refuse).
 fn copy<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
     let (from, to) = (a.word()?, a.word()?);
     let mut replace = false;
+    let mut db = None;
     while a.left() > 0 {
         if a.eat("replace") {
             replace = true;
         } else if a.left() > 1 && a.eat("db") {
-            let db = a.int()?;
-            if i32::try_from(db).is_err() {
+            let n = a.int()?;
+            if i32::try_from(n).is_err() {
                 return Err(WireError::of(ErrorCode::NotInteger));
             }
-            if db != 0 {
-                return Err(bad("DB index is out of range"));
-            }
+            db = Some(n);
         } else {
             return Err(syntax());
         }
     }
-    if from == to {
-        return Err(bad("source and destination objects are the same"));
-    }
-    Ok(KeyCmd::Copy { from, to, replace })
+    Ok(KeyCmd::Copy {
+        from,
+        to,
+        db,
+        replace,
+    })
+}
+
+/// MOVE key db: the database must be an integer (Redis's error).
+fn move_key<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
+    let key = a.word()?;
+    let db = std::str::from_utf8(a.word()?)
+        .ok()
+        .and_then(|w| w.parse::<i32>().ok())
+        .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+    Ok(KeyCmd::Move {
+        key,
+        db: i64::from(db),
+    })
 }
 
 fn restore<'a>(a: &mut Args<'a>) -> Result<Restore<'a>, WireError> {

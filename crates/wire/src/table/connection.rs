@@ -15,7 +15,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "ping", -1, FAST, NONE, acl::CONNECTION, "1.0.0", "Ping the server").reply(Reply::Varies).resp(Planner::Ping).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
     c(G, "quit", -1, ALLOW_BUSY | FAST | LOADING | NO_AUTH | NOSCRIPT | STALE, NONE, acl::CONNECTION, "1.0.0", "Close the connection").reply(Reply::Status).conn(ConnCmd::Quit),
     c(G, "reset", 1, ALLOW_BUSY | FAST | LOADING | NO_AUTH | NOSCRIPT | STALE, NONE, acl::CONNECTION, "6.2.0", "Reset the connection").reply(Reply::Status).conn(ConnCmd::Reset),
-    c(G, "select", 2, FAST | LOADING | STALE, NONE, acl::CONNECTION, "1.0.0", "Change the selected database for the current connection").reply(Reply::Status).resp(Planner::Select),
+    c(G, "select", 2, FAST | LOADING | STALE, NONE, acl::CONNECTION, "1.0.0", "Change the selected database for the current connection").reply(Reply::Status).conn(ConnCmd::Select),
 ];
 
 #[rustfmt::skip]

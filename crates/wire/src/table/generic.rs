@@ -16,6 +16,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "expiretime", 2, FAST | READONLY | STORED, k(1, 1, 1), acl::KEYSPACE, "7.0.0", "Get the expiration Unix timestamp for a key").reply(Reply::Int),
     c(G, "expireat", -3, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "1.2.0", "Set the expiration for a key as a UNIX timestamp").reply(Reply::Int),
     c(G, "keys", 2, READONLY, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Find all keys matching the given pattern").reply(Reply::Array).conn(ConnCmd::Keys).tips(&["request_policy:all_shards", "nondeterministic_output_order"]),
+    c(G, "move", 3, FAST | WRITE | STORED, k(1, 1, 1), acl::KEYSPACE, "1.0.0", "Move a key to another database").reply(Reply::Int),
     c(G, "object", -2, 0, NONE, 0, "2.2.3", "A container for object introspection commands").reply(Reply::Varies).subs(OBJECT_SUBS),
     c(G, "persist", 2, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "2.2.0", "Remove the expiration from a key").reply(Reply::Int),
     c(G, "pexpire", -3, FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::KEYSPACE, "2.6.0", "Set a key's time to live in milliseconds").reply(Reply::Int),

@@ -249,7 +249,6 @@ pub enum Exec {
 pub enum Planner {
     Ping,
     Echo,
-    Select,
     Time,
     LastSave,
     Command,
@@ -311,6 +310,8 @@ pub enum ConnCmd {
     Config,
     /// SCRIPT LOAD/EXISTS/FLUSH/KILL (the node's script cache).
     Script,
+    /// SELECT: the connection's database.
+    Select,
 }
 
 /// One command (or subcommand, named `parent|sub`).
@@ -743,7 +744,8 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         Clients => "clientctl",
         SlowLog => "slowlogctl",
         Block => "block",
-        Command | Batch => return None,
+        FlushDb => "flushdb",
+        Command | Batch | Db => return None,
     })
 }
 

@@ -1,0 +1,101 @@
+//! RENAME, COPY and MOVE: a key's value written under another name or in
+//! another database, within one slot.
+
+use super::{raw_key, subkey, Cf, Error, Meta, Tx, ValueType};
+
+impl Tx<'_> {
+    /// RENAME within the slot: moves the value (a collection's members are
+    /// copied under a new generation, O(N)). Keeps the expiry. `Ok(false)`
+    /// when `only_if_absent` and `to` exists.
+    pub fn rename(&mut self, from: &[u8], to: &[u8], only_if_absent: bool) -> Result<bool, Error> {
+        let Some((meta, body)) = self.load(from)? else {
+            return Err(Error::NoSuchKey);
+        };
+        if from == to {
+            return Ok(!only_if_absent);
+        }
+        if only_if_absent && self.load(to)?.is_some() {
+            return Ok(false);
+        }
+        self.write_copy(from, meta, &body, to)?;
+        self.delete(Cf::Meta, raw_key(self.space, from));
+        Ok(true)
+    }
+
+    /// COPY within the slot: `to` (in database `to_db`) gets `from`'s
+    /// value and expiry (a collection's members copied under a new
+    /// generation, O(N)). `Ok(false)` when `from` is missing, or `to`
+    /// exists and not `replace`.
+    pub fn copy(
+        &mut self,
+        from: &[u8],
+        to: &[u8],
+        to_db: u16,
+        replace: bool,
+    ) -> Result<bool, Error> {
+        let Some((meta, body)) = self.load(from)? else {
+            return Ok(false);
+        };
+        let here = self.space;
+        self.space = crate::space::space(to_db, self.slot);
+        let taken = self.load(to);
+        self.space = here;
+        if !replace && taken?.is_some() {
+            return Ok(false);
+        }
+        self.write_copy_to(from, meta, &body, to, to_db)?;
+        Ok(true)
+    }
+
+    /// MOVE: `key` goes to database `to_db` unless a key of that name is
+    /// there (`Ok(false)`, as when `key` is missing). O(N) for a collection,
+    /// whose members are rewritten under the other database's space.
+    pub fn move_to(&mut self, key: &[u8], to_db: u16) -> Result<bool, Error> {
+        if !self.copy(key, key, to_db, false)? {
+            return Ok(false);
+        }
+        self.delete(Cf::Meta, raw_key(self.space, key));
+        Ok(true)
+    }
+
+    /// Writes the record of `from` (`meta`, `body`) under `to` with a new
+    /// version; a collection's members are copied under a new generation.
+    fn write_copy(&mut self, from: &[u8], meta: Meta, body: &[u8], to: &[u8]) -> Result<(), Error> {
+        let db = crate::space::db_of(self.space);
+        self.write_copy_to(from, meta, body, to, db)
+    }
+
+    /// `write_copy` into database `to_db` (the same slot).
+    fn write_copy_to(
+        &mut self,
+        from: &[u8],
+        meta: Meta,
+        body: &[u8],
+        to: &[u8],
+        to_db: u16,
+    ) -> Result<(), Error> {
+        let to_space = crate::space::space(to_db, self.slot);
+        let mut new = meta;
+        new.version = self.next_version();
+        if meta.vtype != ValueType::String {
+            new.generation = self.next_version();
+            let old_prefix = subkey::prefix(self.space, from, meta.generation);
+            let new_prefix = subkey::prefix(to_space, to, new.generation);
+            let hi = subkey::end_of(&old_prefix);
+            let mut copied = Vec::new();
+            self.range(&old_prefix, &hi, false, &mut |k, v| {
+                copied.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
+                Ok(true)
+            })?;
+            for (rest, v) in copied {
+                let mut k = new_prefix.clone();
+                k.extend_from_slice(&rest);
+                self.put(Cf::Sub, k, v);
+            }
+        }
+        let here = std::mem::replace(&mut self.space, to_space);
+        self.store(to, &new, body);
+        self.space = here;
+        Ok(())
+    }
+}
