@@ -381,7 +381,7 @@ impl From<Value> for Output {
 }
 
 /// Connects to `addr`, runs one command and prints it. Returns the exit code.
-pub fn run(addr: SocketAddr, args: Vec<Vec<u8>>) -> i32 {
+pub fn run(addr: SocketAddr, db: u16, args: Vec<Vec<u8>>) -> i32 {
     let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(64 << 10)
         .make();
@@ -394,7 +394,10 @@ pub fn run(addr: SocketAddr, args: Vec<Vec<u8>>) -> i32 {
     };
     ex.run(async move {
         let client = match Client::connect(addr).await {
-            Ok(c) => c,
+            Ok(mut c) => {
+                c.select(db);
+                c
+            }
             Err(e) => {
                 eprintln!("(error) cannot connect to {addr}: {e}");
                 return 2;

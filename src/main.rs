@@ -399,6 +399,9 @@ struct CliArgs {
     /// Any port of the node (the shared one or a core's).
     #[arg(long, default_value = "127.0.0.1:7700", value_name = "HOST:PORT")]
     addr: SocketAddr,
+    /// The database to run the command in (Redis's SELECT; 0 to `databases` - 1).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    db: u16,
     /// The command and its arguments, passed through verbatim.
     #[arg(
         trailing_var_arg = true,
@@ -611,11 +614,11 @@ fn main() {
         }
         Command::Cli(a) => {
             let args = a.args.into_iter().map(|s| s.into_vec()).collect();
-            tessera::cli::run(a.addr, args)
+            tessera::cli::run(a.addr, a.db, args)
         }
         Command::Backup(a) => {
             let dir = a.to.to_string_lossy().into_owned().into_bytes();
-            tessera::cli::run(a.addr, vec![b"backup".to_vec(), dir])
+            tessera::cli::run(a.addr, 0, vec![b"backup".to_vec(), dir])
         }
         Command::Cluster(c) => {
             let r = match c {

@@ -219,3 +219,31 @@ fn a_blocked_pop_waits_for_its_own_database() {
     pusher.cmd(&["SELECT", "1"]);
     assert_eq!(pusher.cmd(&["LRANGE", "q", "0", "-1"]), R::arr(&["other"]));
 }
+
+#[test]
+fn tessera_cli_runs_in_the_database_it_is_given() {
+    let node = two_cores();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::binary())
+            .args(["cli", "--addr", &node.addr().to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    assert!(cli(&["--db", "6", "set", "k", "six"]).0);
+    assert!(cli(&["--db", "6", "hset", "h", "f", "v"]).0);
+    assert!(cli(&["set", "k", "zero"]).0);
+    assert_eq!(cli(&["--db", "6", "get", "k"]), (true, "six".to_string()));
+    assert_eq!(cli(&["get", "k"]), (true, "zero".to_string()));
+    assert_eq!(cli(&["--db", "6", "dbsize"]), (true, "2".to_string()));
+    let mut c = Conn::connect(node.resp_addr());
+    c.cmd(&["SELECT", "6"]);
+    assert_eq!(c.cmd(&["HGET", "h", "f"]), R::bulk("v"));
+    // A database out of range is refused with the server's error.
+    let (ok, _) = cli(&["--db", "16", "get", "k"]);
+    assert!(!ok, "database 16 accepted");
+}

@@ -208,6 +208,10 @@ impl Conn {
                 return;
             }
         };
+        // Counted by the command it runs, in whatever database.
+        if let (Request::InDb { inner, .. }, Some(op)) = (&req, self.batch.ops.last_mut()) {
+            *op = inner.opcode() as u8;
+        }
         if !self.authorize(id, &req) {
             return;
         }

@@ -733,6 +733,15 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// The opcode of a forwarded request frame; for a DB request, the opcode
+/// of the request it wraps (after the `u16` database).
+fn forwarded_opcode(frame: &[u8]) -> Option<Opcode> {
+    match frame.get(8).and_then(|&b| Opcode::try_from(b).ok()) {
+        Some(Opcode::Db) => frame.get(12).and_then(|&b| Opcode::try_from(b).ok()),
+        other => other,
+    }
+}
+
 async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
@@ -741,7 +750,7 @@ async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
             // keeps serving other cores.
             Msg::Forward { frame, reply }
                 if matches!(
-                    frame.get(8).and_then(|&b| Opcode::try_from(b).ok()),
+                    forwarded_opcode(&frame),
                     Some(
                         Opcode::BlockingPop
                             | Opcode::Block

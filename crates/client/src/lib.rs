@@ -339,6 +339,8 @@ pub struct Client {
     addr: SocketAddr,
     /// Cluster mode: the slot owners and the other nodes' clients.
     cluster: Option<cluster::ClusterView>,
+    /// The database data requests run in (`select`; 0 = unwrapped).
+    db: u16,
 }
 
 fn proto_err(e: proto::Error) -> ClientError {
@@ -376,6 +378,7 @@ impl Client {
             conns,
             addr,
             cluster: None,
+            db: 0,
         })
     }
 
@@ -392,6 +395,7 @@ impl Client {
             conns: vec![conn],
             addr,
             cluster: None,
+            db: 0,
         })
     }
 
@@ -421,6 +425,7 @@ impl Client {
             conns: vec![conn],
             addr,
             cluster: None,
+            db: 0,
         })
     }
 
@@ -438,8 +443,23 @@ impl Client {
         &self.hello
     }
 
+    /// Runs the data requests that follow in database `db` (each is sent
+    /// wrapped in a DB request, docs/protocol.md); 0 is the default.
+    pub fn select(&mut self, db: u16) {
+        self.db = db;
+    }
+
     /// Sends any request, routed and fanned out as needed; returns the reply body.
     pub async fn call(&self, req: &Request<'_>) -> Result<Vec<u8>, ClientError> {
+        let wrapped;
+        let req = match self.db {
+            0 => req,
+            _ if !req.opcode().in_database() => req,
+            db => {
+                wrapped = req.clone().in_db(db);
+                &wrapped
+            }
+        };
         if let Some(view) = &self.cluster {
             if let Ok(Some(slot)) = proto::route::request_slot(req) {
                 return self.call_in_cluster(view, slot, req).await;

@@ -199,7 +199,7 @@ impl Pending {
                 .await;
             self.push(Item::Local {
                 shape,
-                op: req.opcode() as u8,
+                op: req.db_and_inner().1.opcode() as u8,
                 start,
                 end: self.local.len(),
                 w0,
