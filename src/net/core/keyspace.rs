@@ -72,11 +72,7 @@ impl Core {
         let count = count.clamp(1, 100_000) as usize;
         crate::drain::settle(part).await;
         let (prefix, first) = (prefix.to_vec(), part.slots().first);
-        type PageFn = Box<dyn FnOnce() -> Result<shard::ScanPage, shard::Error> + Send>;
-        let page: PageFn = match db {
-            0 => Box::new(part.scan_fn(slot, after, prefix, count, now)),
-            _ => Box::new(part.scan_space_fn(space, after, prefix, count, now)),
-        };
+        let page = part.scan_fn(db, slot, after, prefix, count, now);
         let page = glommio::executor()
             .spawn_blocking(page)
             .await

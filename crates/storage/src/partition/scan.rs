@@ -8,41 +8,34 @@ use crate::manifest::PartitionSlots;
 use crate::{envelope, Error};
 
 impl Partition {
-    /// A closure scanning live keys from `(slot, after)` within this
-    /// partition (blocking pool). `after` is a raw key already returned.
+    /// A closure scanning live keys of database `db` from `(slot, after)`
+    /// within this partition (blocking pool). `after` is a raw key already
+    /// returned. Database 0 is read slot by slot; databases 1 and up keep
+    /// all of a partition's keys under one space, read as one range.
     pub fn scan_fn(
         &self,
+        db: u16,
         start_slot: u16,
         after: Option<Vec<u8>>,
         prefix: Vec<u8>,
         count: usize,
         now_ms: u64,
     ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
-        let db = self.db.clone();
-        let slots = self.slots;
-        move || scan(&db, start_slot, slots, after, &prefix, count, now_ms)
-    }
-}
-
-impl Partition {
-    /// `scan_fn` over the keys of one database's space (databases 1 and
-    /// up keep all of a partition's keys under one space).
-    pub fn scan_space_fn(
-        &self,
-        space: u16,
-        after: Option<Vec<u8>>,
-        prefix: Vec<u8>,
-        count: usize,
-        now_ms: u64,
-    ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
-        let db = self.db.clone();
-        let slots = PartitionSlots {
-            first: space,
-            end: space + 1,
-            step: 1,
-            next_partition: None,
+        let handle = self.db.clone();
+        let (start, slots) = match db {
+            0 => (start_slot, self.slots),
+            _ => {
+                let space = crate::space::space(db, start_slot);
+                let one = PartitionSlots {
+                    first: space,
+                    end: space + 1,
+                    step: 1,
+                    next_partition: None,
+                };
+                (space, one)
+            }
         };
-        move || scan(&db, space, slots, after, &prefix, count, now_ms)
+        move || scan(&handle, start, slots, after, &prefix, count, now_ms)
     }
 
     /// A closure counting the live keys of one database's space (blocking
