@@ -39,6 +39,10 @@ fn fill(c: &mut Conn) {
 
 fn check(c: &mut Conn) {
     assert_eq!(c.cmd(&["SELECT", "5"]), R::ok());
+    // Commands about no database's keys run as in database 0.
+    assert_eq!(c.cmd(&["PUBLISH", "channel", "x"]), R::Int(0));
+    assert!(matches!(c.cmd(&["INFO"]), R::Bulk(_)));
+    assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
     assert_eq!(c.cmd(&["GET", "k"]), R::bulk("five"));
     assert_eq!(c.cmd(&["GET", "k49"]), R::bulk("five49"));
     assert_eq!(c.cmd(&["HGETALL", "h"]), R::arr(&["f", "v"]));
@@ -97,6 +101,12 @@ fn a_replica_follows_every_database() {
     converge(&mut r, &["DBSIZE"], &R::Int(0));
     r.cmd(&["SELECT", "0"]);
     assert_eq!(r.cmd(&["GET", "k"]), R::bulk("zero"));
+    // SWAPDB's writes replicate like any others.
+    assert_eq!(p.cmd(&["SWAPDB", "7", "0"]), R::ok());
+    converge(&mut r, &["GET", "k"], &R::bulk("five"));
+    r.cmd(&["SELECT", "7"]);
+    converge(&mut r, &["GET", "k"], &R::bulk("zero"));
+    assert!(matches!(r.cmd(&["SWAPDB", "7", "0"]), R::Err(e) if e.starts_with("READONLY")));
     // A replica serves SELECT and reads, and refuses writes in any database.
     r.cmd(&["SELECT", "7"]);
     assert!(matches!(r.cmd(&["SET", "x", "1"]), R::Err(e) if e.starts_with("READONLY")));

@@ -733,8 +733,7 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// The opcode of a forwarded request frame; for a DB request, the opcode
-/// of the request it wraps (after the `u16` database).
+/// A forwarded frame's opcode; a DB request's is the wrapped request's.
 fn forwarded_opcode(frame: &[u8]) -> Option<Opcode> {
     match frame.get(8).and_then(|&b| Opcode::try_from(b).ok()) {
         Some(Opcode::Db) => frame.get(12).and_then(|&b| Opcode::try_from(b).ok()),

@@ -212,3 +212,69 @@ fn watch_and_multi_stay_in_their_database() {
     );
     assert!(matches!(ours.cmd(&["EXEC"]), R::Err(e) if e.starts_with("EXECABORT")));
 }
+
+#[test]
+fn swapdb_exchanges_databases_as_redis_server_does() {
+    let (_servers, mut ours, mut theirs) = crate::common::beside_redis();
+    let script: &[&[&str]] = &[
+        &["SELECT", "1"],
+        &["SET", "{s}a", "1"],
+        &["HSET", "{s}h", "f", "v", "g", "w"],
+        &["RPUSH", "{s}l", "x", "y"],
+        &["EXPIRE", "{s}a", "100"],
+        &["SELECT", "2"],
+        &["SET", "{s}a", "2"],
+        &["ZADD", "{s}z", "1", "m", "2", "n"],
+        &["SWAPDB", "1", "2"],
+        &["GET", "{s}a"],
+        &["TTL", "{s}a"],
+        &["HGETALL", "{s}h"],
+        &["LRANGE", "{s}l", "0", "-1"],
+        &["ZRANGE", "{s}z", "0", "-1"],
+        &["DBSIZE"],
+        &["SELECT", "1"],
+        &["GET", "{s}a"],
+        &["TTL", "{s}a"],
+        &["ZRANGE", "{s}z", "0", "-1", "WITHSCORES"],
+        &["HSET", "{s}h", "new", "1"],
+        &["SWAPDB", "0", "1"],
+        &["SWAPDB", "1", "1"],
+        &["DBSIZE"],
+        &["SELECT", "0"],
+        &["ZRANGE", "{s}z", "0", "-1"],
+        &["HGETALL", "{s}h"],
+        &["SWAPDB", "16", "1"],
+        &["SWAPDB", "1", "16"],
+        &["SWAPDB", "x", "1"],
+        &["SWAPDB", "1", "y"],
+        &["SWAPDB", "-1", "1"],
+        &["SWAPDB", "1"],
+    ];
+    for words in script {
+        let (a, b) = (ours.cmd(words), theirs.cmd(words));
+        assert_eq!(a, b, "{words:?}");
+    }
+    // Many keys on both cores, database 0 among them.
+    for c in [&mut ours, &mut theirs] {
+        c.cmd(&["FLUSHALL"]);
+        for (db, n) in [("0", 40), ("3", 25)] {
+            c.cmd(&["SELECT", db]);
+            for i in 0..n {
+                c.cmd(&["SADD", &format!("db{db}:{i}"), "m", &i.to_string()]);
+            }
+        }
+        assert_eq!(c.cmd(&["SWAPDB", "3", "0"]), R::ok());
+    }
+    for db in ["0", "3"] {
+        for c in [&mut ours, &mut theirs] {
+            c.cmd(&["SELECT", db]);
+        }
+        let keys = sorted(ours.cmd(&["KEYS", "*"]));
+        assert_eq!(keys, sorted(theirs.cmd(&["KEYS", "*"])), "db {db}");
+        assert!(matches!(&keys, R::Array(k) if k.len() == if db == "0" { 25 } else { 40 }));
+        assert_eq!(
+            sorted(ours.cmd(&["SMEMBERS", "db3:7"])),
+            sorted(theirs.cmd(&["SMEMBERS", "db3:7"]))
+        );
+    }
+}

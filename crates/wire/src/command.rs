@@ -264,6 +264,11 @@ pub enum Request<'a> {
     },
     /// Deletes every key of the request's database (FLUSHDB).
     FlushDb,
+    /// Exchanges the keys of databases `a` and `b` (SWAPDB), core by core.
+    SwapDb {
+        a: u16,
+        b: u16,
+    },
 }
 
 fn keys<'a>(r: &mut Reader<'a>) -> Result<Vec<&'a [u8]>, Error> {
@@ -317,18 +322,22 @@ impl<'a> Request<'a> {
             Request::Cluster { .. } => Opcode::Cluster,
             Request::InDb { .. } => Opcode::Db,
             Request::FlushDb => Opcode::FlushDb,
+            Request::SwapDb { .. } => Opcode::SwapDb,
         }
     }
 
-    /// This request run in database `db` (itself for database 0).
+    /// This request run in database `db`: itself for database 0 and for
+    /// requests that are not about one database's keys (PING, INFO, SWAPDB,
+    /// ...), else wrapped in a DB request.
     pub fn in_db(self, db: u16) -> Request<'a> {
         match (db, self) {
             (0, r) => r,
             (db, Request::InDb { inner, .. }) => Request::InDb { db, inner },
-            (db, r) => Request::InDb {
+            (db, r) if r.opcode().in_database() => Request::InDb {
                 db,
                 inner: Box::new(r),
             },
+            (_, r) => r,
         }
     }
 
@@ -545,6 +554,10 @@ impl<'a> Request<'a> {
                 args: keys(&mut r)?,
             },
             Opcode::FlushDb => Request::FlushDb,
+            Opcode::SwapDb => Request::SwapDb {
+                a: r.u16("first database")?,
+                b: r.u16("second database")?,
+            },
             Opcode::Db => {
                 let db = r.u16("database")?;
                 let op = r.u8("opcode")?;
@@ -652,6 +665,10 @@ impl<'a> Request<'a> {
             | Request::Metrics
             | Request::FlushAll
             | Request::FlushDb => {}
+            Request::SwapDb { a, b } => {
+                put_u16(out, *a);
+                put_u16(out, *b);
+            }
             Request::InDb { db, inner } => {
                 put_u16(out, *db);
                 out.push(inner.opcode() as u8);

@@ -58,6 +58,8 @@ pub enum Opcode {
     Db = 0x2D,
     /// Deletes every key of the request's database (FLUSHDB).
     FlushDb = 0x2E,
+    /// Exchanges two databases' keys on every core (SWAPDB).
+    SwapDb = 0x2F,
 }
 
 impl TryFrom<u8> for Opcode {
@@ -98,6 +100,7 @@ impl TryFrom<u8> for Opcode {
             0x2C => Block,
             0x2D => Db,
             0x2E => FlushDb,
+            0x2F => SwapDb,
             other => return Err(other),
         })
     }
@@ -165,6 +168,7 @@ impl Opcode {
             Block => "BLOCK",
             Db => "DB",
             FlushDb => "FLUSHDB",
+            SwapDb => "SWAPDB",
         }
     }
 }

@@ -78,7 +78,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("function", "functions are not supported"),
     ("fcall", "functions are not supported"),
     ("fcall_ro", "functions are not supported"),
-    ("swapdb", "databases cannot be swapped yet"),
 ];
 
 /// Plans one command (`args[0]` is its name): its row of the command table
@@ -157,6 +156,20 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
             _ => arity("ping"),
         },
         Planner::Echo => Plan::Reply(Value::Bytes(args[1].to_vec())),
+        // The databases' range is the server's to check.
+        Planner::SwapDb => {
+            let index = |w: &[u8]| {
+                std::str::from_utf8(w)
+                    .ok()
+                    .and_then(|w| w.parse::<i32>().ok())
+                    .map(|n| u16::try_from(n).unwrap_or(u16::MAX))
+            };
+            match (index(args[1]), index(args[2])) {
+                (None, _) => err("invalid first DB index"),
+                (_, None) => err("invalid second DB index"),
+                (Some(a), Some(b)) => Plan::Run(Request::SwapDb { a, b }, Shape::Ok),
+            }
+        }
         Planner::Time => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

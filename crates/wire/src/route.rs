@@ -161,7 +161,7 @@ pub fn everywhere(req: &Request<'_>) -> Option<Gather> {
         Opcode::Backup => Some(Gather::Sum),
         Opcode::Metrics => Some(Gather::Lines),
         Opcode::Publish => Some(Gather::Sum),
-        Opcode::FlushAll | Opcode::FlushDb => Some(Gather::Sum),
+        Opcode::FlushAll | Opcode::FlushDb | Opcode::SwapDb => Some(Gather::Sum),
         Opcode::PubSub => Some(Gather::Lines),
         Opcode::Clients if matches!(req, Request::Clients { kill: true, .. }) => Some(Gather::Sum),
         Opcode::Clients => Some(Gather::Lines),
@@ -228,6 +228,7 @@ pub fn home_core(topo: &Topology, req: &Request<'_>, here: usize) -> usize {
         | Request::Publish { .. }
         | Request::FlushAll
         | Request::FlushDb
+        | Request::SwapDb { .. }
         | Request::PubSub { .. }
         | Request::Clients { .. }
         | Request::SlowLog { .. } => here,

@@ -110,4 +110,45 @@ impl Core {
         }
         Ok(n)
     }
+
+    /// SWAPDB on this core: each partition exchanges the two databases'
+    /// keys in one transaction (O(N), reading RocksDB on the reactor; the
+    /// cores do not swap at one instant). Returns the keys moved.
+    pub(super) fn swap_dbs(
+        &self,
+        a: u16,
+        b: u16,
+        now: u64,
+        writes: &mut super::Writes,
+    ) -> Result<u64, WireError> {
+        let bad = |m: &str| WireError::new(ErrorCode::BadArguments, m);
+        if self.cluster.is_some() {
+            return Err(bad("SWAPDB is not allowed in cluster mode"));
+        }
+        let valid = |d: u16| shard::space::checked(i64::from(d)).is_some();
+        if !valid(a) || !valid(b) {
+            return Err(bad("DB index is out of range"));
+        }
+        let mut moved = 0;
+        for part in self.local.iter().filter(|_| a != b) {
+            // Keys, records and writes in one step: nothing runs between.
+            part.allow_disk(true);
+            let swapped = (|| {
+                let (ka, kb) = (part.keys_of_db(a)?, part.keys_of_db(b)?);
+                let mut tx = shard::tx::Tx::in_db(part, 0, 0, now);
+                let n = tx.swap_dbs((a, &ka), (b, &kb), &crate::slot::key_slot)?;
+                Ok::<_, shard::Error>((n, tx.commit(), ka, kb))
+            })();
+            part.allow_disk(false);
+            let (n, group, ka, kb) = swapped.map_err(wire)?;
+            moved += n;
+            if let Some(g) = group {
+                writes.push((part.id(), g));
+                // Blocked pops of either database look again.
+                let keys: Vec<&[u8]> = ka.iter().chain(&kb).map(|(_, k)| k.as_slice()).collect();
+                self.waiters.wake(&keys);
+            }
+        }
+        Ok(moved)
+    }
 }

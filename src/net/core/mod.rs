@@ -435,6 +435,10 @@ impl Core {
                 }
                 ok(out, id, |o| put_u64(o, self.local.len() as u64));
             }
+            Request::SwapDb { a, b } => {
+                let n = self.swap_dbs(*a, *b, now, writes)?;
+                ok(out, id, |o| put_u64(o, n));
+            }
             // `db_and_inner` unwrapped it; DB never wraps DB.
             Request::InDb { .. } => {
                 return Err(WireError::new(

@@ -38,6 +38,40 @@ impl Partition {
         move || scan(&handle, start, slots, after, &prefix, count, now_ms)
     }
 
+    /// Every key of database `db` this partition holds, stored or absorbed
+    /// (some may have expired or be deleted: a reader checks), as (slot of
+    /// database 0's keys or the space, user key). Reads RocksDB on the
+    /// reactor, disk included (SWAPDB, which must see the keys and write
+    /// them in one step).
+    pub fn keys_of_db(&self, db: u16) -> Result<Vec<(u16, Vec<u8>)>, Error> {
+        let (lo, hi) = match db {
+            0 => (0u16, crate::manifest::SLOTS),
+            n => {
+                let s = crate::space::space(n, 0);
+                (s, s + 1)
+            }
+        };
+        let split = |raw: &[u8]| (u16::from_be_bytes([raw[0], raw[1]]), raw[2..].to_vec());
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound(hi.to_be_bytes().to_vec());
+        let mut it = self.db.raw_iterator_opt(opts);
+        it.seek(lo.to_be_bytes());
+        let mut keys: Vec<(u16, Vec<u8>)> = Vec::new();
+        while let Some(raw) = it.key() {
+            keys.push(split(raw));
+            it.next();
+        }
+        it.status().map_err(storage)?;
+        let pending = self.pending.borrow();
+        let absorbed = pending.overlay.keys().filter(|raw| {
+            raw.len() >= 2 && (lo..hi).contains(&u16::from_be_bytes([raw[0], raw[1]]))
+        });
+        keys.extend(absorbed.map(|raw| split(raw)));
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
     /// A closure counting the live keys of one database's space (blocking
     /// pool; DBSIZE of databases 1 and up, O(N)).
     pub fn count_space_fn(

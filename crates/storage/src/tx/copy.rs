@@ -1,5 +1,5 @@
 //! RENAME, COPY and MOVE: a key's value written under another name or in
-//! another database, within one slot.
+//! another database, within one slot; SWAPDB on one partition.
 
 use super::{raw_key, subkey, Cf, Error, Meta, Tx, ValueType};
 
@@ -97,5 +97,57 @@ impl Tx<'_> {
         self.store(to, &new, body);
         self.space = here;
         Ok(())
+    }
+
+    /// SWAPDB on this partition: every key of database `a` goes to `b` and
+    /// every key of `b` to `a`, with its expiry (a collection's members
+    /// rewritten under a new generation), all in this transaction.
+    /// `keys_a`, `keys_b`: the databases' keys here (`keys_of_db`);
+    /// `slot_of` gives a key's slot. Returns the keys moved. O(N) in both
+    /// databases' size, in memory too.
+    pub fn swap_dbs(
+        &mut self,
+        (a, keys_a): (u16, &[(u16, Vec<u8>)]),
+        (b, keys_b): (u16, &[(u16, Vec<u8>)]),
+        slot_of: &dyn Fn(&[u8]) -> u16,
+    ) -> Result<u64, Error> {
+        let mut held = Vec::new();
+        for (from, to, keys) in [(a, b, keys_a), (b, a, keys_b)] {
+            for (_, key) in keys {
+                self.slot = slot_of(key);
+                self.space = crate::space::space(from, self.slot);
+                let Some((meta, body)) = self.load(key)? else {
+                    continue;
+                };
+                let mut members = Vec::new();
+                if meta.vtype != ValueType::String {
+                    let prefix = subkey::prefix(self.space, key, meta.generation);
+                    let hi = subkey::end_of(&prefix);
+                    self.range(&prefix, &hi, false, &mut |k, v| {
+                        members.push((k[prefix.len()..].to_vec(), v.to_vec()));
+                        Ok(true)
+                    })?;
+                }
+                self.delete(Cf::Meta, raw_key(self.space, key));
+                held.push((to, self.slot, key, meta, body, members));
+            }
+        }
+        let moved = held.len() as u64;
+        for (to, slot, key, mut meta, body, members) in held {
+            self.slot = slot;
+            self.space = crate::space::space(to, slot);
+            meta.version = self.next_version();
+            if meta.vtype != ValueType::String {
+                meta.generation = self.next_version();
+                let prefix = subkey::prefix(self.space, key, meta.generation);
+                for (rest, v) in members {
+                    let mut k = prefix.clone();
+                    k.extend_from_slice(&rest);
+                    self.put(Cf::Sub, k, v);
+                }
+            }
+            self.store(key, &meta, &body);
+        }
+        Ok(moved)
     }
 }

@@ -248,6 +248,7 @@ pub enum Exec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Planner {
     Ping,
+    SwapDb,
     Echo,
     Time,
     LastSave,
@@ -745,6 +746,7 @@ fn opcode_command(op: Opcode) -> Option<&'static str> {
         SlowLog => "slowlogctl",
         Block => "block",
         FlushDb => "flushdb",
+        SwapDb => "swapdb",
         Command | Batch | Db => return None,
     })
 }

@@ -16,6 +16,7 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "flushdb", -1, WRITE, NONE, acl::DANGEROUS | acl::KEYSPACE, "1.0.0", "Remove all keys from the current database").reply(Reply::Status).resp(Planner::Flush).tips(&["request_policy:all_shards", "response_policy:all_succeeded"]),
     c(G, "info", -1, LOADING | STALE, NONE, acl::DANGEROUS, "1.0.0", "Get information and statistics about the server").reply(Reply::Bulk).resp(Planner::Info).tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
     c(G, "lastsave", 1, FAST | LOADING | STALE, NONE, acl::ADMIN | acl::DANGEROUS, "1.0.0", "Get the UNIX time stamp of the last successful save to disk").reply(Reply::Int).resp(Planner::LastSave).tips(&["nondeterministic_output"]),
+    c(G, "swapdb", 3, WRITE | FAST, NONE, acl::KEYSPACE | acl::DANGEROUS, "4.0.0", "Swaps two Redis databases").reply(Reply::Status).resp(Planner::SwapDb),
     c(G, "slowlog", -2, 0, NONE, 0, "2.2.12", "A container for slow log commands").reply(Reply::Varies).conn(ConnCmd::SlowLog).subs(SLOWLOG_SUBS),
     c(G, "time", 1, FAST | LOADING | STALE, NONE, 0, "2.6.0", "Return the current server time").reply(Reply::Array).resp(Planner::Time).tips(&["nondeterministic_output"]),
 ];
