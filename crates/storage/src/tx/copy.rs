@@ -111,6 +111,7 @@ impl Tx<'_> {
         (b, keys_b): (u16, &[(u16, Vec<u8>)]),
         slot_of: &dyn Fn(&[u8]) -> u16,
     ) -> Result<u64, Error> {
+        self.writable()?;
         let mut held = Vec::new();
         for (from, to, keys) in [(a, b, keys_a), (b, a, keys_b)] {
             for (_, key) in keys {
