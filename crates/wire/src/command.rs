@@ -562,13 +562,17 @@ impl<'a> Request<'a> {
                 let db = r.u16("database")?;
                 let op = r.u8("opcode")?;
                 let fl = r.u8("flags")?;
-                let inner = Request::decode(op, fl, r.rest())?;
-                if !inner.opcode().in_database() {
-                    return Err(Error::BadArguments(format!(
-                        "DB wraps data requests only, not {}",
-                        inner.opcode().name()
-                    )));
+                // Checked before decoding, so DB inside DB never recurses.
+                match Opcode::try_from(op) {
+                    Ok(inner) if !inner.in_database() => {
+                        return Err(Error::BadArguments(format!(
+                            "DB wraps data requests only, not {}",
+                            inner.name()
+                        )))
+                    }
+                    _ => {}
                 }
+                let inner = Request::decode(op, fl, r.rest())?;
                 if db == 0 {
                     return Err(Error::BadArguments(
                         "DB 0 is every request's own: send the request unwrapped".into(),

@@ -157,3 +157,54 @@ fn bad_bodies_are_errors() {
     put_bytes(&mut body, b"v");
     assert!(Request::decode(Opcode::Set as u8, set_flags::NX | set_flags::XX, &body).is_err());
 }
+
+#[test]
+fn db_requests_round_trip_and_refuse_what_they_cannot_wrap() {
+    round_trip(
+        Request::Set {
+            key: b"k",
+            value: b"v",
+            args: SetArgs {
+                xx: true,
+                ttl_ms: Some(7),
+                ..Default::default()
+            },
+        }
+        .in_db(3),
+    );
+    round_trip(
+        Request::MGet {
+            keys: vec![b"a", b"b"],
+        }
+        .in_db(4095),
+    );
+    round_trip(Request::FlushDb.in_db(1));
+    round_trip(Request::SwapDb { a: 0, b: 2 });
+    // Database 0 and requests about no database's keys stay unwrapped.
+    assert_eq!(Request::Info.in_db(5), Request::Info);
+    assert_eq!(
+        Request::Get { key: b"k" }.in_db(0),
+        Request::Get { key: b"k" }
+    );
+    // Refused: DB 0, a wrapped PING, a DB inside a DB (before it is
+    // decoded, so nesting cannot recurse), a truncated header.
+    let db = |d: u16, op: u8, rest: &[u8]| {
+        let mut b = d.to_be_bytes().to_vec();
+        b.extend_from_slice(&[op, 0]);
+        b.extend_from_slice(rest);
+        b
+    };
+    let get = [0, 0, 0, 1, b'k'];
+    assert!(Request::decode(Opcode::Db as u8, 0, &db(0, Opcode::Get as u8, &get)).is_err());
+    assert!(Request::decode(Opcode::Db as u8, 0, &db(2, Opcode::Ping as u8, b"")).is_err());
+    let mut nested: Vec<u8> = (0..100_000)
+        .flat_map(|_| db(2, Opcode::Db as u8, b""))
+        .collect();
+    nested.extend(db(2, Opcode::Get as u8, &get));
+    assert!(Request::decode(Opcode::Db as u8, 0, &nested).is_err());
+    assert!(Request::decode(Opcode::Db as u8, 0, &[0, 2, Opcode::Get as u8]).is_err());
+    assert_eq!(
+        Request::decode(Opcode::Db as u8, 0, &db(2, Opcode::Get as u8, &get)).unwrap(),
+        Request::Get { key: b"k" }.in_db(2)
+    );
+}
