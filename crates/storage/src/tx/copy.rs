@@ -1,7 +1,7 @@
 //! RENAME, COPY and MOVE: a key's value written under another name or in
 //! another database, within one slot; SWAPDB on one partition.
 
-use super::{raw_key, subkey, Cf, Error, Meta, Tx, ValueType};
+use super::{raw_key, subkey, Cf, Error, Meta, Pairs, Tx, ValueType};
 
 impl Tx<'_> {
     /// RENAME within the slot: moves the value (a collection's members are
@@ -79,19 +79,8 @@ impl Tx<'_> {
         new.version = self.next_version();
         if meta.vtype != ValueType::String {
             new.generation = self.next_version();
-            let old_prefix = subkey::prefix(self.space, from, meta.generation);
-            let new_prefix = subkey::prefix(to_space, to, new.generation);
-            let hi = subkey::end_of(&old_prefix);
-            let mut copied = Vec::new();
-            self.range(&old_prefix, &hi, false, &mut |k, v| {
-                copied.push((k[old_prefix.len()..].to_vec(), v.to_vec()));
-                Ok(true)
-            })?;
-            for (rest, v) in copied {
-                let mut k = new_prefix.clone();
-                k.extend_from_slice(&rest);
-                self.put(Cf::Sub, k, v);
-            }
+            let members = self.members_of(from, &meta)?;
+            self.put_members(to_space, to, new.generation, members);
         }
         let here = std::mem::replace(&mut self.space, to_space);
         self.store(to, &new, body);
@@ -120,15 +109,7 @@ impl Tx<'_> {
                 let Some((meta, body)) = self.load(key)? else {
                     continue;
                 };
-                let mut members = Vec::new();
-                if meta.vtype != ValueType::String {
-                    let prefix = subkey::prefix(self.space, key, meta.generation);
-                    let hi = subkey::end_of(&prefix);
-                    self.range(&prefix, &hi, false, &mut |k, v| {
-                        members.push((k[prefix.len()..].to_vec(), v.to_vec()));
-                        Ok(true)
-                    })?;
-                }
+                let members = self.members_of(key, &meta)?;
                 self.delete(Cf::Meta, raw_key(self.space, key));
                 held.push((to, self.slot, key, meta, body, members));
             }
@@ -140,15 +121,36 @@ impl Tx<'_> {
             meta.version = self.next_version();
             if meta.vtype != ValueType::String {
                 meta.generation = self.next_version();
-                let prefix = subkey::prefix(self.space, key, meta.generation);
-                for (rest, v) in members {
-                    let mut k = prefix.clone();
-                    k.extend_from_slice(&rest);
-                    self.put(Cf::Sub, k, v);
-                }
+                self.put_members(self.space, key, meta.generation, members);
             }
             self.store(key, &meta, &body);
         }
         Ok(moved)
+    }
+
+    /// A collection's members (what follows its subkey prefix, and the
+    /// value) in this transaction's space; none for a string.
+    fn members_of(&self, key: &[u8], meta: &Meta) -> Result<Pairs, Error> {
+        let mut members = Vec::new();
+        if meta.vtype != ValueType::String {
+            let prefix = subkey::prefix(self.space, key, meta.generation);
+            let hi = subkey::end_of(&prefix);
+            self.range(&prefix, &hi, false, &mut |k, v| {
+                members.push((k[prefix.len()..].to_vec(), v.to_vec()));
+                Ok(true)
+            })?;
+        }
+        Ok(members)
+    }
+
+    /// Writes `members` (from `members_of`) under `key`'s `generation` in
+    /// `space`.
+    fn put_members(&mut self, space: u16, key: &[u8], generation: u64, members: Pairs) {
+        let prefix = subkey::prefix(space, key, generation);
+        for (rest, v) in members {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&rest);
+            self.put(Cf::Sub, k, v);
+        }
     }
 }
