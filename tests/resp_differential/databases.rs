@@ -119,6 +119,10 @@ fn databases_keep_their_keys_apart_as_in_redis_server() {
         &["SELECT", "16"],
         &["SELECT", "-1"],
         &["SELECT", "nope"],
+        &["SELECT", "+1"],
+        &["SELECT", "01"],
+        &["MOVE", "{x}s", "+1"],
+        &["COPY", "{x}s", "{x}t", "DB", "+1"],
         &["SELECT", "1", "2"],
         &["MOVE", "{x}s"],
         &["GET", "{x}s"],
@@ -248,6 +252,8 @@ fn swapdb_exchanges_databases_as_redis_server_does() {
         &["SWAPDB", "x", "1"],
         &["SWAPDB", "1", "y"],
         &["SWAPDB", "-1", "1"],
+        &["SWAPDB", "+1", "2"],
+        &["SWAPDB", "1", "02"],
         &["SWAPDB", "1"],
     ];
     for words in script {

@@ -25,6 +25,13 @@ pub fn parse_int(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse::<i64>().ok()
 }
 
+/// A database index as SELECT, MOVE, COPY ... DB and SWAPDB read it: a
+/// strict integer (`parse_int`) within 32 bits; its range is the server's
+/// to check.
+pub fn db_index(b: &[u8]) -> Option<i64> {
+    parse_int(b).filter(|n| i32::try_from(*n).is_ok())
+}
+
 /// Parses a float as Redis does: no surrounding spaces, `inf` / `-inf`
 /// spelled out, never NaN.
 pub fn parse_float(b: &[u8]) -> Option<f64> {

@@ -158,12 +158,8 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
         Planner::Echo => Plan::Reply(Value::Bytes(args[1].to_vec())),
         // The databases' range is the server's to check.
         Planner::SwapDb => {
-            let index = |w: &[u8]| {
-                std::str::from_utf8(w)
-                    .ok()
-                    .and_then(|w| w.parse::<i32>().ok())
-                    .map(|n| u16::try_from(n).unwrap_or(u16::MAX))
-            };
+            let index =
+                |w: &[u8]| crate::num::db_index(w).map(|n| u16::try_from(n).unwrap_or(u16::MAX));
             match (index(args[1]), index(args[2])) {
                 (None, _) => err("invalid first DB index"),
                 (_, None) => err("invalid second DB index"),

@@ -568,12 +568,10 @@ fn script(args: &[&[u8]]) -> Result<Value, WireError> {
 
 /// SELECT's database, with Redis's errors.
 fn select(core: &Rc<Core>, word: &[u8]) -> Result<u16, WireError> {
-    let n = std::str::from_utf8(word)
-        .ok()
-        .and_then(|w| w.parse::<i32>().ok())
-        .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
+    let n =
+        crate::proto::num::db_index(word).ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
     if core.cluster().is_some() && n != 0 {
         return Err(bad("SELECT is not allowed in cluster mode"));
     }
-    crate::shard::space::checked(i64::from(n)).ok_or_else(|| bad("DB index is out of range"))
+    crate::shard::space::checked(n).ok_or_else(|| bad("DB index is out of range"))
 }

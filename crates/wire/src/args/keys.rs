@@ -401,11 +401,7 @@ fn copy<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
         if a.eat("replace") {
             replace = true;
         } else if a.left() > 1 && a.eat("db") {
-            let n = a.int()?;
-            if i32::try_from(n).is_err() {
-                return Err(WireError::of(ErrorCode::NotInteger));
-            }
-            db = Some(n);
+            db = Some(db_word(a)?);
         } else {
             return Err(syntax());
         }
@@ -421,14 +417,16 @@ fn copy<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
 /// MOVE key db: the database must be an integer (Redis's error).
 fn move_key<'a>(a: &mut Args<'a>) -> Result<KeyCmd<'a>, WireError> {
     let key = a.word()?;
-    let db = std::str::from_utf8(a.word()?)
-        .ok()
-        .and_then(|w| w.parse::<i32>().ok())
-        .ok_or_else(|| WireError::of(ErrorCode::NotInteger))?;
     Ok(KeyCmd::Move {
         key,
-        db: i64::from(db),
+        db: db_word(a)?,
     })
+}
+
+/// The next word as a database index, or Redis's `value is not an integer
+/// or out of range`.
+fn db_word(a: &mut Args<'_>) -> Result<i64, WireError> {
+    crate::num::db_index(a.word()?).ok_or_else(|| WireError::of(ErrorCode::NotInteger))
 }
 
 fn restore<'a>(a: &mut Args<'a>) -> Result<Restore<'a>, WireError> {
