@@ -117,14 +117,9 @@ fn databases_setting_and_cluster_mode_bound_select() {
     let node = Node::start_in(tempfile::tempdir().unwrap(), |c| c.databases = 4);
     let mut c = Conn::connect(node.resp_addr());
     assert_eq!(c.cmd(&["SELECT", "3"]), R::ok());
-    assert_eq!(
-        c.cmd(&["SELECT", "4"]),
-        R::Err("ERR DB index is out of range".into())
-    );
-    assert_eq!(
-        c.cmd(&["MOVE", "k", "4"]),
-        R::Err("ERR DB index is out of range".into())
-    );
+    let out_of_range = R::Err("ERR DB index is out of range".into());
+    assert_eq!(c.cmd(&["SELECT", "4"]), out_of_range);
+    assert_eq!(c.cmd(&["MOVE", "k", "4"]), out_of_range);
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "databases"]),
         R::arr(&["databases", "4"])

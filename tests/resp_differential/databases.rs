@@ -51,6 +51,19 @@ fn sorted(r: R) -> R {
     }
 }
 
+/// Runs `script` on both servers; every reply must be equal (SMEMBERS's
+/// compared sorted).
+fn same_replies(ours: &mut Conn, theirs: &mut Conn, script: &[&[&str]]) {
+    for words in script {
+        let (a, b) = (ours.cmd(words), theirs.cmd(words));
+        let (a, b) = match words[0] {
+            "SMEMBERS" => (sorted(a), sorted(b)),
+            _ => (a, b),
+        };
+        assert_eq!(a, b, "{words:?}");
+    }
+}
+
 /// Every key of the selected database through SCAN, sorted.
 fn scan_all(c: &mut Conn) -> Vec<R> {
     let mut cursor = "0".to_string();
@@ -128,14 +141,7 @@ fn databases_keep_their_keys_apart_as_in_redis_server() {
         &["GET", "{x}s"],
         &["CONFIG", "GET", "databases"],
     ];
-    for words in script {
-        let (a, b) = (ours.cmd(words), theirs.cmd(words));
-        let (a, b) = match words[0] {
-            "SMEMBERS" => (sorted(a), sorted(b)),
-            _ => (a, b),
-        };
-        assert_eq!(a, b, "{words:?}");
-    }
+    same_replies(&mut ours, &mut theirs, script);
     // SCAN and KEYS of one database see only its keys.
     for c in [&mut ours, &mut theirs] {
         c.cmd(&["SELECT", "9"]);
@@ -256,10 +262,7 @@ fn swapdb_exchanges_databases_as_redis_server_does() {
         &["SWAPDB", "1", "02"],
         &["SWAPDB", "1"],
     ];
-    for words in script {
-        let (a, b) = (ours.cmd(words), theirs.cmd(words));
-        assert_eq!(a, b, "{words:?}");
-    }
+    same_replies(&mut ours, &mut theirs, script);
     // Many keys on both cores, database 0 among them.
     for c in [&mut ours, &mut theirs] {
         c.cmd(&["FLUSHALL"]);

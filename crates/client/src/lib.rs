@@ -454,7 +454,6 @@ impl Client {
         let wrapped;
         let req = match self.db {
             0 => req,
-            _ if !req.opcode().in_database() => req,
             db => {
                 wrapped = req.clone().in_db(db);
                 &wrapped

@@ -61,6 +61,18 @@ pub fn space(db: u16, slot: u16) -> u16 {
     }
 }
 
+/// The spaces `[lo, hi)` holding database `db`'s keys: every slot for
+/// database 0, its one space for the others.
+pub fn range(db: u16) -> (u16, u16) {
+    match db {
+        0 => (0, crate::manifest::SLOTS),
+        n => {
+            let s = space(n, 0);
+            (s, s + 1)
+        }
+    }
+}
+
 /// The database a space belongs to.
 pub fn db_of(space: u16) -> u16 {
     match space {
@@ -81,6 +93,8 @@ mod tests {
         assert!(space(MAX_DATABASES - 1, 0) < 0xFFFF);
         assert_eq!(db_of(space(7, 100)), 7);
         assert_eq!(db_of(100), 0);
+        assert_eq!(range(0), (0, 16384));
+        assert_eq!(range(2), (0xC002, 0xC003));
         assert_eq!(checked(-1), None);
         assert_eq!(checked(i64::from(databases())), None);
         assert_eq!(checked(3), Some(3));

@@ -102,9 +102,8 @@ impl Core {
         let mut n = 0;
         for part in &self.local {
             crate::drain::settle(part).await;
-            let space = shard::space::space(db, part.slots().first);
             n += glommio::executor()
-                .spawn_blocking(part.count_space_fn(space, now))
+                .spawn_blocking(part.count_db_fn(db, now))
                 .await
                 .map_err(wire)?;
         }
@@ -130,7 +129,10 @@ impl Core {
             return Err(bad("DB index is out of range"));
         }
         let mut moved = 0;
-        for part in self.local.iter().filter(|_| a != b) {
+        if a == b {
+            return Ok(0);
+        }
+        for part in &self.local {
             // Keys, records and writes in one step: nothing runs between.
             part.allow_disk(true);
             let swapped = (|| {

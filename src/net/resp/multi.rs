@@ -96,26 +96,14 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     // Keys watched in another database are checked first, on their own.
     let (here, elsewhere): (Vec<_>, Vec<_>) = watched.iter().partition(|w| w.0 == st.db);
     for (db, k, v) in elsewhere {
-        let check = NamedCommand {
-            expected_version: Some(*v),
-            args: vec![b"TYPE".as_slice(), k.as_slice()],
-            keep_going: false,
-        };
-        let req = Request::Batch(vec![check]).in_db(*db);
+        let req = Request::Batch(vec![watch_check(k, *v)]).in_db(*db);
         if let Err(e) = run_one(core, &req, &Shape::Count).await {
             if e.code == ErrorCode::VersionConflict {
                 return resp::encode_null_array(out, st.resp3);
             }
         }
     }
-    let mut cmds: Vec<NamedCommand<'_>> = here
-        .iter()
-        .map(|(_, k, v)| NamedCommand {
-            expected_version: Some(*v),
-            args: vec![b"TYPE".as_slice(), k.as_slice()],
-            keep_going: false,
-        })
-        .collect();
+    let mut cmds: Vec<NamedCommand<'_>> = here.iter().map(|(_, k, v)| watch_check(k, *v)).collect();
     // A queued command that fails leaves the others applied, as in Redis;
     // a changed WATCHed key still stops them all.
     for q in &plan {
@@ -153,6 +141,16 @@ pub(super) async fn exec(core: &Rc<Core>, st: &mut State, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(format!("*{}\r\n", replies.len()).as_bytes());
     replies.iter().for_each(|r| out.extend_from_slice(r));
+}
+
+/// A WATCHed key's check: `TYPE key`, which fails unless the key still has
+/// `version`.
+fn watch_check(key: &[u8], version: u64) -> NamedCommand<'_> {
+    NamedCommand {
+        expected_version: Some(version),
+        args: vec![b"TYPE".as_slice(), key],
+        keep_going: false,
+    }
 }
 
 /// How EXEC runs one queued command.

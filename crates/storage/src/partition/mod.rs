@@ -681,13 +681,7 @@ impl Partition {
     /// `db` (one range deletion per column family, applied with the group
     /// commit). Returns the group.
     pub fn flush_db(&self, db: u16) -> Result<u64, Error> {
-        let (lo, hi) = match db {
-            0 => (0, crate::manifest::SLOTS),
-            n => {
-                let s = crate::space::space(n, 0);
-                (s, s + 1)
-            }
-        };
+        let (lo, hi) = crate::space::range(db);
         let ops = [0u8, 1]
             .map(|cf| SlotOp::DeleteRange {
                 cf,

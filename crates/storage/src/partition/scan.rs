@@ -22,18 +22,17 @@ impl Partition {
         now_ms: u64,
     ) -> impl FnOnce() -> Result<ScanPage, Error> + Send + 'static {
         let handle = self.db.clone();
-        let (start, slots) = match db {
-            0 => (start_slot, self.slots),
-            _ => {
-                let space = crate::space::space(db, start_slot);
-                let one = PartitionSlots {
-                    first: space,
-                    end: space + 1,
-                    step: 1,
-                    next_partition: None,
-                };
-                (space, one)
-            }
+        let (start, slots) = if db == 0 {
+            (start_slot, self.slots)
+        } else {
+            let (first, end) = crate::space::range(db);
+            let one = PartitionSlots {
+                first,
+                end,
+                step: 1,
+                next_partition: None,
+            };
+            (first, one)
         };
         move || scan(&handle, start, slots, after, &prefix, count, now_ms)
     }
@@ -44,13 +43,7 @@ impl Partition {
     /// reactor, disk included (SWAPDB, which must see the keys and write
     /// them in one step).
     pub fn keys_of_db(&self, db: u16) -> Result<Vec<(u16, Vec<u8>)>, Error> {
-        let (lo, hi) = match db {
-            0 => (0u16, crate::manifest::SLOTS),
-            n => {
-                let s = crate::space::space(n, 0);
-                (s, s + 1)
-            }
-        };
+        let (lo, hi) = crate::space::range(db);
         let split = |raw: &[u8]| (u16::from_be_bytes([raw[0], raw[1]]), raw[2..].to_vec());
         let mut opts = ReadOptions::default();
         opts.set_iterate_upper_bound(hi.to_be_bytes().to_vec());
@@ -72,20 +65,21 @@ impl Partition {
         Ok(keys)
     }
 
-    /// A closure counting the live keys of one database's space (blocking
+    /// A closure counting the live keys of database `db` here (blocking
     /// pool; DBSIZE of databases 1 and up, O(N)).
-    pub fn count_space_fn(
+    pub fn count_db_fn(
         &self,
-        space: u16,
+        db: u16,
         now_ms: u64,
     ) -> impl FnOnce() -> Result<u64, Error> + Send + 'static {
-        let db = self.db.clone();
+        let handle = self.db.clone();
+        let (lo, hi) = crate::space::range(db);
         move || {
             let mut opts = ReadOptions::default();
-            opts.set_iterate_upper_bound((space + 1).to_be_bytes().to_vec());
+            opts.set_iterate_upper_bound(hi.to_be_bytes().to_vec());
             opts.fill_cache(false);
-            let mut it = db.raw_iterator_opt(opts);
-            it.seek(space.to_be_bytes());
+            let mut it = handle.raw_iterator_opt(opts);
+            it.seek(lo.to_be_bytes());
             let mut n = 0;
             while it.valid() {
                 let live = it

@@ -17,7 +17,7 @@ impl Tx<'_> {
         if only_if_absent && self.load(to)?.is_some() {
             return Ok(false);
         }
-        self.write_copy(from, meta, &body, to)?;
+        self.write_copy(from, meta, &body, to, self.space)?;
         self.delete(Cf::Meta, raw_key(self.space, from));
         Ok(true)
     }
@@ -36,14 +36,11 @@ impl Tx<'_> {
         let Some((meta, body)) = self.load(from)? else {
             return Ok(false);
         };
-        let here = self.space;
-        self.space = crate::space::space(to_db, self.slot);
-        let taken = self.load(to);
-        self.space = here;
-        if !replace && taken?.is_some() {
+        let to_space = crate::space::space(to_db, self.slot);
+        if !replace && self.with_space(to_space, |t| t.load(to))?.is_some() {
             return Ok(false);
         }
-        self.write_copy_to(from, meta, &body, to, to_db)?;
+        self.write_copy(from, meta, &body, to, to_space)?;
         Ok(true)
     }
 
@@ -58,23 +55,17 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Writes the record of `from` (`meta`, `body`) under `to` with a new
-    /// version; a collection's members are copied under a new generation.
-    fn write_copy(&mut self, from: &[u8], meta: Meta, body: &[u8], to: &[u8]) -> Result<(), Error> {
-        let db = crate::space::db_of(self.space);
-        self.write_copy_to(from, meta, body, to, db)
-    }
-
-    /// `write_copy` into database `to_db` (the same slot).
-    fn write_copy_to(
+    /// Writes the record of `from` (`meta`, `body`) under `to` in
+    /// `to_space` with a new version; a collection's members are copied
+    /// under a new generation.
+    fn write_copy(
         &mut self,
         from: &[u8],
         meta: Meta,
         body: &[u8],
         to: &[u8],
-        to_db: u16,
+        to_space: u16,
     ) -> Result<(), Error> {
-        let to_space = crate::space::space(to_db, self.slot);
         let mut new = meta;
         new.version = self.next_version();
         if meta.vtype != ValueType::String {
@@ -82,10 +73,17 @@ impl Tx<'_> {
             let members = self.members_of(from, &meta)?;
             self.put_members(to_space, to, new.generation, members);
         }
-        let here = std::mem::replace(&mut self.space, to_space);
-        self.store(to, &new, body);
-        self.space = here;
+        self.with_space(to_space, |t| t.store(to, &new, body));
         Ok(())
+    }
+
+    /// Runs `f` with this transaction's keys in `space` (another database
+    /// of the same slot), then returns to its own.
+    fn with_space<R>(&mut self, space: u16, f: impl FnOnce(&mut Self) -> R) -> R {
+        let here = std::mem::replace(&mut self.space, space);
+        let r = f(self);
+        self.space = here;
+        r
     }
 
     /// SWAPDB on this partition: every key of database `a` goes to `b` and
