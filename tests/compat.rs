@@ -1,6 +1,7 @@
 //! A data directory written by the release before envelope format 2 (issue
-//! 16) opens, answers as it did, takes writes, and is then marked format 2
-//! so that older builds refuse it.
+//! 16) opens, answers as it did, takes writes, and is then marked format 4
+//! (format 2's records, with databases; the default `databases` is 16) so
+//! that older builds refuse it.
 //!
 //! `tests/fixtures/format1-datadir.tar` was written by `tessera serve
 //! --partitions 2` built from commit 52c83c5 through redis-cli (the
@@ -56,7 +57,7 @@ fn a_format_1_directory_opens_reads_and_writes() {
     let dir = untar_fixture();
     assert_eq!(manifest_format(dir.path()), 1, "the fixture is format 1");
     let node = Node::start_in(dir, |c| c.cores = Some(1));
-    assert_eq!(manifest_format(node.dir.path()), 2, "opened: now format 2");
+    assert_eq!(manifest_format(node.dir.path()), 4, "opened: now format 4");
     let mut c = Conn::connect(node.resp_addr());
 
     // Everything the old build wrote reads as it did.

@@ -143,6 +143,56 @@ fn databases_setting_and_cluster_mode_bound_select() {
     );
 }
 
+fn manifest_format(dir: &std::path::Path) -> u32 {
+    tessera::shard::manifest::Manifest::read_with_format(dir)
+        .unwrap()
+        .1
+}
+
+/// The data directory's format says when databases 1 and up may hold keys
+/// (format 4), so builds that read formats up to 3 refuse it; a directory
+/// of the previous release (format 2) still opens and keeps its keys, and
+/// a format this build does not know is refused with a clear error.
+#[test]
+fn the_manifest_format_marks_databases() {
+    let node = Node::start_in(tempfile::tempdir().unwrap(), |c| c.databases = 1);
+    Conn::connect(node.resp_addr()).cmd(&["SET", "k", "v"]);
+    let dir = node.stop();
+    assert_eq!(
+        manifest_format(dir.path()),
+        2,
+        "one database keeps format 2"
+    );
+    let node = Node::start_in(dir, |_| {});
+    let mut c = Conn::connect(node.resp_addr());
+    assert_eq!(c.cmd(&["GET", "k"]), R::bulk("v"));
+    assert_eq!(c.cmd(&["SELECT", "3"]), R::ok());
+    c.cmd(&["SET", "k", "three"]);
+    drop(c);
+    let dir = node.stop();
+    assert_eq!(manifest_format(dir.path()), 4);
+    // Back to one database: the directory keeps format 4 (keys of database
+    // 3 are still in it).
+    let node = Node::start_in(dir, |c| c.databases = 1);
+    let dir = node.stop();
+    assert_eq!(manifest_format(dir.path()), 4);
+    // A newer build's format: refused by name, the directory untouched.
+    let path = dir.path().join("MANIFEST");
+    let mut raw = std::fs::read(&path).unwrap();
+    raw[11] = 6;
+    std::fs::write(&path, &raw).unwrap();
+    let err = match tessera::start(common::config(dir.path(), 1)) {
+        Ok(_) => panic!("a format 6 directory was opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("format 6") && err.contains("newer"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), raw);
+    // A cluster node has database 0 only: a new directory keeps format 3.
+    let node = Node::start_in(tempfile::tempdir().unwrap(), |c| c.cluster = true);
+    let dir = node.stop();
+    assert_eq!(manifest_format(dir.path()), 3);
+}
+
 /// Reads one binary reply frame: (id, status, body).
 fn read_reply(s: &mut TcpStream) -> (u32, u8, Vec<u8>) {
     let mut len = [0u8; 4];

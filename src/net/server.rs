@@ -203,11 +203,11 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         data_dir: config.data_dir.clone(),
         partitions: config.partitions,
         // The CPUs, not the reactors: a directory created with `--cores 1`
-        // on a shared machine can use every CPU after a restart without it.
+        // on a shared machine can use every CPU after a restart.
         default_partitions: cpus.len().max(1) as u32,
-        // A cluster node spreads whatever slots it owns over every
-        // partition (docs/cluster.md, "Data placement inside a node").
+        // A cluster node spreads its slots over every partition (docs/cluster.md).
         interleaved: config.interleaved(),
+        databases: config.databases > 1 && !config.cluster, // cluster: db 0 only
         durability: config.durability,
         block_cache_bytes: config.block_cache_bytes,
         read_cache_bytes: config.read_cache_bytes,

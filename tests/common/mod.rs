@@ -285,6 +285,7 @@ pub fn shard_store_with(
         partitions: Some(1),
         default_partitions: 1,
         interleaved: false,
+        databases: false,
         durability,
         block_cache_bytes: 8 << 20,
         write_buffer_bytes: 8 << 20,

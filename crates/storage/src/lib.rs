@@ -158,6 +158,10 @@ pub struct StoreConfig {
     /// When the directory is new: interleave the slots over the partitions
     /// (format 3, for cluster nodes) instead of contiguous ranges.
     pub interleaved: bool,
+    /// The node serves databases 1 and up: the manifest says so (format 4
+    /// or 5) before any of their keys is written, so older builds refuse
+    /// the directory.
+    pub databases: bool,
     pub durability: Durability,
     /// One block cache shared by all partitions.
     pub block_cache_bytes: usize,
@@ -241,10 +245,11 @@ impl Store {
             if p > 16384 {
                 return Err(Error::Manifest(format!("{p} partitions: at most 16384")));
             }
-            let m = match config.interleaved {
+            let mut m = match config.interleaved {
                 true => Manifest::interleaved(random_u64(), p, clock::now_ms()),
                 false => Manifest::new(random_u64(), p, clock::now_ms()),
             };
+            m.databases = config.databases;
             for i in 0..p {
                 std::fs::create_dir_all(partition_dir(dir, i))
                     .map_err(io_err(format!("create partition {i}")))?;
@@ -252,7 +257,7 @@ impl Store {
             m.write_to(dir)?;
             m
         } else {
-            let (m, format) = Manifest::read_with_format(dir)?;
+            let (mut m, format) = Manifest::read_with_format(dir)?;
             if let Some(p) = config.partitions {
                 if p != m.partitions {
                     return Err(Error::Manifest(format!(
@@ -271,9 +276,12 @@ impl Store {
                     )));
                 }
             }
-            if format < manifest::FORMAT_V2 {
-                // From now on the partitions may hold format 2 records:
-                // builds that cannot read them must refuse the directory.
+            // From now on the partitions may hold format 2 records (and,
+            // with `databases`, keys of databases 1 and up): builds that
+            // cannot read them must refuse the directory.
+            let gains_databases = config.databases && !m.databases;
+            m.databases |= config.databases;
+            if format < manifest::FORMAT_V2 || gains_databases {
                 m.write_to(dir)?;
             }
             m

@@ -6,11 +6,11 @@
 //! ```text
 //! offset size field
 //! 0      8    magic "TESSERA\0"
-//! 8      4    manifest format, u32 big endian (1, 2 or 3)
+//! 8      4    manifest format, u32 big endian (1 to 5)
 //! 12     4    payload length, u32 big endian
 //! 16     8    xxh3-64 of the payload, u64 big endian
-//! 24     ..   payload: rkyv archive of `RangedV1` (formats 1 and 2) or
-//!             of `Manifest` (format 3)
+//! 24     ..   payload: rkyv archive of `RangedV1` (formats 1, 2 and 4)
+//!             or of `InterleavedV3` (formats 3 and 5)
 //! ```
 //!
 //! Format 2 has the same bytes as format 1; it says the partitions may hold
@@ -25,6 +25,14 @@
 //! Builds that know formats 1 and 2 only refuse it with their "format 3"
 //! error instead of routing keys to the wrong partition. A directory with
 //! one contiguous range per partition keeps format 2.
+//!
+//! Formats 4 and 5 have the bytes of formats 2 and 3; they say the
+//! partitions may hold keys of databases 1 and up (under the spaces
+//! `0xC000 + n`, docs/storage.md "Databases"). Builds that know formats 1
+//! to 3 only would read those spaces' keys as slots they do not have, so
+//! they refuse the directory. A node started with more than one database
+//! (outside cluster mode) rewrites a format 2 or 3 manifest as 4 or 5 before
+//! it serves; a directory that never had them keeps its format.
 //! A later format is added beside these; old bytes are never reinterpreted.
 
 use std::io::Write;
@@ -43,6 +51,10 @@ pub const FORMAT_V1: u32 = 1;
 pub const FORMAT_V2: u32 = 2;
 /// The format this build writes for an interleaved layout.
 pub const FORMAT_V3: u32 = 3;
+/// Format 2's bytes, with keys of databases 1 and up possible.
+pub const FORMAT_V4: u32 = 4;
+/// Format 3's bytes, with keys of databases 1 and up possible.
+pub const FORMAT_V5: u32 = 5;
 const PREFIX_LEN: usize = 24;
 
 /// A contiguous range of slots `[start, end)`.
@@ -64,7 +76,7 @@ pub enum Layout {
 }
 
 /// What a data directory holds.
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// Random id of this node, fixed at creation.
     pub node_id: u64,
@@ -73,6 +85,19 @@ pub struct Manifest {
     /// Which slots each partition owns, fixed at creation.
     pub layout: Layout,
     pub created_at_ms: u64,
+    /// The partitions may hold keys of databases 1 and up (formats 4 and
+    /// 5). Set once, never cleared.
+    pub databases: bool,
+}
+
+/// The payload of formats 3 and 5 (the fields of `Manifest` that format 3
+/// archived, in its order, so its bytes are unchanged).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Eq)]
+struct InterleavedV3 {
+    node_id: u64,
+    partitions: u32,
+    layout: Layout,
+    created_at_ms: u64,
 }
 
 /// The payload of formats 1 and 2: one contiguous range per partition.
@@ -129,6 +154,7 @@ impl Manifest {
             partitions,
             layout: Layout::Ranges(slot_ranges),
             created_at_ms,
+            databases: false,
         }
     }
 
@@ -140,6 +166,7 @@ impl Manifest {
             partitions,
             layout: Layout::Interleaved,
             created_at_ms,
+            databases: false,
         }
     }
 
@@ -200,13 +227,13 @@ impl Manifest {
     }
 
     /// Encodes the manifest file's bytes: format 2 for contiguous ranges,
-    /// format 3 for an interleaved layout.
+    /// format 3 for an interleaved layout; 4 and 5 for those with databases.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>, Error> {
         let encode_err =
             |e: rkyv::rancor::Error| Error::Manifest(format!("cannot encode manifest: {e}"));
         let (format, payload) = match &self.layout {
             Layout::Ranges(r) => (
-                FORMAT_V2,
+                if self.databases { FORMAT_V4 } else { FORMAT_V2 },
                 rkyv::to_bytes::<rkyv::rancor::Error>(&RangedV1 {
                     node_id: self.node_id,
                     partitions: self.partitions,
@@ -216,8 +243,14 @@ impl Manifest {
                 .map_err(encode_err)?,
             ),
             Layout::Interleaved => (
-                FORMAT_V3,
-                rkyv::to_bytes::<rkyv::rancor::Error>(self).map_err(encode_err)?,
+                if self.databases { FORMAT_V5 } else { FORMAT_V3 },
+                rkyv::to_bytes::<rkyv::rancor::Error>(&InterleavedV3 {
+                    node_id: self.node_id,
+                    partitions: self.partitions,
+                    layout: self.layout.clone(),
+                    created_at_ms: self.created_at_ms,
+                })
+                .map_err(encode_err)?,
             ),
         };
         let mut out = Vec::with_capacity(PREFIX_LEN + payload.len());
@@ -242,9 +275,9 @@ impl Manifest {
             ));
         }
         let format = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
-        if !(FORMAT_V1..=FORMAT_V3).contains(&format) {
+        if !(FORMAT_V1..=FORMAT_V5).contains(&format) {
             return Err(Error::Manifest(format!(
-                "MANIFEST has format {format}; this build reads formats {FORMAT_V1} to {FORMAT_V3} only"
+                "MANIFEST has format {format}; this build reads formats {FORMAT_V1} to {FORMAT_V5} only (a newer Tessera wrote it)"
             )));
         }
         let len = u32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]) as usize;
@@ -264,8 +297,22 @@ impl Manifest {
         aligned.extend_from_slice(payload);
         let invalid =
             |e: rkyv::rancor::Error| Error::Manifest(format!("MANIFEST payload is invalid: {e}"));
-        let m = if format == FORMAT_V3 {
-            rkyv::from_bytes::<Manifest, rkyv::rancor::Error>(&aligned).map_err(invalid)?
+        let databases = format >= FORMAT_V4;
+        let m = if format == FORMAT_V3 || format == FORMAT_V5 {
+            let v3 = rkyv::from_bytes::<InterleavedV3, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            if v3.layout != Layout::Interleaved {
+                return Err(Error::Manifest(format!(
+                    "MANIFEST of format {format} must have an interleaved layout"
+                )));
+            }
+            Manifest {
+                node_id: v3.node_id,
+                partitions: v3.partitions,
+                layout: v3.layout,
+                created_at_ms: v3.created_at_ms,
+                databases,
+            }
         } else {
             let v1 =
                 rkyv::from_bytes::<RangedV1, rkyv::rancor::Error>(&aligned).map_err(invalid)?;
@@ -274,6 +321,7 @@ impl Manifest {
                 partitions: v1.partitions,
                 layout: Layout::Ranges(v1.slot_ranges),
                 created_at_ms: v1.created_at_ms,
+                databases,
             }
         };
         m.validate()?;
@@ -388,6 +436,26 @@ mod tests {
         let sum = xxhash_rust::xxh3::xxh3_64(&wrong[PREFIX_LEN..]);
         wrong[16..24].copy_from_slice(&sum.to_be_bytes());
         assert!(Manifest::from_file_bytes(&wrong).is_err());
+    }
+
+    /// Formats 4 and 5 are formats 2 and 3 with databases; the bytes after
+    /// the format number are the same.
+    #[test]
+    fn databases_are_formats_4_and_5() {
+        for (m, plain, with) in [
+            (Manifest::new(7, 3, 1), FORMAT_V2, FORMAT_V4),
+            (Manifest::interleaved(7, 3, 1), FORMAT_V3, FORMAT_V5),
+        ] {
+            let before = m.to_file_bytes().unwrap();
+            let marked = Manifest {
+                databases: true,
+                ..m.clone()
+            };
+            let after = marked.to_file_bytes().unwrap();
+            assert_eq!(Manifest::decode_file(&before).unwrap(), (m, plain));
+            assert_eq!(Manifest::decode_file(&after).unwrap(), (marked, with));
+            assert_eq!(before[12..], after[12..]);
+        }
     }
 
     #[test]
