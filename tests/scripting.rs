@@ -5,16 +5,7 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The script cache and the running-script count are the process's (one
-/// node per process in production), so tests that run nodes in this one
-/// process take turns: SCRIPT KILL in one must not see another's script.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 use common::replication::{converge, replica_of};
 use common::resp::{conn_on_core, Conn, R};
@@ -90,7 +81,6 @@ const SAME: &[&[&str]] = &[
 
 #[test]
 fn scripts_answer_as_redis_server_does() {
-    let _turn = one_at_a_time();
     let (_servers, mut ours, mut theirs) = common::beside_redis();
     // The SHA-1 of `return 'loaded'`, which SCRIPT LOAD answers.
     assert_eq!(
@@ -119,7 +109,6 @@ fn scripts_answer_as_redis_server_does() {
 
 #[test]
 fn scripts_refuse_keys_outside_their_slot() {
-    let _turn = one_at_a_time();
     let n = Node::start(2);
     let mut c = Conn::connect(n.resp_addr());
     // Declared keys in two slots: CROSSSLOT, as any multi-key command.
@@ -155,7 +144,6 @@ fn scripts_refuse_keys_outside_their_slot() {
 /// checking that the sum never moves: every script is atomic.
 #[test]
 fn scripts_are_atomic_under_concurrent_clients() {
-    let _turn = one_at_a_time();
     let n = Node::start(2);
     let addr = n.resp_addr();
     let pairs = [("{p}a", "{p}b"), ("{q}a", "{q}b")];
@@ -211,7 +199,6 @@ fn scripts_are_atomic_under_concurrent_clients() {
 /// core answers again.
 #[test]
 fn script_kill_stops_a_busy_script() {
-    let _turn = one_at_a_time();
     let n = Node::start(2);
     let addr = n.resp_addr();
     let mut killer = conn_on_core(addr, 1);
@@ -245,7 +232,6 @@ fn script_kill_stops_a_busy_script() {
 /// (which may write).
 #[test]
 fn a_replica_applies_script_effects() {
-    let _turn = one_at_a_time();
     let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| {
         c.cores = Some(2);
         c.partitions = Some(2);

@@ -14,6 +14,7 @@
 
 pub mod bits;
 pub mod dump;
+pub mod function;
 pub mod geo;
 pub mod hash;
 pub mod hll;

@@ -181,8 +181,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         config.data_dir.display()
     ));
 
-    // Checkpoints of full syncs and slot migrations live only as long as
-    // their session; a crash leaves them behind.
+    // Checkpoints of full syncs and migrations: a crash leaves them behind.
     let stale = config.data_dir.join("sync");
     if stale.exists() {
         if let Err(e) = std::fs::remove_dir_all(&stale) {
@@ -192,8 +191,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             );
         }
     }
-    // Cache mode wipes the data directory at start; the ACL file in it
-    // (the default place) is users, not data, and is kept.
+    // Cache mode wipes the data directory at start; the ACL file in it is kept.
     let acl_file = config.acl_file();
     let kept_acl = match config.durability {
         crate::shard::Durability::None => std::fs::read(&acl_file).ok(),
@@ -346,8 +344,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             .map_err(|e| ServerError::Setup(e.to_string()))
     };
     let plain_hello = encode(&hello)?;
-    // HELLO on a TLS connection names the TLS ports, so a shard-aware
-    // client stays on TLS when it goes straight to each core.
+    // HELLO on TLS names the TLS ports: a shard-aware client stays on TLS.
     let tls_hello = match &tls_ports {
         Some((shared, own)) => {
             hello.shared_port = shared.port();
@@ -435,6 +432,9 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     };
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
+        scripting: Arc::new(
+            crate::cmd::function::open(&config.data_dir).map_err(ServerError::Setup)?,
+        ),
         databases: config.databases,
         cluster_mode: config.cluster,
         max_frame_bytes: config.max_frame_bytes,
@@ -601,6 +601,7 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let id = a.id;
     crate::shard::space::set_databases(a.config.databases);
+    crate::cmd::script::node::attach(a.config.scripting.clone());
     crate::shard::space::set_cluster_mode(a.config.cluster_mode);
     let listeners: Vec<_> = a
         .listeners

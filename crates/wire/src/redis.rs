@@ -73,13 +73,6 @@ fn arity(name: &str) -> Plan<'static> {
     err(format!("wrong number of arguments for '{name}' command"))
 }
 
-/// Commands refused on purpose, with why (docs/redis-compat.md lists them).
-const REFUSED: &[(&str, &str)] = &[
-    ("function", "functions are not supported"),
-    ("fcall", "functions are not supported"),
-    ("fcall_ro", "functions are not supported"),
-];
-
 /// Plans one command (`args[0]` is its name): its row of the command table
 /// (unknown, refused and wrong-arity commands end here, and a container's
 /// subcommand is checked the same way), then its planner.
@@ -116,13 +109,6 @@ pub fn resp_lookup(args: &[&[u8]]) -> Result<&'static table::Command, WireError>
         return Err(WireError::new(ErrorCode::BadArguments, "empty command"));
     };
     let Some(cmd) = table::get(name).filter(|c| !c.has(flag::BINARY_ONLY)) else {
-        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if let Some((_, why)) = REFUSED.iter().find(|(c, _)| *c == lower) {
-            return Err(WireError::new(
-                ErrorCode::UnknownCommand,
-                format!("'{lower}' is not supported by Tessera: {why} (docs/redis-compat.md)"),
-            ));
-        }
         return Err(unknown(args));
     };
     if !cmd.arity_fits(args.len()) {
@@ -610,10 +596,14 @@ mod tests {
             plan(&[b"EVAL", b"return 1", b"0"]),
             Plan::Run(Request::Command(_), Shape::Named)
         ));
-        let Plan::Error(e) = plan(&[b"FCALL", b"f", b"0"]) else {
-            panic!()
-        };
-        assert_eq!(e.code, ErrorCode::UnknownCommand);
+        assert!(matches!(
+            plan(&[b"FCALL", b"f", b"0"]),
+            Plan::Run(Request::Command(_), Shape::Named)
+        ));
+        assert!(matches!(
+            plan(&[b"FUNCTION", b"LIST"]),
+            Plan::Conn(ConnCmd::Function)
+        ));
         assert!(matches!(plan(&[b"multi"]), Plan::Conn(ConnCmd::Multi)));
     }
 

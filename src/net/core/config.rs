@@ -32,6 +32,8 @@ pub struct CoreConfig {
     /// this many of the node's).
     pub slowlog_max_len: AtomicUsize,
     pub data_dir: std::path::PathBuf,
+    /// The script cache, running scripts and function libraries.
+    pub scripting: Arc<crate::cmd::script::node::Scripting>,
     /// Databases SELECT can pick (`databases`; 1 in cluster mode).
     pub databases: u16,
     /// Cluster mode: database 0 only.

@@ -1,4 +1,4 @@
-//! EVAL, EVALSHA, EVAL_RO and EVALSHA_RO: their typed arguments (the
+//! EVAL, EVALSHA, FCALL and their _RO forms: their typed arguments (the
 //! script runs on the server side, `cmd::script`).
 
 use super::Args;
@@ -13,6 +13,8 @@ pub enum Script<'a> {
     Body(Word<'a>),
     /// EVALSHA: the SHA-1 (hex) of a script the node has seen.
     Sha(Word<'a>),
+    /// FCALL: the name of a function of the node's libraries.
+    Function(Word<'a>),
 }
 
 /// A script with its keys and arguments.
@@ -21,7 +23,7 @@ pub struct ScriptCmd<'a> {
     pub script: Script<'a>,
     pub keys: &'a [Word<'a>],
     pub argv: &'a [Word<'a>],
-    /// EVAL_RO, EVALSHA_RO: the script may not write.
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO: the script may not write.
     pub read_only: bool,
 }
 
@@ -42,6 +44,8 @@ impl<'a> ScriptCmd<'a> {
         Ok(ScriptCmd {
             script: if name.starts_with("evalsha") {
                 Script::Sha(text)
+            } else if name.starts_with("fcall") {
+                Script::Function(text)
             } else {
                 Script::Body(text)
             },

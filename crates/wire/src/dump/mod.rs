@@ -132,10 +132,42 @@ fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// RDB's opcode for one function library (Redis 7.0's
+/// `RDB_OPCODE_FUNCTION2`): the library's code as a string follows.
+const FUNCTION_LIBRARY: u8 = 245;
+
+/// FUNCTION DUMP's payload: each library's code after its opcode, then the
+/// RDB version and the checksum (a payload redis-server's FUNCTION RESTORE
+/// reads).
+pub fn encode_functions<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(FUNCTION_LIBRARY);
+        put_string(&mut out, code);
+    }
+    seal(out)
+}
+
+/// The libraries' codes in a FUNCTION DUMP payload (Redis's or Tessera's).
+/// Redis's errors: `VersionOrChecksum`, or `BadFormat` for anything but
+/// function libraries.
+pub fn decode_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let body = unseal(payload)?;
+    let mut r = Reader { buf: body };
+    let mut codes = Vec::new();
+    while !r.buf.is_empty() {
+        if r.byte()? != FUNCTION_LIBRARY {
+            return Err(DumpError::BadFormat);
+        }
+        codes.push(r.string()?);
+    }
+    Ok(codes)
+}
+
 // ---- decode -----------------------------------------------------------------
 
-/// Checks the version and the checksum of `payload`, then decodes it.
-pub fn decode(payload: &[u8]) -> Result<Object> {
+/// The body of `payload` once its version and checksum are checked.
+fn unseal(payload: &[u8]) -> Result<&[u8]> {
     if payload.len() < 10 {
         return Err(DumpError::VersionOrChecksum);
     }
@@ -148,7 +180,14 @@ pub fn decode(payload: &[u8]) -> Result<Object> {
     {
         return Err(DumpError::VersionOrChecksum);
     }
-    let mut r = Reader { buf: body };
+    Ok(body)
+}
+
+/// Checks the version and the checksum of `payload`, then decodes it.
+pub fn decode(payload: &[u8]) -> Result<Object> {
+    let mut r = Reader {
+        buf: unseal(payload)?,
+    };
     let o = r.object()?;
     if !r.buf.is_empty() {
         return Err(DumpError::BadFormat);

@@ -294,3 +294,31 @@ fn corrupt_values_never_panic() {
         }
     }
 }
+
+/// FUNCTION DUMP: redis-server 7.0.15's payload for one library, byte for
+/// byte, and its LZF-compressed form; anything but libraries is refused.
+#[test]
+fn function_payloads_are_redis_s() {
+    let code = b"#!lua name=t\nredis.register_function('t1', function() return 1 end)";
+    let mut redis = vec![0xf5, 0x40, 0x43];
+    redis.extend_from_slice(code);
+    redis.extend_from_slice(&hex("0a00e5a1966603a925a8"));
+    assert_eq!(encode_functions([&code[..]]), redis);
+    assert_eq!(decode_functions(&redis).unwrap(), vec![code.to_vec()]);
+    assert_eq!(decode_functions(&encode_functions([])).unwrap().len(), 0);
+    let two = encode_functions([&b"a"[..], b"bb"]);
+    assert_eq!(decode_functions(&two).unwrap(), vec![b("a"), b("bb")]);
+    // An LZF string (a literal run of 3 bytes: control byte 2).
+    let lzf = stamp(&hex("f5c30403026c7561"), 10);
+    assert_eq!(decode_functions(&lzf).unwrap(), vec![b("lua")]);
+    let mut bad = redis.clone();
+    bad[5] ^= 1;
+    assert_eq!(decode_functions(&bad), Err(DumpError::VersionOrChecksum));
+    // A key's payload is not a library.
+    let key = encode(&Object::String(b("x")));
+    assert_eq!(decode_functions(&key), Err(DumpError::BadFormat));
+    assert_eq!(
+        decode_functions(&stamp(&hex("f5"), 10)),
+        Err(DumpError::BadFormat)
+    );
+}

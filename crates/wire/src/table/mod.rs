@@ -311,6 +311,8 @@ pub enum ConnCmd {
     Config,
     /// SCRIPT LOAD/EXISTS/FLUSH/KILL (the node's script cache).
     Script,
+    /// FUNCTION LOAD/LIST/DELETE/... (the node's function libraries).
+    Function,
     /// SELECT: the connection's database.
     Select,
 }

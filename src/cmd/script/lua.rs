@@ -1,157 +1,39 @@
-//! EVAL, EVALSHA, EVAL_RO and EVALSHA_RO: Lua 5.1 scripts (Redis's
-//! language and API) run inside the transaction of the command that
-//! carries them, on the core that owns their keys, so a script is atomic:
-//! its writes commit together with the group, or not at all.
-//!
-//! Each core has its own interpreter (`Engine`, thread-local) and compiles
-//! the scripts it runs once. The node's script cache (`CACHE`: every script
-//! EVAL or SCRIPT LOAD has seen, by SHA-1) is shared, read only when a core
-//! meets a script it has not compiled; SCRIPT FLUSH empties it and bumps
-//! `GENERATION`, which each core checks before running a script.
-//!
-//! Scripts see Redis's environment: `KEYS`, `ARGV`, `redis.call`,
-//! `redis.pcall`, `redis.error_reply`, `redis.status_reply`,
-//! `redis.sha1hex`, `redis.log` and the `LOG_*` levels, the `string`,
-//! `table` and `math` libraries, and `cjson` (encode, decode, null). Globals are read-only, and reading an
-//! undefined one is an error, as in Redis 7.
-//!
-//! `redis.call` runs a data command inside the same transaction; its keys
-//! must lie in the transaction's slot (the slot of the script's declared
-//! keys; a script that declares none may touch none). A command that fails takes back its own writes, and its error
-//! is raised (`call`) or returned as `{err=...}` (`pcall`). A script that
-//! ends with an error keeps the writes made before it, as Redis does.
+//! The Lua side of scripts: the prelude that builds Redis's environment
+//! (`redis.*`, the sandbox, libraries' `redis.register_function`), and the
+//! conversions between Lua values and replies (`redis.call`, a script's
+//! return value, cjson).
 
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use mlua::{Lua, Table};
 
-use ahash::AHashMap;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, VmState};
-use sha1::{Digest, Sha1};
-
-use super::{CmdError, CmdResult, Value};
+use crate::cmd::{CmdError, Value};
 use crate::codes::{ErrorCode, WireError};
-use crate::proto::args::script::{Script, ScriptCmd};
 use crate::proto::table::{self, flag};
 use crate::shard::{self, tx::Tx};
 use crate::slot::key_slot;
 
-/// Every script the node has seen, by SHA-1 (lower-case hex).
-static CACHE: RwLock<Option<AHashMap<String, Vec<u8>>>> = RwLock::new(None);
-/// Bumped by SCRIPT FLUSH: a core whose copy is older drops its scripts.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-/// Bumped by SCRIPT KILL: a script that started before stops.
-static KILLS: AtomicU64 = AtomicU64::new(0);
-/// Scripts running now, on every core.
-static RUNNING: AtomicU64 = AtomicU64::new(0);
-
-/// VM instructions between two checks for SCRIPT KILL.
-const KILL_CHECK_INSTRUCTIONS: u32 = 100_000;
 /// How deep a returned table may nest (a table holding itself would
 /// never end).
 const MAX_DEPTH: usize = 1000;
 
-thread_local! {
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-    /// The SCRIPT KILL count when this core's running script started.
-    static STARTED_AT_KILLS: Cell<Option<u64>> = const { Cell::new(None) };
-    static KILLED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The SHA-1 of `body`, as Redis names scripts.
-pub fn sha1_hex(body: &[u8]) -> String {
-    Sha1::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// SCRIPT LOAD: compiles `body` (its syntax errors are Redis's) and keeps
-/// it in the node's cache; its SHA-1.
-pub fn load(body: &[u8]) -> Result<String, WireError> {
-    with_engine(|e| e.function(&Script::Body(body)).map(|(sha, _)| sha))
-        .map_err(CmdError::into_wire)
-}
-
-/// SCRIPT EXISTS: whether each SHA-1 is in the node's cache.
-pub fn exists(shas: &[&[u8]]) -> Vec<bool> {
-    let cache = CACHE.read().unwrap_or_else(|p| p.into_inner());
-    shas.iter()
-        .map(|s| {
-            let s = String::from_utf8_lossy(s).to_ascii_lowercase();
-            cache.as_ref().is_some_and(|c| c.contains_key(&s))
-        })
-        .collect()
-}
-
-/// SCRIPT FLUSH: forgets every script, on every core.
-pub fn flush() {
-    *CACHE.write().unwrap_or_else(|p| p.into_inner()) = None;
-    GENERATION.fetch_add(1, Ordering::SeqCst);
-}
-
-/// SCRIPT KILL: stops the scripts running now (at their next check,
-/// within 100,000 VM instructions); false when none runs. A killed
-/// script's writes are dropped with its transaction.
-pub fn kill() -> bool {
-    if RUNNING.load(Ordering::SeqCst) == 0 {
-        return false;
-    }
-    KILLS.fetch_add(1, Ordering::SeqCst);
-    true
-}
-
-/// Runs EVAL and its forms inside `tx`.
-pub fn eval(tx: &mut Tx<'_>, c: &ScriptCmd<'_>) -> CmdResult {
-    with_engine(|e| e.run(tx, c))
-}
-
-fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, CmdError>) -> Result<R, CmdError> {
-    ENGINE.with(|cell| {
-        let mut slot = cell
-            .try_borrow_mut()
-            .map_err(|_| internal("a script is already running on this core"))?;
-        if slot.is_none() {
-            *slot =
-                Some(Engine::new().map_err(|e| internal(&format!("the Lua interpreter: {e}")))?);
-        }
-        let engine = slot
-            .as_mut()
-            .ok_or_else(|| internal("no Lua interpreter"))?;
-        f(engine)
-    })
-}
-
-fn internal(m: &str) -> WireError {
+pub(super) fn internal(m: &str) -> WireError {
     WireError::new(ErrorCode::Internal, m)
 }
 
 /// What `redis.call` needs while a script runs.
-struct Call<'t, 'p> {
-    tx: &'t mut Tx<'p>,
-    read_only: bool,
+pub(super) struct Call<'t, 'p> {
+    pub tx: &'t mut Tx<'p>,
+    pub read_only: bool,
     /// The script declared keys: only then may it touch keys (of their
     /// slot); one without keys runs in whatever slot its core had.
-    keyed: bool,
+    pub keyed: bool,
     /// A read needed the disk: the whole script runs again once the keys
     /// are in the cache (whatever the script did with the error).
-    blocked: bool,
+    pub blocked: bool,
 }
 
-/// One core's interpreter and its compiled scripts.
-struct Engine {
-    lua: Lua,
-    compiled: AHashMap<String, Function>,
-    generation: u64,
-    /// The `redis` table: `call` and `pcall` are set for each run.
-    redis: Table,
-    /// Wraps a script in `xpcall` with the error handler.
-    protected: Function,
-    /// Builds a script's read-only environment.
-    sandbox: Function,
-}
-
-const PRELUDE: &str = r#"
+/// Redis's environment, built once per interpreter: `redis.*`, the
+/// read-only sandbox of scripts, and the loading of libraries.
+pub(super) const PRELUDE: &str = r#"
 local runtime, handler = ...
 local xpcall, error, type, setmetatable, tostring =
       xpcall, error, type, setmetatable, tostring
@@ -180,6 +62,93 @@ for _, name in ipairs({'dofile', 'loadfile', 'load', 'loadstring', 'module', 're
 end
 local globals = _G
 local protected = function(f) return xpcall(f, handler) end
+local protected_call = function(f, keys, args)
+    return xpcall(function() return f(keys, args) end, handler)
+end
+local missing = function(t, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local readonly = function() error('Attempt to modify a readonly table', 2) end
+-- Libraries (FUNCTION LOAD): their code runs with `redis.register_function`,
+-- `redis.log` and the LOG_* levels only; the functions they register run
+-- with the script globals.
+local registered, loading = nil, false
+local flag_names = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+                    ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
+local fail = function(m) error({err = 'ERR ' .. m}, 0) end
+local register = function(...)
+    local n = select('#', ...)
+    local name, callback, flags, description
+    if n == 1 then
+        local t = ...
+        if type(t) ~= 'table' then
+            fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+        end
+        for k, v in pairs(t) do
+            if k == 'function_name' then
+                if type(v) ~= 'string' then fail('function_name argument given to redis.register_function must be a string') end
+                name = v
+            elseif k == 'callback' then
+                if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+                callback = v
+            elseif k == 'flags' then
+                if type(v) ~= 'table' then fail('flags argument to redis.register_function must be a table representing function flags') end
+                flags = v
+            elseif k == 'description' then
+                if type(v) ~= 'string' then fail('description argument given to redis.register_function must be a string') end
+                description = v
+            else
+                fail('unknown argument given to redis.register_function')
+            end
+        end
+        if name == nil then fail('redis.register_function must get a function name argument') end
+        if callback == nil then fail('redis.register_function must get a callback argument') end
+    elseif n == 2 then
+        name, callback = ...
+        if type(name) ~= 'string' then fail('first argument to redis.register_function must be a string') end
+        if type(callback) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+    else
+        fail('wrong number of arguments to redis.register_function')
+    end
+    local given = {}
+    for _, f in pairs(flags or {}) do
+        if type(f) ~= 'string' or not flag_names[f] then fail('unknown flag given') end
+        given[#given + 1] = f
+    end
+    if not string.find(name, '^[%w_]+$') then
+        fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+    end
+    if registered.names[name] then fail('Function already exists in the library') end
+    registered.names[name] = true
+    registered[#registered + 1] = {name = name, callback = callback, flags = given, description = description}
+end
+local load_redis = setmetatable({register_function = register, log = redis.log,
+    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3},
+    {__index = missing, __newindex = readonly, __metatable = false})
+local load_globals = {redis = load_redis}
+local library_env = function()
+    local env = {}
+    setmetatable(env, {
+        __index = function(t, k)
+            local v
+            if loading then v = load_globals[k] else v = globals[k] end
+            if v == nil then
+                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+            end
+            return v
+        end,
+        __newindex = readonly,
+        __metatable = false,
+    })
+    return env
+end
+local begin_load = function() registered, loading = {names = {}}, true end
+local end_load = function()
+    local r = registered
+    registered, loading = nil, false
+    r.names = nil
+    return r
+end
 -- A script's globals: its KEYS and ARGV, and the read-only base.
 local sandbox = function()
     local env = {}
@@ -197,212 +166,24 @@ local sandbox = function()
     })
     return env
 end
-return protected, sandbox, redis
+return protected, sandbox, redis, protected_call, library_env, begin_load, end_load
 "#;
 
-impl Engine {
-    fn new() -> mlua::Result<Engine> {
-        let lua = Lua::new_with(
-            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
-            LuaOptions::new(),
-        )?;
-        let runtime = lua.create_table()?;
-        runtime.raw_set(
-            "sha1hex",
-            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?,
-        )?;
-        runtime.raw_set(
-            "log",
-            lua.create_function(|_, (level, msg): (i64, mlua::Variadic<mlua::String>)| {
-                let text: Vec<String> = msg.iter().map(|s| s.to_string_lossy()).collect();
-                let text = text.join(" ");
-                match level {
-                    3 => tracing::warn!(target: "script", "{text}"),
-                    2 => tracing::info!(target: "script", "{text}"),
-                    _ => tracing::debug!(target: "script", "{text}"),
-                }
-                Ok(())
-            })?,
-        )?;
-        runtime.raw_set(
-            "cjson_encode",
-            lua.create_function(|_, v: mlua::Value| {
-                serde_json::to_string(&to_json(&v, 0)?).map_err(mlua::Error::external)
-            })?,
-        )?;
-        runtime.raw_set(
-            "cjson_decode",
-            lua.create_function(|lua, s: mlua::String| {
-                let j: serde_json::Value =
-                    serde_json::from_slice(&s.as_bytes()).map_err(mlua::Error::external)?;
-                from_json(lua, &j)
-            })?,
-        )?;
-        runtime.raw_set("null", JSON_NULL)?;
-        let handler = lua.create_function(|lua, e: mlua::Value| error_object(lua, e))?;
-        let (protected, sandbox, redis): (Function, Function, Table) = lua
-            .load(PRELUDE)
-            .set_name("=tessera")
-            .call((runtime, handler))?;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(KILL_CHECK_INSTRUCTIONS),
-            |_, _| {
-                let since = STARTED_AT_KILLS.get();
-                if since.is_some_and(|k| k != KILLS.load(Ordering::SeqCst)) {
-                    KILLED.set(true);
-                    return Err(mlua::Error::runtime("killed"));
-                }
-                Ok(VmState::Continue)
-            },
-        );
-        Ok(Engine {
-            lua,
-            compiled: AHashMap::new(),
-            generation: GENERATION.load(Ordering::SeqCst),
-            redis,
-            protected,
-            sandbox,
-        })
-    }
-
-    /// The compiled script and its SHA-1: from this core's copies, the
-    /// node's cache (EVALSHA), or compiled now (EVAL, SCRIPT LOAD) and
-    /// added to the cache.
-    fn function(&mut self, s: &Script<'_>) -> Result<(String, Function), CmdError> {
-        let generation = GENERATION.load(Ordering::SeqCst);
-        if generation != self.generation {
-            self.compiled.clear();
-            self.generation = generation;
-        }
-        let (sha, body) = match *s {
-            Script::Body(b) => (sha1_hex(b), Some(b.to_vec())),
-            Script::Sha(h) => (String::from_utf8_lossy(h).to_ascii_lowercase(), None),
-        };
-        if let Some(f) = self.compiled.get(&sha) {
-            return Ok((sha, f.clone()));
-        }
-        let body = match body {
-            Some(b) => b,
-            None => CACHE
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .and_then(|c| c.get(&sha).cloned())
-                .ok_or_else(|| WireError::of(ErrorCode::NoScript))?,
-        };
-        let f = self
-            .lua
-            .load(body.as_slice())
-            .set_name("@user_script")
-            .into_function()
-            .map_err(|e| {
-                let m = match e {
-                    mlua::Error::SyntaxError { message, .. } => message,
-                    other => other.to_string(),
-                };
-                WireError::new(
-                    ErrorCode::BadArguments,
-                    format!("Error compiling script (new function): {m}"),
-                )
-            })?;
-        let env: Table = self.sandbox.call(()).map_err(lua_failure)?;
-        f.set_environment(env).map_err(lua_failure)?;
-        CACHE
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(AHashMap::new)
-            .entry(sha.clone())
-            .or_insert(body);
-        self.compiled.insert(sha.clone(), f.clone());
-        Ok((sha, f))
-    }
-
-    fn run(&mut self, tx: &mut Tx<'_>, c: &ScriptCmd<'_>) -> CmdResult {
-        let (sha, f) = self.function(&c.script)?;
-        let lua = &self.lua;
-        let env = f
-            .environment()
-            .ok_or_else(|| internal("a script without its environment"))?;
-        let strings = |words: &[&[u8]]| {
-            lua.create_sequence_from(
-                words
-                    .iter()
-                    .map(|w| lua.create_string(w))
-                    .collect::<mlua::Result<Vec<_>>>()?,
-            )
-        };
-        env.raw_set("KEYS", strings(c.keys).map_err(lua_failure)?)
-            .map_err(lua_failure)?;
-        env.raw_set("ARGV", strings(c.argv).map_err(lua_failure)?)
-            .map_err(lua_failure)?;
-        let call = RefCell::new(Call {
-            tx,
-            read_only: c.read_only,
-            keyed: !c.keys.is_empty(),
-            blocked: false,
-        });
-        KILLED.set(false);
-        STARTED_AT_KILLS.set(Some(KILLS.load(Ordering::SeqCst)));
-        RUNNING.fetch_add(1, Ordering::SeqCst);
-        let outcome = lua.scope(|scope| {
-            // Native functions, so a script's `return redis.call(...)`
-            // keeps its frame (a Lua tail call would drop the line).
-            for (name, raise) in [("call", true), ("pcall", false)] {
-                let call = &call;
-                let f = scope.create_function(move |lua, args: mlua::MultiValue| {
-                    redis_call(lua, &mut call.borrow_mut(), args, raise)
-                })?;
-                self.redis.raw_set(name, f)?;
-            }
-            let (ok, v): (bool, mlua::Value) = self.protected.call(f.clone())?;
-            if ok {
-                return Ok(Ok(reply(&v, 0)));
-            }
-            // The handler's `{err=..., line=...}`.
-            Ok(Err(match &v {
-                mlua::Value::Table(t) => (
-                    t.raw_get::<String>("err").unwrap_or_default(),
-                    t.raw_get::<i64>("line").unwrap_or(0),
-                ),
-                other => (format!("ERR {other:?}"), 0),
-            }))
-        });
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
-        STARTED_AT_KILLS.set(None);
-        let _ = self.redis.raw_set("call", mlua::Value::Nil);
-        let _ = self.redis.raw_set("pcall", mlua::Value::Nil);
-        if call.borrow().blocked {
-            return Err(CmdError::Store(shard::Error::WouldBlock));
-        }
-        if KILLED.get() {
-            return Err(WireError::new(
-                ErrorCode::BadArguments,
-                "Script killed by user with SCRIPT KILL...",
-            )
-            .into());
-        }
-        match outcome.map_err(lua_failure)? {
-            Ok(v) => Ok(v),
-            // A failed script's error names it and the line it stopped at;
-            // it answers as a value, so the writes before it commit.
-            Err((text, line)) => Ok(Value::Error(WireError::new(
-                ErrorCode::Script,
-                format!("{text} script: {sha}, on @user_script:{line}."),
-            ))),
-        }
-    }
-}
-
-fn lua_failure(e: mlua::Error) -> CmdError {
+pub(super) fn lua_failure(e: mlua::Error) -> CmdError {
     internal(&format!("Lua: {e}")).into()
 }
 
 /// The error handler: an error raised in a script becomes an `{err=...}`
 /// table carrying the line of the script it came from.
-fn error_object(lua: &Lua, e: mlua::Value) -> mlua::Result<Table> {
+pub(super) fn error_object(lua: &Lua, e: mlua::Value) -> mlua::Result<Table> {
     let line = (1..64)
         .filter_map(|level| lua.inspect_stack(level))
-        .find(|d| d.source().source.as_deref() == Some("@user_script"))
+        .find(|d| {
+            matches!(
+                d.source().source.as_deref(),
+                Some("@user_script" | "@user_function")
+            )
+        })
         .map_or(0, |d| d.curr_line());
     let t = match e {
         mlua::Value::Table(t) if t.raw_get::<mlua::Value>("err")?.is_string() => t,
@@ -433,12 +214,12 @@ fn error_object(lua: &Lua, e: mlua::Value) -> mlua::Result<Table> {
 
 /// `cjson.null`: JSON's null in a script (a NULL light userdata, as in
 /// Redis's cjson).
-const JSON_NULL: mlua::Value =
+pub(super) const JSON_NULL: mlua::Value =
     mlua::Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
 
 /// `cjson.encode`: numbers without a fraction as integers, sequences
 /// (keys 1..n) as arrays, other tables as objects (an empty one `{}`).
-fn to_json(v: &mlua::Value, depth: usize) -> mlua::Result<serde_json::Value> {
+pub(super) fn to_json(v: &mlua::Value, depth: usize) -> mlua::Result<serde_json::Value> {
     use serde_json::Value as J;
     if depth > MAX_DEPTH {
         return Err(mlua::Error::runtime("Cannot serialise, excessive nesting"));
@@ -497,7 +278,7 @@ fn to_json(v: &mlua::Value, depth: usize) -> mlua::Result<serde_json::Value> {
 }
 
 /// `cjson.decode`: null to `cjson.null`, arrays to sequences.
-fn from_json(lua: &Lua, j: &serde_json::Value) -> mlua::Result<mlua::Value> {
+pub(super) fn from_json(lua: &Lua, j: &serde_json::Value) -> mlua::Result<mlua::Value> {
     use serde_json::Value as J;
     Ok(match j {
         J::Null => JSON_NULL,
@@ -536,7 +317,7 @@ impl std::error::Error for CallFailed {}
 /// `redis.call` (`raise`) and `redis.pcall`: one data command in the
 /// script's transaction; its reply, or its error raised (`call`) or
 /// returned as `{err=...}` (`pcall`).
-fn redis_call(
+pub(super) fn redis_call(
     lua: &Lua,
     call: &mut Call<'_, '_>,
     args: mlua::MultiValue,
@@ -624,7 +405,7 @@ fn run_one(call: &mut Call<'_, '_>, args: &[&[u8]]) -> Result<Value, WireError> 
     }
     let parsed = crate::proto::args::parse(row, args)?;
     let sp = call.tx.savepoint();
-    match super::apply(
+    match crate::cmd::apply(
         call.tx,
         &parsed,
         keys.first().copied().unwrap_or_default(),
@@ -685,7 +466,7 @@ fn to_lua(lua: &Lua, v: &Value) -> mlua::Result<mlua::Value> {
 /// (truncated), strings to bulk strings, true to 1, false and nil to nil,
 /// `{err=...}` and `{ok=...}` to error and status replies, other tables to
 /// arrays (up to the first nil).
-fn reply(v: &mlua::Value, depth: usize) -> Value {
+pub(super) fn reply(v: &mlua::Value, depth: usize) -> Value {
     if depth > MAX_DEPTH {
         return Value::Error(WireError::new(
             ErrorCode::BadArguments,
