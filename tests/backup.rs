@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::process::Command;
 use std::rc::Rc;
 
+use common::resp::{Conn, R};
 use common::{binary, block_on, Node, Proc};
 use tessera::codes::ErrorCode;
 
@@ -127,6 +128,10 @@ fn backup_and_restore_commands() {
             .unwrap()
     };
     assert!(cli(&["set", "greeting", "hello"]).status.success());
+    // Function libraries go with the backup.
+    let mut resp = Conn::connect(p.resp.unwrap());
+    let lib = "#!lua name=b\nredis.register_function('hi', function() return 'hi' end)";
+    assert_eq!(resp.cmd(&["FUNCTION", "LOAD", lib]), R::bulk("b"));
     let to = root.join("b1");
     let out = Command::new(binary())
         .args(["backup", "--addr", &addr, "--to", to.to_str().unwrap()])
@@ -170,4 +175,6 @@ fn backup_and_restore_commands() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+    let mut resp = Conn::connect(p.resp.unwrap());
+    assert_eq!(resp.cmd(&["FCALL", "hi", "0"]), R::bulk("hi"));
 }

@@ -65,6 +65,12 @@ fn change<T>(
     Ok(answer)
 }
 
+/// Writes a FUNCTION DUMP payload as the libraries' file of the data (or
+/// backup) directory `dir`.
+pub fn save(dir: &std::path::Path, payload: &[u8]) -> std::io::Result<()> {
+    persist(&dir.join(FILE_NAME), payload)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename,
 /// fsync of the directory.
 fn persist(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -122,8 +122,8 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
 
 /// Makes `to` (absent or empty) a data directory holding the backup `from`:
 /// the manifest is checked, every partition must be present, SST files are
-/// hard-linked when possible (they are immutable) and everything else is
-/// copied, then synced.
+/// hard-linked when possible (they are immutable) and everything else
+/// (the files beside the partitions too) is copied, then synced.
 pub fn restore(from: &Path, to: &Path) -> Result<Restored, Error> {
     let m = Manifest::read_from(from)
         .map_err(|e| Error::Manifest(format!("{} is not a Tessera backup: {e}", from.display())))?;
@@ -183,8 +183,25 @@ pub fn restore(from: &Path, to: &Path) -> Result<Restored, Error> {
             .and_then(|f| f.sync_all())
             .map_err(io(format!("fsync {}", dst.display())))?;
     }
-    // The manifest last: a directory without it is never mistaken for a
-    // complete data directory.
+    // The files the server keeps beside the partitions (its function
+    // libraries), then the manifest last: a directory without it is never
+    // mistaken for a complete data directory.
+    for entry in std::fs::read_dir(from).map_err(io(format!("read {}", from.display())))? {
+        let entry = entry.map_err(io(format!("read {}", from.display())))?;
+        let name = entry.file_name();
+        let plain = entry.file_type().is_ok_and(|t| t.is_file());
+        let named = name
+            .to_str()
+            .is_some_and(|n| n != crate::manifest::FILE_NAME && !n.ends_with(".tmp"));
+        if plain && named {
+            let (s, d) = (entry.path(), to.join(&name));
+            std::fs::copy(&s, &d).map_err(io(format!("copy {}", s.display())))?;
+            std::fs::File::open(&d)
+                .and_then(|f| f.sync_all())
+                .map_err(io(format!("fsync {}", d.display())))?;
+            done.files += 1;
+        }
+    }
     m.write_to(to)?;
     Ok(done)
 }

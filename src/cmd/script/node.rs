@@ -91,6 +91,10 @@ impl Libraries {
         true
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.libs.is_empty()
+    }
+
     pub fn functions(&self) -> usize {
         self.by_function.len()
     }

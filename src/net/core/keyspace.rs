@@ -9,7 +9,8 @@ use super::{wire, Core};
 
 impl Core {
     /// Checkpoints this core's partitions into `dir` (and, on the core owning
-    /// partition 0, the manifest), off the reactor. Returns the partitions done.
+    /// partition 0, the function libraries and the manifest), off the
+    /// reactor. Returns the partitions done.
     pub(super) async fn backup(&self, dir: &[u8]) -> Result<u64, WireError> {
         let bad = |m: String| WireError::new(ErrorCode::BadArguments, m);
         let dir = std::str::from_utf8(dir)
@@ -31,9 +32,18 @@ impl Core {
         }
         if self.local.iter().any(|p| p.id() == 0) {
             let (data, to) = (self.config.data_dir.clone(), target.clone());
-            ex.spawn_blocking(move || backup::write_manifest(&data, &to))
-                .await
-                .map_err(wire)?;
+            // The function libraries as they are now, beside the partitions.
+            let libs = self.config.scripting.libraries();
+            let functions = (!libs.is_empty()).then(|| libs.dump());
+            ex.spawn_blocking(move || {
+                if let Some(payload) = functions {
+                    crate::cmd::function::save(&to, &payload)
+                        .map_err(|e| shard::Error::io(format!("write {}", to.display()), e))?;
+                }
+                backup::write_manifest(&data, &to)
+            })
+            .await
+            .map_err(wire)?;
         }
         tracing::info!(
             core = self.id,
