@@ -367,3 +367,33 @@ fn a_replica_loads_its_own_libraries() {
     );
     assert_eq!(p.cmd(&["GET", "k"]), R::bulk("v"));
 }
+
+/// A change that cannot be saved changes nothing: FUNCTION LOAD answers
+/// the error and the node keeps the libraries it had (the temporary file's
+/// path is taken by a directory, so writing it fails).
+#[test]
+fn a_change_that_cannot_be_saved_changes_nothing() {
+    let node = Node::start_in(tempfile::tempdir().unwrap(), |_| {});
+    let mut c = Conn::connect(node.resp_addr());
+    let first = lib_with("first", "return 1");
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", &first]), R::bulk("first"));
+    let before = c.cmd(&["FUNCTION", "LIST", "WITHCODE"]);
+    let blocker = node.dir.path().join("functions.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let second = lib_with("second", "return 2");
+    let r = c.cmd(&["FUNCTION", "LOAD", &second]);
+    assert!(
+        matches!(&r, R::Err(e) if e.contains("cannot save the functions")),
+        "{r:?}"
+    );
+    assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]).err_word(), r.err_word());
+    assert_eq!(c.cmd(&["FUNCTION", "LIST", "WITHCODE"]), before);
+    assert_eq!(
+        c.cmd(&["FCALL", "second", "0"]),
+        R::Err("ERR Function not found".into())
+    );
+    assert_eq!(c.cmd(&["FCALL", "first", "0"]), R::Int(1));
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", &second]), R::bulk("second"));
+    assert_eq!(c.cmd(&["FCALL", "second", "0"]), R::Int(2));
+}

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
-use super::script::node::{bad, metadata, node, Libraries, Scripting};
+use super::script::node::{bad, metadata, node, Libraries, Library, Scripting};
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::dump;
 use crate::proto::value::{glob_match, Value};
@@ -32,7 +32,9 @@ pub fn open(dir: &std::path::Path) -> Result<Scripting, String> {
     let mut s = Scripting::new();
     match std::fs::read(&path) {
         Ok(payload) => {
-            let libs = restore(&Libraries::default(), &payload, Policy::Append)
+            let mut libs = Libraries::default();
+            libraries_in(&payload)
+                .and_then(|restored| merge(&mut libs, restored, Policy::Append))
                 .map_err(|e| format!("{}: {}", path.display(), e.message))?;
             s.libraries = RwLock::new(Arc::new(libs));
         }
@@ -94,26 +96,48 @@ enum Policy {
     Replace,
 }
 
-/// `libs` with the libraries of `payload` added by `policy`.
-fn restore(libs: &Libraries, payload: &[u8], policy: Policy) -> Result<Libraries, WireError> {
+/// The libraries of a FUNCTION DUMP payload, each loaded (on this thread's
+/// interpreter) to learn what it registers; Redis's errors.
+fn libraries_in(payload: &[u8]) -> Result<Vec<Library>, WireError> {
     let codes = dump::decode_functions(payload).map_err(|e| match e {
         dump::DumpError::VersionOrChecksum => bad(e.to_string()),
         _ => bad("given type is not a function"),
     })?;
+    codes
+        .iter()
+        .map(|code| super::script::load_library(code))
+        .collect()
+}
+
+/// `libs` with `restored` added by `policy`.
+fn merge(libs: &mut Libraries, restored: Vec<Library>, policy: Policy) -> Result<(), WireError> {
     let mut out = match policy {
         Policy::Flush => Libraries::default(),
         _ => libs.clone(),
     };
-    for code in codes {
-        let lib = super::script::load_library(&code)?;
+    for lib in restored {
         out.add(lib, policy == Policy::Replace)
             .map_err(|c| c.error(false))?;
     }
-    Ok(out)
+    *libs = out;
+    Ok(())
+}
+
+/// Applies `apply` to the node's libraries and persists them (`change`),
+/// off the reactor: the file is synced before the answer.
+async fn changed<T: Send + 'static>(
+    node: Arc<Scripting>,
+    apply: impl FnOnce(&mut Libraries) -> Result<T, WireError> + Send + 'static,
+) -> Result<T, WireError> {
+    glommio::executor()
+        .spawn_blocking(move || change(&node, apply))
+        .await
 }
 
 /// FUNCTION and its subcommands, with Redis 7.0's replies and errors.
-pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
+/// Libraries are loaded (to check them) on this core's interpreter; the
+/// file is written off the reactor.
+pub async fn command(args: &[&[u8]]) -> Result<Value, WireError> {
     let node = node();
     let sub = args
         .get(1)
@@ -139,17 +163,19 @@ pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
                 return Err(bad(format!("Library '{name}' already exists")));
             }
             let lib = super::script::load_library(code)?;
-            change(&node, |libs| {
+            changed(node, move |libs| {
                 libs.add(lib, replace).map_err(|c| c.error(true))
-            })?;
+            })
+            .await?;
             Ok(Value::bytes(name))
         }
         b"delete" => {
             let name = String::from_utf8_lossy(rest[0]).into_owned();
-            change(&node, |libs| match libs.remove(&name) {
+            changed(node, move |libs| match libs.remove(&name) {
                 true => Ok(Value::ok()),
                 false => Err(bad("Library not found")),
             })
+            .await
         }
         b"flush" => {
             match rest {
@@ -157,10 +183,11 @@ pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
                 [m] if m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync") => {}
                 _ => return Err(bad("FUNCTION FLUSH only supports SYNC|ASYNC option")),
             }
-            change(&node, |libs| {
+            changed(node, |libs| {
                 *libs = Libraries::default();
                 Ok(Value::ok())
             })
+            .await
         }
         b"dump" => Ok(Value::Bytes(node.libraries().dump())),
         b"restore" => {
@@ -174,10 +201,11 @@ pub fn command(args: &[&[u8]]) -> Result<Value, WireError> {
                 )),
                 _ => return Err(bad("Wrong number of arguments for function restore")),
             };
-            change(&node, |libs| {
-                *libs = restore(libs, rest[0], policy)?;
-                Ok(Value::ok())
+            let restored = libraries_in(rest[0])?;
+            changed(node, move |libs| {
+                merge(libs, restored, policy).map(|()| Value::ok())
             })
+            .await
         }
         b"list" => list(&node.libraries(), rest),
         b"stats" => Ok(stats(&node)),

@@ -34,7 +34,7 @@ pub(super) async fn conn_command(
         ConnCmd::SlowLog => ok_or_error(out, super::slowlog::slowlog(core, args).await, r3),
         ConnCmd::Config => ok_or_error(out, super::config::config(core, args), r3),
         ConnCmd::Script => ok_or_error(out, script(args), r3),
-        ConnCmd::Function => ok_or_error(out, crate::cmd::function::command(args), r3),
+        ConnCmd::Function => ok_or_error(out, crate::cmd::function::command(args).await, r3),
         ConnCmd::ReadOnly | ConnCmd::ReadWrite | ConnCmd::Asking => {
             if core.cluster().is_none() {
                 resp::encode_error(out, &bad("This instance has cluster support disabled"));
