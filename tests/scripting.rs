@@ -262,3 +262,69 @@ fn a_replica_applies_script_effects() {
     );
     drop(replica);
 }
+
+/// Keys whose slots are on core 0 and on core 1 of a 2-partition node.
+fn keys_of_both_cores() -> (String, String) {
+    let on = |half: bool| {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| (tessera::slot::key_slot(k.as_bytes()) >= 8192) == half)
+            .unwrap()
+    };
+    (on(false), on(true))
+}
+
+/// Past `busy-reply-threshold`, requests for the core running a script
+/// are answered BUSY at once by the other cores (whose own keys are still
+/// served); SCRIPT KILL ends the script and the core's keys are served
+/// again.
+#[test]
+fn a_busy_core_is_answered_with_busy() {
+    let n = Node::start(2);
+    let addr = n.resp_addr();
+    let (k0, k1) = keys_of_both_cores();
+    let mut other = conn_on_core(addr, 1);
+    assert_eq!(
+        other.cmd(&["CONFIG", "GET", "busy-reply-threshold"]),
+        R::arr(&["busy-reply-threshold", "5000"])
+    );
+    assert_eq!(
+        other.cmd(&["CONFIG", "SET", "busy-reply-threshold", "0"]),
+        R::ok()
+    );
+    assert_eq!(
+        other.cmd(&["CONFIG", "GET", "lua-time-limit"]),
+        R::arr(&["lua-time-limit", "0"])
+    );
+    assert_eq!(other.cmd(&["GET", &k0]), R::Nil, "core 0 is free");
+    let busy = std::thread::spawn(move || {
+        let mut c = conn_on_core(addr, 0);
+        c.cmd(&["EVAL", "local n = 0 while true do n = n + 1 end", "0"])
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match other.cmd(&["GET", &k0]) {
+            R::Nil => {
+                assert!(Instant::now() < deadline, "the script never ran");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            R::Err(e) => {
+                assert_eq!(
+                    e,
+                    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                );
+                break;
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(other.cmd(&["MGET", &k0, &k1]).err_word(), Some("BUSY"));
+    assert_eq!(other.cmd(&["SET", &k1, "v"]), R::ok());
+    assert_eq!(other.cmd(&["GET", &k1]), R::bulk("v"));
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), R::ok());
+    assert_eq!(
+        busy.join().unwrap(),
+        R::Err("ERR Script killed by user with SCRIPT KILL...".into())
+    );
+    assert_eq!(other.cmd(&["GET", &k0]), R::Nil);
+}

@@ -23,13 +23,14 @@ use crate::proto::value::{glob_match, Value};
 /// The file of the data directory holding the libraries.
 pub const FILE_NAME: &str = "functions";
 
-/// The state of a node whose libraries persist in `dir/functions`,
+/// The state of a node of `cores` cores whose libraries persist in
+/// `dir/functions`,
 /// loaded from that file when it exists. A file that does not load
 /// (damaged, or code that no longer loads) is an error: the node does
 /// not start without libraries it acknowledged.
-pub fn open(dir: &std::path::Path) -> Result<Scripting, String> {
+pub fn open(dir: &std::path::Path, cores: usize) -> Result<Scripting, String> {
     let path = dir.join(FILE_NAME);
-    let mut s = Scripting::new();
+    let mut s = Scripting::with_cores(cores);
     match std::fs::read(&path) {
         Ok(payload) => {
             let mut libs = Libraries::default();

@@ -181,8 +181,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         config.data_dir.display()
     ));
 
-    // Checkpoints of full syncs and migrations: a crash leaves them behind.
-    let stale = config.data_dir.join("sync");
+    let stale = config.data_dir.join("sync"); // full syncs' and migrations' checkpoints
     if stale.exists() {
         if let Err(e) = std::fs::remove_dir_all(&stale) {
             tracing::warn!(
@@ -433,7 +432,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (mesh, inboxes) = Mesh::new(cores);
     let core_config = Arc::new(CoreConfig {
         scripting: Arc::new(
-            crate::cmd::function::open(&config.data_dir).map_err(ServerError::Setup)?,
+            crate::cmd::function::open(&config.data_dir, cores).map_err(ServerError::Setup)?,
         ),
         databases: config.databases,
         cluster_mode: config.cluster,
@@ -601,7 +600,7 @@ async fn heartbeat_loop(core: Rc<Core>, health: Arc<Health>) {
 async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     let id = a.id;
     crate::shard::space::set_databases(a.config.databases);
-    crate::cmd::script::node::attach(a.config.scripting.clone());
+    crate::cmd::script::node::attach(a.config.scripting.clone(), id);
     crate::shard::space::set_cluster_mode(a.config.cluster_mode);
     let listeners: Vec<_> = a
         .listeners

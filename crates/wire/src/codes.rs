@@ -98,11 +98,14 @@ pub enum ErrorCode {
     Script = 36,
     /// SCRIPT KILL with no script running.
     NotBusy = 37,
+    /// The key's core has run a script for longer than
+    /// `busy-reply-threshold`.
+    Busy = 38,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 37] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -140,6 +143,7 @@ impl ErrorCode {
         ErrorCode::NoScript,
         ErrorCode::Script,
         ErrorCode::NotBusy,
+        ErrorCode::Busy,
     ];
 
     /// The number on the wire.
@@ -187,6 +191,7 @@ impl ErrorCode {
             ErrorCode::NoScript => "NO_SCRIPT",
             ErrorCode::Script => "SCRIPT",
             ErrorCode::NotBusy => "NOT_BUSY",
+            ErrorCode::Busy => "BUSY",
         }
     }
 
@@ -215,6 +220,7 @@ impl ErrorCode {
             ErrorCode::NoScript => "NOSCRIPT",
             ErrorCode::Script => "",
             ErrorCode::NotBusy => "NOTBUSY",
+            ErrorCode::Busy => "BUSY",
             _ => "ERR",
         }
     }
@@ -243,6 +249,7 @@ impl ErrorCode {
             ErrorCode::NoScript => 404,
             ErrorCode::Script => 400,
             ErrorCode::NotBusy => 409,
+            ErrorCode::Busy => 503,
             ErrorCode::ReadOnly | ErrorCode::NoPerm | ErrorCode::Denied => 403,
             ErrorCode::NoAuth | ErrorCode::WrongPass => 401,
             ErrorCode::NoSuchKey => 404,
@@ -297,6 +304,9 @@ impl ErrorCode {
             ErrorCode::NoScript => "No matching script. Please use EVAL.",
             ErrorCode::Script => "ERR script error",
             ErrorCode::NotBusy => "No scripts in execution right now.",
+            ErrorCode::Busy => {
+                "Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            }
         }
     }
 }

@@ -430,6 +430,7 @@ impl Engine {
         KILLED.set(false);
         STARTED_AT_KILLS.set(Some(node.kills.load(Ordering::SeqCst)));
         node.running.fetch_add(1, Ordering::SeqCst);
+        node.core_running(true);
         if function {
             let mut words = vec![b"FCALL".to_vec(), label.clone().into_bytes()];
             words.push(c.keys.len().to_string().into_bytes());
@@ -463,6 +464,7 @@ impl Engine {
             }))
         });
         node.running.fetch_sub(1, Ordering::SeqCst);
+        node.core_running(false);
         if function {
             node.function_ended();
         }

@@ -6,10 +6,10 @@
 //! tests) keep their caches and libraries apart. Each core thread finds
 //! its node's through `attach`, as `shard::space` finds its database count.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -152,12 +152,30 @@ pub struct Scripting {
     pub(crate) file: Option<PathBuf>,
     /// Held while the libraries change: one change is written at a time.
     pub(crate) change: Mutex<()>,
+    /// Redis's `busy-reply-threshold` (`lua-time-limit`) in ms: a core
+    /// that has run one script for longer is answered for with BUSY.
+    pub busy_threshold_ms: AtomicU64,
+    /// Per core: when its running script started (ms since `epoch`, plus
+    /// one), 0 when none runs.
+    running_since: Box<[AtomicU64]>,
+    epoch: Instant,
 }
+
+/// Redis's default `busy-reply-threshold`: 5 seconds.
+pub const BUSY_REPLY_THRESHOLD_MS: u64 = 5000;
 
 impl Scripting {
     /// A node's state, with no libraries and none persisted.
     pub fn new() -> Scripting {
+        Scripting::with_cores(0)
+    }
+
+    /// The state of a node of `cores` cores.
+    pub fn with_cores(cores: usize) -> Scripting {
         Scripting {
+            busy_threshold_ms: AtomicU64::new(BUSY_REPLY_THRESHOLD_MS),
+            running_since: (0..cores).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
             cache: RwLock::new(AHashMap::new()),
             generation: AtomicU64::new(0),
             kills: AtomicU64::new(0),
@@ -190,6 +208,30 @@ impl Scripting {
         });
     }
 
+    /// Notes that this thread's core started (`true`) or ended a script.
+    pub fn core_running(&self, running: bool) {
+        let Some(since) = CORE.with(Cell::get).and_then(|c| self.running_since.get(c)) else {
+            return;
+        };
+        let now = match running {
+            true => self.epoch.elapsed().as_millis() as u64 + 1,
+            false => 0,
+        };
+        since.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether `core` has run one script for longer than
+    /// `busy-reply-threshold` (requests for it are answered BUSY).
+    pub fn busy(&self, core: usize) -> bool {
+        let since = self
+            .running_since
+            .get(core)
+            .map_or(0, |s| s.load(Ordering::Relaxed));
+        since != 0
+            && (self.epoch.elapsed().as_millis() as u64 + 1).saturating_sub(since)
+                >= self.busy_threshold_ms.load(Ordering::Relaxed)
+    }
+
     pub fn function_ended(&self) {
         *self
             .running_function
@@ -206,12 +248,15 @@ impl Default for Scripting {
 
 thread_local! {
     static NODE: RefCell<Option<Arc<Scripting>>> = const { RefCell::new(None) };
+    /// The core this thread runs.
+    static CORE: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Makes `node` the scripting state of this thread (each core's thread,
-/// at start).
-pub fn attach(node: Arc<Scripting>) {
+/// Makes `node` the scripting state of this thread, core `core`'s (each
+/// core's thread, at start).
+pub fn attach(node: Arc<Scripting>, core: usize) {
     NODE.with(|n| *n.borrow_mut() = Some(node));
+    CORE.with(|c| c.set(Some(core)));
 }
 
 /// This thread's node's state (a thread that was never attached gets one

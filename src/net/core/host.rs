@@ -53,6 +53,6 @@ impl Host for Core {
     }
 
     fn to_core(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>> {
-        self.forward(core, frame)
+        self.forward_internal(core, frame)
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use futures::channel::oneshot;
 
-use super::mesh::{Mesh, Msg};
+use super::mesh::Mesh;
 use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
 use crate::proto::codec::{put_bytes, put_i64, put_u32, put_u64};
@@ -29,6 +29,7 @@ mod blocking;
 pub mod cluster;
 pub mod commit;
 mod config;
+mod forward;
 mod host;
 mod keyspace;
 pub mod migrate;
@@ -689,14 +690,6 @@ impl Core {
     pub fn connection_opened(&self, stream: &super::epoll::Stream) {
         let _ = stream.set_nodelay(true);
         self.stats.connection_opened();
-    }
-
-    /// Sends a request frame to another core; the reply arrives on the receiver.
-    pub fn forward(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>> {
-        let (tx, rx) = oneshot::channel();
-        self.stats.forwarded_out();
-        self.mesh.send(core, Msg::Forward { frame, reply: tx });
-        rx
     }
 
     // ---- group commit ------------------------------------------------------

@@ -54,6 +54,28 @@ const fn fixed(name: &'static str, get: fn(&CoreConfig) -> String) -> Setting {
     }
 }
 
+/// `busy-reply-threshold` (ms) under `name`.
+const fn busy_reply_threshold(name: &'static str) -> Setting {
+    Setting {
+        name,
+        get: |c| {
+            c.scripting
+                .busy_threshold_ms
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        set: Some(Set::Int(Int {
+            min: 0,
+            max: i64::MAX,
+            apply: |c, v| {
+                c.scripting
+                    .busy_threshold_ms
+                    .store(v as u64, Ordering::Relaxed)
+            },
+        })),
+    }
+}
+
 /// Every setting CONFIG knows, in the order CONFIG GET * lists them.
 const SETTINGS: &[Setting] = &[
     Setting {
@@ -110,6 +132,9 @@ const SETTINGS: &[Setting] = &[
             apply: |c, v| c.read_cache_bytes.store(v as usize, Ordering::Relaxed),
         })),
     },
+    busy_reply_threshold("busy-reply-threshold"),
+    // Its name before Redis 7.0, still an alias there.
+    busy_reply_threshold("lua-time-limit"),
     Setting {
         name: "log-level",
         get: |_| crate::logs::level(),

@@ -256,7 +256,7 @@ pub(in crate::net::core) async fn slot_keys(
                 body: &[1],
             }
             .encode(0, &mut f);
-            let reply = core.forward(c, f).await.map_err(|_| {
+            let reply = core.forward_internal(c, f).await.map_err(|_| {
                 WireError::new(ErrorCode::Internal, format!("core {c} did not answer"))
             })?;
             let info = frame::check(&reply, usize::MAX)
