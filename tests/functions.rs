@@ -69,6 +69,7 @@ const SAME: &[&[&str]] = &[
     &["FUNCTION", "LOAD", "#!lua name=l2\nredis.register_function{callback=function() return 1 end}"],
     &["FUNCTION", "LOAD", "#!lua name=l2\nredis.register_function()"],
     &["FUNCTION", "LOAD", "#!lua name=l2\nredis.register_function('z', function() end)\nredis.register_function('z', function() end)"],
+    &["FUNCTION", "LOAD", "#!lua name=l2\nwhile true do end"],
     &["FUNCTION", "LOAD", "#!lua name=l2\nlocal function helper() return 5 end\nredis.register_function{function_name='z', callback=function() return helper() end, description='five'}"],
     &["FCALL", "z", "0"],
     &["FUNCTION", "LIST", "LIBRARYNAME", "l2", "WITHCODE"],

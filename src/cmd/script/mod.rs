@@ -55,6 +55,8 @@ thread_local! {
     static KILLED: Cell<bool> = const { Cell::new(false) };
     /// When the library being loaded must have finished.
     static LOAD_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The library being loaded ran past its deadline.
+    static LOAD_EXPIRED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The SHA-1 of `body`, as Redis names scripts.
@@ -210,6 +212,7 @@ impl Engine {
             HookTriggers::new().every_nth_instruction(KILL_CHECK_INSTRUCTIONS),
             |_, _| {
                 if LOAD_DEADLINE.get().is_some_and(|d| Instant::now() > d) {
+                    LOAD_EXPIRED.set(true);
                     return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
                 }
                 let since = STARTED_AT_KILLS.get();
@@ -259,6 +262,7 @@ impl Engine {
         chunk.set_environment(env).map_err(lua_failure)?;
         self.begin_load.call::<()>(()).map_err(lua_failure)?;
         LOAD_DEADLINE.set(Some(Instant::now() + LOAD_TIMEOUT));
+        LOAD_EXPIRED.set(false);
         let ran: mlua::Result<(bool, mlua::Value)> = self.protected.call(chunk);
         LOAD_DEADLINE.set(None);
         let registered: Table = self.end_load.call(()).map_err(lua_failure)?;
@@ -269,6 +273,7 @@ impl Engine {
             ))
         };
         match ran {
+            _ if LOAD_EXPIRED.get() => return Err(failed("ERR FUNCTION LOAD timeout".into())),
             Err(e) => return Err(failed(e.to_string())),
             Ok((false, mlua::Value::Table(t))) => {
                 return Err(failed(t.raw_get::<String>("err").unwrap_or_default()))
