@@ -216,7 +216,7 @@ fn search(
     // GEORADIUS stores into its last STORE or STOREDIST key, where the key
     // check (Redis's key specifications) saw the first of each: a later
     // one in another slot must not be written here.
-    if dest.is_some_and(|d| key_slot(d) != t.slot) {
+    if dest.is_some_and(|d| !t.serves(d, key_slot(d))) {
         return Err(WireError::of(ErrorCode::CrossSlot).into());
     }
     let exists = match t.meta(key)? {

@@ -187,7 +187,7 @@ fn lookup(t: &Tx<'_>, pattern: &[u8], e: &[u8]) -> Result<Option<Vec<u8>>, CmdEr
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(e);
     key.extend_from_slice(rest);
-    if key_slot(&key) != t.slot {
+    if !t.serves(&key, key_slot(&key)) {
         return Err(bad(format!(
             "SORT's pattern formed the key '{}' outside the sorted key's slot: keys a BY or GET pattern forms must share the sorted key's slot (give the pattern its {{hash tag}})",
             String::from_utf8_lossy(&key[..key.len().min(128)])

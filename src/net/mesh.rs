@@ -10,6 +10,9 @@
 
 use futures::channel::oneshot;
 
+use crate::codes::WireError;
+use crate::shard::partition::xcommit::{Part, Write};
+
 pub enum Msg {
     /// A request frame (id ignored) to run on the receiving core.
     Forward {
@@ -25,19 +28,36 @@ pub enum Msg {
 #[derive(Clone)]
 pub struct Mesh {
     inboxes: Vec<flume::Sender<Msg>>,
+    /// Each core's second inbox: commits across partitions
+    /// (`core/cross.rs`). A held core's first inbox waits at a forwarded
+    /// request while this one still takes the holder's messages.
+    cross: Vec<flume::Sender<CrossMsg>>,
 }
 
+/// A core's receivers: requests and signals, and commits across partitions.
+pub(crate) type Inbox = (flume::Receiver<Msg>, flume::Receiver<CrossMsg>);
+
 impl Mesh {
-    /// Creates the inboxes of `cores` cores: the mesh and each core's receiver.
-    pub fn new(cores: usize) -> (Mesh, Vec<flume::Receiver<Msg>>) {
+    /// Creates the inboxes of `cores` cores: the mesh and each core's receivers.
+    pub fn new(cores: usize) -> (Mesh, Vec<Inbox>) {
         let (tx, rx): (Vec<_>, Vec<_>) = (0..cores).map(|_| flume::unbounded()).unzip();
-        (Mesh { inboxes: tx }, rx)
+        let (ctx, crx): (Vec<_>, Vec<_>) = (0..cores).map(|_| flume::unbounded()).unzip();
+        let mesh = Mesh {
+            inboxes: tx,
+            cross: ctx,
+        };
+        (mesh, rx.into_iter().zip(crx).collect())
     }
 
     pub fn send(&self, core: usize, msg: Msg) {
         // A closed inbox means that core already exited; the reply channel
         // then reports the loss to the waiting connection.
         let _ = self.inboxes[core].send(msg);
+    }
+
+    /// Sends a commit's message to `core`'s second inbox.
+    pub fn send_cross(&self, core: usize, msg: CrossMsg) {
+        let _ = self.cross[core].send(msg);
     }
 
     /// Messages waiting in `core`'s inbox.
@@ -48,4 +68,31 @@ impl Mesh {
     pub fn cores(&self) -> usize {
         self.inboxes.len()
     }
+}
+
+/// Records of keys, as another core's partitions stored them.
+pub(crate) type Loaded = Vec<(Vec<u8>, Vec<Write>)>;
+
+/// A coordinator's message to a core that owns some of its keys.
+pub enum CrossMsg {
+    /// Hold the core, then answer the records of `keys` (of database
+    /// `db`). A core that answers an error is not held.
+    Acquire {
+        db: u16,
+        now: u64,
+        keys: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Result<Loaded, WireError>>,
+    },
+    /// Stage `parts` (with the applied mark of `record`: its partition,
+    /// id and highest version; none when nothing else was written), wake
+    /// the blocked pops of `keys`, end the hold, and answer once the
+    /// writes are durable.
+    Stage {
+        record: Option<(u32, u64, u64)>,
+        parts: Vec<Part>,
+        keys: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Result<(), WireError>>,
+    },
+    /// End the hold (the commit wrote nothing here, or failed).
+    Release,
 }

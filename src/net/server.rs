@@ -15,13 +15,14 @@ use glommio::sync::Gate;
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 
 use super::admit::Proto;
-use super::core::{release_group, serve_forwarded, Core, CoreConfig};
+use super::core::cross::Recovery;
+use super::core::forward::inbox_loop;
+use super::core::{release_group, Core, CoreConfig};
 use super::health::{self, Health};
 use super::listen::{bind_binary, bind_per_core, check_ports, deal, BindError, LastPorts};
-use super::mesh::{Mesh, Msg};
+use super::mesh::{Inbox, Mesh, Msg};
 use super::{sys, Budget};
 use crate::config::Config;
-use crate::proto::Opcode;
 use crate::proto::{Hello, SlotLayout, Topology};
 use crate::repl::position::Epoch;
 use crate::repl::CoreRole;
@@ -74,6 +75,8 @@ pub enum CoreError {
     NotStarted,
     #[error("exited during start-up")]
     ExitedEarly,
+    #[error("{0}")]
+    Recovery(String),
     #[error("{0}")]
     Join(#[source] glommio::GlommioError<()>),
 }
@@ -471,6 +474,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         health::beat_interval(health::watchdog_interval()),
     ));
     let stall_hook = test_stall_hook();
+    let recovery = Arc::new(Recovery::new(cores));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(usize, Result<(), CoreError>)>();
     let mut joins = Vec::with_capacity(cores);
     for (c, inbox) in inboxes.into_iter().enumerate() {
@@ -486,6 +490,7 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
             topo: topo.clone(),
             mesh: mesh.clone(),
             inbox,
+            recovery: recovery.clone(),
             config: core_config.clone(),
             hello: hello.clone(),
             tls_hello: tls_hello.clone(),
@@ -557,7 +562,9 @@ struct CoreArgs {
     store: Arc<Store>,
     topo: Arc<Topology>,
     mesh: Mesh,
-    inbox: flume::Receiver<Msg>,
+    inbox: Inbox,
+    /// Finishes interrupted commits across partitions once all are open.
+    recovery: Arc<Recovery>,
     config: Arc<CoreConfig>,
     hello: Arc<Vec<u8>>,
     /// HELLO as a TLS connection gets it (the TLS ports).
@@ -626,9 +633,14 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
             }
             Err(e) => {
                 let _ = a.ready.send((id, Err(CoreError::OpenPartition(e))));
+                let _ = a.recovery.arrive(None);
                 return Err(CoreError::NotStarted);
             }
         }
+    }
+    if let Err(e) = a.recovery.arrive(Some(&local)) {
+        let _ = a.ready.send((id, Err(CoreError::Recovery(e))));
+        return Err(CoreError::NotStarted);
     }
     drop(a.store);
     let poller = match super::epoll::Poller::new() {
@@ -731,44 +743,6 @@ async fn core_main(a: CoreArgs) -> Result<(), CoreError> {
     drop(inbox_task);
     drop(beat_task);
     Ok(())
-}
-
-/// A forwarded frame's opcode; a DB request's is the wrapped request's.
-fn forwarded_opcode(frame: &[u8]) -> Option<Opcode> {
-    match frame.get(8).and_then(|&b| Opcode::try_from(b).ok()) {
-        Some(Opcode::Db) => frame.get(12).and_then(|&b| Opcode::try_from(b).ok()),
-        other => other,
-    }
-}
-
-async fn inbox_loop(core: Rc<Core>, inbox: flume::Receiver<Msg>) {
-    while let Ok(msg) = inbox.recv_async().await {
-        match msg {
-            // A blocking pop may wait for long, replication requests read
-            // the WAL or catch up: they run as their own tasks so the inbox
-            // keeps serving other cores.
-            Msg::Forward { frame, reply }
-                if matches!(
-                    forwarded_opcode(&frame),
-                    Some(
-                        Opcode::BlockingPop
-                            | Opcode::Block
-                            | Opcode::Pull
-                            | Opcode::Sync
-                            | Opcode::Role
-                            | Opcode::Cluster
-                    )
-                ) =>
-            {
-                glommio::spawn_local(serve_forwarded(core.clone(), frame, reply)).detach();
-            }
-            Msg::Forward { frame, reply } => serve_forwarded(core.clone(), frame, reply).await,
-            Msg::Shutdown => core.shutdown().notify(),
-            Msg::Drained => {
-                core.peer_drained();
-            }
-        }
-    }
 }
 
 /// Commits one group per wake-up. Being woken puts this task at the back of

@@ -279,11 +279,21 @@ pub fn shard_store_with(
     durability: Durability,
     memtable_bytes: usize,
 ) -> tessera::shard::Store {
+    shard_store_of(dir, durability, memtable_bytes, 1)
+}
+
+/// A store of `partitions` partitions (slot ranges, not interleaved).
+pub fn shard_store_of(
+    dir: &Path,
+    durability: Durability,
+    memtable_bytes: usize,
+    partitions: u32,
+) -> tessera::shard::Store {
     tessera::shard::Store::open(tessera::shard::StoreConfig {
         read_cache_bytes: 1 << 20,
         data_dir: dir.to_path_buf(),
-        partitions: Some(1),
-        default_partitions: 1,
+        partitions: Some(partitions),
+        default_partitions: partitions,
         interleaved: false,
         databases: false,
         durability,

@@ -1,5 +1,6 @@
 //! More seeded streams against redis-server (see `resp_differential.rs`).
 
+mod cross;
 mod databases;
 mod dump;
 mod georadius;

@@ -20,6 +20,9 @@
 //! - `storage.checkpoint`: a checkpoint (BACKUP, a replica's full sync)
 //!   fails;
 //! - `storage.manifest-write`: writing the data directory's MANIFEST fails.
+//! - `storage.xcommit-parts`: a commit across partitions, once its record
+//!   is written and before its other parts are staged (`return(abort)`
+//!   crashes the node there; other actions do nothing).
 //! - `cluster.migrate-*`: a slot migration's stages on the target (`copy`,
 //!   `catch-up`, `fence`, `handover`) and the source (`serve-copy`,
 //!   `serve-pull`, `serve-fenced`): `return(abort)` crashes the node there,
@@ -42,6 +45,7 @@ pub const POINTS: &[&str] = &[
     "storage.checkpoint",
     "storage.drain-write",
     "storage.manifest-write",
+    "storage.xcommit-parts",
     "cluster.migrate-copy",
     "cluster.migrate-catch-up",
     "cluster.migrate-fence",

@@ -285,8 +285,16 @@ impl Tx<'_> {
     ) -> Result<Option<Vec<u8>>, Error> {
         // As in Redis: a missing source answers nil before the destination
         // is looked at; otherwise both types are checked before anything moves.
-        if self.list(from)?.is_none() {
+        let Some(mut src) = self.list(from)? else {
             return Ok(None);
+        };
+        // A list of one element moved onto itself stays as it is (popping
+        // it first would delete the key and its expiry); Redis still
+        // counts it as written.
+        if from == to && src.size == 1 {
+            let v = self.lindex(from, 0)?;
+            self.save(from, &mut src);
+            return Ok(v);
         }
         self.list(to)?;
         let Some(v) = self.pop(from, from_left, 1)?.pop() else {

@@ -121,6 +121,11 @@ pub struct PartitionSlots {
 }
 
 impl PartitionSlots {
+    /// Whether `slot` is one of these.
+    pub fn holds(&self, slot: u16) -> bool {
+        (self.first..self.end).contains(&slot) && (slot - self.first) % self.step == 0
+    }
+
     /// The highest slot owned.
     pub fn last(&self) -> u16 {
         self.first + (self.end - 1 - self.first) / self.step * self.step

@@ -7,8 +7,10 @@
 //! unit. A command that fails, or a read that would block, drops the `Tx`
 //! and nothing it wrote is visible: a command or a batch is all or nothing.
 //!
-//! Every `Tx` is bound to one slot; multi-key commands are routed only when
-//! all their keys share it.
+//! A `Tx` is bound to one slot, except a transaction across slots
+//! (`Tx::across`, a command whose keys lie in several slots of one node):
+//! it reaches every slot of its partition, and keys of other partitions
+//! once their records are loaded into it (`partition::xcommit`).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -18,6 +20,7 @@ use super::partition::{raw_key, Ahead, Cf, Partition, Status, WriteKey, WriteVal
 use super::subkey;
 use super::Error;
 
+mod across;
 mod copy;
 
 /// A member with its value (a hash's field and value).
@@ -181,6 +184,21 @@ pub struct Tx<'p> {
     /// Once a savepoint is taken: each write's key and what it replaced
     /// (`None`: nothing), so `undo_to` can take writes back.
     undo: Option<Vec<(WriteKey, Option<WriteValue>)>>,
+    /// A transaction across slots (`Tx::across`); `None` for the usual
+    /// one-slot transaction, which pays nothing for it.
+    across: Option<Box<Across>>,
+}
+
+/// What a transaction across slots keeps: keys of any slot of its
+/// partition, and keys of other partitions whose records were loaded into
+/// it (`Tx::load_foreign`).
+struct Across {
+    /// A key's slot (Redis Cluster's; this crate does not compute it).
+    slot_of: fn(&[u8]) -> u16,
+    /// The keys of other partitions loaded.
+    foreign: Vec<Vec<u8>>,
+    /// Their records as loaded: `into_writes` leaves out what is unchanged.
+    loaded: std::collections::BTreeMap<WriteKey, std::rc::Rc<[u8]>>,
 }
 
 /// A point a transaction's writes can be taken back to (`Tx::undo_to`).
@@ -209,6 +227,7 @@ impl<'p> Tx<'p> {
             writes: Default::default(),
             compact: Vec::new(),
             undo: None,
+            across: None,
         }
     }
 
@@ -414,7 +433,7 @@ impl<'p> Tx<'p> {
         key: &[u8],
         f: impl FnOnce(Option<(Meta, &[u8])>) -> R,
     ) -> Result<R, Error> {
-        let k = (Cf::Meta, raw_key(self.space, key));
+        let k = (Cf::Meta, raw_key(self.space_of(key), key));
         match self.writes.get(&k) {
             None => self.part.read_live_with(&k.1, self.now_ms, f),
             Some(None) => Ok(f(None)),
@@ -452,7 +471,7 @@ impl<'p> Tx<'p> {
     /// Writes a whole record for `key` (any type).
     pub fn store(&mut self, key: &[u8], meta: &Meta, body: &[u8]) {
         self.write(
-            (Cf::Meta, raw_key(self.space, key)),
+            (Cf::Meta, raw_key(self.space_of(key), key)),
             Some(envelope::encode_shared(meta, body)),
         );
     }
@@ -463,7 +482,7 @@ impl<'p> Tx<'p> {
         if self.meta(key)?.is_none() {
             return Ok(false);
         }
-        self.delete(Cf::Meta, raw_key(self.space, key));
+        self.delete(Cf::Meta, raw_key(self.space_of(key), key));
         Ok(true)
     }
 
@@ -514,7 +533,7 @@ impl<'p> Tx<'p> {
             ValueType::String => {}
         }
         Ok(Some(Coll {
-            prefix: subkey::prefix(self.space, key, meta.generation),
+            prefix: subkey::prefix(self.space_of(key), key, meta.generation),
             meta,
             size,
             head,
@@ -547,7 +566,7 @@ impl<'p> Tx<'p> {
             dead: 0,
             low: Vec::new(),
             high: Vec::new(),
-            prefix: subkey::prefix(self.space, key, generation),
+            prefix: subkey::prefix(self.space_of(key), key, generation),
         })
     }
 
@@ -555,7 +574,7 @@ impl<'p> Tx<'p> {
     /// collection is deleted (as in Redis).
     pub fn save(&mut self, key: &[u8], c: &mut Coll) {
         if c.size == 0 {
-            self.delete(Cf::Meta, raw_key(self.space, key));
+            self.delete(Cf::Meta, raw_key(self.space_of(key), key));
             return;
         }
         c.meta.version = self.next_version();

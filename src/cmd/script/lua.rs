@@ -397,7 +397,7 @@ fn run_one(call: &mut Call<'_, '_>, args: &[&[u8]]) -> Result<Value, WireError> 
     let keys = row.keys_of(args)?;
     if keys
         .iter()
-        .any(|k| !call.keyed || key_slot(k) != call.tx.slot)
+        .any(|k| !call.keyed || !call.tx.serves(k, key_slot(k)))
     {
         return Err(err(
             "Script attempted to access a non local key in a cluster node",

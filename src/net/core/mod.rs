@@ -29,7 +29,8 @@ mod blocking;
 pub mod cluster;
 pub mod commit;
 mod config;
-mod forward;
+pub mod cross;
+pub mod forward;
 mod host;
 mod keyspace;
 pub mod migrate;
@@ -86,6 +87,8 @@ pub struct Core {
     this: RefCell<std::rc::Weak<Core>>,
     /// The cluster map's routes, in cluster mode.
     cluster: Option<cluster::CoreCluster>,
+    /// Whether a commit across partitions holds this core (`cross.rs`).
+    hold: cross::Hold,
 }
 
 use crate::errors::store_error as wire;
@@ -140,6 +143,7 @@ impl Core {
             read_cache_applied: Cell::new(read_cache),
             this: RefCell::new(std::rc::Weak::new()),
             cluster,
+            hold: Default::default(),
         }
     }
 
@@ -185,6 +189,9 @@ impl Core {
         out: &mut Vec<u8>,
         writes: &mut Writes,
     ) -> Result<(), WireError> {
+        if !self.hold.is_free() {
+            self.hold.pass().await;
+        }
         let now = now_ms();
         let (db, req) = req.db_and_inner();
         if db != 0 && crate::shard::space::checked(i64::from(db)).is_none() {

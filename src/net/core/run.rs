@@ -59,6 +59,9 @@ impl Core {
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
         loop {
+            if !self.hold.is_free() {
+                self.hold.pass().await;
+            }
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
             let mut t = Tx::in_db(part, slot, db, now);
@@ -126,6 +129,12 @@ impl Core {
             return Ok((errors.map(|e| (0, cmd::Value::Error(e))).collect(), None));
         }
         let slot = match cmd::common_slot(&keys) {
+            // Keys in several slots of this node (not in cluster mode,
+            // which asked Redis Cluster's question before): one commit
+            // across them (`cross.rs`).
+            Err(e) if e.code == ErrorCode::CrossSlot && self.cluster.is_none() => {
+                return self.run_across(cmds, &specs, &keys, db, now).await;
+            }
             // A script that declares no keys runs in a slot of this core.
             Err(_)
                 if keys.is_empty()
@@ -141,41 +150,17 @@ impl Core {
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
         loop {
+            // A commit across partitions holds this core: wait it out.
+            if !self.hold.is_free() {
+                self.hold.pass().await;
+            }
             let mut tx = Tx::in_db(part, slot, db, now);
-            let mut results = Vec::with_capacity(cmds.len());
-            let mut blocked = false;
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
-            for (i, (c, spec)) in cmds.iter().zip(&specs).enumerate() {
-                let (parsed, first) = match spec {
-                    Ok(s) => s,
-                    Err(e) => {
-                        results.push((0, cmd::Value::Error(e.clone())));
-                        continue;
-                    }
-                };
-                let undo = c.keep_going.then(|| tx.savepoint());
-                match cmd::apply(&mut tx, parsed, first, c.expected_version) {
-                    Ok(r) => results.push(r),
-                    Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => {
-                        blocked = true;
-                        break;
-                    }
-                    Err(e) => match undo {
-                        Some(sp) => {
-                            tx.undo_to(sp);
-                            results.push((0, cmd::Value::Error(e.into_wire())));
-                        }
-                        None => {
-                            part.allow_disk(false);
-                            return Err(at(i, e.into_wire()));
-                        }
-                    },
-                }
-            }
+            let applied = apply_specs(&mut tx, cmds, &specs, disk, &at);
             part.allow_disk(false);
             warmed += 1;
-            if !blocked {
+            if let Some(results) = applied? {
                 let group = tx.commit().map(|g| (part.id(), g));
                 if group.is_some() {
                     self.waiters.wake(&keys);
@@ -190,4 +175,45 @@ impl Core {
                 .await;
         }
     }
+}
+
+/// A command parsed for `run_named`: its arguments and first key, or the
+/// error a `keep_going` command answers.
+pub(super) type Spec<'a> = Result<(args::Named<'a>, &'a [u8]), WireError>;
+
+/// Runs the parsed commands in `tx`, in order. `Ok(None)` when a read
+/// would wait for the disk (only when `disk` is off): nothing may be kept.
+/// A failing `keep_going` command takes back its own writes and answers
+/// its error as its value; any other failure ends the run (`at` names the
+/// command in a batch).
+pub(super) fn apply_specs(
+    tx: &mut Tx<'_>,
+    cmds: &[NamedCommand<'_>],
+    specs: &[Spec<'_>],
+    disk: bool,
+    at: &dyn Fn(usize, WireError) -> WireError,
+) -> Result<Option<Vec<(u64, cmd::Value)>>, WireError> {
+    let mut results = Vec::with_capacity(cmds.len());
+    for (i, (c, spec)) in cmds.iter().zip(specs).enumerate() {
+        let (parsed, first) = match spec {
+            Ok(s) => s,
+            Err(e) => {
+                results.push((0, cmd::Value::Error(e.clone())));
+                continue;
+            }
+        };
+        let undo = c.keep_going.then(|| tx.savepoint());
+        match cmd::apply(tx, parsed, first, c.expected_version) {
+            Ok(r) => results.push(r),
+            Err(cmd::CmdError::Store(shard::Error::WouldBlock)) if !disk => return Ok(None),
+            Err(e) => match undo {
+                Some(sp) => {
+                    tx.undo_to(sp);
+                    results.push((0, cmd::Value::Error(e.into_wire())));
+                }
+                None => return Err(at(i, e.into_wire())),
+            },
+        }
+    }
+    Ok(Some(results))
 }

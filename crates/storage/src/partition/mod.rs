@@ -34,6 +34,7 @@ mod scan;
 mod stored;
 mod tx_writes;
 mod window;
+pub mod xcommit;
 
 pub use scan::ScanPage;
 pub use stored::Ahead;

@@ -408,7 +408,8 @@ impl Partition {
     }
 
     /// Writes one chunk of a full sync (blocking pool); the source's
-    /// internal keys are skipped (the record is written by `finish`).
+    /// internal keys are skipped (the record is written by `finish`), but
+    /// for the commit records and applied marks (`xcommit.rs`).
     pub fn write_chunk_fn(
         &self,
         entries: Vec<Entry>,
@@ -422,7 +423,10 @@ impl Partition {
             let mut b = WriteBatch::default();
             for (cf, k, v) in entries {
                 match cf {
-                    0 if k.starts_with(&META_PREFIX) => {}
+                    // Commit records and applied marks are copied: the
+                    // copy finishes (and never redoes) commits across
+                    // partitions as the source would.
+                    0 if k.starts_with(&META_PREFIX) && !super::xcommit::is_commit_key(&k) => {}
                     0 => b.put(&k, &v),
                     _ => b.put_cf(sub, &k, &v),
                 }

@@ -1,5 +1,6 @@
 //! RENAME, COPY and MOVE: a key's value written under another name or in
-//! another database, within one slot; SWAPDB on one partition.
+//! another database (within one slot, or across slots in a transaction
+//! across them); SWAPDB on one partition.
 
 use super::{raw_key, subkey, Cf, Error, Meta, Pairs, Tx, ValueType};
 
@@ -17,8 +18,8 @@ impl Tx<'_> {
         if only_if_absent && self.load(to)?.is_some() {
             return Ok(false);
         }
-        self.write_copy(from, meta, &body, to, self.space)?;
-        self.delete(Cf::Meta, raw_key(self.space, from));
+        self.write_copy(from, meta, &body, to, self.space_of(to))?;
+        self.delete(Cf::Meta, raw_key(self.space_of(from), from));
         Ok(true)
     }
 
@@ -36,7 +37,7 @@ impl Tx<'_> {
         let Some((meta, body)) = self.load(from)? else {
             return Ok(false);
         };
-        let to_space = crate::space::space(to_db, self.slot);
+        let to_space = crate::space::space(to_db, self.slot_of_key(to));
         if !replace && self.with_space(to_space, |t| t.load(to))?.is_some() {
             return Ok(false);
         }
@@ -51,7 +52,7 @@ impl Tx<'_> {
         if !self.copy(key, key, to_db, false)? {
             return Ok(false);
         }
-        self.delete(Cf::Meta, raw_key(self.space, key));
+        self.delete(Cf::Meta, raw_key(self.space_of(key), key));
         Ok(true)
     }
 
@@ -78,7 +79,8 @@ impl Tx<'_> {
     }
 
     /// Runs `f` with this transaction's keys in `space` (another database
-    /// of the same slot), then returns to its own.
+    /// of the same slot), then returns to its own. Across slots, `space`
+    /// must be the database's space of the keys `f` touches.
     fn with_space<R>(&mut self, space: u16, f: impl FnOnce(&mut Self) -> R) -> R {
         let here = std::mem::replace(&mut self.space, space);
         let r = f(self);
@@ -131,7 +133,7 @@ impl Tx<'_> {
     fn members_of(&self, key: &[u8], meta: &Meta) -> Result<Pairs, Error> {
         let mut members = Vec::new();
         if meta.vtype != ValueType::String {
-            let prefix = subkey::prefix(self.space, key, meta.generation);
+            let prefix = subkey::prefix(self.space_of(key), key, meta.generation);
             let hi = subkey::end_of(&prefix);
             self.range(&prefix, &hi, false, &mut |k, v| {
                 members.push((k[prefix.len()..].to_vec(), v.to_vec()));

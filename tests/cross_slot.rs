@@ -1,0 +1,376 @@
+//! Commands whose keys lie on both cores of a node, committed across
+//! partitions (docs/redis-compat.md, "Commands across slots"): atomic
+//! under concurrent clients, and wholly there or wholly absent after a
+//! crash in the middle of a commit or a SIGKILL under load; and the
+//! storage's commit records on their own. Replies are compared with
+//! redis-server in tests/resp_differential/cross.rs.
+
+mod common;
+
+use std::time::Duration;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::resp::{Conn, R};
+use common::{commit_group, serve_command, spawn_until_ready, Node, Proc};
+use tessera::cmd::keys;
+use tessera::failpoint;
+use tessera::proto::set_opts::SetOptions;
+use tessera::shard::tx::Tx;
+use tessera::shard::{Durability, Partition};
+use tessera::slot::key_slot;
+
+/// `a` is on core 1, `b` on core 0 (two partitions: slots 0-8191 and
+/// 8192-16383); `c` (core 0) and `d` (core 1) likewise.
+const A: &str = "a";
+const B: &str = "b";
+const C: &str = "c";
+const D: &str = "d";
+
+fn int(r: R) -> i64 {
+    match r {
+        R::Int(n) => n,
+        R::Bulk(b) => String::from_utf8(b).unwrap().parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn two_cores() -> Node {
+    Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    })
+}
+
+/// One transfer of 1 from `from` to `to`, by turns as MULTI/EXEC, as a
+/// script and as two INCRBYs in one EVAL; whether it was acknowledged.
+fn transfer(c: &mut Conn, i: usize, from: &str, to: &str) -> Option<()> {
+    match i % 2 {
+        0 => {
+            c.try_cmd(&["MULTI"])?;
+            c.try_cmd(&["DECRBY", from, "1"])?;
+            c.try_cmd(&["INCRBY", to, "1"])?;
+            match c.try_cmd(&["EXEC"])? {
+                R::Array(v) if v.len() == 2 => Some(()),
+                other => panic!("EXEC answered {other:?}"),
+            }
+        }
+        _ => match c.try_cmd(&[
+            "EVAL",
+            "redis.call('DECRBY', KEYS[1], 1); return redis.call('INCRBY', KEYS[2], 1)",
+            "2",
+            from,
+            to,
+        ])? {
+            R::Int(_) => Some(()),
+            other => panic!("EVAL answered {other:?}"),
+        },
+    }
+}
+
+/// The sum of two counters, read in one transaction.
+fn sum(c: &mut Conn, x: &str, y: &str) -> i64 {
+    assert_eq!(c.cmd(&["MULTI"]), R::ok());
+    c.cmd(&["GET", x]);
+    c.cmd(&["GET", y]);
+    match c.cmd(&["EXEC"]) {
+        R::Array(v) => v.into_iter().map(int).sum(),
+        other => panic!("EXEC answered {other:?}"),
+    }
+}
+
+#[test]
+fn transfers_across_cores_are_atomic_under_concurrent_clients() {
+    let node = two_cores();
+    let addr = node.resp_addr();
+    let mut c = Conn::connect(addr);
+    assert_eq!(c.cmd(&["MSET", A, "1000", B, "0"]), R::ok());
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                for i in 0..150 {
+                    let (from, to) = if (i + w) % 3 == 0 { (B, A) } else { (A, B) };
+                    transfer(&mut c, i + w, from, to).expect("acknowledged");
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                let mut seen = 0;
+                for _ in 0..300 {
+                    assert_eq!(sum(&mut c, A, B), 1000, "a transfer was seen half done");
+                    let via_script = c.cmd(&[
+                        "EVAL",
+                        "return redis.call('GET', KEYS[1]) + redis.call('GET', KEYS[2])",
+                        "2",
+                        A,
+                        B,
+                    ]);
+                    assert_eq!(via_script, R::Int(1000));
+                    seen += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    for r in readers {
+        assert_eq!(r.join().unwrap(), 300);
+    }
+    // 600 transfers: 200 from b to a, 400 from a to b.
+    assert_eq!(int(c.cmd(&["GET", A])), 800);
+    assert_eq!(int(c.cmd(&["GET", B])), 200);
+    // Commands of one slot still run beside them, and MSETNX is all or nothing.
+    assert_eq!(c.cmd(&["MSETNX", C, "1", A, "1"]), R::Int(0));
+    assert_eq!(c.cmd(&["EXISTS", C]), R::Int(0));
+    assert_eq!(c.cmd(&["MSETNX", C, "1", D, "1"]), R::Int(1));
+}
+
+/// A crash after a commit's record is written and before its other
+/// partition's part is: the next start finishes it, so the command that
+/// was never acknowledged is wholly there, and every acknowledged one too.
+#[test]
+fn a_crash_between_the_parts_of_a_commit_is_finished_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("stderr.log");
+    let args = ["--cores", "2", "--partitions", "2", "--durability", "fsync"];
+    let (mut child, line) = spawn_until_ready(
+        serve_command(&data)
+            .args(args)
+            .env(
+                failpoint::ENV,
+                "storage.xcommit-parts=20*off->return(abort)",
+            )
+            .stderr(std::fs::File::create(&log).unwrap()),
+    )
+    .unwrap();
+    let resp = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("resp="))
+        .and_then(|a| a.parse().ok())
+        .expect("resp= on the ready line");
+    let mut c = Conn::connect(resp);
+    // MSET fans out (no commit across partitions); the counters start there.
+    assert_eq!(c.cmd(&["MSET", A, "1000", B, "0"]), R::ok());
+    let mut acked = 0;
+    // Bounded: the 21st commit across partitions aborts the process.
+    for i in 0..100 {
+        match transfer(&mut c, i, A, B) {
+            Some(()) => acked += 1,
+            None => break,
+        }
+    }
+    assert_eq!(acked, 20, "the fail point fires at the 21st commit");
+    assert!(!child.wait().unwrap().success(), "the process aborted");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("fail point storage.xcommit-parts: aborting"));
+    let node = Proc::start(&data, &args).unwrap();
+    let mut c = Conn::connect(node.resp.unwrap());
+    // The 21st transfer's record was durable: it is finished, whole.
+    assert_eq!(int(c.cmd(&["GET", B])), 21);
+    assert_eq!(int(c.cmd(&["GET", A])), 979);
+    assert!(node.log().contains("a crash interrupted"), "{}", node.log());
+}
+
+/// SIGKILL while clients run transfers on two pairs of counters: after the
+/// restart each pair still sums to its constant, and every acknowledged
+/// transfer is there.
+#[test]
+fn sigkill_under_load_leaves_every_commit_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--cores", "2", "--partitions", "2"];
+    let node = Proc::start(&data, &args).unwrap();
+    let resp = node.resp.unwrap();
+    let mut c = Conn::connect(resp);
+    assert_eq!(
+        c.cmd(&["MSET", A, "100000", B, "0", C, "100000", D, "0"]),
+        R::ok()
+    );
+    let workers: Vec<_> = [(A, B), (C, D), (A, B)]
+        .into_iter()
+        .map(|(from, to)| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(resp);
+                let mut acked = 0u64;
+                // Bounded in count; the kill ends it sooner.
+                for i in 0..5000 {
+                    match transfer(&mut c, i, from, to) {
+                        Some(()) => acked += 1,
+                        None => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    // Let the clients run, then kill the node under them.
+    common::wait_until("transfers under way", Duration::from_secs(60), || {
+        int(Conn::connect(resp).cmd(&["GET", B])) >= 200
+    });
+    node.kill9();
+    let acked: Vec<u64> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let node = Proc::start(&data, &args).unwrap();
+    let mut c = Conn::connect(node.resp.unwrap());
+    let (a, b) = (int(c.cmd(&["GET", A])), int(c.cmd(&["GET", B])));
+    let (cc, d) = (int(c.cmd(&["GET", C])), int(c.cmd(&["GET", D])));
+    assert_eq!(a + b, 100000, "a={a} b={b}");
+    assert_eq!(cc + d, 100000, "c={cc} d={d}");
+    // Acknowledged transfers are durable (`wal` survives kill -9); at most
+    // one unacknowledged transfer per client may be there too.
+    assert!(b as u64 >= acked[0] + acked[2] && b as u64 <= acked[0] + acked[2] + 2);
+    assert!(d as u64 >= acked[1] && d as u64 <= acked[1] + 1);
+}
+
+// ---- the storage's commit records, on real RocksDB without a server ----
+
+fn now() -> u64 {
+    tessera::shard::clock::now_ms()
+}
+
+/// Runs `f` in a transaction of `k`'s slot and stages what it wrote.
+fn on<T>(
+    p: &Partition,
+    k: &[u8],
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, tessera::shard::Error>,
+) -> T {
+    let mut t = Tx::new(p, key_slot(k), now());
+    let r = f(&mut t).unwrap();
+    t.commit();
+    r
+}
+
+/// Two keys, one per partition of a 2-partition store (slot ranges: 0 to
+/// 8191, 8192 to 16383).
+fn keys_on_both(s: &tessera::shard::Store) -> (Vec<u8>, Vec<u8>) {
+    let m = s.manifest();
+    let on_part = |p: u32| {
+        (0..)
+            .map(|i| format!("k{i}").into_bytes())
+            .find(|k| m.slots_of(p).holds(key_slot(k)))
+            .unwrap()
+    };
+    (on_part(0), on_part(1))
+}
+
+/// SETs `k` to `v` in a transaction that is not staged; its writes.
+fn set_writes(p: &Partition, k: &[u8], v: &[u8]) -> Vec<tessera::shard::partition::xcommit::Write> {
+    let mut t = Tx::new(p, key_slot(k), now());
+    keys::set_with(&mut t, k, v, &SetOptions::default()).unwrap();
+    t.into_writes()
+}
+
+/// A commit across partitions whose record was written but whose other
+/// part was not (a crash in between) is finished when the store opens
+/// again; one whose part was written is not redone over later writes; one
+/// whose record was never written leaves nothing.
+#[test]
+fn a_commit_across_partitions_is_whole_after_a_crash() {
+    use tessera::shard::partition::xcommit::{recover, Part, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let s = common::shard_store_of(dir.path(), Durability::Wal, 8 << 20, 2);
+        let g0 = Rc::new(Cell::new(1));
+        let g1 = Rc::new(Cell::new(1));
+        let p0 = s.open_partition(0, g0.clone()).unwrap();
+        let p1 = s.open_partition(1, g1.clone()).unwrap();
+        (s, (p0, g0), (p1, g1))
+    };
+    let record = |p0: &Partition, p1: &Partition, a: &[u8], b: &[u8], v: &[u8]| {
+        let parts = vec![
+            Part {
+                partition: 0,
+                writes: set_writes(p0, a, v),
+            },
+            Part {
+                partition: 1,
+                writes: set_writes(p1, b, v),
+            },
+        ];
+        let id = p0.next_commit_id(now());
+        Record {
+            id,
+            from: 0,
+            max_version: id,
+            parts,
+        }
+    };
+    let value =
+        |p: &Partition, k: &[u8]| on(p, k, |t| t.read_string(k, |v| v.map(|(_, b)| b.to_vec())));
+    let (a, b) = {
+        let (s, _, _) = open();
+        keys_on_both(&s)
+    };
+
+    // 1. The record is written, the other part is not.
+    let first_id;
+    {
+        let (_s, (p0, g0), (p1, _g1)) = open();
+        let r = record(&p0, &p1, &a, &b, b"one");
+        first_id = r.id;
+        p0.stage_record(&r).unwrap();
+        commit_group(&p0, &g0);
+        assert_eq!(value(&p1, &b), None, "the part is not staged yet");
+    }
+    {
+        let (_s, (p0, _), (p1, g1)) = open();
+        let handles = [p0.recovery_handle(), p1.recovery_handle()];
+        assert_eq!(recover(&handles).unwrap(), 1, "the missing part is redone");
+        p1.resume_clock().unwrap();
+        assert_eq!(value(&p0, &a).as_deref(), Some(&b"one"[..]));
+        assert_eq!(value(&p1, &b).as_deref(), Some(&b"one"[..]));
+        assert_eq!(p1.applied_from(0).unwrap(), first_id);
+        // The clock moved past the record's versions.
+        let later = set_writes(&p1, &b, b"x");
+        assert!(!later.is_empty());
+        assert!(p1.next_commit_id(0) > first_id);
+        assert_eq!(recover(&handles).unwrap(), 0, "the record is forgotten");
+        commit_group(&p1, &g1);
+    }
+
+    // 2. Both parts written, the record not yet forgotten, a later write
+    //    on the other partition: reopening redoes nothing.
+    {
+        let (_s, (p0, g0), (p1, g1)) = open();
+        let r = record(&p0, &p1, &a, &b, b"two");
+        p0.stage_record(&r).unwrap();
+        commit_group(&p0, &g0);
+        p1.stage_part(0, r.id, r.max_version, &r.parts[1].writes)
+            .unwrap();
+        commit_group(&p1, &g1);
+        on(&p1, &b, |t| {
+            keys::set_with(t, &b, b"later", &SetOptions::default())
+        });
+        commit_group(&p1, &g1);
+    }
+    {
+        let (_s, (p0, _), (p1, _)) = open();
+        let handles = [p0.recovery_handle(), p1.recovery_handle()];
+        assert_eq!(recover(&handles).unwrap(), 0, "the part is marked applied");
+        assert_eq!(value(&p0, &a).as_deref(), Some(&b"two"[..]));
+        assert_eq!(value(&p1, &b).as_deref(), Some(&b"later"[..]));
+    }
+
+    // 3. The record is staged, never written: neither part is there.
+    {
+        let (_s, (p0, _), (p1, _)) = open();
+        let r = record(&p0, &p1, &a, &b, b"three");
+        p0.stage_record(&r).unwrap();
+    }
+    {
+        let (_s, (p0, _), (p1, _)) = open();
+        let handles = [p0.recovery_handle(), p1.recovery_handle()];
+        assert_eq!(recover(&handles).unwrap(), 0);
+        assert_eq!(value(&p0, &a).as_deref(), Some(&b"two"[..]));
+        assert_eq!(value(&p1, &b).as_deref(), Some(&b"later"[..]));
+    }
+}
