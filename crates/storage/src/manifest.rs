@@ -123,7 +123,7 @@ pub struct PartitionSlots {
 impl PartitionSlots {
     /// Whether `slot` is one of these.
     pub fn holds(&self, slot: u16) -> bool {
-        (self.first..self.end).contains(&slot) && (slot - self.first) % self.step == 0
+        (self.first..self.end).contains(&slot) && (slot - self.first).is_multiple_of(self.step)
     }
 
     /// The highest slot owned.
