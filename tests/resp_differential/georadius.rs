@@ -74,7 +74,7 @@ fn random_radius_command(g: &mut Gen) -> Vec<String> {
     }
     w.extend(opts.into_iter().flatten());
     // STORE without its key, last (in the middle the next word would be
-    // taken for a key in another slot: CROSSSLOT on Tessera).
+    // taken for its key).
     if g.below(25) == 0 {
         w.push("STORE".into());
     }
