@@ -260,13 +260,24 @@ impl Partition {
             .unwrap_or(0))
     }
 
-    /// Moves the clock past the stored high-water mark (after `recover`
-    /// wrote one while the partition was open but not yet serving).
+    /// Moves the clock past the stored high-water mark when `recover`
+    /// raised it while the partition was open but not yet serving (it
+    /// stages nothing: the mark is already stored).
     pub fn resume_clock(&self) -> Result<(), Error> {
-        if let Some(v) = self.db.get(CLOCK_KEY).map_err(super::storage)? {
-            if let Ok(b) = <[u8; 8]>::try_from(&v[..]) {
-                self.observe_version(u64::from_be_bytes(b));
-            }
+        let Some(v) = self.db.get(CLOCK_KEY).map_err(super::storage)? else {
+            return Ok(());
+        };
+        let Ok(b) = <[u8; 8]>::try_from(&v[..]) else {
+            return Err(Error::Corrupt(format!(
+                "partition {}: clock high-water mark has {} bytes",
+                self.id,
+                v.len()
+            )));
+        };
+        let mark = u64::from_be_bytes(b);
+        let mut clock = self.clock.borrow_mut();
+        if mark > clock.last() {
+            *clock = crate::clock::Hlc::resume(mark);
         }
         Ok(())
     }
