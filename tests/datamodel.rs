@@ -376,6 +376,11 @@ fn hashes_sets_sorted_sets_and_lists() {
             arr(&["ins"])
         );
         assert_eq!(ok(&c, &["LLEN", "{l}2"]).await, Value::Int(0));
+        assert_eq!(
+            ok(&c, &["LMOVE", "otherlist", "{l}2", "RIGHT", "LEFT"]).await,
+            b("ins")
+        );
+        assert_eq!(ok(&c, &["EXISTS", "otherlist"]).await, Value::Int(0));
 
         // Keys of any type.
         assert_eq!(ok(&c, &["TYPE", "h"]).await, Value::Status("hash".into()));
