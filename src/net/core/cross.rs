@@ -57,6 +57,12 @@ impl Hold {
         }
     }
 
+    /// `pass` boxed, for the request paths: their futures keep one
+    /// pointer for it instead of its whole state.
+    pub fn until_free(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        Box::pin(self.pass())
+    }
+
     /// Waits until no commit holds this core, then holds it.
     async fn acquire(&self) {
         self.pass().await;

@@ -190,7 +190,7 @@ impl Core {
         writes: &mut Writes,
     ) -> Result<(), WireError> {
         if !self.hold.is_free() {
-            self.hold.pass().await;
+            self.hold.until_free().await;
         }
         let now = now_ms();
         let (db, req) = req.db_and_inner();

@@ -59,9 +59,6 @@ impl Core {
         let part = self.part_of_slot(slot)?;
         let mut warmed = 0;
         loop {
-            if !self.hold.is_free() {
-                self.hold.pass().await;
-            }
             let disk = warmed >= WARM_ATTEMPTS;
             part.allow_disk(disk);
             let mut t = Tx::in_db(part, slot, db, now);
@@ -73,6 +70,11 @@ impl Core {
                     glommio::executor()
                         .spawn_blocking(part.warm_fn(t_space(db, slot), key))
                         .await;
+                    // A commit across partitions may have taken this core
+                    // meanwhile (the request passed its hold on arrival).
+                    if !self.hold.is_free() {
+                        self.hold.until_free().await;
+                    }
                     warmed += 1;
                 }
                 Err(e) => return Err(wire(e)),
@@ -152,7 +154,7 @@ impl Core {
         loop {
             // A commit across partitions holds this core: wait it out.
             if !self.hold.is_free() {
-                self.hold.pass().await;
+                self.hold.until_free().await;
             }
             let mut tx = Tx::in_db(part, slot, db, now);
             let disk = warmed >= WARM_ATTEMPTS;
