@@ -188,6 +188,7 @@ pub(super) type Spec<'a> = Result<(args::Named<'a>, &'a [u8]), WireError>;
 /// A failing `keep_going` command takes back its own writes and answers
 /// its error as its value; any other failure ends the run (`at` names the
 /// command in a batch).
+#[inline]
 pub(super) fn apply_specs(
     tx: &mut Tx<'_>,
     cmds: &[NamedCommand<'_>],

@@ -27,6 +27,7 @@ impl<'p> Tx<'p> {
     }
 
     /// The slot of `key`: this transaction's, or across slots the key's own.
+    #[inline]
     pub(super) fn slot_of_key(&self, key: &[u8]) -> u16 {
         match &self.across {
             None => self.slot,
@@ -36,6 +37,7 @@ impl<'p> Tx<'p> {
 
     /// Where `key` is stored: this transaction's space, or in a
     /// transaction across slots the space of the key's own slot.
+    #[inline]
     pub(super) fn space_of(&self, key: &[u8]) -> u16 {
         match &self.across {
             None => self.space,
