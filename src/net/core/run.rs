@@ -21,6 +21,7 @@ const WARM_ATTEMPTS: u32 = 2;
 impl Core {
     /// The local partition of `slot`. A miss is a routing bug, reported as an
     /// internal error rather than a panic.
+    #[inline]
     pub(super) fn part_of_slot(&self, slot: u16) -> Result<&Rc<Partition>, WireError> {
         let p = self.topo.partition_of_slot(slot);
         self.partition(p).ok_or_else(|| {
