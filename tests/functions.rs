@@ -343,7 +343,8 @@ fn nodes_in_one_process_keep_their_scripts_apart() {
 }
 
 /// Libraries do not replicate: a replica takes FUNCTION LOAD itself, runs
-/// FCALL_RO on its copy of the data, and refuses FCALL (which may write).
+/// FCALL_RO and FCALL of `no-writes` functions on its copy of the data,
+/// and refuses FCALL of the others (which may write).
 #[test]
 fn a_replica_loads_its_own_libraries() {
     let primary = Node::start_in(tempfile::tempdir().unwrap(), |c| c.cores = Some(2));
@@ -366,6 +367,9 @@ fn a_replica_loads_its_own_libraries() {
         r.cmd(&["FCALL", "write", "1", "k", "w"]).err_word(),
         Some("READONLY")
     );
+    // FCALL of a `no-writes` function reads only: a replica runs it, as
+    // Redis does.
+    assert_eq!(r.cmd(&["FCALL", "read", "1", "k"]), R::bulk("v"));
     assert_eq!(p.cmd(&["GET", "k"]), R::bulk("v"));
 }
 

@@ -68,6 +68,18 @@ fn change<T>(
     Ok(answer)
 }
 
+/// Whether `name` is a function of this node's libraries flagged
+/// `no-writes`: FCALL of it reads only, so a replica runs it (as Redis
+/// does) and the function's writes are refused inside it.
+pub fn reads_only(name: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(name);
+    node()
+        .libraries()
+        .library_of(&name)
+        .and_then(|l| l.functions.iter().find(|f| f.name == name))
+        .is_some_and(|f| f.no_writes())
+}
+
 /// Writes a FUNCTION DUMP payload as the libraries' file of the data (or
 /// backup) directory `dir`.
 pub fn save(dir: &std::path::Path, payload: &[u8]) -> std::io::Result<()> {

@@ -719,10 +719,16 @@ fn slowlog_times(req: &Request<'_>) -> bool {
 }
 
 /// Whether a request writes (refused on a replica or a fenced node), from
-/// the command table: a named command's row, or its opcode's. A command
-/// the table does not know is not run at all, so it cannot slip through.
+/// the command table: a named command's row, or its opcode's (and, for
+/// FCALL, the function's flags). A command the table does not know is not
+/// run at all, so it cannot slip through.
 fn is_write(req: &Request<'_>) -> bool {
-    let named = |c: &NamedCommand<'_>| table::lookup(&c.args).is_ok_and(|t| t.is_write());
+    // FCALL of a `no-writes` function reads only, as Redis decides it.
+    let fcall_reads =
+        |c: &NamedCommand<'_>| c.args.get(1).is_some_and(|f| cmd::function::reads_only(f));
+    let named = |c: &NamedCommand<'_>| {
+        table::lookup(&c.args).is_ok_and(|t| t.is_write() && !(t.name == "fcall" && fcall_reads(c)))
+    };
     match req {
         Request::Command(c) => named(c),
         Request::Batch(cmds) => cmds.iter().any(named),
