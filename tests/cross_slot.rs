@@ -344,7 +344,7 @@ fn a_commit_across_partitions_is_whole_after_a_crash() {
         let r = record(&p0, &p1, &a, &b, b"two");
         p0.stage_record(&r).unwrap();
         commit_group(&p0, &g0);
-        p1.stage_part(0, r.id, r.max_version, &r.parts[1].writes)
+        p1.stage_part(0, r.id, r.max_version, r.parts[1].writes.clone())
             .unwrap();
         commit_group(&p1, &g1);
         on(&p1, &b, |t| {

@@ -106,7 +106,7 @@ pub async fn cross_loop(core: Rc<Core>, inbox: flume::Receiver<CrossMsg>) {
             } => {
                 let core = core.clone();
                 glommio::spawn_local(async move {
-                    let r = core.stage_parts(record, &parts, &keys).await;
+                    let r = core.stage_parts(record, parts, &keys).await;
                     let _ = reply.send(r);
                 })
                 .detach();
@@ -177,7 +177,7 @@ impl Core {
     async fn stage_parts(
         &self,
         record: Option<(u32, u64, u64)>,
-        parts: &[Part],
+        parts: Vec<Part>,
         keys: &[Vec<u8>],
     ) -> Result<(), WireError> {
         let mut groups = Vec::new();
@@ -191,8 +191,8 @@ impl Core {
                 continue;
             };
             let staged = match record {
-                Some((from, id, max_version)) => p.stage_part(from, id, max_version, &part.writes),
-                None => p.stage_writes(&part.writes),
+                Some((from, id, max_version)) => p.stage_part(from, id, max_version, part.writes),
+                None => p.stage_writes(part.writes),
             };
             match staged {
                 Ok(g) => groups.push((p.id(), g)),
@@ -308,7 +308,7 @@ impl Core {
             0 => Ok((results, None)),
             1 if parts.contains_key(&home.id()) => {
                 let writes = parts.remove(&home.id()).unwrap_or_default();
-                let g = home.stage_writes(&writes).map_err(wire)?;
+                let g = home.stage_writes(writes).map_err(wire)?;
                 self.waiters.wake(keys);
                 Ok((results, Some((home.id(), g))))
             }
@@ -359,39 +359,38 @@ impl Core {
         remote: Vec<(usize, Vec<Vec<u8>>)>,
         mine: Vec<Vec<u8>>,
     ) -> Result<u64, WireError> {
-        let release_all = |remote: &[(usize, Vec<Vec<u8>>)]| {
-            self.hold.release();
-            for (c, _) in remote {
-                self.mesh.send_cross(*c, CrossMsg::Release);
-            }
+        // Dropped on an early return, this ends every hold.
+        let mut held = Held {
+            core: self,
+            own: true,
+            remote: remote.iter().map(|r| r.0).collect(),
         };
-        let g = match home.stage_record(&record) {
-            Ok(g) => g,
-            Err(e) => {
-                release_all(&remote);
-                return Err(wire(e));
-            }
-        };
+        let g = home.stage_record(&record).map_err(wire)?;
         self.groups.note_staged();
         self.groups.wait_committed(g).await;
         // The record's write failed (the partition is poisoned): no other
         // part is staged, and the next start finishes the commit if the
         // record reached the disk after all.
-        if let Err(e) = home.group_status(g) {
-            release_all(&remote);
-            return Err(wire(e));
-        }
+        home.group_status(g).map_err(wire)?;
         // Too few replicas acknowledged the record: the commit still goes
         // on (it is applied here), and answers that at the end.
         let unacked = self.write_error(&[(home.id(), g)]);
         // Crash tests abort here (`return(abort)`); other actions do nothing.
         let _ = crate::shard::failpoint::hit("storage.xcommit-parts");
-        let mark = Some((record.from, record.id, record.max_version));
+        let Record {
+            id,
+            from,
+            max_version,
+            parts,
+        } = record;
+        let mark = Some((from, id, max_version));
         let mut by_core: BTreeMap<usize, Vec<Part>> = BTreeMap::new();
-        for part in record.parts.iter().filter(|p| p.partition != home.id()) {
+        for part in parts.into_iter().filter(|p| p.partition != home.id()) {
             let c = self.topo.core_of_partition(part.partition);
-            by_core.entry(c).or_default().push(part.clone());
+            by_core.entry(c).or_default().push(part);
         }
+        // Each remote core ends its own hold once it staged its parts.
+        held.remote.clear();
         let mut replies = Vec::new();
         for (c, keys) in remote {
             let (tx, rx) = oneshot::channel();
@@ -411,12 +410,13 @@ impl Core {
         if let Some(c) = by_core.keys().next() {
             // Every written key's core was held: this is a routing bug.
             // The record stays, and the next start finishes the commit.
-            self.hold.release();
             return Err(internal(format!(
                 "a commit across partitions wrote on core {c}, which it did not hold"
             )));
         }
-        let local = self.stage_parts(mark, &mine_parts, &mine);
+        // `stage_parts` ends this core's hold.
+        held.own = false;
+        let local = self.stage_parts(mark, mine_parts, &mine);
         let mut failed = local.await.err().or(unacked);
         for (c, rx) in replies {
             let r = rx
@@ -429,7 +429,7 @@ impl Core {
             // finishes the commit.
             return Err(e);
         }
-        if home.forget_record(record.id).is_ok() {
+        if home.forget_record(id).is_ok() {
             self.groups.note_staged();
         }
         Ok(g)
@@ -458,21 +458,12 @@ impl Recovery {
     /// it could not open them, and the node will not start). Blocks until
     /// every core has arrived and the pass has run; returns its error.
     pub fn arrive(&self, local: Option<&[Rc<Partition>]>) -> Result<(), String> {
-        let lock = |m: &Mutex<Option<String>>| m.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match local {
-            Some(parts) => self
-                .handles
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(parts.iter().map(|p| p.recovery_handle())),
-            None => {
-                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some("a core could not open its partitions".into())
-            }
+            Some(parts) => locked(&self.handles).extend(parts.iter().map(|p| p.recovery_handle())),
+            None => *locked(&self.failed) = Some("a core could not open its partitions".into()),
         }
-        if self.barrier.wait().is_leader() && lock(&self.failed).is_none() {
-            let handles =
-                std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
+        if self.barrier.wait().is_leader() && locked(&self.failed).is_none() {
+            let handles = std::mem::take(&mut *locked(&self.handles));
             match xcommit::recover(&handles) {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(
@@ -480,13 +471,12 @@ impl Recovery {
                     "finished {n} parts of commits across partitions a crash interrupted"
                 ),
                 Err(e) => {
-                    *self.failed.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(format!("finishing interrupted commits: {e}"))
+                    *locked(&self.failed) = Some(format!("finishing interrupted commits: {e}"))
                 }
             }
         }
         self.barrier.wait();
-        if let Some(e) = lock(&self.failed) {
+        if let Some(e) = locked(&self.failed).clone() {
             return Err(e);
         }
         for p in local.unwrap_or_default() {
@@ -494,4 +484,9 @@ impl Recovery {
         }
         Ok(())
     }
+}
+
+/// A mutex's value, also after a thread panicked holding it.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

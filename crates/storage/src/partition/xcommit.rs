@@ -173,13 +173,10 @@ impl Record {
     }
 }
 
-fn tx_writes(writes: &[Write]) -> TxWrites {
+fn tx_writes(writes: impl IntoIterator<Item = Write>) -> TxWrites {
     let mut w = TxWrites::default();
     for x in writes {
-        w.insert(
-            (x.cf, x.key.clone()),
-            x.value.as_deref().map(std::rc::Rc::from),
-        );
+        w.insert((x.cf, x.key), x.value.map(std::rc::Rc::from));
     }
     w
 }
@@ -206,7 +203,7 @@ impl Partition {
             .parts
             .iter()
             .find(|p| p.partition == self.id)
-            .map_or_else(TxWrites::default, |p| tx_writes(&p.writes));
+            .map_or_else(TxWrites::default, |p| tx_writes(p.writes.iter().cloned()));
         w.insert(
             (Cf::Meta, record_key(record.id)),
             Some(std::rc::Rc::from(record.encode())),
@@ -221,7 +218,7 @@ impl Partition {
         from: u32,
         id: u64,
         max_version: u64,
-        writes: &[Write],
+        writes: Vec<Write>,
     ) -> Result<u64, Error> {
         self.check_writable()?;
         self.observe_version(max_version);
@@ -235,7 +232,7 @@ impl Partition {
 
     /// Stages writes that need no record (all of a commit's are on this
     /// partition), all or nothing. Returns the group.
-    pub fn stage_writes(&self, writes: &[Write]) -> Result<u64, Error> {
+    pub fn stage_writes(&self, writes: Vec<Write>) -> Result<u64, Error> {
         self.check_writable()?;
         Ok(self.stage_all(tx_writes(writes)))
     }

@@ -112,10 +112,11 @@ impl<'p> Tx<'p> {
         let mut out = Vec::with_capacity(self.writes.len());
         let loaded = self.across.map(|a| a.loaded).unwrap_or_default();
         self.writes.drain_sorted(|(cf, key), value| {
-            let same = match (loaded.get(&(cf, key.clone())), &value) {
-                (Some(was), Some(now)) => was[..] == now[..],
-                _ => false,
-            };
+            let same = !loaded.is_empty()
+                && match (loaded.get(&(cf, key.clone())), &value) {
+                    (Some(was), Some(now)) => was[..] == now[..],
+                    _ => false,
+                };
             if same {
                 return;
             }
