@@ -95,4 +95,37 @@ pub enum CrossMsg {
     },
     /// End the hold (the commit wrote nothing here, or failed).
     Release,
+    /// On a replica: the stream of `partition` reached `batch`, which holds
+    /// its part of record `id` of partition `from` (on the receiving
+    /// core): apply it with the record's batch (`rendezvous.rs`).
+    Deposit {
+        from: u32,
+        id: u64,
+        partition: u32,
+        batch: Vec<u8>,
+        reply: oneshot::Sender<Joined>,
+    },
+    /// On a replica: whether `partition` (here) holds its part of record
+    /// `id` of partition `from`.
+    Check {
+        partition: u32,
+        from: u32,
+        id: u64,
+        reply: oneshot::Sender<bool>,
+    },
+    /// On a replica: apply the replicated `batch` to `partition` (here).
+    Apply {
+        partition: u32,
+        batch: Vec<u8>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What became of a replicated batch handed over with its commit.
+pub enum Joined {
+    /// It was applied with the rest of the commit.
+    Applied,
+    /// Its partition may apply it on its own (the rest is already there).
+    Alone,
+    Failed(String),
 }

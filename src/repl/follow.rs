@@ -16,6 +16,7 @@ use super::StreamState;
 use crate::client::{Client, ClientError};
 use crate::codes::ErrorCode;
 use crate::proto::Request;
+use crate::shard::partition::xcommit::link_of;
 use crate::shard::Partition;
 
 /// Bytes of batches (or full-sync entries) asked for per request.
@@ -24,6 +25,9 @@ const PULL_BYTES: u32 = 4 << 20;
 const IDLE: Duration = Duration::from_millis(2);
 /// Wait before reconnecting to an unreachable or refusing source.
 const RETRY: Duration = Duration::from_millis(500);
+/// How often a stream waiting for the rest of a commit across partitions
+/// checks that it should still run.
+const PARKED_CHECK: Duration = Duration::from_millis(100);
 /// A request to the source that takes longer than this drops the connection.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -74,9 +78,10 @@ async fn call<H: Host>(h: &H, client: &Client, req: &Request<'_>) -> Result<Vec<
 /// checked (a lower one than ours is refused) and learned, and its peers too.
 async fn pull_once<H: Host>(
     h: &H,
-    part: &Partition,
+    part: &Rc<Partition>,
     client: &Client,
     follow: bool,
+    live: &dyn Fn() -> bool,
 ) -> Result<bool, PullError> {
     let p = part.id();
     let rec = part.last_record();
@@ -114,11 +119,25 @@ async fn pull_once<H: Host>(
     // Writes this node absorbed as a primary must not shadow the batches
     // applied below.
     crate::drain::settle(part).await;
-    let done = glommio::executor()
-        .spawn_blocking(part.apply_fn(u.batches))
-        .await
-        .map_err(|e| PullError::Fatal(format!("applying replicated writes failed: {e}")))?;
-    part.applied(done);
+    let mut batches = u.batches;
+    // A batch carrying a commit across partitions is applied with the rest
+    // of its commit (the batches after it are pulled again).
+    let mut linked = None;
+    for (i, b) in batches.iter().enumerate() {
+        let link = link_of(b).map_err(|e| PullError::Fatal(format!("a replicated batch: {e}")))?;
+        if let Some(link) = link {
+            linked = Some((i, link));
+            break;
+        }
+    }
+    let joined = linked.map(|(i, link)| (batches.drain(i..).next(), link));
+    if !batches.is_empty() {
+        apply_batches(part, batches).await.map_err(PullError::Fatal)?;
+    }
+    if let Some((Some(batch), link)) = joined {
+        let joined = std::pin::pin!(h.join_commit(part, batch, link));
+        wait_joined(h, joined, live).await?;
+    }
     let now = part.last_record();
     set_state(h, p, |s| {
         s.position = now;
@@ -129,9 +148,41 @@ async fn pull_once<H: Host>(
     Ok(true)
 }
 
+/// Applies replicated batches in order (blocking pool), each whole.
+pub async fn apply_batches(part: &Partition, batches: Vec<Vec<u8>>) -> Result<(), String> {
+    let done = glommio::executor()
+        .spawn_blocking(part.apply_fn(batches))
+        .await
+        .map_err(|e| format!("applying replicated writes failed: {e}"))?;
+    part.applied(done);
+    Ok(())
+}
+
+/// Waits until a batch handed over with its commit is applied, or the
+/// stream should stop (a role change, shutdown).
+async fn wait_joined<H: Host>(
+    h: &H,
+    mut joined: std::pin::Pin<&mut impl std::future::Future<Output = Result<(), String>>>,
+    live: &dyn Fn() -> bool,
+) -> Result<(), PullError> {
+    loop {
+        let tick = std::pin::pin!(pause(h, PARKED_CHECK));
+        match futures::future::select(joined.as_mut(), tick).await {
+            futures::future::Either::Left((r, _)) => return r.map_err(PullError::Fatal),
+            futures::future::Either::Right((alive, _)) if !alive || !live() => {
+                return Err(PullError::Lost(
+                    "stopped while a commit across partitions waited for its other partitions"
+                        .into(),
+                ))
+            }
+            futures::future::Either::Right(_) => {}
+        }
+    }
+}
+
 /// Copies the source's checkpoint of the partition in full, then records
 /// its position: tailing resumes from there.
-async fn full_sync<H: Host>(h: &H, part: &Partition, client: &Client) -> Result<(), PullError> {
+async fn full_sync<H: Host>(h: &H, part: &Rc<Partition>, client: &Client) -> Result<(), PullError> {
     let p = part.id();
     set_state(h, p, |s| s.state = "full-sync".into());
     tracing::warn!(partition = p, "full sync: copying the partition in full");
@@ -190,7 +241,7 @@ pub async fn follow<H: Host>(h: Rc<H>, part: Rc<Partition>, primary: SocketAddr,
         .await;
 }
 
-async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen: u64) {
+async fn follow_loop<H: Host>(h: &H, part: &Rc<Partition>, primary: SocketAddr, gen: u64) {
     let p = part.id();
     let live = || h.repl().follow_generation() == gen && !h.shutdown().is_set();
     set_state(h, p, |s| {
@@ -261,7 +312,7 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
             if !live() {
                 return;
             }
-            outcome = pull_once(h, part, &client, true).await;
+            outcome = pull_once(h, part, &client, true, &live).await;
         }
         if !pause(h, RETRY).await {
             return;
@@ -272,7 +323,7 @@ async fn follow_loop<H: Host>(h: &H, part: &Partition, primary: SocketAddr, gen:
 /// Promotion: pulls from a peer until the partition reaches `target`.
 pub async fn catch_up<H: Host>(
     h: &H,
-    part: &Partition,
+    part: &Rc<Partition>,
     peer: &str,
     target: u64,
 ) -> Result<(), PeerError> {
@@ -284,7 +335,7 @@ pub async fn catch_up<H: Host>(
         full_sync(h, part, &client).await?;
     }
     while part.last_record().index < target {
-        match pull_once(h, part, &client, false).await {
+        match pull_once(h, part, &client, false, &|| true).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(PeerError::NothingAfter {

@@ -12,6 +12,7 @@ use futures::channel::oneshot;
 
 use super::state::NodeState;
 use super::Replication;
+use crate::shard::partition::xcommit::Link;
 use crate::shard::{Durability, Partition};
 use crate::sync::Notify;
 
@@ -50,4 +51,15 @@ pub trait Host: Sized + 'static {
     /// Sends the request `frame` to core `core` of this node (this one
     /// included); the receiver gets its reply frame.
     fn to_core(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>>;
+    /// A follower of `part` reached `batch`, which carries a record or a
+    /// part of a commit across partitions: returns once it is applied
+    /// together with the rest of that commit.
+    fn join_commit(
+        &self,
+        part: &Rc<Partition>,
+        batch: Vec<u8>,
+        link: Link,
+    ) -> impl std::future::Future<Output = Result<(), String>>;
+    /// The followers stopped: commits waiting for their parts are dropped.
+    fn forget_commits(&self);
 }

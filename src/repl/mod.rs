@@ -32,6 +32,7 @@ pub mod serve;
 pub mod state;
 
 pub use core_state::Replication;
+pub use follow::apply_batches;
 pub use host::{Host, Settings};
 use position::Record;
 

@@ -261,12 +261,14 @@ async fn apply_role<H: Host>(h: &H, arg: &[u8]) -> Result<String, WireError> {
                 .and_then(|a| a.parse().ok())
                 .ok_or_else(|| bad("bad primary address"))?;
             h.repl().stop_followers().await;
+            h.forget_commits();
             h.repl().set_role(CoreRole::Replica(addr));
             start_followers(h, addr);
             Ok(String::new())
         }
         b'F' => {
             h.repl().stop_followers().await;
+            h.forget_commits();
             h.repl()
                 .set_role(CoreRole::Fenced(String::from_utf8_lossy(rest).into()));
             Ok(String::new())
@@ -293,35 +295,49 @@ async fn apply_role<H: Host>(h: &H, arg: &[u8]) -> Result<String, WireError> {
             h.repl().set_role(CoreRole::Fenced(format!(
                 "promotion to epoch {epoch} in progress"
             )));
-            let mut text = String::new();
-            for part in h.local().to_vec() {
+            h.forget_commits();
+            // Every partition catches up at once: a commit across
+            // partitions is applied only when all its batches arrived.
+            let parts = h.local().to_vec();
+            let caught = parts.iter().map(|part| {
                 let mine = part.last_record();
                 // The most advanced peer copy of this partition.
                 let best = sources
                     .iter()
                     .filter(|s| s.0 == part.id())
                     .max_by_key(|s| (s.3, s.2));
-                match best {
-                    Some((_, addr, _, target)) if *target > mine.index => {
-                        if let Err(e) = super::follow::catch_up(h, &part, addr, *target).await {
-                            let why = format!(
-                                "promotion to epoch {epoch} incomplete: partition {} could not catch up from {addr}: {e}",
-                                part.id()
-                            );
-                            h.repl().set_role(CoreRole::Fenced(why.clone()));
-                            return Err(WireError::new(ErrorCode::NoReplicas, why));
+                async move {
+                    match best {
+                        Some((_, addr, _, target)) if *target > mine.index => {
+                            match super::follow::catch_up(h, part, addr, *target).await {
+                                Err(e) => Err(format!(
+                                    "promotion to epoch {epoch} incomplete: partition {} could not catch up from {addr}: {e}",
+                                    part.id()
+                                )),
+                                Ok(()) => Ok(format!(
+                                    "partition {}: caught up from {addr} to index {}\n",
+                                    part.id(),
+                                    part.last_record().index
+                                )),
+                            }
                         }
-                        text.push_str(&format!(
-                            "partition {}: caught up from {addr} to index {}\n",
+                        _ => Ok(format!(
+                            "partition {}: at index {} (no peer ahead)\n",
                             part.id(),
-                            part.last_record().index
-                        ));
+                            mine.index
+                        )),
                     }
-                    _ => text.push_str(&format!(
-                        "partition {}: at index {} (no peer ahead)\n",
-                        part.id(),
-                        mine.index
-                    )),
+                }
+            });
+            let mut text = String::new();
+            for r in futures::future::join_all(caught).await {
+                match r {
+                    Ok(line) => text.push_str(&line),
+                    Err(why) => {
+                        h.forget_commits();
+                        h.repl().set_role(CoreRole::Fenced(why.clone()));
+                        return Err(WireError::new(ErrorCode::NoReplicas, why));
+                    }
                 }
             }
             become_primary(h, epoch).await;
@@ -333,6 +349,7 @@ async fn apply_role<H: Host>(h: &H, arg: &[u8]) -> Result<String, WireError> {
 
 async fn become_primary<H: Host>(h: &H, epoch: Epoch) {
     h.repl().stop_followers().await;
+    h.forget_commits();
     learn_epoch(h, epoch).await;
     for p in h.local() {
         p.set_epoch(epoch);

@@ -19,6 +19,8 @@ const UNACKED_KEPT: usize = 4096;
 /// order in which groups' acknowledgements are released.
 pub struct Groups {
     open: Rc<Cell<u64>>,
+    /// The highest group written (before its replicas acknowledge it).
+    written: Watermark,
     committed: Watermark,
     staged: Notify,
     /// The last group handed to `release_group` (acks are released in order).
@@ -31,6 +33,7 @@ impl Groups {
     pub fn new(open: Rc<Cell<u64>>) -> Groups {
         Groups {
             open,
+            written: Watermark::default(),
             committed: Watermark::default(),
             staged: Notify::default(),
             release_tail: Cell::new(0),
@@ -68,6 +71,12 @@ impl Groups {
     /// Waits until group `g`'s acknowledgements are released.
     pub async fn wait_committed(&self, g: u64) {
         self.committed.reach(g).await
+    }
+
+    /// Waits until group `g` is written (and synced as the durability
+    /// asks), not for its replicas.
+    pub async fn wait_written(&self, g: u64) {
+        self.written.reach(g).await
     }
 
     /// Whether group `g`'s replicas did not acknowledge it in time.
@@ -224,6 +233,7 @@ pub(super) fn start_range_compaction(p: &Rc<Partition>, job: impl FnOnce() + Sen
 /// before every earlier group. The next group commits meanwhile.
 pub fn release_group(core: &Rc<Core>, g: u64, targets: Vec<(u32, u64)>) {
     let groups = &core.groups;
+    groups.written.advance(g);
     if core.config.min_replicas_to_ack() == 0 {
         groups.committed.advance(g);
         return;

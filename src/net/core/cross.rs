@@ -4,9 +4,8 @@
 //! atomic commit.
 //!
 //! The coordinator is the core the command was routed to (its first
-//! key's). It **holds** every core that owns one of the keys, in core
-//! order, so two coordinators never wait on each other; a held core runs
-//! no other request until it is released (`Hold::pass`). The holds load
+//! key's). It **holds** every core that owns one of the keys (`hold.rs`),
+//! in core order, so two coordinators never wait on each other. The holds load
 //! the keys of other partitions into one transaction across slots on the
 //! coordinator's partition (`Tx::across`), which runs the commands. What
 //! they wrote on one partition is staged there; what they wrote on several
@@ -14,21 +13,19 @@
 //! record and the coordinator's part first, the other parts once that is
 //! written, then the holds end. A crash in between leaves the record, and
 //! the next start finishes the commit (`Recovery`) before serving.
-//!
-//! A single-slot command pays one check of a flag (`Hold::is_free`).
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Barrier, Mutex};
 
 use futures::channel::oneshot;
 
+use super::hold::Held;
 use super::run::{apply_specs, Spec};
 use super::{wire, Core};
 use crate::cmd;
 use crate::codes::{ErrorCode, WireError};
-use crate::net::mesh::{CrossMsg, Loaded};
+use crate::net::mesh::CrossMsg;
 use crate::proto::command::NamedCommand;
 use crate::shard::partition::xcommit::{self, Part, Record, RecoveryHandle, Write};
 use crate::shard::partition::Cf;
@@ -36,48 +33,8 @@ use crate::shard::tx::Tx;
 use crate::shard::{subkey, Partition};
 use crate::slot::key_slot;
 
-/// Whether a commit across partitions holds this core, and who waits.
-#[derive(Default)]
-pub struct Hold {
-    held: Cell<bool>,
-    waiting: RefCell<Vec<oneshot::Sender<()>>>,
-}
-
-impl Hold {
-    pub fn is_free(&self) -> bool {
-        !self.held.get()
-    }
-
-    /// Waits until no commit holds this core.
-    pub async fn pass(&self) {
-        while self.held.get() {
-            let (tx, rx) = oneshot::channel();
-            self.waiting.borrow_mut().push(tx);
-            let _ = rx.await;
-        }
-    }
-
-    /// `pass` boxed, for the request paths: their futures keep one
-    /// pointer for it instead of its whole state.
-    pub fn until_free(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
-        Box::pin(self.pass())
-    }
-
-    /// Waits until no commit holds this core, then holds it.
-    async fn acquire(&self) {
-        self.pass().await;
-        self.held.set(true);
-    }
-
-    fn release(&self) {
-        self.held.set(false);
-        for w in self.waiting.borrow_mut().drain(..) {
-            let _ = w.send(());
-        }
-    }
-}
-
-/// Serves the coordinators' messages (each core's second inbox).
+/// Serves the coordinators' messages (each core's second inbox), and a
+/// replica's commits across partitions (`rendezvous.rs`).
 pub async fn cross_loop(core: Rc<Core>, inbox: flume::Receiver<CrossMsg>) {
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
@@ -112,32 +69,33 @@ pub async fn cross_loop(core: Rc<Core>, inbox: flume::Receiver<CrossMsg>) {
                 .detach();
             }
             CrossMsg::Release => core.hold.release(),
+            CrossMsg::Deposit {
+                from,
+                id,
+                partition,
+                batch,
+                reply,
+            } => core.deposit_part(from, id, partition, batch, reply),
+            CrossMsg::Check {
+                partition,
+                from,
+                id,
+                reply,
+            } => {
+                let _ = reply.send(core.holds_part(partition, from, id));
+            }
+            CrossMsg::Apply {
+                partition,
+                batch,
+                reply,
+            } => {
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(core.apply_part(partition, batch).await);
+                })
+                .detach();
+            }
         }
-    }
-}
-
-/// The holds a coordinator has taken; dropped, it ends them (a failed
-/// command, or a request dropped before its commit started).
-struct Held<'c> {
-    core: &'c Core,
-    own: bool,
-    remote: Vec<usize>,
-}
-
-impl Held<'_> {
-    fn end(&mut self) {
-        if std::mem::take(&mut self.own) {
-            self.core.hold.release();
-        }
-        for c in self.remote.drain(..) {
-            self.core.mesh.send_cross(c, CrossMsg::Release);
-        }
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.end();
     }
 }
 
@@ -154,22 +112,13 @@ fn internal(what: impl Into<String>) -> WireError {
 }
 
 impl Core {
-    /// The stored records of `keys` (each on one of this core's
-    /// partitions), read with the disk allowed.
-    fn export(&self, db: u16, now: u64, keys: &[Vec<u8>]) -> Result<Loaded, WireError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            let slot = key_slot(k);
-            let p = self.topo.partition_of_slot(slot);
-            let part = self
-                .partition(p)
-                .ok_or_else(|| internal(format!("partition {p} is not on core {}", self.id)))?;
-            part.allow_disk(true);
-            let r = Tx::in_db(part, slot, db, now).export(k);
-            part.allow_disk(false);
-            out.push((k.clone(), r.map_err(wire)?));
+    /// Waits until no open group of `parts` holds a commit's record or
+    /// part (`Partition::links_open`).
+    async fn links_written(&self, parts: &[&Rc<Partition>]) {
+        while parts.iter().any(|p| p.links_open()) {
+            self.groups.note_staged();
+            self.groups.wait_written(self.groups.open()).await;
         }
-        Ok(out)
     }
 
     /// Stages parts on this core's partitions, ends the hold, and waits
@@ -182,6 +131,13 @@ impl Core {
     ) -> Result<(), WireError> {
         let mut groups = Vec::new();
         let mut failed = None;
+        if record.is_some() {
+            let mine: Vec<&Rc<Partition>> = parts
+                .iter()
+                .filter_map(|p| self.partition(p.partition))
+                .collect();
+            self.links_written(&mine).await;
+        }
         for part in parts {
             let Some(p) = self.partition(part.partition) else {
                 failed = Some(internal(format!(
@@ -247,40 +203,11 @@ impl Core {
                 ks.push(k.to_vec());
             }
         }
-        let mut held = Held {
-            core: self,
-            own: false,
-            remote: Vec::new(),
-        };
-        let mut loaded = Vec::new();
-        for (&c, ks) in by_core.iter_mut() {
+        for ks in by_core.values_mut() {
             ks.sort();
             ks.dedup();
-            if c == self.id {
-                self.hold.acquire().await;
-                held.own = true;
-                loaded.extend(self.export(db, now, ks)?);
-                continue;
-            }
-            let (tx, rx) = oneshot::channel();
-            self.mesh.send_cross(
-                c,
-                CrossMsg::Acquire {
-                    db,
-                    now,
-                    keys: std::mem::take(ks),
-                    reply: tx,
-                },
-            );
-            match rx.await {
-                Ok(Ok(records)) => {
-                    held.remote.push(c);
-                    loaded.extend(records);
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(internal(format!("core {c} stopped"))),
-            }
         }
+        let (mut held, loaded) = self.hold_cores(by_core, db, now).await?;
         let at = |i: usize, e: WireError| match cmds.len() {
             1 => e,
             _ => WireError::new(e.code, format!("command {i}: {}", e.message)),
@@ -365,16 +292,17 @@ impl Core {
             own: true,
             remote: remote.iter().map(|r| r.0).collect(),
         };
+        self.links_written(&[home]).await;
         let g = home.stage_record(&record).map_err(wire)?;
         self.groups.note_staged();
-        self.groups.wait_committed(g).await;
+        // Written here, not yet acknowledged by replicas: they apply the
+        // record only with its parts (`rendezvous.rs`). The request waits
+        // for their acknowledgement of every group in the end.
+        self.groups.wait_written(g).await;
         // The record's write failed (the partition is poisoned): no other
         // part is staged, and the next start finishes the commit if the
         // record reached the disk after all.
         home.group_status(g).map_err(wire)?;
-        // Too few replicas acknowledged the record: the commit still goes
-        // on (it is applied here), and answers that at the end.
-        let unacked = self.write_error(&[(home.id(), g)]);
         // Crash tests abort here (`return(abort)`); other actions do nothing.
         let _ = crate::shard::failpoint::hit("storage.xcommit-parts");
         let Record {
@@ -417,7 +345,7 @@ impl Core {
         // `stage_parts` ends this core's hold.
         held.own = false;
         let local = self.stage_parts(mark, mine_parts, &mine);
-        let mut failed = local.await.err().or(unacked);
+        let mut failed = local.await.err();
         for (c, rx) in replies {
             let r = rx
                 .await

@@ -8,6 +8,7 @@ use futures::channel::oneshot;
 
 use super::Core;
 use crate::repl::{Host, Replication, Settings};
+use crate::shard::partition::xcommit::Link;
 use crate::shard::Partition;
 use crate::sync::Notify;
 
@@ -54,5 +55,18 @@ impl Host for Core {
 
     fn to_core(&self, core: usize, frame: Vec<u8>) -> oneshot::Receiver<Vec<u8>> {
         self.forward_internal(core, frame)
+    }
+
+    async fn join_commit(
+        &self,
+        part: &Rc<Partition>,
+        batch: Vec<u8>,
+        link: Link,
+    ) -> Result<(), String> {
+        Core::join_commit(self, part, batch, link).await
+    }
+
+    fn forget_commits(&self) {
+        Core::forget_commits(self)
     }
 }

@@ -30,6 +30,8 @@ pub mod cluster;
 pub mod commit;
 mod config;
 pub mod cross;
+mod hold;
+mod rendezvous;
 pub mod forward;
 mod host;
 mod keyspace;
@@ -88,7 +90,9 @@ pub struct Core {
     /// The cluster map's routes, in cluster mode.
     cluster: Option<cluster::CoreCluster>,
     /// Whether a commit across partitions holds this core (`cross.rs`).
-    hold: cross::Hold,
+    hold: hold::Hold,
+    /// On a replica: commits across partitions waiting for their parts.
+    waiting: rendezvous::Waiting,
 }
 
 use crate::errors::store_error as wire;
@@ -144,6 +148,7 @@ impl Core {
             this: RefCell::new(std::rc::Weak::new()),
             cluster,
             hold: Default::default(),
+            waiting: Default::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Reading RocksDB's WriteBatch bytes (its `rep`: 8 bytes of sequence, 4
 //! of count, then tagged records), for slot migration's replay
-//! (`migrate.rs`) and the journal's unwrapping (`journal.rs`).
+//! (`migrate.rs`), the journal's unwrapping (`journal.rs`) and the links
+//! of commits across partitions (`xcommit.rs`).
 
 use crate::Error;
 
@@ -51,4 +52,53 @@ impl<'a> Cursor<'a> {
 
 pub(super) fn truncated() -> Error {
     Error::Corrupt("a replicated write batch is truncated".into())
+}
+
+/// Calls `f` with the key and value of every put of the `default` column
+/// family in a WriteBatch's bytes, a journal record's group batch read in
+/// place.
+pub(super) fn default_puts(
+    batch: &[u8],
+    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if batch.len() < 12 {
+        return Err(truncated());
+    }
+    let mut c = Cursor { b: &batch[12..] };
+    while let Some((&t, rest)) = c.b.split_first() {
+        c.b = rest;
+        let cf = match t {
+            tag::CF_DELETE | tag::CF_PUT | tag::CF_SINGLE_DELETE | tag::CF_RANGE_DELETE => {
+                c.varint()?
+            }
+            _ => 0,
+        };
+        match t {
+            tag::CF_PUT if cf == u32::from(super::journal::CF_ID) => {
+                c.slice()?;
+                default_puts(c.slice()?, f)?;
+            }
+            tag::PUT => {
+                let (k, v) = (c.slice()?, c.slice()?);
+                f(k, v)?;
+            }
+            tag::CF_PUT | tag::RANGE_DELETE | tag::CF_RANGE_DELETE => {
+                c.slice()?;
+                c.slice()?;
+            }
+            tag::DELETE | tag::CF_DELETE | tag::SINGLE_DELETE | tag::CF_SINGLE_DELETE => {
+                c.slice()?;
+            }
+            tag::LOG_DATA => {
+                c.slice()?;
+            }
+            tag::NOOP => {}
+            other => {
+                return Err(Error::Corrupt(format!(
+                    "a replicated write batch holds a record of type {other:#x}"
+                )))
+            }
+        }
+    }
+    Ok(())
 }

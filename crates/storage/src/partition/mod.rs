@@ -215,6 +215,8 @@ pub struct Partition {
     /// The spaces `[lo, hi)` of a staged FLUSHDB (with its group) not yet
     /// committed: until then RocksDB's older data there must read as gone.
     flushed_spaces: RefCell<Vec<(u64, u16, u16)>>,
+    /// The last group a commit record or part was staged in (`xcommit.rs`).
+    links_group: Cell<u64>,
     /// Group from which writes failed, and why.
     poisoned: RefCell<Option<(u64, String)>>,
     /// Subkey ranges waiting to be compacted, and whether a compaction of
@@ -297,6 +299,7 @@ impl Partition {
             compacting: Cell::new(false),
             flushed: Cell::new(None),
             flushed_spaces: RefCell::new(Vec::new()),
+            links_group: Cell::new(u64::MAX),
             absorb_bytes,
             taken: Cell::new(0),
             written: Cell::new(0),

@@ -17,10 +17,22 @@
 //! they grow, and the caller holds the partitions of a commit until its
 //! parts are staged, so one partition's commits reach each other partition
 //! in id order: one mark per pair of partitions is enough.
+//!
+//! **Replicas.** Each partition replicates on its own stream, so the
+//! record's batch and the parts' batches reach a replica independently.
+//! The primary stages a commit's record and each of its parts in a group
+//! that holds no other commit's record or part, and the record's batch
+//! also marks the record partition itself (its own applied mark: the
+//! highest own record whose batch it holds). A replica's stream that meets
+//! such a batch (`link_of`) hands it to the record partition's core, which
+//! applies the record's batch and then the parts' batches together, the
+//! cores held, once every one has arrived (`net::core::rendezvous`).
 
 use std::sync::Arc;
 
 use rocksdb::{WriteBatch, DB};
+
+use super::batch;
 
 use super::{Cf, Partition, TxWrites, CLOCK_KEY, SUB_CF};
 use crate::Error;
@@ -208,7 +220,25 @@ impl Partition {
             (Cf::Meta, record_key(record.id)),
             Some(std::rc::Rc::from(record.encode())),
         );
-        Ok(self.stage_all(w))
+        w.insert(
+            (Cf::Meta, applied_key(self.id)),
+            Some(std::rc::Rc::from(&record.id.to_be_bytes()[..])),
+        );
+        Ok(self.stage_links(w))
+    }
+
+    /// Stages a record or a part, noting the group holds one.
+    fn stage_links(&self, w: TxWrites) -> u64 {
+        let g = self.stage_all(w);
+        self.links_group.set(g);
+        g
+    }
+
+    /// Whether the open group already holds a commit's record or part: the
+    /// next commit's must wait until it is written (one commit's per
+    /// batch, so a replica joins exactly one record batch with its parts).
+    pub fn links_open(&self) -> bool {
+        self.links_group.get() == self.group.get()
     }
 
     /// Stages this partition's part of record `id` of partition `from`,
@@ -227,7 +257,7 @@ impl Partition {
             (Cf::Meta, applied_key(from)),
             Some(std::rc::Rc::from(&id.to_be_bytes()[..])),
         );
-        Ok(self.stage_all(w))
+        Ok(self.stage_links(w))
     }
 
     /// Stages writes that need no record (all of a commit's are on this
@@ -246,7 +276,8 @@ impl Partition {
     }
 
     /// The highest record id of partition `from` whose part this
-    /// partition holds (0: none).
+    /// partition holds (0: none); for its own id, the highest own record
+    /// whose batch it holds.
     pub fn applied_from(&self, from: u32) -> Result<u64, Error> {
         Ok(self
             .read_raw(&applied_key(from))?
@@ -286,6 +317,60 @@ impl Partition {
             partition: self.id,
             db: self.db.clone(),
         }
+    }
+}
+
+/// What a replicated batch carries of a commit across partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The commit record (with the record partition's own part).
+    Record(Record),
+    /// A part of record `id` of partition `from`.
+    Part { from: u32, id: u64 },
+}
+
+/// The commit a replicated batch (as the primary wrote it, journaled or
+/// not) carries a record or a part of, if any. A batch never carries two
+/// commits' (`Partition::links_open`); one that does is refused.
+pub fn link_of(data: &[u8]) -> Result<Option<Link>, Error> {
+    if memchr::memmem::find(data, b"\xFF\xFFxcommit-").is_none() {
+        return Ok(None);
+    }
+    let mut record = None;
+    let mut marks = Vec::new();
+    batch::default_puts(data, &mut |k, v| {
+        if k.starts_with(RECORD_PREFIX) {
+            if record.is_some() {
+                return Err(Error::Corrupt(
+                    "a replicated batch holds two commit records".into(),
+                ));
+            }
+            record = Some(Record::decode(v)?);
+        } else if let Some(from) = k.strip_prefix(APPLIED_PREFIX) {
+            let from = <[u8; 4]>::try_from(from)
+                .map(u32::from_be_bytes)
+                .map_err(|_| Error::Corrupt("an applied mark's key is malformed".into()))?;
+            let id = <[u8; 8]>::try_from(v)
+                .map(u64::from_be_bytes)
+                .map_err(|_| Error::Corrupt("an applied mark's value is malformed".into()))?;
+            marks.push((from, id));
+        }
+        Ok(())
+    })?;
+    let two = || Error::Corrupt("a replicated batch holds parts of two commits".into());
+    match record {
+        Some(r) => {
+            // Its only mark is the record partition's own.
+            if marks.iter().any(|&(from, id)| from != r.from || id != r.id) {
+                return Err(two());
+            }
+            Ok(Some(Link::Record(r)))
+        }
+        None => match marks[..] {
+            [] => Ok(None),
+            [(from, id)] => Ok(Some(Link::Part { from, id })),
+            _ => Err(two()),
+        },
     }
 }
 
