@@ -231,6 +231,155 @@ fn sigkill_under_load_leaves_every_commit_whole() {
     assert!(d as u64 >= acked[1] && d as u64 <= acked[1] + 1);
 }
 
+/// A replica applies a commit across partitions only with all of its parts
+/// (docs/replication.md): readers on the replica never see a transfer half
+/// done, and after the primary's SIGKILL the promoted replica has every
+/// acknowledged transfer (`--min-replicas-to-ack 1`), each whole.
+#[test]
+fn a_replica_and_a_promoted_replica_never_show_half_a_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let pdir = tempfile::tempdir().unwrap();
+    let args = [
+        "--cores",
+        "2",
+        "--partitions",
+        "2",
+        "--min-replicas-to-ack",
+        "1",
+        "--replica-ack-timeout-ms",
+        "5000",
+    ];
+    let primary = Proc::start(pdir.path(), &args).unwrap();
+    let resp = primary.resp.unwrap();
+    let replica =
+        common::replication::replica_in(tempfile::tempdir().unwrap(), primary.addr.to_string());
+    let raddr = replica.resp_addr();
+    let mut c = Conn::connect(resp);
+    assert_eq!(
+        c.cmd(&["MSET", A, "100000", B, "0", C, "100000", D, "0"]),
+        R::ok()
+    );
+    let mut rc = Conn::connect(raddr);
+    common::replication::converge(&mut rc, &["GET", D], &R::Bulk(b"0".to_vec()));
+    let workers: Vec<_> = [(A, B), (C, D), (A, B)]
+        .into_iter()
+        .map(|(from, to)| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(resp);
+                let mut acked = 0u64;
+                // Bounded in count; the kill ends it sooner.
+                for i in 0..5000 {
+                    match transfer(&mut c, i, from, to) {
+                        Some(()) => acked += 1,
+                        None => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(raddr);
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) && reads < 100_000 {
+                    assert_eq!(
+                        sum(&mut c, A, B),
+                        100000,
+                        "the replica showed half a transfer"
+                    );
+                    assert_eq!(
+                        sum(&mut c, C, D),
+                        100000,
+                        "the replica showed half a transfer"
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    // The replica has applied a few hundred transfers.
+    common::wait_until(
+        "transfers reach the replica",
+        Duration::from_secs(60),
+        || int(Conn::connect(raddr).cmd(&["GET", B])) >= 300,
+    );
+    primary.kill9();
+    let acked: Vec<u64> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0, "a reader never read");
+    }
+    let text = common::replication::role(replica.addr(), 2, "").expect("promote");
+    assert!(text.starts_with("promoted"), "{text}");
+    let mut c = Conn::connect(raddr);
+    let (a, b) = (int(c.cmd(&["GET", A])), int(c.cmd(&["GET", B])));
+    let (cc, d) = (int(c.cmd(&["GET", C])), int(c.cmd(&["GET", D])));
+    assert_eq!(a + b, 100000, "a={a} b={b}");
+    assert_eq!(cc + d, 100000, "c={cc} d={d}");
+    // Every acknowledged transfer reached the replica before its
+    // acknowledgement; at most one more per client may be there.
+    assert!(
+        b as u64 >= acked[0] + acked[2] && b as u64 <= acked[0] + acked[2] + 2,
+        "b={b} acked={acked:?}"
+    );
+    assert!(
+        d as u64 >= acked[1] && d as u64 <= acked[1] + 1,
+        "d={d} acked={acked:?}"
+    );
+    // The promoted replica takes transfers across its cores.
+    transfer(&mut c, 0, A, B).expect("acknowledged");
+    assert_eq!(sum(&mut c, A, B), 100000);
+}
+
+/// A replica that crashes after a commit's record batch and before its
+/// parts' batches finishes the commit from the record at its next start,
+/// then follows on: it ends with the primary's data.
+#[test]
+fn a_replica_crashing_between_the_batches_of_a_commit_finishes_it() {
+    let primary = two_cores();
+    let mut c = Conn::connect(primary.resp_addr());
+    assert_eq!(c.cmd(&["MSET", A, "1000", B, "0"]), R::ok());
+    let rdir = tempfile::tempdir().unwrap();
+    let rdata = rdir.path().join("data");
+    let log = rdir.path().join("stderr.log");
+    let paddr = primary.addr().to_string();
+    let args = ["--cores", "2", "--partitions", "2", "--replica-of", &paddr];
+    let (mut child, _) = spawn_until_ready(
+        serve_command(&rdata)
+            .args(args)
+            .env(
+                failpoint::ENV,
+                "storage.xcommit-replica-parts=5*off->return(abort)",
+            )
+            .stderr(std::fs::File::create(&log).unwrap()),
+    )
+    .unwrap();
+    for i in 0..20 {
+        transfer(&mut c, i, A, B).expect("acknowledged");
+    }
+    common::wait_until("the replica aborts", Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("fail point storage.xcommit-replica-parts: aborting"));
+    let replica = Proc::start(&rdata, &args).unwrap();
+    assert!(
+        replica.log().contains("a crash interrupted"),
+        "{}",
+        replica.log()
+    );
+    let mut rc = Conn::connect(replica.resp.unwrap());
+    common::replication::converge(&mut rc, &["GET", B], &R::Bulk(b"20".to_vec()));
+    assert_eq!(int(rc.cmd(&["GET", A])), 980);
+}
+
 // ---- the storage's commit records, on real RocksDB without a server ----
 
 fn now() -> u64 {

@@ -132,7 +132,9 @@ async fn pull_once<H: Host>(
     }
     let joined = linked.map(|(i, link)| (batches.drain(i..).next(), link));
     if !batches.is_empty() {
-        apply_batches(part, batches).await.map_err(PullError::Fatal)?;
+        apply_batches(part, batches)
+            .await
+            .map_err(PullError::Fatal)?;
     }
     if let Some((Some(batch), link)) = joined {
         let joined = std::pin::pin!(h.join_commit(part, batch, link));

@@ -23,6 +23,9 @@
 //! - `storage.xcommit-parts`: a commit across partitions, once its record
 //!   is written and before its other parts are staged (`return(abort)`
 //!   crashes the node there; other actions do nothing).
+//! - `storage.xcommit-replica-parts`: a replica applying a commit across
+//!   partitions, once the record's batch is written and before the parts'
+//!   batches are (the same actions).
 //! - `cluster.migrate-*`: a slot migration's stages on the target (`copy`,
 //!   `catch-up`, `fence`, `handover`) and the source (`serve-copy`,
 //!   `serve-pull`, `serve-fenced`): `return(abort)` crashes the node there,
@@ -46,6 +49,7 @@ pub const POINTS: &[&str] = &[
     "storage.drain-write",
     "storage.manifest-write",
     "storage.xcommit-parts",
+    "storage.xcommit-replica-parts",
     "cluster.migrate-copy",
     "cluster.migrate-catch-up",
     "cluster.migrate-fence",

@@ -39,7 +39,9 @@ impl Hold {
 
     /// `pass` boxed, for the request paths: their futures keep one
     /// pointer for it instead of its whole state.
-    pub(super) fn until_free(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+    pub(super) fn until_free(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
         Box::pin(self.pass())
     }
 

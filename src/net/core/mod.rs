@@ -30,24 +30,22 @@ pub mod cluster;
 pub mod commit;
 mod config;
 pub mod cross;
-mod hold;
-mod rendezvous;
 pub mod forward;
+mod hold;
 mod host;
 mod keyspace;
 pub mod migrate;
 pub mod reconcile;
+mod rendezvous;
 mod report;
 mod run;
 pub mod stats;
 pub mod waiters;
-
 pub use commit::release_group;
+pub use config::CoreConfig;
 
 /// Writes a request staged: (partition, group).
 pub type Writes = Vec<(u32, u64)>;
-
-pub use config::CoreConfig;
 
 /// SCAN positions a core remembers (token → last raw key returned).
 const SCAN_TOKENS_KEPT: usize = 65536;
@@ -89,9 +87,9 @@ pub struct Core {
     this: RefCell<std::rc::Weak<Core>>,
     /// The cluster map's routes, in cluster mode.
     cluster: Option<cluster::CoreCluster>,
-    /// Whether a commit across partitions holds this core (`cross.rs`).
+    /// Whether a commit across partitions holds this core (`hold.rs`), and
+    /// on a replica those waiting for their parts (`rendezvous.rs`).
     hold: hold::Hold,
-    /// On a replica: commits across partitions waiting for their parts.
     waiting: rendezvous::Waiting,
 }
 

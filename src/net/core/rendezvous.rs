@@ -262,11 +262,10 @@ impl Core {
         for &p in parts.keys() {
             cores.insert(self.topo.core_of_partition(p), Vec::new());
         }
-        let (held, _) = self
-            .hold_cores(cores, 0, 0)
-            .await
-            .map_err(|e| e.message)?;
+        let (held, _) = self.hold_cores(cores, 0, 0).await.map_err(|e| e.message)?;
         crate::repl::apply_batches(&home, vec![record_batch]).await?;
+        // Crash tests abort here (`return(abort)`); other actions do nothing.
+        let _ = crate::shard::failpoint::hit("storage.xcommit-replica-parts");
         let mut replies = Vec::new();
         for (p, batch) in parts {
             let Some(batch) = batch else { continue };

@@ -55,10 +55,11 @@ pub(super) fn truncated() -> Error {
 }
 
 /// Calls `f` with the key and value of every put of the `default` column
-/// family in a WriteBatch's bytes, a journal record's group batch read in
-/// place.
+/// family in a WriteBatch's bytes, a record of column family `journal` (a
+/// group's batch) read in place.
 pub(super) fn default_puts(
     batch: &[u8],
+    journal: u32,
     f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if batch.len() < 12 {
@@ -74,9 +75,9 @@ pub(super) fn default_puts(
             _ => 0,
         };
         match t {
-            tag::CF_PUT if cf == u32::from(super::journal::CF_ID) => {
+            tag::CF_PUT if cf == journal => {
                 c.slice()?;
-                default_puts(c.slice()?, f)?;
+                default_puts(c.slice()?, journal, f)?;
             }
             tag::PUT => {
                 let (k, v) = (c.slice()?, c.slice()?);

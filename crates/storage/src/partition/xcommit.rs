@@ -338,7 +338,7 @@ pub fn link_of(data: &[u8]) -> Result<Option<Link>, Error> {
     }
     let mut record = None;
     let mut marks = Vec::new();
-    batch::default_puts(data, &mut |k, v| {
+    batch::default_puts(data, u32::from(super::journal::CF_ID), &mut |k, v| {
         if k.starts_with(RECORD_PREFIX) {
             if record.is_some() {
                 return Err(Error::Corrupt(
@@ -512,5 +512,40 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Record::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn a_batch_names_the_one_commit_it_carries() {
+        let r = Record {
+            id: 9,
+            from: 2,
+            max_version: 9,
+            parts: vec![],
+        };
+        let batch = |puts: &[(Vec<u8>, Vec<u8>)]| {
+            let mut b = WriteBatch::default();
+            b.put(b"\x00\x01user", b"\xFF\xFFxcommit-record/ in a value");
+            for (k, v) in puts {
+                b.put(k, v);
+            }
+            b.delete(record_key(3));
+            b.data().to_vec()
+        };
+        let mark = |from: u32, id: u64| (applied_key(from), id.to_be_bytes().to_vec());
+        let rec = (record_key(9), r.encode());
+        assert_eq!(link_of(&batch(&[])).unwrap(), None);
+        assert_eq!(
+            link_of(&batch(&[rec.clone(), mark(2, 9)])).unwrap(),
+            Some(Link::Record(r.clone()))
+        );
+        assert_eq!(
+            link_of(&batch(&[mark(4, 12)])).unwrap(),
+            Some(Link::Part { from: 4, id: 12 })
+        );
+        // Two commits' in one batch, or a mark cut short, are refused.
+        assert!(link_of(&batch(&[mark(4, 12), mark(5, 1)])).is_err());
+        assert!(link_of(&batch(&[rec.clone(), mark(4, 12)])).is_err());
+        assert!(link_of(&batch(&[rec.clone(), rec])).is_err());
+        assert!(link_of(&batch(&[(applied_key(4), vec![1, 2])])).is_err());
     }
 }
