@@ -181,6 +181,28 @@ fn a_crash_between_the_parts_of_a_commit_is_finished_at_the_next_start() {
     assert!(node.log().contains("a crash interrupted"), "{}", node.log());
 }
 
+/// Three clients doing transfers from a to b, c to d and a to b until
+/// the node dies (bounded in count); each answers how many were
+/// acknowledged.
+fn transfers_until_killed(resp: std::net::SocketAddr) -> Vec<std::thread::JoinHandle<u64>> {
+    [(A, B), (C, D), (A, B)]
+        .into_iter()
+        .map(|(from, to)| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(resp);
+                let mut acked = 0u64;
+                for i in 0..5000 {
+                    match transfer(&mut c, i, from, to) {
+                        Some(()) => acked += 1,
+                        None => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
 /// SIGKILL while clients run transfers on two pairs of counters: after the
 /// restart each pair still sums to its constant, and every acknowledged
 /// transfer is there.
@@ -196,23 +218,7 @@ fn sigkill_under_load_leaves_every_commit_whole() {
         c.cmd(&["MSET", A, "100000", B, "0", C, "100000", D, "0"]),
         R::ok()
     );
-    let workers: Vec<_> = [(A, B), (C, D), (A, B)]
-        .into_iter()
-        .map(|(from, to)| {
-            std::thread::spawn(move || {
-                let mut c = Conn::connect(resp);
-                let mut acked = 0u64;
-                // Bounded in count; the kill ends it sooner.
-                for i in 0..5000 {
-                    match transfer(&mut c, i, from, to) {
-                        Some(()) => acked += 1,
-                        None => break,
-                    }
-                }
-                acked
-            })
-        })
-        .collect();
+    let workers = transfers_until_killed(resp);
     // Let the clients run, then kill the node under them.
     common::wait_until("transfers under way", Duration::from_secs(60), || {
         int(Conn::connect(resp).cmd(&["GET", B])) >= 200
@@ -262,23 +268,7 @@ fn a_replica_and_a_promoted_replica_never_show_half_a_commit() {
     );
     let mut rc = Conn::connect(raddr);
     common::replication::converge(&mut rc, &["GET", D], &R::Bulk(b"0".to_vec()));
-    let workers: Vec<_> = [(A, B), (C, D), (A, B)]
-        .into_iter()
-        .map(|(from, to)| {
-            std::thread::spawn(move || {
-                let mut c = Conn::connect(resp);
-                let mut acked = 0u64;
-                // Bounded in count; the kill ends it sooner.
-                for i in 0..5000 {
-                    match transfer(&mut c, i, from, to) {
-                        Some(()) => acked += 1,
-                        None => break,
-                    }
-                }
-                acked
-            })
-        })
-        .collect();
+    let workers = transfers_until_killed(resp);
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|_| {

@@ -49,6 +49,10 @@ struct Commit {
     running: bool,
 }
 
+/// How often a waiting commit asks whether a missing part's partition
+/// holds the part already.
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn stopped(c: usize) -> String {
     format!("core {c} stopped")
 }
@@ -166,36 +170,52 @@ impl Core {
             missing
         };
         // A part's partition may hold it already (a full sync copied it
-        // past this point): then its stream never brings it.
+        // past this point, now or while the commit waits): then its stream
+        // never brings it. Asked until the part arrives or is there.
         for p in missing {
-            let c = self.topo.core_of_partition(p);
-            let (tx, rx) = oneshot::channel();
-            match c == self.id {
-                true => {
-                    let _ = tx.send(self.holds_part(p, from, id));
-                }
-                false => self.mesh.send_cross(
-                    c,
-                    CrossMsg::Check {
-                        partition: p,
-                        from,
-                        id,
-                        reply: tx,
-                    },
-                ),
-            }
             let core = self.rc();
             glommio::spawn_local(async move {
-                if rx.await == Ok(true) {
-                    if let Some(c) = core.waiting.commits.borrow_mut().get_mut(&(from, id)) {
-                        c.parts.entry(p).or_insert(None);
+                loop {
+                    let waiting = core
+                        .waiting
+                        .commits
+                        .borrow()
+                        .get(&(from, id))
+                        .map(|c| c.parts.contains_key(&p) || c.running);
+                    if waiting != Some(false) {
+                        return;
                     }
-                    core.try_apply(from, id);
+                    if core.part_is_there(p, from, id).await {
+                        if let Some(c) = core.waiting.commits.borrow_mut().get_mut(&(from, id)) {
+                            c.parts.entry(p).or_insert(None);
+                        }
+                        core.try_apply(from, id);
+                        return;
+                    }
+                    glommio::timer::sleep(RECHECK).await;
                 }
             })
             .detach();
         }
         self.try_apply(from, id);
+    }
+
+    /// Asks the core of `partition` whether it holds its part of record
+    /// `id` of `from`.
+    async fn part_is_there(&self, partition: u32, from: u32, id: u64) -> bool {
+        let c = self.topo.core_of_partition(partition);
+        if c == self.id {
+            return self.holds_part(partition, from, id);
+        }
+        let (tx, rx) = oneshot::channel();
+        let msg = CrossMsg::Check {
+            partition,
+            from,
+            id,
+            reply: tx,
+        };
+        self.mesh.send_cross(c, msg);
+        rx.await == Ok(true)
     }
 
     /// Whether `partition` (here) holds its part of record `id` of `from`.

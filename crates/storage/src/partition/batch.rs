@@ -54,14 +54,13 @@ pub(super) fn truncated() -> Error {
     Error::Corrupt("a replicated write batch is truncated".into())
 }
 
+/// What `default_puts` calls with each put's key and value.
+pub(super) type OnPut<'f> = dyn FnMut(&[u8], &[u8]) -> Result<(), Error> + 'f;
+
 /// Calls `f` with the key and value of every put of the `default` column
 /// family in a WriteBatch's bytes, a record of column family `journal` (a
 /// group's batch) read in place.
-pub(super) fn default_puts(
-    batch: &[u8],
-    journal: u32,
-    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), Error>,
-) -> Result<(), Error> {
+pub(super) fn default_puts(batch: &[u8], journal: u32, f: &mut OnPut<'_>) -> Result<(), Error> {
     if batch.len() < 12 {
         return Err(truncated());
     }
