@@ -1,7 +1,7 @@
 //! BLMPOP, BZMPOP, BZPOPMIN and BZPOPMAX: Redis 7.0's replies and errors
 //! (compared with redis-server), clients blocked on one core woken by
-//! writes from the other, nothing lost or taken twice, and the binary
-//! protocol's BLOCK opcode.
+//! writes from the other, pops whose keys lie on both cores, nothing lost
+//! or taken twice, and the binary protocol's BLOCK opcode.
 
 mod common;
 
@@ -204,7 +204,60 @@ fn the_block_opcode_runs_the_same_commands() {
         assert!(e.to_string().contains("timeout is negative"), "{e}");
         let e = c.block(&[b"ZPOPMIN", b"bz"]).await.unwrap_err();
         assert!(e.to_string().contains("not a command BLOCK runs"), "{e}");
-        let e = c.block(&[b"BZPOPMIN", b"a", b"b", b"0"]).await.unwrap_err();
-        assert!(e.to_string().contains("CROSS"), "{e}");
+        // Keys of several slots wait on each (below).
+        assert_eq!(
+            c.block(&[b"BZPOPMIN", b"a", b"b", b"0.01"]).await.unwrap(),
+            Value::Nil
+        );
     });
+}
+
+/// Blocking pops whose keys lie on both cores of a node (not in cluster
+/// mode): woken by a write to a key of either core, and the pop (or the
+/// move) is one commit across partitions. `a` and `d` are on core 1, `b`
+/// and `c` on core 0 (two partitions).
+#[test]
+fn blocking_pops_wait_on_keys_of_several_cores() {
+    let n = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+    });
+    let addr = n.resp_addr();
+    let mut admin = Conn::connect(addr);
+    let mut waiter = Conn::connect(addr);
+    let mut writer = Conn::connect(addr);
+    // Nothing there: the timeout, and one blocked client (not one per core).
+    assert_eq!(waiter.cmd(&["BLPOP", "a", "b", "0.01"]), R::Nil);
+    waiter.send_raw(&Conn::encode(&[b"BLPOP", b"a", b"b", b"0"]));
+    wait_for_blocked(&mut admin, 1);
+    assert_eq!(writer.cmd(&["RPUSH", "b", "x"]), R::Int(1));
+    assert_eq!(waiter.read(), R::arr(&["b", "x"]));
+    assert_eq!(admin.cmd(&["EXISTS", "b"]), R::Int(0));
+    // BLMOVE from a key of one core to a key of the other.
+    waiter.send_raw(&Conn::encode(&[
+        b"BLMOVE", b"a", b"b", b"LEFT", b"RIGHT", b"0",
+    ]));
+    wait_for_blocked(&mut admin, 1);
+    assert_eq!(writer.cmd(&["RPUSH", "a", "v1", "v2"]), R::Int(2));
+    assert_eq!(waiter.read(), R::bulk("v1"));
+    assert_eq!(admin.cmd(&["LRANGE", "a", "0", "-1"]), R::arr(&["v2"]));
+    assert_eq!(admin.cmd(&["LRANGE", "b", "0", "-1"]), R::arr(&["v1"]));
+    // BZPOPMIN over a key of each core, woken from the second one.
+    waiter.send_raw(&Conn::encode(&[b"BZPOPMIN", b"c", b"d", b"0"]));
+    wait_for_blocked(&mut admin, 1);
+    assert_eq!(writer.cmd(&["ZADD", "d", "2", "m", "1", "n"]), R::Int(2));
+    assert_eq!(waiter.read(), R::arr(&["d", "n", "1"]));
+    // Something already there pops at once, from the first non-empty key.
+    assert_eq!(
+        waiter.cmd(&["BLMPOP", "0", "2", "c", "a", "LEFT", "COUNT", "5"]),
+        R::Array(vec![R::bulk("a"), R::arr(&["v2"])])
+    );
+    // A client gone while blocked takes nothing, here or on the other core.
+    let mut gone = Conn::connect(addr);
+    gone.send_raw(&Conn::encode(&[b"BLPOP", b"c2", b"a", b"0"]));
+    wait_for_blocked(&mut admin, 1);
+    drop(gone);
+    wait_for_blocked(&mut admin, 0);
+    assert_eq!(writer.cmd(&["RPUSH", "a", "kept"]), R::Int(1));
+    assert_eq!(admin.cmd(&["LRANGE", "a", "0", "-1"]), R::arr(&["kept"]));
 }

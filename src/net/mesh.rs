@@ -105,6 +105,15 @@ pub enum CrossMsg {
         batch: Vec<u8>,
         reply: oneshot::Sender<Joined>,
     },
+    /// A pop blocked on another core also waits on `keys` (here): register
+    /// them, answer `ready`, then send on `wake` at each write to one of
+    /// them until `gone` ends.
+    Watch {
+        keys: Vec<Vec<u8>>,
+        ready: oneshot::Sender<()>,
+        wake: flume::Sender<()>,
+        gone: oneshot::Receiver<()>,
+    },
     /// On a replica: whether `partition` (here) holds its part of record
     /// `id` of partition `from`.
     Check {

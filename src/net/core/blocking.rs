@@ -5,16 +5,21 @@
 //! them; the pop itself is the non-blocking command (LPOP, LMOVE, LMPOP,
 //! ZMPOP), so it answers and fails exactly as that one does.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Instant;
+
+use futures::channel::oneshot;
 
 use super::Core;
 use crate::cmd::{self, Value};
 use crate::codes::{ErrorCode, WireError};
+use crate::net::mesh::CrossMsg;
 use crate::proto::command::NamedCommand;
 use crate::proto::redis::timeout_ms;
 use crate::proto::table;
 use crate::shard::clock::now_ms;
+use crate::slot::key_slot;
 use crate::sync::Notify;
 
 /// What a blocking pop returns: the attempt that found something and its
@@ -36,7 +41,7 @@ impl Core {
     ) -> Result<(Option<(Vec<u8>, Vec<u8>)>, Option<(u32, u64)>), WireError> {
         let mut all: Vec<&[u8]> = keys.to_vec();
         all.extend(dest.map(|d| d.0));
-        let slot = cmd::common_slot(&all)?;
+        let slot = self.wait_slot(&all)?;
         let end = |left: bool| -> &'static [u8] {
             if left {
                 b"LEFT"
@@ -71,7 +76,7 @@ impl Core {
     ) -> Result<(Value, Option<(u32, u64)>), WireError> {
         let row = table::lookup(args)?;
         let keys = row.keys_of(args)?;
-        let slot = cmd::common_slot(&keys)?;
+        let slot = self.wait_slot(&keys)?;
         let n = args.len();
         let count = keys.len().to_string();
         let (timeout, inner): (&[u8], Vec<&[u8]>) = match row.name {
@@ -116,6 +121,62 @@ impl Core {
         })
     }
 
+    /// The slot a blocking pop waits in: in cluster mode its keys' one
+    /// slot (CROSSSLOT otherwise, as Redis Cluster answers); on one node
+    /// its first key's, the others watched where they live
+    /// (`watch_remote`) and popped by commits across partitions.
+    fn wait_slot(&self, keys: &[&[u8]]) -> Result<u16, WireError> {
+        match self.cluster {
+            Some(_) => cmd::common_slot(keys),
+            None => cmd::common_slot(keys.get(..1).unwrap_or_default()),
+        }
+    }
+
+    /// Has the cores owning `keys` (other than this one) wake `me` at each
+    /// write to one of them, until the returned guard drops; returns once
+    /// every one is registered, so no write after the first attempt is
+    /// missed.
+    async fn watch_remote(&self, keys: &[&[u8]], me: &Rc<Notify>) -> Option<RemoteWatch> {
+        let mut by_core: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
+        for k in keys {
+            let c = self
+                .topo
+                .core_of_partition(self.topo.partition_of_slot(key_slot(k)));
+            if c != self.id {
+                by_core.entry(c).or_default().push(k.to_vec());
+            }
+        }
+        if by_core.is_empty() {
+            return None;
+        }
+        let (wake, woken) = flume::unbounded();
+        let mut gone = Vec::new();
+        for (c, keys) in by_core {
+            let (ready, registered) = oneshot::channel();
+            let (tx, rx) = oneshot::channel();
+            let msg = CrossMsg::Watch {
+                keys,
+                ready,
+                wake: wake.clone(),
+                gone: rx,
+            };
+            self.mesh.send_cross(c, msg);
+            let _ = registered.await;
+            gone.push(tx);
+        }
+        // Woken from there, this pop tries again.
+        let me = me.clone();
+        let forward = glommio::spawn_local(async move {
+            while woken.recv_async().await.is_ok() {
+                me.notify();
+            }
+        });
+        Some(RemoteWatch {
+            _gone: gone,
+            _forward: forward,
+        })
+    }
+
     /// Runs `attempts` (named commands, in order) until one answers
     /// something other than nil; while none does, waits for a write to one
     /// of `keys`, the timeout (0 = none) or shutdown.
@@ -131,6 +192,10 @@ impl Core {
             (timeout_ms > 0).then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms));
         let me = Rc::new(Notify::default());
         let _registered = self.waiters.block_on(keys, &me);
+        let _remote = match self.cluster {
+            Some(_) => None,
+            None => self.watch_remote(keys, &me).await,
+        };
         loop {
             // Cluster mode: the slot moved away while this pop waited (a
             // migration's flip, a failover): the client goes to the owner.
@@ -171,6 +236,13 @@ impl Core {
             }
         }
     }
+}
+
+/// A pop's registrations on other cores: dropped, they end (and the task
+/// that forwards their wake-ups with them).
+struct RemoteWatch {
+    _gone: Vec<oneshot::Sender<()>>,
+    _forward: glommio::Task<()>,
 }
 
 /// ZMPOP's `[key, [[member, score]]]` as BZPOPMIN's `[key, member, score]`.

@@ -69,6 +69,29 @@ pub async fn cross_loop(core: Rc<Core>, inbox: flume::Receiver<CrossMsg>) {
                 .detach();
             }
             CrossMsg::Release => core.hold.release(),
+            CrossMsg::Watch {
+                keys,
+                ready,
+                wake,
+                gone,
+            } => {
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    let me = Rc::new(crate::sync::Notify::default());
+                    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                    let _on = core.waiters.watch(&refs, &me);
+                    let _ = ready.send(());
+                    let mut gone = gone;
+                    loop {
+                        let woke = std::pin::pin!(me.wait(true));
+                        match futures::future::select(woke, &mut gone).await {
+                            futures::future::Either::Left(_) if wake.send(()).is_ok() => {}
+                            _ => return,
+                        }
+                    }
+                })
+                .detach();
+            }
             CrossMsg::Deposit {
                 from,
                 id,

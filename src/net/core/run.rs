@@ -150,7 +150,15 @@ impl Core {
             }
             other => other?,
         };
-        let part = self.part_of_slot(slot)?;
+        let part = match self.part_of_slot(slot) {
+            Ok(part) => part,
+            // A key of another core of this node (a blocking pop's, which
+            // waits on keys of several): one commit across (`cross.rs`).
+            Err(_) if self.cluster.is_none() => {
+                return self.run_across(cmds, &specs, &keys, db, now).await
+            }
+            Err(e) => return Err(e),
+        };
         let mut warmed = 0;
         loop {
             // A commit across partitions holds this core: wait it out.

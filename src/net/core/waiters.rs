@@ -63,17 +63,29 @@ impl Waiters {
         self.pubsub.borrow().numpat()
     }
 
-    /// Registers `me` on `keys` until the returned guard drops.
+    /// Registers `me` on `keys` until the returned guard drops: a
+    /// blocked client here.
     pub fn block_on<'a>(&'a self, keys: &[&[u8]], me: &Rc<Notify>) -> BlockedOn<'a> {
+        self.pops.set(self.pops.get() + 1);
+        self.register(keys, me, true)
+    }
+
+    /// Registers `me` on `keys` for a client blocked on another core (its
+    /// pop waits on keys of both).
+    pub fn watch<'a>(&'a self, keys: &[&[u8]], me: &Rc<Notify>) -> BlockedOn<'a> {
+        self.register(keys, me, false)
+    }
+
+    fn register<'a>(&'a self, keys: &[&[u8]], me: &Rc<Notify>, counted: bool) -> BlockedOn<'a> {
         let mut b = self.blocked.borrow_mut();
         for k in keys {
             b.entry(k.to_vec()).or_default().push(me.clone());
         }
-        self.pops.set(self.pops.get() + 1);
         BlockedOn {
             waiters: self,
             keys: keys.iter().map(|k| k.to_vec()).collect(),
             me: me.clone(),
+            counted,
         }
     }
 
@@ -110,11 +122,15 @@ pub struct BlockedOn<'a> {
     waiters: &'a Waiters,
     keys: Vec<Vec<u8>>,
     me: Rc<Notify>,
+    /// Counted in `blocked_clients`.
+    counted: bool,
 }
 
 impl Drop for BlockedOn<'_> {
     fn drop(&mut self) {
-        self.waiters.pops.set(self.waiters.pops.get() - 1);
+        if self.counted {
+            self.waiters.pops.set(self.waiters.pops.get() - 1);
+        }
         let mut b = self.waiters.blocked.borrow_mut();
         for k in &self.keys {
             if let Some(ws) = b.get_mut(k) {
