@@ -370,6 +370,75 @@ fn a_replica_crashing_between_the_batches_of_a_commit_finishes_it() {
     assert_eq!(int(rc.cmd(&["GET", A])), 980);
 }
 
+/// BACKUP while clients run transfers between cores: every restored copy
+/// has each transfer on both counters or on neither.
+#[test]
+fn a_backup_under_transfers_holds_whole_commits() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().to_path_buf();
+    let node = Node::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.cores = Some(2);
+        c.partitions = Some(2);
+        c.backup_root = Some(root_path);
+    });
+    let resp = node.resp_addr();
+    let mut c = Conn::connect(resp);
+    assert_eq!(
+        c.cmd(&["MSET", A, "100000", B, "0", C, "100000", D, "0"]),
+        R::ok()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = [(A, B), (D, C), (B, A)]
+        .into_iter()
+        .map(|(from, to)| {
+            let (stop, acked) = (stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(resp);
+                let mut i = 0;
+                // Bounded in count; the backups end it sooner.
+                while !stop.load(Ordering::Relaxed) && i < 20_000 {
+                    transfer(&mut c, i, from, to).expect("acknowledged");
+                    acked.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    common::wait_until("transfers under way", Duration::from_secs(60), || {
+        acked.load(Ordering::Relaxed) >= 300
+    });
+    let addr = node.addr();
+    let targets: Vec<_> = (0..4).map(|i| root.path().join(format!("b{i}"))).collect();
+    for t in &targets {
+        let t = t.to_str().unwrap().to_string();
+        let n = common::block_on(async move {
+            let c = tessera::client::Client::connect(addr).await.unwrap();
+            c.backup(&t).await.unwrap()
+        });
+        assert_eq!(n, 2, "both partitions");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let done: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(done > 0);
+    for t in &targets {
+        let restored = tempfile::tempdir().unwrap();
+        tessera::shard::backup::restore(t, restored.path()).unwrap();
+        let copy = Node::start_in(restored, |c| c.cores = Some(2));
+        let mut c = Conn::connect(copy.resp_addr());
+        let (a, b) = (int(c.cmd(&["GET", A])), int(c.cmd(&["GET", B])));
+        let (cc, d) = (int(c.cmd(&["GET", C])), int(c.cmd(&["GET", D])));
+        assert_eq!(
+            (a + b, cc + d),
+            (100000, 100000),
+            "{t:?}: a={a} b={b} c={cc} d={d}"
+        );
+    }
+}
+
 // ---- the storage's commit records, on real RocksDB without a server ----
 
 fn now() -> u64 {

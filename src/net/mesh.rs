@@ -105,6 +105,15 @@ pub enum CrossMsg {
         batch: Vec<u8>,
         reply: oneshot::Sender<Joined>,
     },
+    /// BACKUP holds every core: answer once no commit across partitions
+    /// this core coordinates is under way.
+    Settle { reply: oneshot::Sender<()> },
+    /// BACKUP: checkpoint this core's partitions under `target` (without
+    /// settling the copies' journals); answer how many.
+    Checkpoint {
+        target: std::path::PathBuf,
+        reply: oneshot::Sender<Result<u64, WireError>>,
+    },
     /// A pop blocked on another core also waits on `keys` (here): register
     /// them, answer `ready`, then send on `wake` at each write to one of
     /// them until `gone` ends.

@@ -69,6 +69,21 @@ pub async fn cross_loop(core: Rc<Core>, inbox: flume::Receiver<CrossMsg>) {
                 .detach();
             }
             CrossMsg::Release => core.hold.release(),
+            CrossMsg::Settle { reply } => {
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    core.hold.commits_settled().await;
+                    let _ = reply.send(());
+                })
+                .detach();
+            }
+            CrossMsg::Checkpoint { target, reply } => {
+                let core = core.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(core.checkpoint_local(&target).await);
+                })
+                .detach();
+            }
             CrossMsg::Watch {
                 keys,
                 ready,
@@ -309,6 +324,7 @@ impl Core {
         remote: Vec<(usize, Vec<Vec<u8>>)>,
         mine: Vec<Vec<u8>>,
     ) -> Result<u64, WireError> {
+        let _flight = self.hold.begin_commit();
         // Dropped on an early return, this ends every hold.
         let mut held = Held {
             core: self,

@@ -1,6 +1,6 @@
-//! Holding cores: a command across slots (`cross.rs`), or a replica
-//! applying a commit across partitions (`rendezvous.rs`), holds every core
-//! owning one of its partitions, in core order, so two holders never wait
+//! Holding cores: a command across slots (`cross.rs`), a replica applying
+//! a commit across partitions (`rendezvous.rs`), or BACKUP (`keyspace.rs`)
+//! holds every core owning one of its partitions, in core order, so two holders never wait
 //! on each other; a held core runs no other request until it is released
 //! (`Hold::pass`). A single-slot command pays one check of a flag
 //! (`Hold::is_free`).
@@ -15,12 +15,17 @@ use crate::codes::{ErrorCode, WireError};
 use crate::net::mesh::{CrossMsg, Loaded};
 use crate::shard::tx::Tx;
 use crate::slot::key_slot;
+use crate::sync::Notify;
 
 /// Whether a commit across partitions holds this core, and who waits.
 #[derive(Default)]
 pub(super) struct Hold {
     held: Cell<bool>,
     waiting: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Commits across partitions this core coordinates that have not yet
+    /// staged their record's deletion (BACKUP waits them out).
+    in_flight: Cell<usize>,
+    settled: Notify,
 }
 
 impl Hold {
@@ -49,6 +54,20 @@ impl Hold {
     pub(super) async fn acquire(&self) {
         self.pass().await;
         self.held.set(true);
+    }
+
+    /// A commit across partitions starts; it ends when the guard drops.
+    pub(super) fn begin_commit(&self) -> InFlight<'_> {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self)
+    }
+
+    /// Waits until no commit across partitions this core coordinates is
+    /// under way.
+    pub(super) async fn commits_settled(&self) {
+        while self.in_flight.get() > 0 {
+            self.settled.wait(true).await;
+        }
     }
 
     pub(super) fn release(&self) {
@@ -81,6 +100,16 @@ impl Held<'_> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.end();
+    }
+}
+
+/// A commit across partitions under way (`Hold::begin_commit`).
+pub(super) struct InFlight<'h>(&'h Hold);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+        self.0.settled.notify();
     }
 }
 

@@ -1,17 +1,28 @@
-//! Whole-partition work of a core: BACKUP (a checkpoint of each of its
-//! partitions) and SCAN pages, both in the blocking pool.
+//! Whole-partition work of a core: BACKUP (a checkpoint of every
+//! partition, taken by core 0 with every core held) and SCAN pages, both
+//! in the blocking pool.
+
+use futures::channel::oneshot;
 
 use crate::codes::{ErrorCode, WireError};
+use crate::net::mesh::CrossMsg;
 use crate::proto::hello::cursor;
 use crate::shard::{self, backup};
 
 use super::{wire, Core};
 
 impl Core {
-    /// Checkpoints this core's partitions into `dir` (and, on the core owning
-    /// partition 0, the function libraries and the manifest), off the
-    /// reactor. Returns the partitions done.
+    /// BACKUP, sent to every core: core 0 takes it for the whole node and
+    /// the others answer 0. It holds every core (no commit across
+    /// partitions starts), waits out the commits under way (so each
+    /// partition's copy agrees on each commit: docs/operations.md,
+    /// "Backups"), checkpoints every partition, ends the holds, then
+    /// settles the copies' journals and writes the function libraries and
+    /// the manifest, off the reactor. Returns the partitions done.
     pub(super) async fn backup(&self, dir: &[u8]) -> Result<u64, WireError> {
+        if self.id != 0 {
+            return Ok(0);
+        }
         let bad = |m: String| WireError::new(ErrorCode::BadArguments, m);
         let dir = std::str::from_utf8(dir)
             .map_err(|_| bad("the backup directory is not UTF-8".into()))?;
@@ -20,22 +31,53 @@ impl Core {
             std::path::Path::new(dir),
         )
         .map_err(wire)?;
-        let mine: Vec<u32> = self.local.iter().map(|p| p.id()).collect();
-        backup::check_free(&target, &mine, mine.contains(&0)).map_err(wire)?;
-        let ex = glommio::executor();
-        let mut n = 0;
-        for p in &self.local {
-            ex.spawn_blocking(p.checkpoint_fn(backup::partition_target(&target, p.id())))
-                .await
-                .map_err(wire)?;
-            n += 1;
+        let all: Vec<u32> = (0..self.topo.partitions()).collect();
+        backup::check_free(&target, &all, true).map_err(wire)?;
+        let cores = self.topo.cores() as usize;
+        let every = (0..cores).map(|c| (c, Vec::new())).collect();
+        let (held, _) = self.hold_cores(every, 0, 0).await?;
+        let mut settled = Vec::new();
+        for c in (0..cores).filter(|&c| c != self.id) {
+            let (reply, rx) = oneshot::channel();
+            self.mesh.send_cross(c, CrossMsg::Settle { reply });
+            settled.push(rx);
         }
-        if self.local.iter().any(|p| p.id() == 0) {
-            let (data, to) = (self.config.data_dir.clone(), target.clone());
-            // The function libraries as they are now, beside the partitions.
-            let libs = self.config.scripting.libraries();
-            let functions = (!libs.is_empty()).then(|| libs.dump());
-            ex.spawn_blocking(move || {
+        self.hold.commits_settled().await;
+        for rx in settled {
+            let _ = rx.await;
+        }
+        let mut copied = Vec::new();
+        for c in (0..cores).filter(|&c| c != self.id) {
+            let (reply, rx) = oneshot::channel();
+            let target = target.clone();
+            self.mesh
+                .send_cross(c, CrossMsg::Checkpoint { target, reply });
+            copied.push(rx);
+        }
+        let mut n = self.checkpoint_local(&target).await;
+        for rx in copied {
+            let r = rx.await.unwrap_or_else(|_| {
+                Err(WireError::new(
+                    ErrorCode::Internal,
+                    "a core stopped during BACKUP",
+                ))
+            });
+            n = match (n, r) {
+                (Ok(a), Ok(b)) => Ok(a + b),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        }
+        drop(held);
+        let n = n?;
+        let (data, to) = (self.config.data_dir.clone(), target.clone());
+        // The function libraries as they are now, beside the partitions.
+        let libs = self.config.scripting.libraries();
+        let functions = (!libs.is_empty()).then(|| libs.dump());
+        glommio::executor()
+            .spawn_blocking(move || {
+                for p in all {
+                    shard::partition::journal::settle_copy(&backup::partition_target(&to, p))?;
+                }
                 if let Some(payload) = functions {
                     crate::cmd::function::save(&to, &payload)
                         .map_err(|e| shard::Error::io(format!("write {}", to.display()), e))?;
@@ -44,13 +86,25 @@ impl Core {
             })
             .await
             .map_err(wire)?;
+        tracing::info!(partitions = n, "backup written to {}", target.display());
+        Ok(n)
+    }
+
+    /// Checkpoints this core's partitions under `target` (their journals
+    /// not yet settled), in the blocking pool. Returns how many.
+    pub(super) async fn checkpoint_local(
+        &self,
+        target: &std::path::Path,
+    ) -> Result<u64, WireError> {
+        let mut n = 0;
+        for p in &self.local {
+            let dest = backup::partition_target(target, p.id());
+            glommio::executor()
+                .spawn_blocking(p.raw_checkpoint_fn(dest))
+                .await
+                .map_err(wire)?;
+            n += 1;
         }
-        tracing::info!(
-            core = self.id,
-            partitions = n,
-            "backup written to {}",
-            target.display()
-        );
         Ok(n)
     }
 

@@ -159,8 +159,23 @@ impl Partition {
     /// A closure that writes an online checkpoint of this partition into
     /// `dest` (which must not exist): RocksDB flushes the memtable, then
     /// hard-links the SST files (copies across filesystems) and copies the
-    /// rest. Runs in the blocking pool.
+    /// rest; then the copy's journal records go into its column families
+    /// (`journal::settle_copy`), so whoever reads or restores it finds every
+    /// write its position record counts. Runs in the blocking pool.
     pub fn checkpoint_fn(
+        &self,
+        dest: std::path::PathBuf,
+    ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
+        let raw = self.raw_checkpoint_fn(dest.clone());
+        move || {
+            raw()?;
+            super::journal::settle_copy(&dest)
+        }
+    }
+
+    /// `checkpoint_fn` without settling the copy's journal (BACKUP settles
+    /// its copies once it no longer holds the cores).
+    pub fn raw_checkpoint_fn(
         &self,
         dest: std::path::PathBuf,
     ) -> impl FnOnce() -> Result<(), Error> + Send + 'static {
@@ -177,12 +192,7 @@ impl Partition {
             }
             let fail = |e: rocksdb::Error| Error::storage(what.clone(), e);
             let cp = rocksdb::checkpoint::Checkpoint::new(&db).map_err(fail)?;
-            cp.create_checkpoint(&dest).map_err(fail)?;
-            drop(cp);
-            // The copy's journal records go into its column families, so
-            // whoever reads or restores it finds every write its position
-            // record counts.
-            super::journal::settle_copy(&dest)
+            cp.create_checkpoint(&dest).map_err(fail)
         }
     }
 
