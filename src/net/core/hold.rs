@@ -179,4 +179,23 @@ impl Core {
         }
         Ok((held, loaded))
     }
+
+    /// Checkpoints this core's partitions under `target` (their journals
+    /// not yet settled), in the blocking pool, for a BACKUP that holds
+    /// every core (`keyspace.rs`). Returns how many.
+    pub(super) async fn checkpoint_local(
+        &self,
+        target: &std::path::Path,
+    ) -> Result<u64, WireError> {
+        let mut n = 0;
+        for p in &self.local {
+            let dest = crate::shard::backup::partition_target(target, p.id());
+            glommio::executor()
+                .spawn_blocking(p.raw_checkpoint_fn(dest))
+                .await
+                .map_err(wire)?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }

@@ -90,24 +90,6 @@ impl Core {
         Ok(n)
     }
 
-    /// Checkpoints this core's partitions under `target` (their journals
-    /// not yet settled), in the blocking pool. Returns how many.
-    pub(super) async fn checkpoint_local(
-        &self,
-        target: &std::path::Path,
-    ) -> Result<u64, WireError> {
-        let mut n = 0;
-        for p in &self.local {
-            let dest = backup::partition_target(target, p.id());
-            glommio::executor()
-                .spawn_blocking(p.raw_checkpoint_fn(dest))
-                .await
-                .map_err(wire)?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
     /// One SCAN page within the partition of the cursor's slot.
     /// In database 1 and up a cursor names a slot of the partition being
     /// scanned (its first), whose database space is read.
