@@ -1,7 +1,7 @@
 //! The Lua side of scripts: the prelude that builds Redis's environment
 //! (`redis.*`, the sandbox, libraries' `redis.register_function`), and the
 //! conversions between Lua values and replies (`redis.call`, a script's
-//! return value, cjson).
+//! return value, cjson; cmsgpack and bit are `libs.rs`).
 
 use mlua::{Lua, Table};
 
@@ -48,6 +48,13 @@ redis.status_reply = function(s)
 end
 redis.sha1hex = function(s) return runtime.sha1hex(s) end
 cjson = {encode = runtime.cjson_encode, decode = runtime.cjson_decode, null = runtime.null}
+cmsgpack = {pack = runtime.cmsgpack_pack, unpack = runtime.cmsgpack_unpack,
+            unpack_one = runtime.cmsgpack_unpack_one, unpack_limit = runtime.cmsgpack_unpack_limit}
+bit = {}
+for _, name in ipairs({'tobit', 'bnot', 'bswap', 'band', 'bor', 'bxor', 'lshift', 'rshift',
+                       'arshift', 'rol', 'ror', 'tohex'}) do
+    bit[name] = runtime['bit_' .. name]
+end
 redis.log = function(level, ...) return runtime.log(level, ...) end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
@@ -176,15 +183,15 @@ pub(super) fn lua_failure(e: mlua::Error) -> CmdError {
 /// The error handler: an error raised in a script becomes an `{err=...}`
 /// table carrying the line of the script it came from.
 pub(super) fn error_object(lua: &Lua, e: mlua::Value) -> mlua::Result<Table> {
-    let line = (1..64)
+    let (chunk, line) = (1..64)
         .filter_map(|level| lua.inspect_stack(level))
-        .find(|d| {
-            matches!(
-                d.source().source.as_deref(),
-                Some("@user_script" | "@user_function")
-            )
+        .find_map(|d| match d.source().source.as_deref() {
+            Some(s @ ("@user_script" | "@user_function")) => {
+                Some((s[1..].to_string(), d.curr_line()))
+            }
+            _ => None,
         })
-        .map_or(0, |d| d.curr_line());
+        .unwrap_or_else(|| ("user_script".into(), 0));
     let t = match e {
         mlua::Value::Table(t) if t.raw_get::<mlua::Value>("err")?.is_string() => t,
         mlua::Value::String(s) => {
@@ -196,9 +203,15 @@ pub(super) fn error_object(lua: &Lua, e: mlua::Value) -> mlua::Result<Table> {
             let t = lua.create_table()?;
             let text = match other {
                 mlua::Value::Error(e) => {
+                    let lib = e.chain().find_map(|c| c.downcast_ref::<LibFailed>());
                     match e.chain().find_map(|c| c.downcast_ref::<CallFailed>()) {
                         // A failed command's error keeps its own code word.
                         Some(CallFailed(text)) => text.clone(),
+                        // A library's error names the script's line, as
+                        // luaL_error does.
+                        None if lib.is_some() => {
+                            format!("ERR {chunk}:{line}: {}", lib.map_or("", |l| &l.0))
+                        }
                         None => format!("ERR {e}"),
                     }
                 }
@@ -301,6 +314,19 @@ pub(super) fn from_json(lua: &Lua, j: &serde_json::Value) -> mlua::Result<mlua::
         }
     })
 }
+
+/// The error a library function (`libs.rs`) raises: its message, which
+/// the script's chunk name and line precede.
+#[derive(Debug)]
+pub(super) struct LibFailed(pub String);
+
+impl std::fmt::Display for LibFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LibFailed {}
 
 /// The error `redis.call` raises: the failed command's error text.
 #[derive(Debug)]

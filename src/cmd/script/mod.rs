@@ -34,6 +34,7 @@ use crate::codes::{ErrorCode, WireError};
 use crate::proto::args::script::{Script, ScriptCmd};
 use crate::shard::{self, tx::Tx};
 
+mod libs;
 mod lua;
 pub mod node;
 
@@ -194,6 +195,7 @@ impl Engine {
             })?,
         )?;
         runtime.raw_set("null", JSON_NULL)?;
+        libs::install(&lua, &runtime)?;
         let handler = lua.create_function(|lua, e: mlua::Value| error_object(lua, e))?;
         #[allow(clippy::type_complexity)]
         let (protected, sandbox, redis, protected_call, library_env, begin_load, end_load): (
