@@ -176,6 +176,14 @@ fn nodes_are_added_removed_and_replaced_under_a_redis_py_load() {
             }
         }
     });
+    // Replication is asynchronous here (no min-replicas-to-ack): the write
+    // is on node 5, shard 0's replica, before node 6 dies, or a failover
+    // may rightly lose it.
+    let mut replica = Conn::connect(nodes[5].resp);
+    assert_eq!(replica.cmd(&["READONLY"]), R::ok());
+    common::wait_until("node 5 has the write", Duration::from_secs(30), || {
+        replica.cmd(&["GET", &key]) == R::bulk("kept")
+    });
     assert_eq!(signal(nodes[6].child.id(), "KILL"), 0);
     let slot = int_slot(&mut c, &key);
     common::wait_until("shard 0 fails over", Duration::from_secs(30), || {
