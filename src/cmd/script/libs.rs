@@ -1,7 +1,9 @@
 //! The Lua libraries Redis builds into its interpreter beside cjson:
 //! `cmsgpack` (MessagePack, as lua_cmsgpack encodes and decodes it; the
-//! format's reading is the `rmpv` crate's) and `bit` (LuaBitOp: 32-bit
-//! operations on numbers).
+//! format's reading is the `rmpv` crate's), `bit` (LuaBitOp: 32-bit
+//! operations on numbers) and `struct` (Roberto Ierusalimschy's struct
+//! library as Redis 7 ships it: `pack`, `unpack`, `size` over C-like
+//! layouts, on a 64-bit little-endian machine).
 
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -54,7 +56,8 @@ pub(super) fn install(lua: &Lua, runtime: &Table) -> mlua::Result<()> {
             unpack_limit(lua, &s.as_bytes(), 1, offset.unwrap_or(0))
         })?,
     )?;
-    bit_ops(lua, runtime)
+    bit_ops(lua, runtime)?;
+    struct_ops(lua, runtime)
 }
 
 fn lib_error(text: impl Into<String>) -> mlua::Error {
@@ -242,6 +245,336 @@ fn bit_ops(lua: &Lua, runtime: &Table) -> mlua::Result<()> {
             Ok(s[8 - digits..].to_string())
         })?,
     )?;
+    Ok(())
+}
+
+/// A `struct` format being read: the current endianness and alignment.
+struct Layout<'f> {
+    fmt: &'f [u8],
+    little: bool,
+    align: usize,
+}
+
+/// lua_struct's largest integer, in bytes.
+const MAX_INT_SIZE: usize = 32;
+/// The alignment `!` without a number asks for (a double's, on x86-64).
+const MAX_ALIGN: usize = 8;
+
+fn arg_error(n: usize, f: &str, msg: impl std::fmt::Display) -> mlua::Error {
+    lib_error(format!("bad argument #{n} to '{f}' ({msg})"))
+}
+
+impl<'f> Layout<'f> {
+    fn new(fmt: &'f [u8]) -> Layout<'f> {
+        Layout {
+            fmt,
+            little: true,
+            align: 1,
+        }
+    }
+
+    /// The next option, with its size (0 for those without one).
+    fn next(&mut self) -> mlua::Result<Option<(u8, usize)>> {
+        let Some((&opt, rest)) = self.fmt.split_first() else {
+            return Ok(None);
+        };
+        self.fmt = rest;
+        let size = match opt {
+            b'b' | b'B' => 1,
+            b'h' | b'H' => 2,
+            b'l' | b'L' | b'T' | b'd' => 8,
+            b'f' => 4,
+            b'x' => 1,
+            b'c' => self.number(1)?,
+            b'i' | b'I' => {
+                let n = self.number(4)?;
+                if n > MAX_INT_SIZE {
+                    return Err(lib_error(format!(
+                        "integral size {n} is larger than limit of {MAX_INT_SIZE}"
+                    )));
+                }
+                n
+            }
+            _ => 0,
+        };
+        Ok(Some((opt, size)))
+    }
+
+    /// The number that follows an option, or `default`.
+    fn number(&mut self, default: usize) -> mlua::Result<usize> {
+        let digits = self.fmt.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Ok(default);
+        }
+        let (d, rest) = self.fmt.split_at(digits);
+        self.fmt = rest;
+        let mut n: usize = 0;
+        for &b in d {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(usize::from(b - b'0')))
+                .filter(|&n| n <= i32::MAX as usize)
+                .ok_or_else(|| lib_error("integral size overflow"))?;
+        }
+        Ok(n)
+    }
+
+    /// Padding before an element of `size` at offset `at`.
+    fn padding(&self, at: usize, opt: u8, size: usize) -> usize {
+        if size == 0 || opt == b'c' {
+            return 0;
+        }
+        let s = size.min(self.align);
+        s.wrapping_sub(at & (s - 1)) & (s - 1)
+    }
+
+    /// Endianness, alignment and spaces; any other option is refused.
+    fn control(&mut self, opt: u8, f: &str) -> mlua::Result<()> {
+        match opt {
+            b' ' => {}
+            b'>' => self.little = false,
+            b'<' => self.little = true,
+            b'!' => {
+                let a = self.number(MAX_ALIGN)?;
+                if !a.is_power_of_two() {
+                    return Err(lib_error(format!("alignment {a} is not a power of 2")));
+                }
+                self.align = a;
+            }
+            other => {
+                let msg = format!("invalid format option '{}'", char::from(other));
+                return Err(arg_error(1, f, msg));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn type_of(v: Option<&Value>) -> &'static str {
+    v.map_or("no value", |v| v.type_name())
+}
+
+/// A value argument's type as pack reports it: past the last one, nil
+/// (lua_struct pushes a nil mark after its arguments).
+fn arg_type(v: Option<&Value>) -> &'static str {
+    v.map_or("nil", |v| v.type_name())
+}
+
+fn struct_pack(lua: &Lua, args: MultiValue) -> mlua::Result<mlua::String> {
+    let args: Vec<Value> = args.into_iter().collect();
+    let fmt = match args.first() {
+        Some(Value::String(s)) => s.as_bytes().to_vec(),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => lua
+            .coerce_string(v.clone())?
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default(),
+        v => {
+            let msg = format!("string expected, got {}", type_of(v));
+            return Err(arg_error(1, "pack", msg));
+        }
+    };
+    let mut layout = Layout::new(&fmt);
+    let mut out = Vec::new();
+    let mut arg = 1;
+    let number = |arg: usize| -> mlua::Result<f64> {
+        let v = args.get(arg);
+        match v
+            .map(|v| lua.coerce_number(v.clone()))
+            .transpose()?
+            .flatten()
+        {
+            Some(n) => Ok(n),
+            None => Err(arg_error(
+                arg + 1,
+                "pack",
+                format!("number expected, got {}", arg_type(v)),
+            )),
+        }
+    };
+    while let Some((opt, mut size)) = layout.next()? {
+        let pad = layout.padding(out.len(), opt, size);
+        out.resize(out.len() + pad, 0);
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                let n = number(arg)?;
+                arg += 1;
+                let mut value = if n < 0.0 { n as i64 as u64 } else { n as u64 };
+                let mut bytes = vec![0u8; size];
+                for i in 0..size {
+                    let at = if layout.little { i } else { size - 1 - i };
+                    bytes[at] = value as u8;
+                    value = value.checked_shr(8).unwrap_or(0);
+                }
+                out.extend_from_slice(&bytes);
+            }
+            b'x' => out.push(0),
+            b'f' => {
+                let f = number(arg)? as f32;
+                arg += 1;
+                out.extend(if layout.little {
+                    f.to_le_bytes()
+                } else {
+                    f.to_be_bytes()
+                });
+            }
+            b'd' => {
+                let d = number(arg)?;
+                arg += 1;
+                out.extend(if layout.little {
+                    d.to_le_bytes()
+                } else {
+                    d.to_be_bytes()
+                });
+            }
+            b'c' | b's' => {
+                let v = args.get(arg);
+                let s = match v
+                    .map(|v| lua.coerce_string(v.clone()))
+                    .transpose()?
+                    .flatten()
+                {
+                    Some(s) => s.as_bytes().to_vec(),
+                    None => {
+                        let msg = format!("string expected, got {}", arg_type(v));
+                        return Err(arg_error(arg + 1, "pack", msg));
+                    }
+                };
+                arg += 1;
+                if size == 0 {
+                    size = s.len();
+                }
+                if s.len() < size {
+                    // lua_struct names the argument after the string.
+                    return Err(arg_error(arg + 1, "pack", "string too short"));
+                }
+                out.extend_from_slice(&s[..size]);
+                if opt == b's' {
+                    out.push(0);
+                }
+            }
+            other => layout.control(other, "pack")?,
+        }
+    }
+    lua.create_string(&out)
+}
+
+fn struct_unpack(
+    lua: &Lua,
+    (fmt, data, init): (mlua::String, mlua::String, Option<i64>),
+) -> mlua::Result<MultiValue> {
+    let (fmt, data) = (fmt.as_bytes().to_vec(), data.as_bytes().to_vec());
+    let init = init.unwrap_or(1);
+    if init < 1 {
+        return Err(arg_error(3, "unpack", "offset must be 1 or greater"));
+    }
+    let mut pos = (init - 1) as usize;
+    let mut layout = Layout::new(&fmt);
+    let mut out: Vec<Value> = Vec::new();
+    let short = || arg_error(2, "unpack", "data string too short");
+    while let Some((opt, mut size)) = layout.next()? {
+        pos += layout.padding(pos, opt, size);
+        if size > data.len() || pos > data.len() - size {
+            return Err(short());
+        }
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                let bytes = &data[pos..pos + size];
+                let mut l: u64 = 0;
+                for i in 0..size {
+                    let b = if layout.little {
+                        bytes[size - 1 - i]
+                    } else {
+                        bytes[i]
+                    };
+                    l = l.checked_shl(8).unwrap_or(0) | u64::from(b);
+                }
+                let n = if opt.is_ascii_lowercase() {
+                    let mask = u32::try_from(size * 8 - 1)
+                        .ok()
+                        .and_then(|s| u64::MAX.checked_shl(s))
+                        .unwrap_or(0);
+                    if l & mask != 0 {
+                        l |= mask;
+                    }
+                    l as i64 as f64
+                } else {
+                    l as f64
+                };
+                out.push(Value::Number(n));
+            }
+            b'x' => {}
+            b'f' => {
+                let b: [u8; 4] = data[pos..pos + 4].try_into().expect("4 bytes");
+                let f = if layout.little {
+                    f32::from_le_bytes(b)
+                } else {
+                    f32::from_be_bytes(b)
+                };
+                out.push(Value::Number(f64::from(f)));
+            }
+            b'd' => {
+                let b: [u8; 8] = data[pos..pos + 8].try_into().expect("8 bytes");
+                let d = if layout.little {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                };
+                out.push(Value::Number(d));
+            }
+            b'c' => {
+                if size == 0 {
+                    let prev = out.pop();
+                    let n = prev.map(|v| lua.coerce_number(v)).transpose()?.flatten();
+                    let Some(n) = n else {
+                        return Err(lib_error("format 'c0' needs a previous size"));
+                    };
+                    size = n as usize;
+                    if size > data.len() || pos > data.len() - size {
+                        return Err(short());
+                    }
+                }
+                out.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+            }
+            b's' => {
+                let Some(end) = data[pos..].iter().position(|&b| b == 0) else {
+                    return Err(lib_error("unfinished string in data"));
+                };
+                out.push(Value::String(lua.create_string(&data[pos..pos + end])?));
+                size = end + 1;
+            }
+            other => layout.control(other, "unpack")?,
+        }
+        pos += size;
+    }
+    out.push(Value::Integer(pos as i64 + 1));
+    Ok(MultiValue::from_vec(out))
+}
+
+fn struct_size(_: &Lua, fmt: mlua::String) -> mlua::Result<i64> {
+    let fmt = fmt.as_bytes().to_vec();
+    let mut layout = Layout::new(&fmt);
+    let mut pos = 0;
+    while let Some((opt, size)) = layout.next()? {
+        pos += layout.padding(pos, opt, size);
+        if opt == b's' {
+            return Err(arg_error(1, "size", "option 's' has no fixed size"));
+        }
+        if opt == b'c' && size == 0 {
+            return Err(arg_error(1, "size", "option 'c0' has no fixed size"));
+        }
+        if !opt.is_ascii_alphanumeric() {
+            layout.control(opt, "size")?;
+        }
+        pos += size;
+    }
+    Ok(pos as i64)
+}
+
+/// The `struct` library's functions, as `runtime.struct_NAME`.
+fn struct_ops(lua: &Lua, runtime: &Table) -> mlua::Result<()> {
+    runtime.raw_set("struct_pack", lua.create_function(struct_pack)?)?;
+    runtime.raw_set("struct_unpack", lua.create_function(struct_unpack)?)?;
+    runtime.raw_set("struct_size", lua.create_function(struct_size)?)?;
     Ok(())
 }
 

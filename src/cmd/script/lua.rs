@@ -1,7 +1,7 @@
 //! The Lua side of scripts: the prelude that builds Redis's environment
 //! (`redis.*`, the sandbox, libraries' `redis.register_function`), and the
 //! conversions between Lua values and replies (`redis.call`, a script's
-//! return value, cjson; cmsgpack and bit are `libs.rs`).
+//! return value, cjson; cmsgpack, bit and struct are `libs.rs`).
 
 use mlua::{Lua, Table};
 
@@ -50,6 +50,7 @@ redis.sha1hex = function(s) return runtime.sha1hex(s) end
 cjson = {encode = runtime.cjson_encode, decode = runtime.cjson_decode, null = runtime.null}
 cmsgpack = {pack = runtime.cmsgpack_pack, unpack = runtime.cmsgpack_unpack,
             unpack_one = runtime.cmsgpack_unpack_one, unpack_limit = runtime.cmsgpack_unpack_limit}
+struct = {pack = runtime.struct_pack, unpack = runtime.struct_unpack, size = runtime.struct_size}
 bit = {}
 for _, name in ipairs({'tobit', 'bnot', 'bswap', 'band', 'bor', 'bxor', 'lshift', 'rshift',
                        'arshift', 'rol', 'ror', 'tohex'}) do
