@@ -100,6 +100,22 @@ const SAME: &[&[&str]] = &[
     &["EVAL", "return struct.size('s')", "0"],
     &["EVAL", "return struct.size('c0')", "0"],
     &["EVAL", "return struct.pack('i99999999999', 1)", "0"],
+    &["EVAL", "#!lua\nreturn redis.call('set', KEYS[1], 'x')", "1", "{s}sb"],
+    &["EVAL", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "1", "{s}sb"],
+    &["EVAL", "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 'y')", "1", "{s}sb"],
+    &["EVAL", "#!lua flags=no-writes,allow-stale\nreturn 2", "0"],
+    &["EVAL", "#!lua   flags=allow-oom  \nreturn 3", "0"],
+    &["EVAL", "#!lua flags=\nreturn 4", "0"],
+    &["EVAL_RO", "#!lua\nreturn 1", "0"],
+    &["EVAL_RO", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "1", "{s}sb"],
+    &["EVAL", "#!python\nreturn 1", "0"],
+    &["EVAL", "#!lua flags=bogus\nreturn 1", "0"],
+    &["EVAL", "#!lua flags=no-writes,bogus\nreturn 1", "0"],
+    &["EVAL", "#!lua foo=bar\nreturn 1", "0"],
+    &["EVAL", "#!lua", "0"],
+    &["EVAL", "#!\nreturn 1", "0"],
+    &["EVAL", "#!lua\n\nerror('on line three')", "0"],
+    &["SCRIPT", "LOAD", "#!lua flags=bogus\nreturn 1"],
     &["EVAL_RO", "return redis.call('set', KEYS[1], 1)", "1", "{s}k"],
     &["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "{s}k"],
     &["EVAL", "return 1", "-1"],
@@ -309,6 +325,21 @@ fn a_replica_applies_script_effects() {
     assert!(
         matches!(&refused, R::Err(e) if e.starts_with("READONLY")),
         "{refused:?}"
+    );
+    // A script whose shebang declares `no-writes` reads only: the replica
+    // runs it with EVAL and (once cached) EVALSHA, as Redis does; a
+    // shebang without it is a write there.
+    let reader = "#!lua flags=no-writes\nreturn redis.call('hget', KEYS[1], 'n')";
+    assert_eq!(r.cmd(&["EVAL", reader, "1", "{e}h"]), R::bulk("3"));
+    let sha = match r.cmd(&["SCRIPT", "LOAD", reader]) {
+        R::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("SCRIPT LOAD: {other:?}"),
+    };
+    assert_eq!(r.cmd(&["EVALSHA", &sha, "1", "{e}h"]), R::bulk("3"));
+    let writer = r.cmd(&["EVAL", "#!lua\nreturn 1", "0"]);
+    assert!(
+        matches!(&writer, R::Err(e) if e.starts_with("READONLY")),
+        "{writer:?}"
     );
     drop(replica);
 }

@@ -80,6 +80,19 @@ pub fn reads_only(name: &[u8]) -> bool {
         .is_some_and(|f| f.no_writes())
 }
 
+/// Whether a scripting command the table flags as a write reads only by
+/// what its function or script declares (`no-writes`): FCALL of such a
+/// function, EVAL or EVALSHA of a script whose shebang says so.
+/// `name` is the command's row name.
+pub fn declared_read_only(name: &str, args: &[&[u8]]) -> bool {
+    match (name, args.get(1)) {
+        ("fcall", Some(f)) => reads_only(f),
+        ("eval", Some(body)) => super::script::reads_only(body, false),
+        ("evalsha", Some(sha)) => super::script::reads_only(sha, true),
+        _ => false,
+    }
+}
+
 /// Writes a FUNCTION DUMP payload as the libraries' file of the data (or
 /// backup) directory `dir`.
 pub fn save(dir: &std::path::Path, payload: &[u8]) -> std::io::Result<()> {

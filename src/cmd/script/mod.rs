@@ -71,7 +71,7 @@ pub fn sha1_hex(body: &[u8]) -> String {
 /// SCRIPT LOAD: compiles `body` (its syntax errors are Redis's) and keeps
 /// it in the node's cache; its SHA-1.
 pub fn load(body: &[u8]) -> Result<String, WireError> {
-    with_engine(|e| e.function(&Script::Body(body)).map(|(sha, _)| sha))
+    with_engine(|e| e.function(&Script::Body(body)).map(|(sha, ..)| sha))
         .map_err(CmdError::into_wire)
 }
 
@@ -132,10 +132,69 @@ fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, CmdError>) -> Result<
         f(engine)
     })
 }
+/// The flags a script's shebang or a function may declare.
+const SCRIPT_FLAGS: [&str; 5] = [
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+/// A script's Redis 7 shebang (`#!lua flags=no-writes,...` on its first
+/// line): `None` without one (Redis's compatible mode), else whether it
+/// declares `no-writes`; and the length of the line, which compiles as an
+/// empty one. Its errors are Redis's.
+pub fn shebang(body: &[u8]) -> Result<(Option<bool>, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, 0));
+    }
+    let len = body
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("Invalid script shebang")?;
+    let line = String::from_utf8_lossy(&body[..len]);
+    let mut parts = line.split_ascii_whitespace();
+    let engine = parts.next().ok_or("Invalid engine in script shebang")?;
+    if engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut no_writes = false;
+    for part in parts {
+        let flags = part
+            .strip_prefix("flags=")
+            .ok_or_else(|| format!("Unknown lua shebang option: {part}"))?;
+        for flag in flags.split(',').filter(|f| !f.is_empty()) {
+            if !SCRIPT_FLAGS.contains(&flag) {
+                return Err(format!("Unexpected flag in script shebang: {flag}"));
+            }
+            no_writes |= flag == "no-writes";
+        }
+    }
+    Ok((Some(no_writes), len))
+}
+
+/// Whether EVAL or EVALSHA of `script` (its body, or its SHA-1 in the
+/// node's cache) reads only by its shebang's `no-writes`: a replica runs it,
+/// as Redis does.
+pub fn reads_only(script: &[u8], sha: bool) -> bool {
+    let declared = |b: &[u8]| shebang(b).is_ok_and(|(nw, _)| nw == Some(true));
+    match sha {
+        false => declared(script),
+        true => node()
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&String::from_utf8_lossy(script).to_ascii_lowercase())
+            .is_some_and(|b| declared(b)),
+    }
+}
+
 /// One core's interpreter and its compiled scripts.
 struct Engine {
     lua: Lua,
-    compiled: AHashMap<String, Function>,
+    /// With each its shebang's `no-writes` (`None`: no shebang).
+    compiled: AHashMap<String, (Function, Option<bool>)>,
     generation: u64,
     /// The `redis` table: `call` and `pcall` are set for each run.
     redis: Table,
@@ -337,7 +396,7 @@ impl Engine {
     /// The compiled script and its SHA-1: from this core's copies, the
     /// node's cache (EVALSHA), or compiled now (EVAL, SCRIPT LOAD) and
     /// added to the cache.
-    fn function(&mut self, s: &Script<'_>) -> Result<(String, Function), CmdError> {
+    fn function(&mut self, s: &Script<'_>) -> Result<(String, Function, Option<bool>), CmdError> {
         let node = node();
         let generation = node.generation.load(Ordering::SeqCst);
         if generation != self.generation {
@@ -350,8 +409,8 @@ impl Engine {
                 (String::from_utf8_lossy(h).to_ascii_lowercase(), None)
             }
         };
-        if let Some(f) = self.compiled.get(&sha) {
-            return Ok((sha, f.clone()));
+        if let Some((f, no_writes)) = self.compiled.get(&sha) {
+            return Ok((sha, f.clone(), *no_writes));
         }
         let body = match body {
             Some(b) => b,
@@ -363,9 +422,12 @@ impl Engine {
                 .cloned()
                 .ok_or_else(|| WireError::of(ErrorCode::NoScript))?,
         };
+        let (no_writes, line) =
+            shebang(&body).map_err(|e| WireError::new(ErrorCode::BadArguments, e))?;
+        // The shebang line compiles as an empty one: line numbers hold.
         let f = self
             .lua
-            .load(body.as_slice())
+            .load(&body[line..])
             .set_name("@user_script")
             .into_function()
             .map_err(|e| {
@@ -384,8 +446,8 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .entry(sha.clone())
             .or_insert(body);
-        self.compiled.insert(sha.clone(), f.clone());
-        Ok((sha, f))
+        self.compiled.insert(sha.clone(), (f.clone(), no_writes));
+        Ok((sha, f, no_writes))
     }
 
     fn run(&mut self, tx: &mut Tx<'_>, c: &ScriptCmd<'_>) -> CmdResult {
@@ -403,8 +465,21 @@ impl Engine {
                 (name, f, c.read_only || meta.no_writes(), "user_function")
             }
             _ => {
-                let (sha, f) = self.function(&c.script)?;
-                (sha, f, c.read_only, "user_script")
+                let (sha, f, no_writes) = self.function(&c.script)?;
+                // A script with a shebang declares whether it writes.
+                if c.read_only && no_writes == Some(false) {
+                    return Err(WireError::new(
+                        ErrorCode::BadArguments,
+                        "Can not execute a script with write flag using *_ro command.",
+                    )
+                    .into());
+                }
+                (
+                    sha,
+                    f,
+                    c.read_only || no_writes == Some(true),
+                    "user_script",
+                )
             }
         };
         let lua = &self.lua;

@@ -726,11 +726,10 @@ fn slowlog_times(req: &Request<'_>) -> bool {
 /// FCALL, the function's flags). A command the table does not know is not
 /// run at all, so it cannot slip through.
 fn is_write(req: &Request<'_>) -> bool {
-    // FCALL of a `no-writes` function reads only, as Redis decides it.
-    let fcall_reads =
-        |c: &NamedCommand<'_>| c.args.get(1).is_some_and(|f| cmd::function::reads_only(f));
+    // FCALL, EVAL or EVALSHA declared `no-writes` reads only, as in Redis.
     let named = |c: &NamedCommand<'_>| {
-        table::lookup(&c.args).is_ok_and(|t| t.is_write() && !(t.name == "fcall" && fcall_reads(c)))
+        table::lookup(&c.args)
+            .is_ok_and(|t| t.is_write() && !cmd::function::declared_read_only(t.name, &c.args))
     };
     match req {
         Request::Command(c) => named(c),
