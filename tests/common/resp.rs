@@ -97,6 +97,11 @@ impl Conn {
     }
 
     /// Sends each small write at once (no Nagle coalescing).
+    /// How long a read waits before `try_read` gives up (30 s by default).
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.r.get_ref().set_read_timeout(Some(d)).unwrap();
+    }
+
     pub fn nodelay(&self) {
         self.w.set_nodelay(true).unwrap();
     }
