@@ -150,9 +150,9 @@ impl Core {
             return None;
         }
         let (wake, woken) = flume::unbounded();
-        let mut gone = Vec::new();
+        let (mut gone, mut registered) = (Vec::new(), Vec::new());
         for (c, keys) in by_core {
-            let (ready, registered) = oneshot::channel();
+            let (ready, done) = oneshot::channel();
             let (tx, rx) = oneshot::channel();
             let msg = CrossMsg::Watch {
                 keys,
@@ -161,9 +161,11 @@ impl Core {
                 gone: rx,
             };
             self.mesh.send_cross(c, msg);
-            let _ = registered.await;
+            registered.push(done);
             gone.push(tx);
         }
+        // Every core registers at once; the pop waits for all of them.
+        futures::future::join_all(registered).await;
         // Woken from there, this pop tries again.
         let me = me.clone();
         let forward = glommio::spawn_local(async move {

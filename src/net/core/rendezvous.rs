@@ -291,11 +291,7 @@ impl Core {
             let Some(batch) = batch else { continue };
             let c = self.topo.core_of_partition(p);
             if c == self.id {
-                let part = self
-                    .partition(p)
-                    .cloned()
-                    .ok_or_else(|| format!("partition {p} is not on core {c}"))?;
-                crate::repl::apply_batches(&part, vec![batch]).await?;
+                self.apply_part(p, batch).await?;
                 continue;
             }
             let (tx, rx) = oneshot::channel();
