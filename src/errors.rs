@@ -24,6 +24,9 @@ pub fn store_error(e: shard::Error) -> WireError {
         E::HashNotInteger => ErrorCode::NotInteger,
         E::OutOfRange => ErrorCode::OutOfRange,
         E::SyncNeeded(_) => ErrorCode::SyncNeeded,
+        E::NoGroup(_) => ErrorCode::NoGroup,
+        E::BusyGroup => ErrorCode::BusyGroup,
+        E::Stream(_) => ErrorCode::BadArguments,
         // A variant added to storage and not mapped here yet.
         _ => ErrorCode::Internal,
     };

@@ -28,6 +28,13 @@ pub fn dump(t: &Tx<'_>, key: &[u8]) -> CmdResult {
                 limit: None,
             },
         )?),
+        // Redis's stream payload (listpacks in a radix tree, groups and
+        // their pending lists) is not written (docs/queues.md).
+        ValueType::Stream => {
+            return Err(super::CmdError::Wire(bad(
+                "DUMP of a stream is not supported by Tessera (docs/queues.md)",
+            )))
+        }
     };
     Ok(Value::Bytes(dump::encode(&o)))
 }

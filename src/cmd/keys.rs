@@ -172,7 +172,8 @@ pub fn ttl_ms(t: &Tx<'_>, key: &[u8]) -> Result<i64, Error> {
 /// (`int`, `embstr` up to 44 bytes, `raw`); a set of format 2 keeps its
 /// members by hash (`hashtable`); a sorted set keeps a member map and a
 /// score index (`skiplist`); hashes, lists and older sets keep one subkey
-/// per field, element or member (`subkeys`).
+/// per field, element or member (`subkeys`); a stream is `stream`, as in
+/// Redis.
 fn encoding(t: &Tx<'_>, key: &[u8], m: &Meta) -> Result<&'static str, CmdError> {
     Ok(match m.vtype {
         ValueType::String => t.read_string(key, |v| match v {
@@ -188,6 +189,7 @@ fn encoding(t: &Tx<'_>, key: &[u8], m: &Meta) -> Result<&'static str, CmdError> 
         ValueType::Set if m.format >= FORMAT_V2 => "hashtable",
         ValueType::ZSet => "skiplist",
         ValueType::Hash | ValueType::Set | ValueType::List => "subkeys",
+        ValueType::Stream => "stream",
     })
 }
 
@@ -198,6 +200,7 @@ fn type_name(t: ValueType) -> &'static str {
         ValueType::Set => "set",
         ValueType::ZSet => "zset",
         ValueType::List => "list",
+        ValueType::Stream => "stream",
     }
 }
 

@@ -24,6 +24,7 @@ pub mod list;
 pub mod script;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod zset;
 
 use crate::codes::{ErrorCode, WireError};
@@ -118,6 +119,7 @@ pub fn apply(
         Named::Hll(c) => hll::apply(tx, c),
         Named::Geo(c) => geo::apply(tx, c),
         Named::Script(c) => script::eval(tx, c),
+        Named::Stream(c) => stream::apply(tx, c),
     }?;
     Ok((tx.version_of(first)?, value))
 }

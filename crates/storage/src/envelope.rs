@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //! 0      1    envelope format (1 or 2)
-//! 1      1    type (1 = string; 2..5 reserved for hash, set, zset, list)
+//! 1      1    type (1 = string, 2 hash, 3 set, 4 zset, 5 list, 6 stream)
 //! 2      1    flags (reserved, 0)
 //! 3      8    expire_at_ms, u64 big endian, unix ms; 0 = no expiry
 //! 11     8    version, u64 big endian (hybrid logical clock)
@@ -37,6 +37,8 @@ pub enum ValueType {
     Set = 3,
     ZSet = 4,
     List = 5,
+    /// A stream (`crate::stream`).
+    Stream = 6,
 }
 
 impl TryFrom<u8> for ValueType {
@@ -48,6 +50,7 @@ impl TryFrom<u8> for ValueType {
             3 => ValueType::Set,
             4 => ValueType::ZSet,
             5 => ValueType::List,
+            6 => ValueType::Stream,
             other => return Err(other),
         })
     }

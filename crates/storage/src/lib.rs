@@ -23,6 +23,7 @@ pub mod position;
 mod sample;
 pub mod set;
 pub mod space;
+pub mod stream;
 pub mod subkey;
 pub mod tx;
 pub mod zset;
@@ -92,6 +93,15 @@ pub enum Error {
     /// fell out of retention, or the histories diverged); a full sync is needed.
     #[error("{0}")]
     SyncNeeded(String),
+    /// A stream command's consumer group (or its key) is missing.
+    #[error("{0}")]
+    NoGroup(String),
+    /// XGROUP CREATE of a group that exists.
+    #[error("Consumer Group name already exists")]
+    BusyGroup,
+    /// A stream command refused its arguments (Redis's words).
+    #[error("{0}")]
+    Stream(String),
 }
 
 impl Error {

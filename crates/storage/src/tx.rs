@@ -93,7 +93,7 @@ impl Coll {
                     b.extend_from_slice(bound);
                 }
             }
-            ValueType::String => {}
+            ValueType::String | ValueType::Stream => {}
         }
         b
     }
@@ -277,6 +277,17 @@ impl<'p> Tx<'p> {
     /// Whether the transaction wrote anything.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// Asks for a compaction of every subkey of `prefix` once this
+    /// transaction commits (a key whose deleted subkeys outnumber its live ones).
+    pub fn compact_subkeys(&mut self, prefix: &[u8]) {
+        self.compact.push(subkey_range(prefix));
+    }
+
+    /// Where `key` is stored (its database's space of its slot).
+    pub fn space_of_key(&self, key: &[u8]) -> u16 {
+        self.space_of(key)
     }
 
     /// Fails when the partition refuses writes.
@@ -530,7 +541,7 @@ impl<'p> Tx<'p> {
                     rest = r;
                 }
             }
-            ValueType::String => {}
+            ValueType::String | ValueType::Stream => {}
         }
         Ok(Some(Coll {
             prefix: subkey::prefix(self.space_of(key), key, meta.generation),

@@ -101,11 +101,15 @@ pub enum ErrorCode {
     /// The key's core has run a script for longer than
     /// `busy-reply-threshold`.
     Busy = 38,
+    /// A stream's consumer group (or the stream) is missing.
+    NoGroup = 39,
+    /// XGROUP CREATE of a group that exists.
+    BusyGroup = 40,
 }
 
 impl ErrorCode {
     /// Every code, in number order (used by the docs test).
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::Internal,
         ErrorCode::BadFrame,
         ErrorCode::UnknownCommand,
@@ -144,6 +148,8 @@ impl ErrorCode {
         ErrorCode::Script,
         ErrorCode::NotBusy,
         ErrorCode::Busy,
+        ErrorCode::NoGroup,
+        ErrorCode::BusyGroup,
     ];
 
     /// The number on the wire.
@@ -192,6 +198,8 @@ impl ErrorCode {
             ErrorCode::Script => "SCRIPT",
             ErrorCode::NotBusy => "NOT_BUSY",
             ErrorCode::Busy => "BUSY",
+            ErrorCode::NoGroup => "NO_GROUP",
+            ErrorCode::BusyGroup => "BUSY_GROUP",
         }
     }
 
@@ -221,6 +229,8 @@ impl ErrorCode {
             ErrorCode::Script => "",
             ErrorCode::NotBusy => "NOTBUSY",
             ErrorCode::Busy => "BUSY",
+            ErrorCode::NoGroup => "NOGROUP",
+            ErrorCode::BusyGroup => "BUSYGROUP",
             _ => "ERR",
         }
     }
@@ -250,6 +260,8 @@ impl ErrorCode {
             ErrorCode::Script => 400,
             ErrorCode::NotBusy => 409,
             ErrorCode::Busy => 503,
+            ErrorCode::NoGroup => 404,
+            ErrorCode::BusyGroup => 409,
             ErrorCode::ReadOnly | ErrorCode::NoPerm | ErrorCode::Denied => 403,
             ErrorCode::NoAuth | ErrorCode::WrongPass => 401,
             ErrorCode::NoSuchKey => 404,
@@ -307,6 +319,8 @@ impl ErrorCode {
             ErrorCode::Busy => {
                 "Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
             }
+            ErrorCode::NoGroup => "No such key or consumer group",
+            ErrorCode::BusyGroup => "Consumer Group name already exists",
         }
     }
 }

@@ -205,6 +205,20 @@ fn planner<'a>(p: Planner, args: &[&'a [u8]]) -> Plan<'a> {
             },
             Shape::Block,
         ),
+        // XREAD and XREADGROUP block only with BLOCK (a bad BLOCK is the
+        // command's own error, answered by its parse).
+        Planner::XRead => match crate::args::stream::block_option(args) {
+            Some((Ok(_), _)) => Plan::Run(
+                Request::Block {
+                    args: args.to_vec(),
+                },
+                Shape::Block,
+            ),
+            _ => Plan::Run(
+                Request::Command(NamedCommand::new(args.to_vec())),
+                Shape::NamedOrNullArray,
+            ),
+        },
         Planner::BPop => {
             let left = args[0].eq_ignore_ascii_case(b"blpop");
             blocking(args, left, &args[1..n - 1], None, args[n - 1])

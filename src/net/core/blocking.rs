@@ -15,6 +15,7 @@ use super::Core;
 use crate::cmd::{self, Value};
 use crate::codes::{ErrorCode, WireError};
 use crate::net::mesh::CrossMsg;
+use crate::proto::args::stream as stream_args;
 use crate::proto::command::NamedCommand;
 use crate::proto::redis::timeout_ms;
 use crate::proto::table;
@@ -101,11 +102,12 @@ impl Core {
                 words.push(end);
                 (args[n - 1], words)
             }
+            "xread" | "xreadgroup" => return self.blocking_read(db, row.name, args, &keys, slot).await,
             other => {
                 return Err(WireError::new(
                     ErrorCode::UnknownCommand,
                     format!(
-                    "'{other}' is not a command BLOCK runs (BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX)"
+                    "'{other}' is not a command BLOCK runs (BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX, XREAD, XREADGROUP)"
                 ),
                 ))
             }
@@ -117,6 +119,62 @@ impl Core {
         Ok(match found {
             None => (Value::Nil, None),
             Some((_, v)) if row.name.starts_with("bzpop") => (one_member(v), group),
+            Some((_, v)) => (v, group),
+        })
+    }
+
+    /// XREAD and XREADGROUP with BLOCK: the command without its BLOCK
+    /// option until it answers something other than nil. XREAD's `$`
+    /// becomes the stream's last entry's id first (0-0 when empty or
+    /// missing): later entries are exactly those after it, as with the
+    /// stream's last id, since an id below that is never added again.
+    async fn blocking_read(
+        &self,
+        db: u16,
+        name: &str,
+        args: &[&[u8]],
+        keys: &[&[u8]],
+        slot: u16,
+    ) -> Result<(Value, Option<(u32, u64)>), WireError> {
+        let Some((timeout, at)) = stream_args::block_option(args) else {
+            return Err(WireError::new(ErrorCode::BadArguments, "BLOCK is missing"));
+        };
+        let timeout = timeout?;
+        let mut words: Vec<Vec<u8>> = args
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != at && i != at + 1)
+            .map(|(_, w)| w.to_vec())
+            .collect();
+        if name == "xread" {
+            let n = words.len();
+            for (i, key) in keys.iter().enumerate() {
+                let id_at = n - keys.len() + i;
+                if words[id_at] != b"$" {
+                    continue;
+                }
+                let last: Vec<&[u8]> = vec![b"XREVRANGE", key, b"+", b"-", b"COUNT", b"1"];
+                let (mut r, _) = self
+                    .run_named(&[NamedCommand::new(last)], db, now_ms())
+                    .await?;
+                words[id_at] = match r.pop() {
+                    Some((_, Value::Array(found))) => match found.first() {
+                        Some(Value::Array(e)) => match e.first() {
+                            Some(Value::Bytes(id)) => id.clone(),
+                            _ => b"0-0".to_vec(),
+                        },
+                        _ => b"0-0".to_vec(),
+                    },
+                    _ => b"0-0".to_vec(),
+                };
+            }
+        }
+        let inner: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        let (found, group) = self
+            .pop_or_wait(db, timeout, keys, slot, std::slice::from_ref(&inner))
+            .await?;
+        Ok(match found {
+            None => (Value::Nil, None),
             Some((_, v)) => (v, group),
         })
     }

@@ -4,7 +4,7 @@
 //! arrives as an argument vector: in RESP, in the binary protocol's COMMAND
 //! and BATCH frames, over HTTP, or from `tessera cli`. [`parse`] turns the
 //! vector into the command's typed arguments, one enum per command family
-//! (`keys`, `hash`, `set`, `zset`, `list`, `bits`, `hll`); the server applies them to a
+//! (`keys`, `hash`, `set`, `zset`, `list`, `bits`, `hll`, `stream`, ...); the server applies them to a
 //! storage transaction (its `cmd` module) and answers a typed
 //! [`Value`](crate::value::Value), which each protocol encodes.
 //!
@@ -20,6 +20,7 @@ pub mod keys;
 pub mod list;
 pub mod script;
 pub mod set;
+pub mod stream;
 pub mod zset;
 
 use crate::codes::{ErrorCode, WireError};
@@ -39,6 +40,7 @@ pub enum Named<'a> {
     Hll(hll::PfCmd<'a>),
     Geo(geo::GeoCmd<'a>),
     Script(script::ScriptCmd<'a>),
+    Stream(stream::StreamCmd<'a>),
 }
 
 /// Parses `args` (the name first) as the command of `row`, a row of the
@@ -60,6 +62,7 @@ pub fn parse<'a>(row: &Command, args: &'a [&'a [u8]]) -> Result<Named<'a>, WireE
         Group::HyperLogLog => Named::Hll(hll::PfCmd::parse(name, a)?),
         Group::Geo => Named::Geo(geo::GeoCmd::parse(name, a)?),
         Group::Scripting => Named::Script(script::ScriptCmd::parse(name, a)?),
+        Group::Stream => Named::Stream(stream::StreamCmd::parse(name, a)?),
         _ => return Err(not_named(name)),
     })
 }

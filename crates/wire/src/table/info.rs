@@ -167,6 +167,40 @@ fn key_specs(c: &Command) -> Vec<Value> {
             vec![spec(first as i64, range(lastkey, step as i64))]
         }
         Keys::Sort | Keys::GeoStore => vec![spec(1, range(0, 1))],
+        // XREAD, XREADGROUP: after the keyword STREAMS, half the words.
+        Keys::Streams => vec![map(vec![
+            ("flags", Value::list(access, |f| status(f))),
+            (
+                "begin_search",
+                map(vec![
+                    ("type", Value::bytes("keyword")),
+                    (
+                        "spec",
+                        map(vec![
+                            ("keyword", Value::bytes("STREAMS")),
+                            (
+                                "startfrom",
+                                Value::Int(if c.name == "xreadgroup" { 4 } else { 1 }),
+                            ),
+                        ]),
+                    ),
+                ]),
+            ),
+            (
+                "find_keys",
+                map(vec![
+                    ("type", Value::bytes("range")),
+                    (
+                        "spec",
+                        map(vec![
+                            ("lastkey", Value::Int(-1)),
+                            ("keystep", Value::Int(1)),
+                            ("limit", Value::Int(2)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])],
         Keys::NumKeys { fixed, skip } => {
             let mut specs = Vec::new();
             if fixed > 0 {

@@ -26,6 +26,7 @@ mod pubsub;
 mod scripting;
 mod server;
 mod set;
+mod stream;
 mod string;
 mod tessera;
 mod transactions;
@@ -64,8 +65,6 @@ pub mod acl {
     pub const BITMAP: u32 = 1 << 16;
     pub const HYPERLOGLOG: u32 = 1 << 17;
     pub const GEO: u32 = 1 << 18;
-    /// No command carries it yet (Tessera has no streams), but ACL rules
-    /// may name it.
     pub const STREAM: u32 = 1 << 19;
     pub const SCRIPTING: u32 = 1 << 20;
     /// Every category in the order `ACL CAT` lists them (Redis's).
@@ -175,6 +174,7 @@ pub enum Group {
     Server,
     Cluster,
     Scripting,
+    Stream,
     /// Binary-only opcodes.
     Tessera,
 }
@@ -197,6 +197,7 @@ impl Group {
             Group::Server => "server",
             Group::Cluster => "cluster",
             Group::Scripting => "scripting",
+            Group::Stream => "stream",
             Group::Tessera => "tessera",
         }
     }
@@ -229,6 +230,10 @@ pub enum Keys {
     /// first STORE and the first STOREDIST among the options (Redis 7's
     /// key specifications, which COMMAND GETKEYS and cluster clients use).
     GeoStore,
+    /// XREAD and XREADGROUP: the first half of the words after STREAMS
+    /// (Redis's key specification: keyword STREAMS, then keys and ids in
+    /// two halves).
+    Streams,
 }
 
 /// How RESP runs a command that is not a plain named command.
@@ -263,6 +268,9 @@ pub enum Planner {
     BPop,
     /// BLMPOP, BZMPOP, BZPOPMIN, BZPOPMAX: the BLOCK opcode with the words.
     Block,
+    /// XREAD and XREADGROUP: the BLOCK opcode with BLOCK, the named
+    /// command without.
+    XRead,
     BMove,
     BRPopLPush,
     Get,
@@ -432,7 +440,7 @@ impl Command {
     pub fn movable_keys(&self) -> bool {
         matches!(
             self.keys,
-            Keys::NumKeys { .. } | Keys::Sort | Keys::GeoStore
+            Keys::NumKeys { .. } | Keys::Sort | Keys::GeoStore | Keys::Streams
         )
     }
 
@@ -449,7 +457,7 @@ impl Command {
     /// give the fixed keys only).
     pub fn legacy_keys(&self) -> (i64, i64, i64) {
         match self.keys {
-            Keys::None | Keys::NumKeys { fixed: 0, .. } => (0, 0, 0),
+            Keys::None | Keys::NumKeys { fixed: 0, .. } | Keys::Streams => (0, 0, 0),
             Keys::Range { first, last, step } => (first as i64, last as i64, step as i64),
             Keys::NumKeys { fixed, .. } => (1, fixed as i64, 1),
             Keys::Sort | Keys::GeoStore => (1, 1, 1),
@@ -492,6 +500,7 @@ impl Command {
                 Ok(keys)
             }
             Keys::GeoStore => Ok(geo::store_keys(self.name, args)),
+            Keys::Streams => stream::key_positions(self.name, args),
             Keys::NumKeys { .. } if self.group == Group::Scripting => {
                 scripting::key_positions(args)
             }
@@ -596,6 +605,7 @@ fn rows() -> impl Iterator<Item = &'static Command> {
         scripting::COMMANDS,
         server::COMMANDS,
         set::COMMANDS,
+        stream::COMMANDS,
         string::COMMANDS,
         tessera::COMMANDS,
         transactions::COMMANDS,
