@@ -106,6 +106,8 @@ pub fn apply(t: &mut Tx<'_>, c: &StreamCmd<'_>) -> CmdResult {
             added.map_or(Value::Nil, id_value)
         }
         StreamCmd::Len(key) => Value::Int(t.xlen(key)? as i64),
+        // COUNT 0 answers a null array, as Redis's does.
+        StreamCmd::Range { count: Some(0), .. } => Value::Nil,
         StreamCmd::Range {
             key,
             from,

@@ -37,7 +37,7 @@ pub enum ValueType {
     Set = 3,
     ZSet = 4,
     List = 5,
-    /// A stream (`crate::stream`).
+    /// A stream (its entries, groups and pending lists in subkeys).
     Stream = 6,
 }
 

@@ -1,7 +1,7 @@
 //! Consumer groups: their records, pending-entries lists and consumers
 //! (the layout: `stream/mod.rs`), and the commands over them.
 
-use super::{err, Entry, Fields, Reader, Stream, StreamId, CONSUMER, CONSUMER_PEL, GROUP, PEL};
+use super::{err, Fields, Reader, Stream, StreamId, CONSUMER, CONSUMER_PEL, GROUP, PEL};
 use crate::partition::Cf;
 use crate::tx::Tx;
 use crate::Error;
@@ -11,10 +11,10 @@ const UNKNOWN: i64 = -1;
 
 /// A group's record.
 #[derive(Debug, Clone)]
-struct Group {
+pub(super) struct Group {
     /// `len u32 | name`: what its subkeys start with after their tag.
-    within: Vec<u8>,
-    last_id: StreamId,
+    pub(super) within: Vec<u8>,
+    pub(super) last_id: StreamId,
     entries_read: i64,
     pending: u64,
     consumers: u64,
@@ -55,10 +55,10 @@ fn sized(b: &[u8]) -> Vec<u8> {
 }
 
 /// A pending entry's record.
-struct Nack {
-    delivered_ms: u64,
-    deliveries: u64,
-    consumer: Vec<u8>,
+pub(super) struct Nack {
+    pub(super) delivered_ms: u64,
+    pub(super) deliveries: u64,
+    pub(super) consumer: Vec<u8>,
 }
 
 impl Nack {
@@ -70,7 +70,7 @@ impl Nack {
         b
     }
 
-    fn decode(v: &[u8]) -> Result<Nack, Error> {
+    pub(super) fn decode(v: &[u8]) -> Result<Nack, Error> {
         let mut r = Reader(v);
         Ok(Nack {
             delivered_ms: r.u64()?,
@@ -105,25 +105,6 @@ pub struct Pending {
     pub consumer: Vec<u8>,
     pub idle_ms: u64,
     pub deliveries: u64,
-}
-
-/// XCLAIM's options.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClaimOpts {
-    pub min_idle_ms: u64,
-    /// The claimed entries' new delivery time (IDLE, TIME; now by default).
-    pub delivered_ms: Option<u64>,
-    pub retry_count: Option<u64>,
-    pub force: bool,
-    pub just_id: bool,
-    pub last_id: Option<StreamId>,
-}
-
-/// A claimed entry: its id (JUSTID), or the entry.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    Id(StreamId),
-    Entry(Entry),
 }
 
 /// XINFO GROUPS' figures of one group.
@@ -209,7 +190,7 @@ impl Tx<'_> {
             .transpose()
     }
 
-    fn write_group(&mut self, s: &Stream, g: &Group) {
+    pub(super) fn write_group(&mut self, s: &Stream, g: &Group) {
         self.put(Cf::Sub, Self::group_key(s, &g.within), g.encode());
     }
 
@@ -249,7 +230,7 @@ impl Tx<'_> {
 
     /// The consumer `name`, created if missing (the group counts it), its
     /// seen time refreshed when `seen`; returns its pending count.
-    fn touch_consumer(
+    pub(super) fn touch_consumer(
         &mut self,
         s: &Stream,
         g: &mut Group,
@@ -281,7 +262,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn nack(&self, s: &Stream, g: &Group, id: StreamId) -> Result<Option<Nack>, Error> {
+    pub(super) fn nack(&self, s: &Stream, g: &Group, id: StreamId) -> Result<Option<Nack>, Error> {
         self.get(Cf::Sub, &Self::pel_key(s, g, id))?
             .map(|v| Nack::decode(&v))
             .transpose()
@@ -289,7 +270,7 @@ impl Tx<'_> {
 
     /// Gives pending entry `id` to `consumer` with `n`'s times and counts
     /// (`old`: its previous record, if any), keeping every count right.
-    fn assign(
+    pub(super) fn assign(
         &mut self,
         s: &mut Stream,
         g: &mut Group,
@@ -325,7 +306,7 @@ impl Tx<'_> {
     }
 
     /// Removes pending entry `id` (owned by `consumer`).
-    fn unassign(
+    pub(super) fn unassign(
         &mut self,
         s: &mut Stream,
         g: &mut Group,
@@ -342,7 +323,7 @@ impl Tx<'_> {
     }
 
     /// The stream and group a group command works on, or NOGROUP.
-    fn stream_group(
+    pub(super) fn stream_group(
         &self,
         key: &[u8],
         group: &[u8],
@@ -517,7 +498,10 @@ impl Tx<'_> {
         self.writable()?;
         let (mut s, mut g) = self.stream_group(key, group, " in XREADGROUP with GROUP option")?;
         let now = self.now_ms;
-        self.touch_consumer(&s, &mut g, consumer, Some(now))?;
+        let known = self.consumer(&s, &g, consumer)?.is_some();
+        if !known {
+            self.touch_consumer(&s, &mut g, consumer, Some(now))?;
+        }
         let mut out = Vec::new();
         match read {
             ReadGroup::New => {
@@ -568,6 +552,15 @@ impl Tx<'_> {
                     out.push((id, fields));
                 }
             }
+        }
+        if known {
+            // A read that found nothing writes nothing (its consumer's
+            // seen time stays): a blocked reader's retry must not wake
+            // itself with its own write.
+            if out.is_empty() {
+                return Ok(out);
+            }
+            self.touch_consumer(&s, &mut g, consumer, Some(now))?;
         }
         self.write_group(&s, &g);
         self.save_stream(key, &mut s);
@@ -686,150 +679,6 @@ impl Tx<'_> {
             }
         }
         Ok(out)
-    }
-
-    /// One claim (XCLAIM's and XAUTOCLAIM's): `id`'s pending entry goes to
-    /// `consumer`, delivered at `at`.
-    #[allow(clippy::too_many_arguments)]
-    fn claim_one(
-        &mut self,
-        s: &mut Stream,
-        g: &mut Group,
-        consumer: &[u8],
-        id: StreamId,
-        old: Option<&Nack>,
-        at: u64,
-        deliveries: u64,
-        just_id: bool,
-    ) -> Result<Claim, Error> {
-        let now = self.now_ms;
-        self.touch_consumer(s, g, consumer, Some(now))?;
-        let n = Nack {
-            delivered_ms: at,
-            deliveries,
-            consumer: consumer.to_vec(),
-        };
-        self.assign(s, g, id, old, &n)?;
-        Ok(match just_id {
-            true => Claim::Id(id),
-            false => Claim::Entry((id, self.entry(s, id)?.unwrap_or_default())),
-        })
-    }
-
-    /// XCLAIM.
-    pub fn xclaim(
-        &mut self,
-        key: &[u8],
-        group: &[u8],
-        consumer: &[u8],
-        ids: &[StreamId],
-        o: ClaimOpts,
-    ) -> Result<Vec<Claim>, Error> {
-        self.writable()?;
-        let (mut s, mut g) = self.stream_group(key, group, "")?;
-        let now = self.now_ms;
-        if let Some(last) = o.last_id {
-            g.last_id = g.last_id.max(last);
-        }
-        let mut out = Vec::new();
-        for &id in ids {
-            let old = self.nack(&s, &g, id)?;
-            if self.entry(&s, id)?.is_none() {
-                if let Some(n) = old {
-                    self.unassign(&mut s, &mut g, id, &n.consumer)?;
-                }
-                continue;
-            }
-            let deliveries = match &old {
-                None if !o.force => continue,
-                Some(n) if now.saturating_sub(n.delivered_ms) < o.min_idle_ms => continue,
-                Some(n) => n.deliveries,
-                // FORCE: a new pending entry, delivered once (Redis's count).
-                None => 1,
-            };
-            let deliveries = match o.retry_count {
-                Some(r) => r,
-                None if o.just_id => deliveries,
-                None => deliveries + 1,
-            };
-            let at = o.delivered_ms.unwrap_or(now);
-            out.push(self.claim_one(
-                &mut s,
-                &mut g,
-                consumer,
-                id,
-                old.as_ref(),
-                at,
-                deliveries,
-                o.just_id,
-            )?);
-        }
-        self.write_group(&s, &g);
-        self.save_stream(key, &mut s);
-        Ok(out)
-    }
-
-    /// XAUTOCLAIM: the next start (0-0 when the list was walked to its
-    /// end), the claimed entries, and the pending ids whose entries were
-    /// deleted (now dropped from the list). Looks at `count` × 10 pending
-    /// entries at most, as Redis does.
-    #[allow(clippy::too_many_arguments)]
-    pub fn xautoclaim(
-        &mut self,
-        key: &[u8],
-        group: &[u8],
-        consumer: &[u8],
-        min_idle_ms: u64,
-        start: StreamId,
-        count: u64,
-        just_id: bool,
-    ) -> Result<(StreamId, Vec<Claim>, Vec<StreamId>), Error> {
-        self.writable()?;
-        let (mut s, mut g) = self.stream_group(key, group, "")?;
-        let now = self.now_ms;
-        let attempts = count.saturating_mul(10);
-        // The entries looked at, and the one after them (the next cursor).
-        let mut seen = Vec::new();
-        self.walk(&s, PEL, &g.within, &start.bytes(), &mut |rest, v| {
-            let id = StreamId::from_bytes(Some(rest)).ok_or_else(|| err("bad pending key"))?;
-            seen.push((id, Nack::decode(v)?));
-            Ok((seen.len() as u64) <= attempts)
-        })?;
-        let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
-        let mut left = count;
-        let mut looked = 0;
-        for (id, n) in seen.iter().take(attempts as usize) {
-            if left == 0 {
-                break;
-            }
-            looked += 1;
-            if self.entry(&s, *id)?.is_none() {
-                self.unassign(&mut s, &mut g, *id, &n.consumer)?;
-                deleted.push(*id);
-                continue;
-            }
-            if now.saturating_sub(n.delivered_ms) < min_idle_ms {
-                continue;
-            }
-            let deliveries = n.deliveries + u64::from(!just_id);
-            claimed.push(self.claim_one(
-                &mut s,
-                &mut g,
-                consumer,
-                *id,
-                Some(n),
-                now,
-                deliveries,
-                just_id,
-            )?);
-            left -= 1;
-        }
-        let next = seen.get(looked).map_or(StreamId::ZERO, |(id, _)| *id);
-        if !claimed.is_empty() || !deleted.is_empty() {
-            self.write_group(&s, &g);
-            self.save_stream(key, &mut s);
-        }
-        Ok((next, claimed, deleted))
     }
 
     /// XINFO GROUPS.

@@ -20,10 +20,12 @@
 //! over; deletions elsewhere are counted and compact the key's subkeys once
 //! they outnumber the entries (as for the other collections).
 
+mod claim;
 mod group;
 mod id;
 
-pub use group::{Claim, ClaimOpts, ConsumerInfo, GroupInfo, Pending, PendingSummary, ReadGroup};
+pub use claim::{Claim, ClaimOpts};
+pub use group::{ConsumerInfo, GroupInfo, Pending, PendingSummary, ReadGroup};
 pub use id::StreamId;
 
 use super::envelope::{self, Meta, ValueType};
@@ -467,10 +469,16 @@ impl Tx<'_> {
             }
         };
         if t.approx {
+            // Whole runs only; the newest run is the remainder, so a trim
+            // that takes every entry takes it too (as Redis removes its
+            // last node).
+            let all = want == s.length;
             if t.limit > 0 {
                 want = want.min(t.limit);
             }
-            want -= want % NODE_ENTRIES;
+            if !(all && want == s.length) {
+                want -= want % NODE_ENTRIES;
+            }
         }
         if want == 0 {
             return Ok(0);

@@ -735,18 +735,24 @@ impl<'a> StreamCmd<'a> {
                 }
             }
             "xinfo|stream" => {
-                a.word()?;
+                let sub = a.word()?;
                 let key = a.word()?;
+                let wrong = || {
+                    bad(format!(
+                        "unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
+                        String::from_utf8_lossy(sub)
+                    ))
+                };
                 let full = if a.left() == 0 {
                     None
                 } else if !a.eat("full") {
-                    return Err(syntax());
+                    return Err(wrong());
                 } else if a.left() == 0 {
                     Some(10)
                 } else if a.left() == 2 && a.eat("count") {
                     Some(count_word(a.word()?)?)
                 } else {
-                    return Err(syntax());
+                    return Err(wrong());
                 };
                 StreamCmd::InfoStream { key, full }
             }

@@ -18,10 +18,10 @@ pub(super) const COMMANDS: &[Command] = &[
     c(G, "xinfo", -2, 0, NONE, 0, "5.0.0", "A container for stream introspection commands").reply(Reply::Varies).subs(XINFO_SUBS),
     c(G, "xlen", 2, FAST | READONLY | STORED | NOACCESS, k(1, 1, 1), acl::STREAM, "5.0.0", "Return the number of entries in a stream").reply(Reply::Int),
     c(G, "xpending", -3, READONLY | STORED, k(1, 1, 1), acl::STREAM, "5.0.0", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.").reply(Reply::Array).tips(&["nondeterministic_output"]),
-    c(G, "xrange", -4, READONLY | STORED, k(1, 1, 1), acl::STREAM, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval").reply(Reply::Array),
+    c(G, "xrange", -4, READONLY | STORED, k(1, 1, 1), acl::STREAM, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval").reply(Reply::ArrayOrNil),
     c(G, "xread", -4, BLOCKING | READONLY | STORED, Keys::Streams, acl::STREAM, "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.").reply(Reply::ArrayOrNil).resp(Planner::XRead),
     c(G, "xreadgroup", -7, BLOCKING | WRITE | STORED, Keys::Streams, acl::STREAM, "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.").reply(Reply::ArrayOrNil).resp(Planner::XRead),
-    c(G, "xrevrange", -4, READONLY | STORED, k(1, 1, 1), acl::STREAM, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE").reply(Reply::Array),
+    c(G, "xrevrange", -4, READONLY | STORED, k(1, 1, 1), acl::STREAM, "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE").reply(Reply::ArrayOrNil),
     c(G, "xsetid", -3, DENYOOM | FAST | WRITE | STORED | NOACCESS, k(1, 1, 1), acl::STREAM, "5.0.0", "An internal command for replicating stream values").reply(Reply::Status),
     c(G, "xtrim", -4, WRITE | STORED | NOACCESS, k(1, 1, 1), acl::STREAM, "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size").reply(Reply::Int).tips(&["nondeterministic_output"]),
 ];
