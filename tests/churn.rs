@@ -382,3 +382,53 @@ fn concurrent_pops_past_the_block_cache_never_leak_would_block() {
         "no pop took the last resort, so this test proved nothing:\n{info}"
     );
 }
+
+/// A stream used as a work queue with one message that is never
+/// acknowledged (a poison message at the front of the pending list), every
+/// other message acknowledged, and the stream kept whole (so its own
+/// count of deletions never reaches its length):
+/// every delivery, acknowledgement, deletion, pending summary and XAUTOCLAIM
+/// from the start steps over a bounded number of entries, however many
+/// messages went through.
+#[test]
+fn a_stream_queue_steps_over_a_bounded_number_of_acknowledged_entries() {
+    use tessera::shard::stream::{NewId, ReadGroup, StreamId};
+    let fx = fixture();
+    let k = b"queue";
+    fx.step(k, |tx| {
+        tx.xgroup_create(k, b"g", None, true, None)?;
+        tx.xadd(k, true, NewId::Auto, None, &[(b"job", b"poison")])?;
+        tx.xreadgroup(k, b"g", b"stuck", ReadGroup::New, Some(1), false)
+    });
+
+    let bound = 2 * (DEAD_BEFORE_COMPACTION + 4) + 8;
+    let mut worst = 0;
+    for i in 0..N / 2 {
+        let body = i.to_string().into_bytes();
+        let (_, a) = fx.step(k, |tx| {
+            tx.xadd(k, true, NewId::Auto, None, &[(b"job", &body)])
+        });
+        let (got, b) = fx.step(k, |tx| {
+            tx.xreadgroup(k, b"g", b"w", ReadGroup::New, Some(1), false)
+        });
+        assert_eq!(got.len(), 1, "message {i} delivered");
+        let id = got[0].0;
+        let (acked, c) = fx.step(k, |tx| tx.xack(k, b"g", &[id]));
+        assert_eq!(acked, 1);
+        let (sum, d) = fx.step(k, |tx| tx.xpending_summary(k, b"g"));
+        assert_eq!((sum.count, sum.first, sum.last), (1, sum.first, sum.first));
+        let ((next, claimed, _), e) = fx.step(k, |tx| {
+            tx.xautoclaim(k, b"g", b"w", 3_600_000, StreamId::ZERO, 1, true)
+        });
+        assert!(claimed.is_empty() && next == StreamId::ZERO);
+        let most = a.max(b).max(c).max(d).max(e);
+        worst = worst.max(most);
+        assert!(
+            most <= bound,
+            "after {i} messages an operation stepped over {most} entries (bound {bound})"
+        );
+    }
+    assert_eq!(fx.step(k, |tx| tx.xlen(k)).0, N as u64 / 2 + 1);
+    assert!(fx.p.info().range_compactions > 0, "no range compaction ran");
+    eprintln!("the worst operation stepped over {worst} entries");
+}

@@ -83,7 +83,9 @@ fn entries_ranges_and_trimming_match_redis_server() {
         &["XADD", "s", "MAXLEN", "5", "MINID", "1", "9", "f", "v"],
         &["XADD", "s", "LIMIT", "5", "9", "f", "v"],
         &["XADD", "s", "MAXLEN", "5", "LIMIT", "5", "9", "f", "v"],
-        &["XADD", "s", "MAXLEN", "~", "5", "LIMIT", "-1", "9", "f", "v"],
+        &[
+            "XADD", "s", "MAXLEN", "~", "5", "LIMIT", "-1", "9", "f", "v",
+        ],
         &["XADD", "nos", "NOMKSTREAM", "*", "a", "b"],
         &["EXISTS", "nos"],
         &["XADD", "nos", "NOMKSTREAM", "1-1", "a", "b"],
@@ -96,7 +98,12 @@ fn entries_ranges_and_trimming_match_redis_server() {
         &["XRANGE", "s", "(1-1", "+"],
         &["XRANGE", "s", "1", "1"],
         &["XRANGE", "s", "5", "(5-1"],
-        &["XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"],
+        &[
+            "XRANGE",
+            "s",
+            "(18446744073709551615-18446744073709551615",
+            "+",
+        ],
         &["XRANGE", "s", "-", "(0-0"],
         &["XRANGE", "s", "x", "+"],
         &["XRANGE", "s", "-", "+", "COUNT"],
@@ -127,7 +134,15 @@ fn entries_ranges_and_trimming_match_redis_server() {
         &["XSETID", "s", "1-1"],
         &["XSETID", "s", "9-9", "ENTRIESADDED", "1"],
         &["XSETID", "s", "9-9", "MAXDELETEDID", "10-0"],
-        &["XSETID", "s", "9-9", "ENTRIESADDED", "50", "MAXDELETEDID", "6-0"],
+        &[
+            "XSETID",
+            "s",
+            "9-9",
+            "ENTRIESADDED",
+            "50",
+            "MAXDELETEDID",
+            "6-0",
+        ],
         &["XSETID", "nos", "1-1"],
         &["XINFO", "STREAM", "s"],
         &["XADD", "s", "9-9", "f", "v"],
@@ -161,7 +176,9 @@ fn approximate_trimming_removes_whole_runs_as_redis_does() {
             &["XLEN", "t"],
             &["XTRIM", "t", "MINID", "~", "240"],
             &["XLEN", "t"],
-            &["XADD", "t", "MAXLEN", "~", "10", "LIMIT", "50", "400-0", "f", "v"],
+            &[
+                "XADD", "t", "MAXLEN", "~", "10", "LIMIT", "50", "400-0", "f", "v",
+            ],
             &["XLEN", "t"],
             &["XTRIM", "t", "MAXLEN", "=", "7"],
             &["XRANGE", "t", "-", "+", "COUNT", "2"],
@@ -191,7 +208,17 @@ fn consumer_groups_match_redis_server() {
         &["XADD", "q", "3-0", "job", "c"],
         &["XADD", "q", "4-0", "job", "d"],
         &["XINFO", "GROUPS", "q"],
-        &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "q", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "q",
+            ">",
+        ],
         &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "q", ">"],
         &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "q", ">"],
         &["XREADGROUP", "GROUP", "nog", "bob", "STREAMS", "q", ">"],
@@ -215,7 +242,17 @@ fn consumer_groups_match_redis_server() {
         &["XPENDING", "q", "nog"],
         &["XPENDING", "nokey", "g"],
         &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "q", "0"],
-        &["XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "STREAMS", "q", "2-0"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "bob",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "q",
+            "2-0",
+        ],
         &["XPENDING", "q", "g", "-", "+", "10"],
         &["XACK", "q", "g", "2-0", "9-0"],
         &["XACK", "q", "g", "2-0"],
@@ -232,7 +269,9 @@ fn consumer_groups_match_redis_server() {
         &["XCLAIM", "q", "g", "carol", "0", "1-0", "BOGUS"],
         &["XCLAIM", "q", "g", "carol", "0", "1-0", "IDLE", "x"],
         &["XCLAIM", "q", "nog", "carol", "0", "1-0"],
-        &["XCLAIM", "q", "g", "carol", "0", "4-0", "LASTID", "9-0", "JUSTID"],
+        &[
+            "XCLAIM", "q", "g", "carol", "0", "4-0", "LASTID", "9-0", "JUSTID",
+        ],
         &["XINFO", "GROUPS", "q"],
         &["XPENDING", "q", "g", "-", "+", "10"],
         &["XINFO", "CONSUMERS", "q", "g"],
@@ -254,7 +293,16 @@ fn consumer_groups_match_redis_server() {
         &["XPENDING", "q", "g"],
         &["XGROUP", "SETID", "q", "g", "0", "ENTRIESREAD", "0"],
         &["XINFO", "GROUPS", "q"],
-        &["XREADGROUP", "GROUP", "g", "erin", "NOACK", "STREAMS", "q", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "erin",
+            "NOACK",
+            "STREAMS",
+            "q",
+            ">",
+        ],
         &["XPENDING", "q", "g"],
         &["XINFO", "GROUPS", "q"],
         &["XGROUP", "SETID", "q", "g", "$"],
@@ -292,14 +340,21 @@ fn blocking_reads_wake_on_writes() {
         R::Nil
     );
     admin.cmd(&["XADD", "{a}s", "1-0", "f", "old"]);
-    assert_eq!(
-        admin.cmd(&["XGROUP", "CREATE", "{a}s", "g", "$"]),
-        R::ok()
-    );
+    assert_eq!(admin.cmd(&["XGROUP", "CREATE", "{a}s", "g", "$"]), R::ok());
     let cases: &[(&[&str], &str)] = &[
         (&["XREAD", "BLOCK", "0", "STREAMS", "{a}s", "$"], "{a}s"),
         (
-            &["XREADGROUP", "GROUP", "g", "w", "BLOCK", "0", "STREAMS", "{a}s", ">"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "w",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "{a}s",
+                ">",
+            ],
             "{a}s",
         ),
         // Two keys on different cores (no cluster): the write to either wakes it.
@@ -389,9 +444,22 @@ fn pending_entries_survive_sigkill() {
     c.cmd(&["XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"]);
     for i in 1..=100 {
         let id = format!("{i}-0");
-        assert_eq!(c.cmd(&["XADD", "jobs", &id, "n", &i.to_string()]), R::bulk(&id));
+        assert_eq!(
+            c.cmd(&["XADD", "jobs", &id, "n", &i.to_string()]),
+            R::bulk(&id)
+        );
     }
-    let R::Array(read) = c.cmd(&["XREADGROUP", "GROUP", "workers", "w1", "COUNT", "30", "STREAMS", "jobs", ">"]) else {
+    let R::Array(read) = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "w1",
+        "COUNT",
+        "30",
+        "STREAMS",
+        "jobs",
+        ">",
+    ]) else {
         panic!()
     };
     assert_eq!(read.len(), 1);
@@ -410,21 +478,44 @@ fn pending_entries_survive_sigkill() {
     assert_eq!(sum[0], R::Int(20));
     assert_eq!(sum[1], R::bulk("11-0"));
     assert_eq!(sum[2], R::bulk("30-0"));
-    assert_eq!(sum[3], R::Array(vec![R::Array(vec![R::bulk("w1"), R::bulk("20")])]));
+    assert_eq!(
+        sum[3],
+        R::Array(vec![R::Array(vec![R::bulk("w1"), R::bulk("20")])])
+    );
     // Not idle long enough yet: nothing is claimed.
     let R::Array(none) = c.cmd(&["XAUTOCLAIM", "jobs", "workers", "w2", "3600000", "0"]) else {
         panic!()
     };
     assert_eq!(none[1], R::Array(vec![]));
     std::thread::sleep(Duration::from_millis(60));
-    let R::Array(claimed) = c.cmd(&["XAUTOCLAIM", "jobs", "workers", "w2", "50", "0", "COUNT", "100", "JUSTID"]) else {
+    let R::Array(claimed) = c.cmd(&[
+        "XAUTOCLAIM",
+        "jobs",
+        "workers",
+        "w2",
+        "50",
+        "0",
+        "COUNT",
+        "100",
+        "JUSTID",
+    ]) else {
         panic!()
     };
     let R::Array(got) = &claimed[1] else { panic!() };
     assert_eq!(got.len(), 20, "{claimed:?}");
     assert_eq!(got[0], R::bulk("11-0"));
     // The group goes on after the delivered ones.
-    let R::Array(next) = c.cmd(&["XREADGROUP", "GROUP", "workers", "w2", "COUNT", "1", "STREAMS", "jobs", ">"]) else {
+    let R::Array(next) = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "w2",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "jobs",
+        ">",
+    ]) else {
         panic!()
     };
     let R::Array(s) = &next[0] else { panic!() };

@@ -101,7 +101,7 @@ impl Tx<'_> {
                 o.just_id,
             )?);
         }
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         self.save_stream(key, &mut s);
         Ok(out)
     }
@@ -163,10 +163,9 @@ impl Tx<'_> {
         }
         let next = seen.get(looked).map_or(StreamId::ZERO, |(id, _)| *id);
         if !claimed.is_empty() || !deleted.is_empty() {
-            self.write_group(&s, &g);
+            self.write_group(&s, &mut g);
             self.save_stream(key, &mut s);
         }
         Ok((next, claimed, deleted))
     }
-
 }

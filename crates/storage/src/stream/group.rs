@@ -3,7 +3,7 @@
 
 use super::{err, Fields, Reader, Stream, StreamId, CONSUMER, CONSUMER_PEL, GROUP, PEL};
 use crate::partition::Cf;
-use crate::tx::Tx;
+use crate::tx::{Tx, DEAD_BEFORE_COMPACTION};
 use crate::Error;
 
 /// Redis's marker of an unknown entries-read counter.
@@ -18,6 +18,9 @@ pub(super) struct Group {
     entries_read: i64,
     pending: u64,
     consumers: u64,
+    /// Pending-list subkeys deleted since the group's lists were last
+    /// compacted (`write_group`).
+    dead: u64,
 }
 
 impl Group {
@@ -27,6 +30,7 @@ impl Group {
         b.extend_from_slice(&self.entries_read.to_be_bytes());
         b.extend_from_slice(&self.pending.to_be_bytes());
         b.extend_from_slice(&self.consumers.to_be_bytes());
+        b.extend_from_slice(&self.dead.to_be_bytes());
         b
     }
 
@@ -38,6 +42,7 @@ impl Group {
             entries_read: r.u64()? as i64,
             pending: r.u64()?,
             consumers: r.u64()?,
+            dead: r.u64()?,
         })
     }
 
@@ -190,7 +195,18 @@ impl Tx<'_> {
             .transpose()
     }
 
-    pub(super) fn write_group(&mut self, s: &Stream, g: &Group) {
+    /// Writes the group's record, asking for a compaction of its pending
+    /// lists once their deleted subkeys outnumber the pending entries, so
+    /// a walk from the front of a list (XPENDING, XAUTOCLAIM, a consumer's
+    /// history) steps over at most about as many acknowledged entries as
+    /// there are pending ones (plus `DEAD_BEFORE_COMPACTION`).
+    pub(super) fn write_group(&mut self, s: &Stream, g: &mut Group) {
+        if g.dead >= g.pending.max(DEAD_BEFORE_COMPACTION) {
+            for tag in [PEL, CONSUMER_PEL] {
+                self.compact_subkeys(&[s.tagged(tag).as_slice(), &g.within].concat());
+            }
+            g.dead = 0;
+        }
         self.put(Cf::Sub, Self::group_key(s, &g.within), g.encode());
     }
 
@@ -283,6 +299,7 @@ impl Tx<'_> {
             Some(o) => {
                 let k = Self::consumer_pel_key(s, g, &o.consumer, id);
                 self.drop_subkey(s, k);
+                g.dead += 1;
                 self.count_pending(s, g, &o.consumer, -1)?;
                 self.put(
                     Cf::Sub,
@@ -319,6 +336,7 @@ impl Tx<'_> {
         self.drop_subkey(s, k);
         self.count_pending(s, g, consumer, -1)?;
         g.pending -= 1;
+        g.dead += 2;
         Ok(())
     }
 
@@ -361,14 +379,15 @@ impl Tx<'_> {
         if self.read_group(&s, group)?.is_some() {
             return Err(Error::BusyGroup);
         }
-        let g = Group {
+        let mut g = Group {
             within: sized(group),
             last_id: id.unwrap_or(s.last_id),
             entries_read: entries_read.unwrap_or(UNKNOWN),
             pending: 0,
             consumers: 0,
+            dead: 0,
         };
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         s.groups += 1;
         self.save_stream(key, &mut s);
         Ok(())
@@ -389,7 +408,7 @@ impl Tx<'_> {
             .ok_or_else(|| no_such_group(key, group))?;
         g.last_id = id.unwrap_or(s.last_id);
         g.entries_read = entries_read.unwrap_or(UNKNOWN);
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         self.save_stream(key, &mut s);
         Ok(())
     }
@@ -435,7 +454,7 @@ impl Tx<'_> {
             return Ok(false);
         }
         self.touch_consumer(&s, &mut g, consumer, None)?;
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         self.save_stream(key, &mut s);
         Ok(true)
     }
@@ -474,11 +493,12 @@ impl Tx<'_> {
                 self.drop_subkey(&mut s, k);
             }
             g.pending -= 1;
+            g.dead += 2;
         }
         let k = Self::consumer_key(&s, &g, consumer);
         self.drop_subkey(&mut s, k);
         g.consumers -= 1;
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         self.save_stream(key, &mut s);
         Ok(pending)
     }
@@ -562,7 +582,7 @@ impl Tx<'_> {
             }
             self.touch_consumer(&s, &mut g, consumer, Some(now))?;
         }
-        self.write_group(&s, &g);
+        self.write_group(&s, &mut g);
         self.save_stream(key, &mut s);
         Ok(out)
     }
@@ -584,7 +604,7 @@ impl Tx<'_> {
             }
         }
         if acked > 0 {
-            self.write_group(&s, &g);
+            self.write_group(&s, &mut g);
             self.save_stream(key, &mut s);
         }
         Ok(acked)
