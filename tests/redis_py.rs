@@ -39,3 +39,11 @@ fn redis_py_client_works() {
 fn redis_py_commands_parser_finds_keys() {
     run_script("commands_parser.py");
 }
+
+/// redis-py's stream API end to end: entries, XREAD, a consumer group,
+/// XREADGROUP BLOCK woken by another client, XPENDING, XAUTOCLAIM of a dead
+/// consumer's entries, XINFO, errors, MULTI (tests/redis_py/streams.py).
+#[test]
+fn redis_py_streams_work() {
+    run_script("streams.py");
+}
