@@ -523,3 +523,128 @@ fn pending_entries_survive_sigkill() {
     let R::Array(first) = &e[0] else { panic!() };
     assert_eq!(first[0], R::bulk("31-0"));
 }
+
+/// Under `min-replicas-to-ack 1`, a replica promoted after the primary's
+/// SIGKILL has every acknowledged XADD, and every acknowledged XACK and
+/// delivery: its pending lists are exactly the delivered, unacknowledged
+/// entries (streams on both cores).
+#[test]
+fn a_promoted_replica_keeps_every_acknowledged_put_and_ack() {
+    use common::replication::{replica_in, role};
+    use std::collections::BTreeSet;
+    let pdir = tempfile::tempdir().unwrap();
+    let args = [
+        "--cores",
+        "2",
+        "--partitions",
+        "2",
+        "--min-replicas-to-ack",
+        "1",
+        "--replica-ack-timeout-ms",
+        "5000",
+    ];
+    let primary = common::Proc::start(pdir.path(), &args).unwrap();
+    let replica = replica_in(tempfile::tempdir().unwrap(), primary.addr.to_string());
+    let mut c = Conn::connect(primary.resp.unwrap());
+    let keys = ["{a}q", "{b}q"];
+    for k in keys {
+        // Until the replica is connected, writes wait for its ack.
+        assert_eq!(
+            c.cmd(&["XGROUP", "CREATE", k, "g", "$", "MKSTREAM"]),
+            R::ok()
+        );
+    }
+    let mut added: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 2];
+    let mut pending: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 2];
+    for i in 0..300 {
+        let s = i % 2;
+        let R::Bulk(id) = c.cmd(&["XADD", keys[s], "*", "n", &i.to_string()]) else {
+            panic!("XADD {i}")
+        };
+        added[s].insert(String::from_utf8(id).unwrap());
+        if i % 3 == 0 {
+            let got = c.cmd(&[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "w",
+                "COUNT",
+                "2",
+                "STREAMS",
+                keys[s],
+                ">",
+            ]);
+            let R::Array(streams) = got else {
+                panic!("{got:?}")
+            };
+            let R::Array(sk) = &streams[0] else { panic!() };
+            let R::Array(entries) = &sk[1] else { panic!() };
+            for (j, e) in entries.iter().enumerate() {
+                let R::Array(e) = e else { panic!() };
+                let R::Bulk(id) = &e[0] else { panic!() };
+                let id = String::from_utf8(id.clone()).unwrap();
+                // Every other delivery is acknowledged.
+                if j == 0 {
+                    assert_eq!(c.cmd(&["XACK", keys[s], "g", &id]), R::Int(1));
+                } else {
+                    pending[s].insert(id);
+                }
+            }
+        }
+    }
+    primary.kill9();
+    let text = role(replica.addr(), 2, "").expect("promote");
+    assert!(text.starts_with("promoted"), "{text}");
+    let mut r = Conn::connect(replica.resp_addr());
+    for s in 0..2 {
+        let R::Array(all) = r.cmd(&["XRANGE", keys[s], "-", "+"]) else {
+            panic!()
+        };
+        let ids: BTreeSet<String> = all
+            .iter()
+            .map(|e| match e {
+                R::Array(e) => match &e[0] {
+                    R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            ids.is_superset(&added[s]),
+            "{}: an acknowledged XADD is missing",
+            keys[s]
+        );
+        let R::Array(p) = r.cmd(&["XPENDING", keys[s], "g", "-", "+", "1000"]) else {
+            panic!()
+        };
+        let ids: BTreeSet<String> = p
+            .iter()
+            .map(|e| match e {
+                R::Array(e) => match &e[0] {
+                    R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            ids, pending[s],
+            "{}: pending entries after promotion",
+            keys[s]
+        );
+    }
+    // The promoted node serves the group on: the next read starts after
+    // the last delivered entry.
+    assert_eq!(
+        r.cmd(&["XADD", keys[0], "*", "after", "1"]).err_word(),
+        None
+    );
+    let got = r.cmd(&["XREADGROUP", "GROUP", "g", "w2", "STREAMS", keys[0], ">"]);
+    let R::Array(streams) = got else {
+        panic!("{got:?}")
+    };
+    let R::Array(sk) = &streams[0] else { panic!() };
+    let R::Array(entries) = &sk[1] else { panic!() };
+    assert!(!entries.is_empty());
+}
