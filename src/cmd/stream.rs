@@ -180,9 +180,17 @@ pub fn apply(t: &mut Tx<'_>, c: &StreamCmd<'_>) -> CmdResult {
         StreamCmd::Pending {
             key,
             group,
-            range: Some((idle, from, to, count, consumer)),
+            range: Some(r),
         } => {
-            let found = t.xpending(key, group, *idle, sid(*from), sid(*to), *count, *consumer)?;
+            let found = t.xpending(
+                key,
+                group,
+                r.min_idle,
+                sid(r.from),
+                sid(r.to),
+                r.count,
+                r.consumer,
+            )?;
             Value::list(found, |p| {
                 Value::Array(vec![
                     id_value(p.id),

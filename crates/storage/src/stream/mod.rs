@@ -30,7 +30,7 @@ pub use id::StreamId;
 
 use super::envelope::{self, Meta, ValueType};
 use super::partition::Cf;
-use super::tx::{Tx, DEAD_BEFORE_COMPACTION};
+use super::tx::{Tx, Visit, DEAD_BEFORE_COMPACTION};
 use super::{subkey, Error};
 
 const T: ValueType = ValueType::Stream;
@@ -47,6 +47,9 @@ pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// An entry: its id and fields.
 pub type Entry = (StreamId, Fields);
+
+/// A stream's name and entries (XREAD's answer for one stream).
+pub type KeyEntries = (Vec<u8>, Vec<Entry>);
 
 /// The id XADD gives the new entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,7 +386,7 @@ impl Tx<'_> {
         &self,
         streams: &[(&[u8], Option<StreamId>)],
         count: Option<u64>,
-    ) -> Result<Vec<(Vec<u8>, Vec<Entry>)>, Error> {
+    ) -> Result<Vec<KeyEntries>, Error> {
         let mut out = Vec::new();
         for &(key, after) in streams {
             let Some(s) = self.stream(key)? else { continue };
@@ -580,7 +583,7 @@ impl Tx<'_> {
         tag: u8,
         within: &[u8],
         from: &[u8],
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool, Error>,
+        f: &mut Visit<'_>,
     ) -> Result<(), Error> {
         let mut base = s.tagged(tag);
         base.extend_from_slice(within);

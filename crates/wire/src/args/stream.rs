@@ -148,6 +148,25 @@ pub enum GroupId {
     After(Id),
 }
 
+/// XPENDING's extended form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRange<'a> {
+    pub min_idle: u64,
+    pub from: Id,
+    pub to: Id,
+    pub count: u64,
+    pub consumer: Option<&'a [u8]>,
+}
+
+/// XREAD's and XREADGROUP's options, then their keys and ids.
+struct ReadArgs<'a> {
+    count: Option<u64>,
+    who: Option<(&'a [u8], &'a [u8])>,
+    noack: bool,
+    keys: &'a [&'a [u8]],
+    ids: &'a [&'a [u8]],
+}
+
 /// XINFO STREAM's FULL form, with its COUNT (0: every entry).
 pub type Full = Option<u64>;
 
@@ -201,12 +220,11 @@ pub enum StreamCmd<'a> {
         group: &'a [u8],
         ids: Vec<Id>,
     },
-    /// The summary without a range; the extended form with one:
-    /// `(min idle, from, to, count, consumer)`.
+    /// The summary without a range; the extended form with one.
     Pending {
         key: Key<'a>,
         group: &'a [u8],
-        range: Option<(u64, Id, Id, u64, Option<&'a [u8]>)>,
+        range: Option<PendingRange<'a>>,
     },
     Claim {
         key: Key<'a>,
@@ -346,19 +364,7 @@ fn add_or_trim(a: &mut Args<'_>, xadd: bool) -> Result<(Option<Trim>, bool, NewI
 }
 
 /// XREAD's and XREADGROUP's options up to STREAMS, then the keys and ids.
-fn read_args<'a>(
-    a: &mut Args<'a>,
-    group: bool,
-) -> Result<
-    (
-        Option<u64>,
-        Option<(&'a [u8], &'a [u8])>,
-        bool,
-        &'a [&'a [u8]],
-        &'a [&'a [u8]],
-    ),
-    WireError,
-> {
+fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, WireError> {
     let name = if group { "xreadgroup" } else { "xread" };
     let (mut count, mut who, mut noack) = (None, None, false);
     loop {
@@ -373,7 +379,7 @@ fn read_args<'a>(
             b"count" if more > 0 => count = Some(count_word(a.word()?)?),
             b"streams" if more > 0 => {
                 let rest = a.rest();
-                if rest.len() % 2 != 0 {
+                if !rest.len().is_multiple_of(2) {
                     let symbol = if group { '>' } else { '$' };
                     return Err(bad(format!(
                         "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
@@ -383,7 +389,13 @@ fn read_args<'a>(
                     return Err(bad("Missing GROUP option for XREADGROUP"));
                 }
                 let (keys, ids) = rest.split_at(rest.len() / 2);
-                return Ok((count, who, noack, keys, ids));
+                return Ok(ReadArgs {
+                    count,
+                    who,
+                    noack,
+                    keys,
+                    ids,
+                });
             }
             b"group" if more >= 2 => {
                 if !group {
@@ -467,7 +479,7 @@ impl<'a> StreamCmd<'a> {
                 let key = a.word()?;
                 let (trim, create, id) = add_or_trim(a, true)?;
                 let fields = a.rest();
-                if fields.is_empty() || fields.len() % 2 != 0 {
+                if fields.is_empty() || !fields.len().is_multiple_of(2) {
                     return Err(arity(name));
                 }
                 if id == NewId::Exact(Id::default()) {
@@ -550,7 +562,9 @@ impl<'a> StreamCmd<'a> {
                 }
             }
             "xread" => {
-                let (count, _, _, keys, ids) = read_args(a, false)?;
+                let ReadArgs {
+                    count, keys, ids, ..
+                } = read_args(a, false)?;
                 let mut streams = Vec::with_capacity(keys.len());
                 for (k, w) in keys.iter().zip(ids) {
                     let id = match *w {
@@ -563,7 +577,13 @@ impl<'a> StreamCmd<'a> {
                 StreamCmd::Read { count, streams }
             }
             "xreadgroup" => {
-                let (count, who, noack, keys, ids) = read_args(a, true)?;
+                let ReadArgs {
+                    count,
+                    who,
+                    noack,
+                    keys,
+                    ids,
+                } = read_args(a, true)?;
                 let (group, consumer) = who.ok_or_else(syntax)?;
                 let mut streams = Vec::with_capacity(keys.len());
                 for (k, w) in keys.iter().zip(ids) {
@@ -608,7 +628,13 @@ impl<'a> StreamCmd<'a> {
                         let count = count_word(w3)?;
                         let from = interval(w1, true)?;
                         let to = interval(w2, false)?;
-                        Some((min_idle, from, to, count, a.maybe()))
+                        Some(PendingRange {
+                            min_idle,
+                            from,
+                            to,
+                            count,
+                            consumer: a.maybe(),
+                        })
                     }
                 };
                 StreamCmd::Pending { key, group, range }
@@ -669,7 +695,7 @@ impl<'a> StreamCmd<'a> {
                 while let Some(w) = a.maybe() {
                     if w.eq_ignore_ascii_case(b"count") && a.left() > 0 {
                         count = parse_int(a.word()?)
-                            .filter(|&c| c >= 1 && c <= i64::MAX / 16)
+                            .filter(|c| (1..=i64::MAX / 16).contains(c))
                             .ok_or_else(|| bad("COUNT must be > 0"))?
                             as u64;
                     } else if w.eq_ignore_ascii_case(b"justid") {

@@ -65,7 +65,7 @@ pub(super) fn key_positions(
                 if rest == 0 {
                     break;
                 }
-                if rest % 2 != 0 {
+                if !rest.is_multiple_of(2) {
                     let symbol = if name == "xreadgroup" { '>' } else { '$' };
                     return Err(bad(format!("Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified.")));
                 }
