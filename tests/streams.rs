@@ -648,3 +648,33 @@ fn a_promoted_replica_keeps_every_acknowledged_put_and_ack() {
     let R::Array(entries) = &sk[1] else { panic!() };
     assert!(!entries.is_empty());
 }
+
+/// Group and consumer names are capped (docs/queues.md): a longer one is
+/// refused with an error and nothing is created.
+#[test]
+fn names_longer_than_the_cap_are_refused() {
+    use tessera::proto::args::stream::MAX_NAME;
+    let node = common::Node::start(1);
+    let mut c = Conn::connect(node.resp_addr());
+    let (ok, long) = ("g".repeat(MAX_NAME), "g".repeat(MAX_NAME + 1));
+    assert_eq!(c.cmd(&["XGROUP", "CREATE", "s", &ok, "$", "MKSTREAM"]), R::ok());
+    for words in [
+        vec!["XGROUP", "CREATE", "s", &long, "$", "MKSTREAM"],
+        vec!["XGROUP", "CREATECONSUMER", "s", &ok, &long],
+        vec!["XREADGROUP", "GROUP", &ok, &long, "STREAMS", "s", ">"],
+        vec!["XCLAIM", "s", &ok, &long, "0", "1-0"],
+        vec!["XAUTOCLAIM", "s", &ok, &long, "0", "0"],
+    ] {
+        let r = c.cmd(&words);
+        assert!(
+            matches!(&r, R::Err(e) if e.contains("longer than 1024 bytes")),
+            "{:?}: {r:?}",
+            &words[..2]
+        );
+    }
+    let R::Array(groups) = c.cmd(&["XINFO", "GROUPS", "s"]) else {
+        panic!()
+    };
+    assert_eq!(groups.len(), 1);
+    assert_eq!(c.cmd(&["XINFO", "CONSUMERS", "s", &ok]), R::Array(vec![]));
+}

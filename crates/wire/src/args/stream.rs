@@ -42,6 +42,20 @@ impl Id {
     }
 }
 
+/// The longest consumer group or consumer name stored (Redis has no
+/// limit; a name is part of every pending entry's key here).
+pub const MAX_NAME: usize = 1024;
+
+/// Refuses a group or consumer name longer than `MAX_NAME`.
+fn name<'a>(what: &str, w: &'a [u8]) -> Result<&'a [u8], WireError> {
+    if w.len() > MAX_NAME {
+        return Err(bad(format!(
+            "{what} name is longer than {MAX_NAME} bytes (docs/queues.md)"
+        )));
+    }
+    Ok(w)
+}
+
 /// Redis's error for an id it cannot parse.
 pub fn invalid_id() -> WireError {
     bad("Invalid stream ID specified as stream command argument")
@@ -365,7 +379,7 @@ fn add_or_trim(a: &mut Args<'_>, xadd: bool) -> Result<(Option<Trim>, bool, NewI
 
 /// XREAD's and XREADGROUP's options up to STREAMS, then the keys and ids.
 fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, WireError> {
-    let name = if group { "xreadgroup" } else { "xread" };
+    let cmd_name = if group { "xreadgroup" } else { "xread" };
     let (mut count, mut who, mut noack) = (None, None, false);
     loop {
         let Some(w) = a.maybe() else {
@@ -382,7 +396,7 @@ fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, WireErro
                 if !rest.len().is_multiple_of(2) {
                     let symbol = if group { '>' } else { '$' };
                     return Err(bad(format!(
-                        "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+                        "Unbalanced '{cmd_name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
                     )));
                 }
                 if group && who.is_none() {
@@ -401,7 +415,10 @@ fn read_args<'a>(a: &mut Args<'a>, group: bool) -> Result<ReadArgs<'a>, WireErro
                 if !group {
                     return Err(bad("The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
                 }
-                who = Some((a.word()?, a.word()?));
+                who = Some((
+                    name("consumer group", a.word()?)?,
+                    name("consumer", a.word()?)?,
+                ));
             }
             b"noack" => {
                 if !group {
@@ -473,14 +490,14 @@ fn id_or_last(w: &[u8]) -> Result<Option<Id>, WireError> {
 }
 
 impl<'a> StreamCmd<'a> {
-    pub fn parse(name: &str, a: &mut Args<'a>) -> Result<StreamCmd<'a>, WireError> {
-        Ok(match name {
+    pub fn parse(cmd: &str, a: &mut Args<'a>) -> Result<StreamCmd<'a>, WireError> {
+        Ok(match cmd {
             "xadd" => {
                 let key = a.word()?;
                 let (trim, create, id) = add_or_trim(a, true)?;
                 let fields = a.rest();
                 if fields.is_empty() || !fields.len().is_multiple_of(2) {
-                    return Err(arity(name));
+                    return Err(arity(cmd));
                 }
                 if id == NewId::Exact(Id::default()) {
                     return Err(bad("The ID specified in XADD must be greater than 0-0"));
@@ -504,7 +521,7 @@ impl<'a> StreamCmd<'a> {
             "xlen" => StreamCmd::Len(a.word()?),
             "xrange" | "xrevrange" => {
                 let key = a.word()?;
-                let reverse = name == "xrevrange";
+                let reverse = cmd == "xrevrange";
                 let (w1, w2) = (a.word()?, a.word()?);
                 let (from, to) = match reverse {
                     false => (interval(w1, true)?, interval(w2, false)?),
@@ -640,7 +657,8 @@ impl<'a> StreamCmd<'a> {
                 StreamCmd::Pending { key, group, range }
             }
             "xclaim" => {
-                let (key, group, consumer) = (a.word()?, a.word()?, a.word()?);
+                let (key, group) = (a.word()?, a.word()?);
+                let consumer = name("consumer", a.word()?)?;
                 let min_idle = parse_int(a.word()?)
                     .ok_or_else(|| bad("Invalid min-idle-time argument for XCLAIM"))?
                     .max(0) as u64;
@@ -686,7 +704,8 @@ impl<'a> StreamCmd<'a> {
                 }
             }
             "xautoclaim" => {
-                let (key, group, consumer) = (a.word()?, a.word()?, a.word()?);
+                let (key, group) = (a.word()?, a.word()?);
+                let consumer = name("consumer", a.word()?)?;
                 let min_idle = parse_int(a.word()?)
                     .ok_or_else(|| bad("Invalid min-idle-time argument for XAUTOCLAIM"))?
                     .max(0) as u64;
@@ -716,9 +735,9 @@ impl<'a> StreamCmd<'a> {
             }
             "xgroup|create" | "xgroup|setid" => {
                 let sub = a.word()?;
-                let (key, group) = (a.word()?, a.word()?);
+                let (key, group) = (a.word()?, name("consumer group", a.word()?)?);
                 let id = a.word()?;
-                let create = name == "xgroup|create";
+                let create = cmd == "xgroup|create";
                 let (mkstream, entries_read) = group_opts(a, sub, create)?;
                 let id = id_or_last(id)?;
                 match create {
@@ -746,8 +765,9 @@ impl<'a> StreamCmd<'a> {
             }
             "xgroup|createconsumer" | "xgroup|delconsumer" => {
                 a.word()?;
-                let (key, group, consumer) = (a.word()?, a.word()?, a.word()?);
-                match name == "xgroup|createconsumer" {
+                let (key, group) = (a.word()?, a.word()?);
+                let consumer = name("consumer", a.word()?)?;
+                match cmd == "xgroup|createconsumer" {
                     true => StreamCmd::GroupCreateConsumer {
                         key,
                         group,
@@ -793,7 +813,7 @@ impl<'a> StreamCmd<'a> {
                     group: a.word()?,
                 }
             }
-            _ => return Err(not_named(name)),
+            _ => return Err(not_named(cmd)),
         })
     }
 }
