@@ -524,6 +524,21 @@ fn pending_entries_survive_sigkill() {
     assert_eq!(first[0], R::bulk("31-0"));
 }
 
+/// The first word of each array in `items` (an entry's or a pending
+/// entry's id).
+fn first_words(items: &[R]) -> std::collections::BTreeSet<String> {
+    items
+        .iter()
+        .map(|e| match e {
+            R::Array(e) => match &e[0] {
+                R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// Under `min-replicas-to-ack 1`, a replica promoted after the primary's
 /// SIGKILL has every acknowledged XADD, and every acknowledged XACK and
 /// delivery: its pending lists are exactly the delivered, unacknowledged
@@ -600,16 +615,7 @@ fn a_promoted_replica_keeps_every_acknowledged_put_and_ack() {
         let R::Array(all) = r.cmd(&["XRANGE", keys[s], "-", "+"]) else {
             panic!()
         };
-        let ids: BTreeSet<String> = all
-            .iter()
-            .map(|e| match e {
-                R::Array(e) => match &e[0] {
-                    R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-                    other => panic!("{other:?}"),
-                },
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let ids = first_words(&all);
         assert!(
             ids.is_superset(&added[s]),
             "{}: an acknowledged XADD is missing",
@@ -618,16 +624,7 @@ fn a_promoted_replica_keeps_every_acknowledged_put_and_ack() {
         let R::Array(p) = r.cmd(&["XPENDING", keys[s], "g", "-", "+", "1000"]) else {
             panic!()
         };
-        let ids: BTreeSet<String> = p
-            .iter()
-            .map(|e| match e {
-                R::Array(e) => match &e[0] {
-                    R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-                    other => panic!("{other:?}"),
-                },
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let ids = first_words(&p);
         assert_eq!(
             ids, pending[s],
             "{}: pending entries after promotion",
@@ -657,7 +654,10 @@ fn names_longer_than_the_cap_are_refused() {
     let node = common::Node::start(1);
     let mut c = Conn::connect(node.resp_addr());
     let (ok, long) = ("g".repeat(MAX_NAME), "g".repeat(MAX_NAME + 1));
-    assert_eq!(c.cmd(&["XGROUP", "CREATE", "s", &ok, "$", "MKSTREAM"]), R::ok());
+    assert_eq!(
+        c.cmd(&["XGROUP", "CREATE", "s", &ok, "$", "MKSTREAM"]),
+        R::ok()
+    );
     for words in [
         vec!["XGROUP", "CREATE", "s", &long, "$", "MKSTREAM"],
         vec!["XGROUP", "CREATECONSUMER", "s", &ok, &long],

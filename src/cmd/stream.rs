@@ -8,7 +8,7 @@
 use super::{CmdResult, Value};
 use crate::proto::args::stream::{ClaimOpts, GroupId, Id, NewId, StreamCmd, Trim, TrimTo};
 use crate::shard::stream::{
-    self as st, Claim, ConsumerInfo, Entry, GroupInfo, ReadGroup, StreamId,
+    self as st, Claim, ConsumerInfo, Entry, GroupInfo, ReadGroup, Stream, StreamId,
 };
 use crate::shard::tx::Tx;
 
@@ -270,19 +270,13 @@ pub fn apply(t: &mut Tx<'_>, c: &StreamCmd<'_>) -> CmdResult {
         } => Value::Int(t.xgroup_delconsumer(key, group, consumer)? as i64),
         StreamCmd::InfoStream { key, full: None } => {
             let (s, first, last) = t.xinfo_stream(key)?;
-            map(vec![
-                ("length", Value::Int(s.length as i64)),
-                // Redis's radix tree has no counterpart here (docs/queues.md).
-                ("radix-tree-keys", Value::Int(0)),
-                ("radix-tree-nodes", Value::Int(0)),
-                ("last-generated-id", id_value(s.last_id)),
-                ("max-deleted-entry-id", id_value(s.max_deleted)),
-                ("entries-added", Value::Int(s.entries_added as i64)),
-                ("recorded-first-entry-id", id_value(s.first_id)),
+            let mut fields = stream_figures(&s);
+            fields.extend([
                 ("groups", Value::Int(s.groups as i64)),
                 ("first-entry", first.map_or(Value::Nil, entry_value)),
                 ("last-entry", last.map_or(Value::Nil, entry_value)),
-            ])
+            ]);
+            map(fields)
         }
         StreamCmd::InfoStream {
             key,
@@ -293,6 +287,20 @@ pub fn apply(t: &mut Tx<'_>, c: &StreamCmd<'_>) -> CmdResult {
             Value::list(t.xinfo_consumers(key, group)?, consumer_value)
         }
     })
+}
+
+/// The figures both forms of XINFO STREAM start with, in Redis's order.
+fn stream_figures(s: &Stream) -> Vec<(&'static str, Value)> {
+    vec![
+        ("length", Value::Int(s.length as i64)),
+        // Redis's radix tree has no counterpart here (docs/queues.md).
+        ("radix-tree-keys", Value::Int(0)),
+        ("radix-tree-nodes", Value::Int(0)),
+        ("last-generated-id", id_value(s.last_id)),
+        ("max-deleted-entry-id", id_value(s.max_deleted)),
+        ("entries-added", Value::Int(s.entries_added as i64)),
+        ("recorded-first-entry-id", id_value(s.first_id)),
+    ]
 }
 
 /// XCLAIM's options in storage terms: IDLE and TIME become a delivery
@@ -417,15 +425,10 @@ fn info_full(t: &Tx<'_>, key: &[u8], count: u64) -> CmdResult {
             ("consumers", Value::Array(consumers)),
         ]));
     }
-    Ok(map(vec![
-        ("length", Value::Int(s.length as i64)),
-        ("radix-tree-keys", Value::Int(0)),
-        ("radix-tree-nodes", Value::Int(0)),
-        ("last-generated-id", id_value(s.last_id)),
-        ("max-deleted-entry-id", id_value(s.max_deleted)),
-        ("entries-added", Value::Int(s.entries_added as i64)),
-        ("recorded-first-entry-id", id_value(s.first_id)),
+    let mut fields = stream_figures(&s);
+    fields.extend([
         ("entries", entries_value(entries)),
         ("groups", Value::Array(groups)),
-    ]))
+    ]);
+    Ok(map(fields))
 }
