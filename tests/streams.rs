@@ -678,3 +678,85 @@ fn names_longer_than_the_cap_are_refused() {
     assert_eq!(groups.len(), 1);
     assert_eq!(c.cmd(&["XINFO", "CONSUMERS", "s", &ok]), R::Array(vec![]));
 }
+
+/// A stream with a consumer group and pending entries moves between
+/// shards (`tessera cluster migrate-slots`) whole: its entries, the
+/// group's position, the pending entries with their consumer and count.
+#[test]
+fn a_queue_with_pending_entries_moves_between_shards() {
+    use common::cluster::{cluster_cmd, start_nth};
+    let root = tempfile::tempdir().unwrap();
+    let src = start_nth(root.path(), 0, 61, &[]);
+    let dst = start_nth(root.path(), 1, 62, &[]);
+    let a = src.binary.to_string();
+    let (ok, _, err) = cluster_cmd(&["create", &a, &dst.binary.to_string()]);
+    assert!(ok, "create failed: {err}");
+    let mut s = Conn::connect(src.resp);
+    let tag = (0..)
+        .map(|i| format!("{{q{i}}}"))
+        .find(|t| matches!(s.cmd(&["CLUSTER", "KEYSLOT", t]), R::Int(n) if n <= 10))
+        .unwrap();
+    let q = format!("{tag}jobs");
+    assert_eq!(
+        s.cmd(&["XGROUP", "CREATE", &q, "g", "$", "MKSTREAM"]),
+        R::ok()
+    );
+    for i in 1..=50 {
+        let id = format!("{i}-0");
+        assert_eq!(s.cmd(&["XADD", &q, &id, "n", &i.to_string()]), R::bulk(&id));
+    }
+    let got = s.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c1",
+        "COUNT",
+        "20",
+        "STREAMS",
+        &q,
+        ">",
+    ]);
+    assert!(matches!(got, R::Array(_)), "{got:?}");
+    assert_eq!(
+        s.cmd(&["XACK", &q, "g", "1-0", "2-0", "3-0", "4-0", "5-0"]),
+        R::Int(5)
+    );
+    let (ok, out, err) = cluster_cmd(&["migrate-slots", "0-10", "--to", "1", "--addr", &a]);
+    assert!(ok && out.contains("done"), "migrate-slots: {out}{err}");
+
+    assert_eq!(s.cmd(&["XLEN", &q]).err_word(), Some("MOVED"));
+    let mut t = Conn::connect(dst.resp);
+    assert_eq!(t.cmd(&["XLEN", &q]), R::Int(50));
+    assert_eq!(
+        t.cmd(&["XPENDING", &q, "g"]),
+        R::Array(vec![
+            R::Int(15),
+            R::bulk("6-0"),
+            R::bulk("20-0"),
+            R::Array(vec![R::Array(vec![R::bulk("c1"), R::bulk("15")])]),
+        ])
+    );
+    // The group goes on where it stopped, on the new shard.
+    let R::Array(next) = t.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c2",
+        "COUNT",
+        "1",
+        "STREAMS",
+        &q,
+        ">",
+    ]) else {
+        panic!()
+    };
+    let R::Array(sk) = &next[0] else { panic!() };
+    assert_eq!(
+        first_words(match &sk[1] {
+            R::Array(e) => e,
+            other => panic!("{other:?}"),
+        }),
+        ["21-0".to_string()].into()
+    );
+    assert_eq!(t.cmd(&["XACK", &q, "g", "6-0"]), R::Int(1));
+}
