@@ -760,3 +760,27 @@ fn a_queue_with_pending_entries_moves_between_shards() {
     );
     assert_eq!(t.cmd(&["XACK", &q, "g", "6-0"]), R::Int(1));
 }
+
+/// An XREAD BLOCK on a replica is woken by the primary's XADD.
+#[test]
+fn a_blocked_read_on_a_replica_wakes_on_replicated_writes() {
+    let primary = common::Node::start(2);
+    let replica = common::replication::replica_of(&primary, tempfile::tempdir().unwrap());
+    let mut p = Conn::connect(primary.resp_addr());
+    assert_eq!(p.cmd(&["XADD", "s", "1-0", "f", "v"]), R::bulk("1-0"));
+    let mut r = Conn::connect(replica.resp_addr());
+    common::replication::converge(&mut r, &["XLEN", "s"], &R::Int(1));
+    let addr = replica.resp_addr();
+    let reader = std::thread::spawn(move || {
+        Conn::connect(addr).cmd(&["XREAD", "BLOCK", "20000", "STREAMS", "s", "$"])
+    });
+    common::resp::wait_for_blocked(&mut r, 1);
+    assert_eq!(p.cmd(&["XADD", "s", "2-0", "f", "new"]), R::bulk("2-0"));
+    let got = reader.join().unwrap();
+    let R::Array(streams) = &got else {
+        panic!("{got:?}")
+    };
+    let R::Array(sk) = &streams[0] else { panic!() };
+    let R::Array(entries) = &sk[1] else { panic!() };
+    assert_eq!(first_words(entries), ["2-0".to_string()].into());
+}

@@ -140,6 +140,8 @@ async fn pull_once<H: Host>(
         let joined = std::pin::pin!(h.join_commit(part, batch, link));
         wait_joined(h, joined, live).await?;
     }
+    // Readers blocked on this core (XREAD BLOCK on a replica) look again.
+    h.replicated();
     let now = part.last_record();
     set_state(h, p, |s| {
         s.position = now;

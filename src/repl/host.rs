@@ -62,4 +62,7 @@ pub trait Host: Sized + 'static {
     ) -> impl std::future::Future<Output = Result<(), String>>;
     /// The followers stopped: commits waiting for their parts are dropped.
     fn forget_commits(&self);
+    /// Replicated writes were applied on this core: reads blocked here
+    /// (a replica's XREAD BLOCK) try again.
+    fn replicated(&self);
 }

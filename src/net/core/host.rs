@@ -69,4 +69,8 @@ impl Host for Core {
     fn forget_commits(&self) {
         Core::forget_commits(self)
     }
+
+    fn replicated(&self) {
+        self.waiters.wake_all();
+    }
 }

@@ -721,10 +721,9 @@ fn slowlog_times(req: &Request<'_>) -> bool {
     )
 }
 
-/// Whether a request writes (refused on a replica or a fenced node), from
-/// the command table: a named command's row, or its opcode's (and, for
-/// FCALL, the function's flags). A command the table does not know is not
-/// run at all, so it cannot slip through.
+/// Whether a request writes (refused on a replica or a fenced node), from the
+/// command table: a named command's row (BLOCK's command too), or its opcode's
+/// (FCALL: the function's flags). An unknown command is never run at all.
 fn is_write(req: &Request<'_>) -> bool {
     // FCALL, EVAL or EVALSHA declared `no-writes` reads only, as in Redis.
     let named = |c: &NamedCommand<'_>| {
@@ -734,6 +733,7 @@ fn is_write(req: &Request<'_>) -> bool {
     match req {
         Request::Command(c) => named(c),
         Request::Batch(cmds) => cmds.iter().any(named),
+        Request::Block { args } => table::lookup(args).is_ok_and(|t| t.is_write()),
         other => table::by_opcode(other.opcode()).is_some_and(|t| t.is_write()),
     }
 }
