@@ -548,10 +548,10 @@ impl Tx<'_> {
                     out.push((id, Some(fields)));
                 }
             }
+            // Nothing comes after the greatest id.
+            ReadGroup::After(StreamId::MAX) => {}
             ReadGroup::After(after) => {
-                let Some(from) = after.next() else {
-                    return Ok(out);
-                };
+                let from = after.next().unwrap_or(StreamId::MAX);
                 let within = [g.within.as_slice(), &sized(consumer)].concat();
                 let mut ids = Vec::new();
                 self.walk(&s, CONSUMER_PEL, &within, &from.bytes(), &mut |rest, _| {
