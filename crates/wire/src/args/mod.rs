@@ -21,6 +21,7 @@ pub mod list;
 pub mod script;
 pub mod set;
 pub mod stream;
+pub mod stream_id;
 pub mod zset;
 
 use crate::codes::{ErrorCode, WireError};
