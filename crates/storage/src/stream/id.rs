@@ -53,27 +53,6 @@ impl StreamId {
             (ms, seq) => Some(StreamId { ms, seq: seq - 1 }),
         }
     }
-
-    /// Parses `ms-seq`, or `ms` alone with `seq_default` as its sequence.
-    pub fn parse(w: &[u8], seq_default: u64) -> Option<StreamId> {
-        let s = std::str::from_utf8(w).ok()?;
-        let num = |p: &str| -> Option<u64> {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            p.parse().ok()
-        };
-        match s.split_once('-') {
-            None => Some(StreamId {
-                ms: num(s)?,
-                seq: seq_default,
-            }),
-            Some((ms, seq)) => Some(StreamId {
-                ms: num(ms)?,
-                seq: num(seq)?,
-            }),
-        }
-    }
 }
 
 impl fmt::Display for StreamId {
@@ -87,7 +66,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_order_parse_and_step() {
+    fn ids_order_and_step() {
         let a = StreamId {
             ms: 1,
             seq: u64::MAX,
@@ -98,20 +77,6 @@ mod tests {
         assert_eq!(b.prev(), Some(a));
         assert_eq!(StreamId::MAX.next(), None);
         assert_eq!(StreamId::ZERO.prev(), None);
-        assert_eq!(StreamId::parse(b"5", 7), Some(StreamId { ms: 5, seq: 7 }));
-        assert_eq!(StreamId::parse(b"5-3", 7), Some(StreamId { ms: 5, seq: 3 }));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"5-",
-            b"-3",
-            b"a-1",
-            b"+5",
-            b"5-3-1",
-            b"18446744073709551616",
-        ] {
-            assert_eq!(StreamId::parse(bad, 0), None, "{bad:?}");
-        }
         assert_eq!(StreamId::from_bytes(Some(&b.bytes())), Some(b));
         assert_eq!(b.to_string(), "2-0");
     }

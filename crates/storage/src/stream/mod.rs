@@ -402,11 +402,6 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// The last id of the stream `key` (0-0 when missing): what `$` means.
-    pub fn xlast_id(&self, key: &[u8]) -> Result<StreamId, Error> {
-        Ok(self.stream(key)?.map_or(StreamId::ZERO, |s| s.last_id))
-    }
-
     /// XDEL: removes the entries `ids`; returns how many were there.
     pub fn xdel(&mut self, key: &[u8], ids: &[StreamId]) -> Result<u64, Error> {
         let Some(mut s) = self.stream(key)? else {

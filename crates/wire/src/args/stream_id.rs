@@ -104,3 +104,38 @@ pub(super) fn interval(w: &[u8], start: bool) -> Result<Id, WireError> {
     }
     parse_id(w, seq, false, false)?.ok_or_else(invalid_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_as_redis_parses_them() {
+        assert_eq!(
+            parse_id(b"5", 7, true, false),
+            Ok(Some(Id { ms: 5, seq: 7 }))
+        );
+        assert_eq!(
+            parse_id(b"5-3", 7, true, false),
+            Ok(Some(Id { ms: 5, seq: 3 }))
+        );
+        assert_eq!(parse_id(b"5-*", 0, true, true), Ok(None));
+        assert_eq!(parse_id(b"+", 0, false, false), Ok(Some(Id::MAX)));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"5-",
+            b"-3",
+            b"a-1",
+            b"+5",
+            b"5-3-1",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(strict_id(bad), Err(invalid_id()), "{bad:?}");
+        }
+        assert_eq!(
+            interval(b"(1-18446744073709551615", true),
+            Ok(Id { ms: 2, seq: 0 })
+        );
+    }
+}
